@@ -1,0 +1,6 @@
+//! One file per Kafka API: its request and response, every supported version, declared once
+//! with [`crate::kafka_struct!`] and registered with [`crate::kafka_message!`].
+//!
+//! Field and version facts follow Kafka's JSON message schemas
+//! (`clients/src/main/resources/common/message/*.json`); the declarations are our own.
+pub mod api_versions;
