@@ -12,5 +12,6 @@
 //! protocol/    sans-IO Kafka codec (imports nothing from the crate)
 //! limits.rs    every bound, with its arithmetic
 //! ```
+pub mod cluster;
 pub mod limits;
 pub mod protocol;
