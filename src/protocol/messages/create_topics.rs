@@ -91,6 +91,7 @@ kafka_struct! {
 kafka_message!(CreateTopicsResponse, ApiKey::CreateTopics);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::protocol::Message;

@@ -51,6 +51,7 @@ kafka_struct! {
 kafka_message!(DescribeClusterResponse, ApiKey::DescribeCluster);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::protocol::Message;

@@ -78,6 +78,7 @@ kafka_struct! {
 kafka_message!(DescribeConfigsResponse, ApiKey::DescribeConfigs);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::protocol::Message;

@@ -33,6 +33,7 @@ kafka_struct! {
 kafka_message!(SaslAuthenticateResponse, ApiKey::SaslAuthenticate);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::protocol::Message;
