@@ -47,6 +47,8 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::SyncGroup => r(0, 5, 4),
         ApiKey::DescribeGroups => r(0, 6, 5),
         ApiKey::ListGroups => r(0, 5, 3),
+        // Kafka 4.0 dropped v0 (KIP-896), but older Sarama releases default to it
+        // (Net.SASL.Version = SASLHandshakeV0), so the codec keeps it.
         ApiKey::SaslHandshake => r(0, 1, NONE),
         ApiKey::ApiVersions => r(0, 4, 3),
         ApiKey::CreateTopics => r(2, 7, 5),
@@ -60,6 +62,7 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::DeleteGroups => r(0, 2, 2),
         ApiKey::IncrementalAlterConfigs => r(0, 1, 1),
         ApiKey::OffsetDelete => r(0, 0, NONE),
+        // v2 (Kafka 4.0, KIP-1073) adds include_fenced_brokers / is_fenced.
         ApiKey::DescribeCluster => r(0, 2, 0),
     }
 }

@@ -4,3 +4,11 @@
 //! Field and version facts follow Kafka's JSON message schemas
 //! (`clients/src/main/resources/common/message/*.json`); the declarations are our own.
 pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod incremental_alter_configs;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
