@@ -38,8 +38,6 @@ pub enum DecodeErrorKind {
     InvalidUtf8,
     /// A varint with more continuation bytes than its type allows.
     VarintTooLong,
-    /// A boolean byte other than 0 or 1.
-    InvalidBool { value: u8 },
     /// Tagged fields must be in strictly increasing tag order.
     TagOutOfOrder { tag: u32, previous: u32 },
     /// A tagged field whose body was not consumed exactly.
@@ -67,7 +65,6 @@ impl fmt::Display for DecodeErrorKind {
             Self::UnexpectedNull => write!(f, "null in a non-nullable field"),
             Self::InvalidUtf8 => write!(f, "string is not UTF-8"),
             Self::VarintTooLong => write!(f, "varint too long"),
-            Self::InvalidBool { value } => write!(f, "boolean byte {value} is not 0 or 1"),
             Self::TagOutOfOrder { tag, previous } => {
                 write!(f, "tagged field {tag} after {previous}")
             }
@@ -354,14 +351,13 @@ impl Reader {
         Ok(f64::from_be_bytes(self.array()?))
     }
 
+    /// Any non-zero byte is true, as Kafka's own reader treats it; being stricter would refuse
+    /// requests Kafka accepts.
+    ///
     /// # Errors
-    /// `UnexpectedEof`, `InvalidBool`.
+    /// `UnexpectedEof`.
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            value => Err(self.error(DecodeErrorKind::InvalidBool { value })),
-        }
+        Ok(self.u8()? != 0)
     }
 
     /// # Errors
