@@ -4,3 +4,5 @@
 //! Field and version facts follow Kafka's JSON message schemas
 //! (`clients/src/main/resources/common/message/*.json`); the declarations are our own.
 pub mod api_versions;
+pub mod fetch;
+pub mod produce;
