@@ -191,6 +191,7 @@ impl crate::protocol::primitives::Field for ErrorCode {
 }
 
 impl Default for ErrorCode {
+    /// `NONE`: a field that is absent from a version means no error.
     fn default() -> Self {
         Self::None
     }

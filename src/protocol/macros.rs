@@ -52,6 +52,20 @@ macro_rules! kafka_struct {
             $($( $(#[$tmeta])* pub $tfield: $tty, )*)?
         }
 
+        $(
+            // Tags must be declared in increasing order: they are written in declaration order
+            // and Kafka (and our decoder) require strictly increasing tags.
+            #[allow(clippy::indexing_slicing)] // const context; the loop bounds the index
+            const _: () = {
+                let tags: &[u32] = &[$($tag),*];
+                let mut index = 1;
+                while index < tags.len() {
+                    assert!(tags[index - 1] < tags[index], "tagged fields out of order");
+                    index += 1;
+                }
+            };
+        )?
+
         impl Default for $name {
             fn default() -> Self {
                 Self {
@@ -108,16 +122,21 @@ macro_rules! kafka_struct {
                     }
                 )*
                 if version.flexible {
-                    let defaults = Self::default();
+                    // A tagged field is written only when it differs from its default, as
+                    // Kafka does; defaults are built per field (no whole-struct default here).
                     let mut tagged_count: u32 = 0;
                     $($(
-                        if ($tver).contains(&version.version) && self.$tfield != defaults.$tfield {
+                        let $tfield = ($tver).contains(&version.version) && {
+                            let default: $tty = $crate::kafka_struct!(@default $($tdef)?);
+                            self.$tfield != default
+                        };
+                        if $tfield {
                             tagged_count += 1;
                         }
                     )*)?
                     $crate::protocol::primitives::Writer::put_unsigned_varint(writer, tagged_count);
                     $($(
-                        if ($tver).contains(&version.version) && self.$tfield != defaults.$tfield {
+                        if $tfield {
                             let mut body = ::bytes::BytesMut::new();
                             $crate::protocol::primitives::Field::encode(
                                 &self.$tfield, &mut body, version,

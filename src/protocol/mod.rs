@@ -20,6 +20,10 @@
     clippy::indexing_slicing,
     clippy::cast_possible_truncation
 )]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod error_code;
 pub mod frame;
