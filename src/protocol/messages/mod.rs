@@ -4,3 +4,8 @@
 //! Field and version facts follow Kafka's JSON message schemas
 //! (`clients/src/main/resources/common/message/*.json`); the declarations are our own.
 pub mod api_versions;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod sync_group;
