@@ -27,6 +27,7 @@ kafka_struct! {
 kafka_message!(HeartbeatResponse, ApiKey::Heartbeat);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may panic on bad input
 mod tests {
     use super::*;
     use crate::protocol::Message;

@@ -62,6 +62,7 @@ kafka_struct! {
 kafka_message!(JoinGroupResponse, ApiKey::JoinGroup);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may panic on bad input
 mod tests {
     use super::*;
     use crate::protocol::Message;

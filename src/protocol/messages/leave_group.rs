@@ -46,6 +46,7 @@ kafka_struct! {
 kafka_message!(LeaveGroupResponse, ApiKey::LeaveGroup);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may panic on bad input
 mod tests {
     use super::*;
     use crate::protocol::Message;

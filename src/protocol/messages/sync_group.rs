@@ -43,6 +43,7 @@ kafka_struct! {
 kafka_message!(SyncGroupResponse, ApiKey::SyncGroup);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may panic on bad input
 mod tests {
     use super::*;
     use crate::protocol::Message;
