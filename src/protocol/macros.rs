@@ -144,7 +144,7 @@ macro_rules! kafka_struct {
                             $crate::protocol::primitives::Writer::put_unsigned_varint(writer, $tag);
                             $crate::protocol::primitives::Writer::put_unsigned_varint(
                                 writer,
-                                u32::try_from(body.len()).unwrap_or(u32::MAX),
+                                $crate::protocol::primitives::length_u32(body.len()),
                             );
                             ::bytes::BufMut::put_slice(writer, &body);
                         }

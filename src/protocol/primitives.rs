@@ -437,6 +437,14 @@ impl Reader {
             return Ok(None);
         }
         let have = self.remaining();
+        // Kafka refuses strings over i16::MAX bytes in compact form too, so a string we accept
+        // can always be written back at a classic version.
+        if !wide && length > i64::from(i16::MAX) {
+            return Err(DecodeError::new(
+                DecodeErrorKind::InvalidLength { length, have },
+                start,
+            ));
+        }
         match usize::try_from(length) {
             Ok(length) if length <= have => Ok(Some(length)),
             _ => Err(DecodeError::new(
@@ -680,6 +688,17 @@ impl Writer for BytesMut {
     }
 }
 
+/// Length of our own value as a wire u32 (tagged-field sizes).
+///
+/// # Panics
+/// When `length` exceeds `i32::MAX` (see [`length_i32`]).
+#[must_use]
+pub fn length_u32(length: usize) -> u32 {
+    #[allow(clippy::cast_sign_loss)] // length_i32 is never negative
+    let value = length_i32(length) as u32;
+    value
+}
+
 fn length_u32_plus_one(length: usize) -> u32 {
     #[allow(clippy::cast_sign_loss)] // length_i32 is never negative
     let value = length_i32(length) as u32 + 1;
@@ -817,5 +836,49 @@ impl<T: Field> Field for Option<Vec<T>> {
         for item in self.iter().flatten() {
             item.encode(writer, version);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_string_over_i16_is_refused() {
+        let mut buffer = BytesMut::new();
+        let long = "x".repeat(40_000);
+        buffer.put_unsigned_varint(40_001);
+        buffer.put_slice(long.as_bytes());
+        let mut reader = Reader::new(buffer.freeze());
+        let error = reader.string(true).unwrap_err();
+        assert!(matches!(
+            error.kind,
+            DecodeErrorKind::InvalidLength { length: 40_000, .. }
+        ));
+    }
+
+    #[test]
+    fn varints_round_trip_at_the_edges() {
+        for value in [0, 1, -1, i32::MAX, i32::MIN, 63, -64, 64] {
+            let mut buffer = BytesMut::new();
+            buffer.put_varint(value);
+            assert_eq!(Reader::new(buffer.freeze()).varint().unwrap(), value);
+        }
+        for value in [0, -1, i64::MAX, i64::MIN] {
+            let mut buffer = BytesMut::new();
+            buffer.put_varlong(value);
+            assert_eq!(Reader::new(buffer.freeze()).varlong().unwrap(), value);
+        }
+        let too_long = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert!(Reader::new(too_long).unsigned_varint().is_err());
+    }
+
+    #[test]
+    fn hostile_array_count_is_refused_before_allocation() {
+        let bytes = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0]);
+        let error = Reader::new(bytes).array_count(false).unwrap_err();
+        assert!(matches!(error.kind, DecodeErrorKind::ArrayTooLong { .. }));
+        let compact = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(Reader::new(compact).array_count(true).is_err());
     }
 }
