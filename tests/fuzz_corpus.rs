@@ -198,7 +198,8 @@ fn write_seeds() {
         ..BatchOptions::default()
     };
     let mut two = batch(transactional);
-    // Two batches back to back: only the first is one batch, so this seed must fail cleanly.
+    // Two batches back to back, which the fuzz entry point reseals as one batch whose records
+    // are followed by trailing bytes: an input that must fail cleanly.
     two.put_slice(&two.clone());
     std::fs::write(
         batch_dir.join("seed-transactional_log_append_time"),

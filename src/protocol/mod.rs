@@ -245,8 +245,28 @@ pub fn fuzz_decode_request(bytes: &[u8]) -> Result<Option<ApiKey>, FuzzDecodeErr
 /// record and header, decompressing at most [`FUZZ_DECOMPRESSED_SIZE_MAX`]. Returns the records
 /// count. Never panics, whatever the bytes.
 ///
+/// Before validating, `batch_length` and the CRC are rewritten to match the bytes: a fuzzer
+/// cannot forge CRC-32C, so without this almost every input would stop at the CRC check and
+/// the records parser and codecs would go unexplored. Length and CRC checks have unit tests.
+///
 /// # Errors
 /// Any [`records::RecordsError`].
 pub fn fuzz_record_batch(bytes: &[u8]) -> Result<i32, records::RecordsError> {
-    records::verify_records(Bytes::copy_from_slice(bytes), FUZZ_DECOMPRESSED_SIZE_MAX)
+    let mut batch = BytesMut::from(bytes);
+    let length = batch
+        .len()
+        .checked_sub(record_batch::LOG_OVERHEAD)
+        .and_then(|length| i32::try_from(length).ok());
+    if let (Some(length), true) = (length, batch.len() >= record_batch::HEADER_SIZE) {
+        let offset = record_batch::BATCH_LENGTH_OFFSET;
+        if let Some(field) = batch.get_mut(offset..offset + 4) {
+            field.copy_from_slice(&length.to_be_bytes());
+        }
+        let crc = record_batch::compute_crc(&batch);
+        let offset = record_batch::CRC_OFFSET;
+        if let Some(field) = batch.get_mut(offset..offset + 4) {
+            field.copy_from_slice(&crc.to_be_bytes());
+        }
+    }
+    records::verify_records(batch.freeze(), FUZZ_DECOMPRESSED_SIZE_MAX)
 }

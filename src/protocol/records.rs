@@ -9,7 +9,8 @@
 //! record   [length:varint][attributes:i8][timestamp_delta:varlong][offset_delta:varint]
 //!          [key_length:varint][key][value_length:varint][value]
 //!          [headers_count:varint]([key_length:varint][key][value_length:varint][value])*
-//!          key/value length -1 = null; header keys are never null
+//!          key/value length < 0 = null (Kafka reads any negative length as null);
+//!          header keys are never null
 //! ```
 //! Invariants:
 //! - Records borrow from the batch (or from the one decompressed buffer): keys, values and
@@ -161,34 +162,37 @@ impl Iterator for HeaderIter {
     }
 }
 
-/// `[length:varint][bytes]`, length -1 = null.
+/// A varint length read at `start`, checked to be non-negative and within the bytes left.
+fn checked_length(reader: &Reader, length: i32, start: usize) -> Result<usize, DecodeError> {
+    usize::try_from(length)
+        .ok()
+        .filter(|length| *length <= reader.remaining())
+        .ok_or_else(|| {
+            let kind = DecodeErrorKind::InvalidLength {
+                length: i64::from(length),
+                have: reader.remaining(),
+            };
+            DecodeError::new(kind, start)
+        })
+}
+
+/// `[length:varint][bytes]`; any negative length is null, as Kafka's `Utils.readBytes` reads it.
 fn read_varint_bytes(reader: &mut Reader) -> Result<Option<Bytes>, DecodeError> {
     let start = reader.offset();
     let length = reader.varint()?;
-    if length == -1 {
+    if length < 0 {
         return Ok(None);
     }
-    let invalid = DecodeError::new(
-        DecodeErrorKind::InvalidLength {
-            length: i64::from(length),
-            have: reader.remaining(),
-        },
-        start,
-    );
-    let length = usize::try_from(length).map_err(|_| invalid.clone())?;
-    if length > reader.remaining() {
-        return Err(invalid);
-    }
+    let length = checked_length(reader, length, start)?;
     reader.bytes(length).map(Some)
 }
 
 fn read_header(reader: &mut Reader) -> Result<Header, DecodeError> {
     let start = reader.offset();
-    let key = read_varint_bytes(reader)
-        .map_err(|e| e.in_field("Header.key"))?
-        .ok_or_else(|| {
-            DecodeError::new(DecodeErrorKind::UnexpectedNull, start).in_field("Header.key")
-        })?;
+    let length = reader.varint().map_err(|e| e.in_field("Header.key"))?;
+    // Unlike record keys, a negative header key length is an error in Kafka too.
+    let length = checked_length(reader, length, start).map_err(|e| e.in_field("Header.key"))?;
+    let key = reader.bytes(length)?;
     let value = read_varint_bytes(reader).map_err(|e| e.in_field("Header.value"))?;
     Ok(Header { key, value })
 }
@@ -205,18 +209,7 @@ struct RecordBase {
 fn read_record(reader: &mut Reader, base: RecordBase) -> Result<Record, DecodeError> {
     let start = reader.offset();
     let length = reader.varint().map_err(|e| e.in_field("Record.length"))?;
-    let invalid = DecodeError::new(
-        DecodeErrorKind::InvalidLength {
-            length: i64::from(length),
-            have: reader.remaining(),
-        },
-        start,
-    )
-    .in_field("Record.length");
-    let length = usize::try_from(length).map_err(|_| invalid.clone())?;
-    if length > reader.remaining() {
-        return Err(invalid);
-    }
+    let length = checked_length(reader, length, start).map_err(|e| e.in_field("Record.length"))?;
     let mut body = reader.sub_reader(length)?;
     let attributes = body.i8().map_err(|e| e.in_field("Record.attributes"))?;
     let timestamp_delta = body
@@ -1057,6 +1050,44 @@ mod tests {
             matches!(source.kind, DecodeErrorKind::ArrayTooLong { .. }),
             "{source}"
         );
+    }
+
+    /// One record: `[attributes, ts delta 0, offset delta 0]`, then `fields`, length-prefixed.
+    fn hand_record(fields: &[i32], tail: &[u8]) -> BytesMut {
+        let mut record = BytesMut::new();
+        record.put_i8(0);
+        record.put_varlong(0);
+        record.put_varint(0);
+        for field in fields {
+            record.put_varint(*field);
+        }
+        record.put_slice(tail);
+        let mut section = BytesMut::new();
+        section.put_varint(i32::try_from(record.len()).unwrap());
+        section.extend_from_slice(&record);
+        section
+    }
+
+    #[test]
+    fn negative_lengths_follow_kafka() {
+        // Key -2 and value -7 read as null (Kafka's Utils.readBytes), no headers.
+        let section = hand_record(&[-2, -7, 0], &[]);
+        let records = decode(batch_with_section(Compression::None, 1, &section), 1024).unwrap();
+        assert_eq!(
+            (records[0].key.clone(), records[0].value.clone()),
+            (None, None)
+        );
+        // A header value of -5 is null; a header key of -1 is an error.
+        let section = hand_record(&[-1, -1, 1, 1], b"k\x09");
+        let records = decode(batch_with_section(Compression::None, 1, &section), 1024).unwrap();
+        let header = records[0].headers.iter().next().unwrap();
+        assert_eq!((header.key, header.value), (Bytes::from("k"), None));
+        let section = hand_record(&[-1, -1, 1, -1, -1], &[]);
+        let error = decode(batch_with_section(Compression::None, 1, &section), 1024).unwrap_err();
+        let RecordsError::Record { source, .. } = error else {
+            panic!("{error}");
+        };
+        assert_eq!(source.field, "Header.key");
     }
 
     #[test]
