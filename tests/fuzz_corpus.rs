@@ -147,7 +147,6 @@ fn write_seeds() {
     let named = ApiVersionsRequest {
         client_software_name: "ringbroker-fuzz".into(),
         client_software_version: "0.1".into(),
-        ..Default::default()
     };
     let empty = ApiVersionsRequest::default();
     let frames = [

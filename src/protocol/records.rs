@@ -841,7 +841,7 @@ mod tests {
         }
     }
 
-    /// Rewrites batch_length and the CRC so that only the records section is under test.
+    /// Rewrites `batch_length` and the CRC so that only the records section is under test.
     fn reseal(batch: &mut [u8]) {
         let length = i32::try_from(batch.len() - LOG_OVERHEAD).unwrap();
         batch[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4].copy_from_slice(&length.to_be_bytes());
@@ -1208,5 +1208,46 @@ mod tests {
             verify_records(output.freeze().slice(range), 1024).unwrap(),
             1
         );
+    }
+
+    fn arbitrary_record() -> impl proptest::strategy::Strategy<Value = Expected> {
+        use proptest::prelude::*;
+        let bytes = || proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40));
+        let header = (proptest::collection::vec(any::<u8>(), 0..8), bytes());
+        (
+            any::<i64>(),
+            bytes(),
+            bytes(),
+            proptest::collection::vec(header, 0..4),
+        )
+            .prop_map(|(timestamp, key, value, headers)| Expected {
+                timestamp,
+                key,
+                value,
+                headers,
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any records, any codec: decode(encode(records)) == records, and every truncation of
+        /// the records section (resealed) fails without panicking.
+        #[test]
+        fn arbitrary_records_round_trip(
+            records in proptest::collection::vec(arbitrary_record(), 1..6),
+            codec_index in 0usize..5,
+        ) {
+            let codec = Compression::ALL[codec_index];
+            let batch = encode(&records, options(codec));
+            let decoded: Vec<Expected> =
+                decode(batch.clone(), 1 << 20).unwrap().iter().map(to_expected).collect();
+            proptest::prop_assert_eq!(&decoded, &records);
+            for cut in HEADER_SIZE..batch.len() {
+                let mut resealed = batch[..cut].to_vec();
+                reseal(&mut resealed);
+                proptest::prop_assert!(decode(Bytes::from(resealed), 1 << 20).is_err());
+            }
+        }
     }
 }
