@@ -11,7 +11,8 @@
 //! frame.rs         [size:i32][payload]                       size-prefixed frames
 //! header.rs        request header v1/v2, response header v0/v1
 //! messages/<api>   one file per API: request and response, every supported version
-//! record_batch.rs  RecordBatch v2 view, CRC-32C, records, codecs, encoder
+//! record_batch.rs  RecordBatch v2 header view, CRC-32C, in-place patches
+//! records.rs       records iteration and the batch encoder; compression.rs its codecs
 //! primitives.rs    ints, varints, strings, bytes, arrays, tagged fields
 //! ```
 #![deny(
@@ -21,6 +22,7 @@
     clippy::cast_possible_truncation
 )]
 
+pub mod compression;
 pub mod error_code;
 pub mod frame;
 pub mod header;
@@ -28,6 +30,7 @@ pub mod macros;
 pub mod messages;
 pub mod primitives;
 pub mod record_batch;
+pub mod records;
 
 #[cfg(test)]
 pub mod testing;

@@ -45,10 +45,11 @@ pub const LOG_OVERHEAD: usize = 12;
 /// The only magic we store.
 pub const MAGIC_V2: i8 = 2;
 
-const ATTRIBUTE_CODEC_MASK: i16 = 0x07;
-const ATTRIBUTE_TIMESTAMP_TYPE: i16 = 0x08;
-const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
-const ATTRIBUTE_CONTROL: i16 = 0x20;
+pub const ATTRIBUTE_CODEC_MASK: i16 = 0x07;
+/// Set for LogAppendTime, clear for CreateTime.
+pub const ATTRIBUTE_TIMESTAMP_TYPE: i16 = 0x08;
+pub const ATTRIBUTE_TRANSACTIONAL: i16 = 0x10;
+pub const ATTRIBUTE_CONTROL: i16 = 0x20;
 
 /// Why a batch header cannot be trusted. Storage maps these to CORRUPT_MESSAGE or INVALID_RECORD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
