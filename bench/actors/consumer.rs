@@ -1,0 +1,251 @@
+//! One consumer connection: ListOffsets to the earliest (or latest) offsets, then Fetch in a loop over its
+//! partitions, walking every record (CRC checked, decompressed) as a Kafka consumer does.
+//!
+//! Owns no group: partitions are assigned by ringbench itself (as kafka-consumer-perf-test's
+//! rebalance time would be 0 with manual assignment). All consumers of a run share one record
+//! counter and stop together when it reaches the target, so uneven partitions cannot leave a
+//! consumer waiting for records that another already read. Runs on its own thread.
+//!
+//! End-to-end latency (the `e2e` mode): each record value starts with its generation time
+//! (see `producer.rs`); the consumer subtracts it from the time the record was decoded.
+use super::connection::Connection;
+use super::producer::{epoch_us, read_stamp};
+use crate::report::Latency;
+use anyhow::{Context, bail};
+use ringbroker::protocol::messages::fetch::{
+    FetchPartition, FetchRequest, FetchResponse, FetchTopic,
+};
+use ringbroker::protocol::messages::list_offsets::{
+    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic,
+};
+use ringbroker::protocol::record_batch::{BatchHeader, BatchSplitter};
+use ringbroker::protocol::records::Records;
+use ringbroker::protocol::{ErrorCode, Uuid};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+/// Fetch v13 addresses topics by id instead of name.
+const FETCH_TOPIC_ID_VERSION: i16 = 13;
+/// ListOffsets timestamp meaning "earliest" (Kafka's `ListOffsetsRequest.EARLIEST_TIMESTAMP`).
+const EARLIEST_TIMESTAMP: i64 = -2;
+/// ListOffsets timestamp meaning "latest" (the log end offset).
+const LATEST_TIMESTAMP: i64 = -1;
+/// Broker-side long-poll bound of each Fetch (Kafka's `fetch.max.wait.ms` default).
+const FETCH_MAX_WAIT_MS: i32 = 500;
+
+/// What one consumer connection does.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub address: String,
+    pub client_id: String,
+    pub topic: String,
+    pub topic_id: Uuid,
+    pub partitions: Vec<i32>,
+    pub fetch_version: i16,
+    pub list_offsets_version: i16,
+    pub fetch_max_bytes: usize,
+    pub partition_max_bytes: usize,
+    /// Records all consumers of the run read together; `e2e` lowers it to the count produced
+    /// once the producers finish.
+    pub target: Arc<AtomicU64>,
+    /// Start at the latest offsets instead of the earliest (`e2e` reads only new records).
+    pub from_latest: bool,
+    pub stop_at: Instant,
+    /// Read the generation stamp of each record into the latency histogram.
+    pub end_to_end: bool,
+}
+
+/// What one consumer connection measured.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerResult {
+    pub records: u64,
+    /// Key and value bytes.
+    pub bytes: u64,
+    pub wire_bytes: u64,
+    pub fetches: u64,
+    pub first_fetch: Option<Instant>,
+    pub last_record: Option<Instant>,
+    /// End-to-end latency (only with `end_to_end`).
+    pub latency: Latency,
+}
+
+/// Reads from the earliest offsets until the shared counter reaches `records_max` or
+/// `stop_at` passes.
+///
+/// # Errors
+/// Connection or protocol failures, a partition error, or a corrupt batch.
+pub fn run(
+    config: &ConsumerConfig,
+    consumed: &Arc<AtomicU64>,
+    ready: Option<SyncSender<()>>,
+) -> anyhow::Result<ConsumerResult> {
+    assert!(
+        !config.partitions.is_empty(),
+        "a consumer serves partitions"
+    );
+    let mut connection = Connection::connect(&config.address, &config.client_id)?;
+    let mut offsets = start_offsets(&mut connection, config)?;
+    if let Some(ready) = ready {
+        // The receiver may have given up waiting; the run then ends by stop_at.
+        let _ = ready.send(());
+    }
+    let mut result = ConsumerResult::default();
+    // Bounded by stop_at: each Fetch returns within max_wait_ms (or the socket timeout).
+    while consumed.load(Ordering::Relaxed) < config.target.load(Ordering::Relaxed)
+        && Instant::now() < config.stop_at
+    {
+        let request = fetch_request(config, &offsets);
+        result.first_fetch.get_or_insert_with(Instant::now);
+        let response: FetchResponse = connection.call(config.fetch_version, &request)?;
+        result.fetches += 1;
+        if response.error_code != ErrorCode::None {
+            bail!("Fetch failed: {}", response.error_code.name());
+        }
+        for topic in &response.responses {
+            for partition in &topic.partitions {
+                if partition.error_code != ErrorCode::None {
+                    bail!(
+                        "Fetch of partition {}: {}",
+                        partition.partition_index,
+                        partition.error_code.name()
+                    );
+                }
+                let offset = offsets
+                    .get_mut(&partition.partition_index)
+                    .context("the broker answered for a partition not asked for")?;
+                let records = partition.records.clone().unwrap_or_default();
+                let count = consume_batches(records, offset, config.end_to_end, &mut result)?;
+                if count > 0 {
+                    consumed.fetch_add(count, Ordering::Relaxed);
+                    result.last_record = Some(Instant::now());
+                }
+            }
+        }
+    }
+    result.wire_bytes = connection.bytes_read;
+    Ok(result)
+}
+
+fn start_offsets(
+    connection: &mut Connection,
+    config: &ConsumerConfig,
+) -> anyhow::Result<HashMap<i32, i64>> {
+    let request = ListOffsetsRequest {
+        replica_id: -1,
+        isolation_level: 0,
+        topics: vec![ListOffsetsTopic {
+            name: config.topic.as_str().into(),
+            partitions: config
+                .partitions
+                .iter()
+                .map(|&partition_index| ListOffsetsPartition {
+                    partition_index,
+                    timestamp: if config.from_latest {
+                        LATEST_TIMESTAMP
+                    } else {
+                        EARLIEST_TIMESTAMP
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+        }],
+        timeout_ms: 30_000,
+    };
+    let response: ListOffsetsResponse = connection.call(config.list_offsets_version, &request)?;
+    let mut offsets = HashMap::new();
+    for topic in &response.topics {
+        for partition in &topic.partitions {
+            if partition.error_code != ErrorCode::None {
+                bail!(
+                    "ListOffsets of partition {}: {}",
+                    partition.partition_index,
+                    partition.error_code.name()
+                );
+            }
+            offsets.insert(partition.partition_index, partition.offset.max(0));
+        }
+    }
+    if offsets.len() != config.partitions.len() {
+        bail!(
+            "ListOffsets answered {} of {} partitions",
+            offsets.len(),
+            config.partitions.len()
+        );
+    }
+    Ok(offsets)
+}
+
+fn fetch_request(config: &ConsumerConfig, offsets: &HashMap<i32, i64>) -> FetchRequest {
+    let by_id = config.fetch_version >= FETCH_TOPIC_ID_VERSION;
+    let partition_max_bytes = i32::try_from(config.partition_max_bytes).unwrap_or(i32::MAX);
+    FetchRequest {
+        max_wait_ms: FETCH_MAX_WAIT_MS,
+        min_bytes: 1,
+        max_bytes: i32::try_from(config.fetch_max_bytes).unwrap_or(i32::MAX),
+        topics: vec![FetchTopic {
+            topic: if by_id {
+                "".into()
+            } else {
+                config.topic.as_str().into()
+            },
+            topic_id: config.topic_id,
+            partitions: config
+                .partitions
+                .iter()
+                .map(|partition| FetchPartition {
+                    partition: *partition,
+                    fetch_offset: offsets.get(partition).copied().unwrap_or(0),
+                    partition_max_bytes,
+                    ..Default::default()
+                })
+                .collect(),
+        }],
+        ..Default::default()
+    }
+}
+
+/// Walks the whole batches in `records` (a trailing partial batch is normal in a Fetch answer),
+/// counts the records at or past `offset`, and moves `offset` past the last batch. Returns the
+/// records counted.
+///
+/// # Errors
+/// A batch that fails its CRC or does not parse.
+pub fn consume_batches(
+    records: bytes::Bytes,
+    offset: &mut i64,
+    end_to_end: bool,
+    result: &mut ConsumerResult,
+) -> anyhow::Result<u64> {
+    let mut count = 0u64;
+    for batch in BatchSplitter::new(records) {
+        let header = BatchHeader::parse(&batch)?;
+        let next = header.last_offset().saturating_add(1);
+        if header.is_control() || next <= *offset {
+            *offset = (*offset).max(next);
+            continue;
+        }
+        let now_us = epoch_us(Instant::now());
+        for record in Records::new(batch.clone())? {
+            let record = record?;
+            // A compressed batch may start before the offset asked for.
+            if record.offset < *offset {
+                continue;
+            }
+            count += 1;
+            let key_size = record.key.as_ref().map_or(0, bytes::Bytes::len);
+            let value = record.value.unwrap_or_default();
+            result.bytes += (key_size + value.len()) as u64;
+            if end_to_end && let Some(stamp) = read_stamp(&value) {
+                result
+                    .latency
+                    .record(Duration::from_micros(now_us.saturating_sub(stamp)));
+            }
+        }
+        *offset = (*offset).max(next);
+    }
+    result.records += count;
+    Ok(count)
+}
