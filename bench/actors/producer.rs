@@ -78,6 +78,8 @@ pub struct ProducerResult {
     pub wire_bytes: u64,
     pub requests: u64,
     pub latency: Latency,
+    /// When the last acknowledgement arrived (or, for acks = 0, the last request was written).
+    pub finished: Option<Instant>,
 }
 
 /// Bookkeeping of one request in flight, from the writer to the reader.
@@ -152,6 +154,7 @@ pub fn run(config: &ProducerConfig, window: &Arc<Mutex<Window>>) -> anyhow::Resu
     } else {
         written?;
     }
+    result.finished = Some(Instant::now());
     Ok(result)
 }
 

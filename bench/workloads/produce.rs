@@ -129,19 +129,20 @@ impl Producers {
                 window_start = Instant::now();
             }
         }
-        let elapsed = self.started.elapsed();
-        let mut summary = ProduceSummary {
-            elapsed,
-            ..ProduceSummary::default()
-        };
+        let mut summary = ProduceSummary::default();
         let mut latency = Latency::new();
+        let mut finished = self.started;
+        // Elapsed ends at the last producer's last acknowledgement, not at this poll loop's
+        // next tick, so short runs are not charged the poll interval.
         for result in super::join_all(self.handles, "producer")? {
+            finished = finished.max(result.finished.unwrap_or(finished));
             summary.records += result.records;
             summary.bytes += result.bytes;
             summary.wire_bytes += result.wire_bytes;
             summary.requests += result.requests;
             latency.merge(&result.latency);
         }
+        summary.elapsed = finished.saturating_duration_since(self.started);
         summary.latency = latency.percentiles();
         Ok(summary)
     }
