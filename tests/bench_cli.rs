@@ -292,7 +292,13 @@ fn baseline_runs_over_loopback_and_writes_json() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for name in ["tcp-sink", "tcp-source", "sendfile-source", "ping-pong"] {
+    for name in [
+        "tcp-sink",
+        "tcp-source",
+        "file-copy-source",
+        "sendfile-source",
+        "ping-pong",
+    ] {
         assert!(stdout.contains(name), "{stdout}");
     }
     let document = std::fs::read_to_string(&json).unwrap();
@@ -300,7 +306,7 @@ fn baseline_runs_over_loopback_and_writes_json() {
     // Each throughput transfer moves exactly record-size × num-records bytes.
     assert_eq!(
         document.matches(r#""bytes":200000,"#).count(),
-        3,
+        4,
         "{document}"
     );
     assert!(document.contains(r#""p99_us":"#), "{document}");

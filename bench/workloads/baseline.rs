@@ -4,6 +4,7 @@
 //! ```text
 //! tcp-sink        client writes batch-size chunks, server reads and discards  (produce path)
 //! tcp-source      server writes chunks from memory, client reads and discards (fetch, copied)
+//! file-copy-source server pread()s the same file into a buffer and writes it    (fetch, copied)
 //! sendfile-source server sendfile()s a page-cached file, client reads          (fetch, zero-copy)
 //! ping-pong       client sends one chunk, server answers 8 bytes; round-trip latency
 //! ```
@@ -58,7 +59,8 @@ pub fn run(options: &Options, deadline: Instant) -> anyhow::Result<Vec<BaselineR
     let rows = vec![
         tcp_sink(sizes)?,
         tcp_source(sizes)?,
-        sendfile_source(sizes)?,
+        file_source(sizes, FileSend::Copy)?,
+        file_source(sizes, FileSend::Sendfile)?,
         ping_pong(sizes)?,
     ];
     print!("{}", baseline_table(&rows));
@@ -262,12 +264,62 @@ fn send_file(stream: &TcpStream, file: &File, file_size: u64, sizes: Sizes) -> a
     Ok(sent)
 }
 
-fn sendfile_source(sizes: Sizes) -> anyhow::Result<BaselineRow> {
+/// How a file source moves file bytes to the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileSend {
+    /// pread into a user buffer, then write: what a broker without zero-copy does.
+    Copy,
+    /// sendfile(2): page cache to socket without a user-space copy.
+    Sendfile,
+}
+
+/// pread of `total` bytes from `file` (of `file_size` bytes, wrapping around) and a write of
+/// each chunk to `stream`.
+fn copy_file(
+    stream: &mut TcpStream,
+    file: &File,
+    file_size: u64,
+    sizes: Sizes,
+) -> anyhow::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = vec![0u8; sizes.chunk];
+    let mut sent = 0u64;
+    let mut offset = 0u64;
+    // Bounded by `total` and the deadline; each read returns at least one byte or fails.
+    while sent < sizes.total && Instant::now() < sizes.deadline {
+        if offset >= file_size {
+            offset = 0;
+        }
+        let room = usize::try_from(file_size - offset)?;
+        let want = usize::try_from(sizes.total - sent)
+            .unwrap_or(room)
+            .min(room)
+            .min(sizes.chunk);
+        let target = buffer.get_mut(..want).context("want ≤ chunk")?;
+        let count = file.read_at(target, offset)?;
+        if count == 0 {
+            bail!("file ended early at offset {offset}");
+        }
+        stream.write_all(buffer.get(..count).context("count ≤ want")?)?;
+        offset += count as u64;
+        sent += count as u64;
+    }
+    Ok(sent)
+}
+
+fn file_source(sizes: Sizes, how: FileSend) -> anyhow::Result<BaselineRow> {
+    let name = match how {
+        FileSend::Copy => "file-copy-source",
+        FileSend::Sendfile => "sendfile-source",
+    };
     let file_size = sizes.total.clamp(1, SENDFILE_FILE_SIZE_MAX);
     let temp = TempFile::create(file_size, sizes.chunk)?;
     let file = temp.file.try_clone()?;
-    let (port, server) = serve(move |stream| {
-        let sent = send_file(&stream, &file, file_size, sizes)?;
+    let (port, server) = serve(move |mut stream| {
+        let sent = match how {
+            FileSend::Copy => copy_file(&mut stream, &file, file_size, sizes)?,
+            FileSend::Sendfile => send_file(&stream, &file, file_size, sizes)?,
+        };
         stream.shutdown(Shutdown::Write)?;
         Ok(sent)
     })?;
@@ -277,8 +329,8 @@ fn sendfile_source(sizes: Sizes) -> anyhow::Result<BaselineRow> {
     let elapsed = started.elapsed();
     join(server)?;
     drop(temp);
-    check_moved("sendfile-source", read, sizes.total)?;
-    Ok(row("sendfile-source", sizes, read, elapsed))
+    check_moved(name, read, sizes.total)?;
+    Ok(row(name, sizes, read, elapsed))
 }
 
 fn ping_pong(sizes: Sizes) -> anyhow::Result<BaselineRow> {
