@@ -54,6 +54,8 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::CreateTopics => r(2, 7, 5),
         ApiKey::DeleteTopics => r(1, 6, 4),
         ApiKey::DeleteRecords => r(0, 2, 2),
+        // v6 (Kafka 4.1, KIP-939 two-phase commit: enable_2pc, keep_prepared_txn) is left out:
+        // we do not implement 2PC, and clients negotiate down to v5.
         ApiKey::InitProducerId => r(0, 5, 2),
         ApiKey::OffsetForLeaderEpoch => r(2, 4, 4),
         ApiKey::DescribeConfigs => r(1, 4, 4),
