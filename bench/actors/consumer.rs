@@ -1,5 +1,6 @@
-//! One consumer connection: ListOffsets to the earliest (or latest) offsets, then Fetch in a loop over its
-//! partitions, walking every record (CRC checked, decompressed) as a Kafka consumer does.
+//! One consumer connection: ListOffsets to the earliest (or latest) offsets, then Fetch in a
+//! loop over its partitions, walking every record (CRC checked, decompressed) as a Kafka
+//! consumer does.
 //!
 //! Owns no group: partitions are assigned by ringbench itself (as kafka-consumer-perf-test's
 //! rebalance time would be 0 with manual assignment). All consumers of a run share one record
@@ -248,4 +249,75 @@ pub fn consume_batches(
     }
     result.records += count;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use ringbroker::protocol::record_batch::{Compression, set_base_offset};
+    use ringbroker::protocol::records::{BatchBuilder, BatchOptions, NewRecord};
+
+    /// `count` records of `value` in one batch based at `base_offset`.
+    fn batch(base_offset: i64, count: usize, value: &[u8], codec: Compression) -> BytesMut {
+        let mut output = BytesMut::new();
+        let mut scratch = BytesMut::new();
+        let options = BatchOptions {
+            compression: codec,
+            ..BatchOptions::default()
+        };
+        let mut builder = BatchBuilder::new(&mut output, &mut scratch, options);
+        for _ in 0..count {
+            let record = NewRecord {
+                timestamp: 1,
+                key: None,
+                value: Some(value),
+                headers: &[],
+            };
+            builder.append(&record).unwrap();
+        }
+        builder.finish().unwrap();
+        set_base_offset(&mut output, base_offset);
+        output
+    }
+
+    #[test]
+    fn counts_records_from_the_offset_and_skips_a_partial_tail() {
+        let mut fetched = batch(0, 4, b"0123456789", Compression::Lz4);
+        fetched.extend_from_slice(&batch(4, 3, b"abcdefghij", Compression::None));
+        let whole = fetched.len();
+        fetched.extend_from_slice(&batch(7, 2, b"tail", Compression::None)[..20]);
+        assert!(fetched.len() > whole);
+        let mut result = ConsumerResult::default();
+        // Offset 2: the first (compressed) batch starts before it, so two of its records count.
+        let mut offset = 2;
+        let count = consume_batches(fetched.freeze(), &mut offset, false, &mut result).unwrap();
+        assert_eq!(count, 5);
+        assert_eq!(offset, 7);
+        assert_eq!(result.records, 5);
+        assert_eq!(result.bytes, 50);
+        assert_eq!(result.latency.percentiles().count, 0);
+    }
+
+    #[test]
+    fn end_to_end_reads_the_stamp() {
+        let sent = Instant::now();
+        let mut value = vec![b'x'; 16];
+        value[..8].copy_from_slice(&epoch_us(sent).to_be_bytes());
+        let mut result = ConsumerResult::default();
+        let mut offset = 0;
+        let fetched = batch(0, 1, &value, Compression::None).freeze();
+        consume_batches(fetched, &mut offset, true, &mut result).unwrap();
+        assert_eq!(result.latency.percentiles().count, 1);
+    }
+
+    #[test]
+    fn corrupt_batch_is_an_error() {
+        let mut fetched = batch(0, 2, b"value", Compression::None);
+        let last = fetched.len() - 1;
+        fetched[last] ^= 0xff;
+        let mut result = ConsumerResult::default();
+        let mut offset = 0;
+        assert!(consume_batches(fetched.freeze(), &mut offset, false, &mut result).is_err());
+    }
 }

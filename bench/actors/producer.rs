@@ -494,3 +494,64 @@ pub fn epoch_us(time: Instant) -> u64 {
 fn epoch_ms(time: Instant) -> i64 {
     i64::try_from(epoch_us(time) / 1000).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_holds_what_fits_and_at_least_one() {
+        // 16384 − 61 header bytes over 100 + 16 per record.
+        assert_eq!(records_per_batch(16_384, 100), 140);
+        assert_eq!(records_per_batch(1000, 100_000), 1);
+        assert_eq!(records_per_batch(0, 1), 1);
+    }
+
+    #[test]
+    fn stamp_round_trips_and_follows_the_clock() {
+        let mut payload = random_payload(32, 7);
+        assert!(payload.iter().all(u8::is_ascii_uppercase));
+        let earlier = Instant::now();
+        let later = earlier + Duration::from_millis(3);
+        stamp(&mut payload, later);
+        let read = read_stamp(&payload).unwrap();
+        assert_eq!(read, epoch_us(later));
+        assert_eq!(read - epoch_us(earlier), 3000);
+        assert_eq!(read_stamp(&payload[..7]), None);
+        let mut short = vec![b'A'; 4];
+        stamp(&mut short, later);
+        assert_eq!(short, b"AAAA");
+    }
+
+    #[test]
+    fn payload_is_deterministic_per_seed() {
+        assert_eq!(random_payload(64, 1), random_payload(64, 1));
+        assert_ne!(random_payload(64, 1), random_payload(64, 2));
+    }
+
+    #[test]
+    fn ready_means_full_lingered_or_draining() {
+        let now = Instant::now();
+        let linger = Duration::from_millis(5);
+        let pending = vec![
+            Pending {
+                enqueued: vec![now; 3],
+            },
+            Pending {
+                enqueued: vec![now - Duration::from_millis(6)],
+            },
+            Pending {
+                enqueued: vec![now],
+            },
+            Pending::default(),
+        ];
+        assert_eq!(
+            ready_partitions(&pending, 3, linger, now, false),
+            vec![0, 1]
+        );
+        assert_eq!(
+            ready_partitions(&pending, 3, linger, now, true),
+            vec![0, 1, 2]
+        );
+    }
+}
