@@ -221,11 +221,11 @@ fn apply(
         "--client-id" => options.client_id = value.to_owned(),
         "--topic" => options.topic = value.to_owned(),
         "--partitions" => options.partitions = bounded(value, 1, i64::from(PARTITIONS_MAX))?,
-        "--connections" => options.connections = bounded(value, 1, CONNECTIONS_MAX as i64)?,
-        "--record-size" => options.record_size = bounded(value, 1, RECORD_SIZE_MAX as i64)?,
-        "--num-records" => *records = Some(bounded(value, 1, RECORDS_MAX as i64)?),
+        "--connections" => options.connections = bounded(value, 1, cap(CONNECTIONS_MAX))?,
+        "--record-size" => options.record_size = bounded(value, 1, cap(RECORD_SIZE_MAX))?,
+        "--num-records" => *records = Some(bounded(value, 1, cap(RECORDS_MAX))?),
         "--duration" => *duration = Some(seconds(value, TIMEOUT_MAX)?),
-        "--batch-size" => options.batch_size = bounded(value, 1, BATCH_SIZE_MAX as i64)?,
+        "--batch-size" => options.batch_size = bounded(value, 1, cap(BATCH_SIZE_MAX))?,
         "--linger-ms" => options.linger = millis(value, LINGER_MAX)?,
         "--compression" => {
             options.compression = COMPRESSIONS
@@ -242,13 +242,13 @@ fn apply(
                 _ => bail!("acks must be 0, 1 or -1"),
             };
         }
-        "--max-in-flight" => options.in_flight_max = bounded(value, 1, IN_FLIGHT_MAX as i64)?,
+        "--max-in-flight" => options.in_flight_max = bounded(value, 1, cap(IN_FLIGHT_MAX))?,
         "--throughput" => options.throughput = bounded(value, 0, 1_000_000_000)?,
         "--fetch-max-bytes" => {
-            options.fetch_max_bytes = bounded(value, 1024, FETCH_SIZE_MAX as i64)?;
+            options.fetch_max_bytes = bounded(value, 1024, cap(FETCH_SIZE_MAX))?;
         }
         "--partition-max-bytes" => {
-            options.partition_max_bytes = bounded(value, 1024, FETCH_SIZE_MAX as i64)?;
+            options.partition_max_bytes = bounded(value, 1024, cap(FETCH_SIZE_MAX))?;
         }
         "--report-interval" => options.report_interval = seconds(value, TIMEOUT_MAX)?,
         "--timeout" => options.timeout = seconds(value, TIMEOUT_MAX)?,
@@ -280,6 +280,11 @@ fn validate(options: &Options) -> anyhow::Result<()> {
     assert!(options.connections >= 1, "connections bounded at parse");
     assert!(options.record_size >= 1, "record size bounded at parse");
     Ok(())
+}
+
+/// A bound as the `i64` that [`bounded`] compares with (every bound here fits).
+fn cap<T: TryInto<i64>>(bound: T) -> i64 {
+    bound.try_into().unwrap_or(i64::MAX)
 }
 
 /// An integer in `min..=max`, converted to the field's type.

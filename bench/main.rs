@@ -85,13 +85,7 @@ fn run(options: &cli::Options) -> anyhow::Result<()> {
         }
         mode => {
             let create = mode != cli::Mode::Consume;
-            let topic = actors::cluster::discover(
-                &options.bootstrap,
-                &options.client_id,
-                &options.topic,
-                options.partitions,
-                create,
-            )?;
+            let topic = actors::cluster::discover(options, create)?;
             run_against_broker(options, &topic, deadline)?
         }
     };

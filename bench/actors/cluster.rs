@@ -5,6 +5,7 @@
 //! is explicit (CreateTopics with `--partitions`) rather than Metadata's auto-create, so the
 //! partition count is the one asked for, not the broker's default.
 use super::connection::{Connection, Versions};
+use crate::cli::Options;
 use anyhow::{Context, bail};
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
@@ -51,18 +52,21 @@ impl Topic {
     }
 }
 
-/// Connects to `bootstrap`, negotiates versions and describes `topic`, creating it with
-/// `partitions` partitions when it does not exist and `create` is set.
+/// Connects to `options.bootstrap`, negotiates versions and describes `options.topic`, creating
+/// it with `options.partitions` partitions when it does not exist and `create` is set. An
+/// existing topic keeps its partition count (a note says so when it differs).
 ///
 /// # Errors
 /// Connection, protocol or topic errors, or leaders still missing after the retry budget.
-pub fn discover(
-    bootstrap: &str,
-    client_id: &str,
-    topic: &str,
-    partitions: i32,
-    create: bool,
-) -> anyhow::Result<Topic> {
+pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
+    let Options {
+        bootstrap,
+        client_id,
+        topic,
+        partitions,
+        ..
+    } = options;
+    let partitions = *partitions;
     assert!(partitions >= 1, "partitions validated by the CLI");
     let mut connection = Connection::connect(bootstrap, client_id)?;
     let versions = connection.negotiate()?;
@@ -103,6 +107,12 @@ pub fn discover(
             continue;
         }
         leaders.sort_by_key(|leader| leader.partition);
+        if create && leaders.len() != usize::try_from(partitions).unwrap_or(0) {
+            println!(
+                "note: {topic} exists with {} partitions; --partitions {partitions} is ignored",
+                leaders.len()
+            );
+        }
         return Ok(Topic {
             name: topic.to_owned(),
             topic_id: found.topic_id,

@@ -159,7 +159,8 @@ pub fn run(config: &ProducerConfig, window: &Arc<Mutex<Window>>) -> anyhow::Resu
 }
 
 /// The writer: generates, batches and sends; returns when generation stops and every pending
-/// record has been sent.
+/// record has been sent. Takes `in_flight` by value: dropping it on return is what tells the
+/// reader no more requests are coming.
 fn produce_loop(
     config: &ProducerConfig,
     connection: &mut Connection,

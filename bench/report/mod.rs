@@ -481,7 +481,7 @@ impl BaselineRow {
             (
                 "latency",
                 self.latency
-                    .map_or(Json::Object(Vec::new()), |latency| latency.to_json()),
+                    .map_or(Json::Object(Vec::new()), Percentiles::to_json),
             ),
         ])
     }
