@@ -593,3 +593,26 @@ fn real_broker() {
     assert!(run(&["consume", "--num-records", "1000"]).contains("start.time"));
     assert!(run(&["e2e", "--num-records", "500"]).contains("end-to-end latency us"));
 }
+
+#[test]
+fn consuming_more_than_the_topic_holds_ends_at_the_timeout() {
+    let broker = start_broker();
+    ringbench(
+        &broker,
+        &["produce", "--topic", "t6", "--num-records", "50"],
+    );
+    let started = std::time::Instant::now();
+    let bootstrap = format!("127.0.0.1:{}", broker.port);
+    let output = Command::new(env!("CARGO_BIN_EXE_ringbench"))
+        .args(["consume", "--topic", "t6", "--num-records", "100"])
+        .args(["--bootstrap", &bootstrap, "--timeout", "2"])
+        .output()
+        .unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("note: read 50 of 100 records"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "bounded by --timeout"
+    );
+}

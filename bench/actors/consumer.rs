@@ -36,6 +36,9 @@ const EARLIEST_TIMESTAMP: i64 = -2;
 const LATEST_TIMESTAMP: i64 = -1;
 /// Broker-side long-poll bound of each Fetch (Kafka's `fetch.max.wait.ms` default).
 const FETCH_MAX_WAIT_MS: i32 = 500;
+/// A consumer that gets no record for this long stops (kafka-consumer-perf-test's `--timeout`
+/// default), so reading a topic that holds fewer records than asked ends promptly.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one consumer connection does.
 #[derive(Debug, Clone)]
@@ -94,9 +97,12 @@ pub fn run(
         let _ = ready.send(());
     }
     let mut result = ConsumerResult::default();
-    // Bounded by stop_at: each Fetch returns within max_wait_ms (or the socket timeout).
+    let mut progress = Instant::now();
+    // Bounded by stop_at and the idle timeout: each Fetch returns within max_wait_ms (or the
+    // socket timeout).
     while consumed.load(Ordering::Relaxed) < config.target.load(Ordering::Relaxed)
         && Instant::now() < config.stop_at
+        && progress.elapsed() < IDLE_TIMEOUT
     {
         let request = fetch_request(config, &offsets);
         result.first_fetch.get_or_insert_with(Instant::now);
@@ -121,7 +127,8 @@ pub fn run(
                 let count = consume_batches(records, offset, config.end_to_end, &mut result)?;
                 if count > 0 {
                     consumed.fetch_add(count, Ordering::Relaxed);
-                    result.last_record = Some(Instant::now());
+                    progress = Instant::now();
+                    result.last_record = Some(progress);
                 }
             }
         }

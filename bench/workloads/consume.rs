@@ -141,8 +141,10 @@ pub fn run(options: &Options, topic: &Topic, deadline: Instant) -> anyhow::Resul
     println!("{}", consumer_row(&summary));
     if summary.records < target && target != u64::MAX {
         println!(
-            "note: read {} of {target} records before the timeout (the topic holds fewer?)",
-            summary.records
+            "note: read {} of {target} records; stopped after {} s without a new record or at \
+             the timeout (the topic holds fewer?)",
+            summary.records,
+            crate::actors::consumer::IDLE_TIMEOUT.as_secs()
         );
     }
     Ok(summary)
