@@ -132,6 +132,10 @@ pub fn run(config: &ProducerConfig, window: &Arc<Mutex<Window>>) -> anyhow::Resu
         window,
         &mut result,
     );
+    if written.is_err() {
+        // Wakes a reader blocked on a response that will not come; it may already be closed.
+        let _ = connection.stream().shutdown(std::net::Shutdown::Both);
+    }
     let acked = match reader {
         Some((sender, handle)) => {
             drop(sender);
