@@ -1,0 +1,175 @@
+//! Bootstrap: negotiate versions, find (or create) the topic, and learn each partition's leader
+//! and the leaders' addresses.
+//!
+//! Owns the metadata exchange only; runs on the main thread before any load starts. Creation
+//! is explicit (CreateTopics with `--partitions`) rather than Metadata's auto-create, so the
+//! partition count is the one asked for, not the broker's default.
+use super::connection::{Connection, Versions};
+use crate::cli::Options;
+use anyhow::{Context, bail};
+use ringbroker::protocol::messages::create_topics::{
+    CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
+};
+use ringbroker::protocol::messages::metadata::{
+    MetadataRequest, MetadataRequestTopic, MetadataResponse,
+};
+use ringbroker::protocol::{ErrorCode, StrBytes, Uuid};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Metadata polls while a new topic's leaders are elected (× [`METADATA_RETRY_DELAY`]).
+const METADATA_ATTEMPTS_MAX: u32 = 100;
+const METADATA_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// One partition and the broker leading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLeader {
+    pub partition: i32,
+    pub leader_id: i32,
+}
+
+/// What a workload needs to know about its topic.
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub name: String,
+    pub topic_id: Uuid,
+    pub partitions: Vec<PartitionLeader>,
+    /// `node_id` → `host:port`.
+    pub brokers: HashMap<i32, String>,
+    pub versions: Versions,
+}
+
+impl Topic {
+    /// The address of broker `node_id`.
+    ///
+    /// # Errors
+    /// When metadata named a leader it did not list (a broken broker).
+    pub fn address(&self, node_id: i32) -> anyhow::Result<&str> {
+        self.brokers
+            .get(&node_id)
+            .map(String::as_str)
+            .with_context(|| format!("leader {node_id} is not among the brokers listed"))
+    }
+}
+
+/// Connects to `options.bootstrap`, negotiates versions and describes `options.topic`, creating
+/// it with `options.partitions` partitions when it does not exist and `create` is set. An
+/// existing topic keeps its partition count (a note says so when it differs).
+///
+/// # Errors
+/// Connection, protocol or topic errors, or leaders still missing after the retry budget.
+pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
+    let Options {
+        bootstrap,
+        client_id,
+        topic,
+        partitions,
+        ..
+    } = options;
+    let partitions = *partitions;
+    assert!(partitions >= 1, "partitions validated by the CLI");
+    let mut connection = Connection::connect(bootstrap, client_id)?;
+    let versions = connection.negotiate()?;
+    let mut created = false;
+    for _attempt in 0..METADATA_ATTEMPTS_MAX {
+        let response = metadata(&mut connection, versions.metadata, topic)?;
+        let brokers = response
+            .brokers
+            .iter()
+            .map(|broker| (broker.node_id, format!("{}:{}", broker.host, broker.port)))
+            .collect::<HashMap<_, _>>();
+        let Some(found) = response.topics.first() else {
+            bail!("metadata for {topic} came back without the topic");
+        };
+        match found.error_code {
+            ErrorCode::None => {}
+            ErrorCode::UnknownTopicOrPartition if create && !created => {
+                create_topic(&mut connection, versions, topic, partitions)?;
+                created = true;
+                continue;
+            }
+            ErrorCode::UnknownTopicOrPartition | ErrorCode::LeaderNotAvailable => {
+                std::thread::sleep(METADATA_RETRY_DELAY);
+                continue;
+            }
+            other => bail!("metadata for {topic}: {}", other.name()),
+        }
+        let mut leaders: Vec<PartitionLeader> = found
+            .partitions
+            .iter()
+            .map(|partition| PartitionLeader {
+                partition: partition.partition_index,
+                leader_id: partition.leader_id,
+            })
+            .collect();
+        if leaders.is_empty() || leaders.iter().any(|leader| leader.leader_id < 0) {
+            std::thread::sleep(METADATA_RETRY_DELAY);
+            continue;
+        }
+        leaders.sort_by_key(|leader| leader.partition);
+        if create && leaders.len() != usize::try_from(partitions).unwrap_or(0) {
+            println!(
+                "note: {topic} exists with {} partitions; --partitions {partitions} is ignored",
+                leaders.len()
+            );
+        }
+        return Ok(Topic {
+            name: topic.to_owned(),
+            topic_id: found.topic_id,
+            partitions: leaders,
+            brokers,
+            versions,
+        });
+    }
+    bail!("{topic} has no leader for every partition after {METADATA_ATTEMPTS_MAX} attempts")
+}
+
+fn metadata(
+    connection: &mut Connection,
+    version: i16,
+    topic: &str,
+) -> anyhow::Result<MetadataResponse> {
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(StrBytes::from(topic)),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: false,
+        ..Default::default()
+    };
+    connection.call(version, &request)
+}
+
+fn create_topic(
+    connection: &mut Connection,
+    versions: Versions,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let version = versions
+        .create_topics
+        .context("the topic does not exist and the broker does not offer CreateTopics")?;
+    let request = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: StrBytes::from(topic),
+            num_partitions: partitions,
+            // -1 asks for the broker's default (v4+, KIP-464); older versions need a number.
+            replication_factor: if version >= 4 { -1 } else { 1 },
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        validate_only: false,
+    };
+    let response: CreateTopicsResponse = connection.call(version, &request)?;
+    for result in &response.topics {
+        match result.error_code {
+            ErrorCode::None | ErrorCode::TopicAlreadyExists => {}
+            other => bail!(
+                "creating {topic}: {} {}",
+                other.name(),
+                result.error_message.as_deref().unwrap_or("")
+            ),
+        }
+    }
+    Ok(())
+}

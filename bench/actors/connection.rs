@@ -1,0 +1,224 @@
+//! A blocking Kafka connection built on our codec: frames, headers, negotiated versions.
+//!
+//! Owns one TCP stream (or its two halves: a writer and a reader thread for pipelining). Uses
+//! `ringbroker::protocol` for every byte, so ringbench exercises the same codec the broker runs.
+//! Blocking std sockets, one thread per half: a load generator wants simple, predictable code
+//! more than an event loop, and the threads are few (`--connections` ≤ 256).
+//!
+//! Invariants: responses arrive in request order on one connection (Kafka's guarantee), so a
+//! reader checks each response's correlation id against the oldest request in flight; every
+//! frame read is bounded by [`RESPONSE_SIZE_MAX`]; every socket call has a timeout.
+use anyhow::{Context, bail};
+use bytes::{Bytes, BytesMut};
+use ringbroker::protocol::frame::{FRAME_PREFIX_SIZE, finish_frame, peek_size, start_frame};
+use ringbroker::protocol::header::response_header_is_flexible;
+use ringbroker::protocol::header::{RequestHeader, decode_response_header};
+use ringbroker::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use ringbroker::protocol::{ApiKey, ErrorCode, Message, Reader, StrBytes, versions};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Largest response frame read: a fetch answer is bounded by `--fetch-max-bytes` (≤ 64 MiB)
+/// plus headers; anything larger is a broken peer.
+pub const RESPONSE_SIZE_MAX: usize = 80 * 1024 * 1024;
+/// Bound on one blocking socket call; a broker silent this long is treated as gone.
+pub const SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The version of each API both sides support (the highest common one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub produce: i16,
+    pub fetch: i16,
+    pub list_offsets: i16,
+    pub metadata: i16,
+    pub create_topics: Option<i16>,
+}
+
+/// Writes one request frame for `message` into `buffer` (cleared first).
+pub fn encode_request<M: Message>(
+    buffer: &mut BytesMut,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    message: &M,
+) {
+    buffer.clear();
+    let position = start_frame(buffer);
+    let header = RequestHeader {
+        api_key: M::API_KEY.as_i16(),
+        api_version: version,
+        correlation_id,
+        client_id: Some(StrBytes::from(client_id)),
+    };
+    header.encode(buffer, versions::is_flexible(M::API_KEY, version));
+    message.encode_body(buffer, version);
+    finish_frame(buffer, position, 0);
+    assert!(
+        buffer.len() > FRAME_PREFIX_SIZE,
+        "a request frame has a header"
+    );
+}
+
+/// Reads one whole response frame's payload.
+///
+/// # Errors
+/// I/O errors (including timeouts and a closed socket) and frames over the limit.
+pub fn read_frame(stream: &mut impl Read) -> anyhow::Result<Bytes> {
+    let mut prefix = [0u8; FRAME_PREFIX_SIZE];
+    stream
+        .read_exact(&mut prefix)
+        .context("reading a frame size")?;
+    let size = peek_size(&prefix, RESPONSE_SIZE_MAX)?.context("four bytes make a prefix")?;
+    let mut payload = vec![0u8; size];
+    stream
+        .read_exact(&mut payload)
+        .with_context(|| format!("reading a {size}-byte frame"))?;
+    Ok(Bytes::from(payload))
+}
+
+/// Decodes a response payload of `M` at `version`, checking its correlation id.
+///
+/// # Errors
+/// A correlation mismatch or any decode error.
+pub fn decode_response<M: Message>(
+    payload: Bytes,
+    version: i16,
+    correlation_id: i32,
+) -> anyhow::Result<M> {
+    let mut reader = Reader::new(payload);
+    let flexible = response_header_is_flexible(M::API_KEY, version);
+    let received = decode_response_header(&mut reader, flexible)?;
+    if received != correlation_id {
+        bail!(
+            "{:?} response has correlation id {received}, expected {correlation_id}",
+            M::API_KEY
+        );
+    }
+    let body = reader.rest();
+    M::decode_body(body, version)
+        .with_context(|| format!("decoding {:?} v{version} response", M::API_KEY))
+}
+
+/// A connection for request/response exchanges (metadata, topic creation, consumers).
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+    client_id: String,
+    correlation_id: i32,
+    buffer: BytesMut,
+    /// Bytes written and read, frames included (for the "bytes on the wire" figures).
+    pub bytes_written: u64,
+    pub bytes_read: u64,
+}
+
+impl Connection {
+    /// Connects with `TCP_NODELAY` (Kafka clients set it) and socket timeouts.
+    ///
+    /// # Errors
+    /// Resolution or connection failures.
+    pub fn connect(address: &str, client_id: &str) -> anyhow::Result<Self> {
+        let target = address
+            .to_socket_addrs()
+            .with_context(|| format!("resolving {address}"))?
+            .next()
+            .with_context(|| format!("{address} resolves to nothing"))?;
+        let stream = TcpStream::connect_timeout(&target, SOCKET_TIMEOUT)
+            .with_context(|| format!("connecting to {address}"))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(SOCKET_TIMEOUT))?;
+        stream.set_write_timeout(Some(SOCKET_TIMEOUT))?;
+        Ok(Self {
+            stream,
+            client_id: client_id.to_owned(),
+            correlation_id: 0,
+            buffer: BytesMut::with_capacity(64 * 1024),
+            bytes_written: 0,
+            bytes_read: 0,
+        })
+    }
+
+    /// The socket, for splitting into a writer and a reader half.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The next correlation id (wraps, as Kafka clients' do).
+    pub fn next_correlation_id(&mut self) -> i32 {
+        self.correlation_id = self.correlation_id.wrapping_add(1) & i32::MAX;
+        self.correlation_id
+    }
+
+    /// Sends `request` and waits for its response.
+    ///
+    /// # Errors
+    /// I/O, a correlation mismatch, or a decode error.
+    pub fn call<Req: Message, Resp: Message>(
+        &mut self,
+        version: i16,
+        request: &Req,
+    ) -> anyhow::Result<Resp> {
+        assert_eq!(
+            Req::API_KEY,
+            Resp::API_KEY,
+            "request and response of one API"
+        );
+        let correlation_id = self.next_correlation_id();
+        encode_request(
+            &mut self.buffer,
+            version,
+            correlation_id,
+            &self.client_id,
+            request,
+        );
+        self.stream.write_all(&self.buffer)?;
+        self.bytes_written += self.buffer.len() as u64;
+        let payload = read_frame(&mut self.stream)?;
+        self.bytes_read += (payload.len() + FRAME_PREFIX_SIZE) as u64;
+        decode_response(payload, version, correlation_id)
+    }
+
+    /// ApiVersions v3, falling back to v0 for brokers that answer UNSUPPORTED_VERSION, then
+    /// picks the highest version both sides support for each API ringbench uses.
+    ///
+    /// # Errors
+    /// I/O, decode errors, or a broker lacking an API ringbench needs.
+    pub fn negotiate(&mut self) -> anyhow::Result<Versions> {
+        let request = ApiVersionsRequest {
+            client_software_name: StrBytes::from("ringbench"),
+            client_software_version: StrBytes::from(env!("CARGO_PKG_VERSION")),
+        };
+        // A broker without v3 answers in the v0 layout, which does not decode as v3; the
+        // frame was read whole either way, so the stream is ready for the v0 retry.
+        let response: ApiVersionsResponse = match self.call::<_, ApiVersionsResponse>(3, &request) {
+            Ok(response) if response.error_code != ErrorCode::UnsupportedVersion => response,
+            _ => self.call(0, &ApiVersionsRequest::default())?,
+        };
+        if response.error_code != ErrorCode::None {
+            bail!("ApiVersions failed: {}", response.error_code.name());
+        }
+        let pick = |key: ApiKey| -> Option<i16> {
+            let ours = versions::range(key);
+            let theirs = response
+                .api_keys
+                .iter()
+                .find(|entry| entry.api_key == key.as_i16())?;
+            let max = ours.max.min(theirs.max_version);
+            (max >= ours.min.max(theirs.min_version)).then_some(max)
+        };
+        let need = |key: ApiKey| {
+            pick(key).with_context(|| format!("the broker shares no version of {key:?}"))
+        };
+        Ok(Versions {
+            produce: need(ApiKey::Produce)?,
+            fetch: need(ApiKey::Fetch)?,
+            list_offsets: need(ApiKey::ListOffsets)?,
+            metadata: need(ApiKey::Metadata)?,
+            create_topics: pick(ApiKey::CreateTopics),
+        })
+    }
+}
