@@ -33,7 +33,6 @@ pub mod messages;
 pub mod primitives;
 pub mod record_batch;
 
-#[cfg(test)]
 pub mod testing;
 pub mod versions;
 
