@@ -16,6 +16,7 @@
 use bytes::{BufMut, BytesMut};
 use ringbroker::protocol::frame::{finish_frame, split_frame, start_frame};
 use ringbroker::protocol::header::{RequestHeader, decode_response_header};
+use ringbroker::protocol::messages::produce;
 use ringbroker::protocol::primitives::Writer;
 use ringbroker::protocol::testing::api_codecs;
 use ringbroker::protocol::{ApiKey, DecodeError, DecodeErrorKind, Reader, versions};
@@ -192,6 +193,27 @@ fn create_topics_one_topic(buffer: &mut BytesMut, flexible: bool) {
     buffer.put_i16(1); // replication_factor
 }
 
+/// A valid first topic (7 wire bytes: name "t", empty partitions) then a hostile one. The
+/// decoder reserves topics as if the rest of the frame held topics the size of the first, which is
+/// what a valid frame of this size could need: see `first_element_bounds_the_reservation`.
+const FIRST_TOPIC_VALID: Case = Case::new(
+    Side::Request,
+    ApiKey::Produce,
+    &[3],
+    "first topic valid, second topic name length 2^15-1",
+    invalid_length,
+    |b, f| {
+        produce_prefix(b, f);
+        plausible_count(b, f, PLAUSIBLE_COUNT);
+        b.put_string("t", f);
+        plausible_count(b, f, 0);
+        huge_string_length(b, f);
+        padding(b);
+    },
+);
+/// Wire size of the first topic in [`FIRST_TOPIC_VALID`].
+const FIRST_TOPIC_WIRE_SIZE: usize = 7;
+
 const CASES: &[Case] = &[
     Case::new(
         Side::Request,
@@ -243,21 +265,6 @@ const CASES: &[Case] = &[
             plausible_count(b, f, PLAUSIBLE_COUNT);
             b.put_i32(0);
             huge_count(b, f);
-            padding(b);
-        },
-    ),
-    Case::new(
-        Side::Request,
-        ApiKey::Produce,
-        &[3],
-        "first topic valid, second topic name length 2^15-1",
-        invalid_length,
-        |b, f| {
-            produce_prefix(b, f);
-            plausible_count(b, f, PLAUSIBLE_COUNT);
-            b.put_string("t", f);
-            plausible_count(b, f, 0);
-            huge_string_length(b, f);
             padding(b);
         },
     ),
@@ -483,18 +490,25 @@ fn decode(case: &Case, version: i16, payload: bytes::Bytes) -> Result<(), Decode
     (codec.decode)(reader.rest(), version)
 }
 
+/// Frame size, bytes allocated while decoding it, and the decode result.
+fn measure(case: &Case, version: i16) -> (usize, usize, Result<(), DecodeError>) {
+    let payload = frame(case, version);
+    let frame_size = payload.len();
+    let before = allocated();
+    let result = decode(case, version, payload);
+    let used = allocated() - before;
+    let name = format!("{:?} v{version} {:?}: {}", case.key, case.side, case.name);
+    println!("{name:<90} frame {frame_size:>4} B, allocated {used:>5} B");
+    (frame_size, used, result)
+}
+
 #[test]
 fn hostile_frames_are_rejected_without_allocating_more_than_the_frame() {
     let mut failures = Vec::new();
     for case in CASES {
         for &version in case.versions {
             let name = format!("{:?} v{version} {:?}: {}", case.key, case.side, case.name);
-            let payload = frame(case, version);
-            let frame_size = payload.len();
-            let before = allocated();
-            let result = decode(case, version, payload);
-            let used = allocated() - before;
-            println!("{name:<90} frame {frame_size:>4} B, allocated {used:>5} B");
+            let (frame_size, used, result) = measure(case, version);
             match result {
                 Ok(()) => failures.push(format!("{name}: decoded")),
                 Err(error) if !(case.expected)(&error.kind) => {
@@ -508,6 +522,27 @@ fn hostile_frames_are_rejected_without_allocating_more_than_the_frame() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Once an element has decoded, an array reserves at most as many elements as the bytes left
+/// could hold at the first element's wire size (and at most `ARRAY_PREALLOCATE_MAX`): the memory
+/// a valid frame of this size could need, never what the count claims.
+#[test]
+fn first_element_bounds_the_reservation() {
+    let case = &FIRST_TOPIC_VALID;
+    let (frame_size, used, result) = measure(case, 3);
+    assert!((case.expected)(&result.unwrap_err().kind));
+    let element_size = std::mem::size_of::<produce::TopicProduceData>();
+    let bound = element_size * (1 + frame_size / FIRST_TOPIC_WIRE_SIZE);
+    assert!(
+        used <= bound,
+        "allocated {used} bytes for a {frame_size}-byte frame (bound {bound})"
+    );
+    let claimed = element_size * usize::try_from(PLAUSIBLE_COUNT).unwrap();
+    assert!(
+        used < claimed,
+        "allocated {used} bytes: the claimed count was reserved"
+    );
 }
 
 /// The counter itself works: a control allocation is seen, so a zero above means zero.

@@ -787,15 +787,16 @@ fn decode_elements<T: Field>(
         return Ok(Vec::new());
     }
     // The first element is decoded before anything is reserved, so a plausible count followed
-    // by garbage costs no allocation; the reservation is then bounded by the bytes left as well
-    // as by ARRAY_PREALLOCATE_MAX, so an element type far larger in memory than on the wire
-    // cannot turn a small frame into a large allocation. Growth past it is paid for by
-    // elements actually decoded.
+    // by garbage costs no allocation. The reservation is then bounded by how many elements the
+    // bytes left could hold if they were the size of the first one: a valid array of uniform
+    // elements gets exactly one allocation, and a hostile count reserves no more than a valid
+    // frame of the same size would need. Growth past it is paid for by decoded elements.
+    let start = reader.offset();
     let first = T::decode(reader, version)?;
-    let element_size = std::mem::size_of::<T>().max(1);
+    let first_size = reader.offset().saturating_sub(start).max(1);
     let capacity = count
         .min(ARRAY_PREALLOCATE_MAX)
-        .min(1 + reader.remaining() / element_size);
+        .min(1 + reader.remaining() / first_size);
     let mut items = Vec::with_capacity(capacity);
     items.push(first);
     for _ in 1..count {
