@@ -11,11 +11,15 @@
 //! Runs on no shard: an integration test of the sans-IO codec, part of `cargo test --release`.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
+use ringbroker::protocol::frame::split_frame;
 use ringbroker::protocol::header::{RequestHeader, decode_response_header};
 use ringbroker::protocol::testing::{API_CODECS, ApiCodecs, MessageCodec, TestRng, api_codecs};
 use ringbroker::protocol::{ApiKey, DecodeErrorKind, Reader};
+
+/// A frame limit small enough that random size prefixes hit both sides of it.
+const FRAME_SIZE_MAX: usize = 1 << 16;
 
 /// Both codecs of an API with the side's name, for loops over request and response.
 fn sides(codecs: &ApiCodecs) -> [(&'static str, MessageCodec); 2] {
@@ -99,7 +103,8 @@ fn versions_outside_the_range_are_typed_errors() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// Raw random bytes as every body of every version, and as request and response headers.
+    /// Raw random bytes as every body of every version, as a frame, and as request and response
+    /// headers.
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let bytes = Bytes::from(bytes);
@@ -107,6 +112,7 @@ proptest! {
             // Ok is possible (e.g. an empty-bodied request); the property is "no panic".
             let _ = (codec.decode)(bytes.clone(), version);
         }
+        let _ = split_frame(&mut BytesMut::from(&bytes[..]), FRAME_SIZE_MAX);
         let _ = RequestHeader::decode(&mut Reader::new(bytes.clone()));
         let _ = decode_response_header(&mut Reader::new(bytes.clone()), true);
     }
