@@ -25,7 +25,8 @@
 //! their default on decode, so `decode(encode(x)) == x` holds for any `x` whose absent fields hold
 //! their defaults.
 
-/// Declares a Kafka struct and implements `Field`, `Default`, `Debug`, `Clone` and `PartialEq`.
+/// Declares a Kafka struct and implements `Field`, `Default`, `Debug`, `Clone`, `PartialEq` and
+/// `testing::Generate` (random values for the property tests).
 #[macro_export]
 macro_rules! kafka_struct {
     (
@@ -150,6 +151,32 @@ macro_rules! kafka_struct {
                         }
                     )*)?
                 }
+            }
+        }
+
+        // Random values for the property tests (see `protocol/testing.rs` for why this is not
+        // behind cfg(test)): present fields random, absent ones at their defaults.
+        impl $crate::protocol::testing::Generate for $name {
+            #[allow(unused_mut, unused_variables, clippy::range_plus_one)]
+            fn generate(
+                rng: &mut $crate::protocol::testing::TestRng,
+                version: $crate::protocol::primitives::Version,
+            ) -> Self {
+                let mut out = Self::default();
+                $(
+                    if ($ver).contains(&version.version) {
+                        out.$field = $crate::protocol::testing::Generate::generate(rng, version);
+                    }
+                )*
+                if version.flexible {
+                    $($(
+                        if ($tver).contains(&version.version) {
+                            out.$tfield =
+                                $crate::protocol::testing::Generate::generate(rng, version);
+                        }
+                    )*)?
+                }
+                out
             }
         }
     };

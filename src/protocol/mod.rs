@@ -36,7 +36,6 @@ pub mod primitives;
 pub mod record_batch;
 pub mod records;
 
-#[cfg(test)]
 pub mod testing;
 pub mod versions;
 

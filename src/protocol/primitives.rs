@@ -18,9 +18,10 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt;
 
-/// Elements reserved up front when decoding an array, whatever the count says. The count is
-/// already bounded by the bytes left; this cap keeps the first allocation small even for large
-/// element types, and `Vec` growth takes over once elements have actually been decoded.
+/// Elements reserved when decoding an array, whatever the count says. The count is already
+/// bounded by the bytes left; this cap (and the bytes-left bound in `decode_elements`) keeps the
+/// first allocation small even for large element types, and `Vec` growth takes over once
+/// elements have actually been decoded.
 pub const ARRAY_PREALLOCATE_MAX: usize = 64;
 
 /// What went wrong while decoding, without the where (see [`DecodeError`]).
@@ -801,8 +802,23 @@ fn decode_elements<T: Field>(
     version: Version,
     count: usize,
 ) -> Result<Vec<T>, DecodeError> {
-    let mut items = Vec::with_capacity(count.min(ARRAY_PREALLOCATE_MAX));
-    for _ in 0..count {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    // The first element is decoded before anything is reserved, so a plausible count followed
+    // by garbage costs no allocation. The reservation is then bounded by how many elements the
+    // bytes left could hold if they were the size of the first one: a valid array of uniform
+    // elements gets exactly one allocation, and a hostile count reserves no more than a valid
+    // frame of the same size would need. Growth past it is paid for by decoded elements.
+    let start = reader.offset();
+    let first = T::decode(reader, version)?;
+    let first_size = reader.offset().saturating_sub(start).max(1);
+    let capacity = count
+        .min(ARRAY_PREALLOCATE_MAX)
+        .min(1 + reader.remaining() / first_size);
+    let mut items = Vec::with_capacity(capacity);
+    items.push(first);
+    for _ in 1..count {
         items.push(T::decode(reader, version)?);
     }
     Ok(items)
