@@ -14,3 +14,4 @@
 //! ```
 pub mod limits;
 pub mod protocol;
+pub mod storage;
