@@ -92,6 +92,9 @@ async fn max_bytes_cuts_on_batch_boundaries() {
     // Each batch is 100 bytes.
     let slice = log.read(0, 350, false).await.unwrap();
     assert_eq!(slice.size_bytes(), 300);
+    // A batch ending exactly at max_bytes is included.
+    let slice = log.read(0, 300, false).await.unwrap();
+    assert_eq!(slice.size_bytes(), 300);
     let slice = log.read(5, 99, false).await.unwrap();
     assert_eq!(slice.size_bytes(), 0);
     let slice = log.read(5, 99, true).await.unwrap();
