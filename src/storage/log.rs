@@ -155,6 +155,12 @@ impl PartitionLog {
         self.active().next_offset
     }
 
+    /// Offsets below this are known to be fdatasynced.
+    #[must_use]
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
     #[must_use]
     pub fn segment_count(&self) -> usize {
         self.segments.len()
