@@ -262,3 +262,37 @@ async fn shard_logs_group_commit_answers_each_request() {
     let batches = read_all(log, 0).await;
     assert_eq!(batches.len(), 2);
 }
+
+#[compio::test]
+async fn reads_stop_at_an_explicit_high_watermark() {
+    let directory = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut log = open(directory.path(), LogConfig::default(), &clock).await;
+    log.set_high_watermark_follows_log_end(false);
+    log.append(vec![build_batch(3, NOW - 3, b"a")], 0)
+        .await
+        .unwrap();
+    log.append(vec![build_batch(2, NOW - 2, b"b")], 0)
+        .await
+        .unwrap();
+    log.append(vec![build_batch(1, NOW - 1, b"c")], 0)
+        .await
+        .unwrap();
+    assert_eq!((log.high_watermark(), log.log_end_offset()), (0, 6));
+    assert!(log.read(0, u32::MAX, true).await.unwrap().ranges.is_empty());
+    log.set_high_watermark(3);
+    let batches = read_all(&log, 0).await;
+    assert_eq!(batches.len(), 1);
+    assert_eq!(log.offset_for_timestamp(NOW - 2).await.unwrap(), None);
+    // A high watermark inside a batch serves only the batches wholly below it.
+    log.set_high_watermark(4);
+    assert_eq!(read_all(&log, 0).await.len(), 1);
+    log.set_high_watermark(6);
+    assert_eq!(read_all(&log, 1).await.len(), 3);
+    assert_eq!(
+        log.offset_for_timestamp(NOW - 2).await.unwrap(),
+        Some((3, NOW - 2))
+    );
+    let error = log.delete_records_before(7).await.unwrap_err();
+    assert_eq!(error.kind(), StorageErrorKind::OffsetOutOfRange);
+}

@@ -266,7 +266,12 @@ impl Segment {
         let Ok(size) = u32::try_from(file_size) else {
             return Ok(false);
         };
-        let Some(span) = u64::try_from(next_offset - self.base_offset).ok() else {
+        // Relative offsets are i32 on disk and in memory: a wider gap between two segment
+        // names cannot be one segment's offsets, so scan instead of trusting it.
+        let Some(span) = u64::try_from(next_offset - self.base_offset)
+            .ok()
+            .filter(|span| *span <= u64::from(i32::MAX as u32) + 1)
+        else {
             return Ok(false);
         };
         let mut loaded = Vec::with_capacity(2);

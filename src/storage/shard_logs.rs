@@ -7,7 +7,7 @@
 //! together — one sync per partition per tick instead of one per request — and only then are
 //! any of their appends acknowledged. Other policies flush when due.
 //! Runs on its shard only; `!Send`.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
@@ -94,26 +94,28 @@ impl<K: Eq + Hash + Clone> ShardLogs<K> {
             }
         }
         let written = join_all(writes).await;
-        let mut syncs = Vec::new();
-        let mut synced_keys = Vec::new();
+        let mut to_sync = HashSet::with_capacity(order.len());
         for ((key, _), outcome) in order.iter().zip(&written) {
             if outcome.iter().any(Result::is_ok) {
-                synced_keys.push(key.clone());
+                to_sync.insert(key.clone());
             }
         }
+        let mut synced_keys = Vec::with_capacity(to_sync.len());
+        let mut syncs = Vec::with_capacity(to_sync.len());
         for (key, log) in &mut self.logs {
-            if synced_keys.contains(key) {
+            if to_sync.contains(key) {
+                synced_keys.push(key.clone());
                 syncs.push(sync_for_policy(log));
             }
         }
         let sync_outcomes = join_all(syncs).await;
-        let failed: Vec<(&K, &StorageError)> = synced_keys
-            .iter()
-            .zip(&sync_outcomes)
-            .filter_map(|(key, outcome)| outcome.as_ref().err().map(|e| (key, e)))
+        let failed: HashMap<K, StorageError> = synced_keys
+            .into_iter()
+            .zip(sync_outcomes)
+            .filter_map(|(key, outcome)| outcome.err().map(|error| (key, error)))
             .collect();
         for ((key, indexes), outcome) in order.iter().zip(written) {
-            let sync_error = failed.iter().find(|(k, _)| *k == key).map(|(_, e)| *e);
+            let sync_error = failed.get(key);
             for (index, result) in indexes.iter().zip(outcome) {
                 let result = match (result, sync_error) {
                     (Ok(_), Some(error)) => Err(error.duplicate()),
