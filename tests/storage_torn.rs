@@ -202,5 +202,43 @@ async fn damaged_index_of_an_old_segment_is_rebuilt() {
     assert_eq!(log.log_end_offset(), *offsets.last().unwrap());
     log.verify_against_scan().await.unwrap();
     assert_eq!(all_batches(&log).await.len(), written);
-    assert!(std::fs::read(&index).unwrap().len() % 8 == 0);
+    assert!(std::fs::read(&index).unwrap().len().is_multiple_of(8));
+}
+
+#[compio::test]
+async fn a_cut_below_the_recovery_point_drops_the_later_segments() {
+    let directory = tempfile::tempdir().unwrap();
+    let (_, _, _, _) = build(directory.path()).await;
+    let log = PartitionLog::open(directory.path().to_path_buf(), config(), clock())
+        .await
+        .unwrap();
+    let bases = log.segment_base_offsets();
+    drop(log);
+    // Pretend nothing was ever synced (a crash before the control file caught up): every
+    // segment is scanned, and the second one lost its last bytes.
+    let control = "ringbroker-log 1\nlog_start_offset 0\nrecovery_point 0\nclean_shutdown 0\n";
+    std::fs::write(directory.path().join("ringbroker-log"), control).unwrap();
+    let second = directory.path().join(format!("{:020}.log", bases[1]));
+    let length = std::fs::metadata(&second).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&second)
+        .unwrap();
+    file.set_len(length - 5).unwrap();
+    let log = PartitionLog::open(directory.path().to_path_buf(), config(), clock())
+        .await
+        .unwrap();
+    assert_eq!(log.segment_base_offsets(), bases[..2].to_vec());
+    assert!(log.log_end_offset() < bases[2]);
+    assert!(log.log_end_offset() > bases[1]);
+    for later in &bases[2..] {
+        assert!(!directory.path().join(format!("{later:020}.log")).exists());
+    }
+    log.verify_against_scan().await.unwrap();
+    let batches = all_batches(&log).await;
+    let last = BatchHeader::parse(batches.last().unwrap())
+        .unwrap()
+        .last_offset();
+    assert_eq!(last + 1, log.log_end_offset());
+    assert_eq!(log.latest_epoch(), Some(2));
 }

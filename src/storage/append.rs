@@ -22,6 +22,9 @@ use crate::protocol::record_batch::{
     self, ATTRIBUTES_OFFSET, BatchHeader, CRC_OFFSET, MAX_TIMESTAMP_OFFSET,
 };
 
+/// Attributes bit 3: the batch's timestamps are LogAppendTime.
+const TIMESTAMP_TYPE_BIT: i16 = 0x08;
+
 /// Most iovecs one write takes (Linux `IOV_MAX`); longer appends are written in pieces.
 const IOVECS_PER_WRITE_MAX: usize = 1024;
 
@@ -404,7 +407,6 @@ fn patch_batch(batch: &mut [u8], base_offset: i64, leader_epoch: i32, log_append
     if log_append_time_ms < 0 {
         return;
     }
-    const TIMESTAMP_TYPE_BIT: i16 = 0x08;
     let attributes = BatchHeader::parse(batch).map_or(0, |h| h.attributes()) | TIMESTAMP_TYPE_BIT;
     write_field(batch, ATTRIBUTES_OFFSET, &attributes.to_be_bytes());
     write_field(

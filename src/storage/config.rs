@@ -56,7 +56,7 @@ pub struct LogConfig {
     pub message_timestamp_after_max: Option<Duration>,
 }
 
-const DAYS_7: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+const DAYS_7: Duration = Duration::from_hours(7 * 24);
 
 impl Default for LogConfig {
     fn default() -> Self {
@@ -70,7 +70,7 @@ impl Default for LogConfig {
             flush: FlushPolicy::None,
             message_timestamp_type: TimestampType::CreateTime,
             message_timestamp_before_max: None,
-            message_timestamp_after_max: Some(Duration::from_secs(60 * 60)),
+            message_timestamp_after_max: Some(Duration::from_hours(1)),
         }
     }
 }

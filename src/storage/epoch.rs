@@ -39,6 +39,10 @@ impl LeaderEpochCache {
 
     /// Records that `epoch` starts at `start_offset` if it is newer than the latest epoch.
     /// Returns whether the cache changed (the caller then rewrites the checkpoint).
+    ///
+    /// # Panics
+    /// When a newer epoch would start before the latest one (callers truncate from the end
+    /// before re-adding epochs, so offsets only grow).
     pub fn assign(&mut self, epoch: i32, start_offset: i64) -> bool {
         if epoch < 0 {
             return false;

@@ -112,7 +112,7 @@ impl OffsetIndex {
     /// # Errors
     /// The kind of damage; the caller rebuilds the index.
     pub fn decode(bytes: &[u8], segment_size: u32) -> Result<Self, IndexDamage> {
-        if bytes.len() % OFFSET_ENTRY_SIZE != 0 {
+        if !bytes.len().is_multiple_of(OFFSET_ENTRY_SIZE) {
             return Err(IndexDamage::PartialEntry);
         }
         let mut index = Self {
@@ -197,7 +197,7 @@ impl TimeIndex {
     /// # Errors
     /// The kind of damage; the caller rebuilds the index.
     pub fn decode(bytes: &[u8], next_relative_offset: u64) -> Result<Self, IndexDamage> {
-        if bytes.len() % TIME_ENTRY_SIZE != 0 {
+        if !bytes.len().is_multiple_of(TIME_ENTRY_SIZE) {
             return Err(IndexDamage::PartialEntry);
         }
         let mut index = Self {

@@ -78,8 +78,7 @@ pub struct BatchMeta {
 }
 
 impl BatchMeta {
-    /// # Errors
-    /// When the header's length does not fit a u32.
+    /// `None` when the header's length does not fit a u32.
     #[must_use]
     pub fn from_header(header: &BatchHeader<'_>, position: u32) -> Option<Self> {
         let size = u32::try_from(header.total_size()?).ok()?;
@@ -169,7 +168,10 @@ impl Segment {
             self.base_offset
         );
         let relative = u32::try_from(relative).unwrap_or(u32::MAX);
-        assert!(relative <= i32::MAX as u32, "relative offset overflows i32");
+        assert!(
+            i32::try_from(relative).is_ok(),
+            "relative offset overflows i32"
+        );
         relative
     }
 

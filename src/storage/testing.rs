@@ -120,7 +120,7 @@ impl SplitMix64 {
             .unwrap_or_else(|| {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
+                    .map_or(1, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
             })
     }
 }
