@@ -15,3 +15,4 @@
 pub mod cluster;
 pub mod limits;
 pub mod protocol;
+pub mod storage;

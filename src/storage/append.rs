@@ -1,0 +1,449 @@
+//! The append path of [`PartitionLog`]: validate every batch, roll if needed, assign offsets
+//! and patch headers in place, one vectored positional write, account, apply the flush policy.
+//!
+//! All-or-nothing per request: a request with one bad batch is refused whole and the log is
+//! untouched. Several requests (one tick's worth for this partition, see `ShardLogs`) share one
+//! vectored write; each gets its own result. No per-batch allocation: batches are the caller's
+//! buffers, written as iovecs; per-batch work is the CRC check and a header re-read.
+//! Runs on the shard that owns the partition.
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use compio::BufResult;
+use compio::io::AsyncWriteAtExt;
+
+use super::config::duration_ms;
+use super::epoch::LeaderEpochCache;
+use super::log::truncate_file;
+use super::segment::{BatchMeta, Segment};
+use super::{FlushPolicy, PartitionLog, StorageError, TimestampType};
+use crate::limits::{APPEND_BATCHES_MAX, APPEND_SIZE_MAX, SEGMENTS_PER_PARTITION_MAX};
+use crate::protocol::record_batch::{
+    self, ATTRIBUTES_OFFSET, BatchHeader, CRC_OFFSET, MAX_TIMESTAMP_OFFSET,
+};
+
+/// Attributes bit 3: the batch's timestamps are LogAppendTime.
+const TIMESTAMP_TYPE_BIT: i16 = 0x08;
+
+/// Most iovecs one write takes (Linux `IOV_MAX`); longer appends are written in pieces.
+const IOVECS_PER_WRITE_MAX: usize = 1024;
+
+/// What an append assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker's time written into the batches, or −1 unless `LogAppendTime`.
+    pub log_append_time_ms: i64,
+    pub record_count: i64,
+}
+
+/// One producer's batches for this partition.
+#[derive(Debug)]
+pub struct AppendRequest {
+    pub batches: Vec<BytesMut>,
+    pub leader_epoch: i32,
+}
+
+/// A validated request's totals.
+struct Checked {
+    size: u64,
+    record_count: i64,
+}
+
+impl PartitionLog {
+    /// Validates all batches (magic 2, length, CRC-32C, record count vs last offset delta,
+    /// size vs `max_message_bytes`, timestamps), then assigns offsets, patches base offset and
+    /// leader epoch in place, and writes. An invalid batch leaves the log untouched. Applies
+    /// the flush policy (Strict: fdatasync before returning).
+    ///
+    /// # Errors
+    /// `CorruptMessage`, `InvalidRecord`, `EmptyAppend`, `TooManyBatches`, `MessageTooLarge`,
+    /// `InvalidTimestamp` (log untouched); `Io`, `Offline`, `SegmentLimit`.
+    pub async fn append(
+        &mut self,
+        batches: Vec<BytesMut>,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, StorageError> {
+        let request = AppendRequest {
+            batches,
+            leader_epoch,
+        };
+        let mut results = self.append_unsynced(vec![request]).await;
+        let result = results.pop().unwrap_or(Err(StorageError::EmptyAppend));
+        let info = result?;
+        self.apply_flush_policy().await?;
+        Ok(info)
+    }
+
+    /// Appends several requests with one write and no flush; `ShardLogs` syncs afterwards,
+    /// once per tick. One result per request, in order.
+    pub async fn append_unsynced(
+        &mut self,
+        mut requests: Vec<AppendRequest>,
+    ) -> Vec<Result<AppendInfo, StorageError>> {
+        let now_ms = self.clock.now_ms();
+        let mut results: Vec<Result<AppendInfo, StorageError>> = Vec::with_capacity(requests.len());
+        let mut checked = Vec::with_capacity(requests.len());
+        for request in &requests {
+            match self
+                .ensure_online()
+                .and_then(|()| self.check_request(request, now_ms))
+            {
+                Ok(totals) => checked.push(Some(totals)),
+                Err(error) => {
+                    checked.push(None);
+                    results.push(Err(error));
+                    continue;
+                }
+            }
+            results.push(Err(StorageError::EmptyAppend));
+        }
+        let size: u64 = checked.iter().flatten().map(|c| c.size).sum();
+        let record_count: i64 = checked.iter().flatten().map(|c| c.record_count).sum();
+        if size == 0 {
+            return results;
+        }
+        if let Err(error) = self.maybe_roll_for(size, record_count, now_ms).await {
+            return fail_checked(results, &checked, &error);
+        }
+        let outcome = self.write_checked(&mut requests, &checked, now_ms).await;
+        match outcome {
+            Ok(infos) => {
+                let mut infos = infos.into_iter();
+                for (result, check) in results.iter_mut().zip(&checked) {
+                    if check.is_some()
+                        && let Some(info) = infos.next()
+                    {
+                        *result = Ok(info);
+                    }
+                }
+                results
+            }
+            Err(error) => fail_checked(results, &checked, &error),
+        }
+    }
+
+    /// fdatasync for the policy after a successful append (Strict always; Messages/Interval
+    /// when due).
+    ///
+    /// # Errors
+    /// As [`PartitionLog::flush`].
+    pub async fn apply_flush_policy(&mut self) -> Result<(), StorageError> {
+        match self.config.flush {
+            FlushPolicy::Strict => self.flush().await,
+            FlushPolicy::None | FlushPolicy::Messages(_) | FlushPolicy::Interval(_) => {
+                self.maybe_flush().await
+            }
+        }
+    }
+
+    fn check_request(&self, request: &AppendRequest, now_ms: i64) -> Result<Checked, StorageError> {
+        let count = request.batches.len();
+        if count == 0 {
+            return Err(StorageError::EmptyAppend);
+        }
+        if count > APPEND_BATCHES_MAX {
+            return Err(StorageError::TooManyBatches {
+                count,
+                count_max: APPEND_BATCHES_MAX,
+            });
+        }
+        let size_max =
+            u64::from(self.config.max_message_bytes).min(self.config.segment_size_effective());
+        let mut totals = Checked {
+            size: 0,
+            record_count: 0,
+        };
+        for (index, batch) in request.batches.iter().enumerate() {
+            let header = record_batch::validate(batch)
+                .map_err(|reason| StorageError::from_batch_error(index, reason))?;
+            let size = batch.len() as u64;
+            if size > size_max {
+                return Err(StorageError::MessageTooLarge { size, size_max });
+            }
+            self.check_timestamps(&header, now_ms)?;
+            totals.size += size;
+            totals.record_count += i64::from(header.records_count());
+        }
+        if totals.size > APPEND_SIZE_MAX {
+            return Err(StorageError::MessageTooLarge {
+                size: totals.size,
+                size_max: APPEND_SIZE_MAX,
+            });
+        }
+        Ok(totals)
+    }
+
+    /// CreateTime windows, checked per batch: the max timestamp against
+    /// `message.timestamp.after.max.ms`, the base timestamp against `...before.max.ms`
+    /// (Kafka checks every record; storage does not parse records).
+    fn check_timestamps(&self, header: &BatchHeader<'_>, now_ms: i64) -> Result<(), StorageError> {
+        if self.config.message_timestamp_type == TimestampType::LogAppendTime {
+            return Ok(());
+        }
+        if let Some(after) = self.config.message_timestamp_after_max {
+            let timestamp_ms = header.max_timestamp();
+            if timestamp_ms > now_ms.saturating_add(duration_ms(after)) {
+                return Err(StorageError::InvalidTimestamp {
+                    timestamp_ms,
+                    now_ms,
+                });
+            }
+        }
+        if let Some(before) = self.config.message_timestamp_before_max {
+            let timestamp_ms = header.base_timestamp();
+            if timestamp_ms >= 0 && timestamp_ms < now_ms.saturating_sub(duration_ms(before)) {
+                return Err(StorageError::InvalidTimestamp {
+                    timestamp_ms,
+                    now_ms,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls before an append of `size` bytes and `record_count` records when the active
+    /// segment is full by bytes, age or relative offsets.
+    async fn maybe_roll_for(
+        &mut self,
+        size: u64,
+        record_count: i64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let active = self.active();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let full = u64::from(active.size) + size > self.config.segment_size_effective();
+        let last_relative = active.next_offset + record_count - 1 - active.base_offset;
+        let offsets_full = last_relative > i64::from(i32::MAX);
+        if full || offsets_full || self.segment_expired(now_ms) {
+            self.roll().await?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn segment_expired(&self, now_ms: i64) -> bool {
+        let (Some(segment_ms), Some(first)) =
+            (self.config.segment_ms, self.active().first_batch_timestamp)
+        else {
+            return false;
+        };
+        first >= 0 && now_ms.saturating_sub(first) > duration_ms(segment_ms)
+    }
+
+    /// Closes the active segment (sync, indexes) and opens a new one at the log end.
+    ///
+    /// # Errors
+    /// `Io`, `SegmentLimit`.
+    pub(super) async fn roll(&mut self) -> Result<(), StorageError> {
+        if self.segments.len() >= SEGMENTS_PER_PARTITION_MAX {
+            return Err(StorageError::SegmentLimit {
+                count: self.segments.len(),
+            });
+        }
+        let log_end = self.log_end_offset();
+        let directory = self.directory.clone();
+        let file = Rc::clone(&self.active().log);
+        if let Err(error) = file.file().sync_data().await {
+            self.offline = true;
+            return Err(StorageError::io("fdatasync", file.path(), error));
+        }
+        self.active_mut().finish_time_index();
+        self.active().write_indexes(&directory).await?;
+        // Re-check after the awaits: only an append could have moved the end, and appends
+        // hold `&mut self`, so it cannot have.
+        assert_eq!(log_end, self.log_end_offset(), "log end moved during roll");
+        let (segment, file_size) = Segment::open(&directory, log_end).await?;
+        if file_size > 0 {
+            // Leftover of a crash during an earlier roll: nothing in it was ever acknowledged.
+            truncate_file(&segment, 0).await?;
+        }
+        self.segments.push_back(segment);
+        self.recovery_point = log_end;
+        self.unflushed_records = 0;
+        self.last_flush_ms = self.clock.now_ms();
+        self.write_control(false).await?;
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// Assigns offsets, writes every checked request's batches in one go, then accounts.
+    async fn write_checked(
+        &mut self,
+        requests: &mut [AppendRequest],
+        checked: &[Option<Checked>],
+        now_ms: i64,
+    ) -> Result<Vec<AppendInfo>, StorageError> {
+        let log_append_time_ms = match self.config.message_timestamp_type {
+            TimestampType::LogAppendTime => now_ms,
+            TimestampType::CreateTime => -1,
+        };
+        let mut next_offset = self.log_end_offset();
+        let mut infos = Vec::with_capacity(requests.len());
+        let mut epochs = epochs_if_newer(&self.epochs, requests, checked);
+        let mut buffers: Vec<BytesMut> = Vec::new();
+        for (request, check) in requests.iter_mut().zip(checked) {
+            let Some(check) = check else { continue };
+            let base_offset = next_offset;
+            if let Some(epochs) = epochs.as_mut() {
+                epochs.assign(request.leader_epoch, base_offset);
+            }
+            for batch in &mut request.batches {
+                patch_batch(batch, next_offset, request.leader_epoch, log_append_time_ms);
+                let records = BatchHeader::parse(batch).map_or(0, |h| h.records_count());
+                next_offset += i64::from(records);
+            }
+            assert_eq!(
+                next_offset - base_offset,
+                check.record_count,
+                "offsets per request"
+            );
+            infos.push(AppendInfo {
+                base_offset,
+                last_offset: next_offset - 1,
+                log_append_time_ms,
+                record_count: check.record_count,
+            });
+            if buffers.is_empty() {
+                buffers = std::mem::take(&mut request.batches);
+            } else {
+                buffers.append(&mut request.batches);
+            }
+        }
+        if let Some(epochs) = &epochs {
+            // Before the data: a crash in between leaves an epoch past the log end, which the
+            // next open truncates; the other order could lose the epoch of written batches.
+            self.write_epoch_checkpoint(epochs).await?;
+        }
+        let position = self.active().size;
+        let buffers = self.write_batches(buffers, position).await?;
+        let interval = self.config.index_interval_effective();
+        let active = self.active_mut();
+        for batch in &buffers {
+            let header = BatchHeader::parse(batch);
+            let meta = header
+                .ok()
+                .and_then(|h| BatchMeta::from_header(&h, active.size));
+            let Some(meta) = meta else {
+                unreachable!("a validated batch re-parses");
+            };
+            active.on_batch(&meta, interval);
+        }
+        assert_eq!(self.log_end_offset(), next_offset, "log end after append");
+        if let Some(epochs) = epochs.take() {
+            self.epochs = epochs;
+        }
+        let appended: i64 = infos.iter().map(|i| i.record_count).sum();
+        self.unflushed_records = self
+            .unflushed_records
+            .saturating_add(u64::try_from(appended).unwrap_or(0));
+        self.advance_high_watermark();
+        self.check_invariants();
+        Ok(infos)
+    }
+
+    /// Positional vectored writes at the active segment's end, `IOV_MAX` buffers at a time.
+    /// On failure the file is cut back to `position`; if even that fails the log goes offline.
+    async fn write_batches(
+        &mut self,
+        mut buffers: Vec<BytesMut>,
+        position: u32,
+    ) -> Result<Vec<BytesMut>, StorageError> {
+        let file = Rc::clone(&self.active().log);
+        let mut writer = file.file();
+        let mut written = Vec::new();
+        let mut at = u64::from(position);
+        // Loop bound: each pass writes ≥ one buffer; ≤ APPEND_BATCHES_MAX / 1024 passes.
+        while !buffers.is_empty() {
+            let rest = if buffers.len() > IOVECS_PER_WRITE_MAX {
+                buffers.split_off(IOVECS_PER_WRITE_MAX)
+            } else {
+                Vec::new()
+            };
+            let length: u64 = buffers.iter().map(|b| b.len() as u64).sum();
+            let BufResult(result, done) = writer.write_vectored_all_at(buffers, at).await;
+            if let Err(error) = result {
+                if truncate_file(self.active(), u64::from(position))
+                    .await
+                    .is_err()
+                {
+                    self.offline = true;
+                }
+                return Err(StorageError::io("write", file.path(), error));
+            }
+            at += length;
+            if written.is_empty() && rest.is_empty() {
+                return Ok(done);
+            }
+            written.extend(done);
+            buffers = rest;
+        }
+        Ok(written)
+    }
+}
+
+/// A copy of the epoch cache to extend when a request's epoch is newer than the latest (rare:
+/// leader changes), so the checkpoint can be written before the data.
+fn epochs_if_newer(
+    epochs: &LeaderEpochCache,
+    requests: &[AppendRequest],
+    checked: &[Option<Checked>],
+) -> Option<LeaderEpochCache> {
+    let latest = epochs.latest_epoch().unwrap_or(-1);
+    let newer = requests
+        .iter()
+        .zip(checked)
+        .any(|(request, check)| check.is_some() && request.leader_epoch > latest);
+    newer.then(|| epochs.clone())
+}
+
+/// Writes the assigned base offset and leader epoch (outside the CRC), and for LogAppendTime
+/// the timestamp type bit and max timestamp (inside it, so the CRC is recomputed).
+fn patch_batch(batch: &mut [u8], base_offset: i64, leader_epoch: i32, log_append_time_ms: i64) {
+    record_batch::set_base_offset(batch, base_offset);
+    record_batch::set_partition_leader_epoch(batch, leader_epoch);
+    if log_append_time_ms < 0 {
+        return;
+    }
+    let attributes = BatchHeader::parse(batch).map_or(0, |h| h.attributes()) | TIMESTAMP_TYPE_BIT;
+    write_field(batch, ATTRIBUTES_OFFSET, &attributes.to_be_bytes());
+    write_field(
+        batch,
+        MAX_TIMESTAMP_OFFSET,
+        &log_append_time_ms.to_be_bytes(),
+    );
+    let crc = record_batch::compute_crc(batch);
+    write_field(batch, CRC_OFFSET, &crc.to_be_bytes());
+    debug_assert!(
+        record_batch::validate(batch).is_ok(),
+        "patched batch stays valid"
+    );
+}
+
+fn write_field(batch: &mut [u8], offset: usize, bytes: &[u8]) {
+    let field = batch.get_mut(offset..offset + bytes.len());
+    assert!(field.is_some(), "batch too short to patch");
+    if let Some(field) = field {
+        field.copy_from_slice(bytes);
+    }
+}
+
+/// Turns every checked request's placeholder into `error` (copied: `io::Error` is not Clone).
+fn fail_checked(
+    mut results: Vec<Result<AppendInfo, StorageError>>,
+    checked: &[Option<Checked>],
+    error: &StorageError,
+) -> Vec<Result<AppendInfo, StorageError>> {
+    for (result, check) in results.iter_mut().zip(checked) {
+        if check.is_some() {
+            *result = Err(copy_error(error));
+        }
+    }
+    results
+}
+
+pub(super) fn copy_error(error: &StorageError) -> StorageError {
+    error.duplicate()
+}

@@ -1,0 +1,534 @@
+//! `PartitionLog`: one partition's directory of segments, its offsets, and open/recovery,
+//! flush and close. Appends are in `append.rs`, reads in `read.rs`, roll/retention/DeleteRecords
+//! in `retention.rs`.
+//!
+//! Offsets: `log_start_offset ≤ high_watermark ≤ log_end_offset`, checked by
+//! [`PartitionLog::check_invariants`] after every change. On a single node the high watermark
+//! follows the log end; [`PartitionLog::set_high_watermark_follows_log_end`] turns that off for
+//! replication, which then sets it with [`PartitionLog::set_high_watermark`] — the one place to
+//! change.
+//!
+//! Recovery on open: segments at or after the recovery point (and always the active one) are
+//! scanned batch by batch (length, CRC-32C, record count, offset continuity), the file is cut
+//! at the first bad batch, later segments are dropped, and indexes are rebuilt. Older segments
+//! keep their index files after a sanity check, or are scanned when those are missing or
+//! damaged. Opening lists the directory with `std::fs::read_dir` (rare, documented blocking).
+//!
+//! Runs on the shard that owns the partition; `!Send` (holds `Rc`s). Callers must not hold a
+//! `RefCell` borrow of it across an `.await`.
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::control::{self, CONTROL_FILE_NAME, ControlState};
+use super::epoch::LeaderEpochCache;
+use super::segment::{Segment, parse_log_file_name, remove_segment_files};
+use super::{Clock, FlushPolicy, LogConfig, StorageError};
+use crate::limits::SEGMENTS_PER_PARTITION_MAX;
+
+pub const LEADER_EPOCH_CHECKPOINT_NAME: &str = "leader-epoch-checkpoint";
+
+/// One partition's log. See the module docs.
+pub struct PartitionLog {
+    pub(super) directory: PathBuf,
+    pub(super) config: LogConfig,
+    pub(super) clock: Rc<dyn Clock>,
+    /// Never empty; the last one is the active segment.
+    pub(super) segments: VecDeque<Segment>,
+    pub(super) log_start_offset: i64,
+    pub(super) high_watermark: i64,
+    pub(super) high_watermark_follows_log_end: bool,
+    /// Offsets below this are fdatasynced (in memory; persisted on roll, retention and close).
+    pub(super) recovery_point: i64,
+    pub(super) epochs: LeaderEpochCache,
+    pub(super) unflushed_records: u64,
+    pub(super) last_flush_ms: i64,
+    /// Set when a failed write could not be undone or an fdatasync failed: the page cache
+    /// may have dropped data, so nothing more is served or accepted until reopened.
+    pub(super) offline: bool,
+}
+
+impl std::fmt::Debug for PartitionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionLog")
+            .field("directory", &self.directory)
+            .field("log_start_offset", &self.log_start_offset)
+            .field("high_watermark", &self.high_watermark)
+            .field("log_end_offset", &self.log_end_offset())
+            .field("segments", &self.segments.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionLog {
+    /// Creates the directory and an empty log, or recovers the existing one.
+    ///
+    /// # Errors
+    /// `Io`; `MalformedFile` for an unreadable control file or leader-epoch checkpoint;
+    /// `SegmentLimit` for a directory with more segments than we allow.
+    pub async fn open(
+        directory: PathBuf,
+        config: LogConfig,
+        clock: Rc<dyn Clock>,
+    ) -> Result<Self, StorageError> {
+        compio::fs::create_dir_all(&directory)
+            .await
+            .map_err(|e| StorageError::io("mkdir", &directory, e))?;
+        let control = read_control(&directory).await?;
+        let mut epochs = read_epochs(&directory).await?;
+        let mut bases = list_segments(&directory)?;
+        if bases.is_empty() {
+            bases.push(control.log_start_offset);
+        }
+        let segments = load_segments(&directory, &config, &control, &bases, &mut epochs).await?;
+        let now_ms = clock.now_ms();
+        let mut log = Self {
+            directory,
+            config,
+            clock,
+            segments,
+            log_start_offset: 0,
+            high_watermark: 0,
+            high_watermark_follows_log_end: true,
+            recovery_point: 0,
+            epochs,
+            unflushed_records: 0,
+            last_flush_ms: now_ms,
+            offline: false,
+        };
+        log.settle_after_open(control).await?;
+        log.check_invariants();
+        Ok(log)
+    }
+
+    /// Fixes the offsets after segments are loaded, drops segments below the log start, and
+    /// writes the control file with the clean-shutdown marker cleared.
+    async fn settle_after_open(&mut self, control: ControlState) -> Result<(), StorageError> {
+        let first_base = self.segments.front().map_or(0, |s| s.base_offset);
+        let mut log_start = control.log_start_offset.max(first_base);
+        let log_end = self.log_end_offset();
+        if log_start > log_end {
+            // Recovery cut the log below its start: keep nothing, restart empty at the start.
+            for segment in self.segments.drain(..) {
+                segment.delete_files(&self.directory).await?;
+            }
+            let (segment, _) = Segment::open(&self.directory, log_start).await?;
+            truncate_file(&segment, 0).await?;
+            self.segments.push_back(segment);
+        }
+        for segment in self.pop_segments_below(log_start) {
+            segment.delete_files(&self.directory).await?;
+        }
+        log_start = log_start.max(self.segments.front().map_or(0, |s| s.base_offset));
+        self.log_start_offset = log_start;
+        let log_end = self.log_end_offset();
+        self.high_watermark = log_end;
+        self.recovery_point = control.recovery_point.clamp(log_start, log_end);
+        self.epochs.truncate_from_end(log_end);
+        self.epochs.truncate_from_start(log_start);
+        self.write_epoch_checkpoint(&self.epochs.clone()).await?;
+        self.write_control(false).await
+    }
+
+    #[must_use]
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    #[must_use]
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    #[must_use]
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    #[must_use]
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    #[must_use]
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    /// Offsets below this are known to be fdatasynced.
+    #[must_use]
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    #[must_use]
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    #[must_use]
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.iter().map(|s| s.base_offset).collect()
+    }
+
+    /// Bytes of all segments.
+    #[must_use]
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| u64::from(s.size)).sum()
+    }
+
+    pub fn update_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// Single node: the high watermark is the log end (the default). Replication turns this off
+    /// and moves it with [`Self::set_high_watermark`].
+    pub fn set_high_watermark_follows_log_end(&mut self, follows: bool) {
+        self.high_watermark_follows_log_end = follows;
+        self.advance_high_watermark();
+        self.check_invariants();
+    }
+
+    /// Sets the high watermark (replication: the minimum of the in-sync replicas' offsets).
+    ///
+    /// # Panics
+    /// When `high_watermark` is outside `[log_start_offset, log_end_offset]`, or differs from
+    /// the log end while the high watermark follows it (programmer errors).
+    pub fn set_high_watermark(&mut self, high_watermark: i64) {
+        assert!(
+            high_watermark >= self.log_start_offset,
+            "high watermark below log start"
+        );
+        assert!(
+            high_watermark <= self.log_end_offset(),
+            "high watermark above log end"
+        );
+        if self.high_watermark_follows_log_end {
+            assert_eq!(
+                high_watermark,
+                self.log_end_offset(),
+                "single node: hw is log end"
+            );
+        }
+        self.high_watermark = high_watermark;
+        self.check_invariants();
+    }
+
+    /// Largest timestamp in the log and the base offset of the batch carrying it
+    /// (ListOffsets −3). Batch granularity: storage does not parse records.
+    #[must_use]
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let mut best: Option<(i64, i64)> = None;
+        for segment in &self.segments {
+            if segment.max_timestamp >= 0 && best.is_none_or(|(_, ts)| segment.max_timestamp > ts) {
+                let offset = segment.offset_of_max_timestamp.max(self.log_start_offset);
+                best = Some((offset, segment.max_timestamp));
+            }
+        }
+        best
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch ≤ `epoch` and where the next one starts (or the
+    /// log end for the latest). `None` = UNDEFINED (−1, −1) on the wire.
+    #[must_use]
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    #[must_use]
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// fdatasyncs the active segment (older ones were synced when rolled) and moves the
+    /// recovery point to the log end.
+    ///
+    /// # Errors
+    /// `Offline`; `Io` (which also takes the log offline: after a failed fdatasync the kernel
+    /// may have dropped the dirty pages, so the bytes can no longer be trusted).
+    pub async fn flush(&mut self) -> Result<(), StorageError> {
+        self.ensure_online()?;
+        let log_end = self.log_end_offset();
+        let file = Rc::clone(&self.active().log);
+        if let Err(error) = file.file().sync_data().await {
+            self.offline = true;
+            return Err(StorageError::io("fdatasync", file.path(), error));
+        }
+        // Re-check after the await: an append may have run meanwhile; only what was written
+        // before the sync started is known durable.
+        self.recovery_point = self.recovery_point.max(log_end);
+        if self.log_end_offset() == log_end {
+            self.unflushed_records = 0;
+        }
+        self.last_flush_ms = self.clock.now_ms();
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// Applies `flush.messages` / `flush.ms`; the broker calls it from a timer for `flush.ms`.
+    ///
+    /// # Errors
+    /// As [`Self::flush`].
+    pub async fn maybe_flush(&mut self) -> Result<(), StorageError> {
+        let due = match self.config.flush {
+            FlushPolicy::None => false,
+            FlushPolicy::Strict => self.recovery_point < self.log_end_offset(),
+            FlushPolicy::Messages(count) => self.unflushed_records >= count.max(1),
+            FlushPolicy::Interval(interval) => {
+                let elapsed = self.clock.now_ms().saturating_sub(self.last_flush_ms);
+                self.unflushed_records > 0 && elapsed >= super::config::duration_ms(interval)
+            }
+        };
+        if due {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and writes the clean-shutdown marker. Outstanding fetch ranges keep their
+    /// segment files open until dropped.
+    ///
+    /// # Errors
+    /// As [`Self::flush`], and `Io` writing the control file.
+    pub async fn close(mut self) -> Result<(), StorageError> {
+        self.flush().await?;
+        self.write_control(true).await
+    }
+
+    /// Asserts the offset and segment invariants (programmer errors crash, STYLE §4).
+    ///
+    /// # Panics
+    /// When an invariant is broken.
+    pub fn check_invariants(&self) {
+        let log_end = self.log_end_offset();
+        assert!(
+            !self.segments.is_empty(),
+            "a log always has an active segment"
+        );
+        assert!(
+            self.log_start_offset <= self.high_watermark,
+            "log start {} > high watermark {}",
+            self.log_start_offset,
+            self.high_watermark
+        );
+        assert!(
+            self.high_watermark <= log_end,
+            "high watermark {} > log end {log_end}",
+            self.high_watermark
+        );
+        assert!(
+            self.recovery_point <= log_end,
+            "recovery point past log end"
+        );
+        let first = self.segments.front().map_or(0, |s| s.base_offset);
+        assert!(
+            first <= self.log_start_offset,
+            "log start below first segment"
+        );
+        assert!(
+            self.segments.len() <= SEGMENTS_PER_PARTITION_MAX,
+            "too many segments"
+        );
+        if cfg!(debug_assertions) {
+            for (older, newer) in self.segments.iter().zip(self.segments.iter().skip(1)) {
+                assert_eq!(
+                    older.next_offset, newer.base_offset,
+                    "segments not contiguous"
+                );
+            }
+        }
+    }
+
+    /// Re-scans every segment from its file and compares size, offsets, max timestamp and both
+    /// indexes with the in-memory state (tests and `ringbroker` self-checks; O(log size)).
+    ///
+    /// # Errors
+    /// `Io`; `CorruptSegment` naming the first segment that disagrees.
+    pub async fn verify_against_scan(&self) -> Result<(), StorageError> {
+        let interval = self.config.index_interval_effective();
+        let last_index = self.segments.len() - 1;
+        for (index, segment) in self.segments.iter().enumerate() {
+            let (mut scanned, file_size) =
+                Segment::open(&self.directory, segment.base_offset).await?;
+            let mut epochs = LeaderEpochCache::default();
+            let valid = scanned.recover(file_size, interval, &mut epochs).await?;
+            if index != last_index {
+                scanned.finish_time_index();
+            }
+            let agrees = valid == file_size
+                && scanned.size == segment.size
+                && scanned.next_offset == segment.next_offset
+                && scanned.max_timestamp == segment.max_timestamp
+                && scanned.index.entries() == segment.index.entries()
+                && scanned.time_index.entries() == segment.time_index.entries();
+            if !agrees {
+                return Err(StorageError::CorruptSegment {
+                    path: segment.log.path().to_path_buf(),
+                    position: valid,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the non-active segments wholly below `offset` out of the log (the caller unlinks
+    /// their files).
+    pub(super) fn pop_segments_below(&mut self, offset: i64) -> Vec<Segment> {
+        let mut taken = Vec::new();
+        while self.segments.len() > 1
+            && self
+                .segments
+                .front()
+                .is_some_and(|s| s.next_offset <= offset)
+        {
+            if let Some(segment) = self.segments.pop_front() {
+                taken.push(segment);
+            }
+        }
+        taken
+    }
+
+    pub(super) fn active(&self) -> &Segment {
+        self.segments
+            .back()
+            .unwrap_or_else(|| unreachable!("segments is never empty"))
+    }
+
+    pub(super) fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .back_mut()
+            .unwrap_or_else(|| unreachable!("segments is never empty"))
+    }
+
+    pub(super) fn ensure_online(&self) -> Result<(), StorageError> {
+        if self.offline {
+            return Err(StorageError::Offline {
+                path: self.directory.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The one place the high watermark moves on its own: on a single node it is the log end.
+    pub(super) fn advance_high_watermark(&mut self) {
+        if self.high_watermark_follows_log_end {
+            self.high_watermark = self.log_end_offset();
+        }
+    }
+
+    pub(super) async fn write_control(&self, clean_shutdown: bool) -> Result<(), StorageError> {
+        let state = ControlState {
+            log_start_offset: self.log_start_offset,
+            recovery_point: self.recovery_point,
+            clean_shutdown,
+        };
+        control::write_atomically(&self.directory, CONTROL_FILE_NAME, state.encode()).await
+    }
+
+    pub(super) async fn write_epoch_checkpoint(
+        &self,
+        epochs: &LeaderEpochCache,
+    ) -> Result<(), StorageError> {
+        let name = LEADER_EPOCH_CHECKPOINT_NAME;
+        control::write_atomically(&self.directory, name, epochs.encode()).await
+    }
+}
+
+async fn read_control(directory: &Path) -> Result<ControlState, StorageError> {
+    let path = directory.join(CONTROL_FILE_NAME);
+    match control::read_small_file(&path).await? {
+        None => Ok(ControlState::default()),
+        Some(text) => {
+            ControlState::decode(&text).map_err(|line| StorageError::MalformedFile { path, line })
+        }
+    }
+}
+
+async fn read_epochs(directory: &Path) -> Result<LeaderEpochCache, StorageError> {
+    let path = directory.join(LEADER_EPOCH_CHECKPOINT_NAME);
+    match control::read_small_file(&path).await? {
+        None => Ok(LeaderEpochCache::default()),
+        Some(text) => LeaderEpochCache::decode(&text)
+            .map_err(|line| StorageError::MalformedFile { path, line }),
+    }
+}
+
+/// Base offsets of the `.log` files, sorted; removes leftover temp files. Blocking directory
+/// read: runs once per partition at open.
+fn list_segments(directory: &Path) -> Result<Vec<i64>, StorageError> {
+    let entries =
+        std::fs::read_dir(directory).map_err(|e| StorageError::io("list", directory, e))?;
+    let mut bases = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io("list", directory, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = parse_log_file_name(name) {
+            if bases.len() >= SEGMENTS_PER_PARTITION_MAX {
+                return Err(StorageError::SegmentLimit { count: bases.len() });
+            }
+            bases.push(base);
+        } else if name.ends_with(".tmp") {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| StorageError::io("unlink", &path, e))?;
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// Opens every segment, scanning those that need it; stops (deleting the rest) at the first
+/// segment a scan cut short, since offsets after a hole cannot be served.
+async fn load_segments(
+    directory: &Path,
+    config: &LogConfig,
+    control: &ControlState,
+    bases: &[i64],
+    epochs: &mut LeaderEpochCache,
+) -> Result<VecDeque<Segment>, StorageError> {
+    let interval = config.index_interval_effective();
+    let mut segments = VecDeque::with_capacity(bases.len());
+    for (index, &base) in bases.iter().enumerate() {
+        let (mut segment, file_size) = Segment::open(directory, base).await?;
+        let next_base = bases.get(index + 1).copied();
+        let mut scan = match next_base {
+            None => true,
+            Some(next) => !control.clean_shutdown && next > control.recovery_point,
+        };
+        if !scan && let Some(next) = next_base {
+            scan = !segment.load_indexes(directory, file_size, next).await?;
+        }
+        if !scan {
+            segments.push_back(segment);
+            continue;
+        }
+        epochs.truncate_from_end(base);
+        let valid = segment.recover(file_size, interval, epochs).await?;
+        if valid < file_size {
+            truncate_file(&segment, valid).await?;
+        }
+        let whole = valid == file_size && next_base == Some(segment.next_offset);
+        if next_base.is_some() && !whole {
+            for &later in bases.iter().skip(index + 1) {
+                remove_segment_files(directory, later).await?;
+            }
+            segments.push_back(segment);
+            break;
+        }
+        if next_base.is_some() {
+            segment.finish_time_index();
+            segment.write_indexes(directory).await?;
+        }
+        segments.push_back(segment);
+    }
+    Ok(segments)
+}
+
+pub(super) async fn truncate_file(segment: &Segment, length: u64) -> Result<(), StorageError> {
+    let file = &segment.log;
+    file.file()
+        .set_len(length)
+        .await
+        .map_err(|e| StorageError::io("truncate", file.path(), e))
+}

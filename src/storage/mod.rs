@@ -1,0 +1,41 @@
+//! Partition logs on disk, Kafka's layout: segments of verbatim record batches, sparse offset
+//! and time indexes, a leader-epoch checkpoint, and our control file (recovery point, log
+//! start, clean-shutdown marker).
+//!
+//! ```text
+//! <data>/<topic>-<partition>/
+//!   00000000000000000000.log  .index  .timeindex     one segment (see segment.rs, index.rs)
+//!   00000000000000001200.log  .index  .timeindex     the active segment is the last
+//!   leader-epoch-checkpoint                           Kafka's text format (epoch.rs)
+//!   ringbroker-log                                    control file (control.rs)
+//! ```
+//! Owns: files under a partition directory, offsets (log start ≤ high watermark ≤ log end),
+//! recovery, retention, roll, flush policies. Does not own: wire types (it sees batches only
+//! through `protocol::record_batch`), partition placement, fetch sessions, splice.
+//!
+//! Writes go through compio's io_uring positional (vectored) writes into the page cache; no
+//! O_DIRECT. Opening, rolling and deleting segments use compio's fs ops (open/rename/unlink/
+//! fsync); listing a directory on open uses `std::fs::read_dir` (rare, documented blocking).
+//!
+//! Runs on the shard that owns each partition; everything here is `!Send`.
+mod append;
+mod config;
+mod control;
+mod epoch;
+mod error;
+mod index;
+mod log;
+mod read;
+mod retention;
+mod segment;
+mod shard_logs;
+pub mod testing;
+
+pub use append::{AppendInfo, AppendRequest};
+pub use config::{Clock, FlushPolicy, LogConfig, ManualClock, SystemClock, TimestampType};
+pub use epoch::{EpochEntry, LeaderEpochCache};
+pub use error::{StorageError, StorageErrorKind};
+pub use log::PartitionLog;
+pub use read::{FileRange, ReadSlice};
+pub use segment::SegmentFile;
+pub use shard_logs::{ShardLogs, join_all};
