@@ -12,5 +12,9 @@
 //! protocol/    sans-IO Kafka codec (imports nothing from the crate)
 //! limits.rs    every bound, with its arithmetic
 //! ```
+pub mod config;
+pub mod handlers;
 pub mod limits;
+pub mod net;
 pub mod protocol;
+pub mod shard;

@@ -1,0 +1,257 @@
+//! Shards: one pinned compio runtime per cpu, the per-shard context every task on that shard
+//! shares (`Rc<Shard>`), the bounded cross-shard mesh, and partition → shard placement.
+//!
+//! Files:
+//! ```text
+//! mod.rs        Shard (context), ShardState (extension point + start-up/shutdown hooks), Event
+//! mesh.rs       bounded inboxes, invoke_on, the per-shard message pump
+//! placement.rs  shard_for(topic_id, partition, shard_count)
+//! runner.rs     threads: pin → runtime → hooks → service; drain/stop driven from main
+//! ```
+//!
+//! Invariants: a `Shard` and everything in its `ShardState` is `!Send` and touched only on its
+//! own thread; other shards reach it only through [`Shard::invoke_on`]. No `RefCell` borrow is
+//! held across an `.await`.
+//!
+//! Lifecycle of one shard (runs on that shard's thread):
+//! ```text
+//! pin cpu → build runtime → ShardState::start (hook) → Service::start (bind) → Ready
+//!   → serve … main fires `draining` → service future ends (bounded grace) → Drained
+//!   → main fires `stopping` → ShardState::shutdown (hook) → Stopped → thread exits
+//! ```
+pub mod mesh;
+pub mod placement;
+pub mod runner;
+
+pub use mesh::{Mesh, MeshError};
+pub use placement::shard_for;
+pub use runner::{Service, Shards};
+
+use crate::config::Config;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// A `!Send` boxed future that runs on one shard.
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Why a shard could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("shard {shard}: cannot pin to cpu {cpu}: {reason}")]
+    Pin {
+        shard: usize,
+        cpu: usize,
+        reason: String,
+    },
+    #[error("shard {shard}: cannot build the io_uring runtime: {source}")]
+    Runtime {
+        shard: usize,
+        source: std::io::Error,
+    },
+    #[error("shard {shard}: cannot listen on {address}: {source}")]
+    Bind {
+        shard: usize,
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot spawn the thread of shard {shard}: {source}")]
+    Thread {
+        shard: usize,
+        source: std::io::Error,
+    },
+    #[error("shard {shard} did not report {phase} within {waited_ms} ms")]
+    Timeout {
+        shard: usize,
+        phase: &'static str,
+        waited_ms: u64,
+    },
+    #[error("shard {shard} exited unexpectedly")]
+    Exited { shard: usize },
+}
+
+/// Where a shard runs; fixed for its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// This shard's index, `0..count`.
+    pub index: usize,
+    /// Number of shards in the process.
+    pub count: usize,
+    /// The cpu its thread is pinned to.
+    pub cpu: usize,
+}
+
+/// Per-shard state that other subsystems extend: storage (the partitions this shard owns),
+/// the shard's read-only copy of cluster metadata, consumer groups. `!Send`, lives in the
+/// shard's `Rc<Shard>`; use `RefCell`/`Cell` fields and never hold a borrow across `.await`.
+///
+/// Extension points: add a field here, initialise it in [`ShardState::start`], flush or close
+/// it in [`ShardState::shutdown`].
+#[derive(Debug)]
+pub struct ShardState {
+    placement: Placement,
+}
+
+impl ShardState {
+    /// Start-up hook: runs on the shard, after pinning and before its listener binds, so a
+    /// client never sees a half-initialised shard. Storage recovery and metadata loading go here.
+    ///
+    /// # Errors
+    /// None yet; subsystems that can fail to start add their `ShardError` variants.
+    #[allow(clippy::unused_async)] // async so storage recovery can await io_uring file ops
+    pub async fn start(placement: Placement, config: &Config) -> Result<Self, ShardError> {
+        assert!(placement.index < placement.count);
+        assert_eq!(placement.count, config.shard_count());
+        Ok(Self { placement })
+    }
+
+    /// Shutdown hook: runs on the shard after its connections drained (or the grace period
+    /// ran out) and after every shard stopped accepting, so no new work arrives. Flush storage
+    /// here.
+    #[allow(clippy::unused_async)] // async so storage can await its flushes
+    pub async fn shutdown(&self) {
+        tracing::debug!(shard = self.placement.index, "shutdown hook ran");
+    }
+}
+
+/// One shard's context, shared by every task on that shard as `Rc<Shard>`.
+pub struct Shard {
+    placement: Placement,
+    config: Arc<Config>,
+    mesh: Mesh,
+    /// Subsystem state (extension point).
+    pub state: ShardState,
+    /// Fired by `main` on SIGTERM/SIGINT: stop accepting, finish in-flight requests.
+    draining: Event,
+    /// Fired by `main` once every shard drained: run the shutdown hook and exit.
+    stopping: Event,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Shard")
+            .field("placement", &self.placement)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shard {
+    fn new(placement: Placement, config: Arc<Config>, mesh: Mesh, state: ShardState) -> Self {
+        assert_eq!(mesh.shard_count(), placement.count);
+        Self {
+            placement,
+            config,
+            mesh,
+            state,
+            draining: Event::new(),
+            stopping: Event::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn index(&self) -> usize {
+        self.placement.index
+    }
+
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.placement.count
+    }
+
+    #[must_use]
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+
+    #[must_use]
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    #[must_use]
+    pub fn mesh(&self) -> &Mesh {
+        &self.mesh
+    }
+
+    /// Whether shutdown began (stop accepting, stop reading new requests).
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_fired()
+    }
+
+    /// Completes once shutdown began; cheap to call per connection.
+    pub fn draining(&self) -> impl Future<Output = ()> + 'static {
+        self.draining.wait()
+    }
+
+    /// Runs `job` on shard `target` with that shard's context and returns its result (Seastar's
+    /// `invoke_on`). On the calling shard itself it runs inline, without a queue.
+    ///
+    /// # Errors
+    /// `NoSuchShard`, or `ShardStopped` when the target stopped before answering.
+    pub async fn invoke_on<F, Fut, R>(
+        self: &Rc<Self>,
+        target: usize,
+        job: F,
+    ) -> Result<R, MeshError>
+    where
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Send + 'static,
+    {
+        if target == self.index() {
+            return Ok(job(Rc::clone(self)).await);
+        }
+        self.mesh.invoke_on(target, job).await
+    }
+}
+
+/// A one-shot, `!Send`-friendly broadcast: every waiter completes once `fire` runs. Built on
+/// channel disconnection (the only sender is dropped), so it needs no lock and no waker list.
+#[derive(Debug)]
+pub struct Event {
+    trigger: RefCell<Option<flume::Sender<()>>>,
+    waiter: flume::Receiver<()>,
+}
+
+impl Event {
+    #[must_use]
+    pub fn new() -> Self {
+        let (trigger, waiter) = flume::bounded(1);
+        Self {
+            trigger: RefCell::new(Some(trigger)),
+            waiter,
+        }
+    }
+
+    /// Wakes every waiter, now and later. Idempotent.
+    pub fn fire(&self) {
+        // The borrow ends with this statement; dropping the sender disconnects the waiters.
+        let trigger = self.trigger.borrow_mut().take();
+        drop(trigger);
+        assert!(self.is_fired());
+    }
+
+    #[must_use]
+    pub fn is_fired(&self) -> bool {
+        self.trigger.borrow().is_none()
+    }
+
+    /// Completes once [`Event::fire`] ran (immediately if it already did).
+    pub fn wait(&self) -> impl Future<Output = ()> + 'static {
+        let waiter = self.waiter.clone();
+        async move {
+            // Nothing is ever sent: the only outcome is `Disconnected`, which is the signal.
+            let _ = waiter.recv_async().await;
+        }
+    }
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Self::new()
+    }
+}
