@@ -87,6 +87,19 @@ pub const SHARDS_MAX: usize = 256;
 pub const MESH_QUEUE_CAPACITY: usize = 1024;
 const _: () = assert!(MESH_QUEUE_CAPACITY >= 1024);
 
+/// Cross-shard calls one shard may have outstanding (sent and not yet answered). Callers over
+/// this wait on their own shard. The cap exists because compio wakes a task from another thread
+/// through a fixed-size queue per runtime (its `sync_queue_size`) and a waker that finds that
+/// queue full spins until the owner drains it: two shards waking each other's tasks with both
+/// queues full would spin forever. Only tasks waiting on a cross-shard call (plus the pump) are
+/// woken from other threads, so a queue larger than this cap can never fill.
+pub const MESH_CALLS_INFLIGHT_MAX: usize = 4096;
+
+/// `sync_queue_size` of every shard runtime: the outstanding calls, the pump, control messages
+/// and slack. 8192 task ids ≈ 64 KiB per shard.
+pub const RUNTIME_SYNC_QUEUE_SIZE: usize = 8192;
+const _: () = assert!(RUNTIME_SYNC_QUEUE_SIZE >= MESH_CALLS_INFLIGHT_MAX + 64);
+
 /// Mesh jobs one shard runs at once (each may await storage); beyond this the pump stops
 /// draining its inbox, which then fills and pushes back on senders.
 pub const MESH_JOBS_INFLIGHT_MAX: usize = 4096;

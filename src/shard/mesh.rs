@@ -78,11 +78,12 @@ impl Mesh {
     }
 
     /// Runs `job` on shard `target` and returns its result; waits while the inbox is full.
-    /// Prefer [`Shard::invoke_on`], which short-cuts calls to the calling shard.
+    /// Only through [`Shard::invoke_on`], which bounds outstanding calls (see limits.rs on
+    /// `MESH_CALLS_INFLIGHT_MAX`) and short-cuts calls to the calling shard.
     ///
     /// # Errors
     /// `NoSuchShard`, or `ShardStopped` when the target stopped before answering.
-    pub async fn invoke_on<F, Fut, R>(&self, target: usize, job: F) -> Result<R, MeshError>
+    pub(super) async fn invoke_on<F, Fut, R>(&self, target: usize, job: F) -> Result<R, MeshError>
     where
         F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
         Fut: Future<Output = R> + 'static,
@@ -148,4 +149,174 @@ pub async fn pump(shard: Rc<Shard>, inbox: Inbox) {
         .detach();
     }
     tracing::debug!(shard = shard.index(), "mesh pump stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigFile};
+    use crate::shard::{Placement, ShardState};
+    use std::sync::Arc;
+
+    fn config(count: usize) -> Arc<Config> {
+        let file: ConfigFile = toml::from_str(&format!(
+            "listen = \"127.0.0.1:1\"\n[shards]\ncount = {count}\n"
+        ))
+        .unwrap();
+        Arc::new(Config::validate(file, &[0]).unwrap())
+    }
+
+    /// Runs `body` on shard 0 while shards 1.. run only their pumps, each on its own thread
+    /// and runtime, as in production (without pinning or a listener).
+    fn with_shards<T: Send + 'static>(
+        count: usize,
+        body: impl FnOnce(Rc<Shard>) -> LocalFuture<T> + Send + 'static,
+    ) -> T {
+        let config = config(count);
+        let (mesh, inboxes) = Mesh::new(count);
+        let mut result = None;
+        let mut threads = Vec::new();
+        let mut body = Some(body);
+        for (index, inbox) in inboxes.into_iter().enumerate() {
+            let config = Arc::clone(&config);
+            let mesh = mesh.clone();
+            let body = if index == 0 { body.take() } else { None };
+            threads.push(std::thread::spawn(move || {
+                let runtime = compio::runtime::RuntimeBuilder::new()
+                    .sync_queue_size(limits::RUNTIME_SYNC_QUEUE_SIZE)
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let placement = Placement {
+                        index,
+                        count,
+                        cpu: 0,
+                    };
+                    let state = ShardState::start(placement, &config).await.unwrap();
+                    let shard = Rc::new(Shard::new(placement, config, mesh, state));
+                    let _pump = compio::runtime::spawn(pump(Rc::clone(&shard), inbox));
+                    if let Some(body) = body {
+                        Some(body(Rc::clone(&shard)).await)
+                    } else {
+                        shard.stopping.wait().await;
+                        None
+                    }
+                })
+            }));
+        }
+        for thread in threads.drain(..1) {
+            result = thread.join().unwrap();
+        }
+        for target in 1..count {
+            mesh.post_blocking(target, |shard| shard.stopping.fire())
+                .unwrap();
+        }
+        for thread in threads {
+            assert!(thread.join().unwrap().is_none());
+        }
+        result.unwrap()
+    }
+
+    #[test]
+    fn invoke_on_runs_on_the_target_shard() {
+        let answers = with_shards(3, |shard| {
+            Box::pin(async move {
+                let mut answers = Vec::new();
+                for target in 0..3 {
+                    let thread = std::thread::current().id();
+                    let answer = shard
+                        .invoke_on(target, move |there| async move {
+                            (there.index(), std::thread::current().id() == thread)
+                        })
+                        .await
+                        .unwrap();
+                    answers.push(answer);
+                }
+                answers
+            })
+        });
+        assert_eq!(answers, vec![(0, true), (1, false), (2, false)]);
+    }
+
+    #[test]
+    fn more_calls_than_queue_capacity_all_complete() {
+        let total = with_shards(2, |shard| {
+            Box::pin(async move {
+                let calls = limits::MESH_QUEUE_CAPACITY * 3;
+                let mut handles = Vec::with_capacity(calls);
+                for value in 0..calls {
+                    let shard = Rc::clone(&shard);
+                    handles.push(compio::runtime::spawn(async move {
+                        shard
+                            .invoke_on(1, move |_| async move { value })
+                            .await
+                            .unwrap()
+                    }));
+                }
+                let mut total = 0usize;
+                for handle in handles {
+                    total += handle.await.unwrap();
+                }
+                (total, calls)
+            })
+        });
+        assert_eq!(total.0, total.1 * (total.1 - 1) / 2);
+    }
+
+    /// Sums `calls` cross-shard calls from `shard` to `target`, all issued at once.
+    async fn fan_out(shard: Rc<Shard>, target: usize, calls: usize) -> usize {
+        let handles: Vec<_> = (0..calls)
+            .map(|value| {
+                let shard = Rc::clone(&shard);
+                compio::runtime::spawn(async move {
+                    shard.invoke_on(target, move |_| async move { value }).await
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for handle in handles {
+            total += handle.await.unwrap().unwrap();
+        }
+        total
+    }
+
+    #[test]
+    fn calls_in_both_directions_beyond_the_cap_do_not_deadlock() {
+        // Regression: with compio's default 64-slot cross-thread wake queue, two shards waking
+        // each other's tasks spun forever. Both directions, more calls than the cap.
+        let calls = limits::MESH_CALLS_INFLIGHT_MAX + 1000;
+        let (forward, backward) = with_shards(2, move |shard| {
+            Box::pin(async move {
+                // Spawned so that both directions run at the same time.
+                let forward = compio::runtime::spawn(fan_out(Rc::clone(&shard), 1, calls));
+                let backward = shard
+                    .invoke_on(1, move |there| fan_out(there, 0, calls))
+                    .await
+                    .unwrap();
+                (forward.await.unwrap(), backward)
+            })
+        });
+        assert_eq!(forward, calls * (calls - 1) / 2);
+        assert_eq!(backward, calls * (calls - 1) / 2);
+    }
+
+    #[test]
+    fn unknown_shard_and_stopped_shard_are_errors() {
+        let (mesh, mut inboxes) = Mesh::new(2);
+        let runtime = compio::runtime::RuntimeBuilder::new().build().unwrap();
+        runtime.block_on(async {
+            assert_eq!(
+                mesh.invoke_on(5, |_| async {}).await,
+                Err(MeshError::NoSuchShard {
+                    target: 5,
+                    count: 2
+                })
+            );
+            drop(inboxes.pop());
+            assert_eq!(
+                mesh.invoke_on(1, |_| async {}).await,
+                Err(MeshError::ShardStopped { target: 1 })
+            );
+        });
+    }
 }

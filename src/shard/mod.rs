@@ -28,6 +28,7 @@ pub use placement::shard_for;
 pub use runner::{Service, Shards};
 
 use crate::config::Config;
+use crate::limits;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -127,6 +128,10 @@ pub struct Shard {
     draining: Event,
     /// Fired by `main` once every shard drained: run the shutdown hook and exit.
     stopping: Event,
+    /// One message per outstanding cross-shard call from this shard: a local semaphore that
+    /// keeps remote wake-ups of this shard's tasks under `MESH_CALLS_INFLIGHT_MAX`.
+    calls: flume::Sender<()>,
+    calls_done: flume::Receiver<()>,
 }
 
 impl std::fmt::Debug for Shard {
@@ -141,7 +146,10 @@ impl std::fmt::Debug for Shard {
 impl Shard {
     fn new(placement: Placement, config: Arc<Config>, mesh: Mesh, state: ShardState) -> Self {
         assert_eq!(mesh.shard_count(), placement.count);
+        let (calls, calls_done) = flume::bounded(limits::MESH_CALLS_INFLIGHT_MAX);
         Self {
+            calls,
+            calls_done,
             placement,
             config,
             mesh,
@@ -205,7 +213,16 @@ impl Shard {
         if target == self.index() {
             return Ok(job(Rc::clone(self)).await);
         }
-        self.mesh.invoke_on(target, job).await
+        // Waits here, on this shard, when too many calls are outstanding (see limits.rs).
+        let admitted = self.calls.send_async(()).await;
+        assert!(
+            admitted.is_ok(),
+            "this shard holds both ends of its call semaphore"
+        );
+        let result = self.mesh.invoke_on(target, job).await;
+        let released = self.calls_done.try_recv();
+        assert!(released.is_ok(), "call semaphore out of balance");
+        result
     }
 }
 

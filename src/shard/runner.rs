@@ -231,7 +231,10 @@ fn run_shard(context: ThreadContext) {
             reason: error.to_string(),
         });
     }
-    let runtime = match compio::runtime::RuntimeBuilder::new().build() {
+    let runtime = match compio::runtime::RuntimeBuilder::new()
+        .sync_queue_size(limits::RUNTIME_SYNC_QUEUE_SIZE)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(source) => return fail(ShardError::Runtime { shard, source }),
     };
