@@ -231,6 +231,9 @@ impl Config {
     ///
     /// # Errors
     /// The first invalid value, naming its key.
+    ///
+    /// # Panics
+    /// When `available_cpus` is empty (the affinity mask always holds the calling thread's cpu).
     pub fn validate(file: ConfigFile, available_cpus: &[usize]) -> Result<Self, ConfigError> {
         assert!(!available_cpus.is_empty(), "no cpus available");
         let listen_text = file.listen.unwrap_or_else(|| LISTEN_DEFAULT.to_owned());

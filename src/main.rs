@@ -9,7 +9,7 @@ use anyhow::Context;
 use ringbroker::config::{self, Command};
 use ringbroker::handlers;
 use ringbroker::net::{Admission, KafkaService};
-use ringbroker::shard::{Shards, runner::Wake};
+use ringbroker::shard::{Service, Shards, runner::Wake};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -51,8 +51,8 @@ fn run() -> anyhow::Result<ExitCode> {
     }
     let config = Arc::new(config);
     let admission = Arc::new(Admission::new(&config.limits));
-    let service = Arc::new(KafkaService::new(admission));
-    let shards = Shards::start(Arc::clone(&config), service)?;
+    let service: Arc<dyn Service> = Arc::new(KafkaService::new(admission));
+    let shards = Shards::start(&config, &service)?;
     tracing::info!(
         listen = %config.listen,
         advertise = %format_args!("{}:{}", config.advertise.host, config.advertise.port),

@@ -20,6 +20,9 @@ pub const VERSION_MAX: i16 = 4;
 ///
 /// # Errors
 /// None: every outcome is a response.
+///
+/// # Panics
+/// When called for another API (dispatch routes by key).
 #[allow(clippy::unused_async)] // the registry's handler shape is async
 pub async fn handle(
     ctx: &mut RequestContext,
@@ -84,6 +87,7 @@ fn is_valid_software_token(token: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::protocol::Message;

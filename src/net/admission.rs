@@ -39,6 +39,8 @@ pub struct Permit {
 }
 
 impl Admission {
+    /// # Panics
+    /// When a cap is 0 (config validation rejects that).
     #[must_use]
     pub fn new(limits: &Limits) -> Self {
         assert!(limits.connections_max > 0);
@@ -61,6 +63,9 @@ impl Admission {
     ///
     /// # Errors
     /// `Global` or `PerIp` when the cap is reached.
+    ///
+    /// # Panics
+    /// When the per-IP map outgrows `connections_max` (a broken invariant).
     pub fn try_admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refused> {
         let max = self.connections_max;
         self.open
@@ -114,6 +119,7 @@ impl Drop for Permit {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
 

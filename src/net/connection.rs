@@ -100,6 +100,9 @@ impl Activity {
 }
 
 /// Serves one connection until it closes; never fails (every end is logged here).
+///
+/// # Panics
+/// On broken invariants only (a zero in-flight cap, which config validation rejects).
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let limits = shard.config().limits;
     let inflight_max = limits.requests_inflight_per_connection_max;

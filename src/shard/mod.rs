@@ -101,6 +101,9 @@ impl ShardState {
     ///
     /// # Errors
     /// None yet; subsystems that can fail to start add their `ShardError` variants.
+    ///
+    /// # Panics
+    /// When `placement` does not match `config` (a programmer error in the runner).
     #[allow(clippy::unused_async)] // async so storage recovery can await io_uring file ops
     pub async fn start(placement: Placement, config: &Config) -> Result<Self, ShardError> {
         assert!(placement.index < placement.count);
@@ -200,6 +203,9 @@ impl Shard {
     ///
     /// # Errors
     /// `NoSuchShard`, or `ShardStopped` when the target stopped before answering.
+    ///
+    /// # Panics
+    /// When the per-shard call semaphore is out of balance (a broken invariant).
     pub async fn invoke_on<F, Fut, R>(
         self: &Rc<Self>,
         target: usize,
@@ -245,6 +251,9 @@ impl Event {
     }
 
     /// Wakes every waiter, now and later. Idempotent.
+    ///
+    /// # Panics
+    /// Only if the event is borrowed re-entrantly (it never is: no borrow outlives a call).
     pub fn fire(&self) {
         // The borrow ends with this statement; dropping the sender disconnects the waiters.
         let trigger = self.trigger.borrow_mut().take();

@@ -76,7 +76,7 @@ impl Shards {
     ///
     /// # Errors
     /// The first shard's start-up error (the other shards are stopped), or a timeout.
-    pub fn start(config: Arc<Config>, service: Arc<dyn Service>) -> Result<Self, ShardError> {
+    pub fn start(config: &Arc<Config>, service: &Arc<dyn Service>) -> Result<Self, ShardError> {
         block_termination_signals();
         let count = config.shard_count();
         let (mesh, inboxes) = Mesh::new(count);
@@ -95,10 +95,10 @@ impl Shards {
             };
             let context = ThreadContext {
                 placement,
-                config: Arc::clone(&config),
+                config: Arc::clone(config),
                 mesh: mesh.clone(),
                 inbox,
-                service: Arc::clone(&service),
+                service: Arc::clone(service),
                 reports: report_sender.clone(),
             };
             let thread = std::thread::Builder::new()

@@ -131,7 +131,7 @@ impl Broker {
                     self.log()
                 );
             }
-            if TcpStream::connect_timeout(&self.address, Duration::from_millis(200)).is_ok() {
+            if answers_api_versions(self.address) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -157,6 +157,25 @@ impl Broker {
     pub fn kill9(&mut self) {
         self.signal(libc::SIGKILL);
         let _ = self.wait_exit(STOP_TIMEOUT);
+        self.wait_port_released();
+    }
+
+    /// After SIGKILL the kernel tears a process's io_uring down asynchronously, and a listening
+    /// socket still referenced by a pending accept stays in the SO_REUSEPORT group for a moment:
+    /// connections hashed to it are reset. Wait until connecting is refused, i.e. no such
+    /// orphan is left, before starting again.
+    fn wait_port_released(&self) {
+        let released = eventually(START_TIMEOUT, || {
+            matches!(
+                TcpStream::connect_timeout(&self.address, Duration::from_millis(200)),
+                Err(error) if error.kind() == io::ErrorKind::ConnectionRefused
+            )
+        });
+        assert!(
+            released,
+            "{} still accepts after the broker died",
+            self.address
+        );
     }
 
     /// Stops gracefully and starts again on the same address and data dir.
@@ -211,6 +230,18 @@ impl Drop for Broker {
             let _ = child.wait();
         }
     }
+}
+
+/// Whether a fresh connection to `address` gets an ApiVersions answer (the readiness probe:
+/// a bare connect succeeds as soon as one shard listens, before the broker is whole).
+fn answers_api_versions(address: SocketAddr) -> bool {
+    let Ok(stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut client = RawClient { stream };
+    let request = ringbroker::protocol::messages::api_versions::ApiVersionsRequest::default();
+    client.send_raw(&encode_request(0, 0, &request)).is_ok() && client.read_frame().is_ok()
 }
 
 /// A currently free loopback port (racy by nature, but ports are not reused immediately).
