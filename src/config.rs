@@ -248,6 +248,14 @@ impl Config {
         }
         let advertise = match file.advertise {
             Some(text) => split_host_port("advertise", &text)?,
+            // Clients cannot connect to 0.0.0.0 or ::; Kafka refuses this too.
+            None if listen.ip().is_unspecified() => {
+                return Err(ConfigError::BadAddress {
+                    field: "advertise",
+                    value: String::new(),
+                    reason: "required when listening on a wildcard address".to_owned(),
+                });
+            }
             None => Advertised {
                 host: listen.ip().to_string(),
                 port: listen.port(),
@@ -653,6 +661,28 @@ mod tests {
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }
+    }
+
+    #[test]
+    fn wildcard_listen_needs_advertise_and_port_0_is_refused() {
+        let flags = serve_flags("--listen 0.0.0.0:9092");
+        assert!(matches!(
+            Config::validate(flags, &[0]),
+            Err(ConfigError::BadAddress {
+                field: "advertise",
+                ..
+            })
+        ));
+        let flags = serve_flags("--listen 0.0.0.0:9092 --advertise host:9092");
+        assert!(Config::validate(flags, &[0]).is_ok());
+        let flags = serve_flags("--listen 127.0.0.1:0");
+        assert!(matches!(
+            Config::validate(flags, &[0]),
+            Err(ConfigError::BadAddress {
+                field: "listen",
+                ..
+            })
+        ));
     }
 
     #[test]

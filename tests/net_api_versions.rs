@@ -109,3 +109,31 @@ fn many_connections_spread_over_shards_all_answer() {
         );
     }
 }
+
+#[test]
+fn responses_decode_with_an_independent_codec() {
+    use kafka_protocol::protocol::Decodable;
+    // The kafka-protocol crate (dev-dependency oracle) reads our wire bytes at every version.
+    let broker = Broker::start();
+    let mut client = broker.client();
+    for version in 0..=4i16 {
+        client.send(version, i32::from(version), &request(version));
+        let mut payload = client.read_frame().unwrap();
+        let mut header = payload.split_to(4);
+        assert_eq!(
+            i32::from_be_bytes(header[..].try_into().unwrap()),
+            i32::from(version)
+        );
+        header.clear();
+        let response = kafka_protocol::messages::ApiVersionsResponse::decode(&mut payload, version)
+            .unwrap_or_else(|error| panic!("v{version}: {error}"));
+        assert!(payload.is_empty(), "v{version}: trailing bytes");
+        assert_eq!(response.error_code, 0);
+        let entry = response
+            .api_keys
+            .iter()
+            .find(|key| key.api_key == 18)
+            .unwrap();
+        assert_eq!((entry.min_version, entry.max_version), (0, 4));
+    }
+}

@@ -151,3 +151,28 @@ fn port_in_use_fails_start_with_exit_1() {
     let message = String::from_utf8(output.stderr).unwrap();
     assert!(message.contains("cannot listen"), "{message}");
 }
+
+#[test]
+fn sigterm_during_a_pipelined_burst_answers_a_prefix_in_order() {
+    let mut broker = Broker::start();
+    let mut client = broker.client();
+    let mut burst = Vec::new();
+    for correlation_id in 0..500 {
+        burst.extend(common::encode_request(
+            2,
+            correlation_id,
+            &ApiVersionsRequest::default(),
+        ));
+    }
+    client.send_raw(&burst).unwrap();
+    broker.signal(libc::SIGTERM);
+    // Whatever was read before draining is answered, in order, with no gap; then a close.
+    let mut expected = 0;
+    while let Ok(payload) = client.read_frame() {
+        let (echoed, _) = common::decode_response::<ApiVersionsResponse>(payload, 2);
+        assert_eq!(echoed, expected);
+        expected += 1;
+    }
+    let status = broker.wait_exit(common::STOP_TIMEOUT);
+    assert_eq!(status.code(), Some(0), "log:\n{}", broker.log());
+}

@@ -329,3 +329,35 @@ fn is_disconnect(error: &io::Error) -> bool {
             | io::ErrorKind::NotConnected
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_covers_the_pending_frame_and_never_leaves_zero_room() {
+        let mut buffer = BytesMut::new();
+        reserve_for_read(&mut buffer, 1 << 20).unwrap();
+        assert!(buffer.capacity() >= limits::READ_CHUNK_SIZE);
+        // A 512 KiB frame announced: room for all of it.
+        let mut buffer = BytesMut::from(&(512i32 * 1024).to_be_bytes()[..]);
+        reserve_for_read(&mut buffer, 1 << 20).unwrap();
+        assert!(buffer.capacity() - buffer.len() >= 512 * 1024);
+        // Over the limit: refused before any allocation for it.
+        let mut buffer = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+        assert!(matches!(
+            reserve_for_read(&mut buffer, 1 << 20),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert!(buffer.capacity() < 1 << 20);
+    }
+
+    #[test]
+    fn resets_are_closes() {
+        for kind in [io::ErrorKind::ConnectionReset, io::ErrorKind::BrokenPipe] {
+            assert!(is_disconnect(&io::Error::from(kind)));
+        }
+        assert!(!is_disconnect(&io::Error::from(io::ErrorKind::OutOfMemory)));
+    }
+}
