@@ -15,7 +15,8 @@
 //!
 //! Lifecycle of one shard (runs on that shard's thread):
 //! ```text
-//! pin cpu → build runtime → ShardState::start (hook) → Service::start (bind) → Ready
+//! pin cpu → build runtime → ShardState::start (hook) → pump → Prepared
+//!   → main fires `listening` once all shards are prepared → Service::start (bind) → Ready
 //!   → serve … main fires `draining` → service future ends (bounded grace) → Drained
 //!   → main fires `stopping` → ShardState::shutdown (hook) → Stopped → thread exits
 //! ```
@@ -127,6 +128,8 @@ pub struct Shard {
     mesh: Mesh,
     /// Subsystem state (extension point).
     pub state: ShardState,
+    /// Fired by `main` once every shard is prepared: start the service (listen).
+    listening: Event,
     /// Fired by `main` on SIGTERM/SIGINT: stop accepting, finish in-flight requests.
     draining: Event,
     /// Fired by `main` once every shard drained: run the shutdown hook and exit.
@@ -157,6 +160,7 @@ impl Shard {
             config,
             mesh,
             state,
+            listening: Event::new(),
             draining: Event::new(),
             stopping: Event::new(),
         }

@@ -3,7 +3,8 @@
 //!
 //! Each shard thread: pin to its cpu with `affinity` *before* the compio runtime exists (so the
 //! ring and every buffer the runtime allocates land on the local NUMA node), build the runtime,
-//! run the start-up hook, start the [`Service`] (net binds its listener there), report `Ready`.
+//! run the start-up hook, report `Prepared`; once every shard is prepared, start the
+//! [`Service`] (net binds its listener there) and report `Ready`.
 //! Shutdown is two-phase so the shutdown hooks (storage flush) run only once no shard can send
 //! new work: `drain` on every shard and wait for all `Drained`, then `stop` on every shard and
 //! wait for all `Stopped`. Every wait is bounded.
@@ -35,21 +36,40 @@ pub trait Service: Send + Sync + 'static {
     fn start(&self, shard: &Rc<Shard>) -> Result<LocalFuture<()>, ShardError>;
 }
 
+/// The steps of a shard's life that `main` waits for on every shard before the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// State built (start-up hook ran) and the pump runs; not yet listening.
+    Prepared,
+    /// Listening.
+    Ready,
+    /// No longer accepting; connections closed or the grace period ran out.
+    Drained,
+    /// Shutdown hook ran.
+    Stopped,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Prepared => "prepared",
+            Self::Ready => "ready",
+            Self::Drained => "drained",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
 /// A shard thread's progress report to `main`.
 #[derive(Debug)]
 enum Report {
-    Ready {
+    Reached {
         shard: usize,
+        phase: Phase,
     },
     /// The error names the shard.
     Failed {
         error: ShardError,
-    },
-    Drained {
-        shard: usize,
-    },
-    Stopped {
-        shard: usize,
     },
 }
 
@@ -113,12 +133,16 @@ impl Shards {
         let timeout = Duration::from_millis(limits::SHARD_STARTUP_TIMEOUT_MS);
         // On failure the caller exits the process, which ends the shards that did start; a
         // graceful stop here could wait on a shard that never reported.
-        shards.await_all("ready", timeout)?;
+        // Every shard's state exists before any shard listens, so no client request can reach
+        // a shard (through the mesh) that is still recovering.
+        shards.await_all(Phase::Prepared, timeout)?;
+        shards.post_all(Phase::Prepared, |shard| shard.listening.fire());
+        shards.await_all(Phase::Ready, timeout)?;
         Ok(shards)
     }
 
     /// Waits for `phase` from every shard (each report counted once), within `timeout`.
-    fn await_all(&self, phase: &'static str, timeout: Duration) -> Result<(), ShardError> {
+    fn await_all(&self, phase: Phase, timeout: Duration) -> Result<(), ShardError> {
         let deadline = Instant::now() + timeout;
         let mut done = vec![false; self.threads.len()];
         // Bounded: each iteration consumes a report or ends at the deadline.
@@ -129,16 +153,17 @@ impl Shards {
                 .recv_timeout(left)
                 .map_err(|_| ShardError::Timeout {
                     shard: waiting,
-                    phase,
+                    phase: phase.name(),
                     waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
                 })?;
-            let shard = match (phase, report) {
-                ("ready", Report::Ready { shard })
-                | ("drained", Report::Drained { shard })
-                | ("stopped", Report::Stopped { shard }) => shard,
-                (_, Report::Failed { error, .. }) => return Err(error),
-                (_, other) => {
-                    tracing::warn!(?other, phase, "out-of-phase shard report ignored");
+            let shard = match report {
+                Report::Reached {
+                    shard,
+                    phase: reached,
+                } if reached == phase => shard,
+                Report::Failed { error } => return Err(error),
+                Report::Reached { .. } => {
+                    tracing::warn!(?report, ?phase, "out-of-phase shard report ignored");
                     continue;
                 }
             };
@@ -147,6 +172,21 @@ impl Shards {
             }
         }
         Ok(())
+    }
+
+    /// Runs `control` on every shard (through its mesh inbox); `false` if a shard is gone.
+    fn post_all(&self, phase: Phase, control: fn(&Shard)) -> bool {
+        let mut delivered = true;
+        for target in 0..self.threads.len() {
+            if let Err(error) = self
+                .mesh
+                .post_blocking(target, move |shard| control(&shard))
+            {
+                tracing::warn!(%error, phase = phase.name(), "cannot signal shard");
+                delivered = false;
+            }
+        }
+        delivered
     }
 
     /// The mesh, for control messages from `main`.
@@ -175,26 +215,16 @@ impl Shards {
     /// Returns `false` when a phase timed out or a shard was already gone; the process should
     /// then exit non-zero.
     pub fn shutdown(self) -> bool {
-        let mut clean = true;
         let margin = Duration::from_secs(5);
-        for phase in ["drained", "stopped"] {
-            for shard in 0..self.threads.len() {
-                let posted = self.mesh.post_blocking(shard, move |shard| {
-                    if phase == "drained" {
-                        shard.draining.fire();
-                    } else {
-                        shard.stopping.fire();
-                    }
-                });
-                if let Err(error) = posted {
-                    tracing::warn!(%error, phase, "cannot signal shard");
-                    clean = false;
-                }
-            }
-            if let Err(error) = self.await_all(phase, self.grace + margin) {
-                tracing::error!(%error, "shutdown incomplete");
-                return false; // do not join threads that may never end
-            }
+        let mut clean = self.post_all(Phase::Drained, |shard| shard.draining.fire());
+        if let Err(error) = self.await_all(Phase::Drained, self.grace + margin) {
+            tracing::error!(%error, "shutdown incomplete");
+            return false; // do not join threads that may never end
+        }
+        clean &= self.post_all(Phase::Stopped, |shard| shard.stopping.fire());
+        if let Err(error) = self.await_all(Phase::Stopped, self.grace + margin) {
+            tracing::error!(%error, "shutdown incomplete");
+            return false;
         }
         for thread in self.threads {
             if thread.join().is_err() {
@@ -257,26 +287,29 @@ async fn shard_main(context: ThreadContext) -> Result<(), ShardError> {
     let state = ShardState::start(placement, &config).await?;
     let shard = Rc::new(Shard::new(placement, config, mesh, state));
     let pump = compio::runtime::spawn(mesh::pump(Rc::clone(&shard), inbox));
+    let report = |phase| {
+        // `main` may have given up waiting; then there is no one left to tell.
+        let _ = reports.send(Report::Reached {
+            shard: placement.index,
+            phase,
+        });
+    };
+    report(Phase::Prepared);
+    shard.listening.wait().await;
     let serve = service.start(&shard)?;
-    let _ = reports.send(Report::Ready {
-        shard: placement.index,
-    });
+    report(Phase::Ready);
     tracing::info!(
         shard = placement.index,
         cpu = placement.cpu,
         "shard serving"
     );
     serve.await;
-    let _ = reports.send(Report::Drained {
-        shard: placement.index,
-    });
+    report(Phase::Drained);
     shard.stopping.wait().await;
     shard.state.shutdown().await;
     // Jobs still queued are dropped with their reply senders: their callers see ShardStopped.
     drop(pump);
-    let _ = reports.send(Report::Stopped {
-        shard: placement.index,
-    });
+    report(Phase::Stopped);
     Ok(())
 }
 
