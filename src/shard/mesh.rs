@@ -301,6 +301,19 @@ mod tests {
     }
 
     #[test]
+    fn invoke_on_all_reaches_every_shard_in_order() {
+        let indexes = with_shards(4, |shard| {
+            Box::pin(async move {
+                shard
+                    .invoke_on_all(|there| async move { there.index() * 10 })
+                    .await
+                    .unwrap()
+            })
+        });
+        assert_eq!(indexes, vec![0, 10, 20, 30]);
+    }
+
+    #[test]
     fn unknown_shard_and_stopped_shard_are_errors() {
         let (mesh, mut inboxes) = Mesh::new(2);
         let runtime = compio::runtime::RuntimeBuilder::new().build().unwrap();

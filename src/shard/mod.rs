@@ -9,6 +9,8 @@
 //! runner.rs     threads: pin → runtime → hooks → service; drain/stop driven from main
 //! ```
 //!
+//! Runs on every shard thread (each owns one `Shard`); `runner.rs` also runs on `main`.
+//!
 //! Invariants: a `Shard` and everything in its `ShardState` is `!Send` and touched only on its
 //! own thread; other shards reach it only through [`Shard::invoke_on`]. No `RefCell` borrow is
 //! held across an `.await`.
@@ -233,6 +235,39 @@ impl Shard {
         let released = self.calls_done.try_recv();
         assert!(released.is_ok(), "call semaphore out of balance");
         result
+    }
+}
+
+impl Shard {
+    /// Runs `job` on every shard, this one included, all at once, and returns the results in
+    /// shard order (Seastar's `invoke_on_all`): how one writer publishes a metadata change to
+    /// every shard's copy.
+    ///
+    /// # Errors
+    /// The first shard that stopped before answering.
+    pub async fn invoke_on_all<F, Fut, R>(self: &Rc<Self>, job: F) -> Result<Vec<R>, MeshError>
+    where
+        F: Fn(Rc<Shard>) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Send + 'static,
+    {
+        let calls: Vec<_> = (0..self.count())
+            .map(|target| {
+                let shard = Rc::clone(self);
+                let job = job.clone();
+                compio::runtime::spawn(async move { shard.invoke_on(target, job).await })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(calls.len());
+        for call in calls {
+            // A join error means the spawned call panicked: a bug, so propagate the panic.
+            let result = call
+                .await
+                .unwrap_or_else(|error| std::panic::resume_unwind(Box::new(error.to_string())));
+            results.push(result?);
+        }
+        assert_eq!(results.len(), self.count());
+        Ok(results)
     }
 }
 
