@@ -13,6 +13,10 @@
 //! limits.rs    every bound, with its arithmetic
 //! ```
 pub mod cluster;
+pub mod config;
+pub mod handlers;
 pub mod limits;
+pub mod net;
 pub mod protocol;
 pub mod storage;
+pub mod shard;

@@ -72,3 +72,87 @@ pub const UNREPLICATED_APPENDS_MAX: usize = 4096;
 
 /// Size of our own small files (control file, leader-epoch checkpoint) we read whole.
 pub const METADATA_FILE_SIZE_MAX: u64 = 4 * 1024 * 1024;
+// ---- net/ and shard/: connections, pipelining, mesh, placement, shutdown ----
+
+/// Smallest `frame_size_max` a config may set: a Produce of one default-sized message
+/// (`MESSAGE_SIZE_MAX_DEFAULT`) plus headers must still fit.
+pub const FRAME_SIZE_MAX_FLOOR: usize = 2 * 1024 * 1024;
+const _: () = assert!(FRAME_SIZE_MAX_FLOOR > MESSAGE_SIZE_MAX_DEFAULT);
+const _: () = assert!(FRAME_SIZE_MAX_FLOOR <= FRAME_SIZE_MAX);
+
+/// Connections open at once, across all shards (Kafka's `max.connections` is unbounded by
+/// default; we are not). Each costs one fd, a task and a receive buffer that is small until a
+/// large frame arrives, so 10 000 × (64 KiB typical) ≈ 640 MiB worst steady state; `LimitNOFILE`
+/// must exceed this plus open segments.
+pub const CONNECTIONS_MAX: usize = 10_000;
+/// Default of `connections_max`.
+pub const CONNECTIONS_MAX_DEFAULT: usize = CONNECTIONS_MAX;
+
+/// Connections one client IP may hold at once (Kafka's `max.connections.per.ip`). Defaults to the
+/// global cap; lower it to stop one host from starving the others.
+pub const CONNECTIONS_PER_IP_MAX: usize = CONNECTIONS_MAX;
+const _: () = assert!(CONNECTIONS_PER_IP_MAX <= CONNECTIONS_MAX);
+
+/// Requests of one connection read but not yet answered. librdkafka's
+/// `max.in.flight.requests.per.connection` defaults to 1 000 000 but it sends far fewer; Java
+/// clients default to 5. 100 × `frame_size_max` is the theoretical receive-side memory of one
+/// connection, which is why admission also counts bytes (a later permit) and why this is a cap.
+pub const REQUESTS_INFLIGHT_PER_CONNECTION_MAX: usize = 1_000;
+/// Default of `requests_inflight_per_connection_max`.
+pub const REQUESTS_INFLIGHT_PER_CONNECTION_DEFAULT: usize = 100;
+const _: () =
+    assert!(REQUESTS_INFLIGHT_PER_CONNECTION_DEFAULT <= REQUESTS_INFLIGHT_PER_CONNECTION_MAX);
+
+/// Default idle time after which a connection with no request in flight is closed (Kafka's
+/// `connections.max.idle.ms`, 10 minutes).
+pub const CONNECTION_IDLE_MS_DEFAULT: u64 = 10 * 60 * 1000;
+/// Largest idle timeout a config may set (one day): idle sockets hold fds and buffers.
+pub const CONNECTION_IDLE_MS_MAX: u64 = 24 * 60 * 60 * 1000;
+/// Smallest idle timeout (100 ms): below that, the timer fires between a client's requests.
+pub const CONNECTION_IDLE_MS_MIN: u64 = 100;
+
+/// Bytes a connection asks the socket for per read when no larger frame is pending: small
+/// requests arrive in one read, and an idle connection holds no more than this.
+pub const READ_CHUNK_SIZE: usize = 64 * 1024;
+
+/// Listen backlog of each shard's socket (the kernel caps it at `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// Shards per process; one per cpu, and the mesh is a full graph (shards² queues).
+pub const SHARDS_MAX: usize = 256;
+
+/// Depth of each shard's mesh inbox. Tiny queues were measured 25–50x slower
+/// (ARCHITECTURE §1); 1024 batched messages per destination absorb a burst from every
+/// connection of a shard without blocking the sender.
+pub const MESH_QUEUE_CAPACITY: usize = 1024;
+const _: () = assert!(MESH_QUEUE_CAPACITY >= 1024);
+
+/// Cross-shard calls one shard may have outstanding (sent and not yet answered). Callers over
+/// this wait on their own shard. The cap exists because compio wakes a task from another thread
+/// through a fixed-size queue per runtime (its `sync_queue_size`) and a waker that finds that
+/// queue full spins until the owner drains it: two shards waking each other's tasks with both
+/// queues full would spin forever. Only tasks waiting on a cross-shard call (plus the pump) are
+/// woken from other threads, so a queue larger than this cap can never fill.
+pub const MESH_CALLS_INFLIGHT_MAX: usize = 4096;
+
+/// `sync_queue_size` of every shard runtime: the outstanding calls, the pump, control messages
+/// and slack. 8192 task ids ≈ 64 KiB per shard.
+pub const RUNTIME_SYNC_QUEUE_SIZE: usize = 8192;
+const _: () = assert!(RUNTIME_SYNC_QUEUE_SIZE >= MESH_CALLS_INFLIGHT_MAX + 64);
+
+/// Mesh jobs one shard runs at once (each may await storage); beyond this the pump stops
+/// draining its inbox, which then fills and pushes back on senders.
+pub const MESH_JOBS_INFLIGHT_MAX: usize = 4096;
+
+/// Default grace period on SIGTERM/SIGINT for in-flight requests to finish before the shard's
+/// shutdown hook runs regardless.
+pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 5_000;
+/// Largest grace period a config may set.
+pub const SHUTDOWN_GRACE_MS_MAX: u64 = 5 * 60 * 1000;
+
+/// How long `main` waits for every shard to report that it started (storage recovery runs in
+/// the start-up hook, so this is generous).
+pub const SHARD_STARTUP_TIMEOUT_MS: u64 = 10 * 60 * 1000;
+
+/// How often `main` wakes from waiting on signals to check that no shard thread died.
+pub const SIGNAL_POLL_MS: u64 = 200;

@@ -1,1 +1,75 @@
-fn main() {}
+//! `ringbroker` (= `ringbroker serve`): parse config → place shards → wait for a signal →
+//! shut down. No broker logic lives here; see `lib.rs` for the map.
+//!
+//! Exit codes: 0 after a clean SIGTERM/SIGINT shutdown; 1 when the config is invalid, a shard
+//! fails to start, a shard dies, or shutdown does not complete within its bounds.
+//!
+//! Runs on the main thread, which never runs a shard: it owns signals and the shard threads.
+use anyhow::Context;
+use ringbroker::config::{self, Command};
+use ringbroker::handlers;
+use ringbroker::net::{Admission, KafkaService};
+use ringbroker::shard::{Service, Shards, runner::Wake};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            // Logging may not be set up yet (config errors come first): print directly.
+            eprintln!("ringbroker: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let (config_path, flags) = match config::parse_args(std::env::args().skip(1))? {
+        Command::Help => {
+            print!("{}", config::USAGE);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Version => {
+            println!("ringbroker {}", env!("CARGO_PKG_VERSION"));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Serve { config_path, flags } => (config_path, flags),
+    };
+    // The cpus this process may use (its affinity mask), not every cpu of the machine.
+    let available_cpus = affinity::get_thread_affinity()
+        .map_err(|error| anyhow::anyhow!("cannot read the cpu affinity mask: {error}"))?;
+    let config = config::load(config_path.as_deref(), flags, &available_cpus)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level)?)
+        .init();
+    handlers::check_registry();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    for (shard, cpu) in config.shard_cpus.iter().enumerate() {
+        tracing::info!(shard, cpu, "placement");
+    }
+    let config = Arc::new(config);
+    let admission = Arc::new(Admission::new(&config.limits));
+    let service: Arc<dyn Service> = Arc::new(KafkaService::new(admission));
+    let shards = Shards::start(&config, &service)?;
+    tracing::info!(
+        listen = %config.listen,
+        advertise = %format_args!("{}:{}", config.advertise.host, config.advertise.port),
+        node_id = config.node_id,
+        shards = config.shard_count(),
+        "ringbroker serving"
+    );
+    let wake = shards.wait_for_signal();
+    match wake {
+        Wake::Signal(signal) => tracing::info!(signal, "shutting down"),
+        Wake::ShardExited(shard) => tracing::error!(shard, "shard exited; shutting down"),
+    }
+    let clean = shards.shutdown();
+    tracing::info!(clean, "stopped");
+    Ok(if clean && matches!(wake, Wake::Signal(_)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

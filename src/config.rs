@@ -1,0 +1,695 @@
+//! Runtime knobs: embedded defaults, then a TOML file (`--config FILE`), then command-line flags
+//! (flags win). Validated once, here, against `limits.rs`; the rest of the broker reads the
+//! resulting [`Config`] and trusts it.
+//!
+//! Runs in `main` before any shard exists; shards get a shared read-only `Arc<Config>`.
+//!
+//! ```toml
+//! listen = "0.0.0.0:9092"
+//! advertise = "broker1.example:9092"
+//! data_dir = "/var/lib/ringbroker"
+//! node_id = 1
+//! auto_create_partitions = 3      # 0 disables auto-creation
+//! log_level = "info"              # a tracing EnvFilter directive
+//! [shards]
+//! count = 4
+//! cpus = [2, 3, 4, 5]             # one per shard; default 0..count (wrapping)
+//! [limits]
+//! frame_size_max = 104857600
+//! connections_max = 10000
+//! connections_per_ip_max = 10000
+//! requests_inflight_per_connection_max = 100
+//! connections_max_idle_ms = 600000
+//! shutdown_grace_ms = 5000
+//! ```
+use crate::limits;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why the configuration cannot be used; `main` prints it and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("unknown flag {flag} (see --help)")]
+    UnknownFlag { flag: String },
+    #[error("unknown command {command} (see --help)")]
+    UnknownCommand { command: String },
+    #[error("flag {flag} needs a value")]
+    MissingValue { flag: &'static str },
+    #[error("flag {flag}: {value:?} is not a valid {expected}")]
+    BadValue {
+        flag: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{field}: {value:?} is not HOST:PORT ({reason})")]
+    BadAddress {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("{field} = {value} is outside {min}..={max}")]
+    OutOfRange {
+        field: &'static str,
+        value: i128,
+        min: i128,
+        max: i128,
+    },
+    #[error("shards.cpus lists {cpus} cpus for {count} shards; give one per shard")]
+    CpuCountMismatch { cpus: usize, count: usize },
+    #[error("shards.cpus: cpu {cpu} is listed twice")]
+    CpuDuplicate { cpu: usize },
+    #[error("shards.cpus: cpu {cpu} is not available to this process (available: {available:?})")]
+    CpuUnknown { cpu: usize, available: Vec<usize> },
+    #[error("log_level {value:?}: {reason}")]
+    BadLogLevel { value: String, reason: String },
+}
+
+/// The shape of a config file; every key optional (absent = default or flag).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub listen: Option<String>,
+    pub advertise: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub node_id: Option<i32>,
+    pub auto_create_partitions: Option<i32>,
+    pub log_level: Option<String>,
+    #[serde(default)]
+    pub shards: ShardsFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+/// `[shards]` of a config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardsFile {
+    pub count: Option<usize>,
+    pub cpus: Option<Vec<usize>>,
+}
+
+/// `[limits]` of a config file: overrides within the hard caps of `limits.rs`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub frame_size_max: Option<usize>,
+    pub connections_max: Option<usize>,
+    pub connections_per_ip_max: Option<usize>,
+    pub requests_inflight_per_connection_max: Option<usize>,
+    pub connections_max_idle_ms: Option<u64>,
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a TOML config file (unknown keys are errors, so typos are caught).
+    ///
+    /// # Errors
+    /// `Read` or `Parse`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Lays `other` over `self`: every key `other` sets wins.
+    #[must_use]
+    pub fn overlay(self, other: ConfigFile) -> ConfigFile {
+        ConfigFile {
+            listen: other.listen.or(self.listen),
+            advertise: other.advertise.or(self.advertise),
+            data_dir: other.data_dir.or(self.data_dir),
+            node_id: other.node_id.or(self.node_id),
+            auto_create_partitions: other.auto_create_partitions.or(self.auto_create_partitions),
+            log_level: other.log_level.or(self.log_level),
+            shards: ShardsFile {
+                count: other.shards.count.or(self.shards.count),
+                cpus: other.shards.cpus.or(self.shards.cpus),
+            },
+            limits: LimitsFile {
+                frame_size_max: other.limits.frame_size_max.or(self.limits.frame_size_max),
+                connections_max: other.limits.connections_max.or(self.limits.connections_max),
+                connections_per_ip_max: other
+                    .limits
+                    .connections_per_ip_max
+                    .or(self.limits.connections_per_ip_max),
+                requests_inflight_per_connection_max: other
+                    .limits
+                    .requests_inflight_per_connection_max
+                    .or(self.limits.requests_inflight_per_connection_max),
+                connections_max_idle_ms: other
+                    .limits
+                    .connections_max_idle_ms
+                    .or(self.limits.connections_max_idle_ms),
+                shutdown_grace_ms: other
+                    .limits
+                    .shutdown_grace_ms
+                    .or(self.limits.shutdown_grace_ms),
+            },
+        }
+    }
+}
+
+/// Validated runtime configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address every shard binds (SO_REUSEPORT).
+    pub listen: SocketAddr,
+    /// `host:port` given to clients in Metadata (defaults to `listen`).
+    pub advertise: Advertised,
+    pub data_dir: PathBuf,
+    pub node_id: i32,
+    /// Partitions of an auto-created topic; 0 disables auto-creation.
+    pub auto_create_partitions: i32,
+    /// A `tracing_subscriber::EnvFilter` directive.
+    pub log_level: String,
+    /// `cpus[i]` is the cpu shard `i` is pinned to; its length is the shard count.
+    pub shard_cpus: Vec<usize>,
+    pub limits: Limits,
+}
+
+/// The advertised listener, as clients will be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertised {
+    pub host: String,
+    pub port: u16,
+}
+
+/// Runtime limits, each within its hard cap in `limits.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub frame_size_max: usize,
+    pub connections_max: usize,
+    pub connections_per_ip_max: usize,
+    pub requests_inflight_per_connection_max: usize,
+    pub connection_idle: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            frame_size_max: limits::FRAME_SIZE_MAX,
+            connections_max: limits::CONNECTIONS_MAX_DEFAULT,
+            connections_per_ip_max: limits::CONNECTIONS_PER_IP_MAX,
+            requests_inflight_per_connection_max: limits::REQUESTS_INFLIGHT_PER_CONNECTION_DEFAULT,
+            connection_idle: Duration::from_millis(limits::CONNECTION_IDLE_MS_DEFAULT),
+            shutdown_grace: Duration::from_millis(limits::SHUTDOWN_GRACE_MS_DEFAULT),
+        }
+    }
+}
+
+/// Default listener (ARCHITECTURE §6).
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:9092";
+/// Default data directory.
+pub const DATA_DIR_DEFAULT: &str = "./data";
+/// Default partitions of an auto-created topic (Kafka's `num.partitions`).
+pub const AUTO_CREATE_PARTITIONS_DEFAULT: i32 = 1;
+/// Default log directive.
+pub const LOG_LEVEL_DEFAULT: &str = "info";
+
+impl Config {
+    /// Validates `file` (already overlaid with flags) for a process allowed to run on
+    /// `available_cpus` (its affinity mask, which containers and `taskset` narrow).
+    ///
+    /// # Errors
+    /// The first invalid value, naming its key.
+    ///
+    /// # Panics
+    /// When `available_cpus` is empty (the affinity mask always holds the calling thread's cpu).
+    pub fn validate(file: ConfigFile, available_cpus: &[usize]) -> Result<Self, ConfigError> {
+        assert!(!available_cpus.is_empty(), "no cpus available");
+        let listen_text = file.listen.unwrap_or_else(|| LISTEN_DEFAULT.to_owned());
+        let listen = resolve("listen", &listen_text)?;
+        if listen.port() == 0 {
+            // Each shard would get its own ephemeral port: SO_REUSEPORT needs one fixed port.
+            return Err(ConfigError::BadAddress {
+                field: "listen",
+                value: listen_text,
+                reason: "port 0 cannot be shared by the shards".to_owned(),
+            });
+        }
+        let advertise = match file.advertise {
+            Some(text) => split_host_port("advertise", &text)?,
+            // Clients cannot connect to 0.0.0.0 or ::; Kafka refuses this too.
+            None if listen.ip().is_unspecified() => {
+                return Err(ConfigError::BadAddress {
+                    field: "advertise",
+                    value: String::new(),
+                    reason: "required when listening on a wildcard address".to_owned(),
+                });
+            }
+            None => Advertised {
+                host: listen.ip().to_string(),
+                port: listen.port(),
+            },
+        };
+        let node_id = file.node_id.unwrap_or(0);
+        check_range("node_id", node_id, 0, i32::MAX)?;
+        let auto_create_partitions = file
+            .auto_create_partitions
+            .unwrap_or(AUTO_CREATE_PARTITIONS_DEFAULT);
+        check_range(
+            "auto_create_partitions",
+            auto_create_partitions,
+            0,
+            limits::PARTITIONS_PER_TOPIC_MAX,
+        )?;
+        let log_level = file
+            .log_level
+            .unwrap_or_else(|| LOG_LEVEL_DEFAULT.to_owned());
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&log_level) {
+            return Err(ConfigError::BadLogLevel {
+                value: log_level,
+                reason: error.to_string(),
+            });
+        }
+        let config = Self {
+            listen,
+            advertise,
+            data_dir: file
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)),
+            node_id,
+            auto_create_partitions,
+            log_level,
+            shard_cpus: shard_cpus(&file.shards, available_cpus)?,
+            limits: validate_limits(&file.limits)?,
+        };
+        assert!(!config.shard_cpus.is_empty());
+        assert!(config.shard_cpus.len() <= limits::SHARDS_MAX);
+        Ok(config)
+    }
+
+    /// Shard count (≥ 1).
+    #[must_use]
+    pub fn shard_count(&self) -> usize {
+        self.shard_cpus.len()
+    }
+}
+
+fn validate_limits(file: &LimitsFile) -> Result<Limits, ConfigError> {
+    let defaults = Limits::default();
+    let frame_size_max = file.frame_size_max.unwrap_or(defaults.frame_size_max);
+    check_range(
+        "limits.frame_size_max",
+        frame_size_max,
+        limits::FRAME_SIZE_MAX_FLOOR,
+        limits::FRAME_SIZE_MAX,
+    )?;
+    let connections_max = file.connections_max.unwrap_or(defaults.connections_max);
+    check_range(
+        "limits.connections_max",
+        connections_max,
+        1,
+        limits::CONNECTIONS_MAX,
+    )?;
+    let connections_per_ip_max = file
+        .connections_per_ip_max
+        .unwrap_or(defaults.connections_per_ip_max);
+    check_range(
+        "limits.connections_per_ip_max",
+        connections_per_ip_max,
+        1,
+        limits::CONNECTIONS_PER_IP_MAX,
+    )?;
+    let inflight = file
+        .requests_inflight_per_connection_max
+        .unwrap_or(defaults.requests_inflight_per_connection_max);
+    check_range(
+        "limits.requests_inflight_per_connection_max",
+        inflight,
+        1,
+        limits::REQUESTS_INFLIGHT_PER_CONNECTION_MAX,
+    )?;
+    let idle_ms = file
+        .connections_max_idle_ms
+        .unwrap_or(limits::CONNECTION_IDLE_MS_DEFAULT);
+    check_range(
+        "limits.connections_max_idle_ms",
+        idle_ms,
+        limits::CONNECTION_IDLE_MS_MIN,
+        limits::CONNECTION_IDLE_MS_MAX,
+    )?;
+    let grace_ms = file
+        .shutdown_grace_ms
+        .unwrap_or(limits::SHUTDOWN_GRACE_MS_DEFAULT);
+    check_range(
+        "limits.shutdown_grace_ms",
+        grace_ms,
+        0,
+        limits::SHUTDOWN_GRACE_MS_MAX,
+    )?;
+    Ok(Limits {
+        frame_size_max,
+        connections_max,
+        connections_per_ip_max,
+        requests_inflight_per_connection_max: inflight,
+        connection_idle: Duration::from_millis(idle_ms),
+        shutdown_grace: Duration::from_millis(grace_ms),
+    })
+}
+
+/// Placement: explicit cpus, or the available cpus in order, wrapping (a count above the cpu
+/// count oversubscribes, which tests use to exercise the mesh on small machines).
+fn shard_cpus(file: &ShardsFile, available: &[usize]) -> Result<Vec<usize>, ConfigError> {
+    let count = file
+        .count
+        .or(file.cpus.as_ref().map(Vec::len))
+        .unwrap_or(available.len());
+    check_range("shards.count", count, 1, limits::SHARDS_MAX)?;
+    let Some(cpus) = &file.cpus else {
+        return Ok(available.iter().copied().cycle().take(count).collect());
+    };
+    if cpus.len() != count {
+        return Err(ConfigError::CpuCountMismatch {
+            cpus: cpus.len(),
+            count,
+        });
+    }
+    let mut seen = HashSet::with_capacity(count);
+    for &cpu in cpus {
+        if !available.contains(&cpu) {
+            return Err(ConfigError::CpuUnknown {
+                cpu,
+                available: available.to_vec(),
+            });
+        }
+        if !seen.insert(cpu) {
+            return Err(ConfigError::CpuDuplicate { cpu });
+        }
+    }
+    Ok(cpus.clone())
+}
+
+fn check_range<T>(field: &'static str, value: T, min: T, max: T) -> Result<(), ConfigError>
+where
+    T: Copy + PartialOrd,
+    i128: TryFrom<T>,
+{
+    // Every config number fits i128; the fallback only keeps this total.
+    let wide = |number: T| i128::try_from(number).unwrap_or(i128::MAX);
+    if value < min || value > max {
+        return Err(ConfigError::OutOfRange {
+            field,
+            value: wide(value),
+            min: wide(min),
+            max: wide(max),
+        });
+    }
+    Ok(())
+}
+
+/// Resolves `HOST:PORT` once, at start-up (a blocking DNS lookup is fine here: no shard runs).
+fn resolve(field: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
+    let bad = |reason: String| ConfigError::BadAddress {
+        field,
+        value: text.to_owned(),
+        reason,
+    };
+    let mut addresses = text
+        .to_socket_addrs()
+        .map_err(|error| bad(error.to_string()))?;
+    addresses
+        .next()
+        .ok_or_else(|| bad("resolves to no address".to_owned()))
+}
+
+fn split_host_port(field: &'static str, text: &str) -> Result<Advertised, ConfigError> {
+    let bad = |reason: &str| ConfigError::BadAddress {
+        field,
+        value: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("no ':PORT'"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad("empty host"));
+    }
+    let port: u16 = port.parse().map_err(|_| bad("port is not 0..=65535"))?;
+    if port == 0 {
+        return Err(bad("port 0 cannot be advertised"));
+    }
+    Ok(Advertised {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `ringbroker [serve] [flags]`.
+    Serve {
+        config_path: Option<PathBuf>,
+        flags: ConfigFile,
+    },
+    Help,
+    Version,
+}
+
+/// `--help` text; lists every flag.
+pub const USAGE: &str = "\
+ringbroker: a Kafka-wire-compatible broker, thread-per-core on io_uring
+
+USAGE:
+    ringbroker [serve] [FLAGS]
+
+FLAGS (override the config file):
+    --config FILE                 TOML config file (a tuning profile is one)
+    --listen HOST:PORT            listener every shard binds [default: 127.0.0.1:9092]
+    --advertise HOST:PORT         address given to clients [default: the listener]
+    --data-dir DIR                partition logs and metadata [default: ./data]
+    --node-id N                   this broker's id [default: 0]
+    --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
+    --shards N                    shard threads, one per cpu [default: online cpus]
+    --log-level LEVEL             tracing filter, e.g. info or ringbroker=debug [default: info]
+    -h, --help                    print this help
+    -V, --version                 print the version
+";
+
+/// Parses the arguments after the program name. `--flag VALUE` and `--flag=VALUE` both work.
+///
+/// # Errors
+/// Unknown flags or commands, missing or malformed values.
+pub fn parse_args<I>(args: I) -> Result<Command, ConfigError>
+where
+    I: IntoIterator<Item = String>,
+{
+    let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|first| first == "serve") {
+        args.next();
+    }
+    let mut config_path = None;
+    let mut flags = ConfigFile::default();
+    // Bounded by the argument count: each iteration consumes at least one argument.
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value)),
+            _ => (arg.clone(), None),
+        };
+        let inline = inline.map(str::to_owned);
+        let mut value = |flag: &'static str| -> Result<String, ConfigError> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(ConfigError::MissingValue { flag })
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--config" => config_path = Some(PathBuf::from(value("--config")?)),
+            "--listen" => flags.listen = Some(value("--listen")?),
+            "--advertise" => flags.advertise = Some(value("--advertise")?),
+            "--data-dir" => flags.data_dir = Some(PathBuf::from(value("--data-dir")?)),
+            "--log-level" => flags.log_level = Some(value("--log-level")?),
+            "--node-id" => flags.node_id = Some(number("--node-id", value("--node-id")?)?),
+            "--auto-create-partitions" => {
+                let flag = "--auto-create-partitions";
+                flags.auto_create_partitions = Some(number(flag, value(flag)?)?);
+            }
+            "--shards" => flags.shards.count = Some(number("--shards", value("--shards")?)?),
+            other if other.starts_with('-') => {
+                return Err(ConfigError::UnknownFlag {
+                    flag: other.to_owned(),
+                });
+            }
+            other => {
+                return Err(ConfigError::UnknownCommand {
+                    command: other.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(Command::Serve { config_path, flags })
+}
+
+fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| ConfigError::BadValue {
+        flag,
+        value,
+        expected: "number",
+    })
+}
+
+/// Loads `--config` (if any), lays the flags over it and validates.
+///
+/// # Errors
+/// As [`ConfigFile::load`] and [`Config::validate`].
+pub fn load(
+    config_path: Option<&Path>,
+    flags: ConfigFile,
+    available_cpus: &[usize],
+) -> Result<Config, ConfigError> {
+    let file = match config_path {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    Config::validate(file.overlay(flags), available_cpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn serve_flags(text: &str) -> ConfigFile {
+        match parse_args(args(text)).unwrap() {
+            Command::Serve { flags, .. } => flags,
+            other => panic!("expected serve, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_architecture() {
+        let config = Config::validate(ConfigFile::default(), &[0, 1, 2, 3]).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9092".parse().unwrap());
+        assert_eq!(config.advertise.host, "127.0.0.1");
+        assert_eq!(config.advertise.port, 9092);
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.shard_cpus, vec![0, 1, 2, 3]);
+        assert_eq!(config.limits.frame_size_max, 100 * 1024 * 1024);
+        assert_eq!(config.limits.requests_inflight_per_connection_max, 100);
+        assert_eq!(config.limits.connection_idle, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let file: ConfigFile = toml::from_str(
+            "listen = \"127.0.0.1:1\"\nnode_id = 3\n[shards]\ncount = 2\n\
+             [limits]\nconnections_max = 7\n",
+        )
+        .unwrap();
+        let flags = serve_flags("serve --listen=127.0.0.1:2 --shards 1 --node-id 5");
+        let config = Config::validate(file.overlay(flags), &[0, 1]).unwrap();
+        assert_eq!(config.listen.port(), 2);
+        assert_eq!(config.node_id, 5);
+        assert_eq!(config.shard_cpus, vec![0]);
+        assert_eq!(config.limits.connections_max, 7);
+    }
+
+    #[test]
+    fn rejects_bad_values_with_their_names() {
+        let flags = serve_flags("--shards 0");
+        let error = Config::validate(flags, &[0, 1]).unwrap_err();
+        assert!(error.to_string().contains("shards.count"), "{error}");
+        let flags = serve_flags("--listen nowhere");
+        assert!(matches!(
+            Config::validate(flags, &[0, 1]),
+            Err(ConfigError::BadAddress {
+                field: "listen",
+                ..
+            })
+        ));
+        let file: ConfigFile = toml::from_str("[shards]\ncpus = [0, 0]\n").unwrap();
+        assert!(matches!(
+            Config::validate(file, &[0, 1]),
+            Err(ConfigError::CpuDuplicate { cpu: 0 })
+        ));
+        let file: ConfigFile = toml::from_str("[limits]\nframe_size_max = 1\n").unwrap();
+        assert!(matches!(
+            Config::validate(file, &[0, 1]),
+            Err(ConfigError::OutOfRange { .. })
+        ));
+        assert!(toml::from_str::<ConfigFile>("typo = 1\n").is_err());
+        assert!(matches!(
+            parse_args(args("--frobnicate")),
+            Err(ConfigError::UnknownFlag { .. })
+        ));
+        assert!(matches!(
+            parse_args(args("--node-id")),
+            Err(ConfigError::MissingValue { flag: "--node-id" })
+        ));
+        assert!(matches!(
+            parse_args(args("--node-id x")),
+            Err(ConfigError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn help_lists_every_flag() {
+        assert!(matches!(parse_args(args("--help")), Ok(Command::Help)));
+        for flag in [
+            "--listen",
+            "--advertise",
+            "--data-dir",
+            "--node-id",
+            "--config",
+            "--auto-create-partitions",
+            "--log-level",
+            "--shards",
+        ] {
+            assert!(USAGE.contains(flag), "{flag} missing from --help");
+        }
+    }
+
+    #[test]
+    fn wildcard_listen_needs_advertise_and_port_0_is_refused() {
+        let flags = serve_flags("--listen 0.0.0.0:9092");
+        assert!(matches!(
+            Config::validate(flags, &[0]),
+            Err(ConfigError::BadAddress {
+                field: "advertise",
+                ..
+            })
+        ));
+        let flags = serve_flags("--listen 0.0.0.0:9092 --advertise host:9092");
+        assert!(Config::validate(flags, &[0]).is_ok());
+        let flags = serve_flags("--listen 127.0.0.1:0");
+        assert!(matches!(
+            Config::validate(flags, &[0]),
+            Err(ConfigError::BadAddress {
+                field: "listen",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn advertise_parses_host_and_port() {
+        let flags = serve_flags("--advertise broker.example:19092");
+        let config = Config::validate(flags, &[0]).unwrap();
+        assert_eq!(config.advertise.host, "broker.example");
+        assert_eq!(config.advertise.port, 19092);
+    }
+}

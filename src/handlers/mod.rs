@@ -1,0 +1,258 @@
+//! The registry of Kafka APIs this broker serves: [`REGISTRY`] is the only list, and the
+//! ApiVersions answer is built from it (Redpanda's `handlers.h` + `api_versions.cc`).
+//!
+//! Adding an API takes one file and one line:
+//! 1. `handlers/<api>.rs` with `API_KEY`, `VERSION_MIN`, `VERSION_MAX` (within
+//!    `protocol::versions::range`, possibly narrower) and
+//!    `pub async fn handle(ctx: &mut RequestContext, request: XRequest)
+//!        -> Result<XResponse, HandlerError>` (return `Option<XResponse>` to send nothing, as
+//!    acks=0 Produce must);
+//! 2. `pub mod <api>;` below and `handler!(<api>)` in [`REGISTRY`].
+//!
+//! The macro decodes the body with the request type `handle` takes, calls it, and encodes the
+//! response frame (size prefix, response header v0/v1, body) at the request's version.
+//!
+//! Contract: a failure that concerns one topic or partition is a Kafka error code inside the
+//! response; `Err(HandlerError)` means the connection is unusable and net/ closes it.
+//!
+//! Runs on the connection's shard; handlers reach other shards through `ctx.shard.invoke_on`.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
+pub mod api_versions;
+
+use crate::protocol::header::{self, RequestHeader};
+use crate::protocol::primitives::StrBytes;
+use crate::protocol::{ApiKey, DecodeError, Message, frame, versions};
+use crate::shard::{MeshError, Shard};
+use bytes::{Bytes, BytesMut};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+
+/// Why a request makes its connection unusable; net/ closes the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// A key we do not serve. Kafka closes the connection: there is no response to send.
+    #[error("unknown API key {api_key}")]
+    UnknownApiKey { api_key: i16 },
+    /// A version outside our range of an API other than ApiVersions: Kafka has no generic
+    /// error body a client of an unknown version could parse, so the connection is closed.
+    #[error("{api_key:?} v{version} is not supported")]
+    UnsupportedVersion { api_key: ApiKey, version: i16 },
+    /// The request body does not decode at its version.
+    #[error("malformed request body: {0}")]
+    Decode(#[from] DecodeError),
+    /// A shard this request needed stopped (only during shutdown).
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+}
+
+/// What a handler produced for the connection to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerOutcome {
+    /// A whole response frame: size prefix, response header, body.
+    Response(Bytes),
+    /// Nothing is sent (Produce with acks=0); the next response follows in order.
+    NoResponse,
+}
+
+/// The connection a request arrived on; cheap to clone into each request's task.
+#[derive(Debug, Clone)]
+pub struct ConnectionContext {
+    pub shard: Rc<Shard>,
+    pub peer: SocketAddr,
+}
+
+/// Everything a handler knows about its request besides the body.
+#[derive(Debug)]
+pub struct RequestContext {
+    /// The connection's shard.
+    pub shard: Rc<Shard>,
+    pub peer: SocketAddr,
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<StrBytes>,
+}
+
+/// A handler's boxed future, borrowing its context.
+pub type HandlerFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<HandlerOutcome, HandlerError>> + 'a>>;
+
+/// One registry line: an API, the versions we serve, and its adapter (from [`handler!`]).
+#[derive(Clone, Copy)]
+pub struct Handler {
+    pub api_key: ApiKey,
+    pub version_min: i16,
+    pub version_max: i16,
+    call: for<'a> fn(&'a mut RequestContext, Bytes) -> HandlerFuture<'a>,
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Handler")
+            .field("api_key", &self.api_key)
+            .field("version_min", &self.version_min)
+            .field("version_max", &self.version_max)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Handler`] from a handler module (see the module docs).
+macro_rules! handler {
+    ($api:ident) => {{
+        fn call(ctx: &mut RequestContext, body: Bytes) -> HandlerFuture<'_> {
+            Box::pin(async move {
+                let request = Message::decode_body(body, ctx.api_version)?;
+                let response = $api::handle(ctx, request).await?;
+                Ok(IntoOutcome::into_outcome(response, ctx))
+            })
+        }
+        Handler {
+            api_key: $api::API_KEY,
+            version_min: $api::VERSION_MIN,
+            version_max: $api::VERSION_MAX,
+            call,
+        }
+    }};
+}
+
+/// Every API this broker serves. The ApiVersions answer lists exactly these.
+pub static REGISTRY: &[Handler] = &[handler!(api_versions)];
+
+/// The registry line of `api_key`, if we serve it.
+#[must_use]
+pub fn find(api_key: ApiKey) -> Option<&'static Handler> {
+    REGISTRY.iter().find(|handler| handler.api_key == api_key)
+}
+
+/// Runs one request: looks its API up, checks the version, decodes, handles, encodes.
+///
+/// # Errors
+/// Unknown API key, unsupported version (except ApiVersions, answered with
+/// UNSUPPORTED_VERSION), a malformed body, or a handler's own error.
+pub async fn dispatch(
+    connection: &ConnectionContext,
+    header: RequestHeader,
+    body: Bytes,
+) -> Result<HandlerOutcome, HandlerError> {
+    let unknown = HandlerError::UnknownApiKey {
+        api_key: header.api_key,
+    };
+    let Some(api_key) = ApiKey::from_i16(header.api_key) else {
+        return Err(unknown);
+    };
+    let Some(handler) = find(api_key) else {
+        return Err(unknown);
+    };
+    if !(handler.version_min..=handler.version_max).contains(&header.api_version) {
+        if api_key == ApiKey::ApiVersions {
+            // KIP-511: answer at v0 with error 35 and our ranges, so the client can retry.
+            return Ok(api_versions::unsupported_version(header.correlation_id));
+        }
+        return Err(HandlerError::UnsupportedVersion {
+            api_key,
+            version: header.api_version,
+        });
+    }
+    let mut ctx = RequestContext {
+        shard: Rc::clone(&connection.shard),
+        peer: connection.peer,
+        api_key,
+        api_version: header.api_version,
+        correlation_id: header.correlation_id,
+        client_id: header.client_id,
+    };
+    (handler.call)(&mut ctx, body).await
+}
+
+/// Encodes a whole response frame for `ctx`'s request.
+///
+/// # Panics
+/// When `M` is not the API of `ctx` or the version is outside the codec's range (programmer
+/// errors: dispatch checked the version against the registry, which lies within the codec).
+#[must_use]
+pub fn encode_response<M: Message>(ctx: &RequestContext, response: &M) -> Bytes {
+    assert_eq!(M::API_KEY, ctx.api_key, "response type of another API");
+    encode_frame(response, ctx.correlation_id, ctx.api_version)
+}
+
+/// Encodes `[size][response header][body]` for `response` at `version`.
+fn encode_frame<M: Message>(response: &M, correlation_id: i32, version: i16) -> Bytes {
+    let mut buffer = BytesMut::with_capacity(256);
+    let position = frame::start_frame(&mut buffer);
+    let flexible = header::response_header_is_flexible(M::API_KEY, version);
+    header::encode_response_header(&mut buffer, correlation_id, flexible);
+    response.encode_body(&mut buffer, version);
+    frame::finish_frame(&mut buffer, position, 0);
+    assert!(buffer.len() > frame::FRAME_PREFIX_SIZE);
+    buffer.freeze()
+}
+
+/// What a handler's `handle` may return: a response, or `Option` of one (`None` sends nothing).
+pub trait IntoOutcome {
+    fn into_outcome(self, ctx: &RequestContext) -> HandlerOutcome;
+}
+
+impl<M: Message> IntoOutcome for M {
+    fn into_outcome(self, ctx: &RequestContext) -> HandlerOutcome {
+        HandlerOutcome::Response(encode_response(ctx, &self))
+    }
+}
+
+impl<M: Message> IntoOutcome for Option<M> {
+    fn into_outcome(self, ctx: &RequestContext) -> HandlerOutcome {
+        match self {
+            Some(response) => HandlerOutcome::Response(encode_response(ctx, &response)),
+            None => HandlerOutcome::NoResponse,
+        }
+    }
+}
+
+/// Checks the registry against the codec: no duplicates, every range within the codec's.
+///
+/// # Panics
+/// On a registry error (a programmer error, caught by the unit test and at start-up).
+pub fn check_registry() {
+    for (index, handler) in REGISTRY.iter().enumerate() {
+        let codec = versions::range(handler.api_key);
+        assert!(
+            handler.version_min <= handler.version_max,
+            "{:?}: empty range",
+            handler.api_key
+        );
+        assert!(
+            codec.min <= handler.version_min && handler.version_max <= codec.max,
+            "{:?} v{}..=v{} exceeds the codec's v{}..=v{}",
+            handler.api_key,
+            handler.version_min,
+            handler.version_max,
+            codec.min,
+            codec.max
+        );
+        let duplicate = REGISTRY
+            .iter()
+            .skip(index + 1)
+            .any(|other| other.api_key == handler.api_key);
+        assert!(!duplicate, "{:?} registered twice", handler.api_key);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_is_consistent() {
+        check_registry();
+        assert!(find(ApiKey::ApiVersions).is_some());
+    }
+}

@@ -1,0 +1,363 @@
+//! One client connection: read frames, decode request headers, run each request through
+//! `handlers::dispatch` in its own task, write the responses in request order.
+//!
+//! ```text
+//! socket ─▶ read_loop ─ frame ─ header ─ spawn(dispatch) ─▶ [pending: JoinHandles, FIFO]
+//!                                                               │
+//! socket ◀──────────────── write_loop: await each in order, write its frame ◀─┘
+//! ```
+//!
+//! Pipelining: the reader keeps reading while earlier requests run, up to
+//! `requests_inflight_per_connection_max` requests read but not yet answered (a permit per
+//! request; without one the reader stops reading and TCP pushes back on the client). Handlers
+//! run concurrently but are spawned in request order, and the executor polls new tasks in
+//! spawn order, so work a handler submits before its first `.await` keeps request order
+//! (Produce must hand its per-shard messages to the mesh before awaiting anything else).
+//!
+//! Closing: EOF or ECONNRESET is a normal close, logged at debug. A bad frame size, an
+//! undecodable header or an unknown API key stops reading at once; the responses to earlier
+//! requests are still written, then the socket closes. A handler error (including an
+//! unsupported version of an API other than ApiVersions) closes the connection at its turn.
+//! The idle timeout (`connections.max.idle.ms`) counts from the last read or write and never
+//! fires while a request is in flight. On drain, reading stops and in-flight requests finish.
+//!
+//! Memory: the receive buffer holds at most one frame (≤ `frame_size_max`) plus one read chunk.
+//!
+//! Runs on the shard that accepted the connection.
+use super::{Either, race};
+use crate::handlers::{self, ConnectionContext, HandlerError, HandlerOutcome};
+use crate::limits;
+use crate::protocol::frame::{self, FrameError};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::{ApiKey, DecodeError, Reader};
+use crate::shard::Shard;
+use bytes::BytesMut;
+use compio::BufResult;
+use compio::io::{AsyncReadExt, AsyncWriteExt};
+use compio::net::TcpStream;
+use compio::runtime::JoinHandle;
+use std::cell::Cell;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// A request being handled; its response is written when its turn comes.
+type Pending = JoinHandle<Result<HandlerOutcome, HandlerError>>;
+
+/// Why the reader stopped.
+#[derive(Debug, thiserror::Error)]
+enum ReadEnd {
+    #[error("peer closed")]
+    Closed,
+    #[error("idle for {idle_ms} ms")]
+    Idle { idle_ms: u128 },
+    #[error("broker draining")]
+    Draining,
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("bad request header: {0}")]
+    Header(#[from] DecodeError),
+    #[error("unknown API key {api_key}")]
+    UnknownApiKey { api_key: i16 },
+    #[error("read failed: {0}")]
+    Io(io::Error),
+    #[error("writer gone")]
+    WriterGone,
+}
+
+/// Why the writer stopped early.
+#[derive(Debug, thiserror::Error)]
+enum WriteEnd {
+    #[error("peer closed")]
+    Closed,
+    #[error("write failed: {0}")]
+    Io(io::Error),
+    #[error("{0}")]
+    Handler(HandlerError),
+    #[error("handler task failed: {0}")]
+    Task(String),
+}
+
+/// State both halves of one connection share (on the same task, so plain `Cell`s).
+struct Activity {
+    /// Last completed read or write: the idle clock.
+    last: Cell<Instant>,
+    /// One message per request read and not yet answered; bounded by the in-flight cap.
+    permits: flume::Sender<()>,
+    releases: flume::Receiver<()>,
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.last.set(Instant::now());
+    }
+
+    fn inflight(&self) -> usize {
+        self.permits.len()
+    }
+}
+
+/// Serves one connection until it closes; never fails (every end is logged here).
+///
+/// # Panics
+/// On broken invariants only (a zero in-flight cap, which config validation rejects).
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
+    let limits = shard.config().limits;
+    let inflight_max = limits.requests_inflight_per_connection_max;
+    assert!(inflight_max > 0);
+    let (permits, releases) = flume::bounded(inflight_max);
+    let activity = Activity {
+        last: Cell::new(Instant::now()),
+        permits,
+        releases,
+    };
+    // Never blocks: a handle is queued only after a permit was taken, and the permits and the
+    // queue have the same capacity.
+    let (queue, pending) = flume::bounded::<Pending>(inflight_max);
+    let connection = ConnectionContext { shard, peer };
+    tracing::debug!(%peer, shard = connection.shard.index(), "connection open");
+    let mut reader = pin!(read_loop(&connection, &stream, queue, &activity));
+    let mut writer = pin!(write_loop(&stream, pending, &activity));
+    let (read_end, write_end) = match race(reader.as_mut(), writer.as_mut()).await {
+        // The reader dropped its queue sender on return: the writer answers what is queued.
+        Either::Left(read_end) => (Some(read_end), writer.await),
+        Either::Right(write_end) => (None, write_end),
+    };
+    log_close(peer, read_end.as_ref(), write_end.as_ref().err());
+}
+
+fn log_close(peer: SocketAddr, read_end: Option<&ReadEnd>, write_end: Option<&WriteEnd>) {
+    // The writer's failure, when there is one, is why the connection closed.
+    match write_end {
+        Some(WriteEnd::Io(error)) => tracing::warn!(%peer, %error, "connection failed"),
+        Some(WriteEnd::Task(reason)) => {
+            tracing::error!(%peer, %reason, "handler task failed; connection closed");
+        }
+        // A peer speaking bad protocol: worth seeing, not an operating error of ours.
+        Some(end @ WriteEnd::Handler(_)) => tracing::info!(%peer, reason = %end, "closed"),
+        Some(WriteEnd::Closed) | None => match read_end {
+            Some(ReadEnd::Io(error)) => tracing::warn!(%peer, %error, "connection failed"),
+            Some(
+                end @ (ReadEnd::Frame(_) | ReadEnd::Header(_) | ReadEnd::UnknownApiKey { .. }),
+            ) => tracing::info!(%peer, reason = %end, "closed"),
+            Some(
+                end @ (ReadEnd::Closed
+                | ReadEnd::Idle { .. }
+                | ReadEnd::Draining
+                | ReadEnd::WriterGone),
+            ) => tracing::debug!(%peer, reason = %end, "closed"),
+            None => tracing::debug!(%peer, "closed"),
+        },
+    }
+}
+
+/// Reads and dispatches requests until the connection should stop reading.
+async fn read_loop(
+    connection: &ConnectionContext,
+    stream: &TcpStream,
+    queue: flume::Sender<Pending>,
+    activity: &Activity,
+) -> ReadEnd {
+    let limits = connection.shard.config().limits;
+    let mut buffer = BytesMut::with_capacity(limits::READ_CHUNK_SIZE);
+    // Bounded per iteration by one read; runs for the connection's life.
+    loop {
+        // Every whole frame already buffered, in order.
+        loop {
+            let frame = match frame::split_frame(&mut buffer, limits.frame_size_max) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => return ReadEnd::Frame(error),
+            };
+            if let Err(end) = start_request(connection, frame, &queue, activity).await {
+                return end;
+            }
+        }
+        if let Err(error) = reserve_for_read(&mut buffer, limits.frame_size_max) {
+            return ReadEnd::Frame(error);
+        }
+        let (outcome, returned) = read_some(stream, buffer, &connection.shard, activity).await;
+        match (outcome, returned) {
+            (ReadOutcome::Data, Some(returned)) => buffer = returned,
+            (ReadOutcome::Data, None) => return ReadEnd::Closed,
+            (ReadOutcome::End(end), _) => return end,
+        }
+    }
+}
+
+/// Decodes the header of `frame`, takes an in-flight permit and spawns its handler.
+async fn start_request(
+    connection: &ConnectionContext,
+    frame: BytesMut,
+    queue: &flume::Sender<Pending>,
+    activity: &Activity,
+) -> Result<(), ReadEnd> {
+    let mut reader = Reader::new(frame.freeze());
+    let header = RequestHeader::decode(&mut reader)?;
+    let known = ApiKey::from_i16(header.api_key).and_then(handlers::find);
+    if known.is_none() {
+        // Kafka has no response for a key it does not know: stop here; earlier requests are
+        // still answered by the writer.
+        return Err(ReadEnd::UnknownApiKey {
+            api_key: header.api_key,
+        });
+    }
+    let body = reader.rest();
+    // Backpressure: wait for the writer to finish a request when the cap is reached.
+    if activity.permits.send_async(()).await.is_err() {
+        return Err(ReadEnd::WriterGone); // unreachable while `activity` lives
+    }
+    let task_connection = connection.clone();
+    let handle =
+        compio::runtime::spawn(
+            async move { handlers::dispatch(&task_connection, header, body).await },
+        );
+    queue.try_send(handle).map_err(|_| ReadEnd::WriterGone)
+}
+
+/// Makes room for the next read: the rest of the pending frame, at least one chunk.
+fn reserve_for_read(buffer: &mut BytesMut, frame_size_max: usize) -> Result<(), FrameError> {
+    let frame_rest = match frame::peek_size(buffer, frame_size_max)? {
+        Some(size) => (frame::FRAME_PREFIX_SIZE + size).saturating_sub(buffer.len()),
+        None => 0,
+    };
+    buffer.reserve(frame_rest.max(limits::READ_CHUNK_SIZE));
+    // A read into a full buffer returns 0 bytes, which would look like EOF.
+    assert!(buffer.capacity() > buffer.len());
+    Ok(())
+}
+
+enum ReadOutcome {
+    Data,
+    End(ReadEnd),
+}
+
+/// One read into `buffer`'s spare capacity, raced against the idle timer and draining. The
+/// read future is kept across idle-timer wake-ups (re-issuing it could lose bytes that arrive
+/// while it is being cancelled); it is only dropped when the connection stops reading.
+async fn read_some(
+    stream: &TcpStream,
+    buffer: BytesMut,
+    shard: &Shard,
+    activity: &Activity,
+) -> (ReadOutcome, Option<BytesMut>) {
+    let idle = shard.config().limits.connection_idle;
+    let mut source = stream;
+    let mut read = pin!(source.append(buffer));
+    let mut draining = pin!(shard.draining());
+    // Bounded: each idle wake-up either ends the connection or finds activity newer than the
+    // last deadline, so the next deadline is later.
+    loop {
+        let deadline = activity.last.get() + idle;
+        let timer = race(compio::time::sleep_until(deadline), draining.as_mut());
+        match race(read.as_mut(), timer).await {
+            Either::Left(BufResult(Ok(0), buffer)) => {
+                return (ReadOutcome::End(ReadEnd::Closed), Some(buffer));
+            }
+            Either::Left(BufResult(Ok(_), buffer)) => {
+                activity.touch();
+                return (ReadOutcome::Data, Some(buffer));
+            }
+            Either::Left(BufResult(Err(error), buffer)) => {
+                let end = if is_disconnect(&error) {
+                    ReadEnd::Closed
+                } else {
+                    ReadEnd::Io(error)
+                };
+                return (ReadOutcome::End(end), Some(buffer));
+            }
+            Either::Right(Either::Right(())) => {
+                return (ReadOutcome::End(ReadEnd::Draining), None);
+            }
+            Either::Right(Either::Left(())) => {
+                if activity.inflight() == 0 && activity.last.get().elapsed() >= idle {
+                    let idle_ms = idle.as_millis();
+                    return (ReadOutcome::End(ReadEnd::Idle { idle_ms }), None);
+                }
+                if activity.inflight() > 0 {
+                    // Busy, not idle: a long request restarts the idle clock when it ends.
+                    activity.touch();
+                }
+            }
+        }
+    }
+}
+
+/// Awaits each request in order and writes its response; ends when the reader is done and
+/// everything queued is answered, or at the first failure.
+async fn write_loop(
+    stream: &TcpStream,
+    pending: flume::Receiver<Pending>,
+    activity: &Activity,
+) -> Result<(), WriteEnd> {
+    let mut sink = stream;
+    // Bounded by the queue: ends when the reader dropped its sender and the queue is empty.
+    while let Ok(request) = pending.recv_async().await {
+        let outcome = request.await;
+        // The permit goes back only after the response is out (below) or was dropped.
+        let result = match outcome {
+            Err(join_error) => Err(WriteEnd::Task(join_error.to_string())),
+            Ok(Err(handler_error)) => Err(WriteEnd::Handler(handler_error)),
+            Ok(Ok(HandlerOutcome::NoResponse)) => Ok(()),
+            Ok(Ok(HandlerOutcome::Response(frame))) => {
+                assert!(frame.len() >= frame::FRAME_PREFIX_SIZE);
+                match sink.write_all(frame).await {
+                    BufResult(Ok(()), _) => Ok(()),
+                    BufResult(Err(error), _) if is_disconnect(&error) => Err(WriteEnd::Closed),
+                    BufResult(Err(error), _) => Err(WriteEnd::Io(error)),
+                }
+            }
+        };
+        let released = activity.releases.try_recv();
+        assert!(released.is_ok(), "response without an in-flight permit");
+        result?;
+        activity.touch();
+    }
+    Ok(())
+}
+
+/// The peer went away: a close, not an error worth a warning.
+fn is_disconnect(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::NotConnected
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_covers_the_pending_frame_and_never_leaves_zero_room() {
+        let mut buffer = BytesMut::new();
+        reserve_for_read(&mut buffer, 1 << 20).unwrap();
+        assert!(buffer.capacity() >= limits::READ_CHUNK_SIZE);
+        // A 512 KiB frame announced: room for all of it.
+        let mut buffer = BytesMut::from(&(512i32 * 1024).to_be_bytes()[..]);
+        reserve_for_read(&mut buffer, 1 << 20).unwrap();
+        assert!(buffer.capacity() - buffer.len() >= 512 * 1024);
+        // Over the limit: refused before any allocation for it.
+        let mut buffer = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
+        assert!(matches!(
+            reserve_for_read(&mut buffer, 1 << 20),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert!(buffer.capacity() < 1 << 20);
+    }
+
+    #[test]
+    fn resets_are_closes() {
+        for kind in [io::ErrorKind::ConnectionReset, io::ErrorKind::BrokenPipe] {
+            assert!(is_disconnect(&io::Error::from(kind)));
+        }
+        assert!(!is_disconnect(&io::Error::from(io::ErrorKind::OutOfMemory)));
+    }
+}

@@ -1,0 +1,367 @@
+//! Shared integration-test harness: runs the real `ringbroker` binary (built by cargo for the
+//! test, never by this code) on a free 127.0.0.1 port with a temporary data dir, and a tiny
+//! blocking raw-frame client built on our own codec.
+//!
+//! Every wait is bounded: start-up, shutdown, reads and writes all have timeouts, so a broken
+//! broker fails a test instead of hanging it. The broker is killed (SIGKILL) when a `Broker` is
+//! dropped. Its log goes to `broker.log` in the data dir's parent, printed when start-up fails.
+//!
+//! Runs in test processes only.
+#![allow(dead_code)] // each tests/*.rs uses a different part of the harness
+
+use bytes::{Buf, Bytes, BytesMut};
+use ringbroker::protocol::header::{self, RequestHeader};
+use ringbroker::protocol::primitives::StrBytes;
+use ringbroker::protocol::{Message, Reader, frame};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the broker may take to accept connections after spawn.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the broker may take to exit after SIGTERM.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Client socket read/write timeout.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to start a broker.
+#[derive(Debug, Clone)]
+pub struct BrokerOptions {
+    pub shards: usize,
+    /// Written to `config.toml` and passed as `--config` when set.
+    pub config_toml: Option<String>,
+    pub extra_args: Vec<String>,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        Self {
+            shards: 2,
+            config_toml: None,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// A running broker process.
+pub struct Broker {
+    child: Option<Child>,
+    pub address: SocketAddr,
+    options: BrokerOptions,
+    root: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts a broker with default options (2 shards) and waits until it accepts.
+    pub fn start() -> Self {
+        Self::start_with(BrokerOptions::default())
+    }
+
+    pub fn start_with(options: BrokerOptions) -> Self {
+        let root = tempfile::TempDir::new().expect("temp dir");
+        let address = free_address();
+        let mut broker = Self {
+            child: None,
+            address,
+            options,
+            root,
+        };
+        broker.spawn_and_wait();
+        broker
+    }
+
+    /// The data directory (stable across restarts).
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.root.path().join("broker.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn spawn_and_wait(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringbroker"));
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(self.address.to_string())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--shards")
+            .arg(self.options.shards.to_string())
+            .arg("--log-level")
+            .arg("debug");
+        if let Some(toml) = &self.options.config_toml {
+            let path = self.root.path().join("config.toml");
+            std::fs::write(&path, toml).expect("write config");
+            command.arg("--config").arg(path);
+        }
+        command.args(&self.options.extra_args);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log);
+        self.child = Some(command.spawn().expect("spawn ringbroker"));
+        self.wait_until_accepting();
+    }
+
+    fn wait_until_accepting(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok())
+                .flatten()
+            {
+                panic!(
+                    "broker exited with {status} during start-up:\n{}",
+                    self.log()
+                );
+            }
+            if answers_api_versions(self.address) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "broker did not accept within {START_TIMEOUT:?}:\n{}",
+            self.log()
+        );
+    }
+
+    pub fn pid(&self) -> i32 {
+        let child = self.child.as_ref().expect("broker not running");
+        i32::try_from(child.id()).expect("pid fits i32")
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(STOP_TIMEOUT)
+    }
+
+    /// SIGKILL: no shutdown hook runs (crash simulation).
+    pub fn kill9(&mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.wait_exit(STOP_TIMEOUT);
+        self.wait_port_released();
+    }
+
+    /// After SIGKILL the kernel tears a process's io_uring down asynchronously, and a listening
+    /// socket still referenced by a pending accept stays in the SO_REUSEPORT group for a moment:
+    /// connections hashed to it are reset. Wait until connecting is refused, i.e. no such
+    /// orphan is left, before starting again.
+    fn wait_port_released(&self) {
+        let released = eventually(START_TIMEOUT, || {
+            matches!(
+                TcpStream::connect_timeout(&self.address, Duration::from_millis(200)),
+                Err(error) if error.kind() == io::ErrorKind::ConnectionRefused
+            )
+        });
+        assert!(
+            released,
+            "{} still accepts after the broker died",
+            self.address
+        );
+    }
+
+    /// Stops gracefully and starts again on the same address and data dir.
+    pub fn restart(&mut self) -> ExitStatus {
+        let status = self.terminate();
+        self.spawn_and_wait();
+        status
+    }
+
+    /// Starts again after `kill9` or `terminate` (same address and data dir).
+    pub fn start_again(&mut self) {
+        self.spawn_and_wait();
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with our own child's pid and a valid signal number.
+        let result = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(result, 0, "kill({signal}) failed");
+    }
+
+    /// Waits for exit within `timeout`; panics (with the log) on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        let mut child = self.child.take().expect("broker not running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("broker did not exit within {timeout:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+
+    pub fn client(&self) -> RawClient {
+        RawClient::connect(self.address)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Whether a fresh connection to `address` gets an ApiVersions answer (the readiness probe:
+/// a bare connect succeeds as soon as one shard listens, before the broker is whole).
+fn answers_api_versions(address: SocketAddr) -> bool {
+    let Ok(stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut client = RawClient { stream };
+    let request = ringbroker::protocol::messages::api_versions::ApiVersionsRequest::default();
+    client.send_raw(&encode_request(0, 0, &request)).is_ok() && client.read_frame().is_ok()
+}
+
+/// A currently free loopback port (racy by nature, but ports are not reused immediately).
+pub fn free_address() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind probe");
+    listener.local_addr().expect("probe address")
+}
+
+/// A blocking client that speaks raw Kafka frames.
+pub struct RawClient {
+    pub stream: TcpStream,
+}
+
+impl RawClient {
+    pub fn connect(address: SocketAddr) -> Self {
+        let stream = TcpStream::connect_timeout(&address, IO_TIMEOUT).expect("connect");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Self { stream }
+    }
+
+    /// Writes bytes as they are (hostile frames).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Sends `request` at `version` with our codec.
+    pub fn send<M: Message>(&mut self, version: i16, correlation_id: i32, request: &M) {
+        let bytes = encode_request(version, correlation_id, request);
+        self.send_raw(&bytes).expect("send request");
+    }
+
+    /// Reads one response frame's payload (after the size prefix).
+    pub fn read_frame(&mut self) -> io::Result<Bytes> {
+        let mut prefix = [0u8; frame::FRAME_PREFIX_SIZE];
+        self.stream.read_exact(&mut prefix)?;
+        let size = usize::try_from(i32::from_be_bytes(prefix))
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "negative size"))?;
+        assert!(size <= 64 * 1024 * 1024, "response frame of {size} bytes");
+        let mut payload = vec![0u8; size];
+        self.stream.read_exact(&mut payload)?;
+        Ok(Bytes::from(payload))
+    }
+
+    /// Reads one response of type `M` at `version`; returns (correlation id, response).
+    pub fn receive<M: Message>(&mut self, version: i16) -> (i32, M) {
+        let payload = self.read_frame().expect("response frame");
+        decode_response(payload, version)
+    }
+
+    /// Whether the broker closed this connection: a read sees EOF or a reset within the
+    /// timeout. Data instead of a close is a failure of the caller's expectation: panics.
+    pub fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => panic!("expected a close, got data"),
+            Err(error) => matches!(
+                error.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            ),
+        }
+    }
+}
+
+/// `[size][request header v1/v2][body]` for `request` at `version`.
+pub fn encode_request<M: Message>(version: i16, correlation_id: i32, request: &M) -> Vec<u8> {
+    let mut buffer = BytesMut::new();
+    let position = frame::start_frame(&mut buffer);
+    let request_header = RequestHeader {
+        api_key: M::API_KEY.as_i16(),
+        api_version: version,
+        correlation_id,
+        client_id: Some(StrBytes::from("ringbroker-test")),
+    };
+    request_header.encode(&mut buffer, request_header.is_flexible());
+    request.encode_body(&mut buffer, version);
+    frame::finish_frame(&mut buffer, position, 0);
+    buffer.to_vec()
+}
+
+/// A raw request header + arbitrary body, for versions or keys our codec would not encode.
+pub fn encode_raw_request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut buffer = BytesMut::new();
+    let position = frame::start_frame(&mut buffer);
+    RequestHeader {
+        api_key,
+        api_version: version,
+        correlation_id,
+        client_id: None,
+    }
+    .encode(&mut buffer, false);
+    buffer.extend_from_slice(body);
+    frame::finish_frame(&mut buffer, position, 0);
+    buffer.to_vec()
+}
+
+/// Decodes a response payload (header + body) of `M` at `version`.
+pub fn decode_response<M: Message>(mut payload: Bytes, version: i16) -> (i32, M) {
+    let flexible = header::response_header_is_flexible(M::API_KEY, version);
+    let mut reader = Reader::new(payload.clone());
+    let correlation_id = header::decode_response_header(&mut reader, flexible).expect("header");
+    payload.advance(reader.offset());
+    let response = M::decode_body(payload, version).expect("response body");
+    (correlation_id, response)
+}
+
+/// Retries `probe` every 50 ms until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if probe() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
