@@ -447,3 +447,25 @@ fn fail_checked(
 pub(super) fn copy_error(error: &StorageError) -> StorageError {
     error.duplicate()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::testing::build_batch;
+
+    #[test]
+    fn patching_keeps_the_crc_valid() {
+        let mut batch = build_batch(3, 500, b"records");
+        patch_batch(&mut batch, 1234, 9, -1);
+        let header = record_batch::validate(&batch).unwrap();
+        assert_eq!(header.base_offset(), 1234);
+        assert_eq!(header.partition_leader_epoch(), 9);
+        assert!(!header.is_log_append_time());
+        assert_eq!(header.max_timestamp(), 500);
+        patch_batch(&mut batch, 1, 2, 777);
+        let header = record_batch::validate(&batch).unwrap();
+        assert!(header.is_log_append_time());
+        assert_eq!(header.max_timestamp(), 777);
+        assert_eq!(header.base_offset(), 1);
+    }
+}

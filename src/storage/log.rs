@@ -532,3 +532,45 @@ pub(super) async fn truncate_file(segment: &Segment, length: u64) -> Result<(), 
         .await
         .map_err(|e| StorageError::io("truncate", file.path(), e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_sorts_segments_and_clears_temp_files() {
+        let directory = tempfile::tempdir().unwrap();
+        for name in [
+            "00000000000000000500.log",
+            "00000000000000000000.log",
+            "00000000000000000500.index",
+            "ringbroker-log.tmp",
+            "notes.txt",
+        ] {
+            std::fs::write(directory.path().join(name), b"").unwrap();
+        }
+        assert_eq!(list_segments(directory.path()).unwrap(), vec![0, 500]);
+        assert!(!directory.path().join("ringbroker-log.tmp").exists());
+        assert!(directory.path().join("notes.txt").exists());
+    }
+
+    #[compio::test]
+    async fn a_malformed_control_file_refuses_to_open() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("t-0");
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(
+            path.join(CONTROL_FILE_NAME),
+            "ringbroker-log 1\nlog_start 5\n",
+        )
+        .unwrap();
+        let clock: Rc<dyn Clock> = Rc::new(super::super::ManualClock::new(0));
+        let error = PartitionLog::open(path, LogConfig::default(), clock)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StorageError::MalformedFile { line: 2, .. }),
+            "{error}"
+        );
+    }
+}

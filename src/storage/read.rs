@@ -276,3 +276,33 @@ async fn boundary_at_most(
     }
     Ok(position)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use crate::storage::testing::build_batch;
+    use crate::storage::{Clock, LogConfig, ManualClock, PartitionLog, StorageErrorKind};
+
+    #[compio::test]
+    async fn read_to_bytes_refuses_bytes_that_went_bad_on_disk() {
+        let directory = tempfile::tempdir().unwrap();
+        let clock: Rc<dyn Clock> = Rc::new(ManualClock::new(1_000));
+        let path = directory.path().join("t-0");
+        let mut log = PartitionLog::open(path.clone(), LogConfig::default(), clock)
+            .await
+            .unwrap();
+        log.append(vec![build_batch(1, 1_000, b"hello")], 0)
+            .await
+            .unwrap();
+        let slice = log.read(0, 1024, true).await.unwrap();
+        assert_eq!(slice.ranges[0].read_to_bytes().await.unwrap().len(), 66);
+        let file = path.join("00000000000000000000.log");
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[64] ^= 0x40;
+        std::fs::write(&file, &bytes).unwrap();
+        let error = slice.ranges[0].read_to_bytes().await.unwrap_err();
+        assert_eq!(error.kind(), StorageErrorKind::Storage);
+        assert!(slice.ranges[0].raw_fd() >= 0);
+    }
+}

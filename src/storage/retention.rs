@@ -117,3 +117,40 @@ impl PartitionLog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use crate::storage::testing::build_batch_sized;
+    use crate::storage::{Clock, LogConfig, ManualClock, PartitionLog};
+
+    #[compio::test]
+    async fn retention_keeps_segments_a_follower_may_still_need() {
+        let directory = tempfile::tempdir().unwrap();
+        let clock = Rc::new(ManualClock::new(1_000_000));
+        let config = LogConfig {
+            segment_bytes: 200,
+            retention_ms: Some(Duration::from_secs(1)),
+            ..LogConfig::default()
+        };
+        let dyn_clock: Rc<dyn Clock> = clock.clone();
+        let path = directory.path().join("t-0");
+        let mut log = PartitionLog::open(path, config, dyn_clock).await.unwrap();
+        log.set_high_watermark_follows_log_end(false);
+        for seed in 0..6 {
+            let batch = build_batch_sized(1, 1_000_000, 39, seed);
+            log.append(vec![batch], 0).await.unwrap();
+        }
+        assert_eq!(log.segment_base_offsets(), vec![0, 2, 4]);
+        clock.advance(Duration::from_secs(10));
+        log.set_high_watermark(3);
+        // Only [0, 2) is wholly below the high watermark.
+        assert_eq!(log.enforce_retention().await.unwrap(), 1);
+        assert_eq!(log.log_start_offset(), 2);
+        log.set_high_watermark(6);
+        assert_eq!(log.enforce_retention().await.unwrap(), 1);
+        assert_eq!(log.segment_base_offsets(), vec![4]);
+    }
+}

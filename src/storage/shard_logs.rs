@@ -167,3 +167,28 @@ pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     .await;
     outputs.into_iter().flatten().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[compio::test]
+    async fn join_all_keeps_input_order_whatever_finishes_first() {
+        let delays = [60u64, 0, 40];
+        let futures: Vec<_> = delays
+            .iter()
+            .map(|delay| async move {
+                compio::time::sleep(Duration::from_millis(*delay)).await;
+                *delay
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        assert_eq!(join_all(futures).await, vec![60, 0, 40]);
+        // Concurrent, not one after another.
+        assert!(started.elapsed() < Duration::from_millis(95));
+        let empty: Vec<std::future::Ready<u8>> = Vec::new();
+        assert!(join_all(empty).await.is_empty());
+    }
+}
