@@ -115,6 +115,12 @@ pub const CONNECTION_IDLE_MS_MIN: u64 = 100;
 /// requests arrive in one read, and an idle connection holds no more than this.
 pub const READ_CHUNK_SIZE: usize = 64 * 1024;
 
+/// Most bytes one read may add to a connection's buffer while a large frame arrives. Memory
+/// then grows with the bytes actually received, not with the size a peer announces: a client
+/// that promises 100 MiB and sends 10 bytes costs one chunk, not 100 MiB.
+pub const READ_GROWTH_MAX: usize = 1024 * 1024;
+const _: () = assert!(READ_GROWTH_MAX >= READ_CHUNK_SIZE);
+
 /// Listen backlog of each shard's socket (the kernel caps it at `net.core.somaxconn`).
 pub const LISTEN_BACKLOG: i32 = 1024;
 

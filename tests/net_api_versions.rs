@@ -137,3 +137,19 @@ fn responses_decode_with_an_independent_codec() {
         assert_eq!((entry.min_version, entry.max_version), (0, 4));
     }
 }
+
+#[test]
+fn frame_spanning_many_reads_is_assembled() {
+    // A 3 MiB client software name: valid, and larger than several read steps.
+    let broker = Broker::start();
+    let mut client = broker.client();
+    let mut large = request(3);
+    large.client_software_name = "a".repeat(3 << 20).into();
+    client.send(3, 9, &large);
+    let (echoed, response) = client.receive::<ApiVersionsResponse>(3);
+    assert_eq!(echoed, 9);
+    assert_eq!(response.error_code, ErrorCode::None);
+    // And the connection continues with small frames afterwards.
+    client.send(3, 10, &request(3));
+    assert_eq!(client.receive::<ApiVersionsResponse>(3).0, 10);
+}

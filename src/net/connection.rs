@@ -21,7 +21,8 @@
 //! The idle timeout (`connections.max.idle.ms`) counts from the last read or write and never
 //! fires while a request is in flight. On drain, reading stops and in-flight requests finish.
 //!
-//! Memory: the receive buffer holds at most one frame (≤ `frame_size_max`) plus one read chunk.
+//! Memory: the receive buffer holds at most one frame (≤ `frame_size_max`) plus one read step,
+//! and grows with bytes received (`READ_GROWTH_MAX` per read), never with sizes announced.
 //!
 //! Runs on the shard that accepted the connection.
 use super::{Either, race};
@@ -178,11 +179,9 @@ async fn read_loop(
         if let Err(error) = reserve_for_read(&mut buffer, limits.frame_size_max) {
             return ReadEnd::Frame(error);
         }
-        let (outcome, returned) = read_some(stream, buffer, &connection.shard, activity).await;
-        match (outcome, returned) {
-            (ReadOutcome::Data, Some(returned)) => buffer = returned,
-            (ReadOutcome::Data, None) => return ReadEnd::Closed,
-            (ReadOutcome::End(end), _) => return end,
+        match read_some(stream, buffer, &connection.shard, activity).await {
+            ReadOutcome::Data(filled) => buffer = filled,
+            ReadOutcome::End(end) => return end,
         }
     }
 }
@@ -217,20 +216,22 @@ async fn start_request(
     queue.try_send(handle).map_err(|_| ReadEnd::WriterGone)
 }
 
-/// Makes room for the next read: the rest of the pending frame, at least one chunk.
+/// Makes room for the next read: the rest of the pending frame (at most `READ_GROWTH_MAX` at a
+/// time, so memory follows received bytes, not announced sizes), at least one chunk.
 fn reserve_for_read(buffer: &mut BytesMut, frame_size_max: usize) -> Result<(), FrameError> {
     let frame_rest = match frame::peek_size(buffer, frame_size_max)? {
         Some(size) => (frame::FRAME_PREFIX_SIZE + size).saturating_sub(buffer.len()),
         None => 0,
     };
-    buffer.reserve(frame_rest.max(limits::READ_CHUNK_SIZE));
+    buffer.reserve(frame_rest.clamp(limits::READ_CHUNK_SIZE, limits::READ_GROWTH_MAX));
     // A read into a full buffer returns 0 bytes, which would look like EOF.
     assert!(buffer.capacity() > buffer.len());
     Ok(())
 }
 
 enum ReadOutcome {
-    Data,
+    /// The buffer, with the new bytes appended.
+    Data(BytesMut),
     End(ReadEnd),
 }
 
@@ -242,7 +243,7 @@ async fn read_some(
     buffer: BytesMut,
     shard: &Shard,
     activity: &Activity,
-) -> (ReadOutcome, Option<BytesMut>) {
+) -> ReadOutcome {
     let idle = shard.config().limits.connection_idle;
     let mut source = stream;
     let mut read = pin!(source.append(buffer));
@@ -253,28 +254,20 @@ async fn read_some(
         let deadline = activity.last.get() + idle;
         let timer = race(compio::time::sleep_until(deadline), draining.as_mut());
         match race(read.as_mut(), timer).await {
-            Either::Left(BufResult(Ok(0), buffer)) => {
-                return (ReadOutcome::End(ReadEnd::Closed), Some(buffer));
-            }
-            Either::Left(BufResult(Ok(_), buffer)) => {
+            Either::Left(BufResult(Ok(0), _)) => return ReadOutcome::End(ReadEnd::Closed),
+            Either::Left(BufResult(Ok(_), filled)) => {
                 activity.touch();
-                return (ReadOutcome::Data, Some(buffer));
+                return ReadOutcome::Data(filled);
             }
-            Either::Left(BufResult(Err(error), buffer)) => {
-                let end = if is_disconnect(&error) {
-                    ReadEnd::Closed
-                } else {
-                    ReadEnd::Io(error)
-                };
-                return (ReadOutcome::End(end), Some(buffer));
+            Either::Left(BufResult(Err(error), _)) if is_disconnect(&error) => {
+                return ReadOutcome::End(ReadEnd::Closed);
             }
-            Either::Right(Either::Right(())) => {
-                return (ReadOutcome::End(ReadEnd::Draining), None);
-            }
+            Either::Left(BufResult(Err(error), _)) => return ReadOutcome::End(ReadEnd::Io(error)),
+            Either::Right(Either::Right(())) => return ReadOutcome::End(ReadEnd::Draining),
             Either::Right(Either::Left(())) => {
                 if activity.inflight() == 0 && activity.last.get().elapsed() >= idle {
                     let idle_ms = idle.as_millis();
-                    return (ReadOutcome::End(ReadEnd::Idle { idle_ms }), None);
+                    return ReadOutcome::End(ReadEnd::Idle { idle_ms });
                 }
                 if activity.inflight() > 0 {
                     // Busy, not idle: a long request restarts the idle clock when it ends.
@@ -344,6 +337,11 @@ mod tests {
         let mut buffer = BytesMut::from(&(512i32 * 1024).to_be_bytes()[..]);
         reserve_for_read(&mut buffer, 1 << 20).unwrap();
         assert!(buffer.capacity() - buffer.len() >= 512 * 1024);
+        // A 50 MiB frame announced: memory grows with what arrives, one step at a time.
+        let mut buffer = BytesMut::from(&(50i32 << 20).to_be_bytes()[..]);
+        reserve_for_read(&mut buffer, 100 << 20).unwrap();
+        assert!(buffer.capacity() - buffer.len() >= limits::READ_GROWTH_MAX);
+        assert!(buffer.capacity() <= 4 * limits::READ_GROWTH_MAX);
         // Over the limit: refused before any allocation for it.
         let mut buffer = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
         assert!(matches!(
