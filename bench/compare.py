@@ -104,6 +104,8 @@ class Broker:
         if self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir.mkdir(parents=True)
+        if listening(self.port):
+            raise RuntimeError(f"127.0.0.1:{self.port} is taken before {self.name} starts")
         env = {k: v for k, v in os.environ.items() if k not in TANSU_ENV}
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
@@ -115,27 +117,65 @@ class Broker:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode} at start; "
                                    f"see {self.log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
+            if listening(self.port):
+                return
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{self.name} not listening on 127.0.0.1:{self.port} "
                            f"after {READY_TIMEOUT_S} s")
 
     def stop(self):
+        """SIGTERM to the whole process group, SIGKILL to what is left after the grace, then
+        waits until no process of the group remains and the port refuses connections.
+
+        The group matters: noida-db's `noida-db` is a Python wrapper that dies on SIGTERM at
+        once while the server it spawned ignores SIGTERM and keeps the port; waiting for the
+        wrapper alone let the next repetition measure the previous server."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(STOP_GRACE_S)
+        group = self.process.pid
+        signal_group(group, signal.SIGTERM)
+        if not wait_until(lambda: group_gone(group, self.process), STOP_GRACE_S):
+            signal_group(group, signal.SIGKILL)
+            if not wait_until(lambda: group_gone(group, self.process), STOP_GRACE_S):
+                raise RuntimeError(f"{self.name}: process group {group} survives SIGKILL")
+        if not wait_until(lambda: not listening(self.port), STOP_GRACE_S):
+            raise RuntimeError(f"{self.name}: 127.0.0.1:{self.port} still accepts after stop")
         self.process = None
         self.log.close()
+
+
+def signal_group(group, number):
+    try:
+        os.killpg(group, number)
+    except ProcessLookupError:
+        pass
+
+
+def group_gone(group, process):
+    process.poll()  # reaps the leader, which would otherwise keep the group alive as a zombie
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def wait_until(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 # Environment variables Tansu reads in place of flags; cleared so only our flags count.
@@ -391,7 +431,7 @@ def main():
             except (RuntimeError, OSError) as error:
                 values, failed = {}, {"start": str(error)}
             finally:
-                broker.stop()
+                broker.stop()  # raises when a broker cannot be stopped: nothing after is valid
             for metric, value in values.items():
                 samples[name].setdefault(metric, []).append(value)
             errors.update({(rep, name, w): e for w, e in failed.items()})
