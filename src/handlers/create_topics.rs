@@ -52,6 +52,8 @@ type Refusal = (ErrorCode, String);
 
 /// # Errors
 /// None of its own: every problem is a per-topic error code.
+/// # Panics
+/// When dispatched for another API key (a registry error).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: CreateTopicsRequest,

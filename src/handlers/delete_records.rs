@@ -27,6 +27,8 @@ const HIGH_WATERMARK: i64 = -1;
 
 /// # Errors
 /// Only when an owning shard stopped (shutdown).
+/// # Panics
+/// When dispatched for another API key (a registry error).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: DeleteRecordsRequest,

@@ -36,6 +36,8 @@ enum Target {
 
 /// # Errors
 /// None of its own: every problem is a per-topic error code.
+/// # Panics
+/// When dispatched for another API key (a registry error).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: DeleteTopicsRequest,

@@ -24,13 +24,16 @@ const ENDPOINT_TYPE_BROKER: i8 = 1;
 const ENDPOINT_TYPE_CONTROLLER: i8 = 2;
 
 /// Kafka's ACL operation bits allowed on the cluster resource, all granted (no authorizer):
-/// CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
-/// IDEMPOTENT_WRITE 12.
+/// `CREATE` 5, `ALTER` 7, `DESCRIBE` 8, `CLUSTER_ACTION` 9, `DESCRIBE_CONFIGS` 10,
+/// `ALTER_CONFIGS` 11, `IDEMPOTENT_WRITE` 12.
 const CLUSTER_OPERATIONS_ALL: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// # Errors
 /// None of its own.
+/// # Panics
+/// When dispatched for another API key (a registry error).
+#[allow(clippy::unused_async)] // the registry awaits every handler
 pub async fn handle(
     ctx: &mut RequestContext,
     request: DescribeClusterRequest,

@@ -37,7 +37,7 @@ pub const VERSION_MAX: i16 = 4;
 pub const RESOURCE_TYPE_TOPIC: i8 = 2;
 pub const RESOURCE_TYPE_BROKER: i8 = 4;
 
-/// One described config, before it is put in a version's wire shape (CreateTopics v5+ reports
+/// One described config, before it is put in a version's wire shape (`CreateTopics` v5+ reports
 /// the same entries).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigEntry {
@@ -53,6 +53,9 @@ pub struct ConfigEntry {
 
 /// # Errors
 /// None of its own: every problem is a per-resource error code.
+/// # Panics
+/// When dispatched for another API key (a registry error).
+#[allow(clippy::unused_async)] // the registry awaits every handler
 pub async fn handle(
     ctx: &mut RequestContext,
     request: DescribeConfigsRequest,
@@ -196,6 +199,9 @@ fn wire_entry(entry: ConfigEntry, shape: Shape) -> DescribeConfigsResourceResult
 }
 
 /// Every topic config of `topic`, in name order, with its effective value and synonyms.
+///
+/// # Panics
+/// Never: every config has at least its default as a synonym (asserted).
 #[must_use]
 pub fn topic_entries(
     topic: &TopicMetadata,
@@ -258,10 +264,10 @@ fn broker_entries(
         .into_iter()
         .map(|def| {
             let synonyms = broker_synonyms(def, broker_overrides);
-            let (value, source) = synonyms
-                .first()
-                .map(|(_, value, source)| (value.clone(), *source))
-                .unwrap_or_else(|| (def.default.to_owned(), ConfigSource::Default));
+            let (value, source) = synonyms.first().map_or_else(
+                || (def.default.to_owned(), ConfigSource::Default),
+                |(_, value, source)| (value.clone(), *source),
+            );
             ConfigEntry {
                 name: def.broker_synonym.to_owned(),
                 value,

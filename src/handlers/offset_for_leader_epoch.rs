@@ -36,6 +36,8 @@ const UNDEFINED_EPOCH_OFFSET: i64 = -1;
 
 /// # Errors
 /// Only when an owning shard stopped (shutdown).
+/// # Panics
+/// When dispatched for another API key (a registry error).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: OffsetForLeaderEpochRequest,
