@@ -358,6 +358,25 @@ fn now_ms() -> i64 {
 
 /// Changes IncrementalAlterConfigs must refuse (or only validate); none may take effect.
 fn assert_refused_alters(client: &mut RawClient) {
+    let twice = AlterConfigsResource {
+        resource_type: 2,
+        resource_name: StrBytes::from("cfg"),
+        configs: vec![AlterableConfig {
+            name: StrBytes::from("retention.ms"),
+            config_operation: 0,
+            value: Some(StrBytes::from("1")),
+        }],
+    };
+    let request = IncrementalAlterConfigsRequest {
+        resources: vec![twice.clone(), twice],
+        validate_only: false,
+    };
+    let response: IncrementalAlterConfigsResponse = call(client, 0, &request);
+    let codes: Vec<ErrorCode> = response.responses.iter().map(|r| r.error_code).collect();
+    assert_eq!(
+        codes,
+        [ErrorCode::InvalidRequest, ErrorCode::InvalidRequest]
+    );
     assert_eq!(
         alter(
             client,
@@ -384,7 +403,7 @@ fn assert_refused_alters(client: &mut RawClient) {
     );
     assert_eq!(
         alter(client, 4, "", &[("listeners", 0, Some("x"))], false),
-        ErrorCode::InvalidConfig
+        ErrorCode::InvalidRequest
     );
 }
 

@@ -20,6 +20,11 @@
 //! v5+ results carry the partition count, replication factor and the topic's effective configs
 //! exactly as DescribeConfigs reports them; v7 adds the topic id. A validate-only result has the
 //! zero id: Kafka makes up a random id that names nothing, and the zero id says so honestly.
+//!
+//! `timeout_ms` bounds nothing here: a creation is one local controller step that completes
+//! (or fails) before we answer, so there is no pending state to wait for. A KRaft broker answers
+//! REQUEST_TIMED_OUT to a timeout of 0; we create the topic instead, which is what the client
+//! asked for.
 use super::common::metadata_error_code;
 use super::describe_configs::topic_entries;
 use super::{HandlerError, RequestContext};

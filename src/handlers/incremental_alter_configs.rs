@@ -5,16 +5,16 @@
 //! Operations as Kafka's `AlterConfigOp.OpType`: SET (0) sets a value; DELETE (1) removes an
 //! override so the next level applies again; APPEND (2) and SUBTRACT (3) exist only for LIST
 //! configs, and none of ours is a list, so they get INVALID_CONFIG as Kafka answers for a
-//! non-list config. A SET with a null value acts as DELETE (Kafka's controller writes a null
-//! config record, which removes the override). Any other operation, a config named twice in one
-//! resource and an unknown resource type get INVALID_REQUEST.
+//! non-list config (KRaft's `ConfigurationControlManager`). As Kafka's broker-side
+//! `ConfigAdminManager.preprocess`: a resource named twice in one request (both copies), a
+//! config named twice in one resource, and a null value for anything but DELETE get
+//! INVALID_REQUEST; so do any other operation and an unknown resource type.
 //!
 //! Resources: a topic (type 2; must exist) or the broker (type 4), named by our node id or ""
 //! (the cluster default). With a single node both broker names reach the same broker-level
 //! overrides, keyed by broker config name (`log.retention.ms`, ...). The read-only broker
-//! configs cannot be changed (INVALID_CONFIG, like Kafka's "Cannot update these configs
-//! dynamically"). `validate_only` runs every check against the current snapshot, changes
-//! nothing.
+//! configs cannot be changed (INVALID_REQUEST "Cannot update these configs dynamically", as
+//! Kafka). `validate_only` runs every check against the current snapshot, changes nothing.
 //!
 //! The merge reads this shard's snapshot and the controller replaces the whole override set:
 //! two concurrent alters of one resource can lose one of them. Admin changes are rare; a
@@ -29,7 +29,7 @@ use crate::protocol::messages::incremental_alter_configs::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use crate::protocol::{ApiKey, ErrorCode, StrBytes};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub const API_KEY: ApiKey = ApiKey::IncrementalAlterConfigs;
 pub const VERSION_MIN: i16 = 0;
@@ -59,9 +59,20 @@ pub async fn handle(
     request: IncrementalAlterConfigsRequest,
 ) -> Result<IncrementalAlterConfigsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    let mut counts: HashMap<(i8, &str), usize> = HashMap::with_capacity(request.resources.len());
+    for resource in &request.resources {
+        let key = (resource.resource_type, resource.resource_name.as_str());
+        *counts.entry(key).or_default() += 1;
+    }
     let mut responses = Vec::with_capacity(request.resources.len());
-    for resource in request.resources {
-        let outcome = alter(ctx, &resource, request.validate_only).await;
+    for resource in &request.resources {
+        let key = (resource.resource_type, resource.resource_name.as_str());
+        let outcome = if counts.get(&key).copied().unwrap_or(0) > 1 {
+            let message = "Each resource must appear at most once.".to_owned();
+            Err((ErrorCode::InvalidRequest, message))
+        } else {
+            alter(ctx, resource, request.validate_only).await
+        };
         let (error_code, error_message) = match outcome {
             Ok(()) => (ErrorCode::None, None),
             Err((code, message)) => (code, Some(StrBytes::from(message))),
@@ -70,7 +81,7 @@ pub async fn handle(
             error_code,
             error_message,
             resource_type: resource.resource_type,
-            resource_name: resource.resource_name,
+            resource_name: resource.resource_name.clone(),
         });
     }
     Ok(IncrementalAlterConfigsResponse {
@@ -147,45 +158,71 @@ fn current_overrides(
     }
 }
 
-/// Applies `changes` to `current`. Names and values are checked later by the controller's
-/// table (unknown names, bad values), except what only this request can tell: the operation.
+/// The request-shape checks of Kafka's `ConfigAdminManager.preprocess`, before any config is
+/// read: a name twice, or a null value for anything but DELETE, is INVALID_REQUEST.
+fn check_shape(changes: &[AlterableConfig]) -> Result<(), Refusal> {
+    let mut names = HashSet::with_capacity(changes.len());
+    if !changes
+        .iter()
+        .all(|change| names.insert(change.name.as_str()))
+    {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "Error due to duplicate config keys".to_owned(),
+        ));
+    }
+    let null_updates: Vec<&str> = changes
+        .iter()
+        .filter(|change| change.config_operation != OP_DELETE && change.value.is_none())
+        .map(|change| change.name.as_str())
+        .collect();
+    if null_updates.is_empty() {
+        Ok(())
+    } else {
+        Err((
+            ErrorCode::InvalidRequest,
+            format!("Null value not supported for : {}", null_updates.join(", ")),
+        ))
+    }
+}
+
+/// Applies `changes` to `current`. Values are checked later by the controller's table (unknown
+/// names, bad values); here only what the operation itself decides.
 fn merge(
     mut current: BTreeMap<String, String>,
     changes: &[AlterableConfig],
     target: &Target,
 ) -> Result<BTreeMap<String, String>, Refusal> {
-    let mut names = HashSet::with_capacity(changes.len());
+    check_shape(changes)?;
     for change in changes {
         let name = change.name.as_str();
-        if !names.insert(name) {
+        if *target == Target::Broker && BROKER_READ_ONLY.iter().any(|(fixed, _)| *fixed == name) {
+            // Kafka wraps DynamicBrokerConfig's refusal in INVALID_REQUEST.
             return Err((
                 ErrorCode::InvalidRequest,
-                format!("Error due to duplicate config keys: {name}"),
-            ));
-        }
-        if *target == Target::Broker && BROKER_READ_ONLY.iter().any(|(fixed, _)| *fixed == name) {
-            return Err((
-                ErrorCode::InvalidConfig,
-                format!("Cannot update these configs dynamically: {name}"),
+                format!(
+                    "Invalid config value for resource ConfigResource(type=BROKER, name=''): \
+                     Cannot update these configs dynamically: Set({name})"
+                ),
             ));
         }
         match (change.config_operation, &change.value) {
             (OP_SET, Some(value)) => {
                 current.insert(name.to_owned(), value.as_str().to_owned());
             }
-            (OP_SET, None) | (OP_DELETE, _) => {
+            (OP_DELETE, _) => {
                 current.remove(name);
                 check_known(name, target)?;
             }
             (OP_APPEND | OP_SUBTRACT, _) => {
                 let verb = if change.config_operation == OP_APPEND {
-                    "append"
+                    "APPEND"
                 } else {
-                    "subtract"
+                    "SUBTRACT"
                 };
                 return Err((
                     ErrorCode::InvalidConfig,
-                    format!("Config value {verb} is not allowed for config key: {name}"),
+                    format!("Can't {verb} to key {name} because its type is not LIST."),
                 ));
             }
             (other, _) => {
@@ -248,10 +285,9 @@ mod tests {
         let changes = [
             change("retention.ms", OP_DELETE, None),
             change("flush.strict", OP_SET, Some("true")),
-            change("segment.bytes", OP_SET, None),
         ];
         let next = merge(current, &changes, &topic).unwrap();
-        assert_eq!(next.len(), 1);
+        assert_eq!(next.len(), 2);
         assert_eq!(next.get("flush.strict").map(String::as_str), Some("true"));
     }
 
@@ -275,7 +311,9 @@ mod tests {
         let typo = [change("retention.msx", OP_DELETE, None)];
         assert_eq!(code(&typo, &topic), ErrorCode::InvalidConfig);
         let fixed = [change("listeners", OP_SET, Some("x"))];
-        assert_eq!(code(&fixed, &Target::Broker), ErrorCode::InvalidConfig);
+        assert_eq!(code(&fixed, &Target::Broker), ErrorCode::InvalidRequest);
+        let null = [change("retention.ms", OP_SET, None)];
+        assert_eq!(code(&null, &topic), ErrorCode::InvalidRequest);
     }
 
     #[test]
