@@ -227,6 +227,46 @@ fn create_topics_v7_fields_and_delete_by_id() {
 }
 
 #[test]
+fn delete_topics_v6_refuses_ambiguous_entries() {
+    let broker = Broker::start();
+    let mut client = broker.client();
+    let create = CreateTopicsRequest {
+        topics: vec![creatable("pair", 1, 1)],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let created: CreateTopicsResponse = call(&mut client, 7, &create);
+    let pair_id = created.topics[0].topic_id;
+    assert!(!pair_id.is_zero());
+    let state = |name: Option<&str>, topic_id| DeleteTopicState {
+        name: name.map(StrBytes::from),
+        topic_id,
+    };
+    let request = DeleteTopicsRequest {
+        topics: vec![
+            state(Some("pair"), Uuid::ZERO),
+            state(None, pair_id),
+            state(Some("pair"), pair_id),
+            state(None, Uuid::ZERO),
+            state(Some("never"), Uuid::ZERO),
+        ],
+        timeout_ms: 10_000,
+        ..DeleteTopicsRequest::default()
+    };
+    let response: DeleteTopicsResponse = call(&mut client, 6, &request);
+    let codes: Vec<ErrorCode> = response.responses.iter().map(|r| r.error_code).collect();
+    let expected = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::None,
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidRequest,
+        ErrorCode::UnknownTopicOrPartition,
+    ];
+    assert_eq!(codes, expected);
+    assert_eq!(partition_count(&mut client, "pair"), None, "deleted by id");
+}
+
+#[test]
 fn describe_cluster_names_this_broker() {
     let broker = Broker::start();
     let mut client = broker.client();

@@ -4,8 +4,9 @@
 //!
 //! v1–5 name topics; v6 names each by name or by topic id. As Kafka's `ControllerApis`:
 //! a name or id given twice gets INVALID_REQUEST (and neither copy is deleted), both or neither
-//! of name and id in one entry gets INVALID_REQUEST, an unknown name UNKNOWN_TOPIC_OR_PARTITION,
-//! an unknown id UNKNOWN_TOPIC_ID. v6 results echo both the name and the id when known.
+//! of name and id in one entry gets INVALID_REQUEST, so does a name whose topic the request also
+//! names by id; an unknown name gets UNKNOWN_TOPIC_OR_PARTITION, an unknown id UNKNOWN_TOPIC_ID,
+//! with Kafka's messages. v6 results echo both the name and the id when known.
 use super::common::metadata_error_code;
 use super::{HandlerError, RequestContext};
 use crate::cluster::{MetadataError, controller};
@@ -21,6 +22,9 @@ pub const VERSION_MAX: i16 = 6;
 
 /// First version that names topics by `topics` (name or id) instead of `topic_names`.
 const TOPIC_IDS_VERSION: i16 = 6;
+
+/// Kafka's message for UNKNOWN_TOPIC_ID.
+const UNKNOWN_ID: &str = "This server does not host this topic ID.";
 
 /// One requested deletion, as a name or an id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,9 +64,20 @@ pub async fn handle(
         request.topic_names.into_iter().map(Target::Name).collect()
     };
     let mut counts: HashMap<&Target, usize> = HashMap::with_capacity(targets.len());
-    for target in &targets {
+    for target in targets
+        .iter()
+        .filter(|t| !matches!(t, Target::Ambiguous { .. }))
+    {
         *counts.entry(target).or_default() += 1;
     }
+    let metadata = controller::metadata(&ctx.shard);
+    // A name whose topic is also named by its id in this request (Kafka refuses the name).
+    let named_twice = |target: &Target| match target {
+        Target::Name(name) => metadata
+            .topic(name)
+            .is_some_and(|topic| counts.contains_key(&Target::Id(topic.topic_id))),
+        Target::Id(_) | Target::Ambiguous { .. } => false,
+    };
     let mut responses = Vec::with_capacity(targets.len());
     let mut reported = Vec::new();
     for target in &targets {
@@ -81,6 +96,15 @@ pub async fn handle(
             }
             continue;
         }
+        if named_twice(target) {
+            let message = "The provided topic name maps to an ID that was already supplied.";
+            responses.push(refused(
+                target,
+                ErrorCode::InvalidRequest,
+                message.to_owned(),
+            ));
+            continue;
+        }
         responses.push(delete(ctx, target).await);
     }
     assert!(responses.len() <= targets.len());
@@ -95,13 +119,7 @@ async fn delete(ctx: &RequestContext, target: &Target) -> DeletableTopicResult {
         Target::Name(name) => name.as_str().to_owned(),
         Target::Id(id) => match controller::metadata(&ctx.shard).topic_by_id(*id) {
             Some(topic) => topic.name.clone(),
-            None => {
-                return refused(
-                    target,
-                    ErrorCode::UnknownTopicId,
-                    "Unknown topic id.".into(),
-                );
-            }
+            None => return refused(target, ErrorCode::UnknownTopicId, UNKNOWN_ID.into()),
         },
         Target::Ambiguous { name: Some(_), .. } => {
             let message = "You may not specify both topic name and topic id.".to_owned();
@@ -122,11 +140,13 @@ async fn delete(ctx: &RequestContext, target: &Target) -> DeletableTopicResult {
             error_code: ErrorCode::None,
             error_message: None,
         },
-        Err(MetadataError::UnknownTopic { .. }) if matches!(target, Target::Id(_)) => refused(
-            target,
-            ErrorCode::UnknownTopicId,
-            "Unknown topic id.".into(),
-        ),
+        Err(MetadataError::UnknownTopic { .. }) => match target {
+            Target::Id(_) => refused(target, ErrorCode::UnknownTopicId, UNKNOWN_ID.into()),
+            Target::Name(_) | Target::Ambiguous { .. } => {
+                let message = "This server does not host this topic-partition.".to_owned();
+                refused(target, ErrorCode::UnknownTopicOrPartition, message)
+            }
+        },
         Err(error) => refused(target, metadata_error_code(&error), error.to_string()),
     }
 }
