@@ -623,25 +623,68 @@ fn delete_records_moves_the_log_start() {
 }
 
 #[test]
-fn describe_configs_refuses_unknown_resources() {
+fn describe_configs_v4_filters_and_refuses() {
     let broker = Broker::start();
     let mut client = broker.client();
-    let resource = |resource_type: i8, name: &str| DescribeConfigsResource {
-        resource_type,
-        resource_name: StrBytes::from(name),
-        configuration_keys: None,
+    let create = CreateTopicsRequest {
+        topics: vec![creatable("described", 1, 1)],
+        timeout_ms: 10_000,
+        validate_only: false,
     };
+    let created: CreateTopicsResponse = call(&mut client, 5, &create);
+    assert_eq!(created.topics[0].error_code, ErrorCode::None);
+    let resource =
+        |resource_type: i8, name: &str, keys: Option<Vec<StrBytes>>| DescribeConfigsResource {
+            resource_type,
+            resource_name: StrBytes::from(name),
+            configuration_keys: keys,
+        };
+    let retention = Some(vec![StrBytes::from("retention.ms")]);
     let request = DescribeConfigsRequest {
-        resources: vec![resource(2, "missing"), resource(4, "99"), resource(8, "0")],
+        resources: vec![
+            resource(2, "described", retention),
+            resource(2, "missing", None),
+            resource(4, "99", None),
+            resource(8, "0", None),
+            resource(4, "", None),
+        ],
         include_synonyms: true,
         include_documentation: true,
     };
     let described: DescribeConfigsResponse = call(&mut client, 4, &request);
     let codes: Vec<ErrorCode> = described.results.iter().map(|r| r.error_code).collect();
     let expected = [
+        ErrorCode::None,
         ErrorCode::UnknownTopicOrPartition,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidRequest,
+        ErrorCode::None,
     ];
     assert_eq!(codes, expected);
+    let configs = &described.results[0].configs;
+    assert_eq!(configs.len(), 1, "configuration_keys filter");
+    let entry = &configs[0];
+    assert_eq!(entry.value.as_deref(), Some("604800000"));
+    assert_eq!(
+        (entry.config_source, entry.config_type),
+        (5, 5),
+        "DEFAULT_CONFIG, LONG"
+    );
+    assert!(!entry.read_only && !entry.is_sensitive);
+    assert!(
+        entry
+            .documentation
+            .as_ref()
+            .is_some_and(|doc| !doc.is_empty())
+    );
+    let synonyms: Vec<(&str, i8)> = entry
+        .synonyms
+        .iter()
+        .map(|synonym| (synonym.name.as_str(), synonym.source))
+        .collect();
+    assert_eq!(synonyms, [("log.retention.ms", 5)]);
+    assert!(
+        described.results[4].configs.is_empty(),
+        "no cluster defaults set"
+    );
 }
