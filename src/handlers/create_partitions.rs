@@ -7,10 +7,9 @@
 //! UNKNOWN_TOPIC_OR_PARTITION, a count that is not an increase INVALID_PARTITIONS with Kafka's
 //! message, and manual assignments must give one replica list per new partition, each exactly
 //! our node (INVALID_REPLICA_ASSIGNMENT otherwise: no other broker exists).
-use super::common::metadata_error_code;
-use super::create_topics::check_replicas;
+use super::create_topics::{Refusal, check_replicas, refusal_of};
 use super::{HandlerError, RequestContext};
-use crate::cluster::{MetadataError, controller};
+use crate::cluster::controller;
 use crate::protocol::messages::create_partitions::{
     CreatePartitionsAssignment, CreatePartitionsRequest, CreatePartitionsResponse,
     CreatePartitionsTopic, CreatePartitionsTopicResult,
@@ -21,9 +20,6 @@ use std::collections::HashSet;
 pub const API_KEY: ApiKey = ApiKey::CreatePartitions;
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 3;
-
-/// A per-topic refusal: the code and Kafka's message.
-type Refusal = (ErrorCode, String);
 
 /// # Errors
 /// None of its own: every problem is a per-topic error code.
@@ -119,36 +115,11 @@ fn check_assignments(
     Ok(())
 }
 
-/// The controller's refusal with Kafka's code and message.
-fn refusal_of(error: &MetadataError) -> Refusal {
-    match error {
-        MetadataError::UnknownTopic { name } => (
-            ErrorCode::UnknownTopicOrPartition,
-            format!("Topic {name} does not exist."),
-        ),
-        MetadataError::PartitionsCannotShrink {
-            name,
-            current,
-            requested,
-        } => (
-            ErrorCode::InvalidPartitions,
-            if requested == current {
-                format!("Topic already has {current} partition(s).")
-            } else {
-                format!(
-                    "The topic {name} currently has {current} partition(s); {requested} would \
-                     not be an increase."
-                )
-            },
-        ),
-        other => (metadata_error_code(other), other.to_string()),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
+    use crate::cluster::MetadataError;
 
     fn assignment(broker_ids: &[i32]) -> CreatePartitionsAssignment {
         CreatePartitionsAssignment {

@@ -28,6 +28,7 @@
 use super::common::metadata_error_code;
 use super::describe_configs::topic_entries;
 use super::{HandlerError, RequestContext};
+use crate::cluster::configs::ConfigError;
 use crate::cluster::{MetadataError, TopicMetadata, controller, topic_name};
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
 use crate::protocol::messages::create_topics::{
@@ -53,7 +54,7 @@ struct Plan {
 }
 
 /// A per-topic refusal: the code and Kafka's message.
-type Refusal = (ErrorCode, String);
+pub(super) type Refusal = (ErrorCode, String);
 
 /// # Errors
 /// None of its own: every problem is a per-topic error code.
@@ -269,8 +270,9 @@ fn validated(name: &str, plan: &Plan) -> Arc<TopicMetadata> {
     })
 }
 
-/// The controller's refusal with Kafka's code and message.
-fn refusal_of(error: &MetadataError) -> Refusal {
+/// A controller refusal as Kafka's code and message (shared by the admin handlers that change
+/// metadata, so each refusal reads the same whichever API hit it).
+pub(super) fn refusal_of(error: &MetadataError) -> Refusal {
     match error {
         MetadataError::TopicAlreadyExists { name } => (
             ErrorCode::TopicAlreadyExists,
@@ -280,6 +282,37 @@ fn refusal_of(error: &MetadataError) -> Refusal {
         MetadataError::TopicCollision { name, existing } => (
             ErrorCode::InvalidTopicException,
             format!("Topic '{name}' collides with existing topic: {existing}"),
+        ),
+        MetadataError::UnknownTopic { name } => (
+            ErrorCode::UnknownTopicOrPartition,
+            format!("Topic {name} does not exist."),
+        ),
+        MetadataError::PartitionsCannotShrink {
+            name,
+            current,
+            requested,
+        } => (
+            ErrorCode::InvalidPartitions,
+            if requested == current {
+                format!("Topic already has {current} partition(s).")
+            } else {
+                format!(
+                    "The topic {name} currently has {current} partition(s); {requested} would \
+                     not be an increase."
+                )
+            },
+        ),
+        MetadataError::InvalidConfig(ConfigError::Unknown { name }) => (
+            ErrorCode::InvalidConfig,
+            format!("Unknown topic config name: {name}"),
+        ),
+        MetadataError::InvalidConfig(ConfigError::Invalid {
+            name,
+            value,
+            reason,
+        }) => (
+            ErrorCode::InvalidConfig,
+            format!("Invalid value {value} for configuration {name}: {reason}"),
         ),
         other => (metadata_error_code(other), other.to_string()),
     }

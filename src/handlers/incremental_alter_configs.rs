@@ -19,11 +19,11 @@
 //! The merge reads this shard's snapshot and the controller replaces the whole override set:
 //! two concurrent alters of one resource can lose one of them. Admin changes are rare; a
 //! compare-and-set in the controller would close this window.
-use super::common::metadata_error_code;
+use super::create_topics::{Refusal, refusal_of};
 use super::describe_configs::{RESOURCE_TYPE_BROKER, RESOURCE_TYPE_TOPIC};
 use super::{HandlerError, RequestContext};
 use crate::cluster::configs::BROKER_READ_ONLY;
-use crate::cluster::{ClusterMetadata, MetadataError, controller, topic_name};
+use crate::cluster::{ClusterMetadata, controller, topic_name};
 use crate::protocol::messages::incremental_alter_configs::{
     AlterConfigsResource, AlterConfigsResourceResponse, AlterableConfig,
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
@@ -39,9 +39,6 @@ const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
-
-/// A per-resource refusal: the code and a message.
-type Refusal = (ErrorCode, String);
 
 /// Which override set a resource changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,16 +247,6 @@ fn check_known(name: &str, target: &Target) -> Result<(), Refusal> {
             ErrorCode::InvalidConfig,
             format!("Unknown config name: {name}"),
         ))
-    }
-}
-
-fn refusal_of(error: &MetadataError) -> Refusal {
-    match error {
-        MetadataError::UnknownTopic { name } => (
-            ErrorCode::UnknownTopicOrPartition,
-            format!("Topic {name} does not exist."),
-        ),
-        other => (metadata_error_code(other), other.to_string()),
     }
 }
 
