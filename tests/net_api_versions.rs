@@ -140,12 +140,30 @@ fn responses_decode_with_an_independent_codec() {
 
 #[test]
 fn frame_spanning_many_reads_is_assembled() {
-    // A 3 MiB client software name: valid, and larger than several read steps.
+    // A valid 3 MiB request: ApiVersions v3 whose body ends with an unknown tagged field of
+    // 3 MiB, which the broker must read whole and skip. (A 3 MiB string would be refused:
+    // Kafka caps strings at i16::MAX bytes in every encoding.)
     let broker = Broker::start();
     let mut client = broker.client();
-    let mut large = request(3);
-    large.client_software_name = "a".repeat(3 << 20).into();
-    client.send(3, 9, &large);
+    let mut frame = encode_request(3, 9, &request(3));
+    assert_eq!(
+        frame.pop(),
+        Some(0),
+        "the body ends with an empty tagged-field section"
+    );
+    let payload_size: u32 = 3 << 20;
+    frame.push(1); // one tagged field
+    frame.push(100); // tag 100: unknown to every version
+    let mut size = payload_size;
+    while size >= 0x80 {
+        frame.push(u8::try_from(size & 0x7f).unwrap() | 0x80);
+        size >>= 7;
+    }
+    frame.push(u8::try_from(size).unwrap());
+    frame.resize(frame.len() + usize::try_from(payload_size).unwrap(), b'a');
+    let length = i32::try_from(frame.len() - 4).unwrap();
+    frame[..4].copy_from_slice(&length.to_be_bytes());
+    client.send_raw(&frame).unwrap();
     let (echoed, response) = client.receive::<ApiVersionsResponse>(3);
     assert_eq!(echoed, 9);
     assert_eq!(response.error_code, ErrorCode::None);
