@@ -14,9 +14,10 @@
 //! ```
 pub mod cluster;
 pub mod config;
+pub mod group;
 pub mod handlers;
 pub mod limits;
 pub mod net;
 pub mod protocol;
-pub mod storage;
 pub mod shard;
+pub mod storage;

@@ -1,0 +1,71 @@
+//! Consumer groups (classic protocol) and committed offsets.
+//!
+//! ```text
+//! mod.rs          routing: group id → `__consumer_offsets` partition (Kafka's hash)
+//! state.rs        one group's membership state machine (pure, clock passed in)
+//! offsets.rs      one group's committed offsets and their expiry (pure)
+//! log.rs          Kafka's __consumer_offsets key/value records: encode, decode, replay
+//! coordinator.rs  per-shard coordinator: groups of the partitions this shard owns, parked
+//!                 JoinGroup/SyncGroup requests, the timer, persistence
+//! ```
+//! The coordinator of group G lives on the shard owning partition
+//! `abs(javaHashCode(G)) % partitions` of `__consumer_offsets`, exactly as Kafka picks it, so a
+//! group's state and its records live together and survive restarts with the log.
+//!
+//! Runs on the coordinator shard of each group; the routing helpers are pure and run anywhere.
+pub mod state;
+
+/// Kafka's internal topic holding group metadata and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Java's `String.hashCode`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units, wrapping.
+#[must_use]
+pub fn java_string_hash(text: &str) -> i32 {
+    text.encode_utf16().fold(0_i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// The `__consumer_offsets` partition of `group_id` (Kafka's
+/// `Utils.abs(groupId.hashCode) % groupMetadataTopicPartitionCount`, where `Utils.abs` maps
+/// `i32::MIN` to 0).
+///
+/// # Panics
+/// When `partition_count` is not positive (config validation guarantees it is).
+#[must_use]
+pub fn coordinator_partition(group_id: &str, partition_count: i32) -> i32 {
+    assert!(partition_count > 0, "partition count {partition_count}");
+    let hash = java_string_hash(group_id);
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    let partition = positive % partition_count;
+    assert!((0..partition_count).contains(&partition));
+    partition
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_hash_matches_java() {
+        // Values from Java: "".hashCode() = 0, "a" = 97, "hello" = 99162322,
+        // "console-consumer-12345" wraps negative.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        // Non-BMP characters count as two UTF-16 units, as in Java.
+        assert_eq!(java_string_hash("😀"), 0xD83D * 31 + 0xDE00);
+    }
+
+    #[test]
+    fn partition_is_kafkas() {
+        assert_eq!(coordinator_partition("hello", 50), 99_162_322 % 50);
+        // Utils.abs(Integer.MIN_VALUE) is 0 in Kafka.
+        assert_eq!(coordinator_partition("polygenelubricants", 50), 0);
+        for group in ["g", "group-1", "my.consumer", "x".repeat(300).as_str()] {
+            let partition = coordinator_partition(group, 7);
+            assert!((0..7).contains(&partition));
+        }
+    }
+}
