@@ -91,6 +91,26 @@ pub struct ConfigFile {
     pub shards: ShardsFile,
     #[serde(default)]
     pub limits: LimitsFile,
+    #[serde(default)]
+    pub groups: GroupsFile,
+}
+
+/// `[groups]` of a config file: the consumer group coordinator (Kafka's names in comments).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsFile {
+    /// `offsets.topic.num.partitions`
+    pub offsets_topic_partitions: Option<i32>,
+    /// `group.initial.rebalance.delay.ms`
+    pub initial_rebalance_delay_ms: Option<u64>,
+    /// `group.min.session.timeout.ms`
+    pub session_timeout_ms_min: Option<i32>,
+    /// `group.max.session.timeout.ms`
+    pub session_timeout_ms_max: Option<i32>,
+    /// `offsets.retention.minutes`
+    pub offsets_retention_minutes: Option<u64>,
+    /// `group.max.size`
+    pub members_max: Option<usize>,
 }
 
 /// `[shards]` of a config file.
@@ -163,6 +183,7 @@ impl ConfigFile {
                     .shutdown_grace_ms
                     .or(self.limits.shutdown_grace_ms),
             },
+            groups: self.groups.overlay(other.groups),
         }
     }
 }
@@ -183,6 +204,113 @@ pub struct Config {
     /// `cpus[i]` is the cpu shard `i` is pinned to; its length is the shard count.
     pub shard_cpus: Vec<usize>,
     pub limits: Limits,
+    pub groups: GroupConfig,
+}
+
+/// Consumer group coordinator settings, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupConfig {
+    pub offsets_topic_partitions: i32,
+    pub initial_rebalance_delay_ms: u64,
+    pub session_timeout_ms_min: i32,
+    pub session_timeout_ms_max: i32,
+    pub offsets_retention_minutes: u64,
+    pub members_max: usize,
+}
+
+/// Kafka's defaults.
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            offsets_topic_partitions: 50,
+            initial_rebalance_delay_ms: 3_000,
+            session_timeout_ms_min: 6_000,
+            session_timeout_ms_max: 1_800_000,
+            offsets_retention_minutes: 7 * 24 * 60,
+            members_max: limits::GROUP_MEMBERS_MAX,
+        }
+    }
+}
+
+impl GroupsFile {
+    fn overlay(self, other: GroupsFile) -> GroupsFile {
+        GroupsFile {
+            offsets_topic_partitions: other
+                .offsets_topic_partitions
+                .or(self.offsets_topic_partitions),
+            initial_rebalance_delay_ms: other
+                .initial_rebalance_delay_ms
+                .or(self.initial_rebalance_delay_ms),
+            session_timeout_ms_min: other.session_timeout_ms_min.or(self.session_timeout_ms_min),
+            session_timeout_ms_max: other.session_timeout_ms_max.or(self.session_timeout_ms_max),
+            offsets_retention_minutes: other
+                .offsets_retention_minutes
+                .or(self.offsets_retention_minutes),
+            members_max: other.members_max.or(self.members_max),
+        }
+    }
+}
+
+/// Bounds for `[groups]`: delays and timeouts up to an hour (Kafka's session maximum default
+/// is 30 minutes), retention up to a year.
+fn validate_groups(file: &GroupsFile) -> Result<GroupConfig, ConfigError> {
+    let defaults = GroupConfig::default();
+    let config = GroupConfig {
+        offsets_topic_partitions: file
+            .offsets_topic_partitions
+            .unwrap_or(defaults.offsets_topic_partitions),
+        initial_rebalance_delay_ms: file
+            .initial_rebalance_delay_ms
+            .unwrap_or(defaults.initial_rebalance_delay_ms),
+        session_timeout_ms_min: file
+            .session_timeout_ms_min
+            .unwrap_or(defaults.session_timeout_ms_min),
+        session_timeout_ms_max: file
+            .session_timeout_ms_max
+            .unwrap_or(defaults.session_timeout_ms_max),
+        offsets_retention_minutes: file
+            .offsets_retention_minutes
+            .unwrap_or(defaults.offsets_retention_minutes),
+        members_max: file.members_max.unwrap_or(defaults.members_max),
+    };
+    let hour_ms = 3_600_000;
+    check_range(
+        "groups.offsets_topic_partitions",
+        config.offsets_topic_partitions,
+        1,
+        limits::OFFSETS_TOPIC_PARTITIONS_MAX,
+    )?;
+    check_range(
+        "groups.initial_rebalance_delay_ms",
+        config.initial_rebalance_delay_ms,
+        0,
+        3_600_000,
+    )?;
+    check_range(
+        "groups.session_timeout_ms_min",
+        config.session_timeout_ms_min,
+        1,
+        hour_ms,
+    )?;
+    check_range(
+        "groups.session_timeout_ms_max",
+        config.session_timeout_ms_max,
+        config.session_timeout_ms_min,
+        hour_ms,
+    )?;
+    check_range(
+        "groups.offsets_retention_minutes",
+        config.offsets_retention_minutes,
+        1,
+        366 * 24 * 60,
+    )?;
+    check_range(
+        "groups.members_max",
+        config.members_max,
+        1,
+        limits::GROUP_MEMBERS_MAX,
+    )?;
+    Ok(config)
 }
 
 /// The advertised listener, as clients will be told.
@@ -292,6 +420,7 @@ impl Config {
             log_level,
             shard_cpus: shard_cpus(&file.shards, available_cpus)?,
             limits: validate_limits(&file.limits)?,
+            groups: validate_groups(&file.groups)?,
         };
         assert!(!config.shard_cpus.is_empty());
         assert!(config.shard_cpus.len() <= limits::SHARDS_MAX);
@@ -480,6 +609,8 @@ FLAGS (override the config file):
     --node-id N                   this broker's id [default: 0]
     --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
     --shards N                    shard threads, one per cpu [default: online cpus]
+    --group-initial-rebalance-delay-ms N
+                                  first rebalance of a new group waits this long [default: 3000]
     --log-level LEVEL             tracing filter, e.g. info or ringbroker=debug [default: info]
     -h, --help                    print this help
     -V, --version                 print the version
@@ -526,6 +657,10 @@ where
                 flags.auto_create_partitions = Some(number(flag, value(flag)?)?);
             }
             "--shards" => flags.shards.count = Some(number("--shards", value("--shards")?)?),
+            "--group-initial-rebalance-delay-ms" => {
+                let flag = "--group-initial-rebalance-delay-ms";
+                flags.groups.initial_rebalance_delay_ms = Some(number(flag, value(flag)?)?);
+            }
             other if other.starts_with('-') => {
                 return Err(ConfigError::UnknownFlag {
                     flag: other.to_owned(),

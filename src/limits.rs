@@ -190,3 +190,33 @@ pub const FETCH_MAX_WAIT_MS_MAX: u64 = 30_000;
 /// Largest response a single Fetch builds in memory (copy mode), whatever `max_bytes` asks:
 /// Kafka's `fetch.max.bytes` default is 50 MiB.
 pub const FETCH_RESPONSE_SIZE_MAX: usize = 55 * 1024 * 1024;
+
+// ---- Consumer groups (src/group/) -------------------------------------------------------------
+
+/// Partitions of `__consumer_offsets` a config may ask for (Kafka's default is 50). Each is a
+/// partition log like any other, so this stays well under `PARTITIONS_PER_TOPIC_MAX`.
+pub const OFFSETS_TOPIC_PARTITIONS_MAX: i32 = 1_000;
+const _: () = assert!(OFFSETS_TOPIC_PARTITIONS_MAX <= PARTITIONS_PER_TOPIC_MAX);
+/// Members of one group (Kafka's `group.max.size` is unbounded by default; a join past this
+/// gets GROUP_MAX_SIZE_REACHED). JoinGroup answers to the leader carry every member's metadata,
+/// so this also bounds that response: 1,000 × a few hundred bytes ≪ `FRAME_SIZE_MAX`.
+pub const GROUP_MEMBERS_MAX: usize = 1_000;
+/// Groups one coordinator shard keeps; a new group past this is refused with
+/// COORDINATOR_NOT_AVAILABLE. 100,000 groups × ~1 KiB of state ≈ 100 MiB worst case.
+pub const GROUPS_PER_SHARD_MAX: usize = 100_000;
+/// Committed partitions per group; a commit that would add more gets COORDINATOR_NOT_AVAILABLE
+/// for the new partitions (Kafka has no closer code).
+pub const GROUP_OFFSETS_MAX: usize = 100_000;
+/// Kafka's `offset.metadata.max.bytes`: longer commit metadata gets OFFSET_METADATA_TOO_LARGE.
+pub const OFFSET_METADATA_SIZE_MAX: usize = 4_096;
+/// Period of each coordinator shard's one timer task (session expiry, rebalance deadlines,
+/// initial delay). 100 ms keeps expiry within 0.1 s of Kafka's and costs one wake-up per tick.
+pub const GROUP_TIMER_TICK_MS: u64 = 100;
+/// How often committed offsets are checked for expiry (Kafka's
+/// `offsets.retention.check.interval.ms` is 10 minutes; a minute is cheap here).
+pub const OFFSETS_EXPIRY_CHECK_MS: u64 = 60_000;
+/// Bytes read per step while a coordinator replays its `__consumer_offsets` partition.
+pub const GROUP_LOAD_READ_SIZE: u32 = 1024 * 1024;
+/// Records per batch a coordinator writes (one commit request's partitions are split into
+/// batches of at most this many records).
+pub const GROUP_RECORDS_PER_BATCH_MAX: usize = 1_000;

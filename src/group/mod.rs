@@ -13,7 +13,17 @@
 //! group's state and its records live together and survive restarts with the log.
 //!
 //! Runs on the coordinator shard of each group; the routing helpers are pure and run anywhere.
+pub mod api;
+pub mod coordinator;
+pub mod log;
+pub mod offsets;
 pub mod state;
+
+pub use coordinator::{Coordinator, Route};
+
+use crate::cluster::ClusterMetadata;
+use crate::shard::logs::{LogPump, PartitionKey};
+use crate::shard::{Placement, Shard, shard_for};
 
 /// Kafka's internal topic holding group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -40,6 +50,56 @@ pub fn coordinator_partition(group_id: &str, partition_count: i32) -> i32 {
     let partition = positive % partition_count;
     assert!((0..partition_count).contains(&partition));
     partition
+}
+
+/// The coordinator of `group_id` in `metadata`, or `None` while `__consumer_offsets` does not
+/// exist yet (FindCoordinator creates it).
+#[must_use]
+pub fn route_in(metadata: &ClusterMetadata, group_id: &str, shard_count: usize) -> Option<Route> {
+    let topic = metadata.topic(OFFSETS_TOPIC)?;
+    let partition = coordinator_partition(group_id, topic.partition_count);
+    let key = PartitionKey {
+        topic_id: topic.topic_id,
+        partition,
+    };
+    Some(Route {
+        key,
+        shard: shard_for(topic.topic_id, partition, shard_count),
+    })
+}
+
+/// [`route_in`] with this shard's metadata snapshot.
+#[must_use]
+pub fn route(shard: &Shard, group_id: &str) -> Option<Route> {
+    let metadata = crate::cluster::controller::metadata(shard);
+    route_in(&metadata, group_id, shard.count())
+}
+
+/// Replays every `__consumer_offsets` partition `placement`'s shard owns into `coordinator`
+/// (the shard start-up hook). A partition that cannot be read is left unloaded: its first
+/// request retries the replay.
+pub async fn load_owned(
+    coordinator: &Coordinator,
+    logs: &LogPump,
+    metadata: &ClusterMetadata,
+    placement: Placement,
+) {
+    let Some(topic) = metadata.topic(OFFSETS_TOPIC) else {
+        return;
+    };
+    for partition in 0..topic.partition_count {
+        if shard_for(topic.topic_id, partition, placement.count) != placement.index {
+            continue;
+        }
+        let key = PartitionKey {
+            topic_id: topic.topic_id,
+            partition,
+        };
+        match coordinator::load_partition(logs, key).await {
+            Ok(loaded) => coordinator.install(key, loaded),
+            Err(error) => tracing::warn!(partition, %error, "offsets partition not loaded"),
+        }
+    }
 }
 
 #[cfg(test)]
