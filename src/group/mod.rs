@@ -22,8 +22,11 @@ pub mod state;
 pub use coordinator::{Coordinator, Route};
 
 use crate::cluster::ClusterMetadata;
+use crate::protocol::error_code::ErrorCode;
 use crate::shard::logs::{LogPump, PartitionKey};
-use crate::shard::{Placement, Shard, shard_for};
+use crate::shard::{MeshError, Placement, Shard, shard_for};
+use std::future::Future;
+use std::rc::Rc;
 
 /// Kafka's internal topic holding group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -75,6 +78,46 @@ pub fn route(shard: &Shard, group_id: &str) -> Option<Route> {
     route_in(&metadata, group_id, shard.count())
 }
 
+/// Runs `job` on the coordinator shard of `group_id` with its [`Route`]; the inner `Err` is
+/// COORDINATOR_NOT_AVAILABLE while `__consumer_offsets` does not exist yet.
+///
+/// # Errors
+/// `MeshError` when the coordinator shard stopped (shutdown).
+pub async fn on_coordinator<F, Fut, R>(
+    shard: &Rc<Shard>,
+    group_id: String,
+    job: F,
+) -> Result<Result<R, ErrorCode>, MeshError>
+where
+    F: FnOnce(Rc<Shard>, Route, String) -> Fut + Send + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: Send + 'static,
+{
+    let Some(route) = route(shard, &group_id) else {
+        return Ok(Err(ErrorCode::CoordinatorNotAvailable));
+    };
+    shard
+        .invoke_on(route.shard, move |target| job(target, route, group_id))
+        .await
+        .map(Ok)
+}
+
+/// A fresh member id, Kafka's shape: `<client id or instance id>-<UUID>`.
+#[must_use]
+pub fn fresh_member_id(prefix: &str) -> String {
+    let uuid = crate::cluster::metadata::random_uuid();
+    let hex: String = uuid.0.iter().map(|byte| format!("{byte:02x}")).collect();
+    let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default().to_owned();
+    format!(
+        "{prefix}-{}-{}-{}-{}-{}",
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32)
+    )
+}
+
 /// Replays every `__consumer_offsets` partition `placement`'s shard owns into `coordinator`
 /// (the shard start-up hook). A partition that cannot be read is left unloaded: its first
 /// request retries the replay.
@@ -116,6 +159,16 @@ mod tests {
         assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
         // Non-BMP characters count as two UTF-16 units, as in Java.
         assert_eq!(java_string_hash("😀"), 0xD83D * 31 + 0xDE00);
+    }
+
+    #[test]
+    fn fresh_member_ids_have_kafkas_shape() {
+        let id = fresh_member_id("rdkafka");
+        let (prefix, uuid) = id.split_at("rdkafka-".len());
+        assert_eq!(prefix, "rdkafka-");
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(uuid.matches('-').count(), 4);
+        assert_ne!(fresh_member_id("a"), fresh_member_id("a"));
     }
 
     #[test]

@@ -24,6 +24,18 @@
 )]
 
 pub mod api_versions;
+// ---- consumer groups ----
+pub mod delete_groups;
+pub mod describe_groups;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
+pub mod sync_group;
 
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
@@ -125,7 +137,21 @@ macro_rules! handler {
 }
 
 /// Every API this broker serves. The ApiVersions answer lists exactly these.
-pub static REGISTRY: &[Handler] = &[handler!(api_versions)];
+pub static REGISTRY: &[Handler] = &[
+    handler!(api_versions),
+    // ---- consumer groups ----
+    handler!(delete_groups),
+    handler!(describe_groups),
+    handler!(find_coordinator),
+    handler!(heartbeat),
+    handler!(join_group),
+    handler!(leave_group),
+    handler!(list_groups),
+    handler!(offset_commit),
+    handler!(offset_delete),
+    handler!(offset_fetch),
+    handler!(sync_group),
+];
 
 /// The registry line of `api_key`, if we serve it.
 #[must_use]
