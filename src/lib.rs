@@ -12,11 +12,12 @@
 //! protocol/    sans-IO Kafka codec (imports nothing from the crate)
 //! limits.rs    every bound, with its arithmetic
 //! ```
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod handlers;
 pub mod limits;
 pub mod net;
 pub mod protocol;
-pub mod storage;
 pub mod shard;
+pub mod storage;

@@ -8,13 +8,13 @@
 //! Invariants: responses arrive in request order on one connection (Kafka's guarantee), so a
 //! reader checks each response's correlation id against the oldest request in flight; every
 //! frame read is bounded by [`RESPONSE_SIZE_MAX`]; every socket call has a timeout.
+use crate::protocol::frame::{FRAME_PREFIX_SIZE, finish_frame, peek_size, start_frame};
+use crate::protocol::header::response_header_is_flexible;
+use crate::protocol::header::{RequestHeader, decode_response_header};
+use crate::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::{ApiKey, ErrorCode, Message, Reader, StrBytes, versions};
 use anyhow::{Context, bail};
 use bytes::{Bytes, BytesMut};
-use ringbroker::protocol::frame::{FRAME_PREFIX_SIZE, finish_frame, peek_size, start_frame};
-use ringbroker::protocol::header::response_header_is_flexible;
-use ringbroker::protocol::header::{RequestHeader, decode_response_header};
-use ringbroker::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
-use ringbroker::protocol::{ApiKey, ErrorCode, Message, Reader, StrBytes, versions};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
