@@ -137,7 +137,7 @@ fn metadata(
         allow_auto_topic_creation: false,
         ..Default::default()
     };
-    connection.call(version, &request)
+    Ok(connection.call(version, &request)?)
 }
 
 fn create_topic(
