@@ -26,17 +26,18 @@ pub const RESPONSE_SIZE_MAX: usize = 80 * 1024 * 1024;
 /// Bound on one blocking socket call; a broker silent this long is treated as gone.
 pub const SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why a call to a broker failed.
+/// Why a call to a broker failed. The underlying error is the `source` (print the chain, as
+/// anyhow's `{:#}` does), not repeated in the message.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("resolving {address}: {source}")]
+    #[error("resolving {address}")]
     Resolve { address: String, source: io::Error },
     #[error("{address} resolves to no address")]
     NoAddress { address: String },
-    #[error("connecting to {address}: {source}")]
+    #[error("connecting to {address}")]
     Connect { address: String, source: io::Error },
     /// A socket call failed, timed out, or the broker closed the connection.
-    #[error("{doing}: {source}")]
+    #[error("{doing}")]
     Io {
         doing: &'static str,
         source: io::Error,
@@ -49,7 +50,7 @@ pub enum ClientError {
         received: i32,
         expected: i32,
     },
-    #[error("decoding {api_key:?} v{version} response: {source}")]
+    #[error("decoding {api_key:?} v{version} response")]
     Decode {
         api_key: ApiKey,
         version: i16,
