@@ -13,6 +13,7 @@
 pub mod args;
 pub mod table;
 pub mod topic;
+pub mod tune;
 
 use crate::client::connection::ClientError;
 use crate::config::ConfigError;
@@ -20,7 +21,7 @@ use crate::protocol::ErrorCode;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
-pub const COMMANDS: [&str; 1] = ["topic"];
+pub const COMMANDS: [&str; 2] = ["topic", "tune"];
 
 /// Default `--bootstrap` (the broker's default listener).
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
@@ -36,7 +37,7 @@ USAGE:
     ringbroker topic delete TOPIC...
     ringbroker topic add-partitions TOPIC --partitions TOTAL
     ringbroker topic config TOPIC [--set K=V]... [--delete K]...
-    ringbroker tune check [--config PROFILE]
+    ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
     --bootstrap HOST:PORT   a broker to ask [default: 127.0.0.1:9092]
@@ -81,6 +82,8 @@ pub enum CliError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tune(#[from] tune::TuneError),
     #[error("writing the report: {0}")]
     Output(#[from] io::Error),
 }
@@ -112,6 +115,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
     let (action, rest) = rest.split_first().ok_or(CliError::Usage(USAGE))?;
     match command.as_str() {
         "topic" => topic::run(action, rest, out),
+        "tune" => tune::run(action, rest, out),
         // `group` joins here with its own module.
         _ => Err(CliError::UnknownCommand {
             words: args.join(" "),
