@@ -36,6 +36,8 @@ pub struct AppendInfo {
     /// The broker's time written into the batches, or −1 unless `LogAppendTime`.
     pub log_append_time_ms: i64,
     pub record_count: i64,
+    /// The log start offset when the append was made (Produce v5+ reports it).
+    pub log_start_offset: i64,
 }
 
 /// One producer's batches for this partition.
@@ -305,6 +307,7 @@ impl PartitionLog {
                 last_offset: next_offset - 1,
                 log_append_time_ms,
                 record_count: check.record_count,
+                log_start_offset: self.log_start_offset,
             });
             if buffers.is_empty() {
                 buffers = std::mem::take(&mut request.batches);
