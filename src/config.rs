@@ -21,6 +21,12 @@
 //! requests_inflight_per_connection_max = 100
 //! connections_max_idle_ms = 600000
 //! shutdown_grace_ms = 5000
+//! # Tuning knobs (tuning/README.md explains each; all optional):
+//! # [shards] irq_cpus = [0, 1]       cpus left to interrupts, never given a shard
+//! # [shards] numa_nodes = 2          node count the profile was written for (tune check)
+//! # [shards] memory_size = 1073741824  memory budget per shard, bytes
+//! # [socket] send_buffer_size / receive_buffer_size   SO_SNDBUF / SO_RCVBUF, bytes
+//! # [io_uring] entries = 4096, sqpoll = true, sqpoll_idle_ms = 100
 //! ```
 use crate::limits;
 use serde::Deserialize;
@@ -73,6 +79,10 @@ pub enum ConfigError {
     CpuDuplicate { cpu: usize },
     #[error("shards.cpus: cpu {cpu} is not available to this process (available: {available:?})")]
     CpuUnknown { cpu: usize, available: Vec<usize> },
+    #[error("shards.irq_cpus: cpu {cpu} also runs a shard; interrupt cpus must be left free")]
+    IrqCpuHasShard { cpu: usize },
+    #[error("{field} = {value} is not a power of two")]
+    NotPowerOfTwo { field: &'static str, value: u64 },
     #[error("log_level {value:?}: {reason}")]
     BadLogLevel { value: String, reason: String },
 }
@@ -93,6 +103,10 @@ pub struct ConfigFile {
     pub limits: LimitsFile,
     #[serde(default)]
     pub groups: GroupsFile,
+    #[serde(default)]
+    pub socket: SocketFile,
+    #[serde(default)]
+    pub io_uring: IoUringFile,
 }
 
 /// `[groups]` of a config file: the consumer group coordinator (Kafka's names in comments).
@@ -119,6 +133,29 @@ pub struct GroupsFile {
 pub struct ShardsFile {
     pub count: Option<usize>,
     pub cpus: Option<Vec<usize>>,
+    /// Cpus kept for interrupts (NIC and NVMe queues); no shard may use them.
+    pub irq_cpus: Option<Vec<usize>>,
+    /// NUMA nodes the profile was written for; `tune check` compares it with the machine.
+    pub numa_nodes: Option<usize>,
+    /// Memory budget of one shard, bytes.
+    pub memory_size: Option<u64>,
+}
+
+/// `[socket]` of a config file: buffer sizes of client connections.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketFile {
+    pub send_buffer_size: Option<usize>,
+    pub receive_buffer_size: Option<usize>,
+}
+
+/// `[io_uring]` of a config file: how each shard's ring is built.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IoUringFile {
+    pub entries: Option<u32>,
+    pub sqpoll: Option<bool>,
+    pub sqpoll_idle_ms: Option<u32>,
 }
 
 /// `[limits]` of a config file: overrides within the hard caps of `limits.rs`.
@@ -162,6 +199,27 @@ impl ConfigFile {
             shards: ShardsFile {
                 count: other.shards.count.or(self.shards.count),
                 cpus: other.shards.cpus.or(self.shards.cpus),
+                irq_cpus: other.shards.irq_cpus.or(self.shards.irq_cpus),
+                numa_nodes: other.shards.numa_nodes.or(self.shards.numa_nodes),
+                memory_size: other.shards.memory_size.or(self.shards.memory_size),
+            },
+            socket: SocketFile {
+                send_buffer_size: other
+                    .socket
+                    .send_buffer_size
+                    .or(self.socket.send_buffer_size),
+                receive_buffer_size: other
+                    .socket
+                    .receive_buffer_size
+                    .or(self.socket.receive_buffer_size),
+            },
+            io_uring: IoUringFile {
+                entries: other.io_uring.entries.or(self.io_uring.entries),
+                sqpoll: other.io_uring.sqpoll.or(self.io_uring.sqpoll),
+                sqpoll_idle_ms: other
+                    .io_uring
+                    .sqpoll_idle_ms
+                    .or(self.io_uring.sqpoll_idle_ms),
             },
             limits: LimitsFile {
                 frame_size_max: other.limits.frame_size_max.or(self.limits.frame_size_max),
@@ -205,6 +263,8 @@ pub struct Config {
     pub shard_cpus: Vec<usize>,
     pub limits: Limits,
     pub groups: GroupConfig,
+    /// Placement and kernel-interface knobs of a tuning profile.
+    pub tuning: Tuning,
 }
 
 /// Consumer group coordinator settings, validated.
@@ -311,6 +371,24 @@ fn validate_groups(file: &GroupsFile) -> Result<GroupConfig, ConfigError> {
         limits::GROUP_MEMBERS_MAX,
     )?;
     Ok(config)
+}
+
+/// The tuning-profile knobs (tuning/README.md). `None` = the kernel's or runtime's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// Cpus left to interrupts; disjoint from `Config::shard_cpus`.
+    pub irq_cpus: Vec<usize>,
+    /// NUMA nodes the profile expects.
+    pub numa_nodes: Option<usize>,
+    pub memory_per_shard_size: Option<u64>,
+    pub socket_send_buffer_size: Option<usize>,
+    pub socket_receive_buffer_size: Option<usize>,
+    /// Submission queue entries of each shard's ring.
+    pub io_uring_entries: Option<u32>,
+    /// A kernel thread polls the submission queue (no `io_uring_enter` per batch, one more
+    /// busy cpu per shard while traffic flows).
+    pub io_uring_sqpoll: bool,
+    pub io_uring_sqpoll_idle_ms: Option<u32>,
 }
 
 /// The advertised listener, as clients will be told.
@@ -421,7 +499,10 @@ impl Config {
             shard_cpus: shard_cpus(&file.shards, available_cpus)?,
             limits: validate_limits(&file.limits)?,
             groups: validate_groups(&file.groups)?,
+            tuning: Tuning::default(),
         };
+        let tuning = validate_tuning(&file.shards, &file.socket, &file.io_uring, &config)?;
+        let config = Self { tuning, ..config };
         assert!(!config.shard_cpus.is_empty());
         assert!(config.shard_cpus.len() <= limits::SHARDS_MAX);
         Ok(config)
@@ -432,6 +513,72 @@ impl Config {
     pub fn shard_count(&self) -> usize {
         self.shard_cpus.len()
     }
+}
+
+fn validate_tuning(
+    shards: &ShardsFile,
+    socket: &SocketFile,
+    ring: &IoUringFile,
+    config: &Config,
+) -> Result<Tuning, ConfigError> {
+    let shard_cpus = &config.shard_cpus;
+    let irq_cpus = shards.irq_cpus.clone().unwrap_or_default();
+    check_range("shards.irq_cpus", irq_cpus.len(), 0, limits::SHARDS_MAX)?;
+    if let Some(&cpu) = irq_cpus.iter().find(|cpu| shard_cpus.contains(cpu)) {
+        return Err(ConfigError::IrqCpuHasShard { cpu });
+    }
+    if let Some(nodes) = shards.numa_nodes {
+        check_range("shards.numa_nodes", nodes, 1, limits::NUMA_NODES_MAX)?;
+    }
+    if let Some(size) = shards.memory_size {
+        let (min, max) = (limits::SHARD_MEMORY_SIZE_MIN, limits::SHARD_MEMORY_SIZE_MAX);
+        check_range("shards.memory_size", size, min, max)?;
+    }
+    for (field, size) in [
+        ("socket.send_buffer_size", socket.send_buffer_size),
+        ("socket.receive_buffer_size", socket.receive_buffer_size),
+    ] {
+        if let Some(size) = size {
+            let (min, max) = (
+                limits::SOCKET_BUFFER_SIZE_MIN,
+                limits::SOCKET_BUFFER_SIZE_MAX,
+            );
+            check_range(field, size, min, max)?;
+        }
+    }
+    if let Some(entries) = ring.entries {
+        let max = limits::IO_URING_ENTRIES_MAX;
+        check_range(
+            "io_uring.entries",
+            entries,
+            limits::IO_URING_ENTRIES_MIN,
+            max,
+        )?;
+        if !entries.is_power_of_two() {
+            return Err(ConfigError::NotPowerOfTwo {
+                field: "io_uring.entries",
+                value: u64::from(entries),
+            });
+        }
+    }
+    if let Some(idle) = ring.sqpoll_idle_ms {
+        check_range(
+            "io_uring.sqpoll_idle_ms",
+            idle,
+            1,
+            limits::SQPOLL_IDLE_MS_MAX,
+        )?;
+    }
+    Ok(Tuning {
+        irq_cpus,
+        numa_nodes: shards.numa_nodes,
+        memory_per_shard_size: shards.memory_size,
+        socket_send_buffer_size: socket.send_buffer_size,
+        socket_receive_buffer_size: socket.receive_buffer_size,
+        io_uring_entries: ring.entries,
+        io_uring_sqpoll: ring.sqpoll.unwrap_or(false),
+        io_uring_sqpoll_idle_ms: ring.sqpoll_idle_ms,
+    })
 }
 
 fn validate_limits(file: &LimitsFile) -> Result<Limits, ConfigError> {
@@ -826,5 +973,47 @@ mod tests {
         let config = Config::validate(flags, &[0]).unwrap();
         assert_eq!(config.advertise.host, "broker.example");
         assert_eq!(config.advertise.port, 19092);
+    }
+
+    #[test]
+    fn tuning_keys_are_parsed_and_validated() {
+        let file: ConfigFile = toml::from_str(
+            "[shards]\ncpus = [1, 2]\nirq_cpus = [0]\nnuma_nodes = 1\n\
+             memory_size = 1073741824\n[socket]\nreceive_buffer_size = 4194304\n\
+             [io_uring]\nentries = 4096\nsqpoll = true\nsqpoll_idle_ms = 100\n",
+        )
+        .unwrap();
+        let config = Config::validate(file.clone(), &[0, 1, 2]).unwrap();
+        assert_eq!(config.tuning.irq_cpus, vec![0]);
+        assert_eq!(config.tuning.memory_per_shard_size, Some(1 << 30));
+        assert_eq!(config.tuning.socket_receive_buffer_size, Some(4 << 20));
+        assert_eq!(config.tuning.socket_send_buffer_size, None);
+        assert!(config.tuning.io_uring_sqpoll);
+        assert_eq!(config.tuning.io_uring_entries, Some(4096));
+        // Flags (here: none of these keys) leave the file's tuning alone.
+        let overlaid = file.overlay(serve_flags("--node-id 2"));
+        assert_eq!(
+            Config::validate(overlaid, &[0, 1, 2]).unwrap().tuning,
+            config.tuning
+        );
+
+        let clash: ConfigFile = toml::from_str("[shards]\ncpus = [0]\nirq_cpus = [0]\n").unwrap();
+        assert!(matches!(
+            Config::validate(clash, &[0, 1]),
+            Err(ConfigError::IrqCpuHasShard { cpu: 0 })
+        ));
+        let odd: ConfigFile = toml::from_str("[io_uring]\nentries = 1000\n").unwrap();
+        assert!(matches!(
+            Config::validate(odd, &[0]),
+            Err(ConfigError::NotPowerOfTwo { .. })
+        ));
+        let tiny: ConfigFile = toml::from_str("[socket]\nsend_buffer_size = 1\n").unwrap();
+        assert!(matches!(
+            Config::validate(tiny, &[0]),
+            Err(ConfigError::OutOfRange {
+                field: "socket.send_buffer_size",
+                ..
+            })
+        ));
     }
 }

@@ -220,3 +220,23 @@ pub const GROUP_LOAD_READ_SIZE: u32 = 1024 * 1024;
 /// Records per batch a coordinator writes (one commit request's partitions are split into
 /// batches of at most this many records).
 pub const GROUP_RECORDS_PER_BATCH_MAX: usize = 1_000;
+
+// --- ops: tuning-profile knobs (config.rs `[shards]`, `[socket]`, `[io_uring]`) ---
+
+/// NUMA nodes a profile may name; Linux's `CONFIG_NODES_SHIFT` tops out at 10 (1024 nodes),
+/// real machines have ≤ 16; 64 leaves room and bounds the topology read in `tune check`.
+pub const NUMA_NODES_MAX: usize = 64;
+/// A shard's memory budget: at least 16 MiB (connection buffers for a handful of clients
+/// plus one 2 MiB frame), at most 1 TiB (a big machine's whole memory on one shard).
+pub const SHARD_MEMORY_SIZE_MIN: u64 = 16 * 1024 * 1024;
+pub const SHARD_MEMORY_SIZE_MAX: u64 = 1 << 40;
+/// SO_SNDBUF / SO_RCVBUF: the kernel's own floor is 4 KiB (it doubles what is asked); above
+/// 256 MiB a connection's buffer would exceed any sane `net.core.[rw]mem_max`.
+pub const SOCKET_BUFFER_SIZE_MIN: usize = 4 * 1024;
+pub const SOCKET_BUFFER_SIZE_MAX: usize = 256 * 1024 * 1024;
+/// io_uring submission queue entries: the kernel takes powers of two up to 32768
+/// (`IORING_MAX_ENTRIES`); below 64 a shard's batches of I/O would not fit one submit.
+pub const IO_URING_ENTRIES_MIN: u32 = 64;
+pub const IO_URING_ENTRIES_MAX: u32 = 32_768;
+/// SQPOLL thread idle time before it sleeps; beyond 10 s a poller burns a cpu for nothing.
+pub const SQPOLL_IDLE_MS_MAX: u32 = 10_000;

@@ -4,9 +4,9 @@
 //! Owns the metadata exchange only; runs on the main thread before any load starts. Creation
 //! is explicit (CreateTopics with `--partitions`) rather than Metadata's auto-create, so the
 //! partition count is the one asked for, not the broker's default.
-use super::connection::{Connection, Versions};
 use crate::cli::Options;
 use anyhow::{Context, bail};
+use ringbroker::client::connection::{Connection, Versions};
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
@@ -137,7 +137,7 @@ fn metadata(
         allow_auto_topic_creation: false,
         ..Default::default()
     };
-    connection.call(version, &request)
+    Ok(connection.call(version, &request)?)
 }
 
 fn create_topic(
