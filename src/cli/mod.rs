@@ -4,13 +4,14 @@
 //! ```text
 //! ringbroker topic create|list|describe|delete|add-partitions|config   topic.rs
 //! ringbroker tune check|apply                                           tune/
-//! ringbroker group list|describe        (not yet: add `group.rs` and one line in `run`)
+//! ringbroker group list|describe                                       group.rs
 //! ```
 //!
 //! Each command writes its report to the `out` it is given (stdout in the binary, a buffer in
 //! tests) and returns [`Outcome`]; failures are [`CliError`] values that `main` prints. Runs on
 //! the main thread of a short-lived process; no shard runs.
 pub mod args;
+pub mod group;
 pub mod table;
 pub mod topic;
 pub mod tune;
@@ -21,7 +22,7 @@ use crate::protocol::ErrorCode;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
-pub const COMMANDS: [&str; 2] = ["topic", "tune"];
+pub const COMMANDS: [&str; 3] = ["topic", "tune", "group"];
 
 /// Default `--bootstrap` (the broker's default listener).
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
@@ -37,6 +38,8 @@ USAGE:
     ringbroker topic delete TOPIC...
     ringbroker topic add-partitions TOPIC --partitions TOTAL
     ringbroker topic config TOPIC [--set K=V]... [--delete K]...
+    ringbroker group list                 [--bootstrap HOST:PORT]
+    ringbroker group describe GROUP...    [--bootstrap HOST:PORT]   (offsets and LAG)
     ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
@@ -116,7 +119,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
     match command.as_str() {
         "topic" => topic::run(action, rest, out),
         "tune" => tune::run(action, rest, out),
-        // `group` joins here with its own module.
+        "group" => group::run(action, rest, out),
         _ => Err(CliError::UnknownCommand {
             words: args.join(" "),
         }),
