@@ -730,6 +730,8 @@ fn split_host_port(field: &'static str, text: &str) -> Result<Advertised, Config
 }
 
 /// What the command line asked for.
+// Built once per process; boxing `flags` would buy nothing but an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Command {
     /// `ringbroker [serve] [flags]`.
@@ -1012,6 +1014,37 @@ mod tests {
             Config::validate(tiny, &[0]),
             Err(ConfigError::OutOfRange {
                 field: "socket.send_buffer_size",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn groups_section_and_flag() {
+        let file: ConfigFile = toml::from_str(
+            "[groups]\noffsets_topic_partitions = 7\nsession_timeout_ms_min = 1000\n",
+        )
+        .unwrap();
+        let flags = match parse_args(["--group-initial-rebalance-delay-ms=0".to_owned()]).unwrap() {
+            Command::Serve { flags, .. } => flags,
+            other => panic!("{other:?}"),
+        };
+        let config = Config::validate(file.overlay(flags), &[0]).unwrap();
+        assert_eq!(config.groups.offsets_topic_partitions, 7);
+        assert_eq!(config.groups.session_timeout_ms_min, 1000);
+        assert_eq!(config.groups.initial_rebalance_delay_ms, 0);
+        assert_eq!(
+            config.groups.session_timeout_ms_max, 1_800_000,
+            "Kafka's default"
+        );
+        let defaults = Config::validate(ConfigFile::default(), &[0]).unwrap();
+        assert_eq!(defaults.groups, GroupConfig::default());
+        assert_eq!(defaults.groups.initial_rebalance_delay_ms, 3_000);
+        let zero: ConfigFile = toml::from_str("[groups]\noffsets_topic_partitions = 0\n").unwrap();
+        assert!(matches!(
+            Config::validate(zero, &[0]),
+            Err(ConfigError::OutOfRange {
+                field: "groups.offsets_topic_partitions",
                 ..
             })
         ));

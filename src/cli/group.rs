@@ -46,6 +46,9 @@ const LATEST_TIMESTAMP: i64 = -1;
 const BROKERS_MAX: usize = 64;
 const BOOTSTRAP: &[&str] = &["--bootstrap", "--bootstrap-server"];
 
+/// (topic, partition) → the end offset, or the leader's error.
+type EndOffsets = BTreeMap<(String, i32), Result<i64, ErrorCode>>;
+
 /// Runs `ringbroker group ACTION ARGS…`.
 ///
 /// # Errors
@@ -336,7 +339,7 @@ fn log_end_offsets(
     versions: &Negotiated,
     bootstrap: &str,
     partitions: &BTreeSet<(String, i32)>,
-) -> Result<BTreeMap<(String, i32), Result<i64, ErrorCode>>, CliError> {
+) -> Result<EndOffsets, CliError> {
     let mut ends = BTreeMap::new();
     if partitions.is_empty() {
         return Ok(ends);
@@ -399,7 +402,7 @@ fn latest_offsets(
     connection: &mut Connection,
     version: i16,
     keys: &[(String, i32)],
-) -> Result<Vec<((String, i32), Result<i64, ErrorCode>)>, CliError> {
+) -> Result<EndOffsets, CliError> {
     let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
     for (topic, partition) in keys {
         topics.entry(topic).or_default().push(ListOffsetsPartition {
