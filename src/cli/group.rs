@@ -36,6 +36,7 @@ use crate::protocol::messages::offset_fetch::{
 use crate::protocol::{ApiKey, ErrorCode, Reader, StrBytes};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::io::Write;
 
 /// Client id the group commands announce.
@@ -448,9 +449,8 @@ pub fn format_describe(group_id: &str, group: &DescribedGroup, rows: &[Partition
         group.members.len()
     );
     if group.members.is_empty() {
-        text.push_str(&format!(
-            "Consumer group '{group_id}' has no active members.\n"
-        ));
+        // Writing to a String cannot fail.
+        let _ = writeln!(text, "Consumer group '{group_id}' has no active members.");
     }
     let mut table = Table::new(&[
         "GROUP",

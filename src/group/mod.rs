@@ -25,6 +25,7 @@ use crate::cluster::ClusterMetadata;
 use crate::protocol::error_code::ErrorCode;
 use crate::shard::logs::{LogPump, PartitionKey};
 use crate::shard::{MeshError, Placement, Shard, shard_for};
+use std::fmt::Write as _;
 use std::future::Future;
 use std::rc::Rc;
 
@@ -106,7 +107,14 @@ where
 #[must_use]
 pub fn fresh_member_id(prefix: &str) -> String {
     let uuid = crate::cluster::metadata::random_uuid();
-    let hex: String = uuid.0.iter().map(|byte| format!("{byte:02x}")).collect();
+    let hex = uuid
+        .0
+        .iter()
+        .fold(String::with_capacity(32), |mut hex, byte| {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
     let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default().to_owned();
     format!(
         "{prefix}-{}-{}-{}-{}-{}",

@@ -487,9 +487,6 @@ impl Group {
         let same_protocols = member.protocols == input.protocols;
         let is_leader = self.leader_id.as_deref() == Some(member_id.as_str());
         match self.state {
-            GroupState::PreparingRebalance => {
-                self.update_member_and_rebalance(rules, now_ms, &input, replies)
-            }
             GroupState::CompletingRebalance if same_protocols => {
                 // A retry of a join whose answer was lost: answer with this generation again.
                 Started::Done(self.join_answer(&member_id, is_leader, false))
@@ -497,7 +494,9 @@ impl Group {
             GroupState::Stable if same_protocols && !is_leader => {
                 Started::Done(self.join_answer(&member_id, false, false))
             }
-            GroupState::CompletingRebalance | GroupState::Stable => {
+            GroupState::PreparingRebalance
+            | GroupState::CompletingRebalance
+            | GroupState::Stable => {
                 self.update_member_and_rebalance(rules, now_ms, &input, replies)
             }
             GroupState::Empty | GroupState::Dead => done(ErrorCode::UnknownMemberId),
@@ -567,7 +566,7 @@ impl Group {
         is_leader: bool,
         replies: &mut Vec<Reply>,
     ) -> Started<JoinOutcome> {
-        input.member_id = member_id.to_owned();
+        member_id.clone_into(&mut input.member_id);
         let stable_without_change = self.state == GroupState::Stable
             && same_protocols
             && (!is_leader || input.supports_skip_assignment);
@@ -1280,7 +1279,7 @@ impl Group {
         let mut group = Self::new(group_id, record.state_timestamp_ms);
         group.generation_id = record.generation_id;
         group.protocol_type = Some(record.protocol_type).filter(|name| !name.is_empty());
-        group.protocol_name = record.protocol_name.clone();
+        group.protocol_name.clone_from(&record.protocol_name);
         let protocol = record.protocol_name.unwrap_or_default();
         for member in record.members {
             if let Some(instance) = &member.group_instance_id {

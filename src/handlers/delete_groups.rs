@@ -14,6 +14,9 @@ pub const VERSION_MAX: i16 = 2;
 
 /// # Errors
 /// `Mesh` when a coordinator shard stopped.
+///
+/// # Panics
+/// When called for another API (dispatch routes by key).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: DeleteGroupsRequest,

@@ -25,6 +25,9 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// # Errors
 /// None: every outcome is a response.
+///
+/// # Panics
+/// When called for another API (dispatch routes by key).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: FindCoordinatorRequest,

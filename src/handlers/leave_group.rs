@@ -17,6 +17,9 @@ pub const VERSION_MAX: i16 = 5;
 
 /// # Errors
 /// `Mesh` when the coordinator shard stopped.
+///
+/// # Panics
+/// When called for another API (dispatch routes by key).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: LeaveGroupRequest,

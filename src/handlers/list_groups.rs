@@ -17,6 +17,9 @@ const GROUP_TYPE: &str = "classic";
 
 /// # Errors
 /// `Mesh` when a shard stopped.
+///
+/// # Panics
+/// When called for another API (dispatch routes by key).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: ListGroupsRequest,

@@ -20,6 +20,9 @@ pub const VERSION_MAX: i16 = 9;
 
 /// # Errors
 /// `Mesh` when a coordinator shard stopped.
+///
+/// # Panics
+/// When called for another API (dispatch routes by key).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: OffsetFetchRequest,
