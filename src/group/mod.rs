@@ -6,8 +6,13 @@
 //! offsets.rs      one group's committed offsets and their expiry (pure)
 //! log.rs          Kafka's __consumer_offsets key/value records: encode, decode, replay
 //! coordinator.rs  per-shard coordinator: groups of the partitions this shard owns, parked
-//!                 JoinGroup/SyncGroup requests, the timer, persistence
+//!                 JoinGroup/SyncGroup requests, the timer, persistence, replay
+//! api.rs          the coordinator's operations, one per group API, called by handlers/
 //! ```
+//! Known limits: the timer of a shard starts with its first group request, so after a restart
+//! loaded members expire (and offsets are checked for expiry) only once some group request
+//! reached that shard; a parked JoinGroup/SyncGroup occupies one of the coordinator shard's
+//! mesh job slots (`MESH_JOBS_INFLIGHT_MAX`) while it waits.
 //! The coordinator of group G lives on the shard owning partition
 //! `abs(javaHashCode(G)) % partitions` of `__consumer_offsets`, exactly as Kafka picks it, so a
 //! group's state and its records live together and survive restarts with the log.
