@@ -21,6 +21,12 @@
 //! requests_inflight_per_connection_max = 100
 //! connections_max_idle_ms = 600000
 //! shutdown_grace_ms = 5000
+//! # Tuning knobs (tuning/README.md explains each; all optional):
+//! # [shards] irq_cpus = [0, 1]       cpus left to interrupts, never given a shard
+//! # [shards] numa_nodes = 2          node count the profile was written for (tune check)
+//! # [shards] memory_size = 1073741824  memory budget per shard, bytes
+//! # [socket] send_buffer_size / receive_buffer_size   SO_SNDBUF / SO_RCVBUF, bytes
+//! # [io_uring] entries = 4096, sqpoll = true, sqpoll_idle_ms = 100
 //! ```
 use crate::limits;
 use serde::Deserialize;
@@ -73,6 +79,10 @@ pub enum ConfigError {
     CpuDuplicate { cpu: usize },
     #[error("shards.cpus: cpu {cpu} is not available to this process (available: {available:?})")]
     CpuUnknown { cpu: usize, available: Vec<usize> },
+    #[error("shards.irq_cpus: cpu {cpu} also runs a shard; interrupt cpus must be left free")]
+    IrqCpuHasShard { cpu: usize },
+    #[error("{field} = {value} is not a power of two")]
+    NotPowerOfTwo { field: &'static str, value: u64 },
     #[error("log_level {value:?}: {reason}")]
     BadLogLevel { value: String, reason: String },
 }
@@ -91,6 +101,30 @@ pub struct ConfigFile {
     pub shards: ShardsFile,
     #[serde(default)]
     pub limits: LimitsFile,
+    #[serde(default)]
+    pub groups: GroupsFile,
+    #[serde(default)]
+    pub socket: SocketFile,
+    #[serde(default)]
+    pub io_uring: IoUringFile,
+}
+
+/// `[groups]` of a config file: the consumer group coordinator (Kafka's names in comments).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsFile {
+    /// `offsets.topic.num.partitions`
+    pub offsets_topic_partitions: Option<i32>,
+    /// `group.initial.rebalance.delay.ms`
+    pub initial_rebalance_delay_ms: Option<u64>,
+    /// `group.min.session.timeout.ms`
+    pub session_timeout_ms_min: Option<i32>,
+    /// `group.max.session.timeout.ms`
+    pub session_timeout_ms_max: Option<i32>,
+    /// `offsets.retention.minutes`
+    pub offsets_retention_minutes: Option<u64>,
+    /// `group.max.size`
+    pub members_max: Option<usize>,
 }
 
 /// `[shards]` of a config file.
@@ -99,6 +133,29 @@ pub struct ConfigFile {
 pub struct ShardsFile {
     pub count: Option<usize>,
     pub cpus: Option<Vec<usize>>,
+    /// Cpus kept for interrupts (NIC and NVMe queues); no shard may use them.
+    pub irq_cpus: Option<Vec<usize>>,
+    /// NUMA nodes the profile was written for; `tune check` compares it with the machine.
+    pub numa_nodes: Option<usize>,
+    /// Memory budget of one shard, bytes.
+    pub memory_size: Option<u64>,
+}
+
+/// `[socket]` of a config file: buffer sizes of client connections.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketFile {
+    pub send_buffer_size: Option<usize>,
+    pub receive_buffer_size: Option<usize>,
+}
+
+/// `[io_uring]` of a config file: how each shard's ring is built.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IoUringFile {
+    pub entries: Option<u32>,
+    pub sqpoll: Option<bool>,
+    pub sqpoll_idle_ms: Option<u32>,
 }
 
 /// `[limits]` of a config file: overrides within the hard caps of `limits.rs`.
@@ -142,6 +199,27 @@ impl ConfigFile {
             shards: ShardsFile {
                 count: other.shards.count.or(self.shards.count),
                 cpus: other.shards.cpus.or(self.shards.cpus),
+                irq_cpus: other.shards.irq_cpus.or(self.shards.irq_cpus),
+                numa_nodes: other.shards.numa_nodes.or(self.shards.numa_nodes),
+                memory_size: other.shards.memory_size.or(self.shards.memory_size),
+            },
+            socket: SocketFile {
+                send_buffer_size: other
+                    .socket
+                    .send_buffer_size
+                    .or(self.socket.send_buffer_size),
+                receive_buffer_size: other
+                    .socket
+                    .receive_buffer_size
+                    .or(self.socket.receive_buffer_size),
+            },
+            io_uring: IoUringFile {
+                entries: other.io_uring.entries.or(self.io_uring.entries),
+                sqpoll: other.io_uring.sqpoll.or(self.io_uring.sqpoll),
+                sqpoll_idle_ms: other
+                    .io_uring
+                    .sqpoll_idle_ms
+                    .or(self.io_uring.sqpoll_idle_ms),
             },
             limits: LimitsFile {
                 frame_size_max: other.limits.frame_size_max.or(self.limits.frame_size_max),
@@ -163,6 +241,7 @@ impl ConfigFile {
                     .shutdown_grace_ms
                     .or(self.limits.shutdown_grace_ms),
             },
+            groups: self.groups.overlay(other.groups),
         }
     }
 }
@@ -183,6 +262,133 @@ pub struct Config {
     /// `cpus[i]` is the cpu shard `i` is pinned to; its length is the shard count.
     pub shard_cpus: Vec<usize>,
     pub limits: Limits,
+    pub groups: GroupConfig,
+    /// Placement and kernel-interface knobs of a tuning profile.
+    pub tuning: Tuning,
+}
+
+/// Consumer group coordinator settings, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupConfig {
+    pub offsets_topic_partitions: i32,
+    pub initial_rebalance_delay_ms: u64,
+    pub session_timeout_ms_min: i32,
+    pub session_timeout_ms_max: i32,
+    pub offsets_retention_minutes: u64,
+    pub members_max: usize,
+}
+
+/// Kafka's defaults.
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            offsets_topic_partitions: 50,
+            initial_rebalance_delay_ms: 3_000,
+            session_timeout_ms_min: 6_000,
+            session_timeout_ms_max: 1_800_000,
+            offsets_retention_minutes: 7 * 24 * 60,
+            members_max: limits::GROUP_MEMBERS_MAX,
+        }
+    }
+}
+
+impl GroupsFile {
+    fn overlay(self, other: GroupsFile) -> GroupsFile {
+        GroupsFile {
+            offsets_topic_partitions: other
+                .offsets_topic_partitions
+                .or(self.offsets_topic_partitions),
+            initial_rebalance_delay_ms: other
+                .initial_rebalance_delay_ms
+                .or(self.initial_rebalance_delay_ms),
+            session_timeout_ms_min: other.session_timeout_ms_min.or(self.session_timeout_ms_min),
+            session_timeout_ms_max: other.session_timeout_ms_max.or(self.session_timeout_ms_max),
+            offsets_retention_minutes: other
+                .offsets_retention_minutes
+                .or(self.offsets_retention_minutes),
+            members_max: other.members_max.or(self.members_max),
+        }
+    }
+}
+
+/// Bounds for `[groups]`: delays and timeouts up to an hour (Kafka's session maximum default
+/// is 30 minutes), retention up to a year.
+fn validate_groups(file: &GroupsFile) -> Result<GroupConfig, ConfigError> {
+    let defaults = GroupConfig::default();
+    let config = GroupConfig {
+        offsets_topic_partitions: file
+            .offsets_topic_partitions
+            .unwrap_or(defaults.offsets_topic_partitions),
+        initial_rebalance_delay_ms: file
+            .initial_rebalance_delay_ms
+            .unwrap_or(defaults.initial_rebalance_delay_ms),
+        session_timeout_ms_min: file
+            .session_timeout_ms_min
+            .unwrap_or(defaults.session_timeout_ms_min),
+        session_timeout_ms_max: file
+            .session_timeout_ms_max
+            .unwrap_or(defaults.session_timeout_ms_max),
+        offsets_retention_minutes: file
+            .offsets_retention_minutes
+            .unwrap_or(defaults.offsets_retention_minutes),
+        members_max: file.members_max.unwrap_or(defaults.members_max),
+    };
+    let hour_ms = 3_600_000;
+    check_range(
+        "groups.offsets_topic_partitions",
+        config.offsets_topic_partitions,
+        1,
+        limits::OFFSETS_TOPIC_PARTITIONS_MAX,
+    )?;
+    check_range(
+        "groups.initial_rebalance_delay_ms",
+        config.initial_rebalance_delay_ms,
+        0,
+        3_600_000,
+    )?;
+    check_range(
+        "groups.session_timeout_ms_min",
+        config.session_timeout_ms_min,
+        1,
+        hour_ms,
+    )?;
+    check_range(
+        "groups.session_timeout_ms_max",
+        config.session_timeout_ms_max,
+        config.session_timeout_ms_min,
+        hour_ms,
+    )?;
+    check_range(
+        "groups.offsets_retention_minutes",
+        config.offsets_retention_minutes,
+        1,
+        366 * 24 * 60,
+    )?;
+    check_range(
+        "groups.members_max",
+        config.members_max,
+        1,
+        limits::GROUP_MEMBERS_MAX,
+    )?;
+    Ok(config)
+}
+
+/// The tuning-profile knobs (tuning/README.md). `None` = the kernel's or runtime's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// Cpus left to interrupts; disjoint from `Config::shard_cpus`.
+    pub irq_cpus: Vec<usize>,
+    /// NUMA nodes the profile expects.
+    pub numa_nodes: Option<usize>,
+    pub memory_per_shard_size: Option<u64>,
+    pub socket_send_buffer_size: Option<usize>,
+    pub socket_receive_buffer_size: Option<usize>,
+    /// Submission queue entries of each shard's ring.
+    pub io_uring_entries: Option<u32>,
+    /// A kernel thread polls the submission queue (no `io_uring_enter` per batch, one more
+    /// busy cpu per shard while traffic flows).
+    pub io_uring_sqpoll: bool,
+    pub io_uring_sqpoll_idle_ms: Option<u32>,
 }
 
 /// The advertised listener, as clients will be told.
@@ -292,7 +498,11 @@ impl Config {
             log_level,
             shard_cpus: shard_cpus(&file.shards, available_cpus)?,
             limits: validate_limits(&file.limits)?,
+            groups: validate_groups(&file.groups)?,
+            tuning: Tuning::default(),
         };
+        let tuning = validate_tuning(&file.shards, &file.socket, &file.io_uring, &config)?;
+        let config = Self { tuning, ..config };
         assert!(!config.shard_cpus.is_empty());
         assert!(config.shard_cpus.len() <= limits::SHARDS_MAX);
         Ok(config)
@@ -303,6 +513,72 @@ impl Config {
     pub fn shard_count(&self) -> usize {
         self.shard_cpus.len()
     }
+}
+
+fn validate_tuning(
+    shards: &ShardsFile,
+    socket: &SocketFile,
+    ring: &IoUringFile,
+    config: &Config,
+) -> Result<Tuning, ConfigError> {
+    let shard_cpus = &config.shard_cpus;
+    let irq_cpus = shards.irq_cpus.clone().unwrap_or_default();
+    check_range("shards.irq_cpus", irq_cpus.len(), 0, limits::SHARDS_MAX)?;
+    if let Some(&cpu) = irq_cpus.iter().find(|cpu| shard_cpus.contains(cpu)) {
+        return Err(ConfigError::IrqCpuHasShard { cpu });
+    }
+    if let Some(nodes) = shards.numa_nodes {
+        check_range("shards.numa_nodes", nodes, 1, limits::NUMA_NODES_MAX)?;
+    }
+    if let Some(size) = shards.memory_size {
+        let (min, max) = (limits::SHARD_MEMORY_SIZE_MIN, limits::SHARD_MEMORY_SIZE_MAX);
+        check_range("shards.memory_size", size, min, max)?;
+    }
+    for (field, size) in [
+        ("socket.send_buffer_size", socket.send_buffer_size),
+        ("socket.receive_buffer_size", socket.receive_buffer_size),
+    ] {
+        if let Some(size) = size {
+            let (min, max) = (
+                limits::SOCKET_BUFFER_SIZE_MIN,
+                limits::SOCKET_BUFFER_SIZE_MAX,
+            );
+            check_range(field, size, min, max)?;
+        }
+    }
+    if let Some(entries) = ring.entries {
+        let max = limits::IO_URING_ENTRIES_MAX;
+        check_range(
+            "io_uring.entries",
+            entries,
+            limits::IO_URING_ENTRIES_MIN,
+            max,
+        )?;
+        if !entries.is_power_of_two() {
+            return Err(ConfigError::NotPowerOfTwo {
+                field: "io_uring.entries",
+                value: u64::from(entries),
+            });
+        }
+    }
+    if let Some(idle) = ring.sqpoll_idle_ms {
+        check_range(
+            "io_uring.sqpoll_idle_ms",
+            idle,
+            1,
+            limits::SQPOLL_IDLE_MS_MAX,
+        )?;
+    }
+    Ok(Tuning {
+        irq_cpus,
+        numa_nodes: shards.numa_nodes,
+        memory_per_shard_size: shards.memory_size,
+        socket_send_buffer_size: socket.send_buffer_size,
+        socket_receive_buffer_size: socket.receive_buffer_size,
+        io_uring_entries: ring.entries,
+        io_uring_sqpoll: ring.sqpoll.unwrap_or(false),
+        io_uring_sqpoll_idle_ms: ring.sqpoll_idle_ms,
+    })
 }
 
 fn validate_limits(file: &LimitsFile) -> Result<Limits, ConfigError> {
@@ -454,6 +730,8 @@ fn split_host_port(field: &'static str, text: &str) -> Result<Advertised, Config
 }
 
 /// What the command line asked for.
+// Built once per process; boxing `flags` would buy nothing but an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Command {
     /// `ringbroker [serve] [flags]`.
@@ -480,6 +758,8 @@ FLAGS (override the config file):
     --node-id N                   this broker's id [default: 0]
     --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
     --shards N                    shard threads, one per cpu [default: online cpus]
+    --group-initial-rebalance-delay-ms N
+                                  first rebalance of a new group waits this long [default: 3000]
     --log-level LEVEL             tracing filter, e.g. info or ringbroker=debug [default: info]
     -h, --help                    print this help
     -V, --version                 print the version
@@ -526,6 +806,10 @@ where
                 flags.auto_create_partitions = Some(number(flag, value(flag)?)?);
             }
             "--shards" => flags.shards.count = Some(number("--shards", value("--shards")?)?),
+            "--group-initial-rebalance-delay-ms" => {
+                let flag = "--group-initial-rebalance-delay-ms";
+                flags.groups.initial_rebalance_delay_ms = Some(number(flag, value(flag)?)?);
+            }
             other if other.starts_with('-') => {
                 return Err(ConfigError::UnknownFlag {
                     flag: other.to_owned(),
@@ -691,5 +975,78 @@ mod tests {
         let config = Config::validate(flags, &[0]).unwrap();
         assert_eq!(config.advertise.host, "broker.example");
         assert_eq!(config.advertise.port, 19092);
+    }
+
+    #[test]
+    fn tuning_keys_are_parsed_and_validated() {
+        let file: ConfigFile = toml::from_str(
+            "[shards]\ncpus = [1, 2]\nirq_cpus = [0]\nnuma_nodes = 1\n\
+             memory_size = 1073741824\n[socket]\nreceive_buffer_size = 4194304\n\
+             [io_uring]\nentries = 4096\nsqpoll = true\nsqpoll_idle_ms = 100\n",
+        )
+        .unwrap();
+        let config = Config::validate(file.clone(), &[0, 1, 2]).unwrap();
+        assert_eq!(config.tuning.irq_cpus, vec![0]);
+        assert_eq!(config.tuning.memory_per_shard_size, Some(1 << 30));
+        assert_eq!(config.tuning.socket_receive_buffer_size, Some(4 << 20));
+        assert_eq!(config.tuning.socket_send_buffer_size, None);
+        assert!(config.tuning.io_uring_sqpoll);
+        assert_eq!(config.tuning.io_uring_entries, Some(4096));
+        // Flags (here: none of these keys) leave the file's tuning alone.
+        let overlaid = file.overlay(serve_flags("--node-id 2"));
+        assert_eq!(
+            Config::validate(overlaid, &[0, 1, 2]).unwrap().tuning,
+            config.tuning
+        );
+
+        let clash: ConfigFile = toml::from_str("[shards]\ncpus = [0]\nirq_cpus = [0]\n").unwrap();
+        assert!(matches!(
+            Config::validate(clash, &[0, 1]),
+            Err(ConfigError::IrqCpuHasShard { cpu: 0 })
+        ));
+        let odd: ConfigFile = toml::from_str("[io_uring]\nentries = 1000\n").unwrap();
+        assert!(matches!(
+            Config::validate(odd, &[0]),
+            Err(ConfigError::NotPowerOfTwo { .. })
+        ));
+        let tiny: ConfigFile = toml::from_str("[socket]\nsend_buffer_size = 1\n").unwrap();
+        assert!(matches!(
+            Config::validate(tiny, &[0]),
+            Err(ConfigError::OutOfRange {
+                field: "socket.send_buffer_size",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn groups_section_and_flag() {
+        let file: ConfigFile = toml::from_str(
+            "[groups]\noffsets_topic_partitions = 7\nsession_timeout_ms_min = 1000\n",
+        )
+        .unwrap();
+        let flags = match parse_args(["--group-initial-rebalance-delay-ms=0".to_owned()]).unwrap() {
+            Command::Serve { flags, .. } => flags,
+            other => panic!("{other:?}"),
+        };
+        let config = Config::validate(file.overlay(flags), &[0]).unwrap();
+        assert_eq!(config.groups.offsets_topic_partitions, 7);
+        assert_eq!(config.groups.session_timeout_ms_min, 1000);
+        assert_eq!(config.groups.initial_rebalance_delay_ms, 0);
+        assert_eq!(
+            config.groups.session_timeout_ms_max, 1_800_000,
+            "Kafka's default"
+        );
+        let defaults = Config::validate(ConfigFile::default(), &[0]).unwrap();
+        assert_eq!(defaults.groups, GroupConfig::default());
+        assert_eq!(defaults.groups.initial_rebalance_delay_ms, 3_000);
+        let zero: ConfigFile = toml::from_str("[groups]\noffsets_topic_partitions = 0\n").unwrap();
+        assert!(matches!(
+            Config::validate(zero, &[0]),
+            Err(ConfigError::OutOfRange {
+                field: "groups.offsets_topic_partitions",
+                ..
+            })
+        ));
     }
 }

@@ -12,8 +12,11 @@
 //! protocol/    sans-IO Kafka codec (imports nothing from the crate)
 //! limits.rs    every bound, with its arithmetic
 //! ```
+pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod group;
 pub mod handlers;
 pub mod limits;
 pub mod net;

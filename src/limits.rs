@@ -190,3 +190,53 @@ pub const FETCH_MAX_WAIT_MS_MAX: u64 = 30_000;
 /// Largest response a single Fetch builds in memory (copy mode), whatever `max_bytes` asks:
 /// Kafka's `fetch.max.bytes` default is 50 MiB.
 pub const FETCH_RESPONSE_SIZE_MAX: usize = 55 * 1024 * 1024;
+
+// ---- Consumer groups (src/group/) -------------------------------------------------------------
+
+/// Partitions of `__consumer_offsets` a config may ask for (Kafka's default is 50). Each is a
+/// partition log like any other, so this stays well under `PARTITIONS_PER_TOPIC_MAX`.
+pub const OFFSETS_TOPIC_PARTITIONS_MAX: i32 = 1_000;
+const _: () = assert!(OFFSETS_TOPIC_PARTITIONS_MAX <= PARTITIONS_PER_TOPIC_MAX);
+/// Members of one group (Kafka's `group.max.size` is unbounded by default; a join past this
+/// gets GROUP_MAX_SIZE_REACHED). JoinGroup answers to the leader carry every member's metadata,
+/// so this also bounds that response: 1,000 × a few hundred bytes ≪ `FRAME_SIZE_MAX`.
+pub const GROUP_MEMBERS_MAX: usize = 1_000;
+/// Groups one coordinator shard keeps; a new group past this is refused with
+/// COORDINATOR_NOT_AVAILABLE. 100,000 groups × ~1 KiB of state ≈ 100 MiB worst case.
+pub const GROUPS_PER_SHARD_MAX: usize = 100_000;
+/// Committed partitions per group; a commit that would add more gets COORDINATOR_NOT_AVAILABLE
+/// for the new partitions (Kafka has no closer code).
+pub const GROUP_OFFSETS_MAX: usize = 100_000;
+/// Kafka's `offset.metadata.max.bytes`: longer commit metadata gets OFFSET_METADATA_TOO_LARGE.
+pub const OFFSET_METADATA_SIZE_MAX: usize = 4_096;
+/// Period of each coordinator shard's one timer task (session expiry, rebalance deadlines,
+/// initial delay). 100 ms keeps expiry within 0.1 s of Kafka's and costs one wake-up per tick.
+pub const GROUP_TIMER_TICK_MS: u64 = 100;
+/// How often committed offsets are checked for expiry (Kafka's
+/// `offsets.retention.check.interval.ms` is 10 minutes; a minute is cheap here).
+pub const OFFSETS_EXPIRY_CHECK_MS: u64 = 60_000;
+/// Bytes read per step while a coordinator replays its `__consumer_offsets` partition.
+pub const GROUP_LOAD_READ_SIZE: u32 = 1024 * 1024;
+/// Records per batch a coordinator writes (one commit request's partitions are split into
+/// batches of at most this many records).
+pub const GROUP_RECORDS_PER_BATCH_MAX: usize = 1_000;
+
+// --- ops: tuning-profile knobs (config.rs `[shards]`, `[socket]`, `[io_uring]`) ---
+
+/// NUMA nodes a profile may name; Linux's `CONFIG_NODES_SHIFT` tops out at 10 (1024 nodes),
+/// real machines have ≤ 16; 64 leaves room and bounds the topology read in `tune check`.
+pub const NUMA_NODES_MAX: usize = 64;
+/// A shard's memory budget: at least 16 MiB (connection buffers for a handful of clients
+/// plus one 2 MiB frame), at most 1 TiB (a big machine's whole memory on one shard).
+pub const SHARD_MEMORY_SIZE_MIN: u64 = 16 * 1024 * 1024;
+pub const SHARD_MEMORY_SIZE_MAX: u64 = 1 << 40;
+/// SO_SNDBUF / SO_RCVBUF: the kernel's own floor is 4 KiB (it doubles what is asked); above
+/// 256 MiB a connection's buffer would exceed any sane `net.core.[rw]mem_max`.
+pub const SOCKET_BUFFER_SIZE_MIN: usize = 4 * 1024;
+pub const SOCKET_BUFFER_SIZE_MAX: usize = 256 * 1024 * 1024;
+/// io_uring submission queue entries: the kernel takes powers of two up to 32768
+/// (`IORING_MAX_ENTRIES`); below 64 a shard's batches of I/O would not fit one submit.
+pub const IO_URING_ENTRIES_MIN: u32 = 64;
+pub const IO_URING_ENTRIES_MAX: u32 = 32_768;
+/// SQPOLL thread idle time before it sleeps; beyond 10 s a poller burns a cpu for nothing.
+pub const SQPOLL_IDLE_MS_MAX: u32 = 10_000;

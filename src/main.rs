@@ -4,8 +4,12 @@
 //! Exit codes: 0 after a clean SIGTERM/SIGINT shutdown; 1 when the config is invalid, a shard
 //! fails to start, a shard dies, or shutdown does not complete within its bounds.
 //!
+//! `ringbroker topic|tune …` are admin commands (`ringbroker::cli`): they run on the main thread
+//! and exit with 0, or 1 when they report a problem or fail.
+//!
 //! Runs on the main thread, which never runs a shard: it owns signals and the shard threads.
 use anyhow::Context;
+use ringbroker::cli;
 use ringbroker::config::{self, Command};
 use ringbroker::handlers;
 use ringbroker::net::{Admission, KafkaService};
@@ -25,7 +29,18 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let (config_path, flags) = match config::parse_args(std::env::args().skip(1))? {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args
+        .first()
+        .is_some_and(|first| cli::is_admin_command(first))
+    {
+        let outcome = cli::run(&args, &mut std::io::stdout().lock())?;
+        return Ok(match outcome {
+            cli::Outcome::Success => ExitCode::SUCCESS,
+            cli::Outcome::Problems => ExitCode::FAILURE,
+        });
+    }
+    let (config_path, flags) = match config::parse_args(args)? {
         Command::Help => {
             print!("{}", config::USAGE);
             return Ok(ExitCode::SUCCESS);

@@ -6,9 +6,9 @@
 //! partition count is the one asked for, not the broker's default; a broker that does not offer
 //! CreateTopics gets one Metadata request with `allow_auto_topic_creation` instead (the
 //! broker's own partition count then applies, and a note says when it differs).
-use super::connection::{Connection, Versions};
 use crate::cli::Options;
 use anyhow::{Context, bail};
+use ringbroker::client::connection::{Connection, Versions};
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
@@ -159,7 +159,7 @@ fn metadata(
         allow_auto_topic_creation: auto_create,
         ..Default::default()
     };
-    connection.call(version, &request)
+    Ok(connection.call(version, &request)?)
 }
 
 fn create_topic(

@@ -9,10 +9,10 @@
 //!
 //! End-to-end latency (the `e2e` mode): each record value starts with its generation time
 //! (see `producer.rs`); the consumer subtracts it from the time the record was decoded.
-use super::connection::Connection;
 use super::producer::{epoch_us, read_stamp};
 use crate::report::Latency;
 use anyhow::{Context, bail};
+use ringbroker::client::connection::Connection;
 use ringbroker::protocol::messages::fetch::{
     FetchPartition, FetchRequest, FetchResponse, FetchTopic,
 };

@@ -1,7 +1,6 @@
-//! The threads that talk to brokers: a blocking Kafka connection on our codec, bootstrap,
-//! partition assignment, producers and consumers.
+//! The threads that talk to brokers over `ringbroker::client` (the blocking connection):
+//! bootstrap, partition assignment, producers and consumers.
 pub mod assignment;
 pub mod cluster;
-pub mod connection;
 pub mod consumer;
 pub mod producer;

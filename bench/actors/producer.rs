@@ -19,10 +19,12 @@
 //! record is at least 8 bytes), which `e2e` reads back to measure end-to-end latency; the rest
 //! is one random A–Z payload reused for every record, as kafka-producer-perf-test does, so
 //! compression ratios are comparable with Kafka's tool.
-use super::connection::{Connection, SOCKET_TIMEOUT, decode_response, encode_request, read_frame};
 use crate::report::{Latency, Window};
 use anyhow::{Context, bail};
 use bytes::BytesMut;
+use ringbroker::client::connection::{
+    Connection, SOCKET_TIMEOUT, decode_response, encode_request, read_frame,
+};
 use ringbroker::protocol::ErrorCode;
 use ringbroker::protocol::Uuid;
 use ringbroker::protocol::messages::produce::{

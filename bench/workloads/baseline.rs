@@ -11,10 +11,10 @@
 //! Total bytes = `--record-size × --num-records`; chunk = `--batch-size`. Every transfer is
 //! bounded by that byte count and by the run's deadline (socket timeouts bound each call).
 //! Runs on the main thread plus one server thread per transfer, on 127.0.0.1 only.
-use crate::actors::connection::SOCKET_TIMEOUT;
 use crate::cli::Options;
 use crate::report::{BaselineRow, Latency, baseline_table};
 use anyhow::{Context, bail};
+use ringbroker::client::connection::SOCKET_TIMEOUT;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

@@ -4,11 +4,11 @@
 //! Runs on the main thread, which spawns and joins the consumer threads.
 use crate::actors::assignment::assign;
 use crate::actors::cluster::Topic;
-use crate::actors::connection::SOCKET_TIMEOUT;
 use crate::actors::consumer::{self, ConsumerConfig, ConsumerResult};
 use crate::cli::Options;
 use crate::report::{ConsumeSummary, Latency, consumer_row};
 use anyhow::bail;
+use ringbroker::client::connection::SOCKET_TIMEOUT;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::sync_channel;

@@ -120,7 +120,7 @@ impl Producers {
         let mut window_start = Instant::now();
         // Bounded by the deadline (the producers' own stop_at is no later).
         while !self.handles.iter().all(JoinHandle::is_finished) {
-            if Instant::now() >= deadline + crate::actors::connection::SOCKET_TIMEOUT {
+            if Instant::now() >= deadline + ringbroker::client::connection::SOCKET_TIMEOUT {
                 bail!("producers still running past the timeout");
             }
             std::thread::sleep(POLL_INTERVAL);

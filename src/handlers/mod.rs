@@ -37,6 +37,18 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+// ---- consumer groups ----
+pub mod delete_groups;
+pub mod describe_groups;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
+pub mod sync_group;
 
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
@@ -160,6 +172,18 @@ pub static REGISTRY: &[Handler] = &[
     handler!(incremental_alter_configs),
     handler!(describe_cluster),
     handler!(api_versions),
+    // ---- consumer groups ----
+    handler!(delete_groups),
+    handler!(describe_groups),
+    handler!(find_coordinator),
+    handler!(heartbeat),
+    handler!(join_group),
+    handler!(leave_group),
+    handler!(list_groups),
+    handler!(offset_commit),
+    handler!(offset_delete),
+    handler!(offset_fetch),
+    handler!(sync_group),
 ];
 
 /// The registry line of `api_key`, if we serve it.

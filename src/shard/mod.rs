@@ -107,6 +107,9 @@ pub struct ShardState {
     pub metadata_store: Option<MetadataStore>,
     /// The task that owns this shard's partition logs.
     pub logs: LogPump,
+    // ---- consumer groups (src/group/) ----
+    /// The group coordinator for the `__consumer_offsets` partitions this shard owns.
+    pub groups: crate::group::Coordinator,
 }
 
 impl std::fmt::Debug for ShardState {
@@ -144,11 +147,15 @@ impl ShardState {
         logs.reconcile(Arc::clone(&metadata)).await;
         let metadata_store = (placement.index == controller::CONTROLLER_SHARD)
             .then(|| MetadataStore::new(&config.data_dir));
+        // Groups are replayed from the offsets log before the shard listens.
+        let groups = crate::group::Coordinator::default();
+        crate::group::load_owned(&groups, &logs, &metadata, placement).await;
         Ok(Self {
             placement,
             metadata: RefCell::new(metadata),
             metadata_store,
             logs,
+            groups,
         })
     }
 

@@ -8,14 +8,15 @@
 //! Invariants: responses arrive in request order on one connection (Kafka's guarantee), so a
 //! reader checks each response's correlation id against the oldest request in flight; every
 //! frame read is bounded by [`RESPONSE_SIZE_MAX`]; every socket call has a timeout.
-use anyhow::{Context, bail};
+//!
+//! Errors are [`ClientError`] values; the binaries add context with `anyhow` at their edge.
+use crate::protocol::frame::{FRAME_PREFIX_SIZE, FrameError, finish_frame, peek_size, start_frame};
+use crate::protocol::header::response_header_is_flexible;
+use crate::protocol::header::{RequestHeader, decode_response_header};
+use crate::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::{ApiKey, DecodeError, ErrorCode, Message, Reader, StrBytes, versions};
 use bytes::{Bytes, BytesMut};
-use ringbroker::protocol::frame::{FRAME_PREFIX_SIZE, finish_frame, peek_size, start_frame};
-use ringbroker::protocol::header::response_header_is_flexible;
-use ringbroker::protocol::header::{RequestHeader, decode_response_header};
-use ringbroker::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
-use ringbroker::protocol::{ApiKey, ErrorCode, Message, Reader, StrBytes, versions};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -24,6 +25,48 @@ use std::time::Duration;
 pub const RESPONSE_SIZE_MAX: usize = 80 * 1024 * 1024;
 /// Bound on one blocking socket call; a broker silent this long is treated as gone.
 pub const SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a call to a broker failed. The underlying error is the `source` (print the chain, as
+/// anyhow's `{:#}` does), not repeated in the message.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("resolving {address}")]
+    Resolve { address: String, source: io::Error },
+    #[error("{address} resolves to no address")]
+    NoAddress { address: String },
+    #[error("connecting to {address}")]
+    Connect { address: String, source: io::Error },
+    /// A socket call failed, timed out, or the broker closed the connection.
+    #[error("{doing}")]
+    Io {
+        doing: &'static str,
+        source: io::Error,
+    },
+    #[error("response frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("{api_key:?} response has correlation id {received}, expected {expected}")]
+    Correlation {
+        api_key: ApiKey,
+        received: i32,
+        expected: i32,
+    },
+    #[error("decoding {api_key:?} v{version} response")]
+    Decode {
+        api_key: ApiKey,
+        version: i16,
+        source: DecodeError,
+    },
+    #[error("ApiVersions failed: {}", .0.name())]
+    ApiVersions(ErrorCode),
+    #[error("the broker shares no version of {0:?}")]
+    NoCommonVersion(ApiKey),
+}
+
+impl ClientError {
+    fn io(doing: &'static str) -> impl FnOnce(io::Error) -> Self {
+        move |source| Self::Io { doing, source }
+    }
+}
 
 /// The version of each API both sides support (the highest common one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,16 +107,18 @@ pub fn encode_request<M: Message>(
 ///
 /// # Errors
 /// I/O errors (including timeouts and a closed socket) and frames over the limit.
-pub fn read_frame(stream: &mut impl Read) -> anyhow::Result<Bytes> {
+pub fn read_frame(stream: &mut impl Read) -> Result<Bytes, ClientError> {
     let mut prefix = [0u8; FRAME_PREFIX_SIZE];
     stream
         .read_exact(&mut prefix)
-        .context("reading a frame size")?;
-    let size = peek_size(&prefix, RESPONSE_SIZE_MAX)?.context("four bytes make a prefix")?;
+        .map_err(ClientError::io("reading a frame size"))?;
+    // Four bytes always make a prefix; `None` cannot happen, so it maps to a zero-size frame
+    // only to stay total, and the decode of an empty payload then fails.
+    let size = peek_size(&prefix, RESPONSE_SIZE_MAX)?.unwrap_or(0);
     let mut payload = vec![0u8; size];
     stream
         .read_exact(&mut payload)
-        .with_context(|| format!("reading a {size}-byte frame"))?;
+        .map_err(ClientError::io("reading a frame"))?;
     Ok(Bytes::from(payload))
 }
 
@@ -85,19 +130,24 @@ pub fn decode_response<M: Message>(
     payload: Bytes,
     version: i16,
     correlation_id: i32,
-) -> anyhow::Result<M> {
+) -> Result<M, ClientError> {
+    let decode_error = |source| ClientError::Decode {
+        api_key: M::API_KEY,
+        version,
+        source,
+    };
     let mut reader = Reader::new(payload);
     let flexible = response_header_is_flexible(M::API_KEY, version);
-    let received = decode_response_header(&mut reader, flexible)?;
+    let received = decode_response_header(&mut reader, flexible).map_err(decode_error)?;
     if received != correlation_id {
-        bail!(
-            "{:?} response has correlation id {received}, expected {correlation_id}",
-            M::API_KEY
-        );
+        return Err(ClientError::Correlation {
+            api_key: M::API_KEY,
+            received,
+            expected: correlation_id,
+        });
     }
     let body = reader.rest();
-    M::decode_body(body, version)
-        .with_context(|| format!("decoding {:?} v{version} response", M::API_KEY))
+    M::decode_body(body, version).map_err(decode_error)
 }
 
 /// A connection for request/response exchanges (metadata, topic creation, consumers).
@@ -117,17 +167,29 @@ impl Connection {
     ///
     /// # Errors
     /// Resolution or connection failures.
-    pub fn connect(address: &str, client_id: &str) -> anyhow::Result<Self> {
+    pub fn connect(address: &str, client_id: &str) -> Result<Self, ClientError> {
         let target = address
             .to_socket_addrs()
-            .with_context(|| format!("resolving {address}"))?
+            .map_err(|source| ClientError::Resolve {
+                address: address.to_owned(),
+                source,
+            })?
             .next()
-            .with_context(|| format!("{address} resolves to nothing"))?;
-        let stream = TcpStream::connect_timeout(&target, SOCKET_TIMEOUT)
-            .with_context(|| format!("connecting to {address}"))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(SOCKET_TIMEOUT))?;
-        stream.set_write_timeout(Some(SOCKET_TIMEOUT))?;
+            .ok_or_else(|| ClientError::NoAddress {
+                address: address.to_owned(),
+            })?;
+        let stream = TcpStream::connect_timeout(&target, SOCKET_TIMEOUT).map_err(|source| {
+            ClientError::Connect {
+                address: address.to_owned(),
+                source,
+            }
+        })?;
+        let setup = ClientError::io("setting socket options");
+        stream
+            .set_nodelay(true)
+            .and_then(|()| stream.set_read_timeout(Some(SOCKET_TIMEOUT)))
+            .and_then(|()| stream.set_write_timeout(Some(SOCKET_TIMEOUT)))
+            .map_err(setup)?;
         Ok(Self {
             stream,
             client_id: client_id.to_owned(),
@@ -161,7 +223,7 @@ impl Connection {
         &mut self,
         version: i16,
         request: &Req,
-    ) -> anyhow::Result<Resp> {
+    ) -> Result<Resp, ClientError> {
         assert_eq!(
             Req::API_KEY,
             Resp::API_KEY,
@@ -175,7 +237,9 @@ impl Connection {
             &self.client_id,
             request,
         );
-        self.stream.write_all(&self.buffer)?;
+        self.stream
+            .write_all(&self.buffer)
+            .map_err(ClientError::io("writing a request"))?;
         self.bytes_written += self.buffer.len() as u64;
         let payload = read_frame(&mut self.stream)?;
         self.bytes_read += (payload.len() + FRAME_PREFIX_SIZE) as u64;
@@ -187,9 +251,26 @@ impl Connection {
     ///
     /// # Errors
     /// I/O, decode errors, or a broker lacking an API ringbench needs.
-    pub fn negotiate(&mut self) -> anyhow::Result<Versions> {
+    pub fn negotiate(&mut self) -> Result<Versions, ClientError> {
+        let negotiated = self.api_versions("ringbench")?;
+        Ok(Versions {
+            produce: negotiated.need(ApiKey::Produce)?,
+            fetch: negotiated.need(ApiKey::Fetch)?,
+            list_offsets: negotiated.need(ApiKey::ListOffsets)?,
+            metadata: negotiated.need(ApiKey::Metadata)?,
+            create_topics: negotiated.get(ApiKey::CreateTopics),
+        })
+    }
+
+    /// ApiVersions v3 (announcing `software_name`, which Kafka requires to match
+    /// `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`), falling back to v0 for brokers that answer
+    /// UNSUPPORTED_VERSION; returns the highest common version of every API our codec knows.
+    ///
+    /// # Errors
+    /// I/O, decode errors, or an ApiVersions error code.
+    pub fn api_versions(&mut self, software_name: &str) -> Result<Negotiated, ClientError> {
         let request = ApiVersionsRequest {
-            client_software_name: StrBytes::from("ringbench"),
+            client_software_name: StrBytes::from(software_name),
             client_software_version: StrBytes::from(env!("CARGO_PKG_VERSION")),
         };
         // A broker without v3 answers in the v0 layout, which does not decode as v3; the
@@ -199,7 +280,7 @@ impl Connection {
             _ => self.call(0, &ApiVersionsRequest::default())?,
         };
         if response.error_code != ErrorCode::None {
-            bail!("ApiVersions failed: {}", response.error_code.name());
+            return Err(ClientError::ApiVersions(response.error_code));
         }
         let pick = |key: ApiKey| -> Option<i16> {
             let ours = versions::range(key);
@@ -210,15 +291,32 @@ impl Connection {
             let max = ours.max.min(theirs.max_version);
             (max >= ours.min.max(theirs.min_version)).then_some(max)
         };
-        let need = |key: ApiKey| {
-            pick(key).with_context(|| format!("the broker shares no version of {key:?}"))
-        };
-        Ok(Versions {
-            produce: need(ApiKey::Produce)?,
-            fetch: need(ApiKey::Fetch)?,
-            list_offsets: need(ApiKey::ListOffsets)?,
-            metadata: need(ApiKey::Metadata)?,
-            create_topics: pick(ApiKey::CreateTopics),
+        Ok(Negotiated {
+            versions: ApiKey::ALL.map(pick),
         })
+    }
+}
+
+/// The highest version of each API that both the broker and our codec support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Indexed like [`ApiKey::ALL`]; `None` when there is no common version.
+    versions: [Option<i16>; ApiKey::ALL.len()],
+}
+
+impl Negotiated {
+    /// The agreed version of `key`, `None` when the broker does not offer a common one.
+    #[must_use]
+    pub fn get(&self, key: ApiKey) -> Option<i16> {
+        let index = ApiKey::ALL.iter().position(|known| *known == key)?;
+        self.versions.get(index).copied().flatten()
+    }
+
+    /// The agreed version of an API the caller cannot do without.
+    ///
+    /// # Errors
+    /// `NoCommonVersion` when the broker does not offer it.
+    pub fn need(&self, key: ApiKey) -> Result<i16, ClientError> {
+        self.get(key).ok_or(ClientError::NoCommonVersion(key))
     }
 }

@@ -1,0 +1,127 @@
+//! The admin subcommands of the `ringbroker` binary. They talk to a running broker over the
+//! Kafka protocol (through [`crate::client`]), or inspect and tune the local machine:
+//!
+//! ```text
+//! ringbroker topic create|list|describe|delete|add-partitions|config   topic.rs
+//! ringbroker tune check|apply                                           tune/
+//! ringbroker group list|describe                                       group.rs
+//! ```
+//!
+//! Each command writes its report to the `out` it is given (stdout in the binary, a buffer in
+//! tests) and returns [`Outcome`]; failures are [`CliError`] values that `main` prints. Runs on
+//! the main thread of a short-lived process; no shard runs.
+pub mod args;
+pub mod group;
+pub mod table;
+pub mod topic;
+pub mod tune;
+
+use crate::client::connection::ClientError;
+use crate::config::ConfigError;
+use crate::protocol::ErrorCode;
+use std::io::{self, Write};
+
+/// The first words that select an admin command instead of `serve`.
+pub const COMMANDS: [&str; 3] = ["topic", "tune", "group"];
+
+/// Default `--bootstrap` (the broker's default listener).
+pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
+
+/// `ringbroker topic --help` and friends.
+pub const USAGE: &str = "\
+ringbroker admin commands
+
+USAGE:
+    ringbroker topic list                 [--bootstrap HOST:PORT]
+    ringbroker topic describe [TOPIC...]  [--bootstrap HOST:PORT]
+    ringbroker topic create TOPIC [--partitions N] [--replication-factor N] [--config K=V]...
+    ringbroker topic delete TOPIC...
+    ringbroker topic add-partitions TOPIC --partitions TOTAL
+    ringbroker topic config TOPIC [--set K=V]... [--delete K]...
+    ringbroker group list                 [--bootstrap HOST:PORT]
+    ringbroker group describe GROUP...    [--bootstrap HOST:PORT]   (offsets and LAG)
+    ringbroker tune check [--config PROFILE] [--strict]
+    ringbroker tune apply [--config PROFILE] [--dry-run]
+
+    --bootstrap HOST:PORT   a broker to ask [default: 127.0.0.1:9092]
+                            (--bootstrap-server is accepted too, as in kafka-topics.sh)
+";
+
+/// How an admin command ended when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked for was done (or, for `tune check`, every check passed).
+    Success,
+    /// The command ran but reported problems (a topic error, a failed check); exit code 1.
+    Problems,
+}
+
+/// Why an admin command could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("unknown command {words:?} (see ringbroker topic --help)")]
+    UnknownCommand { words: String },
+    #[error("unknown flag {flag} (see --help)")]
+    UnknownFlag { flag: String },
+    #[error("flag {flag} needs a value")]
+    MissingValue { flag: &'static str },
+    #[error("flag {flag} takes no value")]
+    UnexpectedValue { flag: &'static str },
+    #[error("flag {flag}: {value:?} is not a valid {expected}")]
+    BadValue {
+        flag: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{0}")]
+    Usage(&'static str),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{what}: {}{}", .error_code.name(), message_suffix(.message.as_deref()))]
+    Kafka {
+        what: String,
+        error_code: ErrorCode,
+        message: Option<String>,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tune(#[from] tune::TuneError),
+    #[error("writing the report: {0}")]
+    Output(#[from] io::Error),
+}
+
+fn message_suffix(message: Option<&str>) -> String {
+    match message {
+        Some(text) if !text.is_empty() => format!(" ({text})"),
+        _ => String::new(),
+    }
+}
+
+/// Whether `first` (the first argument) selects an admin command.
+#[must_use]
+pub fn is_admin_command(first: &str) -> bool {
+    COMMANDS.contains(&first)
+}
+
+/// Runs the admin command in `args` (the arguments after the program name, starting with one
+/// of [`COMMANDS`]), writing its report to `out`.
+///
+/// # Errors
+/// Bad arguments, an unreachable broker, protocol errors, or a failed write to `out`.
+pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        out.write_all(USAGE.as_bytes())?;
+        return Ok(Outcome::Success);
+    }
+    let (command, rest) = args.split_first().ok_or(CliError::Usage(USAGE))?;
+    let (action, rest) = rest.split_first().ok_or(CliError::Usage(USAGE))?;
+    match command.as_str() {
+        "topic" => topic::run(action, rest, out),
+        "tune" => tune::run(action, rest, out),
+        "group" => group::run(action, rest, out),
+        _ => Err(CliError::UnknownCommand {
+            words: args.join(" "),
+        }),
+    }
+}

@@ -1,0 +1,404 @@
+//! The per-shard group coordinator: the groups whose `__consumer_offsets` partition this
+//! shard owns, their committed offsets, the JoinGroup/SyncGroup requests parked until a
+//! rebalance completes, one timer task, and persistence into the partition logs.
+//!
+//! Runs on the coordinator shard of its groups (handlers reach it with `invoke_on`). State is
+//! in one `RefCell`, borrowed only between awaits; every operation re-reads the group after an
+//! await (a group may be deleted while a write is in flight).
+//!
+//! Order of effects: the state machine decides; records are appended to the log; then parked
+//! requests are answered. A leader's SyncGroup is persisted *before* the followers learn their
+//! assignments (Kafka's `storeGroup` then `setAndPropagateAssignment`), so an acknowledged
+//! assignment survives a restart.
+//!
+//! Bounds: groups per shard (`GROUPS_PER_SHARD_MAX`), members per group (config), offsets
+//! per group (`GROUP_OFFSETS_MAX`), parked requests (one per member: a second join of the
+//! same member replaces the first), one timer task per shard ticking every
+//! `GROUP_TIMER_TICK_MS` and stopping when the shard drains. A parked request waits inside
+//! its mesh job on this shard (so its wake-up is local), at most its rebalance timeout plus
+//! [`PARK_SLACK_MS`].
+use super::log::{self, LogRecord};
+use super::offsets::{ExpiryContext, GroupOffsets};
+use super::state::{Group, GroupRules, GroupState, JoinOutcome, Reply, SyncOutcome};
+use crate::limits;
+use crate::protocol::error_code::ErrorCode;
+use crate::shard::Shard;
+use crate::shard::logs::{LogPump, PartitionKey};
+use crate::storage::{AppendRequest, StorageError};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How much longer than its rebalance timeout a parked request waits before giving up (the
+/// timer completes the rebalance at the timeout; this only guards against a lost reply).
+pub const PARK_SLACK_MS: u64 = 5_000;
+
+/// Where a group's coordinator lives: its `__consumer_offsets` partition and owning shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub key: PartitionKey,
+    pub shard: usize,
+}
+
+/// A group and its offsets.
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) group: Group,
+    pub(super) offsets: GroupOffsets,
+    /// The `__consumer_offsets` partition it is written to.
+    pub(super) key: PartitionKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    Loading,
+    Loaded,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Inner {
+    partitions: HashMap<PartitionKey, Load>,
+    pub(super) groups: HashMap<String, Entry>,
+    pub(super) join_waiters: HashMap<(String, String), flume::Sender<JoinOutcome>>,
+    pub(super) sync_waiters: HashMap<(String, String), flume::Sender<SyncOutcome>>,
+}
+
+/// This shard's coordinator (lives in `ShardState::groups`).
+#[derive(Debug, Default)]
+pub struct Coordinator {
+    pub(super) inner: RefCell<Inner>,
+    timer_started: Cell<bool>,
+    /// When offsets were last checked for expiry (wall-clock ms).
+    expiry_checked_ms: Cell<i64>,
+}
+
+/// Wall-clock milliseconds (Kafka's `time.milliseconds()`); commit timestamps and group state
+/// timestamps are persisted, so monotonic time would not survive a restart.
+#[must_use]
+pub fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(super) fn rules(shard: &Shard) -> GroupRules {
+    let config = shard.config().groups;
+    GroupRules {
+        initial_rebalance_delay_ms: i64::try_from(config.initial_rebalance_delay_ms)
+            .unwrap_or(i64::MAX),
+        session_timeout_ms_min: config.session_timeout_ms_min,
+        session_timeout_ms_max: config.session_timeout_ms_max,
+        members_max: config.members_max,
+    }
+}
+
+fn storage_error_code(error: &StorageError) -> ErrorCode {
+    // Kafka maps a failed offsets-log write to COORDINATOR_NOT_AVAILABLE so clients retry.
+    tracing::warn!(%error, "group coordinator: offsets log write failed");
+    ErrorCode::CoordinatorNotAvailable
+}
+
+/// Appends `records` to `key` in batches of at most `GROUP_RECORDS_PER_BATCH_MAX`.
+pub(super) async fn append(
+    logs: &LogPump,
+    key: PartitionKey,
+    records: &[LogRecord],
+) -> Result<(), ErrorCode> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut batches = Vec::new();
+    for chunk in records.chunks(limits::GROUP_RECORDS_PER_BATCH_MAX) {
+        let batch = log::encode_batch(chunk, now).map_err(|error| {
+            tracing::warn!(%error, "group coordinator: cannot encode records");
+            ErrorCode::UnknownServerError
+        })?;
+        batches.push(batch);
+    }
+    let request = AppendRequest {
+        batches,
+        leader_epoch: 0,
+    };
+    let results = logs.append_all(vec![(key, request)]).await;
+    for result in results {
+        result.map_err(|error| storage_error_code(&error))?;
+    }
+    Ok(())
+}
+
+/// Everything one `__consumer_offsets` partition holds, replayed.
+#[derive(Debug, Default)]
+pub struct LoadedPartition {
+    groups: HashMap<String, (Option<super::state::GroupRecord>, GroupOffsets)>,
+}
+
+/// Replays partition `key` from its log start to its high watermark.
+///
+/// # Errors
+/// Storage errors from the pump.
+pub async fn load_partition(
+    logs: &LogPump,
+    key: PartitionKey,
+) -> Result<LoadedPartition, StorageError> {
+    let offsets = logs.offsets(key).await?;
+    let mut loaded = LoadedPartition::default();
+    let mut position = offsets.log_start_offset;
+    let mut skipped = 0_u64;
+    // Bounded: every read that returns a batch advances `position` by at least one record,
+    // and a read that advances nothing ends the loop.
+    while position < offsets.high_watermark {
+        let data = logs
+            .read(key, position, limits::GROUP_LOAD_READ_SIZE, true)
+            .await?;
+        let replayed = log::replay(data.bytes, |record| apply_loaded(&mut loaded, record));
+        skipped += replayed.skipped;
+        if replayed.next_offset <= position {
+            break;
+        }
+        position = replayed.next_offset;
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            partition = key.partition,
+            skipped,
+            "unreadable offsets-log records skipped"
+        );
+    }
+    Ok(loaded)
+}
+
+fn apply_loaded(loaded: &mut LoadedPartition, record: LogRecord) {
+    match record {
+        LogRecord::Offset {
+            group_id,
+            topic,
+            partition,
+            value,
+        } => {
+            let (_, offsets) = loaded.groups.entry(group_id).or_default();
+            match value {
+                Some(value) => offsets.insert(&topic, partition, value),
+                None => {
+                    offsets.remove(&topic, partition);
+                }
+            }
+        }
+        LogRecord::Group { group_id, value } => {
+            loaded.groups.entry(group_id).or_default().0 = value;
+        }
+    }
+}
+
+impl Inner {
+    pub(super) fn is_loading(&self) -> bool {
+        self.partitions.values().any(|load| *load == Load::Loading)
+    }
+}
+
+impl Coordinator {
+    /// Installs a replayed partition: its groups become live (members' sessions start now).
+    pub fn install(&self, key: PartitionKey, loaded: LoadedPartition) {
+        let now = now_ms();
+        let mut inner = self.inner.borrow_mut();
+        for (group_id, (record, offsets)) in loaded.groups {
+            let group = match record {
+                Some(record) => Group::from_record(&group_id, record, now),
+                None if offsets.is_empty() => continue,
+                None => Group::new(&group_id, now),
+            };
+            inner.groups.insert(
+                group_id,
+                Entry {
+                    group,
+                    offsets,
+                    key,
+                },
+            );
+        }
+        inner.partitions.insert(key, Load::Loaded);
+    }
+
+    /// Makes sure `key` was replayed (first use after its topic was created); concurrent
+    /// callers during the replay get COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers.
+    pub(super) async fn ensure_loaded(
+        &self,
+        shard: &Rc<Shard>,
+        key: PartitionKey,
+    ) -> Result<(), ErrorCode> {
+        self.start_timer(shard);
+        let load = self.inner.borrow().partitions.get(&key).copied();
+        match load {
+            Some(Load::Loaded) => return Ok(()),
+            Some(Load::Loading) => return Err(ErrorCode::CoordinatorLoadInProgress),
+            None => {}
+        }
+        self.inner
+            .borrow_mut()
+            .partitions
+            .insert(key, Load::Loading);
+        match load_partition(&shard.state.logs, key).await {
+            Ok(loaded) => {
+                self.install(key, loaded);
+                Ok(())
+            }
+            Err(error) => {
+                self.inner.borrow_mut().partitions.remove(&key);
+                Err(storage_error_code(&error))
+            }
+        }
+    }
+
+    fn start_timer(&self, shard: &Rc<Shard>) {
+        if self.timer_started.replace(true) {
+            return;
+        }
+        let shard = Rc::clone(shard);
+        // One timer per shard, for the shard's life; it ends when the shard drains.
+        compio::runtime::spawn(async move {
+            while !shard.is_draining() {
+                compio::time::sleep(Duration::from_millis(limits::GROUP_TIMER_TICK_MS)).await;
+                shard.state.groups.tick(&shard).await;
+            }
+        })
+        .detach();
+    }
+
+    /// Delivers answers to parked requests; an answer without a waiter (the request gave up
+    /// or was never parked) is dropped.
+    pub(super) fn deliver(&self, group_id: &str, replies: Vec<Reply>) {
+        let mut inner = self.inner.borrow_mut();
+        for reply in replies {
+            match reply {
+                Reply::Join { member_id, outcome } => {
+                    let key = (group_id.to_owned(), member_id);
+                    if let Some(waiter) = inner.join_waiters.remove(&key) {
+                        let _ = waiter.try_send(outcome);
+                    }
+                }
+                Reply::Sync { member_id, outcome } => {
+                    let key = (group_id.to_owned(), member_id);
+                    if let Some(waiter) = inner.sync_waiters.remove(&key) {
+                        let _ = waiter.try_send(outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the group record if the state machine marked it changed.
+    pub(super) async fn persist_if_dirty(
+        &self,
+        shard: &Rc<Shard>,
+        group_id: &str,
+    ) -> Result<(), ErrorCode> {
+        let record = {
+            let mut inner = self.inner.borrow_mut();
+            let Some(entry) = inner.groups.get_mut(group_id) else {
+                return Ok(());
+            };
+            if !entry.group.take_dirty() {
+                return Ok(());
+            }
+            let value = (entry.group.state() != GroupState::Dead).then(|| entry.group.to_record());
+            (
+                entry.key,
+                LogRecord::Group {
+                    group_id: group_id.to_owned(),
+                    value,
+                },
+            )
+        };
+        append(&shard.state.logs, record.0, &[record.1]).await
+    }
+
+    /// The timer's step: advance every group, answer, persist, and now and then expire offsets.
+    async fn tick(&self, shard: &Rc<Shard>) {
+        let now = now_ms();
+        let rules = rules(shard);
+        let mut work: Vec<(String, Vec<Reply>, bool)> = Vec::new();
+        {
+            let mut inner = self.inner.borrow_mut();
+            for (group_id, entry) in &mut inner.groups {
+                let due = entry
+                    .group
+                    .next_deadline_ms()
+                    .is_some_and(|deadline| deadline <= now);
+                if !due {
+                    continue;
+                }
+                let mut replies = Vec::new();
+                entry.group.tick(&rules, now, &mut replies);
+                work.push((group_id.clone(), replies, true));
+            }
+        }
+        for (group_id, replies, _) in work {
+            self.deliver(&group_id, replies);
+            if let Err(error) = self.persist_if_dirty(shard, &group_id).await {
+                tracing::warn!(group_id, ?error, "group record not persisted");
+            }
+        }
+        let interval = i64::try_from(limits::OFFSETS_EXPIRY_CHECK_MS).unwrap_or(i64::MAX);
+        if now.saturating_sub(self.expiry_checked_ms.get()) >= interval {
+            self.expiry_checked_ms.set(now);
+            self.expire_offsets(shard, now).await;
+        }
+    }
+
+    /// Deletes expired offsets and groups left empty with none (Kafka's
+    /// `cleanupGroupMetadata`).
+    async fn expire_offsets(&self, shard: &Rc<Shard>, now: i64) {
+        let retention_minutes = shard.config().groups.offsets_retention_minutes;
+        let retention_ms =
+            i64::try_from(retention_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
+        let mut writes: Vec<(PartitionKey, Vec<LogRecord>)> = Vec::new();
+        {
+            let mut inner = self.inner.borrow_mut();
+            let mut dead = Vec::new();
+            for (group_id, entry) in &mut inner.groups {
+                let context = ExpiryContext {
+                    now_ms: now,
+                    retention_ms,
+                    state: entry.group.state(),
+                    state_timestamp_ms: entry.group.state_timestamp_ms(),
+                    has_protocol_type: entry.group.protocol_type().is_some(),
+                };
+                let mut records = Vec::new();
+                for (topic, partition) in entry.offsets.expired(&context) {
+                    entry.offsets.remove(&topic, partition);
+                    records.push(offset_tombstone(group_id, &topic, partition));
+                }
+                if entry.group.state() == GroupState::Empty && entry.offsets.is_empty() {
+                    entry.group.mark_dead(now);
+                    records.push(LogRecord::Group {
+                        group_id: group_id.clone(),
+                        value: None,
+                    });
+                    dead.push(group_id.clone());
+                }
+                if !records.is_empty() {
+                    writes.push((entry.key, records));
+                }
+            }
+            for group_id in dead {
+                inner.groups.remove(&group_id);
+            }
+        }
+        for (key, records) in writes {
+            if let Err(error) = append(&shard.state.logs, key, &records).await {
+                tracing::warn!(?error, "offset expiry not persisted");
+            }
+        }
+    }
+}
+
+pub(super) fn offset_tombstone(group_id: &str, topic: &str, partition: i32) -> LogRecord {
+    LogRecord::Offset {
+        group_id: group_id.to_owned(),
+        topic: topic.to_owned(),
+        partition,
+        value: None,
+    }
+}

@@ -1,0 +1,197 @@
+//! Consumer groups (classic protocol) and committed offsets.
+//!
+//! ```text
+//! mod.rs          routing: group id → `__consumer_offsets` partition (Kafka's hash)
+//! state.rs        one group's membership state machine (pure, clock passed in)
+//! offsets.rs      one group's committed offsets and their expiry (pure)
+//! log.rs          Kafka's __consumer_offsets key/value records: encode, decode, replay
+//! coordinator.rs  per-shard coordinator: groups of the partitions this shard owns, parked
+//!                 JoinGroup/SyncGroup requests, the timer, persistence, replay
+//! api.rs          the coordinator's operations, one per group API, called by handlers/
+//! ```
+//! Known limits: the timer of a shard starts with its first group request, so after a restart
+//! loaded members expire (and offsets are checked for expiry) only once some group request
+//! reached that shard; a parked JoinGroup/SyncGroup occupies one of the coordinator shard's
+//! mesh job slots (`MESH_JOBS_INFLIGHT_MAX`) while it waits.
+//! The coordinator of group G lives on the shard owning partition
+//! `abs(javaHashCode(G)) % partitions` of `__consumer_offsets`, exactly as Kafka picks it, so a
+//! group's state and its records live together and survive restarts with the log.
+//!
+//! Runs on the coordinator shard of each group; the routing helpers are pure and run anywhere.
+pub mod api;
+pub mod coordinator;
+pub mod log;
+pub mod offsets;
+pub mod state;
+
+pub use coordinator::{Coordinator, Route};
+
+use crate::cluster::ClusterMetadata;
+use crate::protocol::error_code::ErrorCode;
+use crate::shard::logs::{LogPump, PartitionKey};
+use crate::shard::{MeshError, Placement, Shard, shard_for};
+use std::fmt::Write as _;
+use std::future::Future;
+use std::rc::Rc;
+
+/// Kafka's internal topic holding group metadata and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Java's `String.hashCode`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units, wrapping.
+#[must_use]
+pub fn java_string_hash(text: &str) -> i32 {
+    text.encode_utf16().fold(0_i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// The `__consumer_offsets` partition of `group_id` (Kafka's
+/// `Utils.abs(groupId.hashCode) % groupMetadataTopicPartitionCount`, where `Utils.abs` maps
+/// `i32::MIN` to 0).
+///
+/// # Panics
+/// When `partition_count` is not positive (config validation guarantees it is).
+#[must_use]
+pub fn coordinator_partition(group_id: &str, partition_count: i32) -> i32 {
+    assert!(partition_count > 0, "partition count {partition_count}");
+    let hash = java_string_hash(group_id);
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    let partition = positive % partition_count;
+    assert!((0..partition_count).contains(&partition));
+    partition
+}
+
+/// The coordinator of `group_id` in `metadata`, or `None` while `__consumer_offsets` does not
+/// exist yet (FindCoordinator creates it).
+#[must_use]
+pub fn route_in(metadata: &ClusterMetadata, group_id: &str, shard_count: usize) -> Option<Route> {
+    let topic = metadata.topic(OFFSETS_TOPIC)?;
+    let partition = coordinator_partition(group_id, topic.partition_count);
+    let key = PartitionKey {
+        topic_id: topic.topic_id,
+        partition,
+    };
+    Some(Route {
+        key,
+        shard: shard_for(topic.topic_id, partition, shard_count),
+    })
+}
+
+/// [`route_in`] with this shard's metadata snapshot.
+#[must_use]
+pub fn route(shard: &Shard, group_id: &str) -> Option<Route> {
+    let metadata = crate::cluster::controller::metadata(shard);
+    route_in(&metadata, group_id, shard.count())
+}
+
+/// Runs `job` on the coordinator shard of `group_id` with its [`Route`]; the inner `Err` is
+/// COORDINATOR_NOT_AVAILABLE while `__consumer_offsets` does not exist yet.
+///
+/// # Errors
+/// `MeshError` when the coordinator shard stopped (shutdown).
+pub async fn on_coordinator<F, Fut, R>(
+    shard: &Rc<Shard>,
+    group_id: String,
+    job: F,
+) -> Result<Result<R, ErrorCode>, MeshError>
+where
+    F: FnOnce(Rc<Shard>, Route, String) -> Fut + Send + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: Send + 'static,
+{
+    let Some(route) = route(shard, &group_id) else {
+        return Ok(Err(ErrorCode::CoordinatorNotAvailable));
+    };
+    shard
+        .invoke_on(route.shard, move |target| job(target, route, group_id))
+        .await
+        .map(Ok)
+}
+
+/// A fresh member id, Kafka's shape: `<client id or instance id>-<UUID>`.
+#[must_use]
+pub fn fresh_member_id(prefix: &str) -> String {
+    let uuid = crate::cluster::metadata::random_uuid();
+    let hex = uuid
+        .0
+        .iter()
+        .fold(String::with_capacity(32), |mut hex, byte| {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
+    let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default().to_owned();
+    format!(
+        "{prefix}-{}-{}-{}-{}-{}",
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32)
+    )
+}
+
+/// Replays every `__consumer_offsets` partition `placement`'s shard owns into `coordinator`
+/// (the shard start-up hook). A partition that cannot be read is left unloaded: its first
+/// request retries the replay.
+pub async fn load_owned(
+    coordinator: &Coordinator,
+    logs: &LogPump,
+    metadata: &ClusterMetadata,
+    placement: Placement,
+) {
+    let Some(topic) = metadata.topic(OFFSETS_TOPIC) else {
+        return;
+    };
+    for partition in 0..topic.partition_count {
+        if shard_for(topic.topic_id, partition, placement.count) != placement.index {
+            continue;
+        }
+        let key = PartitionKey {
+            topic_id: topic.topic_id,
+            partition,
+        };
+        match coordinator::load_partition(logs, key).await {
+            Ok(loaded) => coordinator.install(key, loaded),
+            Err(error) => tracing::warn!(partition, %error, "offsets partition not loaded"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_hash_matches_java() {
+        // Values from Java: "".hashCode() = 0, "a" = 97, "hello" = 99162322,
+        // "console-consumer-12345" wraps negative.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        // Non-BMP characters count as two UTF-16 units, as in Java.
+        assert_eq!(java_string_hash("😀"), 0xD83D * 31 + 0xDE00);
+    }
+
+    #[test]
+    fn fresh_member_ids_have_kafkas_shape() {
+        let id = fresh_member_id("rdkafka");
+        let (prefix, uuid) = id.split_at("rdkafka-".len());
+        assert_eq!(prefix, "rdkafka-");
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(uuid.matches('-').count(), 4);
+        assert_ne!(fresh_member_id("a"), fresh_member_id("a"));
+    }
+
+    #[test]
+    fn partition_is_kafkas() {
+        assert_eq!(coordinator_partition("hello", 50), 99_162_322 % 50);
+        // Utils.abs(Integer.MIN_VALUE) is 0 in Kafka.
+        assert_eq!(coordinator_partition("polygenelubricants", 50), 0);
+        for group in ["g", "group-1", "my.consumer", "x".repeat(300).as_str()] {
+            let partition = coordinator_partition(group, 7);
+            assert!((0..7).contains(&partition));
+        }
+    }
+}
