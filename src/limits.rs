@@ -190,3 +190,11 @@ pub const FETCH_MAX_WAIT_MS_MAX: u64 = 30_000;
 /// Largest response a single Fetch builds in memory (copy mode), whatever `max_bytes` asks:
 /// Kafka's `fetch.max.bytes` default is 50 MiB.
 pub const FETCH_RESPONSE_SIZE_MAX: usize = 55 * 1024 * 1024;
+
+// Fetch splice (net/splice.rs) and produce buffers (handlers/produce.rs).
+
+/// Bytes a connection's splice pipe asks the kernel for (F_SETPIPE_SZ). 1 MiB is the default
+/// `/proc/sys/fs/pipe-max-size`, so an unprivileged broker gets it, and a 1 MiB batch moves in
+/// one file → pipe → socket round (two io_uring ops). Memory: the pipe references page-cache
+/// pages rather than copying them, so the cost per connection is page pointers, not 1 MiB.
+pub const SPLICE_PIPE_SIZE: usize = 1024 * 1024;
