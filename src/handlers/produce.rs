@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn split_batches_keeps_each_batch_and_refuses_partial_ones() {
         let batches: Vec<BytesMut> = (0..3u64)
-            .map(|seed| build_batch_sized(1, 1_000, 50 + seed as usize, seed))
+            .map(|seed| build_batch_sized(1, 1_000, 50 + usize::try_from(seed).unwrap(), seed))
             .collect();
         let records = Bytes::from(batches.concat());
         // Shared with another handle (as the request frame is): copied once, split by batch.
