@@ -85,6 +85,8 @@ pub enum ConfigError {
     NotPowerOfTwo { field: &'static str, value: u64 },
     #[error("log_level {value:?}: {reason}")]
     BadLogLevel { value: String, reason: String },
+    #[error("fetch_mode {value:?}: expected \"splice\" or \"copy\"")]
+    BadFetchMode { value: String },
 }
 
 /// The shape of a config file; every key optional (absent = default or flag).
@@ -97,6 +99,8 @@ pub struct ConfigFile {
     pub node_id: Option<i32>,
     pub auto_create_partitions: Option<i32>,
     pub log_level: Option<String>,
+    /// `"splice"` (default) or `"copy"`; see [`FetchMode`].
+    pub fetch_mode: Option<String>,
     #[serde(default)]
     pub shards: ShardsFile,
     #[serde(default)]
@@ -196,6 +200,7 @@ impl ConfigFile {
             node_id: other.node_id.or(self.node_id),
             auto_create_partitions: other.auto_create_partitions.or(self.auto_create_partitions),
             log_level: other.log_level.or(self.log_level),
+            fetch_mode: other.fetch_mode.or(self.fetch_mode),
             shards: ShardsFile {
                 count: other.shards.count.or(self.shards.count),
                 cpus: other.shards.cpus.or(self.shards.cpus),
@@ -265,6 +270,34 @@ pub struct Config {
     pub groups: GroupConfig,
     /// Placement and kernel-interface knobs of a tuning profile.
     pub tuning: Tuning,
+    pub fetch_mode: FetchMode,
+}
+
+/// How Fetch sends record bytes (ARCHITECTURE §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FetchMode {
+    /// splice(file → pipe → socket) on io_uring: the bytes never enter user space.
+    #[default]
+    Splice,
+    /// Read into memory, then send: for TLS later, and the baseline splice is measured against.
+    Copy,
+}
+
+impl FetchMode {
+    /// The config-file spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Splice => "splice",
+            Self::Copy => "copy",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Splice, Self::Copy]
+            .into_iter()
+            .find(|mode| mode.as_str() == text)
+    }
 }
 
 /// Consumer group coordinator settings, validated.
@@ -500,6 +533,12 @@ impl Config {
             limits: validate_limits(&file.limits)?,
             groups: validate_groups(&file.groups)?,
             tuning: Tuning::default(),
+            fetch_mode: match file.fetch_mode.as_deref() {
+                None => FetchMode::default(),
+                Some(text) => FetchMode::parse(text).ok_or_else(|| ConfigError::BadFetchMode {
+                    value: text.to_owned(),
+                })?,
+            },
         };
         let tuning = validate_tuning(&file.shards, &file.socket, &file.io_uring, &config)?;
         let config = Self { tuning, ..config };

@@ -240,3 +240,10 @@ pub const IO_URING_ENTRIES_MIN: u32 = 64;
 pub const IO_URING_ENTRIES_MAX: u32 = 32_768;
 /// SQPOLL thread idle time before it sleeps; beyond 10 s a poller burns a cpu for nothing.
 pub const SQPOLL_IDLE_MS_MAX: u32 = 10_000;
+// Fetch splice (net/splice.rs) and produce buffers (handlers/produce.rs).
+
+/// Bytes a connection's splice pipe asks the kernel for (F_SETPIPE_SZ). 1 MiB is the default
+/// `/proc/sys/fs/pipe-max-size`, so an unprivileged broker gets it, and a 1 MiB batch moves in
+/// one file → pipe → socket round (two io_uring ops). Memory: the pipe references page-cache
+/// pages rather than copying them, so the cost per connection is page pointers, not 1 MiB.
+pub const SPLICE_PIPE_SIZE: usize = 1024 * 1024;

@@ -14,18 +14,29 @@
 //! FETCH_SESSION_ID_NOT_FOUND.
 //! isolation_level: without transactions the last stable offset equals the high watermark, so
 //! both levels read up to it.
+//!
+//! Sending (`fetch_mode`, ARCHITECTURE §4): in copy mode the owning shard reads the ranges into
+//! memory and the response is encoded whole. In splice mode the owning shard hands back leased
+//! file ranges (a duplicated fd each, see `shard/logs.rs`), and the response is encoded in
+//! memory around them ([`encode_spliced`]): the connection writes the memory parts and splices
+//! the ranges in between, so record bytes never enter user space.
 use super::common::{has_partition, owner, resolve_topic_by_id, storage_error_code};
-use super::{HandlerError, RequestContext};
+use super::{
+    HandlerError, HandlerOutcome, IntoOutcome, RequestContext, ResponsePart, SplicedResponse,
+    encode_frame, encode_response,
+};
 use crate::cluster::controller;
+use crate::config::FetchMode;
 use crate::limits;
 use crate::protocol::messages::fetch::{
     FetchRequest, FetchResponse, FetchableTopicResponse, PartitionData,
 };
-use crate::protocol::{ApiKey, ErrorCode};
+use crate::protocol::primitives::{Writer, length_i32, length_u32};
+use crate::protocol::{ApiKey, ErrorCode, Message, frame};
 use crate::shard::Shard;
-use crate::shard::logs::{PartitionKey, ReadData};
+use crate::shard::logs::{LeasedRange, LogPump, PartitionKey, ReadArgs};
 use crate::storage::StorageError;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -41,21 +52,71 @@ struct Wanted {
     target: Result<(PartitionKey, i64, u32), ErrorCode>,
 }
 
-type ReadResult = Result<ReadData, StorageError>;
+/// One partition's record bytes as read: in memory (copy mode) or leased ranges (splice).
+#[derive(Debug)]
+enum Records {
+    Copied(Bytes),
+    Leased(Vec<LeasedRange>),
+}
+
+impl Records {
+    fn size(&self) -> usize {
+        match self {
+            Self::Copied(bytes) => bytes.len(),
+            Self::Leased(ranges) => ranges.iter().map(|range| range.length as usize).sum(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PartitionRead {
+    records: Records,
+    high_watermark: i64,
+    log_start_offset: i64,
+}
+
+type ReadResult = Result<PartitionRead, StorageError>;
+
+/// A Fetch response plus, in splice mode, the leased ranges of the partitions whose records
+/// are to be spliced: `(topic index, partition index in that topic, ranges)`, in encode order.
+#[derive(Debug)]
+pub struct FetchReply {
+    pub response: FetchResponse,
+    leased: Vec<(usize, usize, Vec<LeasedRange>)>,
+}
+
+impl From<FetchResponse> for FetchReply {
+    fn from(response: FetchResponse) -> Self {
+        Self {
+            response,
+            leased: Vec::new(),
+        }
+    }
+}
+
+impl IntoOutcome for FetchReply {
+    fn into_outcome(self, ctx: &RequestContext) -> HandlerOutcome {
+        if self.leased.is_empty() {
+            HandlerOutcome::Response(encode_response(ctx, &self.response))
+        } else {
+            HandlerOutcome::Spliced(encode_spliced(ctx, &self.response, self.leased))
+        }
+    }
+}
 
 /// # Errors
 /// Only when an owning shard stopped (shutdown).
 pub async fn handle(
     ctx: &mut RequestContext,
     request: FetchRequest,
-) -> Result<FetchResponse, HandlerError> {
+) -> Result<FetchReply, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     if request.session_id != 0 {
-        return Ok(FetchResponse {
+        return Ok(FetchReply::from(FetchResponse {
             error_code: ErrorCode::FetchSessionIdNotFound,
             session_id: 0,
             ..FetchResponse::default()
-        });
+        }));
     }
     let (mut responses, wanted) = resolve(ctx, &request);
     let max_wait = Duration::from_millis(
@@ -82,7 +143,7 @@ pub async fn handle(
             .iter()
             .flatten()
             .flatten()
-            .map(|data| data.bytes.len())
+            .map(|data| data.records.size())
             .sum();
         let errors = results.iter().flatten().any(Result::is_err);
         let Some(wake) = wake else { break results };
@@ -99,18 +160,25 @@ pub async fn handle(
     };
     let mut budget = max_bytes;
     let mut first_data_seen = false;
-    for (want, result) in wanted.iter().zip(&results) {
-        let data = partition_data(want, result.as_ref(), &mut budget, &mut first_data_seen);
+    let mut leased = Vec::new();
+    for (want, result) in wanted.iter().zip(results) {
+        let (data, ranges) = partition_data(want, result, &mut budget, &mut first_data_seen);
         if let Some(topic) = responses.get_mut(want.topic_index) {
+            if let Some(ranges) = ranges {
+                leased.push((want.topic_index, topic.partitions.len(), ranges));
+            }
             topic.partitions.push(data);
         }
     }
-    Ok(FetchResponse {
-        throttle_time_ms: 0,
-        error_code: ErrorCode::None,
-        session_id: 0,
-        responses,
-        ..FetchResponse::default()
+    Ok(FetchReply {
+        response: FetchResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::None,
+            session_id: 0,
+            responses,
+            ..FetchResponse::default()
+        },
+        leased,
     })
 }
 
@@ -174,6 +242,7 @@ async fn read_all(shard: &Rc<Shard>, wanted: &[Wanted]) -> Result<Results, Handl
                 .push((index, key, offset, max));
         }
     }
+    let mode = shard.config().fetch_mode;
     let calls: Vec<_> = per_shard
         .into_values()
         .map(|reads| {
@@ -186,7 +255,13 @@ async fn read_all(shard: &Rc<Shard>, wanted: &[Wanted]) -> Result<Results, Handl
                         for (index, key, offset, max) in reads {
                             // Every partition may return its first batch whole (KIP-74); the
                             // response budget is applied afterwards, in request order.
-                            let result = owner.state.logs.read(key, offset, max, true).await;
+                            let read = ReadArgs {
+                                key,
+                                offset,
+                                max_bytes: max,
+                                min_one_batch: true,
+                            };
+                            let result = read_partition(&owner.state.logs, mode, read).await;
                             results.push((index, result));
                         }
                         results
@@ -207,6 +282,30 @@ async fn read_all(shard: &Rc<Shard>, wanted: &[Wanted]) -> Result<Results, Handl
         }
     }
     Ok(results)
+}
+
+/// One partition's read on its owning shard, in the connection's `fetch_mode`.
+async fn read_partition(logs: &LogPump, mode: FetchMode, read: ReadArgs) -> ReadResult {
+    match mode {
+        FetchMode::Copy => {
+            let data = logs
+                .read(read.key, read.offset, read.max_bytes, read.min_one_batch)
+                .await?;
+            Ok(PartitionRead {
+                records: Records::Copied(data.bytes),
+                high_watermark: data.high_watermark,
+                log_start_offset: data.log_start_offset,
+            })
+        }
+        FetchMode::Splice => {
+            let data = logs.read_leased(read).await?;
+            Ok(PartitionRead {
+                records: Records::Leased(data.ranges),
+                high_watermark: data.high_watermark,
+                log_start_offset: data.log_start_offset,
+            })
+        }
+    }
 }
 
 async fn register_waiters(
@@ -231,12 +330,14 @@ async fn register_waiters(
     Ok(wake)
 }
 
+/// The response entry of one partition and, for leased records within the budget, the ranges
+/// to splice in place of its (then empty) `records`.
 fn partition_data(
     want: &Wanted,
-    result: Option<&ReadResult>,
+    result: Option<ReadResult>,
     budget: &mut usize,
     first_data_seen: &mut bool,
-) -> PartitionData {
+) -> (PartitionData, Option<Vec<LeasedRange>>) {
     let empty = |error_code: ErrorCode| PartitionData {
         partition_index: want.partition_index,
         error_code,
@@ -247,31 +348,131 @@ fn partition_data(
         ..PartitionData::default()
     };
     let result = match (&want.target, result) {
-        (Err(code), _) => return empty(*code),
-        (Ok(_), None) => return empty(ErrorCode::UnknownServerError),
+        (Err(code), _) => return (empty(*code), None),
+        (Ok(_), None) => return (empty(ErrorCode::UnknownServerError), None),
         (Ok(_), Some(result)) => result,
     };
-    match result {
-        Err(error) => empty(storage_error_code(error)),
-        Ok(data) => {
-            let size = data.bytes.len();
-            let records = if size <= *budget || (!*first_data_seen && size > 0) {
-                *budget = budget.saturating_sub(size);
-                data.bytes.clone()
-            } else {
-                Bytes::new()
-            };
-            *first_data_seen |= !records.is_empty();
-            PartitionData {
-                partition_index: want.partition_index,
-                error_code: ErrorCode::None,
-                high_watermark: data.high_watermark,
-                last_stable_offset: data.high_watermark,
-                log_start_offset: data.log_start_offset,
-                aborted_transactions: None,
-                records: Some(records),
-                ..PartitionData::default()
-            }
+    let data = match result {
+        Err(error) => return (empty(storage_error_code(&error)), None),
+        Ok(data) => data,
+    };
+    let size = data.records.size();
+    let fits = size > 0 && (size <= *budget || !*first_data_seen);
+    let (records, ranges) = match data.records {
+        Records::Copied(bytes) if fits => (bytes, None),
+        Records::Leased(ranges) if fits => (Bytes::new(), Some(ranges)),
+        Records::Copied(_) | Records::Leased(_) => (Bytes::new(), None),
+    };
+    if fits {
+        *budget = budget.saturating_sub(size);
+        *first_data_seen = true;
+    }
+    let data = PartitionData {
+        partition_index: want.partition_index,
+        error_code: ErrorCode::None,
+        high_watermark: data.high_watermark,
+        last_stable_offset: data.high_watermark,
+        log_start_offset: data.log_start_offset,
+        aborted_transactions: None,
+        records: Some(records),
+        ..PartitionData::default()
+    };
+    (data, ranges)
+}
+
+/// Encodes `response` with the records of each `leased` partition left out of memory: the
+/// frame is split around those records fields, their length prefixes written for the ranges'
+/// sizes, and the ranges become file parts between the memory parts.
+///
+/// How the fields are found without a second hand-written encoder: the response is encoded
+/// twice, once with those partitions' records empty and once null. The two encodings are the
+/// same length and differ exactly at the records fields (empty `00000000` vs null `ffffffff`;
+/// compact: `01` vs `00`), in encode order. Everything else is the one generated encoder.
+///
+/// # Panics
+/// When the two encodings do not differ exactly at the leased fields (a programmer error: the
+/// codec changed how nullable bytes are written).
+fn encode_spliced(
+    ctx: &RequestContext,
+    response: &FetchResponse,
+    mut leased: Vec<(usize, usize, Vec<LeasedRange>)>,
+) -> SplicedResponse {
+    assert_eq!(ctx.api_key, API_KEY);
+    leased.sort_by_key(|(topic, partition, _)| (*topic, *partition));
+    let mut nulled = response.clone();
+    for (topic, partition, _) in &leased {
+        let slot = nulled
+            .responses
+            .get_mut(*topic)
+            .and_then(|topic| topic.partitions.get_mut(*partition));
+        assert!(
+            slot.is_some(),
+            "leased partition {topic}/{partition} not in the response"
+        );
+        if let Some(data) = slot {
+            assert_eq!(data.records.as_ref().map(Bytes::len), Some(0));
+            data.records = None;
         }
     }
+    let empty = encode_frame(response, ctx.correlation_id, ctx.api_version);
+    let null = encode_frame(&nulled, ctx.correlation_id, ctx.api_version);
+    assert_eq!(
+        empty.len(),
+        null.len(),
+        "empty and null records differ in size"
+    );
+    let flexible = ctx.api_version >= FetchResponse::FLEXIBLE_MIN;
+    let field_size = if flexible { 1 } else { 4 };
+    let mut head = BytesMut::with_capacity(empty.len() + leased.len() * 4);
+    let mut cuts = Vec::with_capacity(leased.len());
+    let mut extra = 0usize;
+    let mut cursor = 0;
+    for (_, _, ranges) in &leased {
+        let field = first_difference(&empty, &null, cursor);
+        assert!(field.is_some(), "no records field for a leased partition");
+        let field = field.unwrap_or(cursor);
+        let (before, empty_field) = (
+            empty.get(cursor..field),
+            empty.get(field..field + field_size),
+        );
+        assert_eq!(
+            empty_field,
+            Some(if flexible { &[1u8][..] } else { &[0u8; 4][..] })
+        );
+        head.extend_from_slice(before.unwrap_or_default());
+        let size: usize = ranges.iter().map(|range| range.length as usize).sum();
+        if flexible {
+            head.put_unsigned_varint(length_u32(size) + 1);
+        } else {
+            head.put_i32(length_i32(size));
+        }
+        cuts.push(head.len());
+        extra += size;
+        cursor = field + field_size;
+    }
+    assert!(
+        first_difference(&empty, &null, cursor).is_none(),
+        "more records fields than leases"
+    );
+    head.extend_from_slice(empty.get(cursor..).unwrap_or_default());
+    frame::finish_frame(&mut head, 0, extra);
+    let mut parts = Vec::with_capacity(leased.len() * 2 + 1);
+    let mut consumed = 0;
+    for (cut, (_, _, ranges)) in cuts.into_iter().zip(leased) {
+        parts.push(ResponsePart::Memory(head.split_to(cut - consumed).freeze()));
+        consumed = cut;
+        parts.extend(ranges.into_iter().map(ResponsePart::File));
+    }
+    parts.push(ResponsePart::Memory(head.freeze()));
+    SplicedResponse { parts }
+}
+
+/// The first index at or after `from` where `left` and `right` differ.
+fn first_difference(left: &[u8], right: &[u8], from: usize) -> Option<usize> {
+    let left = left.get(from..)?;
+    let right = right.get(from..)?;
+    left.iter()
+        .zip(right)
+        .position(|(a, b)| a != b)
+        .map(|index| from + index)
 }

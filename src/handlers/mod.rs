@@ -53,6 +53,7 @@ pub mod sync_group;
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
 use crate::protocol::{ApiKey, DecodeError, Message, frame, versions};
+use crate::shard::logs::LeasedRange;
 use crate::shard::{MeshError, Shard};
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
@@ -85,6 +86,42 @@ pub enum HandlerOutcome {
     Response(Bytes),
     /// Nothing is sent (Produce with acks=0); the next response follows in order.
     NoResponse,
+    /// A response frame whose record bytes stay in segment files: net/ writes the memory
+    /// parts and splices the file parts, in order (Fetch in splice mode).
+    Spliced(SplicedResponse),
+}
+
+/// One response frame in pieces: the frame's size prefix (in the first part) counts them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplicedResponse {
+    pub parts: Vec<ResponsePart>,
+}
+
+impl SplicedResponse {
+    /// Bytes on the wire, size prefix included.
+    #[must_use]
+    pub fn size_bytes(&self) -> u64 {
+        self.parts.iter().map(ResponsePart::size_bytes).sum()
+    }
+}
+
+/// A piece of a [`SplicedResponse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponsePart {
+    /// Encoded in memory (headers, partition fields, length prefixes).
+    Memory(Bytes),
+    /// Record bytes sent straight from a segment file; the lease keeps the file open.
+    File(LeasedRange),
+}
+
+impl ResponsePart {
+    #[must_use]
+    pub fn size_bytes(&self) -> u64 {
+        match self {
+            Self::Memory(bytes) => bytes.len() as u64,
+            Self::File(range) => u64::from(range.length),
+        }
+    }
 }
 
 /// The connection a request arrived on; cheap to clone into each request's task.

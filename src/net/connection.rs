@@ -21,12 +21,19 @@
 //! The idle timeout (`connections.max.idle.ms`) counts from the last read or write and never
 //! fires while a request is in flight. On drain, reading stops and in-flight requests finish.
 //!
+//! Spliced responses (Fetch in splice mode) are written part by part: memory parts with a
+//! write, file parts through the connection's splice pipe (`net/splice.rs`, created at the
+//! first such response). The leases in the parts are dropped only after the send completes.
+//!
 //! Memory: the receive buffer holds at most one frame (≤ `frame_size_max`) plus one read step,
 //! and grows with bytes received (`READ_GROWTH_MAX` per read), never with sizes announced.
 //!
 //! Runs on the shard that accepted the connection.
+use super::splice::{self, SpliceError, SplicePipe};
 use super::{Either, race};
-use crate::handlers::{self, ConnectionContext, HandlerError, HandlerOutcome};
+use crate::handlers::{
+    self, ConnectionContext, HandlerError, HandlerOutcome, ResponsePart, SplicedResponse,
+};
 use crate::limits;
 use crate::protocol::frame::{self, FrameError};
 use crate::protocol::header::RequestHeader;
@@ -75,6 +82,8 @@ enum WriteEnd {
     Closed,
     #[error("write failed: {0}")]
     Io(io::Error),
+    #[error(transparent)]
+    Splice(SpliceError),
     #[error("{0}")]
     Handler(HandlerError),
     #[error("handler task failed: {0}")]
@@ -133,6 +142,7 @@ fn log_close(peer: SocketAddr, read_end: Option<&ReadEnd>, write_end: Option<&Wr
     // The writer's failure, when there is one, is why the connection closed.
     match write_end {
         Some(WriteEnd::Io(error)) => tracing::warn!(%peer, %error, "connection failed"),
+        Some(WriteEnd::Splice(error)) => tracing::warn!(%peer, %error, "connection failed"),
         Some(WriteEnd::Task(reason)) => {
             tracing::error!(%peer, %reason, "handler task failed; connection closed");
         }
@@ -286,6 +296,7 @@ async fn write_loop(
     activity: &Activity,
 ) -> Result<(), WriteEnd> {
     let mut sink = stream;
+    let mut pipe: Option<SplicePipe> = None;
     // Bounded by the queue: ends when the reader dropped its sender and the queue is empty.
     while let Ok(request) = pending.recv_async().await {
         let outcome = request.await;
@@ -296,17 +307,58 @@ async fn write_loop(
             Ok(Ok(HandlerOutcome::NoResponse)) => Ok(()),
             Ok(Ok(HandlerOutcome::Response(frame))) => {
                 assert!(frame.len() >= frame::FRAME_PREFIX_SIZE);
-                match sink.write_all(frame).await {
-                    BufResult(Ok(()), _) => Ok(()),
-                    BufResult(Err(error), _) if is_disconnect(&error) => Err(WriteEnd::Closed),
-                    BufResult(Err(error), _) => Err(WriteEnd::Io(error)),
-                }
+                write_bytes(&mut sink, frame).await
+            }
+            Ok(Ok(HandlerOutcome::Spliced(response))) => {
+                write_spliced(stream, &mut pipe, response).await
             }
         };
         let released = activity.releases.try_recv();
         assert!(released.is_ok(), "response without an in-flight permit");
         result?;
         activity.touch();
+    }
+    Ok(())
+}
+
+async fn write_bytes(sink: &mut &TcpStream, bytes: bytes::Bytes) -> Result<(), WriteEnd> {
+    match sink.write_all(bytes).await {
+        BufResult(Ok(()), _) => Ok(()),
+        BufResult(Err(error), _) if is_disconnect(&error) => Err(WriteEnd::Closed),
+        BufResult(Err(error), _) => Err(WriteEnd::Io(error)),
+    }
+}
+
+/// Writes the memory parts and splices the file parts of one response, in order.
+async fn write_spliced(
+    stream: &TcpStream,
+    pipe: &mut Option<SplicePipe>,
+    response: SplicedResponse,
+) -> Result<(), WriteEnd> {
+    assert!(response.size_bytes() >= frame::FRAME_PREFIX_SIZE as u64);
+    let pipe = match pipe {
+        Some(pipe) => pipe,
+        None => {
+            splice::ensure_blocking(stream).map_err(WriteEnd::Io)?;
+            pipe.insert(SplicePipe::new().map_err(WriteEnd::Io)?)
+        }
+    };
+    let mut sink = stream;
+    let count = response.parts.len();
+    // Loop bound: the parts of one response (2 per partition with data, plus one).
+    for (index, part) in response.parts.into_iter().enumerate() {
+        match part {
+            ResponsePart::Memory(bytes) => write_bytes(&mut sink, bytes).await?,
+            ResponsePart::File(range) => {
+                let more = index + 1 < count;
+                pipe.send(stream, &range, more)
+                    .await
+                    .map_err(|error| match error.io_error() {
+                        Some(io) if is_disconnect(io) => WriteEnd::Closed,
+                        _ => WriteEnd::Splice(error),
+                    })?;
+            }
+        }
     }
     Ok(())
 }

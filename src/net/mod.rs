@@ -21,6 +21,7 @@
 
 pub mod admission;
 pub mod connection;
+pub mod splice;
 
 pub use admission::{Admission, Refused};
 

@@ -10,6 +10,11 @@
 //! Appends from one connection keep their order because the connection's shard sends them in
 //! request order and the queue is FIFO.
 //!
+//! Zero-copy reads (`read_leased`): the pump resolves a fetch to file ranges and `dup`s each
+//! segment's fd for them. The `Rc<SegmentFile>` of a range cannot leave this shard, but fds are
+//! process-wide: the duplicate is `Send`, and it *is* the lease: a segment that retention
+//! unlinks stays readable until the last duplicate is closed, after the send completes.
+//!
 //! Long poll: a fetch registers a waiter (a bounded(1) sender) per partition; the pump signals
 //! every waiter of a partition after an append to it succeeds.
 //!
@@ -24,10 +29,12 @@ use crate::storage::{
     AppendInfo, AppendRequest, Clock, FlushPolicy, LogConfig, PartitionLog, ShardLogs,
     StorageError, SystemClock, TimestampType, join_all,
 };
+use crate::storage::{ReadSlice, SegmentFile};
 use bytes::{Bytes, BytesMut};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -47,6 +54,57 @@ pub struct ReadData {
     pub bytes: Bytes,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+}
+
+/// What a fetch reads from one partition: whole batches from the one holding `offset`, at most
+/// `max_bytes` unless `min_one_batch` (KIP-74: the first batch whole, however large).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadArgs {
+    pub key: PartitionKey,
+    pub offset: i64,
+    pub max_bytes: u32,
+    pub min_one_batch: bool,
+}
+
+/// A byte range of a segment file, leased: the duplicated fd keeps the file readable (even after
+/// retention unlinks it) until every clone of this range is dropped. `Send`, unlike
+/// `storage::FileRange`, so it can travel from the owning shard to the connection's shard.
+#[derive(Debug, Clone)]
+pub struct LeasedRange {
+    pub file: Arc<OwnedFd>,
+    pub position: u64,
+    pub length: u32,
+}
+
+impl PartialEq for LeasedRange {
+    /// The same lease of the same bytes (fd identity, not file contents).
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+            && self.position == other.position
+            && self.length == other.length
+    }
+}
+
+impl Eq for LeasedRange {}
+
+/// Record bytes of a fetch (splice mode) as leased file ranges, with the partition's offsets at
+/// read time.
+#[derive(Debug, Clone)]
+pub struct LeasedData {
+    pub ranges: Vec<LeasedRange>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+impl LeasedData {
+    /// Bytes the ranges hold together.
+    #[must_use]
+    pub fn size_bytes(&self) -> u64 {
+        self.ranges
+            .iter()
+            .map(|range| u64::from(range.length))
+            .sum()
+    }
 }
 
 /// A partition's offsets: log start ≤ high watermark ≤ log end.
@@ -72,6 +130,10 @@ enum Command {
         max_bytes: u32,
         min_one_batch: bool,
         reply: Reply<Result<ReadData, StorageError>>,
+    },
+    ReadLeased {
+        read: ReadArgs,
+        reply: Reply<Result<LeasedData, StorageError>>,
     },
     Offsets {
         key: PartitionKey,
@@ -201,6 +263,17 @@ impl LogPump {
         })
         .await
         .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// Like [`Self::read`], but the bytes stay in the file: leased ranges for a splice.
+    ///
+    /// # Errors
+    /// Storage errors; `OffsetOutOfRange` outside the log; `Io` when an fd cannot be duplicated
+    /// (EMFILE).
+    pub async fn read_leased(&self, read: ReadArgs) -> Result<LeasedData, StorageError> {
+        self.call(|reply| Command::ReadLeased { read, reply })
+            .await
+            .unwrap_or_else(|| Err(stopped()))
     }
 
     /// # Errors
@@ -402,6 +475,7 @@ impl Pump {
                 | Command::Housekeeping
                 | Command::Shutdown { .. } => mutations.push(command),
                 Command::Read { .. }
+                | Command::ReadLeased { .. }
                 | Command::Offsets { .. }
                 | Command::OffsetForTimestamp { .. }
                 | Command::MaxTimestamp { .. }
@@ -466,6 +540,7 @@ impl Pump {
             }
             Command::Append { .. }
             | Command::Read { .. }
+            | Command::ReadLeased { .. }
             | Command::Offsets { .. }
             | Command::OffsetForTimestamp { .. }
             | Command::MaxTimestamp { .. }
@@ -579,6 +654,13 @@ fn query<'a>(logs: &'a ShardLogs<PartitionKey>, command: Command) -> ReadFuture<
                 };
                 let _ = reply.send(result);
             }
+            Command::ReadLeased { read, reply } => {
+                let result = match logs.get(&read.key) {
+                    Some(log) => read_leased(log, read).await,
+                    None => Err(StorageError::UnknownPartition),
+                };
+                let _ = reply.send(result);
+            }
             Command::Offsets { key, reply } => {
                 let result = logs
                     .get(&key)
@@ -655,4 +737,46 @@ async fn read_bytes(
         high_watermark: slice.high_watermark,
         log_start_offset: slice.log_start_offset,
     })
+}
+
+/// Splice-mode read: the file ranges, each with a duplicated fd as its lease.
+async fn read_leased(log: &PartitionLog, read: ReadArgs) -> Result<LeasedData, StorageError> {
+    let slice = log
+        .read(read.offset, read.max_bytes, read.min_one_batch)
+        .await?;
+    let ranges = lease_ranges(&slice)?;
+    Ok(LeasedData {
+        ranges,
+        high_watermark: slice.high_watermark,
+        log_start_offset: slice.log_start_offset,
+    })
+}
+
+/// Leases every range of `slice`: one `dup` per distinct segment file (consecutive ranges of
+/// one file share it). A `dup` is a cheap syscall that never blocks.
+///
+/// # Errors
+/// `Io` when the process is out of fds.
+pub fn lease_ranges(slice: &ReadSlice) -> Result<Vec<LeasedRange>, StorageError> {
+    let mut leased: Vec<LeasedRange> = Vec::with_capacity(slice.ranges.len());
+    let mut previous: Option<(&Rc<SegmentFile>, Arc<OwnedFd>)> = None;
+    for range in &slice.ranges {
+        let file = match previous {
+            Some((segment, ref fd)) if Rc::ptr_eq(segment, &range.file) => Arc::clone(fd),
+            _ => {
+                let duplicate = range.file.file().as_fd().try_clone_to_owned();
+                Arc::new(duplicate.map_err(|error| {
+                    StorageError::io("dup segment fd", range.file.path(), error)
+                })?)
+            }
+        };
+        previous = Some((&range.file, Arc::clone(&file)));
+        leased.push(LeasedRange {
+            file,
+            position: range.position,
+            length: range.length,
+        });
+    }
+    assert_eq!(leased.len(), slice.ranges.len());
+    Ok(leased)
 }
