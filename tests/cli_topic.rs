@@ -2,14 +2,18 @@
 //! running broker (tests/common), and its exit code and printed tables are checked.
 //!
 //! The tests that need the broker's admin handlers (CreateTopics, DeleteTopics,
-//! CreatePartitions, DescribeConfigs, IncrementalAlterConfigs, Metadata, ListOffsets) are
-//! ignored until those handlers land on main.
+//! CreatePartitions, DescribeConfigs, IncrementalAlterConfigs) are ignored until those
+//! handlers land on main; list and describe (Metadata, ListOffsets) run against an
+//! auto-created topic now.
 mod common;
 
 use bytes::BytesMut;
 use common::{Broker, free_address};
 use ringbroker::client::connection::Connection;
 use ringbroker::protocol::ApiKey;
+use ringbroker::protocol::messages::metadata::{
+    MetadataRequest, MetadataRequestTopic, MetadataResponse,
+};
 use ringbroker::protocol::messages::produce::{
     PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
 };
@@ -93,6 +97,66 @@ fn produce(broker: &Broker, topic: &str, partition: i32, count: usize) {
     let response: ProduceResponse = connection.call(version, &request).unwrap();
     let error = response.responses[0].partition_responses[0].error_code;
     assert_eq!(error, ErrorCode::None);
+}
+
+/// Creates `topic` with the broker's default partition count (auto-creation through Metadata).
+fn auto_create(broker: &Broker, topic: &str) {
+    let mut connection = Connection::connect(&broker.address.to_string(), "cli-test").unwrap();
+    let versions = connection.api_versions("cli-test").unwrap();
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(StrBytes::from(topic)),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: true,
+        ..Default::default()
+    };
+    let version = versions.need(ApiKey::Metadata).unwrap();
+    let created = common::eventually(std::time::Duration::from_secs(10), || {
+        let response: MetadataResponse = connection.call(version, &request).unwrap();
+        response.topics[0].error_code == ErrorCode::None
+            && response.topics[0]
+                .partitions
+                .iter()
+                .all(|p| p.leader_id >= 0)
+    });
+    assert!(created, "{topic} was not auto-created");
+}
+
+#[test]
+fn list_and_describe_an_auto_created_topic() {
+    let broker = Broker::start();
+    let empty = topic(&broker, "list", &[]);
+    assert_eq!(empty.code, 0, "{}", empty.stderr);
+    assert_eq!(empty.stdout, "TOPIC  PARTITIONS  REPLICATION-FACTOR\n");
+
+    auto_create(&broker, "auto");
+    produce(&broker, "auto", 0, 3);
+    let list = topic(&broker, "list", &[]);
+    assert_eq!(row(&list.stdout, "auto"), ["auto", "1", "1"]);
+
+    let describe = topic(&broker, "describe", &["auto"]);
+    assert_eq!(describe.code, 0, "{}", describe.stderr);
+    let summary = describe.stdout.lines().next().unwrap();
+    assert!(summary.starts_with("Topic: auto  TopicId: "), "{summary}");
+    assert!(
+        summary.ends_with("PartitionCount: 1  ReplicationFactor: 1"),
+        "{summary}"
+    );
+    assert_eq!(row(&describe.stdout, "0"), ["0", "0", "0", "0", "0", "3"]);
+    // Describing every topic (no names) finds the same one.
+    let all = topic(&broker, "describe", &[]);
+    assert_eq!(all.stdout, describe.stdout);
+
+    let unknown = topic(&broker, "describe", &["nope"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown
+            .stdout
+            .contains("topic nope: UNKNOWN_TOPIC_OR_PARTITION"),
+        "{}",
+        unknown.stdout
+    );
 }
 
 #[test]

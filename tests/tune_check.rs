@@ -89,6 +89,13 @@ fn read(root: &Path, path: &str) -> String {
 #[test]
 fn check_on_this_machine_prints_every_check() {
     let run = tune(&["check"], None);
+    // Written past the test harness's capture (it captures print! only), so CI logs show
+    // this machine's report even when the test passes.
+    let report = format!(
+        "\n--- ringbroker tune check on this machine ---\n{}",
+        run.stdout
+    );
+    std::io::Write::write_all(&mut std::io::stderr(), report.as_bytes()).unwrap();
     assert_eq!(
         run.code, 0,
         "warnings alone do not fail check: {}",
