@@ -229,3 +229,72 @@ fn apply_writes_rechecks_and_a_second_apply_has_nothing_to_do() {
         again.stdout
     );
 }
+
+#[test]
+fn deploy_sysctl_conf_passes_every_check_it_covers() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/sysctl.conf"))
+            .unwrap();
+    let root = fake_root();
+    let mut names = Vec::new();
+    for line in text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+    {
+        let (name, value) = line.split_once('=').unwrap();
+        let path = root
+            .path()
+            .join("proc/sys")
+            .join(name.trim().replace('.', "/"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("{}\n", value.trim())).unwrap();
+        names.push(name.trim().to_owned());
+    }
+    assert!(names.len() >= 10, "{names:?}");
+    let run = tune(&["check"], Some(root.path()));
+    for name in names {
+        let line = run
+            .stdout
+            .lines()
+            .find(|line| line.starts_with(&name))
+            .unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some("pass"), "{line}");
+    }
+}
+
+#[test]
+fn deploy_unit_sets_the_limits_tune_checks() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ringbroker.service"),
+    )
+    .unwrap();
+    let value = |key: &str| -> String {
+        unit.lines()
+            .find_map(|line| line.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} missing"))
+            .to_owned()
+    };
+    assert_eq!(value("LimitMEMLOCK"), "infinity");
+    let nofile: u64 = value("LimitNOFILE").parse().unwrap();
+    assert!(nofile >= 262_144, "limit.nofile passes from 262144");
+    assert_eq!(value("DynamicUser"), "yes");
+    assert_eq!(value("ProtectSystem"), "strict");
+    assert!(value("ExecStart").contains("--config /etc/ringbroker/ringbroker.toml"));
+    for syscall in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        assert!(
+            value("SystemCallFilter").contains(syscall),
+            "{syscall} filtered out"
+        );
+    }
+}
+
+#[test]
+fn deploy_cluster_configs_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/cluster");
+    for node in 1..=3 {
+        let file = ConfigFile::load(&dir.join(format!("node{node}.toml"))).unwrap();
+        let config = Config::validate(file, &[0, 1]).unwrap();
+        assert_eq!(config.node_id, node);
+        assert_eq!(config.advertise.host, format!("broker{node}.example"));
+    }
+}
