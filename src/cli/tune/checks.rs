@@ -76,6 +76,9 @@ impl Profile {
 }
 
 /// Every check, in report order.
+///
+/// # Panics
+/// When a check has no reason (a programmer error).
 #[must_use]
 pub fn run_all(root: &Root, profile: &Profile) -> Vec<Finding> {
     let buffer_max = SOCKET_BUFFER_RECOMMENDED.max(profile.socket_buffer_size);
