@@ -203,6 +203,27 @@ pub fn topic_config_by_broker_name(name: &str) -> Option<&'static TopicConfigDef
     TOPIC_CONFIGS.iter().find(|def| def.broker_synonym == name)
 }
 
+/// Kafka's `ConfigType` of a topic config, as DescribeConfigs v3+ reports it (a choice is a
+/// STRING, as Kafka types its enumerated configs such as `message.timestamp.type`).
+#[must_use]
+pub const fn config_type(def: &TopicConfigDef) -> ConfigType {
+    match def.kind {
+        ConfigKind::Integer { config_type, .. } => config_type,
+        ConfigKind::Boolean => ConfigType::Boolean,
+        ConfigKind::Choice(_) => ConfigType::String,
+    }
+}
+
+/// Every topic config, sorted by `key` (Kafka lists configs in name order).
+#[must_use]
+pub fn topic_configs_sorted_by(
+    key: fn(&TopicConfigDef) -> &'static str,
+) -> Vec<&'static TopicConfigDef> {
+    let mut defs: Vec<&'static TopicConfigDef> = TOPIC_CONFIGS.iter().collect();
+    defs.sort_by_key(|def| key(def));
+    defs
+}
+
 /// Checks `value` for `def`.
 ///
 /// # Errors

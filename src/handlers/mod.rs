@@ -25,9 +25,17 @@
 
 pub mod api_versions;
 pub mod common;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
 pub mod fetch;
+pub mod incremental_alter_configs;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 
 use crate::protocol::header::{self, RequestHeader};
@@ -143,6 +151,14 @@ pub static REGISTRY: &[Handler] = &[
     handler!(fetch),
     handler!(list_offsets),
     handler!(metadata),
+    handler!(offset_for_leader_epoch),
+    handler!(create_topics),
+    handler!(delete_topics),
+    handler!(delete_records),
+    handler!(describe_configs),
+    handler!(create_partitions),
+    handler!(incremental_alter_configs),
+    handler!(describe_cluster),
     handler!(api_versions),
 ];
 

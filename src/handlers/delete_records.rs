@@ -1,0 +1,104 @@
+//! DeleteRecords (key 21): moves partitions' log start offsets forward, deleting whole segments
+//! below them. Runs on the connection's shard; each move runs on the partition's owning shard
+//! as one log-pump mutation.
+//!
+//! As Kafka's `ReplicaManager.deleteRecords`: offset -1 means the high watermark; another
+//! negative offset or one above the high watermark is OFFSET_OUT_OF_RANGE; an offset at or below
+//! the current log start changes nothing. `low_watermark` is the log start afterwards (on a
+//! single node, no replica lags behind it), -1 with an error. An unknown topic or partition is
+//! UNKNOWN_TOPIC_OR_PARTITION.
+use super::common::{has_partition, owner, storage_error_code};
+use super::{HandlerError, RequestContext};
+use crate::cluster::controller;
+use crate::protocol::messages::delete_records::{
+    DeleteRecordsPartitionResult, DeleteRecordsRequest, DeleteRecordsResponse,
+    DeleteRecordsTopicResult,
+};
+use crate::protocol::{ApiKey, ErrorCode};
+use crate::shard::logs::{LogPump, PartitionKey};
+use crate::storage::StorageError;
+
+pub const API_KEY: ApiKey = ApiKey::DeleteRecords;
+pub const VERSION_MIN: i16 = 0;
+pub const VERSION_MAX: i16 = 2;
+
+/// The offset that stands for the high watermark (Kafka's `DeleteRecordsRequest.HIGH_WATERMARK`).
+const HIGH_WATERMARK: i64 = -1;
+
+/// # Errors
+/// Only when an owning shard stopped (shutdown).
+/// # Panics
+/// When dispatched for another API key (a registry error).
+pub async fn handle(
+    ctx: &mut RequestContext,
+    request: DeleteRecordsRequest,
+) -> Result<DeleteRecordsResponse, HandlerError> {
+    assert_eq!(ctx.api_key, API_KEY);
+    let metadata = controller::metadata(&ctx.shard);
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let found = metadata.topic(&topic.name).cloned();
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in topic.partitions {
+            let index = partition.partition_index;
+            let outcome = match &found {
+                Some(found) if has_partition(found, index) => {
+                    let key = PartitionKey {
+                        topic_id: found.topic_id,
+                        partition: index,
+                    };
+                    let offset = partition.offset;
+                    let target = owner(&ctx.shard, key);
+                    ctx.shard
+                        .invoke_on(target, move |shard| async move {
+                            delete_before(&shard.state.logs, key, offset).await
+                        })
+                        .await?
+                        .map_err(|error| storage_error_code(&error))
+                }
+                _ => Err(ErrorCode::UnknownTopicOrPartition),
+            };
+            partitions.push(match outcome {
+                Ok(low_watermark) => DeleteRecordsPartitionResult {
+                    partition_index: index,
+                    low_watermark,
+                    error_code: ErrorCode::None,
+                },
+                Err(error_code) => DeleteRecordsPartitionResult {
+                    partition_index: index,
+                    low_watermark: -1,
+                    error_code,
+                },
+            });
+        }
+        topics.push(DeleteRecordsTopicResult {
+            name: topic.name,
+            partitions,
+        });
+    }
+    Ok(DeleteRecordsResponse {
+        throttle_time_ms: 0,
+        topics,
+    })
+}
+
+/// On the owning shard: resolves -1 to the high watermark, then moves the log start.
+async fn delete_before(
+    logs: &LogPump,
+    key: PartitionKey,
+    offset: i64,
+) -> Result<i64, StorageError> {
+    let target = if offset == HIGH_WATERMARK {
+        // Two pump commands: an append in between only raises the high watermark, so deleting
+        // up to the value read here stays within the log.
+        logs.offsets(key).await?.high_watermark
+    } else {
+        offset
+    };
+    let low_watermark = logs.delete_records(key, target).await?;
+    assert!(
+        low_watermark >= target,
+        "the log start reached {target}: {low_watermark}"
+    );
+    Ok(low_watermark)
+}
