@@ -1,10 +1,8 @@
 //! `ringbroker topic …` against the real binary: each command is run as a process against a
 //! running broker (tests/common), and its exit code and printed tables are checked.
 //!
-//! The tests that need the broker's admin handlers (CreateTopics, DeleteTopics,
-//! CreatePartitions, DescribeConfigs, IncrementalAlterConfigs) are ignored until those
-//! handlers land on main; list and describe (Metadata, ListOffsets) run against an
-//! auto-created topic now.
+//! Every command runs against the broker's own admin handlers (CreateTopics, DeleteTopics,
+//! CreatePartitions, DescribeConfigs, IncrementalAlterConfigs, Metadata, ListOffsets).
 mod common;
 
 use bytes::BytesMut;
@@ -215,7 +213,6 @@ fn bad_arguments_fail_before_connecting() {
 }
 
 #[test]
-#[ignore = "needs admin handlers"]
 fn create_list_and_delete() {
     let broker = Broker::start();
     let run = topic(&broker, "create", &["orders", "--partitions", "2"]);
@@ -251,7 +248,6 @@ fn create_list_and_delete() {
 }
 
 #[test]
-#[ignore = "needs admin handlers"]
 fn describe_shows_leaders_offsets_and_topic_configs() {
     let broker = Broker::start();
     let run = topic(
@@ -303,7 +299,6 @@ fn describe_shows_leaders_offsets_and_topic_configs() {
 }
 
 #[test]
-#[ignore = "needs admin handlers"]
 fn add_partitions_grows_the_topic() {
     let broker = Broker::start();
     assert_eq!(
@@ -331,7 +326,6 @@ fn add_partitions_grows_the_topic() {
 }
 
 #[test]
-#[ignore = "needs admin handlers"]
 fn config_shows_sets_and_deletes_topic_configs() {
     let broker = Broker::start();
     assert_eq!(
