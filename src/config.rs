@@ -802,6 +802,10 @@ FLAGS (override the config file):
     --log-level LEVEL             tracing filter, e.g. info or ringbroker=debug [default: info]
     -h, --help                    print this help
     -V, --version                 print the version
+
+ADMIN COMMANDS (see `ringbroker topic --help`):
+    ringbroker topic create|list|describe|delete|add-partitions|config ...
+    ringbroker tune check|apply ...
 ";
 
 /// Parses the arguments after the program name. `--flag VALUE` and `--flag=VALUE` both work.

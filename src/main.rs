@@ -10,6 +10,7 @@
 //! Runs on the main thread, which never runs a shard: it owns signals and the shard threads.
 use anyhow::Context;
 use ringbroker::cli;
+use ringbroker::cli::tune::{Root, topology::Topology};
 use ringbroker::config::{self, Command};
 use ringbroker::handlers;
 use ringbroker::net::{Admission, KafkaService};
@@ -61,9 +62,7 @@ fn run() -> anyhow::Result<ExitCode> {
     handlers::check_registry();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    for (shard, cpu) in config.shard_cpus.iter().enumerate() {
-        tracing::info!(shard, cpu, "placement");
-    }
+    log_placement(&config);
     let config = Arc::new(config);
     let admission = Arc::new(Admission::new(&config.limits));
     let service: Arc<dyn Service> = Arc::new(KafkaService::new(admission));
@@ -87,4 +86,32 @@ fn run() -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One line per shard, "shard → cpu → NUMA node" (the node read from sysfs, so an operator
+/// sees where each shard's memory lands), then the profile's other knobs.
+fn log_placement(config: &config::Config) {
+    let topology = Topology::read(&Root::from_env());
+    for (shard, &cpu) in config.shard_cpus.iter().enumerate() {
+        let node = topology
+            .node_of(cpu)
+            .map_or_else(|| "?".to_owned(), |node| node.to_string());
+        tracing::info!(
+            shard,
+            cpu,
+            numa_node = %node,
+            "placement: shard {shard} → cpu {cpu} → NUMA node {node}"
+        );
+    }
+    let tuning = &config.tuning;
+    tracing::info!(
+        irq_cpus = ?tuning.irq_cpus,
+        numa_nodes = topology.node_count(),
+        memory_per_shard_size = ?tuning.memory_per_shard_size,
+        socket_send_buffer_size = ?tuning.socket_send_buffer_size,
+        socket_receive_buffer_size = ?tuning.socket_receive_buffer_size,
+        io_uring_entries = ?tuning.io_uring_entries,
+        io_uring_sqpoll = tuning.io_uring_sqpoll,
+        "tuning profile"
+    );
 }

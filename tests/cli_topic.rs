@@ -1,15 +1,17 @@
 //! `ringbroker topic …` against the real binary: each command is run as a process against a
 //! running broker (tests/common), and its exit code and printed tables are checked.
 //!
-//! The tests that need the broker's admin handlers (CreateTopics, DeleteTopics,
-//! CreatePartitions, DescribeConfigs, IncrementalAlterConfigs, Metadata, ListOffsets) are
-//! ignored until those handlers land on main.
+//! Every command runs against the broker's own admin handlers (CreateTopics, DeleteTopics,
+//! CreatePartitions, DescribeConfigs, IncrementalAlterConfigs, Metadata, ListOffsets).
 mod common;
 
 use bytes::BytesMut;
 use common::{Broker, free_address};
 use ringbroker::client::connection::Connection;
 use ringbroker::protocol::ApiKey;
+use ringbroker::protocol::messages::metadata::{
+    MetadataRequest, MetadataRequestTopic, MetadataResponse,
+};
 use ringbroker::protocol::messages::produce::{
     PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
 };
@@ -95,6 +97,66 @@ fn produce(broker: &Broker, topic: &str, partition: i32, count: usize) {
     assert_eq!(error, ErrorCode::None);
 }
 
+/// Creates `topic` with the broker's default partition count (auto-creation through Metadata).
+fn auto_create(broker: &Broker, topic: &str) {
+    let mut connection = Connection::connect(&broker.address.to_string(), "cli-test").unwrap();
+    let versions = connection.api_versions("cli-test").unwrap();
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(StrBytes::from(topic)),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: true,
+        ..Default::default()
+    };
+    let version = versions.need(ApiKey::Metadata).unwrap();
+    let created = common::eventually(std::time::Duration::from_secs(10), || {
+        let response: MetadataResponse = connection.call(version, &request).unwrap();
+        response.topics[0].error_code == ErrorCode::None
+            && response.topics[0]
+                .partitions
+                .iter()
+                .all(|p| p.leader_id >= 0)
+    });
+    assert!(created, "{topic} was not auto-created");
+}
+
+#[test]
+fn list_and_describe_an_auto_created_topic() {
+    let broker = Broker::start();
+    let empty = topic(&broker, "list", &[]);
+    assert_eq!(empty.code, 0, "{}", empty.stderr);
+    assert_eq!(empty.stdout, "TOPIC  PARTITIONS  REPLICATION-FACTOR\n");
+
+    auto_create(&broker, "auto");
+    produce(&broker, "auto", 0, 3);
+    let list = topic(&broker, "list", &[]);
+    assert_eq!(row(&list.stdout, "auto"), ["auto", "1", "1"]);
+
+    let describe = topic(&broker, "describe", &["auto"]);
+    assert_eq!(describe.code, 0, "{}", describe.stderr);
+    let summary = describe.stdout.lines().next().unwrap();
+    assert!(summary.starts_with("Topic: auto  TopicId: "), "{summary}");
+    assert!(
+        summary.ends_with("PartitionCount: 1  ReplicationFactor: 1"),
+        "{summary}"
+    );
+    assert_eq!(row(&describe.stdout, "0"), ["0", "0", "0", "0", "0", "3"]);
+    // Describing every topic (no names) finds the same one.
+    let all = topic(&broker, "describe", &[]);
+    assert_eq!(all.stdout, describe.stdout);
+
+    let unknown = topic(&broker, "describe", &["nope"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown
+            .stdout
+            .contains("topic nope: UNKNOWN_TOPIC_OR_PARTITION"),
+        "{}",
+        unknown.stdout
+    );
+}
+
 #[test]
 fn help_lists_every_topic_command() {
     let run = ringbroker(&["topic", "--help"]);
@@ -151,7 +213,6 @@ fn bad_arguments_fail_before_connecting() {
 }
 
 #[test]
-#[ignore = "needs admin handlers"]
 fn create_list_and_delete() {
     let broker = Broker::start();
     let run = topic(&broker, "create", &["orders", "--partitions", "2"]);
@@ -187,7 +248,6 @@ fn create_list_and_delete() {
 }
 
 #[test]
-#[ignore = "needs admin handlers"]
 fn describe_shows_leaders_offsets_and_topic_configs() {
     let broker = Broker::start();
     let run = topic(
@@ -239,7 +299,6 @@ fn describe_shows_leaders_offsets_and_topic_configs() {
 }
 
 #[test]
-#[ignore = "needs admin handlers"]
 fn add_partitions_grows_the_topic() {
     let broker = Broker::start();
     assert_eq!(
@@ -267,7 +326,6 @@ fn add_partitions_grows_the_topic() {
 }
 
 #[test]
-#[ignore = "needs admin handlers"]
 fn config_shows_sets_and_deletes_topic_configs() {
     let broker = Broker::start();
     assert_eq!(

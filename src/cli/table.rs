@@ -16,6 +16,8 @@ pub struct Table {
 const GAP: usize = 2;
 
 impl Table {
+    /// # Panics
+    /// When `header` is empty (a programmer error).
     #[must_use]
     pub fn new(header: &[&str]) -> Self {
         assert!(!header.is_empty(), "a table has columns");

@@ -455,9 +455,11 @@ fn config_value(config: &DescribeConfigsResourceResult) -> String {
 }
 
 /// A topic id as Kafka prints it: URL-safe base64 without padding (22 characters).
+///
+/// # Panics
+/// Never: 16 bytes always make 22 characters (asserted).
 #[must_use]
 pub fn topic_id_text(id: Uuid) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut text = String::with_capacity(22);
     let mut bits: u32 = 0;
     let mut bit_count = 0;
@@ -466,16 +468,22 @@ pub fn topic_id_text(id: Uuid) -> String {
         bit_count += 8;
         while bit_count >= 6 {
             bit_count -= 6;
-            text.push(char::from(ALPHABET[((bits >> bit_count) & 63) as usize]));
+            text.push(base64_digit(bits >> bit_count));
         }
     }
     if bit_count > 0 {
-        text.push(char::from(
-            ALPHABET[((bits << (6 - bit_count)) & 63) as usize],
-        ));
+        text.push(base64_digit(bits << (6 - bit_count)));
     }
     assert_eq!(text.len(), 22, "16 bytes are 22 base64 characters");
     text
+}
+
+/// The URL-safe base64 digit of the low six bits of `bits`.
+fn base64_digit(bits: u32) -> char {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // The mask keeps the index below 64, so `get` always finds a digit.
+    let index = usize::try_from(bits & 63).unwrap_or(0);
+    char::from(ALPHABET.get(index).copied().unwrap_or(b'A'))
 }
 
 fn create(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {

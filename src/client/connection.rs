@@ -79,6 +79,10 @@ pub struct Versions {
 }
 
 /// Writes one request frame for `message` into `buffer` (cleared first).
+///
+/// # Panics
+/// When `version` is outside `M`'s declared range (the caller negotiated against the same
+/// table, so this is a programmer error).
 pub fn encode_request<M: Message>(
     buffer: &mut BytesMut,
     version: i16,

@@ -76,6 +76,9 @@ impl Profile {
 }
 
 /// Every check, in report order.
+///
+/// # Panics
+/// When a check has no reason (a programmer error).
 #[must_use]
 pub fn run_all(root: &Root, profile: &Profile) -> Vec<Finding> {
     let buffer_max = SOCKET_BUFFER_RECOMMENDED.max(profile.socket_buffer_size);
@@ -315,10 +318,13 @@ fn transparent_huge_pages(root: &Root) -> Finding {
         }
         Err(error) => return unreadable(name, path, &error),
     };
-    // "always [madvise] never": the bracketed word is the mode in force.
+    // "always [madvise] never": the bracketed word is the mode in force. A lone word is
+    // taken as the mode too (what a plain file holds after `apply` wrote to it).
     let mode = text
         .split_whitespace()
         .find_map(|word| word.strip_prefix('[')?.strip_suffix(']'))
+        .or_else(|| Some(text.trim()).filter(|word| !word.contains(char::is_whitespace)))
+        .filter(|word| !word.is_empty())
         .unwrap_or("?")
         .to_owned();
     let status = if mode == "madvise" || mode == "never" {

@@ -57,6 +57,9 @@ impl Root {
     }
 
     /// The real path of `absolute` (e.g. `/proc/sys/vm/swappiness`) under this root.
+    ///
+    /// # Panics
+    /// When `absolute` does not start with '/' (a programmer error).
     #[must_use]
     pub fn path(&self, absolute: &str) -> PathBuf {
         assert!(absolute.starts_with('/'), "{absolute} is not absolute");
