@@ -4,6 +4,7 @@
 //! immutable snapshot.
 pub mod configs;
 pub mod metadata;
+pub mod producer_ids;
 pub mod topic_name;
 
 pub use metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata};

@@ -35,6 +35,7 @@ pub mod testing;
 
 pub use append::{AppendInfo, AppendRequest};
 pub use config::{Clock, FlushPolicy, LogConfig, ManualClock, SystemClock, TimestampType};
+pub use control::{read_small_file, write_atomically};
 pub use epoch::{EpochEntry, LeaderEpochCache};
 pub use error::{StorageError, StorageErrorKind};
 pub use log::PartitionLog;
