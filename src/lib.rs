@@ -18,5 +18,5 @@ pub mod handlers;
 pub mod limits;
 pub mod net;
 pub mod protocol;
-pub mod storage;
 pub mod shard;
+pub mod storage;

@@ -163,6 +163,34 @@ pub const SHARD_STARTUP_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 /// How often `main` wakes from waiting on signals to check that no shard thread died.
 pub const SIGNAL_POLL_MS: u64 = 200;
 
+// ---- shard/logs.rs: the per-shard log pump ----
+
+/// Commands queued for one shard's log pump. A full queue makes callers wait (backpressure).
+/// 4096 × one produce partition each keeps a tick's work bounded while letting many connections
+/// share one vectored write.
+pub const LOG_PUMP_QUEUE_CAPACITY: usize = 4096;
+
+/// Commands one tick takes from the queue: the most appends grouped into one `append_tick`.
+pub const LOG_PUMP_TICK_COMMANDS_MAX: usize = 1024;
+const _: () = assert!(LOG_PUMP_TICK_COMMANDS_MAX <= LOG_PUMP_QUEUE_CAPACITY);
+
+/// Long-poll fetches waiting on one partition at once; more wait out their max_wait_ms without
+/// an early wake-up (correct, only slower).
+pub const FETCH_WAITERS_PER_PARTITION_MAX: usize = 1024;
+
+/// How often each shard checks segment.ms rolls, retention and flush.ms (Kafka checks retention
+/// every 5 minutes; one second keeps tests and small retention settings responsive and costs one
+/// pass over the shard's partitions).
+pub const HOUSEKEEPING_INTERVAL_MS: u64 = 1000;
+
+/// Longest a Fetch may wait (`max_wait_ms`); clients send 500 ms by default. Bounds how long a
+/// request holds its connection slot.
+pub const FETCH_MAX_WAIT_MS_MAX: u64 = 30_000;
+
+/// Largest response a single Fetch builds in memory (copy mode), whatever `max_bytes` asks:
+/// Kafka's `fetch.max.bytes` default is 50 MiB.
+pub const FETCH_RESPONSE_SIZE_MAX: usize = 55 * 1024 * 1024;
+
 // Idempotent producers (storage/producer_state.rs, cluster/producer_ids.rs).
 
 /// Producers remembered per partition. Each costs ≈ 250 bytes in memory and 179 in a snapshot

@@ -59,6 +59,9 @@ pub enum MetadataError {
     },
     #[error(transparent)]
     InvalidConfig(#[from] ConfigError),
+    /// The change could not be made durable (or the controller shard is gone); nothing changed.
+    #[error("metadata change not persisted: {reason}")]
+    Persist { reason: String },
 }
 
 impl ClusterMetadata {

@@ -3,6 +3,7 @@
 //! the config table. The controller that applies changes runs on shard 0; every shard reads an
 //! immutable snapshot.
 pub mod configs;
+pub mod controller;
 pub mod metadata;
 pub mod producer_ids;
 pub mod topic_name;

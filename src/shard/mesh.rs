@@ -154,6 +154,7 @@ pub async fn pump(shard: Rc<Shard>, inbox: Inbox) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::ClusterMetadata;
     use crate::config::{Config, ConfigFile};
     use crate::shard::{Placement, ShardState};
     use std::sync::Arc;
@@ -192,7 +193,13 @@ mod tests {
                         count,
                         cpu: 0,
                     };
-                    let state = ShardState::start(placement, &config).await.unwrap();
+                    let state = ShardState::start(
+                        placement,
+                        &config,
+                        Arc::new(ClusterMetadata::new_cluster()),
+                    )
+                    .await
+                    .unwrap();
                     let shard = Rc::new(Shard::new(placement, config, mesh, state));
                     let _pump = compio::runtime::spawn(pump(Rc::clone(&shard), inbox));
                     if let Some(body) = body {

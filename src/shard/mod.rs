@@ -22,6 +22,7 @@
 //!   → serve … main fires `draining` → service future ends (bounded grace) → Drained
 //!   → main fires `stopping` → ShardState::shutdown (hook) → Stopped → thread exits
 //! ```
+pub mod logs;
 pub mod mesh;
 pub mod placement;
 pub mod runner;
@@ -30,8 +31,10 @@ pub use mesh::{Mesh, MeshError};
 pub use placement::shard_for;
 pub use runner::{Service, Shards};
 
+use crate::cluster::{ClusterMetadata, MetadataStore, controller};
 use crate::config::Config;
 use crate::limits;
+use logs::{LogPump, PumpPlacement};
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -72,6 +75,8 @@ pub enum ShardError {
         phase: &'static str,
         waited_ms: u64,
     },
+    #[error("cluster metadata: {reason}")]
+    Metadata { reason: String },
     #[error("shard {shard} exited unexpectedly")]
     Exited { shard: usize },
 }
@@ -93,9 +98,25 @@ pub struct Placement {
 ///
 /// Extension points: add a field here, initialise it in [`ShardState::start`], flush or close
 /// it in [`ShardState::shutdown`].
-#[derive(Debug)]
 pub struct ShardState {
     placement: Placement,
+    /// This shard's copy of the cluster metadata; replaced (never mutated) by
+    /// `cluster::controller::install`.
+    pub metadata: RefCell<Arc<ClusterMetadata>>,
+    /// The node metadata file; only the controller shard (0) has it.
+    pub metadata_store: Option<MetadataStore>,
+    /// The task that owns this shard's partition logs.
+    pub logs: LogPump,
+}
+
+impl std::fmt::Debug for ShardState {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ShardState")
+            .field("placement", &self.placement)
+            .field("metadata_version", &self.metadata.borrow().version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ShardState {
@@ -107,19 +128,39 @@ impl ShardState {
     ///
     /// # Panics
     /// When `placement` does not match `config` (a programmer error in the runner).
-    #[allow(clippy::unused_async)] // async so storage recovery can await io_uring file ops
-    pub async fn start(placement: Placement, config: &Config) -> Result<Self, ShardError> {
+    pub async fn start(
+        placement: Placement,
+        config: &Config,
+        metadata: Arc<ClusterMetadata>,
+    ) -> Result<Self, ShardError> {
         assert!(placement.index < placement.count);
         assert_eq!(placement.count, config.shard_count());
-        Ok(Self { placement })
+        let logs = LogPump::spawn(PumpPlacement {
+            shard_index: placement.index,
+            shard_count: placement.count,
+            data_dir: config.data_dir.clone(),
+        });
+        // Recovery of every partition this shard owns happens here, before it listens.
+        logs.reconcile(Arc::clone(&metadata)).await;
+        let metadata_store = (placement.index == controller::CONTROLLER_SHARD)
+            .then(|| MetadataStore::new(&config.data_dir));
+        Ok(Self {
+            placement,
+            metadata: RefCell::new(metadata),
+            metadata_store,
+            logs,
+        })
     }
 
     /// Shutdown hook: runs on the shard after its connections drained (or the grace period
     /// ran out) and after every shard stopped accepting, so no new work arrives. Flush storage
     /// here.
-    #[allow(clippy::unused_async)] // async so storage can await its flushes
     pub async fn shutdown(&self) {
-        tracing::debug!(shard = self.placement.index, "shutdown hook ran");
+        self.logs.shutdown().await;
+        tracing::debug!(
+            shard = self.placement.index,
+            "shutdown hook ran: logs closed"
+        );
     }
 }
 

@@ -17,6 +17,7 @@
 //! Runs on `main` (this API) and on each shard thread (`run_shard`).
 use super::mesh::{self, Inbox, Mesh};
 use super::{LocalFuture, Placement, Shard, ShardError, ShardState};
+use crate::cluster::{ClusterMetadata, MetadataStore, controller};
 use crate::config::Config;
 use crate::limits;
 use std::rc::Rc;
@@ -99,6 +100,7 @@ impl Shards {
     pub fn start(config: &Arc<Config>, service: &Arc<dyn Service>) -> Result<Self, ShardError> {
         block_termination_signals();
         let count = config.shard_count();
+        let metadata = load_metadata(config)?;
         let (mesh, inboxes) = Mesh::new(count);
         let (report_sender, reports) = mpsc::channel();
         let mut shards = Self {
@@ -120,6 +122,7 @@ impl Shards {
                 inbox,
                 service: Arc::clone(service),
                 reports: report_sender.clone(),
+                metadata: Arc::clone(&metadata),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("shard-{index}"))
@@ -243,6 +246,22 @@ struct ThreadContext {
     inbox: Inbox,
     service: Arc<dyn Service>,
     reports: mpsc::Sender<Report>,
+    /// The node's metadata as loaded at start-up; each shard keeps its own copy from here on.
+    metadata: Arc<ClusterMetadata>,
+}
+
+/// Creates the data directory and loads (or creates) the node metadata file, once, before any
+/// shard starts, so every shard begins from the same snapshot.
+fn load_metadata(config: &Config) -> Result<Arc<ClusterMetadata>, ShardError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|error| ShardError::Metadata {
+        reason: format!(
+            "cannot create data dir {}: {error}",
+            config.data_dir.display()
+        ),
+    })?;
+    controller::load(&MetadataStore::new(&config.data_dir)).map_err(|error| ShardError::Metadata {
+        reason: error.to_string(),
+    })
 }
 
 /// Body of a shard thread.
@@ -283,8 +302,9 @@ async fn shard_main(context: ThreadContext) -> Result<(), ShardError> {
         inbox,
         service,
         reports,
+        metadata,
     } = context;
-    let state = ShardState::start(placement, &config).await?;
+    let state = ShardState::start(placement, &config, metadata).await?;
     let shard = Rc::new(Shard::new(placement, config, mesh, state));
     let pump = compio::runtime::spawn(mesh::pump(Rc::clone(&shard), inbox));
     let report = |phase| {
