@@ -74,6 +74,9 @@ impl ProducerIdAllocator {
         block_size: i64,
     ) -> Result<Self, ProducerIdError> {
         assert!(block_size > 0, "producer id blocks hold at least one id");
+        compio::fs::create_dir_all(data_dir)
+            .await
+            .map_err(|e| StorageError::io("mkdir", data_dir, e))?;
         let path = data_dir.join(Self::FILE_NAME);
         let reserved_end = match read_small_file(&path).await? {
             None => 0,

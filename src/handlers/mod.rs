@@ -24,6 +24,7 @@
 )]
 
 pub mod api_versions;
+pub mod init_producer_id;
 
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
@@ -125,7 +126,7 @@ macro_rules! handler {
 }
 
 /// Every API this broker serves. The ApiVersions answer lists exactly these.
-pub static REGISTRY: &[Handler] = &[handler!(api_versions)];
+pub static REGISTRY: &[Handler] = &[handler!(api_versions), handler!(init_producer_id)];
 
 /// The registry line of `api_key`, if we serve it.
 #[must_use]

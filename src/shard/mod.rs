@@ -31,6 +31,7 @@ pub use mesh::{Mesh, MeshError};
 pub use placement::shard_for;
 pub use runner::{Service, Shards};
 
+use crate::cluster::producer_ids::ProducerIdAllocator;
 use crate::cluster::{ClusterMetadata, MetadataStore, controller};
 use crate::config::Config;
 use crate::limits;
@@ -79,6 +80,11 @@ pub enum ShardError {
     Metadata { reason: String },
     #[error("shard {shard} exited unexpectedly")]
     Exited { shard: usize },
+    /// The producer id allocator's file in the data dir is unreadable (shard 0).
+    #[error("producer ids: {source}")]
+    ProducerIds {
+        source: crate::cluster::producer_ids::ProducerIdError,
+    },
 }
 
 /// Where a shard runs; fixed for its life.
@@ -107,6 +113,8 @@ pub struct ShardState {
     pub metadata_store: Option<MetadataStore>,
     /// The task that owns this shard's partition logs.
     pub logs: LogPump,
+    /// Producer id allocator (InitProducerId); only shard 0 has one.
+    pub producer_ids: RefCell<Option<ProducerIdAllocator>>,
 }
 
 impl std::fmt::Debug for ShardState {
@@ -144,11 +152,19 @@ impl ShardState {
         logs.reconcile(Arc::clone(&metadata)).await;
         let metadata_store = (placement.index == controller::CONTROLLER_SHARD)
             .then(|| MetadataStore::new(&config.data_dir));
+        // Idempotent producers: the node's one producer id allocator lives on shard 0.
+        let producer_ids = if placement.index == 0 {
+            let allocator = ProducerIdAllocator::open(&config.data_dir).await;
+            Some(allocator.map_err(|source| ShardError::ProducerIds { source })?)
+        } else {
+            None
+        };
         Ok(Self {
             placement,
             metadata: RefCell::new(metadata),
             metadata_store,
             logs,
+            producer_ids: RefCell::new(producer_ids),
         })
     }
 
