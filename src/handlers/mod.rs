@@ -24,7 +24,12 @@
 )]
 
 pub mod api_versions;
+pub mod common;
+pub mod fetch;
 pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
 
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
@@ -82,6 +87,14 @@ pub struct RequestContext {
     pub client_id: Option<StrBytes>,
 }
 
+impl RequestContext {
+    /// This broker's node id.
+    #[must_use]
+    pub fn node_id(&self) -> i32 {
+        self.shard.config().node_id
+    }
+}
+
 /// A handler's boxed future, borrowing its context.
 pub type HandlerFuture<'a> =
     Pin<Box<dyn Future<Output = Result<HandlerOutcome, HandlerError>> + 'a>>;
@@ -126,7 +139,14 @@ macro_rules! handler {
 }
 
 /// Every API this broker serves. The ApiVersions answer lists exactly these.
-pub static REGISTRY: &[Handler] = &[handler!(api_versions), handler!(init_producer_id)];
+pub static REGISTRY: &[Handler] = &[
+    handler!(produce),
+    handler!(fetch),
+    handler!(list_offsets),
+    handler!(metadata),
+    handler!(api_versions),
+    handler!(init_producer_id),
+];
 
 /// The registry line of `api_key`, if we serve it.
 #[must_use]

@@ -46,6 +46,8 @@ pub struct AppendInfo {
     /// nothing was written, and the offsets are the original's. The broker answers it as a
     /// success, as Kafka does.
     pub duplicate: bool,
+    /// The log start offset when the append was made (Produce v5+ reports it).
+    pub log_start_offset: i64,
 }
 
 /// One producer's batches for this partition.
@@ -348,6 +350,7 @@ impl PartitionLog {
                 log_append_time_ms,
                 record_count: check.record_count,
                 duplicate: false,
+                log_start_offset: self.log_start_offset,
             });
             if buffers.is_empty() {
                 buffers = std::mem::take(&mut request.batches);

@@ -859,6 +859,7 @@ mod log_integration {
                                 log_append_time_ms: if log_append_time { timestamp_ms } else { -1 },
                                 record_count: 0,
                                 duplicate: true,
+                                log_start_offset: self.log_start_offset,
                             }));
                         }
                     }

@@ -1,0 +1,174 @@
+//! ListOffsets (key 2): offsets by time. Runs on the connection's shard; lookups run on each
+//! partition's owning shard.
+//!
+//! Special timestamps as Kafka: -1 latest (the high watermark: what a consumer can read up to),
+//! -2 earliest (log start), -3 max timestamp (v7+: the record with the largest timestamp),
+//! -4 earliest local (v8+: the log start, as there is no tiered storage), -5 earliest pending
+//! upload (v9+: none, so offset -1). A positive timestamp gives the first record whose timestamp
+//! is at or after it, or offset -1 and timestamp -1 when there is none. Storage answers at batch
+//! granularity; the record within the batch is found here by reading that batch.
+use super::common::{LEADER_EPOCH, has_partition, owner, storage_error_code};
+use super::{HandlerError, RequestContext};
+use crate::cluster::controller;
+use crate::protocol::messages::list_offsets::{
+    ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+use crate::protocol::record_batch::BatchSplitter;
+use crate::protocol::records::Records;
+use crate::protocol::{ApiKey, ErrorCode};
+use crate::shard::Shard;
+use crate::shard::logs::{LogPump, PartitionKey};
+use crate::storage::StorageError;
+use std::rc::Rc;
+
+pub const API_KEY: ApiKey = ApiKey::ListOffsets;
+pub const VERSION_MIN: i16 = 1;
+pub const VERSION_MAX: i16 = 10;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const EARLIEST_PENDING_UPLOAD: i64 = -5;
+
+/// Bytes read to find a record inside the batch a timestamp lookup landed in: one batch, which
+/// `read` returns whole even when larger.
+const TIMESTAMP_BATCH_READ_SIZE: u32 = 1;
+
+/// # Errors
+/// Only when an owning shard stopped (shutdown).
+pub async fn handle(
+    ctx: &mut RequestContext,
+    request: ListOffsetsRequest,
+) -> Result<ListOffsetsResponse, HandlerError> {
+    assert_eq!(ctx.api_key, API_KEY);
+    let metadata = controller::metadata(&ctx.shard);
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let found = metadata.topic(&topic.name).cloned();
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in topic.partitions {
+            let index = partition.partition_index;
+            let response = match &found {
+                Some(found) if has_partition(found, index) => {
+                    let key = PartitionKey {
+                        topic_id: found.topic_id,
+                        partition: index,
+                    };
+                    lookup(&ctx.shard, key, partition.timestamp).await?
+                }
+                _ => Err(ErrorCode::UnknownTopicOrPartition),
+            };
+            partitions.push(match response {
+                Ok((offset, timestamp)) => ListOffsetsPartitionResponse {
+                    partition_index: index,
+                    error_code: ErrorCode::None,
+                    timestamp,
+                    offset,
+                    leader_epoch: LEADER_EPOCH,
+                    ..ListOffsetsPartitionResponse::default()
+                },
+                Err(error_code) => ListOffsetsPartitionResponse {
+                    partition_index: index,
+                    error_code,
+                    ..ListOffsetsPartitionResponse::default()
+                },
+            });
+        }
+        topics.push(ListOffsetsTopicResponse {
+            name: topic.name,
+            partitions,
+        });
+    }
+    Ok(ListOffsetsResponse {
+        throttle_time_ms: 0,
+        topics,
+    })
+}
+
+/// (offset, timestamp) for one partition, looked up on its owning shard.
+async fn lookup(
+    shard: &Rc<Shard>,
+    key: PartitionKey,
+    timestamp: i64,
+) -> Result<Result<(i64, i64), ErrorCode>, HandlerError> {
+    let target = owner(shard, key);
+    let result = shard
+        .invoke_on(target, move |owner| async move {
+            lookup_on_owner(&owner.state.logs, key, timestamp).await
+        })
+        .await?;
+    Ok(result.map_err(|error| storage_error_code(&error)))
+}
+
+async fn lookup_on_owner(
+    logs: &LogPump,
+    key: PartitionKey,
+    timestamp: i64,
+) -> Result<(i64, i64), StorageError> {
+    match timestamp {
+        LATEST => Ok((logs.offsets(key).await?.high_watermark, -1)),
+        EARLIEST | EARLIEST_LOCAL => Ok((logs.offsets(key).await?.log_start_offset, -1)),
+        EARLIEST_PENDING_UPLOAD => Ok((-1, -1)),
+        MAX_TIMESTAMP => Ok(match logs.max_timestamp(key).await? {
+            Some((offset, max)) => (exact_offset(logs, key, offset, max).await?, max),
+            None => (-1, -1),
+        }),
+        _ => Ok(match logs.offset_for_timestamp(key, timestamp).await? {
+            Some((batch_offset, _)) => {
+                let offset = exact_offset(logs, key, batch_offset, timestamp).await?;
+                (
+                    offset,
+                    record_timestamp(logs, key, offset)
+                        .await?
+                        .unwrap_or(timestamp),
+                )
+            }
+            None => (-1, -1),
+        }),
+    }
+}
+
+/// The first record at or after `batch_offset` whose timestamp is ≥ `timestamp`, reading the
+/// batch that contains `batch_offset`.
+async fn exact_offset(
+    logs: &LogPump,
+    key: PartitionKey,
+    batch_offset: i64,
+    timestamp: i64,
+) -> Result<i64, StorageError> {
+    let data = logs
+        .read(key, batch_offset, TIMESTAMP_BATCH_READ_SIZE, true)
+        .await?;
+    for batch in BatchSplitter::new(data.bytes) {
+        let Ok(records) = Records::new(batch) else {
+            break;
+        };
+        for record in records.flatten() {
+            if record.offset >= batch_offset && record.timestamp >= timestamp {
+                return Ok(record.offset);
+            }
+        }
+    }
+    Ok(batch_offset)
+}
+
+/// The timestamp of the record at `offset`.
+async fn record_timestamp(
+    logs: &LogPump,
+    key: PartitionKey,
+    offset: i64,
+) -> Result<Option<i64>, StorageError> {
+    let data = logs
+        .read(key, offset, TIMESTAMP_BATCH_READ_SIZE, true)
+        .await?;
+    for batch in BatchSplitter::new(data.bytes) {
+        let Ok(records) = Records::new(batch) else {
+            break;
+        };
+        if let Some(record) = records.flatten().find(|record| record.offset == offset) {
+            return Ok(Some(record.timestamp));
+        }
+    }
+    Ok(None)
+}
