@@ -14,6 +14,8 @@
 //! ```
 pub mod cluster;
 pub mod config;
+#[cfg(feature = "failpoints")]
+pub mod failpoints;
 pub mod handlers;
 pub mod limits;
 pub mod net;

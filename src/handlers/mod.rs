@@ -57,6 +57,10 @@ pub enum HandlerError {
     /// A shard this request needed stopped (only during shutdown).
     #[error(transparent)]
     Mesh(#[from] MeshError),
+    /// A test failpoint asked to drop the connection (`failpoints` feature only).
+    #[cfg(feature = "failpoints")]
+    #[error("failpoint {name}")]
+    Failpoint { name: &'static str },
 }
 
 /// What a handler produced for the connection to send.
