@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use ringbroker::storage::testing::{ProducerFields, build_batch, build_producer_batch};
 use ringbroker::storage::{
-    AppendInfo, AppendRequest, Clock, LogConfig, ManualClock, PartitionLog, ShardLogs,
-    StorageError, StorageErrorKind, TimestampType, snapshot_file_name,
+    AppendInfo, AppendRequest, Clock, LogConfig, ManualClock, PartitionLog, ProducerError,
+    ShardLogs, StorageError, StorageErrorKind, TimestampType, snapshot_file_name,
 };
 
 const NOW: i64 = 1_700_000_000_000;
@@ -99,7 +99,11 @@ async fn a_gap_refuses_the_whole_request_and_writes_nothing() {
     assert_eq!(log.append(two, 0).await.unwrap().last_offset, 3);
     let gap = send(&mut log, 1, 0, 5, 1).await;
     match gap {
-        Err(StorageError::Producer(error)) => assert_eq!(error.kafka_error_code(), 45),
+        Err(StorageError::Producer(ProducerError::OutOfOrderSequence {
+            first_sequence,
+            last_sequence,
+            ..
+        })) => assert_eq!((first_sequence, last_sequence), (5, 3)),
         other => panic!("expected a producer error, got {other:?}"),
     }
     // All-or-nothing: a good batch followed by a gapped one writes neither.

@@ -89,17 +89,6 @@ pub enum ProducerError {
     },
 }
 
-impl ProducerError {
-    /// The Kafka error code the Produce response carries for this partition.
-    #[must_use]
-    pub fn kafka_error_code(&self) -> i16 {
-        match self {
-            Self::OutOfOrderSequence { .. } => 45,
-            Self::InvalidProducerEpoch { .. } => 47,
-        }
-    }
-}
-
 /// What to do with a batch that passed the checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -318,10 +307,9 @@ impl ProducerStateTable {
         before - self.producers.len()
     }
 
-    /// At the limit, first expire nothing-but-idle producers would be wrong (the clock is the
-    /// caller's), so the least recently active producer is forgotten: its next batch is then
-    /// accepted as from an unknown producer, the same as after expiry. Kafka keeps no limit and
-    /// runs out of memory instead (KIP-936).
+    /// At the limit, forgets the least recently active producer: its next batch is then
+    /// accepted as an unknown producer's, the same as after expiry. (Kafka keeps no limit and
+    /// can run out of heap instead, KIP-936.)
     fn make_room(&mut self) {
         if self.producers.len() < PRODUCERS_PER_PARTITION_MAX {
             return;
