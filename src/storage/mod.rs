@@ -26,6 +26,7 @@ mod epoch;
 mod error;
 mod index;
 mod log;
+mod producer_log;
 mod producer_state;
 mod read;
 mod retention;
