@@ -3,7 +3,9 @@
 //!
 //! Owns the metadata exchange only; runs on the main thread before any load starts. Creation
 //! is explicit (CreateTopics with `--partitions`) rather than Metadata's auto-create, so the
-//! partition count is the one asked for, not the broker's default.
+//! partition count is the one asked for, not the broker's default; a broker that does not offer
+//! CreateTopics gets one Metadata request with `allow_auto_topic_creation` instead (the
+//! broker's own partition count then applies, and a note says when it differs).
 use super::connection::{Connection, Versions};
 use crate::cli::Options;
 use anyhow::{Context, bail};
@@ -20,6 +22,8 @@ use std::time::Duration;
 /// Metadata polls while a new topic's leaders are elected (× [`METADATA_RETRY_DELAY`]).
 const METADATA_ATTEMPTS_MAX: u32 = 100;
 const METADATA_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// The last Fetch version that names topics (v13 replaced names with topic ids).
+const FETCH_LAST_NAME_VERSION: i16 = 12;
 
 /// One partition and the broker leading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +76,7 @@ pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
     let versions = connection.negotiate()?;
     let mut created = false;
     for _attempt in 0..METADATA_ATTEMPTS_MAX {
-        let response = metadata(&mut connection, versions.metadata, topic)?;
+        let response = metadata(&mut connection, versions.metadata, topic, false)?;
         let brokers = response
             .brokers
             .iter()
@@ -84,7 +88,14 @@ pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
         match found.error_code {
             ErrorCode::None => {}
             ErrorCode::UnknownTopicOrPartition if create && !created => {
-                create_topic(&mut connection, versions, topic, partitions)?;
+                if versions.create_topics.is_some() {
+                    create_topic(&mut connection, versions, topic, partitions)?;
+                } else {
+                    println!(
+                        "note: no CreateTopics offered; asking Metadata to auto-create {topic}"
+                    );
+                    metadata(&mut connection, versions.metadata, topic, true)?;
+                }
                 created = true;
                 continue;
             }
@@ -113,6 +124,16 @@ pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
                 leaders.len()
             );
         }
+        // Fetch v13+ names topics by id only; a broker that reports no id gets names, as the
+        // Java client does (it caps Fetch at v12 when a topic lacks an id).
+        let versions = if found.topic_id.is_zero() {
+            Versions {
+                fetch: versions.fetch.min(FETCH_LAST_NAME_VERSION),
+                ..versions
+            }
+        } else {
+            versions
+        };
         return Ok(Topic {
             name: topic.to_owned(),
             topic_id: found.topic_id,
@@ -128,13 +149,14 @@ fn metadata(
     connection: &mut Connection,
     version: i16,
     topic: &str,
+    auto_create: bool,
 ) -> anyhow::Result<MetadataResponse> {
     let request = MetadataRequest {
         topics: Some(vec![MetadataRequestTopic {
             name: Some(StrBytes::from(topic)),
             ..Default::default()
         }]),
-        allow_auto_topic_creation: false,
+        allow_auto_topic_creation: auto_create,
         ..Default::default()
     };
     connection.call(version, &request)

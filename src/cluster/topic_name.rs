@@ -11,9 +11,7 @@ pub enum TopicNameError {
     Dots,
     #[error("topic name is {length} characters, more than the limit of {TOPIC_NAME_LENGTH_MAX}")]
     TooLong { length: usize },
-    #[error(
-        "topic name contains {character:?}; legal characters are ASCII alphanumerics, '.', '_' and '-'"
-    )]
+    #[error("topic name contains {character:?}; legal: ASCII alphanumerics, '.', '_', '-'")]
     IllegalCharacter { character: char },
 }
 

@@ -129,7 +129,8 @@ impl StrBytes {
 
     #[must_use]
     pub fn as_str(&self) -> &str {
-        // SAFETY: every constructor checks or guarantees UTF-8 (from_utf8, from_static, From<String>).
+        // SAFETY: every constructor checks or guarantees UTF-8 (from_utf8, from_static,
+        // From<String>).
         unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
 
