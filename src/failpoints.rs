@@ -50,7 +50,11 @@ pub fn after_produce_append<'a>(
     }
     if fire(data_dir, PRODUCE_EXIT_AFTER_APPEND) {
         tracing::warn!("failpoint {PRODUCE_EXIT_AFTER_APPEND}: exiting");
-        std::process::exit(EXIT_STATUS);
+        // `_exit`, not `std::process::exit`: no atexit handlers or destructors run while the
+        // other shard threads keep going (they could crash the exit and change its status),
+        // and nothing is flushed, which is what a crash looks like.
+        // SAFETY: `_exit` takes any status and never returns; no Rust state is observed after.
+        unsafe { libc::_exit(EXIT_STATUS) }
     }
     if fire(data_dir, PRODUCE_DROP_AFTER_APPEND) {
         tracing::warn!("failpoint {PRODUCE_DROP_AFTER_APPEND}: dropping the connection");
