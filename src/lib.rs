@@ -16,6 +16,8 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;
+#[cfg(feature = "failpoints")]
+pub mod failpoints;
 pub mod group;
 pub mod handlers;
 pub mod limits;

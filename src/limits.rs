@@ -247,3 +247,23 @@ pub const SQPOLL_IDLE_MS_MAX: u32 = 10_000;
 /// one file → pipe → socket round (two io_uring ops). Memory: the pipe references page-cache
 /// pages rather than copying them, so the cost per connection is page pointers, not 1 MiB.
 pub const SPLICE_PIPE_SIZE: usize = 1024 * 1024;
+// Idempotent producers (storage/producer_state.rs, cluster/producer_ids.rs).
+
+/// Producers remembered per partition. Each costs ≈ 250 bytes in memory and 179 in a snapshot
+/// (5 batches), so a full table is ≈ 2 MiB per partition and a full snapshot ≈ 1.5 MiB. Past
+/// it the least recently active producer is forgotten (as if expired). Kafka has no bound and
+/// exhausts its heap instead (KIP-936).
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 8192;
+
+/// Producer snapshot files kept per partition: the newest, plus one fallback should the newest
+/// be damaged.
+pub const PRODUCER_SNAPSHOTS_RETAINED: usize = 2;
+
+/// Producer ids reserved per write of the allocator's file: one fsync per this many
+/// InitProducerId calls, and at most this many ids skipped after a crash.
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// How often a partition forgets expired producers (Kafka's
+/// `producer.id.expiration.check.interval.ms` default): a table scan per append would cost
+/// O(producers); expiry may thus lag by up to this much.
+pub const PRODUCER_EXPIRY_CHECK_INTERVAL_MS: i64 = 10 * 60 * 1000;

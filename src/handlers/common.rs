@@ -20,6 +20,8 @@ pub fn storage_error_code(error: &StorageError) -> ErrorCode {
         StorageErrorKind::OffsetOutOfRange => ErrorCode::OffsetOutOfRange,
         StorageErrorKind::UnknownPartition => ErrorCode::UnknownTopicOrPartition,
         StorageErrorKind::Storage => ErrorCode::KafkaStorageError,
+        StorageErrorKind::OutOfOrderSequence => ErrorCode::OutOfOrderSequenceNumber,
+        StorageErrorKind::InvalidProducerEpoch => ErrorCode::InvalidProducerEpoch,
     }
 }
 

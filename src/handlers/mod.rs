@@ -33,6 +33,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod fetch;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
@@ -77,6 +78,10 @@ pub enum HandlerError {
     /// A shard this request needed stopped (only during shutdown).
     #[error(transparent)]
     Mesh(#[from] MeshError),
+    /// A test failpoint asked to drop the connection (`failpoints` feature only).
+    #[cfg(feature = "failpoints")]
+    #[error("failpoint {name}")]
+    Failpoint { name: &'static str },
 }
 
 /// What a handler produced for the connection to send.
@@ -221,6 +226,7 @@ pub static REGISTRY: &[Handler] = &[
     handler!(offset_delete),
     handler!(offset_fetch),
     handler!(sync_group),
+    handler!(init_producer_id),
 ];
 
 /// The registry line of `api_key`, if we serve it.

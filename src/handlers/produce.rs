@@ -132,6 +132,11 @@ pub async fn handle(
             .unwrap_or_else(|error| std::panic::resume_unwind(Box::new(error.to_string())));
         results.insert(target, reply?);
     }
+    #[cfg(feature = "failpoints")]
+    crate::failpoints::after_produce_append(
+        &ctx.shard.config().data_dir,
+        results.values().flatten(),
+    )?;
     if acks == 0 {
         return Ok(None);
     }

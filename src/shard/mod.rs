@@ -31,6 +31,7 @@ pub use mesh::{Mesh, MeshError};
 pub use placement::shard_for;
 pub use runner::{Service, Shards};
 
+use crate::cluster::producer_ids::ProducerIdAllocator;
 use crate::cluster::{ClusterMetadata, MetadataStore, controller};
 use crate::config::Config;
 use crate::limits;
@@ -79,6 +80,11 @@ pub enum ShardError {
     Metadata { reason: String },
     #[error("shard {shard} exited unexpectedly")]
     Exited { shard: usize },
+    /// The producer id allocator's file in the data dir is unreadable (shard 0).
+    #[error("producer ids: {source}")]
+    ProducerIds {
+        source: crate::cluster::producer_ids::ProducerIdError,
+    },
 }
 
 /// Where a shard runs; fixed for its life.
@@ -110,6 +116,8 @@ pub struct ShardState {
     // ---- consumer groups (src/group/) ----
     /// The group coordinator for the `__consumer_offsets` partitions this shard owns.
     pub groups: crate::group::Coordinator,
+    /// Producer id allocator (InitProducerId); only shard 0 has one.
+    pub producer_ids: RefCell<Option<ProducerIdAllocator>>,
 }
 
 impl std::fmt::Debug for ShardState {
@@ -150,12 +158,20 @@ impl ShardState {
         // Groups are replayed from the offsets log before the shard listens.
         let groups = crate::group::Coordinator::default();
         crate::group::load_owned(&groups, &logs, &metadata, placement).await;
+        // Idempotent producers: the node's one producer id allocator lives on shard 0.
+        let producer_ids = if placement.index == 0 {
+            let allocator = ProducerIdAllocator::open(&config.data_dir).await;
+            Some(allocator.map_err(|source| ShardError::ProducerIds { source })?)
+        } else {
+            None
+        };
         Ok(Self {
             placement,
             metadata: RefCell::new(metadata),
             metadata_store,
             logs,
             groups,
+            producer_ids: RefCell::new(producer_ids),
         })
     }
 

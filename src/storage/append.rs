@@ -2,7 +2,11 @@
 //! and patch headers in place, one vectored positional write, account, apply the flush policy.
 //!
 //! All-or-nothing per request: a request with one bad batch is refused whole and the log is
-//! untouched. Several requests (one tick's worth for this partition, see `ShardLogs`) share one
+//! untouched. Idempotent producers' batches are checked against the producer table before
+//! anything is written (producer_state.rs): a request out of sequence or of an old epoch is
+//! refused whole; a retry of batches already written is answered with their original offsets
+//! and not written again; the table learns the accepted batches only after the write.
+//! Several requests (one tick's worth for this partition, see `ShardLogs`) share one
 //! vectored write; each gets its own result. No per-batch allocation: batches are the caller's
 //! buffers, written as iovecs; per-batch work is the CRC check and a header re-read.
 //! Runs on the shard that owns the partition.
@@ -15,6 +19,8 @@ use compio::io::AsyncWriteAtExt;
 use super::config::duration_ms;
 use super::epoch::LeaderEpochCache;
 use super::log::truncate_file;
+use super::producer_log::RequestCheck;
+use super::producer_state::StagedUpdates;
 use super::segment::{BatchMeta, Segment};
 use super::{FlushPolicy, PartitionLog, StorageError, TimestampType};
 use crate::limits::{APPEND_BATCHES_MAX, APPEND_SIZE_MAX, SEGMENTS_PER_PARTITION_MAX};
@@ -28,14 +34,19 @@ const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 /// Most iovecs one write takes (Linux `IOV_MAX`); longer appends are written in pieces.
 const IOVECS_PER_WRITE_MAX: usize = 1024;
 
-/// What an append assigned.
+/// What an append assigned, or for an idempotent producer's retry, what the original got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
     pub base_offset: i64,
     pub last_offset: i64,
     /// The broker's time written into the batches, or −1 unless `LogAppendTime`.
     pub log_append_time_ms: i64,
+    /// Records written by this append (0 for a duplicate).
     pub record_count: i64,
+    /// The request repeated batches already in the log (same producer, epoch and sequences):
+    /// nothing was written, and the offsets are the original's. The broker answers it as a
+    /// success, as Kafka does.
+    pub duplicate: bool,
     /// The log start offset when the append was made (Produce v5+ reports it).
     pub log_start_offset: i64,
 }
@@ -87,12 +98,29 @@ impl PartitionLog {
         let now_ms = self.clock.now_ms();
         let mut results: Vec<Result<AppendInfo, StorageError>> = Vec::with_capacity(requests.len());
         let mut checked = Vec::with_capacity(requests.len());
+        self.maybe_expire_producers(now_ms);
+        let first_offset = self.log_end_offset();
+        let mut next_offset = first_offset;
+        let mut staged = StagedUpdates::default();
         for request in &requests {
-            match self
+            let outcome = self
                 .ensure_online()
                 .and_then(|()| self.check_request(request, now_ms))
-            {
-                Ok(totals) => checked.push(Some(totals)),
+                .and_then(|totals| {
+                    let check = self.check_producers(request, next_offset, now_ms, &staged)?;
+                    Ok((totals, check))
+                });
+            match outcome {
+                Ok((totals, RequestCheck::Append(updates))) => {
+                    next_offset += totals.record_count;
+                    staged.merge(updates);
+                    checked.push(Some(totals));
+                }
+                Ok((_, RequestCheck::Duplicate(info))) => {
+                    checked.push(None);
+                    results.push(Ok(info));
+                    continue;
+                }
                 Err(error) => {
                     checked.push(None);
                     results.push(Err(error));
@@ -112,6 +140,18 @@ impl PartitionLog {
         let outcome = self.write_checked(&mut requests, &checked, now_ms).await;
         match outcome {
             Ok(infos) => {
+                // The producer updates were staged with offsets counted from the same log end.
+                assert_eq!(
+                    infos.first().map(|info| info.base_offset),
+                    Some(first_offset),
+                    "staged producer offsets"
+                );
+                assert_eq!(
+                    self.log_end_offset(),
+                    next_offset,
+                    "staged producer offsets"
+                );
+                self.producers.commit(staged);
                 let mut infos = infos.into_iter();
                 for (result, check) in results.iter_mut().zip(&checked) {
                     if check.is_some()
@@ -267,6 +307,9 @@ impl PartitionLog {
         self.unflushed_records = 0;
         self.last_flush_ms = self.clock.now_ms();
         self.write_control(false).await?;
+        // Kafka snapshots producer state at every roll, so a restart replays at most the
+        // active segment's batch headers.
+        self.write_producer_snapshot().await?;
         self.check_invariants();
         Ok(())
     }
@@ -307,6 +350,7 @@ impl PartitionLog {
                 last_offset: next_offset - 1,
                 log_append_time_ms,
                 record_count: check.record_count,
+                duplicate: false,
                 log_start_offset: self.log_start_offset,
             });
             if buffers.is_empty() {

@@ -54,6 +54,9 @@ pub struct LogConfig {
     pub message_timestamp_before_max: Option<Duration>,
     /// `message.timestamp.after.max.ms` (Kafka 4 default: one hour).
     pub message_timestamp_after_max: Option<Duration>,
+    /// `producer.id.expiration.ms` (a broker config in Kafka; default one day): idempotent
+    /// producers idle this long are forgotten.
+    pub producer_id_expiration: Duration,
 }
 
 const DAYS_7: Duration = Duration::from_hours(7 * 24);
@@ -71,6 +74,7 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             message_timestamp_before_max: None,
             message_timestamp_after_max: Some(Duration::from_hours(1)),
+            producer_id_expiration: Duration::from_hours(24),
         }
     }
 }

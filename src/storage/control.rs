@@ -102,7 +102,7 @@ pub async fn read_small_file(path: &Path) -> Result<Option<String>, StorageError
 pub async fn write_atomically(
     directory: &Path,
     name: &str,
-    contents: String,
+    contents: impl Into<Vec<u8>>,
 ) -> Result<(), StorageError> {
     use compio::io::AsyncWriteAtExt;
 
@@ -112,7 +112,7 @@ pub async fn write_atomically(
         .await
         .map_err(|e| StorageError::io("create", &temporary, e))?;
     let mut writer = &file;
-    let compio::BufResult(written, _) = writer.write_all_at(contents.into_bytes(), 0).await;
+    let compio::BufResult(written, _) = writer.write_all_at(contents.into(), 0).await;
     written.map_err(|e| StorageError::io("write", &temporary, e))?;
     file.sync_data()
         .await

@@ -6,6 +6,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use super::producer_state::ProducerError;
 use crate::protocol::record_batch::BatchError;
 
 /// What went wrong, coarsely, so the broker can pick the Kafka error code.
@@ -18,6 +19,8 @@ use crate::protocol::record_batch::BatchError;
 /// OffsetOutOfRange  → OFFSET_OUT_OF_RANGE (1)
 /// UnknownPartition  → UNKNOWN_TOPIC_OR_PARTITION (3)
 /// Storage           → KAFKA_STORAGE_ERROR (56)
+/// OutOfOrderSequence   → OUT_OF_ORDER_SEQUENCE_NUMBER (45)
+/// InvalidProducerEpoch → INVALID_PRODUCER_EPOCH (47)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StorageErrorKind {
@@ -28,6 +31,8 @@ pub enum StorageErrorKind {
     OffsetOutOfRange,
     UnknownPartition,
     Storage,
+    OutOfOrderSequence,
+    InvalidProducerEpoch,
 }
 
 /// One partition log's error. Numbers, not strings (STYLE §5).
@@ -87,6 +92,9 @@ pub enum StorageError {
     /// is reopened (Kafka takes the log directory offline in the same case).
     #[error("log {path} is offline after an earlier I/O failure")]
     Offline { path: PathBuf },
+    /// An idempotent producer's batch failed its epoch or sequence check (nothing written).
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
 }
 
 impl StorageError {
@@ -107,6 +115,12 @@ impl StorageError {
             | Self::CorruptSegment { .. }
             | Self::SegmentLimit { .. }
             | Self::Offline { .. } => StorageErrorKind::Storage,
+            Self::Producer(ProducerError::OutOfOrderSequence { .. }) => {
+                StorageErrorKind::OutOfOrderSequence
+            }
+            Self::Producer(ProducerError::InvalidProducerEpoch { .. }) => {
+                StorageErrorKind::InvalidProducerEpoch
+            }
         }
     }
 
@@ -194,6 +208,7 @@ impl StorageError {
                 position: *position,
             },
             Self::Offline { path } => Self::Offline { path: path.clone() },
+            Self::Producer(error) => Self::Producer(*error),
         }
     }
 

@@ -13,6 +13,8 @@
 //! at the first bad batch, later segments are dropped, and indexes are rebuilt. Older segments
 //! keep their index files after a sanity check, or are scanned when those are missing or
 //! damaged. Opening lists the directory with `std::fs::read_dir` (rare, documented blocking).
+//! Then the idempotent-producer table is rebuilt: the newest snapshot at or below the recovery
+//! point, plus the batch headers after it (producer_state.rs).
 //!
 //! Runs on the shard that owns the partition; `!Send` (holds `Rc`s). Callers must not hold a
 //! `RefCell` borrow of it across an `.await`.
@@ -22,6 +24,7 @@ use std::rc::Rc;
 
 use super::control::{self, CONTROL_FILE_NAME, ControlState};
 use super::epoch::LeaderEpochCache;
+use super::producer_state::ProducerStateTable;
 use super::segment::{Segment, parse_log_file_name, remove_segment_files};
 use super::{Clock, FlushPolicy, LogConfig, StorageError};
 use crate::limits::SEGMENTS_PER_PARTITION_MAX;
@@ -46,6 +49,11 @@ pub struct PartitionLog {
     /// Set when a failed write could not be undone or an fdatasync failed: the page cache
     /// may have dropped data, so nothing more is served or accepted until reopened.
     pub(super) offline: bool,
+    /// Idempotent producers (producer_state.rs); rebuilt on open, snapshotted on roll/close.
+    pub(super) producers: ProducerStateTable,
+    /// Offsets of the producer snapshot files on disk, oldest first.
+    pub(super) producer_snapshots: VecDeque<i64>,
+    pub(super) producers_expired_at_ms: i64,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -82,6 +90,7 @@ impl PartitionLog {
         }
         let segments = load_segments(&directory, &config, &control, &bases, &mut epochs).await?;
         let now_ms = clock.now_ms();
+        let expiration_ms = super::config::duration_ms(config.producer_id_expiration).max(1);
         let mut log = Self {
             directory,
             config,
@@ -95,8 +104,12 @@ impl PartitionLog {
             unflushed_records: 0,
             last_flush_ms: now_ms,
             offline: false,
+            producers: ProducerStateTable::new(expiration_ms),
+            producer_snapshots: VecDeque::new(),
+            producers_expired_at_ms: now_ms,
         };
         log.settle_after_open(control).await?;
+        log.rebuild_producer_state().await?;
         log.check_invariants();
         Ok(log)
     }
@@ -179,6 +192,8 @@ impl PartitionLog {
     }
 
     pub fn update_config(&mut self, config: LogConfig) {
+        let expiration_ms = super::config::duration_ms(config.producer_id_expiration).max(1);
+        self.producers.set_expiration_ms(expiration_ms);
         self.config = config;
     }
 
@@ -286,13 +301,14 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Flushes and writes the clean-shutdown marker. Outstanding fetch ranges keep their
-    /// segment files open until dropped.
+    /// Flushes, snapshots the producer state and writes the clean-shutdown marker.
+    /// Outstanding fetch ranges keep their segment files open until dropped.
     ///
     /// # Errors
-    /// As [`Self::flush`], and `Io` writing the control file.
+    /// As [`Self::flush`], and `Io` writing the producer snapshot or the control file.
     pub async fn close(mut self) -> Result<(), StorageError> {
         self.flush().await?;
+        self.write_producer_snapshot().await?;
         self.write_control(true).await
     }
 

@@ -8,6 +8,7 @@
 //!   00000000000000001200.log  .index  .timeindex     the active segment is the last
 //!   leader-epoch-checkpoint                           Kafka's text format (epoch.rs)
 //!   ringbroker-log                                    control file (control.rs)
+//!   00000000000000001200.snapshot                     producer state (producer_state.rs)
 //! ```
 //! Owns: files under a partition directory, offsets (log start ≤ high watermark ≤ log end),
 //! recovery, retention, roll, flush policies. Does not own: wire types (it sees batches only
@@ -25,6 +26,8 @@ mod epoch;
 mod error;
 mod index;
 mod log;
+mod producer_log;
+mod producer_state;
 mod read;
 mod retention;
 mod segment;
@@ -33,9 +36,15 @@ pub mod testing;
 
 pub use append::{AppendInfo, AppendRequest};
 pub use config::{Clock, FlushPolicy, LogConfig, ManualClock, SystemClock, TimestampType};
+pub use control::{read_small_file, write_atomically};
 pub use epoch::{EpochEntry, LeaderEpochCache};
 pub use error::{StorageError, StorageErrorKind};
 pub use log::PartitionLog;
+pub use producer_state::{
+    BATCHES_RETAINED, BatchRecord, Decision, PRODUCER_ID_EXPIRATION_MS_DEFAULT, ProducerBatch,
+    ProducerEntry, ProducerError, ProducerStateTable, SnapshotError, StagedUpdates, Staging,
+    increment_sequence, parse_snapshot_file_name, snapshot_file_name,
+};
 pub use read::{FileRange, ReadSlice};
 pub use segment::SegmentFile;
 pub use shard_logs::{ShardLogs, join_all};

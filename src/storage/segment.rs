@@ -59,7 +59,13 @@ pub fn segment_path(directory: &Path, base_offset: i64, extension: &str) -> Path
 /// The base offset of a `<20 digits>.log` file name.
 #[must_use]
 pub fn parse_log_file_name(name: &str) -> Option<i64> {
-    let digits = name.strip_suffix(".log")?;
+    parse_offset_file_name(name, ".log")
+}
+
+/// The offset of a `<20 digits><suffix>` file name (segments, producer snapshots).
+#[must_use]
+pub fn parse_offset_file_name(name: &str, suffix: &str) -> Option<i64> {
+    let digits = name.strip_suffix(suffix)?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -481,6 +487,21 @@ impl<'a> HeaderWalker<'a> {
     /// # Errors
     /// `Io`; `CorruptSegment` when the bytes there are not a batch header fitting before `end`.
     pub async fn header_at(&mut self, position: u64, end: u64) -> Result<BatchMeta, StorageError> {
+        let (meta, ()) = self.header_with(position, end, |_| ()).await?;
+        Ok(meta)
+    }
+
+    /// [`Self::header_at`], also handing the parsed header to `inspect` (producer state
+    /// replay needs fields `BatchMeta` does not carry).
+    ///
+    /// # Errors
+    /// As [`Self::header_at`].
+    pub async fn header_with<T>(
+        &mut self,
+        position: u64,
+        end: u64,
+        inspect: impl FnOnce(&BatchHeader<'_>) -> T,
+    ) -> Result<(BatchMeta, T), StorageError> {
         let corrupt = || StorageError::CorruptSegment {
             path: self.file.path.clone(),
             position,
@@ -512,7 +533,7 @@ impl<'a> HeaderWalker<'a> {
         if (meta.size as usize) < HEADER_SIZE || meta.end() > end {
             return Err(corrupt());
         }
-        Ok(meta)
+        Ok((meta, inspect(&header)))
     }
 }
 

@@ -5,7 +5,10 @@
 //! by the broker. Runs anywhere (pure function).
 use bytes::{BufMut, BytesMut};
 
-use crate::protocol::record_batch::{self, CRC_OFFSET, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2};
+use crate::protocol::record_batch::{
+    self, BASE_SEQUENCE_OFFSET, CRC_OFFSET, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2,
+    PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET,
+};
 
 /// A batch of `record_count` records carrying `payload` as its record bytes, with
 /// `max_timestamp` (base timestamp = max timestamp − 1, or the same when ≤ 0).
@@ -36,15 +39,7 @@ pub fn build_batch(record_count: i32, max_timestamp: i64, payload: &[u8]) -> Byt
     batch.put_i32(-1); // base sequence
     batch.put_i32(record_count);
     batch.put_slice(payload);
-    let crc = record_batch::compute_crc(&batch);
-    if let Some(field) = batch.get_mut(CRC_OFFSET..CRC_OFFSET + 4) {
-        field.copy_from_slice(&crc.to_be_bytes());
-    }
-    assert!(
-        record_batch::validate(&batch).is_ok(),
-        "built batch validates"
-    );
-    batch
+    seal(batch)
 }
 
 /// `build_batch` with a payload of `payload_size` bytes derived from `seed` (so tests can tell
@@ -66,6 +61,51 @@ pub fn build_batch_sized(
         })
         .collect();
     build_batch(record_count, max_timestamp, &payload)
+}
+
+/// The producer fields of an idempotent batch: who sent it and its first sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerFields {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+}
+
+/// `build_batch` from an idempotent producer (the CRC is recomputed over the new fields).
+///
+/// # Panics
+/// As [`build_batch`].
+#[must_use]
+pub fn build_producer_batch(
+    producer: ProducerFields,
+    record_count: i32,
+    max_timestamp: i64,
+) -> BytesMut {
+    let mut batch = build_batch(record_count, max_timestamp, b"idempotent");
+    let fields: [(usize, &[u8]); 3] = [
+        (PRODUCER_ID_OFFSET, &producer.producer_id.to_be_bytes()),
+        (PRODUCER_EPOCH_OFFSET, &producer.epoch.to_be_bytes()),
+        (BASE_SEQUENCE_OFFSET, &producer.base_sequence.to_be_bytes()),
+    ];
+    for (offset, bytes) in fields {
+        if let Some(field) = batch.get_mut(offset..offset + bytes.len()) {
+            field.copy_from_slice(bytes);
+        }
+    }
+    seal(batch)
+}
+
+/// Writes the CRC-32C over the finished header and records, and checks the result.
+fn seal(mut batch: BytesMut) -> BytesMut {
+    let crc = record_batch::compute_crc(&batch);
+    if let Some(field) = batch.get_mut(CRC_OFFSET..CRC_OFFSET + 4) {
+        field.copy_from_slice(&crc.to_be_bytes());
+    }
+    assert!(
+        record_batch::validate(&batch).is_ok(),
+        "built batch validates"
+    );
+    batch
 }
 
 #[cfg(test)]

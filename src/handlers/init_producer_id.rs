@@ -1,0 +1,196 @@
+//! InitProducerId (key 22): gives an idempotent producer its producer id and epoch. Runs on the
+//! connection's shard; ids come from the node's one allocator on shard 0
+//! (`cluster::producer_ids`, reached with `invoke_on(0, …)`).
+//!
+//! ```text
+//! transactional_id set                  TRANSACTIONAL_ID_AUTHORIZATION_FAILED (no transactions)
+//! producer_id = -1, producer_epoch = -1 a new id, epoch 0 (every version; v0–v2 carry neither)
+//! only one of them is -1                INVALID_REQUEST (as Kafka's KafkaApis)
+//! an id we issued, epoch < i16::MAX - 1 the same id, epoch + 1 (v3+: KIP-360 bump after
+//!                                       OUT_OF_ORDER_SEQUENCE_NUMBER and the like)
+//! an id we issued, epoch exhausted      a new id, epoch 0 (Kafka's rule for exhausted epochs)
+//! an id we never issued                 a new id, epoch 0
+//! ```
+//! Kafka itself answers every non-transactional request with a fresh id and epoch 0 (its
+//! coordinator keeps no state for idempotent producers). Bumping the epoch of an id we issued
+//! instead keeps ids from being burnt on each client recovery, and lets each partition fence
+//! batches still in flight under the old epoch (INVALID_PRODUCER_EPOCH). Either answer is what
+//! clients expect: they take whatever id and epoch come back and restart their sequences at 0.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
+use std::cell::RefCell;
+
+use super::{HandlerError, RequestContext};
+use crate::cluster::producer_ids::{self, ProducerIdAllocator, ProducerIdError};
+use crate::protocol::ApiKey;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use crate::storage::StorageError;
+
+pub const API_KEY: ApiKey = ApiKey::InitProducerId;
+pub const VERSION_MIN: i16 = 0;
+pub const VERSION_MAX: i16 = 5;
+
+/// The shard holding the allocator.
+const ALLOCATOR_SHARD: usize = 0;
+
+/// Kafka's `RecordBatch.NO_PRODUCER_ID` / `NO_PRODUCER_EPOCH`.
+const NO_PRODUCER_ID: i64 = -1;
+const NO_PRODUCER_EPOCH: i16 = -1;
+
+/// An epoch at or past this is exhausted: the producer gets a new id (Kafka's
+/// `Short.MaxValue - 1`, which keeps `epoch + 1` representable for a final marker).
+const EPOCH_EXHAUSTED: i16 = i16::MAX - 1;
+
+/// Answers with an id and epoch, or the error code a client expects (see the module docs).
+///
+/// # Errors
+/// `Mesh` when shard 0 stopped (shutdown); every other outcome is a response.
+///
+/// # Panics
+/// When called for another API (dispatch routes by key).
+pub async fn handle(
+    ctx: &mut RequestContext,
+    request: InitProducerIdRequest,
+) -> Result<InitProducerIdResponse, HandlerError> {
+    assert_eq!(ctx.api_key, API_KEY);
+    if request.transactional_id.is_some() {
+        // We run no transaction coordinator. TRANSACTIONAL_ID_AUTHORIZATION_FAILED is what
+        // Kafka answers when a transactional id may not be used; the Java client and
+        // librdkafka both treat it as fatal, so `initTransactions()` fails at once with a clear
+        // message instead of retrying a retriable code (NOT_COORDINATOR,
+        // COORDINATOR_NOT_AVAILABLE) until its timeout.
+        return Ok(error_response(
+            ErrorCode::TransactionalIdAuthorizationFailed,
+        ));
+    }
+    let current = match (request.producer_id, request.producer_epoch) {
+        (NO_PRODUCER_ID, NO_PRODUCER_EPOCH) => None,
+        (NO_PRODUCER_ID, _) | (_, NO_PRODUCER_EPOCH) => {
+            return Ok(error_response(ErrorCode::InvalidRequest));
+        }
+        (producer_id, epoch) => Some((producer_id, epoch)),
+    };
+    let assigned = ctx
+        .shard
+        .invoke_on(ALLOCATOR_SHARD, move |shard| async move {
+            assign(&shard.state.producer_ids, current).await
+        })
+        .await?;
+    Ok(match assigned {
+        Ok((producer_id, producer_epoch)) => InitProducerIdResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::None,
+            producer_id,
+            producer_epoch,
+        },
+        Err(error) => {
+            tracing::warn!(%error, "InitProducerId: no producer id");
+            error_response(error_code(&error))
+        }
+    })
+}
+
+/// On the allocator's shard: the id and epoch for a producer that holds `current` (or none).
+///
+/// # Errors
+/// As [`producer_ids::allocate`].
+pub async fn assign(
+    cell: &RefCell<Option<ProducerIdAllocator>>,
+    current: Option<(i64, i16)>,
+) -> Result<(i64, i16), ProducerIdError> {
+    if let Some((producer_id, epoch)) = current {
+        let issued = cell
+            .borrow()
+            .as_ref()
+            .is_some_and(|allocator| allocator.is_issued(producer_id));
+        if issued && (0..EPOCH_EXHAUSTED).contains(&epoch) {
+            return Ok((producer_id, epoch + 1));
+        }
+    }
+    let producer_id = producer_ids::allocate(cell).await?;
+    assert!(producer_id >= 0, "allocated a negative producer id");
+    Ok((producer_id, 0))
+}
+
+/// A disk failure is retriable for clients (KAFKA_STORAGE_ERROR); anything else is a bug or
+/// the end of the id space.
+fn error_code(error: &ProducerIdError) -> ErrorCode {
+    match error {
+        ProducerIdError::Storage(StorageError::Io { .. }) => ErrorCode::KafkaStorageError,
+        ProducerIdError::Storage(_) | ProducerIdError::Exhausted | ProducerIdError::NotHere => {
+            ErrorCode::UnknownServerError
+        }
+    }
+}
+
+fn error_response(error_code: ErrorCode) -> InitProducerIdResponse {
+    InitProducerIdResponse {
+        throttle_time_ms: 0,
+        error_code,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    async fn allocator(directory: &std::path::Path) -> RefCell<Option<ProducerIdAllocator>> {
+        let allocator = ProducerIdAllocator::open(directory).await.unwrap();
+        RefCell::new(Some(allocator))
+    }
+
+    #[compio::test]
+    async fn new_producers_get_fresh_ids_at_epoch_zero() {
+        let directory = tempfile::tempdir().unwrap();
+        let cell = allocator(directory.path()).await;
+        assert_eq!(assign(&cell, None).await.unwrap(), (0, 0));
+        assert_eq!(assign(&cell, None).await.unwrap(), (1, 0));
+    }
+
+    #[compio::test]
+    async fn a_known_producer_gets_its_epoch_bumped_until_exhausted() {
+        let directory = tempfile::tempdir().unwrap();
+        let cell = allocator(directory.path()).await;
+        let (producer_id, epoch) = assign(&cell, None).await.unwrap();
+        assert_eq!(
+            assign(&cell, Some((producer_id, epoch))).await.unwrap(),
+            (producer_id, 1)
+        );
+        let last = EPOCH_EXHAUSTED - 1;
+        assert_eq!(
+            assign(&cell, Some((producer_id, last))).await.unwrap(),
+            (producer_id, EPOCH_EXHAUSTED)
+        );
+        let renewed = assign(&cell, Some((producer_id, EPOCH_EXHAUSTED))).await;
+        assert_eq!(renewed.unwrap(), (producer_id + 1, 0));
+        // An id this node never handed out is not bumped: the producer starts afresh.
+        let unknown = assign(&cell, Some((5_000, 3))).await.unwrap();
+        assert_eq!(unknown, (producer_id + 2, 0));
+    }
+
+    #[test]
+    fn only_io_failures_are_retriable() {
+        let io = StorageError::Io {
+            operation: "fdatasync",
+            path: "/x".into(),
+            source: std::io::Error::other("EIO"),
+        };
+        assert_eq!(
+            error_code(&ProducerIdError::Storage(io)),
+            ErrorCode::KafkaStorageError
+        );
+        assert_eq!(
+            error_code(&ProducerIdError::Exhausted),
+            ErrorCode::UnknownServerError
+        );
+    }
+}
