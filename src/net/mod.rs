@@ -25,6 +25,7 @@ pub mod splice;
 
 pub use admission::{Admission, Refused};
 
+use crate::config::Tuning;
 use crate::limits;
 use crate::shard::{LocalFuture, Service, Shard, ShardError};
 use std::future::{Future, poll_fn};
@@ -50,10 +51,12 @@ impl KafkaService {
 impl Service for KafkaService {
     fn start(&self, shard: &Rc<Shard>) -> Result<LocalFuture<()>, ShardError> {
         let address = shard.config().listen;
-        let listener = bind(address).map_err(|source| ShardError::Bind {
-            shard: shard.index(),
-            address,
-            source,
+        let listener = bind(address, shard.index(), &shard.config().tuning).map_err(|source| {
+            ShardError::Bind {
+                shard: shard.index(),
+                address,
+                source,
+            }
         })?;
         Ok(Box::pin(serve(
             Rc::clone(shard),
@@ -65,7 +68,13 @@ impl Service for KafkaService {
 
 /// A listening socket with SO_REUSEPORT, handed to this shard's runtime. Blocking mode is
 /// kept: io_uring does not need O_NONBLOCK, and splice on sockets wants blocking (ARCH §4).
-fn bind(address: SocketAddr) -> std::io::Result<compio::net::TcpListener> {
+/// The profile's socket buffer sizes are set here, before `listen`, because accepted sockets
+/// inherit them and TCP picks its window scale from the receive buffer at the handshake.
+fn bind(
+    address: SocketAddr,
+    shard: usize,
+    tuning: &Tuning,
+) -> std::io::Result<compio::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(
         Domain::for_address(address),
@@ -74,9 +83,41 @@ fn bind(address: SocketAddr) -> std::io::Result<compio::net::TcpListener> {
     )?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
+    if let Some(size) = tuning.socket_send_buffer_size {
+        socket.set_send_buffer_size(size)?;
+        log_applied(shard, "SO_SNDBUF", size, socket.send_buffer_size()?);
+    }
+    if let Some(size) = tuning.socket_receive_buffer_size {
+        socket.set_recv_buffer_size(size)?;
+        log_applied(shard, "SO_RCVBUF", size, socket.recv_buffer_size()?);
+    }
     socket.bind(&address.into())?;
     socket.listen(limits::LISTEN_BACKLOG)?;
     compio::net::TcpListener::from_std(socket.into())
+}
+
+/// Logs what the kernel made of a socket buffer size. Linux doubles the request (the extra half
+/// is its bookkeeping) but first caps it at `net.core.[rw]mem_max`, silently: anything below
+/// twice the request is that cap, which `ringbroker tune apply` raises.
+fn log_applied(shard: usize, option: &'static str, requested_size: usize, applied_size: usize) {
+    // Uncapped, the kernel reports exactly twice the request.
+    if applied_size < requested_size.saturating_mul(2) {
+        tracing::warn!(
+            shard,
+            option,
+            requested_size,
+            applied_size,
+            "socket buffer capped by net.core.[rw]mem_max (see `ringbroker tune check`)"
+        );
+    } else {
+        tracing::info!(
+            shard,
+            option,
+            requested_size,
+            applied_size,
+            "applied socket buffer"
+        );
+    }
 }
 
 /// Accepts until draining, then waits (bounded by the grace period) for this shard's

@@ -18,7 +18,7 @@
 use super::mesh::{self, Inbox, Mesh};
 use super::{LocalFuture, Placement, Shard, ShardError, ShardState};
 use crate::cluster::{ClusterMetadata, MetadataStore, controller};
-use crate::config::Config;
+use crate::config::{Config, Tuning};
 use crate::limits;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -280,17 +280,45 @@ fn run_shard(context: ThreadContext) {
             reason: error.to_string(),
         });
     }
+    let tuning = &context.config.tuning;
     let runtime = match compio::runtime::RuntimeBuilder::new()
         .sync_queue_size(limits::RUNTIME_SYNC_QUEUE_SIZE)
+        .with_proactor(proactor_builder(tuning))
         .build()
     {
         Ok(runtime) => runtime,
         Err(source) => return fail(ShardError::Runtime { shard, source }),
     };
+    // Logged only once the ring exists: io_uring_setup refuses (rather than trims) what it
+    // cannot give, so a built ring has exactly these settings.
+    tracing::info!(
+        shard,
+        entries = tuning.io_uring_entries,
+        sqpoll = tuning.io_uring_sqpoll,
+        sqpoll_idle_ms = tuning.io_uring_sqpoll_idle_ms,
+        "applied io_uring settings"
+    );
     if let Err(error) = runtime.block_on(shard_main(context)) {
         fail(error);
     }
     tracing::debug!(shard, "shard thread exits");
+}
+
+/// The ring settings of the profile's `[io_uring]` section; unset keys keep compio's defaults
+/// (1024 entries, no SQPOLL).
+fn proactor_builder(tuning: &Tuning) -> compio::driver::ProactorBuilder {
+    let mut builder = compio::driver::ProactorBuilder::new();
+    if let Some(entries) = tuning.io_uring_entries {
+        builder.capacity(entries);
+    }
+    if tuning.io_uring_sqpoll {
+        // compio turns SQPOLL on by setting its idle time; 0 lets the kernel pick (1 s).
+        let idle_ms = tuning.io_uring_sqpoll_idle_ms.unwrap_or(0);
+        builder.sqpoll_idle(Duration::from_millis(u64::from(idle_ms)));
+    } else if tuning.io_uring_sqpoll_idle_ms.is_some() {
+        tracing::warn!("io_uring.sqpoll_idle_ms ignored: io_uring.sqpoll is off");
+    }
+    builder
 }
 
 /// Runs on the shard's runtime for the shard's whole life.
