@@ -273,6 +273,9 @@ pub const PRODUCER_EXPIRY_CHECK_INTERVAL_MS: i64 = 10 * 60 * 1000;
 /// scrape's size and time stay bounded however many partitions a shard owns.
 pub const METRICS_PARTITIONS_PER_SHARD_MAX: usize = 10_000;
 
+/// Committed group offsets one shard reports per scrape (the same bound's reasoning).
+pub const METRICS_GROUP_OFFSETS_PER_SHARD_MAX: usize = 10_000;
+
 /// Bytes of a metrics HTTP request head; a scraper sends a few hundred.
 pub const METRICS_REQUEST_SIZE_MAX: usize = 8 * 1024;
 

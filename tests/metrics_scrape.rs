@@ -1,12 +1,13 @@
 //! The metrics listener end to end: a broker started with `--metrics-listen` answers
 //! `GET /metrics` in the Prometheus text format, and after librdkafka produces and consumes
 //! records the request counters by API, the produce/fetch byte and record counters, the
-//! connection counters and the partition's log end offset have all moved. Other paths get 404.
+//! connection counters and the partition's log end offset have all moved, and the consumer's
+//! committed offset and lag show. Other paths get 404.
 mod common;
 
 use common::{Broker, BrokerOptions, free_address};
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::io::{Read, Write};
@@ -15,6 +16,9 @@ use std::time::{Duration, Instant};
 
 const TOPIC: &str = "metrics-scrape";
 const RECORD_COUNT: usize = 200;
+const GROUP: &str = "metrics-scrape-manual";
+/// The consumer commits this offset, so the group's lag is `RECORD_COUNT - COMMITTED`.
+const COMMITTED: i64 = 150;
 
 /// One HTTP GET; returns (status line, body).
 fn get(address: SocketAddr, path: &str) -> (String, String) {
@@ -75,7 +79,7 @@ fn produce(bootstrap: &str) {
 fn consume(bootstrap: &str) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", "metrics-scrape-manual")
+        .set("group.id", GROUP)
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
@@ -93,6 +97,13 @@ fn consume(bootstrap: &str) {
             received += 1;
         }
     }
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset(TOPIC, 0, Offset::Offset(COMMITTED))
+        .unwrap();
+    consumer
+        .commit(&commit, CommitMode::Sync)
+        .expect("commit offsets");
 }
 
 #[test]
@@ -162,6 +173,15 @@ fn scrape_shows_counters_move_after_produce_and_consume() {
     let end = sum(&after, "ringbroker_partition_log_end_offset", &partition);
     assert_eq!(end, produced, "log end offset counts every record written");
     assert!(sum(&after, "ringbroker_partition_size_bytes", &partition) > 0.0);
+    let group = [
+        &format!("group=\"{GROUP}\"")[..],
+        partition[0],
+        partition[1],
+    ];
+    let committed = sum(&after, "ringbroker_group_committed_offset", &group);
+    assert_eq!(committed, COMMITTED as f64, "{after}");
+    let lag = sum(&after, "ringbroker_group_lag", &group);
+    assert_eq!(lag, end - COMMITTED as f64);
 
     let (status, _) = get(metrics, "/other");
     assert_eq!(status, "HTTP/1.1 404 Not Found");

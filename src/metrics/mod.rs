@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! mod.rs    per-shard counters (thread-local Cells) and the hooks that bump them
-//! scrape.rs gathers a snapshot from every shard (invoke_on_all) and encodes it
+//! scrape.rs gathers counters, partition offsets and group commits from every shard, encodes
 //! http.rs   the minimal HTTP/1.1 responder for GET /metrics, on shard 0
 //! ```
 //!

@@ -1,8 +1,10 @@
-//! A scrape: every shard's counters and the offsets of the partitions it owns, gathered with
-//! `invoke_on_all`, then encoded in the Prometheus text format by `prometheus-client`.
+//! A scrape: every shard's counters, the offsets of the partitions it owns and the committed
+//! offsets of the groups it coordinates, gathered with `invoke_on_all`, then encoded in the
+//! Prometheus text format by `prometheus-client` (group lag is computed at encoding).
 //!
-//! Runs on the scraping shard (0); the gathering job runs on each shard in turn of the mesh.
-//! Bounded: at most `METRICS_PARTITIONS_PER_SHARD_MAX` partitions per shard per scrape.
+//! Runs on the scraping shard (0); the gathering job runs on every shard at once.
+//! Bounded: at most `METRICS_PARTITIONS_PER_SHARD_MAX` partitions and
+//! `METRICS_GROUP_OFFSETS_PER_SHARD_MAX` committed offsets per shard per scrape.
 use super::{ApiStats, Counters, LATENCY_BUCKETS_SECONDS, counters};
 use crate::limits;
 use crate::protocol::ApiKey;
@@ -13,6 +15,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -27,12 +30,23 @@ pub struct PartitionStats {
     pub size_bytes: u64,
 }
 
+/// A consumer group's committed offset of one partition, from the group's coordinator shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCommit {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
 /// What one shard reports to a scrape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShardSnapshot {
     pub shard: usize,
     pub counters: Counters,
     pub partitions: Vec<PartitionStats>,
+    /// Committed offsets of the groups this shard coordinates.
+    pub commits: Vec<GroupCommit>,
 }
 
 /// Gathers a snapshot from every shard.
@@ -80,7 +94,46 @@ async fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
         shard: shard.index(),
         counters,
         partitions,
+        commits: group_commits(shard).await,
     }
+}
+
+/// The committed offsets of the groups this shard coordinates, at most
+/// `METRICS_GROUP_OFFSETS_PER_SHARD_MAX` of them. A group still loading is skipped.
+async fn group_commits(shard: &Rc<Shard>) -> Vec<GroupCommit> {
+    let mut commits = Vec::new();
+    let Ok(groups) = shard.state.groups.list() else {
+        return commits;
+    };
+    'groups: for listing in groups {
+        let Some(route) = crate::group::route(shard, &listing.group_id) else {
+            continue;
+        };
+        let group = listing.group_id;
+        let fetched = shard
+            .state
+            .groups
+            .fetch_offsets(shard, route, group.clone(), None);
+        let Ok(topics) = fetched.await else {
+            continue;
+        };
+        for (topic, partitions) in topics {
+            for (partition, value) in partitions {
+                if commits.len() >= limits::METRICS_GROUP_OFFSETS_PER_SHARD_MAX {
+                    break 'groups;
+                }
+                if let Some(value) = value {
+                    commits.push(GroupCommit {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition,
+                        offset: value.offset,
+                    });
+                }
+            }
+        }
+    }
+    commits
 }
 
 /// Encodes `snapshots` as a Prometheus text exposition.
@@ -256,8 +309,54 @@ impl Collector for Exposition {
                 }
             }
         }
-        Ok(())
+        encode_groups(shards, &mut encoder)
     }
+}
+
+/// Committed offsets and lag (high watermark − committed, never below 0) per group and
+/// partition; lag is left out for a partition the scrape has no offsets for.
+fn encode_groups(
+    shards: &[ShardSnapshot],
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let ends: HashMap<(&str, i32), i64> = shards
+        .iter()
+        .flat_map(|snapshot| &snapshot.partitions)
+        .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark))
+        .collect();
+    let commits = || shards.iter().flat_map(|snapshot| &snapshot.commits);
+    let labels = |commit: &GroupCommit| {
+        [
+            ("group", commit.group.clone()),
+            ("topic", commit.topic.clone()),
+            ("partition", commit.partition.to_string()),
+        ]
+    };
+    let mut committed = encoder.encode_descriptor(
+        "group_committed_offset",
+        "Offset a consumer group committed",
+        None,
+        MetricType::Gauge,
+    )?;
+    for commit in commits() {
+        let labels = labels(commit);
+        committed
+            .encode_family(&labels)?
+            .encode_gauge(&commit.offset)?;
+    }
+    let mut lag = encoder.encode_descriptor(
+        "group_lag",
+        "Records between a group's committed offset and the high watermark",
+        None,
+        MetricType::Gauge,
+    )?;
+    for commit in commits() {
+        if let Some(&end) = ends.get(&(commit.topic.as_str(), commit.partition)) {
+            let behind = end.saturating_sub(commit.offset).max(0);
+            lag.encode_family(&labels(commit))?.encode_gauge(&behind)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -292,6 +391,12 @@ mod tests {
                 log_end_offset: 7,
                 size_bytes: 99,
             }],
+            commits: vec![GroupCommit {
+                group: "g".to_owned(),
+                topic: "t".to_owned(),
+                partition: 0,
+                offset: 3,
+            }],
         }])
         .unwrap();
         let bucket = "ringbroker_request_latency_seconds_bucket";
@@ -304,6 +409,8 @@ mod tests {
             "ringbroker_connections_open{shard=\"1\"} 2",
             "ringbroker_partition_log_end_offset{topic=\"t\",partition=\"0\"} 7",
             "ringbroker_partition_size_bytes{topic=\"t\",partition=\"0\"} 99",
+            "ringbroker_group_committed_offset{group=\"g\",topic=\"t\",partition=\"0\"} 3",
+            "ringbroker_group_lag{group=\"g\",topic=\"t\",partition=\"0\"} 4",
         ] {
             assert!(
                 text.lines().any(|got| got == line),
