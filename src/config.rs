@@ -11,6 +11,7 @@
 //! node_id = 1
 //! auto_create_partitions = 3      # 0 disables auto-creation
 //! log_level = "info"              # a tracing EnvFilter directive
+//! metrics_listen = "127.0.0.1:9644" # Prometheus /metrics; off unless set
 //! [shards]
 //! count = 4
 //! cpus = [2, 3, 4, 5]             # one per shard; default 0..count (wrapping)
@@ -94,6 +95,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub listen: Option<String>,
+    /// Prometheus `/metrics` listener (`HOST:PORT`); absent = no metrics listener.
+    pub metrics_listen: Option<String>,
     pub advertise: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub node_id: Option<i32>,
@@ -195,6 +198,7 @@ impl ConfigFile {
     pub fn overlay(self, other: ConfigFile) -> ConfigFile {
         ConfigFile {
             listen: other.listen.or(self.listen),
+            metrics_listen: other.metrics_listen.or(self.metrics_listen),
             advertise: other.advertise.or(self.advertise),
             data_dir: other.data_dir.or(self.data_dir),
             node_id: other.node_id.or(self.node_id),
@@ -256,6 +260,8 @@ impl ConfigFile {
 pub struct Config {
     /// Address every shard binds (SO_REUSEPORT).
     pub listen: SocketAddr,
+    /// Where shard 0 serves Prometheus `/metrics`; `None` = off (the default).
+    pub metrics_listen: Option<SocketAddr>,
     /// `host:port` given to clients in Metadata (defaults to `listen`).
     pub advertise: Advertised,
     pub data_dir: PathBuf,
@@ -500,6 +506,10 @@ impl Config {
                 port: listen.port(),
             },
         };
+        let metrics_listen = match file.metrics_listen {
+            Some(text) => Some(resolve("metrics_listen", &text)?),
+            None => None,
+        };
         let node_id = file.node_id.unwrap_or(0);
         check_range("node_id", node_id, 0, i32::MAX)?;
         let auto_create_partitions = file
@@ -522,6 +532,7 @@ impl Config {
         }
         let config = Self {
             listen,
+            metrics_listen,
             advertise,
             data_dir: file
                 .data_dir
@@ -793,6 +804,7 @@ FLAGS (override the config file):
     --config FILE                 TOML config file (a tuning profile is one)
     --listen HOST:PORT            listener every shard binds [default: 127.0.0.1:9092]
     --advertise HOST:PORT         address given to clients [default: the listener]
+    --metrics-listen HOST:PORT    serve Prometheus GET /metrics there [default: off]
     --data-dir DIR                partition logs and metadata [default: ./data]
     --node-id N                   this broker's id [default: 0]
     --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
@@ -841,6 +853,7 @@ where
             "--config" => config_path = Some(PathBuf::from(value("--config")?)),
             "--listen" => flags.listen = Some(value("--listen")?),
             "--advertise" => flags.advertise = Some(value("--advertise")?),
+            "--metrics-listen" => flags.metrics_listen = Some(value("--metrics-listen")?),
             "--data-dir" => flags.data_dir = Some(PathBuf::from(value("--data-dir")?)),
             "--log-level" => flags.log_level = Some(value("--log-level")?),
             "--node-id" => flags.node_id = Some(number("--node-id", value("--node-id")?)?),
@@ -918,6 +931,25 @@ mod tests {
         assert_eq!(config.limits.frame_size_max, 100 * 1024 * 1024);
         assert_eq!(config.limits.requests_inflight_per_connection_max, 100);
         assert_eq!(config.limits.connection_idle, Duration::from_secs(600));
+        assert_eq!(config.metrics_listen, None, "metrics are off unless set");
+    }
+
+    #[test]
+    fn metrics_listen_from_file_and_flag() {
+        let file: ConfigFile = toml::from_str("metrics_listen = \"127.0.0.1:9644\"\n").unwrap();
+        let config = Config::validate(file.clone(), &[0]).unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9644".parse().unwrap())
+        );
+        let flags = serve_flags("--metrics-listen 127.0.0.1:9700");
+        let config = Config::validate(file.overlay(flags), &[0]).unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9700".parse().unwrap())
+        );
+        let bad = serve_flags("--metrics-listen nowhere");
+        assert!(Config::validate(bad, &[0]).is_err());
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod failpoints;
 pub mod group;
 pub mod handlers;
 pub mod limits;
+pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod shard;

@@ -267,3 +267,17 @@ pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 /// `producer.id.expiration.check.interval.ms` default): a table scan per append would cost
 /// O(producers); expiry may thus lag by up to this much.
 pub const PRODUCER_EXPIRY_CHECK_INTERVAL_MS: i64 = 10 * 60 * 1000;
+// Metrics (src/metrics/).
+
+/// Partitions one shard reports per scrape; past it the rest are left out of that scrape, so a
+/// scrape's size and time stay bounded however many partitions a shard owns.
+pub const METRICS_PARTITIONS_PER_SHARD_MAX: usize = 10_000;
+
+/// Committed group offsets one shard reports per scrape (the same bound's reasoning).
+pub const METRICS_GROUP_OFFSETS_PER_SHARD_MAX: usize = 10_000;
+
+/// Bytes of a metrics HTTP request head; a scraper sends a few hundred.
+pub const METRICS_REQUEST_SIZE_MAX: usize = 8 * 1024;
+
+/// Time for one metrics request, from accept to the last byte of the answer.
+pub const METRICS_REQUEST_TIMEOUT_MS: u64 = 5_000;

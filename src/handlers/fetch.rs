@@ -163,6 +163,8 @@ pub async fn handle(
     let mut leased = Vec::new();
     for (want, result) in wanted.iter().zip(results) {
         let (data, ranges) = partition_data(want, result, &mut budget, &mut first_data_seen);
+        let records = data.records.as_ref();
+        crate::metrics::record_fetch(crate::metrics::fetch_bytes(records, ranges.as_deref()));
         if let Some(topic) = responses.get_mut(want.topic_index) {
             if let Some(ranges) = ranges {
                 leased.push((want.topic_index, topic.partitions.len(), ranges));

@@ -272,7 +272,10 @@ pub async fn dispatch(
         correlation_id: header.correlation_id,
         client_id: header.client_id,
     };
-    (handler.call)(&mut ctx, body).await
+    let started = std::time::Instant::now();
+    let outcome = (handler.call)(&mut ctx, body).await;
+    crate::metrics::record_request(api_key, started.elapsed(), outcome.is_err());
+    outcome
 }
 
 /// Encodes a whole response frame for `ctx`'s request.

@@ -118,7 +118,10 @@ pub async fn handle(
             let call = compio::runtime::spawn(async move {
                 shard
                     .invoke_on(target, move |owner| async move {
-                        owner.state.logs.append_all(appends).await
+                        let sizes = crate::metrics::append_sizes(&appends);
+                        let results = owner.state.logs.append_all(appends).await;
+                        crate::metrics::record_produce(&sizes, &results);
+                        results
                     })
                     .await
             });

@@ -58,6 +58,17 @@ impl Service for KafkaService {
                 source,
             }
         })?;
+        // The metrics listener (off unless configured) lives on shard 0 beside its Kafka one.
+        if let (0, Some(address)) = (shard.index(), shard.config().metrics_listen) {
+            let metrics =
+                crate::metrics::http::bind(address).map_err(|source| ShardError::Bind {
+                    shard: 0,
+                    address,
+                    source,
+                })?;
+            let serve = crate::metrics::http::serve(Rc::clone(shard), metrics);
+            compio::runtime::spawn(serve).detach();
+        }
         Ok(Box::pin(serve(
             Rc::clone(shard),
             listener,
@@ -147,6 +158,7 @@ async fn serve(shard: Rc<Shard>, listener: compio::net::TcpListener, admission: 
         let permit = match admission.try_admit(peer.ip()) {
             Ok(permit) => permit,
             Err(refused) => {
+                crate::metrics::connection_refused();
                 tracing::debug!(%peer, %refused, "connection refused");
                 drop(stream);
                 continue;
@@ -155,11 +167,13 @@ async fn serve(shard: Rc<Shard>, listener: compio::net::TcpListener, admission: 
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
         }
+        crate::metrics::connection_accepted();
         let shard_for_task = Rc::clone(&shard);
         let open = open.clone();
         // Detached with a permit: `permit` bounds how many exist, `open` lets shutdown wait.
         compio::runtime::spawn(async move {
             connection::serve(shard_for_task, stream, peer).await;
+            crate::metrics::connection_closed();
             drop(permit);
             drop(open);
         })
