@@ -1,6 +1,7 @@
 //! Group APIs over raw frames (our codec, no client library): Kafka's exact error codes for
 //! the cases clients rely on, batched FindCoordinator, static-member fencing, batched
-//! LeaveGroup, multi-group OffsetFetch, ListGroups state filters, DeleteGroups.
+//! LeaveGroup, multi-group OffsetFetch, ListGroups state filters, DeleteGroups, and the
+//! expiry of members reloaded after a restart with no client talking to their coordinator.
 mod common;
 
 use bytes::Bytes;
@@ -74,9 +75,23 @@ fn join_alone(
     group: &str,
     instance: Option<&str>,
 ) -> (String, i32) {
-    let joined: JoinGroupResponse = call(client, 5, &join_request(group, "", instance));
+    join_alone_with_session(client, group, instance, 10_000)
+}
+
+/// [`join_alone`] with the member's session timeout.
+fn join_alone_with_session(
+    client: &mut common::RawClient,
+    group: &str,
+    instance: Option<&str>,
+    session_timeout_ms: i32,
+) -> (String, i32) {
+    let join = |member_id: &str| JoinGroupRequest {
+        session_timeout_ms,
+        ..join_request(group, member_id, instance)
+    };
+    let joined: JoinGroupResponse = call(client, 5, &join(""));
     let joined = if joined.error_code == ErrorCode::MemberIdRequired {
-        call(client, 5, &join_request(group, &joined.member_id, instance))
+        call(client, 5, &join(&joined.member_id))
     } else {
         joined
     };
@@ -328,4 +343,56 @@ fn offsets_commit_fetch_and_list() {
     };
     let response: ListGroupsResponse = call(&mut client, 4, &list);
     assert!(response.groups.is_empty());
+}
+
+/// The state ListGroups (v4) reports for `group`; ListGroups reads every shard's coordinator
+/// without starting its timer (unlike the per-group APIs, which call `ensure_loaded`).
+fn listed_state(client: &mut common::RawClient, group: &str) -> Option<String> {
+    let response: ListGroupsResponse = call(client, 4, &ListGroupsRequest::default());
+    assert_eq!(response.error_code, ErrorCode::None);
+    response
+        .groups
+        .iter()
+        .find(|listed| listed.group_id.as_str() == group)
+        .map(|listed| listed.group_state.to_string())
+}
+
+/// A member persisted before a restart expires after its session timeout although no client
+/// sends a group request afterwards.
+///
+/// Why it can fail: the coordinator's timer task used to start only with a shard's first
+/// per-group request (`ensure_loaded`). The only requests here after the restart are
+/// ListGroups, which does not go through `ensure_loaded`, so without the start-up hook
+/// (`start_timer_if_loaded`) nothing ever ticks the group: it stays Stable forever and the
+/// final wait fails. The check right after the restart (Stable, a member) proves the member
+/// was reloaded, so an Empty state at the end can only come from the session expiring.
+#[test]
+fn reloaded_member_expires_without_any_group_request() {
+    const SESSION_MS: i32 = 3_000;
+    let mut broker = common::Broker::start_with(common::BrokerOptions {
+        config_toml: Some("[groups]\nsession_timeout_ms_min = 1000\n".into()),
+        extra_args: vec!["--group-initial-rebalance-delay-ms".into(), "0".into()],
+        ..common::BrokerOptions::default()
+    });
+    {
+        let mut client = broker.client();
+        let _: FindCoordinatorResponse = call(&mut client, 3, &FindCoordinatorRequest::default());
+        join_alone_with_session(&mut client, "reloaded", None, SESSION_MS);
+        assert_eq!(
+            listed_state(&mut client, "reloaded").as_deref(),
+            Some("Stable")
+        );
+    }
+    assert_eq!(broker.restart().code(), Some(0));
+    let mut client = broker.client();
+    // Sessions of reloaded members restart at load time, so it is still Stable right now.
+    assert_eq!(
+        listed_state(&mut client, "reloaded").as_deref(),
+        Some("Stable")
+    );
+    let deadline = std::time::Duration::from_millis(u64::try_from(SESSION_MS).unwrap() + 7_000);
+    let expired = common::eventually(deadline, || {
+        listed_state(&mut client, "reloaded").as_deref() == Some("Empty")
+    });
+    assert!(expired, "state {:?}", listed_state(&mut client, "reloaded"));
 }

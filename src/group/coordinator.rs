@@ -251,6 +251,15 @@ impl Coordinator {
         }
     }
 
+    /// Start-up: starts the timer when replay installed any group, so members reloaded from
+    /// the log expire and offsets are checked for expiry even if no client ever talks to this
+    /// shard. Called once the shard's `Rc<Shard>` exists (the timer task holds it).
+    pub fn start_timer_if_loaded(&self, shard: &Rc<Shard>) {
+        if !self.inner.borrow().groups.is_empty() {
+            self.start_timer(shard);
+        }
+    }
+
     fn start_timer(&self, shard: &Rc<Shard>) {
         if self.timer_started.replace(true) {
             return;

@@ -9,10 +9,9 @@
 //!                 JoinGroup/SyncGroup requests, the timer, persistence, replay
 //! api.rs          the coordinator's operations, one per group API, called by handlers/
 //! ```
-//! Known limits: the timer of a shard starts with its first group request, so after a restart
-//! loaded members expire (and offsets are checked for expiry) only once some group request
-//! reached that shard; a parked JoinGroup/SyncGroup occupies one of the coordinator shard's
-//! mesh job slots (`MESH_JOBS_INFLIGHT_MAX`) while it waits.
+//! Timer: one per shard, started at start-up when replay loaded any group, else by the
+//! shard's first group request. Known limits: a parked JoinGroup/SyncGroup occupies one of the
+//! coordinator shard's mesh job slots (`MESH_JOBS_INFLIGHT_MAX`) while it waits.
 //! The coordinator of group G lives on the shard owning partition
 //! `abs(javaHashCode(G)) % partitions` of `__consumer_offsets`, exactly as Kafka picks it, so a
 //! group's state and its records live together and survive restarts with the log.

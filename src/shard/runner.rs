@@ -334,6 +334,8 @@ async fn shard_main(context: ThreadContext) -> Result<(), ShardError> {
     } = context;
     let state = ShardState::start(placement, &config, metadata).await?;
     let shard = Rc::new(Shard::new(placement, config, mesh, state));
+    // Groups replayed by the start-up hook need their timer now, not at the first request.
+    shard.state.groups.start_timer_if_loaded(&shard);
     let pump = compio::runtime::spawn(mesh::pump(Rc::clone(&shard), inbox));
     let report = |phase| {
         // `main` may have given up waiting; then there is no one left to tell.
