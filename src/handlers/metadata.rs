@@ -96,7 +96,6 @@ fn describe(topic: &TopicMetadata, node_id: i32, operations: i32) -> MetadataRes
             replica_nodes: vec![node_id],
             isr_nodes: vec![node_id],
             offline_replicas: Vec::new(),
-            ..MetadataResponsePartition::default()
         })
         .collect();
     MetadataResponseTopic {
@@ -106,6 +105,5 @@ fn describe(topic: &TopicMetadata, node_id: i32, operations: i32) -> MetadataRes
         is_internal: topic_name::is_internal(&topic.name),
         partitions,
         topic_authorized_operations: operations,
-        ..MetadataResponseTopic::default()
     }
 }
