@@ -281,3 +281,9 @@ pub const METRICS_REQUEST_SIZE_MAX: usize = 8 * 1024;
 
 /// Time for one metrics request, from accept to the last byte of the answer.
 pub const METRICS_REQUEST_TIMEOUT_MS: u64 = 5_000;
+
+// ---- DescribeLogDirs ----
+
+/// Partitions described by one DescribeLogDirs request (null topics asks for all of them): each
+/// costs a size lookup on its owning shard and ~30 bytes of response.
+pub const DESCRIBE_LOG_DIRS_PARTITIONS_MAX: usize = 100_000;

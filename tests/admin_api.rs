@@ -32,6 +32,9 @@ use ringbroker::protocol::messages::describe_cluster::{
 use ringbroker::protocol::messages::describe_configs::{
     DescribeConfigsRequest, DescribeConfigsResource, DescribeConfigsResponse,
 };
+use ringbroker::protocol::messages::describe_log_dirs::{
+    DescribableLogDirTopic, DescribeLogDirsRequest, DescribeLogDirsResponse,
+};
 use ringbroker::protocol::messages::incremental_alter_configs::{
     AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
@@ -100,6 +103,17 @@ fn creatable(name: &str, num_partitions: i32, replication_factor: i16) -> Creata
         replication_factor,
         ..CreatableTopic::default()
     }
+}
+
+/// Creates `name` (replication factor 1) through CreateTopics v5; it must succeed.
+fn create_topic(client: &mut RawClient, name: &str, num_partitions: i32) {
+    let create = CreateTopicsRequest {
+        topics: vec![creatable(name, num_partitions, 1)],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let created: CreateTopicsResponse = call(client, 5, &create);
+    assert_eq!(created.topics[0].error_code, ErrorCode::None);
 }
 
 /// librdkafka's per-topic answer for a refusal.
@@ -284,6 +298,64 @@ fn describe_cluster_names_this_broker() {
     let refused: DescribeClusterResponse = call(&mut client, 1, &controllers);
     assert_eq!(refused.error_code, ErrorCode::MismatchedEndpointType);
     assert!(refused.brokers.is_empty());
+}
+
+#[test]
+fn describe_log_dirs_reports_partition_sizes() {
+    let broker = Broker::start();
+    let mut client = broker.client();
+    create_topic(&mut client, "sized", 3);
+    produce(&broker, "sized", 5, now_ms());
+
+    // Null topics: every partition of every topic, whichever shard owns it.
+    let all: DescribeLogDirsResponse =
+        call(&mut client, 4, &DescribeLogDirsRequest { topics: None });
+    assert_eq!(all.error_code, ErrorCode::None);
+    assert_eq!(all.results.len(), 1);
+    let dir = &all.results[0];
+    assert_eq!(dir.error_code, ErrorCode::None);
+    assert!(std::path::Path::new(dir.log_dir.as_str()).is_absolute());
+    assert!(dir.total_bytes > 0 && (0..=dir.total_bytes).contains(&dir.usable_bytes));
+    let topic = dir
+        .topics
+        .iter()
+        .find(|t| t.name.as_str() == "sized")
+        .unwrap();
+    let mut indexes: Vec<i32> = topic.partitions.iter().map(|p| p.partition_index).collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, [0, 1, 2]);
+    let size = |index: i32| {
+        let found = topic.partitions.iter().find(|p| p.partition_index == index);
+        found.unwrap().partition_size
+    };
+    assert!(size(0) > size(1), "{topic:?}");
+    assert!(
+        topic
+            .partitions
+            .iter()
+            .all(|p| p.offset_lag == 0 && !p.is_future_key)
+    );
+
+    // Named partitions; unknown topics and partitions are left out, as Kafka does.
+    let named = DescribeLogDirsRequest {
+        topics: Some(vec![
+            DescribableLogDirTopic {
+                topic: StrBytes::from("sized"),
+                partitions: vec![0, 7],
+            },
+            DescribableLogDirTopic {
+                topic: StrBytes::from("nope"),
+                partitions: vec![0],
+            },
+        ]),
+    };
+    let some: DescribeLogDirsResponse = call(&mut client, 2, &named);
+    let topics = &some.results[0].topics;
+    assert_eq!(topics.len(), 1);
+    assert_eq!(topics[0].partitions.len(), 1);
+    assert_eq!(topics[0].partitions[0].partition_size, size(0));
+    // Before v4 the volume sizes are not on the wire.
+    assert_eq!(some.results[0].total_bytes, -1);
 }
 
 fn alter(
@@ -626,13 +698,7 @@ fn delete_records_moves_the_log_start() {
 fn describe_configs_v4_filters_and_refuses() {
     let broker = Broker::start();
     let mut client = broker.client();
-    let create = CreateTopicsRequest {
-        topics: vec![creatable("described", 1, 1)],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let created: CreateTopicsResponse = call(&mut client, 5, &create);
-    assert_eq!(created.topics[0].error_code, ErrorCode::None);
+    create_topic(&mut client, "described", 1);
     let resource =
         |resource_type: i8, name: &str, keys: Option<Vec<StrBytes>>| DescribeConfigsResource {
             resource_type,

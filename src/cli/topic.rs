@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! list            Metadata(all topics)                          → TOPIC PARTITIONS REPLICATION
-//! describe        Metadata + ListOffsets(earliest, latest) per leader + DescribeConfigs
+//! describe        Metadata + ListOffsets(earliest, latest) + DescribeLogDirs per leader
+//!                 + DescribeConfigs
 //! create          CreateTopics
 //! delete          DeleteTopics
 //! add-partitions  CreatePartitions (the new total, as kafka-topics --alter --partitions)
@@ -13,7 +14,8 @@
 //! Formatting is split from the exchanges (the `format_*` functions are pure) so the tables
 //! are unit-tested without a broker. Every exchange is one blocking call with the client's
 //! socket timeout; per-topic errors are reported and make the exit code 1, as kafka-topics.sh.
-//! Size on disk is not shown yet: it needs DescribeLogDirs, which our codec does not declare.
+//! The SIZE column is the leader's log size on disk in bytes (DescribeLogDirs), "-" when the
+//! broker does not offer that API or did not list the partition.
 //!
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
@@ -32,6 +34,9 @@ use crate::protocol::messages::delete_topics::{
 use crate::protocol::messages::describe_configs::{
     DescribeConfigsRequest, DescribeConfigsResource, DescribeConfigsResourceResult,
     DescribeConfigsResponse, DescribeConfigsResult,
+};
+use crate::protocol::messages::describe_log_dirs::{
+    DescribableLogDirTopic, DescribeLogDirsRequest, DescribeLogDirsResponse,
 };
 use crate::protocol::messages::incremental_alter_configs::{
     AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
@@ -232,11 +237,13 @@ fn replication_factor(topic: &MetadataResponseTopic) -> usize {
         .map_or(0, |partition| partition.replica_nodes.len())
 }
 
-/// Log start and end offset of one partition, or the error the leader gave.
+/// Log start and end offset of one partition, or the error the leader gave, and its size on
+/// the leader's disk when known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Offsets {
     pub log_start: Result<i64, ErrorCode>,
     pub end: Result<i64, ErrorCode>,
+    pub size: Option<i64>,
 }
 
 /// (topic, partition) → offsets.
@@ -290,6 +297,8 @@ fn leader_offsets(
     topics: &[&MetadataResponseTopic],
 ) -> Result<OffsetTable, CliError> {
     let version = admin.versions.need(ApiKey::ListOffsets)?;
+    // Assumed the same on every broker, as the ListOffsets version is.
+    let log_dirs_version = admin.versions.get(ApiKey::DescribeLogDirs);
     let mut by_leader: BTreeMap<i32, Vec<(&str, i32)>> = BTreeMap::new();
     for topic in topics {
         for partition in &topic.partitions {
@@ -313,6 +322,7 @@ fn leader_offsets(
                 let offsets = Offsets {
                     log_start: missing,
                     end: missing,
+                    size: None,
                 };
                 table.insert(((*topic).to_owned(), *partition), offsets);
             }
@@ -327,12 +337,24 @@ fn leader_offsets(
         };
         let earliest = list_offsets(connection, version, partitions, EARLIEST_TIMESTAMP)?;
         let latest = list_offsets(connection, version, partitions, LATEST_TIMESTAMP)?;
+        let sizes = match log_dirs_version {
+            Some(version) => log_dir_sizes(connection, version, partitions)?,
+            None => HashMap::new(),
+        };
         for (key, log_start) in earliest {
             let end = latest
                 .get(&key)
                 .copied()
                 .unwrap_or(Err(ErrorCode::UnknownTopicOrPartition));
-            table.insert(key, Offsets { log_start, end });
+            let size = sizes.get(&key).copied();
+            table.insert(
+                key,
+                Offsets {
+                    log_start,
+                    end,
+                    size,
+                },
+            );
         }
     }
     Ok(table)
@@ -379,6 +401,42 @@ fn list_offsets(
     Ok(offsets)
 }
 
+/// (topic, partition) → bytes on the broker's disk, summed over its log dirs (a partition has
+/// one current log; a future log during a dir move is left out).
+fn log_dir_sizes(
+    connection: &mut Connection,
+    version: i16,
+    partitions: &[(&str, i32)],
+) -> Result<HashMap<(String, i32), i64>, CliError> {
+    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, partition) in partitions {
+        topics.entry(topic).or_default().push(*partition);
+    }
+    let request = DescribeLogDirsRequest {
+        topics: Some(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| DescribableLogDirTopic {
+                    topic: StrBytes::from(name),
+                    partitions,
+                })
+                .collect(),
+        ),
+    };
+    let response: DescribeLogDirsResponse = connection.call(version, &request)?;
+    let mut sizes = HashMap::new();
+    let dirs = response.results.iter();
+    for dir in dirs.filter(|dir| dir.error_code == ErrorCode::None) {
+        for topic in &dir.topics {
+            for partition in topic.partitions.iter().filter(|p| !p.is_future_key) {
+                let key = (topic.name.to_string(), partition.partition_index);
+                *sizes.entry(key).or_insert(0) += partition.partition_size;
+            }
+        }
+    }
+    Ok(sizes)
+}
+
 /// One topic as `kafka-topics.sh --describe` shows it: a summary line, its non-default
 /// configs, then a table of partitions with leader, replicas, ISR and offsets.
 #[must_use]
@@ -415,6 +473,7 @@ pub fn format_describe(
         "ISR",
         "LOG-START-OFFSET",
         "END-OFFSET",
+        "SIZE",
     ]);
     let mut partitions: Vec<_> = topic.partitions.iter().collect();
     partitions.sort_by_key(|partition| partition.partition_index);
@@ -432,6 +491,9 @@ pub fn format_describe(
             join_ids(&partition.isr_nodes),
             offset_text(found.map(|offsets| offsets.log_start)),
             offset_text(found.map(|offsets| offsets.end)),
+            found
+                .and_then(|offsets| offsets.size)
+                .map_or_else(|| "-".to_owned(), |size| size.to_string()),
         ]);
     }
     text.push_str(&table.render());
@@ -767,11 +829,13 @@ mod tests {
         let found = Offsets {
             log_start: Ok(5),
             end: Ok(42),
+            size: Some(1234),
         };
         offsets.insert(("orders".to_owned(), 0), found);
         let failed = Offsets {
             log_start: Err(ErrorCode::NotLeaderOrFollower),
             end: Ok(7),
+            size: None,
         };
         offsets.insert(("orders".to_owned(), 1), failed);
         let config = |name: &str, value: &str, source: i8| DescribeConfigsResourceResult {
@@ -794,10 +858,10 @@ mod tests {
             "Topic: orders  TopicId: BwcHBwcHBwcHBwcHBwcHBw  PartitionCount: 3  \
              ReplicationFactor: 2\n\
              Configs: retention.ms=1000\n\
-             PARTITION  LEADER  REPLICAS  ISR  LOG-START-OFFSET        END-OFFSET\n\
-             0          1       1,2       1    5                       42\n\
-             1          1       1,2       1    NOT_LEADER_OR_FOLLOWER  7\n\
-             2          1       1,2       1    -                       -\n\n"
+             PARTITION  LEADER  REPLICAS  ISR  LOG-START-OFFSET        END-OFFSET  SIZE\n\
+             0          1       1,2       1    5                       42          1234\n\
+             1          1       1,2       1    NOT_LEADER_OR_FOLLOWER  7           -\n\
+             2          1       1,2       1    -                       -           -\n\n"
         );
     }
 

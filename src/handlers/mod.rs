@@ -31,6 +31,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_log_dirs;
 pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
@@ -213,6 +214,7 @@ pub static REGISTRY: &[Handler] = &[
     handler!(create_partitions),
     handler!(incremental_alter_configs),
     handler!(describe_cluster),
+    handler!(describe_log_dirs),
     handler!(api_versions),
     // ---- consumer groups ----
     handler!(delete_groups),

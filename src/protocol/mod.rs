@@ -69,6 +69,7 @@ pub enum ApiKey {
     InitProducerId = 22,
     OffsetForLeaderEpoch = 23,
     DescribeConfigs = 32,
+    DescribeLogDirs = 35,
     SaslAuthenticate = 36,
     CreatePartitions = 37,
     DeleteGroups = 42,
@@ -79,7 +80,7 @@ pub enum ApiKey {
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 27] = [
+    pub const ALL: [ApiKey; 28] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -101,6 +102,7 @@ impl ApiKey {
         Self::InitProducerId,
         Self::OffsetForLeaderEpoch,
         Self::DescribeConfigs,
+        Self::DescribeLogDirs,
         Self::SaslAuthenticate,
         Self::CreatePartitions,
         Self::DeleteGroups,
@@ -235,6 +237,7 @@ pub fn fuzz_decode_request(bytes: &[u8]) -> Result<Option<ApiKey>, FuzzDecodeErr
         | ApiKey::InitProducerId
         | ApiKey::OffsetForLeaderEpoch
         | ApiKey::DescribeConfigs
+        | ApiKey::DescribeLogDirs
         | ApiKey::SaslAuthenticate
         | ApiKey::CreatePartitions
         | ApiKey::DeleteGroups

@@ -59,6 +59,8 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::InitProducerId => r(0, 5, 2),
         ApiKey::OffsetForLeaderEpoch => r(2, 4, 4),
         ApiKey::DescribeConfigs => r(1, 4, 4),
+        // v0 is deprecated (KIP-896) and Kafka 4.0 brokers reject it.
+        ApiKey::DescribeLogDirs => r(1, 4, 2),
         ApiKey::SaslAuthenticate => r(0, 2, 2),
         ApiKey::CreatePartitions => r(0, 3, 2),
         ApiKey::DeleteGroups => r(0, 2, 2),
