@@ -10,6 +10,7 @@ use bytes::{BufMut, BytesMut};
 use ringbroker::protocol::compression::SnappyFraming;
 use ringbroker::protocol::header::RequestHeader;
 use ringbroker::protocol::messages::api_versions::ApiVersionsRequest;
+use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataRequestTopic};
 use ringbroker::protocol::record_batch::Compression;
 use ringbroker::protocol::records::{BatchBuilder, BatchOptions, NewHeader, NewRecord};
 use ringbroker::protocol::{ApiKey, Message, frame, fuzz_decode_request, fuzz_record_batch};
@@ -66,6 +67,9 @@ fn frame_corpus_replays() {
             if name.contains("api_versions") {
                 assert_eq!(key, Some(ApiKey::ApiVersions), "{name}");
             }
+            if name.contains("metadata") {
+                assert_eq!(key, Some(ApiKey::Metadata), "{name}");
+            }
         }
     }
 }
@@ -86,9 +90,9 @@ fn record_batch_corpus_replays() {
     }
 }
 
-fn request_frame(api_version: i16, body: &ApiVersionsRequest, key: ApiKey) -> Vec<u8> {
+fn request_frame<M: Message>(api_version: i16, body: &M) -> Vec<u8> {
     let header = RequestHeader {
-        api_key: key.as_i16(),
+        api_key: M::API_KEY.as_i16(),
         api_version,
         correlation_id: 7,
         client_id: Some("fuzz-seed".into()),
@@ -96,9 +100,7 @@ fn request_frame(api_version: i16, body: &ApiVersionsRequest, key: ApiKey) -> Ve
     let mut buffer = BytesMut::new();
     let position = frame::start_frame(&mut buffer);
     header.encode(&mut buffer, header.is_flexible());
-    if key == ApiKey::ApiVersions {
-        body.encode_body(&mut buffer, api_version);
-    }
+    body.encode_body(&mut buffer, api_version);
     frame::finish_frame(&mut buffer, position, 0);
     buffer.to_vec()
 }
@@ -149,23 +151,18 @@ fn write_seeds() {
         client_software_version: "0.1".into(),
     };
     let empty = ApiVersionsRequest::default();
+    let metadata = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some("fuzz".into()),
+            ..MetadataRequestTopic::default()
+        }]),
+        ..MetadataRequest::default()
+    };
     let frames = [
-        (
-            "seed-api_versions_v0",
-            request_frame(0, &empty, ApiKey::ApiVersions),
-        ),
-        (
-            "seed-api_versions_v3",
-            request_frame(3, &named, ApiKey::ApiVersions),
-        ),
-        (
-            "seed-api_versions_v4",
-            request_frame(4, &named, ApiKey::ApiVersions),
-        ),
-        (
-            "seed-metadata_header_only",
-            request_frame(12, &empty, ApiKey::Metadata),
-        ),
+        ("seed-api_versions_v0", request_frame(0, &empty)),
+        ("seed-api_versions_v3", request_frame(3, &named)),
+        ("seed-api_versions_v4", request_frame(4, &named)),
+        ("seed-metadata_v12", request_frame(12, &metadata)),
     ];
     for (name, bytes) in frames {
         std::fs::write(frame_dir.join(name), bytes).unwrap();
