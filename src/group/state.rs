@@ -81,6 +81,23 @@ pub struct Member {
 }
 
 impl Member {
+    /// Answers this member's parked JoinGroup and SyncGroup (if any) with `error`: it is being
+    /// removed or fenced, so nothing else will answer them.
+    fn fail_parked(&self, member_id: &str, error: ErrorCode, replies: &mut Vec<Reply>) {
+        if self.awaiting_join {
+            replies.push(Reply::Join {
+                member_id: member_id.to_owned(),
+                outcome: JoinOutcome::error(member_id, error),
+            });
+        }
+        if self.awaiting_sync {
+            replies.push(Reply::Sync {
+                member_id: member_id.to_owned(),
+                outcome: SyncOutcome::error(error),
+            });
+        }
+    }
+
     /// The metadata this member sent for `protocol`.
     #[must_use]
     pub fn metadata(&self, protocol: &str) -> Option<&Bytes> {
@@ -516,18 +533,7 @@ impl Group {
         let Some(mut member) = self.members.remove(old_member_id) else {
             return Started::Done(JoinOutcome::error("", ErrorCode::UnknownMemberId));
         };
-        if member.awaiting_join {
-            replies.push(Reply::Join {
-                member_id: old_member_id.to_owned(),
-                outcome: JoinOutcome::error(old_member_id, ErrorCode::FencedInstanceId),
-            });
-        }
-        if member.awaiting_sync {
-            replies.push(Reply::Sync {
-                member_id: old_member_id.to_owned(),
-                outcome: SyncOutcome::error(ErrorCode::FencedInstanceId),
-            });
-        }
+        member.fail_parked(old_member_id, ErrorCode::FencedInstanceId, replies);
         let new_member_id = input.fresh_member_id.clone();
         let same_protocols = member.protocols == input.protocols;
         member.member_id.clone_from(&new_member_id);
@@ -1098,18 +1104,7 @@ impl Group {
         let Some(member) = self.remove_member(member_id) else {
             return;
         };
-        if member.awaiting_join {
-            replies.push(Reply::Join {
-                member_id: member_id.to_owned(),
-                outcome: JoinOutcome::error(member_id, ErrorCode::UnknownMemberId),
-            });
-        }
-        if member.awaiting_sync {
-            replies.push(Reply::Sync {
-                member_id: member_id.to_owned(),
-                outcome: SyncOutcome::error(ErrorCode::UnknownMemberId),
-            });
-        }
+        member.fail_parked(member_id, ErrorCode::UnknownMemberId, replies);
         match self.state {
             GroupState::Dead | GroupState::Empty => {}
             GroupState::Stable | GroupState::CompletingRebalance => {
