@@ -20,7 +20,8 @@ use compio::BufResult;
 use compio::io::AsyncWriteAtExt;
 use ringbroker::storage::testing::build_batch_sized;
 use ringbroker::storage::{
-    AppendRequest, Clock, FlushPolicy, LogConfig, PartitionLog, ShardLogs, SystemClock,
+    AppendRequest, CheckedBatch, Clock, FlushPolicy, LogConfig, PartitionLog, ShardLogs,
+    SystemClock,
 };
 
 const RUNS: usize = 5;
@@ -182,7 +183,7 @@ async fn strict_group_commit(directory: &Path) -> Result<f64> {
             PartitionLog::open(path, strict_config(), clock()).await?,
         );
     }
-    let template = template(1024);
+    let template = CheckedBatch::new(template(1024).freeze())?;
     let started = Instant::now();
     let mut acknowledged = 0usize;
     for _ in 0..STRICT_TICKS {

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use ringbroker::protocol::record_batch::{BatchHeader, BatchSplitter};
 use ringbroker::storage::testing::{build_batch, build_batch_sized};
 use ringbroker::storage::{
-    AppendRequest, Clock, FlushPolicy, LogConfig, ManualClock, PartitionLog, ShardLogs,
-    StorageErrorKind, TimestampType,
+    AppendRequest, CheckedBatch, Clock, FlushPolicy, LogConfig, ManualClock, PartitionLog,
+    ShardLogs, StorageErrorKind, TimestampType,
 };
 
 const NOW: i64 = 1_700_000_000_000;
@@ -221,11 +221,14 @@ async fn shard_logs_group_commit_answers_each_request() {
         shard.insert(partition, log);
     }
     let request = |records: i32, payload: &[u8]| AppendRequest {
-        batches: vec![build_batch(records, NOW, payload)],
+        batches: vec![CheckedBatch::new(build_batch(records, NOW, payload).freeze()).unwrap()],
         leader_epoch: 0,
     };
+    // A corrupt batch cannot even be put in a request (the broker checks batches on the
+    // connection's shard); an empty request is what storage itself refuses in a tick.
     let mut bad = build_batch(1, NOW, b"bad");
     bad[30] ^= 1;
+    assert!(CheckedBatch::new(bad.freeze()).is_err());
     let requests = vec![
         (0, request(2, b"a")),
         (1, request(1, b"b")),
@@ -233,7 +236,7 @@ async fn shard_logs_group_commit_answers_each_request() {
         (
             2,
             AppendRequest {
-                batches: vec![bad],
+                batches: Vec::new(),
                 leader_epoch: 0,
             },
         ),
@@ -250,7 +253,7 @@ async fn shard_logs_group_commit_answers_each_request() {
     );
     assert_eq!(
         results[3].as_ref().unwrap_err().kind(),
-        StorageErrorKind::CorruptMessage
+        StorageErrorKind::InvalidRecord
     );
     assert_eq!(
         results[4].as_ref().unwrap_err().kind(),

@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use ringbroker::storage::testing::{ProducerFields, build_batch, build_producer_batch};
 use ringbroker::storage::{
-    AppendInfo, AppendRequest, Clock, LogConfig, ManualClock, PartitionLog, ProducerError,
-    ShardLogs, StorageError, StorageErrorKind, TimestampType, snapshot_file_name,
+    AppendInfo, AppendRequest, CheckedBatch, Clock, LogConfig, ManualClock, PartitionLog,
+    ProducerError, ShardLogs, StorageError, StorageErrorKind, TimestampType, snapshot_file_name,
 };
 
 const NOW: i64 = 1_700_000_000_000;
@@ -179,7 +179,7 @@ async fn requests_of_one_tick_see_each_other_and_a_duplicate_is_answered_in_the_
     let mut logs = ShardLogs::new();
     logs.insert(0u32, log);
     let request = |sequence| AppendRequest {
-        batches: vec![batch(9, 1, sequence, 2)],
+        batches: vec![CheckedBatch::new(batch(9, 1, sequence, 2).freeze()).unwrap()],
         leader_epoch: 0,
     };
     let first = logs

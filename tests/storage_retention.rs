@@ -65,7 +65,10 @@ async fn rolls_by_size_and_by_age() {
     assert_eq!(log.segment_base_offsets(), vec![0, 3, 6, 7, 8]);
     assert_eq!(files(directory.path(), ".log").len(), 5);
     assert_eq!(files(directory.path(), ".timeindex").len(), 4);
-    // Rolled segments are synced: the recovery point is the active segment's base.
+    // Rolled segments are synced in the background (the last roll's flush may still be
+    // pending); once it is collected the recovery point is the active segment's base.
+    assert!(log.recovery_point() <= 8);
+    log.settle_pending_flush(true).await.unwrap();
     assert_eq!(log.recovery_point(), 8);
     log.verify_against_scan().await.unwrap();
 }
@@ -189,4 +192,42 @@ async fn flush_policies_move_the_recovery_point() {
         assert_eq!(points, expected, "{flush:?}");
         log.close().await.unwrap();
     }
+}
+
+/// A roll flushes the closed segment in the background: the recovery point stays below it
+/// until that flush is collected, and retention deleting the just-rolled segment waits for its
+/// index files first, so none is left behind for a deleted segment.
+#[compio::test]
+async fn rolled_segments_flush_in_the_background_and_retention_leaves_no_orphans() {
+    let directory = tempfile::tempdir().unwrap();
+    let clock = Rc::new(ManualClock::new(NOW));
+    let config = LogConfig {
+        segment_bytes: 100,
+        retention_bytes: Some(1),
+        ..LogConfig::default()
+    };
+    let mut log = open(directory.path(), config, &clock).await;
+    assert_eq!(append_now(&mut log, &clock).await, 0);
+    // This append rolls segment 0 and spawns its flush; nothing collects it yet.
+    assert_eq!(append_now(&mut log, &clock).await, 1);
+    assert_eq!(log.segment_base_offsets(), vec![0, 1]);
+    assert_eq!(log.recovery_point(), 0);
+    // Retention takes segment 0 at once (it is over 1 byte): it waits for the flush.
+    assert_eq!(log.enforce_retention().await.unwrap(), 1);
+    assert_eq!(log.segment_base_offsets(), vec![1]);
+    assert_eq!(
+        files(directory.path(), ".log"),
+        vec![format!("{:020}.log", 1)]
+    );
+    assert!(files(directory.path(), ".index").is_empty());
+    assert!(files(directory.path(), ".timeindex").is_empty());
+    // Roll again and collect the flush explicitly: the recovery point covers segment 1.
+    assert_eq!(append_now(&mut log, &clock).await, 2);
+    log.settle_pending_flush(true).await.unwrap();
+    assert_eq!(log.recovery_point(), 2);
+    assert_eq!(
+        files(directory.path(), ".timeindex"),
+        vec![format!("{:020}.timeindex", 1)]
+    );
+    log.verify_against_scan().await.unwrap();
 }

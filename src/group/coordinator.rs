@@ -24,7 +24,7 @@ use crate::limits;
 use crate::protocol::error_code::ErrorCode;
 use crate::shard::Shard;
 use crate::shard::logs::{LogPump, PartitionKey};
-use crate::storage::{AppendRequest, StorageError};
+use crate::storage::{AppendRequest, CheckedBatch, StorageError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -114,6 +114,10 @@ pub(super) async fn append(
     for chunk in records.chunks(limits::GROUP_RECORDS_PER_BATCH_MAX) {
         let batch = log::encode_batch(chunk, now).map_err(|error| {
             tracing::warn!(%error, "group coordinator: cannot encode records");
+            ErrorCode::UnknownServerError
+        })?;
+        let batch = CheckedBatch::new(batch.freeze()).map_err(|error| {
+            tracing::warn!(%error, "group coordinator: encoded an invalid batch");
             ErrorCode::UnknownServerError
         })?;
         batches.push(batch);

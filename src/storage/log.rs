@@ -54,6 +54,22 @@ pub struct PartitionLog {
     /// Offsets of the producer snapshot files on disk, oldest first.
     pub(super) producer_snapshots: VecDeque<i64>,
     pub(super) producers_expired_at_ms: i64,
+    /// The fdatasync (and index files) of the last rolled segment, running in the background;
+    /// at most one. See [`PendingFlush`].
+    pub(super) pending_flush: Option<PendingFlush>,
+}
+
+/// A rolled segment being made durable off the append path: fdatasync of its `.log`, then its
+/// index files written and synced. Kafka does the same (the roll schedules an asynchronous
+/// flush): syncing a 1 GiB segment inline stalled every append of the partition for up to a
+/// second (bench/RESULTS.md, "produce: roll stalls"). The recovery point moves to `up_to` only
+/// when the task has finished, so a crash before that rescans the segment on open.
+pub(super) struct PendingFlush {
+    /// The rolled segment's base offset (retention waits before deleting it).
+    pub(super) segment_base: i64,
+    /// Everything below this is durable once the task succeeds.
+    pub(super) up_to: i64,
+    pub(super) task: compio::runtime::JoinHandle<Result<(), StorageError>>,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -107,6 +123,7 @@ impl PartitionLog {
             producers: ProducerStateTable::new(expiration_ms),
             producer_snapshots: VecDeque::new(),
             producers_expired_at_ms: now_ms,
+            pending_flush: None,
         };
         log.settle_after_open(control).await?;
         log.rebuild_producer_state().await?;
@@ -256,14 +273,15 @@ impl PartitionLog {
         self.epochs.latest_epoch()
     }
 
-    /// fdatasyncs the active segment (older ones were synced when rolled) and moves the
-    /// recovery point to the log end.
+    /// fdatasyncs the active segment (after waiting for the rolled one's background flush, so
+    /// older segments are synced too) and moves the recovery point to the log end.
     ///
     /// # Errors
     /// `Offline`; `Io` (which also takes the log offline: after a failed fdatasync the kernel
     /// may have dropped the dirty pages, so the bytes can no longer be trusted).
     pub async fn flush(&mut self) -> Result<(), StorageError> {
         self.ensure_online()?;
+        self.settle_pending_flush(true).await?;
         let log_end = self.log_end_offset();
         let file = Rc::clone(&self.active().log);
         if let Err(error) = file.file().sync_data().await {
@@ -286,6 +304,7 @@ impl PartitionLog {
     /// # Errors
     /// As [`Self::flush`].
     pub async fn maybe_flush(&mut self) -> Result<(), StorageError> {
+        self.settle_pending_flush(false).await?;
         let due = match self.config.flush {
             FlushPolicy::None => false,
             FlushPolicy::Strict => self.recovery_point < self.log_end_offset(),
@@ -298,6 +317,44 @@ impl PartitionLog {
         if due {
             self.flush().await?;
         }
+        Ok(())
+    }
+
+    /// Collects the rolled segment's background flush: when it has finished (or at once if
+    /// `wait`), moves the recovery point to what it made durable and persists it. Cheap when
+    /// nothing is pending or the task still runs and `wait` is false.
+    ///
+    /// # Errors
+    /// `Io` from the flush (the log goes offline, as after any failed fdatasync) or from
+    /// writing the control file.
+    pub async fn settle_pending_flush(&mut self, wait: bool) -> Result<(), StorageError> {
+        let ready = self
+            .pending_flush
+            .as_ref()
+            .is_some_and(|pending| wait || pending.task.is_finished());
+        if !ready {
+            return Ok(());
+        }
+        let Some(pending) = self.pending_flush.take() else {
+            return Ok(());
+        };
+        let outcome = match pending.task.await {
+            Ok(outcome) => outcome,
+            Err(join_error) => Err(StorageError::io(
+                "fdatasync",
+                &self.directory,
+                std::io::Error::other(join_error.to_string()),
+            )),
+        };
+        if let Err(error) = outcome {
+            self.offline = true;
+            return Err(error);
+        }
+        if pending.up_to > self.recovery_point {
+            self.recovery_point = pending.up_to.min(self.log_end_offset());
+            self.write_control(false).await?;
+        }
+        self.check_invariants();
         Ok(())
     }
 

@@ -20,6 +20,7 @@
 //!
 //! Runs on the shard that owns each partition; everything here is `!Send`.
 mod append;
+mod batch;
 mod config;
 mod control;
 mod epoch;
@@ -35,6 +36,7 @@ mod shard_logs;
 pub mod testing;
 
 pub use append::{AppendInfo, AppendRequest};
+pub use batch::CheckedBatch;
 pub use config::{Clock, FlushPolicy, LogConfig, ManualClock, SystemClock, TimestampType};
 pub use control::{read_small_file, write_atomically};
 pub use epoch::{EpochEntry, LeaderEpochCache};

@@ -103,6 +103,15 @@ impl PartitionLog {
             new_start >= self.log_start_offset,
             "log start moves forward only"
         );
+        // The rolled segment's background flush writes its index files: let it finish before
+        // its files are unlinked (rare: only a retention small enough to take that segment).
+        if self
+            .pending_flush
+            .as_ref()
+            .is_some_and(|pending| pending.segment_base < new_start)
+        {
+            self.settle_pending_flush(true).await?;
+        }
         self.log_start_offset = new_start;
         self.recovery_point = self.recovery_point.max(new_start);
         if self.epochs.truncate_from_start(new_start) {

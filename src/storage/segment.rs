@@ -104,6 +104,41 @@ impl BatchMeta {
     }
 }
 
+/// A segment's `.index` and `.timeindex` contents, encoded.
+#[derive(Debug)]
+pub struct IndexFiles {
+    base_offset: i64,
+    index: Vec<u8>,
+    time_index: Vec<u8>,
+}
+
+impl IndexFiles {
+    /// Writes both files whole and fdatasyncs them.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub async fn write(self, directory: &Path) -> Result<(), StorageError> {
+        for (extension, bytes) in [("index", self.index), ("timeindex", self.time_index)] {
+            let path = segment_path(directory, self.base_offset, extension);
+            let file = compio::fs::File::create(&path)
+                .await
+                .map_err(|e| StorageError::io("create", &path, e))?;
+            if !bytes.is_empty() {
+                let mut writer = &file;
+                let BufResult(written, _) = writer.write_all_at(bytes, 0).await;
+                written.map_err(|e| StorageError::io("write", &path, e))?;
+            }
+            file.sync_data()
+                .await
+                .map_err(|e| StorageError::io("fdatasync", &path, e))?;
+            file.close()
+                .await
+                .map_err(|e| StorageError::io("close", &path, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// A segment's state. Owned by `PartitionLog`; mutated only on its shard.
 #[derive(Debug)]
 pub struct Segment {
@@ -237,27 +272,18 @@ impl Segment {
     /// # Errors
     /// `Io`.
     pub async fn write_indexes(&self, directory: &Path) -> Result<(), StorageError> {
-        for (extension, bytes) in [
-            ("index", self.index.encode()),
-            ("timeindex", self.time_index.encode()),
-        ] {
-            let path = segment_path(directory, self.base_offset, extension);
-            let file = compio::fs::File::create(&path)
-                .await
-                .map_err(|e| StorageError::io("create", &path, e))?;
-            if !bytes.is_empty() {
-                let mut writer = &file;
-                let BufResult(written, _) = writer.write_all_at(bytes, 0).await;
-                written.map_err(|e| StorageError::io("write", &path, e))?;
-            }
-            file.sync_data()
-                .await
-                .map_err(|e| StorageError::io("fdatasync", &path, e))?;
-            file.close()
-                .await
-                .map_err(|e| StorageError::io("close", &path, e))?;
+        self.index_files().write(directory).await
+    }
+
+    /// The encoded index files, detached from the segment so a background task can write them
+    /// (the roll's flush, see append.rs).
+    #[must_use]
+    pub fn index_files(&self) -> IndexFiles {
+        IndexFiles {
+            base_offset: self.base_offset,
+            index: self.index.encode(),
+            time_index: self.time_index.encode(),
         }
-        Ok(())
     }
 
     /// Loads trusted index files of a segment that is not rescanned. `Ok(false)` when they are
