@@ -294,6 +294,7 @@ fn baseline_runs_over_loopback_and_writes_json() {
     );
     for name in [
         "tcp-sink",
+        "tcp-file-sink",
         "tcp-source",
         "file-copy-source",
         "sendfile-source",
@@ -306,7 +307,7 @@ fn baseline_runs_over_loopback_and_writes_json() {
     // Each throughput transfer moves exactly record-size × num-records bytes.
     assert_eq!(
         document.matches(r#""bytes":200000,"#).count(),
-        4,
+        5,
         "{document}"
     );
     assert!(document.contains(r#""p99_us":"#), "{document}");

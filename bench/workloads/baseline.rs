@@ -3,6 +3,9 @@
 //!
 //! ```text
 //! tcp-sink        client writes batch-size chunks, server reads and discards  (produce path)
+//! tcp-file-sink   as tcp-sink, and the server appends every chunk to a file    (produce path,
+//!                 with the page-cache write a broker adds; a new file every 256 MiB, the
+//!                 previous one deleted, like segment roll + retention; no fsync)
 //! tcp-source      server writes chunks from memory, client reads and discards (fetch, copied)
 //! file-copy-source server pread()s the same file into a buffer and writes it    (fetch, copied)
 //! sendfile-source server sendfile()s a page-cached file, client reads          (fetch, zero-copy)
@@ -26,6 +29,8 @@ use std::time::{Duration, Instant};
 pub const BASELINE_BYTES_MAX: u64 = 64 * 1024 * 1024 * 1024;
 /// Largest file the sendfile source writes; larger totals send it repeatedly.
 const SENDFILE_FILE_SIZE_MAX: u64 = 256 * 1024 * 1024;
+/// Bytes tcp-file-sink writes to one file before it deletes it and starts the next.
+const FILE_SINK_FILE_SIZE: u64 = 256 * 1024 * 1024;
 /// Round trips the ping-pong test makes at most.
 const PING_PONG_COUNT_MAX: u64 = 100_000;
 const PONG_SIZE: usize = 8;
@@ -58,6 +63,7 @@ pub fn run(options: &Options, deadline: Instant) -> anyhow::Result<Vec<BaselineR
     };
     let rows = vec![
         tcp_sink(sizes)?,
+        tcp_file_sink(sizes)?,
         tcp_source(sizes)?,
         file_source(sizes, FileSend::Copy)?,
         file_source(sizes, FileSend::Sendfile)?,
@@ -176,6 +182,70 @@ fn tcp_sink(sizes: Sizes) -> anyhow::Result<BaselineRow> {
     let elapsed = started.elapsed();
     check_moved("tcp-sink", read.min(written), total)?;
     Ok(row("tcp-sink", sizes, read, elapsed))
+}
+
+fn tcp_file_sink(sizes: Sizes) -> anyhow::Result<BaselineRow> {
+    let Sizes {
+        total,
+        chunk,
+        deadline,
+        ..
+    } = sizes;
+    let (port, server) =
+        serve(move |mut stream| drain_to_files(&mut stream, chunk, total, deadline))?;
+    let mut client = connect(port)?;
+    let started = Instant::now();
+    let written = pour(&mut client, chunk, total, deadline)?;
+    client.shutdown(Shutdown::Write)?;
+    let read = join(server)?;
+    let elapsed = started.elapsed();
+    check_moved("tcp-file-sink", read.min(written), total)?;
+    Ok(row("tcp-file-sink", sizes, read, elapsed))
+}
+
+/// Like [`drain`], appending what it reads to files in the temp dir: a new file every
+/// `FILE_SINK_FILE_SIZE` bytes, the previous one deleted (at most two exist at once).
+fn drain_to_files(
+    stream: &mut TcpStream,
+    chunk: usize,
+    limit: u64,
+    deadline: Instant,
+) -> anyhow::Result<u64> {
+    let directory = std::env::temp_dir();
+    let path = |index: u64| {
+        directory.join(format!(
+            "ringbench-file-sink-{}-{index}",
+            std::process::id()
+        ))
+    };
+    let mut buffer = vec![0u8; chunk.max(PONG_SIZE)];
+    let mut read = 0u64;
+    let mut index = 0u64;
+    let mut file = File::create(path(index))?;
+    let mut in_file = 0u64;
+    // Bounded by `limit` and the deadline; each read is bounded by the socket timeout.
+    let outcome = (|| {
+        while read < limit && Instant::now() < deadline {
+            let count = stream.read(&mut buffer)?;
+            if count == 0 {
+                break;
+            }
+            if in_file >= FILE_SINK_FILE_SIZE {
+                index += 1;
+                file = File::create(path(index))?;
+                std::fs::remove_file(path(index - 1))?;
+                in_file = 0;
+            }
+            file.write_all(buffer.get(..count).unwrap_or_default())?;
+            in_file += count as u64;
+            read += count as u64;
+        }
+        anyhow::Ok(())
+    })();
+    // A leftover file in the temp dir is harmless; nothing to do if removal fails.
+    let _ = std::fs::remove_file(path(index));
+    outcome?;
+    Ok(read)
 }
 
 fn tcp_source(sizes: Sizes) -> anyhow::Result<BaselineRow> {
