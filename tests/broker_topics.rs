@@ -272,3 +272,68 @@ fn long_poll_fetch_wakes_on_append() {
     assert_eq!(data.high_watermark, 1);
     assert!(!data.records.as_ref().unwrap().is_empty());
 }
+
+/// Pipelined Produce requests on one connection land in request order even when the first
+/// one has to auto-create the topic: later requests wait behind it instead of overtaking it
+/// (each request's batch lands at the offset of its position in the pipeline). Repeated over
+/// several fresh topics, each with requests mixing the new topic and an existing one.
+#[test]
+fn pipelined_produce_keeps_request_order_across_auto_creation() {
+    let broker = start("1");
+    let mut client = broker.client();
+    metadata(&mut client, 12, &["existing"]);
+    const PIPELINE: i32 = 8;
+    for round in 0..5 {
+        let topic = format!("fresh-{round}");
+        let mut frames = Vec::new();
+        for index in 0..PIPELINE {
+            let value = format!("{round}-{index}");
+            let mut topic_data = vec![TopicProduceData {
+                name: StrBytes::from(topic.as_str()),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(batch(&[value.as_str()])),
+                }],
+                ..TopicProduceData::default()
+            }];
+            if index % 2 == 1 {
+                topic_data.insert(
+                    0,
+                    TopicProduceData {
+                        name: StrBytes::from("existing"),
+                        partition_data: vec![PartitionProduceData {
+                            index: 0,
+                            records: Some(batch(&[value.as_str()])),
+                        }],
+                        ..TopicProduceData::default()
+                    },
+                );
+            }
+            let produce = ProduceRequest {
+                acks: -1,
+                timeout_ms: 5000,
+                topic_data,
+                ..ProduceRequest::default()
+            };
+            frames.extend(common::encode_request(9, index, &produce));
+        }
+        // All requests in one write: the broker reads them back to back.
+        client.send_raw(&frames).unwrap();
+        for index in 0..PIPELINE {
+            let (correlation_id, response) = client.receive::<ProduceResponse>(9);
+            assert_eq!(correlation_id, index);
+            let fresh = response
+                .responses
+                .iter()
+                .find(|t| t.name.as_str() == topic)
+                .unwrap();
+            let partition = &fresh.partition_responses[0];
+            assert_eq!(partition.error_code, ErrorCode::None, "round {round}");
+            assert_eq!(
+                partition.base_offset,
+                i64::from(index),
+                "round {round}: request {index} was overtaken"
+            );
+        }
+    }
+}

@@ -52,6 +52,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod sync_group;
 
+use crate::net::turns::Turns;
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
 use crate::protocol::{ApiKey, DecodeError, Message, frame, versions};
@@ -135,6 +136,19 @@ impl ResponsePart {
 pub struct ConnectionContext {
     pub shard: Rc<Shard>,
     pub peer: SocketAddr,
+    /// Keeps this connection's Produce requests in arrival order (net/turns.rs).
+    pub produce_turns: Rc<Turns>,
+}
+
+impl ConnectionContext {
+    #[must_use]
+    pub fn new(shard: Rc<Shard>, peer: SocketAddr) -> Self {
+        Self {
+            shard,
+            peer,
+            produce_turns: Rc::default(),
+        }
+    }
 }
 
 /// Everything a handler knows about its request besides the body.
@@ -147,6 +161,8 @@ pub struct RequestContext {
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: Option<StrBytes>,
+    /// The connection's Produce order (net/turns.rs).
+    pub produce_turns: Rc<Turns>,
 }
 
 impl RequestContext {
@@ -273,6 +289,7 @@ pub async fn dispatch(
         api_version: header.api_version,
         correlation_id: header.correlation_id,
         client_id: header.client_id,
+        produce_turns: Rc::clone(&connection.produce_turns),
     };
     let started = std::time::Instant::now();
     let outcome = (handler.call)(&mut ctx, body).await;

@@ -1,12 +1,13 @@
 //! Produce (key 0): appends record batches to partition logs. Runs on the connection's shard;
 //! the appends run on each partition's owning shard (one mesh message per owning shard).
 //!
-//! Order: the calls to owning shards are spawned before this handler's first `.await` whenever
-//! every topic already exists, and tasks start in spawn order, so two pipelined Produce requests
-//! on one connection reach each partition's log pump in request order. A request that first
-//! auto-creates a topic awaits the creation before spawning; a later request on the same
-//! connection could then overtake it (clients create topics through Metadata before producing,
-//! so this is the rare first-produce-to-a-new-topic case).
+//! Order: pipelined Produce requests on one connection reach each partition's log pump in
+//! request order. Each request takes a ticket from the connection's `Turns` as it starts and
+//! spawns its calls to the owning shards only on its turn (net/turns.rs); tasks start in spawn
+//! order. When every topic exists and nothing ahead waits, the turn is immediate and the calls
+//! are spawned before the handler's first suspension. A request that auto-creates a topic
+//! awaits the creation while holding its ticket, so later requests wait behind it instead of
+//! overtaking it.
 //!
 //! Validation runs here, on the connection's shard, where the bytes were just received: every
 //! batch's length, magic, CRC-32C and record count (`CheckedBatch`), so a bad batch is answered
@@ -59,6 +60,8 @@ pub async fn handle(
     request: ProduceRequest,
 ) -> Result<Option<ProduceResponse>, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    // Taken before any `.await`, so tickets follow the connection's request order.
+    let ticket = ctx.produce_turns.ticket();
     let acks = request.acks;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut slots = Vec::new();
@@ -118,7 +121,9 @@ pub async fn handle(
             });
         }
     }
-    // Spawn every owning shard's call before awaiting any (see the module docs on order).
+    // Spawn every owning shard's call on this request's turn, before awaiting any of them
+    // (see the module docs on order); then let the next request have its turn.
+    ticket.turn().await;
     let calls: Vec<(usize, compio::runtime::JoinHandle<_>)> = per_shard
         .into_iter()
         .map(|(target, appends)| {
@@ -136,6 +141,7 @@ pub async fn handle(
             (target, call)
         })
         .collect();
+    drop(ticket);
     let mut results: BTreeMap<usize, Vec<Result<AppendInfo, StorageError>>> = BTreeMap::new();
     for (target, call) in calls {
         let reply = call

@@ -126,7 +126,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     // Never blocks: a handle is queued only after a permit was taken, and the permits and the
     // queue have the same capacity.
     let (queue, pending) = flume::bounded::<Pending>(inflight_max);
-    let connection = ConnectionContext { shard, peer };
+    let connection = ConnectionContext::new(shard, peer);
     tracing::debug!(%peer, shard = connection.shard.index(), "connection open");
     let mut reader = pin!(read_loop(&connection, &stream, queue, &activity));
     let mut writer = pin!(write_loop(&stream, pending, &activity));

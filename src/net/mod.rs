@@ -22,6 +22,7 @@
 pub mod admission;
 pub mod connection;
 pub mod splice;
+pub mod turns;
 
 pub use admission::{Admission, Refused};
 
