@@ -23,13 +23,14 @@
 //!
 //! Spliced responses (Fetch in splice mode) are written part by part: memory parts with a
 //! write, file parts through the connection's splice pipe (`net/splice.rs`, created at the
-//! first such response). The leases in the parts are dropped only after the send completes.
+//! first such response; from then on the socket is non-blocking, which compio's io_uring reads
+//! and writes do not mind). The leases in the parts are dropped only after the send completes.
 //!
 //! Memory: the receive buffer holds at most one frame (≤ `frame_size_max`) plus one read step,
 //! and grows with bytes received (`READ_GROWTH_MAX` per read), never with sizes announced.
 //!
 //! Runs on the shard that accepted the connection.
-use super::splice::{self, SpliceError, SplicePipe};
+use super::splice::{SpliceError, SplicePipe};
 use super::{Either, race};
 use crate::handlers::{
     self, ConnectionContext, HandlerError, HandlerOutcome, ResponsePart, SplicedResponse,
@@ -338,10 +339,7 @@ async fn write_spliced(
     assert!(response.size_bytes() >= frame::FRAME_PREFIX_SIZE as u64);
     let pipe = match pipe {
         Some(pipe) => pipe,
-        None => {
-            splice::ensure_blocking(stream).map_err(WriteEnd::Io)?;
-            pipe.insert(SplicePipe::new().map_err(WriteEnd::Io)?)
-        }
+        None => pipe.insert(SplicePipe::new().map_err(WriteEnd::Io)?),
     };
     let mut sink = stream;
     let count = response.parts.len();
