@@ -316,10 +316,27 @@ async fn write_loop(
         };
         let released = activity.releases.try_recv();
         assert!(released.is_ok(), "response without an in-flight permit");
-        result?;
+        if let Err(end) = result {
+            log_splice_stats(pipe.as_ref());
+            return Err(end);
+        }
         activity.touch();
     }
+    log_splice_stats(pipe.as_ref());
     Ok(())
+}
+
+/// How the connection's spliced sends went (which path, how often the socket was full).
+fn log_splice_stats(pipe: Option<&SplicePipe>) {
+    if let Some(pipe) = pipe {
+        let stats = pipe.stats();
+        tracing::debug!(
+            fills_sync = stats.fills_sync,
+            fills_ring = stats.fills_ring,
+            writable_waits = stats.writable_waits,
+            "splice pipe"
+        );
+    }
 }
 
 async fn write_bytes(sink: &mut &TcpStream, bytes: bytes::Bytes) -> Result<(), WriteEnd> {
