@@ -287,3 +287,11 @@ pub const METRICS_REQUEST_TIMEOUT_MS: u64 = 5_000;
 /// Partitions described by one DescribeLogDirs request (null topics asks for all of them): each
 /// costs a size lookup on its owning shard and ~30 bytes of response.
 pub const DESCRIBE_LOG_DIRS_PARTITIONS_MAX: usize = 100_000;
+
+// splice2: synchronous fetch splices (net/splice.rs).
+
+/// Readiness waits in a row, without a byte moving, before a spliced send gives up on the
+/// socket. POLLOUT on a TCP socket means the send queue has room, so the next splice moves at
+/// least a page; a second refusal in a row is already odd, and 16 leave room for spurious
+/// wake-ups while keeping the loop bounded.
+pub const SPLICE_SOCKET_WAITS_MAX: u32 = 16;

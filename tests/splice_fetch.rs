@@ -1,7 +1,8 @@
 //! Fetch in both `fetch_mode`s: spliced responses are byte-exact against what was produced (raw
 //! client, non-flexible and flexible versions, several partitions per response, 1 MiB batches
-//! and many small ones), librdkafka consumes them, and a leased range survives retention
-//! deleting its segment.
+//! and many small ones), librdkafka consumes them, a slow reader still gets them byte-exact
+//! (the send waits for POLLOUT when the socket's queue is full), uncached pages go through the
+//! io_uring path, and a leased range survives retention deleting its segment.
 mod common;
 
 use bytes::Bytes;
@@ -20,10 +21,15 @@ use ringbroker::protocol::messages::produce::{
 };
 use ringbroker::protocol::primitives::StrBytes;
 use ringbroker::protocol::record_batch::BatchSplitter;
+use ringbroker::shard::logs::LeasedRange;
 use ringbroker::shard::logs::lease_ranges;
 use ringbroker::storage::testing::build_batch_sized;
 use ringbroker::storage::{Clock, LogConfig, ManualClock, PartitionLog};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "spliced";
@@ -81,14 +87,15 @@ fn produce_all(client: &mut common::RawClient) -> [Vec<Bytes>; 3] {
     [large, Vec::new(), small]
 }
 
-fn fetch(client: &mut common::RawClient, version: i16, partition_max_bytes: i32) -> FetchResponse {
-    let request = FetchRequest {
+/// A Fetch from offset 0 of `partitions` of the topic.
+fn fetch_request(partitions: std::ops::Range<i32>, partition_max_bytes: i32) -> FetchRequest {
+    FetchRequest {
         max_wait_ms: 0,
         min_bytes: 0,
         max_bytes: 64 << 20,
         topics: vec![FetchTopic {
             topic: StrBytes::from_static(TOPIC),
-            partitions: (0..3)
+            partitions: partitions
                 .map(|partition| FetchPartition {
                     partition,
                     fetch_offset: 0,
@@ -99,8 +106,11 @@ fn fetch(client: &mut common::RawClient, version: i16, partition_max_bytes: i32)
             ..FetchTopic::default()
         }],
         ..FetchRequest::default()
-    };
-    client.send(version, 7, &request);
+    }
+}
+
+fn fetch(client: &mut common::RawClient, version: i16, partition_max_bytes: i32) -> FetchResponse {
+    client.send(version, 7, &fetch_request(0..3, partition_max_bytes));
     let (correlation_id, response) = client.receive::<FetchResponse>(version);
     assert_eq!(correlation_id, 7);
     response
@@ -319,4 +329,122 @@ async fn a_leased_range_outlives_retention() {
     let received = reader.join().unwrap();
     assert_eq!(received.len(), batches[0].len());
     assert!(received[16..] == batches[0][16..], "leased bytes differ");
+}
+
+/// A blocking client socket whose receive buffer is tiny, so the sender's queue fills up.
+fn small_window_stream(address: SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&address.into()).unwrap();
+    let stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// Reads exactly `size` bytes in 16 KiB steps with a pause after each, like a slow consumer.
+fn read_slowly(stream: &mut std::net::TcpStream, size: usize) -> Vec<u8> {
+    let mut received = vec![0u8; size];
+    for piece in received.chunks_mut(16 * 1024) {
+        stream.read_exact(piece).unwrap();
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    received
+}
+
+/// A consumer that reads slowly through a 4 KiB receive window: two pipelined fetches of three
+/// 1 MiB batches each arrive whole and byte-exact, and the connection stays in step.
+#[test]
+fn slow_reader_gets_spliced_batches_byte_exact() {
+    let broker = start("splice");
+    let mut client = broker.client();
+    let sent = produce_all(&mut client);
+    let stream = small_window_stream(broker.address);
+    let mut slow = common::RawClient { stream };
+    let request = fetch_request(0..1, 8 << 20);
+    for correlation_id in [21, 22] {
+        slow.send(12, correlation_id, &request);
+    }
+    for correlation_id in [21, 22] {
+        let mut prefix = [0u8; 4];
+        slow.stream.read_exact(&mut prefix).unwrap();
+        let size = usize::try_from(i32::from_be_bytes(prefix)).unwrap();
+        assert!(size > LARGE_COUNT * LARGE_PAYLOAD, "{size} bytes");
+        let payload = read_slowly(&mut slow.stream, size);
+        let (id, response) = common::decode_response::<FetchResponse>(payload.into(), 12);
+        assert_eq!(id, correlation_id);
+        let data = &response.responses[0].partitions[0];
+        assert_eq!(data.error_code, ErrorCode::None);
+        assert_batches(data.records.as_ref().unwrap(), &sent[0], 12, 0);
+    }
+    let response = fetch(&mut slow, 12, 1 << 20);
+    assert_eq!(response.responses[0].partitions.len(), 3);
+}
+
+/// A file of `size` bytes whose every byte depends on its position, synced to disk.
+fn patterned_file(directory: &std::path::Path, size: usize) -> (std::fs::File, Vec<u8>) {
+    let bytes: Vec<u8> = (0..size)
+        .map(|index| (index * 7 + index / 4099) as u8)
+        .collect();
+    let path = directory.join("patterned");
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(&bytes).unwrap();
+    file.sync_all().unwrap();
+    (std::fs::File::open(&path).unwrap(), bytes)
+}
+
+/// One spliced send of `range` into a loopback connection read slowly through a small window;
+/// returns what arrived.
+async fn send_to_slow_reader(pipe: &SplicePipe, range: &LeasedRange) -> Vec<u8> {
+    let listener = compio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let size = usize::try_from(range.length).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut stream = small_window_stream(address);
+        read_slowly(&mut stream, size)
+    });
+    let (socket, _) = listener.accept().await.unwrap();
+    // A small send queue too, so it fills long before the range is sent.
+    socket2::SockRef::from(&socket)
+        .set_send_buffer_size(16 * 1024)
+        .unwrap();
+    pipe.send(&socket, range, false).await.unwrap();
+    reader.join().unwrap()
+}
+
+/// The socket's full send queue makes the send wait for POLLOUT (not spin, not fail), cached
+/// pages are spliced on the shard thread, and pages evicted from the cache take the io_uring
+/// path; the bytes are exact either way.
+#[compio::test]
+async fn full_send_queue_and_uncached_pages_are_handled() {
+    let directory = tempfile::tempdir().unwrap();
+    let size = 3 * 1024 * 1024 + 12_345;
+    let (file, bytes) = patterned_file(directory.path(), size);
+    let file = Arc::new(OwnedFd::from(file));
+    // An unaligned range of more than two pipe-fulls.
+    let range = LeasedRange {
+        file: Arc::clone(&file),
+        position: 1001,
+        length: u32::try_from(size - 2000).unwrap(),
+    };
+    let expected = &bytes[1001..size - 999];
+    let pipe = SplicePipe::new().unwrap();
+    // Warm the cache: the first read-back after writing may still be in flight.
+    let received = send_to_slow_reader(&pipe, &range).await;
+    assert!(received == expected, "cached send differs");
+    let after_cached = pipe.stats();
+    assert!(after_cached.writable_waits > 0, "{after_cached:?}");
+    assert!(after_cached.fills_sync > 0, "{after_cached:?}");
+    // Drop the file's clean pages: the next send must not splice them on the shard thread.
+    // SAFETY: fadvise on an fd we own; it only drops clean page-cache pages of this file.
+    let advised = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(advised, 0);
+    let received = send_to_slow_reader(&pipe, &range).await;
+    assert!(received == expected, "uncached send differs");
+    let after_uncached = pipe.stats();
+    assert!(
+        after_uncached.fills_ring > after_cached.fills_ring,
+        "{after_uncached:?}"
+    );
 }

@@ -23,13 +23,14 @@
 //!
 //! Spliced responses (Fetch in splice mode) are written part by part: memory parts with a
 //! write, file parts through the connection's splice pipe (`net/splice.rs`, created at the
-//! first such response). The leases in the parts are dropped only after the send completes.
+//! first such response; from then on the socket is non-blocking, which compio's io_uring reads
+//! and writes do not mind). The leases in the parts are dropped only after the send completes.
 //!
 //! Memory: the receive buffer holds at most one frame (≤ `frame_size_max`) plus one read step,
 //! and grows with bytes received (`READ_GROWTH_MAX` per read), never with sizes announced.
 //!
 //! Runs on the shard that accepted the connection.
-use super::splice::{self, SpliceError, SplicePipe};
+use super::splice::{SpliceError, SplicePipe};
 use super::{Either, race};
 use crate::handlers::{
     self, ConnectionContext, HandlerError, HandlerOutcome, ResponsePart, SplicedResponse,
@@ -315,10 +316,27 @@ async fn write_loop(
         };
         let released = activity.releases.try_recv();
         assert!(released.is_ok(), "response without an in-flight permit");
-        result?;
+        if let Err(end) = result {
+            log_splice_stats(pipe.as_ref());
+            return Err(end);
+        }
         activity.touch();
     }
+    log_splice_stats(pipe.as_ref());
     Ok(())
+}
+
+/// How the connection's spliced sends went (which path, how often the socket was full).
+fn log_splice_stats(pipe: Option<&SplicePipe>) {
+    if let Some(pipe) = pipe {
+        let stats = pipe.stats();
+        tracing::debug!(
+            fills_sync = stats.fills_sync,
+            fills_ring = stats.fills_ring,
+            writable_waits = stats.writable_waits,
+            "splice pipe"
+        );
+    }
 }
 
 async fn write_bytes(sink: &mut &TcpStream, bytes: bytes::Bytes) -> Result<(), WriteEnd> {
@@ -338,10 +356,7 @@ async fn write_spliced(
     assert!(response.size_bytes() >= frame::FRAME_PREFIX_SIZE as u64);
     let pipe = match pipe {
         Some(pipe) => pipe,
-        None => {
-            splice::ensure_blocking(stream).map_err(WriteEnd::Io)?;
-            pipe.insert(SplicePipe::new().map_err(WriteEnd::Io)?)
-        }
+        None => pipe.insert(SplicePipe::new().map_err(WriteEnd::Io)?),
     };
     let mut sink = stream;
     let count = response.parts.len();
