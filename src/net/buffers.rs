@@ -13,7 +13,8 @@
 //! buffer fits), so a pooled buffer is at most 4× its frame. Buffers of other capacities are not
 //! kept. Bounds: `RECEIVE_POOL_BUFFERS_PER_CLASS_MAX` per class and
 //! `RECEIVE_POOL_SIZE_PER_SHARD_MAX` idle bytes per pool; a buffer that would exceed either is
-//! freed instead.
+//! freed instead, except that a full class swaps its smallest buffer for a larger one (so it
+//! drifts toward buffers that fit the frames actually arriving).
 //!
 //! Memory follows bytes received: a frame that finds no pooled buffer gets one that grows by at
 //! most `READ_GROWTH_MAX` per read and never past the frame's size, so a peer announcing
@@ -23,7 +24,7 @@
 //! Threads: each shard thread has its own pool ([`shard_pool`]), taken from only on that
 //! thread (the connection's). The last slice of a frame may drop on another shard (storage on
 //! the partition's owner), so giving back is thread-safe and never blocks: a `try_lock` on the
-//! class, and a full, busy or poisoned class just frees the buffer.
+//! class; a busy or poisoned class, or a full one with nothing smaller, just frees the buffer.
 use crate::limits;
 use bytes::Bytes;
 use compio::buf::Slice;
@@ -124,8 +125,9 @@ impl ReceivePool {
         None
     }
 
-    /// Keeps `buffer` for a later frame if its class has room and the pool's byte cap allows;
-    /// otherwise frees it. Never blocks; callable from any thread. Returns whether it was kept.
+    /// Keeps `buffer` for a later frame if its class has room (or holds a smaller buffer, which
+    /// it replaces) and the pool's byte cap allows; otherwise frees it. Never blocks; callable
+    /// from any thread. Returns whether it was kept.
     pub fn give(&self, mut buffer: Vec<u8>) -> bool {
         let capacity = buffer.capacity();
         let Some(class) = class_of_capacity(capacity) else {
@@ -134,14 +136,29 @@ impl ReceivePool {
         let Some(Ok(mut idle)) = self.shared.classes.get(class).map(Mutex::try_lock) else {
             return false;
         };
-        if idle.len() >= limits::RECEIVE_POOL_BUFFERS_PER_CLASS_MAX {
-            return false;
-        }
+        // A full class trades its smallest buffer for a larger one: frames of one class vary in
+        // size and a larger buffer fits more of them, so a class cannot stay full of buffers
+        // too small for the frames that arrive. Bounded scan: the class's cap.
+        let evict = if idle.len() >= limits::RECEIVE_POOL_BUFFERS_PER_CLASS_MAX {
+            let smallest = idle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, idle)| idle.capacity())
+                .map(|(index, idle)| (index, idle.capacity()));
+            match smallest {
+                Some((index, smallest)) if smallest < capacity => Some((index, smallest)),
+                _ => return false,
+            }
+        } else {
+            None
+        };
+        let freed = evict.map_or(0, |(_, size)| size);
         let reserved =
             self.shared
                 .idle_size
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |idle_size| {
                     idle_size
+                        .checked_sub(freed)?
                         .checked_add(capacity)
                         .filter(|&total| total <= limits::RECEIVE_POOL_SIZE_PER_SHARD_MAX)
                 });
@@ -151,7 +168,16 @@ impl ReceivePool {
         // Old frame bytes stay in memory but are never exposed: only `len` bytes are readable,
         // and every use refills from 0.
         buffer.clear();
-        idle.push(buffer);
+        let evicted = match evict.and_then(|(index, _)| idle.get_mut(index)) {
+            Some(slot) => Some(std::mem::replace(slot, buffer)),
+            None => {
+                idle.push(buffer);
+                None
+            }
+        };
+        drop(idle);
+        // Freed (an munmap for large buffers) after the lock is released.
+        drop(evicted);
         true
     }
 
@@ -344,6 +370,14 @@ mod tests {
         assert!(!pool.give(Vec::with_capacity(128 * KIB)));
         let count = limits::RECEIVE_POOL_BUFFERS_PER_CLASS_MAX;
         assert_eq!(pool.idle_size(), count * 128 * KIB);
+        assert_eq!(pool.idle_count(), count);
+        // A full class trades its smallest buffer for a larger one of the class.
+        assert!(pool.give(Vec::with_capacity(200 * KIB)));
+        assert_eq!(pool.idle_count(), count);
+        assert_eq!(pool.idle_size(), (count - 1) * 128 * KIB + 200 * KIB);
+        assert!(pool.take(200 * KIB).is_some());
+        assert_eq!(pool.idle_size(), (count - 1) * 128 * KIB);
+        assert!(pool.give(Vec::with_capacity(128 * KIB)));
         // The byte cap: 16 MiB buffers until the next would pass it.
         let mut kept = 0;
         while pool.give(Vec::with_capacity(16 * MIB)) {
