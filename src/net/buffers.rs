@@ -286,7 +286,8 @@ impl FrameBuffer {
 }
 
 impl Drop for FrameBuffer {
-    /// A frame abandoned half-received (the connection closed) still returns its buffer.
+    /// A frame dropped between reads (its connection ended) still returns its buffer; one
+    /// dropped during a read loses it with the read (the kernel may still be writing into it).
     fn drop(&mut self) {
         if self.bytes.capacity() > 0 {
             self.pool.give(std::mem::take(&mut self.bytes));
