@@ -295,3 +295,28 @@ pub const DESCRIBE_LOG_DIRS_PARTITIONS_MAX: usize = 100_000;
 /// least a page; a second refusal in a row is already odd, and 16 leave room for spurious
 /// wake-ups while keeping the loop bounded.
 pub const SPLICE_SOCKET_WAITS_MAX: u32 = 16;
+
+// bufpool (src/net/buffers.rs: per-shard pool of large receive buffers)
+
+/// Smallest receive-buffer size class, as a power of two (128 KiB). Frames up to
+/// `READ_CHUNK_SIZE` share the connection's chunk buffer; every larger frame gets a buffer of its
+/// own, so the smallest class must hold the smallest such frame.
+pub const RECEIVE_POOL_CLASS_MIN_LOG2: u32 = 17;
+/// Largest size class, as a power of two (16 MiB): sixteen times Kafka's default
+/// `max.message.bytes`, so every common Produce frame is pooled; rarer, larger frames are
+/// allocated per frame, which costs little next to receiving them.
+pub const RECEIVE_POOL_CLASS_MAX_LOG2: u32 = 24;
+const _: () = assert!(1 << RECEIVE_POOL_CLASS_MIN_LOG2 > READ_CHUNK_SIZE);
+const _: () = assert!(RECEIVE_POOL_CLASS_MIN_LOG2 <= RECEIVE_POOL_CLASS_MAX_LOG2);
+const _: () = assert!(1 << RECEIVE_POOL_CLASS_MAX_LOG2 <= FRAME_SIZE_MAX);
+
+/// Idle buffers one size class of one shard's pool may hold: enough for the frames a few
+/// pipelining producers keep in flight (Java clients send up to 5 per connection), few enough
+/// that a burst of one size cannot pin memory in that class forever.
+pub const RECEIVE_POOL_BUFFERS_PER_CLASS_MAX: usize = 16;
+
+/// Bytes of idle buffers one shard's pool may hold (across classes). This is memory kept after
+/// a burst of large frames ends; 64 MiB per shard is ~60 in-flight 1 MiB frames, and with one
+/// shard per core it stays small next to the page cache the same traffic fills.
+pub const RECEIVE_POOL_SIZE_PER_SHARD_MAX: usize = 64 * 1024 * 1024;
+const _: () = assert!(RECEIVE_POOL_SIZE_PER_SHARD_MAX >= 1 << RECEIVE_POOL_CLASS_MAX_LOG2);

@@ -26,10 +26,15 @@
 //! first such response; from then on the socket is non-blocking, which compio's io_uring reads
 //! and writes do not mind). The leases in the parts are dropped only after the send completes.
 //!
-//! Memory: the receive buffer holds at most one frame (≤ `frame_size_max`) plus one read step,
-//! and grows with bytes received (`READ_GROWTH_MAX` per read), never with sizes announced.
+//! Memory: frames up to `READ_CHUNK_SIZE` share one small receive buffer. A larger frame is
+//! received alone into a buffer of its own (`net/buffers.rs`): a pooled one when the shard has
+//! one of its class idle, else one that grows with bytes received (`READ_GROWTH_MAX` per read,
+//! never past the frame, never with sizes announced). Reads into it stop at the frame's end, so
+//! the frame becomes `Bytes` without a copy, and the buffer returns to the pool when the last
+//! slice of the frame (held by storage, perhaps on another shard) drops.
 //!
 //! Runs on the shard that accepted the connection.
+use super::buffers::{self, FrameBuffer};
 use super::splice::{SpliceError, SplicePipe};
 use super::{Either, race};
 use crate::handlers::{
@@ -40,9 +45,10 @@ use crate::protocol::frame::{self, FrameError};
 use crate::protocol::header::RequestHeader;
 use crate::protocol::{ApiKey, DecodeError, Reader};
 use crate::shard::Shard;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use compio::BufResult;
-use compio::io::{AsyncReadExt, AsyncWriteExt};
+use compio::buf::{IntoInner, IoBufMut};
+use compio::io::{AsyncRead, AsyncWriteExt};
 use compio::net::TcpStream;
 use compio::runtime::JoinHandle;
 use std::cell::Cell;
@@ -173,8 +179,9 @@ async fn read_loop(
     activity: &Activity,
 ) -> ReadEnd {
     let limits = connection.shard.config().limits;
+    let pool = buffers::shard_pool();
     let mut buffer = BytesMut::with_capacity(limits::READ_CHUNK_SIZE);
-    // Bounded per iteration by one read; runs for the connection's life.
+    // Bounded per iteration by one read (or one large frame); runs for the connection's life.
     loop {
         // Every whole frame already buffered, in order.
         loop {
@@ -183,28 +190,75 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(error) => return ReadEnd::Frame(error),
             };
-            if let Err(end) = start_request(connection, frame, &queue, activity).await {
+            if let Err(end) = start_request(connection, frame.freeze(), &queue, activity).await {
                 return end;
             }
         }
-        if let Err(error) = reserve_for_read(&mut buffer, limits.frame_size_max) {
-            return ReadEnd::Frame(error);
+        let large_frame_size = match large_frame_size(&buffer, limits.frame_size_max) {
+            Ok(size) => size,
+            Err(error) => return ReadEnd::Frame(error),
+        };
+        if let Some(frame_size) = large_frame_size {
+            // `buffer` holds only the start of this frame (a whole one would have been split
+            // off above): it moves to the frame's own buffer, a copy of under one chunk.
+            let frame = FrameBuffer::start(&pool, frame_size, &buffer);
+            buffer.clear();
+            let frame = match read_frame(stream, frame, &connection.shard, activity).await {
+                Ok(frame) => frame,
+                Err(end) => return end,
+            };
+            if let Err(end) = start_request(connection, frame, &queue, activity).await {
+                return end;
+            }
+            continue;
         }
-        match read_some(stream, buffer, &connection.shard, activity).await {
-            ReadOutcome::Data(filled) => buffer = filled,
+        // A small frame's rest (≤ one chunk) or the next frame's start fits one chunk.
+        buffer.reserve(limits::READ_CHUNK_SIZE);
+        match read_some(stream, buffer.uninit(), &connection.shard, activity).await {
+            ReadOutcome::Data(filled) => buffer = filled.into_inner(),
             ReadOutcome::End(end) => return end,
         }
     }
 }
 
+/// The size (prefix included) of the frame starting `buffer` when it is too large for the
+/// shared chunk buffer and so gets a buffer of its own; `None` for a small or unknown frame.
+///
+/// # Errors
+/// A frame size that is negative or over `frame_size_max`, refused before anything is
+/// buffered for it.
+fn large_frame_size(buffer: &[u8], frame_size_max: usize) -> Result<Option<usize>, FrameError> {
+    let size = frame::peek_size(buffer, frame_size_max)?;
+    Ok(size
+        .map(|size| frame::FRAME_PREFIX_SIZE + size)
+        .filter(|&frame_size| frame_size > limits::READ_CHUNK_SIZE))
+}
+
+/// Receives the rest of one large frame into its own buffer; returns its payload.
+async fn read_frame(
+    stream: &TcpStream,
+    mut frame: FrameBuffer,
+    shard: &Shard,
+    activity: &Activity,
+) -> Result<Bytes, ReadEnd> {
+    // Bounded: each read adds at least one byte to a frame of at most `frame_size_max`.
+    while frame.missing() > 0 {
+        match read_some(stream, frame.read_target(), shard, activity).await {
+            ReadOutcome::Data(filled) => frame.filled(filled.into_inner()),
+            ReadOutcome::End(end) => return Err(end),
+        }
+    }
+    Ok(frame.finish(frame::FRAME_PREFIX_SIZE))
+}
+
 /// Decodes the header of `frame`, takes an in-flight permit and spawns its handler.
 async fn start_request(
     connection: &ConnectionContext,
-    frame: BytesMut,
+    frame: Bytes,
     queue: &flume::Sender<Pending>,
     activity: &Activity,
 ) -> Result<(), ReadEnd> {
-    let mut reader = Reader::new(frame.freeze());
+    let mut reader = Reader::new(frame);
     let header = RequestHeader::decode(&mut reader)?;
     let known = ApiKey::from_i16(header.api_key).and_then(handlers::find);
     if known.is_none() {
@@ -227,37 +281,25 @@ async fn start_request(
     queue.try_send(handle).map_err(|_| ReadEnd::WriterGone)
 }
 
-/// Makes room for the next read: the rest of the pending frame (at most `READ_GROWTH_MAX` at a
-/// time, so memory follows received bytes, not announced sizes), at least one chunk.
-fn reserve_for_read(buffer: &mut BytesMut, frame_size_max: usize) -> Result<(), FrameError> {
-    let frame_rest = match frame::peek_size(buffer, frame_size_max)? {
-        Some(size) => (frame::FRAME_PREFIX_SIZE + size).saturating_sub(buffer.len()),
-        None => 0,
-    };
-    buffer.reserve(frame_rest.clamp(limits::READ_CHUNK_SIZE, limits::READ_GROWTH_MAX));
-    // A read into a full buffer returns 0 bytes, which would look like EOF.
-    assert!(buffer.capacity() > buffer.len());
-    Ok(())
-}
-
-enum ReadOutcome {
-    /// The buffer, with the new bytes appended.
-    Data(BytesMut),
+enum ReadOutcome<B> {
+    /// The buffer, with the new bytes in its room.
+    Data(B),
     End(ReadEnd),
 }
 
-/// One read into `buffer`'s spare capacity, raced against the idle timer and draining. The
-/// read future is kept across idle-timer wake-ups (re-issuing it could lose bytes that arrive
-/// while it is being cancelled); it is only dropped when the connection stops reading.
-async fn read_some(
+/// One read into `buffer`'s room (never empty: a read of 0 bytes means EOF), raced against the
+/// idle timer and draining. The read future is kept across idle-timer wake-ups (re-issuing it
+/// could lose bytes that arrive while it is being cancelled); it is only dropped when the
+/// connection stops reading.
+async fn read_some<B: IoBufMut>(
     stream: &TcpStream,
-    buffer: BytesMut,
+    buffer: B,
     shard: &Shard,
     activity: &Activity,
-) -> ReadOutcome {
+) -> ReadOutcome<B> {
     let idle = shard.config().limits.connection_idle;
     let mut source = stream;
-    let mut read = pin!(source.append(buffer));
+    let mut read = pin!(source.read(buffer));
     let mut draining = pin!(shard.draining());
     // Bounded: each idle wake-up either ends the connection or finds activity newer than the
     // last deadline, so the next deadline is later.
@@ -396,26 +438,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reserve_covers_the_pending_frame_and_never_leaves_zero_room() {
-        let mut buffer = BytesMut::new();
-        reserve_for_read(&mut buffer, 1 << 20).unwrap();
-        assert!(buffer.capacity() >= limits::READ_CHUNK_SIZE);
-        // A 512 KiB frame announced: room for all of it.
-        let mut buffer = BytesMut::from(&(512i32 * 1024).to_be_bytes()[..]);
-        reserve_for_read(&mut buffer, 1 << 20).unwrap();
-        assert!(buffer.capacity() - buffer.len() >= 512 * 1024);
-        // A 50 MiB frame announced: memory grows with what arrives, one step at a time.
-        let mut buffer = BytesMut::from(&(50i32 << 20).to_be_bytes()[..]);
-        reserve_for_read(&mut buffer, 100 << 20).unwrap();
-        assert!(buffer.capacity() - buffer.len() >= limits::READ_GROWTH_MAX);
-        assert!(buffer.capacity() <= 4 * limits::READ_GROWTH_MAX);
+    fn only_frames_over_a_chunk_get_their_own_buffer() {
+        let prefix = |size: i32| size.to_be_bytes();
+        // Not even a size prefix yet: keep reading into the shared buffer.
+        assert_eq!(large_frame_size(&[0, 0], 1 << 20), Ok(None));
+        let small = limits::READ_CHUNK_SIZE - frame::FRAME_PREFIX_SIZE;
+        let small = i32::try_from(small).unwrap();
+        assert_eq!(large_frame_size(&prefix(small), 1 << 20), Ok(None));
+        let large = large_frame_size(&prefix(small + 1), 1 << 20).unwrap();
+        assert_eq!(large, Some(limits::READ_CHUNK_SIZE + 1));
         // Over the limit: refused before any allocation for it.
-        let mut buffer = BytesMut::from(&i32::MAX.to_be_bytes()[..]);
         assert!(matches!(
-            reserve_for_read(&mut buffer, 1 << 20),
+            large_frame_size(&prefix(i32::MAX), 1 << 20),
             Err(FrameError::TooLarge { .. })
         ));
-        assert!(buffer.capacity() < 1 << 20);
+        assert!(matches!(
+            large_frame_size(&prefix(-1), 1 << 20),
+            Err(FrameError::Negative { .. })
+        ));
     }
 
     #[test]

@@ -20,6 +20,7 @@
 )]
 
 pub mod admission;
+pub mod buffers;
 pub mod connection;
 pub mod splice;
 pub mod turns;
