@@ -448,3 +448,65 @@ async fn full_send_queue_and_uncached_pages_are_handled() {
         "{after_uncached:?}"
     );
 }
+
+/// A consumer that asks for ~10 MiB and stops reading holds the broker's write no longer than
+/// the idle timeout (`connections_max_idle_ms`, 700 ms here): the connection closes mid-response
+/// and the broker logs why, in both fetch modes. Without that bound the write would wait for
+/// the peer forever, holding the connection and its fetch's segment leases.
+#[test]
+fn a_consumer_that_stops_reading_is_cut_off_after_the_idle_timeout() {
+    const BATCHES: u64 = 10;
+    for mode in ["splice", "copy"] {
+        let broker = common::Broker::start_with(common::BrokerOptions {
+            config_toml: Some(format!(
+                "fetch_mode = \"{mode}\"\nauto_create_partitions = 3\n\
+                 [limits]\nconnections_max_idle_ms = 700\n"
+            )),
+            ..common::BrokerOptions::default()
+        });
+        let mut client = broker.client();
+        for seed in 0..BATCHES {
+            let batch = build_batch_sized(1, 1_000, LARGE_PAYLOAD, seed + 500).freeze();
+            produce(&mut client, 1, batch);
+        }
+        let mut stalled = common::RawClient {
+            stream: small_window_stream(broker.address),
+        };
+        stalled.send(12, 31, &fetch_request(1..2, 16 << 20));
+        // Long past the idle timeout, without reading a byte.
+        std::thread::sleep(Duration::from_millis(2_500));
+        stalled
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut received = 0usize;
+        let mut buffer = vec![0u8; 64 * 1024];
+        let ended_by_peer = loop {
+            match stalled.stream.read(&mut buffer) {
+                Ok(0) => break true,
+                Ok(count) => received += count,
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false, // read timeout: the broker is still holding on
+            }
+        };
+        let full = BATCHES as usize * LARGE_PAYLOAD;
+        assert!(
+            ended_by_peer,
+            "{mode}: connection still open after {received} bytes"
+        );
+        assert!(
+            received < full,
+            "{mode}: the whole response ({received} bytes) arrived"
+        );
+        assert!(
+            common::eventually(Duration::from_secs(5), || broker
+                .log()
+                .contains("response not taken by the peer")),
+            "{mode}: {}",
+            broker.log()
+        );
+        // The broker itself is fine: a new connection is served.
+        let response = fetch(&mut broker.client(), 12, 1 << 20);
+        assert_eq!(response.responses[0].partitions.len(), 3);
+    }
+}

@@ -19,7 +19,8 @@
 //! requests are still written, then the socket closes. A handler error (including an
 //! unsupported version of an API other than ApiVersions) closes the connection at its turn.
 //! The idle timeout (`connections.max.idle.ms`) counts from the last read or write and never
-//! fires while a request is in flight. On drain, reading stops and in-flight requests finish.
+//! fires while a request is in flight; a response the peer does not take within that time
+//! (it stopped reading) closes the connection too. On drain, reading stops and in-flight requests finish.
 //!
 //! Spliced responses (Fetch in splice mode) are written part by part: memory parts with a
 //! write, file parts through the connection's splice pipe (`net/splice.rs`, created at the
@@ -56,7 +57,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A request being handled; its response is written when its turn comes.
 type Pending = JoinHandle<Result<HandlerOutcome, HandlerError>>;
@@ -95,6 +96,9 @@ enum WriteEnd {
     Handler(HandlerError),
     #[error("handler task failed: {0}")]
     Task(String),
+    /// One response was not taken by the peer within the idle timeout (it stopped reading).
+    #[error("response not taken by the peer within {idle_ms} ms")]
+    Stalled { idle_ms: u128 },
 }
 
 /// State both halves of one connection share (on the same task, so plain `Cell`s).
@@ -136,7 +140,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let connection = ConnectionContext::new(shard, peer);
     tracing::debug!(%peer, shard = connection.shard.index(), "connection open");
     let mut reader = pin!(read_loop(&connection, &stream, queue, &activity));
-    let mut writer = pin!(write_loop(&stream, pending, &activity));
+    let idle = connection.shard.config().limits.connection_idle;
+    let mut writer = pin!(write_loop(&stream, pending, &activity, idle));
     let (read_end, write_end) = match race(reader.as_mut(), writer.as_mut()).await {
         // The reader dropped its queue sender on return: the writer answers what is queued.
         Either::Left(read_end) => (Some(read_end), writer.await),
@@ -154,7 +159,9 @@ fn log_close(peer: SocketAddr, read_end: Option<&ReadEnd>, write_end: Option<&Wr
             tracing::error!(%peer, %reason, "handler task failed; connection closed");
         }
         // A peer speaking bad protocol: worth seeing, not an operating error of ours.
-        Some(end @ WriteEnd::Handler(_)) => tracing::info!(%peer, reason = %end, "closed"),
+        Some(end @ (WriteEnd::Handler(_) | WriteEnd::Stalled { .. })) => {
+            tracing::info!(%peer, reason = %end, "closed");
+        }
         Some(WriteEnd::Closed) | None => match read_end {
             Some(ReadEnd::Io(error)) => tracing::warn!(%peer, %error, "connection failed"),
             Some(
@@ -337,6 +344,7 @@ async fn write_loop(
     stream: &TcpStream,
     pending: flume::Receiver<Pending>,
     activity: &Activity,
+    idle: Duration,
 ) -> Result<(), WriteEnd> {
     let mut sink = stream;
     let mut pipe: Option<SplicePipe> = None;
@@ -350,10 +358,10 @@ async fn write_loop(
             Ok(Ok(HandlerOutcome::NoResponse)) => Ok(()),
             Ok(Ok(HandlerOutcome::Response(frame))) => {
                 assert!(frame.len() >= frame::FRAME_PREFIX_SIZE);
-                write_bytes(&mut sink, frame).await
+                within(idle, write_bytes(&mut sink, frame)).await
             }
             Ok(Ok(HandlerOutcome::Spliced(response))) => {
-                write_spliced(stream, &mut pipe, response).await
+                within(idle, write_spliced(stream, &mut pipe, response)).await
             }
         };
         let released = activity.releases.try_recv();
@@ -366,6 +374,22 @@ async fn write_loop(
     }
     log_splice_stats(pipe.as_ref());
     Ok(())
+}
+
+/// Bounds one response's write by the idle timeout (`connections.max.idle.ms`): a peer that
+/// stops reading would otherwise hold the connection, its in-flight permits and the segment
+/// leases of a spliced Fetch forever (the read side's idle timer never fires while a request
+/// is in flight). The connection closes; the response was partly sent, so it cannot go on.
+async fn within(
+    idle: Duration,
+    write: impl Future<Output = Result<(), WriteEnd>>,
+) -> Result<(), WriteEnd> {
+    match race(write, compio::time::sleep(idle)).await {
+        Either::Left(result) => result,
+        Either::Right(()) => Err(WriteEnd::Stalled {
+            idle_ms: idle.as_millis(),
+        }),
+    }
 }
 
 /// How the connection's spliced sends went (which path, how often the socket was full).
