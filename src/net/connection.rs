@@ -20,7 +20,8 @@
 //! unsupported version of an API other than ApiVersions) closes the connection at its turn.
 //! The idle timeout (`connections.max.idle.ms`) counts from the last read or write and never
 //! fires while a request is in flight; a response the peer does not take within that time
-//! (it stopped reading) closes the connection too. On drain, reading stops and in-flight requests finish.
+//! (it stopped reading) closes the connection too. On drain, reading stops and in-flight
+//! requests finish.
 //!
 //! Spliced responses (Fetch in splice mode) are written part by part: memory parts with a
 //! write, file parts through the connection's splice pipe (`net/splice.rs`, created at the
