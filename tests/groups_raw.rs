@@ -8,6 +8,7 @@ use bytes::Bytes;
 use ringbroker::protocol::Message;
 use ringbroker::protocol::error_code::ErrorCode;
 use ringbroker::protocol::messages::delete_groups::{DeleteGroupsRequest, DeleteGroupsResponse};
+use ringbroker::protocol::messages::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
 use ringbroker::protocol::messages::describe_groups::{
     DescribeGroupsRequest, DescribeGroupsResponse,
 };
@@ -395,4 +396,101 @@ fn reloaded_member_expires_without_any_group_request() {
         listed_state(&mut client, "reloaded").as_deref() == Some("Empty")
     });
     assert!(expired, "state {:?}", listed_state(&mut client, "reloaded"));
+}
+
+/// Committed offsets of a deleted topic are forgotten, also across a restart, so a topic
+/// re-created under the same name starts without them (Kafka's cleanup on partition
+/// deletion); offsets of other topics stay.
+#[test]
+fn deleting_a_topic_forgets_its_committed_offsets() {
+    let mut broker = start();
+    let mut client = broker.client();
+    let create = |client: &mut common::RawClient, names: &[&str]| {
+        let metadata = MetadataRequest {
+            topics: Some(
+                names
+                    .iter()
+                    .map(|name| MetadataRequestTopic {
+                        name: Some((*name).into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            allow_auto_topic_creation: true,
+            ..Default::default()
+        };
+        client.send(9, 1, &metadata);
+        let _ = client.read_frame().unwrap();
+    };
+    create(&mut client, &["gone", "kept"]);
+    // Creates __consumer_offsets, as a client's first group request does.
+    let _: FindCoordinatorResponse = call(&mut client, 3, &FindCoordinatorRequest::default());
+    let commit = OffsetCommitRequest {
+        group_id: "g".into(),
+        generation_id_or_member_epoch: -1,
+        topics: ["gone", "kept"]
+            .iter()
+            .map(|name| OffsetCommitRequestTopic {
+                name: (*name).into(),
+                partitions: (0..2)
+                    .map(|partition| OffsetCommitRequestPartition {
+                        partition_index: partition,
+                        committed_offset: 40 + i64::from(partition),
+                        ..Default::default()
+                    })
+                    .collect(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let response: OffsetCommitResponse = call(&mut client, 8, &commit);
+    let codes: Vec<ErrorCode> = response
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect();
+    assert_eq!(codes, [ErrorCode::None; 4]);
+    let committed = |client: &mut common::RawClient| -> Vec<(String, i32, i64)> {
+        let fetch = OffsetFetchRequest {
+            groups: vec![OffsetFetchRequestGroup {
+                group_id: "g".into(),
+                topics: None,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let response: OffsetFetchResponse = call(client, 8, &fetch);
+        let mut found: Vec<(String, i32, i64)> = response.groups[0]
+            .topics
+            .iter()
+            .flat_map(|topic| {
+                topic.partitions.iter().map(|p| {
+                    (
+                        topic.name.to_string(),
+                        p.partition_index,
+                        p.committed_offset,
+                    )
+                })
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let kept = vec![("kept".to_owned(), 0, 40), ("kept".to_owned(), 1, 41)];
+    assert_eq!(committed(&mut client).len(), 4);
+    let delete = DeleteTopicsRequest {
+        topic_names: vec!["gone".into()],
+        timeout_ms: 5_000,
+        ..Default::default()
+    };
+    let response: DeleteTopicsResponse = call(&mut client, 5, &delete);
+    assert_eq!(response.responses[0].error_code, ErrorCode::None);
+    assert_eq!(committed(&mut client), kept);
+    // Re-created under the same name: no offsets come back, before or after a restart.
+    create(&mut client, &["gone"]);
+    assert_eq!(committed(&mut client), kept);
+    drop(client);
+    broker.restart();
+    let mut client = broker.client();
+    assert_eq!(committed(&mut client), kept);
 }

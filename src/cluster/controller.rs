@@ -138,7 +138,10 @@ pub async fn get_or_create_topic(
     }
 }
 
-/// Deletes a topic and its data.
+/// Deletes a topic and its data, then has every shard's group coordinator forget committed
+/// offsets for it (Kafka's cleanup on partition deletion: a topic re-created under the same
+/// name starts without them). A failure there is logged, not returned: the topic is deleted,
+/// and start-up drops offsets of topics that no longer exist anyway.
 ///
 /// # Errors
 /// `UnknownTopic`, `Persist`.
@@ -146,8 +149,38 @@ pub async fn delete_topic(
     shard: &Rc<Shard>,
     name: &str,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
-    let name = name.to_owned();
-    apply(shard, move |current| current.with_topic_deleted(&name)).await
+    let owned = name.to_owned();
+    let deleted = apply(shard, move |current| current.with_topic_deleted(&owned)).await?;
+    let topic = name.to_owned();
+    let cleaned = shard
+        .invoke_on_all(move |target| {
+            let topic = topic.clone();
+            async move {
+                target
+                    .state
+                    .groups
+                    .remove_topic_offsets(&target, &topic)
+                    .await
+            }
+        })
+        .await;
+    match cleaned {
+        Ok(results) => {
+            for result in results {
+                if let Err(code) = result {
+                    tracing::warn!(
+                        topic = name,
+                        ?code,
+                        "offsets of a deleted topic not removed"
+                    );
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(topic = name, %error, "offsets of a deleted topic not removed")
+        }
+    }
+    Ok(deleted)
 }
 
 /// Grows a topic to `count` partitions.

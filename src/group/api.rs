@@ -15,8 +15,9 @@ use crate::limits;
 use crate::protocol::Reader;
 use crate::protocol::error_code::ErrorCode;
 use crate::shard::Shard;
+use crate::shard::logs::PartitionKey;
 use bytes::Bytes;
-use std::collections::hash_map;
+use std::collections::{HashMap, hash_map};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -558,6 +559,40 @@ impl Coordinator {
         };
         append(&shard.state.logs, route.key, &records).await?;
         Ok(errors)
+    }
+
+    /// A topic was deleted: every group on this shard forgets its committed offsets for it,
+    /// with tombstones in `__consumer_offsets` so a restart does not bring them back (Kafka's
+    /// cleanup on partition deletion). A topic re-created under the same name then starts
+    /// with no committed offsets, as in Kafka. Returns how many offsets were removed.
+    ///
+    /// # Errors
+    /// The first storage error writing tombstones (the offsets are gone from memory already;
+    /// start-up drops offsets of topics that no longer exist, see `group::load_owned`).
+    pub async fn remove_topic_offsets(
+        &self,
+        shard: &Rc<Shard>,
+        topic: &str,
+    ) -> Result<usize, ErrorCode> {
+        let mut tombstones: HashMap<PartitionKey, Vec<LogRecord>> = HashMap::new();
+        let mut removed = 0;
+        {
+            let mut inner = self.inner.borrow_mut();
+            // Bounded by the groups this shard coordinates (GROUPS limits) × their offsets.
+            for (group_id, entry) in &mut inner.groups {
+                for partition in entry.offsets.remove_topic(topic) {
+                    removed += 1;
+                    tombstones
+                        .entry(entry.key)
+                        .or_default()
+                        .push(offset_tombstone(group_id, topic, partition));
+                }
+            }
+        }
+        for (key, records) in tombstones {
+            append(&shard.state.logs, key, &records).await?;
+        }
+        Ok(removed)
     }
 }
 

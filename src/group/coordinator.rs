@@ -139,6 +139,24 @@ pub struct LoadedPartition {
     groups: HashMap<String, (Option<super::state::GroupRecord>, GroupOffsets)>,
 }
 
+impl LoadedPartition {
+    /// Drops committed offsets of topics `exists` does not know: a topic deleted while its
+    /// tombstones could not be written (a crash in between) stays forgotten after a restart.
+    pub fn forget_missing_topics(&mut self, exists: impl Fn(&str) -> bool) {
+        for (_, offsets) in self.groups.values_mut() {
+            let missing: Vec<String> = offsets
+                .iter()
+                .map(|((topic, _), _)| topic)
+                .filter(|topic| !exists(topic))
+                .cloned()
+                .collect();
+            for topic in missing {
+                let _partitions = offsets.remove_topic(&topic);
+            }
+        }
+    }
+}
+
 /// Replays partition `key` from its log start to its high watermark.
 ///
 /// # Errors
@@ -413,5 +431,32 @@ pub(super) fn offset_tombstone(group_id: &str, topic: &str, partition: i32) -> L
         topic: topic.to_owned(),
         partition,
         value: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)] // tests may index
+mod tests {
+    use super::super::log::OffsetValue;
+    use super::*;
+
+    #[test]
+    fn loading_forgets_offsets_of_topics_that_no_longer_exist() {
+        let value = OffsetValue {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: 1,
+        };
+        let mut offsets = GroupOffsets::default();
+        for (topic, partition) in [("deleted", 0), ("deleted", 1), ("live", 0)] {
+            offsets.insert(topic, partition, value.clone());
+        }
+        let mut loaded = LoadedPartition::default();
+        loaded.groups.insert("g".to_owned(), (None, offsets));
+        loaded.forget_missing_topics(|topic| topic == "live");
+        let (_, offsets) = &loaded.groups["g"];
+        assert_eq!(offsets.len(), 1);
+        assert!(offsets.contains("live", 0));
     }
 }

@@ -151,7 +151,10 @@ pub async fn load_owned(
             partition,
         };
         match coordinator::load_partition(logs, key).await {
-            Ok(loaded) => coordinator.install(key, loaded),
+            Ok(mut loaded) => {
+                loaded.forget_missing_topics(|name| metadata.topic(name).is_some());
+                coordinator.install(key, loaded);
+            }
             Err(error) => tracing::warn!(partition, %error, "offsets partition not loaded"),
         }
     }

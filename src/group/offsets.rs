@@ -42,6 +42,21 @@ impl GroupOffsets {
     }
 
     #[must_use]
+    /// Removes every partition of `topic`; returns the partitions removed, ascending.
+    pub fn remove_topic(&mut self, topic: &str) -> Vec<i32> {
+        let start = (topic.to_owned(), i32::MIN);
+        let partitions: Vec<i32> = self
+            .offsets
+            .range(start..)
+            .take_while(|((name, _), _)| name == topic)
+            .map(|((_, partition), _)| *partition)
+            .collect();
+        for partition in &partitions {
+            self.offsets.remove(&(topic.to_owned(), *partition));
+        }
+        partitions
+    }
+
     pub fn contains(&self, topic: &str, partition: i32) -> bool {
         self.offsets.contains_key(&(topic.to_owned(), partition))
     }
@@ -92,6 +107,19 @@ mod tests {
             metadata: String::new(),
             commit_timestamp_ms,
         }
+    }
+
+    #[test]
+    fn remove_topic_takes_every_partition_of_that_topic_only() {
+        let mut offsets = GroupOffsets::default();
+        for (topic, partition) in [("a", 0), ("ab", 1), ("b", -1), ("b", 0), ("b", 7), ("c", 2)] {
+            offsets.insert(topic, partition, value(1));
+        }
+        assert_eq!(offsets.remove_topic("b"), vec![-1, 0, 7]);
+        assert_eq!(offsets.len(), 3);
+        assert!(offsets.contains("ab", 1) && offsets.contains("a", 0) && offsets.contains("c", 2));
+        assert!(offsets.remove_topic("b").is_empty());
+        assert!(offsets.remove_topic("missing").is_empty());
     }
 
     #[test]
