@@ -12,6 +12,7 @@
 //! auto_create_partitions = 3      # 0 disables auto-creation
 //! log_level = "info"              # a tracing EnvFilter directive
 //! metrics_listen = "127.0.0.1:9644" # Prometheus /metrics; off unless set
+//! producer_id_expiration_ms = 86400000 # idle idempotent producers are forgotten after this
 //! [shards]
 //! count = 4
 //! cpus = [2, 3, 4, 5]             # one per shard; default 0..count (wrapping)
@@ -104,6 +105,8 @@ pub struct ConfigFile {
     pub log_level: Option<String>,
     /// `"splice"` (default) or `"copy"`; see [`FetchMode`].
     pub fetch_mode: Option<String>,
+    /// Kafka's `producer.id.expiration.ms`.
+    pub producer_id_expiration_ms: Option<u64>,
     #[serde(default)]
     pub shards: ShardsFile,
     #[serde(default)]
@@ -205,6 +208,9 @@ impl ConfigFile {
             auto_create_partitions: other.auto_create_partitions.or(self.auto_create_partitions),
             log_level: other.log_level.or(self.log_level),
             fetch_mode: other.fetch_mode.or(self.fetch_mode),
+            producer_id_expiration_ms: other
+                .producer_id_expiration_ms
+                .or(self.producer_id_expiration_ms),
             shards: ShardsFile {
                 count: other.shards.count.or(self.shards.count),
                 cpus: other.shards.cpus.or(self.shards.cpus),
@@ -277,6 +283,9 @@ pub struct Config {
     /// Placement and kernel-interface knobs of a tuning profile.
     pub tuning: Tuning,
     pub fetch_mode: FetchMode,
+    /// How long an idempotent producer may stay idle before partitions forget its state
+    /// (Kafka's `producer.id.expiration.ms`, default one day).
+    pub producer_id_expiration: Duration,
 }
 
 /// How Fetch sends record bytes (ARCHITECTURE §4).
@@ -530,6 +539,15 @@ impl Config {
                 reason: error.to_string(),
             });
         }
+        let producer_id_expiration_ms = file
+            .producer_id_expiration_ms
+            .unwrap_or(limits::PRODUCER_ID_EXPIRATION_MS_DEFAULT);
+        check_range(
+            "producer_id_expiration_ms",
+            producer_id_expiration_ms,
+            1,
+            limits::PRODUCER_ID_EXPIRATION_MS_MAX,
+        )?;
         let config = Self {
             listen,
             metrics_listen,
@@ -550,6 +568,7 @@ impl Config {
                     value: text.to_owned(),
                 })?,
             },
+            producer_id_expiration: Duration::from_millis(producer_id_expiration_ms),
         };
         let tuning = validate_tuning(&file.shards, &file.socket, &file.io_uring, &config)?;
         let config = Self { tuning, ..config };

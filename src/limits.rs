@@ -326,3 +326,11 @@ const _: () = assert!(RECEIVE_POOL_SIZE_PER_SHARD_MAX >= 1 << RECEIVE_POOL_CLASS
 /// buffered io_uring write always goes to a worker thread, a hand-off that costs more than
 /// copying a few KiB; measured with 100-byte-record produce, 16 KiB batches).
 pub const INLINE_WRITE_BYTES_MAX: u64 = 256 * 1024;
+
+// ---- producer state ----
+
+/// Default of `producer_id_expiration_ms` (Kafka's `producer.id.expiration.ms`): one day.
+pub const PRODUCER_ID_EXPIRATION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1000;
+/// Longest `producer_id_expiration_ms` accepted: a year. State of idle producers is kept this
+/// long at most (memory per producer is small, but it must end).
+pub const PRODUCER_ID_EXPIRATION_MS_MAX: u64 = 365 * 24 * 60 * 60 * 1000;

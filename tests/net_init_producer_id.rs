@@ -1,6 +1,7 @@
 //! InitProducerId over raw TCP against the real binary: fresh ids at every version, unique
 //! across connections on different shards and across a graceful restart and a kill -9, epoch
-//! bumps at v3+, and the error codes for a transactional id and a half-set id/epoch.
+//! bumps at v3+, the error codes for a transactional id and a half-set id/epoch, and
+//! `producer_id_expiration_ms` forgetting an idle producer.
 mod common;
 
 use std::collections::HashSet;
@@ -99,4 +100,69 @@ fn a_transactional_id_is_refused_with_a_fatal_code() {
         );
         assert_eq!(response.producer_id, -1);
     }
+}
+
+/// With `producer_id_expiration_ms = 300`, a retry within the window is a duplicate (answered
+/// with the original offset, not written), and the same batch after the producer has been idle
+/// past it is a new append: the partition forgot the producer, as Kafka does after
+/// `producer.id.expiration.ms`. (With the default of a day the third send would be a
+/// duplicate too.)
+#[test]
+fn an_idle_producer_is_forgotten_after_the_configured_expiration() {
+    use ringbroker::protocol::messages::produce::{
+        PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
+    };
+    use ringbroker::storage::testing::{ProducerFields, build_producer_batch};
+    let broker = Broker::start_with(common::BrokerOptions {
+        config_toml: Some("producer_id_expiration_ms = 300\n".to_owned()),
+        ..common::BrokerOptions::default()
+    });
+    let (producer_id, epoch) = fresh(&broker, 4);
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let batch = build_producer_batch(
+        ProducerFields {
+            producer_id,
+            epoch,
+            base_sequence: 0,
+        },
+        1,
+        now,
+    )
+    .freeze();
+    let mut client = broker.client();
+    let mut send = |correlation_id: i32| -> i64 {
+        let request = ProduceRequest {
+            acks: -1,
+            timeout_ms: 5_000,
+            topic_data: vec![TopicProduceData {
+                name: "idle".into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(batch.clone()),
+                }],
+                ..TopicProduceData::default()
+            }],
+            ..ProduceRequest::default()
+        };
+        client.send(9, correlation_id, &request);
+        let (_, response) = client.receive::<ProduceResponse>(9);
+        let partition = &response.responses[0].partition_responses[0];
+        assert_eq!(
+            partition.error_code,
+            ErrorCode::None,
+            "{:?}",
+            partition.error_message
+        );
+        partition.base_offset
+    };
+    assert_eq!(send(1), 0);
+    assert_eq!(send(2), 0, "a retry within the window is a duplicate");
+    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    assert_eq!(send(3), 1, "after the expiration the same batch is new");
 }

@@ -183,6 +183,8 @@ pub struct PumpPlacement {
     pub shard_index: usize,
     pub shard_count: usize,
     pub data_dir: PathBuf,
+    /// Broker-wide `producer_id_expiration_ms`, given to every log this pump opens.
+    pub producer_id_expiration: Duration,
 }
 
 fn stopped() -> StorageError {
@@ -555,7 +557,10 @@ impl Pump {
         let placement = &self.placement;
         let mut wanted: HashMap<PartitionKey, (PathBuf, LogConfig)> = HashMap::new();
         for topic in metadata.topics.values() {
-            let config = log_config(topic, &metadata.broker_configs);
+            let config = LogConfig {
+                producer_id_expiration: placement.producer_id_expiration,
+                ..log_config(topic, &metadata.broker_configs)
+            };
             for partition in 0..topic.partition_count {
                 if shard_for(topic.topic_id, partition, placement.shard_count)
                     != placement.shard_index

@@ -150,6 +150,7 @@ impl ShardState {
             shard_index: placement.index,
             shard_count: placement.count,
             data_dir: config.data_dir.clone(),
+            producer_id_expiration: config.producer_id_expiration,
         });
         // Recovery of every partition this shard owns happens here, before it listens.
         logs.reconcile(Arc::clone(&metadata)).await;

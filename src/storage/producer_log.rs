@@ -88,8 +88,11 @@ impl PartitionLog {
     /// (Kafka's `producer.id.expiration.check.interval.ms`): a scan of the table per append
     /// would cost O(producers).
     pub(in crate::storage) fn maybe_expire_producers(&mut self, now_ms: i64) {
-        if now_ms.saturating_sub(self.producers_expired_at_ms) >= PRODUCER_EXPIRY_CHECK_INTERVAL_MS
-        {
+        // Never less often than the expiration itself, so a short one (tests, operators who
+        // want idle producers gone fast) is honoured within about its own length.
+        let interval = PRODUCER_EXPIRY_CHECK_INTERVAL_MS
+            .min(duration_ms(self.config.producer_id_expiration).max(1));
+        if now_ms.saturating_sub(self.producers_expired_at_ms) >= interval {
             self.producers.remove_expired(now_ms);
             self.producers_expired_at_ms = now_ms;
         }
