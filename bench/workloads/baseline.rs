@@ -62,8 +62,8 @@ pub fn run(options: &Options, deadline: Instant) -> anyhow::Result<Vec<BaselineR
         deadline,
     };
     let rows = vec![
-        tcp_sink(sizes)?,
-        tcp_file_sink(sizes)?,
+        tcp_sink(sizes, false)?,
+        tcp_sink(sizes, true)?,
         tcp_source(sizes)?,
         file_source(sizes, FileSend::Copy)?,
         file_source(sizes, FileSend::Sendfile)?,
@@ -166,41 +166,34 @@ fn check_moved(name: &str, moved: u64, total: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tcp_sink(sizes: Sizes) -> anyhow::Result<BaselineRow> {
+/// Client writes, server reads: and discards (tcp-sink) or appends to files (tcp-file-sink).
+fn tcp_sink(sizes: Sizes, to_files: bool) -> anyhow::Result<BaselineRow> {
     let Sizes {
         total,
         chunk,
         deadline,
         ..
     } = sizes;
-    let (port, server) = serve(move |mut stream| drain(&mut stream, chunk, total, deadline))?;
+    let name = if to_files {
+        "tcp-file-sink"
+    } else {
+        "tcp-sink"
+    };
+    let (port, server) = serve(move |mut stream| {
+        if to_files {
+            drain_to_files(&mut stream, chunk, total, deadline)
+        } else {
+            drain(&mut stream, chunk, total, deadline)
+        }
+    })?;
     let mut client = connect(port)?;
     let started = Instant::now();
     let written = pour(&mut client, chunk, total, deadline)?;
     client.shutdown(Shutdown::Write)?;
     let read = join(server)?;
     let elapsed = started.elapsed();
-    check_moved("tcp-sink", read.min(written), total)?;
-    Ok(row("tcp-sink", sizes, read, elapsed))
-}
-
-fn tcp_file_sink(sizes: Sizes) -> anyhow::Result<BaselineRow> {
-    let Sizes {
-        total,
-        chunk,
-        deadline,
-        ..
-    } = sizes;
-    let (port, server) =
-        serve(move |mut stream| drain_to_files(&mut stream, chunk, total, deadline))?;
-    let mut client = connect(port)?;
-    let started = Instant::now();
-    let written = pour(&mut client, chunk, total, deadline)?;
-    client.shutdown(Shutdown::Write)?;
-    let read = join(server)?;
-    let elapsed = started.elapsed();
-    check_moved("tcp-file-sink", read.min(written), total)?;
-    Ok(row("tcp-file-sink", sizes, read, elapsed))
+    check_moved(name, read.min(written), total)?;
+    Ok(row(name, sizes, read, elapsed))
 }
 
 /// Like [`drain`], appending what it reads to files in the temp dir: a new file every

@@ -74,7 +74,9 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             message_timestamp_before_max: None,
             message_timestamp_after_max: Some(Duration::from_hours(1)),
-            producer_id_expiration: Duration::from_hours(24),
+            producer_id_expiration: Duration::from_millis(
+                crate::limits::PRODUCER_ID_EXPIRATION_MS_DEFAULT,
+            ),
         }
     }
 }

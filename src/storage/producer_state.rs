@@ -48,6 +48,11 @@ pub const BATCHES_RETAINED: usize = 5;
 
 /// Kafka's default `producer.id.expiration.ms`: one day.
 pub const PRODUCER_ID_EXPIRATION_MS_DEFAULT: i64 = 86_400_000;
+// The same fact as the broker setting's default (config.rs), in the table's i64 milliseconds.
+#[allow(clippy::cast_sign_loss)] // a positive constant
+const _: () = assert!(
+    PRODUCER_ID_EXPIRATION_MS_DEFAULT as u64 == crate::limits::PRODUCER_ID_EXPIRATION_MS_DEFAULT
+);
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"RBPS";
 const SNAPSHOT_VERSION: u16 = 1;
