@@ -23,6 +23,7 @@ use super::common::{
 };
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
+use crate::limits;
 use crate::protocol::messages::produce::{
     PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
 };
@@ -186,10 +187,17 @@ fn split_batches(records: Option<Bytes>) -> Result<Vec<CheckedBatch>, Invalid> {
         return Err(Invalid::Code(ErrorCode::InvalidRecord));
     };
     let mut splitter = BatchSplitter::new(records);
-    // The splitter yields whole batches only; each is at least a header long, so the count is
-    // bounded by the frame size / 61.
+    // The splitter yields whole batches only, each at least a header long; the list stops at
+    // `APPEND_BATCHES_MAX`.
     let mut batches = Vec::new();
     for (index, batch) in splitter.by_ref().enumerate() {
+        // Storage refuses more in one append anyway; stop before the list grows past it.
+        if index >= limits::APPEND_BATCHES_MAX {
+            return Err(Invalid::Batch(StorageError::TooManyBatches {
+                count: index + 1,
+                count_max: limits::APPEND_BATCHES_MAX,
+            }));
+        }
         let checked = CheckedBatch::new(batch).map_err(|reason: BatchError| {
             Invalid::Batch(StorageError::from_batch_error(index, reason))
         })?;
@@ -283,5 +291,18 @@ mod tests {
         };
         assert_eq!(storage_error_code(&error), ErrorCode::CorruptMessage);
         assert!(error.to_string().contains("batch 2"), "{error}");
+        // One batch more than storage takes in an append: refused here, before the list grows.
+        let one = build_batch_sized(1, 1_000, 8, 1);
+        let many = Bytes::from(one.repeat(limits::APPEND_BATCHES_MAX + 1));
+        let refused = split_batches(Some(many)).unwrap_err();
+        let Invalid::Batch(error) = refused else {
+            panic!("expected a batch error, got {refused:?}");
+        };
+        assert_eq!(storage_error_code(&error), ErrorCode::InvalidRecord);
+        let exact = Bytes::from(one.repeat(limits::APPEND_BATCHES_MAX));
+        assert_eq!(
+            split_batches(Some(exact)).unwrap().len(),
+            limits::APPEND_BATCHES_MAX
+        );
     }
 }
