@@ -64,12 +64,13 @@ async fn rolls_by_size_and_by_age() {
     assert_eq!(append_now(&mut log, &clock).await, 8);
     assert_eq!(log.segment_base_offsets(), vec![0, 3, 6, 7, 8]);
     assert_eq!(files(directory.path(), ".log").len(), 5);
-    assert_eq!(files(directory.path(), ".timeindex").len(), 4);
-    // Rolled segments are synced in the background (the last roll's flush may still be
-    // pending); once it is collected the recovery point is the active segment's base.
+    // Rolled segments are synced, and their index files written, in the background (the last
+    // roll's flush may still be pending); once it is collected the recovery point is the
+    // active segment's base and every rolled segment has its time index.
     assert!(log.recovery_point() <= 8);
     log.settle_pending_flush(true).await.unwrap();
     assert_eq!(log.recovery_point(), 8);
+    assert_eq!(files(directory.path(), ".timeindex").len(), 4);
     log.verify_against_scan().await.unwrap();
 }
 
