@@ -2,9 +2,9 @@
 //! the leader's sync settles the generation and answers them; a failed store of the assignment
 //! sends the group back to rebalance. Pure; runs on the group's coordinator shard.
 use super::types::{Group, GroupRules, GroupState, Reply, Started, SyncInput, SyncOutcome};
+use crate::protocol::error_code::ErrorCode;
 use bytes::Bytes;
 use std::collections::BTreeMap;
-use crate::protocol::error_code::ErrorCode;
 
 impl Group {
     /// SyncGroup (Kafka's `handleSyncGroup`). The leader's sync settles the generation and
