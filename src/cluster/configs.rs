@@ -294,8 +294,9 @@ pub fn topic_configs_sorted_by(
     defs
 }
 
-/// The one validator: parses `value` for `def` as Kafka's `ConfigDef` does (integers and booleans
-/// trimmed, booleans in any case, choices exact) and checks its bounds.
+/// The one validator: parses `value` for `def` as Kafka's `ConfigDef` does (values trimmed,
+/// booleans in any case, choices exact) and checks its bounds, with Kafka's reasons ("Not a
+/// number of type LONG", "Value must be at least 0", "String must be one of: ...").
 ///
 /// # Errors
 /// `Invalid` with the reason.
@@ -311,13 +312,27 @@ pub fn parse_value(def: &TopicConfigDef, value: &str) -> Result<ConfigValue, Con
         )));
     }
     match def.kind {
-        ConfigKind::Integer { min, max, .. } => {
+        ConfigKind::Integer {
+            min,
+            max,
+            config_type,
+            ..
+        } => {
+            let type_name = if config_type == ConfigType::Int {
+                "INT"
+            } else {
+                "LONG"
+            };
+            // Kafka's ConfigDef parses INT as an i32, so a wider number is "not a number" too.
             let parsed: i64 = value
                 .trim()
                 .parse()
-                .map_err(|_| invalid("not a number".into()))?;
-            if parsed < min || parsed > max {
-                return Err(invalid(format!("must be in [{min}, {max}]")));
+                .map_err(|_| invalid(format!("Not a number of type {type_name}")))?;
+            if parsed < min {
+                return Err(invalid(format!("Value must be at least {min}")));
+            }
+            if parsed > max {
+                return Err(invalid(format!("Value must be no more than {max}")));
             }
             Ok(ConfigValue::Int(parsed))
         }
@@ -698,6 +713,21 @@ mod tests {
         assert!(check_topic_configs(&map(&[("segment.bytes", "2147483648")])).is_err());
         assert!(check_broker_configs(&map(&[("retention.ms", "5")])).is_err());
         assert!(check_broker_configs(&map(&[("log.retention.ms", "5")])).is_ok());
+        let reason = |name: &str, value: &str| match check_topic_configs(&map(&[(name, value)])) {
+            Err(ConfigError::Invalid { reason, .. }) => reason,
+            other => panic!("{name}={value}: {other:?}"),
+        };
+        assert_eq!(reason("retention.ms", "soon"), "Not a number of type LONG");
+        assert_eq!(reason("segment.bytes", "1e3"), "Not a number of type INT");
+        assert_eq!(reason("retention.bytes", "-2"), "Value must be at least -1");
+        assert_eq!(
+            reason("max.message.bytes", "67108865"),
+            "Value must be no more than 67108864"
+        );
+        assert_eq!(
+            reason("message.timestamp.type", "Now"),
+            "String must be one of: CreateTime, LogAppendTime"
+        );
         let long = "1".repeat(CONFIG_VALUE_LENGTH_MAX + 1);
         assert!(check_topic_configs(&map(&[("retention.ms", long.as_str())])).is_err());
     }
