@@ -104,7 +104,6 @@ const fn long(min: i64, default: i64) -> ConfigKind {
     }
 }
 
-#[allow(clippy::cast_possible_wrap)] // callers pass u32/usize limits that fit i32 (const asserts)
 const fn int(min: i64, max: i64, default: i64) -> ConfigKind {
     assert!(
         min <= default && default <= max,
