@@ -13,9 +13,39 @@ pub const FRAME_SIZE_MAX: usize = 100 * 1024 * 1024;
 pub const BATCH_SIZE_MAX: usize = 64 * 1024 * 1024;
 const _: () = assert!(FRAME_SIZE_MAX >= BATCH_SIZE_MAX);
 
-/// Default `max.message.bytes` (Kafka: 1048588).
+// ---- topic configs: the one source of each default and bound. `cluster::configs` builds the
+// config table from these, and `storage::LogConfig::default()` is made of them (a test checks
+// that resolving no overrides through the table gives exactly `LogConfig::default()`). ----
+
+/// Default `max.message.bytes` (Kafka: 1048588, 1 MiB plus record-batch overhead).
 pub const MESSAGE_SIZE_MAX_DEFAULT: usize = 1_048_588;
 const _: () = assert!(MESSAGE_SIZE_MAX_DEFAULT <= BATCH_SIZE_MAX);
+
+/// Default `segment.bytes` (Kafka: 1 GiB).
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_SIZE_MAX);
+
+/// Smallest `segment.bytes` a topic may set. Kafka 4 requires 1 MiB; we allow 4 KiB so tests and
+/// small deployments can roll segments quickly (each segment costs two file descriptors).
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
+const _: () = assert!(SEGMENT_BYTES_MIN >= SEGMENT_SIZE_MIN);
+
+/// Default `index.interval.bytes` (Kafka: 4096).
+pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
+
+/// Default `retention.ms` (Kafka: 7 days).
+pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Default `segment.ms` (Kafka: 7 days).
+pub const SEGMENT_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Default `message.timestamp.after.max.ms` (Kafka 4: one hour).
+pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT: i64 = 60 * 60 * 1000;
+
+/// Longest config value accepted. Every valid value in the table is far shorter; the bound keeps
+/// stored values encodable as classic (i16-length) strings in DescribeConfigs responses.
+pub const CONFIG_VALUE_LENGTH_MAX: usize = 1024;
+const _: () = assert!(CONFIG_VALUE_LENGTH_MAX <= i16::MAX as usize);
 
 /// Cap on the decompressed size of one batch when records are iterated (tests, ringbench,
 /// validation of compressed batches). 256 MiB: four times the largest batch, which covers real
