@@ -6,6 +6,7 @@ pub mod configs;
 pub mod controller;
 pub mod metadata;
 pub mod producer_ids;
+pub mod quorum;
 pub mod topic_name;
 
 pub use metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata};
