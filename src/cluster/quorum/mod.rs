@@ -23,6 +23,8 @@ mod log_store;
 mod network;
 mod node;
 mod state_machine;
+#[cfg(test)]
+mod tests;
 mod types;
 
 pub use error::QuorumError;
