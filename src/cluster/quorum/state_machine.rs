@@ -54,12 +54,15 @@ pub trait MetadataApplier: 'static {
     fn restore(&mut self, offset: i64, snapshot: &[u8]) -> Result<(), SnapshotRejected>;
 }
 
+/// A snapshot as kept in memory: its meta and the applier's bytes.
+type StoredSnapshot = Rc<(SnapshotMeta, Vec<u8>)>;
+
 struct Shared<A> {
     applier: RefCell<A>,
     applied: RefCell<Option<LogId>>,
     membership: RefCell<StoredMembership>,
     /// The newest snapshot on disk, kept in memory to serve followers.
-    current: RefCell<Option<Rc<(SnapshotMeta, Vec<u8>)>>>,
+    current: RefCell<Option<StoredSnapshot>>,
     directory: PathBuf,
 }
 

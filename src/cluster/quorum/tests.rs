@@ -11,10 +11,12 @@ use super::log_store::{LogStore, METADATA_PARTITION_DIRECTORY};
 use super::state_machine::{MetadataApplier, SnapshotRejected, StateMachine};
 use super::types::{Entry, LogId, Proposal, TypeConfig, Vote};
 
+type AppliedList = Rc<RefCell<Vec<(i64, Vec<Vec<u8>>)>>>;
+
 /// Applies by remembering `(offset, records)`; its snapshot is the list, postcard-encoded.
 #[derive(Default, Clone)]
 pub struct ListApplier {
-    pub applied: Rc<RefCell<Vec<(i64, Vec<Vec<u8>>)>>>,
+    pub applied: AppliedList,
 }
 
 impl MetadataApplier for ListApplier {
