@@ -397,7 +397,9 @@ const _: () = assert!(QUORUM_RPC_SIZE_MAX <= u32::MAX as usize);
 const _: () = assert!(QUORUM_ENTRY_SIZE_MAX > QUORUM_PROPOSAL_SIZE_MAX);
 /// Inbound Raft connections one voter serves at once: each peer opens up to three (append,
 /// heartbeat, snapshot streams); 64 covers seven voters with room for reconnects racing the
-/// close of old connections.
+/// close of old connections. A connection carries one RPC at a time, so this also bounds the
+/// inbound RPCs in flight (and their buffers: 64 × `QUORUM_RPC_SIZE_MAX` at worst, a bound for
+/// the trusted controller network, not for hostile peers).
 pub const QUORUM_CONNECTIONS_MAX: usize = 64;
 /// A Raft connection with no frame for this long is closed; heartbeats arrive every
 /// `QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT`, so only a dead peer goes this long.

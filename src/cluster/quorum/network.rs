@@ -69,19 +69,23 @@ async fn write_frame(stream: &mut TcpStream, tag: u8, body: &[u8]) -> io::Result
 
 /// Reads one frame; the size is checked against the limit before the body's buffer exists.
 async fn read_frame(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
-    let BufResult(result, prefix) = stream.read_exact([0u8; 4]).await;
+    let BufResult(result, prefix) = stream.read_exact([0u8; 5]).await;
     result?;
-    let size = usize::try_from(u32::from_be_bytes(prefix)).map_err(io::Error::other)?;
+    let [s0, s1, s2, s3, tag] = prefix;
+    let size = usize::try_from(u32::from_be_bytes([s0, s1, s2, s3])).map_err(io::Error::other)?;
     if size == 0 || size > QUORUM_RPC_SIZE_MAX {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("frame size {size} outside 1..={QUORUM_RPC_SIZE_MAX}"),
         ));
     }
-    let BufResult(result, mut body) = stream.read_exact(Vec::with_capacity(size)).await;
+    let body_size = size - 1;
+    if body_size == 0 {
+        return Ok((tag, Vec::new()));
+    }
+    let BufResult(result, body) = stream.read_exact(Vec::with_capacity(body_size)).await;
     result?;
-    assert_eq!(body.len(), size, "read_exact fills the buffer");
-    let tag = body.remove(0);
+    assert_eq!(body.len(), body_size, "read_exact fills the buffer");
     Ok((tag, body))
 }
 
@@ -337,5 +341,51 @@ async fn dispatch<A: MetadataApplier>(
             io::ErrorKind::InvalidData,
             format!("RPC kind {other}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected loopback pair.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (client, accepted) = futures_join(TcpStream::connect(address), listener.accept()).await;
+        (client.unwrap(), accepted.unwrap().0)
+    }
+
+    async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+        openraft_rt_compio::futures::join!(a, b)
+    }
+
+    #[compio::test]
+    async fn frames_round_trip_and_oversized_ones_are_refused_before_allocation() {
+        let (mut client, mut server) = pair().await;
+        write_frame(&mut client, KIND_VOTE, b"body").await.unwrap();
+        let (kind, body) = read_frame(&mut server).await.unwrap();
+        assert_eq!((kind, body.as_slice()), (KIND_VOTE, &b"body"[..]));
+        write_frame(&mut client, STATUS_OK, b"").await.unwrap();
+        assert_eq!(
+            read_frame(&mut server).await.unwrap(),
+            (STATUS_OK, Vec::new())
+        );
+        // A size over the limit (or zero) fails at the prefix.
+        for size in [u32::MAX, 0] {
+            let mut prefix = size.to_be_bytes().to_vec();
+            prefix.push(KIND_VOTE);
+            let BufResult(written, _) = client.write_all(prefix).await;
+            written.unwrap();
+            let error = read_frame(&mut server).await.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "size {size}");
+        }
+    }
+
+    #[test]
+    fn garbage_bodies_do_not_decode() {
+        let garbage = [0xffu8; 7];
+        assert!(decode::<VoteRequest<TypeConfig>>(&garbage).is_err());
+        assert!(decode::<(Vote, SnapshotMeta, Vec<u8>)>(&[]).is_err());
     }
 }

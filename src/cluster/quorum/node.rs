@@ -353,3 +353,49 @@ impl<A: MetadataApplier> MetadataQuorum for RaftQuorum<A> {
             .map_err(|error| QuorumError::Raft(error.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voters_parse_in_kafka_syntax() {
+        let voters = parse_voters("1@127.0.0.1:9192, 2@host-b:9193,3@[::1]:9194").unwrap();
+        assert_eq!(voters.len(), 3);
+        assert_eq!(
+            voters[1],
+            Voter {
+                node_id: 2,
+                address: "host-b:9193".to_string(),
+            }
+        );
+        assert_eq!(voters[2].address, "[::1]:9194");
+        for (text, index) in [("1@h", 0), ("1@h:1,x@h:2", 1), ("-1@h:1", 0), ("1@:9", 0)] {
+            match parse_voters(text) {
+                Err(QuorumError::VoterSyntax { index: at }) => assert_eq!(at, index, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse_voters("1@h:1,1@h:2"),
+            Err(QuorumError::Config { .. })
+        ));
+    }
+
+    #[test]
+    fn config_bounds_are_checked() {
+        let voters = parse_voters("1@127.0.0.1:1,2@127.0.0.1:2").unwrap();
+        let config = QuorumConfig::new(1, voters, PathBuf::from("/nonexistent"));
+        assert_eq!(config.validate().unwrap().node_id, 1);
+        assert!(config.raft_config().is_ok());
+        let mut not_a_voter = config.clone();
+        not_a_voter.node_id = 7;
+        assert!(not_a_voter.validate().is_err());
+        let mut hasty = config.clone();
+        hasty.election_timeout_min = hasty.heartbeat_interval;
+        assert!(hasty.validate().is_err());
+        let mut rare = config;
+        rare.snapshot_entries = QUORUM_SNAPSHOT_ENTRIES_MAX + 1;
+        assert!(rare.validate().is_err());
+    }
+}
