@@ -404,6 +404,14 @@ pub const QUORUM_CONNECTIONS_MAX: usize = 64;
 /// A Raft connection with no frame for this long is closed; heartbeats arrive every
 /// `QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT`, so only a dead peer goes this long.
 pub const QUORUM_CONNECTION_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// Pause after a failed accept on the controller listener (e.g. out of file descriptors), so
+/// the accept loop waits for a close instead of spinning.
+pub const QUORUM_ACCEPT_RETRY_MS: u64 = 50;
+/// Segment size of the metadata partition. Purging below a snapshot deletes whole segments
+/// only, so this bounds the disk kept behind a snapshot; 64 MiB is ~60 maximal entries and
+/// hundreds of thousands of typical ones.
+pub const QUORUM_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
+const _: () = assert!(QUORUM_SEGMENT_SIZE > QUORUM_ENTRY_SIZE_MAX as u64);
 /// Connecting to a peer: loopback or LAN answers in well under a second.
 pub const QUORUM_CONNECT_TIMEOUT_MS: u64 = 1_000;
 /// Default of the heartbeat interval (openraft's default is 50 ms): a leader that died is noticed

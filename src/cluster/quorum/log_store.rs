@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use super::QuorumError;
 use super::types::{Entry, LogId, TypeConfig, Vote, offset_of, term_of};
-use crate::limits::{QUORUM_ENTRY_SIZE_MAX, QUORUM_READ_CHUNK_SIZE};
+use crate::limits::{QUORUM_ENTRY_SIZE_MAX, QUORUM_READ_CHUNK_SIZE, QUORUM_SEGMENT_SIZE};
 use crate::protocol::record_batch::BatchSplitter;
 use crate::protocol::records::{BatchBuilder, BatchOptions, NewRecord, Records};
 use crate::storage::{
@@ -145,10 +145,12 @@ impl LogStore {
 }
 
 /// The metadata partition's log config: no time/size retention (only snapshots purge it), no
-/// flush policy (every append is synced here), entries up to [`QUORUM_ENTRY_SIZE_MAX`].
+/// flush policy (every append is synced here), entries up to [`QUORUM_ENTRY_SIZE_MAX`],
+/// segments of [`QUORUM_SEGMENT_SIZE`].
 fn log_config() -> LogConfig {
     let batch_overhead = 256;
     LogConfig {
+        segment_bytes: QUORUM_SEGMENT_SIZE,
         segment_ms: None,
         retention_ms: None,
         retention_bytes: None,

@@ -37,8 +37,8 @@ use serde::de::DeserializeOwned;
 use super::state_machine::{MetadataApplier, StateMachine};
 use super::types::{Snapshot, SnapshotMeta, TypeConfig, Vote};
 use crate::limits::{
-    QUORUM_CONNECT_TIMEOUT_MS, QUORUM_CONNECTION_IDLE_TIMEOUT_MS, QUORUM_CONNECTIONS_MAX,
-    QUORUM_RPC_SIZE_MAX,
+    QUORUM_ACCEPT_RETRY_MS, QUORUM_CONNECT_TIMEOUT_MS, QUORUM_CONNECTION_IDLE_TIMEOUT_MS,
+    QUORUM_CONNECTIONS_MAX, QUORUM_RPC_SIZE_MAX,
 };
 
 const KIND_APPEND_ENTRIES: u8 = 1;
@@ -262,7 +262,9 @@ async fn accept_loop<A: MetadataApplier>(
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
+                // EMFILE and friends: back off instead of spinning on the error.
                 tracing::warn!(%error, "quorum accept failed");
+                compio::time::sleep(Duration::from_millis(QUORUM_ACCEPT_RETRY_MS)).await;
                 continue;
             }
         };
