@@ -307,6 +307,7 @@ fn a_new_leader_follows_a_stopped_one_and_a_minority_cannot_commit() {
     let first_leader = wait_for_leader(&all);
     propose_committed(all[first_leader], &["before-failover"]);
     let first_term = all[first_leader].status().term;
+    let first_history = all[first_leader].applied();
     nodes[first_leader].take().unwrap().stop();
     // The two left elect a new leader in a later term, and it commits.
     let left = running(&nodes);
@@ -322,6 +323,11 @@ fn a_new_leader_follows_a_stopped_one_and_a_minority_cannot_commit() {
         pair.iter()
             .all(|n| n.applied().iter().any(|(o, _)| *o == offset))
     });
+    // One history: what the old leader applied is a prefix of what both survivors applied.
+    for node in &pair {
+        let applied = node.applied();
+        assert_eq!(applied.get(..first_history.len()), Some(&first_history[..]));
+    }
     // Stop the new leader too: the one voter left cannot commit, and says so retriably.
     nodes[second_index].take().unwrap().stop();
     let last = running(&nodes)[0];
@@ -364,6 +370,9 @@ fn a_single_voter_commits_alone_and_recovers_snapshot_and_tail_after_restart() {
     });
     // The metadata offset never goes back.
     let offset = propose_committed(&node, &["after-restart"]);
-    assert!(offset > before.last().unwrap().0, "offset {offset} went back");
+    assert!(
+        offset > before.last().unwrap().0,
+        "offset {offset} went back"
+    );
     node.stop();
 }
