@@ -314,6 +314,10 @@ pub(super) fn refusal_of(error: &MetadataError) -> Refusal {
             ErrorCode::InvalidConfig,
             format!("Invalid value {value} for configuration {name}: {reason}"),
         ),
+        MetadataError::ControllerUnavailable { .. } => (
+            ErrorCode::RequestTimedOut,
+            "The controller is shutting down.".to_owned(),
+        ),
         other => (metadata_error_code(other), other.to_string()),
     }
 }
