@@ -5,9 +5,10 @@
 //! `ClusterMetadata::apply`, persist the resulting state (async atomic write), install it as
 //! shard 0's copy; changes never interleave. The caller then publishes the snapshot to every
 //! shard from its own task (never from inside a mesh job), and each shard installs it if it is
-//! newer and reconciles its partition logs (open new partitions, apply configs, close and delete removed ones). The
-//! caller answers only after every shard reconciled, so an acknowledged CreateTopics can be
-//! produced to at once and an acknowledged DeleteTopics has removed its files.
+//! newer and reconciles its partition logs (open new partitions, apply configs, close and
+//! delete removed ones). The caller answers only after every shard reconciled, so an
+//! acknowledged CreateTopics can be produced to at once and an acknowledged DeleteTopics has
+//! removed its files.
 //!
 //! Runs on any shard (callers) and on shard 0 (the change itself).
 use super::decisions::{self, MetadataChange};
@@ -53,7 +54,11 @@ async fn apply(shard: &Rc<Shard>, change: MetadataChange) -> Result<Applied, Met
             }
             let next = Arc::new(previous.apply_all(&records)?);
             let added = u64::try_from(records.len()).unwrap_or(u64::MAX);
-            assert_eq!(next.version, previous.version + added, "one version per record");
+            assert_eq!(
+                next.version,
+                previous.version + added,
+                "one version per record"
+            );
             store.save(&next).await?;
             *controller.state.metadata.borrow_mut() = Arc::clone(&next);
             Ok::<_, MetadataError>(Applied { previous, next })
@@ -108,9 +113,12 @@ pub async fn create_topic(
         partition_count,
         configs,
     };
-    let applied = apply(shard, change).await?;
-    applied
-        .next
+    topic_in(&apply(shard, change).await?.next, name)
+}
+
+/// `name` in `state` (a state the controller just decided on, which holds it).
+fn topic_in(state: &ClusterMetadata, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
+    state
         .topic(name)
         .cloned()
         .ok_or_else(|| MetadataError::UnknownTopic {
@@ -163,11 +171,8 @@ pub async fn delete_topic(
     shard: &Rc<Shard>,
     name: &str,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
-    let deleted = (apply(shard, MetadataChange::DeleteTopic { name: name.to_owned() }).await?)
-        .previous
-        .topic(name)
-        .cloned()
-        .ok_or_else(|| MetadataError::UnknownTopic { name: name.to_owned() })?;
+    let change = MetadataChange::DeleteTopic { name: name.into() };
+    let deleted = topic_in(&apply(shard, change).await?.previous, name)?;
     let topic = name.to_owned();
     let cleaned = shard
         .invoke_on_all(move |target| {

@@ -27,16 +27,23 @@ pub enum MetadataChange {
         partition_count: i32,
         configs: BTreeMap<String, String>,
     },
-    DeleteTopic { name: String },
+    DeleteTopic {
+        name: String,
+    },
     /// Grow the topic to `partition_count` partitions.
-    CreatePartitions { name: String, partition_count: i32 },
+    CreatePartitions {
+        name: String,
+        partition_count: i32,
+    },
     /// Replace the topic's overrides (callers merge incremental changes first).
     SetTopicConfigs {
         name: String,
         configs: BTreeMap<String, String>,
     },
     /// Replace the broker-level overrides (keyed by broker synonym names).
-    SetBrokerConfigs { configs: BTreeMap<String, String> },
+    SetBrokerConfigs {
+        configs: BTreeMap<String, String>,
+    },
 }
 
 /// The records that carry out `change` on `current`; none when it changes nothing.
@@ -80,7 +87,10 @@ pub fn decide(
         MetadataChange::SetTopicConfigs { name, configs } => {
             let topic_id = topic_id_of(current, name)?;
             configs::check_topic_configs(configs)?;
-            if current.topic(name).is_some_and(|topic| topic.configs == *configs) {
+            if current
+                .topic(name)
+                .is_some_and(|topic| topic.configs == *configs)
+            {
                 return Ok(Vec::new());
             }
             let configs = configs.clone();

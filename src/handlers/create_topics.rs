@@ -438,6 +438,23 @@ mod tests {
     }
 
     #[test]
+    fn a_shutdown_is_retriable_and_not_a_storage_error() {
+        use crate::shard::MeshError;
+        let stopped = MetadataError::ControllerUnavailable {
+            source: MeshError::ShardStopped { target: 0 },
+        };
+        let (error_code, message) = refusal_of(&stopped);
+        assert_eq!(error_code, ErrorCode::RequestTimedOut);
+        assert_eq!(message, "The controller is shutting down.");
+        assert_eq!(metadata_error_code(&stopped), ErrorCode::RequestTimedOut);
+        let disk = MetadataError::from(crate::cluster::metadata::MetadataFileError::TooLarge {
+            size: 2,
+            size_max: 1,
+        });
+        assert_eq!(refusal_of(&disk).0, ErrorCode::KafkaStorageError);
+    }
+
+    #[test]
     fn duplicates_are_found() {
         let topics = vec![topic(1, 1), topic(2, 1)];
         assert!(duplicate_names(&topics).contains("t"));

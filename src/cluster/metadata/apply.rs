@@ -45,6 +45,9 @@ impl ClusterMetadata {
     /// # Errors
     /// `UnknownTopicId`, `TopicIdTaken`, `TopicAlreadyExists`, `InvalidTopicName`,
     /// `InvalidPartitionCount`, `PartitionsCannotShrink`; `self` is then unchanged.
+    ///
+    /// # Panics
+    /// In debug builds, when the result breaks an invariant (a bug in these checks).
     pub fn apply_in_place(&mut self, record: &MetadataRecord) -> Result<(), MetadataError> {
         let version = self.version;
         match record {
@@ -159,7 +162,10 @@ impl ClusterMetadata {
 
     fn add_partitions(&mut self, topic_id: Uuid, count: i32) -> Result<(), MetadataError> {
         let name = self.name_of(topic_id)?;
-        let current = self.topics.get(&name).map_or(0, |topic| topic.partition_count);
+        let current = self
+            .topics
+            .get(&name)
+            .map_or(0, |topic| topic.partition_count);
         assert!(current > 0, "indexed topic {name} missing");
         if count <= current {
             return Err(MetadataError::PartitionsCannotShrink {
@@ -233,8 +239,14 @@ mod tests {
             (create(Uuid::ZERO, "fresh", 1), "TopicIdTaken"),
             (create(other, "a/b", 1), "InvalidTopicName"),
             (create(other, "fresh", 0), "InvalidPartitionCount"),
-            (create(other, "fresh", PARTITIONS_PER_TOPIC_MAX + 1), "InvalidPartitionCount"),
-            (MetadataRecord::TopicRemoved { topic_id: other }, "UnknownTopicId"),
+            (
+                create(other, "fresh", PARTITIONS_PER_TOPIC_MAX + 1),
+                "InvalidPartitionCount",
+            ),
+            (
+                MetadataRecord::TopicRemoved { topic_id: other },
+                "UnknownTopicId",
+            ),
             (
                 MetadataRecord::PartitionsAdded {
                     topic_id: orders,
@@ -260,7 +272,10 @@ mod tests {
         for (record, expected) in refusals {
             let mut copy = state.clone();
             let error = copy.apply_in_place(&record).unwrap_err();
-            assert!(format!("{error:?}").starts_with(expected), "{record:?}: {error:?}");
+            assert!(
+                format!("{error:?}").starts_with(expected),
+                "{record:?}: {error:?}"
+            );
             assert_eq!(copy, state, "{record:?} changed the state");
         }
     }

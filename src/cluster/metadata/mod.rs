@@ -56,6 +56,8 @@ pub struct ClusterMetadata {
     /// Records applied so far: the metadata log offset of the next record.
     pub version: u64,
     pub cluster_id: String,
+    /// Read-only outside this module: changes go through records (`apply`), which keep the
+    /// id index in step.
     pub topics: BTreeMap<String, Arc<TopicMetadata>>,
     /// Broker-level overrides set with IncrementalAlterConfigs, keyed by broker config name.
     pub broker_configs: BTreeMap<String, String>,

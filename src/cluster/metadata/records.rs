@@ -39,7 +39,10 @@ pub enum MetadataRecord {
     /// The topic is gone (its data is deleted when shards reconcile).
     TopicRemoved { topic_id: Uuid },
     /// The topic now has `partition_count` partitions (more than before).
-    PartitionsAdded { topic_id: Uuid, partition_count: i32 },
+    PartitionsAdded {
+        topic_id: Uuid,
+        partition_count: i32,
+    },
     /// The topic's overrides are now exactly `configs`.
     TopicConfigsSet {
         topic_id: Uuid,
@@ -178,7 +181,11 @@ impl MetadataRecord {
             }
             Self::BrokerConfigsSet { configs } => put_map(out, configs),
         }
-        assert_eq!(out.len() - start, self.encoded_size(), "size and encoding agree");
+        assert_eq!(
+            out.len() - start,
+            self.encoded_size(),
+            "size and encoding agree"
+        );
     }
 
     #[must_use]
@@ -201,11 +208,9 @@ impl MetadataRecord {
         }
         let mut reader = Reader { bytes, offset: 0 };
         let type_byte = reader.u8()?;
-        let record_type = RecordType::from_u8(type_byte).ok_or(
-            RecordDecodeError::UnknownType {
-                record_type: type_byte,
-            },
-        )?;
+        let record_type = RecordType::from_u8(type_byte).ok_or(RecordDecodeError::UnknownType {
+            record_type: type_byte,
+        })?;
         let version = reader.u8()?;
         if version > record_type.version() {
             return Err(RecordDecodeError::UnsupportedVersion {
@@ -490,11 +495,9 @@ pub(super) mod tests {
                     partition_count,
                 }
             }),
-            (id, arbitrary_configs())
-                .prop_map(|(topic_id, configs)| MetadataRecord::TopicConfigsSet {
-                    topic_id,
-                    configs
-                }),
+            (id, arbitrary_configs()).prop_map(|(topic_id, configs)| {
+                MetadataRecord::TopicConfigsSet { topic_id, configs }
+            }),
             arbitrary_configs().prop_map(|configs| MetadataRecord::BrokerConfigsSet { configs }),
         ]
     }

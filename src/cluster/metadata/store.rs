@@ -181,7 +181,11 @@ impl MetadataStore {
             }
             None => ClusterMetadata::new_cluster(),
         };
-        write_blocking(&self.directory, Self::FILE_NAME, &encode_snapshot(&metadata)?)?;
+        write_blocking(
+            &self.directory,
+            Self::FILE_NAME,
+            &encode_snapshot(&metadata)?,
+        )?;
         self.remove_legacy()?;
         Ok(metadata)
     }
@@ -484,7 +488,11 @@ partition_count = 1
         let created = store.load_or_create().unwrap();
         assert_eq!(created.version, 0);
         assert!(store.path().exists());
-        assert_eq!(store.load_or_create().unwrap(), created, "same cluster id after restart");
+        assert_eq!(
+            store.load_or_create().unwrap(),
+            created,
+            "same cluster id after restart"
+        );
     }
 
     #[compio::test]
@@ -495,7 +503,12 @@ partition_count = 1
         let metadata = sample();
         store.save(&metadata).await.unwrap();
         assert_eq!(store.load_or_create().unwrap(), metadata);
-        assert!(!directory.path().join("cluster-metadata.snapshot.tmp").exists());
+        assert!(
+            !directory
+                .path()
+                .join("cluster-metadata.snapshot.tmp")
+                .exists()
+        );
     }
 
     #[test]
@@ -508,11 +521,17 @@ partition_count = 1
         assert_eq!(metadata.cluster_id, "q1Sh-9_ISia_aT7Yv2fdvA");
         assert_eq!(metadata.version, 5, "the version carries over");
         let orders = metadata.topic("orders").unwrap();
-        assert_eq!(format!("{:?}", orders.topic_id), "0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            format!("{:?}", orders.topic_id),
+            "0123456789abcdef0123456789abcdef"
+        );
         assert_eq!(orders.partition_count, 6);
         assert_eq!(orders.configs["retention.ms"], "1000");
         let payments = metadata.topic("payments").unwrap();
-        assert_eq!(metadata.topic_by_id(payments.topic_id).unwrap().name, "payments");
+        assert_eq!(
+            metadata.topic_by_id(payments.topic_id).unwrap().name,
+            "payments"
+        );
         assert_eq!(metadata.broker_configs["log.retention.ms"], "60000");
         assert!(!legacy.exists(), "the TOML file is replaced");
         assert!(store.path().exists());
@@ -535,25 +554,45 @@ partition_count = 1
     #[test]
     fn invalid_legacy_files_are_refused() {
         let cases = [
-            (LEGACY_TOML.replace("format_version = 1", "format_version = 2"), "FormatVersion"),
-            (LEGACY_TOML.replace("fedcba9876543210fedcba9876543210", "xyz"), "TopicId"),
+            (
+                LEGACY_TOML.replace("format_version = 1", "format_version = 2"),
+                "FormatVersion",
+            ),
+            (
+                LEGACY_TOML.replace("fedcba9876543210fedcba9876543210", "xyz"),
+                "TopicId",
+            ),
             (LEGACY_TOML.replace("\"payments\"", "\"orders\""), "Apply"),
             (
-                LEGACY_TOML.replace("fedcba9876543210fedcba9876543210", "0123456789abcdef0123456789abcdef"),
+                LEGACY_TOML.replace(
+                    "fedcba9876543210fedcba9876543210",
+                    "0123456789abcdef0123456789abcdef",
+                ),
                 "Apply",
             ),
-            (LEGACY_TOML.replace("partition_count = 1", "partition_count = 0"), "Apply"),
-            (LEGACY_TOML.replace("version = 5", "version = \"x\""), "Parse"),
+            (
+                LEGACY_TOML.replace("partition_count = 1", "partition_count = 0"),
+                "Apply",
+            ),
+            (
+                LEGACY_TOML.replace("version = 5", "version = \"x\""),
+                "Parse",
+            ),
         ];
         for (text, expected) in cases {
             let directory = tempfile::tempdir().unwrap();
             let legacy = directory.path().join(MetadataStore::LEGACY_FILE_NAME);
             std::fs::write(&legacy, &text).unwrap();
-            let error = MetadataStore::new(directory.path()).load_or_create().unwrap_err();
+            let error = MetadataStore::new(directory.path())
+                .load_or_create()
+                .unwrap_err();
             let MetadataFileError::Legacy { source, .. } = error else {
                 panic!("{expected}: {error:?}");
             };
-            assert!(format!("{source:?}").starts_with(expected), "{expected}: {source:?}");
+            assert!(
+                format!("{source:?}").starts_with(expected),
+                "{expected}: {source:?}"
+            );
             assert!(legacy.exists(), "a refused file is left for the operator");
         }
     }
@@ -564,12 +603,18 @@ partition_count = 1
         let bytes = encode_snapshot(&metadata).unwrap();
         assert_eq!(decode_snapshot(&bytes).unwrap(), metadata);
         for end in 0..bytes.len() {
-            assert!(decode_snapshot(&bytes[..end]).is_err(), "cut at {end} decoded");
+            assert!(
+                decode_snapshot(&bytes[..end]).is_err(),
+                "cut at {end} decoded"
+            );
         }
         for index in 0..bytes.len() {
             let mut flipped = bytes.clone();
             flipped[index] ^= 0x20;
-            assert!(decode_snapshot(&flipped).is_err(), "flip at {index} decoded");
+            assert!(
+                decode_snapshot(&flipped).is_err(),
+                "flip at {index} decoded"
+            );
         }
         assert!(matches!(
             decode_snapshot(b"cluster-metadata"),
@@ -596,7 +641,10 @@ partition_count = 1
         assert!(store.gate.0.is_full(), "a turn holds the token");
         let shared = Arc::new(store.clone());
         drop(turn);
-        assert!(shared.gate.0.is_empty(), "dropping the turn releases it for every clone");
+        assert!(
+            shared.gate.0.is_empty(),
+            "dropping the turn releases it for every clone"
+        );
         let _again = shared.turn().await;
         assert!(store.gate.0.is_full());
     }
