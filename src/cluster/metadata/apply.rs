@@ -37,6 +37,8 @@ impl ClusterMetadata {
         for record in records {
             next.apply_in_place(record)?;
         }
+        let added = u64::try_from(records.len()).unwrap_or(u64::MAX);
+        assert_eq!(next.version, self.version + added, "one version per record");
         Ok(next)
     }
 
