@@ -35,11 +35,22 @@ pub fn metadata_error_code(error: &MetadataError) -> ErrorCode {
             ErrorCode::TopicAlreadyExists
         }
         MetadataError::UnknownTopic { .. } => ErrorCode::UnknownTopicOrPartition,
+        MetadataError::UnknownTopicId { .. } => ErrorCode::UnknownTopicId,
         MetadataError::InvalidTopicName(_) => ErrorCode::InvalidTopicException,
         MetadataError::InvalidPartitionCount { .. }
         | MetadataError::PartitionsCannotShrink { .. } => ErrorCode::InvalidPartitions,
         MetadataError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+        // Kafka's controller answers a batch too large for its log with POLICY_VIOLATION.
+        MetadataError::RecordTooLarge { .. } => ErrorCode::PolicyViolation,
+        // A random 122-bit id clashing: a server fault, not the client's doing.
+        MetadataError::TopicIdTaken { .. } => ErrorCode::UnknownServerError,
+        // The disk refused the write: what Kafka answers for a failed log dir.
         MetadataError::Persist { .. } => ErrorCode::KafkaStorageError,
+        // Shutting down is not a storage fault. Kafka's controller fails requests queued while
+        // it shuts down with a TimeoutException ("The controller is shutting down."), which
+        // clients see as the retriable REQUEST_TIMED_OUT and retry against the restarted (or,
+        // in a cluster, the next) controller.
+        MetadataError::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
     }
 }
 

@@ -76,8 +76,11 @@ pub enum ShardError {
         phase: &'static str,
         waited_ms: u64,
     },
-    #[error("cluster metadata: {reason}")]
-    Metadata { reason: String },
+    /// The node's metadata file cannot be read, upgraded or created (before any shard runs).
+    #[error("cluster metadata: {source}")]
+    Metadata {
+        source: crate::cluster::metadata::MetadataFileError,
+    },
     #[error("shard {shard} exited unexpectedly")]
     Exited { shard: usize },
     /// The producer id allocator's file in the data dir is unreadable (shard 0).

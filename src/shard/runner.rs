@@ -250,18 +250,11 @@ struct ThreadContext {
     metadata: Arc<ClusterMetadata>,
 }
 
-/// Creates the data directory and loads (or creates) the node metadata file, once, before any
-/// shard starts, so every shard begins from the same snapshot.
+/// Creates the data directory and loads (or creates, or upgrades) the node metadata file, once,
+/// before any shard starts, so every shard begins from the same snapshot.
 fn load_metadata(config: &Config) -> Result<Arc<ClusterMetadata>, ShardError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|error| ShardError::Metadata {
-        reason: format!(
-            "cannot create data dir {}: {error}",
-            config.data_dir.display()
-        ),
-    })?;
-    controller::load(&MetadataStore::new(&config.data_dir)).map_err(|error| ShardError::Metadata {
-        reason: error.to_string(),
-    })
+    controller::load(&MetadataStore::new(&config.data_dir))
+        .map_err(|source| ShardError::Metadata { source })
 }
 
 /// Body of a shard thread.
