@@ -936,6 +936,73 @@ mod tests {
     }
 
     #[test]
+    fn any_negative_classic_length_is_null_as_in_kafka() {
+        for length in [-1_i16, -2, i16::MIN] {
+            let mut buffer = BytesMut::new();
+            buffer.put_i16(length);
+            let mut reader = Reader::new(buffer.freeze());
+            assert_eq!(reader.nullable_string(false).unwrap(), None, "{length}");
+        }
+        let mut buffer = BytesMut::new();
+        buffer.put_i32(-7);
+        assert_eq!(Reader::new(buffer.freeze()).nullable_bytes(false).unwrap(), None);
+        let mut buffer = BytesMut::new();
+        buffer.put_i32(-2);
+        let mut reader = Reader::new(buffer.freeze());
+        let error = reader.bytes_field(false).unwrap_err();
+        assert_eq!(error.kind, DecodeErrorKind::UnexpectedNull);
+    }
+
+    /// Tagged fields as Kafka's generated readers take them: in any order, unknown ones
+    /// skipped by size; all of it counted for the debug log.
+    #[test]
+    fn tags_out_of_order_and_unknown_tags_are_tolerated_and_counted() {
+        // 3 fields: tag 5 (1 byte), tag 1 (known, 1 byte), tag 1 again (1 byte).
+        let bytes = Bytes::from_static(&[3, 5, 1, 0xaa, 1, 1, 7, 1, 1, 9]);
+        let mut reader = Reader::new(bytes);
+        let mut seen = Vec::new();
+        reader
+            .tagged_fields(|tag, body| {
+                if tag == 1 {
+                    seen.push(body.u8()?);
+                    return Ok(true);
+                }
+                Ok(false)
+            })
+            .unwrap();
+        assert!(reader.is_empty());
+        assert_eq!(seen, vec![7, 9], "a repeated known tag is read each time; last wins");
+        let tolerated = reader.tolerated();
+        assert_eq!(tolerated.unknown_tags, 1);
+        assert_eq!(tolerated.tags_out_of_order, 2);
+        assert_eq!(tolerated.trailing_bytes, 0);
+    }
+
+    #[test]
+    fn known_tag_must_fill_its_size() {
+        let bytes = Bytes::from_static(&[1, 0, 2, 7, 8]);
+        let error = Reader::new(bytes)
+            .tagged_fields(|_, body| body.u8().map(|_| true))
+            .unwrap_err();
+        assert!(matches!(
+            error.kind,
+            DecodeErrorKind::TagSizeMismatch { tag: 0, size: 2, used: 1 }
+        ));
+    }
+
+    #[test]
+    fn finish_lenient_skips_and_reports_trailing_bytes() {
+        let mut reader = Reader::new(Bytes::from_static(&[1, 2, 3, 4]));
+        assert_eq!(reader.u8().unwrap(), 1);
+        assert!(reader.finish().is_err());
+        let tolerated = reader.finish_lenient();
+        assert_eq!(tolerated.trailing_bytes, 3);
+        assert!(tolerated.is_irregular());
+        assert!(reader.is_empty());
+        assert_eq!(reader.finish(), Ok(()));
+    }
+
+    #[test]
     fn hostile_array_count_is_refused_before_allocation() {
         let bytes = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0]);
         let error = Reader::new(bytes).array_count(false).unwrap_err();

@@ -33,6 +33,24 @@ pub const GENERATED_ARRAY_COUNT_MAX: u64 = 3;
 /// Bytes in a generated string or byte field: 0 to this many.
 pub const GENERATED_STRING_SIZE_MAX: u64 = 12;
 
+/// Bytes from lowercase or uppercase hex (captured client frames in tests); `None` when the
+/// text has an odd length or a non-hex character.
+#[must_use]
+pub fn hex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let high = char::from(pair[0]).to_digit(16)?;
+            let low = char::from(pair[1]).to_digit(16)?;
+            u8::try_from(high * 16 + low).ok()
+        })
+        .collect()
+}
+
 /// Encodes at `version`, decodes back and compares; returns the encoded bytes.
 ///
 /// # Panics
