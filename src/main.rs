@@ -145,7 +145,10 @@ mod tests {
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {
         assert!(log_colour(true, None));
-        assert!(log_colour(true, Some(OsStr::new(""))), "empty NO_COLOR is unset");
+        assert!(
+            log_colour(true, Some(OsStr::new(""))),
+            "empty NO_COLOR is unset"
+        );
         assert!(!log_colour(true, Some(OsStr::new("1"))));
         assert!(!log_colour(false, None), "pipe or file");
         assert!(!log_colour(false, Some(OsStr::new("1"))));

@@ -50,7 +50,12 @@ fn listed(metadata: &Metadata) -> Vec<(String, usize)> {
         .topics()
         .iter()
         .map(|topic| {
-            assert!(topic.error().is_none(), "{}: {:?}", topic.name(), topic.error());
+            assert!(
+                topic.error().is_none(),
+                "{}: {:?}",
+                topic.name(),
+                topic.error()
+            );
             (topic.name().to_owned(), topic.partitions().len())
         })
         .collect();
@@ -75,7 +80,10 @@ fn admin_client_lists_all_topics() {
         .expect("all-topics metadata");
     assert_eq!(listed(&metadata), expected());
     assert_eq!(metadata.brokers().len(), 1);
-    assert_eq!(metadata.brokers()[0].port(), i32::from(broker.address.port()));
+    assert_eq!(
+        metadata.brokers()[0].port(),
+        i32::from(broker.address.port())
+    );
 }
 
 /// The same through a consumer (`rd_kafka_metadata` for all topics, as librdkafka's own test

@@ -121,7 +121,10 @@ fn their_reencode(key: ApiKey, input: &mut Bytes, version: i16) -> Theirs {
 /// `kafka-protocol` decodes the same body and consumes `consumed` bytes of it, and its
 /// re-encoding equals those bytes. Returns false when it does not know the version.
 fn kafka_protocol_agrees(frame: &Captured, key: ApiKey, body: &Bytes, consumed: usize) -> bool {
-    let what = format!("{} key {} v{}", frame.client, frame.api_key, frame.api_version);
+    let what = format!(
+        "{} key {} v{}",
+        frame.client, frame.api_key, frame.api_version
+    );
     let mut input = body.clone();
     let again = their_reencode(key, &mut input, frame.api_version)
         .unwrap_or_else(|error| panic!("{what}: kafka-protocol: {error}"));
@@ -129,7 +132,11 @@ fn kafka_protocol_agrees(frame: &Captured, key: ApiKey, body: &Bytes, consumed: 
         return false;
     };
     assert_eq!(body.len() - input.len(), consumed, "{what}: consumed");
-    assert_eq!(&again[..], &body[..consumed], "{what}: kafka-protocol re-encode");
+    assert_eq!(
+        &again[..],
+        &body[..consumed],
+        "{what}: kafka-protocol re-encode"
+    );
     true
 }
 
@@ -138,7 +145,10 @@ fn captured_client_requests_decode_as_kafka_decodes_them() {
     let frames = captured();
     let mut cross_checked = 0;
     for frame in &frames {
-        let what = format!("{} key {} v{}", frame.client, frame.api_key, frame.api_version);
+        let what = format!(
+            "{} key {} v{}",
+            frame.client, frame.api_key, frame.api_version
+        );
         let mut reader = Reader::new(frame.frame.clone());
         let header = RequestHeader::decode(&mut reader).unwrap();
         assert_eq!(header.api_key, frame.api_key, "{what}");
@@ -169,7 +179,10 @@ fn captured_client_requests_decode_as_kafka_decodes_them() {
 fn captured_set_covers_every_client_and_the_quirk() {
     let frames = captured();
     for client in ["ck216", "kp3", "aiok", "kjs"] {
-        assert!(frames.iter().any(|frame| frame.client == client), "{client}");
+        assert!(
+            frames.iter().any(|frame| frame.client == client),
+            "{client}"
+        );
     }
     let quirks = frames
         .iter()

@@ -63,8 +63,17 @@ fn issue_14_librdkafka_all_topics_metadata_v12_lists_every_topic() {
         .filter_map(|topic| topic.name.as_deref())
         .collect();
     names.sort_unstable();
-    assert_eq!(names, ["issue14-a", "issue14-b"], "all topics, none created");
-    assert!(response.topics.iter().all(|topic| topic.partitions.len() == 2));
+    assert_eq!(
+        names,
+        ["issue14-a", "issue14-b"],
+        "all topics, none created"
+    );
+    assert!(
+        response
+            .topics
+            .iter()
+            .all(|topic| topic.partitions.len() == 2)
+    );
 
     // The connection stays usable, and the tolerated bytes were logged at debug level.
     client.send(3, 4, &ApiVersionsRequest::default());
@@ -144,7 +153,10 @@ fn issue_14_piped_log_output_has_no_ansi_escapes() {
     assert!(up, "broker did not answer:\n{text}");
     assert_eq!(signalled, 0);
     assert!(exited, "broker did not stop:\n{text}");
-    assert!(text.contains("ringbroker serving"), "nothing logged:\n{text}");
+    assert!(
+        text.contains("ringbroker serving"),
+        "nothing logged:\n{text}"
+    );
     assert!(text.contains("DEBUG"), "no debug line logged:\n{text}");
     let escape = output.iter().position(|byte| *byte == 0x1b);
     assert_eq!(escape, None, "ANSI escape in piped output:\n{text}");

@@ -126,13 +126,19 @@ mod tests {
         let one = [MetadataRequestTopic::default()];
         let none: [MetadataRequestTopic; 0] = [];
         for version in VERSION_MIN..=VERSION_MAX {
-            assert!(selects_all_topics::<MetadataRequestTopic>(None, version), "v{version} null");
+            assert!(
+                selects_all_topics::<MetadataRequestTopic>(None, version),
+                "v{version} null"
+            );
             assert_eq!(
                 selects_all_topics(Some(&none[..]), version),
                 version == 0,
                 "v{version} empty: all topics at v0 only"
             );
-            assert!(!selects_all_topics(Some(&one[..]), version), "v{version} one topic");
+            assert!(
+                !selects_all_topics(Some(&one[..]), version),
+                "v{version} one topic"
+            );
         }
     }
 }

@@ -182,9 +182,8 @@ pub trait Message: Field {
     /// # Errors
     /// `UnsupportedVersion` outside the declared range.
     fn version_or_error(version: i16) -> Result<Version, DecodeError> {
-        Self::version(version).ok_or_else(|| {
-            DecodeError::new(DecodeErrorKind::UnsupportedVersion { version }, 0)
-        })
+        Self::version(version)
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnsupportedVersion { version }, 0))
     }
 
     /// Encodes the body at `version`.

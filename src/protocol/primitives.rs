@@ -229,7 +229,9 @@ impl Tolerated {
     fn add(&mut self, other: Tolerated) {
         self.trailing_bytes = self.trailing_bytes.saturating_add(other.trailing_bytes);
         self.unknown_tags = self.unknown_tags.saturating_add(other.unknown_tags);
-        self.tags_out_of_order = self.tags_out_of_order.saturating_add(other.tags_out_of_order);
+        self.tags_out_of_order = self
+            .tags_out_of_order
+            .saturating_add(other.tags_out_of_order);
     }
 }
 
@@ -945,7 +947,10 @@ mod tests {
         }
         let mut buffer = BytesMut::new();
         buffer.put_i32(-7);
-        assert_eq!(Reader::new(buffer.freeze()).nullable_bytes(false).unwrap(), None);
+        assert_eq!(
+            Reader::new(buffer.freeze()).nullable_bytes(false).unwrap(),
+            None
+        );
         let mut buffer = BytesMut::new();
         buffer.put_i32(-2);
         let mut reader = Reader::new(buffer.freeze());
@@ -971,7 +976,11 @@ mod tests {
             })
             .unwrap();
         assert!(reader.is_empty());
-        assert_eq!(seen, vec![7, 9], "a repeated known tag is read each time; last wins");
+        assert_eq!(
+            seen,
+            vec![7, 9],
+            "a repeated known tag is read each time; last wins"
+        );
         let tolerated = reader.tolerated();
         assert_eq!(tolerated.unknown_tags, 1);
         assert_eq!(tolerated.tags_out_of_order, 2);
@@ -986,7 +995,11 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             error.kind,
-            DecodeErrorKind::TagSizeMismatch { tag: 0, size: 2, used: 1 }
+            DecodeErrorKind::TagSizeMismatch {
+                tag: 0,
+                size: 2,
+                used: 1
+            }
         ));
     }
 

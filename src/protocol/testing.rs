@@ -38,7 +38,7 @@ pub const GENERATED_STRING_SIZE_MAX: u64 = 12;
 #[must_use]
 pub fn hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits

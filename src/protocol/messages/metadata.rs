@@ -97,8 +97,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::protocol::Message;
-    use crate::protocol::testing::{assert_round_trip, assert_truncations_fail};
     use crate::protocol::primitives::Writer;
+    use crate::protocol::testing::{assert_round_trip, assert_truncations_fail};
     use bytes::{BufMut, Bytes, BytesMut};
 
     const TOPIC_ID: Uuid = Uuid([3; 16]);
