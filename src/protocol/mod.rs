@@ -6,6 +6,13 @@
 //! It is ours rather than the `kafka-protocol` crate because that crate reserves
 //! `Vec::with_capacity(n)` from the wire's count (CVE-2022-34917 was the same bug in Kafka).
 //!
+//! Requests are read as Kafka's broker reads them, tolerance included
+//! ([`Message::decode_request_body`]): bytes after the body's last field are skipped, any
+//! negative classic length is null, tagged fields may come in any order and unknown ones are
+//! skipped; what was tolerated is reported ([`Tolerated`]) for the broker's debug log.
+//! [`Message::decode_body`] is the strict form (every byte consumed) for our round trips and
+//! our own client. Captured client frames in `tests/captured/` keep both honest.
+//!
 //! Layers, outermost first:
 //! ```text
 //! frame.rs         [size:i32][payload]                       size-prefixed frames
