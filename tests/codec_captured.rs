@@ -1,7 +1,8 @@
 //! Request frames captured from real clients (`tests/captured/requests.txt`: librdkafka 2.12
 //! via the rdkafka crate, confluent-kafka 2.16 / librdkafka 2.16, kafka-python 3, aiokafka,
-//! kafkajs; issue 14's audit), decoded as the broker decodes them. The differential tests compare our codec with `kafka-protocol` on
-//! values both encode; these bytes are what clients really send, quirks included.
+//! kafkajs; issue 14's audit), decoded as the broker decodes them. The differential tests
+//! compare our codec with `kafka-protocol` on values both encode; these bytes are what clients
+//! really send, quirks included.
 //!
 //! For every frame: the header decodes to the recorded key and version; the body decodes with
 //! `decode_request_body`; re-encoding our value gives back exactly the bytes we consumed (so no
@@ -47,7 +48,8 @@ fn captured() -> Vec<Captured> {
 }
 
 /// What Kafka tolerates in this frame, as we expect it: only librdkafka's (2.12 and 2.16)
-/// all-topics Metadata at v9+ (a 4-byte zero count where a 1-byte compact one belongs) leaves bytes over.
+/// all-topics Metadata at v9+ (a 4-byte zero count where a 1-byte compact one belongs) leaves
+/// bytes over.
 fn expected_tolerated(frame: &Captured, body: &[u8]) -> Tolerated {
     let librdkafka_all_topics = ["ck216", "rd212"].contains(&frame.client)
         && frame.api_key == ApiKey::Metadata.as_i16()
