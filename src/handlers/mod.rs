@@ -56,7 +56,7 @@ pub mod sync_group;
 use crate::net::turns::Turns;
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
-use crate::protocol::{ApiKey, DecodeError, Message, frame, versions};
+use crate::protocol::{ApiKey, DecodeError, Message, Tolerated, frame, versions};
 use crate::shard::logs::LeasedRange;
 use crate::shard::{MeshError, Shard};
 use bytes::{Bytes, BytesMut};
@@ -203,7 +203,8 @@ macro_rules! handler {
     ($api:ident) => {{
         fn call(ctx: &mut RequestContext, body: Bytes) -> HandlerFuture<'_> {
             Box::pin(async move {
-                let request = Message::decode_body(body, ctx.api_version)?;
+                let (request, tolerated) = Message::decode_request_body(body, ctx.api_version)?;
+                log_tolerated(ctx, tolerated);
                 let response = $api::handle(ctx, request).await?;
                 Ok(IntoOutcome::into_outcome(response, ctx))
             })
@@ -215,6 +216,22 @@ macro_rules! handler {
             call,
         }
     }};
+}
+
+/// Logs at debug level what a request's decode tolerated as Kafka does (see
+/// `Message::decode_request_body`), e.g. librdkafka's all-topics Metadata.
+fn log_tolerated(ctx: &RequestContext, tolerated: Tolerated) {
+    if tolerated != Tolerated::default() {
+        tracing::debug!(
+            peer = %ctx.peer,
+            api_key = ?ctx.api_key,
+            api_version = ctx.api_version,
+            trailing_bytes = tolerated.trailing_bytes,
+            unknown_tags = tolerated.unknown_tags,
+            tags_out_of_order = tolerated.tags_out_of_order,
+            "request decoded leniently, as Kafka decodes it"
+        );
+    }
 }
 
 /// Every API this broker serves. The ApiVersions answer lists exactly these.

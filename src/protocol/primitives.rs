@@ -10,9 +10,9 @@
 //! unsigned_varint   7 bits a byte, little-endian groups, high bit = more (≤ 5 bytes)
 //! varint / varlong  zigzag over unsigned varint / varlong (≤ 5 / ≤ 10 bytes)
 //! string            [len:i16][utf8]          compact: [len+1:uvarint][utf8]
-//! nullable string   len -1 = null            compact: 0 = null
+//! nullable string   len < 0 = null           compact: 0 = null
 //! bytes             [len:i32][bytes]         compact: [len+1:uvarint][bytes]
-//! array             [count:i32][items]       compact: [count+1:uvarint][items]; -1 / 0 = null
+//! array             [count:i32][items]       compact: [count+1:uvarint][items]; <0 / 0 = null
 //! tagged fields     [count:uvarint]([tag:uvarint][size:uvarint][size bytes])*
 //! ```
 use bytes::{BufMut, Bytes, BytesMut};
@@ -29,7 +29,7 @@ pub const ARRAY_PREALLOCATE_MAX: usize = 64;
 pub enum DecodeErrorKind {
     /// The input ended before a value of `need` bytes could be read.
     UnexpectedEof { need: usize, have: usize },
-    /// A length prefix that is negative (other than null) or larger than what is left.
+    /// A length prefix larger than what is left (or a string over `i16::MAX` bytes).
     InvalidLength { length: i64, have: usize },
     /// An array count larger than the bytes left (each element takes at least one byte).
     ArrayTooLong { count: i64, have: usize },
@@ -39,8 +39,6 @@ pub enum DecodeErrorKind {
     InvalidUtf8,
     /// A varint with more continuation bytes than its type allows.
     VarintTooLong,
-    /// Tagged fields must be in strictly increasing tag order.
-    TagOutOfOrder { tag: u32, previous: u32 },
     /// A tagged field whose body was not consumed exactly.
     TagSizeMismatch { tag: u32, size: usize, used: usize },
     /// Bytes left after the message body.
@@ -66,9 +64,6 @@ impl fmt::Display for DecodeErrorKind {
             Self::UnexpectedNull => write!(f, "null in a non-nullable field"),
             Self::InvalidUtf8 => write!(f, "string is not UTF-8"),
             Self::VarintTooLong => write!(f, "varint too long"),
-            Self::TagOutOfOrder { tag, previous } => {
-                write!(f, "tagged field {tag} after {previous}")
-            }
             Self::TagSizeMismatch { tag, size, used } => {
                 write!(f, "tagged field {tag} declared {size} bytes, used {used}")
             }
@@ -211,6 +206,35 @@ pub struct Version {
     pub flexible: bool,
 }
 
+/// What a decode accepted, as Kafka's own readers do, although the schema does not describe
+/// it. The broker logs it at debug level; a strict decode (our own round trips) refuses
+/// trailing bytes but counts the rest the same way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tolerated {
+    /// Bytes after the body's last field (Kafka never checks that a body was consumed).
+    pub trailing_bytes: usize,
+    /// Tagged fields whose tag the decoded version does not declare, skipped by size.
+    pub unknown_tags: u32,
+    /// Tags not above the previous one in their section (Kafka's readers do not check order).
+    pub tags_out_of_order: u32,
+}
+
+impl Tolerated {
+    /// Whether anything beyond unknown tags (which are ordinary protocol evolution) was seen.
+    #[must_use]
+    pub fn is_irregular(&self) -> bool {
+        self.trailing_bytes > 0 || self.tags_out_of_order > 0
+    }
+
+    fn add(&mut self, other: Tolerated) {
+        self.trailing_bytes = self.trailing_bytes.saturating_add(other.trailing_bytes);
+        self.unknown_tags = self.unknown_tags.saturating_add(other.unknown_tags);
+        self.tags_out_of_order = self
+            .tags_out_of_order
+            .saturating_add(other.tags_out_of_order);
+    }
+}
+
 /// A cursor over one frame. Reads are bounded by the frame; slices share its buffer.
 #[derive(Debug, Clone)]
 pub struct Reader {
@@ -218,6 +242,8 @@ pub struct Reader {
     position: usize,
     /// Offset of `buf[0]` in the outermost input, so errors in sub-readers point at the frame.
     base: usize,
+    /// What was tolerated so far, sub-readers of tagged fields included.
+    tolerated: Tolerated,
 }
 
 impl Reader {
@@ -227,7 +253,14 @@ impl Reader {
             buf,
             position: 0,
             base: 0,
+            tolerated: Tolerated::default(),
         }
+    }
+
+    /// What this reader tolerated so far (see [`Tolerated`]).
+    #[must_use]
+    pub fn tolerated(&self) -> Tolerated {
+        self.tolerated
     }
 
     /// Offset of the next byte in the outermost input.
@@ -284,6 +317,7 @@ impl Reader {
             buf,
             position: 0,
             base,
+            tolerated: Tolerated::default(),
         })
     }
 
@@ -435,7 +469,9 @@ impl Reader {
         } else {
             i64::from(self.i16()?)
         };
-        if length == -1 {
+        if length < 0 {
+            // Any negative classic length is null, as Kafka's generated readers test
+            // `length < 0`; compact ones can only be -1 here (the varint is unsigned).
             return Ok(None);
         }
         let have = self.remaining();
@@ -507,16 +543,9 @@ impl Reader {
             i64::from(self.i32()?)
         };
         if count < 0 {
-            // Kafka writes -1 for null; any other negative count is treated the same way by
-            // its own readers only for -1, so reject the rest.
-            if count == -1 {
-                return Ok(None);
-            }
-            let kind = DecodeErrorKind::InvalidLength {
-                length: count,
-                have: self.remaining(),
-            };
-            return Err(DecodeError::new(kind, start));
+            // Kafka writes -1 for null, and its generated readers take any negative count as
+            // null (`arrayLength < 0`), so -2 and below are null here too.
+            return Ok(None);
         }
         let have = self.remaining();
         match usize::try_from(count) {
@@ -529,10 +558,15 @@ impl Reader {
     }
 
     /// Reads a tagged-field section, handing each (tag, body) to `known`; bodies it does not
-    /// claim (returns `Ok(false)`) are skipped. Tags must increase strictly.
+    /// claim (returns `Ok(false)`) are skipped and counted as unknown.
+    ///
+    /// As in Kafka's generated readers, tags out of order (or repeated) are accepted: the last
+    /// value of a repeated known tag wins. Unlike Kafka, a known tag's value must fill its
+    /// declared size exactly: Kafka reads the value without looking at the size and so would
+    /// parse the following bytes as the next tag; no encoder writes such a section.
     ///
     /// # Errors
-    /// `UnexpectedEof`, `InvalidLength`, `TagOutOfOrder`, `TagSizeMismatch`, or `known`'s error.
+    /// `UnexpectedEof`, `InvalidLength`, `TagSizeMismatch`, or `known`'s error.
     pub fn tagged_fields(
         &mut self,
         mut known: impl FnMut(u32, &mut Reader) -> Result<bool, DecodeError>,
@@ -543,10 +577,9 @@ impl Reader {
             // Each tagged field takes at least two bytes, so `count` is bounded by the input:
             // the loop fails with UnexpectedEof long before a hostile count matters.
             let tag = self.unsigned_varint()?;
-            if let Some(previous) = previous
-                && tag <= previous
-            {
-                return Err(self.error(DecodeErrorKind::TagOutOfOrder { tag, previous }));
+            if previous.is_some_and(|previous| tag <= previous) {
+                self.tolerated.tags_out_of_order =
+                    self.tolerated.tags_out_of_order.saturating_add(1);
             }
             previous = Some(tag);
             let start = self.offset();
@@ -559,10 +592,15 @@ impl Reader {
                 return Err(DecodeError::new(kind, start));
             }
             let mut body = self.sub_reader(size)?;
-            if known(tag, &mut body)? && !body.is_empty() {
+            let claimed = known(tag, &mut body)?;
+            if claimed && !body.is_empty() {
                 let used = size - body.remaining();
                 return Err(body.error(DecodeErrorKind::TagSizeMismatch { tag, size, used }));
             }
+            if !claimed {
+                self.tolerated.unknown_tags = self.tolerated.unknown_tags.saturating_add(1);
+            }
+            self.tolerated.add(body.tolerated);
         }
         Ok(())
     }
@@ -576,6 +614,15 @@ impl Reader {
             0 => Ok(()),
             count => Err(self.error(DecodeErrorKind::TrailingBytes { count })),
         }
+    }
+
+    /// Ends a decode as Kafka does: bytes left after the body are skipped, not an error. Returns
+    /// everything tolerated, the skipped bytes included.
+    pub fn finish_lenient(&mut self) -> Tolerated {
+        let mut tolerated = self.tolerated;
+        tolerated.trailing_bytes = self.remaining();
+        self.position = self.buf.len();
+        tolerated
     }
 }
 
@@ -888,6 +935,84 @@ mod tests {
         }
         let too_long = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
         assert!(Reader::new(too_long).unsigned_varint().is_err());
+    }
+
+    #[test]
+    fn any_negative_classic_length_is_null_as_in_kafka() {
+        for length in [-1_i16, -2, i16::MIN] {
+            let mut buffer = BytesMut::new();
+            buffer.put_i16(length);
+            let mut reader = Reader::new(buffer.freeze());
+            assert_eq!(reader.nullable_string(false).unwrap(), None, "{length}");
+        }
+        let mut buffer = BytesMut::new();
+        buffer.put_i32(-7);
+        assert_eq!(
+            Reader::new(buffer.freeze()).nullable_bytes(false).unwrap(),
+            None
+        );
+        let mut buffer = BytesMut::new();
+        buffer.put_i32(-2);
+        let mut reader = Reader::new(buffer.freeze());
+        let error = reader.bytes_field(false).unwrap_err();
+        assert_eq!(error.kind, DecodeErrorKind::UnexpectedNull);
+    }
+
+    /// Tagged fields as Kafka's generated readers take them: in any order, unknown ones
+    /// skipped by size; all of it counted for the debug log.
+    #[test]
+    fn tags_out_of_order_and_unknown_tags_are_tolerated_and_counted() {
+        // 3 fields: tag 5 (1 byte), tag 1 (known, 1 byte), tag 1 again (1 byte).
+        let bytes = Bytes::from_static(&[3, 5, 1, 0xaa, 1, 1, 7, 1, 1, 9]);
+        let mut reader = Reader::new(bytes);
+        let mut seen = Vec::new();
+        reader
+            .tagged_fields(|tag, body| {
+                if tag == 1 {
+                    seen.push(body.u8()?);
+                    return Ok(true);
+                }
+                Ok(false)
+            })
+            .unwrap();
+        assert!(reader.is_empty());
+        assert_eq!(
+            seen,
+            vec![7, 9],
+            "a repeated known tag is read each time; last wins"
+        );
+        let tolerated = reader.tolerated();
+        assert_eq!(tolerated.unknown_tags, 1);
+        assert_eq!(tolerated.tags_out_of_order, 2);
+        assert_eq!(tolerated.trailing_bytes, 0);
+    }
+
+    #[test]
+    fn known_tag_must_fill_its_size() {
+        let bytes = Bytes::from_static(&[1, 0, 2, 7, 8]);
+        let error = Reader::new(bytes)
+            .tagged_fields(|_, body| body.u8().map(|_| true))
+            .unwrap_err();
+        assert!(matches!(
+            error.kind,
+            DecodeErrorKind::TagSizeMismatch {
+                tag: 0,
+                size: 2,
+                used: 1
+            }
+        ));
+    }
+
+    #[test]
+    fn finish_lenient_skips_and_reports_trailing_bytes() {
+        let mut reader = Reader::new(Bytes::from_static(&[1, 2, 3, 4]));
+        assert_eq!(reader.u8().unwrap(), 1);
+        assert!(reader.finish().is_err());
+        let tolerated = reader.finish_lenient();
+        assert_eq!(tolerated.trailing_bytes, 3);
+        assert!(tolerated.is_irregular());
+        assert!(reader.is_empty());
+        assert_eq!(reader.finish(), Ok(()));
     }
 
     #[test]
