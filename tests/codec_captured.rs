@@ -108,6 +108,7 @@ fn their_reencode(key: ApiKey, input: &mut Bytes, version: i16) -> Theirs {
         ApiKey::InitProducerId => again::<kp::InitProducerIdRequest>(input, version),
         ApiKey::OffsetForLeaderEpoch => again::<kp::OffsetForLeaderEpochRequest>(input, version),
         ApiKey::DescribeConfigs => again::<kp::DescribeConfigsRequest>(input, version),
+        ApiKey::AlterConfigs => again::<kp::AlterConfigsRequest>(input, version),
         ApiKey::DescribeLogDirs => again::<kp::DescribeLogDirsRequest>(input, version),
         ApiKey::SaslAuthenticate => again::<kp::SaslAuthenticateRequest>(input, version),
         ApiKey::CreatePartitions => again::<kp::CreatePartitionsRequest>(input, version),
