@@ -82,7 +82,15 @@ pub async fn install(shard: &Shard, next: Arc<ClusterMetadata>) {
         }
         Arc::clone(&slot)
     };
-    shard.state.logs.reconcile(current).await;
+    let config = shard.config();
+    let placement = super::partition_logs::LogPlacement {
+        shard_index: shard.index(),
+        shard_count: shard.count(),
+        data_dir: config.data_dir.clone(),
+        producer_id_expiration: config.producer_id_expiration,
+    };
+    let wanted = super::partition_logs::wanted_logs(&current, &placement);
+    shard.state.logs.reconcile(wanted).await;
 }
 
 /// Creates a topic (CreateTopics, auto-creation).

@@ -5,6 +5,7 @@
 pub mod configs;
 pub mod controller;
 pub mod metadata;
+pub mod partition_logs;
 pub mod producer_ids;
 pub mod topic_name;
 

@@ -15,7 +15,7 @@ use crate::limits;
 use crate::protocol::Reader;
 use crate::protocol::error_code::ErrorCode;
 use crate::shard::Shard;
-use crate::shard::logs::PartitionKey;
+use crate::storage::PartitionKey;
 use bytes::Bytes;
 use std::collections::{HashMap, hash_map};
 use std::rc::Rc;

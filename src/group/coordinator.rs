@@ -23,8 +23,8 @@ use super::state::{Group, GroupRules, GroupState, JoinOutcome, Reply, SyncOutcom
 use crate::limits;
 use crate::protocol::error_code::ErrorCode;
 use crate::shard::Shard;
-use crate::shard::logs::{LogPump, PartitionKey};
 use crate::storage::{AppendRequest, CheckedBatch, StorageError};
+use crate::storage::{LogPump, PartitionKey};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -27,8 +27,8 @@ pub use coordinator::{Coordinator, Route};
 
 use crate::cluster::ClusterMetadata;
 use crate::protocol::error_code::ErrorCode;
-use crate::shard::logs::{LogPump, PartitionKey};
 use crate::shard::{MeshError, Placement, Shard, shard_for};
+use crate::storage::{LogPump, PartitionKey};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::rc::Rc;

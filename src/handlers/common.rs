@@ -3,8 +3,8 @@
 use crate::cluster::controller;
 use crate::cluster::{MetadataError, TopicMetadata};
 use crate::protocol::{ErrorCode, Uuid};
-use crate::shard::logs::PartitionKey;
 use crate::shard::{Shard, shard_for};
+use crate::storage::PartitionKey;
 use crate::storage::{StorageError, StorageErrorKind};
 use std::rc::Rc;
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use crate::protocol::messages::describe_log_dirs::{
 };
 use crate::protocol::{ApiKey, ErrorCode, StrBytes};
 use crate::shard::Shard;
-use crate::shard::logs::PartitionKey;
+use crate::storage::PartitionKey;
 use std::collections::HashSet;
 use std::path::Path;
 use std::rc::Rc;

@@ -34,8 +34,8 @@ use crate::protocol::messages::fetch::{
 use crate::protocol::primitives::{Writer, length_i32, length_u32};
 use crate::protocol::{ApiKey, ErrorCode, Message, frame};
 use crate::shard::Shard;
-use crate::shard::logs::{LeasedRange, LogPump, PartitionKey, ReadArgs};
 use crate::storage::StorageError;
+use crate::storage::{LeasedRange, LogPump, PartitionKey, ReadArgs};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::BTreeMap;
 use std::rc::Rc;

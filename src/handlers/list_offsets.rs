@@ -17,8 +17,8 @@ use crate::protocol::record_batch::BatchSplitter;
 use crate::protocol::records::Records;
 use crate::protocol::{ApiKey, ErrorCode};
 use crate::shard::Shard;
-use crate::shard::logs::{LogPump, PartitionKey};
 use crate::storage::StorageError;
+use crate::storage::{LogPump, PartitionKey};
 use std::rc::Rc;
 
 pub const API_KEY: ApiKey = ApiKey::ListOffsets;

@@ -51,18 +51,20 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod sync_group;
+// ---- shared by handlers ----
+pub mod turns;
 
-use crate::net::turns::Turns;
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
 use crate::protocol::{ApiKey, DecodeError, Message, frame, versions};
-use crate::shard::logs::LeasedRange;
 use crate::shard::{MeshError, Shard};
+use crate::storage::LeasedRange;
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use turns::Turns;
 
 /// Why a request makes its connection unusable; net/ closes the connection.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +84,8 @@ pub enum HandlerError {
     Mesh(#[from] MeshError),
     /// A test failpoint asked to drop the connection (`failpoints` feature only).
     #[cfg(feature = "failpoints")]
-    #[error("failpoint {name}")]
-    Failpoint { name: &'static str },
+    #[error(transparent)]
+    Failpoint(#[from] crate::failpoints::Fired),
 }
 
 /// What a handler produced for the connection to send.
@@ -136,7 +138,7 @@ impl ResponsePart {
 pub struct ConnectionContext {
     pub shard: Rc<Shard>,
     pub peer: SocketAddr,
-    /// Keeps this connection's Produce requests in arrival order (net/turns.rs).
+    /// Keeps this connection's Produce requests in arrival order (handlers/turns.rs).
     pub produce_turns: Rc<Turns>,
 }
 
@@ -161,7 +163,7 @@ pub struct RequestContext {
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: Option<StrBytes>,
-    /// The connection's Produce order (net/turns.rs).
+    /// The connection's Produce order (handlers/turns.rs).
     pub produce_turns: Rc<Turns>,
 }
 

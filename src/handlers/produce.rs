@@ -3,7 +3,7 @@
 //!
 //! Order: pipelined Produce requests on one connection reach each partition's log pump in
 //! request order. Each request takes a ticket from the connection's `Turns` as it starts and
-//! spawns its calls to the owning shards only on its turn (net/turns.rs); tasks start in spawn
+//! spawns its calls to the owning shards only on its turn (handlers/turns.rs); tasks start in spawn
 //! order. When every topic exists and nothing ahead waits, the turn is immediate and the calls
 //! are spawned before the handler's first suspension. A request that auto-creates a topic
 //! awaits the creation while holding its ticket, so later requests wait behind it instead of
@@ -29,7 +29,7 @@ use crate::protocol::messages::produce::{
 };
 use crate::protocol::record_batch::{BatchError, BatchSplitter};
 use crate::protocol::{ApiKey, ErrorCode};
-use crate::shard::logs::PartitionKey;
+use crate::storage::PartitionKey;
 use crate::storage::{AppendInfo, AppendRequest, CheckedBatch, StorageError};
 use bytes::Bytes;
 use std::collections::BTreeMap;

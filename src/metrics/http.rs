@@ -15,8 +15,7 @@
 
 use super::scrape;
 use crate::limits;
-use crate::net::{Either, race};
-use crate::shard::Shard;
+use crate::shard::{Either, Shard, race};
 use compio::BufResult;
 use compio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use compio::net::{TcpListener, TcpStream};

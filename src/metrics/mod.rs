@@ -24,8 +24,8 @@ pub mod http;
 pub mod scrape;
 
 use crate::protocol::ApiKey;
-use crate::shard::logs::{LeasedRange, PartitionKey};
 use crate::storage::{AppendInfo, AppendRequest, StorageError};
+use crate::storage::{LeasedRange, PartitionKey};
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;

@@ -8,9 +8,9 @@
 use super::{ApiStats, Counters, LATENCY_BUCKETS_SECONDS, counters};
 use crate::limits;
 use crate::protocol::ApiKey;
-use crate::shard::logs::PartitionKey;
 use crate::shard::placement::shard_for;
 use crate::shard::{MeshError, Shard};
+use crate::storage::PartitionKey;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;

@@ -23,19 +23,16 @@ pub mod admission;
 pub mod buffers;
 pub mod connection;
 pub mod splice;
-pub mod turns;
 
 pub use admission::{Admission, Refused};
 
 use crate::config::Tuning;
 use crate::limits;
-use crate::shard::{LocalFuture, Service, Shard, ShardError};
-use std::future::{Future, poll_fn};
+use crate::shard::{Either, LocalFuture, Service, Shard, ShardError, race};
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
 
 /// The Kafka protocol service every shard runs.
 #[derive(Debug)]
@@ -192,28 +189,4 @@ async fn serve(shard: Rc<Shard>, listener: compio::net::TcpListener, admission: 
             "connections still open after the grace period"
         );
     }
-}
-
-/// Which of two futures finished first.
-#[derive(Debug)]
-pub enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-/// Polls both futures and returns the first output; the other is dropped (or, when passed as
-/// `Pin<&mut F>`, kept by the caller to poll again). Left is polled first.
-pub async fn race<A: Future, B: Future>(left: A, right: B) -> Either<A::Output, B::Output> {
-    let mut left = pin!(left);
-    let mut right = pin!(right);
-    poll_fn(|context| {
-        if let Poll::Ready(output) = left.as_mut().poll(context) {
-            return Poll::Ready(Either::Left(output));
-        }
-        if let Poll::Ready(output) = right.as_mut().poll(context) {
-            return Poll::Ready(Either::Right(output));
-        }
-        Poll::Pending
-    })
-    .await
 }

@@ -22,11 +22,12 @@
 //!   → serve … main fires `draining` → service future ends (bounded grace) → Drained
 //!   → main fires `stopping` → ShardState::shutdown (hook) → Stopped → thread exits
 //! ```
-pub mod logs;
+pub mod future;
 pub mod mesh;
 pub mod placement;
 pub mod runner;
 
+pub use future::{Either, LocalFuture, race};
 pub use mesh::{Mesh, MeshError};
 pub use placement::shard_for;
 pub use runner::{Service, Shards};
@@ -35,15 +36,11 @@ use crate::cluster::producer_ids::ProducerIdAllocator;
 use crate::cluster::{ClusterMetadata, MetadataStore, controller};
 use crate::config::Config;
 use crate::limits;
-use logs::{LogPump, PumpPlacement};
+use crate::storage::LogPump;
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// A `!Send` boxed future that runs on one shard.
-pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// Why a shard could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -146,14 +143,19 @@ impl ShardState {
     ) -> Result<Self, ShardError> {
         assert!(placement.index < placement.count);
         assert_eq!(placement.count, config.shard_count());
-        let logs = LogPump::spawn(PumpPlacement {
+        let logs = LogPump::spawn(placement.index);
+        // Recovery of every partition this shard owns happens here, before it listens.
+        let log_placement = crate::cluster::partition_logs::LogPlacement {
             shard_index: placement.index,
             shard_count: placement.count,
             data_dir: config.data_dir.clone(),
             producer_id_expiration: config.producer_id_expiration,
-        });
-        // Recovery of every partition this shard owns happens here, before it listens.
-        logs.reconcile(Arc::clone(&metadata)).await;
+        };
+        logs.reconcile(crate::cluster::partition_logs::wanted_logs(
+            &metadata,
+            &log_placement,
+        ))
+        .await;
         let metadata_store = (placement.index == controller::CONTROLLER_SHARD)
             .then(|| MetadataStore::new(&config.data_dir));
         // Groups are replayed from the offsets log before the shard listens.
