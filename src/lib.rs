@@ -12,6 +12,7 @@
 //! protocol/    sans-IO Kafka codec (imports nothing from the crate)
 //! limits.rs    every bound, with its arithmetic
 //! ```
+pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod cluster;

@@ -8,8 +8,13 @@
 //! caller answers only after every shard reconciled, so an acknowledged CreateTopics can be
 //! produced to at once and an acknowledged DeleteTopics has removed its files.
 //!
+//! The controller reaches shards through the shard runtime's mesh and needs only what
+//! [`MetadataHost`] gives it: each shard's `MetadataView` and the hook that brings the shard's
+//! services in line with a snapshot. The services themselves are composed above (`broker/`).
+//!
 //! Runs on any shard (callers) and on shard 0 (the change itself).
 use super::metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata};
+use super::view::MetadataHost;
 use crate::shard::Shard;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -20,13 +25,13 @@ pub const CONTROLLER_SHARD: usize = 0;
 
 /// The current snapshot on this shard.
 #[must_use]
-pub fn metadata(shard: &Shard) -> Arc<ClusterMetadata> {
-    Arc::clone(&shard.state.metadata.borrow())
+pub fn metadata(shard: &Shard<impl MetadataHost>) -> Arc<ClusterMetadata> {
+    shard.state.metadata_view().current()
 }
 
 /// Runs `change` on shard 0 against the latest snapshot, persists and installs the result
 /// there, then publishes it to every shard.
-async fn apply<T, F>(shard: &Rc<Shard>, change: F) -> Result<T, MetadataError>
+async fn apply<T, F>(shard: &Rc<Shard<impl MetadataHost>>, change: F) -> Result<T, MetadataError>
 where
     F: FnOnce(&ClusterMetadata) -> Result<(ClusterMetadata, T), MetadataError> + Send + 'static,
     T: Send + 'static,
@@ -36,7 +41,7 @@ where
             let current = metadata(&controller);
             let (next, value) = change(&current)?;
             assert_eq!(next.version, current.version + 1, "one version per change");
-            let store = controller.state.metadata_store.as_ref();
+            let store = controller.state.metadata_view().store();
             assert!(
                 store.is_some(),
                 "metadata store lives on shard {CONTROLLER_SHARD}"
@@ -47,7 +52,7 @@ where
                 })?;
             }
             let next = Arc::new(next);
-            *controller.state.metadata.borrow_mut() = Arc::clone(&next);
+            controller.state.metadata_view().replace(Arc::clone(&next));
             Ok::<_, MetadataError>((next, value))
         })
         .await
@@ -59,8 +64,8 @@ where
     Ok(value)
 }
 
-/// Installs `next` on every shard and waits until each reconciled its logs.
-pub async fn publish(shard: &Rc<Shard>, next: Arc<ClusterMetadata>) {
+/// Installs `next` on every shard and waits until each reconciled its services.
+pub async fn publish(shard: &Rc<Shard<impl MetadataHost>>, next: Arc<ClusterMetadata>) {
     let result = shard
         .invoke_on_all(move |target| {
             let next = Arc::clone(&next);
@@ -72,25 +77,11 @@ pub async fn publish(shard: &Rc<Shard>, next: Arc<ClusterMetadata>) {
     }
 }
 
-/// Installs `next` on this shard when it is not older than the current snapshot, then brings
-/// the shard's logs in line with whatever snapshot is current.
-pub async fn install(shard: &Shard, next: Arc<ClusterMetadata>) {
-    let current = {
-        let mut slot = shard.state.metadata.borrow_mut();
-        if next.version > slot.version {
-            *slot = next;
-        }
-        Arc::clone(&slot)
-    };
-    let config = shard.config();
-    let placement = super::partition_logs::LogPlacement {
-        shard_index: shard.index(),
-        shard_count: shard.count(),
-        data_dir: config.data_dir.clone(),
-        producer_id_expiration: config.producer_id_expiration,
-    };
-    let wanted = super::partition_logs::wanted_logs(&current, &placement);
-    shard.state.logs.reconcile(wanted).await;
+/// Installs `next` on this shard when it is newer than the current snapshot, then brings the
+/// shard's services (partition logs, group offsets) in line with whatever snapshot is current.
+pub async fn install(shard: &Shard<impl MetadataHost>, next: Arc<ClusterMetadata>) {
+    let current = shard.state.metadata_view().install_if_newer(next);
+    shard.state.metadata_installed(current).await;
 }
 
 /// Creates a topic (CreateTopics, auto-creation).
@@ -98,7 +89,7 @@ pub async fn install(shard: &Shard, next: Arc<ClusterMetadata>) {
 /// # Errors
 /// Any [`MetadataError`].
 pub async fn create_topic(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     partition_count: i32,
     configs: BTreeMap<String, String>,
@@ -116,7 +107,7 @@ pub async fn create_topic(
 /// # Errors
 /// Any [`MetadataError`] but `TopicAlreadyExists`.
 pub async fn get_or_create_topic(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     partition_count: i32,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
@@ -146,49 +137,18 @@ pub async fn get_or_create_topic(
     }
 }
 
-/// Deletes a topic and its data, then has every shard's group coordinator forget committed
-/// offsets for it (Kafka's cleanup on partition deletion: a topic re-created under the same
-/// name starts without them). A failure there is logged, not returned: the topic is deleted,
-/// and start-up drops offsets of topics that no longer exist anyway.
+/// Deletes a topic and its data. Every shard's services drop what they kept for it when the
+/// snapshot is installed there (`MetadataHost::metadata_installed`: the group coordinators
+/// forget its committed offsets, Kafka's cleanup on partition deletion), before this returns.
 ///
 /// # Errors
 /// `UnknownTopic`, `Persist`.
 pub async fn delete_topic(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
     let owned = name.to_owned();
-    let deleted = apply(shard, move |current| current.with_topic_deleted(&owned)).await?;
-    let topic = name.to_owned();
-    let cleaned = shard
-        .invoke_on_all(move |target| {
-            let topic = topic.clone();
-            async move {
-                target
-                    .state
-                    .groups
-                    .remove_topic_offsets(&target, &topic)
-                    .await
-            }
-        })
-        .await;
-    match cleaned {
-        Ok(results) => {
-            for result in results {
-                if let Err(code) = result {
-                    tracing::warn!(
-                        topic = name,
-                        ?code,
-                        "offsets of a deleted topic not removed"
-                    );
-                }
-            }
-        }
-        Err(error) => {
-            tracing::warn!(topic = name, %error, "offsets of a deleted topic not removed")
-        }
-    }
-    Ok(deleted)
+    apply(shard, move |current| current.with_topic_deleted(&owned)).await
 }
 
 /// Grows a topic to `count` partitions.
@@ -196,7 +156,7 @@ pub async fn delete_topic(
 /// # Errors
 /// `UnknownTopic`, `PartitionsCannotShrink`, `InvalidPartitionCount`, `Persist`.
 pub async fn create_partitions(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     count: i32,
 ) -> Result<(), MetadataError> {
@@ -212,7 +172,7 @@ pub async fn create_partitions(
 /// # Errors
 /// `UnknownTopic`, `InvalidConfig`, `Persist`.
 pub async fn set_topic_configs(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     configs: BTreeMap<String, String>,
 ) -> Result<(), MetadataError> {
@@ -228,7 +188,7 @@ pub async fn set_topic_configs(
 /// # Errors
 /// `InvalidConfig`, `Persist`.
 pub async fn set_broker_configs(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     configs: BTreeMap<String, String>,
 ) -> Result<(), MetadataError> {
     apply(shard, move |current| {

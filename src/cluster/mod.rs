@@ -8,5 +8,7 @@ pub mod metadata;
 pub mod partition_logs;
 pub mod producer_ids;
 pub mod topic_name;
+pub mod view;
 
 pub use metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata};
+pub use view::{MetadataHost, MetadataView};

@@ -1,9 +1,10 @@
 //! Helpers shared by handlers: mapping subsystem errors to Kafka error codes, finding the shard
 //! that owns a partition, and resolving topics by name or id. Runs on the connection's shard.
+use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::cluster::{MetadataError, TopicMetadata};
 use crate::protocol::{ErrorCode, Uuid};
-use crate::shard::{Shard, shard_for};
+use crate::shard::shard_for;
 use crate::storage::PartitionKey;
 use crate::storage::{StorageError, StorageErrorKind};
 use std::rc::Rc;

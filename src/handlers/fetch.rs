@@ -25,6 +25,7 @@ use super::{
     HandlerError, HandlerOutcome, IntoOutcome, RequestContext, ResponsePart, SplicedResponse,
     encode_frame, encode_response,
 };
+use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::config::FetchMode;
 use crate::limits;
@@ -33,7 +34,6 @@ use crate::protocol::messages::fetch::{
 };
 use crate::protocol::primitives::{Writer, length_i32, length_u32};
 use crate::protocol::{ApiKey, ErrorCode, Message, frame};
-use crate::shard::Shard;
 use crate::storage::StorageError;
 use crate::storage::{LeasedRange, LogPump, PartitionKey, ReadArgs};
 use bytes::{BufMut, Bytes, BytesMut};

@@ -9,6 +9,7 @@
 //! granularity; the record within the batch is found here by reading that batch.
 use super::common::{LEADER_EPOCH, has_partition, owner, storage_error_code};
 use super::{HandlerError, RequestContext};
+use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::protocol::messages::list_offsets::{
     ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse,
@@ -16,7 +17,6 @@ use crate::protocol::messages::list_offsets::{
 use crate::protocol::record_batch::BatchSplitter;
 use crate::protocol::records::Records;
 use crate::protocol::{ApiKey, ErrorCode};
-use crate::shard::Shard;
 use crate::storage::StorageError;
 use crate::storage::{LogPump, PartitionKey};
 use std::rc::Rc;

@@ -15,7 +15,12 @@
 //! Contract: a failure that concerns one topic or partition is a Kafka error code inside the
 //! response; `Err(HandlerError)` means the connection is unusable and net/ closes it.
 //!
-//! Runs on the connection's shard; handlers reach other shards through `ctx.shard.invoke_on`.
+//! Handlers reach the shard's services through the context they are given: `ctx.shard` is
+//! the connection's `broker::Shard`, whose `state` holds the per-shard services (metadata view,
+//! logs, group coordinator, producer ids). Other shards are reached through
+//! `ctx.shard.invoke_on`, group coordinators through `group_routing::on_coordinator`.
+//!
+//! Runs on the connection's shard.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -52,12 +57,14 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod sync_group;
 // ---- shared by handlers ----
+pub mod group_routing;
 pub mod turns;
 
+use crate::broker::Shard;
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
 use crate::protocol::{ApiKey, DecodeError, Message, frame, versions};
-use crate::shard::{MeshError, Shard};
+use crate::shard::MeshError;
 use crate::storage::LeasedRange;
 use bytes::{Bytes, BytesMut};
 use std::future::Future;

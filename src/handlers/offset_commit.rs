@@ -4,12 +4,9 @@
 //!
 //! A partition of an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION (Kafka checks its metadata
 //! cache the same way); the rest of the request still commits.
-use super::{HandlerError, RequestContext};
+use super::{HandlerError, RequestContext, group_routing};
 use crate::cluster::{ClusterMetadata, controller};
-use crate::group::{
-    self,
-    api::{CommitInput, CommitPartition},
-};
+use crate::group::api::{CommitInput, CommitPartition};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::offset_commit::{
@@ -66,15 +63,11 @@ pub async fn handle(
         };
         let count = input.partitions.len();
         let group_id = request.group_id.to_string();
-        group::on_coordinator(
+        group_routing::on_coordinator(
             &ctx.shard,
             group_id,
             move |shard, route, group_id| async move {
-                shard
-                    .state
-                    .groups
-                    .commit(&shard, route, group_id, input)
-                    .await
+                shard.state.groups.commit(route, group_id, input).await
             },
         )
         .await?

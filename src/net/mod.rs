@@ -26,9 +26,10 @@ pub mod splice;
 
 pub use admission::{Admission, Refused};
 
+use crate::broker::{Services, Shard};
 use crate::config::Tuning;
 use crate::limits;
-use crate::shard::{Either, LocalFuture, Service, Shard, ShardError, race};
+use crate::shard::{Either, LocalFuture, Server, ShardError, race};
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
@@ -47,7 +48,7 @@ impl KafkaService {
     }
 }
 
-impl Service for KafkaService {
+impl Server<Services> for KafkaService {
     fn start(&self, shard: &Rc<Shard>) -> Result<LocalFuture<()>, ShardError> {
         let address = shard.config().listen;
         let listener = bind(address, shard.index(), &shard.config().tuning).map_err(|source| {
@@ -57,17 +58,6 @@ impl Service for KafkaService {
                 source,
             }
         })?;
-        // The metrics listener (off unless configured) lives on shard 0 beside its Kafka one.
-        if let (0, Some(address)) = (shard.index(), shard.config().metrics_listen) {
-            let metrics =
-                crate::metrics::http::bind(address).map_err(|source| ShardError::Bind {
-                    shard: 0,
-                    address,
-                    source,
-                })?;
-            let serve = crate::metrics::http::serve(Rc::clone(shard), metrics);
-            compio::runtime::spawn(serve).detach();
-        }
         Ok(Box::pin(serve(
             Rc::clone(shard),
             listener,
