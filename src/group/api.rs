@@ -1,7 +1,8 @@
 //! The coordinator's operations, one per group API, as the handlers call them on the group's
 //! coordinator shard (through `invoke_on` with a [`Route`]). Operations that may replay a
-//! partition or start the timer take `self: &Rc<Self>` (the timer task holds the coordinator). Inputs and outputs are plain owned
-//! values (`Send`, so they cross the mesh); wire types stay in the handlers.
+//! partition or start the timer take `self: &Rc<Self>` (the timer task holds the
+//! coordinator). Inputs and outputs are plain owned values (`Send`, so they cross the mesh);
+//! wire types stay in the handlers.
 //!
 //! Runs on the coordinator shard of the group named in each call.
 use super::coordinator::{
