@@ -292,8 +292,7 @@ impl Coordinator {
         }
         let now = now_ms();
         let mut errors = vec![ErrorCode::None; count];
-        let mut records = Vec::new();
-        let mut written = Vec::new();
+        let (records, written);
         {
             let mut inner = self.inner.borrow_mut();
             let groups_count = inner.groups.len();
@@ -317,28 +316,8 @@ impl Coordinator {
             if check != ErrorCode::None {
                 return vec![check; count];
             }
-            for (index, partition) in input.partitions.iter().enumerate() {
-                let error = commit_error(&entry.offsets, partition);
-                if error != ErrorCode::None {
-                    if let Some(slot) = errors.get_mut(index) {
-                        *slot = error;
-                    }
-                    continue;
-                }
-                let value = OffsetValue {
-                    offset: partition.offset,
-                    leader_epoch: partition.leader_epoch,
-                    metadata: partition.metadata.clone(),
-                    commit_timestamp_ms: now,
-                };
-                records.push(LogRecord::Offset {
-                    group_id: group_id.clone(),
-                    topic: partition.topic.clone(),
-                    partition: partition.partition,
-                    value: Some(value.clone()),
-                });
-                written.push((index, value));
-            }
+            (records, written) =
+                stage_commit(entry, &group_id, &input.partitions, now, &mut errors);
         }
         if let Err(error) = append(self.logs(), route.key, &records).await {
             for (index, _) in &written {
@@ -402,6 +381,43 @@ impl Coordinator {
             })
             .collect())
     }
+}
+
+/// The records of a commit's acceptable partitions and the values they write (by input
+/// index); refused partitions get their error in `errors`.
+fn stage_commit(
+    entry: &Entry,
+    group_id: &str,
+    partitions: &[CommitPartition],
+    now: i64,
+    errors: &mut [ErrorCode],
+) -> (Vec<LogRecord>, Vec<(usize, OffsetValue)>) {
+    let mut records = Vec::new();
+    let mut written = Vec::new();
+    for (index, partition) in partitions.iter().enumerate() {
+        let error = commit_error(&entry.offsets, partition);
+        if error != ErrorCode::None {
+            if let Some(slot) = errors.get_mut(index) {
+                *slot = error;
+            }
+            continue;
+        }
+        let value = OffsetValue {
+            offset: partition.offset,
+            leader_epoch: partition.leader_epoch,
+            metadata: partition.metadata.clone(),
+            commit_timestamp_ms: now,
+        };
+        records.push(LogRecord::Offset {
+            group_id: group_id.to_owned(),
+            topic: partition.topic.clone(),
+            partition: partition.partition,
+            value: Some(value.clone()),
+        });
+        written.push((index, value));
+    }
+    assert_eq!(records.len(), written.len());
+    (records, written)
 }
 
 fn commit_error(offsets: &GroupOffsets, partition: &CommitPartition) -> ErrorCode {

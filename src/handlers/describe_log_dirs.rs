@@ -185,6 +185,7 @@ fn volume_bytes(dir: &Path) -> Option<(i64, i64)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
