@@ -4,7 +4,8 @@
 //! ```text
 //! mod.rs    per-shard counters (thread-local Cells) and the hooks that bump them
 //! scrape.rs gathers counters, partition offsets and group commits from every shard, encodes
-//! http.rs   the minimal HTTP/1.1 responder for GET /metrics, on shard 0
+//! http.rs   the minimal HTTP/1.1 responder for GET /metrics, on shard 0 (a `shard::Server`
+//!           that main.rs composes beside net/'s Kafka listener)
 //! ```
 //!
 //! Invariant: a counter is written only by its own shard's thread (thread-local `Cell`s, so no

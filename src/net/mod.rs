@@ -5,7 +5,11 @@
 //! ```text
 //! admission.rs   connections_max (one atomic for all shards), connections_per_ip_max
 //! connection.rs  frames → header → handlers::dispatch → responses in request order
+//! buffers.rs     per-shard receive buffer pool
+//! splice.rs      zero-copy Fetch: leased file ranges spliced into the socket
 //! ```
+//! [`KafkaService`] is a `shard::Server` of `broker::Services`; `main.rs` composes it with the
+//! metrics listener. net/ is the top of the library's layers: nothing imports it but `main`.
 //!
 //! Shutdown: when the shard starts draining, the accept loop ends, each connection stops reading
 //! new requests and answers the ones in flight, and [`KafkaService`]'s future completes once all
