@@ -1,6 +1,7 @@
 //! Mechanical style checks (STYLE.md §10), as a test so CI enforces them: lines of at most 100
-//! characters, a `//!` header on every source file, and no `unwrap()`/`expect(` in the codec's
-//! non-test code (peer input must never panic there).
+//! characters, a `//!` header on every source file, no `unwrap()`/`expect(` in the codec's
+//! non-test code (peer input must never panic there), and the layering of `src/`: the module
+//! import graph points down the declared [`LAYERS`] only, without circles (STYLE.md §12).
 use std::path::{Path, PathBuf};
 
 const LINE_LENGTH_MAX: usize = 100;

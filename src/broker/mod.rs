@@ -179,21 +179,57 @@ impl MetadataHost for Services {
 }
 
 impl Services {
-    /// The names of topics in the last acted-on snapshot that `current` no longer has (by
-    /// topic id, so a topic deleted and re-created under its name counts); `current` becomes
-    /// the acted-on snapshot when it is newer.
+    /// The topics removed since the last acted-on snapshot (see [`removed_topics`]); `current`
+    /// becomes the acted-on snapshot when it is newer.
     fn take_removed_topics(&self, current: &Arc<ClusterMetadata>) -> BTreeSet<String> {
         let mut reconciled = self.reconciled.borrow_mut();
         if current.version <= reconciled.version {
             return BTreeSet::new();
         }
-        let removed = reconciled
-            .topics
-            .values()
-            .filter(|topic| current.topic_by_id(topic.topic_id).is_none())
-            .map(|topic| topic.name.clone())
-            .collect();
+        let removed = removed_topics(&reconciled, current);
         *reconciled = Arc::clone(current);
         removed
+    }
+}
+
+/// The names of topics in `previous` that `current` no longer has, by topic id, so a topic
+/// deleted and re-created under its name counts as removed.
+fn removed_topics(previous: &ClusterMetadata, current: &ClusterMetadata) -> BTreeSet<String> {
+    previous
+        .topics
+        .values()
+        .filter(|topic| current.topic_by_id(topic.topic_id).is_none())
+        .map(|topic| topic.name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn created(metadata: &ClusterMetadata, name: &str) -> ClusterMetadata {
+        metadata
+            .with_topic_created(name, 1, BTreeMap::new())
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn removed_topics_are_found_by_id() {
+        let start = created(&created(&ClusterMetadata::new_cluster(), "kept"), "gone");
+        let deleted = start.with_topic_deleted("gone").unwrap().0;
+        assert_eq!(
+            removed_topics(&start, &deleted),
+            BTreeSet::from(["gone".to_owned()])
+        );
+        assert!(removed_topics(&deleted, &start).is_empty());
+        // Deleted and re-created between two snapshots a shard installs: still removed.
+        let recreated = created(&deleted, "gone");
+        assert_eq!(
+            removed_topics(&start, &recreated),
+            BTreeSet::from(["gone".to_owned()])
+        );
+        assert!(removed_topics(&start, &start).is_empty());
     }
 }
