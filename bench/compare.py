@@ -25,6 +25,8 @@ Each broker-side CPU figure is user+system time of the broker's process group (/
 the workload, per record or per MB: less sensitive than throughput to other jobs on the machine.
 
 Usage: python3 bench/compare.py [--reps 3] [--duration 8] [--out DIR] [--only ringbroker,tansu]
+       [--before BINARY]   also runs "ringbroker-before", an older ringbroker binary, as a peer
+                           under the same flags (before/after pairs of a change, in one run)
 Binaries come from $CARGO_TARGET_DIR/release (default ./target/release): build them first with
 `cargo build --release --bin ringbroker --bin ringbench`.
 """
@@ -193,6 +195,13 @@ def broker_commands(args, work, noida, tansu):
     commands["ringbroker"] = ([str(BIN / "ringbroker"), "--listen", f"127.0.0.1:{port}",
                               "--data-dir", str(data), "--auto-create-partitions",
                               str(PARTITIONS), "--shards", str(args.shards)], port, data)
+    if args.before is not None:
+        port = free_port()
+        data = work / "ringbroker-before-data"
+        commands["ringbroker-before"] = ([str(BIN / "ringbroker-before"), "--listen",
+                                          f"127.0.0.1:{port}", "--data-dir", str(data),
+                                          "--auto-create-partitions", str(PARTITIONS),
+                                          "--shards", str(args.shards)], port, data)
     if noida is not None:
         port = free_port()
         data = work / "noida-data"
@@ -431,6 +440,8 @@ def main():
     parser.add_argument("--shards", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--baseline-mib", type=int, default=1024)
     parser.add_argument("--only", default="ringbroker,noida-db,tansu")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="an older ringbroker binary, run as peer 'ringbroker-before'")
     parser.add_argument("--out", type=Path, default=None, help="work dir (default: a temp dir)")
     parser.add_argument("--venv", type=Path, default=target_dir() / "compare-venv")
     parser.add_argument("--report", type=Path, default=None,
@@ -453,12 +464,16 @@ def main():
     BIN.mkdir(exist_ok=True)
     for binary in ("ringbroker", "ringbench"):
         shutil.copy2(target_dir() / "release" / binary, BIN / binary)
+    if args.before is not None:
+        shutil.copy2(args.before, BIN / "ringbroker-before")
+        if "ringbroker-before" not in args.only:
+            args.only.append("ringbroker-before")
 
     noida = tansu = None
     if any(n in args.only for n in ("noida-db", "tansu")):
         noida, tansu = install_peers(args.venv)
     commands = broker_commands(args, work, noida, tansu)
-    names = [n for n in ("ringbroker", "noida-db", "tansu") if n in commands]
+    names = [n for n in ("ringbroker", "ringbroker-before", "noida-db", "tansu") if n in commands]
     samples = {n: {} for n in names}
     loads = {n: [] for n in names}
     baseline, errors = {}, {}

@@ -13,9 +13,39 @@ pub const FRAME_SIZE_MAX: usize = 100 * 1024 * 1024;
 pub const BATCH_SIZE_MAX: usize = 64 * 1024 * 1024;
 const _: () = assert!(FRAME_SIZE_MAX >= BATCH_SIZE_MAX);
 
-/// Default `max.message.bytes` (Kafka: 1048588).
+// ---- topic configs: the one source of each default and bound. `cluster::configs` builds the
+// config table from these, and `storage::LogConfig::default()` is made of them (a test checks
+// that resolving no overrides through the table gives exactly `LogConfig::default()`). ----
+
+/// Default `max.message.bytes` (Kafka: 1048588, 1 MiB plus record-batch overhead).
 pub const MESSAGE_SIZE_MAX_DEFAULT: usize = 1_048_588;
 const _: () = assert!(MESSAGE_SIZE_MAX_DEFAULT <= BATCH_SIZE_MAX);
+
+/// Default `segment.bytes` (Kafka: 1 GiB).
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+const _: () = assert!(SEGMENT_BYTES_DEFAULT <= SEGMENT_SIZE_MAX);
+
+/// Smallest `segment.bytes` a topic may set. Kafka 4 requires 1 MiB; we allow 4 KiB so tests and
+/// small deployments can roll segments quickly (each segment costs two file descriptors).
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
+const _: () = assert!(SEGMENT_BYTES_MIN >= SEGMENT_SIZE_MIN);
+
+/// Default `index.interval.bytes` (Kafka: 4096).
+pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
+
+/// Default `retention.ms` (Kafka: 7 days).
+pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Default `segment.ms` (Kafka: 7 days).
+pub const SEGMENT_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Default `message.timestamp.after.max.ms` (Kafka 4: one hour).
+pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT: i64 = 60 * 60 * 1000;
+
+/// Longest config value accepted. Every valid value in the table is far shorter; the bound keeps
+/// stored values encodable as classic (i16-length) strings in DescribeConfigs responses.
+pub const CONFIG_VALUE_LENGTH_MAX: usize = 1024;
+const _: () = assert!(CONFIG_VALUE_LENGTH_MAX <= i16::MAX as usize);
 
 /// Cap on the decompressed size of one batch when records are iterated (tests, ringbench,
 /// validation of compressed batches). 256 MiB: four times the largest batch, which covers real
@@ -163,7 +193,7 @@ pub const SHARD_STARTUP_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 /// How often `main` wakes from waiting on signals to check that no shard thread died.
 pub const SIGNAL_POLL_MS: u64 = 200;
 
-// ---- shard/logs.rs: the per-shard log pump ----
+// ---- storage/pump/: the per-shard log pump ----
 
 /// Commands queued for one shard's log pump. A full queue makes callers wait (backpressure).
 /// 4096 × one produce partition each keeps a tick's work bounded while letting many connections
@@ -334,3 +364,26 @@ pub const PRODUCER_ID_EXPIRATION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1000;
 /// Longest `producer_id_expiration_ms` accepted: a year. State of idle producers is kept this
 /// long at most (memory per producer is small, but it must end).
 pub const PRODUCER_ID_EXPIRATION_MS_MAX: u64 = 365 * 24 * 60 * 60 * 1000;
+
+// ---- cluster metadata (src/cluster/metadata/) ----
+
+/// Encoded size of one metadata record. The largest record today is a topic creation with
+/// every topic config overridden: ~15 configs × (name + `CONFIG_VALUE_LENGTH_MAX` 1 KiB) ≈
+/// 16 KiB, so 1 MiB (Kafka's default `max.message.bytes`, which also bounds KRaft's metadata
+/// batches) leaves room for the cluster's records (partitions with replica lists) without
+/// letting one record hold the controller for long. Decoding refuses anything larger before
+/// reading its fields.
+pub const METADATA_RECORD_SIZE_MAX: usize = 1024 * 1024;
+
+/// Encoded size of the metadata snapshot file, read whole at start-up and rewritten whole on
+/// each change until the Raft log takes over. A topic costs ~100 bytes plus its overrides, so
+/// 64 MiB holds ~100 k topics with a few overrides each; rewriting it is ~30 ms at 2 GB/s, paid
+/// only by admin changes, never by produce or fetch.
+pub const METADATA_SNAPSHOT_SIZE_MAX: usize = 64 * 1024 * 1024;
+const _: () = assert!(METADATA_SNAPSHOT_SIZE_MAX >= METADATA_RECORD_SIZE_MAX);
+// Sizes are written as u32 on disk.
+const _: () = assert!(METADATA_SNAPSHOT_SIZE_MAX <= u32::MAX as usize);
+
+/// Length of a cluster id. Ours are 22 characters (a UUID in URL-safe base64, as Kafka's);
+/// the bound only keeps a hand-edited file from holding an unbounded string.
+pub const CLUSTER_ID_LENGTH_MAX: usize = 64;

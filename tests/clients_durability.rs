@@ -41,6 +41,7 @@ impl ProducerContext for Recorder {
     }
 }
 
+#[allow(clippy::too_many_lines)] // one scenario whose steps read in order; helpers would hide it
 #[test]
 fn acknowledged_records_survive_kill_9() {
     let mut broker = common::Broker::start_with(common::BrokerOptions {

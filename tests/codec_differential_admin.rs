@@ -12,8 +12,8 @@ use kafka_protocol::messages as kp;
 use kafka_protocol::protocol::{Decodable, Encodable, Message as KpMessage, StrBytes};
 use ringbroker::protocol::Message;
 use ringbroker::protocol::messages::{
-    create_partitions, create_topics, delete_topics, describe_cluster, describe_configs,
-    incremental_alter_configs, sasl_authenticate, sasl_handshake,
+    alter_configs, create_partitions, create_topics, delete_topics, describe_cluster,
+    describe_configs, incremental_alter_configs, sasl_authenticate, sasl_handshake,
 };
 use std::fmt::Debug;
 
@@ -313,6 +313,49 @@ fn incremental_alter_configs() {
     use incremental_alter_configs as ours;
     differential::<ours::IncrementalAlterConfigsRequest, _>(incremental_alter_configs_request);
     differential::<ours::IncrementalAlterConfigsResponse, _>(incremental_alter_configs_response);
+}
+
+fn alter_configs_request(version: i16) -> kp::AlterConfigsRequest {
+    use kp::alter_configs_request as m;
+    let set = m::AlterableConfig::default()
+        .with_name(s("retention.ms"))
+        .with_value(Some(s("1000")));
+    let null = m::AlterableConfig::default()
+        .with_name(s("segment.ms"))
+        .with_value(None);
+    let topic = m::AlterConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(s("orders"))
+        .with_configs(vec![set, null]);
+    let broker = m::AlterConfigsResource::default()
+        .with_resource_type(4)
+        .with_resource_name(s(""));
+    kp::AlterConfigsRequest::default()
+        .with_resources(vec![topic, broker])
+        .with_validate_only(version != 1)
+}
+
+fn alter_configs_response(version: i16) -> kp::AlterConfigsResponse {
+    use kp::alter_configs_response as m;
+    let failed = m::AlterConfigsResourceResponse::default()
+        .with_error_code(40)
+        .with_error_message(Some(s("bad value")))
+        .with_resource_type(2)
+        .with_resource_name(s("orders"));
+    let ok = m::AlterConfigsResourceResponse::default()
+        .with_error_message(None)
+        .with_resource_type(4)
+        .with_resource_name(s("1"));
+    kp::AlterConfigsResponse::default()
+        .with_throttle_time_ms(2 + i32::from(version))
+        .with_responses(vec![failed, ok])
+}
+
+#[test]
+fn alter_configs() {
+    use alter_configs as ours;
+    differential::<ours::AlterConfigsRequest, _>(alter_configs_request);
+    differential::<ours::AlterConfigsResponse, _>(alter_configs_response);
 }
 
 fn describe_cluster_request(version: i16) -> kp::DescribeClusterRequest {

@@ -358,6 +358,7 @@ fn offset_commit() {
     );
 }
 
+#[allow(clippy::too_many_lines)] // one scenario whose steps read in order; helpers would hide it
 #[test]
 fn offset_fetch() {
     use kp::offset_fetch_request::{

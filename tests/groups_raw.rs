@@ -140,6 +140,7 @@ fn find_coordinator_batched_and_single() {
     assert_eq!(response.error_code, ErrorCode::CoordinatorNotAvailable);
 }
 
+#[allow(clippy::too_many_lines)] // one scenario whose steps read in order; helpers would hide it
 #[test]
 fn kafka_error_codes() {
     let broker = start();
@@ -254,6 +255,7 @@ fn static_member_fencing() {
     assert_eq!(response.error_code, ErrorCode::FencedInstanceId);
 }
 
+#[allow(clippy::too_many_lines)] // one scenario whose steps read in order; helpers would hide it
 #[test]
 fn offsets_commit_fetch_and_list() {
     let broker = start();
@@ -401,6 +403,7 @@ fn reloaded_member_expires_without_any_group_request() {
 /// Committed offsets of a deleted topic are forgotten, also across a restart, so a topic
 /// re-created under the same name starts without them (Kafka's cleanup on partition
 /// deletion); offsets of other topics stay.
+#[allow(clippy::too_many_lines)] // one scenario whose steps read in order; helpers would hide it
 #[test]
 fn deleting_a_topic_forgets_its_committed_offsets() {
     let mut broker = start();

@@ -106,6 +106,7 @@ fn consume(bootstrap: &str) {
         .expect("commit offsets");
 }
 
+#[allow(clippy::too_many_lines)] // one scenario whose steps read in order; helpers would hide it
 #[test]
 fn scrape_shows_counters_move_after_produce_and_consume() {
     let metrics = free_address();

@@ -13,7 +13,7 @@ use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
 use ringbroker::protocol::messages::metadata::{
-    MetadataRequest, MetadataRequestTopic, MetadataResponse,
+    MetadataRequest, MetadataRequestTopic, MetadataResponse, MetadataResponsePartition,
 };
 use ringbroker::protocol::{ErrorCode, StrBytes, Uuid};
 use std::collections::HashMap;
@@ -105,19 +105,10 @@ pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
             }
             other => bail!("metadata for {topic}: {}", other.name()),
         }
-        let mut leaders: Vec<PartitionLeader> = found
-            .partitions
-            .iter()
-            .map(|partition| PartitionLeader {
-                partition: partition.partition_index,
-                leader_id: partition.leader_id,
-            })
-            .collect();
-        if leaders.is_empty() || leaders.iter().any(|leader| leader.leader_id < 0) {
+        let Some(leaders) = leaders_of(&found.partitions) else {
             std::thread::sleep(METADATA_RETRY_DELAY);
             continue;
-        }
-        leaders.sort_by_key(|leader| leader.partition);
+        };
         if create && leaders.len() != usize::try_from(partitions).unwrap_or(0) {
             println!(
                 "note: {topic} exists with {} partitions; --partitions {partitions} is ignored",
@@ -143,6 +134,22 @@ pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
         });
     }
     bail!("{topic} has no leader for every partition after {METADATA_ATTEMPTS_MAX} attempts")
+}
+
+/// Each partition's leader, by partition; `None` while some partition has no leader yet.
+fn leaders_of(partitions: &[MetadataResponsePartition]) -> Option<Vec<PartitionLeader>> {
+    let mut leaders: Vec<PartitionLeader> = partitions
+        .iter()
+        .map(|partition| PartitionLeader {
+            partition: partition.partition_index,
+            leader_id: partition.leader_id,
+        })
+        .collect();
+    if leaders.is_empty() || leaders.iter().any(|leader| leader.leader_id < 0) {
+        return None;
+    }
+    leaders.sort_by_key(|leader| leader.partition);
+    Some(leaders)
 }
 
 fn metadata(

@@ -185,11 +185,7 @@ fn produce_loop(
     let mut generated = 0u64;
     let interval = (config.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / config.rate));
     let started = Instant::now();
-    let mut buffers = Buffers {
-        payload: random_payload(config.record_size, config.seed),
-        request: BytesMut::with_capacity(config.batch_size * 2),
-        scratch: BytesMut::new(),
-    };
+    let mut buffers = Buffers::new(config);
     // When the oldest open batch's linger ends; scanning partitions only then keeps the
     // per-record cost O(1).
     let mut linger_due: Option<Instant> = None;
@@ -204,15 +200,10 @@ fn produce_loop(
             let slot = pending
                 .get_mut(sticky)
                 .context("sticky partition in range")?;
-            if slot.enqueued.is_empty() {
-                let ends = now + config.linger;
-                linger_due = Some(linger_due.map_or(ends, |due| due.min(ends)));
-            }
-            slot.enqueued.push(now);
+            filled = enqueue(slot, now, config.linger, per_batch, &mut linger_due);
             generated += 1;
-            if slot.enqueued.len() >= per_batch {
+            if filled {
                 sticky = (sticky + 1) % pending.len();
-                filled = true;
             }
         }
         let lingered = linger_due.is_some_and(|due| now >= due);
@@ -234,23 +225,12 @@ fn produce_loop(
                     .filter_map(|slot| slot.enqueued.first())
                     .map(|first| *first + config.linger)
                     .min();
-                let sent = Instant::now();
-                match &in_flight {
-                    Some(channel) => {
-                        let item = InFlight {
-                            correlation_id,
-                            enqueued,
-                            partitions: ready.len(),
-                        };
-                        if channel.send(item).is_err() {
-                            bail!("the acknowledgement reader stopped");
-                        }
-                    }
-                    None => {
-                        let record_size = config.record_size as u64;
-                        record_unacked(&enqueued, sent, record_size, window, result);
-                    }
-                }
+                let item = InFlight {
+                    correlation_id,
+                    enqueued,
+                    partitions: ready.len(),
+                };
+                hand_off(config, in_flight.as_ref(), item, window, result)?;
                 continue;
             }
         }
@@ -270,11 +250,62 @@ fn produce_loop(
     }
 }
 
+/// Adds one record generated at `now` to a partition's open batch; true when that fills it.
+/// The first record of a batch starts its linger, which may become the earliest due.
+fn enqueue(
+    slot: &mut Pending,
+    now: Instant,
+    linger: Duration,
+    per_batch: usize,
+    linger_due: &mut Option<Instant>,
+) -> bool {
+    if slot.enqueued.is_empty() {
+        let ends = now + linger;
+        *linger_due = Some(linger_due.map_or(ends, |due| due.min(ends)));
+    }
+    slot.enqueued.push(now);
+    slot.enqueued.len() >= per_batch
+}
+
+/// A request just sent: to the acknowledgement reader when there is one (acks ≠ 0), else its
+/// records count as done at once.
+fn hand_off(
+    config: &ProducerConfig,
+    in_flight: Option<&SyncSender<InFlight>>,
+    item: InFlight,
+    window: &Arc<Mutex<Window>>,
+    result: &mut ProducerResult,
+) -> anyhow::Result<()> {
+    let sent = Instant::now();
+    match in_flight {
+        Some(channel) => {
+            if channel.send(item).is_err() {
+                bail!("the acknowledgement reader stopped");
+            }
+        }
+        None => {
+            let record_size = config.record_size as u64;
+            record_unacked(&item.enqueued, sent, record_size, window, result);
+        }
+    }
+    Ok(())
+}
+
 /// Buffers the writer reuses across requests.
 struct Buffers {
     payload: Vec<u8>,
     request: BytesMut,
     scratch: BytesMut,
+}
+
+impl Buffers {
+    fn new(config: &ProducerConfig) -> Self {
+        Self {
+            payload: random_payload(config.record_size, config.seed),
+            request: BytesMut::with_capacity(config.batch_size * 2),
+            scratch: BytesMut::new(),
+        }
+    }
 }
 
 /// Records of `record_size` that fill a `batch_size` batch, at least 1 (a record larger than

@@ -206,30 +206,37 @@ fn removed_topics(previous: &ClusterMetadata, current: &ClusterMetadata) -> BTre
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::MetadataRecord;
+    use crate::protocol::Uuid;
     use std::collections::BTreeMap;
 
-    fn created(metadata: &ClusterMetadata, name: &str) -> ClusterMetadata {
-        metadata
-            .with_topic_created(name, 1, BTreeMap::new())
-            .unwrap()
-            .0
+    fn created(metadata: &ClusterMetadata, name: &str, id: u8) -> ClusterMetadata {
+        let record = MetadataRecord::TopicCreated {
+            topic_id: Uuid([id; 16]),
+            name: name.to_owned(),
+            partition_count: 1,
+            configs: BTreeMap::new(),
+        };
+        metadata.apply(&record).unwrap()
     }
 
     #[test]
     fn removed_topics_are_found_by_id() {
-        let start = created(&created(&ClusterMetadata::new_cluster(), "kept"), "gone");
-        let deleted = start.with_topic_deleted("gone").unwrap().0;
-        assert_eq!(
-            removed_topics(&start, &deleted),
-            BTreeSet::from(["gone".to_owned()])
+        let start = created(
+            &created(&ClusterMetadata::new_cluster(), "kept", 1),
+            "gone",
+            2,
         );
+        let removal = MetadataRecord::TopicRemoved {
+            topic_id: Uuid([2; 16]),
+        };
+        let deleted = start.apply(&removal).unwrap();
+        let gone = BTreeSet::from(["gone".to_owned()]);
+        assert_eq!(removed_topics(&start, &deleted), gone);
         assert!(removed_topics(&deleted, &start).is_empty());
         // Deleted and re-created between two snapshots a shard installs: still removed.
-        let recreated = created(&deleted, "gone");
-        assert_eq!(
-            removed_topics(&start, &recreated),
-            BTreeSet::from(["gone".to_owned()])
-        );
+        let recreated = created(&deleted, "gone", 3);
+        assert_eq!(removed_topics(&start, &recreated), gone);
         assert!(removed_topics(&start, &start).is_empty());
     }
 }

@@ -1,10 +1,28 @@
-//! Topic and broker configs: the one table of names, types, defaults and bounds that feeds
-//! CreateTopics / IncrementalAlterConfigs validation, DescribeConfigs and the storage `LogConfig`.
+//! Topic and broker configs: the one table of names, types, defaults, bounds and docs. Every
+//! use derives from it: CreateTopics / IncrementalAlterConfigs / AlterConfigs validation (one
+//! validator, [`parse_value`]), DescribeConfigs, and the storage's typed per-partition
+//! [`LogConfig`] ([`log_config`]). The defaults and bounds themselves are `limits.rs` constants,
+//! shared with `LogConfig::default()`.
+//!
+//! Which resource a config belongs to: every entry of [`TOPIC_CONFIGS`] is a topic config under
+//! its own name and a writable broker-level default under its broker synonym (`log.retention.ms`
+//! for `retention.ms`, as Kafka names them); [`BROKER_READ_ONLY`] are broker-only configs whose
+//! values come from the running `Config` (static, never altered through the API).
 //!
 //! A topic's effective value is its own override, else the broker-level override of its broker
-//! synonym (`log.retention.ms` for `retention.ms`, as Kafka names them), else the default.
+//! synonym, else the default. Values are refused where they enter (the metadata `with_*` checks
+//! the handlers and the controller run); [`log_config`] parses them once per metadata change
+//! into typed values and reports, never replaces, a value the table refuses.
 //! Pure data; runs on any shard.
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::limits::{
+    BATCH_SIZE_MAX, CONFIG_VALUE_LENGTH_MAX, INDEX_INTERVAL_BYTES_DEFAULT,
+    MESSAGE_SIZE_MAX_DEFAULT, MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT, RETENTION_MS_DEFAULT,
+    SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN, SEGMENT_MS_DEFAULT, SEGMENT_SIZE_MAX,
+};
+use crate::storage::{FlushPolicy, LogConfig, TimestampType};
 
 /// Kafka's `ConfigType` numbers (DescribeConfigs v3+).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,18 +33,24 @@ pub enum ConfigType {
     Long = 5,
 }
 
-/// How a value is checked.
+/// How a value is checked, and its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigKind {
     /// An integer in `min..=max` (both inclusive).
     Integer {
         min: i64,
         max: i64,
+        default: i64,
         config_type: ConfigType,
     },
-    Boolean,
-    /// One of a fixed set of strings.
-    Choice(&'static [&'static str]),
+    Boolean {
+        default: bool,
+    },
+    /// One of a fixed set of strings (case-sensitive, as Kafka's `ValidString`).
+    Choice {
+        choices: &'static [&'static str],
+        default: &'static str,
+    },
 }
 
 /// One topic config.
@@ -35,131 +59,176 @@ pub struct TopicConfigDef {
     pub name: &'static str,
     /// The broker-level config that sets its default for every topic.
     pub broker_synonym: &'static str,
-    pub default: &'static str,
     pub kind: ConfigKind,
     /// Why this value matters here, for `ringbroker topic config` and the README.
     pub doc: &'static str,
 }
 
-const fn long(min: i64) -> ConfigKind {
+impl TopicConfigDef {
+    /// The default as Kafka renders it (DescribeConfigs' DEFAULT_CONFIG value).
+    #[must_use]
+    pub fn default_value(&self) -> String {
+        match self.kind {
+            ConfigKind::Integer { default, .. } => default.to_string(),
+            ConfigKind::Boolean { default } => default.to_string(),
+            ConfigKind::Choice { default, .. } => default.to_owned(),
+        }
+    }
+
+    /// The default, typed.
+    #[must_use]
+    pub const fn default_typed(&self) -> ConfigValue {
+        match self.kind {
+            ConfigKind::Integer { default, .. } => ConfigValue::Int(default),
+            ConfigKind::Boolean { default } => ConfigValue::Bool(default),
+            ConfigKind::Choice { default, .. } => ConfigValue::Choice(default),
+        }
+    }
+}
+
+/// A value parsed and checked against its definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigValue {
+    Int(i64),
+    Bool(bool),
+    /// The table's own spelling of the chosen string.
+    Choice(&'static str),
+}
+
+const fn long(min: i64, default: i64) -> ConfigKind {
     ConfigKind::Integer {
         min,
         max: i64::MAX,
+        default,
         config_type: ConfigType::Long,
     }
 }
 
-const fn int(min: i64, max: i64) -> ConfigKind {
+const fn int(min: i64, max: i64, default: i64) -> ConfigKind {
+    assert!(
+        min <= default && default <= max,
+        "default out of its own bounds"
+    );
     ConfigKind::Integer {
         min,
         max,
+        default,
         config_type: ConfigType::Int,
     }
 }
 
-/// Longest config value accepted. Every valid value in the table is far shorter; the bound keeps
-/// stored values encodable as classic (i16-length) strings in DescribeConfigs responses.
-pub const CONFIG_VALUE_LENGTH_MAX: usize = 1024;
-
-/// Smallest `segment.bytes` we accept. Kafka 4 requires 1 MiB; we allow 4 KiB so tests and
-/// small deployments can roll segments quickly (each segment costs two file descriptors).
-pub const SEGMENT_BYTES_MIN: i64 = 4096;
+const I32_MAX: i64 = i32::MAX as i64;
+const _: () = assert!(SEGMENT_SIZE_MAX == i32::MAX as u64);
+const _: () = assert!(BATCH_SIZE_MAX <= i32::MAX as usize);
 
 /// Every topic config we understand. Others are refused with INVALID_CONFIG rather than
 /// silently ignored, so a user never believes a setting took effect when it did not.
+#[allow(clippy::cast_possible_wrap)] // every limit cast here is at most i32::MAX (asserts above)
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     TopicConfigDef {
         name: "cleanup.policy",
         broker_synonym: "log.cleanup.policy",
-        default: "delete",
         // Compaction is not implemented: refusing it is honest, accepting it would lose data
         // a compacting user expects to keep (the latest value per key).
-        kind: ConfigKind::Choice(&["delete"]),
+        kind: ConfigKind::Choice {
+            choices: &["delete"],
+            default: "delete",
+        },
         doc: "Only delete (time/size retention) is supported; compact is refused.",
     },
     TopicConfigDef {
         name: "compression.type",
         broker_synonym: "compression.type",
-        default: "producer",
         // Batches are stored verbatim (never recompressed), which is Kafka's `producer` mode.
-        kind: ConfigKind::Choice(&["producer"]),
+        kind: ConfigKind::Choice {
+            choices: &["producer"],
+            default: "producer",
+        },
         doc: "Batches are stored as the producer compressed them.",
     },
     TopicConfigDef {
         name: "retention.ms",
         broker_synonym: "log.retention.ms",
-        default: "604800000",
-        kind: long(-1),
+        kind: long(-1, RETENTION_MS_DEFAULT),
         doc: "Delete whole segments older than this (by largest timestamp); -1 keeps forever.",
     },
     TopicConfigDef {
         name: "retention.bytes",
         broker_synonym: "log.retention.bytes",
-        default: "-1",
-        kind: long(-1),
+        kind: long(-1, -1),
         doc: "Delete oldest segments while the partition is larger than this; -1 = no limit.",
     },
     TopicConfigDef {
         name: "segment.bytes",
         broker_synonym: "log.segment.bytes",
-        default: "1073741824",
-        kind: int(SEGMENT_BYTES_MIN, i32::MAX as i64),
+        kind: int(
+            SEGMENT_BYTES_MIN as i64,
+            SEGMENT_SIZE_MAX as i64,
+            SEGMENT_BYTES_DEFAULT as i64,
+        ),
         doc: "Roll to a new segment file at this size.",
     },
     TopicConfigDef {
         name: "segment.ms",
         broker_synonym: "log.roll.ms",
-        default: "604800000",
-        kind: long(1),
+        kind: long(1, SEGMENT_MS_DEFAULT),
         doc: "Roll to a new segment after this long even if it is not full.",
     },
     TopicConfigDef {
         name: "max.message.bytes",
         broker_synonym: "message.max.bytes",
-        default: "1048588",
-        kind: int(0, crate::limits::BATCH_SIZE_MAX as i64),
+        kind: int(0, BATCH_SIZE_MAX as i64, MESSAGE_SIZE_MAX_DEFAULT as i64),
         doc: "Largest record batch accepted.",
     },
     TopicConfigDef {
         name: "index.interval.bytes",
         broker_synonym: "log.index.interval.bytes",
-        default: "4096",
-        kind: int(0, i32::MAX as i64),
+        kind: int(0, I32_MAX, INDEX_INTERVAL_BYTES_DEFAULT as i64),
         doc: "Bytes between sparse offset-index entries.",
     },
     TopicConfigDef {
         name: "flush.messages",
         broker_synonym: "log.flush.interval.messages",
-        default: "9223372036854775807",
-        kind: long(1),
+        kind: long(1, i64::MAX),
         doc: "fdatasync after this many messages (default: never; replication protects data).",
     },
     TopicConfigDef {
         name: "flush.ms",
         broker_synonym: "log.flush.interval.ms",
-        default: "9223372036854775807",
-        kind: long(0),
+        kind: long(0, i64::MAX),
         doc: "fdatasync when the oldest unflushed append is this old (default: never).",
     },
     TopicConfigDef {
         name: "flush.strict",
         broker_synonym: "log.flush.strict",
-        default: "false",
-        kind: ConfigKind::Boolean,
+        kind: ConfigKind::Boolean { default: false },
         doc: "ringbroker only: fdatasync before acknowledging a produce, one sync per shard tick.",
     },
     TopicConfigDef {
         name: "message.timestamp.type",
         broker_synonym: "log.message.timestamp.type",
-        default: "CreateTime",
-        kind: ConfigKind::Choice(&["CreateTime", "LogAppendTime"]),
+        kind: ConfigKind::Choice {
+            choices: &["CreateTime", "LogAppendTime"],
+            default: "CreateTime",
+        },
         doc: "CreateTime keeps the producer's timestamps; LogAppendTime uses the broker's clock.",
+    },
+    TopicConfigDef {
+        name: "message.timestamp.before.max.ms",
+        broker_synonym: "log.message.timestamp.before.max.ms",
+        kind: long(0, i64::MAX),
+        doc: "CreateTime only: refuse a batch whose timestamp is further in the past than this.",
+    },
+    TopicConfigDef {
+        name: "message.timestamp.after.max.ms",
+        broker_synonym: "log.message.timestamp.after.max.ms",
+        kind: long(0, MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT),
+        doc: "CreateTime only: refuse a batch whose timestamp is further in the future than this.",
     },
     TopicConfigDef {
         name: "min.insync.replicas",
         broker_synonym: "min.insync.replicas",
-        default: "1",
-        kind: int(1, i32::MAX as i64),
+        kind: int(1, I32_MAX, 1),
         doc: "Replicas that must have a write for acks=all (single node: always 1 in sync).",
     },
 ];
@@ -209,8 +278,8 @@ pub fn topic_config_by_broker_name(name: &str) -> Option<&'static TopicConfigDef
 pub const fn config_type(def: &TopicConfigDef) -> ConfigType {
     match def.kind {
         ConfigKind::Integer { config_type, .. } => config_type,
-        ConfigKind::Boolean => ConfigType::Boolean,
-        ConfigKind::Choice(_) => ConfigType::String,
+        ConfigKind::Boolean { .. } => ConfigType::Boolean,
+        ConfigKind::Choice { .. } => ConfigType::String,
     }
 }
 
@@ -224,11 +293,13 @@ pub fn topic_configs_sorted_by(
     defs
 }
 
-/// Checks `value` for `def`.
+/// The one validator: parses `value` for `def` as Kafka's `ConfigDef` does (values trimmed,
+/// booleans in any case, choices exact) and checks its bounds, with Kafka's reasons ("Not a
+/// number of type LONG", "Value must be at least 0", "String must be one of: ...").
 ///
 /// # Errors
 /// `Invalid` with the reason.
-pub fn check_value(def: &TopicConfigDef, value: &str) -> Result<(), ConfigError> {
+pub fn parse_value(def: &TopicConfigDef, value: &str) -> Result<ConfigValue, ConfigError> {
     let invalid = |reason: String| ConfigError::Invalid {
         name: def.name.to_owned(),
         value: value.chars().take(64).collect(),
@@ -240,36 +311,71 @@ pub fn check_value(def: &TopicConfigDef, value: &str) -> Result<(), ConfigError>
         )));
     }
     match def.kind {
-        ConfigKind::Integer { min, max, .. } => {
+        ConfigKind::Integer {
+            min,
+            max,
+            config_type,
+            ..
+        } => {
+            let type_name = if config_type == ConfigType::Int {
+                "INT"
+            } else {
+                "LONG"
+            };
+            // Kafka's ConfigDef parses INT as an i32, so a wider number is "not a number" too.
             let parsed: i64 = value
                 .trim()
                 .parse()
-                .map_err(|_| invalid("not an integer".into()))?;
-            if parsed < min || parsed > max {
-                return Err(invalid(format!("must be in [{min}, {max}]")));
+                .map_err(|_| invalid(format!("Not a number of type {type_name}")))?;
+            if parsed < min {
+                return Err(invalid(format!("Value must be at least {min}")));
             }
-        }
-        ConfigKind::Boolean => {
-            if !matches!(value.trim(), "true" | "false") {
-                return Err(invalid("must be true or false".into()));
+            if parsed > max {
+                return Err(invalid(format!("Value must be no more than {max}")));
             }
+            Ok(ConfigValue::Int(parsed))
         }
-        ConfigKind::Choice(choices) => {
-            if !choices.contains(&value.trim()) {
-                return Err(invalid(format!("must be one of {choices:?}")));
-            }
-        }
+        ConfigKind::Boolean { .. } => match value.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(ConfigValue::Bool(true)),
+            "false" => Ok(ConfigValue::Bool(false)),
+            _ => Err(invalid("Expected value to be either true or false".into())),
+        },
+        ConfigKind::Choice { choices, .. } => choices
+            .iter()
+            .find(|choice| **choice == value.trim())
+            .map(|choice| ConfigValue::Choice(choice))
+            .ok_or_else(|| invalid(format!("String must be one of: {}", choices.join(", ")))),
     }
-    Ok(())
 }
 
-/// Checks a full set of topic overrides.
+/// Checks `value` for `def` (see [`parse_value`]).
+///
+/// # Errors
+/// `Invalid` with the reason.
+pub fn check_value(def: &TopicConfigDef, value: &str) -> Result<(), ConfigError> {
+    parse_value(def, value).map(drop)
+}
+
+/// Checks a full set of topic overrides (keyed by topic config name).
 ///
 /// # Errors
 /// The first bad entry.
 pub fn check_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), ConfigError> {
     for (name, value) in configs {
         let def = topic_config(name).ok_or_else(|| ConfigError::Unknown { name: name.clone() })?;
+        check_value(def, value)?;
+    }
+    Ok(())
+}
+
+/// Checks a full set of broker-level overrides (keyed by broker synonym).
+///
+/// # Errors
+/// The first bad entry.
+pub fn check_broker_configs(configs: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for (name, value) in configs {
+        let def = topic_config_by_broker_name(name)
+            .ok_or_else(|| ConfigError::Unknown { name: name.clone() })?;
         check_value(def, value)?;
     }
     Ok(())
@@ -312,84 +418,289 @@ pub fn effective(
         };
     }
     EffectiveValue {
-        value: def.default.to_owned(),
+        value: def.default_value(),
         source: ConfigSource::Default,
     }
 }
 
-/// An effective integer config (the table's checks guarantee it parses; the default is the
-/// fallback for a value that was valid under an older table).
-#[must_use]
-pub fn effective_i64(
-    name: &str,
-    overrides: &BTreeMap<String, String>,
-    broker_overrides: &BTreeMap<String, String>,
-) -> i64 {
-    let Some(def) = topic_config(name) else {
-        return 0;
-    };
-    let value = effective(def, overrides, broker_overrides).value;
-    value
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| def.default.parse().unwrap_or(0))
+/// Typed effective values of one topic, each parsed by [`parse_value`].
+struct Resolver<'a> {
+    overrides: &'a BTreeMap<String, String>,
+    broker_overrides: &'a BTreeMap<String, String>,
 }
 
-/// An effective string config.
-#[must_use]
-pub fn effective_str(
-    name: &str,
+impl Resolver<'_> {
+    fn value(&self, name: &str) -> Result<ConfigValue, ConfigError> {
+        let def = topic_config(name).ok_or_else(|| ConfigError::Unknown {
+            name: name.to_owned(),
+        })?;
+        if let Some(value) = self.overrides.get(def.name) {
+            return parse_value(def, value);
+        }
+        if let Some(value) = self.broker_overrides.get(def.broker_synonym) {
+            return parse_value(def, value);
+        }
+        Ok(def.default_typed())
+    }
+
+    /// # Panics
+    /// When `name` is not an integer config (a programmer error; the defaults test reaches
+    /// every call).
+    fn int(&self, name: &str) -> Result<i64, ConfigError> {
+        match self.value(name)? {
+            ConfigValue::Int(value) => Ok(value),
+            other => panic!("{name} is not an integer config: {other:?}"),
+        }
+    }
+
+    /// An integer config whose table minimum is at least zero, as a `u64`.
+    fn unsigned(&self, name: &str) -> Result<u64, ConfigError> {
+        let value = self.int(name)?;
+        u64::try_from(value).map_err(|_| ConfigError::Invalid {
+            name: name.to_owned(),
+            value: value.to_string(),
+            reason: "must not be negative".into(),
+        })
+    }
+
+    /// A millisecond config; `none_at` (a sentinel such as -1 or `i64::MAX`) means no limit.
+    fn millis(&self, name: &str, none_at: i64) -> Result<Option<Duration>, ConfigError> {
+        if self.int(name)? == none_at {
+            return Ok(None);
+        }
+        self.unsigned(name)
+            .map(|ms| Some(Duration::from_millis(ms)))
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, ConfigError> {
+        match self.value(name)? {
+            ConfigValue::Bool(value) => Ok(value),
+            other => panic!("{name} is not a boolean config: {other:?}"),
+        }
+    }
+
+    /// Storage keeps one flush policy per log: strict wins, then `flush.messages`, then
+    /// `flush.ms` (their defaults, `i64::MAX`, mean never).
+    fn flush(&self) -> Result<FlushPolicy, ConfigError> {
+        if self.flag("flush.strict")? {
+            return Ok(FlushPolicy::Strict);
+        }
+        if self.int("flush.messages")? < i64::MAX {
+            return self.unsigned("flush.messages").map(FlushPolicy::Messages);
+        }
+        Ok(self
+            .millis("flush.ms", i64::MAX)?
+            .map_or(FlushPolicy::None, FlushPolicy::Interval))
+    }
+
+    fn timestamp_type(&self) -> Result<TimestampType, ConfigError> {
+        Ok(match self.value("message.timestamp.type")? {
+            ConfigValue::Choice("LogAppendTime") => TimestampType::LogAppendTime,
+            _ => TimestampType::CreateTime,
+        })
+    }
+}
+
+/// A `u64` config the table bounds to `0..=i32::MAX`, as a `u32`.
+fn narrow(name: &str, value: u64) -> Result<u32, ConfigError> {
+    u32::try_from(value).map_err(|_| ConfigError::Invalid {
+        name: name.to_owned(),
+        value: value.to_string(),
+        reason: "too large".into(),
+    })
+}
+
+/// The typed per-partition settings of a topic with `overrides`, given the broker-level
+/// `broker_overrides`: the storage's one source of its config, resolved once per metadata change.
+/// `producer_id_expiration` (a broker setting, not a topic config) keeps its default; the log
+/// pump sets it from the broker's `Config`.
+///
+/// # Errors
+/// A stored value the table refuses (one written before a bound was tightened): reported so the
+/// caller can keep the partition's current settings and say so, never replaced by a default.
+pub fn log_config(
     overrides: &BTreeMap<String, String>,
     broker_overrides: &BTreeMap<String, String>,
-) -> String {
-    topic_config(name)
-        .map(|def| effective(def, overrides, broker_overrides).value)
-        .unwrap_or_default()
+) -> Result<LogConfig, ConfigError> {
+    let resolver = Resolver {
+        overrides,
+        broker_overrides,
+    };
+    let config = LogConfig {
+        segment_bytes: resolver.unsigned("segment.bytes")?,
+        segment_ms: resolver.millis("segment.ms", -1)?,
+        retention_ms: resolver.millis("retention.ms", -1)?,
+        retention_bytes: match resolver.int("retention.bytes")? {
+            -1 => None,
+            _ => Some(resolver.unsigned("retention.bytes")?),
+        },
+        index_interval_bytes: narrow(
+            "index.interval.bytes",
+            resolver.unsigned("index.interval.bytes")?,
+        )?,
+        max_message_bytes: narrow("max.message.bytes", resolver.unsigned("max.message.bytes")?)?,
+        flush: resolver.flush()?,
+        message_timestamp_type: resolver.timestamp_type()?,
+        message_timestamp_before_max: resolver
+            .millis("message.timestamp.before.max.ms", i64::MAX)?,
+        message_timestamp_after_max: resolver.millis("message.timestamp.after.max.ms", i64::MAX)?,
+        ..LogConfig::default()
+    };
+    assert!(config.segment_bytes >= SEGMENT_BYTES_MIN, "table bound");
+    assert!(
+        config.max_message_bytes as usize <= BATCH_SIZE_MAX,
+        "table bound"
+    );
+    Ok(config)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
+
+    fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
 
     #[test]
     fn defaults_pass_their_own_checks() {
         for def in TOPIC_CONFIGS {
-            assert_eq!(check_value(def, def.default), Ok(()), "{}", def.name);
+            assert_eq!(
+                parse_value(def, &def.default_value()),
+                Ok(def.default_typed()),
+                "{}",
+                def.name
+            );
         }
     }
 
     #[test]
-    fn rejects_unknown_and_out_of_range() {
-        let mut configs = BTreeMap::new();
-        configs.insert("retention.ms".to_owned(), "-5".to_owned());
+    fn names_and_synonyms_are_unique() {
+        let mut names = std::collections::HashSet::new();
+        for def in TOPIC_CONFIGS {
+            assert!(names.insert(def.name), "{}", def.name);
+            assert!(
+                def.name == def.broker_synonym || names.insert(def.broker_synonym),
+                "{}",
+                def.broker_synonym
+            );
+        }
+    }
+
+    /// One source per default: the table's defaults resolve to exactly the storage's.
+    #[test]
+    fn no_overrides_resolve_to_the_storage_default() {
+        let empty = BTreeMap::new();
+        assert_eq!(log_config(&empty, &empty), Ok(LogConfig::default()));
+    }
+
+    #[test]
+    fn overrides_resolve_typed() {
+        let topic = map(&[
+            ("segment.bytes", " 8192 "),
+            ("retention.ms", "-1"),
+            ("retention.bytes", "1000"),
+            ("max.message.bytes", "2000000"),
+            ("flush.strict", "TRUE"),
+            ("message.timestamp.type", "LogAppendTime"),
+        ]);
+        let broker = map(&[("log.index.interval.bytes", "100"), ("log.roll.ms", "5")]);
+        let config = log_config(&topic, &broker).unwrap();
+        assert_eq!(config.segment_bytes, 8192);
+        assert_eq!(config.retention_ms, None);
+        assert_eq!(config.retention_bytes, Some(1000));
+        assert_eq!(config.max_message_bytes, 2_000_000);
+        assert_eq!(config.index_interval_bytes, 100);
+        assert_eq!(config.segment_ms, Some(Duration::from_millis(5)));
+        assert_eq!(config.flush, FlushPolicy::Strict);
+        assert_eq!(config.message_timestamp_type, TimestampType::LogAppendTime);
+        let flush_ms = map(&[("flush.ms", "250")]);
+        let config = log_config(&flush_ms, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            config.flush,
+            FlushPolicy::Interval(Duration::from_millis(250))
+        );
+        let flush_messages = map(&[("flush.messages", "3"), ("flush.ms", "250")]);
+        let config = log_config(&flush_messages, &BTreeMap::new()).unwrap();
+        assert_eq!(config.flush, FlushPolicy::Messages(3));
+    }
+
+    /// A stored value the table refuses is an error, never silently the default.
+    #[test]
+    fn a_refused_stored_value_is_reported_not_replaced() {
+        let topic = map(&[("max.message.bytes", "-5")]);
         assert!(matches!(
-            check_topic_configs(&configs),
+            log_config(&topic, &BTreeMap::new()),
             Err(ConfigError::Invalid { .. })
         ));
-        configs.clear();
-        configs.insert("no.such".to_owned(), "1".to_owned());
+        let broker = map(&[("log.segment.bytes", "12")]);
+        assert!(log_config(&BTreeMap::new(), &broker).is_err());
+    }
+
+    #[test]
+    fn rejects_unknown_and_out_of_range() {
         assert!(matches!(
-            check_topic_configs(&configs),
+            check_topic_configs(&map(&[("retention.ms", "-5")])),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert!(matches!(
+            check_topic_configs(&map(&[("no.such", "1")])),
             Err(ConfigError::Unknown { .. })
         ));
-        configs.clear();
-        configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
-        assert!(check_topic_configs(&configs).is_err());
+        assert!(check_topic_configs(&map(&[("cleanup.policy", "compact")])).is_err());
+        assert!(check_topic_configs(&map(&[("flush.strict", "yes")])).is_err());
+        assert!(check_topic_configs(&map(&[("segment.bytes", "4095")])).is_err());
+        assert!(check_topic_configs(&map(&[("segment.bytes", "2147483648")])).is_err());
+        assert!(check_broker_configs(&map(&[("retention.ms", "5")])).is_err());
+        assert!(check_broker_configs(&map(&[("log.retention.ms", "5")])).is_ok());
+        let reason = |name: &str, value: &str| match check_topic_configs(&map(&[(name, value)])) {
+            Err(ConfigError::Invalid { reason, .. }) => reason,
+            other => panic!("{name}={value}: {other:?}"),
+        };
+        assert_eq!(reason("retention.ms", "soon"), "Not a number of type LONG");
+        assert_eq!(reason("segment.bytes", "1e3"), "Not a number of type INT");
+        assert_eq!(reason("retention.bytes", "-2"), "Value must be at least -1");
+        assert_eq!(
+            reason("max.message.bytes", "67108865"),
+            "Value must be no more than 67108864"
+        );
+        assert_eq!(
+            reason("message.timestamp.type", "Now"),
+            "String must be one of: CreateTime, LogAppendTime"
+        );
+        let long = "1".repeat(CONFIG_VALUE_LENGTH_MAX + 1);
+        assert!(check_topic_configs(&map(&[("retention.ms", long.as_str())])).is_err());
     }
 
     #[test]
     fn topic_override_beats_broker_beats_default() {
         let mut topic = BTreeMap::new();
         let mut broker = BTreeMap::new();
-        assert_eq!(effective_i64("retention.ms", &topic, &broker), 604_800_000);
+        let retention = |topic: &BTreeMap<String, String>, broker: &BTreeMap<String, String>| {
+            log_config(topic, broker).unwrap().retention_ms
+        };
+        assert_eq!(
+            retention(&topic, &broker),
+            Some(Duration::from_millis(604_800_000))
+        );
         broker.insert("log.retention.ms".to_owned(), "1000".to_owned());
-        assert_eq!(effective_i64("retention.ms", &topic, &broker), 1000);
+        assert_eq!(
+            retention(&topic, &broker),
+            Some(Duration::from_millis(1000))
+        );
         topic.insert("retention.ms".to_owned(), "5".to_owned());
         let def = topic_config("retention.ms").unwrap();
         assert_eq!(
             effective(def, &topic, &broker).source,
             ConfigSource::DynamicTopic
         );
-        assert_eq!(effective_i64("retention.ms", &topic, &broker), 5);
+        assert_eq!(retention(&topic, &broker), Some(Duration::from_millis(5)));
+        topic.insert("flush.strict".to_owned(), " True".to_owned());
+        let flush = log_config(&topic, &broker).unwrap().flush;
+        assert_eq!(flush, FlushPolicy::Strict);
     }
 }

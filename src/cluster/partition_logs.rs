@@ -4,11 +4,10 @@
 //! topics or placement; this is the one place that joins them.
 //!
 //! Pure; runs on every shard, each for itself, when a snapshot is installed.
+use super::ClusterMetadata;
 use super::configs;
-use super::{ClusterMetadata, TopicMetadata};
 use crate::shard::placement::shard_for;
-use crate::storage::{FlushPolicy, LogConfig, LogSpec, PartitionKey, TimestampType, WantedLogs};
-use std::collections::BTreeMap;
+use crate::storage::{LogConfig, LogSpec, PartitionKey, WantedLogs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,9 +30,18 @@ pub fn wanted_logs(metadata: &ClusterMetadata, placement: &LogPlacement) -> Want
     assert!(placement.shard_index < placement.shard_count);
     let mut wanted = WantedLogs::new();
     for topic in metadata.topics.values() {
-        let config = LogConfig {
-            producer_id_expiration: placement.producer_id_expiration,
-            ..log_config(topic, &metadata.broker_configs)
+        // Resolved once per snapshot by the one config table. A stored value the table refuses
+        // (written before a bound was tightened) is reported and the partition keeps its
+        // current settings; it is never replaced by a default.
+        let config = match configs::log_config(&topic.configs, &metadata.broker_configs) {
+            Ok(config) => Some(LogConfig {
+                producer_id_expiration: placement.producer_id_expiration,
+                ..config
+            }),
+            Err(error) => {
+                tracing::error!(topic = topic.name, %error, "topic config refused; kept as is");
+                None
+            }
         };
         for partition in 0..topic.partition_count {
             if shard_for(topic.topic_id, partition, placement.shard_count) != placement.shard_index
@@ -60,63 +68,25 @@ pub fn partition_directory(data_dir: &Path, topic: &str, partition: i32) -> Path
     data_dir.join(format!("{topic}-{partition}"))
 }
 
-/// The storage `LogConfig` of a topic: its overrides, then broker-level overrides, then
-/// defaults (see `cluster::configs`). Flush policy: strict wins, then `flush.messages`, then
-/// `flush.ms` (storage keeps one policy per log).
-#[must_use]
-pub fn log_config(topic: &TopicMetadata, broker: &BTreeMap<String, String>) -> LogConfig {
-    let get = |name: &str| configs::effective_i64(name, &topic.configs, broker);
-    let millis = |value: i64| u64::try_from(value).ok().map(Duration::from_millis);
-    let retention_ms = get("retention.ms");
-    let retention_bytes = get("retention.bytes");
-    let flush_messages = get("flush.messages");
-    let flush_ms = get("flush.ms");
-    let strict = configs::effective_str("flush.strict", &topic.configs, broker) == "true";
-    let flush = if strict {
-        FlushPolicy::Strict
-    } else if flush_messages < i64::MAX {
-        FlushPolicy::Messages(u64::try_from(flush_messages).unwrap_or(1))
-    } else if flush_ms < i64::MAX {
-        FlushPolicy::Interval(millis(flush_ms).unwrap_or_default())
-    } else {
-        FlushPolicy::None
-    };
-    let timestamp_type = if configs::effective_str("message.timestamp.type", &topic.configs, broker)
-        == "LogAppendTime"
-    {
-        TimestampType::LogAppendTime
-    } else {
-        TimestampType::CreateTime
-    };
-    LogConfig {
-        segment_bytes: u64::try_from(get("segment.bytes")).unwrap_or(1 << 30),
-        segment_ms: millis(get("segment.ms")),
-        retention_ms: if retention_ms < 0 {
-            None
-        } else {
-            millis(retention_ms)
-        },
-        retention_bytes: u64::try_from(retention_bytes).ok(),
-        index_interval_bytes: u32::try_from(get("index.interval.bytes")).unwrap_or(4096),
-        max_message_bytes: u32::try_from(get("max.message.bytes")).unwrap_or(1_048_588),
-        flush,
-        message_timestamp_type: timestamp_type,
-        ..LogConfig::default()
-    }
-}
-
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
+    use crate::cluster::MetadataRecord;
+    use crate::protocol::Uuid;
+    use std::collections::BTreeMap;
 
     #[test]
     fn every_partition_lands_on_exactly_one_shard() {
         let mut metadata = ClusterMetadata::new_cluster();
-        for (name, count) in [("a", 7), ("b", 1), ("c", 12)] {
-            metadata = metadata
-                .with_topic_created(name, count, BTreeMap::new())
-                .unwrap()
-                .0;
+        for (id, (name, count)) in [("a", 7), ("b", 1), ("c", 12)].into_iter().enumerate() {
+            let record = MetadataRecord::TopicCreated {
+                topic_id: Uuid([u8::try_from(id).unwrap() + 1; 16]),
+                name: name.to_owned(),
+                partition_count: count,
+                configs: BTreeMap::new(),
+            };
+            metadata = metadata.apply(&record).unwrap();
         }
         let shard_count = 3;
         let mut seen = 0;
@@ -134,7 +104,8 @@ mod tests {
                     shard_index
                 );
                 assert!(spec.directory.starts_with("/data"));
-                assert_eq!(spec.config.producer_id_expiration, Duration::from_secs(60));
+                let config = spec.config.as_ref().unwrap();
+                assert_eq!(config.producer_id_expiration, Duration::from_secs(60));
             }
             seen += wanted.len();
         }

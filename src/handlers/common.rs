@@ -1,12 +1,14 @@
 //! Helpers shared by handlers: mapping subsystem errors to Kafka error codes, finding the shard
-//! that owns a partition, and resolving topics by name or id. Runs on the connection's shard.
+//! that owns a partition, running per-partition work on the owning shards (one mesh message per
+//! shard), and resolving topics by name or id. Runs on the connection's shard.
 use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::cluster::{MetadataError, TopicMetadata};
 use crate::protocol::{ErrorCode, Uuid};
-use crate::shard::shard_for;
+use crate::shard::{MeshError, shard_for};
 use crate::storage::PartitionKey;
 use crate::storage::{StorageError, StorageErrorKind};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -34,11 +36,22 @@ pub fn metadata_error_code(error: &MetadataError) -> ErrorCode {
             ErrorCode::TopicAlreadyExists
         }
         MetadataError::UnknownTopic { .. } => ErrorCode::UnknownTopicOrPartition,
+        MetadataError::UnknownTopicId { .. } => ErrorCode::UnknownTopicId,
         MetadataError::InvalidTopicName(_) => ErrorCode::InvalidTopicException,
         MetadataError::InvalidPartitionCount { .. }
         | MetadataError::PartitionsCannotShrink { .. } => ErrorCode::InvalidPartitions,
         MetadataError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+        // Kafka's controller answers a batch too large for its log with POLICY_VIOLATION.
+        MetadataError::RecordTooLarge { .. } => ErrorCode::PolicyViolation,
+        // A random 122-bit id clashing: a server fault, not the client's doing.
+        MetadataError::TopicIdTaken { .. } => ErrorCode::UnknownServerError,
+        // The disk refused the write: what Kafka answers for a failed log dir.
         MetadataError::Persist { .. } => ErrorCode::KafkaStorageError,
+        // Shutting down is not a storage fault. Kafka's controller fails requests queued while
+        // it shuts down with a TimeoutException ("The controller is shutting down."), which
+        // clients see as the retriable REQUEST_TIMED_OUT and retry against the restarted (or,
+        // in a cluster, the next) controller.
+        MetadataError::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
     }
 }
 
@@ -46,6 +59,73 @@ pub fn metadata_error_code(error: &MetadataError) -> ErrorCode {
 #[must_use]
 pub fn owner(shard: &Shard, key: PartitionKey) -> usize {
     shard_for(key.topic_id, key.partition, shard.count())
+}
+
+/// Runs `each(owner, key, argument)` for every item on the shard that owns `key`: one mesh
+/// message per owning shard, the shards concurrently, each shard's items in input order (so a
+/// partition named twice is handled in request order). Returns one output per item, in input
+/// order.
+///
+/// # Errors
+/// When an owning shard stopped (shutdown).
+///
+/// # Panics
+/// When a call panicked on its shard (the panic is propagated: a bug).
+pub async fn per_owning_shard<T, R, F, Fut>(
+    shard: &Rc<Shard>,
+    items: Vec<(PartitionKey, T)>,
+    each: F,
+) -> Result<Vec<R>, MeshError>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Rc<Shard>, PartitionKey, T) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = R> + 'static,
+{
+    let count = items.len();
+    let mut per_shard: BTreeMap<usize, Vec<(usize, PartitionKey, T)>> = BTreeMap::new();
+    for (index, (key, argument)) in items.into_iter().enumerate() {
+        let target = owner(shard, key);
+        per_shard
+            .entry(target)
+            .or_default()
+            .push((index, key, argument));
+    }
+    assert!(per_shard.len() <= shard.count(), "more targets than shards");
+    // Spawned first, awaited after: the shards work at the same time.
+    let calls: Vec<_> = per_shard
+        .into_iter()
+        .map(|(target, batch)| {
+            let shard = Rc::clone(shard);
+            let each = each.clone();
+            compio::runtime::spawn(async move {
+                shard
+                    .invoke_on(target, move |owner| async move {
+                        let mut outputs = Vec::with_capacity(batch.len());
+                        for (index, key, argument) in batch {
+                            outputs.push((index, each(Rc::clone(&owner), key, argument).await));
+                        }
+                        outputs
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut outputs: Vec<Option<R>> = (0..count).map(|_| None).collect();
+    for call in calls {
+        // A join error means the spawned call panicked: a bug, so propagate the panic.
+        let reply = call
+            .await
+            .unwrap_or_else(|error| std::panic::resume_unwind(Box::new(error.to_string())));
+        for (index, output) in reply? {
+            if let Some(slot) = outputs.get_mut(index) {
+                *slot = Some(output);
+            }
+        }
+    }
+    let outputs: Vec<R> = outputs.into_iter().flatten().collect();
+    assert_eq!(outputs.len(), count, "every item answered exactly once");
+    Ok(outputs)
 }
 
 /// A topic looked up by name, created when auto-creation is on and `allow_create` (Metadata v4+

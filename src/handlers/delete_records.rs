@@ -1,13 +1,14 @@
 //! DeleteRecords (key 21): moves partitions' log start offsets forward, deleting whole segments
 //! below them. Runs on the connection's shard; each move runs on the partition's owning shard
-//! as one log-pump mutation.
+//! as one log-pump mutation, one mesh message per owning shard carrying all of its partitions
+//! (the shards concurrently, each shard's partitions in request order).
 //!
 //! As Kafka's `ReplicaManager.deleteRecords`: offset -1 means the high watermark; another
 //! negative offset or one above the high watermark is OFFSET_OUT_OF_RANGE; an offset at or below
 //! the current log start changes nothing. `low_watermark` is the log start afterwards (on a
 //! single node, no replica lags behind it), -1 with an error. An unknown topic or partition is
 //! UNKNOWN_TOPIC_OR_PARTITION.
-use super::common::{has_partition, owner, storage_error_code};
+use super::common::{has_partition, per_owning_shard, storage_error_code};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::delete_records::{
@@ -35,51 +36,88 @@ pub async fn handle(
 ) -> Result<DeleteRecordsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let metadata = controller::metadata(&ctx.shard);
-    let mut topics = Vec::with_capacity(request.topics.len());
+    // Each partition is answered here (`Some(error)`) or by its owning shard (`None`, then the
+    // next entry of `moves`): every owning shard gets one message with all of its partitions.
+    let mut moves = Vec::new();
+    let mut plan = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let found = metadata.topic(&topic.name).cloned();
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;
-            let outcome = match &found {
+            let answered = match &found {
                 Some(found) if has_partition(found, index) => {
                     let key = PartitionKey {
                         topic_id: found.topic_id,
                         partition: index,
                     };
-                    let offset = partition.offset;
-                    let target = owner(&ctx.shard, key);
-                    ctx.shard
-                        .invoke_on(target, move |shard| async move {
-                            delete_before(&shard.state.logs, key, offset).await
-                        })
-                        .await?
-                        .map_err(|error| storage_error_code(&error))
+                    moves.push((key, partition.offset));
+                    None
                 }
-                _ => Err(ErrorCode::UnknownTopicOrPartition),
+                _ => Some(ErrorCode::UnknownTopicOrPartition),
             };
-            partitions.push(match outcome {
-                Ok(low_watermark) => DeleteRecordsPartitionResult {
-                    partition_index: index,
-                    low_watermark,
-                    error_code: ErrorCode::None,
-                },
-                Err(error_code) => DeleteRecordsPartitionResult {
-                    partition_index: index,
-                    low_watermark: -1,
-                    error_code,
-                },
-            });
+            partitions.push((index, answered));
         }
-        topics.push(DeleteRecordsTopicResult {
-            name: topic.name,
-            partitions,
-        });
+        plan.push((topic.name, partitions));
     }
+    let moved = per_owning_shard(&ctx.shard, moves, |owner, key, offset| async move {
+        delete_before(&owner.state.logs, key, offset).await
+    })
+    .await?;
+    let mut moved = moved.into_iter();
+    let topics = plan
+        .into_iter()
+        .map(|(name, partitions)| DeleteRecordsTopicResult {
+            name,
+            partitions: partitions
+                .into_iter()
+                .map(|(index, answered)| {
+                    let outcome = match answered {
+                        Some(error_code) => Err(error_code),
+                        None => next_outcome(&mut moved),
+                    };
+                    partition_result(index, outcome)
+                })
+                .collect(),
+        })
+        .collect();
+    assert!(
+        moved.next().is_none(),
+        "an owning shard's answer was left over"
+    );
     Ok(DeleteRecordsResponse {
         throttle_time_ms: 0,
         topics,
     })
+}
+
+/// The next owning shard's answer as a low watermark or an error code.
+fn next_outcome(
+    moved: &mut impl Iterator<Item = Result<i64, StorageError>>,
+) -> Result<i64, ErrorCode> {
+    match moved.next() {
+        Some(result) => result.map_err(|error| storage_error_code(&error)),
+        // `per_owning_shard` answers every partition it was given; never reached.
+        None => Err(ErrorCode::UnknownServerError),
+    }
+}
+
+fn partition_result(
+    partition_index: i32,
+    outcome: Result<i64, ErrorCode>,
+) -> DeleteRecordsPartitionResult {
+    match outcome {
+        Ok(low_watermark) => DeleteRecordsPartitionResult {
+            partition_index,
+            low_watermark,
+            error_code: ErrorCode::None,
+        },
+        Err(error_code) => DeleteRecordsPartitionResult {
+            partition_index,
+            low_watermark: -1,
+            error_code,
+        },
+    }
 }
 
 /// On the owning shard: resolves -1 to the high watermark, then moves the log start.

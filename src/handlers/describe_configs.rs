@@ -249,7 +249,7 @@ fn broker_synonyms(
     }
     synonyms.push((
         def.broker_synonym.to_owned(),
-        def.default.to_owned(),
+        def.default_value(),
         ConfigSource::Default,
     ));
     synonyms
@@ -265,7 +265,7 @@ fn broker_entries(
         .map(|def| {
             let synonyms = broker_synonyms(def, broker_overrides);
             let (value, source) = synonyms.first().map_or_else(
-                || (def.default.to_owned(), ConfigSource::Default),
+                || (def.default_value(), ConfigSource::Default),
                 |(_, value, source)| (value.clone(), *source),
             );
             ConfigEntry {

@@ -17,7 +17,7 @@
 //!
 //! Sending (`fetch_mode`, ARCHITECTURE §4): in copy mode the owning shard reads the ranges into
 //! memory and the response is encoded whole. In splice mode the owning shard hands back leased
-//! file ranges (a duplicated fd each, see `shard/logs.rs`), and the response is encoded in
+//! file ranges (a duplicated fd each, see `storage/pump/`), and the response is encoded in
 //! memory around them ([`encode_spliced`]): the connection writes the memory parts and splices
 //! the ranges in between, so record bytes never enter user space.
 use super::common::{has_partition, owner, resolve_topic_by_id, storage_error_code};

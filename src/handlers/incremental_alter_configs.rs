@@ -16,6 +16,10 @@
 //! configs cannot be changed (INVALID_REQUEST "Cannot update these configs dynamically", as
 //! Kafka). `validate_only` runs every check against the current snapshot, changes nothing.
 //!
+//! The legacy AlterConfigs (`alter_configs.rs`) shares everything after the request shape:
+//! resource naming ([`target_of`]), the read-only refusal, and [`commit`], which runs the
+//! config table's one validator through the same metadata checks the controller applies.
+//!
 //! The merge reads this shard's snapshot and the controller replaces the whole override set:
 //! two concurrent alters of one resource can lose one of them. Admin changes are rare; a
 //! compare-and-set in the controller would close this window.
@@ -29,7 +33,7 @@ use crate::protocol::messages::incremental_alter_configs::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use crate::protocol::{ApiKey, ErrorCode, StrBytes};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 pub const API_KEY: ApiKey = ApiKey::IncrementalAlterConfigs;
 pub const VERSION_MIN: i16 = 0;
@@ -40,9 +44,9 @@ const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
-/// Which override set a resource changes.
+/// Which override set a resource changes (shared with the legacy AlterConfigs).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Target {
+pub(super) enum Target {
     Topic(String),
     Broker,
 }
@@ -56,24 +60,21 @@ pub async fn handle(
     request: IncrementalAlterConfigsRequest,
 ) -> Result<IncrementalAlterConfigsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
-    let mut counts: HashMap<(i8, &str), usize> = HashMap::with_capacity(request.resources.len());
-    for resource in &request.resources {
-        let key = (resource.resource_type, resource.resource_name.as_str());
-        *counts.entry(key).or_default() += 1;
-    }
+    let repeated = repeated_resources(
+        request
+            .resources
+            .iter()
+            .map(|resource| (resource.resource_type, resource.resource_name.as_str())),
+    );
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {
         let key = (resource.resource_type, resource.resource_name.as_str());
-        let outcome = if counts.get(&key).copied().unwrap_or(0) > 1 {
-            let message = "Each resource must appear at most once.".to_owned();
-            Err((ErrorCode::InvalidRequest, message))
+        let outcome = if repeated.contains(&key) {
+            Err(repeated_resource())
         } else {
             alter(ctx, resource, request.validate_only).await
         };
-        let (error_code, error_message) = match outcome {
-            Ok(()) => (ErrorCode::None, None),
-            Err((code, message)) => (code, Some(StrBytes::from(message))),
-        };
+        let (error_code, error_message) = outcome_codes(outcome);
         responses.push(AlterConfigsResourceResponse {
             error_code,
             error_message,
@@ -81,6 +82,7 @@ pub async fn handle(
             resource_name: resource.resource_name.clone(),
         });
     }
+    assert_eq!(responses.len(), request.resources.len());
     Ok(IncrementalAlterConfigsResponse {
         throttle_time_ms: 0,
         responses,
@@ -92,13 +94,61 @@ async fn alter(
     resource: &AlterConfigsResource,
     validate_only: bool,
 ) -> Result<(), Refusal> {
-    let target = target_of(resource, ctx.node_id())?;
+    let target = target_of(
+        resource.resource_type,
+        resource.resource_name.as_str(),
+        ctx.node_id(),
+    )?;
     let metadata = controller::metadata(&ctx.shard);
     let current = current_overrides(&metadata, &target)?;
     let next = merge(current, &resource.configs, &target)?;
-    // The pure `with_*` checks are exactly what the controller will run: validate-only uses
-    // them on this snapshot, a real change has the controller run them again on the latest.
-    let checked = match &target {
+    commit(ctx, &metadata, &target, next, validate_only).await
+}
+
+/// The resources (type, name) named more than once in a request: Kafka refuses every copy with
+/// INVALID_REQUEST, since which one should win is undefined.
+pub(super) fn repeated_resources<'a>(
+    keys: impl Iterator<Item = (i8, &'a str)>,
+) -> HashSet<(i8, &'a str)> {
+    let mut seen = HashSet::new();
+    let mut repeated = HashSet::new();
+    for key in keys {
+        if !seen.insert(key) {
+            repeated.insert(key);
+        }
+    }
+    repeated
+}
+
+pub(super) fn repeated_resource() -> Refusal {
+    (
+        ErrorCode::InvalidRequest,
+        "Each resource must appear at most once.".to_owned(),
+    )
+}
+
+/// A resource's outcome as its response's error code and message.
+pub(super) fn outcome_codes(outcome: Result<(), Refusal>) -> (ErrorCode, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (ErrorCode::None, None),
+        Err((code, message)) => {
+            assert_ne!(code, ErrorCode::None, "a refusal carries an error");
+            (code, Some(StrBytes::from(message)))
+        }
+    }
+}
+
+/// Checks `next`, the complete new override set of `target`, against `metadata` with exactly
+/// the pure `with_*` checks the controller will run (one table, one validator); unless
+/// `validate_only`, has the controller run them again on the latest metadata and apply it.
+pub(super) async fn commit(
+    ctx: &RequestContext,
+    metadata: &ClusterMetadata,
+    target: &Target,
+    next: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    let checked = match target {
         Target::Topic(name) => metadata.with_topic_configs(name, next.clone()).map(drop),
         Target::Broker => metadata.with_broker_configs(next.clone()).map(drop),
     };
@@ -106,16 +156,15 @@ async fn alter(
     if validate_only {
         return Ok(());
     }
-    let applied = match &target {
+    let applied = match target {
         Target::Topic(name) => controller::set_topic_configs(&ctx.shard, name, next).await,
         Target::Broker => controller::set_broker_configs(&ctx.shard, next).await,
     };
     applied.map_err(|error| refusal_of(&error))
 }
 
-fn target_of(resource: &AlterConfigsResource, node_id: i32) -> Result<Target, Refusal> {
-    let name = resource.resource_name.as_str();
-    match resource.resource_type {
+pub(super) fn target_of(resource_type: i8, name: &str, node_id: i32) -> Result<Target, Refusal> {
+    match resource_type {
         RESOURCE_TYPE_TOPIC => {
             topic_name::validate(name)
                 .map_err(|error| (ErrorCode::InvalidTopicException, error.to_string()))?;
@@ -137,7 +186,8 @@ fn target_of(resource: &AlterConfigsResource, node_id: i32) -> Result<Target, Re
     }
 }
 
-fn current_overrides(
+/// The current overrides of `target`; a topic must exist (UNKNOWN_TOPIC_OR_PARTITION).
+pub(super) fn current_overrides(
     metadata: &ClusterMetadata,
     target: &Target,
 ) -> Result<BTreeMap<String, String>, Refusal> {
@@ -153,6 +203,21 @@ fn current_overrides(
             }),
         Target::Broker => Ok(metadata.broker_configs.clone()),
     }
+}
+
+/// The read-only broker configs cannot be changed: Kafka wraps `DynamicBrokerConfig`'s refusal
+/// in INVALID_REQUEST.
+pub(super) fn refuse_read_only(name: &str, target: &Target) -> Result<(), Refusal> {
+    if *target == Target::Broker && BROKER_READ_ONLY.iter().any(|(fixed, _)| *fixed == name) {
+        return Err((
+            ErrorCode::InvalidRequest,
+            format!(
+                "Invalid config value for resource ConfigResource(type=BROKER, name=''): \
+                 Cannot update these configs dynamically: Set({name})"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The request-shape checks of Kafka's `ConfigAdminManager.preprocess`, before any config is
@@ -193,16 +258,7 @@ fn merge(
     check_shape(changes)?;
     for change in changes {
         let name = change.name.as_str();
-        if *target == Target::Broker && BROKER_READ_ONLY.iter().any(|(fixed, _)| *fixed == name) {
-            // Kafka wraps DynamicBrokerConfig's refusal in INVALID_REQUEST.
-            return Err((
-                ErrorCode::InvalidRequest,
-                format!(
-                    "Invalid config value for resource ConfigResource(type=BROKER, name=''): \
-                     Cannot update these configs dynamically: Set({name})"
-                ),
-            ));
-        }
+        refuse_read_only(name, target)?;
         match (change.config_operation, &change.value) {
             (OP_SET, Some(value)) => {
                 current.insert(name.to_owned(), value.as_str().to_owned());
@@ -305,20 +361,27 @@ mod tests {
 
     #[test]
     fn broker_names_are_ours_or_empty() {
-        let resource = |resource_type, name: &str| AlterConfigsResource {
-            resource_type,
-            resource_name: StrBytes::from(name),
-            configs: Vec::new(),
-        };
-        assert_eq!(target_of(&resource(4, ""), 1), Ok(Target::Broker));
-        assert_eq!(target_of(&resource(4, "1"), 1), Ok(Target::Broker));
+        assert_eq!(target_of(4, "", 1), Ok(Target::Broker));
+        assert_eq!(target_of(4, "1", 1), Ok(Target::Broker));
         assert_eq!(
-            target_of(&resource(4, "2"), 1).unwrap_err().0,
+            target_of(4, "2", 1).unwrap_err().0,
             ErrorCode::InvalidRequest
         );
         assert_eq!(
-            target_of(&resource(8, "1"), 1).unwrap_err().0,
+            target_of(8, "1", 1).unwrap_err().0,
             ErrorCode::InvalidRequest
         );
+        assert_eq!(
+            target_of(2, "bad/name", 1).unwrap_err().0,
+            ErrorCode::InvalidTopicException
+        );
+    }
+
+    #[test]
+    fn repeated_resources_are_each_copy() {
+        let keys = [(2, "a"), (2, "b"), (2, "a"), (4, "a"), (2, "a")];
+        let repeated = repeated_resources(keys.into_iter());
+        assert_eq!(repeated.len(), 1);
+        assert!(repeated.contains(&(2, "a")));
     }
 }

@@ -1,5 +1,6 @@
 //! ListOffsets (key 2): offsets by time. Runs on the connection's shard; lookups run on each
-//! partition's owning shard.
+//! partition's owning shard, one mesh message per owning shard carrying all of its partitions
+//! (the shards concurrently, each shard's partitions in request order).
 //!
 //! Special timestamps as Kafka: -1 latest (the high watermark: what a consumer can read up to),
 //! -2 earliest (log start), -3 max timestamp (v7+: the record with the largest timestamp),
@@ -7,9 +8,8 @@
 //! upload (v9+: none, so offset -1). A positive timestamp gives the first record whose timestamp
 //! is at or after it, or offset -1 and timestamp -1 when there is none. Storage answers at batch
 //! granularity; the record within the batch is found here by reading that batch.
-use super::common::{LEADER_EPOCH, has_partition, owner, storage_error_code};
+use super::common::{LEADER_EPOCH, has_partition, per_owning_shard, storage_error_code};
 use super::{HandlerError, RequestContext};
-use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::protocol::messages::list_offsets::{
     ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse,
@@ -19,7 +19,6 @@ use crate::protocol::records::Records;
 use crate::protocol::{ApiKey, ErrorCode};
 use crate::storage::StorageError;
 use crate::storage::{LogPump, PartitionKey};
-use std::rc::Rc;
 
 pub const API_KEY: ApiKey = ApiKey::ListOffsets;
 pub const VERSION_MIN: i16 = 1;
@@ -43,64 +42,94 @@ pub async fn handle(
 ) -> Result<ListOffsetsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let metadata = controller::metadata(&ctx.shard);
-    let mut topics = Vec::with_capacity(request.topics.len());
+    // Each partition is answered here (`Some(error)`) or by its owning shard (`None`, then the
+    // next entry of `lookups`): every owning shard gets one message with all of its partitions.
+    let mut lookups = Vec::new();
+    let mut plan = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let found = metadata.topic(&topic.name).cloned();
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;
-            let response = match &found {
+            let answered = match &found {
                 Some(found) if has_partition(found, index) => {
                     let key = PartitionKey {
                         topic_id: found.topic_id,
                         partition: index,
                     };
-                    lookup(&ctx.shard, key, partition.timestamp).await?
+                    lookups.push((key, partition.timestamp));
+                    None
                 }
-                _ => Err(ErrorCode::UnknownTopicOrPartition),
+                _ => Some(ErrorCode::UnknownTopicOrPartition),
             };
-            partitions.push(match response {
-                Ok((offset, timestamp)) => ListOffsetsPartitionResponse {
-                    partition_index: index,
-                    error_code: ErrorCode::None,
-                    timestamp,
-                    offset,
-                    leader_epoch: LEADER_EPOCH,
-                    ..ListOffsetsPartitionResponse::default()
-                },
-                Err(error_code) => ListOffsetsPartitionResponse {
-                    partition_index: index,
-                    error_code,
-                    ..ListOffsetsPartitionResponse::default()
-                },
-            });
+            partitions.push((index, answered));
         }
-        topics.push(ListOffsetsTopicResponse {
-            name: topic.name,
-            partitions,
-        });
+        plan.push((topic.name, partitions));
     }
+    let answers = per_owning_shard(&ctx.shard, lookups, |owner, key, timestamp| async move {
+        lookup_on_owner(&owner.state.logs, key, timestamp).await
+    })
+    .await?;
+    let mut answers = answers.into_iter();
+    let topics = plan
+        .into_iter()
+        .map(|(name, partitions)| ListOffsetsTopicResponse {
+            name,
+            partitions: partitions
+                .into_iter()
+                .map(|(index, answered)| {
+                    let outcome = match answered {
+                        Some(error_code) => Err(error_code),
+                        None => next_outcome(&mut answers),
+                    };
+                    partition_response(index, outcome)
+                })
+                .collect(),
+        })
+        .collect();
+    assert!(
+        answers.next().is_none(),
+        "an owning shard's answer was left over"
+    );
     Ok(ListOffsetsResponse {
         throttle_time_ms: 0,
         topics,
     })
 }
 
-/// (offset, timestamp) for one partition, looked up on its owning shard.
-async fn lookup(
-    shard: &Rc<Shard>,
-    key: PartitionKey,
-    timestamp: i64,
-) -> Result<Result<(i64, i64), ErrorCode>, HandlerError> {
-    let target = owner(shard, key);
-    let result = shard
-        .invoke_on(target, move |owner| async move {
-            lookup_on_owner(&owner.state.logs, key, timestamp).await
-        })
-        .await?;
-    Ok(result.map_err(|error| storage_error_code(&error)))
+/// The next owning shard's answer as (offset, timestamp) or an error code.
+fn next_outcome(
+    answers: &mut impl Iterator<Item = Result<(i64, i64), StorageError>>,
+) -> Result<(i64, i64), ErrorCode> {
+    match answers.next() {
+        Some(result) => result.map_err(|error| storage_error_code(&error)),
+        // `per_owning_shard` answers every partition it was given; never reached.
+        None => Err(ErrorCode::UnknownServerError),
+    }
 }
 
+fn partition_response(
+    partition_index: i32,
+    outcome: Result<(i64, i64), ErrorCode>,
+) -> ListOffsetsPartitionResponse {
+    match outcome {
+        Ok((offset, timestamp)) => ListOffsetsPartitionResponse {
+            partition_index,
+            error_code: ErrorCode::None,
+            timestamp,
+            offset,
+            leader_epoch: LEADER_EPOCH,
+            ..ListOffsetsPartitionResponse::default()
+        },
+        Err(error_code) => ListOffsetsPartitionResponse {
+            partition_index,
+            error_code,
+            ..ListOffsetsPartitionResponse::default()
+        },
+    }
+}
+
+/// (offset, timestamp) for one partition, on its owning shard.
 async fn lookup_on_owner(
     logs: &LogPump,
     key: PartitionKey,

@@ -28,6 +28,7 @@
     clippy::cast_possible_truncation
 )]
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod common;
 pub mod create_partitions;
@@ -236,6 +237,7 @@ pub static REGISTRY: &[Handler] = &[
     handler!(delete_topics),
     handler!(delete_records),
     handler!(describe_configs),
+    handler!(alter_configs),
     handler!(create_partitions),
     handler!(incremental_alter_configs),
     handler!(describe_cluster),

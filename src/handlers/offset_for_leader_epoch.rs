@@ -1,6 +1,8 @@
 //! OffsetForLeaderEpoch (key 23): the end offset of a leader epoch per partition, which clients
 //! use after a leader change to detect log divergence (KIP-320). Runs on the connection's shard;
-//! each lookup runs on the partition's owning shard, in its leader-epoch cache.
+//! each lookup runs on the partition's owning shard, in its leader-epoch cache, one mesh message
+//! per owning shard carrying all of its partitions (the shards concurrently, each shard's
+//! partitions in request order).
 //!
 //! As Kafka's `Partition.lastOffsetForLeaderEpoch` on a leader:
 //! - `current_leader_epoch` -1 skips fencing; below our epoch is FENCED_LEADER_EPOCH, above it
@@ -14,7 +16,7 @@
 //!
 //! `replica_id` (v3+) changes nothing here: with no followers, consumers and debugging tools
 //! (-1, -2) read the same end offsets a follower would.
-use super::common::{LEADER_EPOCH, has_partition, owner, storage_error_code};
+use super::common::{LEADER_EPOCH, has_partition, per_owning_shard, storage_error_code};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::offset_for_leader_epoch::{
@@ -22,7 +24,7 @@ use crate::protocol::messages::offset_for_leader_epoch::{
     OffsetForLeaderTopicResult,
 };
 use crate::protocol::{ApiKey, ErrorCode};
-use crate::storage::PartitionKey;
+use crate::storage::{PartitionKey, StorageError};
 
 pub const API_KEY: ApiKey = ApiKey::OffsetForLeaderEpoch;
 pub const VERSION_MIN: i16 = 2;
@@ -44,59 +46,82 @@ pub async fn handle(
 ) -> Result<OffsetForLeaderEpochResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let metadata = controller::metadata(&ctx.shard);
-    let mut topics = Vec::with_capacity(request.topics.len());
+    // Each partition is answered here (`Some(error)`) or by its owning shard (`None`, then the
+    // next entry of `lookups`): every owning shard gets one message with all of its partitions.
+    let mut lookups = Vec::new();
+    let mut plan = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let found = metadata.topic(&topic.topic).cloned();
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition;
-            let key = match &found {
-                Some(found) if has_partition(found, index) => PartitionKey {
-                    topic_id: found.topic_id,
-                    partition: index,
-                },
-                _ => {
-                    partitions.push(failed(index, ErrorCode::UnknownTopicOrPartition));
-                    continue;
+            let answered = match &found {
+                Some(found) if has_partition(found, index) => {
+                    fencing(partition.current_leader_epoch).or_else(|| {
+                        let key = PartitionKey {
+                            topic_id: found.topic_id,
+                            partition: index,
+                        };
+                        lookups.push((key, partition.leader_epoch));
+                        None
+                    })
                 }
+                _ => Some(ErrorCode::UnknownTopicOrPartition),
             };
-            if let Some(error_code) = fencing(partition.current_leader_epoch) {
-                partitions.push(failed(index, error_code));
-                continue;
-            }
-            let epoch = partition.leader_epoch;
-            let target = owner(&ctx.shard, key);
-            let answer = ctx
-                .shard
-                .invoke_on(target, move |shard| async move {
-                    shard.state.logs.end_offset_for_epoch(key, epoch).await
-                })
-                .await?;
-            partitions.push(match answer {
-                Ok(Some((leader_epoch, end_offset))) => EpochEndOffset {
-                    error_code: ErrorCode::None,
-                    partition: index,
-                    leader_epoch,
-                    end_offset,
-                },
-                Ok(None) => EpochEndOffset {
-                    error_code: ErrorCode::None,
-                    partition: index,
-                    leader_epoch: UNDEFINED_EPOCH,
-                    end_offset: UNDEFINED_EPOCH_OFFSET,
-                },
-                Err(error) => failed(index, storage_error_code(&error)),
-            });
+            partitions.push((index, answered));
         }
-        topics.push(OffsetForLeaderTopicResult {
-            topic: topic.topic,
-            partitions,
-        });
+        plan.push((topic.topic, partitions));
     }
+    let answers = per_owning_shard(&ctx.shard, lookups, |owner, key, epoch| async move {
+        owner.state.logs.end_offset_for_epoch(key, epoch).await
+    })
+    .await?;
+    let mut answers = answers.into_iter();
+    let topics = plan
+        .into_iter()
+        .map(|(topic, partitions)| OffsetForLeaderTopicResult {
+            topic,
+            partitions: partitions
+                .into_iter()
+                .map(|(index, answered)| match answered {
+                    Some(error_code) => failed(index, error_code),
+                    None => epoch_end_offset(index, answers.next()),
+                })
+                .collect(),
+        })
+        .collect();
+    assert!(
+        answers.next().is_none(),
+        "an owning shard's answer was left over"
+    );
     Ok(OffsetForLeaderEpochResponse {
         throttle_time_ms: 0,
         topics,
     })
+}
+
+/// The response entry of a partition its owning shard answered.
+fn epoch_end_offset(
+    partition: i32,
+    answer: Option<Result<Option<(i32, i64)>, StorageError>>,
+) -> EpochEndOffset {
+    match answer {
+        Some(Ok(Some((leader_epoch, end_offset)))) => EpochEndOffset {
+            error_code: ErrorCode::None,
+            partition,
+            leader_epoch,
+            end_offset,
+        },
+        Some(Ok(None)) => EpochEndOffset {
+            error_code: ErrorCode::None,
+            partition,
+            leader_epoch: UNDEFINED_EPOCH,
+            end_offset: UNDEFINED_EPOCH_OFFSET,
+        },
+        Some(Err(error)) => failed(partition, storage_error_code(&error)),
+        // `per_owning_shard` answers every partition it was given; never reached.
+        None => failed(partition, ErrorCode::UnknownServerError),
+    }
 }
 
 /// The fencing error for a client that believes the leader epoch is `current`, if any.

@@ -69,6 +69,7 @@ pub enum ApiKey {
     InitProducerId = 22,
     OffsetForLeaderEpoch = 23,
     DescribeConfigs = 32,
+    AlterConfigs = 33,
     DescribeLogDirs = 35,
     SaslAuthenticate = 36,
     CreatePartitions = 37,
@@ -80,7 +81,7 @@ pub enum ApiKey {
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 28] = [
+    pub const ALL: [ApiKey; 29] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -102,6 +103,7 @@ impl ApiKey {
         Self::InitProducerId,
         Self::OffsetForLeaderEpoch,
         Self::DescribeConfigs,
+        Self::AlterConfigs,
         Self::DescribeLogDirs,
         Self::SaslAuthenticate,
         Self::CreatePartitions,

@@ -17,8 +17,8 @@
 //! hold 0–3 elements, optional values are sometimes `None`, floats are finite.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 use super::messages::{
-    api_versions, create_partitions, create_topics, delete_groups, delete_records, delete_topics,
-    describe_cluster, describe_configs, describe_groups, describe_log_dirs, fetch,
+    alter_configs, api_versions, create_partitions, create_topics, delete_groups, delete_records,
+    delete_topics, describe_cluster, describe_configs, describe_groups, describe_log_dirs, fetch,
     find_coordinator, heartbeat, incremental_alter_configs, init_producer_id, join_group,
     leave_group, list_groups, list_offsets, metadata, offset_commit, offset_delete, offset_fetch,
     offset_for_leader_epoch, produce, sasl_authenticate, sasl_handshake, sync_group,
@@ -394,6 +394,7 @@ api_codecs! {
     offset_for_leader_epoch::OffsetForLeaderEpochRequest
         => offset_for_leader_epoch::OffsetForLeaderEpochResponse,
     describe_configs::DescribeConfigsRequest => describe_configs::DescribeConfigsResponse,
+    alter_configs::AlterConfigsRequest => alter_configs::AlterConfigsResponse,
     describe_log_dirs::DescribeLogDirsRequest => describe_log_dirs::DescribeLogDirsResponse,
     sasl_authenticate::SaslAuthenticateRequest => sasl_authenticate::SaslAuthenticateResponse,
     create_partitions::CreatePartitionsRequest => create_partitions::CreatePartitionsResponse,

@@ -59,6 +59,8 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::InitProducerId => r(0, 5, 2),
         ApiKey::OffsetForLeaderEpoch => r(2, 4, 4),
         ApiKey::DescribeConfigs => r(1, 4, 4),
+        // Kafka 4 keeps all three (KIP-896 removed no AlterConfigs version).
+        ApiKey::AlterConfigs => r(0, 2, 2),
         // v0 is deprecated (KIP-896) and Kafka 4.0 brokers reject it.
         ApiKey::DescribeLogDirs => r(1, 4, 2),
         ApiKey::SaslAuthenticate => r(0, 2, 2),

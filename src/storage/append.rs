@@ -43,7 +43,7 @@ const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 /// Most iovecs one write takes (Linux `IOV_MAX`); longer appends are written in pieces. Each
 /// batch takes two (patched header, rest), so this is an even number.
 const IOVECS_PER_WRITE_MAX: usize = 1024;
-const _: () = assert!(IOVECS_PER_WRITE_MAX % 2 == 0);
+const _: () = assert!(IOVECS_PER_WRITE_MAX.is_multiple_of(2));
 
 /// What an append assigned, or for an idempotent producer's retry, what the original got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +73,29 @@ pub struct AppendRequest {
 struct Checked {
     size: u64,
     record_count: i64,
+}
+
+/// The patched headers and the bodies of one write, with what each request was assigned.
+struct Patched {
+    heads: BytesMut,
+    bodies: Vec<Bytes>,
+    infos: Vec<AppendInfo>,
+    /// The log end offset once the write lands.
+    next_offset: i64,
+}
+
+/// What the check step of one `append_unsynced` decided, before anything is written.
+struct AppendPlan {
+    /// One per request: final for duplicates and refusals, a placeholder for the others.
+    results: Vec<Result<AppendInfo, StorageError>>,
+    /// One per request: `Some` for the requests to write.
+    checked: Vec<Option<Checked>>,
+    /// Producer-table updates of the requests to write, committed after the write.
+    staged: StagedUpdates,
+    /// The log end offset when the check ran: the first offset of this write.
+    first_offset: i64,
+    /// The log end offset after the write.
+    next_offset: i64,
 }
 
 impl PartitionLog {
@@ -119,74 +142,91 @@ impl PartitionLog {
         if let Err(error) = self.settle_pending_flush(false).await {
             tracing::error!(%error, "background flush of a rolled segment failed");
         }
-        let mut results: Vec<Result<AppendInfo, StorageError>> = Vec::with_capacity(requests.len());
-        let mut checked = Vec::with_capacity(requests.len());
         self.maybe_expire_producers(now_ms);
+        let plan = self.check_all(&requests, now_ms);
+        let size: u64 = plan.checked.iter().flatten().map(|c| c.size).sum();
+        let record_count: i64 = plan.checked.iter().flatten().map(|c| c.record_count).sum();
+        if size == 0 {
+            return plan.results;
+        }
+        if let Err(error) = self.maybe_roll_for(size, record_count, now_ms).await {
+            return fail_checked(plan.results, &plan.checked, &error);
+        }
+        match self
+            .write_checked(&mut requests, &plan.checked, now_ms)
+            .await
+        {
+            Ok(infos) => self.append_unsynced_complete(plan, infos),
+            Err(error) => fail_checked(plan.results, &plan.checked, &error),
+        }
+    }
+
+    /// The check step of [`PartitionLog::append_unsynced`]: every request against the log and
+    /// the producer table, without writing. Requests to write get a placeholder result and
+    /// their totals in `checked`; duplicates and refusals get their final result.
+    fn check_all(&self, requests: &[AppendRequest], now_ms: i64) -> AppendPlan {
         let first_offset = self.log_end_offset();
-        let mut next_offset = first_offset;
-        let mut staged = StagedUpdates::default();
-        for request in &requests {
+        let mut plan = AppendPlan {
+            results: Vec::with_capacity(requests.len()),
+            checked: Vec::with_capacity(requests.len()),
+            staged: StagedUpdates::default(),
+            first_offset,
+            next_offset: first_offset,
+        };
+        for request in requests {
             let outcome = self
                 .ensure_online()
                 .and_then(|()| self.check_request(request, now_ms))
                 .and_then(|totals| {
-                    let check = self.check_producers(request, next_offset, now_ms, &staged)?;
+                    let check =
+                        self.check_producers(request, plan.next_offset, now_ms, &plan.staged)?;
                     Ok((totals, check))
                 });
-            match outcome {
+            let (check, result) = match outcome {
                 Ok((totals, RequestCheck::Append(updates))) => {
-                    next_offset += totals.record_count;
-                    staged.merge(updates);
-                    checked.push(Some(totals));
+                    plan.next_offset += totals.record_count;
+                    plan.staged.merge(updates);
+                    (Some(totals), Err(StorageError::EmptyAppend))
                 }
-                Ok((_, RequestCheck::Duplicate(info))) => {
-                    checked.push(None);
-                    results.push(Ok(info));
-                    continue;
-                }
-                Err(error) => {
-                    checked.push(None);
-                    results.push(Err(error));
-                    continue;
-                }
+                Ok((_, RequestCheck::Duplicate(info))) => (None, Ok(info)),
+                Err(error) => (None, Err(error)),
+            };
+            plan.checked.push(check);
+            plan.results.push(result);
+        }
+        assert_eq!(plan.results.len(), requests.len(), "one result per request");
+        plan
+    }
+
+    /// After the write of [`PartitionLog::append_unsynced`]: the producer table learns the
+    /// staged updates, and each written request gets its offsets.
+    fn append_unsynced_complete(
+        &mut self,
+        plan: AppendPlan,
+        infos: Vec<AppendInfo>,
+    ) -> Vec<Result<AppendInfo, StorageError>> {
+        // The producer updates were staged with offsets counted from the same log end.
+        assert_eq!(
+            infos.first().map(|info| info.base_offset),
+            Some(plan.first_offset),
+            "staged producer offsets"
+        );
+        assert_eq!(
+            self.log_end_offset(),
+            plan.next_offset,
+            "staged producer offsets"
+        );
+        self.producers.commit(plan.staged);
+        let mut results = plan.results;
+        let mut infos = infos.into_iter();
+        for (result, check) in results.iter_mut().zip(&plan.checked) {
+            if check.is_some()
+                && let Some(info) = infos.next()
+            {
+                *result = Ok(info);
             }
-            results.push(Err(StorageError::EmptyAppend));
         }
-        let size: u64 = checked.iter().flatten().map(|c| c.size).sum();
-        let record_count: i64 = checked.iter().flatten().map(|c| c.record_count).sum();
-        if size == 0 {
-            return results;
-        }
-        if let Err(error) = self.maybe_roll_for(size, record_count, now_ms).await {
-            return fail_checked(results, &checked, &error);
-        }
-        let outcome = self.write_checked(&mut requests, &checked, now_ms).await;
-        match outcome {
-            Ok(infos) => {
-                // The producer updates were staged with offsets counted from the same log end.
-                assert_eq!(
-                    infos.first().map(|info| info.base_offset),
-                    Some(first_offset),
-                    "staged producer offsets"
-                );
-                assert_eq!(
-                    self.log_end_offset(),
-                    next_offset,
-                    "staged producer offsets"
-                );
-                self.producers.commit(staged);
-                let mut infos = infos.into_iter();
-                for (result, check) in results.iter_mut().zip(&checked) {
-                    if check.is_some()
-                        && let Some(info) = infos.next()
-                    {
-                        *result = Ok(info);
-                    }
-                }
-                results
-            }
-            Err(error) => fail_checked(results, &checked, &error),
-        }
+        results
     }
 
     /// fdatasync for the policy after a successful append (Strict always; Messages/Interval
@@ -361,66 +401,104 @@ impl PartitionLog {
             TimestampType::LogAppendTime => now_ms,
             TimestampType::CreateTime => -1,
         };
-        let mut next_offset = self.log_end_offset();
-        let mut infos = Vec::with_capacity(requests.len());
         let mut epochs = epochs_if_newer(&self.epochs, requests, checked);
+        let patched = self.patch_checked(requests, checked, epochs.as_mut(), log_append_time_ms);
+        if let Some(epochs) = &epochs {
+            // Before the data: a crash in between leaves an epoch past the log end, which the
+            // next open truncates; the other order could lose the epoch of written batches.
+            self.write_epoch_checkpoint(epochs).await?;
+        }
+        let heads = patched.heads.freeze();
+        let mut parts = Vec::with_capacity(2 * patched.bodies.len());
+        for (index, body) in patched.bodies.into_iter().enumerate() {
+            parts.push(heads.slice(index * HEADER_SIZE..(index + 1) * HEADER_SIZE));
+            parts.push(body);
+        }
+        let position = self.active().size;
+        self.write_parts(parts, position).await?;
+        self.index_written(&heads);
+        assert_eq!(
+            self.log_end_offset(),
+            patched.next_offset,
+            "log end after append"
+        );
+        if let Some(epochs) = epochs.take() {
+            self.epochs = epochs;
+        }
+        let infos = patched.infos;
+        let appended: i64 = infos.iter().map(|i| i.record_count).sum();
+        self.unflushed_records = self
+            .unflushed_records
+            .saturating_add(u64::try_from(appended).unwrap_or(0));
+        self.advance_high_watermark();
+        self.check_invariants();
+        Ok(infos)
+    }
+
+    /// The offsets step of [`PartitionLog::write_checked`]: assigns each checked request its
+    /// offsets (and leader epoch) and patches a private copy of every batch header, all of one
+    /// write's headers in one buffer (one allocation per write). Writes nothing.
+    fn patch_checked(
+        &self,
+        requests: &mut [AppendRequest],
+        checked: &[Option<Checked>],
+        mut epochs: Option<&mut LeaderEpochCache>,
+        log_append_time_ms: i64,
+    ) -> Patched {
         let batch_count: usize = requests
             .iter()
             .zip(checked)
             .filter(|(_, check)| check.is_some())
             .map(|(request, _)| request.batches.len())
             .sum();
-        // Every patched header of this write in one buffer (one allocation per write).
-        let mut heads = BytesMut::with_capacity(batch_count * HEADER_SIZE);
-        let mut bodies: Vec<Bytes> = Vec::with_capacity(batch_count);
+        let mut patched = Patched {
+            heads: BytesMut::with_capacity(batch_count * HEADER_SIZE),
+            bodies: Vec::with_capacity(batch_count),
+            infos: Vec::with_capacity(requests.len()),
+            next_offset: self.log_end_offset(),
+        };
         for (request, check) in requests.iter_mut().zip(checked) {
             let Some(check) = check else { continue };
-            let base_offset = next_offset;
-            if let Some(epochs) = epochs.as_mut() {
+            let base_offset = patched.next_offset;
+            if let Some(epochs) = epochs.as_deref_mut() {
                 epochs.assign(request.leader_epoch, base_offset);
             }
             for batch in request.batches.drain(..) {
                 let (head, body) = batch.bytes().split_at(HEADER_SIZE);
-                let start = heads.len();
-                heads.extend_from_slice(head);
-                let patched = heads.get_mut(start..).unwrap_or_default();
+                let start = patched.heads.len();
+                patched.heads.extend_from_slice(head);
+                let header = patched.heads.get_mut(start..).unwrap_or_default();
+                let offset = patched.next_offset;
                 patch_header(
-                    patched,
+                    header,
                     body,
-                    next_offset,
+                    offset,
                     request.leader_epoch,
                     log_append_time_ms,
                 );
-                next_offset += i64::from(batch.header().records_count());
-                bodies.push(batch.bytes().slice(HEADER_SIZE..));
+                patched.next_offset += i64::from(batch.header().records_count());
+                patched.bodies.push(batch.bytes().slice(HEADER_SIZE..));
             }
             assert_eq!(
-                next_offset - base_offset,
+                patched.next_offset - base_offset,
                 check.record_count,
                 "offsets per request"
             );
-            infos.push(AppendInfo {
+            patched.infos.push(AppendInfo {
                 base_offset,
-                last_offset: next_offset - 1,
+                last_offset: patched.next_offset - 1,
                 log_append_time_ms,
                 record_count: check.record_count,
                 duplicate: false,
                 log_start_offset: self.log_start_offset,
             });
         }
-        if let Some(epochs) = &epochs {
-            // Before the data: a crash in between leaves an epoch past the log end, which the
-            // next open truncates; the other order could lose the epoch of written batches.
-            self.write_epoch_checkpoint(epochs).await?;
-        }
-        let heads = heads.freeze();
-        let mut parts = Vec::with_capacity(2 * bodies.len());
-        for (index, body) in bodies.into_iter().enumerate() {
-            parts.push(heads.slice(index * HEADER_SIZE..(index + 1) * HEADER_SIZE));
-            parts.push(body);
-        }
-        let position = self.active().size;
-        self.write_parts(parts, position).await?;
+        patched
+    }
+
+    /// The accounting step of [`PartitionLog::write_checked`]: the active segment learns each
+    /// written batch (size, offsets, timestamps, sparse index entries).
+    fn index_written(&mut self, heads: &[u8]) {
         let interval = self.config.index_interval_effective();
         let active = self.active_mut();
         for head in heads.chunks_exact(HEADER_SIZE) {
@@ -432,17 +510,6 @@ impl PartitionLog {
             };
             active.on_batch(&meta, interval);
         }
-        assert_eq!(self.log_end_offset(), next_offset, "log end after append");
-        if let Some(epochs) = epochs.take() {
-            self.epochs = epochs;
-        }
-        let appended: i64 = infos.iter().map(|i| i.record_count).sum();
-        self.unflushed_records = self
-            .unflushed_records
-            .saturating_add(u64::try_from(appended).unwrap_or(0));
-        self.advance_high_watermark();
-        self.check_invariants();
-        Ok(infos)
     }
 
     /// Positional vectored writes at the active segment's end, `IOV_MAX` buffers at a time.

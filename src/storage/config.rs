@@ -1,11 +1,24 @@
 //! Per-partition log settings (Kafka's topic configs, typed) and the clock the log reads.
 //!
+//! [`LogConfig`] is the typed form of a topic's configs that the log and its pump take. It is
+//! resolved once per metadata version from the one config table (`cluster::configs::log_config`:
+//! topic override, else broker-level override, else the table's default, every value parsed and
+//! bounds-checked by the table's validator), never parsed per use. Its `Default` is built from the
+//! same `limits.rs` constants the table's defaults are, and a test in `cluster::configs` checks
+//! that resolving no overrides gives exactly `LogConfig::default()`: one source per default.
+//! `cluster::partition_logs` resolves it for every partition a shard owns and hands it to the
+//! log pump (`storage/pump/`).
+//!
 //! The clock is a trait so retention, roll and flush-interval behaviour can be tested with a
 //! [`ManualClock`] instead of sleeping. Runs on the shard that owns the partition.
 use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::limits::{SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN};
+use crate::limits::{
+    INDEX_INTERVAL_BYTES_DEFAULT, MESSAGE_SIZE_MAX_DEFAULT, MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
+    RETENTION_MS_DEFAULT, SEGMENT_BYTES_DEFAULT, SEGMENT_MS_DEFAULT, SEGMENT_SIZE_MAX,
+    SEGMENT_SIZE_MIN,
+};
 
 /// When the log calls fdatasync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,21 +72,31 @@ pub struct LogConfig {
     pub producer_id_expiration: Duration,
 }
 
-const DAYS_7: Duration = Duration::from_hours(7 * 24);
+/// A non-negative millisecond constant as a `Duration` (a negative one is a programmer error).
+const fn duration_of_ms(ms: i64) -> Duration {
+    assert!(ms >= 0, "a negative duration constant");
+    Duration::from_millis(ms.unsigned_abs())
+}
+
+#[allow(clippy::cast_possible_truncation)] // const assert below: the default fits a u32
+const MAX_MESSAGE_BYTES_DEFAULT: u32 = MESSAGE_SIZE_MAX_DEFAULT as u32;
+const _: () = assert!(MESSAGE_SIZE_MAX_DEFAULT <= u32::MAX as usize);
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
-            segment_bytes: 1024 * 1024 * 1024,
-            segment_ms: Some(DAYS_7),
-            retention_ms: Some(DAYS_7),
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            segment_ms: Some(duration_of_ms(SEGMENT_MS_DEFAULT)),
+            retention_ms: Some(duration_of_ms(RETENTION_MS_DEFAULT)),
             retention_bytes: None,
-            index_interval_bytes: 4096,
-            max_message_bytes: 1_048_588,
+            index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
+            max_message_bytes: MAX_MESSAGE_BYTES_DEFAULT,
             flush: FlushPolicy::None,
             message_timestamp_type: TimestampType::CreateTime,
             message_timestamp_before_max: None,
-            message_timestamp_after_max: Some(Duration::from_hours(1)),
+            message_timestamp_after_max: Some(duration_of_ms(
+                MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
+            )),
             producer_id_expiration: Duration::from_millis(
                 crate::limits::PRODUCER_ID_EXPIRATION_MS_DEFAULT,
             ),

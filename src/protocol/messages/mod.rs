@@ -3,6 +3,7 @@
 //!
 //! Field and version facts follow Kafka's JSON message schemas
 //! (`clients/src/main/resources/common/message/*.json`); the declarations are our own.
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;

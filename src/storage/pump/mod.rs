@@ -130,7 +130,9 @@ pub struct PartitionOffsets {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogSpec {
     pub directory: PathBuf,
-    pub config: LogConfig,
+    /// `None` when the topic's config could not be resolved: an open log keeps its settings,
+    /// a log not open yet stays closed (its data is kept) until the config resolves.
+    pub config: Option<LogConfig>,
 }
 
 /// Every log a shard should have, by partition (what [`LogPump::reconcile`] takes).

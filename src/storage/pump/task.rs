@@ -168,14 +168,23 @@ impl Pump {
             }
         }
         for (key, spec) in wanted {
+            let directory = spec.directory;
             if let Some(log) = self.logs.get_mut(&key) {
-                if log.config() != &spec.config {
-                    log.update_config(spec.config);
+                if let Some(config) = spec.config
+                    && log.config() != &config
+                {
+                    log.update_config(config);
                 }
                 continue;
             }
-            let directory = spec.directory;
-            match PartitionLog::open(directory.clone(), spec.config, Rc::clone(&self.clock)).await {
+            let Some(config) = spec.config else {
+                tracing::error!(
+                    ?directory,
+                    "partition log not opened: its config is refused"
+                );
+                continue;
+            };
+            match PartitionLog::open(directory.clone(), config, Rc::clone(&self.clock)).await {
                 Ok(log) => {
                     self.logs.insert(key, log);
                 }

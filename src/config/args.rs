@@ -1,0 +1,142 @@
+//! The command line: `ringbroker [serve] [FLAGS]`, `--help`, `--version`. Flags land in a
+//! [`ConfigFile`] so that they overlay the config file key by key; nothing is validated here
+//! (`validation.rs`). Runs in `main` before any shard exists.
+use super::ConfigError;
+use super::schema::ConfigFile;
+use std::path::PathBuf;
+
+/// What the command line asked for.
+// Built once per process; boxing `flags` would buy nothing but an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `ringbroker [serve] [flags]`.
+    Serve {
+        config_path: Option<PathBuf>,
+        flags: ConfigFile,
+    },
+    Help,
+    Version,
+}
+
+/// `--help` text; lists every flag.
+pub const USAGE: &str = "\
+ringbroker: a Kafka-wire-compatible broker, thread-per-core on io_uring
+
+USAGE:
+    ringbroker [serve] [FLAGS]
+
+FLAGS (override the config file):
+    --config FILE                 TOML config file (a tuning profile is one)
+    --listen HOST:PORT            listener every shard binds [default: 127.0.0.1:9092]
+    --advertise HOST:PORT         address given to clients [default: the listener]
+    --metrics-listen HOST:PORT    serve Prometheus GET /metrics there [default: off]
+    --data-dir DIR                partition logs and metadata [default: ./data]
+    --node-id N                   this broker's id [default: 0]
+    --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
+    --shards N                    shard threads, one per cpu [default: online cpus]
+    --group-initial-rebalance-delay-ms N
+                                  first rebalance of a new group waits this long [default: 3000]
+    --log-level LEVEL             tracing filter, e.g. info or ringbroker=debug [default: info]
+    -h, --help                    print this help
+    -V, --version                 print the version
+
+ADMIN COMMANDS (see `ringbroker topic --help`):
+    ringbroker topic create|list|describe|delete|add-partitions|config ...
+    ringbroker tune check|apply ...
+";
+
+/// Parses the arguments after the program name. `--flag VALUE` and `--flag=VALUE` both work.
+///
+/// # Errors
+/// Unknown flags or commands, missing or malformed values.
+pub fn parse_args<I>(args: I) -> Result<Command, ConfigError>
+where
+    I: IntoIterator<Item = String>,
+{
+    let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|first| first == "serve") {
+        args.next();
+    }
+    let mut config_path = None;
+    let mut flags = ConfigFile::default();
+    // Bounded by the argument count: each iteration consumes at least one argument.
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value)),
+            _ => (arg.clone(), None),
+        };
+        let inline = inline.map(str::to_owned);
+        let mut value = |flag: &'static str| -> Result<String, ConfigError> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(ConfigError::MissingValue { flag })
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--config" => config_path = Some(PathBuf::from(value("--config")?)),
+            "--listen" => flags.listen = Some(value("--listen")?),
+            "--advertise" => flags.advertise = Some(value("--advertise")?),
+            "--metrics-listen" => flags.metrics_listen = Some(value("--metrics-listen")?),
+            "--data-dir" => flags.data_dir = Some(PathBuf::from(value("--data-dir")?)),
+            "--log-level" => flags.log_level = Some(value("--log-level")?),
+            "--node-id" => flags.node_id = Some(number("--node-id", value("--node-id")?)?),
+            "--auto-create-partitions" => {
+                let flag = "--auto-create-partitions";
+                flags.auto_create_partitions = Some(number(flag, value(flag)?)?);
+            }
+            "--shards" => flags.shards.count = Some(number("--shards", value("--shards")?)?),
+            "--group-initial-rebalance-delay-ms" => {
+                let flag = "--group-initial-rebalance-delay-ms";
+                flags.groups.initial_rebalance_delay_ms = Some(number(flag, value(flag)?)?);
+            }
+            other if other.starts_with('-') => {
+                return Err(ConfigError::UnknownFlag {
+                    flag: other.to_owned(),
+                });
+            }
+            other => {
+                return Err(ConfigError::UnknownCommand {
+                    command: other.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(Command::Serve { config_path, flags })
+}
+
+fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| ConfigError::BadValue {
+        flag,
+        value,
+        expected: "number",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn help_lists_every_flag() {
+        assert!(matches!(parse_args(args("--help")), Ok(Command::Help)));
+        for flag in [
+            "--listen",
+            "--advertise",
+            "--data-dir",
+            "--node-id",
+            "--config",
+            "--auto-create-partitions",
+            "--log-level",
+            "--shards",
+        ] {
+            assert!(USAGE.contains(flag), "{flag} missing from --help");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Runtime knobs: embedded defaults, then a TOML file (`--config FILE`), then command-line flags
+//! (flags win). Validated once, here, against `limits.rs`; the rest of the broker reads the
+//! resulting [`Config`] and trusts it.
+//!
+//! Runs in `main` before any shard exists; shards get a shared read-only `Arc<Config>`.
+//!
+//! ```toml
+//! listen = "0.0.0.0:9092"
+//! advertise = "broker1.example:9092"
+//! data_dir = "/var/lib/ringbroker"
+//! node_id = 1
+//! auto_create_partitions = 3      # 0 disables auto-creation
+//! log_level = "info"              # a tracing EnvFilter directive
+//! metrics_listen = "127.0.0.1:9644" # Prometheus /metrics; off unless set
+//! producer_id_expiration_ms = 86400000 # idle idempotent producers are forgotten after this
+//! [shards]
+//! count = 4
+//! cpus = [2, 3, 4, 5]             # one per shard; default 0..count (wrapping)
+//! [limits]
+//! frame_size_max = 104857600
+//! connections_max = 10000
+//! connections_per_ip_max = 10000
+//! requests_inflight_per_connection_max = 100
+//! connections_max_idle_ms = 600000
+//! shutdown_grace_ms = 5000
+//! # Tuning knobs (tuning/README.md explains each; all optional):
+//! # [shards] irq_cpus = [0, 1]       cpus left to interrupts, never given a shard
+//! # [shards] numa_nodes = 2          node count the profile was written for (tune check)
+//! # [shards] memory_size = 1073741824  memory budget per shard, bytes
+//! # [socket] send_buffer_size / receive_buffer_size   SO_SNDBUF / SO_RCVBUF, bytes
+//! # [io_uring] entries = 4096, sqpoll = true, sqpoll_idle_ms = 100
+//! ```
+//!
+//! Files: `schema.rs` (the file's shape and the validated types), `validation.rs` (every check,
+//! from file to [`Config`]), `args.rs` (the command line).
+mod args;
+mod schema;
+mod validation;
+
+pub use args::{Command, USAGE, parse_args};
+pub use schema::{
+    AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Config, ConfigFile, DATA_DIR_DEFAULT, FetchMode,
+    GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, Limits, LimitsFile,
+    ShardsFile, SocketFile, Tuning,
+};
+
+use std::path::{Path, PathBuf};
+
+/// Why the configuration cannot be used; `main` prints it and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("unknown flag {flag} (see --help)")]
+    UnknownFlag { flag: String },
+    #[error("unknown command {command} (see --help)")]
+    UnknownCommand { command: String },
+    #[error("flag {flag} needs a value")]
+    MissingValue { flag: &'static str },
+    #[error("flag {flag}: {value:?} is not a valid {expected}")]
+    BadValue {
+        flag: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{field}: {value:?} is not HOST:PORT ({reason})")]
+    BadAddress {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("{field} = {value} is outside {min}..={max}")]
+    OutOfRange {
+        field: &'static str,
+        value: i128,
+        min: i128,
+        max: i128,
+    },
+    #[error("shards.cpus lists {cpus} cpus for {count} shards; give one per shard")]
+    CpuCountMismatch { cpus: usize, count: usize },
+    #[error("shards.cpus: cpu {cpu} is listed twice")]
+    CpuDuplicate { cpu: usize },
+    #[error("shards.cpus: cpu {cpu} is not available to this process (available: {available:?})")]
+    CpuUnknown { cpu: usize, available: Vec<usize> },
+    #[error("shards.irq_cpus: cpu {cpu} also runs a shard; interrupt cpus must be left free")]
+    IrqCpuHasShard { cpu: usize },
+    #[error("{field} = {value} is not a power of two")]
+    NotPowerOfTwo { field: &'static str, value: u64 },
+    #[error("log_level {value:?}: {reason}")]
+    BadLogLevel { value: String, reason: String },
+    #[error("fetch_mode {value:?}: expected \"splice\" or \"copy\"")]
+    BadFetchMode { value: String },
+}
+
+/// Loads `--config` (if any), lays the flags over it and validates.
+///
+/// # Errors
+/// As [`ConfigFile::load`] and [`Config::validate`].
+pub fn load(
+    config_path: Option<&Path>,
+    flags: ConfigFile,
+    available_cpus: &[usize],
+) -> Result<Config, ConfigError> {
+    let file = match config_path {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    Config::validate(file.overlay(flags), available_cpus)
+}

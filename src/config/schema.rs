@@ -1,0 +1,344 @@
+//! The shape of the configuration: what a TOML file (or the flags) may set, every key optional
+//! ([`ConfigFile`] and its sections, with the overlay that lets flags win), and the validated
+//! types the broker reads ([`Config`], [`Limits`], [`GroupConfig`], [`Tuning`]) with their
+//! defaults. It checks nothing (`validation.rs`). Runs in `main` before any shard exists.
+use super::ConfigError;
+use crate::limits;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The shape of a config file; every key optional (absent = default or flag).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub listen: Option<String>,
+    /// Prometheus `/metrics` listener (`HOST:PORT`); absent = no metrics listener.
+    pub metrics_listen: Option<String>,
+    pub advertise: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub node_id: Option<i32>,
+    pub auto_create_partitions: Option<i32>,
+    pub log_level: Option<String>,
+    /// `"splice"` (default) or `"copy"`; see [`FetchMode`].
+    pub fetch_mode: Option<String>,
+    /// Kafka's `producer.id.expiration.ms`.
+    pub producer_id_expiration_ms: Option<u64>,
+    #[serde(default)]
+    pub shards: ShardsFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    #[serde(default)]
+    pub groups: GroupsFile,
+    #[serde(default)]
+    pub socket: SocketFile,
+    #[serde(default)]
+    pub io_uring: IoUringFile,
+}
+
+/// `[groups]` of a config file: the consumer group coordinator (Kafka's names in comments).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsFile {
+    /// `offsets.topic.num.partitions`
+    pub offsets_topic_partitions: Option<i32>,
+    /// `group.initial.rebalance.delay.ms`
+    pub initial_rebalance_delay_ms: Option<u64>,
+    /// `group.min.session.timeout.ms`
+    pub session_timeout_ms_min: Option<i32>,
+    /// `group.max.session.timeout.ms`
+    pub session_timeout_ms_max: Option<i32>,
+    /// `offsets.retention.minutes`
+    pub offsets_retention_minutes: Option<u64>,
+    /// `group.max.size`
+    pub members_max: Option<usize>,
+}
+
+/// `[shards]` of a config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardsFile {
+    pub count: Option<usize>,
+    pub cpus: Option<Vec<usize>>,
+    /// Cpus kept for interrupts (NIC and NVMe queues); no shard may use them.
+    pub irq_cpus: Option<Vec<usize>>,
+    /// NUMA nodes the profile was written for; `tune check` compares it with the machine.
+    pub numa_nodes: Option<usize>,
+    /// Memory budget of one shard, bytes.
+    pub memory_size: Option<u64>,
+}
+
+/// `[socket]` of a config file: buffer sizes of client connections.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketFile {
+    pub send_buffer_size: Option<usize>,
+    pub receive_buffer_size: Option<usize>,
+}
+
+/// `[io_uring]` of a config file: how each shard's ring is built.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IoUringFile {
+    pub entries: Option<u32>,
+    pub sqpoll: Option<bool>,
+    pub sqpoll_idle_ms: Option<u32>,
+}
+
+/// `[limits]` of a config file: overrides within the hard caps of `limits.rs`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub frame_size_max: Option<usize>,
+    pub connections_max: Option<usize>,
+    pub connections_per_ip_max: Option<usize>,
+    pub requests_inflight_per_connection_max: Option<usize>,
+    pub connections_max_idle_ms: Option<u64>,
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a TOML config file (unknown keys are errors, so typos are caught).
+    ///
+    /// # Errors
+    /// `Read` or `Parse`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Lays `other` over `self`: every key `other` sets wins.
+    #[must_use]
+    pub fn overlay(self, other: ConfigFile) -> ConfigFile {
+        ConfigFile {
+            listen: other.listen.or(self.listen),
+            metrics_listen: other.metrics_listen.or(self.metrics_listen),
+            advertise: other.advertise.or(self.advertise),
+            data_dir: other.data_dir.or(self.data_dir),
+            node_id: other.node_id.or(self.node_id),
+            auto_create_partitions: other.auto_create_partitions.or(self.auto_create_partitions),
+            log_level: other.log_level.or(self.log_level),
+            fetch_mode: other.fetch_mode.or(self.fetch_mode),
+            producer_id_expiration_ms: other
+                .producer_id_expiration_ms
+                .or(self.producer_id_expiration_ms),
+            shards: ShardsFile {
+                count: other.shards.count.or(self.shards.count),
+                cpus: other.shards.cpus.or(self.shards.cpus),
+                irq_cpus: other.shards.irq_cpus.or(self.shards.irq_cpus),
+                numa_nodes: other.shards.numa_nodes.or(self.shards.numa_nodes),
+                memory_size: other.shards.memory_size.or(self.shards.memory_size),
+            },
+            socket: SocketFile {
+                send_buffer_size: other
+                    .socket
+                    .send_buffer_size
+                    .or(self.socket.send_buffer_size),
+                receive_buffer_size: other
+                    .socket
+                    .receive_buffer_size
+                    .or(self.socket.receive_buffer_size),
+            },
+            io_uring: IoUringFile {
+                entries: other.io_uring.entries.or(self.io_uring.entries),
+                sqpoll: other.io_uring.sqpoll.or(self.io_uring.sqpoll),
+                sqpoll_idle_ms: other
+                    .io_uring
+                    .sqpoll_idle_ms
+                    .or(self.io_uring.sqpoll_idle_ms),
+            },
+            limits: LimitsFile {
+                frame_size_max: other.limits.frame_size_max.or(self.limits.frame_size_max),
+                connections_max: other.limits.connections_max.or(self.limits.connections_max),
+                connections_per_ip_max: other
+                    .limits
+                    .connections_per_ip_max
+                    .or(self.limits.connections_per_ip_max),
+                requests_inflight_per_connection_max: other
+                    .limits
+                    .requests_inflight_per_connection_max
+                    .or(self.limits.requests_inflight_per_connection_max),
+                connections_max_idle_ms: other
+                    .limits
+                    .connections_max_idle_ms
+                    .or(self.limits.connections_max_idle_ms),
+                shutdown_grace_ms: other
+                    .limits
+                    .shutdown_grace_ms
+                    .or(self.limits.shutdown_grace_ms),
+            },
+            groups: self.groups.overlay(other.groups),
+        }
+    }
+}
+
+/// Validated runtime configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address every shard binds (SO_REUSEPORT).
+    pub listen: SocketAddr,
+    /// Where shard 0 serves Prometheus `/metrics`; `None` = off (the default).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `host:port` given to clients in Metadata (defaults to `listen`).
+    pub advertise: Advertised,
+    pub data_dir: PathBuf,
+    pub node_id: i32,
+    /// Partitions of an auto-created topic; 0 disables auto-creation.
+    pub auto_create_partitions: i32,
+    /// A `tracing_subscriber::EnvFilter` directive.
+    pub log_level: String,
+    /// `cpus[i]` is the cpu shard `i` is pinned to; its length is the shard count.
+    pub shard_cpus: Vec<usize>,
+    pub limits: Limits,
+    pub groups: GroupConfig,
+    /// Placement and kernel-interface knobs of a tuning profile.
+    pub tuning: Tuning,
+    pub fetch_mode: FetchMode,
+    /// How long an idempotent producer may stay idle before partitions forget its state
+    /// (Kafka's `producer.id.expiration.ms`, default one day).
+    pub producer_id_expiration: Duration,
+}
+
+/// How Fetch sends record bytes (ARCHITECTURE §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FetchMode {
+    /// splice(file → pipe → socket) on io_uring: the bytes never enter user space.
+    #[default]
+    Splice,
+    /// Read into memory, then send: for TLS later, and the baseline splice is measured against.
+    Copy,
+}
+
+impl FetchMode {
+    /// The config-file spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Splice => "splice",
+            Self::Copy => "copy",
+        }
+    }
+
+    pub(super) fn parse(text: &str) -> Option<Self> {
+        [Self::Splice, Self::Copy]
+            .into_iter()
+            .find(|mode| mode.as_str() == text)
+    }
+}
+
+/// Consumer group coordinator settings, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupConfig {
+    pub offsets_topic_partitions: i32,
+    pub initial_rebalance_delay_ms: u64,
+    pub session_timeout_ms_min: i32,
+    pub session_timeout_ms_max: i32,
+    pub offsets_retention_minutes: u64,
+    pub members_max: usize,
+}
+
+/// Kafka's defaults.
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            offsets_topic_partitions: 50,
+            initial_rebalance_delay_ms: 3_000,
+            session_timeout_ms_min: 6_000,
+            session_timeout_ms_max: 1_800_000,
+            offsets_retention_minutes: 7 * 24 * 60,
+            members_max: limits::GROUP_MEMBERS_MAX,
+        }
+    }
+}
+
+impl GroupsFile {
+    fn overlay(self, other: GroupsFile) -> GroupsFile {
+        GroupsFile {
+            offsets_topic_partitions: other
+                .offsets_topic_partitions
+                .or(self.offsets_topic_partitions),
+            initial_rebalance_delay_ms: other
+                .initial_rebalance_delay_ms
+                .or(self.initial_rebalance_delay_ms),
+            session_timeout_ms_min: other.session_timeout_ms_min.or(self.session_timeout_ms_min),
+            session_timeout_ms_max: other.session_timeout_ms_max.or(self.session_timeout_ms_max),
+            offsets_retention_minutes: other
+                .offsets_retention_minutes
+                .or(self.offsets_retention_minutes),
+            members_max: other.members_max.or(self.members_max),
+        }
+    }
+}
+
+/// The tuning-profile knobs (tuning/README.md). `None` = the kernel's or runtime's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// Cpus left to interrupts; disjoint from `Config::shard_cpus`.
+    pub irq_cpus: Vec<usize>,
+    /// NUMA nodes the profile expects.
+    pub numa_nodes: Option<usize>,
+    pub memory_per_shard_size: Option<u64>,
+    pub socket_send_buffer_size: Option<usize>,
+    pub socket_receive_buffer_size: Option<usize>,
+    /// Submission queue entries of each shard's ring.
+    pub io_uring_entries: Option<u32>,
+    /// A kernel thread polls the submission queue (no `io_uring_enter` per batch, one more
+    /// busy cpu per shard while traffic flows).
+    pub io_uring_sqpoll: bool,
+    pub io_uring_sqpoll_idle_ms: Option<u32>,
+}
+
+/// The advertised listener, as clients will be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertised {
+    pub host: String,
+    pub port: u16,
+}
+
+/// Runtime limits, each within its hard cap in `limits.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub frame_size_max: usize,
+    pub connections_max: usize,
+    pub connections_per_ip_max: usize,
+    pub requests_inflight_per_connection_max: usize,
+    pub connection_idle: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            frame_size_max: limits::FRAME_SIZE_MAX,
+            connections_max: limits::CONNECTIONS_MAX_DEFAULT,
+            connections_per_ip_max: limits::CONNECTIONS_PER_IP_MAX,
+            requests_inflight_per_connection_max: limits::REQUESTS_INFLIGHT_PER_CONNECTION_DEFAULT,
+            connection_idle: Duration::from_millis(limits::CONNECTION_IDLE_MS_DEFAULT),
+            shutdown_grace: Duration::from_millis(limits::SHUTDOWN_GRACE_MS_DEFAULT),
+        }
+    }
+}
+
+/// Default listener (ARCHITECTURE §6).
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:9092";
+/// Default data directory.
+pub const DATA_DIR_DEFAULT: &str = "./data";
+/// Default partitions of an auto-created topic (Kafka's `num.partitions`).
+pub const AUTO_CREATE_PARTITIONS_DEFAULT: i32 = 1;
+/// Default log directive.
+pub const LOG_LEVEL_DEFAULT: &str = "info";
+
+impl Config {
+    /// Shard count (≥ 1).
+    #[must_use]
+    pub fn shard_count(&self) -> usize {
+        self.shard_cpus.len()
+    }
+}
