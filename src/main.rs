@@ -1,5 +1,6 @@
-//! `ringbroker` (= `ringbroker serve`): parse config → place shards → wait for a signal →
-//! shut down. No broker logic lives here; see `lib.rs` for the map.
+//! `ringbroker` (= `ringbroker serve`): parse config → compose (services, servers) → place
+//! shards → wait for a signal → shut down. No broker logic lives here; see `lib.rs` for the
+//! map.
 //!
 //! Exit codes: 0 after a clean SIGTERM/SIGINT shutdown; 1 when the config is invalid, a shard
 //! fails to start, a shard dies, or shutdown does not complete within its bounds.
@@ -9,12 +10,15 @@
 //!
 //! Runs on the main thread, which never runs a shard: it owns signals and the shard threads.
 use anyhow::Context;
+use ringbroker::broker::{Broker, Services};
 use ringbroker::cli;
 use ringbroker::cli::tune::{Root, topology::Topology};
 use ringbroker::config::{self, Command};
 use ringbroker::handlers;
+use ringbroker::metrics::http::MetricsServer;
 use ringbroker::net::{Admission, KafkaService};
-use ringbroker::shard::{Service, Shards, runner::Wake};
+use ringbroker::shard::Shards;
+use ringbroker::shard::runner::{Servers, Wake};
 use std::ffi::OsStr;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -64,9 +68,15 @@ fn run() -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     log_placement(&config);
     let config = Arc::new(config);
+    // Composition: the per-shard services (broker/), then the servers every shard runs, in
+    // order — the Kafka listener, and the metrics listener (shard 0, when configured).
+    let broker = Arc::new(Broker::prepare(&config)?);
     let admission = Arc::new(Admission::new(&config.limits));
-    let service: Arc<dyn Service> = Arc::new(KafkaService::new(admission));
-    let shards = Shards::start(&config, &service)?;
+    let servers: Servers<Services> = vec![
+        Arc::new(KafkaService::new(admission)),
+        Arc::new(MetricsServer),
+    ];
+    let shards = Shards::start(&config, &broker, &servers)?;
     tracing::info!(
         listen = %config.listen,
         advertise = %format_args!("{}:{}", config.advertise.host, config.advertise.port),
