@@ -193,7 +193,7 @@ pub const SHARD_STARTUP_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 /// How often `main` wakes from waiting on signals to check that no shard thread died.
 pub const SIGNAL_POLL_MS: u64 = 200;
 
-// ---- shard/logs.rs: the per-shard log pump ----
+// ---- storage/pump/: the per-shard log pump ----
 
 /// Commands queued for one shard's log pump. A full queue makes callers wait (backpressure).
 /// 4096 × one produce partition each keeps a tick's work bounded while letting many connections
@@ -365,6 +365,29 @@ pub const PRODUCER_ID_EXPIRATION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1000;
 /// long at most (memory per producer is small, but it must end).
 pub const PRODUCER_ID_EXPIRATION_MS_MAX: u64 = 365 * 24 * 60 * 60 * 1000;
 
+// ---- cluster metadata (src/cluster/metadata/) ----
+
+/// Encoded size of one metadata record. The largest record today is a topic creation with
+/// every topic config overridden: ~15 configs × (name + `CONFIG_VALUE_LENGTH_MAX` 1 KiB) ≈
+/// 16 KiB, so 1 MiB (Kafka's default `max.message.bytes`, which also bounds KRaft's metadata
+/// batches) leaves room for the cluster's records (partitions with replica lists) without
+/// letting one record hold the controller for long. Decoding refuses anything larger before
+/// reading its fields.
+pub const METADATA_RECORD_SIZE_MAX: usize = 1024 * 1024;
+
+/// Encoded size of the metadata snapshot file, read whole at start-up and rewritten whole on
+/// each change until the Raft log takes over. A topic costs ~100 bytes plus its overrides, so
+/// 64 MiB holds ~100 k topics with a few overrides each; rewriting it is ~30 ms at 2 GB/s, paid
+/// only by admin changes, never by produce or fetch.
+pub const METADATA_SNAPSHOT_SIZE_MAX: usize = 64 * 1024 * 1024;
+const _: () = assert!(METADATA_SNAPSHOT_SIZE_MAX >= METADATA_RECORD_SIZE_MAX);
+// Sizes are written as u32 on disk.
+const _: () = assert!(METADATA_SNAPSHOT_SIZE_MAX <= u32::MAX as usize);
+
+/// Length of a cluster id. Ours are 22 characters (a UUID in URL-safe base64, as Kafka's);
+/// the bound only keeps a hand-edited file from holding an unbounded string.
+pub const CLUSTER_ID_LENGTH_MAX: usize = 64;
+
 // ---- metadata quorum (src/cluster/quorum/: Raft through openraft) ----
 
 /// Bytes of one metadata proposal's records together. Metadata records are small (a partition
@@ -446,3 +469,6 @@ const _: () = assert!(QUORUM_READ_CHUNK_SIZE as usize > QUORUM_ENTRY_SIZE_MAX);
 /// Longest single Raft RPC (openraft's per-RPC TTL is shorter for heartbeats and appends): a
 /// whole snapshot of `QUORUM_SNAPSHOT_SIZE_MAX` at 100 Mbit/s takes ~5 s.
 pub const QUORUM_RPC_TIMEOUT_MS_MAX: u64 = 10_000;
+// The metadata layer's largest record and image fit one proposal and one snapshot.
+const _: () = assert!(QUORUM_PROPOSAL_SIZE_MAX >= METADATA_RECORD_SIZE_MAX);
+const _: () = assert!(QUORUM_SNAPSHOT_SIZE_MAX >= METADATA_SNAPSHOT_SIZE_MAX);

@@ -1,15 +1,23 @@
 //! The controller: the single writer of cluster metadata, on shard 0.
 //!
-//! A change runs as one synchronous step on shard 0 (derive the next snapshot with the pure
-//! `ClusterMetadata::with_*` functions, persist it, install it as shard 0's copy), so changes
-//! never interleave. The caller then publishes the snapshot to every shard from its own task
-//! (never from inside a mesh job), and each shard installs it if it is newer and reconciles its
-//! partition logs (open new partitions, apply configs, close and delete removed ones). The
-//! caller answers only after every shard reconciled, so an acknowledged CreateTopics can be
-//! produced to at once and an acknowledged DeleteTopics has removed its files.
+//! A change is data (`MetadataChange`) and runs on shard 0 under the metadata store's gate:
+//! decide its records with the pure `cluster::decisions`, apply them with the pure
+//! `ClusterMetadata::apply`, persist the resulting state (async atomic write), install it as
+//! shard 0's copy; changes never interleave. The caller then publishes the snapshot to every
+//! shard from its own task (never from inside a mesh job), and each shard installs it if it is
+//! newer and reconciles its partition logs (open new partitions, apply configs, close and
+//! delete removed ones). The caller answers only after every shard reconciled, so an
+//! acknowledged CreateTopics can be produced to at once and an acknowledged DeleteTopics has
+//! removed its files.
+//!
+//! The controller reaches shards through the shard runtime's mesh and needs only what
+//! [`MetadataHost`] gives it: each shard's `MetadataView` and the hook that brings the shard's
+//! services in line with a snapshot. The services themselves are composed above (`broker/`).
 //!
 //! Runs on any shard (callers) and on shard 0 (the change itself).
-use super::metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata};
+use super::decisions::{self, MetadataChange};
+use super::metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata, random_uuid};
+use super::view::MetadataHost;
 use crate::shard::Shard;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -20,47 +28,59 @@ pub const CONTROLLER_SHARD: usize = 0;
 
 /// The current snapshot on this shard.
 #[must_use]
-pub fn metadata(shard: &Shard) -> Arc<ClusterMetadata> {
-    Arc::clone(&shard.state.metadata.borrow())
+pub fn metadata(shard: &Shard<impl MetadataHost>) -> Arc<ClusterMetadata> {
+    shard.state.metadata_view().current()
 }
 
-/// Runs `change` on shard 0 against the latest snapshot, persists and installs the result
-/// there, then publishes it to every shard.
-async fn apply<T, F>(shard: &Rc<Shard>, change: F) -> Result<T, MetadataError>
-where
-    F: FnOnce(&ClusterMetadata) -> Result<(ClusterMetadata, T), MetadataError> + Send + 'static,
-    T: Send + 'static,
-{
+/// What a change did: the state before and after it (the same `Arc` when it decided no
+/// records).
+struct Applied {
+    previous: Arc<ClusterMetadata>,
+    next: Arc<ClusterMetadata>,
+}
+
+/// Runs `change` on shard 0 — decide its records against the latest state, persist the state
+/// they lead to, install it there — then publishes that state to every shard. One change at
+/// a time (the store's gate): no two changes decide against the same state, and a change
+/// that fails to persist leaves every shard's state as it was.
+async fn apply(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    change: MetadataChange,
+) -> Result<Applied, MetadataError> {
     let applied = shard
         .invoke_on(CONTROLLER_SHARD, move |controller| async move {
-            let current = metadata(&controller);
-            let (next, value) = change(&current)?;
-            assert_eq!(next.version, current.version + 1, "one version per change");
-            let store = controller.state.metadata_store.as_ref();
-            assert!(
-                store.is_some(),
-                "metadata store lives on shard {CONTROLLER_SHARD}"
-            );
-            if let Some(store) = store {
-                store.save(&next).map_err(|error| MetadataError::Persist {
-                    reason: error.to_string(),
-                })?;
+            let Some(store) = controller.state.metadata_view().store() else {
+                panic!("the metadata store lives on shard {CONTROLLER_SHARD}");
+            };
+            let _turn = store.turn().await;
+            // Read after the gate's `.await`: the latest state, which no one else changes now.
+            let previous = metadata(&controller);
+            let records = decisions::decide(&previous, &change)?;
+            if records.is_empty() {
+                let next = Arc::clone(&previous);
+                return Ok(Applied { previous, next });
             }
-            let next = Arc::new(next);
-            *controller.state.metadata.borrow_mut() = Arc::clone(&next);
-            Ok::<_, MetadataError>((next, value))
+            let next = Arc::new(previous.apply_all(&records)?);
+            let added = u64::try_from(records.len()).unwrap_or(u64::MAX);
+            assert_eq!(
+                next.version,
+                previous.version + added,
+                "one version per record"
+            );
+            store.save(&next).await?;
+            controller.state.metadata_view().replace(Arc::clone(&next));
+            Ok::<_, MetadataError>(Applied { previous, next })
         })
         .await
-        .map_err(|error| MetadataError::Persist {
-            reason: error.to_string(),
-        })?;
-    let (next, value) = applied?;
-    publish(shard, next).await;
-    Ok(value)
+        .map_err(|source| MetadataError::ControllerUnavailable { source })??;
+    if !Arc::ptr_eq(&applied.previous, &applied.next) {
+        publish(shard, Arc::clone(&applied.next)).await;
+    }
+    Ok(applied)
 }
 
-/// Installs `next` on every shard and waits until each reconciled its logs.
-pub async fn publish(shard: &Rc<Shard>, next: Arc<ClusterMetadata>) {
+/// Installs `next` on every shard and waits until each reconciled its services.
+pub async fn publish(shard: &Rc<Shard<impl MetadataHost>>, next: Arc<ClusterMetadata>) {
     let result = shard
         .invoke_on_all(move |target| {
             let next = Arc::clone(&next);
@@ -72,17 +92,11 @@ pub async fn publish(shard: &Rc<Shard>, next: Arc<ClusterMetadata>) {
     }
 }
 
-/// Installs `next` on this shard when it is not older than the current snapshot, then brings
-/// the shard's logs in line with whatever snapshot is current.
-pub async fn install(shard: &Shard, next: Arc<ClusterMetadata>) {
-    let current = {
-        let mut slot = shard.state.metadata.borrow_mut();
-        if next.version > slot.version {
-            *slot = next;
-        }
-        Arc::clone(&slot)
-    };
-    shard.state.logs.reconcile(current).await;
+/// Installs `next` on this shard when it is newer than the current snapshot, then brings the
+/// shard's services (partition logs, group offsets) in line with whatever snapshot is current.
+pub async fn install(shard: &Shard<impl MetadataHost>, next: Arc<ClusterMetadata>) {
+    let current = shard.state.metadata_view().install_if_newer(next);
+    shard.state.metadata_installed(current).await;
 }
 
 /// Creates a topic (CreateTopics, auto-creation).
@@ -90,16 +104,28 @@ pub async fn install(shard: &Shard, next: Arc<ClusterMetadata>) {
 /// # Errors
 /// Any [`MetadataError`].
 pub async fn create_topic(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     partition_count: i32,
     configs: BTreeMap<String, String>,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
-    let name = name.to_owned();
-    apply(shard, move |current| {
-        current.with_topic_created(&name, partition_count, configs)
-    })
-    .await
+    let change = MetadataChange::CreateTopic {
+        name: name.to_owned(),
+        topic_id: random_uuid(),
+        partition_count,
+        configs,
+    };
+    topic_in(&apply(shard, change).await?.next, name)
+}
+
+/// `name` in `state` (a state the controller just decided on, which holds it).
+fn topic_in(state: &ClusterMetadata, name: &str) -> Result<Arc<TopicMetadata>, MetadataError> {
+    state
+        .topic(name)
+        .cloned()
+        .ok_or_else(|| MetadataError::UnknownTopic {
+            name: name.to_owned(),
+        })
 }
 
 /// The topic, creating it with `partition_count` partitions when it does not exist yet (auto
@@ -108,7 +134,7 @@ pub async fn create_topic(
 /// # Errors
 /// Any [`MetadataError`] but `TopicAlreadyExists`.
 pub async fn get_or_create_topic(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     partition_count: i32,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
@@ -123,9 +149,7 @@ pub async fn get_or_create_topic(
                     metadata(&controller)
                 })
                 .await
-                .map_err(|error| MetadataError::Persist {
-                    reason: error.to_string(),
-                })?;
+                .map_err(|source| MetadataError::ControllerUnavailable { source })?;
             install(shard, Arc::clone(&latest)).await;
             latest
                 .topic(name)
@@ -138,49 +162,18 @@ pub async fn get_or_create_topic(
     }
 }
 
-/// Deletes a topic and its data, then has every shard's group coordinator forget committed
-/// offsets for it (Kafka's cleanup on partition deletion: a topic re-created under the same
-/// name starts without them). A failure there is logged, not returned: the topic is deleted,
-/// and start-up drops offsets of topics that no longer exist anyway.
+/// Deletes a topic and its data. Every shard's services drop what they kept for it when the
+/// snapshot is installed there (`MetadataHost::metadata_installed`: the group coordinators
+/// forget its committed offsets, Kafka's cleanup on partition deletion), before this returns.
 ///
 /// # Errors
 /// `UnknownTopic`, `Persist`.
 pub async fn delete_topic(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
-    let owned = name.to_owned();
-    let deleted = apply(shard, move |current| current.with_topic_deleted(&owned)).await?;
-    let topic = name.to_owned();
-    let cleaned = shard
-        .invoke_on_all(move |target| {
-            let topic = topic.clone();
-            async move {
-                target
-                    .state
-                    .groups
-                    .remove_topic_offsets(&target, &topic)
-                    .await
-            }
-        })
-        .await;
-    match cleaned {
-        Ok(results) => {
-            for result in results {
-                if let Err(code) = result {
-                    tracing::warn!(
-                        topic = name,
-                        ?code,
-                        "offsets of a deleted topic not removed"
-                    );
-                }
-            }
-        }
-        Err(error) => {
-            tracing::warn!(topic = name, %error, "offsets of a deleted topic not removed")
-        }
-    }
-    Ok(deleted)
+    let change = MetadataChange::DeleteTopic { name: name.into() };
+    topic_in(&apply(shard, change).await?.previous, name)
 }
 
 /// Grows a topic to `count` partitions.
@@ -188,15 +181,16 @@ pub async fn delete_topic(
 /// # Errors
 /// `UnknownTopic`, `PartitionsCannotShrink`, `InvalidPartitionCount`, `Persist`.
 pub async fn create_partitions(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     count: i32,
 ) -> Result<(), MetadataError> {
     let name = name.to_owned();
-    apply(shard, move |current| {
-        Ok((current.with_partitions(&name, count)?, ()))
-    })
-    .await
+    let change = MetadataChange::CreatePartitions {
+        name,
+        partition_count: count,
+    };
+    apply(shard, change).await.map(drop)
 }
 
 /// Replaces a topic's config overrides.
@@ -204,15 +198,13 @@ pub async fn create_partitions(
 /// # Errors
 /// `UnknownTopic`, `InvalidConfig`, `Persist`.
 pub async fn set_topic_configs(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     configs: BTreeMap<String, String>,
 ) -> Result<(), MetadataError> {
     let name = name.to_owned();
-    apply(shard, move |current| {
-        Ok((current.with_topic_configs(&name, configs)?, ()))
-    })
-    .await
+    let change = MetadataChange::SetTopicConfigs { name, configs };
+    apply(shard, change).await.map(drop)
 }
 
 /// Replaces the broker-level config overrides.
@@ -220,13 +212,11 @@ pub async fn set_topic_configs(
 /// # Errors
 /// `InvalidConfig`, `Persist`.
 pub async fn set_broker_configs(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     configs: BTreeMap<String, String>,
 ) -> Result<(), MetadataError> {
-    apply(shard, move |current| {
-        Ok((current.with_broker_configs(configs)?, ()))
-    })
-    .await
+    let change = MetadataChange::SetBrokerConfigs { configs };
+    apply(shard, change).await.map(drop)
 }
 
 /// Loads (or creates) the node metadata before the shards start.

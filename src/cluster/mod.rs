@@ -1,12 +1,22 @@
 //! Cluster metadata for a single node (Raft and replication come later): topics with their ids,
-//! partition counts and configs, persisted in the node metadata file, plus topic-name rules and
-//! the config table. The controller that applies changes runs on shard 0; every shard reads an
-//! immutable snapshot.
+//! partition counts and configs as a state machine over metadata records, persisted as a
+//! snapshot in the data dir, plus topic-name rules and the config table.
+//!
+//! - `metadata/`: the state, its records, the pure `apply`, the snapshot file.
+//! - `decisions`: the controller's policy, current state + request → records.
+//! - `controller`: runs a change on shard 0 (decide → persist → apply → install → publish).
+//!
+//! The controller runs on shard 0; every shard reads an immutable snapshot.
 pub mod configs;
 pub mod controller;
+pub mod decisions;
 pub mod metadata;
+pub mod partition_logs;
 pub mod producer_ids;
 pub mod quorum;
 pub mod topic_name;
+pub mod view;
 
-pub use metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata};
+pub use decisions::MetadataChange;
+pub use metadata::{ClusterMetadata, MetadataError, MetadataRecord, MetadataStore, TopicMetadata};
+pub use view::{MetadataHost, MetadataView};

@@ -1,11 +1,12 @@
 //! Helpers shared by handlers: mapping subsystem errors to Kafka error codes, finding the shard
 //! that owns a partition, running per-partition work on the owning shards (one mesh message per
 //! shard), and resolving topics by name or id. Runs on the connection's shard.
+use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::cluster::{MetadataError, TopicMetadata};
 use crate::protocol::{ErrorCode, Uuid};
-use crate::shard::logs::PartitionKey;
-use crate::shard::{MeshError, Shard, shard_for};
+use crate::shard::{MeshError, shard_for};
+use crate::storage::PartitionKey;
 use crate::storage::{StorageError, StorageErrorKind};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -35,11 +36,22 @@ pub fn metadata_error_code(error: &MetadataError) -> ErrorCode {
             ErrorCode::TopicAlreadyExists
         }
         MetadataError::UnknownTopic { .. } => ErrorCode::UnknownTopicOrPartition,
+        MetadataError::UnknownTopicId { .. } => ErrorCode::UnknownTopicId,
         MetadataError::InvalidTopicName(_) => ErrorCode::InvalidTopicException,
         MetadataError::InvalidPartitionCount { .. }
         | MetadataError::PartitionsCannotShrink { .. } => ErrorCode::InvalidPartitions,
         MetadataError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+        // Kafka's controller answers a batch too large for its log with POLICY_VIOLATION.
+        MetadataError::RecordTooLarge { .. } => ErrorCode::PolicyViolation,
+        // A random 122-bit id clashing: a server fault, not the client's doing.
+        MetadataError::TopicIdTaken { .. } => ErrorCode::UnknownServerError,
+        // The disk refused the write: what Kafka answers for a failed log dir.
         MetadataError::Persist { .. } => ErrorCode::KafkaStorageError,
+        // Shutting down is not a storage fault. Kafka's controller fails requests queued while
+        // it shuts down with a TimeoutException ("The controller is shutting down."), which
+        // clients see as the retriable REQUEST_TIMED_OUT and retry against the restarted (or,
+        // in a cluster, the next) controller.
+        MetadataError::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
     }
 }
 

@@ -314,6 +314,10 @@ pub(super) fn refusal_of(error: &MetadataError) -> Refusal {
             ErrorCode::InvalidConfig,
             format!("Invalid value {value} for configuration {name}: {reason}"),
         ),
+        MetadataError::ControllerUnavailable { .. } => (
+            ErrorCode::RequestTimedOut,
+            "The controller is shutting down.".to_owned(),
+        ),
         other => (metadata_error_code(other), other.to_string()),
     }
 }
@@ -431,6 +435,23 @@ mod tests {
         let (error_code, message) = plan(&null, 7, 1).unwrap_err();
         assert_eq!(error_code, ErrorCode::InvalidConfig);
         assert!(message.contains("retention.ms"), "{message}");
+    }
+
+    #[test]
+    fn a_shutdown_is_retriable_and_not_a_storage_error() {
+        use crate::shard::MeshError;
+        let stopped = MetadataError::ControllerUnavailable {
+            source: MeshError::ShardStopped { target: 0 },
+        };
+        let (error_code, message) = refusal_of(&stopped);
+        assert_eq!(error_code, ErrorCode::RequestTimedOut);
+        assert_eq!(message, "The controller is shutting down.");
+        assert_eq!(metadata_error_code(&stopped), ErrorCode::RequestTimedOut);
+        let disk = MetadataError::from(crate::cluster::metadata::MetadataFileError::TooLarge {
+            size: 2,
+            size_max: 1,
+        });
+        assert_eq!(refusal_of(&disk).0, ErrorCode::KafkaStorageError);
     }
 
     #[test]

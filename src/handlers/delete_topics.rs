@@ -7,7 +7,7 @@
 //! of name and id in one entry gets INVALID_REQUEST, so does a name whose topic the request also
 //! names by id; an unknown name gets UNKNOWN_TOPIC_OR_PARTITION, an unknown id UNKNOWN_TOPIC_ID,
 //! with Kafka's messages. v6 results echo both the name and the id when known.
-use super::common::metadata_error_code;
+use super::create_topics::refusal_of;
 use super::{HandlerError, RequestContext};
 use crate::cluster::{MetadataError, controller};
 use crate::protocol::messages::delete_topics::{
@@ -147,7 +147,10 @@ async fn delete(ctx: &RequestContext, target: &Target) -> DeletableTopicResult {
                 refused(target, ErrorCode::UnknownTopicOrPartition, message)
             }
         },
-        Err(error) => refused(target, metadata_error_code(&error), error.to_string()),
+        Err(error) => {
+            let (error_code, message) = refusal_of(&error);
+            refused(target, error_code, message)
+        }
     }
 }
 

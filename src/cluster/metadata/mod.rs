@@ -1,0 +1,245 @@
+//! Cluster metadata as a state machine over a log of records: topics (name, id, partition
+//! count, config overrides) and broker-level config overrides.
+//!
+//! ```text
+//! request ─▶ cluster::decisions (policy: may it happen?) ─▶ [MetadataRecord]
+//!        ─▶ MetadataStore::save (durable)  ─▶ ClusterMetadata::apply (pure) ─▶ publish
+//! ```
+//! - `records.rs`: the [`MetadataRecord`] enum and its versioned binary encoding.
+//! - `apply.rs`: [`ClusterMetadata::apply`], replay, snapshot and restore, all pure.
+//! - `store.rs`: the snapshot file in the data dir and the upgrade of the TOML file older
+//!   brokers wrote.
+//!
+//! `version` is a position in the metadata log: the number of records applied, which is the
+//! offset the next record gets. A state is a pure function of the records applied to the empty
+//! state, so the Raft log (CLUSTER.md, "The metadata log") plugs in by feeding committed records
+//! to `apply` in offset order, and its snapshots are [`ClusterMetadata::snapshot_records`].
+//!
+//! Not owned here: whether a change is allowed (Kafka's validation and error messages live in
+//! `cluster::decisions`), config defaults and value rules (`cluster::configs`), and running
+//! the change (`cluster::controller`, shard 0).
+//!
+//! Invariants (checked by [`ClusterMetadata::check_invariants`] after every mutation): topic
+//! names are unique and valid; topic ids are unique and non-zero; the id index agrees with the
+//! topics; partition counts are in `1..=PARTITIONS_PER_TOPIC_MAX` and only grow.
+//!
+//! Runs on every shard: shard 0 (the controller) applies records and persists; every shard
+//! holds an `Arc` of the latest state, read-only.
+mod apply;
+mod records;
+mod store;
+
+pub use records::{MetadataRecord, RecordDecodeError, RecordType};
+pub use store::{LegacyFileError, MetadataFileError, MetadataStore, SnapshotDecodeError};
+
+use super::configs::ConfigError;
+use super::topic_name::TopicNameError;
+use crate::limits::PARTITIONS_PER_TOPIC_MAX;
+use crate::protocol::Uuid;
+use crate::shard::MeshError;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMetadata {
+    pub name: String,
+    pub topic_id: Uuid,
+    pub partition_count: i32,
+    /// Topic-level overrides only; see `configs::effective` for resolved values.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The cluster's metadata after `version` records. Replaced, never mutated, once published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterMetadata {
+    /// Records applied so far: the metadata log offset of the next record.
+    pub version: u64,
+    pub cluster_id: String,
+    /// Read-only outside this module: changes go through records (`apply`), which keep the
+    /// id index in step.
+    pub topics: BTreeMap<String, Arc<TopicMetadata>>,
+    /// Broker-level overrides set with IncrementalAlterConfigs, keyed by broker config name.
+    pub broker_configs: BTreeMap<String, String>,
+    /// Topic id → name, so records (which name topics by id, as Kafka's do) and id-based
+    /// requests resolve in O(log n).
+    topic_names_by_id: BTreeMap<Uuid, String>,
+}
+
+/// Why a metadata change is refused or failed. Each maps to one Kafka error code in the
+/// handlers (`handlers::common::metadata_error_code`).
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("topic {name:?} already exists")]
+    TopicAlreadyExists { name: String },
+    #[error("topic {name:?} collides with existing topic {existing:?} ('.' and '_' collide)")]
+    TopicCollision { name: String, existing: String },
+    #[error("unknown topic {name:?}")]
+    UnknownTopic { name: String },
+    /// A record names a topic id the state does not hold.
+    #[error("unknown topic id {topic_id:?}")]
+    UnknownTopicId { topic_id: Uuid },
+    /// A record would create a topic under the zero id or an id another topic has.
+    #[error("topic id {topic_id:?} is zero or already taken")]
+    TopicIdTaken { topic_id: Uuid },
+    #[error(transparent)]
+    InvalidTopicName(#[from] TopicNameError),
+    #[error("invalid partition count {count} (must be 1..={PARTITIONS_PER_TOPIC_MAX})")]
+    InvalidPartitionCount { count: i32 },
+    #[error("topic {name:?} has {current} partitions; it can only grow, not become {requested}")]
+    PartitionsCannotShrink {
+        name: String,
+        current: i32,
+        requested: i32,
+    },
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigError),
+    /// The change's records would not fit one record (`METADATA_RECORD_SIZE_MAX`).
+    #[error("metadata record of {size} bytes exceeds the limit of {size_max} bytes")]
+    RecordTooLarge { size: usize, size_max: usize },
+    /// The change could not be made durable; nothing changed.
+    #[error("metadata change not persisted: {source}")]
+    Persist { source: Box<MetadataFileError> },
+    /// The controller shard stopped before answering: the broker is shutting down. Nothing
+    /// changed unless the change was persisted just before (then it is there after a restart).
+    #[error("the controller is shutting down: {source}")]
+    ControllerUnavailable { source: MeshError },
+}
+
+impl From<MetadataFileError> for MetadataError {
+    fn from(source: MetadataFileError) -> Self {
+        Self::Persist {
+            source: Box::new(source),
+        }
+    }
+}
+
+impl ClusterMetadata {
+    /// The state before any record: no topics, no overrides, version 0.
+    #[must_use]
+    pub fn empty(cluster_id: String) -> Self {
+        Self {
+            version: 0,
+            cluster_id,
+            topics: BTreeMap::new(),
+            broker_configs: BTreeMap::new(),
+            topic_names_by_id: BTreeMap::new(),
+        }
+    }
+
+    /// An empty cluster with a fresh random id.
+    #[must_use]
+    pub fn new_cluster() -> Self {
+        Self::empty(cluster_id_from(random_uuid()))
+    }
+
+    #[must_use]
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicMetadata>> {
+        self.topics.get(name)
+    }
+
+    /// The topic with `topic_id`; `None` for the zero id.
+    #[must_use]
+    pub fn topic_by_id(&self, topic_id: Uuid) -> Option<&Arc<TopicMetadata>> {
+        let name = self.topic_names_by_id.get(&topic_id)?;
+        self.topics.get(name)
+    }
+
+    /// # Panics
+    /// When an invariant in the module docs is broken (a programmer error).
+    pub fn check_invariants(&self) {
+        assert_eq!(
+            self.topics.len(),
+            self.topic_names_by_id.len(),
+            "id index out of step with the topics"
+        );
+        for (name, topic) in &self.topics {
+            assert_eq!(name, &topic.name, "topic keyed under another name");
+            assert!(!topic.topic_id.is_zero(), "topic {name} has the zero id");
+            assert_eq!(
+                self.topic_names_by_id.get(&topic.topic_id),
+                Some(name),
+                "topic {name}'s id is not indexed to it"
+            );
+            assert!(
+                (1..=PARTITIONS_PER_TOPIC_MAX).contains(&topic.partition_count),
+                "topic {name} has {} partitions",
+                topic.partition_count
+            );
+        }
+    }
+}
+
+/// A random (v4) UUID from the kernel's CSPRNG.
+///
+/// # Panics
+/// When the kernel gives no random bytes (getrandom(2) fails 16 times in a row).
+#[must_use]
+pub fn random_uuid() -> Uuid {
+    let mut bytes = [0u8; 16];
+    let mut filled = 0;
+    // getrandom(2) on a 16-byte buffer returns it whole once the pool is initialised; the loop
+    // is bounded in case of EINTR.
+    for _ in 0..16 {
+        if filled == bytes.len() {
+            break;
+        }
+        let rest = &mut bytes[filled..];
+        // SAFETY: `rest` is a valid writable buffer of `rest.len()` bytes.
+        let got = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if let Ok(got) = usize::try_from(got) {
+            filled += got;
+        }
+    }
+    assert_eq!(filled, bytes.len(), "getrandom failed");
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Uuid(bytes)
+}
+
+/// Kafka's cluster id format: the UUID in URL-safe base64 without padding (22 characters).
+#[must_use]
+pub fn cluster_id_from(uuid: Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(22);
+    let mut bits: u32 = 0;
+    let mut bit_count = 0;
+    for byte in uuid.0 {
+        bits = (bits << 8) | u32::from(byte);
+        bit_count += 8;
+        while bit_count >= 6 {
+            bit_count -= 6;
+            out.push(char::from(ALPHABET[((bits >> bit_count) & 0x3f) as usize]));
+        }
+    }
+    if bit_count > 0 {
+        out.push(char::from(
+            ALPHABET[((bits << (6 - bit_count)) & 0x3f) as usize],
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_id_is_22_url_safe_characters() {
+        let id = cluster_id_from(Uuid([0xff; 16]));
+        assert_eq!(id.len(), 22);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_ne!(random_uuid(), random_uuid());
+    }
+
+    #[test]
+    fn cluster_id_fixed_vector() {
+        // 0x00 0x10 0x83 … : the base64 alphabet's first characters in order.
+        let mut bytes = [0u8; 16];
+        bytes[..3].copy_from_slice(&[0x00, 0x10, 0x83]);
+        assert!(cluster_id_from(Uuid(bytes)).starts_with("ABCD"));
+    }
+}

@@ -1,0 +1,651 @@
+//! The node's metadata snapshot file: load (and upgrade) at start-up, atomic rewrite after
+//! every change, and the gate that lets one change at a time through the controller.
+//!
+//! ```text
+//! <data>/cluster-metadata.snapshot   (integers big-endian)
+//! [magic:8 "ringmeta"][format_version:u32 = 1][version:u64][cluster_id:str]
+//! [record_count:u32] record_count × [length:u32][record]
+//! [crc32c:u32 of every byte before it]
+//! ```
+//! The records are [`ClusterMetadata::snapshot_records`] (one `TopicCreated` per topic, one
+//! `BrokerConfigsSet`) in `records.rs`'s encoding; `version` is the log position the snapshot
+//! stands at. The whole file is bounded by `METADATA_SNAPSHOT_SIZE_MAX` and checked by its
+//! CRC before any record is read, so a torn write (impossible through the atomic rename, but
+//! cheap to detect) or a foreign file is refused rather than half-loaded.
+//!
+//! Upgrade: brokers before the record log wrote `<data>/cluster-metadata.toml` (format 1).
+//! When no snapshot exists, that file is read, turned into records, written as the snapshot,
+//! and then removed; a crash in between leaves both files, and the snapshot wins.
+//!
+//! Start-up I/O is blocking (it runs once, on the main thread, before any shard serves);
+//! the per-change write goes through `storage::write_atomically` (io_uring: temp file,
+//! fdatasync, rename, directory fsync) on the controller's shard, shard 0.
+use super::records::{MetadataRecord, Reader, RecordDecodeError};
+use super::{ClusterMetadata, MetadataError};
+use crate::limits::{CLUSTER_ID_LENGTH_MAX, METADATA_SNAPSHOT_SIZE_MAX};
+use crate::protocol::Uuid;
+use crate::storage::{StorageError, write_atomically};
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"ringmeta";
+const FORMAT_VERSION: u32 = 1;
+/// The format version of the TOML file older brokers wrote.
+const LEGACY_FORMAT_VERSION: u32 = 1;
+
+/// Why the metadata file cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataFileError {
+    #[error("metadata file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The per-change atomic write failed (the old snapshot is intact unless it was renamed).
+    #[error("writing the metadata snapshot: {source}")]
+    Write { source: StorageError },
+    #[error("metadata snapshot {path} is not valid: {source}")]
+    Snapshot {
+        path: PathBuf,
+        source: SnapshotDecodeError,
+    },
+    #[error("metadata file {path} (written by an older broker) is not valid: {source}")]
+    Legacy {
+        path: PathBuf,
+        source: LegacyFileError,
+    },
+    #[error("metadata snapshot of {size} bytes exceeds the limit of {size_max} bytes")]
+    TooLarge { size: usize, size_max: usize },
+}
+
+/// What is wrong with a snapshot file's bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotDecodeError {
+    #[error("{size} bytes exceed the limit of {size_max}")]
+    TooLarge { size: usize, size_max: usize },
+    #[error("not a ringbroker metadata snapshot (bad magic)")]
+    BadMagic,
+    #[error("crc32c {stored:#010x} stored, {computed:#010x} computed")]
+    Checksum { stored: u32, computed: u32 },
+    #[error("format version {found} is not {FORMAT_VERSION}")]
+    FormatVersion { found: u32 },
+    #[error("cluster id of {length} bytes (must be 1..={CLUSTER_ID_LENGTH_MAX})")]
+    ClusterId { length: usize },
+    #[error("header: {source}")]
+    Header { source: RecordDecodeError },
+    #[error("record {index}: {source}")]
+    Record {
+        index: u32,
+        source: RecordDecodeError,
+    },
+    #[error("the records do not rebuild a valid state: {source}")]
+    Apply { source: Box<MetadataError> },
+}
+
+/// What is wrong with the TOML file of an older broker.
+#[derive(Debug, thiserror::Error)]
+pub enum LegacyFileError {
+    #[error(transparent)]
+    Parse(#[from] toml::de::Error),
+    #[error("format_version {found} is not {LEGACY_FORMAT_VERSION}")]
+    FormatVersion { found: u32 },
+    #[error("cluster id of {length} bytes (must be 1..={CLUSTER_ID_LENGTH_MAX})")]
+    ClusterId { length: usize },
+    #[error("topic {name:?} has a malformed id {topic_id:?}")]
+    TopicId { name: String, topic_id: String },
+    #[error("the topics do not form a valid state: {source}")]
+    Apply { source: Box<MetadataError> },
+}
+
+/// The metadata file of this node and the one-change-at-a-time gate. Lives on the controller
+/// shard; clones share the gate.
+#[derive(Debug, Clone)]
+pub struct MetadataStore {
+    directory: PathBuf,
+    /// A bounded(1) channel used as an async lock: a change holds the token from reading the
+    /// current state until its result is installed, across the `.await` of the write.
+    gate: (flume::Sender<()>, flume::Receiver<()>),
+}
+
+/// One change's exclusive turn; dropping it (also when the change's task is dropped) lets the
+/// next change in.
+#[derive(Debug)]
+pub struct ChangeTurn {
+    release: flume::Receiver<()>,
+}
+
+impl Drop for ChangeTurn {
+    fn drop(&mut self) {
+        let released = self.release.try_recv();
+        debug_assert!(released.is_ok(), "metadata change gate out of balance");
+    }
+}
+
+impl MetadataStore {
+    pub const FILE_NAME: &'static str = "cluster-metadata.snapshot";
+    /// What brokers before the record log wrote; read once to upgrade, then removed.
+    pub const LEGACY_FILE_NAME: &'static str = "cluster-metadata.toml";
+
+    #[must_use]
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            directory: data_dir.to_path_buf(),
+            gate: flume::bounded(1),
+        }
+    }
+
+    #[must_use]
+    pub fn path(&self) -> PathBuf {
+        self.directory.join(Self::FILE_NAME)
+    }
+
+    /// Waits until no other change is running, then holds the turn until dropped.
+    pub async fn turn(&self) -> ChangeTurn {
+        let (lock, release) = self.gate.clone();
+        // Both ends live in the store and we hold clones of each, so the send cannot fail.
+        let _ = lock.send_async(()).await;
+        ChangeTurn { release }
+    }
+
+    /// Loads the snapshot; else upgrades an older broker's TOML file; else starts a new
+    /// cluster. Creates the data directory. Writes the snapshot when there was none.
+    ///
+    /// Blocking file I/O: runs once at start-up, before the shards start serving.
+    ///
+    /// # Errors
+    /// I/O errors, a snapshot or TOML file that is invalid.
+    pub fn load_or_create(&self) -> Result<ClusterMetadata, MetadataFileError> {
+        std::fs::create_dir_all(&self.directory).map_err(|source| MetadataFileError::Io {
+            path: self.directory.clone(),
+            source,
+        })?;
+        let path = self.path();
+        if let Some(bytes) = read_bounded(&path)? {
+            let metadata = decode_snapshot(&bytes)
+                .map_err(|source| MetadataFileError::Snapshot { path, source })?;
+            // An upgrade that stopped after writing the snapshot: finish it.
+            self.remove_legacy()?;
+            return Ok(metadata);
+        }
+        let metadata = match self.read_legacy()? {
+            Some(metadata) => {
+                tracing::info!(
+                    version = metadata.version,
+                    topics = metadata.topics.len(),
+                    "upgrading {} to {}",
+                    Self::LEGACY_FILE_NAME,
+                    Self::FILE_NAME
+                );
+                metadata
+            }
+            None => ClusterMetadata::new_cluster(),
+        };
+        write_blocking(
+            &self.directory,
+            Self::FILE_NAME,
+            &encode_snapshot(&metadata)?,
+        )?;
+        self.remove_legacy()?;
+        Ok(metadata)
+    }
+
+    /// Makes `metadata` the node's snapshot, atomically and durably.
+    ///
+    /// # Errors
+    /// `TooLarge`, `Write`; the previous snapshot then stays in place.
+    pub async fn save(&self, metadata: &ClusterMetadata) -> Result<(), MetadataFileError> {
+        let bytes = encode_snapshot(metadata)?;
+        write_atomically(&self.directory, Self::FILE_NAME, bytes)
+            .await
+            .map_err(|source| MetadataFileError::Write { source })
+    }
+
+    fn read_legacy(&self) -> Result<Option<ClusterMetadata>, MetadataFileError> {
+        let path = self.directory.join(Self::LEGACY_FILE_NAME);
+        let Some(bytes) = read_bounded(&path)? else {
+            return Ok(None);
+        };
+        let legacy = |source| MetadataFileError::Legacy {
+            path: path.clone(),
+            source,
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let file: LegacyFile = toml::from_str(&text).map_err(|e| legacy(e.into()))?;
+        file.into_metadata().map(Some).map_err(legacy)
+    }
+
+    fn remove_legacy(&self) -> Result<(), MetadataFileError> {
+        let path = self.directory.join(Self::LEGACY_FILE_NAME);
+        match std::fs::remove_file(&path) {
+            Ok(()) => sync_directory_blocking(&self.directory),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(MetadataFileError::Io { path, source }),
+        }
+    }
+}
+
+/// The snapshot file's bytes for `metadata`.
+///
+/// # Errors
+/// `TooLarge` when they would exceed `METADATA_SNAPSHOT_SIZE_MAX`.
+pub fn encode_snapshot(metadata: &ClusterMetadata) -> Result<Vec<u8>, MetadataFileError> {
+    let records = metadata.snapshot_records();
+    let mut out = Vec::new();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    out.extend_from_slice(&metadata.version.to_be_bytes());
+    put_length(&mut out, metadata.cluster_id.len());
+    out.extend_from_slice(metadata.cluster_id.as_bytes());
+    put_length(&mut out, records.len());
+    for record in &records {
+        put_length(&mut out, record.encoded_size());
+        record.encode(&mut out);
+        if out.len() > METADATA_SNAPSHOT_SIZE_MAX {
+            break;
+        }
+    }
+    let size = out.len() + 4;
+    if size > METADATA_SNAPSHOT_SIZE_MAX {
+        return Err(MetadataFileError::TooLarge {
+            size,
+            size_max: METADATA_SNAPSHOT_SIZE_MAX,
+        });
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    Ok(out)
+}
+
+/// A length that fits u32: every length here is bounded by the snapshot size, checked
+/// against `METADATA_SNAPSHOT_SIZE_MAX` (≤ u32::MAX) before the file is written.
+fn put_length(out: &mut Vec<u8>, length: usize) {
+    out.extend_from_slice(&u32::try_from(length).unwrap_or(u32::MAX).to_be_bytes());
+}
+
+/// The state a snapshot file's bytes stand for.
+///
+/// # Errors
+/// [`SnapshotDecodeError`]; never panics, whatever the bytes.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<ClusterMetadata, SnapshotDecodeError> {
+    if bytes.len() > METADATA_SNAPSHOT_SIZE_MAX {
+        return Err(SnapshotDecodeError::TooLarge {
+            size: bytes.len(),
+            size_max: METADATA_SNAPSHOT_SIZE_MAX,
+        });
+    }
+    if !bytes.starts_with(MAGIC) {
+        return Err(SnapshotDecodeError::BadMagic);
+    }
+    let (body, stored) = bytes
+        .split_last_chunk::<4>()
+        .ok_or(SnapshotDecodeError::BadMagic)?;
+    let stored = u32::from_be_bytes(*stored);
+    let computed = crc32c::crc32c(body);
+    if stored != computed {
+        return Err(SnapshotDecodeError::Checksum { stored, computed });
+    }
+    let header = |source| SnapshotDecodeError::Header { source };
+    let mut reader = Reader {
+        bytes: body,
+        offset: MAGIC.len(),
+    };
+    let found = reader.u32().map_err(header)?;
+    if found != FORMAT_VERSION {
+        return Err(SnapshotDecodeError::FormatVersion { found });
+    }
+    let version = reader.u64().map_err(header)?;
+    let cluster_id = reader.string().map_err(header)?;
+    if cluster_id.is_empty() || cluster_id.len() > CLUSTER_ID_LENGTH_MAX {
+        let length = cluster_id.len();
+        return Err(SnapshotDecodeError::ClusterId { length });
+    }
+    let record_count = reader.u32().map_err(header)?;
+    // Not preallocated from `record_count`: each record takes at least 6 bytes, so the loop
+    // stops at the first one the file does not hold.
+    let mut records = Vec::new();
+    for index in 0..record_count {
+        let record = reader
+            .bytes()
+            .and_then(MetadataRecord::decode)
+            .map_err(|source| SnapshotDecodeError::Record { index, source })?;
+        records.push(record);
+    }
+    reader.finish().map_err(header)?;
+    ClusterMetadata::restore(cluster_id, version, &records).map_err(|source| {
+        SnapshotDecodeError::Apply {
+            source: Box::new(source),
+        }
+    })
+}
+
+/// The whole file, `None` when it does not exist; refused when over the snapshot bound.
+fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, MetadataFileError> {
+    let io = |source| MetadataFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io(source)),
+    };
+    let mut bytes = Vec::new();
+    let bound = u64::try_from(METADATA_SNAPSHOT_SIZE_MAX).unwrap_or(u64::MAX);
+    file.take(bound + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() > METADATA_SNAPSHOT_SIZE_MAX {
+        return Err(MetadataFileError::TooLarge {
+            size: bytes.len(),
+            size_max: METADATA_SNAPSHOT_SIZE_MAX,
+        });
+    }
+    Ok(Some(bytes))
+}
+
+/// The blocking twin of `storage::write_atomically`, for start-up only (no runtime yet).
+fn write_blocking(directory: &Path, name: &str, bytes: &[u8]) -> Result<(), MetadataFileError> {
+    let target = directory.join(name);
+    let temporary = directory.join(format!("{name}.tmp"));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MetadataFileError::Io { path, source }
+    };
+    let mut file = std::fs::File::create(&temporary).map_err(io(&temporary))?;
+    file.write_all(bytes).map_err(io(&temporary))?;
+    file.sync_all().map_err(io(&temporary))?;
+    drop(file);
+    std::fs::rename(&temporary, &target).map_err(io(&target))?;
+    sync_directory_blocking(directory)
+}
+
+fn sync_directory_blocking(directory: &Path) -> Result<(), MetadataFileError> {
+    std::fs::File::open(directory)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|source| MetadataFileError::Io {
+            path: directory.to_path_buf(),
+            source,
+        })
+}
+
+/// The TOML file older brokers wrote (read-only here).
+#[derive(Debug, serde::Deserialize)]
+struct LegacyFile {
+    format_version: u32,
+    cluster_id: String,
+    version: u64,
+    #[serde(default)]
+    broker_configs: BTreeMap<String, String>,
+    #[serde(default)]
+    topics: Vec<LegacyTopic>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LegacyTopic {
+    name: String,
+    topic_id: String,
+    partition_count: i32,
+    #[serde(default)]
+    configs: BTreeMap<String, String>,
+}
+
+impl LegacyFile {
+    /// The same state as records: a snapshot taken at the file's `version`.
+    fn into_metadata(self) -> Result<ClusterMetadata, LegacyFileError> {
+        if self.format_version != LEGACY_FORMAT_VERSION {
+            let found = self.format_version;
+            return Err(LegacyFileError::FormatVersion { found });
+        }
+        let length = self.cluster_id.len();
+        if length == 0 || length > CLUSTER_ID_LENGTH_MAX {
+            return Err(LegacyFileError::ClusterId { length });
+        }
+        let mut records = Vec::with_capacity(self.topics.len() + 1);
+        for topic in self.topics {
+            let Some(topic_id) = uuid_from_hex(&topic.topic_id) else {
+                let (name, topic_id) = (topic.name, topic.topic_id);
+                return Err(LegacyFileError::TopicId { name, topic_id });
+            };
+            records.push(MetadataRecord::TopicCreated {
+                topic_id,
+                name: topic.name,
+                partition_count: topic.partition_count,
+                configs: topic.configs,
+            });
+        }
+        if !self.broker_configs.is_empty() {
+            records.push(MetadataRecord::BrokerConfigsSet {
+                configs: self.broker_configs,
+            });
+        }
+        ClusterMetadata::restore(self.cluster_id, self.version, &records).map_err(|source| {
+            LegacyFileError::Apply {
+                source: Box::new(source),
+            }
+        })
+    }
+}
+
+/// 32 hex digits, as older brokers wrote topic ids.
+fn uuid_from_hex(text: &str) -> Option<Uuid> {
+    if text.len() != 32 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (index, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(index * 2..index * 2 + 2)?, 16).ok()?;
+    }
+    Some(Uuid(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// What the broker before the record log wrote for a topic with an override, a second
+    /// topic and one broker override, after four changes (its versions started at 1).
+    const LEGACY_TOML: &str = r#"format_version = 1
+cluster_id = "q1Sh-9_ISia_aT7Yv2fdvA"
+version = 5
+
+[broker_configs]
+"log.retention.ms" = "60000"
+
+[[topics]]
+name = "orders"
+topic_id = "0123456789abcdef0123456789abcdef"
+partition_count = 6
+
+[topics.configs]
+"retention.ms" = "1000"
+
+[[topics]]
+name = "payments"
+topic_id = "fedcba9876543210fedcba9876543210"
+partition_count = 1
+"#;
+
+    fn sample() -> ClusterMetadata {
+        let topic_id = Uuid([3; 16]);
+        let records = [
+            MetadataRecord::TopicCreated {
+                topic_id,
+                name: "t".into(),
+                partition_count: 4,
+                configs: [("segment.bytes".to_owned(), "65536".to_owned())].into(),
+            },
+            MetadataRecord::BrokerConfigsSet {
+                configs: [("log.retention.ms".to_owned(), "60000".to_owned())].into(),
+            },
+        ];
+        ClusterMetadata::new_cluster().apply_all(&records).unwrap()
+    }
+
+    #[test]
+    fn a_new_cluster_is_created_once_and_loads_again() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = MetadataStore::new(&directory.path().join("data"));
+        let created = store.load_or_create().unwrap();
+        assert_eq!(created.version, 0);
+        assert!(store.path().exists());
+        assert_eq!(
+            store.load_or_create().unwrap(),
+            created,
+            "same cluster id after restart"
+        );
+    }
+
+    #[compio::test]
+    async fn a_saved_change_survives_a_restart() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = MetadataStore::new(directory.path());
+        store.load_or_create().unwrap();
+        let metadata = sample();
+        store.save(&metadata).await.unwrap();
+        assert_eq!(store.load_or_create().unwrap(), metadata);
+        assert!(
+            !directory
+                .path()
+                .join("cluster-metadata.snapshot.tmp")
+                .exists()
+        );
+    }
+
+    #[test]
+    fn an_older_brokers_toml_file_is_upgraded_in_place() {
+        let directory = tempfile::tempdir().unwrap();
+        let legacy = directory.path().join(MetadataStore::LEGACY_FILE_NAME);
+        std::fs::write(&legacy, LEGACY_TOML).unwrap();
+        let store = MetadataStore::new(directory.path());
+        let metadata = store.load_or_create().unwrap();
+        assert_eq!(metadata.cluster_id, "q1Sh-9_ISia_aT7Yv2fdvA");
+        assert_eq!(metadata.version, 5, "the version carries over");
+        let orders = metadata.topic("orders").unwrap();
+        assert_eq!(
+            format!("{:?}", orders.topic_id),
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(orders.partition_count, 6);
+        assert_eq!(orders.configs["retention.ms"], "1000");
+        let payments = metadata.topic("payments").unwrap();
+        assert_eq!(
+            metadata.topic_by_id(payments.topic_id).unwrap().name,
+            "payments"
+        );
+        assert_eq!(metadata.broker_configs["log.retention.ms"], "60000");
+        assert!(!legacy.exists(), "the TOML file is replaced");
+        assert!(store.path().exists());
+        assert_eq!(store.load_or_create().unwrap(), metadata);
+    }
+
+    #[test]
+    fn an_interrupted_upgrade_keeps_the_snapshot() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = MetadataStore::new(directory.path());
+        let metadata = sample();
+        let bytes = encode_snapshot(&metadata).unwrap();
+        std::fs::write(store.path(), bytes).unwrap();
+        let legacy = directory.path().join(MetadataStore::LEGACY_FILE_NAME);
+        std::fs::write(&legacy, LEGACY_TOML).unwrap();
+        assert_eq!(store.load_or_create().unwrap(), metadata);
+        assert!(!legacy.exists());
+    }
+
+    #[test]
+    fn invalid_legacy_files_are_refused() {
+        let cases = [
+            (
+                LEGACY_TOML.replace("format_version = 1", "format_version = 2"),
+                "FormatVersion",
+            ),
+            (
+                LEGACY_TOML.replace("fedcba9876543210fedcba9876543210", "xyz"),
+                "TopicId",
+            ),
+            (LEGACY_TOML.replace("\"payments\"", "\"orders\""), "Apply"),
+            (
+                LEGACY_TOML.replace(
+                    "fedcba9876543210fedcba9876543210",
+                    "0123456789abcdef0123456789abcdef",
+                ),
+                "Apply",
+            ),
+            (
+                LEGACY_TOML.replace("partition_count = 1", "partition_count = 0"),
+                "Apply",
+            ),
+            (
+                LEGACY_TOML.replace("version = 5", "version = \"x\""),
+                "Parse",
+            ),
+        ];
+        for (text, expected) in cases {
+            let directory = tempfile::tempdir().unwrap();
+            let legacy = directory.path().join(MetadataStore::LEGACY_FILE_NAME);
+            std::fs::write(&legacy, &text).unwrap();
+            let error = MetadataStore::new(directory.path())
+                .load_or_create()
+                .unwrap_err();
+            let MetadataFileError::Legacy { source, .. } = error else {
+                panic!("{expected}: {error:?}");
+            };
+            assert!(
+                format!("{source:?}").starts_with(expected),
+                "{expected}: {source:?}"
+            );
+            assert!(legacy.exists(), "a refused file is left for the operator");
+        }
+    }
+
+    #[test]
+    fn damaged_snapshots_are_refused() {
+        let metadata = sample();
+        let bytes = encode_snapshot(&metadata).unwrap();
+        assert_eq!(decode_snapshot(&bytes).unwrap(), metadata);
+        for end in 0..bytes.len() {
+            assert!(
+                decode_snapshot(&bytes[..end]).is_err(),
+                "cut at {end} decoded"
+            );
+        }
+        for index in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[index] ^= 0x20;
+            assert!(
+                decode_snapshot(&flipped).is_err(),
+                "flip at {index} decoded"
+            );
+        }
+        assert!(matches!(
+            decode_snapshot(b"cluster-metadata"),
+            Err(SnapshotDecodeError::BadMagic)
+        ));
+    }
+
+    #[test]
+    fn a_snapshot_stands_for_its_version_not_its_record_count() {
+        let metadata = sample().apply(&MetadataRecord::TopicRemoved {
+            topic_id: Uuid([3; 16]),
+        });
+        let metadata = metadata.unwrap();
+        assert_eq!(metadata.version, 3);
+        let decoded = decode_snapshot(&encode_snapshot(&metadata).unwrap()).unwrap();
+        assert_eq!(decoded.version, 3);
+        assert!(decoded.topics.is_empty());
+    }
+
+    #[compio::test]
+    async fn the_gate_admits_one_change_at_a_time() {
+        let store = MetadataStore::new(Path::new("/nonexistent"));
+        let turn = store.turn().await;
+        assert!(store.gate.0.is_full(), "a turn holds the token");
+        let shared = Arc::new(store.clone());
+        drop(turn);
+        assert!(
+            shared.gate.0.is_empty(),
+            "dropping the turn releases it for every clone"
+        );
+        let _again = shared.turn().await;
+        assert!(store.gate.0.is_full());
+    }
+}
