@@ -387,3 +387,88 @@ const _: () = assert!(METADATA_SNAPSHOT_SIZE_MAX <= u32::MAX as usize);
 /// Length of a cluster id. Ours are 22 characters (a UUID in URL-safe base64, as Kafka's);
 /// the bound only keeps a hand-edited file from holding an unbounded string.
 pub const CLUSTER_ID_LENGTH_MAX: usize = 64;
+
+// ---- metadata quorum (src/cluster/quorum/: Raft through openraft) ----
+
+/// Bytes of one metadata proposal's records together. Metadata records are small (a partition
+/// record is ~100 bytes), so 1 MiB carries ~10k of them: CreateTopics of a topic with thousands
+/// of partitions still fits one atomic entry.
+pub const QUORUM_PROPOSAL_SIZE_MAX: usize = 1024 * 1024;
+/// Records in one proposal (each costs a length prefix and an apply call).
+pub const QUORUM_PROPOSAL_RECORDS_MAX: usize = 16 * 1024;
+/// Bytes of one encoded Raft entry on disk and on the wire: a proposal plus the entry's log id,
+/// payload tag and length prefixes (a few dozen bytes, 4 KiB of slack).
+pub const QUORUM_ENTRY_SIZE_MAX: usize = QUORUM_PROPOSAL_SIZE_MAX + 4096;
+/// Entries in one AppendEntries RPC (openraft's `max_payload_entries`): with entries at their
+/// largest this is the RPC size bound below; typical metadata entries are far smaller.
+pub const QUORUM_ENTRIES_PER_APPEND_MAX: u64 = 64;
+/// Bytes of one applied-state snapshot. Kafka's metadata image for 100k partitions is ~20 MiB;
+/// 64 MiB leaves room and is still sent in one RPC within the RPC timeout on a 1 Gbit/s link.
+pub const QUORUM_SNAPSHOT_SIZE_MAX: usize = 64 * 1024 * 1024;
+/// Bytes of one Raft RPC frame, either direction: the larger of a full AppendEntries and a
+/// whole snapshot, plus 64 KiB for headers and the vote.
+pub const QUORUM_RPC_SIZE_MAX: usize = {
+    let append = QUORUM_ENTRY_SIZE_MAX * QUORUM_ENTRIES_PER_APPEND_MAX as usize;
+    let larger = if append > QUORUM_SNAPSHOT_SIZE_MAX {
+        append
+    } else {
+        QUORUM_SNAPSHOT_SIZE_MAX
+    };
+    larger + 64 * 1024
+};
+const _: () = assert!(QUORUM_RPC_SIZE_MAX <= u32::MAX as usize);
+const _: () = assert!(QUORUM_ENTRY_SIZE_MAX > QUORUM_PROPOSAL_SIZE_MAX);
+/// Inbound Raft connections one voter serves at once: each peer opens up to three (append,
+/// heartbeat, snapshot streams); 64 covers seven voters with room for reconnects racing the
+/// close of old connections. A connection carries one RPC at a time, so this also bounds the
+/// inbound RPCs in flight (and their buffers: 64 × `QUORUM_RPC_SIZE_MAX` at worst, a bound for
+/// the trusted controller network, not for hostile peers).
+pub const QUORUM_CONNECTIONS_MAX: usize = 64;
+/// A Raft connection with no frame for this long is closed; heartbeats arrive every
+/// `QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT`, so only a dead peer goes this long.
+pub const QUORUM_CONNECTION_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// Pause after a failed accept on the controller listener (e.g. out of file descriptors), so
+/// the accept loop waits for a close instead of spinning.
+pub const QUORUM_ACCEPT_RETRY_MS: u64 = 50;
+/// Segment size of the metadata partition. Purging below a snapshot deletes whole segments
+/// only, so this bounds the disk kept behind a snapshot; 64 MiB is ~60 maximal entries and
+/// hundreds of thousands of typical ones.
+pub const QUORUM_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
+const _: () = assert!(QUORUM_SEGMENT_SIZE > QUORUM_ENTRY_SIZE_MAX as u64);
+/// Connecting to a peer: loopback or LAN answers in well under a second.
+pub const QUORUM_CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// Default of the heartbeat interval (openraft's default is 50 ms): a leader that died is noticed
+/// after an election timeout, which must be several heartbeats.
+pub const QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 100;
+/// Default election timeout range: 3 to 6 heartbeats, so one lost heartbeat does not start an
+/// election, and a dead leader is replaced within ~1 s (issue 15's goal: CreateTopics again
+/// within 3 s of a kill -9).
+pub const QUORUM_ELECTION_TIMEOUT_MS_MIN_DEFAULT: u64 = 300;
+pub const QUORUM_ELECTION_TIMEOUT_MS_MAX_DEFAULT: u64 = 600;
+const _: () =
+    assert!(QUORUM_ELECTION_TIMEOUT_MS_MIN_DEFAULT > 2 * QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT);
+const _: () =
+    assert!(QUORUM_ELECTION_TIMEOUT_MS_MAX_DEFAULT > QUORUM_ELECTION_TIMEOUT_MS_MIN_DEFAULT);
+/// Default time a proposal may wait for its commit; past it the caller gets a retriable error
+/// (a leader cut off from its quorum never commits, and must not hang its callers).
+pub const QUORUM_PROPOSE_TIMEOUT_MS_DEFAULT: u64 = 5_000;
+/// Default entries applied between two snapshots; the log below a snapshot is purged, so a
+/// restart replays at most this many entries after loading the snapshot.
+pub const QUORUM_SNAPSHOT_ENTRIES_DEFAULT: u64 = 10_000;
+/// Bounds of the configurable snapshot interval: below 16 a busy quorum snapshots all the time,
+/// above 10M a restart replays too long a tail.
+pub const QUORUM_SNAPSHOT_ENTRIES_MIN: u64 = 16;
+pub const QUORUM_SNAPSHOT_ENTRIES_MAX: u64 = 10_000_000;
+/// Voters in one quorum (Kafka deployments use 3 or 5).
+pub const QUORUM_VOTERS_MAX: usize = 7;
+/// Entries one `read_committed` call returns at most.
+pub const QUORUM_READ_ENTRIES_MAX: usize = 1024;
+/// Bytes read from the metadata log per storage read while collecting entries.
+pub const QUORUM_READ_CHUNK_SIZE: u32 = 4 * 1024 * 1024;
+const _: () = assert!(QUORUM_READ_CHUNK_SIZE as usize > QUORUM_ENTRY_SIZE_MAX);
+/// Longest single Raft RPC (openraft's per-RPC TTL is shorter for heartbeats and appends): a
+/// whole snapshot of `QUORUM_SNAPSHOT_SIZE_MAX` at 100 Mbit/s takes ~5 s.
+pub const QUORUM_RPC_TIMEOUT_MS_MAX: u64 = 10_000;
+// The metadata layer's largest record and image fit one proposal and one snapshot.
+const _: () = assert!(QUORUM_PROPOSAL_SIZE_MAX >= METADATA_RECORD_SIZE_MAX);
+const _: () = assert!(QUORUM_SNAPSHOT_SIZE_MAX >= METADATA_SNAPSHOT_SIZE_MAX);

@@ -13,6 +13,7 @@ pub mod decisions;
 pub mod metadata;
 pub mod partition_logs;
 pub mod producer_ids;
+pub mod quorum;
 pub mod topic_name;
 pub mod view;
 

@@ -38,6 +38,7 @@ mod retention;
 mod segment;
 mod shard_logs;
 pub mod testing;
+mod truncate;
 
 pub use append::{AppendInfo, AppendRequest};
 pub use batch::CheckedBatch;

@@ -77,9 +77,9 @@ impl ReadSlice {
 
 /// A batch boundary: segment index in the deque and byte position in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Boundary {
-    segment_index: usize,
-    position: u32,
+pub(super) struct Boundary {
+    pub(super) segment_index: usize,
+    pub(super) position: u32,
 }
 
 impl PartitionLog {
@@ -196,7 +196,7 @@ impl PartitionLog {
 
     /// Where the batch containing `offset` starts; the log end maps to the active segment's
     /// end.
-    async fn locate(&self, offset: i64) -> Result<Boundary, StorageError> {
+    pub(super) async fn locate(&self, offset: i64) -> Result<Boundary, StorageError> {
         let last_index = self.segments.len() - 1;
         if offset >= self.log_end_offset() {
             return Ok(Boundary {

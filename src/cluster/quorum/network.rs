@@ -1,0 +1,393 @@
+//! Raft RPCs between voters over TCP, on each voter's controller listener: openraft's
+//! `RaftNetworkFactory` / `RaftNetworkV2` (client side) and the accept loop that feeds the
+//! local `Raft` (server side).
+//!
+//! Framing (ours; both directions, one request then one response per connection at a time):
+//!
+//! ```text
+//! request   [size:u32 BE][kind:u8][body: postcard]      size = 1 + body bytes
+//! response  [size:u32 BE][status:u8][body: postcard]    status 0 = ok, 1 = error (body: text)
+//! kind      1 AppendEntries  2 Vote  3 PreVote  4 FullSnapshot (vote, meta, data)
+//! ```
+//! postcard: serde-compatible, compact (varints), and a documented stable wire format; the
+//! messages are openraft's own serde types, so no schema of ours to drift from theirs.
+//! Every frame is bounded by [`QUORUM_RPC_SIZE_MAX`] before its buffer is allocated, every
+//! connect/RPC has a timeout (openraft's per-RPC TTL), an idle inbound connection is closed
+//! after [`QUORUM_CONNECTION_IDLE_TIMEOUT_MS`], and at most [`QUORUM_CONNECTIONS_MAX`] inbound
+//! connections are served. A failed RPC drops its connection; the next one reconnects.
+//!
+//! Runs on the quorum's runtime (shard 0's later); `!Send`.
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use compio::BufResult;
+use compio::io::{AsyncReadExt, AsyncWriteExt};
+use compio::net::{TcpListener, TcpStream};
+use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, RaftNetworkFactory, RaftNetworkV2};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::state_machine::{MetadataApplier, StateMachine};
+use super::types::{Snapshot, SnapshotMeta, TypeConfig, Vote};
+use crate::limits::{
+    QUORUM_ACCEPT_RETRY_MS, QUORUM_CONNECT_TIMEOUT_MS, QUORUM_CONNECTION_IDLE_TIMEOUT_MS,
+    QUORUM_CONNECTIONS_MAX, QUORUM_RPC_SIZE_MAX,
+};
+
+const KIND_APPEND_ENTRIES: u8 = 1;
+const KIND_VOTE: u8 = 2;
+const KIND_PRE_VOTE: u8 = 3;
+const KIND_FULL_SNAPSHOT: u8 = 4;
+const STATUS_OK: u8 = 0;
+const STATUS_ERROR: u8 = 1;
+
+type Raft<A> = openraft::Raft<TypeConfig, StateMachine<A>>;
+
+/// Writes one frame: `[size][tag][body]`.
+async fn write_frame(stream: &mut TcpStream, tag: u8, body: &[u8]) -> io::Result<()> {
+    let size = body.len() + 1;
+    if size > QUORUM_RPC_SIZE_MAX {
+        return Err(io::Error::other(format!(
+            "frame of {size} bytes over {QUORUM_RPC_SIZE_MAX}"
+        )));
+    }
+    let size = u32::try_from(size).map_err(io::Error::other)?;
+    let mut frame = Vec::with_capacity(body.len() + 5);
+    frame.extend_from_slice(&size.to_be_bytes());
+    frame.push(tag);
+    frame.extend_from_slice(body);
+    let BufResult(result, _) = stream.write_all(frame).await;
+    result
+}
+
+/// Reads one frame; the size is checked against the limit before the body's buffer exists.
+async fn read_frame(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
+    let BufResult(result, prefix) = stream.read_exact([0u8; 5]).await;
+    result?;
+    let [s0, s1, s2, s3, tag] = prefix;
+    let size = usize::try_from(u32::from_be_bytes([s0, s1, s2, s3])).map_err(io::Error::other)?;
+    if size == 0 || size > QUORUM_RPC_SIZE_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame size {size} outside 1..={QUORUM_RPC_SIZE_MAX}"),
+        ));
+    }
+    let body_size = size - 1;
+    if body_size == 0 {
+        return Ok((tag, Vec::new()));
+    }
+    let BufResult(result, body) = stream.read_exact(Vec::with_capacity(body_size)).await;
+    result?;
+    assert_eq!(body.len(), body_size, "read_exact fills the buffer");
+    Ok((tag, body))
+}
+
+fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(io::Error::other)
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Creates one [`PeerClient`] per (target, purpose); openraft owns them.
+pub struct NetworkFactory {
+    pub rpc_timeout: Duration,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, _target: u64, node: &BasicNode) -> PeerClient {
+        PeerClient {
+            address: node.addr.clone(),
+            stream: None,
+            rpc_timeout: self.rpc_timeout,
+        }
+    }
+}
+
+/// One outbound connection to a peer voter, opened on first use and after any failure.
+pub struct PeerClient {
+    address: String,
+    stream: Option<TcpStream>,
+    rpc_timeout: Duration,
+}
+
+impl PeerClient {
+    /// Sends one request and waits for its response, all within `timeout`.
+    async fn call(&mut self, kind: u8, body: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
+        let result = compio::time::timeout(timeout, self.call_unbounded(kind, body)).await;
+        let result = result.unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {timeout:?}"),
+            ))
+        });
+        if result.is_err() {
+            // A half-done exchange leaves the stream out of step: start over next time.
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn call_unbounded(&mut self, kind: u8, body: &[u8]) -> io::Result<Vec<u8>> {
+        if self.stream.is_none() {
+            let connect = TcpStream::connect(self.address.as_str());
+            let timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS);
+            let stream = compio::time::timeout(timeout, connect)
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            stream.set_nodelay(true)?;
+            self.stream = Some(stream);
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            unreachable!("connected above");
+        };
+        write_frame(stream, kind, body).await?;
+        let (status, body) = read_frame(stream).await?;
+        match status {
+            STATUS_OK => Ok(body),
+            STATUS_ERROR => Err(io::Error::other(
+                String::from_utf8_lossy(&body).into_owned(),
+            )),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("status {other}"),
+            )),
+        }
+    }
+
+    async fn rpc<Q: Serialize, P: DeserializeOwned>(
+        &mut self,
+        kind: u8,
+        request: &Q,
+        option: &RPCOption,
+    ) -> Result<P, RPCError<TypeConfig>> {
+        let unreachable = |e: io::Error| RPCError::Unreachable(Unreachable::new(&e));
+        let body = encode(request).map_err(unreachable)?;
+        let timeout = option.hard_ttl().min(self.rpc_timeout);
+        let answer = self.call(kind, &body, timeout).await.map_err(unreachable)?;
+        decode(&answer).map_err(unreachable)
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = Vec<u8>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.rpc(KIND_APPEND_ENTRIES, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.rpc(KIND_VOTE, &rpc, &option).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.rpc(KIND_PRE_VOTE, &rpc, &option).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        _cancel: impl Future<Output = ReplicationClosed> + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        // One frame: snapshots are bounded by QUORUM_SNAPSHOT_SIZE_MAX, within the frame limit.
+        // The RPC timeout bounds it, so the cancel signal is not needed to end it.
+        let request = (vote, snapshot.meta, snapshot.snapshot);
+        self.rpc(KIND_FULL_SNAPSHOT, &request, &option)
+            .await
+            .map_err(|error| match error {
+                RPCError::Unreachable(e) => StreamingError::Unreachable(e),
+                other => StreamingError::Unreachable(Unreachable::from_string(other)),
+            })
+    }
+}
+
+/// Accepts peer connections on the controller listener and serves each with the local Raft.
+/// The caller keeps the returned task; dropping it (and the connection tasks it tracks) stops
+/// serving.
+pub struct Server {
+    _accept: compio::runtime::JoinHandle<()>,
+    connections: Rc<RefCell<Vec<compio::runtime::JoinHandle<()>>>>,
+}
+
+impl Server {
+    /// Starts the accept loop on `listener` for `raft`.
+    pub fn start<A: MetadataApplier>(listener: TcpListener, raft: Raft<A>) -> Self {
+        let connections = Rc::new(RefCell::new(Vec::new()));
+        let tracked = Rc::clone(&connections);
+        let accept = compio::runtime::spawn(accept_loop(listener, raft, tracked));
+        Self {
+            _accept: accept,
+            connections,
+        }
+    }
+
+    /// Stops accepting and drops every connection.
+    pub fn stop(self) {
+        self.connections.borrow_mut().clear();
+    }
+}
+
+async fn accept_loop<A: MetadataApplier>(
+    listener: TcpListener,
+    raft: Raft<A>,
+    connections: Rc<RefCell<Vec<compio::runtime::JoinHandle<()>>>>,
+) {
+    let open = Rc::new(Cell::new(0usize));
+    // Runs until the server is dropped (its task is cancelled then).
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // EMFILE and friends: back off instead of spinning on the error.
+                tracing::warn!(%error, "quorum accept failed");
+                compio::time::sleep(Duration::from_millis(QUORUM_ACCEPT_RETRY_MS)).await;
+                continue;
+            }
+        };
+        connections.borrow_mut().retain(|task| !task.is_finished());
+        if open.get() >= QUORUM_CONNECTIONS_MAX {
+            tracing::warn!(%peer, "quorum connection refused: {QUORUM_CONNECTIONS_MAX} open");
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        open.set(open.get() + 1);
+        let counter = Rc::clone(&open);
+        let raft = raft.clone();
+        let task = compio::runtime::spawn(async move {
+            if let Err(error) = serve_connection(stream, raft).await {
+                tracing::debug!(%peer, %error, "quorum connection closed");
+            }
+            counter.set(counter.get() - 1);
+        });
+        connections.borrow_mut().push(task);
+    }
+}
+
+async fn serve_connection<A: MetadataApplier>(
+    mut stream: TcpStream,
+    raft: Raft<A>,
+) -> io::Result<()> {
+    let idle = Duration::from_millis(QUORUM_CONNECTION_IDLE_TIMEOUT_MS);
+    // Runs until the peer closes, goes idle, or sends a bad frame.
+    loop {
+        let frame = compio::time::timeout(idle, read_frame(&mut stream))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "idle"))?;
+        let (kind, body) = match frame {
+            Ok(frame) => frame,
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let (status, answer) = match dispatch(&raft, kind, &body).await {
+            Ok(answer) => (STATUS_OK, answer),
+            Err(error) => (STATUS_ERROR, error.to_string().into_bytes()),
+        };
+        write_frame(&mut stream, status, &answer).await?;
+    }
+}
+
+/// Decodes one request, hands it to Raft, and encodes the answer.
+async fn dispatch<A: MetadataApplier>(
+    raft: &Raft<A>,
+    kind: u8,
+    body: &[u8],
+) -> io::Result<Vec<u8>> {
+    let failed = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
+    match kind {
+        KIND_APPEND_ENTRIES => {
+            let request = decode(body)?;
+            encode(&raft.append_entries(request).await.map_err(|e| failed(&e))?)
+        }
+        KIND_VOTE => {
+            let request = decode(body)?;
+            encode(&raft.vote(request).await.map_err(|e| failed(&e))?)
+        }
+        KIND_PRE_VOTE => {
+            let request = decode(body)?;
+            encode(&raft.pre_vote(request).await.map_err(|e| failed(&e))?)
+        }
+        KIND_FULL_SNAPSHOT => {
+            let (vote, meta, data): (Vote, SnapshotMeta, Vec<u8>) = decode(body)?;
+            let snapshot = Snapshot {
+                meta,
+                snapshot: data,
+            };
+            let answer = raft.install_full_snapshot(vote, snapshot).await;
+            encode(&answer.map_err(|e| failed(&e))?)
+        }
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("RPC kind {other}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected loopback pair.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (client, accepted) = futures_join(TcpStream::connect(address), listener.accept()).await;
+        (client.unwrap(), accepted.unwrap().0)
+    }
+
+    async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+        openraft_rt_compio::futures::join!(a, b)
+    }
+
+    #[compio::test]
+    async fn frames_round_trip_and_oversized_ones_are_refused_before_allocation() {
+        let (mut client, mut server) = pair().await;
+        write_frame(&mut client, KIND_VOTE, b"body").await.unwrap();
+        let (kind, body) = read_frame(&mut server).await.unwrap();
+        assert_eq!((kind, body.as_slice()), (KIND_VOTE, &b"body"[..]));
+        write_frame(&mut client, STATUS_OK, b"").await.unwrap();
+        assert_eq!(
+            read_frame(&mut server).await.unwrap(),
+            (STATUS_OK, Vec::new())
+        );
+        // A size over the limit (or zero) fails at the prefix.
+        for size in [u32::MAX, 0] {
+            let mut prefix = size.to_be_bytes().to_vec();
+            prefix.push(KIND_VOTE);
+            let BufResult(written, _) = client.write_all(prefix).await;
+            written.unwrap();
+            let error = read_frame(&mut server).await.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "size {size}");
+        }
+    }
+
+    #[test]
+    fn garbage_bodies_do_not_decode() {
+        let garbage = [0xffu8; 7];
+        assert!(decode::<VoteRequest<TypeConfig>>(&garbage).is_err());
+        assert!(decode::<(Vote, SnapshotMeta, Vec<u8>)>(&[]).is_err());
+    }
+}

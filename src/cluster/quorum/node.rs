@@ -1,0 +1,401 @@
+//! `RaftQuorum`: one voter's Raft node — its config, start-up (open storage, bind the controller
+//! listener, start openraft, initialize the voter set on a fresh log) and the
+//! [`MetadataQuorum`] implementation.
+//!
+//! Start-up: every voter of a fresh cluster initializes openraft with the same voter set from
+//! `--quorum-voters` (openraft allows this when the sets are identical; a node whose log is not
+//! empty skips it), so no voter is special and the start order does not matter.
+//!
+//! Runs on the quorum's runtime; `!Send`.
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+use openraft::errors::{ClientWriteError, RaftError};
+use openraft::{BasicNode, EntryPayload, SnapshotPolicy};
+
+use super::log_store::{LogStore, METADATA_PARTITION_DIRECTORY};
+use super::network::{NetworkFactory, Server};
+use super::state_machine::{MetadataApplier, StateMachine};
+use super::types::{Proposal, kafka_id, offset_of, raft_id};
+use super::{CommittedEntry, MetadataQuorum, QuorumError, QuorumStatus, VoterProgress};
+use crate::limits::{
+    QUORUM_ELECTION_TIMEOUT_MS_MAX_DEFAULT, QUORUM_ELECTION_TIMEOUT_MS_MIN_DEFAULT,
+    QUORUM_ENTRIES_PER_APPEND_MAX, QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT,
+    QUORUM_PROPOSAL_RECORDS_MAX, QUORUM_PROPOSAL_SIZE_MAX, QUORUM_PROPOSE_TIMEOUT_MS_DEFAULT,
+    QUORUM_READ_ENTRIES_MAX, QUORUM_RPC_TIMEOUT_MS_MAX, QUORUM_SNAPSHOT_ENTRIES_DEFAULT,
+    QUORUM_SNAPSHOT_ENTRIES_MAX, QUORUM_SNAPSHOT_ENTRIES_MIN, QUORUM_VOTERS_MAX,
+};
+
+/// One entry of `--quorum-voters`: `id@host:port`, the voter's controller listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub node_id: i32,
+    pub address: String,
+}
+
+/// Parses `1@h:p,2@h:p,...` (Kafka's `controller.quorum.voters` syntax).
+///
+/// # Errors
+/// `VoterSyntax` naming the first bad entry; `Config` for too many voters or a repeated id.
+pub fn parse_voters(text: &str) -> Result<Vec<Voter>, QuorumError> {
+    let mut voters: Vec<Voter> = Vec::new();
+    for (index, item) in text.split(',').enumerate() {
+        let bad = QuorumError::VoterSyntax { index };
+        let (id, address) = item.trim().split_once('@').ok_or(bad)?;
+        let node_id = id.parse::<i32>().ok().filter(|id| *id >= 0);
+        let has_port = address
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        let (Some(node_id), true) = (node_id, has_port) else {
+            return Err(QuorumError::VoterSyntax { index });
+        };
+        if voters.iter().any(|v| v.node_id == node_id) {
+            return Err(QuorumError::Config {
+                reason: "a voter id appears twice",
+            });
+        }
+        if voters.len() >= QUORUM_VOTERS_MAX {
+            return Err(QuorumError::Config {
+                reason: "more voters than QUORUM_VOTERS_MAX",
+            });
+        }
+        voters.push(Voter {
+            node_id,
+            address: address.to_string(),
+        });
+    }
+    Ok(voters)
+}
+
+/// What one voter needs to run.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    pub node_id: i32,
+    pub voters: Vec<Voter>,
+    /// The broker's data dir; the quorum uses `__cluster_metadata-0/` under it.
+    pub data_directory: PathBuf,
+    pub heartbeat_interval: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// How long a proposal may wait for its commit before `Timeout`.
+    pub propose_timeout: Duration,
+    /// Entries applied between snapshots (the log below a snapshot is purged).
+    pub snapshot_entries: u64,
+}
+
+impl QuorumConfig {
+    /// A config with the defaults of `limits.rs`.
+    #[must_use]
+    pub fn new(node_id: i32, voters: Vec<Voter>, data_directory: PathBuf) -> Self {
+        Self {
+            node_id,
+            voters,
+            data_directory,
+            heartbeat_interval: Duration::from_millis(QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT),
+            election_timeout_min: Duration::from_millis(QUORUM_ELECTION_TIMEOUT_MS_MIN_DEFAULT),
+            election_timeout_max: Duration::from_millis(QUORUM_ELECTION_TIMEOUT_MS_MAX_DEFAULT),
+            propose_timeout: Duration::from_millis(QUORUM_PROPOSE_TIMEOUT_MS_DEFAULT),
+            snapshot_entries: QUORUM_SNAPSHOT_ENTRIES_DEFAULT,
+        }
+    }
+
+    /// This node's own voter entry.
+    ///
+    /// # Errors
+    /// `Config` when the node is not among the voters, or a bound is broken.
+    pub fn validate(&self) -> Result<&Voter, QuorumError> {
+        let config = |reason| Err(QuorumError::Config { reason });
+        if self.voters.is_empty() || self.voters.len() > QUORUM_VOTERS_MAX {
+            return config("voter count outside 1..=QUORUM_VOTERS_MAX");
+        }
+        if self.heartbeat_interval.is_zero()
+            || self.election_timeout_min <= self.heartbeat_interval * 2
+            || self.election_timeout_max <= self.election_timeout_min
+        {
+            return config("need heartbeat * 2 < election timeout min < election timeout max");
+        }
+        if !(QUORUM_SNAPSHOT_ENTRIES_MIN..=QUORUM_SNAPSHOT_ENTRIES_MAX)
+            .contains(&self.snapshot_entries)
+        {
+            return config("snapshot entries outside the bounds of limits.rs");
+        }
+        if self.propose_timeout.is_zero() {
+            return config("propose timeout is zero");
+        }
+        match self.voters.iter().find(|v| v.node_id == self.node_id) {
+            Some(own) => Ok(own),
+            None => config("this node is not among the voters (observers come later)"),
+        }
+    }
+
+    fn raft_config(&self) -> Result<openraft::Config, QuorumError> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let config = openraft::Config {
+            cluster_name: "ringbroker-metadata".to_string(),
+            heartbeat_interval: ms(self.heartbeat_interval),
+            election_timeout_min: ms(self.election_timeout_min),
+            election_timeout_max: ms(self.election_timeout_max),
+            install_snapshot_timeout: QUORUM_RPC_TIMEOUT_MS_MAX,
+            max_payload_entries: QUORUM_ENTRIES_PER_APPEND_MAX,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_entries),
+            // Purge everything a snapshot covers: a follower further behind installs it.
+            max_in_snapshot_log_to_keep: 0,
+            ..openraft::Config::default()
+        };
+        config
+            .validate()
+            .map_err(|error| QuorumError::Raft(error.to_string()))
+    }
+}
+
+type Raft<A> = openraft::Raft<super::types::TypeConfig, StateMachine<A>>;
+
+/// One voter's Raft node. See the module docs.
+pub struct RaftQuorum<A: MetadataApplier> {
+    node_id: i32,
+    raft: Raft<A>,
+    log: LogStore,
+    state_machine: StateMachine<A>,
+    server: RefCell<Option<Server>>,
+    propose_timeout: Duration,
+}
+
+impl<A: MetadataApplier> RaftQuorum<A> {
+    /// Opens the log and snapshot, binds the controller listener and starts the Raft node.
+    ///
+    /// # Errors
+    /// `Config`; `Bind`; `Storage`/`Corrupt` from the log; `Raft` when openraft refuses.
+    pub async fn start(config: QuorumConfig, applier: A) -> Result<Self, QuorumError> {
+        let own = config.validate()?.clone();
+        let raft_config = Arc::new(config.raft_config()?);
+        let log = LogStore::open(&config.data_directory).await?;
+        let directory = config.data_directory.join(METADATA_PARTITION_DIRECTORY);
+        let state_machine = StateMachine::open(&directory, applier)
+            .await
+            .map_err(QuorumError::LogRead)?;
+        let listener = bind(&own.address)?;
+        let network = NetworkFactory {
+            rpc_timeout: Duration::from_millis(QUORUM_RPC_TIMEOUT_MS_MAX),
+        };
+        let raft = openraft::Raft::new(
+            raft_id(config.node_id),
+            raft_config,
+            network,
+            log.clone(),
+            state_machine.clone(),
+        )
+        .await
+        .map_err(|error| QuorumError::Raft(error.to_string()))?;
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|_| QuorumError::ShutDown)?;
+        if !initialized {
+            let members: BTreeMap<u64, BasicNode> = config
+                .voters
+                .iter()
+                .map(|v| (raft_id(v.node_id), BasicNode::new(&v.address)))
+                .collect();
+            if let Err(error) = raft.initialize(members).await {
+                // NotAllowed: a peer's log reached us first; the cluster is initialized.
+                tracing::info!(%error, "quorum initialization skipped");
+            }
+        }
+        let server = Server::start(listener, raft.clone());
+        Ok(Self {
+            node_id: config.node_id,
+            raft,
+            log,
+            state_machine,
+            server: RefCell::new(Some(server)),
+            propose_timeout: config.propose_timeout,
+        })
+    }
+
+    /// Calls `f` with the applier (the applied state).
+    pub fn with_applier<T>(&self, f: impl FnOnce(&A) -> T) -> T {
+        self.state_machine.with_applier(f)
+    }
+
+    fn not_leader(&self, leader: Option<u64>) -> QuorumError {
+        let leader = leader.map(kafka_id).filter(|id| *id != self.node_id);
+        QuorumError::NotLeader { leader }
+    }
+}
+
+/// The controller listener: SO_REUSEADDR so a restarted voter rebinds its port at once.
+fn bind(address: &str) -> Result<compio::net::TcpListener, QuorumError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let failed = |source| QuorumError::Bind {
+        address: address.to_string(),
+        source,
+    };
+    // Blocking resolution: once, at start-up.
+    let resolved = address
+        .to_socket_addrs()
+        .map_err(failed)?
+        .next()
+        .ok_or_else(|| failed(std::io::Error::other("no address")))?;
+    let socket = Socket::new(
+        Domain::for_address(resolved),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(failed)?;
+    socket.set_reuse_address(true).map_err(failed)?;
+    socket.bind(&resolved.into()).map_err(failed)?;
+    socket.listen(128).map_err(failed)?;
+    compio::net::TcpListener::from_std(socket.into()).map_err(failed)
+}
+
+impl<A: MetadataApplier> MetadataQuorum for RaftQuorum<A> {
+    async fn propose(&self, records: Vec<Vec<u8>>) -> Result<i64, QuorumError> {
+        let size: usize = records.iter().map(Vec::len).sum();
+        if size > QUORUM_PROPOSAL_SIZE_MAX || records.len() > QUORUM_PROPOSAL_RECORDS_MAX {
+            return Err(QuorumError::ProposalTooLarge {
+                size,
+                count: records.len(),
+                size_max: QUORUM_PROPOSAL_SIZE_MAX,
+                count_max: QUORUM_PROPOSAL_RECORDS_MAX,
+            });
+        }
+        let write = self.raft.client_write(Proposal { records });
+        let Ok(result) = compio::time::timeout(self.propose_timeout, write).await else {
+            let timeout_ms = u64::try_from(self.propose_timeout.as_millis()).unwrap_or(u64::MAX);
+            return Err(QuorumError::Timeout { timeout_ms });
+        };
+        match result {
+            Ok(response) => Ok(offset_of(&response.log_id)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(self.not_leader(forward.leader_id))
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(forward))) => {
+                Err(QuorumError::LeaderChanged {
+                    leader: forward.leader_id.map(kafka_id),
+                })
+            }
+            Err(RaftError::APIError(other)) => Err(QuorumError::Raft(other.to_string())),
+            Err(RaftError::Fatal(_)) => Err(QuorumError::ShutDown),
+        }
+    }
+
+    async fn read_committed(
+        &self,
+        from_offset: i64,
+        entries_max: usize,
+    ) -> Result<Vec<CommittedEntry>, QuorumError> {
+        let committed = self.raft.metrics().borrow_watched().local_committed;
+        let committed_end = committed.as_ref().map_or(0, |id| offset_of(id) + 1);
+        let log_start_offset = self.log.log_start_offset().await;
+        if from_offset < log_start_offset {
+            return Err(QuorumError::SnapshotRequired {
+                offset: from_offset,
+                log_start_offset,
+            });
+        }
+        let count = i64::try_from(entries_max.min(QUORUM_READ_ENTRIES_MAX)).unwrap_or(0);
+        let end = committed_end.min(from_offset.saturating_add(count));
+        let entries = self
+            .log
+            .entries(from_offset, end)
+            .await
+            .map_err(QuorumError::LogRead)?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| match entry.payload {
+                EntryPayload::Normal(proposal) => Some(CommittedEntry {
+                    offset: offset_of(&entry.log_id),
+                    records: proposal.records,
+                }),
+                EntryPayload::Blank | EntryPayload::Membership(_) => None,
+            })
+            .collect())
+    }
+
+    fn status(&self) -> QuorumStatus {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let replication = metrics.replication.unwrap_or_default();
+        let voters = metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .map(|id| VoterProgress {
+                node_id: kafka_id(id),
+                matched_offset: replication
+                    .get(&id)
+                    .copied()
+                    .flatten()
+                    .map(|l| offset_of(&l)),
+            })
+            .collect();
+        QuorumStatus {
+            node_id: self.node_id,
+            leader: metrics.current_leader.map(kafka_id),
+            term: i64::try_from(metrics.current_term).unwrap_or(i64::MAX),
+            committed_offset: metrics.local_committed.as_ref().map(offset_of),
+            applied_offset: metrics.last_applied.as_ref().map(offset_of),
+            voters,
+        }
+    }
+
+    async fn shutdown(&self) -> Result<(), QuorumError> {
+        if let Some(server) = self.server.borrow_mut().take() {
+            server.stop();
+        }
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|error| QuorumError::Raft(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voters_parse_in_kafka_syntax() {
+        let voters = parse_voters("1@127.0.0.1:9192, 2@host-b:9193,3@[::1]:9194").unwrap();
+        assert_eq!(voters.len(), 3);
+        assert_eq!(
+            voters[1],
+            Voter {
+                node_id: 2,
+                address: "host-b:9193".to_string(),
+            }
+        );
+        assert_eq!(voters[2].address, "[::1]:9194");
+        for (text, index) in [("1@h", 0), ("1@h:1,x@h:2", 1), ("-1@h:1", 0), ("1@:9", 0)] {
+            match parse_voters(text) {
+                Err(QuorumError::VoterSyntax { index: at }) => assert_eq!(at, index, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse_voters("1@h:1,1@h:2"),
+            Err(QuorumError::Config { .. })
+        ));
+    }
+
+    #[test]
+    fn config_bounds_are_checked() {
+        let voters = parse_voters("1@127.0.0.1:1,2@127.0.0.1:2").unwrap();
+        let config = QuorumConfig::new(1, voters, PathBuf::from("/nonexistent"));
+        assert_eq!(config.validate().unwrap().node_id, 1);
+        assert!(config.raft_config().is_ok());
+        let mut not_a_voter = config.clone();
+        not_a_voter.node_id = 7;
+        assert!(not_a_voter.validate().is_err());
+        let mut hasty = config.clone();
+        hasty.election_timeout_min = hasty.heartbeat_interval;
+        assert!(hasty.validate().is_err());
+        let mut rare = config;
+        rare.snapshot_entries = QUORUM_SNAPSHOT_ENTRIES_MAX + 1;
+        assert!(rare.validate().is_err());
+    }
+}
