@@ -5,12 +5,16 @@
 //! - `metadata/`: the state, its records, the pure `apply`, the snapshot file.
 //! - `decisions`: the controller's policy, current state + request → records.
 //! - `controller`: runs a change on shard 0 (decide → persist → apply → install → publish).
+//! - `policy`: the cluster controller's sans-IO decisions about brokers and partitions
+//!   (registration, heartbeats and fencing, elections, placement, producer-id blocks); not
+//!   wired into the running broker yet.
 //!
 //! The controller runs on shard 0; every shard reads an immutable snapshot.
 pub mod configs;
 pub mod controller;
 pub mod decisions;
 pub mod metadata;
+pub mod policy;
 pub mod producer_ids;
 pub mod topic_name;
 
