@@ -286,3 +286,214 @@ fn check_cluster_partitions(metadata: &ClusterMetadata, added: usize) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn brokers(racks: &[Option<&str>]) -> Vec<PlacementBroker> {
+        (1..)
+            .zip(racks)
+            .map(|(node_id, rack)| PlacementBroker {
+                node_id,
+                rack: rack.map(str::to_owned),
+            })
+            .collect()
+    }
+
+    fn counts(placed: &[Vec<i32>], leaders_only: bool) -> BTreeMap<i32, usize> {
+        let mut counts = BTreeMap::new();
+        for replicas in placed {
+            let taken = if leaders_only {
+                &replicas[..1]
+            } else {
+                &replicas[..]
+            };
+            for node in taken {
+                *counts.entry(*node).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    #[test]
+    fn fixed_vectors() {
+        let four = brokers(&[None; 4]);
+        // Windows of two from position 1; leaders shift by one each period of two windows.
+        assert_eq!(
+            place(&four, 4, 2, 1).unwrap(),
+            vec![vec![2, 3], vec![4, 1], vec![3, 2], vec![1, 4]]
+        );
+        let three = brokers(&[None; 3]);
+        assert_eq!(
+            place(&three, 3, 3, 0).unwrap(),
+            vec![vec![1, 2, 3], vec![2, 3, 1], vec![3, 1, 2]]
+        );
+        // Racks a: 1, 3; b: 2, 4 → ring 1 2 3 4 alternates racks.
+        let racked = brokers(&[Some("a"), Some("b"), Some("a"), Some("b")]);
+        assert_eq!(rack_interleaved(&racked), vec![1, 2, 3, 4]);
+        let racked = brokers(&[Some("a"), Some("a"), Some("b"), Some("b")]);
+        assert_eq!(rack_interleaved(&racked), vec![1, 3, 2, 4]);
+    }
+
+    #[test]
+    fn replication_factor_rules() {
+        assert_eq!(resolve_replication_factor(-1, 3), 3);
+        assert_eq!(resolve_replication_factor(2, 3), 2);
+        let two = brokers(&[None; 2]);
+        for bad in [0, -1, 3, i16::MAX] {
+            assert!(
+                matches!(
+                    place(&two, 1, bad, 0),
+                    Err(ClusterError::InvalidReplicationFactor { brokers: 2, .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(place(&[], 1, 1, 0).is_err());
+    }
+
+    #[test]
+    fn topics_get_placed_partitions_and_grow() {
+        use crate::cluster::metadata::BrokerRegistration;
+        let mut metadata = ClusterMetadata::empty("c".into());
+        for node_id in 1..=3 {
+            let broker_epoch = i64::try_from(metadata.version).unwrap();
+            let registration = BrokerRegistration {
+                node_id,
+                incarnation: Uuid([1; 16]),
+                broker_epoch,
+                listeners: Vec::new(),
+                shard_count: 1,
+                rack: None,
+                fenced: true,
+            };
+            let records = [
+                MetadataRecord::RegisterBroker(registration),
+                MetadataRecord::UnfenceBroker {
+                    node_id,
+                    broker_epoch,
+                },
+            ];
+            metadata = metadata.apply_all(&records).unwrap();
+        }
+        let topic = PlacedTopic {
+            name: "orders".into(),
+            topic_id: Uuid([5; 16]),
+            partition_count: 3,
+            replication_factor: -1,
+            configs: BTreeMap::new(),
+        };
+        let records = create_topic(&metadata, &topic, 2, 7).unwrap();
+        assert_eq!(records.len(), 4);
+        metadata = metadata.apply_all(&records).unwrap();
+        let partition = metadata.partition(topic.topic_id, 2).unwrap();
+        assert_eq!(partition.replicas.len(), 2, "the default factor");
+        assert_eq!(
+            (partition.leader, partition.isr.clone()),
+            (partition.replicas[0], partition.replicas.clone())
+        );
+        let too_many = PlacedTopic {
+            name: "wide".into(),
+            replication_factor: 4,
+            ..topic.clone()
+        };
+        assert!(matches!(
+            create_topic(&metadata, &too_many, 1, 0),
+            Err(MetadataError::Cluster(
+                ClusterError::InvalidReplicationFactor { .. }
+            ))
+        ));
+        let records = create_partitions(&metadata, "orders", 5, 0).unwrap();
+        metadata = metadata.apply_all(&records).unwrap();
+        assert_eq!(metadata.recorded_partitions(topic.topic_id).len(), 5);
+        assert_eq!(
+            metadata
+                .partition(topic.topic_id, 4)
+                .unwrap()
+                .replicas
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn single_node_partitions_are_adopted_before_growing() {
+        let metadata = ClusterMetadata::empty("c".into());
+        let created = MetadataRecord::TopicCreated {
+            topic_id: Uuid([5; 16]),
+            name: "old".into(),
+            partition_count: 2,
+            configs: BTreeMap::new(),
+        };
+        let metadata = metadata.apply(&created).unwrap();
+        assert!(create_partitions(&metadata, "old", 3, 0).is_err());
+        let records = adopt_single_node_partitions(&metadata, 4).unwrap();
+        assert_eq!(records.len(), 2);
+        let metadata = metadata.apply_all(&records).unwrap();
+        let partition = metadata.partition(Uuid([5; 16]), 1).unwrap();
+        assert_eq!(partition, &PartitionState::single_node(4));
+        assert!(
+            adopt_single_node_partitions(&metadata, 4)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn replicas_and_leaders_spread_evenly_and_never_twice_on_a_broker(
+            broker_count in 1usize..12,
+            partition_count in 0usize..60,
+            rf_pick in 1usize..12,
+            random_start in any::<u64>(),
+        ) {
+            let rf = 1 + (rf_pick - 1) % broker_count;
+            let rf = i16::try_from(rf.min(REPLICAS_PER_PARTITION_MAX)).unwrap();
+            let all = brokers(&vec![None; broker_count]);
+            let placed = place(&all, partition_count, rf, random_start).unwrap();
+            prop_assert_eq!(placed.len(), partition_count);
+            for replicas in &placed {
+                let mut sorted = replicas.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                prop_assert_eq!(sorted.len(), replicas.len(), "{:?}", replicas);
+            }
+            for leaders_only in [false, true] {
+                let counts = counts(&placed, leaders_only);
+                let used = i32::try_from(broker_count).unwrap();
+                let per_broker: Vec<usize> =
+                    (1..=used).map(|node| counts.get(&node).copied().unwrap_or(0)).collect();
+                let max = per_broker.iter().max().copied().unwrap_or(0);
+                let min = per_broker.iter().min().copied().unwrap_or(0);
+                prop_assert!(max - min <= 1, "leaders only {}: {:?}", leaders_only, per_broker);
+            }
+        }
+
+        #[test]
+        fn equal_racks_keep_each_partition_on_distinct_racks(
+            rack_count in 1usize..5,
+            per_rack in 1usize..4,
+            partition_count in 1usize..30,
+            random_start in any::<u64>(),
+        ) {
+            let names = ["a", "b", "c", "d"];
+            let racks: Vec<Option<&str>> = (0..rack_count * per_rack)
+                .map(|index| Some(names[index % rack_count]))
+                .collect();
+            let all = brokers(&racks);
+            let rf = i16::try_from(rack_count).unwrap();
+            let placed = place(&all, partition_count, rf, random_start).unwrap();
+            for replicas in placed {
+                let mut on: Vec<&str> = replicas
+                    .iter()
+                    .map(|node| racks[usize::try_from(*node - 1).unwrap()].unwrap())
+                    .collect();
+                on.sort_unstable();
+                on.dedup();
+                prop_assert_eq!(on.len(), rack_count, "{:?}", replicas);
+            }
+        }
+    }
+}
