@@ -24,6 +24,8 @@ pub mod election;
 pub mod lifecycle;
 pub mod placement;
 pub mod producer_id_blocks;
+#[cfg(test)]
+mod tests;
 
 use super::metadata::{ClusterMetadata, MetadataError, MetadataRecord};
 
