@@ -70,7 +70,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..4, 1i32..3, any::<u64>()).prop_map(|(topic_index, added, random_start)| {
             Op::CreatePartitions { topic_index, added, random_start }
         }),
-        1 => (node, 1i32..2000).prop_map(|(node_id, size)| Op::AllocateProducerIds { node_id, size }),
+        1 => (node, 1i32..2000)
+            .prop_map(|(node_id, size)| Op::AllocateProducerIds { node_id, size }),
     ]
 }
 
