@@ -201,9 +201,8 @@ impl ClusterError {
     #[must_use]
     pub const fn error_code(&self) -> ErrorCode {
         match self {
-            Self::UnknownBroker { .. } | Self::StaleBrokerEpoch { .. } => {
-                ErrorCode::StaleBrokerEpoch
-            }
+            Self::UnknownBroker { .. } => ErrorCode::BrokerIdNotRegistered,
+            Self::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
             Self::DuplicateBrokerRegistration { .. } => ErrorCode::DuplicateBrokerRegistration,
             Self::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,
             Self::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
@@ -362,6 +361,38 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_ne!(random_uuid(), random_uuid());
+    }
+
+    #[test]
+    fn cluster_refusals_map_to_kafka_codes() {
+        let cases = [
+            (
+                ClusterError::InvalidReplicationFactor {
+                    replication_factor: 3,
+                    brokers: 1,
+                },
+                ErrorCode::InvalidReplicationFactor,
+            ),
+            (
+                ClusterError::DuplicateBrokerRegistration { node_id: 1 },
+                ErrorCode::DuplicateBrokerRegistration,
+            ),
+            (
+                ClusterError::StaleBrokerEpoch {
+                    node_id: 1,
+                    current: 2,
+                    requested: 1,
+                },
+                ErrorCode::StaleBrokerEpoch,
+            ),
+            (
+                ClusterError::UnknownBroker { node_id: 1 },
+                ErrorCode::BrokerIdNotRegistered,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.error_code(), code, "{error}");
+        }
     }
 
     #[test]
