@@ -379,6 +379,12 @@ mod tests {
             assert_eq!(restored.unwrap(), state, "snapshot after record {index}");
             match index {
                 0 => assert!(state.broker(2).unwrap().fenced, "registered fenced"),
+                3 => {
+                    let partition = state.partition(Uuid([7; 16]), 0).unwrap();
+                    assert!(state.offline_replicas(partition).is_empty());
+                    let fenced = state.apply(&records[6]).unwrap();
+                    assert_eq!(fenced.offline_replicas(partition), vec![2]);
+                }
                 1 => assert_eq!(state.unfenced_brokers().count(), 1),
                 4 => {
                     let topic_id = Uuid([7; 16]);

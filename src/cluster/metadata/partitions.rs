@@ -261,6 +261,20 @@ impl ClusterMetadata {
         )
     }
 
+    /// The replicas of `state` on brokers that are not registered or fenced: Metadata's
+    /// `offline_replicas`.
+    #[must_use]
+    pub fn offline_replicas(&self, state: &PartitionState) -> Vec<i32> {
+        let offline: Vec<i32> = state
+            .replicas
+            .iter()
+            .copied()
+            .filter(|node| self.broker(*node).is_none_or(|broker| broker.fenced))
+            .collect();
+        assert!(offline.len() <= state.replicas.len());
+        offline
+    }
+
     /// The recorded partitions of a topic, in index order (a prefix of its partitions).
     #[must_use]
     pub fn recorded_partitions(&self, topic_id: Uuid) -> &[PartitionState] {

@@ -269,6 +269,34 @@ impl BrokerSessions {
         Ok(batch.into_records())
     }
 
+    /// Decides removing a broker from the cluster (decommissioning): fenced first, with
+    /// elections, when it is not fenced yet, then `UnregisterBroker`. Its partitions keep
+    /// naming it until a reassignment moves them.
+    ///
+    /// # Errors
+    /// `Cluster(UnknownBroker)`.
+    pub fn unregister(
+        &mut self,
+        metadata: &ClusterMetadata,
+        node_id: i32,
+    ) -> Result<Vec<MetadataRecord>, MetadataError> {
+        let broker = metadata
+            .broker(node_id)
+            .ok_or(ClusterError::UnknownBroker { node_id })?;
+        let (broker_epoch, fenced) = (broker.broker_epoch, broker.fenced);
+        let mut batch = RecordBatch::new(metadata);
+        if !fenced {
+            self.fence(&mut batch, node_id, broker_epoch)?;
+        }
+        batch.push(MetadataRecord::UnregisterBroker {
+            node_id,
+            broker_epoch,
+        })?;
+        self.sessions.remove(&node_id);
+        assert!(batch.state().broker(node_id).is_none());
+        Ok(batch.into_records())
+    }
+
     /// The node can lead and stay in ISRs: registered, unfenced, not shutting down.
     fn is_live(&self, metadata: &ClusterMetadata, node_id: i32) -> bool {
         let unfenced = metadata
@@ -375,7 +403,9 @@ impl BrokerSessions {
 
     /// Pushes a `PartitionChange` for every recorded partition `decide` returns a delta for.
     /// `decide` sees the state before this pass (every delta is about one partition, so no
-    /// delta depends on another of the same pass).
+    /// delta depends on another of the same pass). The deltas are collected before any is
+    /// pushed: holding no second reference to the state lets `apply` change each topic's
+    /// partitions in place instead of copying them once per change.
     fn change_partitions(
         &self,
         batch: &mut RecordBatch,
@@ -386,19 +416,23 @@ impl BrokerSessions {
             ElectionPolicy,
         ) -> Option<PartitionDelta>,
     ) -> Result<(), MetadataError> {
-        let state = batch.state().clone();
+        let state = batch.state();
+        let mut changes = Vec::new();
         for (topic_id, partition, current) in state.all_partitions() {
             let Some(topic) = state.topic_by_id(topic_id) else {
                 continue;
             };
-            let policy = ElectionPolicy::for_topic(&state, topic, self.defaults);
-            if let Some(delta) = decide(self, &state, current, policy) {
-                batch.push(MetadataRecord::PartitionChange {
+            let policy = ElectionPolicy::for_topic(state, topic, self.defaults);
+            if let Some(delta) = decide(self, state, current, policy) {
+                changes.push(MetadataRecord::PartitionChange {
                     topic_id,
                     partition,
                     delta,
-                })?;
+                });
             }
+        }
+        for change in changes {
+            batch.push(change)?;
         }
         Ok(())
     }
@@ -674,6 +708,45 @@ mod tests {
         let hb = heartbeat(&cluster.metadata, 1);
         assert!(!cluster.beat(hb, ms(4000)).is_fenced);
         assert!(!cluster.leaders(topic_id).contains(&1));
+    }
+
+    #[test]
+    fn an_unregistered_broker_is_fenced_first_and_forgotten() {
+        let mut cluster = Cluster::with_brokers(2);
+        let topic_id = cluster.create_topic(2, 2);
+        let records = cluster.sessions.unregister(&cluster.metadata, 1).unwrap();
+        assert!(matches!(
+            records.first(),
+            Some(MetadataRecord::FenceBroker { node_id: 1, .. })
+        ));
+        cluster.apply(&records);
+        assert!(cluster.metadata.broker(1).is_none());
+        assert_eq!(cluster.leaders(topic_id), vec![2, 2]);
+        assert!(matches!(
+            cluster.sessions.unregister(&cluster.metadata, 1),
+            Err(MetadataError::Cluster(ClusterError::UnknownBroker {
+                node_id: 1
+            }))
+        ));
+    }
+
+    #[test]
+    fn fencing_the_leader_of_hundreds_of_partitions_is_one_batch() {
+        let mut cluster = Cluster::with_brokers(3);
+        let topic_id = cluster.create_topic(600, 3);
+        let hb = heartbeat(&cluster.metadata, 2);
+        cluster.beat(hb, ms(3000));
+        let hb = heartbeat(&cluster.metadata, 3);
+        cluster.beat(hb, ms(3000));
+        let records = cluster
+            .sessions
+            .expire(&cluster.metadata, ms(3001))
+            .unwrap();
+        // The fence, then one change per partition broker 1 was in the ISR of (all of them).
+        assert_eq!(records.len(), 1 + 600);
+        cluster.apply(&records);
+        let leaders = cluster.leaders(topic_id);
+        assert!(leaders.iter().all(|leader| *leader == 2 || *leader == 3));
     }
 
     #[test]
