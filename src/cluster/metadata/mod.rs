@@ -135,6 +135,16 @@ pub enum MetadataError {
 pub enum ClusterError {
     #[error("broker {node_id} is not registered")]
     UnknownBroker { node_id: i32 },
+    /// The broker's data dir belongs to another cluster (KRaft's InconsistentClusterIdException).
+    #[error(
+        "broker {node_id} belongs to cluster {requested:?}, not {expected:?}: its data dir is \
+         another cluster's"
+    )]
+    InconsistentClusterId {
+        node_id: i32,
+        expected: String,
+        requested: String,
+    },
     #[error("broker {node_id} is at epoch {current}, not {requested}")]
     StaleBrokerEpoch {
         node_id: i32,
@@ -202,6 +212,7 @@ impl ClusterError {
     pub const fn error_code(&self) -> ErrorCode {
         match self {
             Self::UnknownBroker { .. } => ErrorCode::BrokerIdNotRegistered,
+            Self::InconsistentClusterId { .. } => ErrorCode::InconsistentClusterId,
             Self::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
             Self::DuplicateBrokerRegistration { .. } => ErrorCode::DuplicateBrokerRegistration,
             Self::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,

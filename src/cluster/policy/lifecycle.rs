@@ -50,6 +50,8 @@ use std::time::Duration;
 /// What a broker sends to register.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrationRequest {
+    /// The cluster id in the broker's data dir; must be this cluster's.
+    pub cluster_id: String,
     pub node_id: i32,
     pub incarnation: Uuid,
     pub listeners: Vec<Listener>,
@@ -153,8 +155,8 @@ impl BrokerSessions {
     /// Decides a registration: the records, and the broker epoch it gets.
     ///
     /// # Errors
-    /// `Cluster(InvalidRegistration | ShardCountMismatch | DuplicateBrokerRegistration |
-    /// TooManyBrokers)`; nothing changes then.
+    /// `Cluster(InconsistentClusterId | InvalidRegistration | ShardCountMismatch |
+    /// DuplicateBrokerRegistration | TooManyBrokers)`; nothing changes then.
     pub fn register(
         &mut self,
         metadata: &ClusterMetadata,
@@ -162,6 +164,14 @@ impl BrokerSessions {
         now: Duration,
     ) -> Result<Decided<i64>, MetadataError> {
         let node_id = request.node_id;
+        if request.cluster_id != metadata.cluster_id {
+            return Err(ClusterError::InconsistentClusterId {
+                node_id,
+                expected: metadata.cluster_id.clone(),
+                requested: request.cluster_id,
+            }
+            .into());
+        }
         check_shard_count(metadata, &request)?;
         if let Some(existing) = metadata.broker(node_id) {
             let other_incarnation = existing.incarnation != request.incarnation;
@@ -480,6 +490,7 @@ mod tests {
 
     fn request(node_id: i32, incarnation: u8, shard_count: i32) -> RegistrationRequest {
         RegistrationRequest {
+            cluster_id: "c".into(),
             node_id,
             incarnation: Uuid([incarnation; 16]),
             listeners: vec![Listener {
@@ -664,6 +675,18 @@ mod tests {
             })
         ));
         assert!(error.to_string().contains("same shard count"), "{error}");
+        let foreign = RegistrationRequest {
+            cluster_id: "other".into(),
+            ..request(2, 1, 2)
+        };
+        let error = cluster
+            .sessions
+            .register(&cluster.metadata, foreign, ms(0))
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            MetadataError::Cluster(ClusterError::InconsistentClusterId { node_id: 2, .. })
+        ));
         // The only broker may come back with another count: no other broker disagrees.
         let decided = cluster
             .sessions

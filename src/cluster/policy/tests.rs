@@ -190,6 +190,7 @@ impl Sim {
 
     fn register(&mut self, node_id: i32, incarnation: u8, shard_count: i32) {
         let request = RegistrationRequest {
+            cluster_id: "sim".into(),
             node_id,
             incarnation: Uuid([incarnation; 16]),
             listeners: vec![Listener {
