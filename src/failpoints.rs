@@ -8,7 +8,6 @@
 //! Runs on whichever shard reaches the point.
 use std::path::Path;
 
-use crate::handlers::HandlerError;
 use crate::storage::{AppendInfo, StorageError};
 
 /// Produce: after new batches were appended, drop the connection instead of answering (the
@@ -18,6 +17,14 @@ pub const PRODUCE_DROP_AFTER_APPEND: &str = "produce-drop-after-append";
 /// Produce: after new batches were appended, end the process at once instead of answering (a
 /// crash between the append and the response; the test restarts the broker).
 pub const PRODUCE_EXIT_AFTER_APPEND: &str = "produce-exit-after-append";
+
+/// A point that fired and asks its caller to drop the connection. Its own type, so this module
+/// names nothing above storage; handlers turn it into `HandlerError::Failpoint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("failpoint {name}")]
+pub struct Fired {
+    pub name: &'static str,
+}
 
 /// Exit status of [`PRODUCE_EXIT_AFTER_APPEND`], so a test can tell it from a real failure.
 pub const EXIT_STATUS: i32 = 86;
@@ -37,11 +44,11 @@ pub fn fire(data_dir: &Path, name: &str) -> bool {
 /// The Produce points, reached after the appends of a request and before its response.
 ///
 /// # Errors
-/// `Failpoint` when [`PRODUCE_DROP_AFTER_APPEND`] fires (the connection is then closed).
+/// [`Fired`] when [`PRODUCE_DROP_AFTER_APPEND`] fires (the connection is then closed).
 pub fn after_produce_append<'a>(
     data_dir: &Path,
     results: impl IntoIterator<Item = &'a Result<AppendInfo, StorageError>>,
-) -> Result<(), HandlerError> {
+) -> Result<(), Fired> {
     let appended = results
         .into_iter()
         .any(|result| result.as_ref().is_ok_and(|info| !info.duplicate));
@@ -58,7 +65,7 @@ pub fn after_produce_append<'a>(
     }
     if fire(data_dir, PRODUCE_DROP_AFTER_APPEND) {
         tracing::warn!("failpoint {PRODUCE_DROP_AFTER_APPEND}: dropping the connection");
-        return Err(HandlerError::Failpoint {
+        return Err(Fired {
             name: PRODUCE_DROP_AFTER_APPEND,
         });
     }

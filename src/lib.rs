@@ -1,17 +1,28 @@
 //! ringbroker: a Kafka-wire-compatible message broker, thread-per-core on io_uring.
 //!
-//! Architecture map (dependencies point down; see ../shared/ARCHITECTURE.md and README.md):
+//! Architecture map, in layer order: a module imports only from layers below it, never from
+//! its own layer or above (`tests/tidy.rs` enforces it, with this order; docs/ARCHITECTURE.md
+//! explains it).
 //! ```text
-//! main.rs      parse config → place shards → join
-//! net/         listeners (SO_REUSEPORT per shard), connection loop, framing, backpressure
-//! handlers/    one file per Kafka API; mod.rs is the registry that also builds ApiVersions
-//! group/       consumer group coordinator and committed offsets
-//! cluster/     topic metadata, node metadata file (later: Raft quorum, replication)
-//! shard/       one pinned compio runtime per core, partition → shard map, bounded mesh
-//! storage/     partition logs: segments, indexes, recovery, retention, flush, zero-copy reads
-//! protocol/    sans-IO Kafka codec (imports nothing from the crate)
+//! main.rs      the binary: parse config → compose (broker services, servers) → start shards
+//! cli/         admin commands (topic, group, tune), run on main
+//! client/      a small Kafka client for cli/
+//! net/         Kafka listener (SO_REUSEPORT per shard), connection loop, framing, backpressure
+//! handlers/    one file per Kafka API; mod.rs is the registry that also builds ApiVersions;
+//!              routing to partition owners and group coordinators
+//! metrics/     per-shard counters, scrape, the metrics listener    failpoints.rs (tests only)
+//! broker/      composition: the per-shard services struct and its start/stop hooks
+//! group/       consumer group coordinator (a per-shard service) and committed offsets
+//! cluster/     metadata snapshot and view, controller, producer ids, topic → log configs
+//! storage/     partition logs and the per-shard log pump that owns them
+//! shard/       runtime kernel: pinned runtimes, mesh, invoke_on, placement, Shard<S>
+//! config.rs    runtime knobs, validated        protocol/   sans-IO Kafka codec
 //! limits.rs    every bound, with its arithmetic
 //! ```
+//! The shard runtime is generic over the services struct (`shard::Shard<S>`); `broker/`
+//! composes the subsystems' per-shard services into `broker::Services` (Seastar's `sharded<T>`
+//! composed one level up), and each service holds the handles it needs.
+pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod cluster;

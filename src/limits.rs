@@ -193,7 +193,7 @@ pub const SHARD_STARTUP_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 /// How often `main` wakes from waiting on signals to check that no shard thread died.
 pub const SIGNAL_POLL_MS: u64 = 200;
 
-// ---- shard/logs.rs: the per-shard log pump ----
+// ---- storage/pump/: the per-shard log pump ----
 
 /// Commands queued for one shard's log pump. A full queue makes callers wait (backpressure).
 /// 4096 × one produce partition each keeps a tick's work bounded while letting many connections

@@ -1,5 +1,6 @@
-//! `ringbroker` (= `ringbroker serve`): parse config → place shards → wait for a signal →
-//! shut down. No broker logic lives here; see `lib.rs` for the map.
+//! `ringbroker` (= `ringbroker serve`): parse config → compose (services, servers) → place
+//! shards → wait for a signal → shut down. No broker logic lives here; see `lib.rs` for the
+//! map.
 //!
 //! Exit codes: 0 after a clean SIGTERM/SIGINT shutdown; 1 when the config is invalid, a shard
 //! fails to start, a shard dies, or shutdown does not complete within its bounds.
@@ -9,12 +10,17 @@
 //!
 //! Runs on the main thread, which never runs a shard: it owns signals and the shard threads.
 use anyhow::Context;
+use ringbroker::broker::{Broker, Services};
 use ringbroker::cli;
 use ringbroker::cli::tune::{Root, topology::Topology};
 use ringbroker::config::{self, Command};
 use ringbroker::handlers;
+use ringbroker::metrics::http::MetricsServer;
 use ringbroker::net::{Admission, KafkaService};
-use ringbroker::shard::{Service, Shards, runner::Wake};
+use ringbroker::shard::Shards;
+use ringbroker::shard::runner::{Servers, Wake};
+use std::ffi::OsStr;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -56,17 +62,21 @@ fn run() -> anyhow::Result<ExitCode> {
     let available_cpus = affinity::get_thread_affinity()
         .map_err(|error| anyhow::anyhow!("cannot read the cpu affinity mask: {error}"))?;
     let config = config::load(config_path.as_deref(), flags, &available_cpus)?;
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level)?)
-        .init();
+    init_logging(&config.log_level)?;
     handlers::check_registry();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     log_placement(&config);
     let config = Arc::new(config);
+    // Composition: the per-shard services (broker/), then the servers every shard runs, in
+    // order — the Kafka listener, and the metrics listener (shard 0, when configured).
+    let broker = Arc::new(Broker::prepare(&config)?);
     let admission = Arc::new(Admission::new(&config.limits));
-    let service: Arc<dyn Service> = Arc::new(KafkaService::new(admission));
-    let shards = Shards::start(&config, &service)?;
+    let servers: Servers<Services> = vec![
+        Arc::new(KafkaService::new(admission)),
+        Arc::new(MetricsServer),
+    ];
+    let shards = Shards::start(&config, &broker, &servers)?;
     tracing::info!(
         listen = %config.listen,
         advertise = %format_args!("{}:{}", config.advertise.host, config.advertise.port),
@@ -86,6 +96,28 @@ fn run() -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Logs go to stderr (stdout stays for command output such as `--version`), in colour only when
+/// stderr is a terminal and `NO_COLOR` is unset or empty: a file, pipe or journal gets plain
+/// text, without ANSI escapes.
+fn init_logging(log_level: &str) -> anyhow::Result<()> {
+    let ansi = log_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(log_level)?)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+    Ok(())
+}
+
+/// Whether to colour log lines: on a terminal, unless `NO_COLOR` is set to a non-empty value
+/// (<https://no-color.org>).
+fn log_colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
 /// One line per shard, "shard → cpu → NUMA node" (the node read from sysfs, so an operator
@@ -114,4 +146,21 @@ fn log_placement(config: &config::Config) {
         io_uring_sqpoll = tuning.io_uring_sqpoll,
         "tuning profile"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(log_colour(true, None));
+        assert!(
+            log_colour(true, Some(OsStr::new(""))),
+            "empty NO_COLOR is unset"
+        );
+        assert!(!log_colour(true, Some(OsStr::new("1"))));
+        assert!(!log_colour(false, None), "pipe or file");
+        assert!(!log_colour(false, Some(OsStr::new("1"))));
+    }
 }

@@ -21,8 +21,8 @@ use ringbroker::protocol::messages::produce::{
 };
 use ringbroker::protocol::primitives::StrBytes;
 use ringbroker::protocol::record_batch::BatchSplitter;
-use ringbroker::shard::logs::LeasedRange;
-use ringbroker::shard::logs::lease_ranges;
+use ringbroker::storage::LeasedRange;
+use ringbroker::storage::lease_ranges;
 use ringbroker::storage::testing::build_batch_sized;
 use ringbroker::storage::{Clock, LogConfig, ManualClock, PartitionLog};
 use std::io::{Read, Write};

@@ -554,61 +554,6 @@ pub fn log_config(
     Ok(config)
 }
 
-/// An effective integer config, parsed by [`parse_value`].
-///
-/// Kept only for `shard/logs.rs`'s `log_config`, which predates [`log_config`] here and is
-/// replaced by it when the log pump moves into storage; delete both then. A value the table
-/// refuses is logged and the default used (the one place that still falls back).
-#[must_use]
-pub fn effective_i64(
-    name: &str,
-    overrides: &BTreeMap<String, String>,
-    broker_overrides: &BTreeMap<String, String>,
-) -> i64 {
-    let resolver = Resolver {
-        overrides,
-        broker_overrides,
-    };
-    match resolver.value(name) {
-        Ok(ConfigValue::Int(value)) => value,
-        Ok(other) => panic!("{name} is not an integer config: {other:?}"),
-        Err(error) => {
-            tracing::warn!(%error, "stored config refused by the table; using its default");
-            match topic_config(name).map(TopicConfigDef::default_typed) {
-                Some(ConfigValue::Int(value)) => value,
-                _ => 0,
-            }
-        }
-    }
-}
-
-/// An effective string config in the table's canonical spelling (`true`, `LogAppendTime`).
-///
-/// Kept only for `shard/logs.rs` (see [`effective_i64`]).
-#[must_use]
-pub fn effective_str(
-    name: &str,
-    overrides: &BTreeMap<String, String>,
-    broker_overrides: &BTreeMap<String, String>,
-) -> String {
-    let resolver = Resolver {
-        overrides,
-        broker_overrides,
-    };
-    let value = resolver.value(name).or_else(|error| {
-        tracing::warn!(%error, "stored config refused by the table; using its default");
-        topic_config(name)
-            .map(TopicConfigDef::default_typed)
-            .ok_or(error)
-    });
-    match value {
-        Ok(ConfigValue::Int(value)) => value.to_string(),
-        Ok(ConfigValue::Bool(value)) => value.to_string(),
-        Ok(ConfigValue::Choice(value)) => value.to_owned(),
-        Err(_) => String::new(),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
@@ -735,17 +680,27 @@ mod tests {
     fn topic_override_beats_broker_beats_default() {
         let mut topic = BTreeMap::new();
         let mut broker = BTreeMap::new();
-        assert_eq!(effective_i64("retention.ms", &topic, &broker), 604_800_000);
+        let retention = |topic: &BTreeMap<String, String>, broker: &BTreeMap<String, String>| {
+            log_config(topic, broker).unwrap().retention_ms
+        };
+        assert_eq!(
+            retention(&topic, &broker),
+            Some(Duration::from_millis(604_800_000))
+        );
         broker.insert("log.retention.ms".to_owned(), "1000".to_owned());
-        assert_eq!(effective_i64("retention.ms", &topic, &broker), 1000);
+        assert_eq!(
+            retention(&topic, &broker),
+            Some(Duration::from_millis(1000))
+        );
         topic.insert("retention.ms".to_owned(), "5".to_owned());
         let def = topic_config("retention.ms").unwrap();
         assert_eq!(
             effective(def, &topic, &broker).source,
             ConfigSource::DynamicTopic
         );
-        assert_eq!(effective_i64("retention.ms", &topic, &broker), 5);
+        assert_eq!(retention(&topic, &broker), Some(Duration::from_millis(5)));
         topic.insert("flush.strict".to_owned(), " True".to_owned());
-        assert_eq!(effective_str("flush.strict", &topic, &broker), "true");
+        let flush = log_config(&topic, &broker).unwrap().flush;
+        assert_eq!(flush, FlushPolicy::Strict);
     }
 }

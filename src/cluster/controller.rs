@@ -10,9 +10,14 @@
 //! acknowledged CreateTopics can be produced to at once and an acknowledged DeleteTopics has
 //! removed its files.
 //!
+//! The controller reaches shards through the shard runtime's mesh and needs only what
+//! [`MetadataHost`] gives it: each shard's `MetadataView` and the hook that brings the shard's
+//! services in line with a snapshot. The services themselves are composed above (`broker/`).
+//!
 //! Runs on any shard (callers) and on shard 0 (the change itself).
 use super::decisions::{self, MetadataChange};
 use super::metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata, random_uuid};
+use super::view::MetadataHost;
 use crate::shard::Shard;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -23,8 +28,8 @@ pub const CONTROLLER_SHARD: usize = 0;
 
 /// The current snapshot on this shard.
 #[must_use]
-pub fn metadata(shard: &Shard) -> Arc<ClusterMetadata> {
-    Arc::clone(&shard.state.metadata.borrow())
+pub fn metadata(shard: &Shard<impl MetadataHost>) -> Arc<ClusterMetadata> {
+    shard.state.metadata_view().current()
 }
 
 /// What a change did: the state before and after it (the same `Arc` when it decided no
@@ -38,10 +43,13 @@ struct Applied {
 /// they lead to, install it there — then publishes that state to every shard. One change at
 /// a time (the store's gate): no two changes decide against the same state, and a change
 /// that fails to persist leaves every shard's state as it was.
-async fn apply(shard: &Rc<Shard>, change: MetadataChange) -> Result<Applied, MetadataError> {
+async fn apply(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    change: MetadataChange,
+) -> Result<Applied, MetadataError> {
     let applied = shard
         .invoke_on(CONTROLLER_SHARD, move |controller| async move {
-            let Some(store) = controller.state.metadata_store.as_ref() else {
+            let Some(store) = controller.state.metadata_view().store() else {
                 panic!("the metadata store lives on shard {CONTROLLER_SHARD}");
             };
             let _turn = store.turn().await;
@@ -60,7 +68,7 @@ async fn apply(shard: &Rc<Shard>, change: MetadataChange) -> Result<Applied, Met
                 "one version per record"
             );
             store.save(&next).await?;
-            *controller.state.metadata.borrow_mut() = Arc::clone(&next);
+            controller.state.metadata_view().replace(Arc::clone(&next));
             Ok::<_, MetadataError>(Applied { previous, next })
         })
         .await
@@ -71,8 +79,8 @@ async fn apply(shard: &Rc<Shard>, change: MetadataChange) -> Result<Applied, Met
     Ok(applied)
 }
 
-/// Installs `next` on every shard and waits until each reconciled its logs.
-pub async fn publish(shard: &Rc<Shard>, next: Arc<ClusterMetadata>) {
+/// Installs `next` on every shard and waits until each reconciled its services.
+pub async fn publish(shard: &Rc<Shard<impl MetadataHost>>, next: Arc<ClusterMetadata>) {
     let result = shard
         .invoke_on_all(move |target| {
             let next = Arc::clone(&next);
@@ -84,17 +92,11 @@ pub async fn publish(shard: &Rc<Shard>, next: Arc<ClusterMetadata>) {
     }
 }
 
-/// Installs `next` on this shard when it is not older than the current snapshot, then brings
-/// the shard's logs in line with whatever snapshot is current.
-pub async fn install(shard: &Shard, next: Arc<ClusterMetadata>) {
-    let current = {
-        let mut slot = shard.state.metadata.borrow_mut();
-        if next.version > slot.version {
-            *slot = next;
-        }
-        Arc::clone(&slot)
-    };
-    shard.state.logs.reconcile(current).await;
+/// Installs `next` on this shard when it is newer than the current snapshot, then brings the
+/// shard's services (partition logs, group offsets) in line with whatever snapshot is current.
+pub async fn install(shard: &Shard<impl MetadataHost>, next: Arc<ClusterMetadata>) {
+    let current = shard.state.metadata_view().install_if_newer(next);
+    shard.state.metadata_installed(current).await;
 }
 
 /// Creates a topic (CreateTopics, auto-creation).
@@ -102,7 +104,7 @@ pub async fn install(shard: &Shard, next: Arc<ClusterMetadata>) {
 /// # Errors
 /// Any [`MetadataError`].
 pub async fn create_topic(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     partition_count: i32,
     configs: BTreeMap<String, String>,
@@ -132,7 +134,7 @@ fn topic_in(state: &ClusterMetadata, name: &str) -> Result<Arc<TopicMetadata>, M
 /// # Errors
 /// Any [`MetadataError`] but `TopicAlreadyExists`.
 pub async fn get_or_create_topic(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     partition_count: i32,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
@@ -160,49 +162,18 @@ pub async fn get_or_create_topic(
     }
 }
 
-/// Deletes a topic and its data, then has every shard's group coordinator forget committed
-/// offsets for it (Kafka's cleanup on partition deletion: a topic re-created under the same
-/// name starts without them). A failure there is logged, not returned: the topic is deleted,
-/// and start-up drops offsets of topics that no longer exist anyway.
+/// Deletes a topic and its data. Every shard's services drop what they kept for it when the
+/// snapshot is installed there (`MetadataHost::metadata_installed`: the group coordinators
+/// forget its committed offsets, Kafka's cleanup on partition deletion), before this returns.
 ///
 /// # Errors
 /// `UnknownTopic`, `Persist`.
 pub async fn delete_topic(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
     let change = MetadataChange::DeleteTopic { name: name.into() };
-    let deleted = topic_in(&apply(shard, change).await?.previous, name)?;
-    let topic = name.to_owned();
-    let cleaned = shard
-        .invoke_on_all(move |target| {
-            let topic = topic.clone();
-            async move {
-                target
-                    .state
-                    .groups
-                    .remove_topic_offsets(&target, &topic)
-                    .await
-            }
-        })
-        .await;
-    match cleaned {
-        Ok(results) => {
-            for result in results {
-                if let Err(code) = result {
-                    tracing::warn!(
-                        topic = name,
-                        ?code,
-                        "offsets of a deleted topic not removed"
-                    );
-                }
-            }
-        }
-        Err(error) => {
-            tracing::warn!(topic = name, %error, "offsets of a deleted topic not removed")
-        }
-    }
-    Ok(deleted)
+    topic_in(&apply(shard, change).await?.previous, name)
 }
 
 /// Grows a topic to `count` partitions.
@@ -210,7 +181,7 @@ pub async fn delete_topic(
 /// # Errors
 /// `UnknownTopic`, `PartitionsCannotShrink`, `InvalidPartitionCount`, `Persist`.
 pub async fn create_partitions(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     count: i32,
 ) -> Result<(), MetadataError> {
@@ -227,7 +198,7 @@ pub async fn create_partitions(
 /// # Errors
 /// `UnknownTopic`, `InvalidConfig`, `Persist`.
 pub async fn set_topic_configs(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     configs: BTreeMap<String, String>,
 ) -> Result<(), MetadataError> {
@@ -241,7 +212,7 @@ pub async fn set_topic_configs(
 /// # Errors
 /// `InvalidConfig`, `Persist`.
 pub async fn set_broker_configs(
-    shard: &Rc<Shard>,
+    shard: &Rc<Shard<impl MetadataHost>>,
     configs: BTreeMap<String, String>,
 ) -> Result<(), MetadataError> {
     let change = MetadataChange::SetBrokerConfigs { configs };

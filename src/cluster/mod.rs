@@ -14,9 +14,12 @@ pub mod configs;
 pub mod controller;
 pub mod decisions;
 pub mod metadata;
+pub mod partition_logs;
 pub mod policy;
 pub mod producer_ids;
 pub mod topic_name;
+pub mod view;
 
 pub use decisions::MetadataChange;
 pub use metadata::{ClusterMetadata, MetadataError, MetadataRecord, MetadataStore, TopicMetadata};
+pub use view::{MetadataHost, MetadataView};

@@ -1,10 +1,12 @@
 //! The coordinator's operations, one per group API, as the handlers call them on the group's
-//! coordinator shard (through `invoke_on` with a [`Route`]). Inputs and outputs are plain owned
-//! values (`Send`, so they cross the mesh); wire types stay in the handlers.
+//! coordinator shard (through `invoke_on` with a [`Route`]). Operations that may replay a
+//! partition or start the timer take `self: &Rc<Self>` (the timer task holds the
+//! coordinator). Inputs and outputs are plain owned values (`Send`, so they cross the mesh);
+//! wire types stay in the handlers.
 //!
 //! Runs on the coordinator shard of the group named in each call.
 use super::coordinator::{
-    Coordinator, Entry, PARK_SLACK_MS, Route, append, now_ms, offset_tombstone, rules,
+    Coordinator, Entry, PARK_SLACK_MS, Route, append, now_ms, offset_tombstone,
 };
 use super::log::{LogRecord, OffsetValue};
 use super::offsets::GroupOffsets;
@@ -14,8 +16,7 @@ use super::state::{
 use crate::limits;
 use crate::protocol::Reader;
 use crate::protocol::error_code::ErrorCode;
-use crate::shard::Shard;
-use crate::shard::logs::PartitionKey;
+use crate::storage::PartitionKey;
 use bytes::Bytes;
 use std::collections::{HashMap, hash_map};
 use std::rc::Rc;
@@ -93,17 +94,16 @@ async fn wait_parked<T>(
 impl Coordinator {
     /// JoinGroup on the coordinator shard; returns once the member's rebalance completed.
     pub async fn join(
-        &self,
-        shard: &Rc<Shard>,
+        self: &Rc<Self>,
         route: Route,
         group_id: String,
         input: JoinInput,
     ) -> JoinOutcome {
         let requested_member_id = input.member_id.clone();
-        if let Err(error) = self.ensure_loaded(shard, route.key).await {
+        if let Err(error) = self.ensure_loaded(route.key).await {
             return JoinOutcome::error(&requested_member_id, error);
         }
-        let rules = rules(shard);
+        let rules = self.rules();
         let now = now_ms();
         let timeout_ms = input.rebalance_timeout_ms;
         let (started, replies, receiver) = {
@@ -135,7 +135,7 @@ impl Coordinator {
             (started, replies, receiver)
         };
         self.deliver(&group_id, replies);
-        if let Err(error) = self.persist_if_dirty(shard, &group_id).await {
+        if let Err(error) = self.persist_if_dirty(&group_id).await {
             tracing::warn!(group_id, ?error, "group record not persisted after join");
         }
         match (started, receiver) {
@@ -153,13 +153,12 @@ impl Coordinator {
 
     /// SyncGroup on the coordinator shard; a follower returns once the leader synced.
     pub async fn sync(
-        &self,
-        shard: &Rc<Shard>,
+        self: &Rc<Self>,
         route: Route,
         group_id: String,
         input: SyncInput,
     ) -> SyncOutcome {
-        if let Err(error) = self.ensure_loaded(shard, route.key).await {
+        if let Err(error) = self.ensure_loaded(route.key).await {
             return SyncOutcome::error(error);
         }
         let now = now_ms();
@@ -188,12 +187,12 @@ impl Coordinator {
             (started, replies, receiver, timeout_ms)
         };
         // The leader's assignment is persisted before anyone learns it.
-        if let Err(error) = self.persist_if_dirty(shard, &group_id).await {
+        if let Err(error) = self.persist_if_dirty(&group_id).await {
             let mut more = Vec::new();
             if let Some(entry) = self.inner.borrow_mut().groups.get_mut(&group_id) {
                 entry
                     .group
-                    .assignment_store_failed(&rules(shard), now_ms(), &mut more);
+                    .assignment_store_failed(&self.rules(), now_ms(), &mut more);
             }
             for reply in &mut replies {
                 if let Reply::Sync { outcome, .. } = reply {
@@ -218,15 +217,14 @@ impl Coordinator {
 
     /// Heartbeat on the coordinator shard.
     pub async fn heartbeat(
-        &self,
-        shard: &Rc<Shard>,
+        self: &Rc<Self>,
         route: Route,
         group_id: String,
         member_id: String,
         group_instance_id: Option<String>,
         generation_id: i32,
     ) -> ErrorCode {
-        if let Err(error) = self.ensure_loaded(shard, route.key).await {
+        if let Err(error) = self.ensure_loaded(route.key).await {
             return error;
         }
         let mut inner = self.inner.borrow_mut();
@@ -247,13 +245,12 @@ impl Coordinator {
     /// # Errors
     /// The group-level error code (load in progress, storage).
     pub async fn leave(
-        &self,
-        shard: &Rc<Shard>,
+        self: &Rc<Self>,
         route: Route,
         group_id: String,
         leaving: Vec<LeaveInput>,
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
-        self.ensure_loaded(shard, route.key).await?;
+        self.ensure_loaded(route.key).await?;
         let (errors, replies) = {
             let mut inner = self.inner.borrow_mut();
             let Some(entry) = inner.groups.get_mut(&group_id) else {
@@ -262,11 +259,11 @@ impl Coordinator {
             let mut replies = Vec::new();
             let errors = entry
                 .group
-                .leave(&rules(shard), now_ms(), &leaving, &mut replies);
+                .leave(&self.rules(), now_ms(), &leaving, &mut replies);
             (errors, replies)
         };
         self.deliver(&group_id, replies);
-        if let Err(error) = self.persist_if_dirty(shard, &group_id).await {
+        if let Err(error) = self.persist_if_dirty(&group_id).await {
             tracing::warn!(group_id, ?error, "group record not persisted after leave");
         }
         Ok(errors)
@@ -284,20 +281,18 @@ fn new_entry(group_id: &str, route: Route, now: i64) -> Entry {
 impl Coordinator {
     /// OffsetCommit on the coordinator shard: one error per partition, in input order.
     pub async fn commit(
-        &self,
-        shard: &Rc<Shard>,
+        self: &Rc<Self>,
         route: Route,
         group_id: String,
         input: CommitInput,
     ) -> Vec<ErrorCode> {
         let count = input.partitions.len();
-        if let Err(error) = self.ensure_loaded(shard, route.key).await {
+        if let Err(error) = self.ensure_loaded(route.key).await {
             return vec![error; count];
         }
         let now = now_ms();
         let mut errors = vec![ErrorCode::None; count];
-        let mut records = Vec::new();
-        let mut written = Vec::new();
+        let (records, written);
         {
             let mut inner = self.inner.borrow_mut();
             let groups_count = inner.groups.len();
@@ -321,30 +316,10 @@ impl Coordinator {
             if check != ErrorCode::None {
                 return vec![check; count];
             }
-            for (index, partition) in input.partitions.iter().enumerate() {
-                let error = commit_error(&entry.offsets, partition);
-                if error != ErrorCode::None {
-                    if let Some(slot) = errors.get_mut(index) {
-                        *slot = error;
-                    }
-                    continue;
-                }
-                let value = OffsetValue {
-                    offset: partition.offset,
-                    leader_epoch: partition.leader_epoch,
-                    metadata: partition.metadata.clone(),
-                    commit_timestamp_ms: now,
-                };
-                records.push(LogRecord::Offset {
-                    group_id: group_id.clone(),
-                    topic: partition.topic.clone(),
-                    partition: partition.partition,
-                    value: Some(value.clone()),
-                });
-                written.push((index, value));
-            }
+            (records, written) =
+                stage_commit(entry, &group_id, &input.partitions, now, &mut errors);
         }
-        if let Err(error) = append(&shard.state.logs, route.key, &records).await {
+        if let Err(error) = append(self.logs(), route.key, &records).await {
             for (index, _) in &written {
                 if let Some(slot) = errors.get_mut(*index) {
                     *slot = error;
@@ -371,13 +346,12 @@ impl Coordinator {
     /// # Errors
     /// The group-level error code.
     pub async fn fetch_offsets(
-        &self,
-        shard: &Rc<Shard>,
+        self: &Rc<Self>,
         route: Route,
         group_id: String,
         topics: Option<Vec<(String, Vec<i32>)>>,
     ) -> Result<Vec<TopicOffsets>, ErrorCode> {
-        self.ensure_loaded(shard, route.key).await?;
+        self.ensure_loaded(route.key).await?;
         let inner = self.inner.borrow();
         let empty = GroupOffsets::default();
         let offsets = inner
@@ -407,6 +381,43 @@ impl Coordinator {
             })
             .collect())
     }
+}
+
+/// The records of a commit's acceptable partitions and the values they write (by input
+/// index); refused partitions get their error in `errors`.
+fn stage_commit(
+    entry: &Entry,
+    group_id: &str,
+    partitions: &[CommitPartition],
+    now: i64,
+    errors: &mut [ErrorCode],
+) -> (Vec<LogRecord>, Vec<(usize, OffsetValue)>) {
+    let mut records = Vec::new();
+    let mut written = Vec::new();
+    for (index, partition) in partitions.iter().enumerate() {
+        let error = commit_error(&entry.offsets, partition);
+        if error != ErrorCode::None {
+            if let Some(slot) = errors.get_mut(index) {
+                *slot = error;
+            }
+            continue;
+        }
+        let value = OffsetValue {
+            offset: partition.offset,
+            leader_epoch: partition.leader_epoch,
+            metadata: partition.metadata.clone(),
+            commit_timestamp_ms: now,
+        };
+        records.push(LogRecord::Offset {
+            group_id: group_id.to_owned(),
+            topic: partition.topic.clone(),
+            partition: partition.partition,
+            value: Some(value.clone()),
+        });
+        written.push((index, value));
+    }
+    assert_eq!(records.len(), written.len());
+    (records, written)
 }
 
 fn commit_error(offsets: &GroupOffsets, partition: &CommitPartition) -> ErrorCode {
@@ -448,12 +459,11 @@ impl Coordinator {
     /// # Errors
     /// The group-level error code.
     pub async fn describe(
-        &self,
-        shard: &Rc<Shard>,
+        self: &Rc<Self>,
         route: Route,
         group_id: String,
     ) -> Result<Option<GroupDescription>, ErrorCode> {
-        self.ensure_loaded(shard, route.key).await?;
+        self.ensure_loaded(route.key).await?;
         let inner = self.inner.borrow();
         let Some(entry) = inner.groups.get(&group_id) else {
             return Ok(None);
@@ -493,8 +503,8 @@ impl Coordinator {
     }
 
     /// DeleteGroups for one group: an Empty group and its offsets are removed (tombstones).
-    pub async fn delete(&self, shard: &Rc<Shard>, route: Route, group_id: String) -> ErrorCode {
-        if let Err(error) = self.ensure_loaded(shard, route.key).await {
+    pub async fn delete(self: &Rc<Self>, route: Route, group_id: String) -> ErrorCode {
+        if let Err(error) = self.ensure_loaded(route.key).await {
             return error;
         }
         let records = {
@@ -518,7 +528,7 @@ impl Coordinator {
             inner.groups.remove(&group_id);
             records
         };
-        match append(&shard.state.logs, route.key, &records).await {
+        match append(self.logs(), route.key, &records).await {
             Ok(()) => ErrorCode::None,
             Err(error) => error,
         }
@@ -530,13 +540,12 @@ impl Coordinator {
     /// GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP (a non-consumer group with members), load and
     /// storage errors.
     pub async fn delete_offsets(
-        &self,
-        shard: &Rc<Shard>,
+        self: &Rc<Self>,
         route: Route,
         group_id: String,
         partitions: Vec<(String, i32)>,
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
-        self.ensure_loaded(shard, route.key).await?;
+        self.ensure_loaded(route.key).await?;
         let (errors, records) = {
             let mut inner = self.inner.borrow_mut();
             let Some(entry) = inner.groups.get_mut(&group_id) else {
@@ -557,7 +566,7 @@ impl Coordinator {
             }
             (errors, records)
         };
-        append(&shard.state.logs, route.key, &records).await?;
+        append(self.logs(), route.key, &records).await?;
         Ok(errors)
     }
 
@@ -569,11 +578,7 @@ impl Coordinator {
     /// # Errors
     /// The first storage error writing tombstones (the offsets are gone from memory already;
     /// start-up drops offsets of topics that no longer exist, see `group::load_owned`).
-    pub async fn remove_topic_offsets(
-        &self,
-        shard: &Rc<Shard>,
-        topic: &str,
-    ) -> Result<usize, ErrorCode> {
+    pub async fn remove_topic_offsets(&self, topic: &str) -> Result<usize, ErrorCode> {
         let mut tombstones: HashMap<PartitionKey, Vec<LogRecord>> = HashMap::new();
         let mut removed = 0;
         {
@@ -590,7 +595,7 @@ impl Coordinator {
             }
         }
         for (key, records) in tombstones {
-            append(&shard.state.logs, key, &records).await?;
+            append(self.logs(), key, &records).await?;
         }
         Ok(removed)
     }

@@ -2,9 +2,12 @@
 //! shard owns, their committed offsets, the JoinGroup/SyncGroup requests parked until a
 //! rebalance completes, one timer task, and persistence into the partition logs.
 //!
-//! Runs on the coordinator shard of its groups (handlers reach it with `invoke_on`). State is
-//! in one `RefCell`, borrowed only between awaits; every operation re-reads the group after an
-//! await (a group may be deleted while a write is in flight).
+//! Runs on the coordinator shard of its groups (handlers route to it and reach it with
+//! `invoke_on`; routing is theirs, see `handlers/group_routing.rs`). A per-shard service: it
+//! holds what it needs (the shard's `LogPump`, the group config, the shard's draining signal)
+//! and knows nothing of the shard context. State is in one `RefCell`, borrowed only between
+//! awaits; every operation re-reads the group after an await (a group may be deleted while a
+//! write is in flight).
 //!
 //! Order of effects: the state machine decides; records are appended to the log; then parked
 //! requests are answered. A leader's SyncGroup is persisted *before* the followers learn their
@@ -20,11 +23,11 @@
 use super::log::{self, LogRecord};
 use super::offsets::{ExpiryContext, GroupOffsets};
 use super::state::{Group, GroupRules, GroupState, JoinOutcome, Reply, SyncOutcome};
+use crate::config::GroupConfig;
 use crate::limits;
 use crate::protocol::error_code::ErrorCode;
-use crate::shard::Shard;
-use crate::shard::logs::{LogPump, PartitionKey};
-use crate::storage::{AppendRequest, CheckedBatch, StorageError};
+use crate::shard::Signal;
+use crate::storage::{AppendRequest, CheckedBatch, LogPump, PartitionKey, StorageError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -64,13 +67,18 @@ pub(super) struct Inner {
     pub(super) sync_waiters: HashMap<(String, String), flume::Sender<SyncOutcome>>,
 }
 
-/// This shard's coordinator (lives in `ShardState::groups`).
-#[derive(Debug, Default)]
+/// This shard's coordinator (`broker::Services::groups`).
+#[derive(Debug)]
 pub struct Coordinator {
     pub(super) inner: RefCell<Inner>,
     timer_started: Cell<bool>,
     /// When offsets were last checked for expiry (wall-clock ms).
     expiry_checked_ms: Cell<i64>,
+    /// Where the groups' records go: this shard's `__consumer_offsets` partitions.
+    logs: LogPump,
+    config: GroupConfig,
+    /// The shard's draining signal: the timer stops when it fires.
+    draining: Signal,
 }
 
 /// Wall-clock milliseconds (Kafka's `time.milliseconds()`); commit timestamps and group state
@@ -83,8 +91,7 @@ pub fn now_ms() -> i64 {
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
-pub(super) fn rules(shard: &Shard) -> GroupRules {
-    let config = shard.config().groups;
+fn rules(config: &GroupConfig) -> GroupRules {
     GroupRules {
         initial_rebalance_delay_ms: i64::try_from(config.initial_rebalance_delay_ms)
             .unwrap_or(i64::MAX),
@@ -221,6 +228,30 @@ impl Inner {
 }
 
 impl Coordinator {
+    /// The coordinator of one shard, with no group yet (see `group::load_owned`).
+    #[must_use]
+    pub fn new(logs: LogPump, config: GroupConfig, draining: Signal) -> Rc<Self> {
+        Rc::new(Self {
+            inner: RefCell::default(),
+            timer_started: Cell::new(false),
+            expiry_checked_ms: Cell::new(0),
+            logs,
+            config,
+            draining,
+        })
+    }
+
+    /// The state machine's rules from the group config.
+    pub(super) fn rules(&self) -> GroupRules {
+        rules(&self.config)
+    }
+
+    /// The shard's log pump (where the offsets partitions are).
+    #[must_use]
+    pub fn logs(&self) -> &LogPump {
+        &self.logs
+    }
+
     /// Installs a replayed partition: its groups become live (members' sessions start now).
     pub fn install(&self, key: PartitionKey, loaded: LoadedPartition) {
         let now = now_ms();
@@ -245,12 +276,8 @@ impl Coordinator {
 
     /// Makes sure `key` was replayed (first use after its topic was created); concurrent
     /// callers during the replay get COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers.
-    pub(super) async fn ensure_loaded(
-        &self,
-        shard: &Rc<Shard>,
-        key: PartitionKey,
-    ) -> Result<(), ErrorCode> {
-        self.start_timer(shard);
+    pub(super) async fn ensure_loaded(self: &Rc<Self>, key: PartitionKey) -> Result<(), ErrorCode> {
+        self.start_timer();
         let load = self.inner.borrow().partitions.get(&key).copied();
         match load {
             Some(Load::Loaded) => return Ok(()),
@@ -261,7 +288,7 @@ impl Coordinator {
             .borrow_mut()
             .partitions
             .insert(key, Load::Loading);
-        match load_partition(&shard.state.logs, key).await {
+        match load_partition(&self.logs, key).await {
             Ok(loaded) => {
                 self.install(key, loaded);
                 Ok(())
@@ -275,23 +302,23 @@ impl Coordinator {
 
     /// Start-up: starts the timer when replay installed any group, so members reloaded from
     /// the log expire and offsets are checked for expiry even if no client ever talks to this
-    /// shard. Called once the shard's `Rc<Shard>` exists (the timer task holds it).
-    pub fn start_timer_if_loaded(&self, shard: &Rc<Shard>) {
+    /// shard.
+    pub fn start_timer_if_loaded(self: &Rc<Self>) {
         if !self.inner.borrow().groups.is_empty() {
-            self.start_timer(shard);
+            self.start_timer();
         }
     }
 
-    fn start_timer(&self, shard: &Rc<Shard>) {
+    fn start_timer(self: &Rc<Self>) {
         if self.timer_started.replace(true) {
             return;
         }
-        let shard = Rc::clone(shard);
+        let coordinator = Rc::clone(self);
         // One timer per shard, for the shard's life; it ends when the shard drains.
         compio::runtime::spawn(async move {
-            while !shard.is_draining() {
+            while !coordinator.draining.is_fired() {
                 compio::time::sleep(Duration::from_millis(limits::GROUP_TIMER_TICK_MS)).await;
-                shard.state.groups.tick(&shard).await;
+                coordinator.tick().await;
             }
         })
         .detach();
@@ -320,11 +347,7 @@ impl Coordinator {
     }
 
     /// Writes the group record if the state machine marked it changed.
-    pub(super) async fn persist_if_dirty(
-        &self,
-        shard: &Rc<Shard>,
-        group_id: &str,
-    ) -> Result<(), ErrorCode> {
+    pub(super) async fn persist_if_dirty(&self, group_id: &str) -> Result<(), ErrorCode> {
         let record = {
             let mut inner = self.inner.borrow_mut();
             let Some(entry) = inner.groups.get_mut(group_id) else {
@@ -342,13 +365,13 @@ impl Coordinator {
                 },
             )
         };
-        append(&shard.state.logs, record.0, &[record.1]).await
+        append(&self.logs, record.0, &[record.1]).await
     }
 
     /// The timer's step: advance every group, answer, persist, and now and then expire offsets.
-    async fn tick(&self, shard: &Rc<Shard>) {
+    async fn tick(&self) {
         let now = now_ms();
-        let rules = rules(shard);
+        let rules = self.rules();
         let mut work: Vec<(String, Vec<Reply>, bool)> = Vec::new();
         {
             let mut inner = self.inner.borrow_mut();
@@ -367,21 +390,21 @@ impl Coordinator {
         }
         for (group_id, replies, _) in work {
             self.deliver(&group_id, replies);
-            if let Err(error) = self.persist_if_dirty(shard, &group_id).await {
+            if let Err(error) = self.persist_if_dirty(&group_id).await {
                 tracing::warn!(group_id, ?error, "group record not persisted");
             }
         }
         let interval = i64::try_from(limits::OFFSETS_EXPIRY_CHECK_MS).unwrap_or(i64::MAX);
         if now.saturating_sub(self.expiry_checked_ms.get()) >= interval {
             self.expiry_checked_ms.set(now);
-            self.expire_offsets(shard, now).await;
+            self.expire_offsets(now).await;
         }
     }
 
     /// Deletes expired offsets and groups left empty with none (Kafka's
     /// `cleanupGroupMetadata`).
-    async fn expire_offsets(&self, shard: &Rc<Shard>, now: i64) {
-        let retention_minutes = shard.config().groups.offsets_retention_minutes;
+    async fn expire_offsets(&self, now: i64) {
+        let retention_minutes = self.config.offsets_retention_minutes;
         let retention_ms =
             i64::try_from(retention_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
         let mut writes: Vec<(PartitionKey, Vec<LogRecord>)> = Vec::new();
@@ -418,7 +441,7 @@ impl Coordinator {
             }
         }
         for (key, records) in writes {
-            if let Err(error) = append(&shard.state.logs, key, &records).await {
+            if let Err(error) = append(&self.logs, key, &records).await {
                 tracing::warn!(?error, "offset expiry not persisted");
             }
         }

@@ -16,6 +16,10 @@
 //! `abs(javaHashCode(G)) % partitions` of `__consumer_offsets`, exactly as Kafka picks it, so a
 //! group's state and its records live together and survive restarts with the log.
 //!
+//! Routing a request to its coordinator shard is the handlers' job (`handlers/group_routing.rs`,
+//! with the pure [`route_in`] from here); group/ never names the shard context. The coordinator
+//! is a per-shard service composed above (`broker::Services::groups`).
+//!
 //! Runs on the coordinator shard of each group; the routing helpers are pure and run anywhere.
 pub mod api;
 pub mod coordinator;
@@ -26,12 +30,9 @@ pub mod state;
 pub use coordinator::{Coordinator, Route};
 
 use crate::cluster::ClusterMetadata;
-use crate::protocol::error_code::ErrorCode;
-use crate::shard::logs::{LogPump, PartitionKey};
-use crate::shard::{MeshError, Placement, Shard, shard_for};
+use crate::shard::{Placement, shard_for};
+use crate::storage::PartitionKey;
 use std::fmt::Write as _;
-use std::future::Future;
-use std::rc::Rc;
 
 /// Kafka's internal topic holding group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -76,37 +77,6 @@ pub fn route_in(metadata: &ClusterMetadata, group_id: &str, shard_count: usize) 
     })
 }
 
-/// [`route_in`] with this shard's metadata snapshot.
-#[must_use]
-pub fn route(shard: &Shard, group_id: &str) -> Option<Route> {
-    let metadata = crate::cluster::controller::metadata(shard);
-    route_in(&metadata, group_id, shard.count())
-}
-
-/// Runs `job` on the coordinator shard of `group_id` with its [`Route`]; the inner `Err` is
-/// COORDINATOR_NOT_AVAILABLE while `__consumer_offsets` does not exist yet.
-///
-/// # Errors
-/// `MeshError` when the coordinator shard stopped (shutdown).
-pub async fn on_coordinator<F, Fut, R>(
-    shard: &Rc<Shard>,
-    group_id: String,
-    job: F,
-) -> Result<Result<R, ErrorCode>, MeshError>
-where
-    F: FnOnce(Rc<Shard>, Route, String) -> Fut + Send + 'static,
-    Fut: Future<Output = R> + 'static,
-    R: Send + 'static,
-{
-    let Some(route) = route(shard, &group_id) else {
-        return Ok(Err(ErrorCode::CoordinatorNotAvailable));
-    };
-    shard
-        .invoke_on(route.shard, move |target| job(target, route, group_id))
-        .await
-        .map(Ok)
-}
-
 /// A fresh member id, Kafka's shape: `<client id or instance id>-<UUID>`.
 #[must_use]
 pub fn fresh_member_id(prefix: &str) -> String {
@@ -135,10 +105,10 @@ pub fn fresh_member_id(prefix: &str) -> String {
 /// request retries the replay.
 pub async fn load_owned(
     coordinator: &Coordinator,
-    logs: &LogPump,
     metadata: &ClusterMetadata,
     placement: Placement,
 ) {
+    let logs = coordinator.logs();
     let Some(topic) = metadata.topic(OFFSETS_TOPIC) else {
         return;
     };

@@ -1,11 +1,12 @@
 //! Helpers shared by handlers: mapping subsystem errors to Kafka error codes, finding the shard
 //! that owns a partition, running per-partition work on the owning shards (one mesh message per
 //! shard), and resolving topics by name or id. Runs on the connection's shard.
+use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::cluster::{MetadataError, TopicMetadata};
 use crate::protocol::{ErrorCode, Uuid};
-use crate::shard::logs::PartitionKey;
-use crate::shard::{MeshError, Shard, shard_for};
+use crate::shard::{MeshError, shard_for};
+use crate::storage::PartitionKey;
 use crate::storage::{StorageError, StorageErrorKind};
 use std::collections::BTreeMap;
 use std::rc::Rc;

@@ -1,8 +1,7 @@
 //! DeleteGroups (key 42): removes empty groups and their committed offsets (tombstones in
 //! `__consumer_offsets`). A group with members gets NON_EMPTY_GROUP, an unknown one
 //! GROUP_ID_NOT_FOUND. Runs on the connection's shard; each deletion on its coordinator shard.
-use super::{HandlerError, RequestContext};
-use crate::group;
+use super::{HandlerError, RequestContext, group_routing};
 use crate::protocol::ApiKey;
 use crate::protocol::messages::delete_groups::{
     DeletableGroupResult, DeleteGroupsRequest, DeleteGroupsResponse,
@@ -26,8 +25,8 @@ pub async fn handle(
     for group_id in request.groups_names {
         let key = group_id.to_string();
         let error_code =
-            group::on_coordinator(&ctx.shard, key, move |shard, route, key| async move {
-                shard.state.groups.delete(&shard, route, key).await
+            group_routing::on_coordinator(&ctx.shard, key, move |shard, route, key| async move {
+                shard.state.groups.delete(route, key).await
             })
             .await?
             .unwrap_or_else(|error| error);

@@ -16,8 +16,8 @@ use crate::protocol::messages::delete_records::{
     DeleteRecordsTopicResult,
 };
 use crate::protocol::{ApiKey, ErrorCode};
-use crate::shard::logs::{LogPump, PartitionKey};
 use crate::storage::StorageError;
+use crate::storage::{LogPump, PartitionKey};
 
 pub const API_KEY: ApiKey = ApiKey::DeleteRecords;
 pub const VERSION_MIN: i16 = 0;

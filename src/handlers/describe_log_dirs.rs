@@ -9,6 +9,7 @@
 //! At most `DESCRIBE_LOG_DIRS_PARTITIONS_MAX` partitions are described per request.
 use super::common::{has_partition, owner};
 use super::{HandlerError, RequestContext};
+use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::limits::DESCRIBE_LOG_DIRS_PARTITIONS_MAX;
 use crate::protocol::messages::describe_log_dirs::{
@@ -16,8 +17,7 @@ use crate::protocol::messages::describe_log_dirs::{
     DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 use crate::protocol::{ApiKey, ErrorCode, StrBytes};
-use crate::shard::Shard;
-use crate::shard::logs::PartitionKey;
+use crate::storage::PartitionKey;
 use std::collections::HashSet;
 use std::path::Path;
 use std::rc::Rc;

@@ -17,7 +17,7 @@
 //!
 //! Sending (`fetch_mode`, ARCHITECTURE §4): in copy mode the owning shard reads the ranges into
 //! memory and the response is encoded whole. In splice mode the owning shard hands back leased
-//! file ranges (a duplicated fd each, see `shard/logs.rs`), and the response is encoded in
+//! file ranges (a duplicated fd each, see `storage/pump/`), and the response is encoded in
 //! memory around them ([`encode_spliced`]): the connection writes the memory parts and splices
 //! the ranges in between, so record bytes never enter user space.
 use super::common::{has_partition, owner, resolve_topic_by_id, storage_error_code};
@@ -25,6 +25,7 @@ use super::{
     HandlerError, HandlerOutcome, IntoOutcome, RequestContext, ResponsePart, SplicedResponse,
     encode_frame, encode_response,
 };
+use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::config::FetchMode;
 use crate::limits;
@@ -33,9 +34,8 @@ use crate::protocol::messages::fetch::{
 };
 use crate::protocol::primitives::{Writer, length_i32, length_u32};
 use crate::protocol::{ApiKey, ErrorCode, Message, frame};
-use crate::shard::Shard;
-use crate::shard::logs::{LeasedRange, LogPump, PartitionKey, ReadArgs};
 use crate::storage::StorageError;
+use crate::storage::{LeasedRange, LogPump, PartitionKey, ReadArgs};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::BTreeMap;
 use std::rc::Rc;

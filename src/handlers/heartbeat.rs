@@ -1,8 +1,7 @@
 //! Heartbeat (key 12): keeps a member's session alive and tells it when to rejoin
 //! (REBALANCE_IN_PROGRESS). Runs on the connection's shard; the check runs on the group's
 //! coordinator shard.
-use super::{HandlerError, RequestContext};
-use crate::group;
+use super::{HandlerError, RequestContext, group_routing};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::heartbeat::{HeartbeatRequest, HeartbeatResponse};
@@ -28,13 +27,13 @@ pub async fn handle(
         let member_id = request.member_id.to_string();
         let instance = request.group_instance_id.as_ref().map(ToString::to_string);
         let generation_id = request.generation_id;
-        let outcome = group::on_coordinator(
+        let outcome = group_routing::on_coordinator(
             &ctx.shard,
             group_id,
             move |shard, route, group_id| async move {
                 let groups = &shard.state.groups;
                 groups
-                    .heartbeat(&shard, route, group_id, member_id, instance, generation_id)
+                    .heartbeat(route, group_id, member_id, instance, generation_id)
                     .await
             },
         )

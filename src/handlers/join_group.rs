@@ -5,7 +5,7 @@
 //! v4+ members without an id first get MEMBER_ID_REQUIRED with one (KIP-394); v5+ carry a
 //! `group.instance.id` (static membership, KIP-345); v9 leaders may skip assignment (KIP-814).
 //! Assignment stays client-side: protocol metadata is relayed, never parsed.
-use super::{HandlerError, RequestContext};
+use super::{HandlerError, RequestContext, group_routing};
 use crate::group::{self, state::JoinInput};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -38,15 +38,11 @@ pub async fn handle(
     }
     let group_id = request.group_id.to_string();
     let input = join_input(ctx, &request);
-    let outcome = group::on_coordinator(
+    let outcome = group_routing::on_coordinator(
         &ctx.shard,
         group_id,
         move |shard, route, group_id| async move {
-            shard
-                .state
-                .groups
-                .join(&shard, route, group_id, input)
-                .await
+            shard.state.groups.join(route, group_id, input).await
         },
     )
     .await?;

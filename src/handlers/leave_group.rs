@@ -3,8 +3,8 @@
 //! connection's shard; the removal runs on the group's coordinator shard.
 //!
 //! v0–2 name one member and report its error at top level; v3+ report per member.
-use super::{HandlerError, RequestContext};
-use crate::group::{self, state::LeaveInput};
+use super::{HandlerError, RequestContext, group_routing};
+use crate::group::state::LeaveInput;
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::leave_group::{
@@ -45,15 +45,11 @@ pub async fn handle(
     } else {
         let group_id = request.group_id.to_string();
         let input = leaving.clone();
-        group::on_coordinator(
+        group_routing::on_coordinator(
             &ctx.shard,
             group_id,
             move |shard, route, group_id| async move {
-                shard
-                    .state
-                    .groups
-                    .leave(&shard, route, group_id, input)
-                    .await
+                shard.state.groups.leave(route, group_id, input).await
             },
         )
         .await?

@@ -17,8 +17,8 @@ use crate::protocol::messages::list_offsets::{
 use crate::protocol::record_batch::BatchSplitter;
 use crate::protocol::records::Records;
 use crate::protocol::{ApiKey, ErrorCode};
-use crate::shard::logs::{LogPump, PartitionKey};
 use crate::storage::StorageError;
+use crate::storage::{LogPump, PartitionKey};
 
 pub const API_KEY: ApiKey = ApiKey::ListOffsets;
 pub const VERSION_MIN: i16 = 1;

@@ -31,10 +31,7 @@ pub async fn handle(
 ) -> Result<MetadataResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let config = Arc::clone(ctx.shard.config());
-    let all_topics = match &request.topics {
-        None => true,
-        Some(topics) => topics.is_empty() && ctx.api_version == 0,
-    };
+    let all_topics = selects_all_topics(request.topics.as_deref(), ctx.api_version);
     let operations = if request.include_topic_authorized_operations {
         TOPIC_OPERATIONS_ALL
     } else {
@@ -86,6 +83,17 @@ pub async fn handle(
     })
 }
 
+/// Whether a request's `topics` asks for every topic, as Kafka's `MetadataRequest.isAllTopics`:
+/// null at any version (Kafka's v0 schema cannot carry null, we take it as v1+ does), or an
+/// empty array at v0 only; an empty array at v1+ asks for brokers and no topics.
+fn selects_all_topics<T>(topics: Option<&[T]>, version: i16) -> bool {
+    assert!(version >= 0, "negotiated version {version}");
+    match topics {
+        None => true,
+        Some(topics) => topics.is_empty() && version == 0,
+    }
+}
+
 fn describe(topic: &TopicMetadata, node_id: i32, operations: i32) -> MetadataResponseTopic {
     let partitions = (0..topic.partition_count)
         .map(|partition_index| MetadataResponsePartition {
@@ -105,5 +113,32 @@ fn describe(topic: &TopicMetadata, node_id: i32, operations: i32) -> MetadataRes
         is_internal: topic_name::is_internal(&topic.name),
         partitions,
         topic_authorized_operations: operations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::metadata::MetadataRequestTopic;
+
+    #[test]
+    fn null_and_empty_topics_per_version() {
+        let one = [MetadataRequestTopic::default()];
+        let none: [MetadataRequestTopic; 0] = [];
+        for version in VERSION_MIN..=VERSION_MAX {
+            assert!(
+                selects_all_topics::<MetadataRequestTopic>(None, version),
+                "v{version} null"
+            );
+            assert_eq!(
+                selects_all_topics(Some(&none[..]), version),
+                version == 0,
+                "v{version} empty: all topics at v0 only"
+            );
+            assert!(
+                !selects_all_topics(Some(&one[..]), version),
+                "v{version} one topic"
+            );
+        }
     }
 }

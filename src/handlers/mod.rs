@@ -15,7 +15,12 @@
 //! Contract: a failure that concerns one topic or partition is a Kafka error code inside the
 //! response; `Err(HandlerError)` means the connection is unusable and net/ closes it.
 //!
-//! Runs on the connection's shard; handlers reach other shards through `ctx.shard.invoke_on`.
+//! Handlers reach the shard's services through the context they are given: `ctx.shard` is
+//! the connection's `broker::Shard`, whose `state` holds the per-shard services (metadata view,
+//! logs, group coordinator, producer ids). Other shards are reached through
+//! `ctx.shard.invoke_on`, group coordinators through `group_routing::on_coordinator`.
+//!
+//! Runs on the connection's shard.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -52,18 +57,22 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod sync_group;
+// ---- shared by handlers ----
+pub mod group_routing;
+pub mod turns;
 
-use crate::net::turns::Turns;
+use crate::broker::Shard;
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
-use crate::protocol::{ApiKey, DecodeError, Message, frame, versions};
-use crate::shard::logs::LeasedRange;
-use crate::shard::{MeshError, Shard};
+use crate::protocol::{ApiKey, DecodeError, Message, Tolerated, frame, versions};
+use crate::shard::MeshError;
+use crate::storage::LeasedRange;
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use turns::Turns;
 
 /// Why a request makes its connection unusable; net/ closes the connection.
 #[derive(Debug, thiserror::Error)]
@@ -83,8 +92,8 @@ pub enum HandlerError {
     Mesh(#[from] MeshError),
     /// A test failpoint asked to drop the connection (`failpoints` feature only).
     #[cfg(feature = "failpoints")]
-    #[error("failpoint {name}")]
-    Failpoint { name: &'static str },
+    #[error(transparent)]
+    Failpoint(#[from] crate::failpoints::Fired),
 }
 
 /// What a handler produced for the connection to send.
@@ -137,7 +146,7 @@ impl ResponsePart {
 pub struct ConnectionContext {
     pub shard: Rc<Shard>,
     pub peer: SocketAddr,
-    /// Keeps this connection's Produce requests in arrival order (net/turns.rs).
+    /// Keeps this connection's Produce requests in arrival order (handlers/turns.rs).
     pub produce_turns: Rc<Turns>,
 }
 
@@ -162,7 +171,7 @@ pub struct RequestContext {
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: Option<StrBytes>,
-    /// The connection's Produce order (net/turns.rs).
+    /// The connection's Produce order (handlers/turns.rs).
     pub produce_turns: Rc<Turns>,
 }
 
@@ -203,7 +212,8 @@ macro_rules! handler {
     ($api:ident) => {{
         fn call(ctx: &mut RequestContext, body: Bytes) -> HandlerFuture<'_> {
             Box::pin(async move {
-                let request = Message::decode_body(body, ctx.api_version)?;
+                let (request, tolerated) = Message::decode_request_body(body, ctx.api_version)?;
+                log_tolerated(ctx, tolerated);
                 let response = $api::handle(ctx, request).await?;
                 Ok(IntoOutcome::into_outcome(response, ctx))
             })
@@ -215,6 +225,22 @@ macro_rules! handler {
             call,
         }
     }};
+}
+
+/// Logs at debug level what a request's decode tolerated as Kafka does (see
+/// `Message::decode_request_body`), e.g. librdkafka's all-topics Metadata.
+fn log_tolerated(ctx: &RequestContext, tolerated: Tolerated) {
+    if tolerated != Tolerated::default() {
+        tracing::debug!(
+            peer = %ctx.peer,
+            api_key = ?ctx.api_key,
+            api_version = ctx.api_version,
+            trailing_bytes = tolerated.trailing_bytes,
+            unknown_tags = tolerated.unknown_tags,
+            tags_out_of_order = tolerated.tags_out_of_order,
+            "request decoded leniently, as Kafka decodes it"
+        );
+    }
 }
 
 /// Every API this broker serves. The ApiVersions answer lists exactly these.

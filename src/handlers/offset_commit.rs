@@ -4,12 +4,9 @@
 //!
 //! A partition of an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION (Kafka checks its metadata
 //! cache the same way); the rest of the request still commits.
-use super::{HandlerError, RequestContext};
+use super::{HandlerError, RequestContext, group_routing};
 use crate::cluster::{ClusterMetadata, controller};
-use crate::group::{
-    self,
-    api::{CommitInput, CommitPartition},
-};
+use crate::group::api::{CommitInput, CommitPartition};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::offset_commit::{
@@ -32,29 +29,7 @@ pub async fn handle(
 ) -> Result<OffsetCommitResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let metadata = controller::metadata(&ctx.shard);
-    // Every partition's error, in request order; None = to be committed.
-    let mut errors: Vec<Option<ErrorCode>> = Vec::new();
-    let mut partitions = Vec::new();
-    for topic in &request.topics {
-        for partition in &topic.partitions {
-            if exists(&metadata, topic.name.as_str(), partition.partition_index) {
-                errors.push(None);
-                partitions.push(CommitPartition {
-                    topic: topic.name.to_string(),
-                    partition: partition.partition_index,
-                    offset: partition.committed_offset,
-                    leader_epoch: partition.committed_leader_epoch,
-                    metadata: partition
-                        .committed_metadata
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                });
-            } else {
-                errors.push(Some(ErrorCode::UnknownTopicOrPartition));
-            }
-        }
-    }
+    let (errors, partitions) = known_partitions(&metadata, &request);
     let committed = if partitions.is_empty() {
         Vec::new()
     } else {
@@ -66,15 +41,11 @@ pub async fn handle(
         };
         let count = input.partitions.len();
         let group_id = request.group_id.to_string();
-        group::on_coordinator(
+        group_routing::on_coordinator(
             &ctx.shard,
             group_id,
             move |shard, route, group_id| async move {
-                shard
-                    .state
-                    .groups
-                    .commit(&shard, route, group_id, input)
-                    .await
+                shard.state.groups.commit(route, group_id, input).await
             },
         )
         .await?
@@ -107,6 +78,37 @@ pub async fn handle(
         topics,
         ..OffsetCommitResponse::default()
     })
+}
+
+/// Every partition's error in request order (`None`: to be committed), and the partitions to
+/// commit.
+fn known_partitions(
+    metadata: &ClusterMetadata,
+    request: &OffsetCommitRequest,
+) -> (Vec<Option<ErrorCode>>, Vec<CommitPartition>) {
+    let mut errors = Vec::new();
+    let mut partitions = Vec::new();
+    for topic in &request.topics {
+        for partition in &topic.partitions {
+            if !exists(metadata, topic.name.as_str(), partition.partition_index) {
+                errors.push(Some(ErrorCode::UnknownTopicOrPartition));
+                continue;
+            }
+            errors.push(None);
+            partitions.push(CommitPartition {
+                topic: topic.name.to_string(),
+                partition: partition.partition_index,
+                offset: partition.committed_offset,
+                leader_epoch: partition.committed_leader_epoch,
+                metadata: partition
+                    .committed_metadata
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    (errors, partitions)
 }
 
 /// Whether `partition` of `topic` exists in `metadata`.

@@ -2,9 +2,8 @@
 //! topics its members do not subscribe to (GROUP_SUBSCRIBED_TO_TOPIC otherwise). Runs on the
 //! connection's shard; the deletion on the group's coordinator shard.
 use super::offset_commit::exists;
-use super::{HandlerError, RequestContext};
+use super::{HandlerError, RequestContext, group_routing};
 use crate::cluster::controller;
-use crate::group;
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::offset_delete::{
@@ -36,14 +35,14 @@ pub async fn handle(
         }
     }
     let group_id = request.group_id.to_string();
-    let result = group::on_coordinator(
+    let result = group_routing::on_coordinator(
         &ctx.shard,
         group_id,
         move |shard, route, group_id| async move {
             shard
                 .state
                 .groups
-                .delete_offsets(&shard, route, group_id, known)
+                .delete_offsets(route, group_id, known)
                 .await
         },
     )

@@ -3,7 +3,7 @@
 //! shard; each group's lookup runs on its coordinator shard.
 //!
 //! A partition without a commit answers offset −1, metadata "" and no error, as Kafka does.
-use super::{HandlerError, RequestContext};
+use super::{HandlerError, RequestContext, group_routing};
 use crate::group::{self, api::TopicOffsets};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -80,14 +80,14 @@ async fn fetch(
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<Result<Vec<TopicOffsets>, ErrorCode>, HandlerError> {
-    let result = group::on_coordinator(
+    let result = group_routing::on_coordinator(
         &ctx.shard,
         group_id,
         move |shard, route, group_id| async move {
             shard
                 .state
                 .groups
-                .fetch_offsets(&shard, route, group_id, topics)
+                .fetch_offsets(route, group_id, topics)
                 .await
         },
     )

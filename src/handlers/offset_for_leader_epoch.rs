@@ -24,8 +24,7 @@ use crate::protocol::messages::offset_for_leader_epoch::{
     OffsetForLeaderTopicResult,
 };
 use crate::protocol::{ApiKey, ErrorCode};
-use crate::shard::logs::PartitionKey;
-use crate::storage::StorageError;
+use crate::storage::{PartitionKey, StorageError};
 
 pub const API_KEY: ApiKey = ApiKey::OffsetForLeaderEpoch;
 pub const VERSION_MIN: i16 = 2;

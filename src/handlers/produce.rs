@@ -3,7 +3,7 @@
 //!
 //! Order: pipelined Produce requests on one connection reach each partition's log pump in
 //! request order. Each request takes a ticket from the connection's `Turns` as it starts and
-//! spawns its calls to the owning shards only on its turn (net/turns.rs); tasks start in spawn
+//! spawns its calls to the owning shards only on its turn (handlers/turns.rs); tasks start in spawn
 //! order. When every topic exists and nothing ahead waits, the turn is immediate and the calls
 //! are spawned before the handler's first suspension. A request that auto-creates a topic
 //! awaits the creation while holding its ticket, so later requests wait behind it instead of
@@ -22,17 +22,24 @@ use super::common::{
     storage_error_code,
 };
 use super::{HandlerError, RequestContext};
+use crate::broker::Shard;
+use crate::cluster::TopicMetadata;
 use crate::cluster::controller;
 use crate::limits;
 use crate::protocol::messages::produce::{
-    PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
+    PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicProduceResponse,
 };
 use crate::protocol::record_batch::{BatchError, BatchSplitter};
 use crate::protocol::{ApiKey, ErrorCode};
-use crate::shard::logs::PartitionKey;
+use crate::shard::MeshError;
+use crate::storage::PartitionKey;
 use crate::storage::{AppendInfo, AppendRequest, CheckedBatch, StorageError};
 use bytes::Bytes;
+use compio::runtime::JoinHandle;
 use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
 
 pub const API_KEY: ApiKey = ApiKey::Produce;
 pub const VERSION_MIN: i16 = 3;
@@ -66,7 +73,7 @@ pub async fn handle(
     let acks = request.acks;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut slots = Vec::new();
-    let mut per_shard: BTreeMap<usize, Vec<(PartitionKey, AppendRequest)>> = BTreeMap::new();
+    let mut per_shard = PerShard::new();
     let metadata = controller::metadata(&ctx.shard);
     for (topic_index, topic_data) in request.topic_data.into_iter().enumerate() {
         responses.push(TopicProduceResponse {
@@ -82,42 +89,11 @@ pub async fn handle(
             resolve_topic_by_name(&ctx.shard, &topic_data.name, true).await
         };
         for partition in topic_data.partition_data {
-            let outcome = if !matches!(acks, -1..=1) {
-                Outcome::Error(ErrorCode::InvalidRequiredAcks)
-            } else {
-                match &topic {
-                    Err(code) => Outcome::Error(*code),
-                    Ok(topic) if !has_partition(topic, partition.index) => {
-                        Outcome::Error(ErrorCode::UnknownTopicOrPartition)
-                    }
-                    Ok(topic) => match split_batches(partition.records) {
-                        Err(Invalid::Code(code)) => Outcome::Error(code),
-                        Err(Invalid::Batch(error)) => Outcome::Invalid(error),
-                        Ok(batches) => {
-                            let key = PartitionKey {
-                                topic_id: topic.topic_id,
-                                partition: partition.index,
-                            };
-                            let shard = owner(&ctx.shard, key);
-                            let queue = per_shard.entry(shard).or_default();
-                            queue.push((
-                                key,
-                                AppendRequest {
-                                    batches,
-                                    leader_epoch: LEADER_EPOCH,
-                                },
-                            ));
-                            Outcome::Pending {
-                                shard,
-                                position: queue.len() - 1,
-                            }
-                        }
-                    },
-                }
-            };
+            let partition_index = partition.index;
+            let outcome = plan_partition(&ctx.shard, acks, &topic, partition, &mut per_shard);
             slots.push(Slot {
                 topic_index,
-                partition_index: partition.index,
+                partition_index,
                 outcome,
             });
         }
@@ -125,31 +101,9 @@ pub async fn handle(
     // Spawn every owning shard's call on this request's turn, before awaiting any of them
     // (see the module docs on order); then let the next request have its turn.
     ticket.turn().await;
-    let calls: Vec<(usize, compio::runtime::JoinHandle<_>)> = per_shard
-        .into_iter()
-        .map(|(target, appends)| {
-            let shard = std::rc::Rc::clone(&ctx.shard);
-            let call = compio::runtime::spawn(async move {
-                shard
-                    .invoke_on(target, move |owner| async move {
-                        let sizes = crate::metrics::append_sizes(&appends);
-                        let results = owner.state.logs.append_all(appends).await;
-                        crate::metrics::record_produce(&sizes, &results);
-                        results
-                    })
-                    .await
-            });
-            (target, call)
-        })
-        .collect();
+    let calls = spawn_appends(&ctx.shard, per_shard);
     drop(ticket);
-    let mut results: BTreeMap<usize, Vec<Result<AppendInfo, StorageError>>> = BTreeMap::new();
-    for (target, call) in calls {
-        let reply = call
-            .await
-            .unwrap_or_else(|error| std::panic::resume_unwind(Box::new(error.to_string())));
-        results.insert(target, reply?);
-    }
+    let results = collect_appends(calls).await?;
     #[cfg(feature = "failpoints")]
     crate::failpoints::after_produce_append(
         &ctx.shard.config().data_dir,
@@ -169,6 +123,93 @@ pub async fn handle(
         throttle_time_ms: 0,
         ..ProduceResponse::default()
     }))
+}
+
+/// What one partition of the request becomes: an answer now, or an append queued for its
+/// owning shard in `per_shard`.
+fn plan_partition(
+    shard: &Shard,
+    acks: i16,
+    topic: &Result<Arc<TopicMetadata>, ErrorCode>,
+    partition: PartitionProduceData,
+    per_shard: &mut PerShard,
+) -> Outcome {
+    if !matches!(acks, -1..=1) {
+        return Outcome::Error(ErrorCode::InvalidRequiredAcks);
+    }
+    let topic = match topic {
+        Err(code) => return Outcome::Error(*code),
+        Ok(topic) if !has_partition(topic, partition.index) => {
+            return Outcome::Error(ErrorCode::UnknownTopicOrPartition);
+        }
+        Ok(topic) => topic,
+    };
+    let batches = match split_batches(partition.records) {
+        Err(Invalid::Code(code)) => return Outcome::Error(code),
+        Err(Invalid::Batch(error)) => return Outcome::Invalid(error),
+        Ok(batches) => batches,
+    };
+    let key = PartitionKey {
+        topic_id: topic.topic_id,
+        partition: partition.index,
+    };
+    let target = owner(shard, key);
+    let queue = per_shard.entry(target).or_default();
+    let request = AppendRequest {
+        batches,
+        leader_epoch: LEADER_EPOCH,
+    };
+    queue.push((key, request));
+    Outcome::Pending {
+        shard: target,
+        position: queue.len() - 1,
+    }
+}
+
+/// The appends of one request, by owning shard.
+type PerShard = BTreeMap<usize, Vec<(PartitionKey, AppendRequest)>>;
+
+/// One owning shard's answer: a result per append, in the order sent.
+type AppendResults = Vec<Result<AppendInfo, StorageError>>;
+
+/// Spawns one call per owning shard, without suspending (tasks start in spawn order, which
+/// keeps the connection's request order; see the module docs).
+fn spawn_appends(
+    shard: &Rc<Shard>,
+    per_shard: PerShard,
+) -> Vec<(usize, JoinHandle<Result<AppendResults, MeshError>>)> {
+    per_shard
+        .into_iter()
+        .map(|(target, appends)| {
+            let shard = Rc::clone(shard);
+            let call = compio::runtime::spawn(async move {
+                shard
+                    .invoke_on(target, move |owner| async move {
+                        let sizes = crate::metrics::append_sizes(&appends);
+                        let results = owner.state.logs.append_all(appends).await;
+                        crate::metrics::record_produce(&sizes, &results);
+                        results
+                    })
+                    .await
+            });
+            (target, call)
+        })
+        .collect()
+}
+
+/// Awaits every owning shard's answer.
+async fn collect_appends(
+    calls: Vec<(usize, JoinHandle<Result<AppendResults, MeshError>>)>,
+) -> Result<BTreeMap<usize, AppendResults>, HandlerError> {
+    let mut results = BTreeMap::new();
+    for (target, call) in calls {
+        // A join error means the spawned call panicked: a bug, so propagate the panic.
+        let reply = call
+            .await
+            .unwrap_or_else(|error| std::panic::resume_unwind(Box::new(error.to_string())));
+        results.insert(target, reply?);
+    }
+    Ok(results)
 }
 
 /// Why a partition's `records` were refused before reaching storage.

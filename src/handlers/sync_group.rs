@@ -1,8 +1,8 @@
 //! SyncGroup (key 14): the leader hands in the assignment and every member gets its own; a
 //! follower's answer waits for the leader's (long poll, bounded by its rebalance timeout).
 //! Runs on the connection's shard and waits on the group's coordinator shard.
-use super::{HandlerError, RequestContext};
-use crate::group::{self, state::SyncInput};
+use super::{HandlerError, RequestContext, group_routing};
+use crate::group::state::SyncInput;
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::sync_group::{SyncGroupRequest, SyncGroupResponse};
@@ -38,15 +38,11 @@ pub async fn handle(
             .map(|assignment| (assignment.member_id.to_string(), assignment.assignment))
             .collect(),
     };
-    let outcome = group::on_coordinator(
+    let outcome = group_routing::on_coordinator(
         &ctx.shard,
         group_id,
         move |shard, route, group_id| async move {
-            shard
-                .state
-                .groups
-                .sync(&shard, route, group_id, input)
-                .await
+            shard.state.groups.sync(route, group_id, input).await
         },
     )
     .await?;

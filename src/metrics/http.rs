@@ -1,6 +1,9 @@
 //! The metrics listener: a minimal HTTP/1.1 responder that answers `GET /metrics` with the
 //! Prometheus text exposition and closes the connection (no keep-alive, no chunking).
 //!
+//! Started by `main.rs` as a `shard::Server` beside the Kafka listener ([`MetricsServer`]),
+//! so net/ and metrics/ do not name each other.
+//!
 //! Runs on shard 0 only, one request at a time: scrapes come every few seconds from a few
 //! scrapers, and each gathers from every shard, so queueing concurrent ones would only repeat
 //! the same work. Each request is bounded in size (`METRICS_REQUEST_SIZE_MAX`) and in time
@@ -14,9 +17,9 @@
 )]
 
 use super::scrape;
+use crate::broker::{Services, Shard};
 use crate::limits;
-use crate::net::{Either, race};
-use crate::shard::Shard;
+use crate::shard::{Either, LocalFuture, Server, ShardError, race};
 use compio::BufResult;
 use compio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use compio::net::{TcpListener, TcpStream};
@@ -24,6 +27,27 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
+
+/// The metrics listener as a server of every shard: it binds on shard 0 when
+/// `metrics_listen` is configured and does nothing elsewhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetricsServer;
+
+impl Server<Services> for MetricsServer {
+    fn start(&self, shard: &Rc<Shard>) -> Result<LocalFuture<()>, ShardError> {
+        if let (0, Some(address)) = (shard.index(), shard.config().metrics_listen) {
+            let listener = bind(address).map_err(|source| ShardError::Bind {
+                shard: 0,
+                address,
+                source,
+            })?;
+            // Detached: the shard's drain does not wait for a scrape in flight; the accept
+            // loop itself ends when the shard drains.
+            compio::runtime::spawn(serve(Rc::clone(shard), listener)).detach();
+        }
+        Ok(Box::pin(async {}))
+    }
+}
 
 /// Binds the metrics listener (a plain socket: only shard 0 listens, so no SO_REUSEPORT).
 ///

@@ -4,7 +4,8 @@
 //! ```text
 //! mod.rs    per-shard counters (thread-local Cells) and the hooks that bump them
 //! scrape.rs gathers counters, partition offsets and group commits from every shard, encodes
-//! http.rs   the minimal HTTP/1.1 responder for GET /metrics, on shard 0
+//! http.rs   the minimal HTTP/1.1 responder for GET /metrics, on shard 0 (a `shard::Server`
+//!           that main.rs composes beside net/'s Kafka listener)
 //! ```
 //!
 //! Invariant: a counter is written only by its own shard's thread (thread-local `Cell`s, so no
@@ -24,8 +25,8 @@ pub mod http;
 pub mod scrape;
 
 use crate::protocol::ApiKey;
-use crate::shard::logs::{LeasedRange, PartitionKey};
 use crate::storage::{AppendInfo, AppendRequest, StorageError};
+use crate::storage::{LeasedRange, PartitionKey};
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;

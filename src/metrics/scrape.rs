@@ -6,18 +6,20 @@
 //! Bounded: at most `METRICS_PARTITIONS_PER_SHARD_MAX` partitions and
 //! `METRICS_GROUP_OFFSETS_PER_SHARD_MAX` committed offsets per shard per scrape.
 use super::{ApiStats, Counters, LATENCY_BUCKETS_SECONDS, counters};
+use crate::broker::Shard;
+use crate::cluster::controller;
+use crate::group::route_in;
 use crate::limits;
 use crate::protocol::ApiKey;
-use crate::shard::logs::PartitionKey;
+use crate::shard::MeshError;
 use crate::shard::placement::shard_for;
-use crate::shard::{MeshError, Shard};
+use crate::storage::PartitionKey;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 
 /// One partition's offsets and size, as its owning shard sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +65,7 @@ pub async fn gather(shard: &Rc<Shard>) -> Result<Vec<ShardSnapshot>, MeshError> 
 async fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
     let counters = counters();
     // Cloned out so no borrow is held across the offsets calls below.
-    let metadata = Arc::clone(&shard.state.metadata.borrow());
+    let metadata = controller::metadata(shard);
     let mut partitions = Vec::new();
     'topics: for topic in metadata.topics.values() {
         for partition in 0..topic.partition_count {
@@ -105,15 +107,13 @@ async fn group_commits(shard: &Rc<Shard>) -> Vec<GroupCommit> {
     let Ok(groups) = shard.state.groups.list() else {
         return commits;
     };
+    let metadata = controller::metadata(shard);
     'groups: for listing in groups {
-        let Some(route) = crate::group::route(shard, &listing.group_id) else {
+        let Some(route) = route_in(&metadata, &listing.group_id, shard.count()) else {
             continue;
         };
         let group = listing.group_id;
-        let fetched = shard
-            .state
-            .groups
-            .fetch_offsets(shard, route, group.clone(), None);
+        let fetched = shard.state.groups.fetch_offsets(route, group.clone(), None);
         let Ok(topics) = fetched.await else {
             continue;
         };

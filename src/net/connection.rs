@@ -39,6 +39,7 @@
 use super::buffers::{self, FrameBuffer};
 use super::splice::{SpliceError, SplicePipe};
 use super::{Either, race};
+use crate::broker::Shard;
 use crate::handlers::{
     self, ConnectionContext, HandlerError, HandlerOutcome, ResponsePart, SplicedResponse,
 };
@@ -46,7 +47,6 @@ use crate::limits;
 use crate::protocol::frame::{self, FrameError};
 use crate::protocol::header::RequestHeader;
 use crate::protocol::{ApiKey, DecodeError, Reader};
-use crate::shard::Shard;
 use bytes::{Bytes, BytesMut};
 use compio::BufResult;
 use compio::buf::{IntoInner, IoBufMut};

@@ -5,7 +5,11 @@
 //! ```text
 //! admission.rs   connections_max (one atomic for all shards), connections_per_ip_max
 //! connection.rs  frames → header → handlers::dispatch → responses in request order
+//! buffers.rs     per-shard receive buffer pool
+//! splice.rs      zero-copy Fetch: leased file ranges spliced into the socket
 //! ```
+//! [`KafkaService`] is a `shard::Server` of `broker::Services`; `main.rs` composes it with the
+//! metrics listener. net/ is the top of the library's layers: nothing imports it but `main`.
 //!
 //! Shutdown: when the shard starts draining, the accept loop ends, each connection stops reading
 //! new requests and answers the ones in flight, and [`KafkaService`]'s future completes once all
@@ -23,19 +27,17 @@ pub mod admission;
 pub mod buffers;
 pub mod connection;
 pub mod splice;
-pub mod turns;
 
 pub use admission::{Admission, Refused};
 
+use crate::broker::{Services, Shard};
 use crate::config::Tuning;
 use crate::limits;
-use crate::shard::{LocalFuture, Service, Shard, ShardError};
-use std::future::{Future, poll_fn};
+use crate::shard::{Either, LocalFuture, Server, ShardError, race};
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
 
 /// The Kafka protocol service every shard runs.
 #[derive(Debug)]
@@ -50,7 +52,7 @@ impl KafkaService {
     }
 }
 
-impl Service for KafkaService {
+impl Server<Services> for KafkaService {
     fn start(&self, shard: &Rc<Shard>) -> Result<LocalFuture<()>, ShardError> {
         let address = shard.config().listen;
         let listener = bind(address, shard.index(), &shard.config().tuning).map_err(|source| {
@@ -60,17 +62,6 @@ impl Service for KafkaService {
                 source,
             }
         })?;
-        // The metrics listener (off unless configured) lives on shard 0 beside its Kafka one.
-        if let (0, Some(address)) = (shard.index(), shard.config().metrics_listen) {
-            let metrics =
-                crate::metrics::http::bind(address).map_err(|source| ShardError::Bind {
-                    shard: 0,
-                    address,
-                    source,
-                })?;
-            let serve = crate::metrics::http::serve(Rc::clone(shard), metrics);
-            compio::runtime::spawn(serve).detach();
-        }
         Ok(Box::pin(serve(
             Rc::clone(shard),
             listener,
@@ -192,28 +183,4 @@ async fn serve(shard: Rc<Shard>, listener: compio::net::TcpListener, admission: 
             "connections still open after the grace period"
         );
     }
-}
-
-/// Which of two futures finished first.
-#[derive(Debug)]
-pub enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-/// Polls both futures and returns the first output; the other is dropped (or, when passed as
-/// `Pin<&mut F>`, kept by the caller to poll again). Left is polled first.
-pub async fn race<A: Future, B: Future>(left: A, right: B) -> Either<A::Output, B::Output> {
-    let mut left = pin!(left);
-    let mut right = pin!(right);
-    poll_fn(|context| {
-        if let Poll::Ready(output) = left.as_mut().poll(context) {
-            return Poll::Ready(Either::Left(output));
-        }
-        if let Poll::Ready(output) = right.as_mut().poll(context) {
-            return Poll::Ready(Either::Right(output));
-        }
-        Poll::Pending
-    })
-    .await
 }

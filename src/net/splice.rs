@@ -45,7 +45,7 @@
 //!
 //! Runs on the connection's shard (one pipe per connection, created at its first splice).
 use crate::limits;
-use crate::shard::logs::LeasedRange;
+use crate::storage::LeasedRange;
 use compio::driver::ToSharedFd;
 use compio::driver::op::{Interest, PollOnce, Splice, SpliceFlags};
 use compio::net::TcpStream;

@@ -6,6 +6,13 @@
 //! It is ours rather than the `kafka-protocol` crate because that crate reserves
 //! `Vec::with_capacity(n)` from the wire's count (CVE-2022-34917 was the same bug in Kafka).
 //!
+//! Requests are read as Kafka's broker reads them, tolerance included
+//! ([`Message::decode_request_body`]): bytes after the body's last field are skipped, any
+//! negative classic length is null, tagged fields may come in any order and unknown ones are
+//! skipped; what was tolerated is reported ([`Tolerated`]) for the broker's debug log.
+//! [`Message::decode_body`] is the strict form (every byte consumed) for our round trips and
+//! our own client. Captured client frames in `tests/captured/` keep both honest.
+//!
 //! Layers, outermost first:
 //! ```text
 //! frame.rs         [size:i32][payload]                       size-prefixed frames
@@ -40,7 +47,9 @@ pub mod testing;
 pub mod versions;
 
 pub use error_code::ErrorCode;
-pub use primitives::{DecodeError, DecodeErrorKind, Field, Reader, StrBytes, Uuid, Version};
+pub use primitives::{
+    DecodeError, DecodeErrorKind, Field, Reader, StrBytes, Tolerated, Uuid, Version,
+};
 
 use bytes::{Bytes, BytesMut};
 
@@ -146,21 +155,44 @@ pub trait Message: Field {
             })
     }
 
-    /// Decodes a whole body: every byte must be consumed.
+    /// Decodes a whole body strictly: every byte must be consumed. For our own round trips,
+    /// the differential tests and our client, where a byte left over is a codec bug.
     ///
     /// # Errors
     /// `UnsupportedVersion` outside the declared range, or any decode error.
     fn decode_body(body: Bytes, version: i16) -> Result<Self, DecodeError> {
-        let Some(descriptor) = Self::version(version) else {
-            return Err(DecodeError::new(
-                DecodeErrorKind::UnsupportedVersion { version },
-                0,
-            ));
-        };
         let mut reader = Reader::new(body);
-        let message = Self::decode(&mut reader, descriptor)?;
+        let message = Self::decode(&mut reader, Self::version_or_error(version)?)?;
         reader.finish()?;
         Ok(message)
+    }
+
+    /// Decodes a request body as Apache Kafka's broker does (`AbstractRequest.parseRequest`
+    /// reads the fields and never checks that the buffer was consumed): bytes after the last
+    /// field are skipped and reported, with the rest of what was tolerated, for a debug log.
+    ///
+    /// librdkafka ≥ 2.1 needs this: for "all topics" at Metadata v9+ it leaves a 4-byte zero
+    /// array count where a 1-byte compact one belongs, which Kafka reads as null topics, two
+    /// false booleans and no tags, and then ignores the 3 or 4 bytes after them.
+    ///
+    /// # Errors
+    /// `UnsupportedVersion` outside the declared range, or any decode error: a body whose
+    /// fields cannot all be read is refused as Kafka refuses it.
+    fn decode_request_body(body: Bytes, version: i16) -> Result<(Self, Tolerated), DecodeError> {
+        let mut reader = Reader::new(body);
+        let message = Self::decode(&mut reader, Self::version_or_error(version)?)?;
+        let tolerated = reader.finish_lenient();
+        assert!(reader.is_empty(), "finish_lenient leaves nothing");
+        Ok((message, tolerated))
+    }
+
+    /// [`Message::version`], or `UnsupportedVersion` at offset 0.
+    ///
+    /// # Errors
+    /// `UnsupportedVersion` outside the declared range.
+    fn version_or_error(version: i16) -> Result<Version, DecodeError> {
+        Self::version(version)
+            .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnsupportedVersion { version }, 0))
     }
 
     /// Encodes the body at `version`.

@@ -23,7 +23,7 @@ use super::messages::{
     leave_group, list_groups, list_offsets, metadata, offset_commit, offset_delete, offset_fetch,
     offset_for_leader_epoch, produce, sasl_authenticate, sasl_handshake, sync_group,
 };
-use super::primitives::{StrBytes, Uuid, Version};
+use super::primitives::{StrBytes, Tolerated, Uuid, Version};
 use super::{ApiKey, DecodeError, DecodeErrorKind, ErrorCode, Message};
 use bytes::{Bytes, BytesMut};
 use std::fmt::Debug;
@@ -32,6 +32,24 @@ use std::fmt::Debug;
 pub const GENERATED_ARRAY_COUNT_MAX: u64 = 3;
 /// Bytes in a generated string or byte field: 0 to this many.
 pub const GENERATED_STRING_SIZE_MAX: u64 = 12;
+
+/// Bytes from lowercase or uppercase hex (captured client frames in tests); `None` when the
+/// text has an odd length or a non-hex character.
+#[must_use]
+pub fn hex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let high = char::from(pair[0]).to_digit(16)?;
+            let low = char::from(pair[1]).to_digit(16)?;
+            u8::try_from(high * 16 + low).ok()
+        })
+        .collect()
+}
 
 /// Encodes at `version`, decodes back and compares; returns the encoded bytes.
 ///
@@ -236,6 +254,10 @@ pub struct MessageCodec {
     pub name: &'static str,
     /// Decodes a whole body and drops the value.
     pub decode: fn(Bytes, i16) -> Result<(), DecodeError>,
+    /// Decodes a body as the broker does (`Message::decode_request_body`) and encodes the value
+    /// again: for captured client frames, equal bytes mean every field was read where the client
+    /// wrote it.
+    pub reencode: fn(Bytes, i16) -> Result<(BytesMut, Tolerated), DecodeError>,
     /// Encodes a freshly generated value.
     pub generate_encoded: fn(&mut TestRng, i16) -> BytesMut,
     /// Encodes `Default::default()`, to tell generated values from empty ones.
@@ -262,6 +284,13 @@ pub struct ApiCodecs {
 
 fn decode_discard<M: Message>(body: Bytes, version: i16) -> Result<(), DecodeError> {
     M::decode_body(body, version).map(drop)
+}
+
+fn reencode<M: Message>(body: Bytes, version: i16) -> Result<(BytesMut, Tolerated), DecodeError> {
+    let (message, tolerated) = M::decode_request_body(body, version)?;
+    let mut buffer = BytesMut::new();
+    message.encode_body(&mut buffer, version);
+    Ok((buffer, tolerated))
 }
 
 fn generate_encoded<M: Message + Generate>(rng: &mut TestRng, version: i16) -> BytesMut {
@@ -345,6 +374,7 @@ where
     MessageCodec {
         name,
         decode: decode_discard::<M>,
+        reencode: reencode::<M>,
         generate_encoded: generate_encoded::<M>,
         default_encoded: default_encoded::<M>,
         round_trip: round_trip::<M>,

@@ -2,7 +2,7 @@
 //! every shard and `main` may send to, and a message pump per shard that drains it.
 //!
 //! A message is a `Send` closure; the pump runs it on the target shard with that shard's
-//! `Rc<Shard>`, so the closure may touch `!Send` state, and a oneshot carries its result back
+//! `Rc<Shard<S>>`, so the closure may touch `!Send` state, and a oneshot carries its result back
 //! (Seastar's `invoke_on`). Callers batch: one message per destination shard per request, not
 //! per record (ARCHITECTURE §1).
 //!
@@ -18,7 +18,7 @@ use std::future::Future;
 use std::rc::Rc;
 
 /// A message on the mesh: runs once on the target shard.
-pub type Job = Box<dyn FnOnce(Rc<Shard>) -> LocalFuture<()> + Send>;
+pub type Job<S> = Box<dyn FnOnce(Rc<Shard<S>>) -> LocalFuture<()> + Send>;
 
 /// Why a cross-shard call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -30,12 +30,19 @@ pub enum MeshError {
 }
 
 /// Senders to every shard's inbox. Cheap to clone; `Send`, so `main` holds one too.
-#[derive(Clone)]
-pub struct Mesh {
-    inboxes: Vec<flume::Sender<Job>>,
+pub struct Mesh<S> {
+    inboxes: Vec<flume::Sender<Job<S>>>,
 }
 
-impl std::fmt::Debug for Mesh {
+impl<S> Clone for Mesh<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inboxes: self.inboxes.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Mesh<S> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Mesh")
@@ -45,15 +52,22 @@ impl std::fmt::Debug for Mesh {
 }
 
 /// The receiving end of one shard's inbox, handed to that shard's pump.
-pub struct Inbox(flume::Receiver<Job>);
+pub struct Inbox<S>(flume::Receiver<Job<S>>);
 
-impl Mesh {
+impl<S> Mesh<S> {
+    #[must_use]
+    pub fn shard_count(&self) -> usize {
+        self.inboxes.len()
+    }
+}
+
+impl<S: 'static> Mesh<S> {
     /// Creates the inboxes of `shard_count` shards.
     ///
     /// # Panics
     /// When `shard_count` is 0 or above `SHARDS_MAX` (config validation prevents both).
     #[must_use]
-    pub fn new(shard_count: usize) -> (Self, Vec<Inbox>) {
+    pub fn new(shard_count: usize) -> (Self, Vec<Inbox<S>>) {
         assert!(shard_count > 0);
         assert!(shard_count <= limits::SHARDS_MAX);
         let (inboxes, receivers): (Vec<_>, Vec<_>) = (0..shard_count)
@@ -65,12 +79,7 @@ impl Mesh {
         (Self { inboxes }, receivers)
     }
 
-    #[must_use]
-    pub fn shard_count(&self) -> usize {
-        self.inboxes.len()
-    }
-
-    fn inbox(&self, target: usize) -> Result<&flume::Sender<Job>, MeshError> {
+    fn inbox(&self, target: usize) -> Result<&flume::Sender<Job<S>>, MeshError> {
         self.inboxes.get(target).ok_or(MeshError::NoSuchShard {
             target,
             count: self.inboxes.len(),
@@ -85,13 +94,13 @@ impl Mesh {
     /// `NoSuchShard`, or `ShardStopped` when the target stopped before answering.
     pub(super) async fn invoke_on<F, Fut, R>(&self, target: usize, job: F) -> Result<R, MeshError>
     where
-        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        F: FnOnce(Rc<Shard<S>>) -> Fut + Send + 'static,
         Fut: Future<Output = R> + 'static,
         R: Send + 'static,
     {
         let inbox = self.inbox(target)?;
         let (reply, answer) = flume::bounded(1);
-        let envelope: Job = Box::new(move |shard| {
+        let envelope: Job<S> = Box::new(move |shard| {
             Box::pin(async move {
                 let result = job(shard).await;
                 // The caller may have given up (its connection closed); nothing to do then.
@@ -115,9 +124,9 @@ impl Mesh {
     /// `NoSuchShard`, or `ShardStopped` when the shard's pump is gone.
     pub fn post_blocking<F>(&self, target: usize, job: F) -> Result<(), MeshError>
     where
-        F: FnOnce(Rc<Shard>) + Send + 'static,
+        F: FnOnce(Rc<Shard<S>>) + Send + 'static,
     {
-        let envelope: Job = Box::new(move |shard| {
+        let envelope: Job<S> = Box::new(move |shard| {
             job(shard);
             Box::pin(async {})
         });
@@ -130,7 +139,7 @@ impl Mesh {
 /// The message pump of one shard: drains its inbox forever (until the shard's runtime is
 /// dropped at exit), running each job as its own task so a slow job does not stall the others,
 /// with at most `MESH_JOBS_INFLIGHT_MAX` running.
-pub async fn pump(shard: Rc<Shard>, inbox: Inbox) {
+pub async fn pump<S: 'static>(shard: Rc<Shard<S>>, inbox: Inbox<S>) {
     // A permit is a slot in this bounded channel: sending takes one (waiting when all are
     // taken), receiving one back frees it.
     let (permits, releases) = flume::bounded::<()>(limits::MESH_JOBS_INFLIGHT_MAX);
@@ -154,10 +163,12 @@ pub async fn pump(shard: Rc<Shard>, inbox: Inbox) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::ClusterMetadata;
     use crate::config::{Config, ConfigFile};
-    use crate::shard::{Placement, ShardState};
+    use crate::shard::{Events, Placement};
     use std::sync::Arc;
+
+    /// The mesh needs no services: tests run shards with none.
+    type TestShard = Shard<()>;
 
     fn config(count: usize) -> Arc<Config> {
         let file: ConfigFile = toml::from_str(&format!(
@@ -171,7 +182,7 @@ mod tests {
     /// and runtime, as in production (without pinning or a listener).
     fn with_shards<T: Send + 'static>(
         count: usize,
-        body: impl FnOnce(Rc<Shard>) -> LocalFuture<T> + Send + 'static,
+        body: impl FnOnce(Rc<TestShard>) -> LocalFuture<T> + Send + 'static,
     ) -> T {
         let config = config(count);
         let (mesh, inboxes) = Mesh::new(count);
@@ -193,19 +204,13 @@ mod tests {
                         count,
                         cpu: 0,
                     };
-                    let state = ShardState::start(
-                        placement,
-                        &config,
-                        Arc::new(ClusterMetadata::new_cluster()),
-                    )
-                    .await
-                    .unwrap();
-                    let shard = Rc::new(Shard::new(placement, config, mesh, state));
+                    let events = Events::default();
+                    let shard = Rc::new(Shard::new(placement, config, mesh, (), events));
                     let _pump = compio::runtime::spawn(pump(Rc::clone(&shard), inbox));
                     if let Some(body) = body {
                         Some(body(Rc::clone(&shard)).await)
                     } else {
-                        shard.stopping.wait().await;
+                        shard.events.stopping.wait().await;
                         None
                     }
                 })
@@ -215,7 +220,7 @@ mod tests {
             result = thread.join().unwrap();
         }
         for target in 1..count {
-            mesh.post_blocking(target, |shard| shard.stopping.fire())
+            mesh.post_blocking(target, |shard| shard.events.stopping.fire())
                 .unwrap();
         }
         for thread in threads {
@@ -271,7 +276,7 @@ mod tests {
     }
 
     /// Sums `calls` cross-shard calls from `shard` to `target`, all issued at once.
-    async fn fan_out(shard: Rc<Shard>, target: usize, calls: usize) -> usize {
+    async fn fan_out(shard: Rc<TestShard>, target: usize, calls: usize) -> usize {
         let handles: Vec<_> = (0..calls)
             .map(|value| {
                 let shard = Rc::clone(&shard);
@@ -322,7 +327,7 @@ mod tests {
 
     #[test]
     fn unknown_shard_and_stopped_shard_are_errors() {
-        let (mesh, mut inboxes) = Mesh::new(2);
+        let (mesh, mut inboxes) = Mesh::<()>::new(2);
         let runtime = compio::runtime::RuntimeBuilder::new().build().unwrap();
         runtime.block_on(async {
             assert_eq!(

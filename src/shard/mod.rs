@@ -1,49 +1,59 @@
-//! Shards: one pinned compio runtime per cpu, the per-shard context every task on that shard
-//! shares (`Rc<Shard>`), the bounded cross-shard mesh, and partition → shard placement.
+//! The shard runtime: one pinned compio runtime per cpu, the per-shard context every task on
+//! that shard shares (`Rc<Shard<S>>`), the bounded cross-shard mesh, partition → shard
+//! placement, and small future helpers. It knows no subsystem above it.
 //!
 //! Files:
 //! ```text
-//! mod.rs        Shard (context), ShardState (extension point + start-up/shutdown hooks), Event
+//! mod.rs        Shard<S> (context), Event and Signal (lifecycle), ShardError
+//! runner.rs     threads: pin → runtime → Compose::start → servers; drain/stop driven from main
 //! mesh.rs       bounded inboxes, invoke_on, the per-shard message pump
 //! placement.rs  shard_for(topic_id, partition, shard_count)
-//! runner.rs     threads: pin → runtime → hooks → service; drain/stop driven from main
+//! future.rs     LocalFuture, race/Either
 //! ```
+//!
+//! Composition (Seastar's `sharded<T>`, composed one level up): the per-shard services — the
+//! metadata view, the partition logs, the group coordinator, the producer id allocator, later
+//! the replica manager and the quorum node — are owned by their subsystems and assembled by a
+//! composition layer above them (`broker/`) into one services struct `S`. `Shard<S>` is generic
+//! over it, so `shard/` names none of them, and a mesh job gets the target's `Rc<Shard<S>>` with
+//! its concrete services. Chosen over a type-erased registry (`TypeId` → `Box<dyn Any>`): a
+//! missing service or a wrong type is a compile error instead of a panic at the first request,
+//! field access costs nothing, and the one generic parameter is fixed once, by the composition
+//! (`broker::Shard = shard::Shard<broker::Services>`), so code above names a concrete type. A
+//! layer below the composition that needs a service on another shard (the controller publishing
+//! metadata) states what it needs as a trait (`cluster::MetadataHost`) that the services
+//! struct implements. Each service holds the handles it needs (a `LogPump`, its config, the
+//! draining [`Signal`]) instead of the shard context.
 //!
 //! Runs on every shard thread (each owns one `Shard`); `runner.rs` also runs on `main`.
 //!
-//! Invariants: a `Shard` and everything in its `ShardState` is `!Send` and touched only on its
-//! own thread; other shards reach it only through [`Shard::invoke_on`]. No `RefCell` borrow is
-//! held across an `.await`.
+//! Invariants: a `Shard` and its services are `!Send` and touched only on their own thread;
+//! other shards reach them only through [`Shard::invoke_on`]. No `RefCell` borrow is held across
+//! an `.await`.
 //!
 //! Lifecycle of one shard (runs on that shard's thread):
 //! ```text
-//! pin cpu → build runtime → ShardState::start (hook) → pump → Prepared
-//!   → main fires `listening` once all shards are prepared → Service::start (bind) → Ready
-//!   → serve … main fires `draining` → service future ends (bounded grace) → Drained
-//!   → main fires `stopping` → ShardState::shutdown (hook) → Stopped → thread exits
+//! pin cpu → build runtime → Compose::start (services) → Compose::started → pump → Prepared
+//!   → main fires `listening` once all shards are prepared → Server::start (bind) → Ready
+//!   → serve … main fires `draining` → server futures end (bounded grace) → Drained
+//!   → main fires `stopping` → Compose::stop (flush) → Stopped → thread exits
 //! ```
-pub mod logs;
+pub mod future;
 pub mod mesh;
 pub mod placement;
 pub mod runner;
 
+pub use future::{Either, LocalFuture, race};
 pub use mesh::{Mesh, MeshError};
 pub use placement::shard_for;
-pub use runner::{Service, Shards};
+pub use runner::{Compose, Server, Shards, StartContext};
 
-use crate::cluster::producer_ids::ProducerIdAllocator;
-use crate::cluster::{ClusterMetadata, MetadataStore, controller};
 use crate::config::Config;
 use crate::limits;
-use logs::{LogPump, PumpPlacement};
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// A `!Send` boxed future that runs on one shard.
-pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// Why a shard could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -76,17 +86,16 @@ pub enum ShardError {
         phase: &'static str,
         waited_ms: u64,
     },
-    /// The node's metadata file cannot be read, upgraded or created (before any shard runs).
-    #[error("cluster metadata: {source}")]
-    Metadata {
-        source: crate::cluster::metadata::MetadataFileError,
-    },
     #[error("shard {shard} exited unexpectedly")]
     Exited { shard: usize },
-    /// The producer id allocator's file in the data dir is unreadable (shard 0).
-    #[error("producer ids: {source}")]
-    ProducerIds {
-        source: crate::cluster::producer_ids::ProducerIdError,
+    /// A service composed above the runtime could not start on this shard. Boxed because the
+    /// runtime cannot name the subsystems' error types (they live above it); each keeps its
+    /// own typed error as the source.
+    #[error("shard {shard}: {service} did not start: {source}")]
+    Service {
+        shard: usize,
+        service: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -101,116 +110,33 @@ pub struct Placement {
     pub cpu: usize,
 }
 
-/// Per-shard state that other subsystems extend: storage (the partitions this shard owns),
-/// the shard's read-only copy of cluster metadata, consumer groups. `!Send`, lives in the
-/// shard's `Rc<Shard>`; use `RefCell`/`Cell` fields and never hold a borrow across `.await`.
-///
-/// Extension points: add a field here, initialise it in [`ShardState::start`], flush or close
-/// it in [`ShardState::shutdown`].
-pub struct ShardState {
-    placement: Placement,
-    /// This shard's copy of the cluster metadata; replaced (never mutated) by
-    /// `cluster::controller::install`.
-    pub metadata: RefCell<Arc<ClusterMetadata>>,
-    /// The node metadata file; only the controller shard (0) has it.
-    pub metadata_store: Option<MetadataStore>,
-    /// The task that owns this shard's partition logs.
-    pub logs: LogPump,
-    // ---- consumer groups (src/group/) ----
-    /// The group coordinator for the `__consumer_offsets` partitions this shard owns.
-    pub groups: crate::group::Coordinator,
-    /// Producer id allocator (InitProducerId); only shard 0 has one.
-    pub producer_ids: RefCell<Option<ProducerIdAllocator>>,
+/// The three lifecycle events `main` fires on every shard, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    /// Every shard is prepared: start the servers (listen).
+    listening: Event,
+    /// SIGTERM/SIGINT: stop accepting, finish in-flight requests.
+    draining: Event,
+    /// Every shard drained: run the shutdown hook and exit.
+    stopping: Event,
 }
 
-impl std::fmt::Debug for ShardState {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("ShardState")
-            .field("placement", &self.placement)
-            .field("metadata_version", &self.metadata.borrow().version)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ShardState {
-    /// Start-up hook: runs on the shard, after pinning and before its listener binds, so a
-    /// client never sees a half-initialised shard. Storage recovery and metadata loading go here.
-    ///
-    /// # Errors
-    /// None yet; subsystems that can fail to start add their `ShardError` variants.
-    ///
-    /// # Panics
-    /// When `placement` does not match `config` (a programmer error in the runner).
-    pub async fn start(
-        placement: Placement,
-        config: &Config,
-        metadata: Arc<ClusterMetadata>,
-    ) -> Result<Self, ShardError> {
-        assert!(placement.index < placement.count);
-        assert_eq!(placement.count, config.shard_count());
-        let logs = LogPump::spawn(PumpPlacement {
-            shard_index: placement.index,
-            shard_count: placement.count,
-            data_dir: config.data_dir.clone(),
-            producer_id_expiration: config.producer_id_expiration,
-        });
-        // Recovery of every partition this shard owns happens here, before it listens.
-        logs.reconcile(Arc::clone(&metadata)).await;
-        let metadata_store = (placement.index == controller::CONTROLLER_SHARD)
-            .then(|| MetadataStore::new(&config.data_dir));
-        // Groups are replayed from the offsets log before the shard listens.
-        let groups = crate::group::Coordinator::default();
-        crate::group::load_owned(&groups, &logs, &metadata, placement).await;
-        // Idempotent producers: the node's one producer id allocator lives on shard 0.
-        let producer_ids = if placement.index == 0 {
-            let allocator = ProducerIdAllocator::open(&config.data_dir).await;
-            Some(allocator.map_err(|source| ShardError::ProducerIds { source })?)
-        } else {
-            None
-        };
-        Ok(Self {
-            placement,
-            metadata: RefCell::new(metadata),
-            metadata_store,
-            logs,
-            groups,
-            producer_ids: RefCell::new(producer_ids),
-        })
-    }
-
-    /// Shutdown hook: runs on the shard after its connections drained (or the grace period
-    /// ran out) and after every shard stopped accepting, so no new work arrives. Flush storage
-    /// here.
-    pub async fn shutdown(&self) {
-        self.logs.shutdown().await;
-        tracing::debug!(
-            shard = self.placement.index,
-            "shutdown hook ran: logs closed"
-        );
-    }
-}
-
-/// One shard's context, shared by every task on that shard as `Rc<Shard>`.
-pub struct Shard {
+/// One shard's context, shared by every task on that shard as `Rc<Shard<S>>`; `S` is the
+/// services struct of the composition above (see the module docs).
+pub struct Shard<S> {
     placement: Placement,
     config: Arc<Config>,
-    mesh: Mesh,
-    /// Subsystem state (extension point).
-    pub state: ShardState,
-    /// Fired by `main` once every shard is prepared: start the service (listen).
-    listening: Event,
-    /// Fired by `main` on SIGTERM/SIGINT: stop accepting, finish in-flight requests.
-    draining: Event,
-    /// Fired by `main` once every shard drained: run the shutdown hook and exit.
-    stopping: Event,
+    mesh: Mesh<S>,
+    /// The services composed on this shard (their types live above the runtime).
+    pub state: S,
+    events: Events,
     /// One message per outstanding cross-shard call from this shard: a local semaphore that
     /// keeps remote wake-ups of this shard's tasks under `MESH_CALLS_INFLIGHT_MAX`.
     calls: flume::Sender<()>,
     calls_done: flume::Receiver<()>,
 }
 
-impl std::fmt::Debug for Shard {
+impl<S> std::fmt::Debug for Shard<S> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Shard")
@@ -219,9 +145,16 @@ impl std::fmt::Debug for Shard {
     }
 }
 
-impl Shard {
-    fn new(placement: Placement, config: Arc<Config>, mesh: Mesh, state: ShardState) -> Self {
+impl<S> Shard<S> {
+    fn new(
+        placement: Placement,
+        config: Arc<Config>,
+        mesh: Mesh<S>,
+        state: S,
+        events: Events,
+    ) -> Self {
         assert_eq!(mesh.shard_count(), placement.count);
+        assert!(placement.index < placement.count);
         let (calls, calls_done) = flume::bounded(limits::MESH_CALLS_INFLIGHT_MAX);
         Self {
             calls,
@@ -230,9 +163,7 @@ impl Shard {
             config,
             mesh,
             state,
-            listening: Event::new(),
-            draining: Event::new(),
-            stopping: Event::new(),
+            events,
         }
     }
 
@@ -257,21 +188,23 @@ impl Shard {
     }
 
     #[must_use]
-    pub fn mesh(&self) -> &Mesh {
+    pub fn mesh(&self) -> &Mesh<S> {
         &self.mesh
     }
 
     /// Whether shutdown began (stop accepting, stop reading new requests).
     #[must_use]
     pub fn is_draining(&self) -> bool {
-        self.draining.is_fired()
+        self.events.draining.is_fired()
     }
 
     /// Completes once shutdown began; cheap to call per connection.
     pub fn draining(&self) -> impl Future<Output = ()> + 'static {
-        self.draining.wait()
+        self.events.draining.wait()
     }
+}
 
+impl<S: 'static> Shard<S> {
     /// Runs `job` on shard `target` with that shard's context and returns its result (Seastar's
     /// `invoke_on`). On the calling shard itself it runs inline, without a queue.
     ///
@@ -286,7 +219,7 @@ impl Shard {
         job: F,
     ) -> Result<R, MeshError>
     where
-        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        F: FnOnce(Rc<Shard<S>>) -> Fut + Send + 'static,
         Fut: Future<Output = R> + 'static,
         R: Send + 'static,
     {
@@ -304,9 +237,7 @@ impl Shard {
         assert!(released.is_ok(), "call semaphore out of balance");
         result
     }
-}
 
-impl Shard {
     /// Runs `job` on every shard, this one included, all at once, and returns the results in
     /// shard order (Seastar's `invoke_on_all`): how one writer publishes a metadata change to
     /// every shard's copy.
@@ -315,7 +246,7 @@ impl Shard {
     /// The first shard that stopped before answering.
     pub async fn invoke_on_all<F, Fut, R>(self: &Rc<Self>, job: F) -> Result<Vec<R>, MeshError>
     where
-        F: Fn(Rc<Shard>) -> Fut + Clone + Send + 'static,
+        F: Fn(Rc<Shard<S>>) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = R> + 'static,
         R: Send + 'static,
     {
@@ -375,6 +306,40 @@ impl Event {
 
     /// Completes once [`Event::fire`] ran (immediately if it already did).
     pub fn wait(&self) -> impl Future<Output = ()> + 'static {
+        self.signal().wait()
+    }
+
+    /// A handle that observes this event without being able to fire it: what a service keeps
+    /// (the group coordinator's timer stops on the shard's draining signal).
+    #[must_use]
+    pub fn signal(&self) -> Signal {
+        Signal {
+            waiter: self.waiter.clone(),
+        }
+    }
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The observing side of an [`Event`]; cheap to clone, `Send`.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    waiter: flume::Receiver<()>,
+}
+
+impl Signal {
+    /// Whether the event fired.
+    #[must_use]
+    pub fn is_fired(&self) -> bool {
+        self.waiter.is_disconnected()
+    }
+
+    /// Completes once the event fired (immediately if it already did).
+    pub fn wait(&self) -> impl Future<Output = ()> + use<> {
         let waiter = self.waiter.clone();
         async move {
             // Nothing is ever sent: the only outcome is `Disconnected`, which is the signal.
@@ -383,8 +348,19 @@ impl Event {
     }
 }
 
-impl Default for Event {
-    fn default() -> Self {
-        Self::new()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_sees_its_event_fire() {
+        let event = Event::new();
+        let signal = event.signal();
+        assert!(!signal.is_fired());
+        event.fire();
+        assert!(signal.is_fired());
+        assert!(event.is_fired());
+        let runtime = compio::runtime::RuntimeBuilder::new().build().unwrap();
+        runtime.block_on(signal.wait());
     }
 }

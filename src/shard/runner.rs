@@ -3,8 +3,10 @@
 //!
 //! Each shard thread: pin to its cpu with `affinity` *before* the compio runtime exists (so the
 //! ring and every buffer the runtime allocates land on the local NUMA node), build the runtime,
-//! run the start-up hook, report `Prepared`; once every shard is prepared, start the
-//! [`Service`] (net binds its listener there) and report `Ready`.
+//! build the shard's services ([`Compose::start`], the start-up hook), report `Prepared`; once
+//! every shard is prepared, start the [`Server`]s (net binds its listener there) and report
+//! `Ready`. What the services and servers are is decided above this module (`broker/`,
+//! `main.rs`); the runner only sequences them.
 //! Shutdown is two-phase so the shutdown hooks (storage flush) run only once no shard can send
 //! new work: `drain` on every shard and wait for all `Drained`, then `stop` on every shard and
 //! wait for all `Stopped`. Every wait is bounded.
@@ -16,25 +18,62 @@
 //!
 //! Runs on `main` (this API) and on each shard thread (`run_shard`).
 use super::mesh::{self, Inbox, Mesh};
-use super::{LocalFuture, Placement, Shard, ShardError, ShardState};
-use crate::cluster::{ClusterMetadata, MetadataStore, controller};
+use super::{Events, LocalFuture, Placement, Shard, ShardError, Signal};
 use crate::config::{Config, Tuning};
 use crate::limits;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// What runs on every shard once its state exists: the Kafka listener (net).
-pub trait Service: Send + Sync + 'static {
-    /// Runs on the shard after its start-up hook. Binds what it serves (errors abort start-up)
-    /// and returns the future that serves until [`Shard::draining`] fires and in-flight work
-    /// finished or the grace period ran out.
+/// What serves on every shard once all shards' services exist: the Kafka listener (net/), the
+/// metrics listener (metrics/, shard 0 only). Started in the order given to [`Shards::start`].
+pub trait Server<S>: Send + Sync + 'static {
+    /// Runs on the shard once every shard is prepared. Binds what it serves (errors abort
+    /// start-up) and returns the future that serves until [`Shard::draining`] fires and its
+    /// in-flight work finished or the grace period ran out.
     ///
     /// # Errors
     /// A `ShardError` (typically `Bind`).
-    fn start(&self, shard: &Rc<Shard>) -> Result<LocalFuture<()>, ShardError>;
+    fn start(&self, shard: &Rc<Shard<S>>) -> Result<LocalFuture<()>, ShardError>;
+}
+
+/// What the start-up hook of a shard is given to build its services with.
+#[derive(Debug, Clone)]
+pub struct StartContext {
+    pub placement: Placement,
+    pub config: Arc<Config>,
+    /// Fires when the shard starts draining; services with their own tasks (timers) keep it.
+    pub draining: Signal,
+}
+
+/// The composition above the runtime: builds every shard's services and stops them (Seastar's
+/// `sharded<T>::start()` / `stop()` for each service, in order). One value is shared by all
+/// shard threads (hence `Send + Sync`); the services it builds are `!Send` and stay on their
+/// shard.
+pub trait Compose: Send + Sync + 'static {
+    /// The services struct of one shard (`Shard<Self::Services>::state`).
+    type Services: 'static;
+
+    /// Start-up hook: runs on the shard after pinning and before any shard listens, so a
+    /// client never reaches a half-initialised shard (storage recovery, metadata, replay).
+    ///
+    /// # Errors
+    /// `ShardError::Service` naming the service that could not start.
+    fn start(
+        &self,
+        context: StartContext,
+    ) -> impl Future<Output = Result<Self::Services, ShardError>>;
+
+    /// Runs once the shard's `Rc<Shard>` exists, before the shard reports prepared: services
+    /// that start tasks holding the shard (or their own `Rc`) start them here.
+    fn started(&self, shard: &Rc<Shard<Self::Services>>);
+
+    /// Shutdown hook: runs after every shard drained (no new work can arrive), before the
+    /// thread exits. Flush storage here.
+    fn stop(&self, shard: &Rc<Shard<Self::Services>>) -> impl Future<Output = ()>;
 }
 
 /// The steps of a shard's life that `main` waits for on every shard before the next.
@@ -84,23 +123,29 @@ pub enum Wake {
 }
 
 /// The running shards, as `main` sees them.
-pub struct Shards {
+pub struct Shards<S> {
     threads: Vec<JoinHandle<()>>,
-    mesh: Mesh,
+    mesh: Mesh<S>,
     reports: mpsc::Receiver<Report>,
     grace: Duration,
 }
 
-impl Shards {
-    /// Blocks SIGTERM/SIGINT, starts one pinned thread per shard and waits until every shard
-    /// is serving.
+/// The listeners every shard starts, in order.
+pub type Servers<S> = Vec<Arc<dyn Server<S>>>;
+
+impl<S: 'static> Shards<S> {
+    /// Blocks SIGTERM/SIGINT, starts one pinned thread per shard (each builds its services with
+    /// `compose`) and waits until every shard is serving `servers`.
     ///
     /// # Errors
     /// The first shard's start-up error (the other shards are stopped), or a timeout.
-    pub fn start(config: &Arc<Config>, service: &Arc<dyn Service>) -> Result<Self, ShardError> {
+    pub fn start<C: Compose<Services = S>>(
+        config: &Arc<Config>,
+        compose: &Arc<C>,
+        servers: &Servers<S>,
+    ) -> Result<Self, ShardError> {
         block_termination_signals();
         let count = config.shard_count();
-        let metadata = load_metadata(config)?;
         let (mesh, inboxes) = Mesh::new(count);
         let (report_sender, reports) = mpsc::channel();
         let mut shards = Self {
@@ -120,9 +165,9 @@ impl Shards {
                 config: Arc::clone(config),
                 mesh: mesh.clone(),
                 inbox,
-                service: Arc::clone(service),
+                compose: Arc::clone(compose),
+                servers: servers.clone(),
                 reports: report_sender.clone(),
-                metadata: Arc::clone(&metadata),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("shard-{index}"))
@@ -139,7 +184,7 @@ impl Shards {
         // Every shard's state exists before any shard listens, so no client request can reach
         // a shard (through the mesh) that is still recovering.
         shards.await_all(Phase::Prepared, timeout)?;
-        shards.post_all(Phase::Prepared, |shard| shard.listening.fire());
+        shards.post_all(Phase::Prepared, |shard| shard.events.listening.fire());
         shards.await_all(Phase::Ready, timeout)?;
         Ok(shards)
     }
@@ -178,7 +223,7 @@ impl Shards {
     }
 
     /// Runs `control` on every shard (through its mesh inbox); `false` if a shard is gone.
-    fn post_all(&self, phase: Phase, control: fn(&Shard)) -> bool {
+    fn post_all(&self, phase: Phase, control: fn(&Shard<S>)) -> bool {
         let mut delivered = true;
         for target in 0..self.threads.len() {
             if let Err(error) = self
@@ -194,7 +239,7 @@ impl Shards {
 
     /// The mesh, for control messages from `main`.
     #[must_use]
-    pub fn mesh(&self) -> &Mesh {
+    pub fn mesh(&self) -> &Mesh<S> {
         &self.mesh
     }
 
@@ -219,12 +264,12 @@ impl Shards {
     /// then exit non-zero.
     pub fn shutdown(self) -> bool {
         let margin = Duration::from_secs(5);
-        let mut clean = self.post_all(Phase::Drained, |shard| shard.draining.fire());
+        let mut clean = self.post_all(Phase::Drained, |shard| shard.events.draining.fire());
         if let Err(error) = self.await_all(Phase::Drained, self.grace + margin) {
             tracing::error!(%error, "shutdown incomplete");
             return false; // do not join threads that may never end
         }
-        clean &= self.post_all(Phase::Stopped, |shard| shard.stopping.fire());
+        clean &= self.post_all(Phase::Stopped, |shard| shard.events.stopping.fire());
         if let Err(error) = self.await_all(Phase::Stopped, self.grace + margin) {
             tracing::error!(%error, "shutdown incomplete");
             return false;
@@ -239,26 +284,18 @@ impl Shards {
 }
 
 /// What a shard thread is given.
-struct ThreadContext {
+struct ThreadContext<C: Compose> {
     placement: Placement,
     config: Arc<Config>,
-    mesh: Mesh,
-    inbox: Inbox,
-    service: Arc<dyn Service>,
+    mesh: Mesh<C::Services>,
+    inbox: Inbox<C::Services>,
+    compose: Arc<C>,
+    servers: Servers<C::Services>,
     reports: mpsc::Sender<Report>,
-    /// The node's metadata as loaded at start-up; each shard keeps its own copy from here on.
-    metadata: Arc<ClusterMetadata>,
-}
-
-/// Creates the data directory and loads (or creates, or upgrades) the node metadata file, once,
-/// before any shard starts, so every shard begins from the same snapshot.
-fn load_metadata(config: &Config) -> Result<Arc<ClusterMetadata>, ShardError> {
-    controller::load(&MetadataStore::new(&config.data_dir))
-        .map_err(|source| ShardError::Metadata { source })
 }
 
 /// Body of a shard thread.
-fn run_shard(context: ThreadContext) {
+fn run_shard<C: Compose>(context: ThreadContext<C>) {
     let shard = context.placement.index;
     let reports = context.reports.clone();
     let fail = |error: ShardError| {
@@ -315,20 +352,25 @@ fn proactor_builder(tuning: &Tuning) -> compio::driver::ProactorBuilder {
 }
 
 /// Runs on the shard's runtime for the shard's whole life.
-async fn shard_main(context: ThreadContext) -> Result<(), ShardError> {
+async fn shard_main<C: Compose>(context: ThreadContext<C>) -> Result<(), ShardError> {
     let ThreadContext {
         placement,
         config,
         mesh,
         inbox,
-        service,
+        compose,
+        servers,
         reports,
-        metadata,
     } = context;
-    let state = ShardState::start(placement, &config, metadata).await?;
-    let shard = Rc::new(Shard::new(placement, config, mesh, state));
-    // Groups replayed by the start-up hook need their timer now, not at the first request.
-    shard.state.groups.start_timer_if_loaded(&shard);
+    let events = Events::default();
+    let start = StartContext {
+        placement,
+        config: Arc::clone(&config),
+        draining: events.draining.signal(),
+    };
+    let services = compose.start(start).await?;
+    let shard = Rc::new(Shard::new(placement, config, mesh, services, events));
+    compose.started(&shard);
     let pump = compio::runtime::spawn(mesh::pump(Rc::clone(&shard), inbox));
     let report = |phase| {
         // `main` may have given up waiting; then there is no one left to tell.
@@ -338,18 +380,27 @@ async fn shard_main(context: ThreadContext) -> Result<(), ShardError> {
         });
     };
     report(Phase::Prepared);
-    shard.listening.wait().await;
-    let serve = service.start(&shard)?;
+    shard.events.listening.wait().await;
+    let mut serving = Vec::with_capacity(servers.len());
+    for server in &servers {
+        // Each server runs as its own task, so they serve side by side.
+        serving.push(compio::runtime::spawn(server.start(&shard)?));
+    }
     report(Phase::Ready);
     tracing::info!(
         shard = placement.index,
         cpu = placement.cpu,
         "shard serving"
     );
-    serve.await;
+    for served in serving {
+        // A join error means a server panicked: a bug, so propagate the panic.
+        served
+            .await
+            .unwrap_or_else(|error| std::panic::resume_unwind(Box::new(error.to_string())));
+    }
     report(Phase::Drained);
-    shard.stopping.wait().await;
-    shard.state.shutdown().await;
+    shard.events.stopping.wait().await;
+    compose.stop(&shard).await;
     // Jobs still queued are dropped with their reply senders: their callers see ShardStopped.
     drop(pump);
     report(Phase::Stopped);

@@ -6,9 +6,8 @@
 //! bounds-checked by the table's validator), never parsed per use. Its `Default` is built from the
 //! same `limits.rs` constants the table's defaults are, and a test in `cluster::configs` checks
 //! that resolving no overrides gives exactly `LogConfig::default()`: one source per default.
-//! (Until the log pump moves out of `shard/logs.rs`, its own `log_config` still builds this from
-//! the string helpers `configs::effective_i64/effective_str`; it is to call
-//! `cluster::configs::log_config` instead.)
+//! `cluster::partition_logs` resolves it for every partition a shard owns and hands it to the
+//! log pump (`storage/pump/`).
 //!
 //! The clock is a trait so retention, roll and flush-interval behaviour can be tested with a
 //! [`ManualClock`] instead of sleeping. Runs on the shard that owns the partition.

@@ -18,6 +18,9 @@
 //! O_DIRECT. Opening, rolling and deleting segments use compio's fs ops (open/rename/unlink/
 //! fsync); listing a directory on open uses `std::fs::read_dir` (rare, documented blocking).
 //!
+//! Each shard's logs are owned by one task, its log pump (`pump/`); every other task and
+//! service on the shard reaches them through a [`LogPump`] handle.
+//!
 //! Runs on the shard that owns each partition; everything here is `!Send`.
 mod append;
 mod batch;
@@ -29,6 +32,7 @@ mod index;
 mod log;
 mod producer_log;
 mod producer_state;
+mod pump;
 mod read;
 mod retention;
 mod segment;
@@ -46,6 +50,10 @@ pub use producer_state::{
     BATCHES_RETAINED, BatchRecord, Decision, PRODUCER_ID_EXPIRATION_MS_DEFAULT, ProducerBatch,
     ProducerEntry, ProducerError, ProducerStateTable, SnapshotError, StagedUpdates, Staging,
     increment_sequence, parse_snapshot_file_name, snapshot_file_name,
+};
+pub use pump::{
+    LeasedData, LeasedRange, LogPump, LogSpec, PartitionKey, PartitionOffsets, ReadArgs, ReadData,
+    WantedLogs, lease_ranges,
 };
 pub use read::{FileRange, ReadSlice};
 pub use segment::SegmentFile;

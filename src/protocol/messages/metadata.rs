@@ -97,8 +97,9 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::protocol::Message;
+    use crate::protocol::primitives::Writer;
     use crate::protocol::testing::{assert_round_trip, assert_truncations_fail};
-    use bytes::BytesMut;
+    use bytes::{BufMut, Bytes, BytesMut};
 
     const TOPIC_ID: Uuid = Uuid([3; 16]);
 
@@ -250,6 +251,105 @@ mod tests {
         let mut buffer = BytesMut::new();
         MetadataRequest::default().encode_body(&mut buffer, 1);
         assert_eq!(&buffer[..], &[0xff, 0xff, 0xff, 0xff], "null = all topics");
+    }
+
+    /// The body of `version` with `topics` written as `count` (classic i32, or the compact
+    /// uvarint count + 1 when flexible; `None` is null) and every other field zero.
+    fn body_with_topics_count(version: i16, count: Option<u32>) -> Bytes {
+        let flexible = MetadataRequest::version(version).unwrap().flexible;
+        let mut buffer = BytesMut::new();
+        buffer.put_array_count(count.map(|count| count as usize), flexible);
+        if version >= 4 {
+            buffer.put_u8(0); // allow_auto_topic_creation
+        }
+        if (8..=10).contains(&version) {
+            buffer.put_u8(0); // include_cluster_authorized_operations
+        }
+        if version >= 8 {
+            buffer.put_u8(0); // include_topic_authorized_operations
+        }
+        if flexible {
+            buffer.put_u8(0); // tagged fields
+        }
+        buffer.freeze()
+    }
+
+    #[test]
+    fn null_and_empty_topics_decode_apart_at_every_version() {
+        for version in MetadataRequest::VERSION_MIN..=MetadataRequest::VERSION_MAX {
+            let null = MetadataRequest::decode_body(body_with_topics_count(version, None), version)
+                .unwrap();
+            assert_eq!(null.topics, None, "v{version} null");
+            let empty =
+                MetadataRequest::decode_body(body_with_topics_count(version, Some(0)), version)
+                    .unwrap();
+            assert_eq!(empty.topics, Some(Vec::new()), "v{version} empty");
+        }
+        // Classic: -1 is null, and so is any other negative count (Kafka tests `< 0`).
+        for count in [-1_i32, -2, i32::MIN] {
+            let mut body = BytesMut::new();
+            body.put_i32(count);
+            let decoded = MetadataRequest::decode_body(body.freeze(), 1).unwrap();
+            assert_eq!(decoded.topics, None, "count {count}");
+        }
+    }
+
+    /// issue 14: librdkafka (2.1 and later, 2.16 captured here) asks for all topics at v9+ with
+    /// a 4-byte zero where the 1-byte compact count belongs. Kafka reads that as null topics,
+    /// allow_auto_topic_creation and include_topic_authorized_operations false, no tags, and
+    /// skips the 3 bytes left; so must we.
+    #[test]
+    fn librdkafka_all_topics_metadata_v12_decodes_as_kafka_does() {
+        let frame = Bytes::from(
+            crate::protocol::testing::hex("0003000c00000003000772646b61666b610000000000010000")
+                .unwrap(),
+        );
+        let mut reader = crate::protocol::Reader::new(frame);
+        let header = crate::protocol::header::RequestHeader::decode(&mut reader).unwrap();
+        assert_eq!((header.api_key, header.api_version), (3, 12));
+        assert_eq!(header.correlation_id, 3);
+        assert_eq!(header.client_id.as_deref(), Some("rdkafka"));
+        let body = reader.rest();
+        assert_eq!(&body[..], &[0, 0, 0, 0, 1, 0, 0]);
+        let (request, tolerated) = MetadataRequest::decode_request_body(body.clone(), 12).unwrap();
+        assert_eq!(request.topics, None, "all topics");
+        assert!(!request.allow_auto_topic_creation);
+        assert!(!request.include_topic_authorized_operations);
+        assert_eq!(tolerated.trailing_bytes, 3);
+        assert!(tolerated.is_irregular());
+        let strict = MetadataRequest::decode_body(body, 12).unwrap_err();
+        assert_eq!(
+            strict.kind,
+            crate::protocol::DecodeErrorKind::TrailingBytes { count: 3 }
+        );
+    }
+
+    /// The same librdkafka form at v9 and v10, which also carry
+    /// include_cluster_authorized_operations. Kafka reads null topics and three false
+    /// booleans from the 4 zero bytes, then librdkafka's allow_auto_topic_creation (1) as a
+    /// tag count: one tag, number 0, size 0, unknown and skipped; 1 byte is left over.
+    #[test]
+    fn librdkafka_all_topics_metadata_v9_v10_read_a_tag_from_the_booleans() {
+        for version in [9, 10] {
+            // 4-byte zero count, allow_auto 1, cluster ops 0, topic ops 0, no tags.
+            let body = Bytes::from_static(&[0, 0, 0, 0, 1, 0, 0, 0]);
+            let (request, tolerated) = MetadataRequest::decode_request_body(body, version).unwrap();
+            assert_eq!(request.topics, None, "v{version}");
+            assert!(!request.allow_auto_topic_creation, "v{version}");
+            assert!(!request.include_cluster_authorized_operations, "v{version}");
+            assert_eq!(tolerated.unknown_tags, 1, "v{version}");
+            assert_eq!(tolerated.trailing_bytes, 1, "v{version}");
+        }
+    }
+
+    #[test]
+    fn a_body_missing_fields_is_still_refused() {
+        // Null topics, then nothing: allow_auto_topic_creation cannot be read.
+        let error = MetadataRequest::decode_request_body(Bytes::from_static(&[0]), 12).unwrap_err();
+        assert!(matches!(
+            error.kind,
+            crate::protocol::DecodeErrorKind::UnexpectedEof { .. }
+        ));
     }
 
     #[test]

@@ -1,0 +1,114 @@
+//! Which partition logs a shard should have for a metadata snapshot, and each one's storage
+//! config: the translation from cluster metadata (topics, partition counts, config overrides)
+//! to what storage's log pump reconciles against ([`WantedLogs`]). Storage knows nothing of
+//! topics or placement; this is the one place that joins them.
+//!
+//! Pure; runs on every shard, each for itself, when a snapshot is installed.
+use super::ClusterMetadata;
+use super::configs;
+use crate::shard::placement::shard_for;
+use crate::storage::{LogConfig, LogSpec, PartitionKey, WantedLogs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What a shard's logs depend on besides the snapshot; fixed for the shard's life.
+#[derive(Debug, Clone)]
+pub struct LogPlacement {
+    pub shard_index: usize,
+    pub shard_count: usize,
+    pub data_dir: PathBuf,
+    /// Broker-wide `producer_id_expiration_ms`, given to every log.
+    pub producer_id_expiration: Duration,
+}
+
+/// Every partition of `metadata` that `placement`'s shard owns, with its directory and config.
+///
+/// # Panics
+/// When the shard index is out of range (a programmer error in the composition).
+#[must_use]
+pub fn wanted_logs(metadata: &ClusterMetadata, placement: &LogPlacement) -> WantedLogs {
+    assert!(placement.shard_index < placement.shard_count);
+    let mut wanted = WantedLogs::new();
+    for topic in metadata.topics.values() {
+        // Resolved once per snapshot by the one config table. A stored value the table refuses
+        // (written before a bound was tightened) is reported and the partition keeps its
+        // current settings; it is never replaced by a default.
+        let config = match configs::log_config(&topic.configs, &metadata.broker_configs) {
+            Ok(config) => Some(LogConfig {
+                producer_id_expiration: placement.producer_id_expiration,
+                ..config
+            }),
+            Err(error) => {
+                tracing::error!(topic = topic.name, %error, "topic config refused; kept as is");
+                None
+            }
+        };
+        for partition in 0..topic.partition_count {
+            if shard_for(topic.topic_id, partition, placement.shard_count) != placement.shard_index
+            {
+                continue;
+            }
+            let key = PartitionKey {
+                topic_id: topic.topic_id,
+                partition,
+            };
+            let spec = LogSpec {
+                directory: partition_directory(&placement.data_dir, &topic.name, partition),
+                config: config.clone(),
+            };
+            wanted.insert(key, spec);
+        }
+    }
+    wanted
+}
+
+/// `<data dir>/<topic>-<partition>`, Kafka's layout.
+#[must_use]
+pub fn partition_directory(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+    use crate::cluster::MetadataRecord;
+    use crate::protocol::Uuid;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn every_partition_lands_on_exactly_one_shard() {
+        let mut metadata = ClusterMetadata::new_cluster();
+        for (id, (name, count)) in [("a", 7), ("b", 1), ("c", 12)].into_iter().enumerate() {
+            let record = MetadataRecord::TopicCreated {
+                topic_id: Uuid([u8::try_from(id).unwrap() + 1; 16]),
+                name: name.to_owned(),
+                partition_count: count,
+                configs: BTreeMap::new(),
+            };
+            metadata = metadata.apply(&record).unwrap();
+        }
+        let shard_count = 3;
+        let mut seen = 0;
+        for shard_index in 0..shard_count {
+            let placement = LogPlacement {
+                shard_index,
+                shard_count,
+                data_dir: PathBuf::from("/data"),
+                producer_id_expiration: Duration::from_secs(60),
+            };
+            let wanted = wanted_logs(&metadata, &placement);
+            for (key, spec) in &wanted {
+                assert_eq!(
+                    shard_for(key.topic_id, key.partition, shard_count),
+                    shard_index
+                );
+                assert!(spec.directory.starts_with("/data"));
+                let config = spec.config.as_ref().unwrap();
+                assert_eq!(config.producer_id_expiration, Duration::from_secs(60));
+            }
+            seen += wanted.len();
+        }
+        assert_eq!(seen, 7 + 1 + 12);
+    }
+}

@@ -1,0 +1,414 @@
+//! The log pump: the one task per shard that owns the shard's partition logs, and
+//! [`LogPump`], the handle every other task (and service) on the shard reaches it with.
+//!
+//! Storage calls hold `&mut PartitionLog` / `&PartitionLog` across io_uring awaits, so the logs
+//! cannot sit in a `RefCell` that handlers borrow. Instead one task owns them (`ShardLogs`) and
+//! everything else sends it commands over a bounded local queue (`LOG_PUMP_QUEUE_CAPACITY`) and
+//! awaits a oneshot reply. Each turn of the pump is a *tick*: it takes every command already
+//! queued (at most `LOG_PUMP_TICK_COMMANDS_MAX`), runs all appends of the tick as one
+//! `append_tick` (one vectored write per partition, submitted together; one group fdatasync in
+//! strict mode), then the mutations in arrival order, then all queries concurrently.
+//! Appends from one connection keep their order because the connection's shard sends them in
+//! request order and the queue is FIFO.
+//!
+//! A command is one of three kinds, each its own type handled by its own code: an [`Append`]
+//! (batched into the tick's write), a [`Query`] (reads the logs, `task.rs` → `query.rs`) or a
+//! [`Mutation`] (changes the set of logs or a log's start, `task.rs`).
+//!
+//! ```text
+//! mod.rs    the handle, the command kinds, the values that cross the mesh
+//! task.rs   the pump task: ticks, mutations (reconcile, delete records, housekeeping, close)
+//! query.rs  read-only commands; copy-mode and zero-copy (leased) reads
+//! ```
+//!
+//! Zero-copy reads (`read_leased`): the pump resolves a fetch to file ranges and `dup`s each
+//! segment's fd for them. The `Rc<SegmentFile>` of a range cannot leave this shard, but fds are
+//! process-wide: the duplicate is `Send`, and it *is* the lease: a segment that retention
+//! unlinks stays readable until the last duplicate is closed, after the send completes.
+//!
+//! Long poll: a fetch registers a waiter (a bounded(1) sender) per partition; the pump signals
+//! every waiter of a partition after an append to it succeeds.
+//!
+//! Does not own: which partitions a shard has (placement and topic configs are the cluster's:
+//! it sends [`LogPump::reconcile`] the full wanted set), wire types, cross-shard routing.
+//!
+//! Runs on its own shard only; `!Send` state. Callers on other shards reach it through the
+//! mesh to this shard.
+mod query;
+mod task;
+
+pub use query::lease_ranges;
+
+use super::{AppendInfo, AppendRequest, LogConfig, ShardLogs, StorageError, SystemClock};
+use crate::limits;
+use crate::protocol::Uuid;
+use bytes::Bytes;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A partition, as the broker names it internally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartitionKey {
+    pub topic_id: Uuid,
+    pub partition: i32,
+}
+
+/// Record bytes read for a fetch (copy mode), with the partition's offsets at read time.
+#[derive(Debug, Clone)]
+pub struct ReadData {
+    pub bytes: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// What a fetch reads from one partition: whole batches from the one holding `offset`, at most
+/// `max_bytes` unless `min_one_batch` (KIP-74: the first batch whole, however large).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadArgs {
+    pub key: PartitionKey,
+    pub offset: i64,
+    pub max_bytes: u32,
+    pub min_one_batch: bool,
+}
+
+/// A byte range of a segment file, leased: the duplicated fd keeps the file readable (even after
+/// retention unlinks it) until every clone of this range is dropped. `Send`, unlike
+/// `storage::FileRange`, so it can travel from the owning shard to the connection's shard.
+#[derive(Debug, Clone)]
+pub struct LeasedRange {
+    pub file: Arc<OwnedFd>,
+    pub position: u64,
+    pub length: u32,
+}
+
+impl PartialEq for LeasedRange {
+    /// The same lease of the same bytes (fd identity, not file contents).
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+            && self.position == other.position
+            && self.length == other.length
+    }
+}
+
+impl Eq for LeasedRange {}
+
+/// Record bytes of a fetch (splice mode) as leased file ranges, with the partition's offsets at
+/// read time.
+#[derive(Debug, Clone)]
+pub struct LeasedData {
+    pub ranges: Vec<LeasedRange>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+impl LeasedData {
+    /// Bytes the ranges hold together.
+    #[must_use]
+    pub fn size_bytes(&self) -> u64 {
+        self.ranges
+            .iter()
+            .map(|range| u64::from(range.length))
+            .sum()
+    }
+}
+
+/// A partition's offsets: log start ≤ high watermark ≤ log end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+    pub size_bytes: u64,
+}
+
+/// One log the shard should have: where it lives and how it behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSpec {
+    pub directory: PathBuf,
+    /// `None` when the topic's config could not be resolved: an open log keeps its settings,
+    /// a log not open yet stays closed (its data is kept) until the config resolves.
+    pub config: Option<LogConfig>,
+}
+
+/// Every log a shard should have, by partition (what [`LogPump::reconcile`] takes).
+pub type WantedLogs = HashMap<PartitionKey, LogSpec>;
+
+type Reply<T> = flume::Sender<T>;
+
+/// One command on the pump's queue.
+enum Command {
+    Append(Append),
+    Query(Query),
+    Mutation(Mutation),
+}
+
+/// Appends batches to one partition; batched with the tick's other appends.
+struct Append {
+    key: PartitionKey,
+    request: AppendRequest,
+    reply: Reply<Result<AppendInfo, StorageError>>,
+}
+
+/// A read-only command; the tick runs its queries concurrently, after its writes.
+enum Query {
+    Read {
+        read: ReadArgs,
+        reply: Reply<Result<ReadData, StorageError>>,
+    },
+    ReadLeased {
+        read: ReadArgs,
+        reply: Reply<Result<LeasedData, StorageError>>,
+    },
+    Offsets {
+        key: PartitionKey,
+        reply: Reply<Result<PartitionOffsets, StorageError>>,
+    },
+    OffsetForTimestamp {
+        key: PartitionKey,
+        timestamp_ms: i64,
+        reply: Reply<Result<Option<(i64, i64)>, StorageError>>,
+    },
+    MaxTimestamp {
+        key: PartitionKey,
+        reply: Reply<Result<Option<(i64, i64)>, StorageError>>,
+    },
+    EndOffsetForEpoch {
+        key: PartitionKey,
+        epoch: i32,
+        reply: Reply<Result<Option<(i32, i64)>, StorageError>>,
+    },
+}
+
+/// A command that changes the logs (not by appending); runs alone, in arrival order.
+enum Mutation {
+    DeleteRecords {
+        key: PartitionKey,
+        offset: i64,
+        reply: Reply<Result<i64, StorageError>>,
+    },
+    Reconcile {
+        wanted: WantedLogs,
+        reply: Reply<()>,
+    },
+    Housekeeping,
+    Shutdown {
+        reply: Reply<()>,
+    },
+}
+
+type Waiters = Rc<RefCell<HashMap<PartitionKey, Vec<flume::Sender<()>>>>>;
+
+/// The handle every task on the shard uses to reach the pump. Cheap to clone; a service that
+/// writes or reads logs (the group coordinator) holds its own clone.
+#[derive(Debug, Clone)]
+pub struct LogPump {
+    commands: flume::Sender<Command>,
+    waiters: Waiters,
+}
+
+fn stopped() -> StorageError {
+    StorageError::Io {
+        operation: "log pump",
+        path: PathBuf::new(),
+        source: std::io::Error::other("the shard's log pump has stopped"),
+    }
+}
+
+impl LogPump {
+    /// Spawns the pump of shard `shard_index` and its housekeeping timer on the current (shard)
+    /// runtime. The pump starts with no logs; [`Self::reconcile`] opens them.
+    #[must_use]
+    pub fn spawn(shard_index: usize) -> Self {
+        let (commands, inbox) = flume::bounded(limits::LOG_PUMP_QUEUE_CAPACITY);
+        let waiters: Waiters = Rc::default();
+        let pump = task::Pump::new(
+            shard_index,
+            ShardLogs::new(),
+            Rc::new(SystemClock),
+            &waiters,
+        );
+        compio::runtime::spawn(pump.run(inbox)).detach();
+        compio::runtime::spawn(housekeeping_timer(commands.clone())).detach();
+        Self { commands, waiters }
+    }
+
+    async fn query<T>(&self, make: impl FnOnce(Reply<T>) -> Query) -> Option<T> {
+        let (reply, answer) = flume::bounded(1);
+        let command = Command::Query(make(reply));
+        self.commands.send_async(command).await.ok()?;
+        answer.recv_async().await.ok()
+    }
+
+    async fn mutate<T>(&self, make: impl FnOnce(Reply<T>) -> Mutation) -> Option<T> {
+        let (reply, answer) = flume::bounded(1);
+        let command = Command::Mutation(make(reply));
+        self.commands.send_async(command).await.ok()?;
+        answer.recv_async().await.ok()
+    }
+
+    /// Sends every append first (so they share a tick), then awaits every answer, in order.
+    pub async fn append_all(
+        &self,
+        requests: Vec<(PartitionKey, AppendRequest)>,
+    ) -> Vec<Result<AppendInfo, StorageError>> {
+        let count = requests.len();
+        let mut answers = Vec::with_capacity(count);
+        for (key, request) in requests {
+            let (reply, answer) = flume::bounded(1);
+            let append = Append {
+                key,
+                request,
+                reply,
+            };
+            let sent = self.commands.send_async(Command::Append(append)).await;
+            answers.push(sent.ok().map(|()| answer));
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let result = match answer {
+                Some(answer) => answer.recv_async().await.unwrap_or_else(|_| Err(stopped())),
+                None => Err(stopped()),
+            };
+            results.push(result);
+        }
+        assert_eq!(results.len(), count, "one result per append");
+        results
+    }
+
+    /// # Errors
+    /// Storage errors; `OffsetOutOfRange` outside the log.
+    pub async fn read(
+        &self,
+        key: PartitionKey,
+        offset: i64,
+        max_bytes: u32,
+        min_one_batch: bool,
+    ) -> Result<ReadData, StorageError> {
+        let read = ReadArgs {
+            key,
+            offset,
+            max_bytes,
+            min_one_batch,
+        };
+        self.query(|reply| Query::Read { read, reply })
+            .await
+            .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// Like [`Self::read`], but the bytes stay in the file: leased ranges for a splice.
+    ///
+    /// # Errors
+    /// Storage errors; `OffsetOutOfRange` outside the log; `Io` when an fd cannot be duplicated
+    /// (EMFILE).
+    pub async fn read_leased(&self, read: ReadArgs) -> Result<LeasedData, StorageError> {
+        self.query(|reply| Query::ReadLeased { read, reply })
+            .await
+            .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// # Errors
+    /// `UnknownPartition` when this shard does not own it.
+    pub async fn offsets(&self, key: PartitionKey) -> Result<PartitionOffsets, StorageError> {
+        self.query(|reply| Query::Offsets { key, reply })
+            .await
+            .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// # Errors
+    /// Storage errors.
+    pub async fn offset_for_timestamp(
+        &self,
+        key: PartitionKey,
+        timestamp_ms: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        self.query(|reply| Query::OffsetForTimestamp {
+            key,
+            timestamp_ms,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// # Errors
+    /// Storage errors.
+    pub async fn max_timestamp(
+        &self,
+        key: PartitionKey,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        self.query(|reply| Query::MaxTimestamp { key, reply })
+            .await
+            .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// # Errors
+    /// Storage errors.
+    pub async fn end_offset_for_epoch(
+        &self,
+        key: PartitionKey,
+        epoch: i32,
+    ) -> Result<Option<(i32, i64)>, StorageError> {
+        self.query(|reply| Query::EndOffsetForEpoch { key, epoch, reply })
+            .await
+            .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// # Errors
+    /// Storage errors; `OffsetOutOfRange` beyond the high watermark.
+    pub async fn delete_records(
+        &self,
+        key: PartitionKey,
+        offset: i64,
+    ) -> Result<i64, StorageError> {
+        self.mutate(|reply| Mutation::DeleteRecords { key, offset, reply })
+            .await
+            .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// Opens the logs in `wanted` that are not open, updates the configs of open ones, and
+    /// closes and deletes the open logs not in `wanted`. Waits until done.
+    pub async fn reconcile(&self, wanted: WantedLogs) {
+        let _ = self
+            .mutate(|reply| Mutation::Reconcile { wanted, reply })
+            .await;
+    }
+
+    /// Closes every log (flush, clean-shutdown marker); the pump stops.
+    pub async fn shutdown(&self) {
+        let _ = self.mutate(|reply| Mutation::Shutdown { reply }).await;
+    }
+
+    /// A receiver that gets a message after the next successful append to any of `keys`.
+    #[must_use]
+    pub fn register_waiter(&self, keys: &[PartitionKey], waiter: &flume::Sender<()>) -> bool {
+        let mut waiters = self.waiters.borrow_mut();
+        let mut registered = false;
+        for key in keys {
+            let list = waiters.entry(*key).or_default();
+            list.retain(|sender| !sender.is_disconnected());
+            if list.len() < limits::FETCH_WAITERS_PER_PARTITION_MAX {
+                list.push(waiter.clone());
+                registered = true;
+            }
+        }
+        registered
+    }
+}
+
+/// Sends a housekeeping command every `HOUSEKEEPING_INTERVAL_MS`, forever (until the pump is
+/// gone, when the send fails).
+async fn housekeeping_timer(commands: flume::Sender<Command>) {
+    loop {
+        compio::time::sleep(Duration::from_millis(limits::HOUSEKEEPING_INTERVAL_MS)).await;
+        // try_send: skip a beat rather than queue housekeeping behind a full queue.
+        match commands.try_send(Command::Mutation(Mutation::Housekeeping)) {
+            Ok(()) | Err(flume::TrySendError::Full(_)) => {}
+            Err(flume::TrySendError::Disconnected(_)) => break,
+        }
+    }
+}
