@@ -472,3 +472,54 @@ pub const QUORUM_RPC_TIMEOUT_MS_MAX: u64 = 10_000;
 // The metadata layer's largest record and image fit one proposal and one snapshot.
 const _: () = assert!(QUORUM_PROPOSAL_SIZE_MAX >= METADATA_RECORD_SIZE_MAX);
 const _: () = assert!(QUORUM_SNAPSHOT_SIZE_MAX >= METADATA_SNAPSHOT_SIZE_MAX);
+
+// ---- cluster membership and partition state (src/cluster/metadata/, src/cluster/policy/) ----
+
+/// Brokers registered in one cluster at once. CLUSTER.md sizes the design for 100 brokers;
+/// 1 000 leaves room while keeping per-broker loops (fencing checks, placement rings) and a
+/// registration record per broker in the snapshot (~200 bytes each, 200 KiB) small.
+pub const BROKERS_MAX: usize = 1_000;
+
+/// Listeners one broker registers: the client listener plus one inter-broker listener per
+/// shard (CLUSTER.md, "Configuration"), so at least `SHARDS_MAX` + a few.
+pub const LISTENERS_PER_BROKER_MAX: usize = SHARDS_MAX + 8;
+
+/// Length of a listener name, host or rack string in a registration (DNS names are ≤ 253).
+pub const BROKER_STRING_LENGTH_MAX: usize = 255;
+
+/// Partitions in one cluster (CLUSTER.md's paper design: 100 k partitions ≈ 10 MB of
+/// partition records). Placement refuses to grow the cluster past it.
+pub const PARTITIONS_PER_CLUSTER_MAX: usize = 200_000;
+
+/// Replicas of one partition, so also the largest replication factor. Kafka allows up to
+/// `i16::MAX`; anything above a handful only multiplies replication traffic, and 16 keeps a
+/// partition record (5 replica lists × 16 × 4 bytes ≈ 320 bytes) small.
+pub const REPLICAS_PER_PARTITION_MAX: usize = 16;
+const _: () = assert!(REPLICAS_PER_PARTITION_MAX <= BROKERS_MAX);
+
+/// Default of `default.replication.factor` (Kafka's default: 1).
+pub const REPLICATION_FACTOR_DEFAULT: i16 = 1;
+
+/// Default interval between broker heartbeats (CLUSTER.md: 500 ms, Kafka's
+/// `broker.heartbeat.interval.ms` is 2 s).
+pub const BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 500;
+/// Shortest heartbeat interval accepted: below 50 ms the controller spends its time on them.
+pub const BROKER_HEARTBEAT_INTERVAL_MS_MIN: u64 = 50;
+
+/// Default session timeout after which a silent broker is fenced (issue 15: 3 s; Kafka's 9 s
+/// absorbs JVM pauses we do not have). Six missed heartbeats at the default interval.
+pub const BROKER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 3_000;
+/// Shortest session timeout accepted: it must span at least two heartbeat intervals, or one
+/// delayed heartbeat fences a healthy broker.
+pub const BROKER_SESSION_TIMEOUT_MS_MIN: u64 = 2 * BROKER_HEARTBEAT_INTERVAL_MS_MIN;
+/// Longest session timeout accepted: five minutes without a leader is already an outage.
+pub const BROKER_SESSION_TIMEOUT_MS_MAX: u64 = 5 * 60 * 1000;
+const _: () =
+    assert!(BROKER_SESSION_TIMEOUT_MS_DEFAULT >= 2 * BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT);
+const _: () = assert!(BROKER_SESSION_TIMEOUT_MS_MIN <= BROKER_SESSION_TIMEOUT_MS_DEFAULT);
+const _: () = assert!(BROKER_SESSION_TIMEOUT_MS_DEFAULT <= BROKER_SESSION_TIMEOUT_MS_MAX);
+
+/// Producer ids in one block handed to a broker through the metadata log (Kafka's
+/// `ProducerIdsRecord` hands out 1 000 at a time). A broker asks again when its block runs out,
+/// so ids are unique across brokers: blocks never overlap.
+pub const PRODUCER_ID_BLOCK_SIZE_MAX: i32 = 1_000_000;

@@ -5,6 +5,9 @@
 //! - `metadata/`: the state, its records, the pure `apply`, the snapshot file.
 //! - `decisions`: the controller's policy, current state + request → records.
 //! - `controller`: runs a change on shard 0 (decide → persist → apply → install → publish).
+//! - `policy`: the cluster controller's sans-IO decisions about brokers and partitions
+//!   (registration, heartbeats and fencing, elections, placement, producer-id blocks); not
+//!   wired into the running broker yet.
 //!
 //! The controller runs on shard 0; every shard reads an immutable snapshot.
 pub mod configs;
@@ -12,6 +15,7 @@ pub mod controller;
 pub mod decisions;
 pub mod metadata;
 pub mod partition_logs;
+pub mod policy;
 pub mod producer_ids;
 pub mod quorum;
 pub mod topic_name;

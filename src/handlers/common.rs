@@ -52,6 +52,8 @@ pub fn metadata_error_code(error: &MetadataError) -> ErrorCode {
         // clients see as the retriable REQUEST_TIMED_OUT and retry against the restarted (or,
         // in a cluster, the next) controller.
         MetadataError::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
+        // Broker, partition and producer-id refusals (not produced by today's handlers).
+        MetadataError::Cluster(error) => error.error_code(),
     }
 }
 

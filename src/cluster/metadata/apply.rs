@@ -46,7 +46,8 @@ impl ClusterMetadata {
     ///
     /// # Errors
     /// `UnknownTopicId`, `TopicIdTaken`, `TopicAlreadyExists`, `InvalidTopicName`,
-    /// `InvalidPartitionCount`, `PartitionsCannotShrink`; `self` is then unchanged.
+    /// `InvalidPartitionCount`, `PartitionsCannotShrink`, `Cluster` (broker, partition and
+    /// producer-id records); `self` is then unchanged.
     ///
     /// # Panics
     /// In debug builds, when the result breaks an invariant (a bug in these checks).
@@ -78,6 +79,7 @@ impl ClusterMetadata {
             MetadataRecord::BrokerConfigsSet { configs } => {
                 self.broker_configs.clone_from(configs);
             }
+            other => self.apply_cluster_record(other)?,
         }
         self.version = version + 1;
         // O(topics): a full check per record would make replay quadratic in release builds.
@@ -87,27 +89,103 @@ impl ClusterMetadata {
         Ok(())
     }
 
-    /// The records that rebuild this state from the empty one, in a fixed order (topics by
-    /// name): the content of a snapshot.
+    /// The records that rebuild this state from the empty one, in a fixed order (brokers by
+    /// node id, producer-id blocks by first id, topics by name, each followed by its recorded
+    /// partitions): the content of a snapshot.
     #[must_use]
     pub fn snapshot_records(&self) -> Vec<MetadataRecord> {
-        let mut records: Vec<MetadataRecord> = self
-            .topics
-            .values()
-            .map(|topic| MetadataRecord::TopicCreated {
+        let mut records = self.broker_snapshot_records();
+        for topic in self.topics.values() {
+            records.push(MetadataRecord::TopicCreated {
                 topic_id: topic.topic_id,
                 name: topic.name.clone(),
                 partition_count: topic.partition_count,
                 configs: topic.configs.clone(),
-            })
-            .collect();
+            });
+            let partitions = self.recorded_partitions(topic.topic_id);
+            for (index, state) in partitions.iter().enumerate() {
+                records.push(MetadataRecord::Partition {
+                    topic_id: topic.topic_id,
+                    partition: i32::try_from(index).unwrap_or(i32::MAX),
+                    state: state.clone(),
+                });
+            }
+        }
         if !self.broker_configs.is_empty() {
             records.push(MetadataRecord::BrokerConfigsSet {
                 configs: self.broker_configs.clone(),
             });
         }
-        assert!(records.len() <= self.topics.len() + 1);
+        let bound = 2 * self.brokers.len()
+            + self.producer_id_blocks.len()
+            + self.topics.len()
+            + self.recorded_partition_count()
+            + 1;
+        assert!(
+            records.len() <= bound,
+            "{} records > {bound}",
+            records.len()
+        );
         records
+    }
+
+    /// Registrations (with an unfence for each unfenced broker) and the producer-id blocks,
+    /// in an order that applies: blocks by first id.
+    fn broker_snapshot_records(&self) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        for broker in self.brokers() {
+            records.push(MetadataRecord::RegisterBroker(broker.clone()));
+            if !broker.fenced {
+                records.push(MetadataRecord::UnfenceBroker {
+                    node_id: broker.node_id,
+                    broker_epoch: broker.broker_epoch,
+                });
+            }
+        }
+        let mut blocks: Vec<_> = self.producer_id_blocks.values().copied().collect();
+        blocks.sort_by_key(|block| block.first);
+        records.extend(blocks.into_iter().map(MetadataRecord::ProducerIdBlock));
+        records
+    }
+
+    /// Applies the records about brokers, partitions and producer ids.
+    fn apply_cluster_record(&mut self, record: &MetadataRecord) -> Result<(), MetadataError> {
+        match record {
+            MetadataRecord::RegisterBroker(registration) => {
+                self.register_broker(registration.clone())?;
+            }
+            MetadataRecord::FenceBroker {
+                node_id,
+                broker_epoch,
+            } => self.set_fenced(*node_id, *broker_epoch, true)?,
+            MetadataRecord::UnfenceBroker {
+                node_id,
+                broker_epoch,
+            } => self.set_fenced(*node_id, *broker_epoch, false)?,
+            MetadataRecord::UnregisterBroker {
+                node_id,
+                broker_epoch,
+            } => self.unregister_broker(*node_id, *broker_epoch)?,
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                state,
+            } => self.create_partition(*topic_id, *partition, state)?,
+            MetadataRecord::PartitionChange {
+                topic_id,
+                partition,
+                delta,
+            } => self.change_partition(*topic_id, *partition, delta)?,
+            MetadataRecord::ProducerIdBlock(block) => self.add_producer_id_block(*block)?,
+            MetadataRecord::TopicCreated { .. }
+            | MetadataRecord::TopicRemoved { .. }
+            | MetadataRecord::PartitionsAdded { .. }
+            | MetadataRecord::TopicConfigsSet { .. }
+            | MetadataRecord::BrokerConfigsSet { .. } => {
+                unreachable!("topic records are applied by apply_in_place")
+            }
+        }
+        Ok(())
     }
 
     /// The state a snapshot stands for: its records applied to the empty state, at the
@@ -157,6 +235,9 @@ impl ClusterMetadata {
     fn remove_topic(&mut self, topic_id: Uuid) -> Result<(), MetadataError> {
         let name = self.name_of(topic_id)?;
         self.topic_names_by_id.remove(&topic_id);
+        if let Some(partitions) = self.partitions.remove(&topic_id) {
+            self.recorded_partition_total -= partitions.len();
+        }
         let removed = self.topics.remove(&name);
         assert!(removed.is_some(), "indexed topic {name} missing");
         Ok(())
@@ -188,7 +269,8 @@ impl ClusterMetadata {
 
 #[cfg(test)]
 mod tests {
-    use super::super::records::tests::{arbitrary_record, one_of_each};
+    use super::super::records::tests::{arbitrary_record, cluster_records, one_of_each};
+    use super::super::{ClusterError, NO_LEADER, PartitionDelta, PartitionState};
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
@@ -280,6 +362,128 @@ mod tests {
             );
             assert_eq!(copy, state, "{record:?} changed the state");
         }
+    }
+
+    #[test]
+    fn cluster_records_apply_and_snapshot() {
+        let records = cluster_records();
+        let mut state = empty();
+        for (index, record) in records.iter().enumerate() {
+            state.apply_in_place(record).unwrap();
+            state.check_invariants();
+            let restored = ClusterMetadata::restore(
+                "cluster".into(),
+                state.version,
+                &state.snapshot_records(),
+            );
+            assert_eq!(restored.unwrap(), state, "snapshot after record {index}");
+            match index {
+                0 => assert!(state.broker(2).unwrap().fenced, "registered fenced"),
+                3 => {
+                    let partition = state.partition(Uuid([7; 16]), 0).unwrap();
+                    assert!(state.offline_replicas(partition).is_empty());
+                    let fenced = state.apply(&records[6]).unwrap();
+                    assert_eq!(fenced.offline_replicas(partition), vec![2]);
+                }
+                1 => assert_eq!(state.unfenced_brokers().count(), 1),
+                4 => {
+                    let topic_id = Uuid([7; 16]);
+                    let partition = state.partition(topic_id, 0).unwrap();
+                    assert_eq!((partition.leader, partition.leader_epoch), (NO_LEADER, 1));
+                    assert_eq!(partition.elr, vec![2]);
+                }
+                5 => assert_eq!(state.producer_id_next(), 1000),
+                _ => {}
+            }
+        }
+        assert!(state.broker(2).is_none(), "unregistered");
+    }
+
+    #[test]
+    fn a_partition_without_a_record_reads_as_the_single_node_default() {
+        let state = empty().apply(&one_of_each()[0]).unwrap();
+        let topic_id = state.topic("orders").unwrap().topic_id;
+        assert_eq!(state.partition(topic_id, 0), None);
+        let default = state.partition_or_single_node(topic_id, 2, 7).unwrap();
+        assert_eq!(default, PartitionState::single_node(7));
+        assert_eq!(
+            (default.replicas, default.leader, default.leader_epoch),
+            (vec![7], 7, 0)
+        );
+        assert_eq!(state.partition_or_single_node(topic_id, 3, 7), None);
+    }
+
+    #[test]
+    fn invalid_cluster_records_are_refused_without_change() {
+        let records = cluster_records();
+        let state = empty().apply_all(&records[..4]).unwrap();
+        let topic_id = Uuid([7; 16]);
+        let MetadataRecord::RegisterBroker(broker) = records[0].clone() else {
+            panic!("the first record registers")
+        };
+        let change = |delta| MetadataRecord::PartitionChange {
+            topic_id,
+            partition: 0,
+            delta,
+        };
+        let refusals = [
+            MetadataRecord::RegisterBroker(broker.clone()),
+            MetadataRecord::RegisterBroker(super::super::BrokerRegistration {
+                shard_count: 0,
+                broker_epoch: 9,
+                ..broker
+            }),
+            MetadataRecord::FenceBroker {
+                node_id: 2,
+                broker_epoch: 1,
+            },
+            MetadataRecord::UnfenceBroker {
+                node_id: 3,
+                broker_epoch: 0,
+            },
+            MetadataRecord::Partition {
+                topic_id,
+                partition: 0,
+                state: PartitionState::placed(vec![2]),
+            },
+            change(PartitionDelta {
+                isr: Some(vec![5]),
+                partition_epoch: 1,
+                ..PartitionDelta::default()
+            }),
+            change(PartitionDelta {
+                leader: Some(NO_LEADER),
+                partition_epoch: 1,
+                ..PartitionDelta::default()
+            }),
+            change(PartitionDelta::default()),
+            MetadataRecord::ProducerIdBlock(super::super::ProducerIdBlock {
+                node_id: 2,
+                first: 0,
+                size: 0,
+            }),
+        ];
+        for record in refusals {
+            let mut copy = state.clone();
+            let error = copy.apply_in_place(&record).unwrap_err();
+            assert!(
+                matches!(error, MetadataError::Cluster(_)),
+                "{record:?}: {error:?}"
+            );
+            assert_eq!(copy, state, "{record:?} changed the state");
+        }
+        let later = state.apply(&records[5]).unwrap();
+        let overlapping = MetadataRecord::ProducerIdBlock(super::super::ProducerIdBlock {
+            node_id: 3,
+            first: 999,
+            size: 1,
+        });
+        assert!(matches!(
+            later.apply(&overlapping),
+            Err(MetadataError::Cluster(
+                ClusterError::InvalidProducerIdBlock { next: 1000, .. }
+            ))
+        ));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Cluster metadata as a state machine over a log of records: topics (name, id, partition
-//! count, config overrides) and broker-level config overrides.
+//! count, config overrides), broker-level config overrides, broker registrations, per-partition
+//! replica state and producer-id blocks.
 //!
 //! ```text
 //! request ─▶ cluster::decisions (policy: may it happen?) ─▶ [MetadataRecord]
@@ -7,6 +8,9 @@
 //! ```
 //! - `records.rs`: the [`MetadataRecord`] enum and its versioned binary encoding.
 //! - `apply.rs`: [`ClusterMetadata::apply`], replay, snapshot and restore, all pure.
+//! - `brokers.rs`: broker registrations and producer-id blocks, and their rules.
+//! - `partitions.rs`: [`PartitionState`] and its rules (leader ∈ ISR ⊆ replicas, epochs only
+//!   grow); partitions without a record read as the single-node default.
 //! - `store.rs`: the snapshot file in the data dir and the upgrade of the TOML file older
 //!   brokers wrote.
 //!
@@ -21,21 +25,27 @@
 //!
 //! Invariants (checked by [`ClusterMetadata::check_invariants`] after every mutation): topic
 //! names are unique and valid; topic ids are unique and non-zero; the id index agrees with the
-//! topics; partition counts are in `1..=PARTITIONS_PER_TOPIC_MAX` and only grow.
+//! topics; partition counts are in `1..=PARTITIONS_PER_TOPIC_MAX` and only grow; recorded
+//! partitions belong to existing topics and keep `partitions.rs`'s rules; registrations are
+//! valid and keyed by their node id; producer-id blocks lie below `producer_id_next`.
 //!
 //! Runs on every shard: shard 0 (the controller) applies records and persists; every shard
 //! holds an `Arc` of the latest state, read-only.
 mod apply;
+mod brokers;
+mod partitions;
 mod records;
 mod store;
 
+pub use brokers::{BrokerRegistration, Listener, ProducerIdBlock};
+pub use partitions::{NO_LEADER, PartitionDelta, PartitionState, PartitionStateError};
 pub use records::{MetadataRecord, RecordDecodeError, RecordType};
 pub use store::{LegacyFileError, MetadataFileError, MetadataStore, SnapshotDecodeError};
 
 use super::configs::ConfigError;
 use super::topic_name::TopicNameError;
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
-use crate::protocol::Uuid;
+use crate::protocol::{ErrorCode, Uuid};
 use crate::shard::MeshError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,6 +74,17 @@ pub struct ClusterMetadata {
     /// Topic id → name, so records (which name topics by id, as Kafka's do) and id-based
     /// requests resolve in O(log n).
     topic_names_by_id: BTreeMap<Uuid, String>,
+    /// Registered brokers by node id.
+    brokers: BTreeMap<i32, Arc<BrokerRegistration>>,
+    /// Recorded partition states per topic id, in partition order: a prefix of the topic's
+    /// partitions (the rest read as the single-node default, `partitions.rs`).
+    partitions: BTreeMap<Uuid, Arc<Vec<PartitionState>>>,
+    /// Sum of the recorded partitions' counts, kept in step so the cluster-wide bound is O(1).
+    recorded_partition_total: usize,
+    /// The first producer id not yet in a block.
+    producer_id_next: i64,
+    /// The latest block each broker was given.
+    producer_id_blocks: BTreeMap<i32, ProducerIdBlock>,
 }
 
 /// Why a metadata change is refused or failed. Each maps to one Kafka error code in the
@@ -104,6 +125,111 @@ pub enum MetadataError {
     /// changed unless the change was persisted just before (then it is there after a restart).
     #[error("the controller is shutting down: {source}")]
     ControllerUnavailable { source: MeshError },
+    /// A broker, partition or producer-id record or decision is refused.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// Why a record or decision about brokers, partitions or producer ids is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    #[error("broker {node_id} is not registered")]
+    UnknownBroker { node_id: i32 },
+    /// The broker's data dir belongs to another cluster (KRaft's InconsistentClusterIdException).
+    #[error(
+        "broker {node_id} belongs to cluster {requested:?}, not {expected:?}: its data dir is \
+         another cluster's"
+    )]
+    InconsistentClusterId {
+        node_id: i32,
+        expected: String,
+        requested: String,
+    },
+    #[error("broker {node_id} is at epoch {current}, not {requested}")]
+    StaleBrokerEpoch {
+        node_id: i32,
+        current: i64,
+        requested: i64,
+    },
+    #[error("broker {node_id}'s epoch {requested} is not above its current {current}")]
+    BrokerEpochNotRaised {
+        node_id: i32,
+        current: i64,
+        requested: i64,
+    },
+    #[error("registration of broker {node_id} has an invalid {field}")]
+    InvalidRegistration { node_id: i32, field: &'static str },
+    #[error("the cluster already has {count_max} brokers")]
+    TooManyBrokers { count_max: usize },
+    /// Another incarnation of the node is registered and its session is live (KRaft's
+    /// DuplicateBrokerRegistrationException).
+    #[error("another broker is registered with node id {node_id} and is alive")]
+    DuplicateBrokerRegistration { node_id: i32 },
+    #[error(
+        "broker {node_id} has {shard_count} shards but the cluster's brokers have \
+         {cluster_shard_count}: a partition lives on the same shard index on every broker, so \
+         every broker must run the same shard count"
+    )]
+    ShardCountMismatch {
+        node_id: i32,
+        shard_count: i32,
+        cluster_shard_count: i32,
+    },
+    #[error("partition {partition} of topic {topic_id:?} does not exist or has no record")]
+    UnknownPartition { topic_id: Uuid, partition: i32 },
+    #[error("partition {partition} of topic {topic_id:?} recorded before {expected}")]
+    PartitionOutOfOrder {
+        topic_id: Uuid,
+        partition: i32,
+        expected: i32,
+    },
+    #[error("partition {partition} of topic {topic_id:?}: {source}")]
+    InvalidPartition {
+        topic_id: Uuid,
+        partition: i32,
+        source: PartitionStateError,
+    },
+    #[error("the cluster would have more than {count_max} partitions")]
+    TooManyPartitions { count_max: usize },
+    #[error(
+        "replication factor {replication_factor} is invalid: {brokers} unfenced brokers \
+         (at most {REPLICAS_MAX} replicas)",
+        REPLICAS_MAX = crate::limits::REPLICAS_PER_PARTITION_MAX
+    )]
+    InvalidReplicationFactor {
+        replication_factor: i32,
+        brokers: usize,
+    },
+    #[error("producer id block [{first}, +{size}) is invalid; the next free id is {next}")]
+    InvalidProducerIdBlock { first: i64, size: i32, next: i64 },
+    #[error("producer ids are exhausted")]
+    ProducerIdsExhausted,
+}
+
+impl ClusterError {
+    /// The Kafka error code a client or broker sees for this refusal.
+    #[must_use]
+    pub const fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::UnknownBroker { .. } => ErrorCode::BrokerIdNotRegistered,
+            Self::InconsistentClusterId { .. } => ErrorCode::InconsistentClusterId,
+            Self::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
+            Self::DuplicateBrokerRegistration { .. } => ErrorCode::DuplicateBrokerRegistration,
+            Self::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,
+            Self::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
+            Self::TooManyPartitions { .. } => ErrorCode::InvalidPartitions,
+            Self::ShardCountMismatch { .. } | Self::InvalidRegistration { .. } => {
+                ErrorCode::InvalidRequest
+            }
+            // Records the controller itself wrote and refused: a server fault.
+            Self::BrokerEpochNotRaised { .. }
+            | Self::TooManyBrokers { .. }
+            | Self::PartitionOutOfOrder { .. }
+            | Self::InvalidPartition { .. }
+            | Self::InvalidProducerIdBlock { .. }
+            | Self::ProducerIdsExhausted => ErrorCode::UnknownServerError,
+        }
+    }
 }
 
 impl From<MetadataFileError> for MetadataError {
@@ -124,6 +250,11 @@ impl ClusterMetadata {
             topics: BTreeMap::new(),
             broker_configs: BTreeMap::new(),
             topic_names_by_id: BTreeMap::new(),
+            brokers: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            recorded_partition_total: 0,
+            producer_id_next: 0,
+            producer_id_blocks: BTreeMap::new(),
         }
     }
 
@@ -167,6 +298,14 @@ impl ClusterMetadata {
                 topic.partition_count
             );
         }
+        self.check_broker_invariants();
+        self.check_partition_invariants();
+    }
+
+    /// Recorded partitions across all topics.
+    #[must_use]
+    pub fn recorded_partition_count(&self) -> usize {
+        self.recorded_partition_total
     }
 }
 
@@ -233,6 +372,38 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_ne!(random_uuid(), random_uuid());
+    }
+
+    #[test]
+    fn cluster_refusals_map_to_kafka_codes() {
+        let cases = [
+            (
+                ClusterError::InvalidReplicationFactor {
+                    replication_factor: 3,
+                    brokers: 1,
+                },
+                ErrorCode::InvalidReplicationFactor,
+            ),
+            (
+                ClusterError::DuplicateBrokerRegistration { node_id: 1 },
+                ErrorCode::DuplicateBrokerRegistration,
+            ),
+            (
+                ClusterError::StaleBrokerEpoch {
+                    node_id: 1,
+                    current: 2,
+                    requested: 1,
+                },
+                ErrorCode::StaleBrokerEpoch,
+            ),
+            (
+                ClusterError::UnknownBroker { node_id: 1 },
+                ErrorCode::BrokerIdNotRegistered,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.error_code(), code, "{error}");
+        }
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! [record_count:u32] record_count × [length:u32][record]
 //! [crc32c:u32 of every byte before it]
 //! ```
-//! The records are [`ClusterMetadata::snapshot_records`] (one `TopicCreated` per topic, one
-//! `BrokerConfigsSet`) in `records.rs`'s encoding; `version` is the log position the snapshot
+//! The records are [`ClusterMetadata::snapshot_records`] (registrations, producer-id blocks,
+//! one `TopicCreated` per topic with its `Partition` records, one `BrokerConfigsSet`) in
+//! `records.rs`'s encoding; `version` is the log position the snapshot
 //! stands at. The whole file is bounded by `METADATA_SNAPSHOT_SIZE_MAX` and checked by its
 //! CRC before any record is read, so a torn write (impossible through the atomic rename, but
 //! cheap to detect) or a foreign file is refused rather than half-loaded.
@@ -632,6 +633,26 @@ partition_count = 1
         let decoded = decode_snapshot(&encode_snapshot(&metadata).unwrap()).unwrap();
         assert_eq!(decoded.version, 3);
         assert!(decoded.topics.is_empty());
+    }
+
+    #[test]
+    fn brokers_partitions_and_producer_ids_survive_the_snapshot_file() {
+        let records = super::super::records::tests::cluster_records();
+        // Up to the block: the broker is fenced and unregistered after it.
+        let metadata = ClusterMetadata::new_cluster()
+            .apply_all(&records[..6])
+            .unwrap();
+        assert!(metadata.broker(2).is_some_and(|broker| !broker.fenced));
+        let decoded = decode_snapshot(&encode_snapshot(&metadata).unwrap()).unwrap();
+        assert_eq!(decoded, metadata);
+        assert_eq!(decoded.producer_id_next(), 1000);
+        // A snapshot written before partition records existed loads with the default.
+        let old = decode_snapshot(&encode_snapshot(&sample()).unwrap()).unwrap();
+        let topic_id = Uuid([3; 16]);
+        assert_eq!(
+            old.partition_or_single_node(topic_id, 3, 1),
+            Some(super::super::PartitionState::single_node(1))
+        );
     }
 
     #[compio::test]
