@@ -13,6 +13,8 @@
 //! log_level = "info"              # a tracing EnvFilter directive
 //! metrics_listen = "127.0.0.1:9644" # Prometheus /metrics; off unless set
 //! producer_id_expiration_ms = 86400000 # idle idempotent producers are forgotten after this
+//! quorum_voters = "1@10.0.0.1:9192,2@10.0.0.2:9192,3@10.0.0.3:9192" # default: itself alone
+//! quorum_snapshot_entries = 10000  # metadata log entries between snapshots
 //! [shards]
 //! count = 4
 //! cpus = [2, 3, 4, 5]             # one per shard; default 0..count (wrapping)
@@ -98,6 +100,13 @@ pub enum ConfigError {
     BadLogLevel { value: String, reason: String },
     #[error("fetch_mode {value:?}: expected \"splice\" or \"copy\"")]
     BadFetchMode { value: String },
+    #[error("quorum_voters {value:?}: {reason}")]
+    BadQuorumVoters { value: String, reason: String },
+    #[error(
+        "node_id {node_id} is not among quorum_voters {voters:?}: brokers that only observe \
+         the metadata quorum are not supported yet; list this node as a voter"
+    )]
+    NotAVoter { node_id: i32, voters: String },
 }
 
 /// Loads `--config` (if any), lays the flags over it and validates.

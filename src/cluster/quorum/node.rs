@@ -9,7 +9,7 @@
 //! Runs on the quorum's runtime; `!Send`.
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -221,10 +221,75 @@ impl<A: MetadataApplier> RaftQuorum<A> {
         self.state_machine.with_applier(f)
     }
 
+    /// Waits until a leader is known and everything in this node's log is applied here: after
+    /// a restart, the snapshot plus the whole committed tail. For one voter that is its whole
+    /// log (its first term as leader commits everything before its blank entry).
+    ///
+    /// # Errors
+    /// `Timeout` after `timeout`; `ShutDown`.
+    pub async fn wait_caught_up(&self, timeout: Duration) -> Result<(), QuorumError> {
+        let caught_up = |metrics: &openraft::RaftMetrics<super::types::TypeConfig>| {
+            let applied = metrics.last_applied.as_ref().map(|id| id.index);
+            metrics.current_leader.is_some() && applied >= metrics.last_log_index
+        };
+        match self
+            .raft
+            .wait(Some(timeout))
+            .metrics(caught_up, "leader known and log applied")
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(openraft::metrics::WaitError::Timeout(..)) => Err(QuorumError::Timeout {
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+            Err(_) => Err(QuorumError::ShutDown),
+        }
+    }
+
     fn not_leader(&self, leader: Option<u64>) -> QuorumError {
         let leader = leader.map(kafka_id).filter(|id| *id != self.node_id);
         QuorumError::NotLeader { leader }
     }
+}
+
+/// The state this node's own log stands for, read without starting Raft: the newest snapshot
+/// restored into `applier`, then every proposal of the log after it applied in order. For a
+/// one-voter quorum that is the state it reaches once started; with more voters, an
+/// uncommitted tail may still be replaced. Used before the shards start, to open the
+/// partitions the metadata names.
+///
+/// # Errors
+/// `Storage`/`Corrupt`/`LogRead` from the log or snapshot.
+pub async fn replay_local<A: MetadataApplier>(
+    data_directory: &Path,
+    applier: A,
+) -> Result<A, QuorumError> {
+    let log = LogStore::open(data_directory).await?;
+    let directory = data_directory.join(METADATA_PARTITION_DIRECTORY);
+    let machine = StateMachine::open(&directory, applier)
+        .await
+        .map_err(QuorumError::LogRead)?;
+    let mut next = machine
+        .applied_offset()
+        .map_or(0, |offset| offset + 1)
+        .max(log.log_start_offset().await);
+    let batch = i64::try_from(QUORUM_READ_ENTRIES_MAX).unwrap_or(1);
+    // Bounded by the log: each round reads at least one entry or stops.
+    loop {
+        let entries = log
+            .entries(next, next.saturating_add(batch))
+            .await
+            .map_err(QuorumError::LogRead)?;
+        let Some(last) = entries.last() else { break };
+        next = offset_of(&last.log_id) + 1;
+        for entry in entries {
+            if let EntryPayload::Normal(proposal) = entry.payload {
+                machine.apply_local(offset_of(&entry.log_id), &proposal.records);
+            }
+        }
+    }
+    drop(log);
+    machine.into_applier().ok_or(QuorumError::ShutDown)
 }
 
 /// The controller listener: SO_REUSEADDR so a restarted voter rebinds its port at once.
