@@ -34,10 +34,11 @@
 //! ```
 //!
 //! Files: `schema.rs` (the file's shape and the validated types), `validation.rs` (every check,
-//! from file to [`Config`]), `args.rs` (the command line).
+//! from file to [`Config`]), `args.rs` (the command line), `voters.rs` (the voter list syntax).
 mod args;
 mod schema;
 mod validation;
+mod voters;
 
 pub use args::{Command, USAGE, parse_args};
 pub use schema::{
@@ -45,6 +46,7 @@ pub use schema::{
     GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, Limits, LimitsFile,
     ShardsFile, SocketFile, Tuning,
 };
+pub use voters::{QuorumVoter, VoterListError, parse_quorum_voters};
 
 use std::path::{Path, PathBuf};
 

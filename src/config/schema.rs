@@ -3,7 +3,7 @@
 //! types the broker reads ([`Config`], [`Limits`], [`GroupConfig`], [`Tuning`]) with their
 //! defaults. It checks nothing (`validation.rs`). Runs in `main` before any shard exists.
 use super::ConfigError;
-use crate::cluster::quorum::Voter;
+use super::QuorumVoter as Voter;
 use crate::limits;
 use serde::Deserialize;
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@ use super::schema::{
     GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, Limits, LimitsFile,
     ShardsFile, SocketFile, Tuning,
 };
-use crate::cluster::quorum::{Voter, parse_voters};
+use super::{QuorumVoter as Voter, parse_quorum_voters};
 use crate::limits;
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -95,7 +95,7 @@ fn validate_quorum_voters(text: Option<&str>, node_id: i32) -> Result<Vec<Voter>
         let max = limits::QUORUM_VOTERS_TEXT_SIZE_MAX;
         return Err(bad(format!("longer than {max} bytes")));
     }
-    let voters = parse_voters(text).map_err(|error| bad(error.to_string()))?;
+    let voters = parse_quorum_voters(text).map_err(|error| bad(error.to_string()))?;
     if !voters.iter().any(|voter| voter.node_id == node_id) {
         return Err(ConfigError::NotAVoter {
             node_id,

@@ -1,26 +1,31 @@
-//! The node's metadata snapshot file: load (and upgrade) at start-up, atomic rewrite after
-//! every change, and the gate that lets one change at a time through the controller.
+//! The metadata snapshot encoding and the controller's handle on the metadata log: the
+//! log's applier ([`MetadataImage`]), the commit of a change's records through the Raft node
+//! on shard 0 ([`MetadataStore::commit`]), the gate that lets one change at a time through
+//! the controller, and the pre-log files of older brokers (read once to upgrade).
 //!
 //! ```text
-//! <data>/cluster-metadata.snapshot   (integers big-endian)
+//! snapshot encoding (integers big-endian)
 //! [magic:8 "ringmeta"][format_version:u32 = 1][version:u64][cluster_id:str]
 //! [record_count:u32] record_count × [length:u32][record]
 //! [crc32c:u32 of every byte before it]
 //! ```
 //! The records are [`ClusterMetadata::snapshot_records`] (registrations, producer-id blocks,
 //! one `TopicCreated` per topic with its `Partition` records, one `BrokerConfigsSet`) in
-//! `records.rs`'s encoding; `version` is the log position the snapshot
-//! stands at. The whole file is bounded by `METADATA_SNAPSHOT_SIZE_MAX` and checked by its
-//! CRC before any record is read, so a torn write (impossible through the atomic rename, but
-//! cheap to detect) or a foreign file is refused rather than half-loaded.
+//! `records.rs`'s encoding; `version` is the metadata version the state stands at. The whole
+//! is bounded by `METADATA_SNAPSHOT_SIZE_MAX` and checked by its CRC before any record is
+//! read, so damage or a foreign file is refused rather than half-loaded. The encoding is the
+//! metadata log's first entry, the log's snapshots (`cluster::quorum` frames them), and the
+//! pre-log file `<data>/cluster-metadata.snapshot`.
 //!
-//! Upgrade: brokers before the record log wrote `<data>/cluster-metadata.toml` (format 1).
-//! When no snapshot exists, that file is read, turned into records, written as the snapshot,
-//! and then removed; a crash in between leaves both files, and the snapshot wins.
+//! Upgrade: brokers before the metadata log wrote `<data>/cluster-metadata.snapshot`, and
+//! before the records `<data>/cluster-metadata.toml` (format 1). When the log has no entry,
+//! the broker reads the snapshot file (else the TOML file) without writing, commits its state
+//! as the log's first entry, and only then renames the files to `*.migrated`: a crash before
+//! the commit leaves them in charge. `load_or_create` and `save` are the pre-log read/write
+//! path, kept for the format's tests.
 //!
-//! Start-up I/O is blocking (it runs once, on the main thread, before any shard serves);
-//! the per-change write goes through `storage::write_atomically` (io_uring: temp file,
-//! fdatasync, rename, directory fsync) on the controller's shard, shard 0.
+//! Start-up I/O is blocking (once, before any shard serves: on `main`, and on shard 0 for the
+//! rename); commits run on the controller's shard, shard 0.
 use super::records::{MetadataRecord, Reader, RecordDecodeError};
 use super::{ClusterMetadata, MetadataError};
 use crate::cluster::quorum::{
@@ -625,7 +630,6 @@ fn uuid_from_hex(text: &str) -> Option<Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     /// What the broker before the record log wrote for a topic with an override, a second
     /// topic and one broker override, after four changes (its versions started at 1).
@@ -844,7 +848,7 @@ partition_count = 1
         let store = MetadataStore::new(Path::new("/nonexistent"));
         let turn = store.turn().await;
         assert!(store.gate.0.is_full(), "a turn holds the token");
-        let shared = Arc::new(store.clone());
+        let shared = Rc::new(store.clone());
         drop(turn);
         assert!(
             shared.gate.0.is_empty(),

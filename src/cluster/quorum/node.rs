@@ -22,6 +22,7 @@ use super::network::{NetworkFactory, Server};
 use super::state_machine::{MetadataApplier, StateMachine};
 use super::types::{Proposal, kafka_id, offset_of, raft_id};
 use super::{CommittedEntry, MetadataQuorum, QuorumError, QuorumStatus, VoterProgress};
+use crate::config::{VoterListError, parse_quorum_voters};
 use crate::limits::{
     QUORUM_ELECTION_TIMEOUT_MS_MAX_DEFAULT, QUORUM_ELECTION_TIMEOUT_MS_MIN_DEFAULT,
     QUORUM_ENTRIES_PER_APPEND_MAX, QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT,
@@ -30,45 +31,24 @@ use crate::limits::{
     QUORUM_SNAPSHOT_ENTRIES_MAX, QUORUM_SNAPSHOT_ENTRIES_MIN, QUORUM_VOTERS_MAX,
 };
 
-/// One entry of `--quorum-voters`: `id@host:port`, the voter's controller listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Voter {
-    pub node_id: i32,
-    pub address: String,
-}
+/// One entry of `--quorum-voters`: `id@host:port`, the voter's controller listener (the
+/// syntax lives in `config::voters`, below this layer, so config validation reads it too).
+pub use crate::config::QuorumVoter as Voter;
 
 /// Parses `1@h:p,2@h:p,...` (Kafka's `controller.quorum.voters` syntax).
 ///
 /// # Errors
 /// `VoterSyntax` naming the first bad entry; `Config` for too many voters or a repeated id.
 pub fn parse_voters(text: &str) -> Result<Vec<Voter>, QuorumError> {
-    let mut voters: Vec<Voter> = Vec::new();
-    for (index, item) in text.split(',').enumerate() {
-        let bad = QuorumError::VoterSyntax { index };
-        let (id, address) = item.trim().split_once('@').ok_or(bad)?;
-        let node_id = id.parse::<i32>().ok().filter(|id| *id >= 0);
-        let has_port = address
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        let (Some(node_id), true) = (node_id, has_port) else {
-            return Err(QuorumError::VoterSyntax { index });
-        };
-        if voters.iter().any(|v| v.node_id == node_id) {
-            return Err(QuorumError::Config {
-                reason: "a voter id appears twice",
-            });
-        }
-        if voters.len() >= QUORUM_VOTERS_MAX {
-            return Err(QuorumError::Config {
-                reason: "more voters than QUORUM_VOTERS_MAX",
-            });
-        }
-        voters.push(Voter {
-            node_id,
-            address: address.to_string(),
-        });
-    }
-    Ok(voters)
+    parse_quorum_voters(text).map_err(|error| match error {
+        VoterListError::Syntax { index } => QuorumError::VoterSyntax { index },
+        VoterListError::Duplicate => QuorumError::Config {
+            reason: "a voter id appears twice",
+        },
+        VoterListError::TooMany => QuorumError::Config {
+            reason: "more voters than QUORUM_VOTERS_MAX",
+        },
+    })
 }
 
 /// What one voter needs to run.
