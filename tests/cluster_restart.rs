@@ -119,6 +119,34 @@ fn snapshot_end_offset(data: &Path) -> Option<u64> {
         .max()
 }
 
+fn create_error(client: &mut RawClient, name: &str) -> ErrorCode {
+    let request = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: StrBytes::from(name),
+            num_partitions: 1,
+            replication_factor: 1,
+            ..CreatableTopic::default()
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let response: CreateTopicsResponse = call(client, 5, &request);
+    response.topics[0].error_code
+}
+
+#[test]
+fn the_metadata_logs_name_is_not_a_topic_name() {
+    let mut broker = Broker::start();
+    let mut client = broker.client();
+    let code = create_error(&mut client, "__cluster_metadata");
+    assert_eq!(code, ErrorCode::InvalidTopicException);
+    create(&mut client, "kept", 1, "5");
+    drop(client);
+    broker.restart();
+    let mut client = broker.client();
+    assert_eq!(topics(&mut client), vec![("kept".to_owned(), 1)]);
+}
+
 fn name(index: usize) -> String {
     format!("topic-{index:02}")
 }

@@ -70,7 +70,7 @@ async fn apply(
             let next = store
                 .applied()
                 .unwrap_or_else(|| Arc::new(expected.clone()));
-            if *next != expected {
+            if next.version != expected.version {
                 // An earlier entry whose commit timed out landed in between: the log wins.
                 tracing::warn!(version = next.version, "metadata log applied another state");
             }
