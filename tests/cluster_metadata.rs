@@ -141,6 +141,24 @@ fn a_pre_log_snapshot_file_becomes_the_logs_first_entry() {
 }
 
 #[test]
+fn once_the_first_entry_is_committed_the_log_wins_over_a_leftover_pre_log_file() {
+    let mut broker = common::Broker::start();
+    let data = without_metadata_log(&mut broker);
+    let snapshot = data.join("cluster-metadata.snapshot");
+    std::fs::write(&snapshot, pre_log_snapshot()).unwrap();
+    broker.start_again();
+    assert_legacy_topic(&broker);
+    broker.kill9();
+    // A crash after the commit but before the rename leaves the old file in place; here it
+    // even stands for another state (a new cluster): the committed log must win.
+    let other = ClusterMetadata::new_cluster();
+    std::fs::write(&snapshot, encode_snapshot(&other).unwrap()).unwrap();
+    broker.start_again();
+    assert_legacy_topic(&broker);
+    assert!(!snapshot.exists(), "the leftover file is renamed away");
+}
+
+#[test]
 fn a_damaged_pre_log_snapshot_stops_the_broker_instead_of_starting_a_new_cluster() {
     let mut broker = common::Broker::start();
     let data = without_metadata_log(&mut broker);

@@ -89,7 +89,10 @@ mod tests {
         );
         assert!(validate("ünïcode").is_err());
         assert!(validate("space here").is_err());
-        assert_eq!(validate("__cluster_metadata"), Err(TopicNameError::Reserved));
+        assert_eq!(
+            validate("__cluster_metadata"),
+            Err(TopicNameError::Reserved)
+        );
         assert_eq!(validate("__cluster_metadata2"), Ok(()));
     }
 
