@@ -4,7 +4,7 @@
 //! order, with the unknown ones answered in place.
 //!
 //! Topic "spread" has [`PARTITIONS`] partitions; partition `p` holds `p + 1` records with
-//! timestamps `BASE_MS + i * 1000` (`i` = the record's offset). Requests list the partitions
+//! timestamps `base_ms() + i * 1000` (`i` = the record's offset). Requests list the partitions
 //! in reverse order with unknown ones mixed in, so the answer order cannot come from grouping.
 mod common;
 
@@ -36,7 +36,13 @@ use ringbroker::shard::shard_for;
 const TOPIC: &str = "spread";
 const PARTITIONS: i32 = 12;
 const SHARDS: usize = 2;
-const BASE_MS: i64 = 1_700_000_000_000;
+/// The first record's timestamp: the test's start, rounded down to a second. Not a fixed date:
+/// records older than `retention.ms` (7 days) are deleted by the broker's retention check (every
+/// second), which a loaded machine may run before the test reads them back.
+fn base_ms() -> i64 {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| common::now_ms() / 1000 * 1000)
+}
 /// A partition index the topic does not have, asked for between the real ones.
 const MISSING: i32 = 99;
 
@@ -52,7 +58,7 @@ where
     response
 }
 
-/// `count` records with timestamps `BASE_MS + offset * 1000`.
+/// `count` records with timestamps `base_ms() + offset * 1000`.
 fn batch(count: i32) -> bytes::Bytes {
     let mut output = BytesMut::new();
     let mut scratch = BytesMut::new();
@@ -61,7 +67,7 @@ fn batch(count: i32) -> bytes::Bytes {
         let value = format!("value-{index}");
         builder
             .append(&NewRecord {
-                timestamp: BASE_MS + i64::from(index) * 1000,
+                timestamp: base_ms() + i64::from(index) * 1000,
                 key: None,
                 value: Some(value.as_bytes()),
                 headers: &[],
@@ -145,7 +151,7 @@ fn list_offsets_case(partition: i32) -> (i64, (i64, i64)) {
     match partition % 3 {
         0 => (-1, (i64::from(partition) + 1, -1)),
         1 => (-2, (0, -1)),
-        _ => (BASE_MS + 500, (1, BASE_MS + 1000)),
+        _ => (base_ms() + 500, (1, base_ms() + 1000)),
     }
 }
 

@@ -41,7 +41,7 @@ fn batch(values: &[&str]) -> bytes::Bytes {
     for value in values {
         builder
             .append(&NewRecord {
-                timestamp: 1,
+                timestamp: common::now_ms(),
                 key: None,
                 value: Some(value.as_bytes()),
                 headers: &[],

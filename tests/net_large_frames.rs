@@ -67,7 +67,7 @@ fn build_requests(round: u64, next_correlation_id: &mut i32) -> Vec<Request> {
                     .enumerate()
                     .map(|(batch, size)| {
                         let seed = round * 1000 + index as u64 * 10 + batch as u64 + 1;
-                        build_batch_sized(3, now_ms(), size, seed).freeze()
+                        build_batch_sized(3, common::now_ms(), size, seed).freeze()
                     })
                     .collect()
             });
@@ -78,15 +78,6 @@ fn build_requests(round: u64, next_correlation_id: &mut i32) -> Vec<Request> {
             }
         })
         .collect()
-}
-
-/// Batch timestamps are now: old ones would roll a segment per batch and be deleted by time
-/// retention before the test reads them back.
-fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    i64::try_from(since_epoch.as_millis()).unwrap()
 }
 
 fn encode(request: &Request) -> Vec<u8> {
@@ -209,7 +200,7 @@ fn pipelined_large_frames_arrive_whole_in_order_and_byte_exact() {
     let create = Request {
         correlation_id: 0,
         batches: std::array::from_fn(|partition| {
-            vec![build_batch_sized(1, now_ms(), 10, partition as u64).freeze()]
+            vec![build_batch_sized(1, common::now_ms(), 10, partition as u64).freeze()]
         }),
     };
     client.stream.write_all(&encode(&create)).unwrap();

@@ -75,12 +75,14 @@ fn produce(client: &mut common::RawClient, partition: i32, records: Bytes) {
 fn produce_all(client: &mut common::RawClient) -> [Vec<Bytes>; 3] {
     let mut large = Vec::new();
     for seed in 0..LARGE_COUNT as u64 {
-        let batch = build_batch_sized(1, 1_000, LARGE_PAYLOAD, seed + 1).freeze();
+        let batch = build_batch_sized(1, common::now_ms(), LARGE_PAYLOAD, seed + 1).freeze();
         produce(client, 0, batch.clone());
         large.push(batch);
     }
     let small: Vec<Bytes> = (0..SMALL_COUNT as u64)
-        .map(|seed| build_batch_sized(2, 1_000, 40 + (seed as usize % 70), seed + 100).freeze())
+        .map(|seed| {
+            build_batch_sized(2, common::now_ms(), 40 + (seed as usize % 70), seed + 100).freeze()
+        })
         .collect();
     // All small batches in one request: one records blob of many batches.
     produce(client, 2, small.concat().into());
@@ -466,7 +468,7 @@ fn a_consumer_that_stops_reading_is_cut_off_after_the_idle_timeout() {
         });
         let mut client = broker.client();
         for seed in 0..BATCHES {
-            let batch = build_batch_sized(1, 1_000, LARGE_PAYLOAD, seed + 500).freeze();
+            let batch = build_batch_sized(1, common::now_ms(), LARGE_PAYLOAD, seed + 500).freeze();
             produce(&mut client, 1, batch);
         }
         let mut stalled = common::RawClient {

@@ -365,3 +365,13 @@ pub fn eventually(timeout: Duration, mut probe: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Now, in milliseconds since the epoch: the timestamp of batches a test sends to a broker. Old
+/// timestamps (1970) would be deleted by time retention (`retention.ms`, 7 days) at the broker's
+/// next retention check, which on a loaded machine can come before the test reads them back.
+pub fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since_epoch.as_millis()).unwrap()
+}
