@@ -461,6 +461,26 @@ pub const QUORUM_SNAPSHOT_ENTRIES_MIN: u64 = 16;
 pub const QUORUM_SNAPSHOT_ENTRIES_MAX: u64 = 10_000_000;
 /// Voters in one quorum (Kafka deployments use 3 or 5).
 pub const QUORUM_VOTERS_MAX: usize = 7;
+/// Longest `--quorum-voters` / `quorum_voters` text: 7 voters of `id@host:port` with long
+/// host names fit.
+pub const QUORUM_VOTERS_TEXT_SIZE_MAX: usize = 4096;
+/// How long shard 0 waits at start-up for the metadata log to elect a leader and apply its
+/// tail before the broker gives up (one voter: one election timeout plus the replay).
+pub const QUORUM_START_TIMEOUT_MS: u64 = 30_000;
+/// The one voter's controller listener when `--quorum-voters` is not given: loopback with a
+/// kernel-chosen port (a one-voter quorum sends no RPCs; the port is never told anyone).
+pub const QUORUM_SINGLE_VOTER_ADDRESS: &str = "127.0.0.1:0";
+/// Raft timing of a one-voter quorum: no peer can compete or miss a heartbeat, so the election
+/// timeout only delays start-up; kept short (and `> 2 × heartbeat`, as openraft requires).
+pub const QUORUM_SINGLE_VOTER_HEARTBEAT_INTERVAL_MS: u64 = 20;
+pub const QUORUM_SINGLE_VOTER_ELECTION_TIMEOUT_MS_MIN: u64 = 50;
+pub const QUORUM_SINGLE_VOTER_ELECTION_TIMEOUT_MS_MAX: u64 = 100;
+const _: () = assert!(
+    QUORUM_SINGLE_VOTER_ELECTION_TIMEOUT_MS_MIN > 2 * QUORUM_SINGLE_VOTER_HEARTBEAT_INTERVAL_MS
+);
+const _: () = assert!(
+    QUORUM_SINGLE_VOTER_ELECTION_TIMEOUT_MS_MAX > QUORUM_SINGLE_VOTER_ELECTION_TIMEOUT_MS_MIN
+);
 /// Entries one `read_committed` call returns at most.
 pub const QUORUM_READ_ENTRIES_MAX: usize = 1024;
 /// Bytes read from the metadata log per storage read while collecting entries.

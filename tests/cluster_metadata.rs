@@ -1,12 +1,17 @@
-//! The node metadata file against the real broker: a data dir written by a broker from before
-//! the metadata records (`cluster-metadata.toml`) loads and is upgraded in place to the
-//! snapshot file, with its cluster id, topic ids, partition counts and configs intact.
+//! The metadata log against the real broker: a data dir written by a broker from before the
+//! metadata log (`cluster-metadata.toml`, or the later `cluster-metadata.snapshot`) is upgraded
+//! in place — its state becomes the log's first entry, with its cluster id, topic ids,
+//! partition counts and configs intact, and the old file is renamed away; a damaged old file
+//! stops the broker; `--quorum-voters` must name this node.
 mod common;
 
+use ringbroker::cluster::metadata::encode_snapshot;
+use ringbroker::cluster::{ClusterMetadata, MetadataRecord};
 use ringbroker::protocol::messages::metadata::{
     MetadataRequest, MetadataRequestTopic, MetadataResponse,
 };
-use ringbroker::protocol::{ErrorCode, StrBytes};
+use ringbroker::protocol::{ErrorCode, StrBytes, Uuid};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -62,36 +67,107 @@ fn assert_legacy_topic(broker: &common::Broker) {
     assert_eq!(topic.partitions.len(), 3);
 }
 
-#[test]
-fn an_older_brokers_data_dir_is_upgraded_in_place() {
-    let mut broker = common::Broker::start();
+/// The metadata log's partition of a data dir.
+fn metadata_log(data: &Path) -> std::path::PathBuf {
+    data.join("__cluster_metadata-0")
+}
+
+/// A data dir as today's broker leaves it, turned back into one from before the metadata log.
+fn without_metadata_log(broker: &mut common::Broker) -> std::path::PathBuf {
     broker.terminate();
     let data = broker.data_dir();
-    let snapshot = data.join("cluster-metadata.snapshot");
+    assert!(
+        metadata_log(&data).is_dir(),
+        "a new broker keeps its metadata in the log"
+    );
+    assert!(
+        !data.join("cluster-metadata.snapshot").exists(),
+        "and writes no pre-log snapshot file"
+    );
+    std::fs::remove_dir_all(metadata_log(&data)).unwrap();
+    data
+}
+
+#[test]
+fn an_older_brokers_toml_data_dir_is_upgraded_into_the_metadata_log() {
+    let mut broker = common::Broker::start();
+    let data = without_metadata_log(&mut broker);
     let legacy = data.join("cluster-metadata.toml");
-    assert!(snapshot.exists(), "a new broker writes the snapshot file");
-    std::fs::remove_file(&snapshot).unwrap();
     std::fs::write(&legacy, LEGACY_TOML).unwrap();
 
     broker.start_again();
     assert_legacy_topic(&broker);
-    assert!(snapshot.exists(), "upgraded to the snapshot file");
-    assert!(!legacy.exists(), "the TOML file is replaced");
+    assert!(metadata_log(&data).is_dir(), "upgraded into the log");
+    assert!(!legacy.exists(), "the TOML file is renamed away");
+    assert!(data.join("cluster-metadata.toml.migrated").exists());
 
+    // The log alone carries the state from now on, across clean and hard restarts.
+    broker.restart();
+    assert_legacy_topic(&broker);
+    broker.kill9();
+    broker.start_again();
+    assert_legacy_topic(&broker);
+}
+
+/// The snapshot file the broker before the metadata log wrote, holding the legacy topic.
+fn pre_log_snapshot() -> Vec<u8> {
+    let record = MetadataRecord::TopicCreated {
+        topic_id: Uuid([
+            0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+            0xcd, 0xef,
+        ]),
+        name: "legacy".to_owned(),
+        partition_count: 3,
+        configs: BTreeMap::from([("retention.ms".to_owned(), "1000".to_owned())]),
+    };
+    let state =
+        ClusterMetadata::restore("q1Sh-9_ISia_aT7Yv2fdvA".to_owned(), 9, &[record]).unwrap();
+    encode_snapshot(&state).unwrap()
+}
+
+#[test]
+fn a_pre_log_snapshot_file_becomes_the_logs_first_entry() {
+    let mut broker = common::Broker::start();
+    let data = without_metadata_log(&mut broker);
+    let snapshot = data.join("cluster-metadata.snapshot");
+    std::fs::write(&snapshot, pre_log_snapshot()).unwrap();
+
+    broker.start_again();
+    assert_legacy_topic(&broker);
+    assert!(!snapshot.exists(), "the snapshot file is renamed away");
+    assert!(data.join("cluster-metadata.snapshot.migrated").exists());
     broker.restart();
     assert_legacy_topic(&broker);
 }
 
 #[test]
-fn a_damaged_snapshot_stops_the_broker_instead_of_starting_a_new_cluster() {
+fn once_the_first_entry_is_committed_the_log_wins_over_a_leftover_pre_log_file() {
     let mut broker = common::Broker::start();
-    broker.terminate();
-    let snapshot = broker.data_dir().join("cluster-metadata.snapshot");
-    let mut bytes = std::fs::read(&snapshot).unwrap();
+    let data = without_metadata_log(&mut broker);
+    let snapshot = data.join("cluster-metadata.snapshot");
+    std::fs::write(&snapshot, pre_log_snapshot()).unwrap();
+    broker.start_again();
+    assert_legacy_topic(&broker);
+    broker.kill9();
+    // A crash after the commit but before the rename leaves the old file in place; here it
+    // even stands for another state (a new cluster): the committed log must win.
+    let other = ClusterMetadata::new_cluster();
+    std::fs::write(&snapshot, encode_snapshot(&other).unwrap()).unwrap();
+    broker.start_again();
+    assert_legacy_topic(&broker);
+    assert!(!snapshot.exists(), "the leftover file is renamed away");
+}
+
+#[test]
+fn a_damaged_pre_log_snapshot_stops_the_broker_instead_of_starting_a_new_cluster() {
+    let mut broker = common::Broker::start();
+    let data = without_metadata_log(&mut broker);
+    let snapshot = data.join("cluster-metadata.snapshot");
+    let mut bytes = pre_log_snapshot();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&snapshot, bytes).unwrap();
-    let (status, output) = run_to_exit(&broker.data_dir());
+    let (status, output) = run_to_exit(&data, &[]);
     assert!(
         !status.success(),
         "started on a damaged snapshot:\n{output}"
@@ -105,9 +181,38 @@ fn a_damaged_snapshot_stops_the_broker_instead_of_starting_a_new_cluster() {
     );
 }
 
+#[test]
+fn a_node_outside_the_voter_list_refuses_to_start() {
+    let data = tempfile::TempDir::new().unwrap();
+    let voters = format!("1@{}", common::free_address());
+    let (status, output) = run_to_exit(
+        &data.path().join("data"),
+        &["--node-id", "7", "--quorum-voters", &voters],
+    );
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("not among quorum_voters"), "{output}");
+    assert!(output.contains("not supported yet"), "{output}");
+}
+
+#[test]
+fn a_one_voter_list_naming_this_node_runs_the_broker() {
+    let voters = format!("3@{}", common::free_address());
+    let broker = common::Broker::start_with(common::BrokerOptions {
+        extra_args: vec![
+            "--node-id".to_owned(),
+            "3".to_owned(),
+            "--quorum-voters".to_owned(),
+            voters,
+        ],
+        ..common::BrokerOptions::default()
+    });
+    let response = metadata(&mut broker.client(), &[]);
+    assert_eq!(response.controller_id, 3, "{response:?}");
+}
+
 /// Runs the broker on `data_dir` and waits (bounded) for it to exit on its own; a broker
 /// still running at the deadline is killed and fails the test.
-fn run_to_exit(data_dir: &Path) -> (ExitStatus, String) {
+fn run_to_exit(data_dir: &Path, extra_args: &[&str]) -> (ExitStatus, String) {
     let log = data_dir.with_file_name("refused.log");
     let file = std::fs::File::create(&log).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringbroker"))
@@ -118,6 +223,7 @@ fn run_to_exit(data_dir: &Path) -> (ExitStatus, String) {
         .arg(data_dir)
         .arg("--shards")
         .arg("1")
+        .args(extra_args)
         .stdin(Stdio::null())
         .stdout(file.try_clone().unwrap())
         .stderr(file)

@@ -3,8 +3,9 @@
 //! its own; each service belongs to its subsystem and holds the handles it needs.
 //!
 //! ```text
-//! Services      metadata view (cluster), partition logs (storage), group coordinator (group),
-//!               producer id allocator (cluster, shard 0); next: replica manager, quorum node
+//! Services      metadata view (cluster; on shard 0 with the metadata log's Raft node),
+//!               partition logs (storage), group coordinator (group), producer id allocator
+//!               (cluster, shard 0); next: replica manager
 //! Broker        implements shard::Compose: start (recovery, replay) → started (timers) → stop
 //! Shard         = shard::Shard<Services>: the context handlers and net/ are given
 //! ```
@@ -16,17 +17,23 @@
 //! layer: `handlers/` (which reach the services through `ctx.shard.state`), `net/` and the
 //! metrics listener, started as `shard::Server`s by `main.rs`.
 //!
-//! Start-up order on each shard (before any shard listens): the log pump and recovery of the
-//! partitions the shard owns → the metadata view → the group coordinator and the replay of
-//! its `__consumer_offsets` partitions → the producer id allocator (shard 0). Stop: the logs
-//! close (flush, clean-shutdown marker).
+//! Start-up: `main` reads the state the node's metadata log stands for ([`Broker::prepare`]).
+//! Then on each shard (before any shard listens): shard 0 starts the metadata log's Raft node
+//! and waits until it applied its log (committing the first entry of a new or upgraded data
+//! dir) → the log pump and recovery of the partitions the shard owns → the metadata view →
+//! the group coordinator and the replay of its `__consumer_offsets` partitions → the producer
+//! id allocator (shard 0). Stop: the Raft node stops (shard 0), the logs close (flush,
+//! clean-shutdown marker).
 //!
 //! Runs on every shard thread (services, hooks); [`Broker::prepare`] runs on `main`.
+use crate::cluster::metadata::{MetadataImage, encode_snapshot};
 use crate::cluster::partition_logs::{LogPlacement, wanted_logs};
 use crate::cluster::producer_ids::ProducerIdAllocator;
+use crate::cluster::quorum::{MetadataQuorum, QuorumConfig, QuorumError, RaftQuorum, replay_local};
 use crate::cluster::{ClusterMetadata, MetadataHost, MetadataStore, MetadataView, controller};
 use crate::config::Config;
 use crate::group::{self, Coordinator};
+use crate::limits::QUORUM_START_TIMEOUT_MS;
 use crate::shard::{Compose, ShardError, StartContext};
 use crate::storage::LogPump;
 use std::cell::RefCell;
@@ -34,6 +41,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A broker shard's context: what handlers, net/ and the metrics listener are given.
 pub type Shard = crate::shard::Shard<Services>;
@@ -74,29 +82,108 @@ pub enum BrokerError {
     },
     #[error("cluster metadata: {0}")]
     Metadata(#[from] crate::cluster::metadata::MetadataFileError),
+    #[error("metadata log: {0}")]
+    Quorum(#[from] QuorumError),
+    #[error("cannot build the start-up runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Why shard 0 cannot open the metadata log.
+#[derive(Debug, thiserror::Error)]
+enum MetadataLogError {
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
+    #[error(transparent)]
+    File(#[from] crate::cluster::metadata::MetadataFileError),
+    #[error("the metadata log has no state after its first entry was proposed")]
+    NotBootstrapped,
 }
 
 /// The broker's composition, shared by every shard thread.
 #[derive(Debug)]
 pub struct Broker {
-    /// The node's metadata as loaded at start-up; each shard keeps its own copy from here on.
+    /// The node's metadata as its own metadata log stands at start-up (or, before the log has
+    /// its first entry, the pre-log file's state or a new cluster's); every shard opens its
+    /// partitions from it, and shard 0 replaces it with what the running log applies.
     metadata: Arc<ClusterMetadata>,
 }
 
 impl Broker {
-    /// Creates the data directory and loads (or creates) the node metadata file, once, before
-    /// any shard starts, so every shard begins from the same snapshot.
+    /// Creates the data directory and reads the metadata the node's log stands for (snapshot +
+    /// tail, without starting Raft; a short-lived runtime on `main`), once, before any shard
+    /// starts, so every shard begins from the same state. A log without its first entry yet
+    /// takes the state of the pre-log files (upgrade) or of a new cluster; shard 0 commits it
+    /// as the log's first entry.
     ///
     /// # Errors
-    /// The data dir cannot be created, or the metadata file is unreadable or invalid.
+    /// The data dir cannot be created, the log or a pre-log file is unreadable or invalid.
     pub fn prepare(config: &Config) -> Result<Self, BrokerError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| BrokerError::DataDir {
             path: config.data_dir.clone(),
             source,
         })?;
-        let metadata = controller::load(&MetadataStore::new(&config.data_dir))?;
+        let runtime = compio::runtime::Runtime::new().map_err(BrokerError::Runtime)?;
+        let image = runtime.block_on(replay_local(&config.data_dir, MetadataImage::default()))?;
+        drop(runtime);
+        let metadata = match image.current() {
+            Some(metadata) => metadata,
+            None => Arc::new(
+                MetadataStore::new(&config.data_dir)
+                    .load_existing()?
+                    .unwrap_or_else(ClusterMetadata::new_cluster),
+            ),
+        };
         Ok(Self { metadata })
     }
+
+    /// Starts the metadata log's Raft node on shard 0, waits until it applied its log, commits
+    /// the first entry when the log has none (the state `prepare` read: an upgraded data dir
+    /// or a new cluster), then retires the pre-log files. Returns the applied state and the
+    /// controller's store.
+    async fn open_metadata_log(
+        &self,
+        config: &Config,
+    ) -> Result<(Arc<ClusterMetadata>, MetadataStore), MetadataLogError> {
+        let quorum_config = quorum_config(config);
+        let quorum = Rc::new(RaftQuorum::start(quorum_config, MetadataImage::default()).await?);
+        let timeout = Duration::from_millis(QUORUM_START_TIMEOUT_MS);
+        quorum.wait_caught_up(timeout).await?;
+        let store = MetadataStore::with_quorum(&config.data_dir, Rc::clone(&quorum));
+        if store.applied().is_none() {
+            tracing::info!(
+                version = self.metadata.version,
+                topics = self.metadata.topics.len(),
+                "metadata log is empty: committing the node's state as its first entry"
+            );
+            let first = encode_snapshot(&self.metadata)?;
+            quorum.propose(vec![first]).await?;
+        }
+        // Only now (the first entry is committed) may the pre-log files go.
+        store.retire_pre_log_files()?;
+        let metadata = store.applied().ok_or(MetadataLogError::NotBootstrapped)?;
+        Ok((metadata, store))
+    }
+}
+
+/// The metadata quorum's config from the broker's; a one-voter quorum gets short Raft timers.
+fn quorum_config(config: &Config) -> QuorumConfig {
+    let mut quorum = QuorumConfig::new(
+        config.node_id,
+        config.quorum_voters.clone(),
+        config.data_dir.clone(),
+    );
+    quorum.snapshot_entries = config.quorum_snapshot_entries;
+    if quorum.voters.len() == 1 {
+        use crate::limits::{
+            QUORUM_SINGLE_VOTER_ELECTION_TIMEOUT_MS_MAX as MAX,
+            QUORUM_SINGLE_VOTER_ELECTION_TIMEOUT_MS_MIN as MIN,
+            QUORUM_SINGLE_VOTER_HEARTBEAT_INTERVAL_MS as HEARTBEAT,
+        };
+        quorum.heartbeat_interval = Duration::from_millis(HEARTBEAT);
+        quorum.election_timeout_min = Duration::from_millis(MIN);
+        quorum.election_timeout_max = Duration::from_millis(MAX);
+    }
+    quorum
 }
 
 impl Compose for Broker {
@@ -109,7 +196,19 @@ impl Compose for Broker {
             draining,
         } = context;
         assert_eq!(placement.count, config.shard_count());
-        let metadata = Arc::clone(&self.metadata);
+        let (metadata, store) = if placement.index == controller::CONTROLLER_SHARD {
+            let (metadata, store) =
+                self.open_metadata_log(&config)
+                    .await
+                    .map_err(|source| ShardError::Service {
+                        shard: placement.index,
+                        service: "metadata log",
+                        source: Box::new(source),
+                    })?;
+            (metadata, Some(store))
+        } else {
+            (Arc::clone(&self.metadata), None)
+        };
         let logs = LogPump::spawn(placement.index);
         let log_placement = LogPlacement {
             shard_index: placement.index,
@@ -119,8 +218,6 @@ impl Compose for Broker {
         };
         // Recovery of every partition this shard owns happens here, before it listens.
         logs.reconcile(wanted_logs(&metadata, &log_placement)).await;
-        let store = (placement.index == controller::CONTROLLER_SHARD)
-            .then(|| MetadataStore::new(&config.data_dir));
         // Groups are replayed from the offsets log before the shard listens.
         let groups = Coordinator::new(logs.clone(), config.groups, draining);
         group::load_owned(&groups, &metadata, placement).await;
@@ -148,9 +245,27 @@ impl Compose for Broker {
     fn started(&self, shard: &Rc<Shard>) {
         // Groups replayed by the start-up hook need their timer now, not at the first request.
         shard.state.groups.start_timer_if_loaded();
+        let current = shard.state.metadata.current();
+        if shard.index() == controller::CONTROLLER_SHARD && *current != *self.metadata {
+            // The running log applied more than this node's log held at `prepare` (a voter of
+            // several that was behind): the other shards catch up through a publication.
+            let shard = Rc::clone(shard);
+            compio::runtime::spawn(async move { controller::publish(&shard, current).await })
+                .detach();
+        }
     }
 
     async fn stop(&self, shard: &Rc<Shard>) {
+        let quorum = shard
+            .state
+            .metadata
+            .store()
+            .and_then(|s| s.quorum().cloned());
+        if let Some(quorum) = quorum
+            && let Err(error) = quorum.shutdown().await
+        {
+            tracing::warn!(%error, "metadata log did not stop cleanly");
+        }
         shard.state.logs.shutdown().await;
         tracing::debug!(shard = shard.index(), "shutdown hook ran: logs closed");
     }

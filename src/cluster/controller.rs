@@ -1,9 +1,11 @@
 //! The controller: the single writer of cluster metadata, on shard 0.
 //!
 //! A change is data (`MetadataChange`) and runs on shard 0 under the metadata store's gate:
-//! decide its records with the pure `cluster::decisions`, apply them with the pure
-//! `ClusterMetadata::apply`, persist the resulting state (async atomic write), install it as
-//! shard 0's copy; changes never interleave. The caller then publishes the snapshot to every
+//! decide its records with the pure `cluster::decisions` against the state the metadata log
+//! applied, check them with the pure `ClusterMetadata::apply_all`, commit them as one entry of
+//! the Raft metadata log (`MetadataStore::commit` → `cluster::quorum`), whose applier
+//! (`MetadataImage`) applies them; install that state as shard 0's copy; changes never
+//! interleave. The caller then publishes the snapshot to every
 //! shard from its own task (never from inside a mesh job), and each shard installs it if it is
 //! newer and reconciles its partition logs (open new partitions, apply configs, close and
 //! delete removed ones). The caller answers only after every shard reconciled, so an
@@ -16,7 +18,7 @@
 //!
 //! Runs on any shard (callers) and on shard 0 (the change itself).
 use super::decisions::{self, MetadataChange};
-use super::metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata, random_uuid};
+use super::metadata::{ClusterMetadata, MetadataError, TopicMetadata, random_uuid};
 use super::view::MetadataHost;
 use crate::shard::Shard;
 use std::collections::BTreeMap;
@@ -39,10 +41,11 @@ struct Applied {
     next: Arc<ClusterMetadata>,
 }
 
-/// Runs `change` on shard 0 — decide its records against the latest state, persist the state
-/// they lead to, install it there — then publishes that state to every shard. One change at
-/// a time (the store's gate): no two changes decide against the same state, and a change
-/// that fails to persist leaves every shard's state as it was.
+/// Runs `change` on shard 0 — decide its records against the state the metadata log has
+/// applied, commit them as one log entry, install the state the log applied there — then
+/// publishes that state to every shard. One change at a time (the store's gate): no two
+/// changes decide against the same state, and a change that fails to commit leaves every
+/// shard's state as it was.
 async fn apply(
     shard: &Rc<Shard<impl MetadataHost>>,
     change: MetadataChange,
@@ -53,21 +56,24 @@ async fn apply(
                 panic!("the metadata store lives on shard {CONTROLLER_SHARD}");
             };
             let _turn = store.turn().await;
-            // Read after the gate's `.await`: the latest state, which no one else changes now.
-            let previous = metadata(&controller);
+            // Read after the gate's `.await`: the log's latest state, which no one else
+            // changes now (an entry whose commit timed out earlier may have landed since).
+            let previous = store.applied().unwrap_or_else(|| metadata(&controller));
             let records = decisions::decide(&previous, &change)?;
             if records.is_empty() {
                 let next = Arc::clone(&previous);
                 return Ok(Applied { previous, next });
             }
-            let next = Arc::new(previous.apply_all(&records)?);
-            let added = u64::try_from(records.len()).unwrap_or(u64::MAX);
-            assert_eq!(
-                next.version,
-                previous.version + added,
-                "one version per record"
-            );
-            store.save(&next).await?;
+            // Checked before proposing: a record that would not apply is never written.
+            let expected = previous.apply_all(&records)?;
+            store.commit(&records).await?;
+            let next = store
+                .applied()
+                .unwrap_or_else(|| Arc::new(expected.clone()));
+            if next.version != expected.version {
+                // An earlier entry whose commit timed out landed in between: the log wins.
+                tracing::warn!(version = next.version, "metadata log applied another state");
+            }
             controller.state.metadata_view().replace(Arc::clone(&next));
             Ok::<_, MetadataError>(Applied { previous, next })
         })
@@ -217,14 +223,4 @@ pub async fn set_broker_configs(
 ) -> Result<(), MetadataError> {
     let change = MetadataChange::SetBrokerConfigs { configs };
     apply(shard, change).await.map(drop)
-}
-
-/// Loads (or creates) the node metadata before the shards start.
-///
-/// # Errors
-/// The file cannot be read or is invalid.
-pub fn load(
-    store: &MetadataStore,
-) -> Result<Arc<ClusterMetadata>, super::metadata::MetadataFileError> {
-    store.load_or_create().map(Arc::new)
 }

@@ -13,7 +13,13 @@ pub enum TopicNameError {
     TooLong { length: usize },
     #[error("topic name contains {character:?}; legal: ASCII alphanumerics, '.', '_', '-'")]
     IllegalCharacter { character: char },
+    /// The metadata log's own partition directory is `__cluster_metadata-0`.
+    #[error("topic name {RESERVED_METADATA_TOPIC:?} is the metadata log's")]
+    Reserved,
 }
+
+/// Kafka's `__cluster_metadata`: the metadata log (`cluster::quorum`), never a user topic.
+pub const RESERVED_METADATA_TOPIC: &str = "__cluster_metadata";
 
 /// # Errors
 /// Any [`TopicNameError`].
@@ -32,6 +38,9 @@ pub fn validate(name: &str) -> Result<(), TopicNameError> {
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
         return Err(TopicNameError::IllegalCharacter { character });
+    }
+    if name == RESERVED_METADATA_TOPIC {
+        return Err(TopicNameError::Reserved);
     }
     Ok(())
 }
@@ -80,6 +89,11 @@ mod tests {
         );
         assert!(validate("ünïcode").is_err());
         assert!(validate("space here").is_err());
+        assert_eq!(
+            validate("__cluster_metadata"),
+            Err(TopicNameError::Reserved)
+        );
+        assert_eq!(validate("__cluster_metadata2"), Ok(()));
     }
 
     #[test]

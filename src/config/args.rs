@@ -33,6 +33,10 @@ FLAGS (override the config file):
     --metrics-listen HOST:PORT    serve Prometheus GET /metrics there [default: off]
     --data-dir DIR                partition logs and metadata [default: ./data]
     --node-id N                   this broker's id [default: 0]
+    --quorum-voters ID@HOST:PORT,...
+                                  metadata quorum voters, this node among them (its entry
+                                  is its controller listener) [default: itself alone]
+    --quorum-snapshot-entries N   metadata log entries between snapshots [default: 10000]
     --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
     --shards N                    shard threads, one per cpu [default: online cpus]
     --group-initial-rebalance-delay-ms N
@@ -83,6 +87,11 @@ where
             "--data-dir" => flags.data_dir = Some(PathBuf::from(value("--data-dir")?)),
             "--log-level" => flags.log_level = Some(value("--log-level")?),
             "--node-id" => flags.node_id = Some(number("--node-id", value("--node-id")?)?),
+            "--quorum-voters" => flags.quorum_voters = Some(value("--quorum-voters")?),
+            "--quorum-snapshot-entries" => {
+                let flag = "--quorum-snapshot-entries";
+                flags.quorum_snapshot_entries = Some(number(flag, value(flag)?)?);
+            }
             "--auto-create-partitions" => {
                 let flag = "--auto-create-partitions";
                 flags.auto_create_partitions = Some(number(flag, value(flag)?)?);

@@ -13,6 +13,8 @@
 //! log_level = "info"              # a tracing EnvFilter directive
 //! metrics_listen = "127.0.0.1:9644" # Prometheus /metrics; off unless set
 //! producer_id_expiration_ms = 86400000 # idle idempotent producers are forgotten after this
+//! quorum_voters = "1@10.0.0.1:9192,2@10.0.0.2:9192,3@10.0.0.3:9192" # default: itself alone
+//! quorum_snapshot_entries = 10000  # metadata log entries between snapshots
 //! [shards]
 //! count = 4
 //! cpus = [2, 3, 4, 5]             # one per shard; default 0..count (wrapping)
@@ -32,10 +34,11 @@
 //! ```
 //!
 //! Files: `schema.rs` (the file's shape and the validated types), `validation.rs` (every check,
-//! from file to [`Config`]), `args.rs` (the command line).
+//! from file to [`Config`]), `args.rs` (the command line), `voters.rs` (the voter list syntax).
 mod args;
 mod schema;
 mod validation;
+mod voters;
 
 pub use args::{Command, USAGE, parse_args};
 pub use schema::{
@@ -43,6 +46,7 @@ pub use schema::{
     GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, Limits, LimitsFile,
     ShardsFile, SocketFile, Tuning,
 };
+pub use voters::{QuorumVoter, VoterListError, parse_quorum_voters};
 
 use std::path::{Path, PathBuf};
 
@@ -98,6 +102,13 @@ pub enum ConfigError {
     BadLogLevel { value: String, reason: String },
     #[error("fetch_mode {value:?}: expected \"splice\" or \"copy\"")]
     BadFetchMode { value: String },
+    #[error("quorum_voters {value:?}: {reason}")]
+    BadQuorumVoters { value: String, reason: String },
+    #[error(
+        "node_id {node_id} is not among quorum_voters {voters:?}: brokers that only observe \
+         the metadata quorum are not supported yet; list this node as a voter"
+    )]
+    NotAVoter { node_id: i32, voters: String },
 }
 
 /// Loads `--config` (if any), lays the flags over it and validates.

@@ -3,6 +3,7 @@
 //! types the broker reads ([`Config`], [`Limits`], [`GroupConfig`], [`Tuning`]) with their
 //! defaults. It checks nothing (`validation.rs`). Runs in `main` before any shard exists.
 use super::ConfigError;
+use super::QuorumVoter as Voter;
 use crate::limits;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -25,6 +26,10 @@ pub struct ConfigFile {
     pub fetch_mode: Option<String>,
     /// Kafka's `producer.id.expiration.ms`.
     pub producer_id_expiration_ms: Option<u64>,
+    /// Kafka's `controller.quorum.voters`: `id@host:port,...`; absent = one voter of itself.
+    pub quorum_voters: Option<String>,
+    /// Metadata log entries applied between two snapshots of the metadata.
+    pub quorum_snapshot_entries: Option<u64>,
     #[serde(default)]
     pub shards: ShardsFile,
     #[serde(default)]
@@ -129,6 +134,10 @@ impl ConfigFile {
             producer_id_expiration_ms: other
                 .producer_id_expiration_ms
                 .or(self.producer_id_expiration_ms),
+            quorum_voters: other.quorum_voters.or(self.quorum_voters),
+            quorum_snapshot_entries: other
+                .quorum_snapshot_entries
+                .or(self.quorum_snapshot_entries),
             shards: ShardsFile {
                 count: other.shards.count.or(self.shards.count),
                 cpus: other.shards.cpus.or(self.shards.cpus),
@@ -204,6 +213,11 @@ pub struct Config {
     /// How long an idempotent producer may stay idle before partitions forget its state
     /// (Kafka's `producer.id.expiration.ms`, default one day).
     pub producer_id_expiration: Duration,
+    /// The metadata quorum's voters, this node among them (its entry is its controller
+    /// listener). Without `quorum_voters`: this node alone at `QUORUM_SINGLE_VOTER_ADDRESS`.
+    pub quorum_voters: Vec<Voter>,
+    /// Metadata log entries applied between two snapshots.
+    pub quorum_snapshot_entries: u64,
 }
 
 /// How Fetch sends record bytes (ARCHITECTURE §4).

@@ -8,6 +8,7 @@ use super::schema::{
     GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, Limits, LimitsFile,
     ShardsFile, SocketFile, Tuning,
 };
+use super::{QuorumVoter as Voter, parse_quorum_voters};
 use crate::limits;
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -63,6 +64,8 @@ impl Config {
             tuning: Tuning::default(),
             fetch_mode: validate_fetch_mode(file.fetch_mode.as_deref())?,
             producer_id_expiration: Duration::from_millis(producer_id_expiration_ms),
+            quorum_voters: validate_quorum_voters(file.quorum_voters.as_deref(), node_id)?,
+            quorum_snapshot_entries: validate_snapshot_entries(file.quorum_snapshot_entries)?,
         };
         let tuning = validate_tuning(&file.shards, &file.socket, &file.io_uring, &config)?;
         let config = Self { tuning, ..config };
@@ -70,6 +73,47 @@ impl Config {
         assert!(config.shard_cpus.len() <= limits::SHARDS_MAX);
         Ok(config)
     }
+}
+
+/// `quorum_voters` parsed (Kafka's `controller.quorum.voters` syntax) with this node among
+/// them; absent = this node alone on loopback.
+fn validate_quorum_voters(text: Option<&str>, node_id: i32) -> Result<Vec<Voter>, ConfigError> {
+    let Some(text) = text else {
+        return Ok(vec![Voter {
+            node_id,
+            address: limits::QUORUM_SINGLE_VOTER_ADDRESS.to_owned(),
+        }]);
+    };
+    let bad = |reason: String| ConfigError::BadQuorumVoters {
+        value: text
+            .chars()
+            .take(limits::QUORUM_VOTERS_TEXT_SIZE_MAX)
+            .collect(),
+        reason,
+    };
+    if text.len() > limits::QUORUM_VOTERS_TEXT_SIZE_MAX {
+        let max = limits::QUORUM_VOTERS_TEXT_SIZE_MAX;
+        return Err(bad(format!("longer than {max} bytes")));
+    }
+    let voters = parse_quorum_voters(text).map_err(|error| bad(error.to_string()))?;
+    if !voters.iter().any(|voter| voter.node_id == node_id) {
+        return Err(ConfigError::NotAVoter {
+            node_id,
+            voters: text.to_owned(),
+        });
+    }
+    Ok(voters)
+}
+
+fn validate_snapshot_entries(entries: Option<u64>) -> Result<u64, ConfigError> {
+    let entries = entries.unwrap_or(limits::QUORUM_SNAPSHOT_ENTRIES_DEFAULT);
+    check_range(
+        "quorum_snapshot_entries",
+        entries,
+        limits::QUORUM_SNAPSHOT_ENTRIES_MIN,
+        limits::QUORUM_SNAPSHOT_ENTRIES_MAX,
+    )?;
+    Ok(entries)
 }
 
 /// The addresses of a config: the listener every shard binds, the metrics listener, and what
@@ -463,6 +507,61 @@ mod tests {
         );
         let bad = serve_flags("--metrics-listen nowhere");
         assert!(Config::validate(bad, &[0]).is_err());
+    }
+
+    #[test]
+    fn quorum_voters_default_to_this_node_alone() {
+        let config = Config::validate(serve_flags("--node-id 4"), &[0]).unwrap();
+        let alone = Voter {
+            node_id: 4,
+            address: limits::QUORUM_SINGLE_VOTER_ADDRESS.to_owned(),
+        };
+        assert_eq!(config.quorum_voters, vec![alone]);
+        assert_eq!(
+            config.quorum_snapshot_entries,
+            limits::QUORUM_SNAPSHOT_ENTRIES_DEFAULT
+        );
+    }
+
+    #[test]
+    fn quorum_voters_from_file_and_flag() {
+        let file: ConfigFile = toml::from_str(
+            "node_id = 2\nquorum_voters = \"1@10.0.0.1:9192,2@10.0.0.2:9192,3@10.0.0.3:9192\"\n\
+             quorum_snapshot_entries = 100\n",
+        )
+        .unwrap();
+        let config = Config::validate(file.clone(), &[0]).unwrap();
+        assert_eq!(config.quorum_voters.len(), 3);
+        assert_eq!(config.quorum_voters[1].address, "10.0.0.2:9192");
+        assert_eq!(config.quorum_snapshot_entries, 100);
+        let flags = serve_flags("--quorum-voters 2@127.0.0.1:9300 --quorum-snapshot-entries 16");
+        let config = Config::validate(file.overlay(flags), &[0]).unwrap();
+        assert_eq!(config.quorum_voters.len(), 1);
+        assert_eq!(config.quorum_voters[0].address, "127.0.0.1:9300");
+        assert_eq!(config.quorum_snapshot_entries, 16);
+    }
+
+    #[test]
+    fn quorum_voters_are_checked() {
+        for (flags, expected) in [
+            ("--quorum-voters 1@h", "quorum_voters"),
+            ("--quorum-voters 0@h:1,0@h:2", "twice"),
+            ("--quorum-voters 0@h:1,x@h:2", "entry 1"),
+            ("--quorum-voters 1@h:1,2@h:2", "not supported yet"),
+            ("--quorum-snapshot-entries 15", "quorum_snapshot_entries"),
+        ] {
+            let error = Config::validate(serve_flags(flags), &[0]).unwrap_err();
+            assert!(error.to_string().contains(expected), "{flags}: {error}");
+        }
+        let many: Vec<String> = (0..=limits::QUORUM_VOTERS_MAX)
+            .map(|id| format!("{id}@h:{}", id + 1))
+            .collect();
+        let flags = serve_flags(&format!("--quorum-voters {}", many.join(",")));
+        assert!(Config::validate(flags, &[0]).is_err());
+        let long = format!("0@{}:1", "h".repeat(limits::QUORUM_VOTERS_TEXT_SIZE_MAX));
+        let flags = serve_flags(&format!("--quorum-voters {long}"));
+        let error = Config::validate(flags, &[0]).unwrap_err();
+        assert!(error.to_string().contains("longer than"), "{error}");
     }
 
     #[test]

@@ -40,7 +40,10 @@ mod store;
 pub use brokers::{BrokerRegistration, Listener, ProducerIdBlock};
 pub use partitions::{NO_LEADER, PartitionDelta, PartitionState, PartitionStateError};
 pub use records::{MetadataRecord, RecordDecodeError, RecordType};
-pub use store::{LegacyFileError, MetadataFileError, MetadataStore, SnapshotDecodeError};
+pub use store::{
+    LegacyFileError, MetadataFileError, MetadataImage, MetadataStore, SnapshotDecodeError,
+    encode_snapshot,
+};
 
 use super::configs::ConfigError;
 use super::topic_name::TopicNameError;

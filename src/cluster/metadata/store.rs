@@ -1,39 +1,51 @@
-//! The node's metadata snapshot file: load (and upgrade) at start-up, atomic rewrite after
-//! every change, and the gate that lets one change at a time through the controller.
+//! The metadata snapshot encoding and the controller's handle on the metadata log: the
+//! log's applier ([`MetadataImage`]), the commit of a change's records through the Raft node
+//! on shard 0 ([`MetadataStore::commit`]), the gate that lets one change at a time through
+//! the controller, and the pre-log files of older brokers (read once to upgrade).
 //!
 //! ```text
-//! <data>/cluster-metadata.snapshot   (integers big-endian)
+//! snapshot encoding (integers big-endian)
 //! [magic:8 "ringmeta"][format_version:u32 = 1][version:u64][cluster_id:str]
 //! [record_count:u32] record_count × [length:u32][record]
 //! [crc32c:u32 of every byte before it]
 //! ```
 //! The records are [`ClusterMetadata::snapshot_records`] (registrations, producer-id blocks,
 //! one `TopicCreated` per topic with its `Partition` records, one `BrokerConfigsSet`) in
-//! `records.rs`'s encoding; `version` is the log position the snapshot
-//! stands at. The whole file is bounded by `METADATA_SNAPSHOT_SIZE_MAX` and checked by its
-//! CRC before any record is read, so a torn write (impossible through the atomic rename, but
-//! cheap to detect) or a foreign file is refused rather than half-loaded.
+//! `records.rs`'s encoding; `version` is the metadata version the state stands at. The whole
+//! is bounded by `METADATA_SNAPSHOT_SIZE_MAX` and checked by its CRC before any record is
+//! read, so damage or a foreign file is refused rather than half-loaded. The encoding is the
+//! metadata log's first entry, the log's snapshots (`cluster::quorum` frames them), and the
+//! pre-log file `<data>/cluster-metadata.snapshot`.
 //!
-//! Upgrade: brokers before the record log wrote `<data>/cluster-metadata.toml` (format 1).
-//! When no snapshot exists, that file is read, turned into records, written as the snapshot,
-//! and then removed; a crash in between leaves both files, and the snapshot wins.
+//! Upgrade: brokers before the metadata log wrote `<data>/cluster-metadata.snapshot`, and
+//! before the records `<data>/cluster-metadata.toml` (format 1). When the log has no entry,
+//! the broker reads the snapshot file (else the TOML file) without writing, commits its state
+//! as the log's first entry, and only then renames the files to `*.migrated`: a crash before
+//! the commit leaves them in charge. `load_or_create` and `save` are the pre-log read/write
+//! path, kept for the format's tests.
 //!
-//! Start-up I/O is blocking (it runs once, on the main thread, before any shard serves);
-//! the per-change write goes through `storage::write_atomically` (io_uring: temp file,
-//! fdatasync, rename, directory fsync) on the controller's shard, shard 0.
+//! Start-up I/O is blocking (once, before any shard serves: on `main`, and on shard 0 for the
+//! rename); commits run on the controller's shard, shard 0.
 use super::records::{MetadataRecord, Reader, RecordDecodeError};
 use super::{ClusterMetadata, MetadataError};
+use crate::cluster::quorum::{
+    MetadataApplier, MetadataQuorum, QuorumError, RaftQuorum, SnapshotRejected,
+};
 use crate::limits::{CLUSTER_ID_LENGTH_MAX, METADATA_SNAPSHOT_SIZE_MAX};
 use crate::protocol::Uuid;
 use crate::storage::{StorageError, write_atomically};
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"ringmeta";
 const FORMAT_VERSION: u32 = 1;
 /// The format version of the TOML file older brokers wrote.
 const LEGACY_FORMAT_VERSION: u32 = 1;
+/// What the pre-log files are renamed to once the metadata log holds their state.
+pub const MIGRATED_SUFFIX: &str = ".migrated";
 
 /// Why the metadata file cannot be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +70,9 @@ pub enum MetadataFileError {
     },
     #[error("metadata snapshot of {size} bytes exceeds the limit of {size_max} bytes")]
     TooLarge { size: usize, size_max: usize },
+    /// The metadata log did not commit the change (no leader, timeout, shutting down).
+    #[error("metadata log: {source}")]
+    Quorum { source: QuorumError },
 }
 
 /// What is wrong with a snapshot file's bytes.
@@ -99,14 +114,109 @@ pub enum LegacyFileError {
     Apply { source: Box<MetadataError> },
 }
 
-/// The metadata file of this node and the one-change-at-a-time gate. Lives on the controller
-/// shard; clones share the gate.
-#[derive(Debug, Clone)]
+/// The metadata log's handle on the controller shard (and the pre-log files of this node),
+/// and the one-change-at-a-time gate. Lives on the controller shard; clones share the gate
+/// and the quorum.
+#[derive(Clone)]
 pub struct MetadataStore {
     directory: PathBuf,
     /// A bounded(1) channel used as an async lock: a change holds the token from reading the
-    /// current state until its result is installed, across the `.await` of the write.
+    /// current state until its result is installed, across the `.await` of the commit.
     gate: (flume::Sender<()>, flume::Receiver<()>),
+    /// The Raft node of the metadata log (shard 0 of a running broker; `None` in unit tests
+    /// of the file formats).
+    quorum: Option<Rc<RaftQuorum<MetadataImage>>>,
+}
+
+impl std::fmt::Debug for MetadataStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("MetadataStore")
+            .field("directory", &self.directory)
+            .field("quorum", &self.quorum.as_ref().map(|q| q.status()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The applied state of the metadata log: what [`RaftQuorum`] applies committed entries to.
+///
+/// An entry is either one full state — a single record in the snapshot file's encoding
+/// ([`encode_snapshot`], recognised by its magic), the log's first entry, which carries the
+/// cluster id and version (a new cluster's, or an upgraded data dir's) — or metadata records
+/// ([`MetadataRecord::to_bytes`]), applied whole with [`ClusterMetadata::apply_all`]. A
+/// second full state, or records that do not decode or apply, are skipped with an error log:
+/// every broker skips them alike, so states never diverge. Its quorum snapshot is the same
+/// encoding. Runs on the quorum's runtime (shard 0).
+#[derive(Debug, Default)]
+pub struct MetadataImage {
+    current: Option<Arc<ClusterMetadata>>,
+}
+
+impl MetadataImage {
+    /// The applied state; `None` until the first (full-state) entry is applied.
+    #[must_use]
+    pub fn current(&self) -> Option<Arc<ClusterMetadata>> {
+        self.current.clone()
+    }
+}
+
+/// `current` after an entry's records, or `None` (logged) when they do not decode or apply.
+fn apply_records(current: &ClusterMetadata, records: &[Vec<u8>]) -> Option<ClusterMetadata> {
+    let decoded: Result<Vec<_>, _> = records.iter().map(|r| MetadataRecord::decode(r)).collect();
+    let decoded = decoded
+        .map_err(|error| tracing::error!(%error, "metadata entry skipped: bad record"))
+        .ok()?;
+    current
+        .apply_all(&decoded)
+        .map_err(|error| tracing::error!(%error, "metadata entry skipped: does not apply"))
+        .ok()
+}
+
+impl MetadataApplier for MetadataImage {
+    fn apply(&mut self, offset: i64, records: &[Vec<u8>]) {
+        let next = match (&self.current, records) {
+            (None, [only]) if only.starts_with(MAGIC) => decode_snapshot(only)
+                .map_err(|error| tracing::error!(offset, %error, "metadata bootstrap skipped"))
+                .ok(),
+            (Some(_), [only]) if only.starts_with(MAGIC) => {
+                tracing::warn!(offset, "second metadata bootstrap entry skipped");
+                None
+            }
+            (Some(current), records) => apply_records(current, records),
+            (None, _) => {
+                tracing::error!(
+                    offset,
+                    "metadata records before the bootstrap entry skipped"
+                );
+                None
+            }
+        };
+        if let Some(next) = next {
+            self.current = Some(Arc::new(next));
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        let Some(current) = &self.current else {
+            return Vec::new();
+        };
+        encode_snapshot(current).unwrap_or_else(|error| {
+            tracing::error!(%error, "metadata snapshot not encoded");
+            Vec::new()
+        })
+    }
+
+    fn restore(&mut self, _offset: i64, snapshot: &[u8]) -> Result<(), SnapshotRejected> {
+        if snapshot.is_empty() {
+            self.current = None;
+            return Ok(());
+        }
+        let state = decode_snapshot(snapshot).map_err(|error| SnapshotRejected {
+            reason: error.to_string(),
+        })?;
+        self.current = Some(Arc::new(state));
+        Ok(())
+    }
 }
 
 /// One change's exclusive turn; dropping it (also when the change's task is dropped) lets the
@@ -128,12 +238,91 @@ impl MetadataStore {
     /// What brokers before the record log wrote; read once to upgrade, then removed.
     pub const LEGACY_FILE_NAME: &'static str = "cluster-metadata.toml";
 
+    /// The pre-log files of `data_dir` only (start-up, unit tests).
     #[must_use]
     pub fn new(data_dir: &Path) -> Self {
         Self {
             directory: data_dir.to_path_buf(),
             gate: flume::bounded(1),
+            quorum: None,
         }
+    }
+
+    /// The controller shard's store: changes commit through `quorum`.
+    #[must_use]
+    pub fn with_quorum(data_dir: &Path, quorum: Rc<RaftQuorum<MetadataImage>>) -> Self {
+        Self {
+            quorum: Some(quorum),
+            ..Self::new(data_dir)
+        }
+    }
+
+    /// The metadata log's Raft node.
+    #[must_use]
+    pub fn quorum(&self) -> Option<&Rc<RaftQuorum<MetadataImage>>> {
+        self.quorum.as_ref()
+    }
+
+    /// The state the metadata log has applied.
+    #[must_use]
+    pub fn applied(&self) -> Option<Arc<ClusterMetadata>> {
+        self.quorum.as_ref()?.with_applier(MetadataImage::current)
+    }
+
+    /// Proposes `records` as one entry of the metadata log and waits until it is committed
+    /// (fsynced on a majority of the voters) and applied here.
+    ///
+    /// # Errors
+    /// `Quorum`: not committed (it may still commit later; the applied state tells).
+    pub async fn commit(&self, records: &[MetadataRecord]) -> Result<i64, MetadataFileError> {
+        let Some(quorum) = &self.quorum else {
+            let source = QuorumError::ShutDown;
+            return Err(MetadataFileError::Quorum { source });
+        };
+        let encoded = records.iter().map(MetadataRecord::to_bytes).collect();
+        quorum
+            .propose(encoded)
+            .await
+            .map_err(|source| MetadataFileError::Quorum { source })
+    }
+
+    /// The state this node kept before the metadata log: the snapshot file, else an older
+    /// broker's TOML file, else `None`. Writes nothing (blocking; start-up only).
+    ///
+    /// # Errors
+    /// I/O errors, a snapshot or TOML file that is invalid (the broker refuses to start rather
+    /// than begin a new cluster over it).
+    pub fn load_existing(&self) -> Result<Option<ClusterMetadata>, MetadataFileError> {
+        let path = self.path();
+        if let Some(bytes) = read_bounded(&path)? {
+            let metadata = decode_snapshot(&bytes)
+                .map_err(|source| MetadataFileError::Snapshot { path, source })?;
+            return Ok(Some(metadata));
+        }
+        self.read_legacy()
+    }
+
+    /// Renames the pre-log files away (`<name>.migrated`) once their state is committed as the
+    /// log's first entry; until then they win (an interrupted upgrade starts over from them).
+    /// Blocking: runs once, at start-up, before the shard serves.
+    ///
+    /// # Errors
+    /// A rename or the directory sync failed.
+    pub fn retire_pre_log_files(&self) -> Result<(), MetadataFileError> {
+        let mut renamed = false;
+        for name in [Self::FILE_NAME, Self::LEGACY_FILE_NAME] {
+            let path = self.directory.join(name);
+            let target = self.directory.join(format!("{name}{MIGRATED_SUFFIX}"));
+            match std::fs::rename(&path, &target) {
+                Ok(()) => renamed = true,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(MetadataFileError::Io { path, source }),
+            }
+        }
+        if renamed {
+            sync_directory_blocking(&self.directory)?;
+        }
+        Ok(())
     }
 
     #[must_use]
@@ -441,7 +630,6 @@ fn uuid_from_hex(text: &str) -> Option<Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     /// What the broker before the record log wrote for a topic with an override, a second
     /// topic and one broker override, after four changes (its versions started at 1).
@@ -660,7 +848,7 @@ partition_count = 1
         let store = MetadataStore::new(Path::new("/nonexistent"));
         let turn = store.turn().await;
         assert!(store.gate.0.is_full(), "a turn holds the token");
-        let shared = Arc::new(store.clone());
+        let shared = Rc::new(store.clone());
         drop(turn);
         assert!(
             shared.gate.0.is_empty(),
@@ -668,5 +856,73 @@ partition_count = 1
         );
         let _again = shared.turn().await;
         assert!(store.gate.0.is_full());
+    }
+
+    #[test]
+    fn the_image_applies_a_first_state_then_records_and_snapshots_in_the_file_encoding() {
+        let mut image = MetadataImage::default();
+        let record = MetadataRecord::TopicRemoved {
+            topic_id: Uuid([3; 16]),
+        };
+        // Records before the first state are skipped: there is nothing to apply them to.
+        image.apply(1, &[record.to_bytes()]);
+        assert!(image.current().is_none());
+        let first = sample();
+        image.apply(2, &[encode_snapshot(&first).unwrap()]);
+        assert_eq!(
+            *image.current().unwrap(),
+            first,
+            "first state, version kept"
+        );
+        // A second full state is skipped; so are records that do not decode or apply.
+        image.apply(
+            3,
+            &[encode_snapshot(&ClusterMetadata::new_cluster()).unwrap()],
+        );
+        image.apply(4, &[vec![0xff, 0, 0]]);
+        let unknown = MetadataRecord::TopicRemoved {
+            topic_id: Uuid([9; 16]),
+        };
+        image.apply(5, &[unknown.to_bytes()]);
+        assert_eq!(*image.current().unwrap(), first);
+        image.apply(6, &[record.to_bytes()]);
+        let removed = first.apply(&record).unwrap();
+        assert_eq!(*image.current().unwrap(), removed);
+        assert_eq!(image.current().unwrap().version, first.version + 1);
+        let mut restored = MetadataImage::default();
+        restored.restore(6, &image.snapshot()).unwrap();
+        assert_eq!(restored.current(), image.current());
+        assert!(restored.restore(6, b"not a snapshot").is_err());
+        assert!(MetadataImage::default().snapshot().is_empty());
+    }
+
+    #[test]
+    fn pre_log_files_are_read_without_writing_and_renamed_away() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = MetadataStore::new(directory.path());
+        assert!(store.load_existing().unwrap().is_none());
+        std::fs::write(
+            directory.path().join(MetadataStore::LEGACY_FILE_NAME),
+            LEGACY_TOML,
+        )
+        .unwrap();
+        let legacy = store.load_existing().unwrap().unwrap();
+        assert_eq!(legacy.version, 5);
+        assert!(!store.path().exists(), "nothing written");
+        let state = sample();
+        let bytes = encode_snapshot(&state).unwrap();
+        write_blocking(directory.path(), MetadataStore::FILE_NAME, &bytes).unwrap();
+        assert_eq!(
+            store.load_existing().unwrap().unwrap(),
+            state,
+            "the snapshot wins"
+        );
+        store.retire_pre_log_files().unwrap();
+        assert!(store.load_existing().unwrap().is_none());
+        for name in [MetadataStore::FILE_NAME, MetadataStore::LEGACY_FILE_NAME] {
+            let migrated = directory.path().join(format!("{name}{MIGRATED_SUFFIX}"));
+            assert!(migrated.exists(), "{name}");
+        }
+        store.retire_pre_log_files().unwrap();
     }
 }

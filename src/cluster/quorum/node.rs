@@ -9,7 +9,7 @@
 //! Runs on the quorum's runtime; `!Send`.
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use super::network::{NetworkFactory, Server};
 use super::state_machine::{MetadataApplier, StateMachine};
 use super::types::{Proposal, kafka_id, offset_of, raft_id};
 use super::{CommittedEntry, MetadataQuorum, QuorumError, QuorumStatus, VoterProgress};
+use crate::config::{VoterListError, parse_quorum_voters};
 use crate::limits::{
     QUORUM_ELECTION_TIMEOUT_MS_MAX_DEFAULT, QUORUM_ELECTION_TIMEOUT_MS_MIN_DEFAULT,
     QUORUM_ENTRIES_PER_APPEND_MAX, QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT,
@@ -30,45 +31,24 @@ use crate::limits::{
     QUORUM_SNAPSHOT_ENTRIES_MAX, QUORUM_SNAPSHOT_ENTRIES_MIN, QUORUM_VOTERS_MAX,
 };
 
-/// One entry of `--quorum-voters`: `id@host:port`, the voter's controller listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Voter {
-    pub node_id: i32,
-    pub address: String,
-}
+/// One entry of `--quorum-voters`: `id@host:port`, the voter's controller listener (the
+/// syntax lives in `config::voters`, below this layer, so config validation reads it too).
+pub use crate::config::QuorumVoter as Voter;
 
 /// Parses `1@h:p,2@h:p,...` (Kafka's `controller.quorum.voters` syntax).
 ///
 /// # Errors
 /// `VoterSyntax` naming the first bad entry; `Config` for too many voters or a repeated id.
 pub fn parse_voters(text: &str) -> Result<Vec<Voter>, QuorumError> {
-    let mut voters: Vec<Voter> = Vec::new();
-    for (index, item) in text.split(',').enumerate() {
-        let bad = QuorumError::VoterSyntax { index };
-        let (id, address) = item.trim().split_once('@').ok_or(bad)?;
-        let node_id = id.parse::<i32>().ok().filter(|id| *id >= 0);
-        let has_port = address
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        let (Some(node_id), true) = (node_id, has_port) else {
-            return Err(QuorumError::VoterSyntax { index });
-        };
-        if voters.iter().any(|v| v.node_id == node_id) {
-            return Err(QuorumError::Config {
-                reason: "a voter id appears twice",
-            });
-        }
-        if voters.len() >= QUORUM_VOTERS_MAX {
-            return Err(QuorumError::Config {
-                reason: "more voters than QUORUM_VOTERS_MAX",
-            });
-        }
-        voters.push(Voter {
-            node_id,
-            address: address.to_string(),
-        });
-    }
-    Ok(voters)
+    parse_quorum_voters(text).map_err(|error| match error {
+        VoterListError::Syntax { index } => QuorumError::VoterSyntax { index },
+        VoterListError::Duplicate => QuorumError::Config {
+            reason: "a voter id appears twice",
+        },
+        VoterListError::TooMany => QuorumError::Config {
+            reason: "more voters than QUORUM_VOTERS_MAX",
+        },
+    })
 }
 
 /// What one voter needs to run.
@@ -221,10 +201,75 @@ impl<A: MetadataApplier> RaftQuorum<A> {
         self.state_machine.with_applier(f)
     }
 
+    /// Waits until a leader is known and everything in this node's log is applied here: after
+    /// a restart, the snapshot plus the whole committed tail. For one voter that is its whole
+    /// log (its first term as leader commits everything before its blank entry).
+    ///
+    /// # Errors
+    /// `Timeout` after `timeout`; `ShutDown`.
+    pub async fn wait_caught_up(&self, timeout: Duration) -> Result<(), QuorumError> {
+        let caught_up = |metrics: &openraft::RaftMetrics<super::types::TypeConfig>| {
+            let applied = metrics.last_applied.as_ref().map(|id| id.index);
+            metrics.current_leader.is_some() && applied >= metrics.last_log_index
+        };
+        match self
+            .raft
+            .wait(Some(timeout))
+            .metrics(caught_up, "leader known and log applied")
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(openraft::metrics::WaitError::Timeout(..)) => Err(QuorumError::Timeout {
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+            Err(_) => Err(QuorumError::ShutDown),
+        }
+    }
+
     fn not_leader(&self, leader: Option<u64>) -> QuorumError {
         let leader = leader.map(kafka_id).filter(|id| *id != self.node_id);
         QuorumError::NotLeader { leader }
     }
+}
+
+/// The state this node's own log stands for, read without starting Raft: the newest snapshot
+/// restored into `applier`, then every proposal of the log after it applied in order. For a
+/// one-voter quorum that is the state it reaches once started; with more voters, an
+/// uncommitted tail may still be replaced. Used before the shards start, to open the
+/// partitions the metadata names.
+///
+/// # Errors
+/// `Storage`/`Corrupt`/`LogRead` from the log or snapshot.
+pub async fn replay_local<A: MetadataApplier>(
+    data_directory: &Path,
+    applier: A,
+) -> Result<A, QuorumError> {
+    let log = LogStore::open(data_directory).await?;
+    let directory = data_directory.join(METADATA_PARTITION_DIRECTORY);
+    let machine = StateMachine::open(&directory, applier)
+        .await
+        .map_err(QuorumError::LogRead)?;
+    let mut next = machine
+        .applied_offset()
+        .map_or(0, |offset| offset + 1)
+        .max(log.log_start_offset().await);
+    let batch = i64::try_from(QUORUM_READ_ENTRIES_MAX).unwrap_or(1);
+    // Bounded by the log: each round reads at least one entry or stops.
+    loop {
+        let entries = log
+            .entries(next, next.saturating_add(batch))
+            .await
+            .map_err(QuorumError::LogRead)?;
+        let Some(last) = entries.last() else { break };
+        next = offset_of(&last.log_id) + 1;
+        for entry in entries {
+            if let EntryPayload::Normal(proposal) = entry.payload {
+                machine.apply_local(offset_of(&entry.log_id), &proposal.records);
+            }
+        }
+    }
+    drop(log);
+    machine.into_applier().ok_or(QuorumError::ShutDown)
 }
 
 /// The controller listener: SO_REUSEADDR so a restarted voter rebinds its port at once.

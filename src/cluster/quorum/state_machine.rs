@@ -110,6 +110,23 @@ impl<A: MetadataApplier> StateMachine<A> {
         })
     }
 
+    /// The offset of the last entry applied (or covered by the restored snapshot).
+    pub fn applied_offset(&self) -> Option<i64> {
+        self.shared.applied.borrow().as_ref().map(offset_of)
+    }
+
+    /// Applies a proposal read from the local log outside Raft (`node::replay_local`).
+    pub fn apply_local(&self, offset: i64, records: &[Vec<u8>]) {
+        self.shared.applier.borrow_mut().apply(offset, records);
+    }
+
+    /// The applier back, when this is the last handle (`node::replay_local`).
+    pub fn into_applier(self) -> Option<A> {
+        Rc::try_unwrap(self.shared)
+            .ok()
+            .map(|shared| shared.applier.into_inner())
+    }
+
     /// Calls `f` with the applier (for the owner's reads of the applied state).
     pub fn with_applier<T>(&self, f: impl FnOnce(&A) -> T) -> T {
         f(&self.shared.applier.borrow())
