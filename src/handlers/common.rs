@@ -3,6 +3,8 @@
 //! shard), and resolving topics by name or id. Runs on the connection's shard.
 use crate::broker::Shard;
 use crate::cluster::controller;
+use crate::cluster::metadata::MetadataFileError;
+use crate::cluster::quorum::QuorumError;
 use crate::cluster::{MetadataError, TopicMetadata};
 use crate::protocol::{ErrorCode, Uuid};
 use crate::shard::{MeshError, shard_for};
@@ -45,8 +47,12 @@ pub fn metadata_error_code(error: &MetadataError) -> ErrorCode {
         MetadataError::RecordTooLarge { .. } => ErrorCode::PolicyViolation,
         // A random 122-bit id clashing: a server fault, not the client's doing.
         MetadataError::TopicIdTaken { .. } => ErrorCode::UnknownServerError,
-        // The disk refused the write: what Kafka answers for a failed log dir.
-        MetadataError::Persist { .. } => ErrorCode::KafkaStorageError,
+        // Not committed by the metadata quorum: not a storage fault.
+        MetadataError::Persist { source } => match source.as_ref() {
+            MetadataFileError::Quorum { source } => quorum_error_code(source),
+            // The disk refused the write: what Kafka answers for a failed log dir.
+            _ => ErrorCode::KafkaStorageError,
+        },
         // Shutting down is not a storage fault. Kafka's controller fails requests queued while
         // it shuts down with a TimeoutException ("The controller is shutting down."), which
         // clients see as the retriable REQUEST_TIMED_OUT and retry against the restarted (or,
@@ -54,6 +60,21 @@ pub fn metadata_error_code(error: &MetadataError) -> ErrorCode {
         MetadataError::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
         // Broker, partition and producer-id refusals (not produced by today's handlers).
         MetadataError::Cluster(error) => error.error_code(),
+    }
+}
+
+/// What a client is told when the metadata log did not commit a change. This node not leading
+/// the quorum is NOT_CONTROLLER, as Kafka answers a controller request on a broker that is not
+/// the active controller (clients refresh metadata and retry; forwarding to the active
+/// controller, KIP-590, is not built yet). A leader change during the proposal, a timeout or a
+/// stopped quorum are REQUEST_TIMED_OUT: retriable, the outcome is for the client to look up.
+fn quorum_error_code(error: &QuorumError) -> ErrorCode {
+    match error {
+        QuorumError::NotLeader { .. } => ErrorCode::NotController,
+        QuorumError::LeaderChanged { .. } | QuorumError::Timeout { .. } | QuorumError::ShutDown => {
+            ErrorCode::RequestTimedOut
+        }
+        _ => ErrorCode::KafkaStorageError,
     }
 }
 
@@ -171,3 +192,32 @@ pub fn has_partition(topic: &TopicMetadata, partition: i32) -> bool {
 
 /// The leader epoch of every partition on a single node: it never changes, so 0.
 pub const LEADER_EPOCH: i32 = 0;
+
+#[cfg(test)]
+mod quorum_error_tests {
+    use super::*;
+
+    fn code_of(source: QuorumError) -> ErrorCode {
+        let error = MetadataError::Persist {
+            source: Box::new(MetadataFileError::Quorum { source }),
+        };
+        metadata_error_code(&error)
+    }
+
+    #[test]
+    fn an_uncommitted_change_is_not_a_storage_error() {
+        assert_eq!(
+            code_of(QuorumError::NotLeader { leader: Some(2) }),
+            ErrorCode::NotController
+        );
+        assert_eq!(
+            code_of(QuorumError::LeaderChanged { leader: None }),
+            ErrorCode::RequestTimedOut
+        );
+        assert_eq!(
+            code_of(QuorumError::Timeout { timeout_ms: 5 }),
+            ErrorCode::RequestTimedOut
+        );
+        assert_eq!(code_of(QuorumError::ShutDown), ErrorCode::RequestTimedOut);
+    }
+}
