@@ -11,8 +11,8 @@
 //! - `brokers.rs`: broker registrations and producer-id blocks, and their rules.
 //! - `partitions.rs`: [`PartitionState`] and its rules (leader ∈ ISR ⊆ replicas, epochs only
 //!   grow); partitions without a record read as the single-node default.
-//! - `store.rs`: the snapshot file in the data dir and the upgrade of the TOML file older
-//!   brokers wrote.
+//! - `store/`: the controller's handle on the metadata log (commit, one-change gate), the log's
+//!   applier `MetadataImage`, the snapshot encoding, and the upgrade of older brokers' files.
 //!
 //! `version` is a position in the metadata log: the number of records applied, which is the
 //! offset the next record gets. A state is a pure function of the records applied to the empty
