@@ -6,7 +6,7 @@
 //! request ─▶ cluster::decisions (policy: may it happen?) ─▶ [MetadataRecord]
 //!        ─▶ MetadataStore::save (durable)  ─▶ ClusterMetadata::apply (pure) ─▶ publish
 //! ```
-//! - `records.rs`: the [`MetadataRecord`] enum and its versioned binary encoding.
+//! - `records/`: the [`MetadataRecord`] enum and its versioned binary encoding.
 //! - `apply.rs`: [`ClusterMetadata::apply`], replay, snapshot and restore, all pure.
 //! - `brokers.rs`: broker registrations and producer-id blocks, and their rules.
 //! - `partitions.rs`: [`PartitionState`] and its rules (leader ∈ ISR ⊆ replicas, epochs only
