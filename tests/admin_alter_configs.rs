@@ -6,6 +6,8 @@
 //! Each test starts its own broker (2 shards) on loopback.
 mod common;
 
+use common::{admin, block};
+
 use common::{Broker, RawClient};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{
@@ -25,21 +27,6 @@ use ringbroker::protocol::{ErrorCode, StrBytes};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-fn block<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
-fn admin(broker: &Broker) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker.address.to_string())
-        .create()
-        .expect("admin client")
-}
 
 fn options() -> AdminOptions {
     AdminOptions::new().request_timeout(Some(TIMEOUT))

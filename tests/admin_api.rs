@@ -5,6 +5,8 @@
 //! Each test starts its own broker (2 shards) on loopback and keeps its data small.
 mod common;
 
+use common::{admin, block};
+
 use common::{Broker, RawClient};
 use rdkafka::ClientConfig;
 use rdkafka::Message as _;
@@ -50,21 +52,6 @@ use ringbroker::protocol::{ErrorCode, StrBytes, Uuid};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-fn block<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
-fn admin(broker: &Broker) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker.address.to_string())
-        .create()
-        .expect("admin client")
-}
 
 fn options() -> AdminOptions {
     AdminOptions::new().request_timeout(Some(TIMEOUT))

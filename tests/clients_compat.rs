@@ -6,6 +6,8 @@
 //! Each test starts its own broker (2 shards) on loopback.
 mod common;
 
+use common::{admin, block};
+
 use common::Broker;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -16,21 +18,6 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const TOPICS: [&str; 3] = ["compat-a", "compat-b", "compat-c"];
-
-fn block<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
-fn admin(broker: &Broker) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker.address.to_string())
-        .create()
-        .expect("admin client")
-}
 
 fn create_topics(admin: &AdminClient<DefaultClientContext>) {
     let topics: Vec<NewTopic> = TOPICS

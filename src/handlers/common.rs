@@ -78,6 +78,18 @@ fn quorum_error_code(error: &QuorumError) -> ErrorCode {
     }
 }
 
+/// The next answer of `per_owning_shard` (which answers every partition it was given, in
+/// order), its storage error as the partition's error code.
+pub fn next_owner_answer<T>(
+    answers: &mut impl Iterator<Item = Result<T, StorageError>>,
+) -> Result<T, ErrorCode> {
+    match answers.next() {
+        Some(result) => result.map_err(|error| storage_error_code(&error)),
+        // `per_owning_shard` answers every partition it was given; never reached.
+        None => Err(ErrorCode::UnknownServerError),
+    }
+}
+
 /// The shard that owns `key`.
 #[must_use]
 pub fn owner(shard: &Shard, key: PartitionKey) -> usize {

@@ -8,7 +8,7 @@
 //! the current log start changes nothing. `low_watermark` is the log start afterwards (on a
 //! single node, no replica lags behind it), -1 with an error. An unknown topic or partition is
 //! UNKNOWN_TOPIC_OR_PARTITION.
-use super::common::{has_partition, per_owning_shard, storage_error_code};
+use super::common::{has_partition, next_owner_answer, per_owning_shard};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::delete_records::{
@@ -74,7 +74,7 @@ pub async fn handle(
                 .map(|(index, answered)| {
                     let outcome = match answered {
                         Some(error_code) => Err(error_code),
-                        None => next_outcome(&mut moved),
+                        None => next_owner_answer(&mut moved),
                     };
                     partition_result(index, outcome)
                 })
@@ -89,17 +89,6 @@ pub async fn handle(
         throttle_time_ms: 0,
         topics,
     })
-}
-
-/// The next owning shard's answer as a low watermark or an error code.
-fn next_outcome(
-    moved: &mut impl Iterator<Item = Result<i64, StorageError>>,
-) -> Result<i64, ErrorCode> {
-    match moved.next() {
-        Some(result) => result.map_err(|error| storage_error_code(&error)),
-        // `per_owning_shard` answers every partition it was given; never reached.
-        None => Err(ErrorCode::UnknownServerError),
-    }
 }
 
 fn partition_result(

@@ -8,7 +8,7 @@
 //! upload (v9+: none, so offset -1). A positive timestamp gives the first record whose timestamp
 //! is at or after it, or offset -1 and timestamp -1 when there is none. Storage answers at batch
 //! granularity; the record within the batch is found here by reading that batch.
-use super::common::{LEADER_EPOCH, has_partition, per_owning_shard, storage_error_code};
+use super::common::{LEADER_EPOCH, has_partition, next_owner_answer, per_owning_shard};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::list_offsets::{
@@ -80,7 +80,7 @@ pub async fn handle(
                 .map(|(index, answered)| {
                     let outcome = match answered {
                         Some(error_code) => Err(error_code),
-                        None => next_outcome(&mut answers),
+                        None => next_owner_answer(&mut answers),
                     };
                     partition_response(index, outcome)
                 })
@@ -95,17 +95,6 @@ pub async fn handle(
         throttle_time_ms: 0,
         topics,
     })
-}
-
-/// The next owning shard's answer as (offset, timestamp) or an error code.
-fn next_outcome(
-    answers: &mut impl Iterator<Item = Result<(i64, i64), StorageError>>,
-) -> Result<(i64, i64), ErrorCode> {
-    match answers.next() {
-        Some(result) => result.map_err(|error| storage_error_code(&error)),
-        // `per_owning_shard` answers every partition it was given; never reached.
-        None => Err(ErrorCode::UnknownServerError),
-    }
 }
 
 fn partition_response(

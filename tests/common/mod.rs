@@ -375,3 +375,22 @@ pub fn now_ms() -> i64 {
         .unwrap();
     i64::try_from(since_epoch.as_millis()).unwrap()
 }
+
+/// Runs an rdkafka admin future to completion on a current-thread tokio runtime.
+pub fn block<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// An rdkafka (librdkafka) admin client bootstrapped at `broker`.
+pub fn admin(
+    broker: &Broker,
+) -> rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.address.to_string())
+        .create()
+        .expect("admin client")
+}
