@@ -5,7 +5,7 @@
 //!
 //! Runs on its own shard; `!Send` (`RefCell`), never borrowed across an `.await`.
 use super::{ClusterMetadata, MetadataStore};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -16,6 +16,9 @@ pub struct MetadataView {
     current: RefCell<Arc<ClusterMetadata>>,
     /// The node metadata file; only the controller shard has it.
     store: Option<MetadataStore>,
+    /// The metadata quorum's leader as this node last heard (the active controller), set by
+    /// shard 0's quorum watcher and published to every shard with the metadata.
+    quorum_leader: Cell<Option<i32>>,
 }
 
 impl MetadataView {
@@ -24,7 +27,20 @@ impl MetadataView {
         Self {
             current: RefCell::new(current),
             store,
+            quorum_leader: Cell::new(None),
         }
+    }
+
+    /// The active controller (the metadata quorum's leader) as this shard last heard; `None`
+    /// while no leader is known.
+    #[must_use]
+    pub fn quorum_leader(&self) -> Option<i32> {
+        self.quorum_leader.get()
+    }
+
+    /// Records the quorum leader this shard was told about.
+    pub fn set_quorum_leader(&self, leader: Option<i32>) {
+        self.quorum_leader.set(leader);
     }
 
     /// The current snapshot.

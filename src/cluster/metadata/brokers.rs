@@ -22,6 +22,12 @@ use crate::limits::{
 use crate::protocol::Uuid;
 use std::sync::Arc;
 
+/// The name of the listener clients use (Metadata, FindCoordinator, DescribeCluster list it).
+pub const CLIENT_LISTENER: &str = "CLIENT";
+/// The name of the broker's controller listener: a voter's `--quorum-voters` entry, an
+/// observer's kernel-chosen port; the metadata quorum's RPCs reach the broker there.
+pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
+
 /// One advertised endpoint of a broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {

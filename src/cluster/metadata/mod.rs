@@ -37,7 +37,9 @@ mod partitions;
 mod records;
 mod store;
 
-pub use brokers::{BrokerRegistration, Listener, ProducerIdBlock};
+pub use brokers::{
+    BrokerRegistration, CLIENT_LISTENER, CONTROLLER_LISTENER, Listener, ProducerIdBlock,
+};
 pub use partitions::{NO_LEADER, PartitionDelta, PartitionState, PartitionStateError};
 pub use records::{MetadataRecord, RecordDecodeError, RecordType};
 pub use store::{
