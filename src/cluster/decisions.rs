@@ -17,8 +17,10 @@ use crate::limits::{METADATA_RECORD_SIZE_MAX, PARTITIONS_PER_TOPIC_MAX};
 use crate::protocol::Uuid;
 use std::collections::BTreeMap;
 
-/// A change a client asked for, before the controller checked it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A change a client asked for, before the controller checked it. Serializable: a broker
+/// that is not the active controller forwards it there (KIP-590's role), so every field is
+/// plain data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MetadataChange {
     /// `topic_id` is drawn by the caller (a random v4 UUID); a clash is refused by `apply`.
     CreateTopic {

@@ -192,7 +192,9 @@ impl fmt::Display for StrBytes {
 }
 
 /// A 16-byte UUID (topic ids). All zeros is Kafka's "no id".
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Uuid(pub [u8; 16]);
 
 impl Uuid {
