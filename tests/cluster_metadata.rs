@@ -193,7 +193,10 @@ fn a_data_dir_of_another_node_id_is_refused_with_a_clear_message() {
     assert!(node_file.contains("cluster.id="), "{node_file}");
     let (status, output) = run_to_exit(&data, &["--node-id", "7"]);
     assert!(!status.success(), "{output}");
-    assert!(output.contains("belongs to node 0, not --node-id 7"), "{output}");
+    assert!(
+        output.contains("belongs to node 0, not --node-id 7"),
+        "{output}"
+    );
 }
 
 #[test]
