@@ -585,8 +585,15 @@ mod tests {
             ("--quorum-voters 1@h", "quorum_voters"),
             ("--quorum-voters 0@h:1,0@h:2", "twice"),
             ("--quorum-voters 0@h:1,x@h:2", "entry 1"),
-            ("--quorum-voters 1@h:1,2@h:2", "not supported yet"),
             ("--quorum-snapshot-entries 15", "quorum_snapshot_entries"),
+            (
+                "--broker-heartbeat-interval-ms 10",
+                "broker_heartbeat_interval_ms",
+            ),
+            (
+                "--broker-heartbeat-interval-ms 500 --broker-session-timeout-ms 900",
+                "broker_session_timeout_ms",
+            ),
         ] {
             let error = Config::validate(serve_flags(flags), &[0]).unwrap_err();
             assert!(error.to_string().contains(expected), "{flags}: {error}");
@@ -596,6 +603,23 @@ mod tests {
             .collect();
         let flags = serve_flags(&format!("--quorum-voters {}", many.join(",")));
         assert!(Config::validate(flags, &[0]).is_err());
+        // A node outside the list observes; rack and session settings reach the config.
+        let flags = serve_flags(
+            "--quorum-voters 1@h:1,2@h:2 --rack r1 --broker-heartbeat-interval-ms 100 \
+             --broker-session-timeout-ms 1000",
+        );
+        let config = Config::validate(flags, &[0]).unwrap();
+        assert_eq!(config.quorum_voters.len(), 2);
+        assert_eq!(config.rack.as_deref(), Some("r1"));
+        assert_eq!(config.broker_heartbeat_interval, Duration::from_millis(100));
+        assert_eq!(config.broker_session_timeout, Duration::from_millis(1000));
+        for bad in [
+            "",
+            "a\tb",
+            &"r".repeat(limits::BROKER_STRING_LENGTH_MAX + 1),
+        ] {
+            assert!(validate_rack(Some(bad.to_owned())).is_err(), "{bad:?}");
+        }
         let long = format!("0@{}:1", "h".repeat(limits::QUORUM_VOTERS_TEXT_SIZE_MAX));
         let flags = serve_flags(&format!("--quorum-voters {long}"));
         let error = Config::validate(flags, &[0]).unwrap_err();
