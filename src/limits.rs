@@ -548,6 +548,9 @@ pub const CONTROLLER_RPC_TIMEOUT_MS: u64 = QUORUM_PROPOSE_TIMEOUT_MS_DEFAULT + 2
 /// How long a broker keeps retrying registration and its first unfencing at start-up (no
 /// leader yet, the controller unreachable) before it gives up and exits.
 pub const BROKER_REGISTRATION_TIMEOUT_MS: u64 = 60_000;
+/// An observer confirms its learner address with the quorum leader every this many
+/// heartbeats (10 s at the default interval).
+pub const REJOIN_EVERY_HEARTBEATS: u64 = 20;
 /// Size of the data dir's node file (`meta.properties`: cluster id and node id).
 pub const NODE_FILE_SIZE_MAX: usize = 4096;
 /// Pause between a broker's attempts to reach the active controller.

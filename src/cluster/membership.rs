@@ -14,7 +14,7 @@
 use super::metadata::MetadataStore;
 use super::policy::lifecycle::{Heartbeat, HeartbeatReply, RegistrationRequest};
 use super::rpc::{ControllerClient, ControllerRequest, ControllerResponse};
-use crate::limits::{CONTROLLER_RETRY_MS, NODE_FILE_SIZE_MAX};
+use crate::limits::{CONTROLLER_RETRY_MS, NODE_FILE_SIZE_MAX, REJOIN_EVERY_HEARTBEATS};
 use crate::protocol::ErrorCode;
 use std::cell::Cell;
 use std::path::Path;
@@ -260,11 +260,19 @@ impl Membership {
     /// lost this incarnation (fenced and unregistered, or a controller that never heard of
     /// it). Ends when `stop` is set.
     pub async fn run(self: Rc<Self>, stop: Rc<Cell<bool>>) {
+        let mut beats = 0u64;
         // Bounded by the broker's life: ends when `stop` is set at shutdown.
         while !stop.get() {
             compio::time::sleep(self.heartbeat_interval).await;
             if stop.get() {
                 break;
+            }
+            beats += 1;
+            if beats.is_multiple_of(REJOIN_EVERY_HEARTBEATS) {
+                let quorum = self.client.quorum();
+                if let Err(error) = quorum.rejoin(self.heartbeat_interval).await {
+                    tracing::debug!(%error, "observer re-join failed");
+                }
             }
             let result = self.heartbeat(false, self.heartbeat_interval * 2).await;
             let lost = matches!(
@@ -313,5 +321,45 @@ fn unexpected(request: &str) -> MembershipError {
     MembershipError::Refused {
         code: ErrorCode::UnknownServerError,
         message: format!("the controller answered {request} with another kind of answer"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_file_round_trips_and_refuses_another_node_id() {
+        let directory = tempfile::TempDir::new().unwrap();
+        assert_eq!(NodeFile::check(directory.path(), 3).unwrap(), None);
+        let file = NodeFile {
+            cluster_id: "abc-123".into(),
+            node_id: 3,
+        };
+        file.write(directory.path()).unwrap();
+        assert_eq!(
+            NodeFile::read(directory.path()).unwrap(),
+            Some(file.clone())
+        );
+        assert_eq!(NodeFile::check(directory.path(), 3).unwrap(), Some(file));
+        let error = NodeFile::check(directory.path(), 4).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("belongs to node 3, not --node-id 4"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_oversized_node_file_is_refused() {
+        let directory = tempfile::TempDir::new().unwrap();
+        let path = directory.path().join(NODE_FILE_NAME);
+        std::fs::write(&path, "version=1\nnode.id=1\n").unwrap();
+        assert!(NodeFile::read(directory.path()).is_err(), "no cluster id");
+        std::fs::write(&path, "cluster.id=x\nnode.id=one\n").unwrap();
+        assert!(NodeFile::read(directory.path()).is_err(), "bad node id");
+        std::fs::write(&path, "x".repeat(NODE_FILE_SIZE_MAX + 1)).unwrap();
+        assert!(NodeFile::read(directory.path()).is_err(), "too large");
     }
 }

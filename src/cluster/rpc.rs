@@ -158,3 +158,58 @@ impl ControllerClient {
         postcard::from_bytes(&answer).map_err(ControllerRpcError::Decode)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::metadata::Listener;
+    use crate::protocol::Uuid;
+    use std::collections::BTreeMap as Map;
+
+    #[test]
+    fn requests_and_answers_round_trip_and_garbage_does_not_decode() {
+        let requests = [
+            ControllerRequest::Register(RegistrationRequest {
+                cluster_id: "c".into(),
+                node_id: 4,
+                incarnation: Uuid([7; 16]),
+                listeners: vec![Listener {
+                    name: "CLIENT".into(),
+                    host: "127.0.0.1".into(),
+                    port: 9092,
+                }],
+                shard_count: 2,
+                rack: Some("r1".into()),
+            }),
+            ControllerRequest::Heartbeat(Heartbeat {
+                node_id: 4,
+                broker_epoch: 17,
+                applied_offset: 18,
+                wants_fence: false,
+                wants_shutdown: true,
+            }),
+            ControllerRequest::Change(MetadataChange::SetBrokerConfigs {
+                configs: Map::from([("log.retention.ms".to_owned(), "1".to_owned())]),
+            }),
+        ];
+        for request in requests {
+            let bytes = postcard::to_stdvec(&request).unwrap();
+            assert_eq!(
+                postcard::from_bytes::<ControllerRequest>(&bytes).unwrap(),
+                request
+            );
+        }
+        let answers = [
+            ControllerResponse::Registered { broker_epoch: 9 },
+            ControllerResponse::NotController { leader: Some(2) },
+            ControllerResponse::refused(ErrorCode::InconsistentClusterId, "other".into()),
+            ControllerResponse::Changed { version: 40 },
+        ];
+        for answer in answers {
+            let decoded: ControllerResponse = postcard::from_bytes(&answer.to_bytes()).unwrap();
+            assert_eq!(decoded, answer);
+        }
+        assert!(postcard::from_bytes::<ControllerRequest>(&[0xff; 9]).is_err());
+        assert!(postcard::from_bytes::<ControllerRequest>(&[]).is_err());
+    }
+}

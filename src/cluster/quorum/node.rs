@@ -286,6 +286,19 @@ impl<A: MetadataApplier> RaftQuorum<A> {
         })
     }
 
+    /// An observer asks again to be a learner at its address (a no-op when it is one): heals
+    /// a membership whose entry for this id another process replaced (a second broker
+    /// started with this node id, refused at registration, joined before that).
+    ///
+    /// # Errors
+    /// `Timeout` when no leader answered within `timeout`.
+    pub async fn rejoin(&self, timeout: Duration) -> Result<(), QuorumError> {
+        if self.is_voter {
+            return Ok(());
+        }
+        self.join(timeout).await
+    }
+
     /// Installs the handler of App requests on the controller listener.
     pub fn set_app_handler(&self, handler: Rc<dyn AppHandler>) {
         *self.app.borrow_mut() = Some(handler);
