@@ -6,14 +6,12 @@
 //! metadata's partition records). Runs on the connection's shard; the cluster-view functions
 //! are pure (a metadata snapshot in, an answer out) so they are tested without a runtime.
 use crate::broker::Shard;
-use crate::cluster::controller;
 use crate::cluster::ClusterMetadata;
-use crate::cluster::metadata::{
-    BrokerRegistration, CLIENT_LISTENER, MetadataFileError, NO_LEADER,
-};
-use crate::config::Config;
+use crate::cluster::controller;
+use crate::cluster::metadata::{BrokerRegistration, CLIENT_LISTENER, MetadataFileError, NO_LEADER};
 use crate::cluster::quorum::QuorumError;
 use crate::cluster::{MetadataError, TopicMetadata};
+use crate::config::Config;
 use crate::protocol::{ErrorCode, Uuid};
 use crate::shard::{MeshError, shard_for};
 use crate::storage::PartitionKey;
@@ -298,7 +296,11 @@ pub fn serve_partition(
     if state.leader != node_id {
         return refused(ErrorCode::NotLeaderOrFollower);
     }
-    assert!(state.leader_epoch >= 0, "leader epoch {}", state.leader_epoch);
+    assert!(
+        state.leader_epoch >= 0,
+        "leader epoch {}",
+        state.leader_epoch
+    );
     Ok(state.leader_epoch)
 }
 
@@ -530,7 +532,9 @@ pub mod testing {
                 state: state.clone(),
             });
         }
-        ClusterMetadata::empty("c".into()).apply_all(&records).unwrap()
+        ClusterMetadata::empty("c".into())
+            .apply_all(&records)
+            .unwrap()
     }
 
     /// A partition state: `replicas`, ISR `isr`, `leader` at `leader_epoch`.
@@ -648,8 +652,17 @@ mod cluster_view_tests {
     fn epoch_fencing_follows_kafka() {
         assert_eq!(leader_epoch_fencing(-1, 3), None);
         assert_eq!(leader_epoch_fencing(3, 3), None);
-        assert_eq!(leader_epoch_fencing(2, 3), Some(ErrorCode::FencedLeaderEpoch));
-        assert_eq!(leader_epoch_fencing(4, 3), Some(ErrorCode::UnknownLeaderEpoch));
-        assert_eq!(leader_epoch_fencing(-5, 0), Some(ErrorCode::FencedLeaderEpoch));
+        assert_eq!(
+            leader_epoch_fencing(2, 3),
+            Some(ErrorCode::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            leader_epoch_fencing(4, 3),
+            Some(ErrorCode::UnknownLeaderEpoch)
+        );
+        assert_eq!(
+            leader_epoch_fencing(-5, 0),
+            Some(ErrorCode::FencedLeaderEpoch)
+        );
     }
 }

@@ -48,17 +48,19 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;
-            let served = found.as_ref().map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
-                serve_partition(
-                    &metadata,
-                    found.topic_id,
-                    index,
-                    ctx.node_id(),
-                    NO_CURRENT_LEADER_EPOCH,
-                )
-                .map(|_| found.topic_id)
-                .map_err(|refused| refused.error_code)
-            });
+            let served = found
+                .as_ref()
+                .map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
+                    serve_partition(
+                        &metadata,
+                        found.topic_id,
+                        index,
+                        ctx.node_id(),
+                        NO_CURRENT_LEADER_EPOCH,
+                    )
+                    .map(|_| found.topic_id)
+                    .map_err(|refused| refused.error_code)
+                });
             let answered = match served {
                 Ok(topic_id) => {
                     let key = PartitionKey {

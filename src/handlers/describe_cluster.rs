@@ -136,7 +136,11 @@ mod tests {
         assert_eq!(ids, [1, 3]);
         assert!(listed.iter().all(|broker| !broker.is_fenced));
         let all = client_brokers(&metadata, &this, true);
-        let fenced: Vec<_> = all.iter().map(response_broker).map(|b| b.is_fenced).collect();
+        let fenced: Vec<_> = all
+            .iter()
+            .map(response_broker)
+            .map(|b| b.is_fenced)
+            .collect();
         assert_eq!(fenced, [false, true, false]);
         assert_eq!(all[1].host, "b2");
         // A fenced quorum leader is not named as the controller.

@@ -39,7 +39,6 @@ use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::config::FetchMode;
 use crate::limits;
-use crate::cluster::ClusterMetadata;
 use crate::protocol::StrBytes;
 use crate::protocol::messages::fetch::{
     FetchRequest, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
@@ -185,14 +184,13 @@ pub async fn handle(
             topic.partitions.push(data);
         }
     }
-    let this = ClientBroker::from_config(ctx.shard.config());
     Ok(FetchReply {
         response: FetchResponse {
             throttle_time_ms: 0,
             error_code: ErrorCode::None,
             session_id: 0,
             responses,
-            node_endpoints: node_endpoints(&controller::metadata(&ctx.shard), &this, &wanted),
+            node_endpoints: node_endpoints(ctx, &wanted),
         },
         leased,
     })
@@ -200,13 +198,10 @@ pub async fn handle(
 
 /// KIP-951's `node_endpoints`: the leaders named in refusals' `current_leader` (v16+; the
 /// codec leaves it out of older versions).
-fn node_endpoints(
-    metadata: &ClusterMetadata,
-    this: &ClientBroker,
-    wanted: &[Wanted],
-) -> Vec<NodeEndpoint> {
+fn node_endpoints(ctx: &RequestContext, wanted: &[Wanted]) -> Vec<NodeEndpoint> {
+    let this = ClientBroker::from_config(ctx.shard.config());
     let refusals = wanted.iter().filter_map(|want| want.target.err());
-    leader_endpoints(metadata, this, refusals)
+    leader_endpoints(&controller::metadata(&ctx.shard), &this, refusals)
         .into_iter()
         .map(|broker| NodeEndpoint {
             node_id: broker.node_id,

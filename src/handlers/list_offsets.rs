@@ -55,12 +55,14 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;
-            let served = found.as_ref().map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
-                let epoch = partition.current_leader_epoch;
-                serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)
-                    .map(|leader_epoch| (found.topic_id, leader_epoch))
-                    .map_err(|refused| refused.error_code)
-            });
+            let served = found
+                .as_ref()
+                .map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
+                    let epoch = partition.current_leader_epoch;
+                    serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)
+                        .map(|leader_epoch| (found.topic_id, leader_epoch))
+                        .map_err(|refused| refused.error_code)
+                });
             // Ok: the leader epoch, and the next owner answer is this partition's.
             let answered = served.map(|(topic_id, leader_epoch)| {
                 let key = PartitionKey {

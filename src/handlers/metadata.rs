@@ -140,8 +140,7 @@ fn describe_partition(
     partition_index: i32,
     this: &ClientBroker,
 ) -> Option<MetadataResponsePartition> {
-    let state =
-        metadata.partition_or_single_node(topic.topic_id, partition_index, this.node_id)?;
+    let state = metadata.partition_or_single_node(topic.topic_id, partition_index, this.node_id)?;
     // Without registrations (a single node) no replica can be told offline.
     let registered = metadata.brokers().next().is_some();
     let offline_replicas = if registered {
@@ -149,8 +148,8 @@ fn describe_partition(
     } else {
         Vec::new()
     };
-    let reachable = state.leader != NO_LEADER
-        && client_broker(metadata, state.leader, this).is_some();
+    let reachable =
+        state.leader != NO_LEADER && client_broker(metadata, state.leader, this).is_some();
     let (error_code, leader_id) = if reachable {
         (ErrorCode::None, state.leader)
     } else {

@@ -54,12 +54,14 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition;
-            let served = found.as_ref().map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
-                let epoch = partition.current_leader_epoch;
-                serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)
-                    .map(|_| found.topic_id)
-                    .map_err(|refused| refused.error_code)
-            });
+            let served = found
+                .as_ref()
+                .map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
+                    let epoch = partition.current_leader_epoch;
+                    serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)
+                        .map(|_| found.topic_id)
+                        .map_err(|refused| refused.error_code)
+                });
             let answered = match served {
                 Ok(topic_id) => {
                     let key = PartitionKey {
@@ -160,7 +162,9 @@ mod tests {
         let single = cluster(&[], &[], 1, &[]);
         assert_eq!(serve_partition(&single, TOPIC_ID, 0, 1, 0), Ok(0));
         assert_eq!(
-            serve_partition(&single, TOPIC_ID, 0, 1, 1).unwrap_err().error_code,
+            serve_partition(&single, TOPIC_ID, 0, 1, 1)
+                .unwrap_err()
+                .error_code,
             ErrorCode::UnknownLeaderEpoch
         );
     }

@@ -23,19 +23,19 @@
 //! them in `current_leader` and the leaders' endpoints in `node_endpoints`, so the client
 //! goes there without a Metadata round trip. Appends carry the partition's leader epoch.
 use super::common::{
-    ClientBroker, NotServed, leader_endpoints, owner, resolve_topic_by_id, resolve_topic_by_name,
-    serve_partition, storage_error_code,
+    ClientBroker, NO_CURRENT_LEADER_EPOCH, NotServed, leader_endpoints, owner, resolve_topic_by_id,
+    resolve_topic_by_name, serve_partition, storage_error_code,
 };
 use super::{HandlerError, RequestContext};
 use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::cluster::{ClusterMetadata, TopicMetadata};
 use crate::limits;
-use crate::protocol::messages::produce::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse,
-    ProduceRequest, ProduceResponse, TopicProduceResponse,
-};
 use crate::protocol::StrBytes;
+use crate::protocol::messages::produce::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse, ProduceRequest,
+    ProduceResponse, TopicProduceResponse,
+};
 use crate::protocol::record_batch::{BatchError, BatchSplitter};
 use crate::protocol::{ApiKey, ErrorCode};
 use crate::shard::MeshError;
@@ -101,11 +101,14 @@ pub async fn handle(
         };
         for partition in topic_data.partition_data {
             let partition_index = partition.index;
-            let served = topic.as_ref().map_err(|code| NotServed::code(*code)).and_then(|topic| {
-                serve_partition(&metadata, topic.topic_id, partition_index, ctx.node_id(), -1)
-                    .map(|leader_epoch| (Arc::clone(topic), leader_epoch))
-            });
-            let outcome = plan_partition(&ctx.shard, acks, served, partition, &mut per_shard);
+            let outcome = plan_partition(
+                &ctx.shard,
+                &metadata,
+                acks,
+                &topic,
+                partition,
+                &mut per_shard,
+            );
             slots.push(Slot {
                 topic_index,
                 partition_index,
@@ -166,17 +169,33 @@ fn node_endpoints(
 
 /// What one partition of the request becomes: an answer now, or an append queued for its
 /// owning shard in `per_shard`.
-/// `served` is the topic and the leader epoch when this broker leads the partition.
+/// Only the partition's leader appends, in the partition's leader epoch (Produce carries no
+/// `current_leader_epoch`, so none is checked).
 fn plan_partition(
     shard: &Shard,
+    metadata: &ClusterMetadata,
     acks: i16,
-    served: Result<(Arc<TopicMetadata>, i32), NotServed>,
+    topic: &Result<Arc<TopicMetadata>, ErrorCode>,
     partition: PartitionProduceData,
     per_shard: &mut PerShard,
 ) -> Outcome {
     if !matches!(acks, -1..=1) {
         return Outcome::Error(ErrorCode::InvalidRequiredAcks);
     }
+    let served = topic
+        .as_ref()
+        .map_err(|code| NotServed::code(*code))
+        .and_then(|topic| {
+            let node_id = shard.config().node_id;
+            serve_partition(
+                metadata,
+                topic.topic_id,
+                partition.index,
+                node_id,
+                NO_CURRENT_LEADER_EPOCH,
+            )
+            .map(|leader_epoch| (topic, leader_epoch))
+        });
     let (topic, leader_epoch) = match served {
         Err(refused) => return Outcome::Refused(refused),
         Ok(served) => served,
@@ -303,12 +322,13 @@ fn partition_response(
     match outcome {
         Outcome::Error(code) => failed(*code),
         Outcome::Refused(refused) => PartitionProduceResponse {
-            current_leader: refused
-                .current_leader()
-                .map_or_else(LeaderIdAndEpoch::default, |leader| LeaderIdAndEpoch {
+            current_leader: refused.current_leader().map_or_else(
+                LeaderIdAndEpoch::default,
+                |leader| LeaderIdAndEpoch {
                     leader_id: leader.leader_id,
                     leader_epoch: leader.leader_epoch,
-                }),
+                },
+            ),
             ..failed(refused.error_code)
         },
         Outcome::Invalid(error) => {
