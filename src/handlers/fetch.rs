@@ -137,7 +137,7 @@ pub async fn handle(
             .min(limits::FETCH_MAX_WAIT_MS_MAX),
     );
     let deadline = Instant::now() + max_wait;
-    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let min_bytes = min_bytes(&request, &wanted);
     let max_bytes = usize::try_from(request.max_bytes)
         .unwrap_or(0)
         .min(limits::FETCH_RESPONSE_SIZE_MAX);
@@ -194,6 +194,16 @@ pub async fn handle(
         },
         leased,
     })
+}
+
+/// The bytes to wait for: the request's `min_bytes`, or 0 when a partition is refused here
+/// (unknown, led elsewhere, fenced epoch), so the client hears of it at once, as Kafka answers
+/// a fetch with partition errors without waiting.
+fn min_bytes(request: &FetchRequest, wanted: &[Wanted]) -> usize {
+    if wanted.iter().any(|want| want.target.is_err()) {
+        return 0;
+    }
+    usize::try_from(request.min_bytes).unwrap_or(0)
 }
 
 /// KIP-951's `node_endpoints`: the leaders named in refusals' `current_leader` (v16+; the

@@ -46,8 +46,9 @@ pub async fn handle(
 ) -> Result<ListOffsetsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let metadata = controller::metadata(&ctx.shard);
-    // Each partition is answered here (`Err(error)`) or by its owning shard (`Ok(leader epoch)`,
-    // then the next entry of `lookups`): every owning shard gets one message with all of its partitions.
+    // Each partition is answered here (`Err(error)`) or by its owning shard (`Ok(leader
+    // epoch)`, then the next entry of `lookups`): every owning shard gets one message with all
+    // of its partitions.
     let mut lookups = Vec::new();
     let mut plan = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -63,7 +64,6 @@ pub async fn handle(
                         .map(|leader_epoch| (found.topic_id, leader_epoch))
                         .map_err(|refused| refused.error_code)
                 });
-            // Ok: the leader epoch, and the next owner answer is this partition's.
             let answered = served.map(|(topic_id, leader_epoch)| {
                 let key = PartitionKey {
                     topic_id,
