@@ -6,6 +6,7 @@
 //!   00000000000000000000.log .index .timeindex   segments (storage/): one batch per entry
 //!   leader-epoch-checkpoint  ringbroker-log       as every partition (epoch = Raft term)
 //!   quorum-state                                  vote + last purged log id (this file)
+//!   quorum-committed                              last committed log id known here
 //!   <end offset:020>-<term:010>.checkpoint        applied-state snapshot (state_machine.rs)
 //! ```
 //! Each Raft entry is one RecordBatch v2 at base offset = Raft index, partition leader epoch =
@@ -50,6 +51,11 @@ pub const METADATA_PARTITION_DIRECTORY: &str = "__cluster_metadata-0";
 /// Vote and purge point; see the module docs.
 pub const QUORUM_STATE_FILE_NAME: &str = "quorum-state";
 const QUORUM_STATE_HEADER: &str = "ringbroker-quorum-state 1";
+/// The last committed log id this node knew (openraft's optional `save_committed`): a
+/// restarted node applies its log up to it at once, before it hears from a leader. A file of
+/// its own so `quorum-state`'s format stays as it was.
+pub const QUORUM_COMMITTED_FILE_NAME: &str = "quorum-committed";
+const QUORUM_COMMITTED_HEADER: &str = "ringbroker-quorum-committed 1";
 
 /// What `quorum-state` holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -250,6 +256,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 Err(io::Error::other(error))
             }
         }
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        let body = postcard::to_stdvec(&committed).map_err(io::Error::other)?;
+        let text = format!("{QUORUM_COMMITTED_HEADER}\n{}\n", hex_encode(&body));
+        write_atomically(&self.shared.directory, QUORUM_COMMITTED_FILE_NAME, text)
+            .await
+            .map_err(io::Error::other)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        let path = self.shared.directory.join(QUORUM_COMMITTED_FILE_NAME);
+        let Some(text) = read_small_file(&path).await.map_err(io::Error::other)? else {
+            return Ok(None);
+        };
+        let mut lines = text.lines();
+        let body = (lines.next() == Some(QUORUM_COMMITTED_HEADER))
+            .then(|| lines.next().and_then(hex_decode))
+            .flatten();
+        // Only an optimisation: an unreadable file is ignored (the leader re-sends commit).
+        Ok(body
+            .and_then(|body| postcard::from_bytes(&body).ok())
+            .flatten())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
