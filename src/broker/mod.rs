@@ -244,6 +244,7 @@ impl Broker {
             store.clone(),
             request,
             config.broker_heartbeat_interval,
+            config.broker_session_timeout,
         ));
         let timeout = Duration::from_millis(BROKER_REGISTRATION_TIMEOUT_MS);
         membership.join(timeout).await?;

@@ -158,6 +158,12 @@ impl ActiveController {
                     let adopted =
                         placement::adopt_single_node_partitions(state, registration.node_id)?;
                     let adopted_state = state.apply_all(&adopted)?;
+                    if registration.node_id == self.node_id {
+                        // This process leads the quorum under this id, so the registered
+                        // incarnation of it is a dead one (a restart): no need to wait for
+                        // its session to expire.
+                        sessions.end_session(registration.node_id);
+                    }
                     let decided = sessions.register(&adopted_state, registration, now)?;
                     let mut records = adopted;
                     records.extend(decided.records);

@@ -137,6 +137,7 @@ pub struct Membership {
     broker_epoch: Cell<Option<i64>>,
     fenced: Cell<bool>,
     heartbeat_interval: Duration,
+    session_timeout: Duration,
 }
 
 impl Membership {
@@ -146,6 +147,7 @@ impl Membership {
         store: MetadataStore,
         request: RegistrationRequest,
         heartbeat_interval: Duration,
+        session_timeout: Duration,
     ) -> Self {
         Self {
             client,
@@ -154,6 +156,7 @@ impl Membership {
             broker_epoch: Cell::new(None),
             fenced: Cell::new(true),
             heartbeat_interval,
+            session_timeout,
         }
     }
 
@@ -201,12 +204,7 @@ impl Membership {
     /// `Timeout` when no controller answered.
     pub async fn join(&self, timeout: Duration) -> Result<i64, MembershipError> {
         let deadline = Instant::now() + timeout;
-        let request = ControllerRequest::Register(self.request.clone());
-        let ControllerResponse::Registered { broker_epoch } =
-            self.request(&request, timeout).await?
-        else {
-            return Err(unexpected("Register"));
-        };
+        let broker_epoch = self.register(timeout).await?;
         self.broker_epoch.set(Some(broker_epoch));
         self.fenced.set(true);
         tracing::info!(broker_epoch, "registered with the active controller");
@@ -225,6 +223,29 @@ impl Membership {
                 });
             }
             compio::time::sleep(Duration::from_millis(CONTROLLER_RETRY_MS)).await;
+        }
+    }
+
+    /// Registers; a refusal because this node id is registered with a live session is
+    /// retried until that session could have expired (the previous incarnation of this node
+    /// died a moment ago: a restart after kill -9, as KRaft's brokers retry), then final.
+    async fn register(&self, timeout: Duration) -> Result<i64, MembershipError> {
+        let request = ControllerRequest::Register(self.request.clone());
+        let patience = Instant::now() + self.session_timeout * 2;
+        // Bounded by `patience` (then the refusal is returned) and by `timeout` per attempt.
+        loop {
+            match self.request(&request, timeout).await {
+                Ok(ControllerResponse::Registered { broker_epoch }) => return Ok(broker_epoch),
+                Ok(_) => return Err(unexpected("Register")),
+                Err(MembershipError::Refused {
+                    code: ErrorCode::DuplicateBrokerRegistration,
+                    ..
+                }) if Instant::now() < patience => {
+                    tracing::info!("node id registered with a live session; retrying");
+                    compio::time::sleep(self.heartbeat_interval).await;
+                }
+                Err(error) => return Err(error),
+            }
         }
     }
 

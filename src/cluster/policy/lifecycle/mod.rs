@@ -134,6 +134,12 @@ impl BrokerSessions {
         assert_eq!(self.sessions.len(), metadata.brokers().count());
     }
 
+    /// Forgets the node's session: the caller knows its registered incarnation is gone (the
+    /// active controller's own node id registering again: this process holds that id).
+    pub fn end_session(&mut self, node_id: i32) {
+        self.sessions.remove(&node_id);
+    }
+
     /// The node is registered, unfenced, and was heard from within the session timeout.
     #[must_use]
     pub fn has_valid_session(
