@@ -335,6 +335,7 @@ impl Compose for Broker {
         };
         let logs = LogPump::spawn(placement.index);
         let log_placement = LogPlacement {
+            node_id: config.node_id,
             shard_index: placement.index,
             shard_count: placement.count,
             data_dir: config.data_dir.clone(),

@@ -3,6 +3,10 @@
 //! to what storage's log pump reconciles against ([`WantedLogs`]). Storage knows nothing of
 //! topics or placement; this is the one place that joins them.
 //!
+//! A broker hosts only the partitions whose replicas include it (by the partition's record, or
+//! the single-node default, which names this broker): followers keep a log too, leaders and
+//! followers alike; a partition reassigned away is closed here.
+//!
 //! Pure; runs on every shard, each for itself, when a snapshot is installed.
 use super::ClusterMetadata;
 use super::configs;
@@ -14,6 +18,8 @@ use std::time::Duration;
 /// What a shard's logs depend on besides the snapshot; fixed for the shard's life.
 #[derive(Debug, Clone)]
 pub struct LogPlacement {
+    /// This broker's node id: only partitions with a replica here are wanted.
+    pub node_id: i32,
     pub shard_index: usize,
     pub shard_count: usize,
     pub data_dir: PathBuf,
@@ -21,7 +27,8 @@ pub struct LogPlacement {
     pub producer_id_expiration: Duration,
 }
 
-/// Every partition of `metadata` that `placement`'s shard owns, with its directory and config.
+/// Every partition of `metadata` that has a replica on `placement`'s broker and that its shard
+/// owns, with its directory and config.
 ///
 /// # Panics
 /// When the shard index is out of range (a programmer error in the composition).
@@ -46,6 +53,12 @@ pub fn wanted_logs(metadata: &ClusterMetadata, placement: &LogPlacement) -> Want
         for partition in 0..topic.partition_count {
             if shard_for(topic.topic_id, partition, placement.shard_count) != placement.shard_index
             {
+                continue;
+            }
+            let hosted = metadata
+                .partition_or_single_node(topic.topic_id, partition, placement.node_id)
+                .is_some_and(|state| state.replicas.contains(&placement.node_id));
+            if !hosted {
                 continue;
             }
             let key = PartitionKey {
@@ -92,6 +105,7 @@ mod tests {
         let mut seen = 0;
         for shard_index in 0..shard_count {
             let placement = LogPlacement {
+                node_id: 1,
                 shard_index,
                 shard_count,
                 data_dir: PathBuf::from("/data"),
@@ -110,5 +124,44 @@ mod tests {
             seen += wanted.len();
         }
         assert_eq!(seen, 7 + 1 + 12);
+    }
+
+    #[test]
+    fn only_partitions_with_a_replica_here_are_wanted() {
+        use crate::cluster::metadata::PartitionState;
+        let topic_id = Uuid([5; 16]);
+        let mut records = vec![MetadataRecord::TopicCreated {
+            topic_id,
+            name: "t".to_owned(),
+            partition_count: 4,
+            configs: BTreeMap::new(),
+        }];
+        // Partitions 0..3 recorded: replicas [1, 2], [2, 3], [3, 1]; partition 3 has no record
+        // and reads as the single-node default (the reading broker's own).
+        for (partition, replicas) in [vec![1, 2], vec![2, 3], vec![3, 1]].into_iter().enumerate() {
+            records.push(MetadataRecord::Partition {
+                topic_id,
+                partition: i32::try_from(partition).unwrap(),
+                state: PartitionState::placed(replicas),
+            });
+        }
+        let metadata = ClusterMetadata::new_cluster().apply_all(&records).unwrap();
+        let hosted = |node_id| {
+            let placement = LogPlacement {
+                node_id,
+                shard_index: 0,
+                shard_count: 1,
+                data_dir: PathBuf::from("/data"),
+                producer_id_expiration: Duration::from_secs(60),
+            };
+            let wanted = wanted_logs(&metadata, &placement);
+            let mut partitions: Vec<i32> = wanted.keys().map(|key| key.partition).collect();
+            partitions.sort_unstable();
+            partitions
+        };
+        assert_eq!(hosted(1), [0, 2, 3]);
+        assert_eq!(hosted(2), [0, 1, 3]);
+        assert_eq!(hosted(3), [1, 2, 3]);
+        assert_eq!(hosted(4), [3]);
     }
 }

@@ -7,8 +7,11 @@
 //! negative offset or one above the high watermark is OFFSET_OUT_OF_RANGE; an offset at or below
 //! the current log start changes nothing. `low_watermark` is the log start afterwards (on a
 //! single node, no replica lags behind it), -1 with an error. An unknown topic or partition is
-//! UNKNOWN_TOPIC_OR_PARTITION.
-use super::common::{has_partition, next_owner_answer, per_owning_shard};
+//! UNKNOWN_TOPIC_OR_PARTITION; a partition this broker does not lead is NOT_LEADER_OR_FOLLOWER
+//! (`common::serve_partition`; the request carries no leader epoch).
+use super::common::{
+    NO_CURRENT_LEADER_EPOCH, next_owner_answer, per_owning_shard, serve_partition,
+};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::delete_records::{
@@ -45,16 +48,29 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;
-            let answered = match &found {
-                Some(found) if has_partition(found, index) => {
+            let served = found
+                .as_ref()
+                .map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
+                    serve_partition(
+                        &metadata,
+                        found.topic_id,
+                        index,
+                        ctx.node_id(),
+                        NO_CURRENT_LEADER_EPOCH,
+                    )
+                    .map(|_| found.topic_id)
+                    .map_err(|refused| refused.error_code)
+                });
+            let answered = match served {
+                Ok(topic_id) => {
                     let key = PartitionKey {
-                        topic_id: found.topic_id,
+                        topic_id,
                         partition: index,
                     };
                     moves.push((key, partition.offset));
                     None
                 }
-                _ => Some(ErrorCode::UnknownTopicOrPartition),
+                Err(error_code) => Some(error_code),
             };
             partitions.push((index, answered));
         }

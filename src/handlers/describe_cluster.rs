@@ -6,8 +6,14 @@
 //! Kafka broker answers it, because this listener is a broker endpoint (clients send type 2 only
 //! to `bootstrap.controllers`); any other value gets UNSUPPORTED_ENDPOINT_TYPE. Before v1 there
 //! is no endpoint type on the wire, and both refusals are INVALID_REQUEST. A refusal carries
-//! only the code and message. The controller id is our node: this node is its own controller
-//! and, unlike a KRaft controller, reachable on this listener. We are never fenced.
+//! only the code and message.
+//!
+//! The brokers are Metadata's (`common::client_brokers`): every unfenced registered broker by
+//! its `CLIENT` listener, plus the fenced ones with `is_fenced` when the request asks (v2+
+//! `include_fenced_brokers`), this broker alone while no registration exists. The controller id
+//! is `common::controller_id`'s: the active controller when clients can reach it (our voters
+//! are brokers too), else this broker, which forwards admin requests to it.
+use super::common::{ClientBroker, client_brokers, controller_id};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::describe_cluster::{
@@ -50,28 +56,43 @@ pub async fn handle(
             ..DescribeClusterResponse::default()
         });
     }
-    let config = ctx.shard.config();
+    let this = ClientBroker::from_config(ctx.shard.config());
     let metadata = controller::metadata(&ctx.shard);
+    let listed = client_brokers(&metadata, &this, request.include_fenced_brokers);
+    let quorum_leader = ctx.shard.state.metadata.quorum_leader();
     Ok(DescribeClusterResponse {
         throttle_time_ms: 0,
         error_code: ErrorCode::None,
         error_message: None,
         endpoint_type: ENDPOINT_TYPE_BROKER,
         cluster_id: StrBytes::from(metadata.cluster_id.as_str()),
-        controller_id: config.node_id,
-        brokers: vec![DescribeClusterBroker {
-            broker_id: config.node_id,
-            host: StrBytes::from(config.advertise.host.as_str()),
-            port: i32::from(config.advertise.port),
-            rack: None,
-            is_fenced: false,
-        }],
+        controller_id: controller_id(quorum_leader, &unfenced(&listed), this.node_id),
+        brokers: listed.iter().map(response_broker).collect(),
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
             CLUSTER_OPERATIONS_ALL
         } else {
             i32::MIN
         },
     })
+}
+
+/// The unfenced brokers of `listed`: the ones a controller id may name.
+fn unfenced(listed: &[ClientBroker]) -> Vec<ClientBroker> {
+    listed
+        .iter()
+        .filter(|broker| !broker.fenced)
+        .cloned()
+        .collect()
+}
+
+fn response_broker(broker: &ClientBroker) -> DescribeClusterBroker {
+    DescribeClusterBroker {
+        broker_id: broker.node_id,
+        host: StrBytes::from(broker.host.as_str()),
+        port: i32::from(broker.port),
+        rack: broker.rack.as_deref().map(StrBytes::from),
+        is_fenced: broker.fenced,
+    }
 }
 
 /// Why an endpoint type is refused on this (broker) listener.
@@ -92,9 +113,43 @@ fn refusal(endpoint_type: i8) -> Option<(ErrorCode, String)> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may unwrap
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
+    use super::super::common::testing::cluster;
     use super::*;
+
+    #[test]
+    fn fenced_brokers_only_when_asked() {
+        let this = ClientBroker {
+            node_id: 1,
+            host: "self".into(),
+            port: 1,
+            rack: None,
+            fenced: false,
+        };
+        let metadata = cluster(&[1, 2, 3], &[1, 3], 1, &[]);
+        let listed: Vec<_> = client_brokers(&metadata, &this, false)
+            .iter()
+            .map(response_broker)
+            .collect();
+        let ids: Vec<i32> = listed.iter().map(|broker| broker.broker_id).collect();
+        assert_eq!(ids, [1, 3]);
+        assert!(listed.iter().all(|broker| !broker.is_fenced));
+        let all = client_brokers(&metadata, &this, true);
+        let fenced: Vec<_> = all
+            .iter()
+            .map(response_broker)
+            .map(|b| b.is_fenced)
+            .collect();
+        assert_eq!(fenced, [false, true, false]);
+        assert_eq!(all[1].host, "b2");
+        // A fenced quorum leader is not named as the controller.
+        assert_eq!(controller_id(Some(2), &unfenced(&all), 1), 1);
+        assert_eq!(controller_id(Some(3), &unfenced(&all), 1), 3);
+        // No registration: this broker alone.
+        let single = cluster(&[], &[], 1, &[]);
+        assert_eq!(client_brokers(&single, &this, true), vec![this]);
+    }
 
     #[test]
     fn only_the_broker_endpoint_is_answered() {

@@ -20,7 +20,17 @@
 //! file ranges (a duplicated fd each, see `storage/pump/`), and the response is encoded in
 //! memory around them ([`encode_spliced`]): the connection writes the memory parts and splices
 //! the ranges in between, so record bytes never enter user space.
-use super::common::{has_partition, owner, resolve_topic_by_id, storage_error_code};
+//!
+//! Only the partition's leader is read (`common::serve_partition`): the client's
+//! `current_leader_epoch` (v9+) is checked against the partition's (FENCED_LEADER_EPOCH /
+//! UNKNOWN_LEADER_EPOCH), and a broker that does not lead answers NOT_LEADER_OR_FOLLOWER; both
+//! name the leader as this broker knows it in `current_leader` (v12+, KIP-951) and its
+//! endpoint in `node_endpoints` (v16+). Followers fetching from the leader and consumers are
+//! treated alike (no fetch from followers, KIP-392, yet).
+use super::common::{
+    ClientBroker, NotServed, leader_endpoints, owner, resolve_topic_by_id, serve_partition,
+    storage_error_code,
+};
 use super::{
     HandlerError, HandlerOutcome, IntoOutcome, RequestContext, ResponsePart, SplicedResponse,
     encode_frame, encode_response,
@@ -29,8 +39,10 @@ use crate::broker::Shard;
 use crate::cluster::controller;
 use crate::config::FetchMode;
 use crate::limits;
+use crate::protocol::StrBytes;
 use crate::protocol::messages::fetch::{
-    FetchRequest, FetchResponse, FetchableTopicResponse, PartitionData,
+    FetchRequest, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData,
 };
 use crate::protocol::primitives::{Writer, length_i32, length_u32};
 use crate::protocol::{ApiKey, ErrorCode, Message, frame};
@@ -49,7 +61,7 @@ pub const VERSION_MAX: i16 = 17;
 struct Wanted {
     topic_index: usize,
     partition_index: i32,
-    target: Result<(PartitionKey, i64, u32), ErrorCode>,
+    target: Result<(PartitionKey, i64, u32), NotServed>,
 }
 
 /// One partition's record bytes as read: in memory (copy mode) or leased ranges (splice).
@@ -125,7 +137,7 @@ pub async fn handle(
             .min(limits::FETCH_MAX_WAIT_MS_MAX),
     );
     let deadline = Instant::now() + max_wait;
-    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let min_bytes = min_bytes(&request, &wanted);
     let max_bytes = usize::try_from(request.max_bytes)
         .unwrap_or(0)
         .min(limits::FETCH_RESPONSE_SIZE_MAX);
@@ -178,10 +190,36 @@ pub async fn handle(
             error_code: ErrorCode::None,
             session_id: 0,
             responses,
-            ..FetchResponse::default()
+            node_endpoints: node_endpoints(ctx, &wanted),
         },
         leased,
     })
+}
+
+/// The bytes to wait for: the request's `min_bytes`, or 0 when a partition is refused here
+/// (unknown, led elsewhere, fenced epoch), so the client hears of it at once, as Kafka answers
+/// a fetch with partition errors without waiting.
+fn min_bytes(request: &FetchRequest, wanted: &[Wanted]) -> usize {
+    if wanted.iter().any(|want| want.target.is_err()) {
+        return 0;
+    }
+    usize::try_from(request.min_bytes).unwrap_or(0)
+}
+
+/// KIP-951's `node_endpoints`: the leaders named in refusals' `current_leader` (v16+; the
+/// codec leaves it out of older versions).
+fn node_endpoints(ctx: &RequestContext, wanted: &[Wanted]) -> Vec<NodeEndpoint> {
+    let this = ClientBroker::from_config(ctx.shard.config());
+    let refusals = wanted.iter().filter_map(|want| want.target.err());
+    leader_endpoints(&controller::metadata(&ctx.shard), &this, refusals)
+        .into_iter()
+        .map(|broker| NodeEndpoint {
+            node_id: broker.node_id,
+            host: StrBytes::from(broker.host.as_str()),
+            port: i32::from(broker.port),
+            rack: broker.rack.as_deref().map(StrBytes::from),
+        })
+        .collect()
 }
 
 /// The response skeleton (one entry per requested topic) and every requested partition.
@@ -207,20 +245,21 @@ fn resolve(
                 .ok_or(ErrorCode::UnknownTopicOrPartition)
         };
         for partition in &topic.partitions {
-            let target = match &resolved {
-                Err(code) => Err(*code),
-                Ok(found) if !has_partition(found, partition.partition) => {
-                    Err(ErrorCode::UnknownTopicOrPartition)
-                }
-                Ok(found) => Ok((
-                    PartitionKey {
-                        topic_id: found.topic_id,
-                        partition: partition.partition,
-                    },
-                    partition.fetch_offset,
-                    u32::try_from(partition.partition_max_bytes).unwrap_or(0),
-                )),
-            };
+            let target = resolved
+                .as_ref()
+                .map_err(|code| NotServed::code(*code))
+                .and_then(|found| {
+                    let (index, epoch) = (partition.partition, partition.current_leader_epoch);
+                    serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)?;
+                    Ok((
+                        PartitionKey {
+                            topic_id: found.topic_id,
+                            partition: index,
+                        },
+                        partition.fetch_offset,
+                        u32::try_from(partition.partition_max_bytes).unwrap_or(0),
+                    ))
+                });
             wanted.push(Wanted {
                 topic_index,
                 partition_index: partition.partition,
@@ -350,7 +389,16 @@ fn partition_data(
         ..PartitionData::default()
     };
     let result = match (&want.target, result) {
-        (Err(code), _) => return (empty(*code), None),
+        (Err(refused), _) => {
+            let mut data = empty(refused.error_code);
+            if let Some(leader) = refused.current_leader() {
+                data.current_leader = LeaderIdAndEpoch {
+                    leader_id: leader.leader_id,
+                    leader_epoch: leader.leader_epoch,
+                };
+            }
+            return (data, None);
+        }
         (Ok(_), None) => return (empty(ErrorCode::UnknownServerError), None),
         (Ok(_), Some(result)) => result,
     };

@@ -1,11 +1,15 @@
-//! FindCoordinator (key 10): names this broker as the coordinator of each group key. Runs on
-//! the connection's shard; the first call creates `__consumer_offsets` (through the
-//! controller, with `[groups] offsets_topic_partitions` partitions), as Kafka creates it on
-//! first use. v0–3 ask for one key and answer at top level; v4+ batch keys (KIP-699).
+//! FindCoordinator (key 10): names the coordinator of each group key. Runs on the
+//! connection's shard; the first call creates `__consumer_offsets` (through the controller,
+//! with `[groups] offsets_topic_partitions` partitions), as Kafka creates it on first use.
+//! v0–3 ask for one key and answer at top level; v4+ batch keys (KIP-699).
 //!
-//! Single node: every group's coordinator is this broker; which shard inside it coordinates a
-//! group is internal (handlers route there). Transaction coordinators (key type 1) are not
-//! offered yet: COORDINATOR_NOT_AVAILABLE, as a broker without one answers.
+//! A group's coordinator is the leader of its `__consumer_offsets` partition, by its `CLIENT`
+//! listener (`group_routing::coordinator_of`); COORDINATOR_NOT_AVAILABLE while that partition
+//! has no leader. Which shard inside the broker coordinates a group is internal (handlers route
+//! there). Transaction coordinators (key type 1) are not offered yet:
+//! COORDINATOR_NOT_AVAILABLE, as a broker without one answers.
+use super::common::ClientBroker;
+use super::group_routing::coordinator_of;
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::group::OFFSETS_TOPIC;
@@ -33,19 +37,22 @@ pub async fn handle(
     request: FindCoordinatorRequest,
 ) -> Result<FindCoordinatorResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
-    let error = match request.key_type {
+    let ready = match request.key_type {
         KEY_TYPE_GROUP => ensure_offsets_topic(ctx).await,
         KEY_TYPE_TRANSACTION => ErrorCode::CoordinatorNotAvailable,
         _ => ErrorCode::InvalidRequest,
     };
-    let config = ctx.shard.config();
-    let (node_id, host, port) = if error == ErrorCode::None {
-        let host = StrBytes::from(config.advertise.host.as_str());
-        (config.node_id, host, i32::from(config.advertise.port))
-    } else {
-        (-1, StrBytes::default(), -1)
+    let this = ClientBroker::from_config(ctx.shard.config());
+    let metadata = controller::metadata(&ctx.shard);
+    let find = |key: &str| {
+        if ready == ErrorCode::None {
+            coordinator_of(&metadata, key, &this)
+        } else {
+            Err(ready)
+        }
     };
     if ctx.api_version < 4 {
+        let (error, node_id, host, port) = answer(find(request.key.as_str()));
         return Ok(FindCoordinatorResponse {
             error_code: error,
             error_message: (error != ErrorCode::None).then(|| StrBytes::from(error.name())),
@@ -58,19 +65,38 @@ pub async fn handle(
     let coordinators = request
         .coordinator_keys
         .into_iter()
-        .map(|key| Coordinator {
-            key,
-            node_id,
-            host: host.clone(),
-            port,
-            error_code: error,
-            error_message: (error != ErrorCode::None).then(|| StrBytes::from(error.name())),
+        .map(|key| {
+            let (error, node_id, host, port) = answer(find(key.as_str()));
+            Coordinator {
+                key,
+                node_id,
+                host,
+                port,
+                error_code: error,
+                error_message: (error != ErrorCode::None).then(|| StrBytes::from(error.name())),
+            }
         })
         .collect();
     Ok(FindCoordinatorResponse {
         coordinators,
         ..FindCoordinatorResponse::default()
     })
+}
+
+/// The wire fields of one answer: (error, node id, host, port); -1, "" and -1 with an error.
+fn answer(found: Result<ClientBroker, ErrorCode>) -> (ErrorCode, i32, StrBytes, i32) {
+    match found {
+        Ok(broker) => (
+            ErrorCode::None,
+            broker.node_id,
+            StrBytes::from(broker.host.as_str()),
+            i32::from(broker.port),
+        ),
+        Err(error) => {
+            assert_ne!(error, ErrorCode::None);
+            (error, -1, StrBytes::default(), -1)
+        }
+    }
 }
 
 /// Creates `__consumer_offsets` if it does not exist yet.

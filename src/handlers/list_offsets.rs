@@ -8,7 +8,11 @@
 //! upload (v9+: none, so offset -1). A positive timestamp gives the first record whose timestamp
 //! is at or after it, or offset -1 and timestamp -1 when there is none. Storage answers at batch
 //! granularity; the record within the batch is found here by reading that batch.
-use super::common::{LEADER_EPOCH, has_partition, next_owner_answer, per_owning_shard};
+//!
+//! Only the partition's leader answers (`common::serve_partition`): NOT_LEADER_OR_FOLLOWER
+//! elsewhere, and the client's `current_leader_epoch` (v4+) is checked against the partition's
+//! (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); answers carry the partition's leader epoch.
+use super::common::{next_owner_answer, per_owning_shard, serve_partition};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::list_offsets::{
@@ -42,8 +46,9 @@ pub async fn handle(
 ) -> Result<ListOffsetsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let metadata = controller::metadata(&ctx.shard);
-    // Each partition is answered here (`Some(error)`) or by its owning shard (`None`, then the
-    // next entry of `lookups`): every owning shard gets one message with all of its partitions.
+    // Each partition is answered here (`Err(error)`) or by its owning shard (`Ok(leader
+    // epoch)`, then the next entry of `lookups`): every owning shard gets one message with all
+    // of its partitions.
     let mut lookups = Vec::new();
     let mut plan = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
@@ -51,17 +56,22 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;
-            let answered = match &found {
-                Some(found) if has_partition(found, index) => {
-                    let key = PartitionKey {
-                        topic_id: found.topic_id,
-                        partition: index,
-                    };
-                    lookups.push((key, partition.timestamp));
-                    None
-                }
-                _ => Some(ErrorCode::UnknownTopicOrPartition),
-            };
+            let served = found
+                .as_ref()
+                .map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
+                    let epoch = partition.current_leader_epoch;
+                    serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)
+                        .map(|leader_epoch| (found.topic_id, leader_epoch))
+                        .map_err(|refused| refused.error_code)
+                });
+            let answered = served.map(|(topic_id, leader_epoch)| {
+                let key = PartitionKey {
+                    topic_id,
+                    partition: index,
+                };
+                lookups.push((key, partition.timestamp));
+                leader_epoch
+            });
             partitions.push((index, answered));
         }
         plan.push((topic.name, partitions));
@@ -78,10 +88,9 @@ pub async fn handle(
             partitions: partitions
                 .into_iter()
                 .map(|(index, answered)| {
-                    let outcome = match answered {
-                        Some(error_code) => Err(error_code),
-                        None => next_owner_answer(&mut answers),
-                    };
+                    let outcome = answered.and_then(|leader_epoch| {
+                        next_owner_answer(&mut answers).map(|found| (found, leader_epoch))
+                    });
                     partition_response(index, outcome)
                 })
                 .collect(),
@@ -99,15 +108,15 @@ pub async fn handle(
 
 fn partition_response(
     partition_index: i32,
-    outcome: Result<(i64, i64), ErrorCode>,
+    outcome: Result<((i64, i64), i32), ErrorCode>,
 ) -> ListOffsetsPartitionResponse {
     match outcome {
-        Ok((offset, timestamp)) => ListOffsetsPartitionResponse {
+        Ok(((offset, timestamp), leader_epoch)) => ListOffsetsPartitionResponse {
             partition_index,
             error_code: ErrorCode::None,
             timestamp,
             offset,
-            leader_epoch: LEADER_EPOCH,
+            leader_epoch,
             ..ListOffsetsPartitionResponse::default()
         },
         Err(error_code) => ListOffsetsPartitionResponse {

@@ -4,15 +4,26 @@
 //! Topic selection as Kafka: v0 empty list = all topics; v1+ null = all, empty = none. Unknown
 //! topics are auto-created when the broker allows it and the request does (v4+), else
 //! UNKNOWN_TOPIC_OR_PARTITION; ids (v10+, name null) that do not resolve get UNKNOWN_TOPIC_ID.
-use super::common::{LEADER_EPOCH, resolve_topic_by_id, resolve_topic_by_name};
+//!
+//! The cluster as the metadata records say (`common::client_brokers`): every unfenced
+//! registered broker by its `CLIENT` listener and rack (this broker from its config while no
+//! registration exists), the controller id of `common::controller_id`, and per partition its
+//! record (or the single-node default): leader, leader epoch, replicas, ISR and the replicas
+//! on brokers not registered or fenced. A partition without a leader, or whose leader clients
+//! cannot reach (not registered), is LEADER_NOT_AVAILABLE with leader -1, as Kafka's
+//! `KRaftMetadataCache` answers.
+use super::common::{
+    ClientBroker, client_broker, client_brokers, controller_id, resolve_topic_by_id,
+    resolve_topic_by_name,
+};
 use super::{HandlerError, RequestContext};
-use crate::cluster::{TopicMetadata, controller, topic_name};
+use crate::cluster::metadata::NO_LEADER;
+use crate::cluster::{ClusterMetadata, TopicMetadata, controller, topic_name};
 use crate::protocol::messages::metadata::{
     AUTHORIZED_OPERATIONS_OMITTED, MetadataRequest, MetadataResponse, MetadataResponseBroker,
     MetadataResponsePartition, MetadataResponseTopic,
 };
 use crate::protocol::{ApiKey, ErrorCode, StrBytes};
-use std::sync::Arc;
 
 pub const API_KEY: ApiKey = ApiKey::Metadata;
 pub const VERSION_MIN: i16 = 0;
@@ -30,7 +41,7 @@ pub async fn handle(
     request: MetadataRequest,
 ) -> Result<MetadataResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
-    let config = Arc::clone(ctx.shard.config());
+    let this = ClientBroker::from_config(ctx.shard.config());
     let all_topics = selects_all_topics(request.topics.as_deref(), ctx.api_version);
     let operations = if request.include_topic_authorized_operations {
         TOPIC_OPERATIONS_ALL
@@ -39,8 +50,9 @@ pub async fn handle(
     };
     let mut topics = Vec::new();
     if all_topics {
-        for topic in controller::metadata(&ctx.shard).topics.values() {
-            topics.push(describe(topic, ctx.node_id(), operations));
+        let metadata = controller::metadata(&ctx.shard);
+        for topic in metadata.topics.values() {
+            topics.push(describe(&metadata, topic, &this, operations));
         }
     } else {
         for requested in request.topics.iter().flatten() {
@@ -51,7 +63,8 @@ pub async fn handle(
                 None => resolve_topic_by_id(&ctx.shard, requested.topic_id),
             };
             topics.push(match resolved {
-                Ok(topic) => describe(&topic, ctx.node_id(), operations),
+                // The snapshot after the resolution (which may have created the topic).
+                Ok(topic) => describe(&controller::metadata(&ctx.shard), &topic, &this, operations),
                 Err(error_code) => MetadataResponseTopic {
                     error_code,
                     name: requested.name.clone(),
@@ -67,16 +80,13 @@ pub async fn handle(
         }
     }
     let metadata = controller::metadata(&ctx.shard);
+    let listed = client_brokers(&metadata, &this, false);
+    let quorum_leader = ctx.shard.state.metadata.quorum_leader();
     Ok(MetadataResponse {
         throttle_time_ms: 0,
-        brokers: vec![MetadataResponseBroker {
-            node_id: config.node_id,
-            host: StrBytes::from(config.advertise.host.as_str()),
-            port: i32::from(config.advertise.port),
-            rack: None,
-        }],
+        controller_id: controller_id(quorum_leader, &listed, this.node_id),
+        brokers: listed.iter().map(response_broker).collect(),
         cluster_id: Some(StrBytes::from(metadata.cluster_id.as_str())),
-        controller_id: config.node_id,
         topics,
         error_code: ErrorCode::None,
         ..MetadataResponse::default()
@@ -94,17 +104,23 @@ fn selects_all_topics<T>(topics: Option<&[T]>, version: i16) -> bool {
     }
 }
 
-fn describe(topic: &TopicMetadata, node_id: i32, operations: i32) -> MetadataResponseTopic {
+fn response_broker(broker: &ClientBroker) -> MetadataResponseBroker {
+    MetadataResponseBroker {
+        node_id: broker.node_id,
+        host: StrBytes::from(broker.host.as_str()),
+        port: i32::from(broker.port),
+        rack: broker.rack.as_deref().map(StrBytes::from),
+    }
+}
+
+fn describe(
+    metadata: &ClusterMetadata,
+    topic: &TopicMetadata,
+    this: &ClientBroker,
+    operations: i32,
+) -> MetadataResponseTopic {
     let partitions = (0..topic.partition_count)
-        .map(|partition_index| MetadataResponsePartition {
-            error_code: ErrorCode::None,
-            partition_index,
-            leader_id: node_id,
-            leader_epoch: LEADER_EPOCH,
-            replica_nodes: vec![node_id],
-            isr_nodes: vec![node_id],
-            offline_replicas: Vec::new(),
-        })
+        .filter_map(|index| describe_partition(metadata, topic, index, this))
         .collect();
     MetadataResponseTopic {
         error_code: ErrorCode::None,
@@ -116,10 +132,122 @@ fn describe(topic: &TopicMetadata, node_id: i32, operations: i32) -> MetadataRes
     }
 }
 
+/// One partition as the metadata says; `None` when `topic` (from a possibly older snapshot)
+/// has no such partition in `metadata`.
+fn describe_partition(
+    metadata: &ClusterMetadata,
+    topic: &TopicMetadata,
+    partition_index: i32,
+    this: &ClientBroker,
+) -> Option<MetadataResponsePartition> {
+    let state = metadata.partition_or_single_node(topic.topic_id, partition_index, this.node_id)?;
+    // Without registrations (a single node) no replica can be told offline.
+    let registered = metadata.brokers().next().is_some();
+    let offline_replicas = if registered {
+        metadata.offline_replicas(&state)
+    } else {
+        Vec::new()
+    };
+    let reachable =
+        state.leader != NO_LEADER && client_broker(metadata, state.leader, this).is_some();
+    let (error_code, leader_id) = if reachable {
+        (ErrorCode::None, state.leader)
+    } else {
+        (ErrorCode::LeaderNotAvailable, NO_LEADER)
+    };
+    Some(MetadataResponsePartition {
+        error_code,
+        partition_index,
+        leader_id,
+        leader_epoch: state.leader_epoch,
+        replica_nodes: state.replicas,
+        isr_nodes: state.isr,
+        offline_replicas,
+    })
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
+    use super::super::common::testing::{TOPIC, cluster, state};
     use super::*;
     use crate::protocol::messages::metadata::MetadataRequestTopic;
+
+    fn this(node_id: i32) -> ClientBroker {
+        ClientBroker {
+            node_id,
+            host: "self".into(),
+            port: 9092,
+            rack: None,
+            fenced: false,
+        }
+    }
+
+    #[test]
+    fn a_single_node_leads_every_partition_at_epoch_zero() {
+        let metadata = cluster(&[], &[], 2, &[]);
+        let topic = metadata.topic(TOPIC).unwrap();
+        let described = describe(&metadata, topic, &this(4), 0);
+        assert_eq!(described.partitions.len(), 2);
+        for partition in &described.partitions {
+            assert_eq!(partition.error_code, ErrorCode::None);
+            assert_eq!(partition.leader_id, 4);
+            assert_eq!(partition.leader_epoch, 0);
+            assert_eq!(partition.replica_nodes, [4]);
+            assert_eq!(partition.isr_nodes, [4]);
+            assert!(partition.offline_replicas.is_empty());
+        }
+    }
+
+    #[test]
+    fn partitions_follow_their_records() {
+        let metadata = cluster(
+            &[1, 2, 3],
+            &[1, 3],
+            3,
+            &[
+                state(&[1, 2, 3], &[1, 3], 3, 6),
+                state(&[2, 3], &[2], NO_LEADER, 2),
+            ],
+        );
+        let topic = metadata.topic(TOPIC).unwrap();
+        let described = describe(&metadata, topic, &this(1), 0);
+        let [led, leaderless, default] = &described.partitions[..] else {
+            panic!("{:?}", described.partitions);
+        };
+        assert_eq!(led.error_code, ErrorCode::None);
+        assert_eq!((led.leader_id, led.leader_epoch), (3, 6));
+        assert_eq!(led.replica_nodes, [1, 2, 3]);
+        assert_eq!(led.isr_nodes, [1, 3]);
+        assert_eq!(led.offline_replicas, [2], "broker 2 is fenced");
+        assert_eq!(leaderless.error_code, ErrorCode::LeaderNotAvailable);
+        assert_eq!((leaderless.leader_id, leaderless.leader_epoch), (-1, 2));
+        assert_eq!(leaderless.offline_replicas, [2]);
+        // No record: the single-node default, this broker leading.
+        assert_eq!(default.leader_id, 1);
+        assert_eq!(default.replica_nodes, [1]);
+        // A leader clients cannot reach (not registered) is not available.
+        let unregistered = cluster(&[1], &[1], 1, &[state(&[1, 5], &[1, 5], 5, 1)]);
+        let topic = unregistered.topic(TOPIC).unwrap();
+        let partition = &describe(&unregistered, topic, &this(1), 0).partitions[0];
+        assert_eq!(partition.error_code, ErrorCode::LeaderNotAvailable);
+        assert_eq!(partition.leader_id, -1);
+        assert_eq!(partition.offline_replicas, [5]);
+    }
+
+    #[test]
+    fn brokers_are_listed_with_listener_and_rack() {
+        let metadata = cluster(&[1, 2], &[2], 1, &[]);
+        let listed: Vec<_> = client_brokers(&metadata, &this(1), false)
+            .iter()
+            .map(response_broker)
+            .collect();
+        assert_eq!(listed.len(), 1, "the fenced broker 1 is not listed");
+        assert_eq!(listed[0].node_id, 2);
+        assert_eq!(listed[0].host.as_str(), "b2");
+        assert_eq!(listed[0].port, 9002);
+        assert_eq!(listed[0].rack.as_deref(), Some("r2"));
+    }
 
     #[test]
     fn null_and_empty_topics_per_version() {

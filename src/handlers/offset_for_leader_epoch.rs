@@ -5,9 +5,10 @@
 //! partitions in request order).
 //!
 //! As Kafka's `Partition.lastOffsetForLeaderEpoch` on a leader:
-//! - `current_leader_epoch` -1 skips fencing; below our epoch is FENCED_LEADER_EPOCH, above it
-//!   UNKNOWN_LEADER_EPOCH. Our epoch is always [`LEADER_EPOCH`] (0): a single node never
-//!   changes leaders.
+//! - `current_leader_epoch` -1 skips fencing; below the partition's leader epoch (its record's,
+//!   0 for a partition without record) is FENCED_LEADER_EPOCH, above it UNKNOWN_LEADER_EPOCH;
+//!   then a broker that does not lead the partition answers NOT_LEADER_OR_FOLLOWER
+//!   (`common::serve_partition`).
 //! - the answer for `leader_epoch` is the largest epoch ≤ it and the offset where the next
 //!   epoch starts, or the log end offset for the latest epoch; an epoch the cache cannot answer
 //!   (empty log, negative, or older than any kept) is UNDEFINED_EPOCH -1 with offset -1 and no
@@ -16,7 +17,7 @@
 //!
 //! `replica_id` (v3+) changes nothing here: with no followers, consumers and debugging tools
 //! (-1, -2) read the same end offsets a follower would.
-use super::common::{LEADER_EPOCH, has_partition, per_owning_shard, storage_error_code};
+use super::common::{per_owning_shard, serve_partition, storage_error_code};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::offset_for_leader_epoch::{
@@ -30,8 +31,6 @@ pub const API_KEY: ApiKey = ApiKey::OffsetForLeaderEpoch;
 pub const VERSION_MIN: i16 = 2;
 pub const VERSION_MAX: i16 = 4;
 
-/// `current_leader_epoch` that asks for no fencing check (Kafka's NO_PARTITION_LEADER_EPOCH).
-const NO_CURRENT_LEADER_EPOCH: i32 = -1;
 /// Kafka's UNDEFINED_EPOCH and UNDEFINED_EPOCH_OFFSET.
 const UNDEFINED_EPOCH: i32 = -1;
 const UNDEFINED_EPOCH_OFFSET: i64 = -1;
@@ -55,18 +54,24 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition;
-            let answered = match &found {
-                Some(found) if has_partition(found, index) => {
-                    fencing(partition.current_leader_epoch).or_else(|| {
-                        let key = PartitionKey {
-                            topic_id: found.topic_id,
-                            partition: index,
-                        };
-                        lookups.push((key, partition.leader_epoch));
-                        None
-                    })
+            let served = found
+                .as_ref()
+                .map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
+                    let epoch = partition.current_leader_epoch;
+                    serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)
+                        .map(|_| found.topic_id)
+                        .map_err(|refused| refused.error_code)
+                });
+            let answered = match served {
+                Ok(topic_id) => {
+                    let key = PartitionKey {
+                        topic_id,
+                        partition: index,
+                    };
+                    lookups.push((key, partition.leader_epoch));
+                    None
                 }
-                _ => Some(ErrorCode::UnknownTopicOrPartition),
+                Err(error_code) => Some(error_code),
             };
             partitions.push((index, answered));
         }
@@ -124,15 +129,6 @@ fn epoch_end_offset(
     }
 }
 
-/// The fencing error for a client that believes the leader epoch is `current`, if any.
-fn fencing(current: i32) -> Option<ErrorCode> {
-    match current {
-        NO_CURRENT_LEADER_EPOCH | LEADER_EPOCH => None,
-        older if older < LEADER_EPOCH => Some(ErrorCode::FencedLeaderEpoch),
-        _ => Some(ErrorCode::UnknownLeaderEpoch),
-    }
-}
-
 fn failed(partition: i32, error_code: ErrorCode) -> EpochEndOffset {
     assert_ne!(error_code, ErrorCode::None);
     EpochEndOffset {
@@ -144,14 +140,32 @@ fn failed(partition: i32, error_code: ErrorCode) -> EpochEndOffset {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
+    use super::super::common::testing::{TOPIC_ID, cluster, state};
     use super::*;
 
     #[test]
-    fn fencing_compares_with_our_epoch() {
-        assert_eq!(fencing(-1), None);
-        assert_eq!(fencing(0), None);
-        assert_eq!(fencing(1), Some(ErrorCode::UnknownLeaderEpoch));
-        assert_eq!(fencing(-5), Some(ErrorCode::FencedLeaderEpoch));
+    fn fencing_compares_with_the_partition_epoch() {
+        let metadata = cluster(&[1, 2], &[1, 2], 1, &[state(&[1, 2], &[1, 2], 2, 3)]);
+        let code = |node, current| {
+            serve_partition(&metadata, TOPIC_ID, 0, node, current)
+                .err()
+                .map(|refused| refused.error_code)
+        };
+        assert_eq!(code(2, -1), None);
+        assert_eq!(code(2, 3), None);
+        assert_eq!(code(2, 4), Some(ErrorCode::UnknownLeaderEpoch));
+        assert_eq!(code(2, 0), Some(ErrorCode::FencedLeaderEpoch));
+        assert_eq!(code(1, 3), Some(ErrorCode::NotLeaderOrFollower));
+        // The single-node default is epoch 0, as before partition records.
+        let single = cluster(&[], &[], 1, &[]);
+        assert_eq!(serve_partition(&single, TOPIC_ID, 0, 1, 0), Ok(0));
+        assert_eq!(
+            serve_partition(&single, TOPIC_ID, 0, 1, 1)
+                .unwrap_err()
+                .error_code,
+            ErrorCode::UnknownLeaderEpoch
+        );
     }
 }

@@ -17,18 +17,24 @@
 //! acks: 0 sends no response, 1 and -1 answer after the append (a single node is the whole ISR,
 //! so -1 means the same as 1 here; strict flush topics answer after their fdatasync). Other
 //! values get INVALID_REQUIRED_ACKS for every partition.
+//!
+//! Only the partition's leader appends (`common::serve_partition`): elsewhere the answer is
+//! NOT_LEADER_OR_FOLLOWER, with (v10+, KIP-951) the leader and its epoch as this broker knows
+//! them in `current_leader` and the leaders' endpoints in `node_endpoints`, so the client
+//! goes there without a Metadata round trip. Appends carry the partition's leader epoch.
 use super::common::{
-    LEADER_EPOCH, has_partition, owner, resolve_topic_by_id, resolve_topic_by_name,
-    storage_error_code,
+    ClientBroker, NO_CURRENT_LEADER_EPOCH, NotServed, leader_endpoints, owner, resolve_topic_by_id,
+    resolve_topic_by_name, serve_partition, storage_error_code,
 };
 use super::{HandlerError, RequestContext};
 use crate::broker::Shard;
-use crate::cluster::TopicMetadata;
 use crate::cluster::controller;
+use crate::cluster::{ClusterMetadata, TopicMetadata};
 use crate::limits;
+use crate::protocol::StrBytes;
 use crate::protocol::messages::produce::{
-    PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse,
-    TopicProduceResponse,
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse, ProduceRequest,
+    ProduceResponse, TopicProduceResponse,
 };
 use crate::protocol::record_batch::{BatchError, BatchSplitter};
 use crate::protocol::{ApiKey, ErrorCode};
@@ -55,6 +61,8 @@ struct Slot {
 enum Outcome {
     /// Answered without touching storage.
     Error(ErrorCode),
+    /// Not served here (unknown partition, not the leader), with the leader as known here.
+    Refused(NotServed),
     /// A batch failed validation here (CORRUPT_MESSAGE / INVALID_RECORD), with why.
     Invalid(StorageError),
     /// Waiting for the owning shard's result (index into that shard's reply).
@@ -74,7 +82,7 @@ pub async fn handle(
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut slots = Vec::new();
     let mut per_shard = PerShard::new();
-    let metadata = controller::metadata(&ctx.shard);
+    let mut metadata = controller::metadata(&ctx.shard);
     for (topic_index, topic_data) in request.topic_data.into_iter().enumerate() {
         responses.push(TopicProduceResponse {
             name: topic_data.name.clone(),
@@ -84,13 +92,23 @@ pub async fn handle(
         let topic = if ctx.api_version >= 13 {
             resolve_topic_by_id(&ctx.shard, topic_data.topic_id)
         } else if let Some(topic) = metadata.topic(&topic_data.name) {
-            Ok(std::sync::Arc::clone(topic))
+            Ok(Arc::clone(topic))
         } else {
-            resolve_topic_by_name(&ctx.shard, &topic_data.name, true).await
+            let created = resolve_topic_by_name(&ctx.shard, &topic_data.name, true).await;
+            // The snapshot with the created topic, so its partitions resolve.
+            metadata = controller::metadata(&ctx.shard);
+            created
         };
         for partition in topic_data.partition_data {
             let partition_index = partition.index;
-            let outcome = plan_partition(&ctx.shard, acks, &topic, partition, &mut per_shard);
+            let outcome = plan_partition(
+                &ctx.shard,
+                &metadata,
+                acks,
+                &topic,
+                partition,
+                &mut per_shard,
+            );
             slots.push(Slot {
                 topic_index,
                 partition_index,
@@ -112,6 +130,8 @@ pub async fn handle(
     if acks == 0 {
         return Ok(None);
     }
+    let this = ClientBroker::from_config(ctx.shard.config());
+    let node_endpoints = node_endpoints(&metadata, &this, &slots);
     for slot in slots {
         let response = partition_response(slot.partition_index, &slot.outcome, &results);
         if let Some(topic) = responses.get_mut(slot.topic_index) {
@@ -121,14 +141,39 @@ pub async fn handle(
     Ok(Some(ProduceResponse {
         responses,
         throttle_time_ms: 0,
-        ..ProduceResponse::default()
+        node_endpoints,
     }))
+}
+
+/// KIP-951's `node_endpoints`: the leaders named in refusals' `current_leader` (v10+; the
+/// codec leaves it out of older versions).
+fn node_endpoints(
+    metadata: &ClusterMetadata,
+    this: &ClientBroker,
+    slots: &[Slot],
+) -> Vec<NodeEndpoint> {
+    let refusals = slots.iter().filter_map(|slot| match slot.outcome {
+        Outcome::Refused(refused) => Some(refused),
+        _ => None,
+    });
+    leader_endpoints(metadata, this, refusals)
+        .into_iter()
+        .map(|broker| NodeEndpoint {
+            node_id: broker.node_id,
+            host: StrBytes::from(broker.host.as_str()),
+            port: i32::from(broker.port),
+            rack: broker.rack.as_deref().map(StrBytes::from),
+        })
+        .collect()
 }
 
 /// What one partition of the request becomes: an answer now, or an append queued for its
 /// owning shard in `per_shard`.
+/// Only the partition's leader appends, in the partition's leader epoch (Produce carries no
+/// `current_leader_epoch`, so none is checked).
 fn plan_partition(
     shard: &Shard,
+    metadata: &ClusterMetadata,
     acks: i16,
     topic: &Result<Arc<TopicMetadata>, ErrorCode>,
     partition: PartitionProduceData,
@@ -137,12 +182,23 @@ fn plan_partition(
     if !matches!(acks, -1..=1) {
         return Outcome::Error(ErrorCode::InvalidRequiredAcks);
     }
-    let topic = match topic {
-        Err(code) => return Outcome::Error(*code),
-        Ok(topic) if !has_partition(topic, partition.index) => {
-            return Outcome::Error(ErrorCode::UnknownTopicOrPartition);
-        }
-        Ok(topic) => topic,
+    let served = topic
+        .as_ref()
+        .map_err(|code| NotServed::code(*code))
+        .and_then(|topic| {
+            let node_id = shard.config().node_id;
+            serve_partition(
+                metadata,
+                topic.topic_id,
+                partition.index,
+                node_id,
+                NO_CURRENT_LEADER_EPOCH,
+            )
+            .map(|leader_epoch| (topic, leader_epoch))
+        });
+    let (topic, leader_epoch) = match served {
+        Err(refused) => return Outcome::Refused(refused),
+        Ok(served) => served,
     };
     let batches = match split_batches(partition.records) {
         Err(Invalid::Code(code)) => return Outcome::Error(code),
@@ -157,7 +213,7 @@ fn plan_partition(
     let queue = per_shard.entry(target).or_default();
     let request = AppendRequest {
         batches,
-        leader_epoch: LEADER_EPOCH,
+        leader_epoch,
     };
     queue.push((key, request));
     Outcome::Pending {
@@ -265,6 +321,16 @@ fn partition_response(
     };
     match outcome {
         Outcome::Error(code) => failed(*code),
+        Outcome::Refused(refused) => PartitionProduceResponse {
+            current_leader: refused.current_leader().map_or_else(
+                LeaderIdAndEpoch::default,
+                |leader| LeaderIdAndEpoch {
+                    leader_id: leader.leader_id,
+                    leader_epoch: leader.leader_epoch,
+                },
+            ),
+            ..failed(refused.error_code)
+        },
         Outcome::Invalid(error) => {
             let mut response = failed(storage_error_code(error));
             response.error_message = Some(error.to_string().as_str().into());
