@@ -556,8 +556,9 @@ pub const NODE_FILE_SIZE_MAX: usize = 4096;
 /// Pause between a broker's attempts to reach the active controller.
 pub const CONTROLLER_RETRY_MS: u64 = 100;
 /// How long a SIGTERM'd broker waits for the controller to move its leadership away before
-/// it stops anyway (Kafka's controlled shutdown is bounded the same way).
-pub const CONTROLLED_SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
+/// it stops anyway (Kafka's controlled shutdown is bounded the same way); well inside the
+/// shard's stop bound, so the logs still close cleanly.
+pub const CONTROLLED_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
 /// How long a broker that forwarded a change waits to apply the version the controller
 /// named, before answering its client anyway with REQUEST_TIMED_OUT.
 pub const FORWARDED_APPLY_TIMEOUT_MS: u64 = 5_000;

@@ -315,13 +315,16 @@ impl Membership {
     }
 
     /// Controlled shutdown: heartbeats asking to shut down until the controller says this
-    /// broker leads nothing (and fenced it), or `timeout` passes.
+    /// broker leads nothing (and fenced it), or `timeout` passes. Without an active controller
+    /// (the quorum lost its majority) it gives up after one attempt: nobody can move
+    /// leadership then, and the broker's stop is bounded.
     pub async fn shut_down(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
+        let attempt = (self.heartbeat_interval * 4).max(Duration::from_secs(1));
         // Bounded by the deadline.
         while Instant::now() < deadline {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.heartbeat(true, left).await {
+            match self.heartbeat(true, attempt.min(left)).await {
                 Ok(reply) if reply.should_shut_down => {
                     tracing::info!("controlled shutdown: leadership moved away");
                     return;

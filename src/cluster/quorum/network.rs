@@ -107,16 +107,28 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> io::Result<T> {
 /// Creates one [`PeerClient`] per (target, purpose); openraft owns them.
 pub struct NetworkFactory {
     pub rpc_timeout: Duration,
+    /// Every member's current address, refreshed from the committed membership by the
+    /// quorum (an observer that restarts on another kernel-chosen port is re-addressed with
+    /// `SetNodes`, but openraft keeps the clients it built with the old address).
+    pub addresses: AddressBook,
 }
+
+/// Node id → controller listener address, shared by the clients of one quorum.
+pub type AddressBook = Rc<RefCell<std::collections::BTreeMap<u64, String>>>;
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, _target: u64, node: &BasicNode) -> PeerClient {
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
+        self.addresses
+            .borrow_mut()
+            .entry(target)
+            .or_insert_with(|| node.addr.clone());
         PeerClient {
             address: node.addr.clone(),
             stream: None,
             rpc_timeout: self.rpc_timeout,
+            book: Some((target, Rc::clone(&self.addresses))),
         }
     }
 }
@@ -126,6 +138,8 @@ pub struct PeerClient {
     address: String,
     stream: Option<TcpStream>,
     rpc_timeout: Duration,
+    /// Where to look the target's current address up before each connect.
+    book: Option<(u64, AddressBook)>,
 }
 
 impl PeerClient {
@@ -147,6 +161,11 @@ impl PeerClient {
 
     async fn call_unbounded(&mut self, kind: u8, body: &[u8]) -> io::Result<Vec<u8>> {
         if self.stream.is_none() {
+            if let Some((target, book)) = &self.book
+                && let Some(address) = book.borrow().get(target)
+            {
+                self.address.clone_from(address);
+            }
             let connect = TcpStream::connect(self.address.as_str());
             let timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS);
             let stream = compio::time::timeout(timeout, connect)
@@ -452,6 +471,7 @@ impl ControllerConnection {
     pub fn new(address: &str, timeout: Duration) -> Self {
         Self {
             peer: PeerClient {
+                book: None,
                 address: address.to_owned(),
                 stream: None,
                 rpc_timeout: timeout,

@@ -26,7 +26,7 @@ use openraft::{BasicNode, EntryPayload, SnapshotPolicy};
 
 use super::log_store::{LogStore, METADATA_PARTITION_DIRECTORY};
 use super::network::{
-    AppHandler, AppSlot, ControllerConnection, JoinAnswer, NetworkFactory, Server,
+    AddressBook, AppHandler, AppSlot, ControllerConnection, JoinAnswer, NetworkFactory, Server,
 };
 use super::state_machine::{MetadataApplier, StateMachine};
 use super::types::{Proposal, kafka_id, offset_of, raft_id};
@@ -177,6 +177,8 @@ pub struct RaftQuorum<A: MetadataApplier> {
     is_voter: bool,
     /// The controller listener's bound address (the kernel's port for `:0`).
     local_address: String,
+    /// Keeps the address book in step with the membership (ends with the Raft node).
+    _refresher: compio::runtime::JoinHandle<()>,
     app: AppSlot,
     raft: Raft<A>,
     log: LogStore,
@@ -207,8 +209,10 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             .local_addr()
             .map_err(|source| QuorumError::Bind { address, source })?
             .to_string();
+        let addresses: AddressBook = Rc::new(RefCell::new(BTreeMap::new()));
         let network = NetworkFactory {
             rpc_timeout: Duration::from_millis(QUORUM_RPC_TIMEOUT_MS_MAX),
+            addresses: Rc::clone(&addresses),
         };
         let raft = openraft::Raft::new(
             raft_id(config.node_id),
@@ -234,6 +238,7 @@ impl<A: MetadataApplier> RaftQuorum<A> {
                 tracing::info!(%error, "quorum initialization skipped");
             }
         }
+        let refresher = compio::runtime::spawn(refresh_addresses(raft.clone(), addresses));
         let app: AppSlot = Rc::new(RefCell::new(None));
         let server = Server::start(listener, raft.clone(), Rc::clone(&app));
         let quorum = Self {
@@ -241,6 +246,7 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             voters: config.voters.clone(),
             is_voter: own.is_some(),
             local_address,
+            _refresher: refresher,
             app,
             raft,
             log,
@@ -375,6 +381,27 @@ impl<A: MetadataApplier> RaftQuorum<A> {
     fn not_leader(&self, leader: Option<u64>) -> QuorumError {
         let leader = leader.map(kafka_id).filter(|id| *id != self.node_id);
         QuorumError::NotLeader { leader }
+    }
+}
+
+/// Copies every member's address from the membership this node knows into `book` whenever
+/// it changes; ends when the Raft node stops.
+async fn refresh_addresses<A: MetadataApplier>(raft: Raft<A>, book: AddressBook) {
+    let mut metrics = raft.metrics();
+    // Bounded by the Raft node's life: `changed` fails once it stops.
+    loop {
+        {
+            let watched = metrics.borrow_watched();
+            let mut book = book.borrow_mut();
+            for (id, node) in watched.membership_config.membership().nodes() {
+                if book.get(id) != Some(&node.addr) {
+                    book.insert(*id, node.addr.clone());
+                }
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
 
