@@ -205,6 +205,13 @@ pub enum ClusterError {
         replication_factor: i32,
         brokers: usize,
     },
+    /// A manual replica assignment the brokers cannot hold; `reason` is Kafka's message.
+    #[error("{reason}")]
+    InvalidReplicaAssignment { reason: String },
+    /// A request that contradicts itself (a manual assignment with a replication factor or
+    /// partition count); `reason` is Kafka's message.
+    #[error("{reason}")]
+    InvalidPlacementRequest { reason: String },
     #[error("producer id block [{first}, +{size}) is invalid; the next free id is {next}")]
     InvalidProducerIdBlock { first: i64, size: i32, next: i64 },
     #[error("producer ids are exhausted")]
@@ -221,6 +228,8 @@ impl ClusterError {
             Self::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
             Self::DuplicateBrokerRegistration { .. } => ErrorCode::DuplicateBrokerRegistration,
             Self::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,
+            Self::InvalidReplicaAssignment { .. } => ErrorCode::InvalidReplicaAssignment,
+            Self::InvalidPlacementRequest { .. } => ErrorCode::InvalidRequest,
             Self::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
             Self::TooManyPartitions { .. } => ErrorCode::InvalidPartitions,
             Self::ShardCountMismatch { .. } | Self::InvalidRegistration { .. } => {
