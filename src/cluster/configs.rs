@@ -656,7 +656,10 @@ mod tests {
         assert_eq!(min_isr.default_value(), "1", "Kafka's default");
         let def = topic_config_by_broker_name("default.replication.factor").unwrap();
         assert_eq!(def.default_value(), "1");
-        assert!(topic_config("default.replication.factor").is_none(), "broker only");
+        assert!(
+            topic_config("default.replication.factor").is_none(),
+            "broker only"
+        );
         assert!(check_broker_configs(&map(&[("default.replication.factor", "3")])).is_ok());
         assert!(check_broker_configs(&map(&[("default.replication.factor", "0")])).is_err());
         assert!(check_broker_configs(&map(&[("default.replication.factor", "17")])).is_err());

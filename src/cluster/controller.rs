@@ -185,11 +185,9 @@ pub async fn create_topic(
 /// single-node default).
 #[must_use]
 pub fn replication_factor_of(state: &ClusterMetadata, topic: &TopicMetadata) -> i16 {
-    state
-        .partition(topic.topic_id, 0)
-        .map_or(1, |partition| {
-            i16::try_from(partition.replicas.len()).unwrap_or(i16::MAX)
-        })
+    state.partition(topic.topic_id, 0).map_or(1, |partition| {
+        i16::try_from(partition.replicas.len()).unwrap_or(i16::MAX)
+    })
 }
 
 /// `name` in `state` (a state the controller just decided on, which holds it).
@@ -216,7 +214,10 @@ pub async fn get_or_create_topic(
         return Ok(Arc::clone(topic));
     }
     let request = TopicRequest::with_defaults(partition_count);
-    match create_topic(shard, name, &request).await.map(|created| created.topic) {
+    match create_topic(shard, name, &request)
+        .await
+        .map(|created| created.topic)
+    {
         Err(MetadataError::TopicAlreadyExists { .. }) => {
             // Another connection created it; its publication may still be on its way here.
             let latest = shard

@@ -163,7 +163,13 @@ fn decide_create_topic(
         configs: configs.clone(),
     };
     let default = configs::default_replication_factor(&current.broker_configs);
-    placement::create_topic(current, &topic, default, *random_start, Some(controller_node))
+    placement::create_topic(
+        current,
+        &topic,
+        default,
+        *random_start,
+        Some(controller_node),
+    )
 }
 
 /// Checks a would-be new topic without deciding anything (CreateTopics `validate_only`).
@@ -507,7 +513,11 @@ mod tests {
     #[test]
     fn an_unregistered_single_node_places_every_partition_on_itself() {
         let records = decide(&empty(), &create("t", 3, 1), NODE).unwrap();
-        assert_eq!(records.len(), 4, "TopicCreated and one Partition record each");
+        assert_eq!(
+            records.len(),
+            4,
+            "TopicCreated and one Partition record each"
+        );
         let state = empty().apply_all(&records).unwrap();
         for partition in partitions(&state, "t") {
             assert_eq!(partition, PartitionState::single_node(NODE));
@@ -548,7 +558,11 @@ mod tests {
         for partition in &placed {
             assert_eq!(partition.replicas.len(), 3);
             assert_eq!(partition.leader, partition.replicas[0]);
-            assert_eq!(partition.isr, vec![partition.leader], "no follower is electable");
+            assert_eq!(
+                partition.isr,
+                vec![partition.leader],
+                "no follower is electable"
+            );
             *leaders.entry(partition.leader).or_insert(0) += 1;
         }
         assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![2, 2, 2]);
@@ -564,13 +578,21 @@ mod tests {
             .with_broker_configs(one(&[("default.replication.factor", "2")]))
             .unwrap();
         let state = state.with_change(&create("d", 2, 3), NODE).unwrap();
-        assert!(partitions(&state, "d").iter().all(|p| p.replicas.len() == 2));
+        assert!(
+            partitions(&state, "d")
+                .iter()
+                .all(|p| p.replicas.len() == 2)
+        );
         // A fenced broker takes no new replicas.
         let fenced = cluster(3, &[2]);
         let state = fenced
             .with_change(&create_with("f", 4, 2, Vec::new(), 4), NODE)
             .unwrap();
-        assert!(partitions(&state, "f").iter().all(|p| !p.replicas.contains(&2)));
+        assert!(
+            partitions(&state, "f")
+                .iter()
+                .all(|p| !p.replicas.contains(&2))
+        );
     }
 
     #[test]
@@ -586,11 +608,16 @@ mod tests {
         let placed = partitions(&created, "m");
         assert_eq!((placed[0].leader, placed[0].isr.clone()), (1, vec![1]));
         assert_eq!(placed[1].replicas, vec![3, 2]);
-        assert_eq!((placed[1].leader, placed[1].isr.clone()), (2, vec![2]), "3 is fenced");
-        let reason = |lists: Vec<Vec<i32>>| match cluster_error(state.with_change(&manual(lists), NODE)) {
-            ClusterError::InvalidReplicaAssignment { reason } => reason,
-            other => panic!("{other:?}"),
-        };
+        assert_eq!(
+            (placed[1].leader, placed[1].isr.clone()),
+            (2, vec![2]),
+            "3 is fenced"
+        );
+        let reason =
+            |lists: Vec<Vec<i32>>| match cluster_error(state.with_change(&manual(lists), NODE)) {
+                ClusterError::InvalidReplicaAssignment { reason } => reason,
+                other => panic!("{other:?}"),
+            };
         assert!(reason(vec![vec![3]]).contains("are fenced or in controlled shutdown"));
         assert!(reason(vec![vec![4]]).contains("broker 4, but no such broker"));
         assert!(reason(vec![vec![1, 1]]).contains("the broker 1 more than once"));
@@ -598,8 +625,14 @@ mod tests {
         assert!(reason(vec![vec![1], vec![1, 2]]).contains("not consistent"));
         let both = create_with("m", 1, 2, vec![vec![1]], 1);
         let error = cluster_error(state.with_change(&both, NODE));
-        assert!(matches!(error, ClusterError::InvalidPlacementRequest { .. }));
-        assert_eq!(error.error_code(), crate::protocol::ErrorCode::InvalidRequest);
+        assert!(matches!(
+            error,
+            ClusterError::InvalidPlacementRequest { .. }
+        ));
+        assert_eq!(
+            error.error_code(),
+            crate::protocol::ErrorCode::InvalidRequest
+        );
         // Unregistered single node: only the controller's own node may be named.
         assert!(empty().with_change(&manual(vec![vec![NODE]]), NODE).is_ok());
         assert!(empty().with_change(&manual(vec![vec![1]]), NODE).is_err());
@@ -625,7 +658,11 @@ mod tests {
         let grown = state.apply_all(&records).unwrap();
         let placed = partitions(&grown, "old");
         assert_eq!(placed[0], PartitionState::single_node(NODE));
-        assert_eq!(placed[2].replicas.len(), 1, "the topic's replication factor");
+        assert_eq!(
+            placed[2].replicas.len(),
+            1,
+            "the topic's replication factor"
+        );
         let manual = state.with_change(&grow(vec![vec![2]]), NODE).unwrap();
         assert_eq!(partitions(&manual, "old")[2].replicas, vec![2]);
         assert!(matches!(

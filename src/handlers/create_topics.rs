@@ -148,7 +148,10 @@ fn plan(topic: &CreatableTopic, default_partitions: i32) -> Result<Plan, Refusal
         })
         .collect();
     let (partition_count, assignments) = if topic.assignments.is_empty() {
-        (automatic_partition_count(topic, default_partitions)?, Vec::new())
+        (
+            automatic_partition_count(topic, default_partitions)?,
+            Vec::new(),
+        )
     } else {
         let assignments = manual_assignments(topic)?;
         let count = i32::try_from(assignments.len()).unwrap_or(i32::MAX);
@@ -389,10 +392,7 @@ mod tests {
         assert_eq!(plan(&topic(-1, -1), 3).unwrap().partition_count, 3);
         assert_eq!(plan(&topic(4, 1), 3).unwrap().partition_count, 4);
         assert_eq!(code(plan(&topic(0, 1), 3)), ErrorCode::InvalidPartitions);
-        assert_eq!(
-            code(plan(&topic(-2, 1), 3)),
-            ErrorCode::InvalidPartitions
-        );
+        assert_eq!(code(plan(&topic(-2, 1), 3)), ErrorCode::InvalidPartitions);
         for factor in [0, -2] {
             assert_eq!(
                 code(plan(&topic(1, factor), 3)),

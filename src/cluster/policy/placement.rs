@@ -297,7 +297,10 @@ pub struct GrowTopic {
 /// The brokers placement may use: [`usable_brokers`]; when no broker is registered at all (a
 /// single node before its registration lands), `stand_in` (the controller's node) alone.
 #[must_use]
-pub fn placement_brokers(metadata: &ClusterMetadata, stand_in: Option<i32>) -> Vec<PlacementBroker> {
+pub fn placement_brokers(
+    metadata: &ClusterMetadata,
+    stand_in: Option<i32>,
+) -> Vec<PlacementBroker> {
     match single_node(metadata, stand_in) {
         Some(node_id) => vec![PlacementBroker {
             node_id,
@@ -367,14 +370,16 @@ pub fn manual_states(
     for (partition, replicas) in (first_partition..).zip(assignments) {
         check_replica_list(replicas, expected, registered)?;
         expected = Some(replicas.len());
-        let leader = replicas.iter().copied().find(|node| active(*node)).ok_or_else(|| {
-            ClusterError::InvalidReplicaAssignment {
+        let leader = replicas
+            .iter()
+            .copied()
+            .find(|node| active(*node))
+            .ok_or_else(|| ClusterError::InvalidReplicaAssignment {
                 reason: format!(
                     "All brokers specified in the manual partition assignment for partition \
                      {partition} are fenced or in controlled shutdown."
                 ),
-            }
-        })?;
+            })?;
         states.push(initial_state(replicas.clone(), leader));
     }
     Ok(states)
@@ -670,7 +675,10 @@ mod tests {
             partition_count: 3,
             assignments: Vec::new(),
         };
-        assert!(create_partitions(&metadata, &grow, 0, None).is_err(), "no stand-in");
+        assert!(
+            create_partitions(&metadata, &grow, 0, None).is_err(),
+            "no stand-in"
+        );
         // Nothing registered: the controller's node holds the adopted and the new partitions.
         let grown = metadata
             .apply_all(&create_partitions(&metadata, &grow, 0, Some(4)).unwrap())

@@ -159,7 +159,9 @@ mod tests {
         assert_eq!(state.apply(&record).unwrap().producer_id_next(), 520);
         assert!(matches!(
             allocate_for(&empty, 4, 10, 0, 3),
-            Err(MetadataError::Cluster(ClusterError::UnknownBroker { node_id: 4 }))
+            Err(MetadataError::Cluster(ClusterError::UnknownBroker {
+                node_id: 4
+            }))
         ));
         let registered = register(&empty, 1);
         assert!(allocate_for(&registered, 3, 10, 0, 3).is_err());
