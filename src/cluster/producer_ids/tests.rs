@@ -68,7 +68,8 @@ impl Future for YieldNow {
 }
 
 async fn node(directory: &Path, node_id: i32, metadata: &Rc<RefCell<ClusterMetadata>>) -> Fake {
-    let allocator = ProducerIdAllocator::open(directory, node_id, &metadata.borrow())
+    let state = metadata.borrow().clone();
+    let allocator = ProducerIdAllocator::open(directory, node_id, &state)
         .await
         .unwrap();
     Fake(Rc::new(Node {
@@ -183,7 +184,7 @@ async fn concurrent_allocations_are_unique_with_one_request_in_flight() {
     let directory = tempfile::tempdir().unwrap();
     let metadata = shared(ClusterMetadata::empty("c".into()));
     let source = node(directory.path(), NODE, &metadata).await;
-    let count = i64::try_from(2 * PRODUCER_ID_BLOCK_SIZE + 5).unwrap();
+    let count = 2 * PRODUCER_ID_BLOCK_SIZE + 5;
     let tasks: Vec<_> = (0..count)
         .map(|_| {
             let source = source.clone();
