@@ -467,6 +467,8 @@ pub const QUORUM_VOTERS_TEXT_SIZE_MAX: usize = 4096;
 /// How long shard 0 waits at start-up for the metadata log to elect a leader and apply its
 /// tail before the broker gives up (one voter: one election timeout plus the replay).
 pub const QUORUM_START_TIMEOUT_MS: u64 = 30_000;
+/// Pause between an observer's attempts to join the quorum (no voter reachable, no leader yet).
+pub const QUORUM_JOIN_RETRY_MS: u64 = 100;
 /// The one voter's controller listener when `--quorum-voters` is not given: loopback with a
 /// kernel-chosen port (a one-voter quorum sends no RPCs; the port is never told anyone).
 pub const QUORUM_SINGLE_VOTER_ADDRESS: &str = "127.0.0.1:0";
@@ -538,6 +540,24 @@ const _: () =
     assert!(BROKER_SESSION_TIMEOUT_MS_DEFAULT >= 2 * BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT);
 const _: () = assert!(BROKER_SESSION_TIMEOUT_MS_MIN <= BROKER_SESSION_TIMEOUT_MS_DEFAULT);
 const _: () = assert!(BROKER_SESSION_TIMEOUT_MS_DEFAULT <= BROKER_SESSION_TIMEOUT_MS_MAX);
+
+/// How long a broker waits for the active controller to answer one request (registration,
+/// heartbeat, forwarded change): above the quorum's propose timeout, so a change that commits
+/// slowly is still answered.
+pub const CONTROLLER_RPC_TIMEOUT_MS: u64 = QUORUM_PROPOSE_TIMEOUT_MS_DEFAULT + 2_000;
+/// How long a broker keeps retrying registration and its first unfencing at start-up (no
+/// leader yet, the controller unreachable) before it gives up and exits.
+pub const BROKER_REGISTRATION_TIMEOUT_MS: u64 = 60_000;
+/// Size of the data dir's node file (`meta.properties`: cluster id and node id).
+pub const NODE_FILE_SIZE_MAX: usize = 4096;
+/// Pause between a broker's attempts to reach the active controller.
+pub const CONTROLLER_RETRY_MS: u64 = 100;
+/// How long a SIGTERM'd broker waits for the controller to move its leadership away before
+/// it stops anyway (Kafka's controlled shutdown is bounded the same way).
+pub const CONTROLLED_SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
+/// How long a broker that forwarded a change waits to apply the version the controller
+/// named, before answering its client anyway with REQUEST_TIMED_OUT.
+pub const FORWARDED_APPLY_TIMEOUT_MS: u64 = 5_000;
 
 /// Producer ids in one block handed to a broker through the metadata log (Kafka's
 /// `ProducerIdsRecord` hands out 1 000 at a time). A broker asks again when its block runs out,

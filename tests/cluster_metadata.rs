@@ -85,6 +85,8 @@ fn without_metadata_log(broker: &mut common::Broker) -> std::path::PathBuf {
         "and writes no pre-log snapshot file"
     );
     std::fs::remove_dir_all(metadata_log(&data)).unwrap();
+    // Brokers before the metadata log wrote no node file either.
+    std::fs::remove_file(data.join("meta.properties")).unwrap();
     data
 }
 
@@ -182,16 +184,19 @@ fn a_damaged_pre_log_snapshot_stops_the_broker_instead_of_starting_a_new_cluster
 }
 
 #[test]
-fn a_node_outside_the_voter_list_refuses_to_start() {
-    let data = tempfile::TempDir::new().unwrap();
-    let voters = format!("1@{}", common::free_address());
-    let (status, output) = run_to_exit(
-        &data.path().join("data"),
-        &["--node-id", "7", "--quorum-voters", &voters],
-    );
+fn a_data_dir_of_another_node_id_is_refused_with_a_clear_message() {
+    let mut broker = common::Broker::start();
+    broker.terminate();
+    let data = broker.data_dir();
+    let node_file = std::fs::read_to_string(data.join("meta.properties")).unwrap();
+    assert!(node_file.contains("node.id=0"), "{node_file}");
+    assert!(node_file.contains("cluster.id="), "{node_file}");
+    let (status, output) = run_to_exit(&data, &["--node-id", "7"]);
     assert!(!status.success(), "{output}");
-    assert!(output.contains("not among quorum_voters"), "{output}");
-    assert!(output.contains("not supported yet"), "{output}");
+    assert!(
+        output.contains("belongs to node 0, not --node-id 7"),
+        "{output}"
+    );
 }
 
 #[test]

@@ -26,14 +26,22 @@
 //! clean-shutdown marker).
 //!
 //! Runs on every shard thread (services, hooks); [`Broker::prepare`] runs on `main`.
+use crate::cluster::ControllerLink;
+use crate::cluster::active::{ActiveController, ControllerEndpoint};
+use crate::cluster::membership::{Membership, MembershipError, NodeFile};
+use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER, Listener, random_uuid};
 use crate::cluster::metadata::{MetadataImage, encode_snapshot};
 use crate::cluster::partition_logs::{LogPlacement, wanted_logs};
+use crate::cluster::policy::lifecycle::RegistrationRequest;
 use crate::cluster::producer_ids::ProducerIdAllocator;
 use crate::cluster::quorum::{MetadataQuorum, QuorumConfig, QuorumError, RaftQuorum, replay_local};
+use crate::cluster::rpc::ControllerClient;
 use crate::cluster::{ClusterMetadata, MetadataHost, MetadataStore, MetadataView, controller};
 use crate::config::Config;
 use crate::group::{self, Coordinator};
-use crate::limits::QUORUM_START_TIMEOUT_MS;
+use crate::limits::{
+    BROKER_REGISTRATION_TIMEOUT_MS, CONTROLLED_SHUTDOWN_TIMEOUT_MS, QUORUM_START_TIMEOUT_MS,
+};
 use crate::shard::{Compose, ShardError, StartContext};
 use crate::storage::LogPump;
 use std::cell::RefCell;
@@ -86,6 +94,8 @@ pub enum BrokerError {
     Quorum(#[from] QuorumError),
     #[error("cannot build the start-up runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
 }
 
 /// Why shard 0 cannot open the metadata log.
@@ -97,11 +107,15 @@ enum MetadataLogError {
     File(#[from] crate::cluster::metadata::MetadataFileError),
     #[error("the metadata log has no state after its first entry was proposed")]
     NotBootstrapped,
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
 }
 
 /// The broker's composition, shared by every shard thread.
 #[derive(Debug)]
 pub struct Broker {
+    /// The data dir's node file when it has one (cluster id, node id).
+    node_file: Option<NodeFile>,
     /// The node's metadata as its own metadata log stands at start-up (or, before the log has
     /// its first entry, the pre-log file's state or a new cluster's); every shard opens its
     /// partitions from it, and shard 0 replaces it with what the running log applies.
@@ -122,6 +136,7 @@ impl Broker {
             path: config.data_dir.clone(),
             source,
         })?;
+        let node_file = NodeFile::check(&config.data_dir, config.node_id)?;
         let runtime = compio::runtime::Runtime::new().map_err(BrokerError::Runtime)?;
         let image = runtime.block_on(replay_local(&config.data_dir, MetadataImage::default()))?;
         drop(runtime);
@@ -133,36 +148,142 @@ impl Broker {
                     .unwrap_or_else(ClusterMetadata::new_cluster),
             ),
         };
-        Ok(Self { metadata })
+        Ok(Self {
+            node_file,
+            metadata,
+        })
     }
 
-    /// Starts the metadata log's Raft node on shard 0, waits until it applied its log, commits
-    /// the first entry when the log has none (the state `prepare` read: an upgraded data dir
-    /// or a new cluster), then retires the pre-log files. Returns the applied state and the
-    /// controller's store.
+    /// Starts the metadata log's Raft node on shard 0 (a voter, or an observer that joins),
+    /// waits until it applied its log, has the leader commit the first entry when the log has
+    /// none (the state `prepare` read: an upgraded data dir or a new cluster), retires the
+    /// pre-log files, then registers this broker with the active controller and waits until
+    /// it is unfenced. Returns the applied state, the store and the cluster services.
     async fn open_metadata_log(
         &self,
         config: &Config,
-    ) -> Result<(Arc<ClusterMetadata>, MetadataStore), MetadataLogError> {
+    ) -> Result<(Arc<ClusterMetadata>, MetadataStore, ControllerLink), MetadataLogError> {
         let quorum_config = quorum_config(config);
         let quorum = Rc::new(RaftQuorum::start(quorum_config, MetadataImage::default()).await?);
         let timeout = Duration::from_millis(QUORUM_START_TIMEOUT_MS);
         quorum.wait_caught_up(timeout).await?;
         let store = MetadataStore::with_quorum(&config.data_dir, Rc::clone(&quorum));
-        if store.applied().is_none() {
-            tracing::info!(
-                version = self.metadata.version,
-                topics = self.metadata.topics.len(),
-                "metadata log is empty: committing the node's state as its first entry"
-            );
-            let first = encode_snapshot(&self.metadata)?;
-            quorum.propose(vec![first]).await?;
-        }
+        self.bootstrap(&quorum, &store, timeout).await?;
         // Only now (the first entry is committed) may the pre-log files go.
         store.retire_pre_log_files()?;
+        let link = self.join_cluster(config, &quorum, &store).await?;
         let metadata = store.applied().ok_or(MetadataLogError::NotBootstrapped)?;
-        Ok((metadata, store))
+        Ok((metadata, store, link))
     }
+
+    /// A log without its first entry: the leader proposes the node's state as that entry;
+    /// every other node waits until it has applied the leader's.
+    async fn bootstrap(
+        &self,
+        quorum: &RaftQuorum<MetadataImage>,
+        store: &MetadataStore,
+        timeout: Duration,
+    ) -> Result<(), MetadataLogError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut watch = quorum.watch();
+        // Bounded by the deadline.
+        while store.applied().is_none() {
+            if quorum.status().leader == Some(quorum.node_id()) {
+                tracing::info!(
+                    version = self.metadata.version,
+                    topics = self.metadata.topics.len(),
+                    "metadata log is empty: committing the node's state as its first entry"
+                );
+                quorum
+                    .propose(vec![encode_snapshot(&self.metadata)?])
+                    .await?;
+                continue;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || compio::time::timeout(left, watch.changed()).await.is_err() {
+                return Err(MetadataLogError::NotBootstrapped);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the controller service (answers only while this node leads the quorum) and
+    /// registers this broker, until the controller unfences it; writes the node file.
+    async fn join_cluster(
+        &self,
+        config: &Config,
+        quorum: &Rc<RaftQuorum<MetadataImage>>,
+        store: &MetadataStore,
+    ) -> Result<ControllerLink, MetadataLogError> {
+        let active = Rc::new(ActiveController::new(
+            config.node_id,
+            store.clone(),
+            config.broker_session_timeout,
+        ));
+        quorum.set_app_handler(Rc::new(ControllerEndpoint(Rc::clone(&active))));
+        let client = Rc::new(ControllerClient::new(
+            config.node_id,
+            Rc::clone(quorum),
+            Rc::clone(&active),
+        ));
+        let applied = store.applied().ok_or(MetadataLogError::NotBootstrapped)?;
+        let cluster_id = self.node_file.as_ref().map_or_else(
+            || applied.cluster_id.clone(),
+            |file| file.cluster_id.clone(),
+        );
+        let request = RegistrationRequest {
+            cluster_id,
+            node_id: config.node_id,
+            incarnation: random_uuid(),
+            listeners: listeners(config, quorum.local_address()),
+            shard_count: i32::try_from(config.shard_count()).unwrap_or(i32::MAX),
+            rack: config.rack.clone(),
+        };
+        let membership = Rc::new(Membership::new(
+            client.clone(),
+            store.clone(),
+            request,
+            config.broker_heartbeat_interval,
+        ));
+        let timeout = Duration::from_millis(BROKER_REGISTRATION_TIMEOUT_MS);
+        membership.join(timeout).await?;
+        if self.node_file.is_none() {
+            let file = NodeFile {
+                cluster_id: applied.cluster_id.clone(),
+                node_id: config.node_id,
+            };
+            file.write(&config.data_dir)?;
+        }
+        Ok(ControllerLink {
+            active,
+            client,
+            membership,
+            stopping: Rc::new(std::cell::Cell::new(false)),
+        })
+    }
+}
+
+/// What this broker registers: its client listener (as advertised) and its controller
+/// listener (as bound).
+fn listeners(config: &Config, controller_address: &str) -> Vec<Listener> {
+    let (host, port) = controller_address
+        .rsplit_once(':')
+        .map_or((controller_address, "0"), |(host, port)| (host, port));
+    vec![
+        Listener {
+            name: CLIENT_LISTENER.to_owned(),
+            host: config.advertise.host.clone(),
+            port: config.advertise.port,
+        },
+        Listener {
+            name: CONTROLLER_LISTENER.to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port: port.parse().unwrap_or(0),
+        },
+    ]
 }
 
 /// The metadata quorum's config from the broker's; a one-voter quorum gets short Raft timers.
@@ -173,6 +294,8 @@ fn quorum_config(config: &Config) -> QuorumConfig {
         config.data_dir.clone(),
     );
     quorum.snapshot_entries = config.quorum_snapshot_entries;
+    // An observer's controller listener: the advertised host, a kernel-chosen port.
+    quorum.observer_address = Some(format!("{}:0", config.advertise.host));
     if quorum.voters.len() == 1 {
         use crate::limits::{
             QUORUM_SINGLE_VOTER_ELECTION_TIMEOUT_MS_MAX as MAX,
@@ -196,8 +319,8 @@ impl Compose for Broker {
             draining,
         } = context;
         assert_eq!(placement.count, config.shard_count());
-        let (metadata, store) = if placement.index == controller::CONTROLLER_SHARD {
-            let (metadata, store) =
+        let (metadata, cluster) = if placement.index == controller::CONTROLLER_SHARD {
+            let (metadata, store, link) =
                 self.open_metadata_log(&config)
                     .await
                     .map_err(|source| ShardError::Service {
@@ -205,7 +328,7 @@ impl Compose for Broker {
                         service: "metadata log",
                         source: Box::new(source),
                     })?;
-            (metadata, Some(store))
+            (metadata, Some((store, link)))
         } else {
             (Arc::clone(&self.metadata), None)
         };
@@ -234,7 +357,10 @@ impl Compose for Broker {
             None
         };
         Ok(Services {
-            metadata: MetadataView::new(Arc::clone(&metadata), store),
+            metadata: match cluster {
+                Some((store, link)) => MetadataView::with_link(Arc::clone(&metadata), store, link),
+                None => MetadataView::new(Arc::clone(&metadata), None),
+            },
             logs,
             groups,
             producer_ids: RefCell::new(producer_ids),
@@ -246,6 +372,9 @@ impl Compose for Broker {
     fn started(&self, shard: &Rc<Shard>) {
         // Groups replayed by the start-up hook need their timer now, not at the first request.
         shard.state.groups.start_timer_if_loaded();
+        if let Some(link) = shard.state.metadata.link().cloned() {
+            start_cluster_tasks(shard, &link);
+        }
         let current = shard.state.metadata.current();
         if shard.index() == controller::CONTROLLER_SHARD && *current != *self.metadata {
             // The running log applied more than this node's log held at `prepare` (a voter of
@@ -257,6 +386,12 @@ impl Compose for Broker {
     }
 
     async fn stop(&self, shard: &Rc<Shard>) {
+        if let Some(link) = shard.state.metadata.link() {
+            // Controlled shutdown: the controller moves leadership away before we go.
+            let timeout = Duration::from_millis(CONTROLLED_SHUTDOWN_TIMEOUT_MS);
+            link.membership.shut_down(timeout).await;
+            link.stopping.set(true);
+        }
         let quorum = shard
             .state
             .metadata
@@ -270,6 +405,24 @@ impl Compose for Broker {
         shard.state.logs.shutdown().await;
         tracing::debug!(shard = shard.index(), "shutdown hook ran: logs closed");
     }
+}
+
+/// Shard 0's cluster tasks: the metadata follower (publishes applied states and the quorum
+/// leader to every shard), heartbeats, and the session timer of the active controller.
+fn start_cluster_tasks(shard: &Rc<Shard>, link: &ControllerLink) {
+    compio::runtime::spawn(controller::follow_log(Rc::clone(shard))).detach();
+    let stopping = Rc::clone(&link.stopping);
+    compio::runtime::spawn(Rc::clone(&link.membership).run(Rc::clone(&stopping))).detach();
+    let active = Rc::clone(&link.active);
+    let tick = shard.config().broker_heartbeat_interval / 2;
+    compio::runtime::spawn(async move {
+        // Bounded by the broker's life: ends at shutdown.
+        while !stopping.get() {
+            compio::time::sleep(tick).await;
+            active.expire_sessions().await;
+        }
+    })
+    .detach();
 }
 
 impl MetadataHost for Services {

@@ -17,16 +17,21 @@
 //! services in line with a snapshot. The services themselves are composed above (`broker/`).
 //!
 //! Runs on any shard (callers) and on shard 0 (the change itself).
-use super::decisions::{self, MetadataChange};
+use super::decisions::MetadataChange;
 use super::metadata::{
-    ClusterError, ClusterMetadata, MetadataError, ProducerIdBlock, TopicMetadata, random_uuid,
+    ClusterError, ClusterMetadata, MetadataError, MetadataStore, ProducerIdBlock, TopicMetadata,
+    random_uuid,
 };
+use super::quorum::MetadataQuorum;
+use super::rpc::{ControllerClient, ControllerRequest, ControllerResponse};
 use super::view::MetadataHost;
-use crate::protocol::Uuid;
+use crate::limits::{CONTROLLER_RETRY_MS, CONTROLLER_RPC_TIMEOUT_MS, FORWARDED_APPLY_TIMEOUT_MS};
+use crate::protocol::{ErrorCode, Uuid};
 use crate::shard::Shard;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The controller's shard.
 pub const CONTROLLER_SHARD: usize = 0;
@@ -44,48 +49,141 @@ struct Applied {
     next: Arc<ClusterMetadata>,
 }
 
-/// Runs `change` on shard 0 — decide its records against the state the metadata log has
-/// applied, commit them as one log entry, install the state the log applied there — then
-/// publishes that state to every shard. One change at a time (the store's gate): no two
-/// changes decide against the same state, and a change that fails to commit leaves every
-/// shard's state as it was.
+/// Runs `change` on shard 0: sends it to the active controller — this node's own controller
+/// service when it leads the metadata quorum, else the leader's over the controller listener
+/// (KIP-590's forwarding) — and waits until this node has applied the version the change
+/// reached; then publishes that state to every shard. One change at a time on the active
+/// controller (its store's gate): no two changes decide against the same state, and a change
+/// that fails to commit leaves every shard's state as it was.
 async fn apply(
     shard: &Rc<Shard<impl MetadataHost>>,
     change: MetadataChange,
 ) -> Result<Applied, MetadataError> {
     let applied = shard
         .invoke_on(CONTROLLER_SHARD, move |controller| async move {
-            let Some(store) = controller.state.metadata_view().store() else {
-                panic!("the metadata store lives on shard {CONTROLLER_SHARD}");
+            let view = controller.state.metadata_view();
+            let (Some(link), Some(store)) = (view.link(), view.store()) else {
+                panic!("the controller link lives on shard {CONTROLLER_SHARD}");
             };
-            let _turn = store.turn().await;
-            // Read after the gate's `.await`: the log's latest state, which no one else
-            // changes now (an entry whose commit timed out earlier may have landed since).
             let previous = store.applied().unwrap_or_else(|| metadata(&controller));
-            let records = decisions::decide(&previous, &change, controller.config().node_id)?;
-            if records.is_empty() {
-                let next = Arc::clone(&previous);
-                return Ok(Applied { previous, next });
-            }
-            // Checked before proposing: a record that would not apply is never written.
-            let expected = previous.apply_all(&records)?;
-            store.commit(&records).await?;
-            let next = store
-                .applied()
-                .unwrap_or_else(|| Arc::new(expected.clone()));
-            if next.version != expected.version {
-                // An earlier entry whose commit timed out landed in between: the log wins.
-                tracing::warn!(version = next.version, "metadata log applied another state");
-            }
-            controller.state.metadata_view().replace(Arc::clone(&next));
+            let version = forward(&link.client, change).await?;
+            let next = wait_applied(store, version).await?;
+            view.install_if_newer(Arc::clone(&next));
             Ok::<_, MetadataError>(Applied { previous, next })
         })
         .await
         .map_err(|source| MetadataError::ControllerUnavailable { source })??;
-    if !Arc::ptr_eq(&applied.previous, &applied.next) {
+    if applied.previous.version != applied.next.version {
         publish(shard, Arc::clone(&applied.next)).await;
     }
     Ok(applied)
+}
+
+/// Sends `change` to the active controller until it answers (bounded); returns the metadata
+/// version the change reached.
+async fn forward(client: &ControllerClient, change: MetadataChange) -> Result<u64, MetadataError> {
+    let request = ControllerRequest::Change(change);
+    let timeout = Duration::from_millis(CONTROLLER_RPC_TIMEOUT_MS);
+    let deadline = Instant::now() + timeout;
+    // Bounded by the deadline.
+    loop {
+        let retry = match client.send(&request).await {
+            Ok(ControllerResponse::Changed { version }) => return Ok(version),
+            Ok(ControllerResponse::Refused { code, message }) => {
+                let code = ErrorCode::from_code(code);
+                return Err(MetadataError::Forwarded { code, message });
+            }
+            Ok(ControllerResponse::Unavailable { message }) => {
+                let code = ErrorCode::RequestTimedOut;
+                return Err(MetadataError::Forwarded { code, message });
+            }
+            Ok(ControllerResponse::NotController { leader }) => {
+                format!("no active controller (last named {leader:?})")
+            }
+            Ok(other) => format!("unexpected answer {other:?}"),
+            Err(error) => error.to_string(),
+        };
+        if Instant::now() >= deadline {
+            let code = ErrorCode::NotController;
+            return Err(MetadataError::Forwarded {
+                code,
+                message: retry,
+            });
+        }
+        compio::time::sleep(Duration::from_millis(CONTROLLER_RETRY_MS)).await;
+    }
+}
+
+/// Waits until this node's metadata log has applied `version` (bounded); returns that state.
+async fn wait_applied(
+    store: &MetadataStore,
+    version: u64,
+) -> Result<Arc<ClusterMetadata>, MetadataError> {
+    let timeout = Duration::from_millis(FORWARDED_APPLY_TIMEOUT_MS);
+    let waited = compio::time::timeout(timeout, async {
+        let mut watch = store.quorum().map(|quorum| quorum.watch());
+        // Bounded by the timeout around it.
+        loop {
+            if let Some(state) = store.applied().filter(|state| state.version >= version) {
+                return Some(state);
+            }
+            let Some(watch) = watch.as_mut() else {
+                return None;
+            };
+            if !watch.changed().await {
+                return None;
+            }
+        }
+    })
+    .await;
+    waited
+        .ok()
+        .flatten()
+        .ok_or_else(|| MetadataError::Forwarded {
+            code: ErrorCode::RequestTimedOut,
+            message: format!(
+                "the change committed but this broker has not applied version {version} yet"
+            ),
+        })
+}
+
+/// Shard 0 of every broker: follows the metadata log as this node applies it — publishes each
+/// newer applied state to every shard (so brokers that did not make a change, and voters that
+/// follow, see it) and tells every shard the quorum leader when it changes. Ends when the
+/// Raft node stops.
+pub async fn follow_log(shard: Rc<Shard<impl MetadataHost>>) {
+    let view = shard.state.metadata_view();
+    let Some(store) = view.store().cloned() else {
+        return;
+    };
+    let Some(quorum) = store.quorum().cloned() else {
+        return;
+    };
+    let mut watch = quorum.watch();
+    let mut leader = None;
+    // Bounded by the Raft node's life: `changed` is false once it stops.
+    loop {
+        let status = quorum.status();
+        if status.leader != leader {
+            leader = status.leader;
+            let told = shard
+                .invoke_on_all(move |target| async move {
+                    target.state.metadata_view().set_quorum_leader(leader);
+                })
+                .await;
+            if told.is_err() {
+                return;
+            }
+        }
+        if let Some(applied) = store.applied()
+            && applied.version > shard.state.metadata_view().current().version
+        {
+            publish(&shard, applied).await;
+        }
+        if !watch.changed().await {
+            return;
+        }
+    }
 }
 
 /// Installs `next` on every shard and waits until each reconciled its services.
@@ -218,7 +316,8 @@ pub async fn get_or_create_topic(
         .await
         .map(|created| created.topic)
     {
-        Err(MetadataError::TopicAlreadyExists { .. }) => {
+        // By code: the active controller's refusal comes back as its code.
+        Err(error) if error.error_code() == ErrorCode::TopicAlreadyExists => {
             // Another connection created it; its publication may still be on its way here.
             let latest = shard
                 .invoke_on(CONTROLLER_SHARD, |controller| async move {

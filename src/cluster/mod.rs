@@ -10,17 +10,20 @@
 //!   wired into the running broker yet.
 //!
 //! The controller runs on shard 0; every shard reads an immutable snapshot.
+pub mod active;
 pub mod configs;
 pub mod controller;
 pub mod decisions;
+pub mod membership;
 pub mod metadata;
 pub mod partition_logs;
 pub mod policy;
 pub mod producer_ids;
 pub mod quorum;
+pub mod rpc;
 pub mod topic_name;
 pub mod view;
 
 pub use decisions::MetadataChange;
 pub use metadata::{ClusterMetadata, MetadataError, MetadataRecord, MetadataStore, TopicMetadata};
-pub use view::{MetadataHost, MetadataView};
+pub use view::{ControllerLink, MetadataHost, MetadataView};

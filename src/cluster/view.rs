@@ -4,9 +4,13 @@
 //! through [`MetadataHost`].
 //!
 //! Runs on its own shard; `!Send` (`RefCell`), never borrowed across an `.await`.
+use super::active::ActiveController;
+use super::membership::Membership;
+use super::rpc::ControllerClient;
 use super::{ClusterMetadata, MetadataStore};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// One shard's metadata view.
@@ -19,6 +23,28 @@ pub struct MetadataView {
     /// The metadata quorum's leader as this node last heard (the active controller), set by
     /// shard 0's quorum watcher and published to every shard with the metadata.
     quorum_leader: Cell<Option<i32>>,
+    /// Shard 0's links to the cluster: the controller service, the client that reaches the
+    /// active controller, this broker's membership.
+    link: Option<ControllerLink>,
+}
+
+/// Shard 0's cluster services (see [`MetadataView::link`]).
+#[derive(Clone)]
+pub struct ControllerLink {
+    pub active: Rc<ActiveController>,
+    pub client: Rc<ControllerClient>,
+    pub membership: Rc<Membership>,
+    /// Set at shutdown: the heartbeat and session-timer tasks end.
+    pub stopping: Rc<std::cell::Cell<bool>>,
+}
+
+impl std::fmt::Debug for ControllerLink {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ControllerLink")
+            .field("broker_epoch", &self.membership.broker_epoch())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MetadataView {
@@ -28,7 +54,27 @@ impl MetadataView {
             current: RefCell::new(current),
             store,
             quorum_leader: Cell::new(None),
+            link: None,
         }
+    }
+
+    /// Shard 0's view: the metadata log's store and the cluster services.
+    #[must_use]
+    pub fn with_link(
+        current: Arc<ClusterMetadata>,
+        store: MetadataStore,
+        link: ControllerLink,
+    ) -> Self {
+        Self {
+            link: Some(link),
+            ..Self::new(current, Some(store))
+        }
+    }
+
+    /// The cluster services, on shard 0.
+    #[must_use]
+    pub fn link(&self) -> Option<&ControllerLink> {
+        self.link.as_ref()
     }
 
     /// The active controller (the metadata quorum's leader) as this shard last heard; `None`

@@ -34,8 +34,13 @@ FLAGS (override the config file):
     --data-dir DIR                partition logs and metadata [default: ./data]
     --node-id N                   this broker's id [default: 0]
     --quorum-voters ID@HOST:PORT,...
-                                  metadata quorum voters, this node among them (its entry
-                                  is its controller listener) [default: itself alone]
+                                  metadata quorum voters (each entry is that voter's
+                                  controller listener); a node not listed observes
+                                  [default: itself alone]
+    --rack RACK                   this broker's rack, for rack-aware placement
+    --broker-heartbeat-interval-ms N
+                                  heartbeats to the active controller [default: 500]
+    --broker-session-timeout-ms N a broker silent this long is fenced [default: 3000]
     --quorum-snapshot-entries N   metadata log entries between snapshots [default: 10000]
     --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
     --shards N                    shard threads, one per cpu [default: online cpus]
@@ -88,6 +93,15 @@ where
             "--log-level" => flags.log_level = Some(value("--log-level")?),
             "--node-id" => flags.node_id = Some(number("--node-id", value("--node-id")?)?),
             "--quorum-voters" => flags.quorum_voters = Some(value("--quorum-voters")?),
+            "--rack" => flags.rack = Some(value("--rack")?),
+            "--broker-heartbeat-interval-ms" => {
+                let flag = "--broker-heartbeat-interval-ms";
+                flags.broker_heartbeat_interval_ms = Some(number(flag, value(flag)?)?);
+            }
+            "--broker-session-timeout-ms" => {
+                let flag = "--broker-session-timeout-ms";
+                flags.broker_session_timeout_ms = Some(number(flag, value(flag)?)?);
+            }
             "--quorum-snapshot-entries" => {
                 let flag = "--quorum-snapshot-entries";
                 flags.quorum_snapshot_entries = Some(number(flag, value(flag)?)?);

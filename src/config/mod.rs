@@ -104,11 +104,8 @@ pub enum ConfigError {
     BadFetchMode { value: String },
     #[error("quorum_voters {value:?}: {reason}")]
     BadQuorumVoters { value: String, reason: String },
-    #[error(
-        "node_id {node_id} is not among quorum_voters {voters:?}: brokers that only observe \
-         the metadata quorum are not supported yet; list this node as a voter"
-    )]
-    NotAVoter { node_id: i32, voters: String },
+    #[error("rack {value:?}: {reason}")]
+    BadRack { value: String, reason: String },
 }
 
 /// Loads `--config` (if any), lays the flags over it and validates.

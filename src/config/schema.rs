@@ -30,6 +30,12 @@ pub struct ConfigFile {
     pub quorum_voters: Option<String>,
     /// Metadata log entries applied between two snapshots of the metadata.
     pub quorum_snapshot_entries: Option<u64>,
+    /// Kafka's `broker.rack`: placement spreads a partition's replicas over racks.
+    pub rack: Option<String>,
+    /// Kafka's `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: Option<u64>,
+    /// Kafka's `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub broker_session_timeout_ms: Option<u64>,
     #[serde(default)]
     pub shards: ShardsFile,
     #[serde(default)]
@@ -135,6 +141,13 @@ impl ConfigFile {
                 .producer_id_expiration_ms
                 .or(self.producer_id_expiration_ms),
             quorum_voters: other.quorum_voters.or(self.quorum_voters),
+            rack: other.rack.or(self.rack),
+            broker_heartbeat_interval_ms: other
+                .broker_heartbeat_interval_ms
+                .or(self.broker_heartbeat_interval_ms),
+            broker_session_timeout_ms: other
+                .broker_session_timeout_ms
+                .or(self.broker_session_timeout_ms),
             quorum_snapshot_entries: other
                 .quorum_snapshot_entries
                 .or(self.quorum_snapshot_entries),
@@ -213,11 +226,18 @@ pub struct Config {
     /// How long an idempotent producer may stay idle before partitions forget its state
     /// (Kafka's `producer.id.expiration.ms`, default one day).
     pub producer_id_expiration: Duration,
-    /// The metadata quorum's voters, this node among them (its entry is its controller
-    /// listener). Without `quorum_voters`: this node alone at `QUORUM_SINGLE_VOTER_ADDRESS`.
+    /// The metadata quorum's voters (each entry is that voter's controller listener); a node
+    /// outside the list observes the quorum. Without `quorum_voters`: this node alone at
+    /// `QUORUM_SINGLE_VOTER_ADDRESS`.
     pub quorum_voters: Vec<Voter>,
     /// Metadata log entries applied between two snapshots.
     pub quorum_snapshot_entries: u64,
+    /// This broker's rack, registered with the controller for rack-aware placement.
+    pub rack: Option<String>,
+    /// How often the broker heartbeats to the active controller.
+    pub broker_heartbeat_interval: Duration,
+    /// How long the active controller waits for a heartbeat before fencing a broker.
+    pub broker_session_timeout: Duration,
 }
 
 /// How Fetch sends record bytes (ARCHITECTURE §4).

@@ -38,6 +38,7 @@ impl Config {
             0,
             limits::PARTITIONS_PER_TOPIC_MAX,
         )?;
+        let (broker_heartbeat_interval, broker_session_timeout) = validate_broker_session(&file)?;
         let log_level = validate_log_level(file.log_level)?;
         let producer_id_expiration_ms = file
             .producer_id_expiration_ms
@@ -49,6 +50,9 @@ impl Config {
             limits::PRODUCER_ID_EXPIRATION_MS_MAX,
         )?;
         let config = Self {
+            rack: validate_rack(file.rack.clone())?,
+            broker_heartbeat_interval,
+            broker_session_timeout,
             listen: listeners.listen,
             metrics_listen: listeners.metrics_listen,
             advertise: listeners.advertise,
@@ -75,8 +79,8 @@ impl Config {
     }
 }
 
-/// `quorum_voters` parsed (Kafka's `controller.quorum.voters` syntax) with this node among
-/// them; absent = this node alone on loopback.
+/// `quorum_voters` parsed (Kafka's `controller.quorum.voters` syntax); absent = this node alone
+/// on loopback. This node need not be listed: then it observes.
 fn validate_quorum_voters(text: Option<&str>, node_id: i32) -> Result<Vec<Voter>, ConfigError> {
     let Some(text) = text else {
         return Ok(vec![Voter {
@@ -95,14 +99,48 @@ fn validate_quorum_voters(text: Option<&str>, node_id: i32) -> Result<Vec<Voter>
         let max = limits::QUORUM_VOTERS_TEXT_SIZE_MAX;
         return Err(bad(format!("longer than {max} bytes")));
     }
-    let voters = parse_quorum_voters(text).map_err(|error| bad(error.to_string()))?;
-    if !voters.iter().any(|voter| voter.node_id == node_id) {
-        return Err(ConfigError::NotAVoter {
-            node_id,
-            voters: text.to_owned(),
+    // A node outside the list observes the quorum (KRaft's broker-only role).
+    parse_quorum_voters(text).map_err(|error| bad(error.to_string()))
+}
+
+/// `rack` (Kafka's `broker.rack`): absent, or 1..=BROKER_STRING_LENGTH_MAX printable bytes.
+fn validate_rack(rack: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(rack) = rack else { return Ok(None) };
+    let max = limits::BROKER_STRING_LENGTH_MAX;
+    if rack.is_empty() || rack.len() > max || rack.chars().any(char::is_control) {
+        return Err(ConfigError::BadRack {
+            reason: format!("must be 1..={max} bytes without control characters"),
+            value: rack.chars().take(max).collect(),
         });
     }
-    Ok(voters)
+    Ok(Some(rack))
+}
+
+/// Broker heartbeat interval and session timeout (Kafka's `broker.heartbeat.interval.ms`,
+/// `broker.session.timeout.ms`); the session must span at least two heartbeats.
+fn validate_broker_session(file: &ConfigFile) -> Result<(Duration, Duration), ConfigError> {
+    let interval = file
+        .broker_heartbeat_interval_ms
+        .unwrap_or(limits::BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT);
+    check_range(
+        "broker_heartbeat_interval_ms",
+        interval,
+        limits::BROKER_HEARTBEAT_INTERVAL_MS_MIN,
+        limits::BROKER_SESSION_TIMEOUT_MS_MAX / 2,
+    )?;
+    let session = file
+        .broker_session_timeout_ms
+        .unwrap_or(limits::BROKER_SESSION_TIMEOUT_MS_DEFAULT);
+    check_range(
+        "broker_session_timeout_ms",
+        session,
+        (2 * interval).max(limits::BROKER_SESSION_TIMEOUT_MS_MIN),
+        limits::BROKER_SESSION_TIMEOUT_MS_MAX,
+    )?;
+    Ok((
+        Duration::from_millis(interval),
+        Duration::from_millis(session),
+    ))
 }
 
 fn validate_snapshot_entries(entries: Option<u64>) -> Result<u64, ConfigError> {

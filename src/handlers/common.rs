@@ -3,8 +3,6 @@
 //! shard), and resolving topics by name or id. Runs on the connection's shard.
 use crate::broker::Shard;
 use crate::cluster::controller;
-use crate::cluster::metadata::MetadataFileError;
-use crate::cluster::quorum::QuorumError;
 use crate::cluster::{MetadataError, TopicMetadata};
 use crate::protocol::{ErrorCode, Uuid};
 use crate::shard::{MeshError, shard_for};
@@ -33,49 +31,7 @@ pub fn storage_error_code(error: &StorageError) -> ErrorCode {
 /// The Kafka error code for a refused metadata change.
 #[must_use]
 pub fn metadata_error_code(error: &MetadataError) -> ErrorCode {
-    match error {
-        MetadataError::TopicAlreadyExists { .. } | MetadataError::TopicCollision { .. } => {
-            ErrorCode::TopicAlreadyExists
-        }
-        MetadataError::UnknownTopic { .. } => ErrorCode::UnknownTopicOrPartition,
-        MetadataError::UnknownTopicId { .. } => ErrorCode::UnknownTopicId,
-        MetadataError::InvalidTopicName(_) => ErrorCode::InvalidTopicException,
-        MetadataError::InvalidPartitionCount { .. }
-        | MetadataError::PartitionsCannotShrink { .. } => ErrorCode::InvalidPartitions,
-        MetadataError::InvalidConfig(_) => ErrorCode::InvalidConfig,
-        // Kafka's controller answers a batch too large for its log with POLICY_VIOLATION.
-        MetadataError::RecordTooLarge { .. } => ErrorCode::PolicyViolation,
-        // A random 122-bit id clashing: a server fault, not the client's doing.
-        MetadataError::TopicIdTaken { .. } => ErrorCode::UnknownServerError,
-        // Not committed by the metadata quorum: not a storage fault.
-        MetadataError::Persist { source } => match source.as_ref() {
-            MetadataFileError::Quorum { source } => quorum_error_code(source),
-            // The disk refused the write: what Kafka answers for a failed log dir.
-            _ => ErrorCode::KafkaStorageError,
-        },
-        // Shutting down is not a storage fault. Kafka's controller fails requests queued while
-        // it shuts down with a TimeoutException ("The controller is shutting down."), which
-        // clients see as the retriable REQUEST_TIMED_OUT and retry against the restarted (or,
-        // in a cluster, the next) controller.
-        MetadataError::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
-        // Broker, partition and producer-id refusals (not produced by today's handlers).
-        MetadataError::Cluster(error) => error.error_code(),
-    }
-}
-
-/// What a client is told when the metadata log did not commit a change. This node not leading
-/// the quorum is NOT_CONTROLLER, as Kafka answers a controller request on a broker that is not
-/// the active controller (clients refresh metadata and retry; forwarding to the active
-/// controller, KIP-590, is not built yet). A leader change during the proposal, a timeout or a
-/// stopped quorum are REQUEST_TIMED_OUT: retriable, the outcome is for the client to look up.
-fn quorum_error_code(error: &QuorumError) -> ErrorCode {
-    match error {
-        QuorumError::NotLeader { .. } => ErrorCode::NotController,
-        QuorumError::LeaderChanged { .. } | QuorumError::Timeout { .. } | QuorumError::ShutDown => {
-            ErrorCode::RequestTimedOut
-        }
-        _ => ErrorCode::KafkaStorageError,
-    }
+    error.error_code()
 }
 
 /// The next answer of `per_owning_shard` (which answers every partition it was given, in
@@ -208,6 +164,8 @@ pub const LEADER_EPOCH: i32 = 0;
 #[cfg(test)]
 mod quorum_error_tests {
     use super::*;
+    use crate::cluster::metadata::MetadataFileError;
+    use crate::cluster::quorum::QuorumError;
 
     fn code_of(source: QuorumError) -> ErrorCode {
         let error = MetadataError::Persist {

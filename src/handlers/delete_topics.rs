@@ -9,7 +9,7 @@
 //! with Kafka's messages. v6 results echo both the name and the id when known.
 use super::create_topics::refusal_of;
 use super::{HandlerError, RequestContext};
-use crate::cluster::{MetadataError, controller};
+use crate::cluster::controller;
 use crate::protocol::messages::delete_topics::{
     DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse,
 };
@@ -140,7 +140,8 @@ async fn delete(ctx: &RequestContext, target: &Target) -> DeletableTopicResult {
             error_code: ErrorCode::None,
             error_message: None,
         },
-        Err(MetadataError::UnknownTopic { .. }) => match target {
+        // By code: a change forwarded to the active controller comes back as its code.
+        Err(error) if error.error_code() == ErrorCode::UnknownTopicOrPartition => match target {
             Target::Id(_) => refused(target, ErrorCode::UnknownTopicId, UNKNOWN_ID.into()),
             Target::Name(_) | Target::Ambiguous { .. } => {
                 let message = "This server does not host this topic-partition.".to_owned();

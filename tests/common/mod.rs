@@ -72,6 +72,31 @@ impl Broker {
         broker
     }
 
+    /// Spawns a broker without waiting for it to accept (cluster members wait for their
+    /// quorum); [`Self::wait_ready`] waits.
+    pub fn spawn(options: BrokerOptions) -> Self {
+        let root = tempfile::TempDir::new().expect("temp dir");
+        let address = free_address();
+        let mut broker = Self {
+            child: None,
+            address,
+            options,
+            root,
+        };
+        broker.spawn_only();
+        broker
+    }
+
+    /// Waits (bounded) until a spawned broker accepts; panics with its log if it exits.
+    pub fn wait_ready(&mut self) {
+        self.wait_until_accepting();
+    }
+
+    /// Starts again without waiting (same address and data dir).
+    pub fn spawn_again(&mut self) {
+        self.spawn_only();
+    }
+
     /// The data directory (stable across restarts).
     pub fn data_dir(&self) -> PathBuf {
         self.root.path().join("data")
@@ -86,6 +111,11 @@ impl Broker {
     }
 
     fn spawn_and_wait(&mut self) {
+        self.spawn_only();
+        self.wait_until_accepting();
+    }
+
+    fn spawn_only(&mut self) {
         assert!(self.child.is_none(), "broker already running");
         let mut command = Command::new(env!("CARGO_BIN_EXE_ringbroker"));
         command
@@ -114,7 +144,6 @@ impl Broker {
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
         self.child = Some(command.spawn().expect("spawn ringbroker"));
-        self.wait_until_accepting();
     }
 
     fn wait_until_accepting(&mut self) {
@@ -256,6 +285,22 @@ pub struct RawClient {
 }
 
 impl RawClient {
+    /// Connects, or says why not (a broker that is down or frozen).
+    pub fn try_connect(address: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream })
+    }
+
+    /// One request and its response, or the I/O error that ended the exchange.
+    pub fn try_call<Q: Message, R: Message>(&mut self, version: i16, request: &Q) -> io::Result<R> {
+        self.send_raw(&encode_request(version, 1, request))?;
+        let payload = self.read_frame()?;
+        Ok(decode_response(payload, version).1)
+    }
+
     pub fn connect(address: SocketAddr) -> Self {
         let stream = TcpStream::connect_timeout(&address, IO_TIMEOUT).expect("connect");
         stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");

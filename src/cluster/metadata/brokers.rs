@@ -29,7 +29,7 @@ pub const CLIENT_LISTENER: &str = "CLIENT";
 pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
 
 /// One advertised endpoint of a broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Listener {
     /// The listener's name (`CLIENT`, `REPLICATION_0`, …).
     pub name: String,

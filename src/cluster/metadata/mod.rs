@@ -48,6 +48,7 @@ pub use store::{
 };
 
 use super::configs::ConfigError;
+use super::quorum::QuorumError;
 use super::topic_name::TopicNameError;
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
 use crate::protocol::{ErrorCode, Uuid};
@@ -133,6 +134,60 @@ pub enum MetadataError {
     /// A broker, partition or producer-id record or decision is refused.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The active controller (another broker) refused or failed a forwarded change: its
+    /// error code and message, as it would have answered the client itself.
+    #[error("{message}")]
+    Forwarded { code: ErrorCode, message: String },
+}
+
+impl MetadataError {
+    /// The Kafka error code a client sees for this error.
+    #[must_use]
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::TopicAlreadyExists { .. } | Self::TopicCollision { .. } => {
+                ErrorCode::TopicAlreadyExists
+            }
+            Self::UnknownTopic { .. } => ErrorCode::UnknownTopicOrPartition,
+            Self::UnknownTopicId { .. } => ErrorCode::UnknownTopicId,
+            Self::InvalidTopicName(_) => ErrorCode::InvalidTopicException,
+            Self::InvalidPartitionCount { .. } | Self::PartitionsCannotShrink { .. } => {
+                ErrorCode::InvalidPartitions
+            }
+            Self::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            // Kafka's controller answers a batch too large for its log with POLICY_VIOLATION.
+            Self::RecordTooLarge { .. } => ErrorCode::PolicyViolation,
+            // A random 122-bit id clashing: a server fault, not the client's doing.
+            Self::TopicIdTaken { .. } => ErrorCode::UnknownServerError,
+            // Not committed by the metadata quorum: not a storage fault.
+            Self::Persist { source } => match source.as_ref() {
+                MetadataFileError::Quorum { source } => quorum_error_code(source),
+                // The disk refused the write: what Kafka answers for a failed log dir.
+                _ => ErrorCode::KafkaStorageError,
+            },
+            // Shutting down is not a storage fault. Kafka's controller fails requests queued
+            // while it shuts down with a TimeoutException ("The controller is shutting
+            // down."), which clients see as the retriable REQUEST_TIMED_OUT and retry against
+            // the restarted (or, in a cluster, the next) controller.
+            Self::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
+            Self::Cluster(error) => error.error_code(),
+            Self::Forwarded { code, .. } => *code,
+        }
+    }
+}
+
+/// What a client is told when the metadata log did not commit a change. No active controller
+/// reachable is NOT_CONTROLLER, as Kafka answers when it cannot find one (clients refresh
+/// metadata and retry); a leader change during the proposal, a timeout or a stopped quorum
+/// are REQUEST_TIMED_OUT: retriable, the outcome is for the client to look up.
+fn quorum_error_code(error: &QuorumError) -> ErrorCode {
+    match error {
+        QuorumError::NotLeader { .. } => ErrorCode::NotController,
+        QuorumError::LeaderChanged { .. } | QuorumError::Timeout { .. } | QuorumError::ShutDown => {
+            ErrorCode::RequestTimedOut
+        }
+        _ => ErrorCode::KafkaStorageError,
+    }
 }
 
 /// Why a record or decision about brokers, partitions or producer ids is refused.

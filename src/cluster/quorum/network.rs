@@ -8,6 +8,9 @@
 //! request   [size:u32 BE][kind:u8][body: postcard]      size = 1 + body bytes
 //! response  [size:u32 BE][status:u8][body: postcard]    status 0 = ok, 1 = error (body: text)
 //! kind      1 AppendEntries  2 Vote  3 PreVote  4 FullSnapshot (vote, meta, data)
+//!           5 Join (an observer asks the leader to add it as a learner: node id, address)
+//!           6 App (opaque bytes for the broker's controller service: registration,
+//!             heartbeats, forwarded changes; `cluster::rpc` defines them)
 //! ```
 //! postcard: serde-compatible, compact (varints), and a documented stable wire format; the
 //! messages are openraft's own serde types, so no schema of ours to drift from theirs.
@@ -35,16 +38,20 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::state_machine::{MetadataApplier, StateMachine};
-use super::types::{Snapshot, SnapshotMeta, TypeConfig, Vote};
+use super::types::{Snapshot, SnapshotMeta, TypeConfig, Vote, kafka_id};
 use crate::limits::{
     QUORUM_ACCEPT_RETRY_MS, QUORUM_CONNECT_TIMEOUT_MS, QUORUM_CONNECTION_IDLE_TIMEOUT_MS,
     QUORUM_CONNECTIONS_MAX, QUORUM_RPC_SIZE_MAX,
 };
+use std::future::Future;
+use std::pin::Pin;
 
 const KIND_APPEND_ENTRIES: u8 = 1;
 const KIND_VOTE: u8 = 2;
 const KIND_PRE_VOTE: u8 = 3;
 const KIND_FULL_SNAPSHOT: u8 = 4;
+const KIND_JOIN: u8 = 5;
+const KIND_APP: u8 = 6;
 const STATUS_OK: u8 = 0;
 const STATUS_ERROR: u8 = 1;
 
@@ -234,11 +241,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the accept loop on `listener` for `raft`.
-    pub fn start<A: MetadataApplier>(listener: TcpListener, raft: Raft<A>) -> Self {
+    /// Starts the accept loop on `listener` for `raft`; App requests go to whatever handler
+    /// `app` holds when they arrive.
+    pub fn start<A: MetadataApplier>(listener: TcpListener, raft: Raft<A>, app: AppSlot) -> Self {
         let connections = Rc::new(RefCell::new(Vec::new()));
         let tracked = Rc::clone(&connections);
-        let accept = compio::runtime::spawn(accept_loop(listener, raft, tracked));
+        let accept = compio::runtime::spawn(accept_loop(listener, raft, app, tracked));
         Self {
             _accept: accept,
             connections,
@@ -254,6 +262,7 @@ impl Server {
 async fn accept_loop<A: MetadataApplier>(
     listener: TcpListener,
     raft: Raft<A>,
+    app: AppSlot,
     connections: Rc<RefCell<Vec<compio::runtime::JoinHandle<()>>>>,
 ) {
     let open = Rc::new(Cell::new(0usize));
@@ -277,8 +286,9 @@ async fn accept_loop<A: MetadataApplier>(
         open.set(open.get() + 1);
         let counter = Rc::clone(&open);
         let raft = raft.clone();
+        let app = Rc::clone(&app);
         let task = compio::runtime::spawn(async move {
-            if let Err(error) = serve_connection(stream, raft).await {
+            if let Err(error) = serve_connection(stream, raft, app).await {
                 tracing::debug!(%peer, %error, "quorum connection closed");
             }
             counter.set(counter.get() - 1);
@@ -290,6 +300,7 @@ async fn accept_loop<A: MetadataApplier>(
 async fn serve_connection<A: MetadataApplier>(
     mut stream: TcpStream,
     raft: Raft<A>,
+    app: AppSlot,
 ) -> io::Result<()> {
     let idle = Duration::from_millis(QUORUM_CONNECTION_IDLE_TIMEOUT_MS);
     // Runs until the peer closes, goes idle, or sends a bad frame.
@@ -302,7 +313,12 @@ async fn serve_connection<A: MetadataApplier>(
             Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(error) => return Err(error),
         };
-        let (status, answer) = match dispatch(&raft, kind, &body).await {
+        let answer = if kind == KIND_APP {
+            serve_app(&app, body).await
+        } else {
+            dispatch(&raft, kind, &body).await
+        };
+        let (status, answer) = match answer {
             Ok(answer) => (STATUS_OK, answer),
             Err(error) => (STATUS_ERROR, error.to_string().into_bytes()),
         };
@@ -339,10 +355,133 @@ async fn dispatch<A: MetadataApplier>(
             let answer = raft.install_full_snapshot(vote, snapshot).await;
             encode(&answer.map_err(|e| failed(&e))?)
         }
+        KIND_JOIN => {
+            let (node_id, address): (i32, String) = decode(body)?;
+            encode(&serve_join(raft, node_id, address).await?)
+        }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("RPC kind {other}"),
         )),
+    }
+}
+
+/// The broker's handler of App requests (`cluster::rpc`): request bytes in, answer bytes out.
+pub trait AppHandler {
+    fn handle(&self, request: Vec<u8>) -> Pin<Box<dyn Future<Output = io::Result<Vec<u8>>>>>;
+}
+
+/// Where the App handler is installed once the broker's services exist (the listener starts
+/// before them); requests before that get a retriable error.
+pub type AppSlot = Rc<RefCell<Option<Rc<dyn AppHandler>>>>;
+
+async fn serve_app(app: &AppSlot, body: Vec<u8>) -> io::Result<Vec<u8>> {
+    let handler = app.borrow().clone();
+    match handler {
+        Some(handler) => handler.handle(body).await,
+        None => Err(io::Error::other("controller service not started yet")),
+    }
+}
+
+/// The answer to a Join.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum JoinAnswer {
+    /// The node is a learner with this address in the membership the leader committed.
+    Joined,
+    /// This voter is not the leader; try the one named (when known).
+    NotLeader { leader: Option<i32> },
+}
+
+/// On the leader: makes `node_id` a learner at `address` (adds it, or replaces the address of
+/// a learner that restarted on another kernel-chosen port). A voter id is refused: voters are
+/// fixed by `--quorum-voters`.
+async fn serve_join<A: MetadataApplier>(
+    raft: &Raft<A>,
+    node_id: i32,
+    address: String,
+) -> io::Result<JoinAnswer> {
+    use openraft::ChangeMembers;
+    use openraft::async_runtime::WatchReceiver;
+    use openraft::errors::{ClientWriteError, RaftError};
+    let id = u64::try_from(node_id).map_err(io::Error::other)?;
+    let metrics = raft.metrics().borrow_watched().clone();
+    let membership = metrics.membership_config.membership().clone();
+    if membership.voter_ids().any(|voter| voter == id) {
+        return Err(io::Error::other(format!(
+            "node {node_id} is a voter; observers need ids outside --quorum-voters"
+        )));
+    }
+    let known = membership.get_node(&id).map(|node| node.addr.clone());
+    if known.as_deref() == Some(address.as_str()) {
+        // Already a learner there (a retried Join): only the leader's word counts.
+        return Ok(if metrics.current_leader == Some(metrics.id) {
+            JoinAnswer::Joined
+        } else {
+            JoinAnswer::NotLeader {
+                leader: metrics.current_leader.map(kafka_id),
+            }
+        });
+    }
+    let node = BasicNode::new(&address);
+    let changed = if known.is_some() {
+        let nodes = std::collections::BTreeMap::from([(id, node)]);
+        raft.change_membership(ChangeMembers::SetNodes(nodes), true)
+            .await
+    } else {
+        raft.add_learner(id, node, false).await
+    };
+    match changed {
+        Ok(_) => Ok(JoinAnswer::Joined),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+            Ok(JoinAnswer::NotLeader {
+                leader: forward.leader_id.map(kafka_id),
+            })
+        }
+        Err(error) => Err(io::Error::other(error.to_string())),
+    }
+}
+
+/// A connection to a peer's controller listener for Join and App requests (the broker's own
+/// RPCs; Raft's go through openraft's clients). Opened on first use and after any failure.
+pub struct ControllerConnection {
+    peer: PeerClient,
+}
+
+impl ControllerConnection {
+    #[must_use]
+    pub fn new(address: &str, timeout: Duration) -> Self {
+        Self {
+            peer: PeerClient {
+                address: address.to_owned(),
+                stream: None,
+                rpc_timeout: timeout,
+            },
+        }
+    }
+
+    #[must_use]
+    pub fn address(&self) -> &str {
+        &self.peer.address
+    }
+
+    /// Sends App bytes, returns the answer's bytes; connect and exchange within the timeout.
+    ///
+    /// # Errors
+    /// Unreachable, timed out, or the peer's error text.
+    pub async fn app(&mut self, request: &[u8]) -> io::Result<Vec<u8>> {
+        let timeout = self.peer.rpc_timeout;
+        self.peer.call(KIND_APP, request, timeout).await
+    }
+
+    /// Asks the peer to add this node (`node_id` at `address`) as a learner.
+    ///
+    /// # Errors
+    /// Unreachable, timed out, refused.
+    pub async fn join(&mut self, node_id: i32, address: &str) -> io::Result<JoinAnswer> {
+        let request = encode(&(node_id, address.to_owned()))?;
+        let timeout = self.peer.rpc_timeout;
+        let answer = self.peer.call(KIND_JOIN, &request, timeout).await?;
+        decode(&answer)
     }
 }
 

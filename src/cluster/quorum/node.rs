@@ -6,6 +6,13 @@
 //! `--quorum-voters` (openraft allows this when the sets are identical; a node whose log is not
 //! empty skips it), so no voter is special and the start order does not matter.
 //!
+//! Observers (KRaft's brokers that are not controllers): a node whose id is not among the
+//! voters binds its controller listener on `observer_address` (the client listener's host, a
+//! kernel-chosen port), starts Raft without initializing it, and asks the voters to add it as
+//! an openraft learner (`Join`, answered by the leader; a restart on another port replaces the
+//! address). The leader then replicates the committed log (and snapshots) to it like to a
+//! voter, but it never votes and never counts towards a commit.
+//!
 //! Runs on the quorum's runtime; `!Send`.
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -18,18 +25,23 @@ use openraft::errors::{ClientWriteError, RaftError};
 use openraft::{BasicNode, EntryPayload, SnapshotPolicy};
 
 use super::log_store::{LogStore, METADATA_PARTITION_DIRECTORY};
-use super::network::{NetworkFactory, Server};
+use super::network::{
+    AppHandler, AppSlot, ControllerConnection, JoinAnswer, NetworkFactory, Server,
+};
 use super::state_machine::{MetadataApplier, StateMachine};
 use super::types::{Proposal, kafka_id, offset_of, raft_id};
 use super::{CommittedEntry, MetadataQuorum, QuorumError, QuorumStatus, VoterProgress};
 use crate::config::{VoterListError, parse_quorum_voters};
 use crate::limits::{
-    QUORUM_ELECTION_TIMEOUT_MS_MAX_DEFAULT, QUORUM_ELECTION_TIMEOUT_MS_MIN_DEFAULT,
-    QUORUM_ENTRIES_PER_APPEND_MAX, QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT,
-    QUORUM_PROPOSAL_RECORDS_MAX, QUORUM_PROPOSAL_SIZE_MAX, QUORUM_PROPOSE_TIMEOUT_MS_DEFAULT,
-    QUORUM_READ_ENTRIES_MAX, QUORUM_RPC_TIMEOUT_MS_MAX, QUORUM_SNAPSHOT_ENTRIES_DEFAULT,
-    QUORUM_SNAPSHOT_ENTRIES_MAX, QUORUM_SNAPSHOT_ENTRIES_MIN, QUORUM_VOTERS_MAX,
+    QUORUM_CONNECT_TIMEOUT_MS, QUORUM_ELECTION_TIMEOUT_MS_MAX_DEFAULT,
+    QUORUM_ELECTION_TIMEOUT_MS_MIN_DEFAULT, QUORUM_ENTRIES_PER_APPEND_MAX,
+    QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT, QUORUM_JOIN_RETRY_MS, QUORUM_PROPOSAL_RECORDS_MAX,
+    QUORUM_PROPOSAL_SIZE_MAX, QUORUM_PROPOSE_TIMEOUT_MS_DEFAULT, QUORUM_READ_ENTRIES_MAX,
+    QUORUM_RPC_TIMEOUT_MS_MAX, QUORUM_SNAPSHOT_ENTRIES_DEFAULT, QUORUM_SNAPSHOT_ENTRIES_MAX,
+    QUORUM_SNAPSHOT_ENTRIES_MIN, QUORUM_START_TIMEOUT_MS, QUORUM_VOTERS_MAX,
 };
+use std::rc::Rc;
+use std::time::Instant;
 
 /// One entry of `--quorum-voters`: `id@host:port`, the voter's controller listener (the
 /// syntax lives in `config::voters`, below this layer, so config validation reads it too).
@@ -65,6 +77,11 @@ pub struct QuorumConfig {
     pub propose_timeout: Duration,
     /// Entries applied between snapshots (the log below a snapshot is purged).
     pub snapshot_entries: u64,
+    /// An observer's controller listener (`host:0` for a kernel-chosen port); voters listen
+    /// on their `--quorum-voters` entry.
+    pub observer_address: Option<String>,
+    /// How long an observer keeps asking the voters to add it before giving up.
+    pub join_timeout: Duration,
 }
 
 impl QuorumConfig {
@@ -80,14 +97,17 @@ impl QuorumConfig {
             election_timeout_max: Duration::from_millis(QUORUM_ELECTION_TIMEOUT_MS_MAX_DEFAULT),
             propose_timeout: Duration::from_millis(QUORUM_PROPOSE_TIMEOUT_MS_DEFAULT),
             snapshot_entries: QUORUM_SNAPSHOT_ENTRIES_DEFAULT,
+            observer_address: None,
+            join_timeout: Duration::from_millis(QUORUM_START_TIMEOUT_MS),
         }
     }
 
-    /// This node's own voter entry.
+    /// This node's own voter entry, `None` for an observer.
     ///
     /// # Errors
-    /// `Config` when the node is not among the voters, or a bound is broken.
-    pub fn validate(&self) -> Result<&Voter, QuorumError> {
+    /// `Config` when the node is not among the voters and has no observer address, or a
+    /// bound is broken.
+    pub fn validate(&self) -> Result<Option<&Voter>, QuorumError> {
         let config = |reason| Err(QuorumError::Config { reason });
         if self.voters.is_empty() || self.voters.len() > QUORUM_VOTERS_MAX {
             return config("voter count outside 1..=QUORUM_VOTERS_MAX");
@@ -107,8 +127,9 @@ impl QuorumConfig {
             return config("propose timeout is zero");
         }
         match self.voters.iter().find(|v| v.node_id == self.node_id) {
-            Some(own) => Ok(own),
-            None => config("this node is not among the voters (observers come later)"),
+            Some(own) => Ok(Some(own)),
+            None if self.observer_address.is_some() => Ok(None),
+            None => config("this node is not among the voters and has no observer address"),
         }
     }
 
@@ -134,9 +155,29 @@ impl QuorumConfig {
 
 type Raft<A> = openraft::Raft<super::types::TypeConfig, StateMachine<A>>;
 
+/// Wakes when the quorum's state as this node sees it changes (see [`RaftQuorum::watch`]).
+pub struct QuorumWatch {
+    receiver: openraft::type_config::alias::WatchReceiverOf<
+        super::types::TypeConfig,
+        openraft::RaftMetrics<super::types::TypeConfig>,
+    >,
+}
+
+impl QuorumWatch {
+    /// Waits for the next change; `false` once the Raft node has stopped.
+    pub async fn changed(&mut self) -> bool {
+        self.receiver.changed().await.is_ok()
+    }
+}
+
 /// One voter's Raft node. See the module docs.
 pub struct RaftQuorum<A: MetadataApplier> {
     node_id: i32,
+    voters: Vec<Voter>,
+    is_voter: bool,
+    /// The controller listener's bound address (the kernel's port for `:0`).
+    local_address: String,
+    app: AppSlot,
     raft: Raft<A>,
     log: LogStore,
     state_machine: StateMachine<A>,
@@ -150,14 +191,22 @@ impl<A: MetadataApplier> RaftQuorum<A> {
     /// # Errors
     /// `Config`; `Bind`; `Storage`/`Corrupt` from the log; `Raft` when openraft refuses.
     pub async fn start(config: QuorumConfig, applier: A) -> Result<Self, QuorumError> {
-        let own = config.validate()?.clone();
+        let own = config.validate()?.cloned();
         let raft_config = Arc::new(config.raft_config()?);
         let log = LogStore::open(&config.data_directory).await?;
         let directory = config.data_directory.join(METADATA_PARTITION_DIRECTORY);
         let state_machine = StateMachine::open(&directory, applier)
             .await
             .map_err(QuorumError::LogRead)?;
-        let listener = bind(&own.address)?;
+        let address = own.as_ref().map_or_else(
+            || config.observer_address.clone().unwrap_or_default(),
+            |own| own.address.clone(),
+        );
+        let listener = bind(&address)?;
+        let local_address = listener
+            .local_addr()
+            .map_err(|source| QuorumError::Bind { address, source })?
+            .to_string();
         let network = NetworkFactory {
             rpc_timeout: Duration::from_millis(QUORUM_RPC_TIMEOUT_MS_MAX),
         };
@@ -174,7 +223,7 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             .is_initialized()
             .await
             .map_err(|_| QuorumError::ShutDown)?;
-        if !initialized {
+        if !initialized && own.is_some() {
             let members: BTreeMap<u64, BasicNode> = config
                 .voters
                 .iter()
@@ -185,15 +234,99 @@ impl<A: MetadataApplier> RaftQuorum<A> {
                 tracing::info!(%error, "quorum initialization skipped");
             }
         }
-        let server = Server::start(listener, raft.clone());
-        Ok(Self {
+        let app: AppSlot = Rc::new(RefCell::new(None));
+        let server = Server::start(listener, raft.clone(), Rc::clone(&app));
+        let quorum = Self {
             node_id: config.node_id,
+            voters: config.voters.clone(),
+            is_voter: own.is_some(),
+            local_address,
+            app,
             raft,
             log,
             state_machine,
             server: RefCell::new(Some(server)),
             propose_timeout: config.propose_timeout,
+        };
+        if !quorum.is_voter {
+            quorum.join(config.join_timeout).await?;
+        }
+        Ok(quorum)
+    }
+
+    /// An observer asks the voters, the leader first when known, to add it as a learner at
+    /// its controller listener, until one answers `Joined` or `timeout` passes.
+    async fn join(&self, timeout: Duration) -> Result<(), QuorumError> {
+        let deadline = Instant::now() + timeout;
+        let rpc_timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS * 2);
+        let mut next = 0usize;
+        let mut hint: Option<i32> = None;
+        // Bounded by the deadline.
+        while Instant::now() < deadline {
+            let target = hint
+                .and_then(|leader| self.voter_address(leader))
+                .unwrap_or_else(|| self.voters[next % self.voters.len()].address.clone());
+            next += 1;
+            let mut connection = ControllerConnection::new(&target, rpc_timeout);
+            match connection.join(self.node_id, &self.local_address).await {
+                Ok(JoinAnswer::Joined) => {
+                    tracing::info!(voter = target, "joined the metadata quorum as an observer");
+                    return Ok(());
+                }
+                Ok(JoinAnswer::NotLeader { leader }) => hint = leader,
+                Err(error) => {
+                    tracing::debug!(voter = target, %error, "join attempt failed");
+                    hint = None;
+                }
+            }
+            compio::time::sleep(Duration::from_millis(QUORUM_JOIN_RETRY_MS)).await;
+        }
+        Err(QuorumError::Timeout {
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         })
+    }
+
+    /// Installs the handler of App requests on the controller listener.
+    pub fn set_app_handler(&self, handler: Rc<dyn AppHandler>) {
+        *self.app.borrow_mut() = Some(handler);
+    }
+
+    /// The controller listener's address as bound (`host:port`, the kernel's port).
+    #[must_use]
+    pub fn local_address(&self) -> &str {
+        &self.local_address
+    }
+
+    /// This node's id.
+    #[must_use]
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// Whether this node votes (else it observes).
+    #[must_use]
+    pub fn is_voter(&self) -> bool {
+        self.is_voter
+    }
+
+    /// A voter's controller listener from `--quorum-voters` (this node's as bound).
+    #[must_use]
+    pub fn voter_address(&self, node_id: i32) -> Option<String> {
+        if node_id == self.node_id && self.is_voter {
+            return Some(self.local_address.clone());
+        }
+        self.voters
+            .iter()
+            .find(|voter| voter.node_id == node_id)
+            .map(|voter| voter.address.clone())
+    }
+
+    /// A watch that wakes on every change of leader, commit or apply.
+    #[must_use]
+    pub fn watch(&self) -> QuorumWatch {
+        QuorumWatch {
+            receiver: self.raft.metrics(),
+        }
     }
 
     /// Calls `f` with the applier (the applied state).
@@ -431,11 +564,16 @@ mod tests {
     fn config_bounds_are_checked() {
         let voters = parse_voters("1@127.0.0.1:1,2@127.0.0.1:2").unwrap();
         let config = QuorumConfig::new(1, voters, PathBuf::from("/nonexistent"));
-        assert_eq!(config.validate().unwrap().node_id, 1);
+        assert_eq!(config.validate().unwrap().unwrap().node_id, 1);
         assert!(config.raft_config().is_ok());
         let mut not_a_voter = config.clone();
         not_a_voter.node_id = 7;
-        assert!(not_a_voter.validate().is_err());
+        assert!(
+            not_a_voter.validate().is_err(),
+            "an observer needs its address"
+        );
+        not_a_voter.observer_address = Some("127.0.0.1:0".into());
+        assert!(not_a_voter.validate().unwrap().is_none(), "an observer");
         let mut hasty = config.clone();
         hasty.election_timeout_min = hasty.heartbeat_interval;
         assert!(hasty.validate().is_err());

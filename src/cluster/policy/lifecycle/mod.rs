@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// What a broker sends to register.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegistrationRequest {
     /// The cluster id in the broker's data dir; must be this cluster's.
     pub cluster_id: String,
@@ -60,7 +60,7 @@ pub struct RegistrationRequest {
 }
 
 /// What a broker sends every heartbeat interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Heartbeat {
     pub node_id: i32,
     pub broker_epoch: i64,
@@ -73,7 +73,7 @@ pub struct Heartbeat {
 }
 
 /// The controller's answer to a heartbeat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeartbeatReply {
     /// The broker has applied the log up to its registration.
     pub is_caught_up: bool,

@@ -1,0 +1,242 @@
+//! The active controller's side of broker lifecycle and forwarding: on the node that leads
+//! the metadata quorum, it decides registrations, heartbeats (unfencing, controlled shutdown)
+//! and forwarded changes with the pure policy (`policy::lifecycle::BrokerSessions`,
+//! `decisions`), commits the records through the metadata log under the store's
+//! one-change-at-a-time gate, and fences brokers whose session expired (a timer).
+//!
+//! Sessions are soft state (CLUSTER.md, "Broker lifecycle"): when this node becomes the
+//! leader of a new term it starts every registered broker's session afresh
+//! (`BrokerSessions::activate`), so a controller failover does not fence brokers that kept
+//! heartbeating to the old one.
+//!
+//! A forwarded change is committed here and published to this node's shards by its metadata
+//! follower (`controller::follow_log`), like any entry; the forwarding broker answers its
+//! client once it has applied the version this answer names.
+//!
+//! Runs on shard 0 of every node (idle unless the node leads the quorum); `!Send`.
+use super::decisions::{self, MetadataChange};
+use super::metadata::{
+    ClusterMetadata, MetadataError, MetadataFileError, MetadataRecord, MetadataStore,
+};
+use super::policy::election::ElectionPolicy;
+use super::policy::lifecycle::BrokerSessions;
+use super::policy::placement;
+use super::quorum::{AppHandler, MetadataQuorum, QuorumError};
+use super::rpc::{ControllerRequest, ControllerResponse};
+use crate::protocol::ErrorCode;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one committed decision did: the state before, the state after, and its outcome.
+pub struct Committed<T> {
+    pub previous: Arc<ClusterMetadata>,
+    pub next: Arc<ClusterMetadata>,
+    pub outcome: T,
+}
+
+/// The controller service of one node. See the module docs.
+pub struct ActiveController {
+    node_id: i32,
+    store: MetadataStore,
+    sessions: RefCell<BrokerSessions>,
+    /// The term whose sessions are active (`None`: not leading since the last check).
+    active_term: Cell<Option<i64>>,
+    started: Instant,
+}
+
+impl ActiveController {
+    /// # Panics
+    /// When `session_timeout` is outside the bounds of `limits.rs` (config validation keeps it
+    /// inside), or the store has no quorum.
+    #[must_use]
+    pub fn new(node_id: i32, store: MetadataStore, session_timeout: Duration) -> Self {
+        assert!(
+            store.quorum().is_some(),
+            "the controller needs the metadata log"
+        );
+        Self {
+            node_id,
+            store,
+            sessions: RefCell::new(BrokerSessions::new(
+                session_timeout,
+                ElectionPolicy::default(),
+            )),
+            active_term: Cell::new(None),
+            started: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Whether this node leads the quorum; activates the sessions on a new term.
+    fn is_active(&self) -> Result<(), Option<i32>> {
+        let Some(quorum) = self.store.quorum() else {
+            return Err(None);
+        };
+        let status = quorum.status();
+        if status.leader != Some(self.node_id) {
+            self.active_term.set(None);
+            return Err(status.leader);
+        }
+        if self.active_term.get() != Some(status.term)
+            && let Some(state) = self.store.applied()
+        {
+            self.sessions.borrow_mut().activate(&state, self.now());
+            self.active_term.set(Some(status.term));
+            tracing::info!(
+                term = status.term,
+                "active controller: broker sessions started"
+            );
+        }
+        Ok(())
+    }
+
+    /// Decides against the latest applied state and commits the records, one change at a
+    /// time (the store's gate). No records: nothing is proposed.
+    ///
+    /// # Errors
+    /// The decision's refusal, or the commit's `Persist` error.
+    pub async fn commit<T>(
+        &self,
+        decide: impl FnOnce(
+            &ClusterMetadata,
+            &mut BrokerSessions,
+        ) -> Result<(Vec<MetadataRecord>, T), MetadataError>,
+    ) -> Result<Committed<T>, MetadataError> {
+        let _turn = self.store.turn().await;
+        // Read after the gate's `.await`: the log's latest state, which no one else changes
+        // now (an entry whose commit timed out earlier may have landed since).
+        let previous = self.store.applied().ok_or_else(|| {
+            MetadataError::from(MetadataFileError::Quorum {
+                source: QuorumError::ShutDown,
+            })
+        })?;
+        let (records, outcome) = decide(&previous, &mut self.sessions.borrow_mut())?;
+        if records.is_empty() {
+            let next = Arc::clone(&previous);
+            return Ok(Committed {
+                previous,
+                next,
+                outcome,
+            });
+        }
+        // Checked before proposing: a record that would not apply is never written.
+        let expected = previous.apply_all(&records)?;
+        self.store.commit(&records).await?;
+        let next = self
+            .store
+            .applied()
+            .unwrap_or_else(|| Arc::new(expected.clone()));
+        if next.version != expected.version {
+            // An earlier entry whose commit timed out landed in between: the log wins.
+            tracing::warn!(version = next.version, "metadata log applied another state");
+        }
+        Ok(Committed {
+            previous,
+            next,
+            outcome,
+        })
+    }
+
+    /// Handles one request from a broker (or this node's own client).
+    pub async fn handle(&self, request: ControllerRequest) -> ControllerResponse {
+        if let Err(leader) = self.is_active() {
+            return ControllerResponse::NotController { leader };
+        }
+        let now = self.now();
+        let result = match request {
+            ControllerRequest::Register(registration) => self
+                .commit(|state, sessions| {
+                    // A data dir of a single-node broker: its partitions get records naming
+                    // the first broker that registers (that broker, upgrading in place).
+                    let adopted =
+                        placement::adopt_single_node_partitions(state, registration.node_id)?;
+                    let adopted_state = state.apply_all(&adopted)?;
+                    let decided = sessions.register(&adopted_state, registration, now)?;
+                    let mut records = adopted;
+                    records.extend(decided.records);
+                    Ok((records, decided.outcome))
+                })
+                .await
+                .map(|c| ControllerResponse::Registered {
+                    broker_epoch: c.outcome,
+                }),
+            ControllerRequest::Heartbeat(heartbeat) => self
+                .commit(|state, sessions| {
+                    let decided = sessions.heartbeat(state, heartbeat, now)?;
+                    Ok((decided.records, decided.outcome))
+                })
+                .await
+                .map(|c| ControllerResponse::Heartbeat(c.outcome)),
+            ControllerRequest::Change(change) => {
+                self.change(change)
+                    .await
+                    .map(|c| ControllerResponse::Changed {
+                        version: c.next.version,
+                    })
+            }
+        };
+        result.unwrap_or_else(|error| answer_error(&error))
+    }
+
+    /// Decides and commits a client's change.
+    ///
+    /// # Errors
+    /// As `decisions::decide`, and the commit's.
+    pub async fn change(&self, change: MetadataChange) -> Result<Committed<()>, MetadataError> {
+        self.commit(|state, _| Ok((decisions::decide(state, &change, self.node_id)?, ())))
+            .await
+    }
+
+    /// One tick of the session timer: fences every broker whose session expired (only while
+    /// this node is the active controller).
+    pub async fn expire_sessions(&self) {
+        if self.is_active().is_err() {
+            return;
+        }
+        let now = self.now();
+        let result = self
+            .commit(|state, sessions| Ok((sessions.expire(state, now)?, ())))
+            .await;
+        match result {
+            Ok(committed) if committed.next.version != committed.previous.version => {
+                tracing::info!(version = committed.next.version, "fenced expired brokers");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "fencing expired brokers failed"),
+        }
+    }
+}
+
+/// A refusal or failure as the requester sees it: a retriable quorum failure is
+/// `Unavailable` (or `NotController`), anything else `Refused` with Kafka's code.
+fn answer_error(error: &MetadataError) -> ControllerResponse {
+    let code = error.error_code();
+    match code {
+        ErrorCode::NotController => ControllerResponse::NotController { leader: None },
+        ErrorCode::RequestTimedOut => ControllerResponse::Unavailable {
+            message: error.to_string(),
+        },
+        code => ControllerResponse::refused(code, error.to_string()),
+    }
+}
+
+/// The App handler: decodes a request and hands it to the controller service.
+pub struct ControllerEndpoint(pub Rc<ActiveController>);
+
+impl AppHandler for ControllerEndpoint {
+    fn handle(&self, request: Vec<u8>) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<u8>>>>> {
+        let controller = Rc::clone(&self.0);
+        Box::pin(async move {
+            let request: ControllerRequest = postcard::from_bytes(&request)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            Ok(controller.handle(request).await.to_bytes())
+        })
+    }
+}

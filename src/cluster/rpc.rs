@@ -1,0 +1,160 @@
+//! The brokers' requests to the active controller (KRaft's BrokerRegistration,
+//! BrokerHeartbeat and KIP-590 forwarding, in our own encoding) and the client that delivers
+//! them: to this node's own [`ActiveController`] when it leads the metadata quorum, else over
+//! the quorum's controller listener (`quorum::ControllerConnection`, App frames) to the
+//! leader's `--quorum-voters` address.
+//!
+//! ```text
+//! request   ControllerRequest  (postcard)   Register | Heartbeat | Change
+//! response  ControllerResponse (postcard)   Registered | Heartbeat | Changed |
+//!                                           NotController | Refused | Unavailable
+//! ```
+//! Forwarding carries the decided-upon `MetadataChange`, not the client's Kafka request: the
+//! handler on the receiving broker keeps the request, its version and its answer, and the
+//! controller gets plain data it decides on like a local change. The answer names the metadata
+//! version the change reached, so the forwarding broker waits until it has applied that far
+//! before it answers its client (it reads its own write).
+//!
+//! Runs on shard 0 of every broker; `!Send`.
+use super::active::ActiveController;
+use super::decisions::MetadataChange;
+use super::metadata::MetadataImage;
+use super::policy::lifecycle::{Heartbeat, HeartbeatReply, RegistrationRequest};
+use super::quorum::{ControllerConnection, MetadataQuorum, RaftQuorum};
+use crate::limits::CONTROLLER_RPC_TIMEOUT_MS;
+use crate::protocol::ErrorCode;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A broker's request to the active controller.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ControllerRequest {
+    Register(RegistrationRequest),
+    Heartbeat(Heartbeat),
+    /// A client's metadata change, forwarded from the broker that received it.
+    Change(MetadataChange),
+}
+
+/// The active controller's answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ControllerResponse {
+    Registered {
+        broker_epoch: i64,
+    },
+    Heartbeat(HeartbeatReply),
+    /// The change is committed; the metadata reached `version` with it.
+    Changed {
+        version: u64,
+    },
+    /// This node does not lead the metadata quorum; `leader` when known.
+    NotController {
+        leader: Option<i32>,
+    },
+    /// Refused for good (the client's or broker's request is wrong): Kafka's code and why.
+    Refused {
+        code: i16,
+        message: String,
+    },
+    /// Not committed (quorum timeout, leader change, shutting down): retriable.
+    Unavailable {
+        message: String,
+    },
+}
+
+impl ControllerResponse {
+    /// Encodes for the wire (postcard cannot fail on these types but for allocation).
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    /// A refusal carrying `error`'s Kafka code and message.
+    #[must_use]
+    pub fn refused(code: ErrorCode, message: String) -> Self {
+        Self::Refused {
+            code: code.code(),
+            message,
+        }
+    }
+}
+
+/// Why a request did not reach an active controller.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerRpcError {
+    #[error("no metadata quorum leader is known")]
+    NoLeader,
+    #[error("the active controller {address} did not answer: {source}")]
+    Unreachable {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("the active controller's answer does not decode: {0}")]
+    Decode(postcard::Error),
+}
+
+/// Delivers [`ControllerRequest`]s to the active controller. Lives on shard 0.
+pub struct ControllerClient {
+    node_id: i32,
+    quorum: Rc<RaftQuorum<MetadataImage>>,
+    local: Rc<ActiveController>,
+    /// One connection per voter, kept between requests (heartbeats every 500 ms).
+    connections: RefCell<BTreeMap<i32, ControllerConnection>>,
+}
+
+impl ControllerClient {
+    #[must_use]
+    pub fn new(
+        node_id: i32,
+        quorum: Rc<RaftQuorum<MetadataImage>>,
+        local: Rc<ActiveController>,
+    ) -> Self {
+        Self {
+            node_id,
+            quorum,
+            local,
+            connections: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// The metadata quorum (its status names the leader).
+    #[must_use]
+    pub fn quorum(&self) -> &Rc<RaftQuorum<MetadataImage>> {
+        &self.quorum
+    }
+
+    /// Sends `request` to the leader the quorum names now: handled here when that is this
+    /// node. A `NotController` answer is returned as is (the caller retries).
+    ///
+    /// # Errors
+    /// No leader known; the leader unreachable or its answer unreadable.
+    pub async fn send(
+        &self,
+        request: &ControllerRequest,
+    ) -> Result<ControllerResponse, ControllerRpcError> {
+        let leader = self
+            .quorum
+            .status()
+            .leader
+            .ok_or(ControllerRpcError::NoLeader)?;
+        if leader == self.node_id {
+            return Ok(self.local.handle(request.clone()).await);
+        }
+        let address = self
+            .quorum
+            .voter_address(leader)
+            .ok_or(ControllerRpcError::NoLeader)?;
+        let bytes = postcard::to_stdvec(request).map_err(ControllerRpcError::Decode)?;
+        let taken = self.connections.borrow_mut().remove(&leader);
+        let timeout = Duration::from_millis(CONTROLLER_RPC_TIMEOUT_MS);
+        let mut connection = taken
+            .filter(|c| c.address() == address)
+            .unwrap_or_else(|| ControllerConnection::new(&address, timeout));
+        let answer = connection.app(&bytes).await;
+        self.connections.borrow_mut().insert(leader, connection);
+        let answer =
+            answer.map_err(|source| ControllerRpcError::Unreachable { address, source })?;
+        postcard::from_bytes(&answer).map_err(ControllerRpcError::Decode)
+    }
+}

@@ -1,0 +1,284 @@
+//! A cluster of real broker processes on loopback: three voters of the metadata quorum and a
+//! fourth broker that observes it (issue 15, "How it is shown to work"). Timeouts are scaled
+//! down by config (heartbeats every 100 ms, sessions of 1 s), never by sleeps: every wait is
+//! a bounded poll of what clients see.
+mod common;
+
+use common::{Broker, BrokerOptions, RawClient};
+use ringbroker::protocol::messages::create_topics::{
+    CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
+};
+use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
+use ringbroker::protocol::{ErrorCode, StrBytes};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Long enough for an election plus a session timeout on a loaded 2-core machine.
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// Brokers by node id: 1–3 vote, 4 observes.
+struct Cluster {
+    brokers: Vec<Broker>,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let voters: Vec<String> = (1..=3)
+            .map(|id| format!("{id}@{}", common::free_address()))
+            .collect();
+        let voters = voters.join(",");
+        let options = |node_id: i32| BrokerOptions {
+            extra_args: [
+                "--node-id",
+                &node_id.to_string(),
+                "--quorum-voters",
+                &voters,
+                "--broker-heartbeat-interval-ms",
+                "100",
+                "--broker-session-timeout-ms",
+                "1000",
+                "--auto-create-partitions",
+                "0",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+            ..BrokerOptions::default()
+        };
+        // Voters first, all at once: each waits for a quorum before it serves.
+        let mut brokers: Vec<Broker> = (1..=4).map(|id| Broker::spawn(options(id))).collect();
+        for broker in &mut brokers {
+            broker.wait_ready();
+        }
+        Self { brokers }
+    }
+
+    fn broker(&mut self, node_id: i32) -> &mut Broker {
+        &mut self.brokers[usize::try_from(node_id - 1).unwrap()]
+    }
+
+    /// The controller id every running broker in `asking` reports, once they agree.
+    fn agreed_controller(&mut self, asking: &[i32]) -> i32 {
+        let mut agreed = None;
+        let settled = common::eventually(CONVERGE, || {
+            let ids: BTreeSet<i32> = asking
+                .iter()
+                .filter_map(|id| metadata(&self.brokers[index(*id)], &[]).ok())
+                .map(|response| response.controller_id)
+                .collect();
+            agreed = ids.first().copied();
+            ids.len() == 1 && asking.contains(&ids.first().copied().unwrap_or(-1))
+        });
+        assert!(settled, "brokers {asking:?} never agreed on a controller");
+        agreed.unwrap()
+    }
+}
+
+fn index(node_id: i32) -> usize {
+    usize::try_from(node_id - 1).unwrap()
+}
+
+fn metadata(broker: &Broker, topics: &[&str]) -> std::io::Result<MetadataResponse> {
+    let mut client = RawClient::try_connect(broker.address)?;
+    let request = MetadataRequest {
+        topics: if topics.is_empty() {
+            None
+        } else {
+            Some(
+                topics
+                    .iter()
+                    .map(
+                        |name| ringbroker::protocol::messages::metadata::MetadataRequestTopic {
+                            name: Some(StrBytes::from(*name)),
+                            ..Default::default()
+                        },
+                    )
+                    .collect(),
+            )
+        },
+        allow_auto_topic_creation: false,
+        ..MetadataRequest::default()
+    };
+    client.try_call(12, &request)
+}
+
+/// The node ids a broker lists.
+fn listed_brokers(broker: &Broker) -> BTreeSet<i32> {
+    metadata(broker, &[]).map_or_else(
+        |_| BTreeSet::new(),
+        |response| response.brokers.iter().map(|b| b.node_id).collect(),
+    )
+}
+
+fn create_topic(broker: &Broker, name: &str, partitions: i32) -> std::io::Result<ErrorCode> {
+    let mut client = RawClient::try_connect(broker.address)?;
+    let request = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: StrBytes::from(name),
+            num_partitions: partitions,
+            replication_factor: -1,
+            ..CreatableTopic::default()
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let response: CreateTopicsResponse = client.try_call(5, &request)?;
+    Ok(response.topics[0].error_code)
+}
+
+fn topic_names(broker: &Broker) -> BTreeSet<String> {
+    metadata(broker, &[]).map_or_else(
+        |_| BTreeSet::new(),
+        |response| {
+            response
+                .topics
+                .iter()
+                .filter_map(|t| t.name.as_ref().map(|n| n.as_str().to_owned()))
+                .collect()
+        },
+    )
+}
+
+#[test]
+fn every_broker_lists_every_broker_and_sees_a_topic_created_through_any_of_them() {
+    let mut cluster = Cluster::start();
+    let all = BTreeSet::from([1, 2, 3, 4]);
+    for id in 1..=4 {
+        let broker = &cluster.brokers[index(id)];
+        assert!(
+            common::eventually(CONVERGE, || listed_brokers(broker) == all),
+            "broker {id} lists {:?}",
+            listed_brokers(broker)
+        );
+    }
+    let controller = cluster.agreed_controller(&[1, 2, 3, 4]);
+    assert!((1..=3).contains(&controller), "a voter leads: {controller}");
+    // Through the observer: forwarded to the active controller.
+    assert_eq!(
+        create_topic(cluster.broker(4), "made-on-4", 8).unwrap(),
+        ErrorCode::None
+    );
+    for id in 1..=4 {
+        let broker = &cluster.brokers[index(id)];
+        assert!(
+            common::eventually(CONVERGE, || topic_names(broker).contains("made-on-4")),
+            "broker {id} does not list the topic"
+        );
+    }
+    // Its partitions are spread over the brokers, each with a live leader.
+    let response = metadata(cluster.broker(2), &["made-on-4"]).unwrap();
+    let leaders: BTreeSet<i32> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.leader_id)
+        .collect();
+    assert!(leaders.iter().all(|l| all.contains(l)), "{leaders:?}");
+    assert!(leaders.len() > 1, "8 partitions on one broker: {leaders:?}");
+}
+
+#[test]
+fn killing_the_active_controller_elects_another_and_it_rejoins_after_restart() {
+    let mut cluster = Cluster::start();
+    let controller = cluster.agreed_controller(&[1, 2, 3, 4]);
+    cluster.broker(controller).kill9();
+    let survivors: Vec<i32> = (1..=4).filter(|id| *id != controller).collect();
+    let next = cluster.agreed_controller(&survivors);
+    assert_ne!(next, controller);
+    let asked = survivors[0];
+    let created = common::eventually(CONVERGE, || {
+        create_topic(&cluster.brokers[index(asked)], "after-failover", 2)
+            .is_ok_and(|code| code == ErrorCode::None || code == ErrorCode::TopicAlreadyExists)
+    });
+    assert!(created, "CreateTopics never succeeded after the failover");
+    cluster.broker(controller).start_again();
+    let restarted = &cluster.brokers[index(controller)];
+    assert!(
+        common::eventually(CONVERGE, || topic_names(restarted)
+            .contains("after-failover")),
+        "the restarted voter did not catch up"
+    );
+    let all = BTreeSet::from([1, 2, 3, 4]);
+    assert!(
+        common::eventually(CONVERGE, || listed_brokers(restarted) == all),
+        "the restarted voter lists {:?}",
+        listed_brokers(restarted)
+    );
+}
+
+#[test]
+fn with_two_of_three_voters_down_changes_fail_retriably_and_nothing_splits() {
+    let mut cluster = Cluster::start();
+    cluster.agreed_controller(&[1, 2, 3, 4]);
+    cluster.broker(2).kill9();
+    cluster.broker(3).kill9();
+    // No majority: a retriable error, never success.
+    let code = create_topic(cluster.broker(1), "without-quorum", 1).unwrap();
+    assert!(
+        matches!(code, ErrorCode::NotController | ErrorCode::RequestTimedOut),
+        "{code:?}"
+    );
+    let code = create_topic(cluster.broker(4), "without-quorum", 1).unwrap();
+    assert!(
+        matches!(code, ErrorCode::NotController | ErrorCode::RequestTimedOut),
+        "{code:?}"
+    );
+    cluster.broker(2).start_again();
+    let created = common::eventually(CONVERGE, || {
+        create_topic(cluster.brokers.first().unwrap(), "with-quorum", 1)
+            .is_ok_and(|code| code == ErrorCode::None)
+    });
+    assert!(created, "the quorum did not come back");
+    for id in [1, 2, 4] {
+        let names = topic_names(&cluster.brokers[index(id)]);
+        assert!(!names.contains("without-quorum"), "broker {id}: {names:?}");
+    }
+}
+
+#[test]
+fn a_frozen_broker_is_fenced_and_returns_when_it_resumes() {
+    let mut cluster = Cluster::start();
+    let all = BTreeSet::from([1, 2, 3, 4]);
+    assert!(common::eventually(CONVERGE, || listed_brokers(
+        &cluster.brokers[0]
+    ) == all));
+    cluster.broker(4).signal(libc::SIGSTOP);
+    let without = BTreeSet::from([1, 2, 3]);
+    let fenced = common::eventually(CONVERGE, || listed_brokers(&cluster.brokers[0]) == without);
+    cluster.broker(4).signal(libc::SIGCONT);
+    assert!(fenced, "the frozen broker stayed listed");
+    assert!(
+        common::eventually(CONVERGE, || listed_brokers(&cluster.brokers[0]) == all),
+        "the resumed broker did not return"
+    );
+}
+
+#[test]
+fn restarting_every_broker_at_once_keeps_the_metadata() {
+    let mut cluster = Cluster::start();
+    cluster.agreed_controller(&[1, 2, 3, 4]);
+    for name in ["kept-a", "kept-b"] {
+        assert_eq!(
+            create_topic(cluster.broker(1), name, 3).unwrap(),
+            ErrorCode::None
+        );
+    }
+    for broker in &mut cluster.brokers {
+        broker.terminate();
+    }
+    for broker in &mut cluster.brokers {
+        broker.spawn_again();
+    }
+    for broker in &mut cluster.brokers {
+        broker.wait_ready();
+    }
+    for id in 1..=4 {
+        let broker = &cluster.brokers[index(id)];
+        assert!(
+            common::eventually(CONVERGE, || {
+                let names = topic_names(broker);
+                names.contains("kept-a") && names.contains("kept-b")
+            }),
+            "broker {id} lost topics"
+        );
+    }
+}
