@@ -35,7 +35,6 @@ use super::describe_configs::topic_entries;
 use super::{HandlerError, RequestContext};
 use crate::cluster::configs::ConfigError;
 use crate::cluster::controller::{CreatedTopic, TopicRequest};
-use crate::cluster::metadata::ClusterError;
 use crate::cluster::{ClusterMetadata, MetadataError, TopicMetadata, controller, topic_name};
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
 use crate::protocol::messages::create_topics::{
@@ -306,24 +305,6 @@ pub(super) fn refusal_of(error: &MetadataError) -> Refusal {
             ErrorCode::InvalidConfig,
             format!("Invalid value {value} for configuration {name}: {reason}"),
         ),
-        MetadataError::Cluster(ClusterError::InvalidReplicationFactor {
-            replication_factor,
-            brokers,
-        }) => (ErrorCode::InvalidReplicationFactor, {
-            let factor = *replication_factor;
-            if factor < 1 {
-                "Replication factor must be larger than 0, or -1 to use the default value."
-                    .to_owned()
-            } else if usize::try_from(factor).is_ok_and(|factor| factor > *brokers) {
-                format!(
-                    "Unable to replicate the partition {factor} time(s): The target \
-                     replication factor of {factor} cannot be reached because only {brokers} \
-                     broker(s) are registered."
-                )
-            } else {
-                error.to_string()
-            }
-        }),
         MetadataError::ControllerUnavailable { .. } => (
             ErrorCode::RequestTimedOut,
             "The controller is shutting down.".to_owned(),
@@ -370,6 +351,7 @@ fn success(created: &CreatedTopic, broker: &BTreeMap<String, String>) -> Creatab
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
+    use crate::cluster::metadata::ClusterError;
     use crate::protocol::messages::create_topics::{
         CreatableReplicaAssignment, CreatableTopicConfig,
     };

@@ -32,7 +32,7 @@ use std::rc::Rc;
 use super::{HandlerError, RequestContext};
 use crate::broker::Shard;
 use crate::cluster::controller;
-use crate::cluster::metadata::{ClusterError, MetadataError, ProducerIdBlock};
+use crate::cluster::metadata::{MetadataError, ProducerIdBlock};
 use crate::cluster::producer_ids::{self, BlockSource, ProducerIdAllocator, ProducerIdError};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -148,10 +148,16 @@ pub async fn assign(
 fn error_code(error: &ProducerIdError) -> ErrorCode {
     match error {
         ProducerIdError::Storage(StorageError::Io { .. }) => ErrorCode::KafkaStorageError,
-        ProducerIdError::Metadata(MetadataError::Cluster(ClusterError::ProducerIdsExhausted))
-        | ProducerIdError::Storage(_)
-        | ProducerIdError::NotHere => ErrorCode::UnknownServerError,
-        ProducerIdError::Metadata(_) => ErrorCode::CoordinatorLoadInProgress,
+        // By code: a refusal of the active controller comes back forwarded, as its code.
+        ProducerIdError::Metadata(error) => match error.error_code() {
+            ErrorCode::RequestTimedOut
+            | ErrorCode::NotController
+            | ErrorCode::BrokerIdNotRegistered
+            | ErrorCode::StaleBrokerEpoch
+            | ErrorCode::KafkaStorageError => ErrorCode::CoordinatorLoadInProgress,
+            _ => ErrorCode::UnknownServerError,
+        },
+        ProducerIdError::Storage(_) | ProducerIdError::NotHere => ErrorCode::UnknownServerError,
     }
 }
 
@@ -168,6 +174,7 @@ fn error_response(error_code: ErrorCode) -> InitProducerIdResponse {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
+    use crate::cluster::metadata::ClusterError;
     use crate::cluster::{ClusterMetadata, MetadataChange};
 
     /// A one-node controller deciding blocks on a local state.
@@ -255,6 +262,14 @@ mod tests {
         let unregistered = MetadataError::Cluster(ClusterError::UnknownBroker { node_id: 1 });
         assert_eq!(
             error_code(&ProducerIdError::Metadata(unregistered)),
+            ErrorCode::CoordinatorLoadInProgress
+        );
+        let forwarded = MetadataError::Forwarded {
+            code: ErrorCode::NotController,
+            message: "no active controller".into(),
+        };
+        assert_eq!(
+            error_code(&ProducerIdError::Metadata(forwarded)),
             ErrorCode::CoordinatorLoadInProgress
         );
     }
