@@ -3,8 +3,14 @@
 //! without a runtime, and the same code decides on the Raft leader later.
 //!
 //! This is where policy lives: existing and colliding names, partition growth, config names
-//! and values (`cluster::configs`), record size. `ClusterMetadata::apply` checks only that a
-//! record fits the state, so records written under older rules still replay.
+//! and values (`cluster::configs`), record size; replica placement (`policy::placement`) and
+//! producer-id blocks (`policy::producer_id_blocks`) are decided here through those modules.
+//! `ClusterMetadata::apply` checks only that a record fits the state, so records written under
+//! older rules still replay.
+//!
+//! Until partition replication exists, a new partition's ISR is its leader alone (replicas as
+//! placed): a follower that holds none of the partition's data must never be electable, and
+//! only the ISR is.
 //!
 //! A decision reads one state; the controller (`cluster::controller`, shard 0) runs it under
 //! the store's one-change-at-a-time gate against the latest state, so two changes never decide
@@ -87,8 +93,26 @@ pub fn decide(
     controller_node: i32,
 ) -> Result<Vec<MetadataRecord>, MetadataError> {
     let record = match change {
-        MetadataChange::CreateTopic { .. } => {
-            return decide_create_topic(current, change, controller_node);
+        MetadataChange::CreateTopic {
+            name,
+            topic_id,
+            partition_count,
+            replication_factor,
+            assignments,
+            configs,
+            random_start,
+        } => {
+            let topic = placement::PlacedTopic {
+                name: name.clone(),
+                topic_id: *topic_id,
+                partition_count: *partition_count,
+                replication_factor: *replication_factor,
+                assignments: assignments.clone(),
+                configs: configs.clone(),
+            };
+            let default = configs::default_replication_factor(&current.broker_configs);
+            let stand_in = Some(controller_node);
+            return placement::create_topic(current, &topic, default, *random_start, stand_in);
         }
         MetadataChange::CreatePartitions {
             name,
@@ -107,25 +131,11 @@ pub fn decide(
         MetadataChange::DeleteTopic { name } => MetadataRecord::TopicRemoved {
             topic_id: topic_id_of(current, name)?,
         },
-        MetadataChange::SetTopicConfigs { name, configs } => {
-            let topic_id = topic_id_of(current, name)?;
-            configs::check_topic_configs(configs)?;
-            if current
-                .topic(name)
-                .is_some_and(|topic| topic.configs == *configs)
-            {
-                return Ok(Vec::new());
+        MetadataChange::SetTopicConfigs { .. } | MetadataChange::SetBrokerConfigs { .. } => {
+            match configs_record(current, change)? {
+                Some(record) => record,
+                None => return Ok(Vec::new()),
             }
-            let configs = configs.clone();
-            MetadataRecord::TopicConfigsSet { topic_id, configs }
-        }
-        MetadataChange::SetBrokerConfigs { configs } => {
-            check_broker_configs(configs)?;
-            if current.broker_configs == *configs {
-                return Ok(Vec::new());
-            }
-            let configs = configs.clone();
-            MetadataRecord::BrokerConfigsSet { configs }
         }
         MetadataChange::AllocateProducerIds { node_id, floor } => {
             let size = i32::try_from(PRODUCER_ID_BLOCK_SIZE).unwrap_or(PRODUCER_ID_BLOCK_SIZE_MAX);
@@ -136,40 +146,29 @@ pub fn decide(
     Ok(vec![record])
 }
 
-/// `CreateTopic`: `TopicCreated` and one `Partition` record per partition.
-fn decide_create_topic(
+/// The record replacing topic or broker overrides; `None` when they are already so.
+fn configs_record(
     current: &ClusterMetadata,
     change: &MetadataChange,
-    controller_node: i32,
-) -> Result<Vec<MetadataRecord>, MetadataError> {
-    let MetadataChange::CreateTopic {
-        name,
-        topic_id,
-        partition_count,
-        replication_factor,
-        assignments,
-        configs,
-        random_start,
-    } = change
-    else {
-        unreachable!("decide passes CreateTopic only");
-    };
-    let topic = placement::PlacedTopic {
-        name: name.clone(),
-        topic_id: *topic_id,
-        partition_count: *partition_count,
-        replication_factor: *replication_factor,
-        assignments: assignments.clone(),
-        configs: configs.clone(),
-    };
-    let default = configs::default_replication_factor(&current.broker_configs);
-    placement::create_topic(
-        current,
-        &topic,
-        default,
-        *random_start,
-        Some(controller_node),
-    )
+) -> Result<Option<MetadataRecord>, MetadataError> {
+    Ok(match change {
+        MetadataChange::SetTopicConfigs { name, configs } => {
+            let topic_id = topic_id_of(current, name)?;
+            configs::check_topic_configs(configs)?;
+            let unchanged = current
+                .topic(name)
+                .is_some_and(|topic| topic.configs == *configs);
+            let configs = configs.clone();
+            (!unchanged).then_some(MetadataRecord::TopicConfigsSet { topic_id, configs })
+        }
+        MetadataChange::SetBrokerConfigs { configs } => {
+            check_broker_configs(configs)?;
+            let unchanged = current.broker_configs == *configs;
+            let configs = configs.clone();
+            (!unchanged).then_some(MetadataRecord::BrokerConfigsSet { configs })
+        }
+        _ => None,
+    })
 }
 
 /// Checks a would-be new topic without deciding anything (CreateTopics `validate_only`).

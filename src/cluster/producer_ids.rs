@@ -251,7 +251,9 @@ async fn fetch_and_take(source: &impl BlockSource) -> Result<i64, ProducerIdErro
     allocator.take().ok_or(ProducerIdError::NotHere)
 }
 
-/// Asks for the next block in the background, unless a request is in flight already.
+/// Asks for the next block in the background, unless a request is in flight already. The
+/// detached task holds the gate as its permit (at most one such task), and releases it when
+/// done.
 fn prefetch<S: BlockSource>(source: &S, (lock, unlock): (flume::Sender<()>, flume::Receiver<()>)) {
     if lock.try_send(()).is_err() {
         return; // a request is in flight: it brings the next block

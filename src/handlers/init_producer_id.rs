@@ -148,15 +148,24 @@ pub async fn assign(
 fn error_code(error: &ProducerIdError) -> ErrorCode {
     match error {
         ProducerIdError::Storage(StorageError::Io { .. }) => ErrorCode::KafkaStorageError,
-        // By code: a refusal of the active controller comes back forwarded, as its code.
-        ProducerIdError::Metadata(error) => match error.error_code() {
-            ErrorCode::RequestTimedOut
-            | ErrorCode::NotController
-            | ErrorCode::BrokerIdNotRegistered
-            | ErrorCode::StaleBrokerEpoch
-            | ErrorCode::KafkaStorageError => ErrorCode::CoordinatorLoadInProgress,
-            _ => ErrorCode::UnknownServerError,
-        },
+        // By code: a refusal of the active controller comes back forwarded, as its code. No
+        // controller, a commit that did not land, a registration still on its way: the block
+        // may come on a retry. Anything else (ids exhausted, a refused record) will not.
+        ProducerIdError::Metadata(error) => {
+            let retriable = matches!(
+                error.error_code(),
+                ErrorCode::RequestTimedOut
+                    | ErrorCode::NotController
+                    | ErrorCode::BrokerIdNotRegistered
+                    | ErrorCode::StaleBrokerEpoch
+                    | ErrorCode::KafkaStorageError
+            );
+            if retriable {
+                ErrorCode::CoordinatorLoadInProgress
+            } else {
+                ErrorCode::UnknownServerError
+            }
+        }
         ProducerIdError::Storage(_) | ProducerIdError::NotHere => ErrorCode::UnknownServerError,
     }
 }
