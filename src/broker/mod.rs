@@ -348,7 +348,8 @@ impl Compose for Broker {
         group::load_owned(&groups, &metadata, placement).await;
         // Idempotent producers: the node's one producer id allocator lives on shard 0.
         let producer_ids = if placement.index == 0 {
-            let allocator = ProducerIdAllocator::open(&config.data_dir).await;
+            let allocator =
+                ProducerIdAllocator::open(&config.data_dir, config.node_id, &metadata).await;
             Some(allocator.map_err(|source| ShardError::Service {
                 shard: placement.index,
                 service: "producer id allocator",

@@ -196,7 +196,7 @@ impl ActiveController {
     /// # Errors
     /// As `decisions::decide`, and the commit's.
     pub async fn change(&self, change: MetadataChange) -> Result<Committed<()>, MetadataError> {
-        self.commit(|state, _| Ok((decisions::decide(state, &change)?, ())))
+        self.commit(|state, _| Ok((decisions::decide(state, &change, self.node_id)?, ())))
             .await
     }
 

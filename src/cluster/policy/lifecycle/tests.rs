@@ -85,10 +85,14 @@ impl Cluster {
             topic_id: Uuid([9; 16]),
             partition_count,
             replication_factor,
+            assignments: Vec::new(),
             configs: BTreeMap::new(),
         };
-        let records = placement::create_topic(&self.metadata, &topic, 1, 0).unwrap();
+        let records = placement::create_topic(&self.metadata, &topic, 1, 0, None).unwrap();
         self.apply(&records);
+        // The followers caught up (replication's part): every replica is electable.
+        let caught_up = placement::all_in_sync(&self.metadata, topic.topic_id);
+        self.apply(&caught_up);
         topic.topic_id
     }
 
