@@ -531,7 +531,11 @@ impl<A: MetadataApplier> MetadataQuorum for RaftQuorum<A> {
             .learner_ids()
             .map(|id| VoterProgress {
                 node_id: kafka_id(id),
-                matched_offset: replication.get(&id).copied().flatten().map(|l| offset_of(&l)),
+                matched_offset: replication
+                    .get(&id)
+                    .copied()
+                    .flatten()
+                    .map(|l| offset_of(&l)),
             })
             .collect();
         QuorumStatus {
