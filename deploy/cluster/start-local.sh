@@ -36,7 +36,7 @@ if [ -z "$bin" ]; then
         bin="$(command -v ringbroker || true)"
     fi
 fi
-if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+if [ "$action" != stop ] && { [ -z "$bin" ] || [ ! -x "$bin" ]; }; then
     echo "start-local.sh: no ringbroker binary (cargo build --release, or --bin PATH)" >&2
     exit 2
 fi

@@ -8,8 +8,9 @@
 //!           NOT_LEADER_OR_FOLLOWER)             and LAG = high watermark − log end offset
 //! ```
 //! The broker table shows what DescribeCluster carries (node, host:port, rack, fenced) and
-//! each node's `CONTROLLER` listener from DescribeQuorum v2. Broker epoch and shard count are
-//! left out: neither API carries them. Exit 0 when the quorum answered, 1 when no broker
+//! each node's `CONTROLLER` listener from DescribeQuorum v2, plus the quorum's nodes
+//! DescribeCluster did not list (their `CLIENT` listener from DescribeQuorum v2). Broker epoch
+//! and shard count are left out: neither API carries them. Exit 0 when the quorum answered, 1 when no broker
 //! could describe it (the reason is printed) or on any connection or protocol error.
 //! Formatting is pure (`format_status`) and unit-tested; the exchanges are blocking calls with
 //! the client's socket timeout.
@@ -19,6 +20,7 @@ use super::args::{self, Parsed, Spec};
 use super::table::Table;
 use super::{BOOTSTRAP_DEFAULT, CliError, Outcome};
 use crate::client::connection::{Connection, Negotiated};
+use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER};
 use crate::protocol::messages::describe_cluster::{
     DescribeClusterRequest, DescribeClusterResponse,
 };
@@ -143,7 +145,8 @@ fn address(host: &str, port: i32) -> String {
 }
 
 /// Asks `candidates` in turn; a NOT_LEADER_OR_FOLLOWER answer that names a leader moves that
-/// leader (when DescribeCluster listed it) to the front. Bounded: each address is asked at
+/// leader to the front (its address as DescribeCluster listed it, else the answer's `CLIENT`
+/// listener of it). Bounded: each address is asked at
 /// most once and at most `QUORUM_ATTEMPTS_MAX` are asked.
 ///
 /// # Errors
@@ -176,11 +179,12 @@ fn describe_quorum(
             QuorumAnswer::Described { .. } => return Ok(answer),
             QuorumAnswer::Failed { error_code } => last = error_code,
         }
-        let hinted = cluster
+        let listed = cluster
             .brokers
             .iter()
-            .find(|broker| Some(broker.broker_id) == leader_hint)
+            .find(|broker| Some(broker.broker_id) == leader_hint.node_id)
             .map(|broker| address(broker.host.as_str(), broker.port));
+        let hinted = listed.or(leader_hint.client_address);
         if let Some(leader) = hinted.filter(|leader| !asked.contains(leader)) {
             queue.insert(0, leader);
         }
@@ -191,8 +195,16 @@ fn describe_quorum(
     }
 }
 
-/// One DescribeQuorum exchange with `address`: its answer, and the leader it named if any.
-fn ask_quorum(address: &str) -> Result<(QuorumAnswer, Option<i32>), CliError> {
+/// What a NOT_LEADER_OR_FOLLOWER answer says about the leader: its id, and its client
+/// address when the answer's v2 nodes carry its `CLIENT` listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct LeaderHint {
+    node_id: Option<i32>,
+    client_address: Option<String>,
+}
+
+/// One DescribeQuorum exchange with `address`: its answer, and what it said of the leader.
+fn ask_quorum(address: &str) -> Result<(QuorumAnswer, LeaderHint), CliError> {
     let (mut connection, versions) = connect(address)?;
     let version = versions.need(ApiKey::DescribeQuorum)?;
     let request = DescribeQuorumRequest {
@@ -208,7 +220,7 @@ fn ask_quorum(address: &str) -> Result<(QuorumAnswer, Option<i32>), CliError> {
         let failed = QuorumAnswer::Failed {
             error_code: response.error_code,
         };
-        return Ok((failed, None));
+        return Ok((failed, LeaderHint::default()));
     }
     let partition = response
         .topics
@@ -222,10 +234,17 @@ fn ask_quorum(address: &str) -> Result<(QuorumAnswer, Option<i32>), CliError> {
                 partition,
                 nodes: response.nodes,
             };
-            (described, None)
+            (described, LeaderHint::default())
         }
         Some(partition) => {
-            let hint = (partition.leader_id >= 0).then_some(partition.leader_id);
+            let hint = LeaderHint {
+                node_id: (partition.leader_id >= 0).then_some(partition.leader_id),
+                client_address: listener_address(
+                    &response.nodes,
+                    partition.leader_id,
+                    CLIENT_LISTENER,
+                ),
+            };
             let failed = QuorumAnswer::Failed {
                 error_code: partition.error_code,
             };
@@ -235,7 +254,7 @@ fn ask_quorum(address: &str) -> Result<(QuorumAnswer, Option<i32>), CliError> {
             let failed = QuorumAnswer::Failed {
                 error_code: ErrorCode::UnknownTopicOrPartition,
             };
-            (failed, None)
+            (failed, LeaderHint::default())
         }
     })
 }
@@ -262,23 +281,52 @@ pub fn format_status(cluster: &DescribeClusterResponse, quorum: &QuorumAnswer) -
         }
     };
     text.push('\n');
-    let mut brokers = Table::new(&["NODE", "HOST:PORT", "RACK", "FENCED", "CONTROLLER-LISTENER"]);
-    let mut listed: Vec<_> = cluster.brokers.iter().collect();
-    listed.sort_by_key(|broker| broker.broker_id);
-    for broker in listed {
-        brokers.push(vec![
-            broker.broker_id.to_string(),
-            address(broker.host.as_str(), broker.port),
-            broker
-                .rack
-                .as_ref()
-                .map_or("-".to_owned(), ToString::to_string),
-            broker.is_fenced.to_string(),
-            controller_listener(nodes, broker.broker_id),
-        ]);
-    }
-    text.push_str(&brokers.render());
+    text.push_str(&format_brokers(cluster, nodes));
     text
+}
+
+/// The broker table: DescribeCluster's brokers, then the quorum's nodes it did not list (with
+/// their `CLIENT` listener; rack and fenced "-": only DescribeCluster reports them), by id.
+fn format_brokers(cluster: &DescribeClusterResponse, nodes: &[DescribeQuorumNode]) -> String {
+    let unknown = || "-".to_owned();
+    let controller = |node_id| listener_address(nodes, node_id, CONTROLLER_LISTENER);
+    let mut rows: Vec<(i32, Vec<String>)> = cluster
+        .brokers
+        .iter()
+        .map(|broker| {
+            let row = vec![
+                broker.broker_id.to_string(),
+                address(broker.host.as_str(), broker.port),
+                broker
+                    .rack
+                    .as_ref()
+                    .map_or_else(unknown, ToString::to_string),
+                broker.is_fenced.to_string(),
+                controller(broker.broker_id).unwrap_or_else(unknown),
+            ];
+            (broker.broker_id, row)
+        })
+        .collect();
+    for node in nodes {
+        if rows.iter().any(|(id, _)| *id == node.node_id) {
+            continue;
+        }
+        let client = listener_address(nodes, node.node_id, CLIENT_LISTENER);
+        let row = vec![
+            node.node_id.to_string(),
+            client.unwrap_or_else(unknown),
+            unknown(),
+            unknown(),
+            controller(node.node_id).unwrap_or_else(unknown),
+        ];
+        rows.push((node.node_id, row));
+    }
+    rows.sort_by_key(|(id, _)| *id);
+    let mut table = Table::new(&["NODE", "HOST:PORT", "RACK", "FENCED", "CONTROLLER-LISTENER"]);
+    for (_, row) in rows {
+        table.push(row);
+    }
+    table.render()
 }
 
 /// The summary lines and the replication table of a described quorum.
@@ -329,14 +377,14 @@ fn format_quorum(partition: &DescribeQuorumPartitionData) -> String {
     text
 }
 
-fn controller_listener(nodes: &[DescribeQuorumNode], node_id: i32) -> String {
+/// `node_id`'s listener called `name` in the quorum's v2 nodes, as `host:port`.
+fn listener_address(nodes: &[DescribeQuorumNode], node_id: i32, name: &str) -> Option<String> {
     nodes
         .iter()
         .filter(|node| node.node_id == node_id)
         .flat_map(|node| &node.listeners)
+        .find(|listener| listener.name.as_str() == name)
         .map(|l| address(l.host.as_str(), i32::from(l.port)))
-        .next()
-        .unwrap_or_else(|| "-".to_owned())
 }
 
 #[cfg(test)]
@@ -396,14 +444,31 @@ mod tests {
                 observers: vec![replica(4, 90)],
                 ..DescribeQuorumPartitionData::default()
             },
-            nodes: vec![DescribeQuorumNode {
-                node_id: 2,
-                listeners: vec![DescribeQuorumListener {
-                    name: "CONTROLLER".into(),
-                    host: "h2".into(),
-                    port: 9192,
-                }],
-            }],
+            nodes: vec![
+                DescribeQuorumNode {
+                    node_id: 2,
+                    listeners: vec![DescribeQuorumListener {
+                        name: "CONTROLLER".into(),
+                        host: "h2".into(),
+                        port: 9192,
+                    }],
+                },
+                DescribeQuorumNode {
+                    node_id: 5,
+                    listeners: vec![
+                        DescribeQuorumListener {
+                            name: "CLIENT".into(),
+                            host: "h5".into(),
+                            port: 9092,
+                        },
+                        DescribeQuorumListener {
+                            name: "CONTROLLER".into(),
+                            host: "h5".into(),
+                            port: 9192,
+                        },
+                    ],
+                },
+            ],
         };
         let text = format_status(&cluster(), &quorum);
         let rows: Vec<Vec<&str>> = text

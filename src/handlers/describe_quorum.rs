@@ -1,8 +1,10 @@
 //! DescribeQuorum (key 55): the metadata quorum as the active controller sees it — leader,
 //! epoch (the Raft term), high watermark (committed offset + 1), and each voter's and
 //! observer's log end offset (matched offset + 1, -1 when unknown); v2 adds the voters' and
-//! observers' `CONTROLLER` listeners. `kafka-metadata-quorum.sh describe --status` and
-//! `ringbroker cluster status` read it.
+//! observers' `CONTROLLER` listeners, and their `CLIENT` listeners too (a KRaft controller lists
+//! only its controller endpoints; ours serve clients as well, and a client told
+//! NOT_LEADER_OR_FOLLOWER finds the leader's client address there). `kafka-metadata-quorum.sh
+//! describe --status` and `ringbroker cluster status` read it.
 //!
 //! Runs on the connection's shard; the quorum's status is read on shard 0 (the Raft node's
 //! shard) through the mesh. Owns only the translation; the numbers are `cluster::quorum`'s.
@@ -18,7 +20,7 @@
 use super::{HandlerError, RequestContext};
 use crate::cluster::MetadataHost as _;
 use crate::cluster::controller::{self, CONTROLLER_SHARD};
-use crate::cluster::metadata::{CONTROLLER_LISTENER, ClusterMetadata};
+use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER, ClusterMetadata};
 use crate::cluster::quorum::{MetadataQuorum, QuorumStatus, VoterProgress};
 use crate::cluster::topic_name::RESERVED_METADATA_TOPIC;
 use crate::config::QuorumVoter;
@@ -186,10 +188,11 @@ impl<'a> QuorumAnswer<'a> {
     }
 }
 
-/// v2's nodes: each voter's and observer's `CONTROLLER` listener, from its registration, else
-/// (a voter not registered yet, e.g. a broker before registration lands) from the configured
-/// voter list, unless that names a kernel-chosen port (`:0`, a one-voter quorum) nobody can
-/// reach. A member with no known listener is left out, as Kafka leaves out unknown nodes.
+/// v2's nodes: each voter's and observer's `CONTROLLER` and `CLIENT` listeners from its
+/// registration; else (a voter not registered yet) its `CONTROLLER` listener from the
+/// configured voter list, unless that names a kernel-chosen port (`:0`, a one-voter quorum)
+/// nobody can reach. A member with no known listener is left out, as Kafka leaves out unknown
+/// nodes.
 fn nodes(
     status: &QuorumStatus,
     metadata: &ClusterMetadata,
@@ -216,7 +219,7 @@ fn listeners(
         let registered: Vec<_> = broker
             .listeners
             .iter()
-            .filter(|l| l.name == CONTROLLER_LISTENER)
+            .filter(|l| l.name == CONTROLLER_LISTENER || l.name == CLIENT_LISTENER)
             .map(|l| DescribeQuorumListener {
                 name: StrBytes::from(l.name.as_str()),
                 host: StrBytes::from(l.host.as_str()),
@@ -309,6 +312,42 @@ mod tests {
             assert_eq!(refused.error_code, ErrorCode::UnknownTopicOrPartition);
             assert_eq!(refused.partition_index, partition);
         }
+    }
+
+    #[test]
+    fn registered_nodes_list_their_controller_and_client_listeners() {
+        use crate::cluster::metadata::{BrokerRegistration, Listener, MetadataRecord};
+        let listener = |name: &str, port| Listener {
+            name: name.into(),
+            host: "10.0.0.2".into(),
+            port,
+        };
+        let registration = BrokerRegistration {
+            node_id: 2,
+            incarnation: Uuid([1; 16]),
+            broker_epoch: 5,
+            listeners: vec![
+                listener(CLIENT_LISTENER, 9092),
+                listener(CONTROLLER_LISTENER, 9192),
+                listener("REPLICATION_0", 40000),
+            ],
+            shard_count: 2,
+            rack: None,
+            fenced: false,
+        };
+        let metadata = ClusterMetadata::empty("c".into())
+            .apply(&MetadataRecord::RegisterBroker(registration))
+            .unwrap();
+        let configured = [QuorumVoter {
+            node_id: 2,
+            address: "elsewhere:1".into(),
+        }];
+        let found = listeners(2, &metadata, &configured);
+        let names: Vec<_> = found.iter().map(|l| (l.name.as_str(), l.port)).collect();
+        assert_eq!(
+            names,
+            [(CLIENT_LISTENER, 9092), (CONTROLLER_LISTENER, 9192)]
+        );
     }
 
     #[test]
