@@ -1,6 +1,8 @@
-//! `ringbroker cluster status` and DescribeQuorum against a real single-node broker: node 0
-//! leads the one-voter metadata quorum, is its only voter, with lag 0; the binary exits 0
-//! then, and 1 for an unreachable bootstrap or an unknown action.
+//! `ringbroker cluster status` and DescribeQuorum against real brokers: on a single node,
+//! node 0 leads the one-voter metadata quorum, is its only voter, with lag 0; the binary exits
+//! 0 then, and 1 for an unreachable bootstrap or an unknown action. On three voters and an
+//! observer, asked through any broker, it names one leader, the voters and the observer, and
+//! after the leader is killed, the new one. Every wait is a bounded poll.
 mod common;
 
 use ringbroker::protocol::ErrorCode;
@@ -8,6 +10,7 @@ use ringbroker::protocol::messages::describe_quorum::{
     DescribeQuorumPartitionRequest, DescribeQuorumRequest, DescribeQuorumResponse,
     DescribeQuorumTopicRequest,
 };
+use std::collections::BTreeSet;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -158,4 +161,125 @@ fn exit_codes_for_an_unreachable_broker_and_a_bad_action() {
     let help = ringbroker(&["cluster", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help).contains("ringbroker cluster status"));
+}
+
+/// The cells after `label` in the report, e.g. `["[1,2,3]"]` for `CurrentVoters:`.
+fn field(report: &str, label: &str) -> Option<String> {
+    rows(report)
+        .into_iter()
+        .find(|row| row.first().is_some_and(|cell| cell == label))
+        .and_then(|row| row.get(1).cloned())
+}
+
+/// `cluster status` through `bootstrap` until `accept` takes its report (bounded); the report.
+fn status_until(bootstrap: &str, mut accept: impl FnMut(&str) -> bool) -> String {
+    let mut last = String::new();
+    let accepted = common::eventually(LEADER_TIMEOUT, || {
+        let output = ringbroker(&["cluster", "status", "--bootstrap", bootstrap]);
+        last = format!(
+            "{}{}",
+            text(&output),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.status.success() && accept(&last)
+    });
+    assert!(accepted, "through {bootstrap}, last report:\n{last}");
+    last
+}
+
+/// The voters' and the observer's rows (`NODE STATUS LOG-END-OFFSET LAG`) by node id.
+fn replica_rows(report: &str) -> Vec<Vec<String>> {
+    rows(report)
+        .into_iter()
+        .filter(|row| row.len() == 4)
+        .filter(|row| ["Leader", "Follower", "Observer"].contains(&row[1].as_str()))
+        .collect()
+}
+
+#[test]
+fn status_through_any_broker_of_three_voters_and_an_observer() {
+    let voters: Vec<String> = (1..=3)
+        .map(|id| format!("{id}@{}", common::free_address()))
+        .collect();
+    let voters = voters.join(",");
+    let options = |node_id: i32| common::BrokerOptions {
+        extra_args: [
+            "--node-id",
+            &node_id.to_string(),
+            "--quorum-voters",
+            &voters,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect(),
+        ..common::BrokerOptions::default()
+    };
+    // Voters all at once: each waits for a quorum before it serves.
+    let mut brokers: Vec<common::Broker> = (1..=4)
+        .map(|id| common::Broker::spawn(options(id)))
+        .collect();
+    for broker in &mut brokers {
+        broker.wait_ready();
+    }
+    let settled = |report: &str| {
+        let rows = replica_rows(report);
+        field(report, "CurrentObservers:").as_deref() == Some("[4]")
+            && rows.len() == 4
+            && rows.iter().all(|row| row[3] == "0")
+    };
+    let mut leaders = BTreeSet::new();
+    for broker in &brokers {
+        let report = status_until(&broker.address.to_string(), settled);
+        assert_eq!(
+            field(&report, "CurrentVoters:").as_deref(),
+            Some("[1,2,3]"),
+            "{report}"
+        );
+        let rows = replica_rows(&report);
+        let leader: Vec<_> = rows.iter().filter(|row| row[1] == "Leader").collect();
+        assert_eq!(leader.len(), 1, "{report}");
+        assert_eq!(
+            field(&report, "LeaderId:").as_ref(),
+            Some(&leader[0][0]),
+            "{report}"
+        );
+        assert!(
+            rows.iter().any(|row| row[0] == "4" && row[1] == "Observer"),
+            "{report}"
+        );
+        for node_id in 1..=4 {
+            let address = brokers[node_id - 1].address.to_string();
+            let listed = rows_with(&report, &node_id.to_string(), &address);
+            assert!(
+                listed,
+                "broker {node_id} at {address} not listed:\n{report}"
+            );
+        }
+        leaders.insert(leader[0][0].clone());
+    }
+    assert_eq!(
+        leaders.len(),
+        1,
+        "brokers disagree on the leader: {leaders:?}"
+    );
+    let old: usize = leaders.first().unwrap().parse().unwrap();
+    brokers[old - 1].kill9();
+    let survivor = brokers[old % 3].address.to_string();
+    let report = status_until(&survivor, |report| {
+        field(report, "LeaderId:").is_some_and(|id| id != old.to_string() && id != "-1")
+    });
+    let rows = replica_rows(&report);
+    let old_row = rows.iter().find(|row| row[0] == old.to_string());
+    assert_eq!(
+        old_row.map(|row| row[1].as_str()),
+        Some("Follower"),
+        "{report}"
+    );
+}
+
+/// Whether a broker-table row starts with `node_id` and `address`.
+fn rows_with(report: &str, node_id: &str, address: &str) -> bool {
+    rows(report)
+        .iter()
+        .any(|row| row.len() == 5 && row[0] == node_id && row[1] == address)
 }
