@@ -196,8 +196,8 @@ fn replica_rows(report: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-#[test]
-fn status_through_any_broker_of_three_voters_and_an_observer() {
+/// Three voters (nodes 1–3) and an observer (node 4), all accepting clients.
+fn start_cluster() -> Vec<common::Broker> {
     let voters: Vec<String> = (1..=3)
         .map(|id| format!("{id}@{}", common::free_address()))
         .collect();
@@ -221,6 +221,43 @@ fn status_through_any_broker_of_three_voters_and_an_observer() {
     for broker in &mut brokers {
         broker.wait_ready();
     }
+    brokers
+}
+
+/// Checks one settled report through any broker; returns the leader it names.
+fn check_settled_report(report: &str, brokers: &[common::Broker]) -> String {
+    assert_eq!(
+        field(report, "CurrentVoters:").as_deref(),
+        Some("[1,2,3]"),
+        "{report}"
+    );
+    let rows = replica_rows(report);
+    let leader: Vec<_> = rows.iter().filter(|row| row[1] == "Leader").collect();
+    assert_eq!(leader.len(), 1, "{report}");
+    assert_eq!(
+        field(report, "LeaderId:").as_ref(),
+        Some(&leader[0][0]),
+        "{report}"
+    );
+    assert!(
+        rows.iter().any(|row| row[0] == "4" && row[1] == "Observer"),
+        "{report}"
+    );
+    for (index, broker) in brokers.iter().enumerate() {
+        let address = broker.address.to_string();
+        let node_id = (index + 1).to_string();
+        let listed = rows_with(report, &node_id, &address);
+        assert!(
+            listed,
+            "broker {node_id} at {address} not listed:\n{report}"
+        );
+    }
+    leader[0][0].clone()
+}
+
+#[test]
+fn status_through_any_broker_of_three_voters_and_an_observer() {
+    let mut brokers = start_cluster();
     let settled = |report: &str| {
         let rows = replica_rows(report);
         field(report, "CurrentObservers:").as_deref() == Some("[4]")
@@ -230,32 +267,7 @@ fn status_through_any_broker_of_three_voters_and_an_observer() {
     let mut leaders = BTreeSet::new();
     for broker in &brokers {
         let report = status_until(&broker.address.to_string(), settled);
-        assert_eq!(
-            field(&report, "CurrentVoters:").as_deref(),
-            Some("[1,2,3]"),
-            "{report}"
-        );
-        let rows = replica_rows(&report);
-        let leader: Vec<_> = rows.iter().filter(|row| row[1] == "Leader").collect();
-        assert_eq!(leader.len(), 1, "{report}");
-        assert_eq!(
-            field(&report, "LeaderId:").as_ref(),
-            Some(&leader[0][0]),
-            "{report}"
-        );
-        assert!(
-            rows.iter().any(|row| row[0] == "4" && row[1] == "Observer"),
-            "{report}"
-        );
-        for node_id in 1..=4 {
-            let address = brokers[node_id - 1].address.to_string();
-            let listed = rows_with(&report, &node_id.to_string(), &address);
-            assert!(
-                listed,
-                "broker {node_id} at {address} not listed:\n{report}"
-            );
-        }
-        leaders.insert(leader[0][0].clone());
+        leaders.insert(check_settled_report(&report, &brokers));
     }
     assert_eq!(
         leaders.len(),
