@@ -44,7 +44,7 @@ pub use partitions::{NO_LEADER, PartitionDelta, PartitionState, PartitionStateEr
 pub use records::{MetadataRecord, RecordDecodeError, RecordType};
 pub use store::{
     LegacyFileError, MetadataFileError, MetadataImage, MetadataStore, SnapshotDecodeError,
-    encode_snapshot,
+    decode_snapshot, encode_snapshot,
 };
 
 use super::configs::ConfigError;

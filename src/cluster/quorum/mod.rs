@@ -40,7 +40,7 @@ pub struct CommittedEntry {
     pub records: Vec<Vec<u8>>,
 }
 
-/// One voter as this node sees it.
+/// One voter (or observer) as this node sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoterProgress {
     pub node_id: i32,
@@ -59,6 +59,9 @@ pub struct QuorumStatus {
     pub committed_offset: Option<i64>,
     pub applied_offset: Option<i64>,
     pub voters: Vec<VoterProgress>,
+    /// Non-voting members (openraft learners: observer brokers), with their progress when
+    /// this node leads.
+    pub observers: Vec<VoterProgress>,
 }
 
 /// The metadata quorum as the rest of the broker uses it.

@@ -551,6 +551,20 @@ impl<A: MetadataApplier> MetadataQuorum for RaftQuorum<A> {
                     .map(|l| offset_of(&l)),
             })
             .collect();
+        // Observers are openraft learners; their progress is known on the leader only.
+        let observers = metrics
+            .membership_config
+            .membership()
+            .learner_ids()
+            .map(|id| VoterProgress {
+                node_id: kafka_id(id),
+                matched_offset: replication
+                    .get(&id)
+                    .copied()
+                    .flatten()
+                    .map(|l| offset_of(&l)),
+            })
+            .collect();
         QuorumStatus {
             node_id: self.node_id,
             leader: metrics.current_leader.map(kafka_id),
@@ -558,6 +572,7 @@ impl<A: MetadataApplier> MetadataQuorum for RaftQuorum<A> {
             committed_offset: metrics.local_committed.as_ref().map(offset_of),
             applied_offset: metrics.last_applied.as_ref().map(offset_of),
             voters,
+            observers,
         }
     }
 
