@@ -146,7 +146,10 @@ impl ActiveController {
 
     /// Handles one request from a broker (or this node's own client).
     pub async fn handle(&self, request: ControllerRequest) -> ControllerResponse {
-        if let Err(leader) = self.is_active() {
+        // Any node tells its cluster id; everything else is the active controller's.
+        if request != ControllerRequest::ClusterId
+            && let Err(leader) = self.is_active()
+        {
             return ControllerResponse::NotController { leader };
         }
         let now = self.now();
@@ -180,6 +183,9 @@ impl ActiveController {
                 })
                 .await
                 .map(|c| ControllerResponse::Heartbeat(c.outcome)),
+            ControllerRequest::ClusterId => Ok(ControllerResponse::ClusterId {
+                cluster_id: self.store.applied().map(|state| state.cluster_id.clone()),
+            }),
             ControllerRequest::Change(change) => {
                 self.change(change)
                     .await

@@ -127,9 +127,7 @@ async fn wait_applied(
             if let Some(state) = store.applied().filter(|state| state.version >= version) {
                 return Some(state);
             }
-            let Some(watch) = watch.as_mut() else {
-                return None;
-            };
+            let watch = watch.as_mut()?;
             if !watch.changed().await {
                 return None;
             }

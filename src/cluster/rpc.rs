@@ -35,6 +35,9 @@ pub enum ControllerRequest {
     Heartbeat(Heartbeat),
     /// A client's metadata change, forwarded from the broker that received it.
     Change(MetadataChange),
+    /// Which cluster the answering node's metadata belongs to (any node answers, leader or
+    /// not): a starting broker checks its data dir against it before it joins the quorum.
+    ClusterId,
 }
 
 /// The active controller's answer.
@@ -60,6 +63,10 @@ pub enum ControllerResponse {
     /// Not committed (quorum timeout, leader change, shutting down): retriable.
     Unavailable {
         message: String,
+    },
+    /// The answering node's cluster id (`None` before its metadata log has its first entry).
+    ClusterId {
+        cluster_id: Option<String>,
     },
 }
 
