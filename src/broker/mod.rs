@@ -43,6 +43,7 @@ use crate::limits::{
     BROKER_REGISTRATION_TIMEOUT_MS, CONTROLLED_SHUTDOWN_TIMEOUT_MS, QUORUM_CONNECT_TIMEOUT_MS,
     QUORUM_START_TIMEOUT_MS,
 };
+use crate::protocol::Uuid;
 use crate::shard::{Compose, ShardError, StartContext};
 use crate::storage::LogPump;
 use std::cell::RefCell;
@@ -173,7 +174,10 @@ impl Broker {
         &self,
         config: &Config,
     ) -> Result<(Arc<ClusterMetadata>, MetadataStore, ControllerLink), MetadataLogError> {
-        let quorum_config = quorum_config(config);
+        let incarnation = random_uuid();
+        let mut quorum_config = quorum_config(config);
+        quorum_config.incarnation = incarnation.0;
+        quorum_config.join_refusal_patience = config.broker_session_timeout * 2;
         if let Some(node_file) = &self.node_file {
             let voters: Vec<(i32, String)> = config
                 .quorum_voters
@@ -191,7 +195,9 @@ impl Broker {
         self.bootstrap(&quorum, &store, timeout).await?;
         // Only now (the first entry is committed) may the pre-log files go.
         store.retire_pre_log_files()?;
-        let link = self.join_cluster(config, &quorum, &store).await?;
+        let link = self
+            .join_cluster(config, &quorum, &store, incarnation)
+            .await?;
         let metadata = store.applied().ok_or(MetadataLogError::NotBootstrapped)?;
         Ok((metadata, store, link))
     }
@@ -234,6 +240,7 @@ impl Broker {
         config: &Config,
         quorum: &Rc<RaftQuorum<MetadataImage>>,
         store: &MetadataStore,
+        incarnation: Uuid,
     ) -> Result<ControllerLink, MetadataLogError> {
         let active = Rc::new(ActiveController::new(
             config.node_id,
@@ -254,7 +261,7 @@ impl Broker {
         let request = RegistrationRequest {
             cluster_id,
             node_id: config.node_id,
-            incarnation: random_uuid(),
+            incarnation,
             listeners: listeners(config, quorum.local_address()),
             shard_count: i32::try_from(config.shard_count()).unwrap_or(i32::MAX),
             rack: config.rack.clone(),
@@ -426,9 +433,10 @@ impl Compose for Broker {
     async fn stop(&self, shard: &Rc<Shard>) {
         if let Some(link) = shard.state.metadata.link() {
             // Controlled shutdown: the controller moves leadership away before we go.
+            // The heartbeat task stops first: its next beat must not unfence us again.
+            link.stopping.set(true);
             let timeout = Duration::from_millis(CONTROLLED_SHUTDOWN_TIMEOUT_MS);
             link.membership.shut_down(timeout).await;
-            link.stopping.set(true);
         }
         let quorum = shard
             .state

@@ -23,7 +23,7 @@ use super::policy::lifecycle::BrokerSessions;
 use super::policy::placement;
 use super::quorum::{AppHandler, MetadataQuorum, QuorumError};
 use super::rpc::{ControllerRequest, ControllerResponse};
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, Uuid};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -206,6 +206,35 @@ impl ActiveController {
             .await
     }
 
+    /// Whether an observer may join the quorum as a learner: refused while another
+    /// incarnation of its node id is registered with a live session (two processes with one
+    /// id would take turns being the learner at that id, and neither would keep up).
+    ///
+    /// # Errors
+    /// The reason, as the refused broker prints it.
+    pub fn admit_learner(&self, node_id: i32, incarnation: Uuid) -> Result<(), String> {
+        if self.is_active().is_err() {
+            return Ok(()); // Only the leader adds learners; it decides.
+        }
+        let Some(state) = self.store.applied() else {
+            return Ok(());
+        };
+        let other = state
+            .broker(node_id)
+            .is_some_and(|broker| broker.incarnation != incarnation);
+        if other
+            && self
+                .sessions
+                .borrow()
+                .has_valid_session(&state, node_id, self.now())
+        {
+            return Err(format!(
+                "another broker is registered with node id {node_id} and is alive"
+            ));
+        }
+        Ok(())
+    }
+
     /// One tick of the session timer: fences every broker whose session expired (only while
     /// this node is the active controller).
     pub async fn expire_sessions(&self) {
@@ -250,5 +279,9 @@ impl AppHandler for ControllerEndpoint {
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
             Ok(controller.handle(request).await.to_bytes())
         })
+    }
+
+    fn admit_learner(&self, node_id: i32, incarnation: [u8; 16]) -> Result<(), String> {
+        self.0.admit_learner(node_id, Uuid(incarnation))
     }
 }

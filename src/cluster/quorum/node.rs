@@ -82,6 +82,11 @@ pub struct QuorumConfig {
     pub observer_address: Option<String>,
     /// How long an observer keeps asking the voters to add it before giving up.
     pub join_timeout: Duration,
+    /// How long an observer retries a refused join (its previous incarnation may still hold
+    /// a live session) before the refusal is final.
+    pub join_refusal_patience: Duration,
+    /// This process start's identity, checked by the leader's broker before a join.
+    pub incarnation: [u8; 16],
 }
 
 impl QuorumConfig {
@@ -99,6 +104,8 @@ impl QuorumConfig {
             snapshot_entries: QUORUM_SNAPSHOT_ENTRIES_DEFAULT,
             observer_address: None,
             join_timeout: Duration::from_millis(QUORUM_START_TIMEOUT_MS),
+            join_refusal_patience: Duration::from_millis(QUORUM_START_TIMEOUT_MS),
+            incarnation: [0; 16],
         }
     }
 
@@ -175,6 +182,7 @@ pub struct RaftQuorum<A: MetadataApplier> {
     node_id: i32,
     voters: Vec<Voter>,
     is_voter: bool,
+    incarnation: [u8; 16],
     /// The controller listener's bound address (the kernel's port for `:0`).
     local_address: String,
     /// Keeps the address book in step with the membership (ends with the Raft node).
@@ -245,6 +253,7 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             node_id: config.node_id,
             voters: config.voters.clone(),
             is_voter: own.is_some(),
+            incarnation: config.incarnation,
             local_address,
             _refresher: refresher,
             app,
@@ -255,14 +264,15 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             propose_timeout: config.propose_timeout,
         };
         if !quorum.is_voter {
-            quorum.join(config.join_timeout).await?;
+            let patience = Instant::now() + config.join_refusal_patience;
+            quorum.join(config.join_timeout, Some(patience)).await?;
         }
         Ok(quorum)
     }
 
     /// An observer asks the voters, the leader first when known, to add it as a learner at
     /// its controller listener, until one answers `Joined` or `timeout` passes.
-    async fn join(&self, timeout: Duration) -> Result<(), QuorumError> {
+    async fn join(&self, timeout: Duration, patience: Option<Instant>) -> Result<(), QuorumError> {
         let deadline = Instant::now() + timeout;
         let rpc_timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS * 2);
         let mut next = 0usize;
@@ -274,12 +284,21 @@ impl<A: MetadataApplier> RaftQuorum<A> {
                 .unwrap_or_else(|| self.voters[next % self.voters.len()].address.clone());
             next += 1;
             let mut connection = ControllerConnection::new(&target, rpc_timeout);
-            match connection.join(self.node_id, &self.local_address).await {
+            let answer = connection
+                .join(self.node_id, &self.local_address, self.incarnation)
+                .await;
+            match answer {
                 Ok(JoinAnswer::Joined) => {
                     tracing::info!(voter = target, "joined the metadata quorum as an observer");
                     return Ok(());
                 }
                 Ok(JoinAnswer::NotLeader { leader }) => hint = leader,
+                Ok(JoinAnswer::Refused { reason }) => {
+                    if patience.is_none_or(|until| Instant::now() >= until) {
+                        return Err(QuorumError::JoinRefused { reason });
+                    }
+                    tracing::info!(reason, "join refused; retrying");
+                }
                 Err(error) => {
                     tracing::debug!(voter = target, %error, "join attempt failed");
                     hint = None;
@@ -302,7 +321,7 @@ impl<A: MetadataApplier> RaftQuorum<A> {
         if self.is_voter {
             return Ok(());
         }
-        self.join(timeout).await
+        self.join(timeout, None).await
     }
 
     /// Installs the handler of App requests on the controller listener.
