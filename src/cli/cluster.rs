@@ -10,8 +10,9 @@
 //! The broker table shows what DescribeCluster carries (node, host:port, rack, fenced) and
 //! each node's `CONTROLLER` listener from DescribeQuorum v2, plus the quorum's nodes
 //! DescribeCluster did not list (their `CLIENT` listener from DescribeQuorum v2). Broker epoch
-//! and shard count are left out: neither API carries them. Exit 0 when the quorum answered, 1 when no broker
-//! could describe it (the reason is printed) or on any connection or protocol error.
+//! and shard count are left out: neither API carries them. Exit 0 when the quorum answered,
+//! 1 when no broker could describe it (the reason is printed) or on any connection or
+//! protocol error.
 //! Formatting is pure (`format_status`) and unit-tested; the exchanges are blocking calls with
 //! the client's socket timeout.
 //!
