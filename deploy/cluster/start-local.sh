@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A 3-node ringbroker cluster on this machine, for trying the metadata quorum out:
-#   node N  client listener 127.0.0.1:909N, controller (Raft) listener 127.0.0.1:919(N+1),
+#   node N  client listener 127.0.0.1:909(N+1), controller (Raft) listener 127.0.0.1:919(N+1),
 #           data DIR/N, log DIR/N.log; every node is a voter of the metadata quorum.
 # The pids go to DIR/pids; `stop` sends SIGTERM to those pids (SIGKILL after 30 s).
 #
@@ -8,7 +8,7 @@
 #   start    start the three nodes (refused while DIR/pids exists), wait until each answers,
 #            then print `ringbroker cluster status`            [default]
 #   stop     stop the nodes listed in DIR/pids and remove it
-#   status   `ringbroker cluster status --bootstrap 127.0.0.1:9091`
+#   status   `ringbroker cluster status --bootstrap 127.0.0.1:9092`
 #   --dir    where data, logs and the pids file live [default: ./ringbroker-cluster]
 #   --bin    the ringbroker binary [default: target/release/ringbroker, else ringbroker on PATH]
 set -euo pipefail
@@ -52,35 +52,35 @@ start() {
     fi
     mkdir -p "$dir"
     for n in "${nodes[@]}"; do
-        if accepts "909$n"; then
-            echo "start-local.sh: 127.0.0.1:909$n is already in use" >&2
+        if accepts "$((9091 + n))"; then
+            echo "start-local.sh: 127.0.0.1:$((9091 + n)) is already in use" >&2
             exit 1
         fi
     done
     for n in "${nodes[@]}"; do
         mkdir -p "$dir/$n"
-        "$bin" serve --node-id "$n" --listen "127.0.0.1:909$n" --data-dir "$dir/$n" \
+        "$bin" serve --node-id "$n" --listen "127.0.0.1:$((9091 + n))" --data-dir "$dir/$n" \
             --quorum-voters "$voters" >>"$dir/$n.log" 2>&1 &
         echo "$!" >>"$pids"
-        echo "node $n: pid $!, client 127.0.0.1:909$n, log $dir/$n.log"
+        echo "node $n: pid $!, client 127.0.0.1:$((9091 + n)), log $dir/$n.log"
     done
     # Bounded wait: 60 probes 0.5 s apart per node.
     for n in "${nodes[@]}"; do
         for _ in $(seq 60); do
-            accepts "909$n" && break
+            accepts "$((9091 + n))" && break
             sleep 0.5
         done
-        accepts "909$n" || {
+        accepts "$((9091 + n))" || {
             echo "node $n does not accept; see $dir/$n.log, then: $0 stop --dir $dir" >&2
             exit 1
         }
     done
     # The quorum elects its leader once a majority is up: give it a few tries.
     for _ in $(seq 20); do
-        "$bin" cluster status --bootstrap 127.0.0.1:9091 >/dev/null 2>&1 && break
+        "$bin" cluster status --bootstrap 127.0.0.1:9092 >/dev/null 2>&1 && break
         sleep 0.5
     done
-    "$bin" cluster status --bootstrap 127.0.0.1:9091
+    "$bin" cluster status --bootstrap 127.0.0.1:9092
 }
 
 stop() {
@@ -114,5 +114,5 @@ stop() {
 case "$action" in
     start) start ;;
     stop) stop ;;
-    status) exec "$bin" cluster status --bootstrap 127.0.0.1:9091 ;;
+    status) exec "$bin" cluster status --bootstrap 127.0.0.1:9092 ;;
 esac

@@ -162,7 +162,8 @@ pub async fn check_cluster_id(
             return Err(MembershipError::Refused {
                 code: ErrorCode::InconsistentClusterId,
                 message: format!(
-                    "this data dir belongs to cluster {:?} but voter {node_id} is in cluster                      {cluster_id:?}: give this broker an empty data dir to join that cluster",
+                    "this data dir belongs to cluster {:?} but voter {node_id} is in cluster \
+                     {cluster_id:?}: give this broker an empty data dir to join that cluster",
                     node_file.cluster_id
                 ),
             });

@@ -4,7 +4,7 @@
 //! swapped here alone. No openraft type leaves `cluster/quorum/`.
 //!
 //! ```text
-//! caller ── propose(records) ──▶ RaftQuorum ── openraft ── network.rs ◀──TCP──▶ peer voters
+//! caller ── propose(records) ──▶ RaftQuorum ── openraft ── network.rs ◀──TCP──▶ peers
 //!                                   │ log_store.rs: __cluster_metadata-0 (storage/ segments)
 //!                                   │ state_machine.rs: MetadataApplier (caller's) + snapshots
 //! ```
