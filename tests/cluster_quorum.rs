@@ -8,6 +8,10 @@ use common::{Broker, BrokerOptions, RawClient};
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
+use ringbroker::protocol::messages::describe_quorum::{
+    DescribeQuorumPartitionRequest, DescribeQuorumRequest, DescribeQuorumResponse,
+    DescribeQuorumTopicRequest, ReplicaState,
+};
 use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
 use ringbroker::protocol::{ErrorCode, StrBytes};
 use std::collections::BTreeSet;
@@ -137,6 +141,17 @@ fn create_topic(broker: &Broker, name: &str, partitions: i32) -> std::io::Result
     Ok(response.topics[0].error_code)
 }
 
+fn describe_quorum(broker: &Broker) -> DescribeQuorumResponse {
+    let request = DescribeQuorumRequest {
+        topics: vec![DescribeQuorumTopicRequest {
+            topic_name: StrBytes::from("__cluster_metadata"),
+            partitions: vec![DescribeQuorumPartitionRequest { partition_index: 0 }],
+        }],
+    };
+    let mut client = RawClient::try_connect(broker.address).unwrap();
+    client.try_call(2, &request).unwrap()
+}
+
 fn topic_names(broker: &Broker) -> BTreeSet<String> {
     metadata(broker, &[]).map_or_else(
         |_| BTreeSet::new(),
@@ -164,6 +179,19 @@ fn every_broker_lists_every_broker_and_sees_a_topic_created_through_any_of_them(
     }
     let controller = cluster.agreed_controller(&[1, 2, 3, 4]);
     assert!((1..=3).contains(&controller), "a voter leads: {controller}");
+    // DescribeQuorum through the observer: the leader's view (forwarded), with every voter's
+    // progress and the observer among the observers.
+    let quorum = describe_quorum(cluster.broker(4));
+    assert_eq!(quorum.error_code, ErrorCode::None, "{quorum:?}");
+    let partition = &quorum.topics[0].partitions[0];
+    assert_eq!(partition.error_code, ErrorCode::None, "{quorum:?}");
+    assert_eq!(partition.leader_id, controller);
+    let ids = |replicas: &[ReplicaState]| -> BTreeSet<i32> {
+        replicas.iter().map(|r| r.replica_id).collect()
+    };
+    assert_eq!(ids(&partition.current_voters), BTreeSet::from([1, 2, 3]));
+    assert!(ids(&partition.observers).contains(&4), "{partition:?}");
+    assert!(partition.high_watermark > 0);
     // Through the observer: forwarded to the active controller.
     assert_eq!(
         create_topic(cluster.broker(4), "made-on-4", 8).unwrap(),

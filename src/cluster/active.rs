@@ -183,6 +183,11 @@ impl ActiveController {
                 })
                 .await
                 .map(|c| ControllerResponse::Heartbeat(c.outcome)),
+            ControllerRequest::QuorumStatus => Ok(ControllerResponse::QuorumStatus(
+                self.store
+                    .quorum()
+                    .map_or_else(|| unreachable_status(self.node_id), |q| q.status()),
+            )),
             ControllerRequest::ClusterId => Ok(ControllerResponse::ClusterId {
                 cluster_id: self.store.applied().map(|state| state.cluster_id.clone()),
             }),
@@ -252,6 +257,19 @@ impl ActiveController {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "fencing expired brokers failed"),
         }
+    }
+}
+
+/// The status of a node without a quorum (never in a running broker: `new` asserts one).
+fn unreachable_status(node_id: i32) -> super::quorum::QuorumStatus {
+    super::quorum::QuorumStatus {
+        node_id,
+        leader: None,
+        term: 0,
+        committed_offset: None,
+        applied_offset: None,
+        voters: Vec::new(),
+        observers: Vec::new(),
     }
 }
 

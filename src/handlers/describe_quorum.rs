@@ -9,9 +9,11 @@
 //! Runs on the connection's shard; the quorum's status is read on shard 0 (the Raft node's
 //! shard) through the mesh. Owns only the translation; the numbers are `cluster::quorum`'s.
 //!
-//! As Kafka's `KafkaRaftClient.handleDescribeQuorumRequest`: a node that does not lead the
-//! quorum answers the partition with NOT_LEADER_OR_FOLLOWER (we also fill in the leader and
-//! epoch it knows, so a client can go there). Where we differ on purpose: Kafka refuses a
+//! Any broker answers with the leader's view: it asks the leader for its status over the
+//! controller RPC (Kafka's brokers forward DescribeQuorum to the active controller). When the
+//! leader cannot be reached, the node answers from its own view, and as Kafka's
+//! `KafkaRaftClient.handleDescribeQuorumRequest` a node that does not lead answers the
+//! partition NOT_LEADER_OR_FOLLOWER (with the leader and epoch it knows). Where we differ on purpose: Kafka refuses a
 //! request naming anything but `__cluster_metadata-0` as a whole with INVALID_REQUEST; we
 //! answer each other partition UNKNOWN_TOPIC_OR_PARTITION and still answer the metadata
 //! partition (an empty request is INVALID_REQUEST, as in Kafka). Replica directory ids are
@@ -21,7 +23,7 @@ use super::{HandlerError, RequestContext};
 use crate::cluster::MetadataHost as _;
 use crate::cluster::controller::{self, CONTROLLER_SHARD};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER, ClusterMetadata};
-use crate::cluster::quorum::{MetadataQuorum, QuorumStatus, VoterProgress};
+use crate::cluster::quorum::{QuorumStatus, VoterProgress};
 use crate::cluster::topic_name::RESERVED_METADATA_TOPIC;
 use crate::config::QuorumVoter;
 use crate::group::coordinator::now_ms;
@@ -56,8 +58,10 @@ pub async fn handle(
     let status = ctx
         .shard
         .invoke_on(CONTROLLER_SHARD, |shard| async move {
-            let store = shard.state.metadata_view().store()?;
-            Some(store.quorum()?.status())
+            // Forwarded to the leader (only it knows the voters' progress), as Kafka's brokers
+            // forward DescribeQuorum to the active controller.
+            let link = shard.state.metadata_view().link()?.clone();
+            Some(link.client.leader_status().await)
         })
         .await?;
     let Some(status) = status else {

@@ -41,7 +41,7 @@ pub struct CommittedEntry {
 }
 
 /// One voter (or observer) as this node sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoterProgress {
     pub node_id: i32,
     /// Last offset known replicated to it; known on the leader only (DescribeQuorum's
@@ -50,7 +50,7 @@ pub struct VoterProgress {
 }
 
 /// The quorum as this node sees it (DescribeQuorum, `cluster status`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumStatus {
     pub node_id: i32,
     pub leader: Option<i32>,
