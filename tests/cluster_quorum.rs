@@ -430,3 +430,79 @@ fn a_data_dir_of_another_cluster_is_refused_and_left_intact() {
     single.start_again();
     assert!(topic_names(&single).contains("mine"));
 }
+
+/// librdkafka against the cluster through the observer: an idempotent acks=all producer finds
+/// each partition's leader on its broker, and a consumer group (its coordinator on whichever
+/// broker leads the group's offsets partition) reads every record back once, each partition
+/// in order.
+#[test]
+fn librdkafka_produces_and_consumes_as_a_group_across_the_brokers() {
+    use rdkafka::ClientConfig;
+    use rdkafka::Message as _;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    const PARTITIONS: i32 = 12;
+    const RECORDS: i32 = 3_000;
+    let mut cluster = Cluster::start();
+    cluster.agreed_controller(&[1, 2, 3, 4]);
+    let bootstrap = cluster.broker(4).address.to_string();
+    assert_eq!(
+        create_topic(cluster.broker(4), "across", PARTITIONS).unwrap(),
+        ErrorCode::None
+    );
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .expect("producer");
+    for index in 0..RECORDS {
+        let key = index.to_string();
+        let record = BaseRecord::to("across")
+            .key(&key)
+            .payload(&key)
+            .partition(index % PARTITIONS);
+        producer.send(record).map_err(|(e, _)| e).expect("send");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "across-group")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&["across"]).expect("subscribe");
+    let mut last_key = std::collections::BTreeMap::<i32, i32>::new();
+    let mut seen = BTreeSet::new();
+    let deadline = std::time::Instant::now() + CONVERGE * 2;
+    while seen.len() < usize::try_from(RECORDS).unwrap() && std::time::Instant::now() < deadline {
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let key: i32 = std::str::from_utf8(message.key().unwrap())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(key % PARTITIONS, message.partition());
+        let previous = last_key.insert(message.partition(), key);
+        assert!(
+            previous.is_none_or(|p| p < key),
+            "out of order in {}",
+            message.partition()
+        );
+        assert!(seen.insert(key), "record {key} twice");
+    }
+    assert_eq!(
+        seen.len(),
+        usize::try_from(RECORDS).unwrap(),
+        "not every record came back"
+    );
+    let leaders: BTreeSet<i32> = leaders(cluster.broker(1), "across")
+        .into_iter()
+        .map(|(_, leader)| leader)
+        .collect();
+    assert!(leaders.len() > 1, "one broker led everything: {leaders:?}");
+}
