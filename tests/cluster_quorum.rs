@@ -54,13 +54,23 @@ impl Cluster {
     }
 
     fn start_with_session_ms(session_ms: u64) -> Self {
+        Self::start_with(session_ms, &[])
+    }
+
+    fn start_with(session_ms: u64, extra_args: &[&str]) -> Self {
         let voters: Vec<String> = (1..=3)
             .map(|id| format!("{id}@{}", common::free_address()))
             .collect();
         let voters = voters.join(",");
         // All at once: each voter waits for a quorum before it serves.
         let mut brokers: Vec<Broker> = (1..=4)
-            .map(|id| Broker::spawn(member_options(id, &voters, session_ms)))
+            .map(|id| {
+                let mut options = member_options(id, &voters, session_ms);
+                options
+                    .extra_args
+                    .extend(extra_args.iter().map(|s| (*s).to_owned()));
+                Broker::spawn(options)
+            })
             .collect();
         for broker in &mut brokers {
             broker.wait_ready();
@@ -505,4 +515,58 @@ fn librdkafka_produces_and_consumes_as_a_group_across_the_brokers() {
         .map(|(_, leader)| leader)
         .collect();
     assert!(leaders.len() > 1, "one broker led everything: {leaders:?}");
+}
+
+/// The metadata log's high watermark as the leader reports it (through any broker).
+fn metadata_offset(broker: &Broker) -> Option<i64> {
+    let mut client = RawClient::try_connect(broker.address).ok()?;
+    let request = DescribeQuorumRequest {
+        topics: vec![DescribeQuorumTopicRequest {
+            topic_name: StrBytes::from("__cluster_metadata"),
+            partitions: vec![DescribeQuorumPartitionRequest { partition_index: 0 }],
+        }],
+    };
+    let response: DescribeQuorumResponse = client.try_call(2, &request).ok()?;
+    let partition = response.topics.first()?.partitions.first()?;
+    (partition.error_code == ErrorCode::None).then_some(partition.high_watermark)
+}
+
+#[test]
+fn rolling_restarts_keep_the_metadata_and_its_offset_only_grows() {
+    // Snapshots every 16 entries: restarts recover from a snapshot plus its tail, and a
+    // follower that fell behind installs the leader's snapshot.
+    let mut cluster = Cluster::start_with(1000, &["--quorum-snapshot-entries", "16"]);
+    cluster.agreed_controller(&[1, 2, 3, 4]);
+    let mut offset = 0;
+    for round in 1..=4 {
+        for index in 0..6 {
+            let name = format!("roll-{round}-{index}");
+            let created = common::eventually(CONVERGE, || {
+                create_topic(&cluster.brokers[0], &name, 1)
+                    .is_ok_and(|c| c == ErrorCode::None || c == ErrorCode::TopicAlreadyExists)
+            });
+            assert!(created, "{name} not created");
+        }
+        // Restart broker `round` (three voters, then the observer), one at a time.
+        cluster.broker(round).terminate();
+        cluster.broker(round).start_again();
+        let expected: BTreeSet<String> = (1..=round)
+            .flat_map(|r| (0..6).map(move |i| format!("roll-{r}-{i}")))
+            .collect();
+        for id in 1..=4 {
+            let broker = &cluster.brokers[index(id)];
+            assert!(
+                common::eventually(CONVERGE, || topic_names(broker).is_superset(&expected)),
+                "round {round}: broker {id} lacks topics"
+            );
+        }
+        let now = common::eventually(CONVERGE, || {
+            metadata_offset(&cluster.brokers[index(round)]).is_some_and(|o| o >= offset)
+        });
+        assert!(
+            now,
+            "round {round}: the metadata offset went back below {offset}"
+        );
+        offset = metadata_offset(&cluster.brokers[index(round)]).unwrap_or(offset);
+    }
 }
