@@ -289,8 +289,8 @@ pub const PRODUCERS_PER_PARTITION_MAX: usize = 8192;
 /// be damaged.
 pub const PRODUCER_SNAPSHOTS_RETAINED: usize = 2;
 
-/// Producer ids reserved per write of the allocator's file: one fsync per this many
-/// InitProducerId calls, and at most this many ids skipped after a crash.
+/// Producer ids per block a broker asks the controller for (a metadata-log commit per this
+/// many InitProducerId calls; at most this many ids skipped after a crash).
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 /// How often a partition forgets expired producers (Kafka's
@@ -556,8 +556,9 @@ pub const NODE_FILE_SIZE_MAX: usize = 4096;
 /// Pause between a broker's attempts to reach the active controller.
 pub const CONTROLLER_RETRY_MS: u64 = 100;
 /// How long a SIGTERM'd broker waits for the controller to move its leadership away before
-/// it stops anyway (Kafka's controlled shutdown is bounded the same way).
-pub const CONTROLLED_SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
+/// it stops anyway (Kafka's controlled shutdown is bounded the same way); well inside the
+/// shard's stop bound, so the logs still close cleanly.
+pub const CONTROLLED_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
 /// How long a broker that forwarded a change waits to apply the version the controller
 /// named, before answering its client anyway with REQUEST_TIMED_OUT.
 pub const FORWARDED_APPLY_TIMEOUT_MS: u64 = 5_000;
@@ -566,3 +567,15 @@ pub const FORWARDED_APPLY_TIMEOUT_MS: u64 = 5_000;
 /// `ProducerIdsRecord` hands out 1 000 at a time). A broker asks again when its block runs out,
 /// so ids are unique across brokers: blocks never overlap.
 pub const PRODUCER_ID_BLOCK_SIZE_MAX: i32 = 1_000_000;
+
+/// Ids left in a broker's producer-id block when it asks for the next one in the background
+/// (a quarter of `PRODUCER_ID_BLOCK_SIZE`): InitProducerId waits for the controller only when
+/// a burst uses them up before the request commits.
+pub const PRODUCER_ID_BLOCK_PREFETCH_REMAINING: i64 = PRODUCER_ID_BLOCK_SIZE / 4;
+const _: () = assert!(PRODUCER_ID_BLOCK_PREFETCH_REMAINING < PRODUCER_ID_BLOCK_SIZE);
+
+/// Id ranges a broker remembers as its own for InitProducerId's epoch bump (`is_issued`): one
+/// per block it held (contiguous ones merge), 16 bytes each. Older ones are forgotten: their
+/// producers get a fresh id instead of a bumped epoch, which is always correct.
+pub const PRODUCER_ID_RANGES_REMEMBERED_MAX: usize = 1024;
+const _: () = assert!(PRODUCER_ID_BLOCK_SIZE <= PRODUCER_ID_BLOCK_SIZE_MAX as i64);

@@ -8,6 +8,10 @@ use common::{Broker, BrokerOptions, RawClient};
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
+use ringbroker::protocol::messages::describe_quorum::{
+    DescribeQuorumPartitionRequest, DescribeQuorumRequest, DescribeQuorumResponse,
+    DescribeQuorumTopicRequest, ReplicaState,
+};
 use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
 use ringbroker::protocol::{ErrorCode, StrBytes};
 use std::collections::BTreeSet;
@@ -19,38 +23,49 @@ const CONVERGE: Duration = Duration::from_secs(30);
 /// Brokers by node id: 1–3 vote, 4 observes.
 struct Cluster {
     brokers: Vec<Broker>,
+    voters: String,
+}
+
+/// A member's flags: heartbeats every 100 ms, the given session timeout, no auto-creation.
+fn member_options(node_id: i32, voters: &str, session_ms: u64) -> BrokerOptions {
+    BrokerOptions {
+        extra_args: [
+            "--node-id",
+            &node_id.to_string(),
+            "--quorum-voters",
+            voters,
+            "--broker-heartbeat-interval-ms",
+            "100",
+            "--broker-session-timeout-ms",
+            &session_ms.to_string(),
+            "--auto-create-partitions",
+            "0",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect(),
+        ..BrokerOptions::default()
+    }
 }
 
 impl Cluster {
     fn start() -> Self {
+        Self::start_with_session_ms(1000)
+    }
+
+    fn start_with_session_ms(session_ms: u64) -> Self {
         let voters: Vec<String> = (1..=3)
             .map(|id| format!("{id}@{}", common::free_address()))
             .collect();
         let voters = voters.join(",");
-        let options = |node_id: i32| BrokerOptions {
-            extra_args: [
-                "--node-id",
-                &node_id.to_string(),
-                "--quorum-voters",
-                &voters,
-                "--broker-heartbeat-interval-ms",
-                "100",
-                "--broker-session-timeout-ms",
-                "1000",
-                "--auto-create-partitions",
-                "0",
-            ]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-            ..BrokerOptions::default()
-        };
-        // Voters first, all at once: each waits for a quorum before it serves.
-        let mut brokers: Vec<Broker> = (1..=4).map(|id| Broker::spawn(options(id))).collect();
+        // All at once: each voter waits for a quorum before it serves.
+        let mut brokers: Vec<Broker> = (1..=4)
+            .map(|id| Broker::spawn(member_options(id, &voters, session_ms)))
+            .collect();
         for broker in &mut brokers {
             broker.wait_ready();
         }
-        Self { brokers }
+        Self { brokers, voters }
     }
 
     fn broker(&mut self, node_id: i32) -> &mut Broker {
@@ -126,6 +141,17 @@ fn create_topic(broker: &Broker, name: &str, partitions: i32) -> std::io::Result
     Ok(response.topics[0].error_code)
 }
 
+fn describe_quorum(broker: &Broker) -> DescribeQuorumResponse {
+    let request = DescribeQuorumRequest {
+        topics: vec![DescribeQuorumTopicRequest {
+            topic_name: StrBytes::from("__cluster_metadata"),
+            partitions: vec![DescribeQuorumPartitionRequest { partition_index: 0 }],
+        }],
+    };
+    let mut client = RawClient::try_connect(broker.address).unwrap();
+    client.try_call(2, &request).unwrap()
+}
+
 fn topic_names(broker: &Broker) -> BTreeSet<String> {
     metadata(broker, &[]).map_or_else(
         |_| BTreeSet::new(),
@@ -153,6 +179,19 @@ fn every_broker_lists_every_broker_and_sees_a_topic_created_through_any_of_them(
     }
     let controller = cluster.agreed_controller(&[1, 2, 3, 4]);
     assert!((1..=3).contains(&controller), "a voter leads: {controller}");
+    // DescribeQuorum through the observer: the leader's view (forwarded), with every voter's
+    // progress and the observer among the observers.
+    let quorum = describe_quorum(cluster.broker(4));
+    assert_eq!(quorum.error_code, ErrorCode::None, "{quorum:?}");
+    let partition = &quorum.topics[0].partitions[0];
+    assert_eq!(partition.error_code, ErrorCode::None, "{quorum:?}");
+    assert_eq!(partition.leader_id, controller);
+    let ids = |replicas: &[ReplicaState]| -> BTreeSet<i32> {
+        replicas.iter().map(|r| r.replica_id).collect()
+    };
+    assert_eq!(ids(&partition.current_voters), BTreeSet::from([1, 2, 3]));
+    assert!(ids(&partition.observers).contains(&4), "{partition:?}");
+    assert!(partition.high_watermark > 0);
     // Through the observer: forwarded to the active controller.
     assert_eq!(
         create_topic(cluster.broker(4), "made-on-4", 8).unwrap(),
@@ -228,10 +267,17 @@ fn with_two_of_three_voters_down_changes_fail_retriably_and_nothing_splits() {
             .is_ok_and(|code| code == ErrorCode::None)
     });
     assert!(created, "the quorum did not come back");
-    for id in [1, 2, 4] {
-        let names = topic_names(&cluster.brokers[index(id)]);
-        assert!(!names.contains("without-quorum"), "broker {id}: {names:?}");
-    }
+    // One history: every running broker converges on the same topics. (A CreateTopics that
+    // timed out may still commit once the majority is back, as in Kafka, where a timeout
+    // leaves the outcome for the client to look up; what must not happen is two histories.)
+    let converged = common::eventually(CONVERGE, || {
+        let sets: Vec<BTreeSet<String>> = [1, 2, 4]
+            .iter()
+            .map(|id| topic_names(&cluster.brokers[index(*id)]))
+            .collect();
+        sets[0].contains("with-quorum") && sets.iter().all(|set| *set == sets[0])
+    });
+    assert!(converged, "brokers disagree on the topics");
 }
 
 #[test]
@@ -281,4 +327,106 @@ fn restarting_every_broker_at_once_keeps_the_metadata() {
             "broker {id} lost topics"
         );
     }
+}
+
+/// Spawns a broker that should refuse to start; returns its log once it exited (bounded).
+fn refused(mut broker: Broker) -> String {
+    let exited = common::eventually(CONVERGE, || !broker.is_running());
+    assert!(exited, "the broker kept running:\n{}", broker.log());
+    broker.log()
+}
+
+/// Partition index → leader, as `broker` reports them.
+fn leaders(broker: &Broker, topic: &str) -> Vec<(i32, i32)> {
+    metadata(broker, &[topic]).map_or_else(
+        |_| Vec::new(),
+        |response| {
+            response.topics[0]
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, p.leader_id))
+                .collect()
+        },
+    )
+}
+
+#[test]
+fn sigterm_moves_a_broker_out_before_its_session_could_expire() {
+    // A session of a minute: only the controlled shutdown can fence the broker in time.
+    let mut cluster = Cluster::start_with_session_ms(60_000);
+    cluster.agreed_controller(&[1, 2, 3, 4]);
+    assert_eq!(
+        create_topic(cluster.broker(1), "spread", 8).unwrap(),
+        ErrorCode::None
+    );
+    let on_four: Vec<i32> = leaders(cluster.broker(1), "spread")
+        .into_iter()
+        .filter(|(_, leader)| *leader == 4)
+        .map(|(partition, _)| partition)
+        .collect();
+    assert!(!on_four.is_empty(), "no partition led by broker 4");
+    assert!(cluster.broker(4).terminate().success());
+    let first = &cluster.brokers[0];
+    let moved_out = common::eventually(Duration::from_secs(10), || {
+        !listed_brokers(first).contains(&4)
+            && leaders(first, "spread")
+                .iter()
+                .all(|(partition, leader)| !on_four.contains(partition) || *leader == -1)
+    });
+    assert!(moved_out, "broker 4 still listed or leading after SIGTERM");
+    // Back: its partitions get their leader again (it is their only replica).
+    cluster.broker(4).start_again();
+    let back = common::eventually(CONVERGE, || {
+        leaders(&cluster.brokers[0], "spread")
+            .iter()
+            .all(|(partition, leader)| !on_four.contains(partition) || *leader == 4)
+    });
+    assert!(back, "broker 4 did not lead its partitions again");
+}
+
+#[test]
+fn brokers_that_do_not_fit_the_cluster_are_refused_with_a_clear_message() {
+    let cluster = Cluster::start();
+    // Another shard count: partitions live on the same shard index everywhere.
+    let mut other = member_options(5, &cluster.voters, 1000);
+    other.shards = 1;
+    let log = refused(Broker::spawn(other));
+    assert!(
+        log.contains("every broker must run the same shard count"),
+        "{log}"
+    );
+    // A second live broker with node id 4.
+    let log = refused(Broker::spawn(member_options(4, &cluster.voters, 1000)));
+    assert!(
+        log.contains("another broker is registered with node id 4 and is alive"),
+        "{log}"
+    );
+    // The live broker 4 keeps following the metadata log.
+    assert_eq!(
+        create_topic(&cluster.brokers[0], "after-refusals", 1).unwrap(),
+        ErrorCode::None
+    );
+    let fourth = &cluster.brokers[3];
+    assert!(
+        common::eventually(CONVERGE, || topic_names(fourth).contains("after-refusals")),
+        "broker 4 stopped following the metadata log"
+    );
+}
+
+#[test]
+fn a_data_dir_of_another_cluster_is_refused_and_left_intact() {
+    let mut cluster = Cluster::start();
+    cluster.agreed_controller(&[1, 2, 3, 4]);
+    // A single-node broker's data dir: its own cluster, node id 0.
+    let mut single = Broker::start();
+    assert_eq!(create_topic(&single, "mine", 1).unwrap(), ErrorCode::None);
+    single.terminate();
+    let data = single.data_dir().display().to_string();
+    let mut options = member_options(0, &cluster.voters, 1000);
+    options.extra_args.extend(["--data-dir".to_owned(), data]);
+    let log = refused(Broker::spawn(options));
+    assert!(log.contains("belongs to cluster"), "{log}");
+    // Nothing of it was replaced: alone again, it still has its topic.
+    single.start_again();
+    assert!(topic_names(&single).contains("mine"));
 }

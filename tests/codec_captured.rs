@@ -117,6 +117,7 @@ fn their_reencode(key: ApiKey, input: &mut Bytes, version: i16) -> Theirs {
             again::<kp::IncrementalAlterConfigsRequest>(input, version)
         }
         ApiKey::OffsetDelete => again::<kp::OffsetDeleteRequest>(input, version),
+        ApiKey::DescribeQuorum => again::<kp::DescribeQuorumRequest>(input, version),
         ApiKey::DescribeCluster => again::<kp::DescribeClusterRequest>(input, version),
     }
 }

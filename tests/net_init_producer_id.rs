@@ -166,3 +166,32 @@ fn an_idle_producer_is_forgotten_after_the_configured_expiration() {
     std::thread::sleep(std::time::Duration::from_millis(1_000));
     assert_eq!(send(3), 1, "after the expiration the same batch is new");
 }
+
+/// A data dir of a single-node broker from before producer-id blocks: its `producer-ids` file
+/// reserved ids below `reserved_end`. Blocks from the metadata log start above it, and an id
+/// below it still counts as this node's (its epoch is bumped).
+#[test]
+fn ids_continue_above_the_old_files_reserved_end_after_an_upgrade() {
+    let mut broker = Broker::start();
+    broker.terminate();
+    let file = broker.data_dir().join("producer-ids");
+    std::fs::write(&file, "ringbroker-producer-ids 1\nreserved_end 50000\n").unwrap();
+    broker.start_again();
+    let (first, epoch) = fresh(&broker, 4);
+    assert_eq!(
+        (first, epoch),
+        (50_000, 0),
+        "the first block starts at the old end"
+    );
+    let known = InitProducerIdRequest {
+        producer_id: 49_999,
+        producer_epoch: 3,
+        ..InitProducerIdRequest::default()
+    };
+    let bumped = init(&broker, 4, &known);
+    assert_eq!(bumped.error_code, ErrorCode::None);
+    assert_eq!((bumped.producer_id, bumped.producer_epoch), (49_999, 4));
+    broker.restart();
+    let after_restart = fresh(&broker, 4).0;
+    assert!(after_restart > first, "{after_restart} after {first}");
+}

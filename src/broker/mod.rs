@@ -28,7 +28,7 @@
 //! Runs on every shard thread (services, hooks); [`Broker::prepare`] runs on `main`.
 use crate::cluster::ControllerLink;
 use crate::cluster::active::{ActiveController, ControllerEndpoint};
-use crate::cluster::membership::{Membership, MembershipError, NodeFile};
+use crate::cluster::membership::{Membership, MembershipError, NodeFile, check_cluster_id};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER, Listener, random_uuid};
 use crate::cluster::metadata::{MetadataImage, encode_snapshot};
 use crate::cluster::partition_logs::{LogPlacement, wanted_logs};
@@ -40,8 +40,10 @@ use crate::cluster::{ClusterMetadata, MetadataHost, MetadataStore, MetadataView,
 use crate::config::Config;
 use crate::group::{self, Coordinator};
 use crate::limits::{
-    BROKER_REGISTRATION_TIMEOUT_MS, CONTROLLED_SHUTDOWN_TIMEOUT_MS, QUORUM_START_TIMEOUT_MS,
+    BROKER_REGISTRATION_TIMEOUT_MS, CONTROLLED_SHUTDOWN_TIMEOUT_MS, QUORUM_CONNECT_TIMEOUT_MS,
+    QUORUM_START_TIMEOUT_MS,
 };
+use crate::protocol::Uuid;
 use crate::shard::{Compose, ShardError, StartContext};
 use crate::storage::LogPump;
 use std::cell::RefCell;
@@ -107,6 +109,15 @@ enum MetadataLogError {
     File(#[from] crate::cluster::metadata::MetadataFileError),
     #[error("the metadata log has no state after its first entry was proposed")]
     NotBootstrapped,
+    #[error(
+        "this data dir's metadata log has voters {stored:?} but --quorum-voters names \
+         {configured:?}: changing the voter set is not supported yet; start with the voters \
+         the data dir was created with, or an empty data dir"
+    )]
+    VoterSetChanged {
+        stored: BTreeSet<i32>,
+        configured: BTreeSet<i32>,
+    },
     #[error(transparent)]
     Membership(#[from] MembershipError),
 }
@@ -163,15 +174,30 @@ impl Broker {
         &self,
         config: &Config,
     ) -> Result<(Arc<ClusterMetadata>, MetadataStore, ControllerLink), MetadataLogError> {
-        let quorum_config = quorum_config(config);
+        let incarnation = random_uuid();
+        let mut quorum_config = quorum_config(config);
+        quorum_config.incarnation = incarnation.0;
+        quorum_config.join_refusal_patience = config.broker_session_timeout * 2;
+        if let Some(node_file) = &self.node_file {
+            let voters: Vec<(i32, String)> = config
+                .quorum_voters
+                .iter()
+                .map(|voter| (voter.node_id, voter.address.clone()))
+                .collect();
+            let timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS);
+            check_cluster_id(node_file, &voters, timeout).await?;
+        }
         let quorum = Rc::new(RaftQuorum::start(quorum_config, MetadataImage::default()).await?);
+        check_voter_set(config, &quorum)?;
         let timeout = Duration::from_millis(QUORUM_START_TIMEOUT_MS);
         quorum.wait_caught_up(timeout).await?;
         let store = MetadataStore::with_quorum(&config.data_dir, Rc::clone(&quorum));
         self.bootstrap(&quorum, &store, timeout).await?;
         // Only now (the first entry is committed) may the pre-log files go.
         store.retire_pre_log_files()?;
-        let link = self.join_cluster(config, &quorum, &store).await?;
+        let link = self
+            .join_cluster(config, &quorum, &store, incarnation)
+            .await?;
         let metadata = store.applied().ok_or(MetadataLogError::NotBootstrapped)?;
         Ok((metadata, store, link))
     }
@@ -214,6 +240,7 @@ impl Broker {
         config: &Config,
         quorum: &Rc<RaftQuorum<MetadataImage>>,
         store: &MetadataStore,
+        incarnation: Uuid,
     ) -> Result<ControllerLink, MetadataLogError> {
         let active = Rc::new(ActiveController::new(
             config.node_id,
@@ -234,7 +261,7 @@ impl Broker {
         let request = RegistrationRequest {
             cluster_id,
             node_id: config.node_id,
-            incarnation: random_uuid(),
+            incarnation,
             listeners: listeners(config, quorum.local_address()),
             shard_count: i32::try_from(config.shard_count()).unwrap_or(i32::MAX),
             rack: config.rack.clone(),
@@ -262,6 +289,22 @@ impl Broker {
             stopping: Rc::new(std::cell::Cell::new(false)),
         })
     }
+}
+
+/// Refuses to run when the metadata log's voters are not `--quorum-voters`' (a changed list,
+/// or a data dir of the default single voter given a list): changing the voter set needs a
+/// membership change through the quorum, which is not built yet — running would silently use
+/// the stored set.
+fn check_voter_set(
+    config: &Config,
+    quorum: &RaftQuorum<MetadataImage>,
+) -> Result<(), MetadataLogError> {
+    let stored: BTreeSet<i32> = quorum.status().voters.iter().map(|v| v.node_id).collect();
+    let configured: BTreeSet<i32> = config.quorum_voters.iter().map(|v| v.node_id).collect();
+    if stored.is_empty() || stored == configured {
+        return Ok(());
+    }
+    Err(MetadataLogError::VoterSetChanged { stored, configured })
 }
 
 /// What this broker registers: its client listener (as advertised) and its controller
@@ -348,7 +391,8 @@ impl Compose for Broker {
         group::load_owned(&groups, &metadata, placement).await;
         // Idempotent producers: the node's one producer id allocator lives on shard 0.
         let producer_ids = if placement.index == 0 {
-            let allocator = ProducerIdAllocator::open(&config.data_dir).await;
+            let allocator =
+                ProducerIdAllocator::open(&config.data_dir, config.node_id, &metadata).await;
             Some(allocator.map_err(|source| ShardError::Service {
                 shard: placement.index,
                 service: "producer id allocator",
@@ -389,9 +433,10 @@ impl Compose for Broker {
     async fn stop(&self, shard: &Rc<Shard>) {
         if let Some(link) = shard.state.metadata.link() {
             // Controlled shutdown: the controller moves leadership away before we go.
+            // The heartbeat task stops first: its next beat must not unfence us again.
+            link.stopping.set(true);
             let timeout = Duration::from_millis(CONTROLLED_SHUTDOWN_TIMEOUT_MS);
             link.membership.shut_down(timeout).await;
-            link.stopping.set(true);
         }
         let quorum = shard
             .state

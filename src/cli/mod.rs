@@ -5,12 +5,14 @@
 //! ringbroker topic create|list|describe|delete|add-partitions|config   topic.rs
 //! ringbroker tune check|apply                                           tune/
 //! ringbroker group list|describe                                       group.rs
+//! ringbroker cluster status                                            cluster.rs
 //! ```
 //!
 //! Each command writes its report to the `out` it is given (stdout in the binary, a buffer in
 //! tests) and returns [`Outcome`]; failures are [`CliError`] values that `main` prints. Runs on
 //! the main thread of a short-lived process; no shard runs.
 pub mod args;
+pub mod cluster;
 pub mod group;
 pub mod table;
 pub mod topic;
@@ -22,7 +24,7 @@ use crate::protocol::ErrorCode;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
-pub const COMMANDS: [&str; 3] = ["topic", "tune", "group"];
+pub const COMMANDS: [&str; 4] = ["topic", "tune", "group", "cluster"];
 
 /// Default `--bootstrap` (the broker's default listener).
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
@@ -40,6 +42,7 @@ USAGE:
     ringbroker topic config TOPIC [--set K=V]... [--delete K]...
     ringbroker group list                 [--bootstrap HOST:PORT]
     ringbroker group describe GROUP...    [--bootstrap HOST:PORT]   (offsets and LAG)
+    ringbroker cluster status             [--bootstrap HOST:PORT]   (quorum and brokers)
     ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
@@ -120,6 +123,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
         "topic" => topic::run(action, rest, out),
         "tune" => tune::run(action, rest, out),
         "group" => group::run(action, rest, out),
+        "cluster" => cluster::run(action, rest, out),
         _ => Err(CliError::UnknownCommand {
             words: args.join(" "),
         }),

@@ -23,7 +23,7 @@ use super::policy::lifecycle::BrokerSessions;
 use super::policy::placement;
 use super::quorum::{AppHandler, MetadataQuorum, QuorumError};
 use super::rpc::{ControllerRequest, ControllerResponse};
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, Uuid};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -146,7 +146,10 @@ impl ActiveController {
 
     /// Handles one request from a broker (or this node's own client).
     pub async fn handle(&self, request: ControllerRequest) -> ControllerResponse {
-        if let Err(leader) = self.is_active() {
+        // Any node tells its cluster id; everything else is the active controller's.
+        if request != ControllerRequest::ClusterId
+            && let Err(leader) = self.is_active()
+        {
             return ControllerResponse::NotController { leader };
         }
         let now = self.now();
@@ -180,6 +183,14 @@ impl ActiveController {
                 })
                 .await
                 .map(|c| ControllerResponse::Heartbeat(c.outcome)),
+            ControllerRequest::QuorumStatus => Ok(ControllerResponse::QuorumStatus(
+                self.store
+                    .quorum()
+                    .map_or_else(|| unreachable_status(self.node_id), |q| q.status()),
+            )),
+            ControllerRequest::ClusterId => Ok(ControllerResponse::ClusterId {
+                cluster_id: self.store.applied().map(|state| state.cluster_id.clone()),
+            }),
             ControllerRequest::Change(change) => {
                 self.change(change)
                     .await
@@ -196,8 +207,37 @@ impl ActiveController {
     /// # Errors
     /// As `decisions::decide`, and the commit's.
     pub async fn change(&self, change: MetadataChange) -> Result<Committed<()>, MetadataError> {
-        self.commit(|state, _| Ok((decisions::decide(state, &change)?, ())))
+        self.commit(|state, _| Ok((decisions::decide(state, &change, self.node_id)?, ())))
             .await
+    }
+
+    /// Whether an observer may join the quorum as a learner: refused while another
+    /// incarnation of its node id is registered with a live session (two processes with one
+    /// id would take turns being the learner at that id, and neither would keep up).
+    ///
+    /// # Errors
+    /// The reason, as the refused broker prints it.
+    pub fn admit_learner(&self, node_id: i32, incarnation: Uuid) -> Result<(), String> {
+        if self.is_active().is_err() {
+            return Ok(()); // Only the leader adds learners; it decides.
+        }
+        let Some(state) = self.store.applied() else {
+            return Ok(());
+        };
+        let other = state
+            .broker(node_id)
+            .is_some_and(|broker| broker.incarnation != incarnation);
+        if other
+            && self
+                .sessions
+                .borrow()
+                .has_valid_session(&state, node_id, self.now())
+        {
+            return Err(format!(
+                "another broker is registered with node id {node_id} and is alive"
+            ));
+        }
+        Ok(())
     }
 
     /// One tick of the session timer: fences every broker whose session expired (only while
@@ -217,6 +257,19 @@ impl ActiveController {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "fencing expired brokers failed"),
         }
+    }
+}
+
+/// The status of a node without a quorum (never in a running broker: `new` asserts one).
+fn unreachable_status(node_id: i32) -> super::quorum::QuorumStatus {
+    super::quorum::QuorumStatus {
+        node_id,
+        leader: None,
+        term: 0,
+        committed_offset: None,
+        applied_offset: None,
+        voters: Vec::new(),
+        observers: Vec::new(),
     }
 }
 
@@ -244,5 +297,9 @@ impl AppHandler for ControllerEndpoint {
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
             Ok(controller.handle(request).await.to_bytes())
         })
+    }
+
+    fn admit_learner(&self, node_id: i32, incarnation: [u8; 16]) -> Result<(), String> {
+        self.0.admit_learner(node_id, Uuid(incarnation))
     }
 }

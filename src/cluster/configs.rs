@@ -6,7 +6,8 @@
 //!
 //! Which resource a config belongs to: every entry of [`TOPIC_CONFIGS`] is a topic config under
 //! its own name and a writable broker-level default under its broker synonym (`log.retention.ms`
-//! for `retention.ms`, as Kafka names them); [`BROKER_READ_ONLY`] are broker-only configs whose
+//! for `retention.ms`, as Kafka names them); [`BROKER_CONFIGS`] are writable broker-only configs
+//! (`default.replication.factor`); [`BROKER_READ_ONLY`] are broker-only configs whose
 //! values come from the running `Config` (static, never altered through the API).
 //!
 //! A topic's effective value is its own override, else the broker-level override of its broker
@@ -19,8 +20,9 @@ use std::time::Duration;
 
 use crate::limits::{
     BATCH_SIZE_MAX, CONFIG_VALUE_LENGTH_MAX, INDEX_INTERVAL_BYTES_DEFAULT,
-    MESSAGE_SIZE_MAX_DEFAULT, MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT, RETENTION_MS_DEFAULT,
-    SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN, SEGMENT_MS_DEFAULT, SEGMENT_SIZE_MAX,
+    MESSAGE_SIZE_MAX_DEFAULT, MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT, REPLICAS_PER_PARTITION_MAX,
+    REPLICATION_FACTOR_DEFAULT, RETENTION_MS_DEFAULT, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN,
+    SEGMENT_MS_DEFAULT, SEGMENT_SIZE_MAX,
 };
 use crate::storage::{FlushPolicy, LogConfig, TimestampType};
 
@@ -233,6 +235,22 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     },
 ];
 
+/// Writable broker-only configs: set through the broker resource (IncrementalAlterConfigs /
+/// AlterConfigs) like a topic config's broker synonym, but no topic has them (`name` and
+/// `broker_synonym` are the same).
+#[allow(clippy::cast_possible_wrap)] // REPLICAS_PER_PARTITION_MAX is small (limits.rs)
+pub const BROKER_CONFIGS: &[TopicConfigDef] = &[TopicConfigDef {
+    name: "default.replication.factor",
+    broker_synonym: "default.replication.factor",
+    kind: int(
+        1,
+        REPLICAS_PER_PARTITION_MAX as i64,
+        REPLICATION_FACTOR_DEFAULT as i64,
+    ),
+    doc: "Replicas of a new topic's partitions when CreateTopics asks for -1, and of \
+          auto-created topics.",
+}];
+
 /// Broker-only configs reported by DescribeConfigs for the broker resource (read-only).
 pub const BROKER_READ_ONLY: &[(&str, ConfigType)] = &[
     ("broker.id", ConfigType::Int),
@@ -266,10 +284,49 @@ pub fn topic_config(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|def| def.name == name)
 }
 
-/// The definition of a topic config by its broker synonym.
+/// The definition of a writable broker-level config by its name: a topic config's broker
+/// synonym, or a broker-only config ([`BROKER_CONFIGS`]).
 #[must_use]
 pub fn topic_config_by_broker_name(name: &str) -> Option<&'static TopicConfigDef> {
-    TOPIC_CONFIGS.iter().find(|def| def.broker_synonym == name)
+    TOPIC_CONFIGS
+        .iter()
+        .chain(BROKER_CONFIGS)
+        .find(|def| def.broker_synonym == name)
+}
+
+/// Every writable broker-level config (topic synonyms and broker-only ones), by broker name.
+#[must_use]
+pub fn broker_configs_sorted() -> Vec<&'static TopicConfigDef> {
+    let mut defs: Vec<&'static TopicConfigDef> =
+        TOPIC_CONFIGS.iter().chain(BROKER_CONFIGS).collect();
+    defs.sort_by_key(|def| def.broker_synonym);
+    defs
+}
+
+/// `default.replication.factor` under the broker-level overrides (keyed by broker name): the
+/// override when it parses, else the default (a stored value the table refuses is reported
+/// where it is read, `log_config`'s rule; here the default keeps creation working).
+#[must_use]
+pub fn default_replication_factor(broker_overrides: &BTreeMap<String, String>) -> i16 {
+    let Some(def) = BROKER_CONFIGS
+        .iter()
+        .find(|def| def.name == "default.replication.factor")
+    else {
+        return REPLICATION_FACTOR_DEFAULT;
+    };
+    let value = broker_overrides
+        .get(def.broker_synonym)
+        .map(|value| parse_value(def, value));
+    match value {
+        Some(Ok(ConfigValue::Int(factor))) => {
+            i16::try_from(factor).unwrap_or(REPLICATION_FACTOR_DEFAULT)
+        }
+        Some(Err(error)) => {
+            tracing::warn!(%error, "default.replication.factor: using the default");
+            REPLICATION_FACTOR_DEFAULT
+        }
+        _ => REPLICATION_FACTOR_DEFAULT,
+    }
 }
 
 /// Kafka's `ConfigType` of a topic config, as DescribeConfigs v3+ reports it (a choice is a
@@ -568,7 +625,7 @@ mod tests {
 
     #[test]
     fn defaults_pass_their_own_checks() {
-        for def in TOPIC_CONFIGS {
+        for def in TOPIC_CONFIGS.iter().chain(BROKER_CONFIGS) {
             assert_eq!(
                 parse_value(def, &def.default_value()),
                 Ok(def.default_typed()),
@@ -581,7 +638,7 @@ mod tests {
     #[test]
     fn names_and_synonyms_are_unique() {
         let mut names = std::collections::HashSet::new();
-        for def in TOPIC_CONFIGS {
+        for def in TOPIC_CONFIGS.iter().chain(BROKER_CONFIGS) {
             assert!(names.insert(def.name), "{}", def.name);
             assert!(
                 def.name == def.broker_synonym || names.insert(def.broker_synonym),
@@ -589,6 +646,34 @@ mod tests {
                 def.broker_synonym
             );
         }
+    }
+
+    #[test]
+    fn replication_defaults_match_kafka_and_are_broker_settable() {
+        let empty = BTreeMap::new();
+        assert_eq!(default_replication_factor(&empty), 1, "Kafka's default");
+        let min_isr = topic_config("min.insync.replicas").unwrap();
+        assert_eq!(min_isr.default_value(), "1", "Kafka's default");
+        let def = topic_config_by_broker_name("default.replication.factor").unwrap();
+        assert_eq!(def.default_value(), "1");
+        assert!(
+            topic_config("default.replication.factor").is_none(),
+            "broker only"
+        );
+        assert!(check_broker_configs(&map(&[("default.replication.factor", "3")])).is_ok());
+        assert!(check_broker_configs(&map(&[("default.replication.factor", "0")])).is_err());
+        assert!(check_broker_configs(&map(&[("default.replication.factor", "17")])).is_err());
+        let three = map(&[("default.replication.factor", "3")]);
+        assert_eq!(default_replication_factor(&three), 3);
+        let broken = map(&[("default.replication.factor", "x")]);
+        assert_eq!(default_replication_factor(&broken), 1);
+        let names: Vec<&str> = broker_configs_sorted()
+            .iter()
+            .map(|def| def.broker_synonym)
+            .collect();
+        assert!(names.contains(&"default.replication.factor"));
+        assert!(names.contains(&"min.insync.replicas"));
+        assert!(names.windows(2).all(|pair| pair[0] < pair[1]), "sorted");
     }
 
     /// One source per default: the table's defaults resolve to exactly the storage's.

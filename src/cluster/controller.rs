@@ -18,12 +18,15 @@
 //!
 //! Runs on any shard (callers) and on shard 0 (the change itself).
 use super::decisions::MetadataChange;
-use super::metadata::{ClusterMetadata, MetadataError, MetadataStore, TopicMetadata, random_uuid};
+use super::metadata::{
+    ClusterError, ClusterMetadata, MetadataError, MetadataStore, ProducerIdBlock, TopicMetadata,
+    random_uuid,
+};
 use super::quorum::MetadataQuorum;
 use super::rpc::{ControllerClient, ControllerRequest, ControllerResponse};
 use super::view::MetadataHost;
 use crate::limits::{CONTROLLER_RETRY_MS, CONTROLLER_RPC_TIMEOUT_MS, FORWARDED_APPLY_TIMEOUT_MS};
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, Uuid};
 use crate::shard::Shard;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -124,9 +127,7 @@ async fn wait_applied(
             if let Some(state) = store.applied().filter(|state| state.version >= version) {
                 return Some(state);
             }
-            let Some(watch) = watch.as_mut() else {
-                return None;
-            };
+            let watch = watch.as_mut()?;
             if !watch.changed().await {
                 return None;
             }
@@ -203,6 +204,61 @@ pub async fn install(shard: &Shard<impl MetadataHost>, next: Arc<ClusterMetadata
     shard.state.metadata_installed(current).await;
 }
 
+/// A topic as CreateTopics asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRequest {
+    pub partition_count: i32,
+    /// −1: `default.replication.factor`.
+    pub replication_factor: i16,
+    /// Manual replica lists by partition index; empty for automatic placement.
+    pub assignments: Vec<Vec<i32>>,
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicRequest {
+    /// `partition_count` partitions at the default replication factor, no overrides (auto
+    /// creation).
+    #[must_use]
+    pub fn with_defaults(partition_count: i32) -> Self {
+        Self {
+            partition_count,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs: BTreeMap::new(),
+        }
+    }
+
+    /// The change creating `name` as asked, with a fresh topic id and placement start.
+    #[must_use]
+    pub fn change(&self, name: &str) -> MetadataChange {
+        MetadataChange::CreateTopic {
+            name: name.to_owned(),
+            topic_id: random_uuid(),
+            partition_count: self.partition_count,
+            replication_factor: self.replication_factor,
+            assignments: self.assignments.clone(),
+            configs: self.configs.clone(),
+            random_start: random_start(),
+        }
+    }
+}
+
+/// Where placement starts on the broker ring: random, so topics do not all lead on one broker.
+#[must_use]
+pub fn random_start() -> u64 {
+    let Uuid(bytes) = random_uuid();
+    let mut start = [0u8; 8];
+    start.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(start)
+}
+
+/// A created topic and the replication factor its partitions got.
+#[derive(Debug, Clone)]
+pub struct CreatedTopic {
+    pub topic: Arc<TopicMetadata>,
+    pub replication_factor: i16,
+}
+
 /// Creates a topic (CreateTopics, auto-creation).
 ///
 /// # Errors
@@ -210,16 +266,24 @@ pub async fn install(shard: &Shard<impl MetadataHost>, next: Arc<ClusterMetadata
 pub async fn create_topic(
     shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
-    partition_count: i32,
-    configs: BTreeMap<String, String>,
-) -> Result<Arc<TopicMetadata>, MetadataError> {
-    let change = MetadataChange::CreateTopic {
-        name: name.to_owned(),
-        topic_id: random_uuid(),
-        partition_count,
-        configs,
-    };
-    topic_in(&apply(shard, change).await?.next, name)
+    request: &TopicRequest,
+) -> Result<CreatedTopic, MetadataError> {
+    let next = apply(shard, request.change(name)).await?.next;
+    let topic = topic_in(&next, name)?;
+    let replication_factor = replication_factor_of(&next, &topic);
+    Ok(CreatedTopic {
+        topic,
+        replication_factor,
+    })
+}
+
+/// The replica count of the topic's first partition (1 for a partition without a record: the
+/// single-node default).
+#[must_use]
+pub fn replication_factor_of(state: &ClusterMetadata, topic: &TopicMetadata) -> i16 {
+    state.partition(topic.topic_id, 0).map_or(1, |partition| {
+        i16::try_from(partition.replicas.len()).unwrap_or(i16::MAX)
+    })
 }
 
 /// `name` in `state` (a state the controller just decided on, which holds it).
@@ -245,7 +309,11 @@ pub async fn get_or_create_topic(
     if let Some(topic) = metadata(shard).topic(name) {
         return Ok(Arc::clone(topic));
     }
-    match create_topic(shard, name, partition_count, BTreeMap::new()).await {
+    let request = TopicRequest::with_defaults(partition_count);
+    match create_topic(shard, name, &request)
+        .await
+        .map(|created| created.topic)
+    {
         // By code: the active controller's refusal comes back as its code.
         Err(error) if error.error_code() == ErrorCode::TopicAlreadyExists => {
             // Another connection created it; its publication may still be on its way here.
@@ -281,21 +349,47 @@ pub async fn delete_topic(
     topic_in(&apply(shard, change).await?.previous, name)
 }
 
-/// Grows a topic to `count` partitions.
+/// Grows a topic to `count` partitions, placed automatically or as `assignments` (one replica
+/// list per new partition).
 ///
 /// # Errors
-/// `UnknownTopic`, `PartitionsCannotShrink`, `InvalidPartitionCount`, `Persist`.
+/// `UnknownTopic`, `PartitionsCannotShrink`, `InvalidPartitionCount`,
+/// `Cluster(InvalidReplicationFactor | InvalidReplicaAssignment)`, `Persist`.
 pub async fn create_partitions(
     shard: &Rc<Shard<impl MetadataHost>>,
     name: &str,
     count: i32,
+    assignments: Vec<Vec<i32>>,
 ) -> Result<(), MetadataError> {
     let name = name.to_owned();
     let change = MetadataChange::CreatePartitions {
         name,
         partition_count: count,
+        assignments,
+        random_start: random_start(),
     };
     apply(shard, change).await.map(drop)
+}
+
+/// The next producer-id block for `node_id`, starting at or above `floor`, decided and
+/// committed through the metadata log (so blocks of different brokers never overlap).
+///
+/// # Errors
+/// `Cluster(UnknownBroker | ProducerIdsExhausted)`, `Persist`, `ControllerUnavailable`.
+pub async fn allocate_producer_ids(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    node_id: i32,
+    floor: i64,
+) -> Result<ProducerIdBlock, MetadataError> {
+    let change = MetadataChange::AllocateProducerIds { node_id, floor };
+    let applied = apply(shard, change).await?;
+    let block = applied.next.producer_id_block(node_id);
+    // The decision always writes a block: a state without a new one is a controller bug.
+    let previous = applied.previous.producer_id_block(node_id);
+    match block {
+        Some(block) if Some(block) != previous && block.first >= floor => Ok(block),
+        _ => Err(ClusterError::ProducerIdsExhausted.into()),
+    }
 }
 
 /// Replaces a topic's config overrides.

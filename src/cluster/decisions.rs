@@ -3,8 +3,14 @@
 //! without a runtime, and the same code decides on the Raft leader later.
 //!
 //! This is where policy lives: existing and colliding names, partition growth, config names
-//! and values (`cluster::configs`), record size. `ClusterMetadata::apply` checks only that a
-//! record fits the state, so records written under older rules still replay.
+//! and values (`cluster::configs`), record size; replica placement (`policy::placement`) and
+//! producer-id blocks (`policy::producer_id_blocks`) are decided here through those modules.
+//! `ClusterMetadata::apply` checks only that a record fits the state, so records written under
+//! older rules still replay.
+//!
+//! Until partition replication exists, a new partition's ISR is its leader alone (replicas as
+//! placed): a follower that holds none of the partition's data must never be electable, and
+//! only the ISR is.
 //!
 //! A decision reads one state; the controller (`cluster::controller`, shard 0) runs it under
 //! the store's one-change-at-a-time gate against the latest state, so two changes never decide
@@ -12,8 +18,12 @@
 //! Will move into `cluster/controller/` when that becomes a directory (CLUSTER.md).
 use super::configs::{self, ConfigError};
 use super::metadata::{ClusterMetadata, MetadataError, MetadataRecord};
+use super::policy::{placement, producer_id_blocks};
 use super::topic_name;
-use crate::limits::{METADATA_RECORD_SIZE_MAX, PARTITIONS_PER_TOPIC_MAX};
+use crate::limits::{
+    METADATA_RECORD_SIZE_MAX, PARTITIONS_PER_TOPIC_MAX, PRODUCER_ID_BLOCK_SIZE,
+    PRODUCER_ID_BLOCK_SIZE_MAX,
+};
 use crate::protocol::Uuid;
 use std::collections::BTreeMap;
 
@@ -22,12 +32,19 @@ use std::collections::BTreeMap;
 /// plain data.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MetadataChange {
-    /// `topic_id` is drawn by the caller (a random v4 UUID); a clash is refused by `apply`.
+    /// `topic_id` and `random_start` (where placement starts on the broker ring) are drawn by
+    /// the caller, so the decision stays pure; a clashing id is refused by `apply`.
     CreateTopic {
         name: String,
         topic_id: Uuid,
         partition_count: i32,
+        /// −1: `default.replication.factor`. With `assignments`: −1.
+        replication_factor: i16,
+        /// Manual replica lists by partition index (CreateTopics' `assignments`); empty:
+        /// automatic placement. With them, `partition_count` is their number.
+        assignments: Vec<Vec<i32>>,
         configs: BTreeMap<String, String>,
+        random_start: u64,
     },
     DeleteTopic {
         name: String,
@@ -36,6 +53,9 @@ pub enum MetadataChange {
     CreatePartitions {
         name: String,
         partition_count: i32,
+        /// One replica list per new partition, or empty for automatic placement.
+        assignments: Vec<Vec<i32>>,
+        random_start: u64,
     },
     /// Replace the topic's overrides (callers merge incremental changes first).
     SetTopicConfigs {
@@ -46,69 +66,109 @@ pub enum MetadataChange {
     SetBrokerConfigs {
         configs: BTreeMap<String, String>,
     },
+    /// The next producer-id block for `node_id` (InitProducerId, KIP-730's
+    /// AllocateProducerIds). `floor`: the block starts at or above it (the end of the node's
+    /// pre-cluster `producer-ids` file, so no id is handed out twice across the upgrade).
+    AllocateProducerIds {
+        node_id: i32,
+        floor: i64,
+    },
 }
 
 /// The records that carry out `change` on `current`; none when it changes nothing.
+/// `controller_node` is the deciding controller's node id: while no broker is registered (a
+/// single node before its registration lands) placement and producer-id blocks use it alone.
+///
+/// Partitions are placed by `policy::placement` with ISR = the leader alone (until partition
+/// replication exists): a follower that holds no data must never be electable.
 ///
 /// # Errors
 /// Why the change is refused: `TopicAlreadyExists`, `TopicCollision`, `InvalidTopicName`,
 /// `InvalidPartitionCount`, `PartitionsCannotShrink`, `UnknownTopic`, `InvalidConfig`,
-/// `RecordTooLarge`.
+/// `RecordTooLarge`, `Cluster(InvalidReplicationFactor | InvalidReplicaAssignment |
+/// InvalidPlacementRequest | TooManyPartitions | UnknownBroker | ProducerIdsExhausted)`.
 pub fn decide(
     current: &ClusterMetadata,
     change: &MetadataChange,
+    controller_node: i32,
 ) -> Result<Vec<MetadataRecord>, MetadataError> {
     let record = match change {
         MetadataChange::CreateTopic {
             name,
             topic_id,
             partition_count,
+            replication_factor,
+            assignments,
             configs,
+            random_start,
         } => {
-            check_create_topic(current, name, *partition_count, configs)?;
-            MetadataRecord::TopicCreated {
+            let topic = placement::PlacedTopic {
+                name: name.clone(),
                 topic_id: *topic_id,
+                partition_count: *partition_count,
+                replication_factor: *replication_factor,
+                assignments: assignments.clone(),
+                configs: configs.clone(),
+            };
+            let default = configs::default_replication_factor(&current.broker_configs);
+            let stand_in = Some(controller_node);
+            return placement::create_topic(current, &topic, default, *random_start, stand_in);
+        }
+        MetadataChange::CreatePartitions {
+            name,
+            partition_count,
+            assignments,
+            random_start,
+        } => {
+            let grow = placement::GrowTopic {
                 name: name.clone(),
                 partition_count: *partition_count,
-                configs: configs.clone(),
-            }
+                assignments: assignments.clone(),
+            };
+            let stand_in = Some(controller_node);
+            return placement::create_partitions(current, &grow, *random_start, stand_in);
         }
         MetadataChange::DeleteTopic { name } => MetadataRecord::TopicRemoved {
             topic_id: topic_id_of(current, name)?,
         },
-        MetadataChange::CreatePartitions {
-            name,
-            partition_count,
-        } => {
-            check_partitions(current, name, *partition_count)?;
-            MetadataRecord::PartitionsAdded {
-                topic_id: topic_id_of(current, name)?,
-                partition_count: *partition_count,
+        MetadataChange::SetTopicConfigs { .. } | MetadataChange::SetBrokerConfigs { .. } => {
+            match configs_record(current, change)? {
+                Some(record) => record,
+                None => return Ok(Vec::new()),
             }
         }
-        MetadataChange::SetTopicConfigs { name, configs } => {
-            let topic_id = topic_id_of(current, name)?;
-            configs::check_topic_configs(configs)?;
-            if current
-                .topic(name)
-                .is_some_and(|topic| topic.configs == *configs)
-            {
-                return Ok(Vec::new());
-            }
-            let configs = configs.clone();
-            MetadataRecord::TopicConfigsSet { topic_id, configs }
-        }
-        MetadataChange::SetBrokerConfigs { configs } => {
-            check_broker_configs(configs)?;
-            if current.broker_configs == *configs {
-                return Ok(Vec::new());
-            }
-            let configs = configs.clone();
-            MetadataRecord::BrokerConfigsSet { configs }
+        MetadataChange::AllocateProducerIds { node_id, floor } => {
+            let size = i32::try_from(PRODUCER_ID_BLOCK_SIZE).unwrap_or(PRODUCER_ID_BLOCK_SIZE_MAX);
+            producer_id_blocks::allocate_for(current, *node_id, size, *floor, controller_node)?
         }
     };
     check_record_size(&record)?;
     Ok(vec![record])
+}
+
+/// The record replacing topic or broker overrides; `None` when they are already so.
+fn configs_record(
+    current: &ClusterMetadata,
+    change: &MetadataChange,
+) -> Result<Option<MetadataRecord>, MetadataError> {
+    Ok(match change {
+        MetadataChange::SetTopicConfigs { name, configs } => {
+            let topic_id = topic_id_of(current, name)?;
+            configs::check_topic_configs(configs)?;
+            let unchanged = current
+                .topic(name)
+                .is_some_and(|topic| topic.configs == *configs);
+            let configs = configs.clone();
+            (!unchanged).then_some(MetadataRecord::TopicConfigsSet { topic_id, configs })
+        }
+        MetadataChange::SetBrokerConfigs { configs } => {
+            check_broker_configs(configs)?;
+            let unchanged = current.broker_configs == *configs;
+            let configs = configs.clone();
+            (!unchanged).then_some(MetadataRecord::BrokerConfigsSet { configs })
+        }
+        _ => None,
+    })
 }
 
 /// Checks a would-be new topic without deciding anything (CreateTopics `validate_only`).
@@ -212,12 +272,17 @@ fn check_record_size(record: &MetadataRecord) -> Result<(), MetadataError> {
 /// The decisions as methods of the state, for handlers that check (validate-only) or preview
 /// a change on their shard's copy.
 impl ClusterMetadata {
-    /// The state `change` would lead to: [`decide`], then [`ClusterMetadata::apply_all`].
+    /// The state `change` would lead to when `controller_node` decides it: [`decide`], then
+    /// [`ClusterMetadata::apply_all`].
     ///
     /// # Errors
     /// As [`decide`] and `apply`.
-    pub fn with_change(&self, change: &MetadataChange) -> Result<Self, MetadataError> {
-        self.apply_all(&decide(self, change)?)
+    pub fn with_change(
+        &self,
+        change: &MetadataChange,
+        controller_node: i32,
+    ) -> Result<Self, MetadataError> {
+        self.apply_all(&decide(self, change, controller_node)?)
     }
 
     /// # Errors
@@ -247,7 +312,8 @@ impl ClusterMetadata {
         configs: BTreeMap<String, String>,
     ) -> Result<Self, MetadataError> {
         let name = name.to_owned();
-        self.with_change(&MetadataChange::SetTopicConfigs { name, configs })
+        // Config changes place nothing: the controller's node id does not matter.
+        self.with_change(&MetadataChange::SetTopicConfigs { name, configs }, 0)
     }
 
     /// The state with the broker overrides replaced (validate-only preview).
@@ -258,20 +324,37 @@ impl ClusterMetadata {
         &self,
         configs: BTreeMap<String, String>,
     ) -> Result<Self, MetadataError> {
-        self.with_change(&MetadataChange::SetBrokerConfigs { configs })
+        self.with_change(&MetadataChange::SetBrokerConfigs { configs }, 0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::metadata::{ClusterError, PartitionState};
+
+    /// The controller's node id in these tests.
+    const NODE: i32 = 7;
 
     fn create(name: &str, partition_count: i32, id_byte: u8) -> MetadataChange {
+        create_with(name, partition_count, -1, Vec::new(), id_byte)
+    }
+
+    fn create_with(
+        name: &str,
+        partition_count: i32,
+        replication_factor: i16,
+        assignments: Vec<Vec<i32>>,
+        id_byte: u8,
+    ) -> MetadataChange {
         MetadataChange::CreateTopic {
             name: name.into(),
             topic_id: Uuid([id_byte; 16]),
             partition_count,
+            replication_factor,
+            assignments,
             configs: BTreeMap::new(),
+            random_start: 0,
         }
     }
 
@@ -288,22 +371,24 @@ mod tests {
 
     #[test]
     fn create_grow_configure_delete() {
-        let state = empty().with_change(&create("orders", 3, 1)).unwrap();
+        let state = empty().with_change(&create("orders", 3, 1), NODE).unwrap();
         let topic = state.topic("orders").unwrap();
         assert_eq!(topic.partition_count, 3);
         assert!(matches!(
-            state.with_change(&create("orders", 1, 2)),
+            state.with_change(&create("orders", 1, 2), NODE),
             Err(MetadataError::TopicAlreadyExists { .. })
         ));
         let grow = |partition_count| MetadataChange::CreatePartitions {
             name: "orders".into(),
             partition_count,
+            assignments: Vec::new(),
+            random_start: 0,
         };
         assert!(matches!(
-            state.with_change(&grow(2)),
+            state.with_change(&grow(2), NODE),
             Err(MetadataError::PartitionsCannotShrink { .. })
         ));
-        let state = state.with_change(&grow(6)).unwrap();
+        let state = state.with_change(&grow(6), NODE).unwrap();
         assert_eq!(state.topic("orders").unwrap().partition_count, 6);
         let state = state
             .with_topic_configs("orders", one(&[("retention.ms", "1000")]))
@@ -312,7 +397,7 @@ mod tests {
         let delete = MetadataChange::DeleteTopic {
             name: "orders".into(),
         };
-        let records = decide(&state, &delete).unwrap();
+        let records = decide(&state, &delete, NODE).unwrap();
         assert_eq!(
             records,
             vec![MetadataRecord::TopicRemoved {
@@ -321,22 +406,23 @@ mod tests {
         );
         let state = state.apply_all(&records).unwrap();
         assert!(state.topics.is_empty());
-        assert_eq!(state.version, 4, "one version per record");
+        // Creation 1 + 3 partitions, growth 1 + 3, configs 1, deletion 1.
+        assert_eq!(state.version, 10, "one version per record");
         assert!(matches!(
-            state.with_change(&delete),
+            state.with_change(&delete, NODE),
             Err(MetadataError::UnknownTopic { .. })
         ));
     }
 
     #[test]
     fn refuses_collisions_bad_counts_and_bad_configs() {
-        let state = empty().with_change(&create("a.b", 1, 1)).unwrap();
+        let state = empty().with_change(&create("a.b", 1, 1), NODE).unwrap();
         assert!(matches!(
-            state.with_change(&create("a_b", 1, 2)),
+            state.with_change(&create("a_b", 1, 2), NODE),
             Err(MetadataError::TopicCollision { .. })
         ));
         assert!(matches!(
-            state.with_change(&create("c", 0, 2)),
+            state.with_change(&create("c", 0, 2), NODE),
             Err(MetadataError::InvalidPartitionCount { count: 0 })
         ));
         assert!(matches!(
@@ -350,31 +436,258 @@ mod tests {
         let state = state
             .with_broker_configs(one(&[("log.retention.ms", "60000")]))
             .unwrap();
-        assert_eq!(state.version, 2);
+        assert_eq!(state.version, 3, "topic, partition, broker configs");
     }
 
     #[test]
     fn a_change_that_changes_nothing_writes_no_record() {
         let configs = one(&[("retention.ms", "1000")]);
-        let state = empty().with_change(&create("t", 1, 1)).unwrap();
+        let state = empty().with_change(&create("t", 1, 1), NODE).unwrap();
         let state = state.with_topic_configs("t", configs.clone()).unwrap();
         let again = MetadataChange::SetTopicConfigs {
             name: "t".into(),
             configs,
         };
-        assert_eq!(decide(&state, &again).unwrap(), Vec::new());
+        assert_eq!(decide(&state, &again, NODE).unwrap(), Vec::new());
         let brokers = MetadataChange::SetBrokerConfigs {
             configs: BTreeMap::new(),
         };
-        assert_eq!(decide(&state, &brokers).unwrap(), Vec::new());
+        assert_eq!(decide(&state, &brokers, NODE).unwrap(), Vec::new());
     }
 
     #[test]
     fn a_clashing_topic_id_is_refused_by_apply() {
-        let state = empty().with_change(&create("a", 1, 1)).unwrap();
+        let state = empty().with_change(&create("a", 1, 1), NODE).unwrap();
         assert!(matches!(
-            state.with_change(&create("b", 1, 1)),
+            state.with_change(&create("b", 1, 1), NODE),
             Err(MetadataError::TopicIdTaken { .. })
         ));
+    }
+
+    /// Brokers 1..=count registered and unfenced, then those in `fenced` fenced again.
+    fn cluster(count: i32, fenced: &[i32]) -> ClusterMetadata {
+        use crate::cluster::metadata::BrokerRegistration;
+        let mut state = empty();
+        for node_id in 1..=count {
+            let broker_epoch = i64::try_from(state.version).unwrap();
+            let registration = BrokerRegistration {
+                node_id,
+                incarnation: Uuid([1; 16]),
+                broker_epoch,
+                listeners: Vec::new(),
+                shard_count: 1,
+                rack: None,
+                fenced: true,
+            };
+            let mut records = vec![
+                MetadataRecord::RegisterBroker(registration),
+                MetadataRecord::UnfenceBroker {
+                    node_id,
+                    broker_epoch,
+                },
+            ];
+            if fenced.contains(&node_id) {
+                records.push(MetadataRecord::FenceBroker {
+                    node_id,
+                    broker_epoch,
+                });
+            }
+            state = state.apply_all(&records).unwrap();
+        }
+        state
+    }
+
+    fn partitions(state: &ClusterMetadata, name: &str) -> Vec<PartitionState> {
+        let topic_id = state.topic(name).unwrap().topic_id;
+        state.recorded_partitions(topic_id).to_vec()
+    }
+
+    fn cluster_error(result: Result<ClusterMetadata, MetadataError>) -> ClusterError {
+        match result {
+            Err(MetadataError::Cluster(error)) => error,
+            other => panic!("expected a cluster error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unregistered_single_node_places_every_partition_on_itself() {
+        let records = decide(&empty(), &create("t", 3, 1), NODE).unwrap();
+        assert_eq!(
+            records.len(),
+            4,
+            "TopicCreated and one Partition record each"
+        );
+        let state = empty().apply_all(&records).unwrap();
+        for partition in partitions(&state, "t") {
+            assert_eq!(partition, PartitionState::single_node(NODE));
+        }
+        for factor in [1, -1] {
+            let change = create_with("u", 1, factor, Vec::new(), 2);
+            assert!(state.with_change(&change, NODE).is_ok(), "{factor}");
+        }
+        for factor in [2, 0, -2] {
+            let change = create_with("u", 1, factor, Vec::new(), 2);
+            assert!(
+                matches!(
+                    cluster_error(state.with_change(&change, NODE)),
+                    ClusterError::InvalidReplicationFactor { brokers: 1, .. }
+                ),
+                "{factor}"
+            );
+        }
+        let grown = MetadataChange::CreatePartitions {
+            name: "t".into(),
+            partition_count: 5,
+            assignments: Vec::new(),
+            random_start: 3,
+        };
+        let state = state.with_change(&grown, NODE).unwrap();
+        assert_eq!(partitions(&state, "t").len(), 5);
+        assert_eq!(partitions(&state, "t")[4].leader, NODE);
+    }
+
+    #[test]
+    fn replicas_follow_the_factor_and_the_isr_is_the_leader_alone() {
+        let state = cluster(3, &[]);
+        let state = state
+            .with_change(&create_with("t", 6, 3, Vec::new(), 1), NODE)
+            .unwrap();
+        let placed = partitions(&state, "t");
+        let mut leaders = BTreeMap::new();
+        for partition in &placed {
+            assert_eq!(partition.replicas.len(), 3);
+            assert_eq!(partition.leader, partition.replicas[0]);
+            assert_eq!(
+                partition.isr,
+                vec![partition.leader],
+                "no follower is electable"
+            );
+            *leaders.entry(partition.leader).or_insert(0) += 1;
+        }
+        assert_eq!(leaders.values().copied().collect::<Vec<_>>(), vec![2, 2, 2]);
+        assert!(matches!(
+            cluster_error(state.with_change(&create_with("u", 1, 4, Vec::new(), 2), NODE)),
+            ClusterError::InvalidReplicationFactor {
+                replication_factor: 4,
+                brokers: 3
+            }
+        ));
+        // −1 is `default.replication.factor`, settable as a broker config.
+        let state = state
+            .with_broker_configs(one(&[("default.replication.factor", "2")]))
+            .unwrap();
+        let state = state.with_change(&create("d", 2, 3), NODE).unwrap();
+        assert!(
+            partitions(&state, "d")
+                .iter()
+                .all(|p| p.replicas.len() == 2)
+        );
+        // A fenced broker takes no new replicas.
+        let fenced = cluster(3, &[2]);
+        let state = fenced
+            .with_change(&create_with("f", 4, 2, Vec::new(), 4), NODE)
+            .unwrap();
+        assert!(
+            partitions(&state, "f")
+                .iter()
+                .all(|p| !p.replicas.contains(&2))
+        );
+    }
+
+    #[test]
+    fn manual_assignments_are_checked_as_kafka_does() {
+        let state = cluster(3, &[3]);
+        let manual = |lists: Vec<Vec<i32>>| {
+            let count = i32::try_from(lists.len()).unwrap();
+            create_with("m", count, -1, lists, 1)
+        };
+        let created = state
+            .with_change(&manual(vec![vec![1, 2], vec![3, 2]]), NODE)
+            .unwrap();
+        let placed = partitions(&created, "m");
+        assert_eq!((placed[0].leader, placed[0].isr.clone()), (1, vec![1]));
+        assert_eq!(placed[1].replicas, vec![3, 2]);
+        assert_eq!(
+            (placed[1].leader, placed[1].isr.clone()),
+            (2, vec![2]),
+            "3 is fenced"
+        );
+        let reason =
+            |lists: Vec<Vec<i32>>| match cluster_error(state.with_change(&manual(lists), NODE)) {
+                ClusterError::InvalidReplicaAssignment { reason } => reason,
+                other => panic!("{other:?}"),
+            };
+        assert!(reason(vec![vec![3]]).contains("are fenced or in controlled shutdown"));
+        assert!(reason(vec![vec![4]]).contains("broker 4, but no such broker"));
+        assert!(reason(vec![vec![1, 1]]).contains("the broker 1 more than once"));
+        assert!(reason(vec![vec![]]).contains("empty replica list"));
+        assert!(reason(vec![vec![1], vec![1, 2]]).contains("not consistent"));
+        let both = create_with("m", 1, 2, vec![vec![1]], 1);
+        let error = cluster_error(state.with_change(&both, NODE));
+        assert!(matches!(
+            error,
+            ClusterError::InvalidPlacementRequest { .. }
+        ));
+        assert_eq!(
+            error.error_code(),
+            crate::protocol::ErrorCode::InvalidRequest
+        );
+        // Unregistered single node: only the controller's own node may be named.
+        assert!(empty().with_change(&manual(vec![vec![NODE]]), NODE).is_ok());
+        assert!(empty().with_change(&manual(vec![vec![1]]), NODE).is_err());
+    }
+
+    #[test]
+    fn growing_a_topic_without_partition_records_adopts_them_first() {
+        let created = MetadataRecord::TopicCreated {
+            topic_id: Uuid([9; 16]),
+            name: "old".into(),
+            partition_count: 2,
+            configs: BTreeMap::new(),
+        };
+        let state = cluster(2, &[]).apply(&created).unwrap();
+        let grow = |assignments: Vec<Vec<i32>>| MetadataChange::CreatePartitions {
+            name: "old".into(),
+            partition_count: 3,
+            assignments,
+            random_start: 0,
+        };
+        let records = decide(&state, &grow(Vec::new()), NODE).unwrap();
+        assert_eq!(records.len(), 4, "two adopted, PartitionsAdded, one new");
+        let grown = state.apply_all(&records).unwrap();
+        let placed = partitions(&grown, "old");
+        assert_eq!(placed[0], PartitionState::single_node(NODE));
+        assert_eq!(
+            placed[2].replicas.len(),
+            1,
+            "the topic's replication factor"
+        );
+        let manual = state.with_change(&grow(vec![vec![2]]), NODE).unwrap();
+        assert_eq!(partitions(&manual, "old")[2].replicas, vec![2]);
+        assert!(matches!(
+            cluster_error(state.with_change(&grow(vec![vec![1, 2]]), NODE)),
+            ClusterError::InvalidReplicaAssignment { .. }
+        ));
+        assert!(matches!(
+            cluster_error(state.with_change(&grow(vec![vec![1], vec![2]]), NODE)),
+            ClusterError::InvalidReplicaAssignment { .. }
+        ));
+    }
+
+    #[test]
+    fn producer_id_blocks_start_at_the_floor_and_never_overlap() {
+        let allocate = |node_id, floor| MetadataChange::AllocateProducerIds { node_id, floor };
+        let state = empty().with_change(&allocate(NODE, 3_000), NODE).unwrap();
+        let block = state.producer_id_block(NODE).unwrap();
+        assert_eq!(block.first, 3_000);
+        let state = state.with_change(&allocate(NODE, 3_000), NODE).unwrap();
+        assert_eq!(state.producer_id_block(NODE).unwrap().first, block.end());
+        assert!(matches!(
+            cluster_error(state.with_change(&allocate(NODE + 1, 0), NODE)),
+            ClusterError::UnknownBroker { .. }
+        ));
+        let registered = cluster(2, &[]);
+        let state = registered.with_change(&allocate(2, 0), NODE).unwrap();
+        assert_eq!(state.producer_id_block(2).unwrap().first, 0);
     }
 }

@@ -13,6 +13,7 @@
 //! Runs on shard 0; `!Send`.
 use super::metadata::MetadataStore;
 use super::policy::lifecycle::{Heartbeat, HeartbeatReply, RegistrationRequest};
+use super::quorum::ControllerConnection;
 use super::rpc::{ControllerClient, ControllerRequest, ControllerResponse};
 use crate::limits::{CONTROLLER_RETRY_MS, NODE_FILE_SIZE_MAX, REJOIN_EVERY_HEARTBEATS};
 use crate::protocol::ErrorCode;
@@ -127,6 +128,49 @@ impl NodeFile {
             .and_then(|directory| directory.sync_all())
             .map_err(bad)
     }
+}
+
+/// Before a node with a data dir joins the quorum: asks the other voters which cluster they
+/// are, and refuses when one names another cluster than the node file does — before Raft
+/// could replace this data dir's metadata log with another cluster's. Voters that do not
+/// answer (down, or starting too) are skipped; with no answer at all the node goes on (the
+/// controller checks the cluster id again at registration).
+///
+/// # Errors
+/// `Refused` (INCONSISTENT_CLUSTER_ID) naming both cluster ids.
+pub async fn check_cluster_id(
+    node_file: &NodeFile,
+    voters: &[(i32, String)],
+    timeout: Duration,
+) -> Result<(), MembershipError> {
+    let request = postcard::to_stdvec(&ControllerRequest::ClusterId).unwrap_or_default();
+    for (node_id, address) in voters {
+        if *node_id == node_file.node_id {
+            continue;
+        }
+        let mut connection = ControllerConnection::new(address, timeout);
+        let Ok(answer) = connection.app(&request).await else {
+            continue;
+        };
+        let Ok(ControllerResponse::ClusterId {
+            cluster_id: Some(cluster_id),
+        }) = postcard::from_bytes(&answer)
+        else {
+            continue;
+        };
+        if cluster_id != node_file.cluster_id {
+            return Err(MembershipError::Refused {
+                code: ErrorCode::InconsistentClusterId,
+                message: format!(
+                    "this data dir belongs to cluster {:?} but voter {node_id} is in cluster \
+                     {cluster_id:?}: give this broker an empty data dir to join that cluster",
+                    node_file.cluster_id
+                ),
+            });
+        }
+        return Ok(());
+    }
+    Ok(())
 }
 
 /// This broker's registration and heartbeats. See the module docs.
@@ -315,13 +359,16 @@ impl Membership {
     }
 
     /// Controlled shutdown: heartbeats asking to shut down until the controller says this
-    /// broker leads nothing (and fenced it), or `timeout` passes.
+    /// broker leads nothing (and fenced it), or `timeout` passes. Without an active controller
+    /// (the quorum lost its majority) it gives up after one attempt: nobody can move
+    /// leadership then, and the broker's stop is bounded.
     pub async fn shut_down(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
+        let attempt = (self.heartbeat_interval * 4).max(Duration::from_secs(1));
         // Bounded by the deadline.
         while Instant::now() < deadline {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.heartbeat(true, left).await {
+            match self.heartbeat(true, attempt.min(left)).await {
                 Ok(reply) if reply.should_shut_down => {
                     tracing::info!("controlled shutdown: leadership moved away");
                     return;

@@ -1,52 +1,83 @@
-//! Producer id allocation for InitProducerId: ids unique across restarts, never reused even
-//! after a crash.
+//! Producer id allocation for InitProducerId: ids unique across brokers and restarts, never
+//! reused even after a crash.
 //!
-//! Block reservation: the file `<data>/producer-ids` records `reserved_end`, the first id not
-//! yet reserved. Ids are handed out from the reserved block in memory; when it runs out, the
-//! next block (`block_size` ids) is written to the file and fsynced *before* any id of it is
-//! handed out. On open the allocator starts at the recorded `reserved_end`, so every id that
-//! may have been handed out before a crash lies below it; a crash skips at most one block.
+//! Blocks from the metadata log: the node's allocator hands out ids from a block the controller
+//! gave it (`MetadataChange::AllocateProducerIds` → a `ProducerIdBlock` record, decided by
+//! `policy::producer_id_blocks`; blocks never overlap, so no two brokers hold one id). A block
+//! is committed to the log before any of its ids is handed out; after a restart the node asks
+//! for a new one, so a crash skips at most the rest of its blocks. When a block is down to
+//! `PRODUCER_ID_BLOCK_PREFETCH_REMAINING` ids the allocator asks for the next one in the
+//! background (one request in flight, a bounded(1) gate), so InitProducerId rarely waits for
+//! the controller.
+//!
+//! Upgrade from a single-node data dir: such a node reserved ids in the file
+//! `<data>/producer-ids` (`reserved_end`, the first id not yet reserved). The file is only
+//! read now: every block this node asks for starts at or above its `reserved_end` (the
+//! request's `floor`), so no id is handed out twice across the upgrade.
 //!
 //! ```text
 //! <data>/producer-ids      ringbroker-producer-ids 1
 //!                          reserved_end 3000
 //! ```
-//! Invariants: `next_id ≤ reserved_end`; the file's `reserved_end` ≥ the in-memory one once a
-//! reservation has committed; reservations are serialised (one write in flight), so the file
-//! only grows.
+//! Invariants: `next_id ≤ block_end`; a spare block starts at or after `block_end`; the ranges
+//! remembered for `is_issued` are at most `PRODUCER_ID_RANGES_REMEMBERED_MAX`.
 //!
 //! Runs on shard 0 only (the one allocator of the node; other shards reach it through
 //! `Shard::invoke_on(0, …)`). `!Send`.
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ops::Range;
+use std::path::Path;
 
-use crate::limits::PRODUCER_ID_BLOCK_SIZE;
-use crate::storage::{StorageError, read_small_file, write_atomically};
+use crate::cluster::metadata::{ClusterMetadata, MetadataError, ProducerIdBlock};
+use crate::limits::{PRODUCER_ID_BLOCK_PREFETCH_REMAINING, PRODUCER_ID_RANGES_REMEMBERED_MAX};
+use crate::storage::{StorageError, read_small_file};
 
 const HEADER: &str = "ringbroker-producer-ids 1";
 
 /// Why no producer id could be handed out.
 #[derive(Debug, thiserror::Error)]
 pub enum ProducerIdError {
-    /// Reading or writing the reservation file failed (also a malformed file).
+    /// Reading the pre-cluster reservation file failed (also a malformed file).
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// Every id up to `i64::MAX` was reserved.
-    #[error("producer ids are exhausted")]
-    Exhausted,
+    /// The controller gave no block (not committed, refused, shutting down).
+    #[error("no producer id block: {0}")]
+    Metadata(#[from] MetadataError),
     /// Shard 0 holds no allocator (start-up did not create one).
     #[error("no producer id allocator on this shard")]
     NotHere,
 }
 
+/// Where blocks come from, and where the allocator lives: the running broker asks the
+/// controller (`controller::allocate_producer_ids`); tests decide on a local state.
+pub trait BlockSource: Clone + 'static {
+    /// The node's allocator (on shard 0).
+    fn allocator(&self) -> &RefCell<Option<ProducerIdAllocator>>;
+
+    /// The next block for `node_id`, starting at or above `floor`, committed to the log.
+    fn request_block(
+        &self,
+        node_id: i32,
+        floor: i64,
+    ) -> impl Future<Output = Result<ProducerIdBlock, MetadataError>>;
+}
+
 /// The allocator. See the module docs.
 #[derive(Debug)]
 pub struct ProducerIdAllocator {
-    data_dir: PathBuf,
+    node_id: i32,
+    /// `reserved_end` of the pre-cluster file (0 without one): the floor of every block.
+    floor: i64,
+    /// The current block's ids not handed out yet: `next_id..block_end`.
     next_id: i64,
-    reserved_end: i64,
-    block_size: i64,
-    /// One reservation in flight at a time: a bounded(1) channel used as a lock that can be
+    block_end: i64,
+    /// The block fetched ahead, taken when the current one runs out.
+    spare: Option<ProducerIdBlock>,
+    /// Ids this node may have handed out (oldest first, contiguous ranges merged).
+    issued: VecDeque<Range<i64>>,
+    /// One block request in flight at a time: a bounded(1) channel used as a lock that can be
     /// held across `.await` without holding the allocator's `RefCell` borrow.
     gate: (flume::Sender<()>, flume::Receiver<()>),
 }
@@ -54,57 +85,78 @@ pub struct ProducerIdAllocator {
 impl ProducerIdAllocator {
     pub const FILE_NAME: &'static str = "producer-ids";
 
-    /// Opens (or starts) the allocator in `data_dir` with blocks of `PRODUCER_ID_BLOCK_SIZE`.
+    /// The allocator of node `node_id`, whose data dir is `data_dir`, on the metadata
+    /// `metadata` (its last recorded block counts as issued: ids of it may have been handed
+    /// out before a restart). No block yet: the first id asks for one.
     ///
     /// # Errors
-    /// `Storage` for an unreadable or malformed file.
-    pub async fn open(data_dir: &Path) -> Result<Self, ProducerIdError> {
-        Self::open_with_block_size(data_dir, PRODUCER_ID_BLOCK_SIZE).await
-    }
-
-    /// [`Self::open`] with another block size (tests).
-    ///
-    /// # Errors
-    /// As [`Self::open`].
-    ///
-    /// # Panics
-    /// When `block_size` is not positive.
-    pub async fn open_with_block_size(
+    /// `Storage` for an unreadable or malformed pre-cluster file.
+    pub async fn open(
         data_dir: &Path,
-        block_size: i64,
+        node_id: i32,
+        metadata: &ClusterMetadata,
     ) -> Result<Self, ProducerIdError> {
-        assert!(block_size > 0, "producer id blocks hold at least one id");
-        compio::fs::create_dir_all(data_dir)
-            .await
-            .map_err(|e| StorageError::io("mkdir", data_dir, e))?;
         let path = data_dir.join(Self::FILE_NAME);
-        let reserved_end = match read_small_file(&path).await? {
+        let floor = match read_small_file(&path).await? {
             None => 0,
             Some(text) => {
                 decode(&text).map_err(|line| StorageError::MalformedFile { path, line })?
             }
         };
-        let allocator = Self {
-            data_dir: data_dir.to_path_buf(),
-            next_id: reserved_end,
-            reserved_end,
-            block_size,
+        let mut allocator = Self {
+            node_id,
+            floor,
+            next_id: 0,
+            block_end: 0,
+            spare: None,
+            issued: VecDeque::new(),
             gate: flume::bounded(1),
         };
+        allocator.remember(0..floor);
+        if let Some(block) = metadata.producer_id_block(node_id) {
+            allocator.remember(block.first..block.end());
+        }
         allocator.check_invariants();
         Ok(allocator)
     }
 
-    /// Whether `producer_id` may have been handed out by this node (now or before a restart).
+    /// Whether `producer_id` may have been handed out by this node, now or before a restart:
+    /// below the pre-cluster file's end, in a block this process held, or in the last block the
+    /// metadata recorded for it at start. Never true for another broker's id; an id from an
+    /// older block (or one forgotten past `PRODUCER_ID_RANGES_REMEMBERED_MAX`) reads as not
+    /// issued, and its producer gets a fresh id, which is always correct.
     #[must_use]
     pub fn is_issued(&self, producer_id: i64) -> bool {
-        (0..self.next_id).contains(&producer_id)
+        self.issued.iter().any(|range| range.contains(&producer_id))
     }
 
-    /// The next id if the reserved block has one left.
-    fn take_reserved(&mut self) -> Option<i64> {
-        if self.next_id >= self.reserved_end {
-            return None;
+    /// The floor of every block this node asks for.
+    #[must_use]
+    pub fn floor(&self) -> i64 {
+        self.floor
+    }
+
+    fn remember(&mut self, range: Range<i64>) {
+        if range.is_empty() {
+            return;
+        }
+        if let Some(last) = self.issued.back_mut()
+            && last.end == range.start
+        {
+            last.end = range.end;
+            return;
+        }
+        self.issued.push_back(range);
+        while self.issued.len() > PRODUCER_ID_RANGES_REMEMBERED_MAX {
+            self.issued.pop_front();
+        }
+    }
+
+    /// The next id of the current block, else of the spare block.
+    fn take(&mut self) -> Option<i64> {
+        if self.next_id >= self.block_end {
+            let spare = self.spare.take()?;
+            self.install(spare);
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -112,73 +164,124 @@ impl ProducerIdAllocator {
         Some(id)
     }
 
+    /// Makes `block` the current one.
+    fn install(&mut self, block: ProducerIdBlock) {
+        assert!(block.first >= self.block_end, "blocks only move forward");
+        self.next_id = block.first;
+        self.block_end = block.end();
+        self.remember(block.first..block.end());
+    }
+
+    /// Keeps a block fetched ahead (or makes it current when the current one is used up).
+    fn receive(&mut self, block: ProducerIdBlock) {
+        if self.next_id >= self.block_end && self.spare.is_none() {
+            self.install(block);
+        } else {
+            assert!(self.spare.is_none(), "one block request in flight");
+            self.spare = Some(block);
+        }
+        self.check_invariants();
+    }
+
+    /// Whether the blocks held are running low (then a block is fetched ahead).
+    fn running_low(&self) -> bool {
+        self.spare.is_none()
+            && self.block_end - self.next_id <= PRODUCER_ID_BLOCK_PREFETCH_REMAINING
+    }
+
     /// # Panics
-    /// When `next_id` ran past the reserved block or below zero.
+    /// When `next_id` ran past its block or the spare block overlaps it.
     pub fn check_invariants(&self) {
         assert!(self.next_id >= 0, "negative producer id");
         assert!(
-            self.next_id <= self.reserved_end,
-            "id {} handed out beyond the reserved end {}",
+            self.next_id <= self.block_end,
+            "id {} handed out beyond the block end {}",
             self.next_id,
-            self.reserved_end
+            self.block_end
         );
+        if let Some(spare) = &self.spare {
+            assert!(spare.first >= self.block_end, "spare block overlaps");
+        }
+        assert!(self.issued.len() <= PRODUCER_ID_RANGES_REMEMBERED_MAX);
     }
 }
 
-/// Hands out one producer id from the allocator in `cell`, reserving (and fsyncing) a new
-/// block first when the current one is used up. Never holds the `RefCell` borrow across an
-/// `.await`.
+/// Hands out one producer id from the allocator of `source`, asking the controller for a block
+/// first when none is left. Never holds the `RefCell` borrow across an `.await`.
 ///
 /// # Errors
-/// `NotHere` when `cell` is empty; `Storage` when the reservation cannot be made durable;
-/// `Exhausted`.
-pub async fn allocate(cell: &RefCell<Option<ProducerIdAllocator>>) -> Result<i64, ProducerIdError> {
+/// `NotHere` when there is no allocator; `Metadata` when no block could be had.
+pub async fn allocate(source: &impl BlockSource) -> Result<i64, ProducerIdError> {
     let (lock, unlock) = {
-        let mut allocator = cell.borrow_mut();
+        let mut allocator = source.allocator().borrow_mut();
         let allocator = allocator.as_mut().ok_or(ProducerIdError::NotHere)?;
-        // Fast path: an id of the reserved block, no file I/O, no waiting.
-        if let Some(id) = allocator.take_reserved() {
+        // Fast path: an id of a block held, no waiting.
+        if let Some(id) = allocator.take() {
+            if allocator.running_low() {
+                prefetch(source, allocator.gate.clone());
+            }
             return Ok(id);
         }
         allocator.gate.clone()
     };
-    // Waits while another task's reservation is in flight. Both channel ends live in the
-    // allocator, so the send cannot fail while we hold a clone of each.
+    // Waits while another request is in flight. Both channel ends live in the allocator, so
+    // the send cannot fail while we hold a clone of each.
     let _ = lock.send_async(()).await;
-    let result = reserve_and_take(cell).await;
+    let result = fetch_and_take(source).await;
     let released = unlock.try_recv();
     assert!(released.is_ok(), "producer id gate out of balance");
     result
 }
 
-/// Under the gate: take an id if another reservation made room meanwhile, else reserve the
-/// next block durably and take its first id.
-async fn reserve_and_take(
-    cell: &RefCell<Option<ProducerIdAllocator>>,
-) -> Result<i64, ProducerIdError> {
-    let (data_dir, new_end) = {
-        let mut allocator = cell.borrow_mut();
+/// Under the gate: take an id if a block arrived meanwhile, else ask for one and take its first
+/// id.
+async fn fetch_and_take(source: &impl BlockSource) -> Result<i64, ProducerIdError> {
+    let (node_id, floor) = {
+        let mut allocator = source.allocator().borrow_mut();
         let allocator = allocator.as_mut().ok_or(ProducerIdError::NotHere)?;
-        if let Some(id) = allocator.take_reserved() {
+        if let Some(id) = allocator.take() {
             return Ok(id);
         }
-        let new_end = allocator
-            .reserved_end
-            .checked_add(allocator.block_size)
-            .ok_or(ProducerIdError::Exhausted)?;
-        (allocator.data_dir.clone(), new_end)
+        (allocator.node_id, allocator.floor)
     };
-    write_atomically(&data_dir, ProducerIdAllocator::FILE_NAME, encode(new_end)).await?;
-    // Re-check after the await: only this task reserves (the gate), so the end is unchanged.
-    let mut allocator = cell.borrow_mut();
+    let block = source.request_block(node_id, floor).await?;
+    let mut allocator = source.allocator().borrow_mut();
     let allocator = allocator.as_mut().ok_or(ProducerIdError::NotHere)?;
-    assert!(new_end > allocator.reserved_end, "reservations only grow");
-    allocator.reserved_end = new_end;
-    allocator.take_reserved().ok_or(ProducerIdError::Exhausted)
+    allocator.receive(block);
+    allocator.take().ok_or(ProducerIdError::NotHere)
 }
 
-fn encode(reserved_end: i64) -> String {
-    format!("{HEADER}\nreserved_end {reserved_end}\n")
+/// Asks for the next block in the background, unless a request is in flight already. The
+/// detached task holds the gate as its permit (at most one such task), and releases it when
+/// done.
+fn prefetch<S: BlockSource>(source: &S, (lock, unlock): (flume::Sender<()>, flume::Receiver<()>)) {
+    if lock.try_send(()).is_err() {
+        return; // a request is in flight: it brings the next block
+    }
+    let source = source.clone();
+    compio::runtime::spawn(async move {
+        let request = {
+            let allocator = source.allocator().borrow();
+            allocator
+                .as_ref()
+                .filter(|allocator| allocator.running_low())
+                .map(|allocator| (allocator.node_id, allocator.floor))
+        };
+        if let Some((node_id, floor)) = request {
+            match source.request_block(node_id, floor).await {
+                Ok(block) => {
+                    if let Some(allocator) = source.allocator().borrow_mut().as_mut() {
+                        allocator.receive(block);
+                    }
+                }
+                // The next allocation asks again, in the foreground.
+                Err(error) => tracing::warn!(%error, "producer id block prefetch failed"),
+            }
+        }
+        let released = unlock.try_recv();
+        assert!(released.is_ok(), "producer id gate out of balance");
+    })
+    .detach();
 }
 
 /// `reserved_end` of the file, or the 1-based line that is wrong.
@@ -200,107 +303,4 @@ fn decode(text: &str) -> Result<i64, usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::rc::Rc;
-
-    use super::*;
-
-    async fn open(directory: &Path, block_size: i64) -> RefCell<Option<ProducerIdAllocator>> {
-        let allocator = ProducerIdAllocator::open_with_block_size(directory, block_size)
-            .await
-            .unwrap();
-        RefCell::new(Some(allocator))
-    }
-
-    fn reserved_end(directory: &Path) -> i64 {
-        let text = std::fs::read_to_string(directory.join(ProducerIdAllocator::FILE_NAME));
-        decode(&text.unwrap()).unwrap()
-    }
-
-    #[compio::test]
-    async fn ids_are_reserved_durably_before_they_are_handed_out() {
-        let directory = tempfile::tempdir().unwrap();
-        let cell = open(directory.path(), 3).await;
-        assert!(
-            !directory
-                .path()
-                .join(ProducerIdAllocator::FILE_NAME)
-                .exists()
-        );
-        assert_eq!(allocate(&cell).await.unwrap(), 0);
-        assert_eq!(reserved_end(directory.path()), 3);
-        assert_eq!(allocate(&cell).await.unwrap(), 1);
-        assert_eq!(allocate(&cell).await.unwrap(), 2);
-        assert_eq!(reserved_end(directory.path()), 3);
-        assert_eq!(allocate(&cell).await.unwrap(), 3);
-        assert_eq!(reserved_end(directory.path()), 6);
-        let allocator = cell.borrow();
-        assert!(allocator.as_ref().unwrap().is_issued(3));
-        assert!(!allocator.as_ref().unwrap().is_issued(4));
-    }
-
-    #[compio::test]
-    async fn a_restart_never_reuses_an_id() {
-        let directory = tempfile::tempdir().unwrap();
-        let cell = open(directory.path(), 10).await;
-        for expected in 0..4 {
-            assert_eq!(allocate(&cell).await.unwrap(), expected);
-        }
-        drop(cell); // a crash: ids 4..10 of the block are skipped, never reused
-        let cell = open(directory.path(), 10).await;
-        assert!(cell.borrow().as_ref().unwrap().is_issued(9));
-        assert_eq!(allocate(&cell).await.unwrap(), 10);
-        assert_eq!(reserved_end(directory.path()), 20);
-    }
-
-    #[compio::test]
-    async fn concurrent_allocations_are_unique_and_covered_by_the_file() {
-        let directory = tempfile::tempdir().unwrap();
-        let cell = Rc::new(open(directory.path(), 2).await);
-        let tasks: Vec<_> = (0..25)
-            .map(|_| {
-                let cell = Rc::clone(&cell);
-                compio::runtime::spawn(async move { allocate(&cell).await.unwrap() })
-            })
-            .collect();
-        let mut ids = Vec::new();
-        for task in tasks {
-            ids.push(task.await.unwrap());
-        }
-        ids.sort_unstable();
-        assert_eq!(ids, (0..25).collect::<Vec<i64>>());
-        assert!(reserved_end(directory.path()) >= 25);
-    }
-
-    #[compio::test]
-    async fn a_malformed_file_refuses_to_open() {
-        let directory = tempfile::tempdir().unwrap();
-        let path = directory.path().join(ProducerIdAllocator::FILE_NAME);
-        std::fs::write(&path, format!("{HEADER}\nreserved_end -4\n")).unwrap();
-        let error = ProducerIdAllocator::open(directory.path())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                error,
-                ProducerIdError::Storage(StorageError::MalformedFile { line: 2, .. })
-            ),
-            "{error}"
-        );
-        assert_eq!(decode("something else\n"), Err(1));
-        assert_eq!(
-            decode(&format!("{HEADER}\nreserved_end 5\nextra\n")),
-            Err(3)
-        );
-        assert_eq!(decode(&encode(77)), Ok(77));
-    }
-
-    #[compio::test]
-    async fn an_empty_cell_is_not_here() {
-        let cell = RefCell::new(None);
-        assert!(matches!(
-            allocate(&cell).await,
-            Err(ProducerIdError::NotHere)
-        ));
-    }
-}
+mod tests;

@@ -20,7 +20,7 @@ use super::active::ActiveController;
 use super::decisions::MetadataChange;
 use super::metadata::MetadataImage;
 use super::policy::lifecycle::{Heartbeat, HeartbeatReply, RegistrationRequest};
-use super::quorum::{ControllerConnection, MetadataQuorum, RaftQuorum};
+use super::quorum::{ControllerConnection, MetadataQuorum, QuorumStatus, RaftQuorum};
 use crate::limits::CONTROLLER_RPC_TIMEOUT_MS;
 use crate::protocol::ErrorCode;
 use std::cell::RefCell;
@@ -35,6 +35,12 @@ pub enum ControllerRequest {
     Heartbeat(Heartbeat),
     /// A client's metadata change, forwarded from the broker that received it.
     Change(MetadataChange),
+    /// Which cluster the answering node's metadata belongs to (any node answers, leader or
+    /// not): a starting broker checks its data dir against it before it joins the quorum.
+    ClusterId,
+    /// The quorum as the leader sees it (voters' progress is known there only): DescribeQuorum
+    /// sent to any broker is answered with it, as Kafka's brokers forward it.
+    QuorumStatus,
 }
 
 /// The active controller's answer.
@@ -61,6 +67,11 @@ pub enum ControllerResponse {
     Unavailable {
         message: String,
     },
+    /// The answering node's cluster id (`None` before its metadata log has its first entry).
+    ClusterId {
+        cluster_id: Option<String>,
+    },
+    QuorumStatus(QuorumStatus),
 }
 
 impl ControllerResponse {
@@ -122,6 +133,19 @@ impl ControllerClient {
     #[must_use]
     pub fn quorum(&self) -> &Rc<RaftQuorum<MetadataImage>> {
         &self.quorum
+    }
+
+    /// The quorum's status as its leader reports it: this node's own when it leads (or no
+    /// leader is known, or the leader does not answer: then it is all there is).
+    pub async fn leader_status(&self) -> QuorumStatus {
+        let own = self.quorum.status();
+        if own.leader.is_none() || own.leader == Some(self.node_id) {
+            return own;
+        }
+        match self.send(&ControllerRequest::QuorumStatus).await {
+            Ok(ControllerResponse::QuorumStatus(status)) => status,
+            _ => own,
+        }
     }
 
     /// Sends `request` to the leader the quorum names now: handled here when that is this

@@ -5,14 +5,17 @@
 //! As Kafka's KRaft controller (`ReplicationControlManager.createPartitions`): a name given twice
 //! gets INVALID_REQUEST "Duplicate topic name." (once; neither copy applies), an unknown topic
 //! UNKNOWN_TOPIC_OR_PARTITION, a count that is not an increase INVALID_PARTITIONS with Kafka's
-//! message, and manual assignments must give one replica list per new partition, each exactly
-//! our node (INVALID_REPLICA_ASSIGNMENT otherwise: no other broker exists).
-use super::create_topics::{Refusal, check_replicas, refusal_of};
+//! message. New partitions are placed by the controller (`policy::placement`) with the topic's
+//! replication factor, or as the manual assignments say: one replica list per new partition, of
+//! registered brokers, each once, of the topic's replica count, at least one unfenced
+//! (INVALID_REPLICA_ASSIGNMENT with Kafka's messages otherwise). `validate_only` runs the same
+//! decision on this shard's copy of the metadata.
+use super::create_topics::{Refusal, refusal_of};
 use super::{HandlerError, RequestContext};
-use crate::cluster::controller;
+use crate::cluster::{MetadataChange, controller};
 use crate::protocol::messages::create_partitions::{
-    CreatePartitionsAssignment, CreatePartitionsRequest, CreatePartitionsResponse,
-    CreatePartitionsTopic, CreatePartitionsTopicResult,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsTopic,
+    CreatePartitionsTopicResult,
 };
 use crate::protocol::{ApiKey, ErrorCode, StrBytes};
 use std::collections::HashSet;
@@ -75,44 +78,27 @@ async fn grow(
     validate_only: bool,
 ) -> Result<(), Refusal> {
     let name = topic.name.as_str();
-    let metadata = controller::metadata(&ctx.shard);
-    metadata
-        .check_partitions(name, topic.count)
-        .map_err(|error| refusal_of(&error))?;
-    let current = metadata
-        .topic(name)
-        .map_or(0, |found| found.partition_count);
-    if let Some(assignments) = &topic.assignments {
-        check_assignments(assignments, topic.count, current, ctx.node_id())?;
-    }
+    let assignments: Vec<Vec<i32>> = topic
+        .assignments
+        .iter()
+        .flatten()
+        .map(|assignment| assignment.broker_ids.clone())
+        .collect();
     if validate_only {
-        return Ok(());
+        let change = MetadataChange::CreatePartitions {
+            name: name.to_owned(),
+            partition_count: topic.count,
+            assignments,
+            random_start: controller::random_start(),
+        };
+        return controller::metadata(&ctx.shard)
+            .with_change(&change, ctx.node_id())
+            .map(drop)
+            .map_err(|error| refusal_of(&error));
     }
-    controller::create_partitions(&ctx.shard, name, topic.count)
+    controller::create_partitions(&ctx.shard, name, topic.count, assignments)
         .await
         .map_err(|error| refusal_of(&error))
-}
-
-/// One replica list per new partition, each exactly our node.
-fn check_assignments(
-    assignments: &[CreatePartitionsAssignment],
-    count: i32,
-    current: i32,
-    node_id: i32,
-) -> Result<(), Refusal> {
-    let invalid = |message: String| (ErrorCode::InvalidReplicaAssignment, message);
-    let added = count.saturating_sub(current);
-    if i32::try_from(assignments.len()).ok() != Some(added) {
-        return Err(invalid(format!(
-            "Attempted to add {added} additional partition(s), but only {} assignment(s) were \
-             specified.",
-            assignments.len()
-        )));
-    }
-    for assignment in assignments {
-        check_replicas(&assignment.broker_ids, node_id).map_err(invalid)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -120,35 +106,6 @@ fn check_assignments(
 mod tests {
     use super::*;
     use crate::cluster::MetadataError;
-
-    fn assignment(broker_ids: &[i32]) -> CreatePartitionsAssignment {
-        CreatePartitionsAssignment {
-            broker_ids: broker_ids.to_vec(),
-        }
-    }
-
-    #[test]
-    fn assignments_must_cover_new_partitions_with_our_node() {
-        assert!(check_assignments(&[assignment(&[1]), assignment(&[1])], 4, 2, 1).is_ok());
-        let code = |result: Result<(), Refusal>| result.unwrap_err().0;
-        let invalid = ErrorCode::InvalidReplicaAssignment;
-        assert_eq!(
-            code(check_assignments(&[assignment(&[1])], 4, 2, 1)),
-            invalid
-        );
-        assert_eq!(
-            code(check_assignments(&[assignment(&[2])], 3, 2, 1)),
-            invalid
-        );
-        assert_eq!(
-            code(check_assignments(&[assignment(&[1, 1])], 3, 2, 1)),
-            invalid
-        );
-        assert_eq!(
-            code(check_assignments(&[assignment(&[])], 3, 2, 1)),
-            invalid
-        );
-    }
 
     #[test]
     fn shrinking_messages_match_kafka() {

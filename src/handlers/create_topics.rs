@@ -8,16 +8,21 @@
 //!    as `ControllerApis` does; neither copy is created);
 //! 2. the name (INVALID_TOPIC_EXCEPTION), null config values (INVALID_CONFIG);
 //! 3. a manual assignment needs `num_partitions` and `replication_factor` of -1
-//!    (INVALID_REQUEST), partitions 0..n each once, every replica list exactly our node
-//!    (INVALID_REPLICA_ASSIGNMENT: there is no other broker to name);
-//! 4. otherwise `replication_factor` -1 or 1 (this single node can hold one replica; 0 or < -1
-//!    and > 1 are INVALID_REPLICATION_FACTOR) and `num_partitions` -1 (the broker default: the
+//!    (INVALID_REQUEST), partitions 0..n each once (INVALID_REPLICA_ASSIGNMENT);
+//! 4. otherwise `replication_factor` -1 (`default.replication.factor`) or positive (0 or < -1
+//!    are INVALID_REPLICATION_FACTOR) and `num_partitions` -1 (the broker default: the
 //!    auto-create partition count, or 1 when auto-creation is off) or positive
 //!    (INVALID_PARTITIONS);
-//! 5. the controller's own checks: existing topic (TOPIC_ALREADY_EXISTS), '.'/'_' collision
-//!    (INVALID_TOPIC_EXCEPTION), partition limit (INVALID_PARTITIONS), configs (INVALID_CONFIG).
+//! 5. the controller's own checks (`cluster::decisions`, `policy::placement`): existing topic
+//!    (TOPIC_ALREADY_EXISTS), '.'/'_' collision (INVALID_TOPIC_EXCEPTION), partition limit
+//!    (INVALID_PARTITIONS), configs (INVALID_CONFIG), a replication factor above the unfenced
+//!    brokers (INVALID_REPLICATION_FACTOR), replica lists naming unknown brokers, a broker
+//!    twice, differing lengths or only fenced brokers (INVALID_REPLICA_ASSIGNMENT). Before this
+//!    node's registration lands, it is the one broker. `validate_only` runs the same decision
+//!    on this shard's copy of the metadata and commits nothing.
 //!
-//! v5+ results carry the partition count, replication factor and the topic's effective configs
+//! v5+ results carry the partition count, the replication factor the partitions got (the
+//! default resolved) and the topic's effective configs
 //! exactly as DescribeConfigs reports them; v7 adds the topic id. A validate-only result has the
 //! zero id: Kafka makes up a random id that names nothing, and the zero id says so honestly.
 //!
@@ -29,7 +34,8 @@ use super::common::metadata_error_code;
 use super::describe_configs::topic_entries;
 use super::{HandlerError, RequestContext};
 use crate::cluster::configs::ConfigError;
-use crate::cluster::{MetadataError, TopicMetadata, controller, topic_name};
+use crate::cluster::controller::{CreatedTopic, TopicRequest};
+use crate::cluster::{ClusterMetadata, MetadataError, TopicMetadata, controller, topic_name};
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
 use crate::protocol::messages::create_topics::{
     CreatableTopic, CreatableTopicConfigs, CreatableTopicResult, CreateTopicsRequest,
@@ -43,15 +49,8 @@ pub const API_KEY: ApiKey = ApiKey::CreateTopics;
 pub const VERSION_MIN: i16 = 2;
 pub const VERSION_MAX: i16 = 7;
 
-/// The only replication factor a single node can satisfy.
-const REPLICATION_FACTOR: i16 = 1;
-
 /// A topic that passed the request-level checks: what to ask the controller for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Plan {
-    partition_count: i32,
-    configs: BTreeMap<String, String>,
-}
+type Plan = TopicRequest;
 
 /// A per-topic refusal: the code and Kafka's message.
 pub(super) type Refusal = (ErrorCode, String);
@@ -82,7 +81,7 @@ pub async fn handle(
             }
             continue;
         }
-        let plan = match plan(topic, node_id, default_partitions) {
+        let plan = match plan(topic, default_partitions) {
             Ok(plan) => plan,
             Err(refusal) => {
                 results.push(refused(&topic.name, refusal));
@@ -90,11 +89,9 @@ pub async fn handle(
             }
         };
         let outcome = if request.validate_only {
-            controller::metadata(&ctx.shard)
-                .check_create_topic(name, plan.partition_count, &plan.configs)
-                .map(|()| validated(name, &plan))
+            validated(&controller::metadata(&ctx.shard), name, &plan, node_id)
         } else {
-            controller::create_topic(&ctx.shard, name, plan.partition_count, plan.configs).await
+            controller::create_topic(&ctx.shard, name, &plan).await
         };
         results.push(match outcome {
             Ok(created) => {
@@ -122,7 +119,7 @@ fn duplicate_names(topics: &[CreatableTopic]) -> HashSet<&str> {
 }
 
 /// The request-level checks (steps 2–4 of the module docs).
-fn plan(topic: &CreatableTopic, node_id: i32, default_partitions: i32) -> Result<Plan, Refusal> {
+fn plan(topic: &CreatableTopic, default_partitions: i32) -> Result<Plan, Refusal> {
     if let Err(error) = topic_name::validate(&topic.name) {
         return Err((ErrorCode::InvalidTopicException, error.to_string()));
     }
@@ -149,14 +146,21 @@ fn plan(topic: &CreatableTopic, node_id: i32, default_partitions: i32) -> Result
             Some((config.name.as_str().to_owned(), value.as_str().to_owned()))
         })
         .collect();
-    let partition_count = if topic.assignments.is_empty() {
-        automatic_partition_count(topic, default_partitions)?
+    let (partition_count, assignments) = if topic.assignments.is_empty() {
+        (
+            automatic_partition_count(topic, default_partitions)?,
+            Vec::new(),
+        )
     } else {
-        manual_partition_count(topic, node_id)?
+        let assignments = manual_assignments(topic)?;
+        let count = i32::try_from(assignments.len()).unwrap_or(i32::MAX);
+        (count, assignments)
     };
     assert!(partition_count > 0, "checked above");
     Ok(Plan {
         partition_count,
+        replication_factor: topic.replication_factor,
+        assignments,
         configs,
     })
 }
@@ -178,15 +182,6 @@ fn automatic_partition_count(
             "Number of partitions was set to an invalid non-positive value.".to_owned(),
         ));
     }
-    if factor > REPLICATION_FACTOR {
-        return Err((
-            ErrorCode::InvalidReplicationFactor,
-            format!(
-                "Unable to replicate the partition {factor} time(s): The target replication \
-                 factor of {factor} cannot be reached because only 1 broker(s) are registered."
-            ),
-        ));
-    }
     Ok(if topic.num_partitions == -1 {
         default_partitions
     } else {
@@ -194,7 +189,9 @@ fn automatic_partition_count(
     })
 }
 
-fn manual_partition_count(topic: &CreatableTopic, node_id: i32) -> Result<i32, Refusal> {
+/// The manual replica lists in partition order, once each from 0 (the brokers they name are
+/// the controller's to check).
+fn manual_assignments(topic: &CreatableTopic) -> Result<Vec<Vec<i32>>, Refusal> {
     let assignment_error = |message: String| (ErrorCode::InvalidReplicaAssignment, message);
     if topic.replication_factor != -1 {
         return Err((
@@ -211,62 +208,56 @@ fn manual_partition_count(topic: &CreatableTopic, node_id: i32) -> Result<i32, R
                 .to_owned(),
         ));
     }
-    let mut indexes = HashSet::with_capacity(topic.assignments.len());
-    for assignment in &topic.assignments {
-        let index = assignment.partition_index;
-        if !indexes.insert(index) {
-            return Err(assignment_error(format!(
-                "Found multiple manual partition assignments for partition {index}"
-            )));
-        }
-        check_replicas(&assignment.broker_ids, node_id).map_err(assignment_error)?;
-    }
-    let count = i32::try_from(indexes.len()).unwrap_or(i32::MAX);
-    if count > PARTITIONS_PER_TOPIC_MAX {
+    let count = topic.assignments.len();
+    if count > usize::try_from(PARTITIONS_PER_TOPIC_MAX).unwrap_or(usize::MAX) {
         return Err((
             ErrorCode::InvalidPartitions,
             format!("{count} partitions exceed the limit of {PARTITIONS_PER_TOPIC_MAX}"),
         ));
     }
-    if (0..count).any(|index| !indexes.contains(&index)) {
+    let mut by_index: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for assignment in &topic.assignments {
+        let index = assignment.partition_index;
+        if by_index
+            .insert(index, assignment.broker_ids.clone())
+            .is_some()
+        {
+            return Err(assignment_error(format!(
+                "Found multiple manual partition assignments for partition {index}"
+            )));
+        }
+    }
+    let expected = 0..i32::try_from(count).unwrap_or(i32::MAX);
+    if !by_index.keys().copied().eq(expected) {
         return Err(assignment_error(
             "partitions should be a consecutive 0-based integer sequence".to_owned(),
         ));
     }
-    Ok(count)
+    Ok(by_index.into_values().collect())
 }
 
-/// One partition's replica list must be exactly our node: it is the only registered broker.
-/// Messages as Kafka's `validateManualPartitionAssignment` (CreatePartitions shares it).
-pub(super) fn check_replicas(broker_ids: &[i32], node_id: i32) -> Result<(), String> {
-    if broker_ids.is_empty() {
-        return Err("The manual partition assignment includes an empty replica list.".to_owned());
-    }
-    let mut seen = false;
-    for broker in broker_ids {
-        if *broker != node_id {
-            return Err(format!(
-                "The manual partition assignment includes broker {broker}, but no such broker \
-                 is registered."
-            ));
-        }
-        if seen {
-            return Err(format!(
-                "The manual partition assignment includes the broker {broker} more than once."
-            ));
-        }
-        seen = true;
-    }
-    Ok(())
-}
-
-/// The topic a validate-only request would create (zero id: it does not exist).
-fn validated(name: &str, plan: &Plan) -> Arc<TopicMetadata> {
-    Arc::new(TopicMetadata {
-        name: name.to_owned(),
+/// A validate-only creation: the controller's decision on this shard's copy, nothing
+/// committed; the topic reported with the zero id (it does not exist).
+fn validated(
+    metadata: &ClusterMetadata,
+    name: &str,
+    plan: &Plan,
+    node_id: i32,
+) -> Result<CreatedTopic, MetadataError> {
+    let state = metadata.with_change(&plan.change(name), node_id)?;
+    let topic = state
+        .topic(name)
+        .ok_or_else(|| MetadataError::UnknownTopic {
+            name: name.to_owned(),
+        })?;
+    let replication_factor = controller::replication_factor_of(&state, topic);
+    let topic = Arc::new(TopicMetadata {
         topic_id: Uuid::default(),
-        partition_count: plan.partition_count,
-        configs: plan.configs.clone(),
+        ..topic.as_ref().clone()
+    });
+    Ok(CreatedTopic {
+        topic,
+        replication_factor,
     })
 }
 
@@ -332,7 +323,8 @@ fn refused(name: &StrBytes, (error_code, message): Refusal) -> CreatableTopicRes
     }
 }
 
-fn success(topic: &TopicMetadata, broker: &BTreeMap<String, String>) -> CreatableTopicResult {
+fn success(created: &CreatedTopic, broker: &BTreeMap<String, String>) -> CreatableTopicResult {
+    let topic = created.topic.as_ref();
     let configs = topic_entries(topic, broker)
         .into_iter()
         .map(|entry| CreatableTopicConfigs {
@@ -349,7 +341,7 @@ fn success(topic: &TopicMetadata, broker: &BTreeMap<String, String>) -> Creatabl
         error_code: ErrorCode::None,
         error_message: None,
         num_partitions: topic.partition_count,
-        replication_factor: REPLICATION_FACTOR,
+        replication_factor: created.replication_factor,
         configs: Some(configs),
         topic_config_error_code: ErrorCode::None,
     }
@@ -359,6 +351,7 @@ fn success(topic: &TopicMetadata, broker: &BTreeMap<String, String>) -> Creatabl
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
+    use crate::cluster::metadata::ClusterError;
     use crate::protocol::messages::create_topics::{
         CreatableReplicaAssignment, CreatableTopicConfig,
     };
@@ -378,24 +371,47 @@ mod tests {
 
     #[test]
     fn defaults_and_counts() {
-        assert_eq!(plan(&topic(-1, -1), 7, 3).unwrap().partition_count, 3);
-        assert_eq!(plan(&topic(4, 1), 7, 3).unwrap().partition_count, 4);
-        assert_eq!(code(plan(&topic(0, 1), 7, 3)), ErrorCode::InvalidPartitions);
-        assert_eq!(
-            code(plan(&topic(-2, 1), 7, 3)),
-            ErrorCode::InvalidPartitions
-        );
-        for factor in [0, -2, 2, 3] {
+        assert_eq!(plan(&topic(-1, -1), 3).unwrap().partition_count, 3);
+        assert_eq!(plan(&topic(4, 1), 3).unwrap().partition_count, 4);
+        assert_eq!(code(plan(&topic(0, 1), 3)), ErrorCode::InvalidPartitions);
+        assert_eq!(code(plan(&topic(-2, 1), 3)), ErrorCode::InvalidPartitions);
+        for factor in [0, -2] {
             assert_eq!(
-                code(plan(&topic(1, factor), 7, 3)),
+                code(plan(&topic(1, factor), 3)),
                 ErrorCode::InvalidReplicationFactor,
                 "factor {factor}"
             );
         }
+        // Above the brokers is the controller's to refuse: it knows them.
+        let plan = plan(&topic(1, 3), 3).unwrap();
+        assert_eq!(plan.replication_factor, 3);
     }
 
     #[test]
-    fn manual_assignments_must_name_only_us() {
+    fn replication_factor_refusals_read_as_kafkas() {
+        let refusal = |replication_factor, brokers| {
+            refusal_of(&MetadataError::Cluster(
+                ClusterError::InvalidReplicationFactor {
+                    replication_factor,
+                    brokers,
+                },
+            ))
+        };
+        let (code, message) = refusal(2, 1);
+        assert_eq!(code, ErrorCode::InvalidReplicationFactor);
+        assert_eq!(
+            message,
+            "Unable to replicate the partition 2 time(s): The target replication factor of 2 \
+             cannot be reached because only 1 broker(s) are registered."
+        );
+        let (_, message) = refusal(0, 1);
+        assert!(message.starts_with("Replication factor must be larger than 0"));
+        let (code, _) = refusal(17, 20);
+        assert_eq!(code, ErrorCode::InvalidReplicationFactor);
+    }
+
+    #[test]
+    fn manual_assignments_come_in_partition_order() {
         let assign = |pairs: &[(i32, &[i32])]| {
             let mut topic = topic(-1, -1);
             topic.assignments = pairs
@@ -405,13 +421,12 @@ mod tests {
                     broker_ids: brokers.to_vec(),
                 })
                 .collect();
-            plan(&topic, 7, 1)
+            plan(&topic, 1)
         };
-        assert_eq!(assign(&[(0, &[7]), (1, &[7])]).unwrap().partition_count, 2);
+        let planned = assign(&[(1, &[8, 7]), (0, &[7])]).unwrap();
+        assert_eq!(planned.partition_count, 2);
+        assert_eq!(planned.assignments, vec![vec![7], vec![8, 7]]);
         let invalid = ErrorCode::InvalidReplicaAssignment;
-        assert_eq!(code(assign(&[(0, &[8])])), invalid);
-        assert_eq!(code(assign(&[(0, &[7, 7])])), invalid);
-        assert_eq!(code(assign(&[(0, &[])])), invalid);
         assert_eq!(code(assign(&[(0, &[7]), (0, &[7])])), invalid);
         assert_eq!(code(assign(&[(1, &[7])])), invalid);
         let mut both = topic(2, -1);
@@ -419,20 +434,20 @@ mod tests {
             partition_index: 0,
             broker_ids: vec![7],
         }];
-        assert_eq!(code(plan(&both, 7, 1)), ErrorCode::InvalidRequest);
+        assert_eq!(code(plan(&both, 1)), ErrorCode::InvalidRequest);
     }
 
     #[test]
     fn names_and_null_configs_are_refused() {
         let mut bad = topic(1, 1);
         bad.name = StrBytes::from("a/b");
-        assert_eq!(code(plan(&bad, 7, 1)), ErrorCode::InvalidTopicException);
+        assert_eq!(code(plan(&bad, 1)), ErrorCode::InvalidTopicException);
         let mut null = topic(1, 1);
         null.configs = vec![CreatableTopicConfig {
             name: StrBytes::from("retention.ms"),
             value: None,
         }];
-        let (error_code, message) = plan(&null, 7, 1).unwrap_err();
+        let (error_code, message) = plan(&null, 1).unwrap_err();
         assert_eq!(error_code, ErrorCode::InvalidConfig);
         assert!(message.contains("retention.ms"), "{message}");
     }

@@ -260,7 +260,7 @@ fn broker_entries(
     config: &Config,
     broker_overrides: &BTreeMap<String, String>,
 ) -> Vec<ConfigEntry> {
-    let mut entries: Vec<ConfigEntry> = configs::topic_configs_sorted_by(|def| def.broker_synonym)
+    let mut entries: Vec<ConfigEntry> = configs::broker_configs_sorted()
         .into_iter()
         .map(|def| {
             let synonyms = broker_synonyms(def, broker_overrides);

@@ -1,6 +1,9 @@
 //! InitProducerId (key 22): gives an idempotent producer its producer id and epoch. Runs on the
 //! connection's shard; ids come from the node's one allocator on shard 0
-//! (`cluster::producer_ids`, reached with `invoke_on(0, …)`).
+//! (`cluster::producer_ids`, reached with `invoke_on(0, …)`), which takes them from blocks the
+//! controller commits to the metadata log (unique across brokers). While no block can be had
+//! (no controller, a commit that timed out) the answer is the retriable
+//! COORDINATOR_LOAD_IN_PROGRESS, as Kafka's broker answers when its block has not arrived.
 //!
 //! ```text
 //! transactional_id set                  TRANSACTIONAL_ID_AUTHORIZATION_FAILED (no transactions)
@@ -24,9 +27,13 @@
 )]
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use super::{HandlerError, RequestContext};
-use crate::cluster::producer_ids::{self, ProducerIdAllocator, ProducerIdError};
+use crate::broker::Shard;
+use crate::cluster::controller;
+use crate::cluster::metadata::{MetadataError, ProducerIdBlock};
+use crate::cluster::producer_ids::{self, BlockSource, ProducerIdAllocator, ProducerIdError};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
@@ -79,7 +86,7 @@ pub async fn handle(
     let assigned = ctx
         .shard
         .invoke_on(ALLOCATOR_SHARD, move |shard| async move {
-            assign(&shard.state.producer_ids, current).await
+            assign(&shard, current).await
         })
         .await?;
     Ok(match assigned {
@@ -96,16 +103,33 @@ pub async fn handle(
     })
 }
 
+/// The running broker's allocator lives in shard 0's services; blocks come from the
+/// controller through the metadata log.
+impl BlockSource for Rc<Shard> {
+    fn allocator(&self) -> &RefCell<Option<ProducerIdAllocator>> {
+        &self.state.producer_ids
+    }
+
+    async fn request_block(
+        &self,
+        node_id: i32,
+        floor: i64,
+    ) -> Result<ProducerIdBlock, MetadataError> {
+        controller::allocate_producer_ids(self, node_id, floor).await
+    }
+}
+
 /// On the allocator's shard: the id and epoch for a producer that holds `current` (or none).
 ///
 /// # Errors
 /// As [`producer_ids::allocate`].
 pub async fn assign(
-    cell: &RefCell<Option<ProducerIdAllocator>>,
+    source: &impl BlockSource,
     current: Option<(i64, i16)>,
 ) -> Result<(i64, i16), ProducerIdError> {
     if let Some((producer_id, epoch)) = current {
-        let issued = cell
+        let issued = source
+            .allocator()
             .borrow()
             .as_ref()
             .is_some_and(|allocator| allocator.is_issued(producer_id));
@@ -113,19 +137,36 @@ pub async fn assign(
             return Ok((producer_id, epoch + 1));
         }
     }
-    let producer_id = producer_ids::allocate(cell).await?;
+    let producer_id = producer_ids::allocate(source).await?;
     assert!(producer_id >= 0, "allocated a negative producer id");
     Ok((producer_id, 0))
 }
 
-/// A disk failure is retriable for clients (KAFKA_STORAGE_ERROR); anything else is a bug or
-/// the end of the id space.
+/// No block yet is retriable for clients (COORDINATOR_LOAD_IN_PROGRESS, Kafka's answer while
+/// its producer-id block is on its way), as is a disk failure (KAFKA_STORAGE_ERROR); the end
+/// of the id space or a missing allocator is a server error.
 fn error_code(error: &ProducerIdError) -> ErrorCode {
     match error {
         ProducerIdError::Storage(StorageError::Io { .. }) => ErrorCode::KafkaStorageError,
-        ProducerIdError::Storage(_) | ProducerIdError::Exhausted | ProducerIdError::NotHere => {
-            ErrorCode::UnknownServerError
+        // By code: a refusal of the active controller comes back forwarded, as its code. No
+        // controller, a commit that did not land, a registration still on its way: the block
+        // may come on a retry. Anything else (ids exhausted, a refused record) will not.
+        ProducerIdError::Metadata(error) => {
+            let retriable = matches!(
+                error.error_code(),
+                ErrorCode::RequestTimedOut
+                    | ErrorCode::NotController
+                    | ErrorCode::BrokerIdNotRegistered
+                    | ErrorCode::StaleBrokerEpoch
+                    | ErrorCode::KafkaStorageError
+            );
+            if retriable {
+                ErrorCode::CoordinatorLoadInProgress
+            } else {
+                ErrorCode::UnknownServerError
+            }
         }
+        ProducerIdError::Storage(_) | ProducerIdError::NotHere => ErrorCode::UnknownServerError,
     }
 }
 
@@ -142,10 +183,44 @@ fn error_response(error_code: ErrorCode) -> InitProducerIdResponse {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
     use super::*;
+    use crate::cluster::metadata::ClusterError;
+    use crate::cluster::{ClusterMetadata, MetadataChange};
 
-    async fn allocator(directory: &std::path::Path) -> RefCell<Option<ProducerIdAllocator>> {
-        let allocator = ProducerIdAllocator::open(directory).await.unwrap();
-        RefCell::new(Some(allocator))
+    /// A one-node controller deciding blocks on a local state.
+    #[derive(Clone)]
+    struct Local(
+        Rc<(
+            RefCell<Option<ProducerIdAllocator>>,
+            RefCell<ClusterMetadata>,
+        )>,
+    );
+
+    impl BlockSource for Local {
+        fn allocator(&self) -> &RefCell<Option<ProducerIdAllocator>> {
+            &self.0.0
+        }
+
+        async fn request_block(
+            &self,
+            node_id: i32,
+            floor: i64,
+        ) -> Result<ProducerIdBlock, MetadataError> {
+            let change = MetadataChange::AllocateProducerIds { node_id, floor };
+            let mut metadata = self.0.1.borrow_mut();
+            *metadata = metadata.with_change(&change, node_id)?;
+            Ok(metadata.producer_id_block(node_id).unwrap())
+        }
+    }
+
+    async fn allocator(directory: &std::path::Path) -> Local {
+        let metadata = ClusterMetadata::empty("c".into());
+        let allocator = ProducerIdAllocator::open(directory, 1, &metadata)
+            .await
+            .unwrap();
+        Local(Rc::new((
+            RefCell::new(Some(allocator)),
+            RefCell::new(metadata),
+        )))
     }
 
     #[compio::test]
@@ -178,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn only_io_failures_are_retriable() {
+    fn only_io_failures_and_missing_blocks_are_retriable() {
         let io = StorageError::Io {
             operation: "fdatasync",
             path: "/x".into(),
@@ -188,9 +263,23 @@ mod tests {
             error_code(&ProducerIdError::Storage(io)),
             ErrorCode::KafkaStorageError
         );
+        let exhausted = MetadataError::Cluster(ClusterError::ProducerIdsExhausted);
         assert_eq!(
-            error_code(&ProducerIdError::Exhausted),
+            error_code(&ProducerIdError::Metadata(exhausted)),
             ErrorCode::UnknownServerError
+        );
+        let unregistered = MetadataError::Cluster(ClusterError::UnknownBroker { node_id: 1 });
+        assert_eq!(
+            error_code(&ProducerIdError::Metadata(unregistered)),
+            ErrorCode::CoordinatorLoadInProgress
+        );
+        let forwarded = MetadataError::Forwarded {
+            code: ErrorCode::NotController,
+            message: "no active controller".into(),
+        };
+        assert_eq!(
+            error_code(&ProducerIdError::Metadata(forwarded)),
+            ErrorCode::CoordinatorLoadInProgress
         );
     }
 }

@@ -38,6 +38,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
@@ -259,6 +260,7 @@ pub static REGISTRY: &[Handler] = &[
     handler!(incremental_alter_configs),
     handler!(describe_cluster),
     handler!(describe_log_dirs),
+    handler!(describe_quorum),
     handler!(api_versions),
     // ---- consumer groups ----
     handler!(delete_groups),

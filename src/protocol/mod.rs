@@ -85,12 +85,13 @@ pub enum ApiKey {
     DeleteGroups = 42,
     IncrementalAlterConfigs = 44,
     OffsetDelete = 47,
+    DescribeQuorum = 55,
     DescribeCluster = 60,
 }
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 29] = [
+    pub const ALL: [ApiKey; 30] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -119,6 +120,7 @@ impl ApiKey {
         Self::DeleteGroups,
         Self::IncrementalAlterConfigs,
         Self::OffsetDelete,
+        Self::DescribeQuorum,
         Self::DescribeCluster,
     ];
 

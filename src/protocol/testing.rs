@@ -18,10 +18,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 use super::messages::{
     alter_configs, api_versions, create_partitions, create_topics, delete_groups, delete_records,
-    delete_topics, describe_cluster, describe_configs, describe_groups, describe_log_dirs, fetch,
-    find_coordinator, heartbeat, incremental_alter_configs, init_producer_id, join_group,
-    leave_group, list_groups, list_offsets, metadata, offset_commit, offset_delete, offset_fetch,
-    offset_for_leader_epoch, produce, sasl_authenticate, sasl_handshake, sync_group,
+    delete_topics, describe_cluster, describe_configs, describe_groups, describe_log_dirs,
+    describe_quorum, fetch, find_coordinator, heartbeat, incremental_alter_configs,
+    init_producer_id, join_group, leave_group, list_groups, list_offsets, metadata, offset_commit,
+    offset_delete, offset_fetch, offset_for_leader_epoch, produce, sasl_authenticate,
+    sasl_handshake, sync_group,
 };
 use super::primitives::{StrBytes, Tolerated, Uuid, Version};
 use super::{ApiKey, DecodeError, DecodeErrorKind, ErrorCode, Message};
@@ -432,6 +433,7 @@ api_codecs! {
     incremental_alter_configs::IncrementalAlterConfigsRequest
         => incremental_alter_configs::IncrementalAlterConfigsResponse,
     offset_delete::OffsetDeleteRequest => offset_delete::OffsetDeleteResponse,
+    describe_quorum::DescribeQuorumRequest => describe_quorum::DescribeQuorumResponse,
     describe_cluster::DescribeClusterRequest => describe_cluster::DescribeClusterResponse,
 }
 

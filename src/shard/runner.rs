@@ -270,7 +270,9 @@ impl<S: 'static> Shards<S> {
             return false; // do not join threads that may never end
         }
         clean &= self.post_all(Phase::Stopped, |shard| shard.events.stopping.fire());
-        if let Err(error) = self.await_all(Phase::Stopped, self.grace + margin) {
+        // The stop hooks may first wait for a controlled shutdown (bounded by its limit).
+        let stop_hooks = Duration::from_millis(crate::limits::CONTROLLED_SHUTDOWN_TIMEOUT_MS);
+        if let Err(error) = self.await_all(Phase::Stopped, self.grace + margin + stop_hooks) {
             tracing::error!(%error, "shutdown incomplete");
             return false;
         }

@@ -44,7 +44,7 @@ pub use partitions::{NO_LEADER, PartitionDelta, PartitionState, PartitionStateEr
 pub use records::{MetadataRecord, RecordDecodeError, RecordType};
 pub use store::{
     LegacyFileError, MetadataFileError, MetadataImage, MetadataStore, SnapshotDecodeError,
-    encode_snapshot,
+    decode_snapshot, encode_snapshot,
 };
 
 use super::configs::ConfigError;
@@ -251,19 +251,39 @@ pub enum ClusterError {
     },
     #[error("the cluster would have more than {count_max} partitions")]
     TooManyPartitions { count_max: usize },
-    #[error(
-        "replication factor {replication_factor} is invalid: {brokers} unfenced brokers \
-         (at most {REPLICAS_MAX} replicas)",
-        REPLICAS_MAX = crate::limits::REPLICAS_PER_PARTITION_MAX
-    )]
+    /// Kafka's message (it crosses forwarding as text): `placement`'s rules.
+    #[error("{}", invalid_replication_factor(*replication_factor, *brokers))]
     InvalidReplicationFactor {
         replication_factor: i32,
         brokers: usize,
     },
+    /// A manual replica assignment the brokers cannot hold; `reason` is Kafka's message.
+    #[error("{reason}")]
+    InvalidReplicaAssignment { reason: String },
+    /// A request that contradicts itself (a manual assignment with a replication factor or
+    /// partition count); `reason` is Kafka's message.
+    #[error("{reason}")]
+    InvalidPlacementRequest { reason: String },
     #[error("producer id block [{first}, +{size}) is invalid; the next free id is {next}")]
     InvalidProducerIdBlock { first: i64, size: i32, next: i64 },
     #[error("producer ids are exhausted")]
     ProducerIdsExhausted,
+}
+
+/// Kafka's INVALID_REPLICATION_FACTOR messages (`ReplicationControlManager`), and ours for
+/// a factor above `REPLICAS_PER_PARTITION_MAX`.
+fn invalid_replication_factor(factor: i32, brokers: usize) -> String {
+    let replicas_max = crate::limits::REPLICAS_PER_PARTITION_MAX;
+    if factor < 1 {
+        "Replication factor must be larger than 0, or -1 to use the default value.".to_owned()
+    } else if usize::try_from(factor).is_ok_and(|factor| factor > brokers) {
+        format!(
+            "Unable to replicate the partition {factor} time(s): The target replication factor \
+             of {factor} cannot be reached because only {brokers} broker(s) are registered."
+        )
+    } else {
+        format!("Replication factor {factor} is above the supported maximum of {replicas_max}.")
+    }
 }
 
 impl ClusterError {
@@ -276,6 +296,8 @@ impl ClusterError {
             Self::StaleBrokerEpoch { .. } => ErrorCode::StaleBrokerEpoch,
             Self::DuplicateBrokerRegistration { .. } => ErrorCode::DuplicateBrokerRegistration,
             Self::InvalidReplicationFactor { .. } => ErrorCode::InvalidReplicationFactor,
+            Self::InvalidReplicaAssignment { .. } => ErrorCode::InvalidReplicaAssignment,
+            Self::InvalidPlacementRequest { .. } => ErrorCode::InvalidRequest,
             Self::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
             Self::TooManyPartitions { .. } => ErrorCode::InvalidPartitions,
             Self::ShardCountMismatch { .. } | Self::InvalidRegistration { .. } => {

@@ -22,7 +22,13 @@
 //!
 //! The replication factor −1 means `default.replication.factor`; a factor below 1, above
 //! `REPLICAS_PER_PARTITION_MAX` or above the unfenced brokers is INVALID_REPLICATION_FACTOR,
-//! as in Kafka.
+//! as in Kafka. Manual assignments (CreateTopics' `assignments`, CreatePartitions') are checked
+//! with Kafka's rules and messages (INVALID_REPLICA_ASSIGNMENT) and led by their first active
+//! replica. When no broker is registered at all (a single node before its registration lands),
+//! the controller's own node is the one broker.
+//!
+//! Until partition replication exists a new partition's ISR is its leader alone
+//! ([`initial_state`]): a follower without the data must never be electable.
 //!
 //! Pure; runs on the active controller's shard 0.
 use super::RecordBatch;
@@ -139,7 +145,7 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
     a
 }
 
-/// A CreateTopics request with its replication factor.
+/// A CreateTopics request with its replication factor or manual assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlacedTopic {
     pub name: String,
@@ -148,26 +154,38 @@ pub struct PlacedTopic {
     pub partition_count: i32,
     /// −1 for the default.
     pub replication_factor: i16,
+    /// Manual replica lists by partition index (CreateTopics' `assignments`); empty for
+    /// automatic placement. With them, `replication_factor` is −1 and `partition_count` their
+    /// number (INVALID_REQUEST otherwise, as Kafka).
+    pub assignments: Vec<Vec<i32>>,
     pub configs: BTreeMap<String, String>,
 }
 
 /// The records creating a topic with placed partitions: `TopicCreated`, then one `Partition`
-/// per partition (all replicas in sync, the first leading, epochs 0).
+/// per partition (ISR = the leader alone, epochs 0: see [`initial_state`]). With no broker
+/// registered, `stand_in` (the controller's node) is the one broker ([`placement_brokers`]).
 ///
 /// # Errors
 /// As `decisions::check_create_topic`, and `Cluster(InvalidReplicationFactor |
-/// TooManyPartitions)`, `RecordTooLarge`.
+/// InvalidReplicaAssignment | InvalidPlacementRequest | TooManyPartitions)`, `RecordTooLarge`.
 pub fn create_topic(
     metadata: &ClusterMetadata,
     topic: &PlacedTopic,
     default_replication_factor: i16,
     random_start: u64,
+    stand_in: Option<i32>,
 ) -> Result<Vec<MetadataRecord>, MetadataError> {
+    check_manual_request(topic)?;
     decisions::check_create_topic(metadata, &topic.name, topic.partition_count, &topic.configs)?;
     let count = usize::try_from(topic.partition_count).unwrap_or(0);
     check_cluster_partitions(metadata, count)?;
-    let rf = resolve_replication_factor(topic.replication_factor, default_replication_factor);
-    let assignments = place(&usable_brokers(metadata), count, rf, random_start)?;
+    let states = if topic.assignments.is_empty() {
+        let rf = resolve_replication_factor(topic.replication_factor, default_replication_factor);
+        let brokers = placement_brokers(metadata, stand_in);
+        automatic_states(place(&brokers, count, rf, random_start)?)
+    } else {
+        manual_states(metadata, &topic.assignments, 0, None, stand_in)?
+    };
     let mut batch = RecordBatch::new(metadata);
     push_checked(
         &mut batch,
@@ -178,51 +196,237 @@ pub fn create_topic(
             configs: topic.configs.clone(),
         },
     )?;
-    push_partitions(&mut batch, topic.topic_id, 0, assignments)?;
+    push_partitions(&mut batch, topic.topic_id, 0, states)?;
     Ok(batch.into_records())
 }
 
-/// The records growing a topic to `partition_count` partitions, placed with the replication
-/// factor of its first partition. A topic whose partitions have no records yet (created by a
-/// single-node broker) must be adopted first ([`adopt_single_node_partitions`]).
+/// A manual assignment comes with replication factor −1 and one list per partition (Kafka's
+/// messages; the handler checks the request the same way first).
+fn check_manual_request(topic: &PlacedTopic) -> Result<(), ClusterError> {
+    if topic.assignments.is_empty() {
+        return Ok(());
+    }
+    let refuse = |what: &str| ClusterError::InvalidPlacementRequest {
+        reason: format!(
+            "A manual partition assignment was specified, but {what} was not set to -1."
+        ),
+    };
+    if topic.replication_factor != -1 {
+        return Err(refuse("replication factor"));
+    }
+    if usize::try_from(topic.partition_count).ok() != Some(topic.assignments.len()) {
+        return Err(refuse("numPartitions"));
+    }
+    Ok(())
+}
+
+/// The records growing a topic to `partition_count` partitions: placed with the replication
+/// factor of its first partition, or as `assignments` (one list per new partition) when given.
+/// Partitions of the topic that have no record yet (created by a single-node broker) are
+/// recorded first with the single-node default on `stand_in` (the controller's node), in the
+/// same batch; without a stand-in such a topic cannot grow (`UnknownPartition`).
 ///
 /// # Errors
-/// As `decisions::check_partitions`, and `Cluster(UnknownPartition |
-/// InvalidReplicationFactor | TooManyPartitions)`.
+/// As `decisions::check_partitions`, and `Cluster(InvalidReplicationFactor |
+/// InvalidReplicaAssignment | TooManyPartitions)`, `RecordTooLarge`.
 pub fn create_partitions(
     metadata: &ClusterMetadata,
-    name: &str,
-    partition_count: i32,
+    grow: &GrowTopic,
     random_start: u64,
+    stand_in: Option<i32>,
 ) -> Result<Vec<MetadataRecord>, MetadataError> {
-    decisions::check_partitions(metadata, name, partition_count)?;
+    decisions::check_partitions(metadata, &grow.name, grow.partition_count)?;
     let topic = metadata
-        .topic(name)
+        .topic(&grow.name)
         .ok_or_else(|| MetadataError::UnknownTopic {
-            name: name.to_owned(),
+            name: grow.name.clone(),
         })?;
     let topic_id = topic.topic_id;
     let current = topic.partition_count;
-    let first = metadata
+    let mut batch = RecordBatch::new(metadata);
+    if let Some(node_id) = stand_in {
+        adopt_topic(&mut batch, topic_id, current, node_id)?;
+    }
+    let first = batch
+        .state()
         .partition(topic_id, 0)
         .ok_or(ClusterError::UnknownPartition {
             topic_id,
             partition: 0,
         })?;
-    let rf = i16::try_from(first.replicas.len()).unwrap_or(i16::MAX);
-    let added = usize::try_from(partition_count - current).unwrap_or(0);
-    check_cluster_partitions(metadata, added)?;
-    let assignments = place(&usable_brokers(metadata), added, rf, random_start)?;
-    let mut batch = RecordBatch::new(metadata);
+    let rf = first.replicas.len();
+    let added = usize::try_from(grow.partition_count - current).unwrap_or(0);
+    check_cluster_partitions(batch.state(), added)?;
+    let states = if grow.assignments.is_empty() {
+        let rf = i16::try_from(rf).unwrap_or(i16::MAX);
+        let brokers = placement_brokers(metadata, stand_in);
+        automatic_states(place(&brokers, added, rf, random_start)?)
+    } else {
+        if grow.assignments.len() != added {
+            return Err(ClusterError::InvalidReplicaAssignment {
+                reason: format!(
+                    "Attempted to add {added} additional partition(s), but only {} \
+                     assignment(s) were specified.",
+                    grow.assignments.len()
+                ),
+            }
+            .into());
+        }
+        manual_states(metadata, &grow.assignments, current, Some(rf), stand_in)?
+    };
     push_checked(
         &mut batch,
         MetadataRecord::PartitionsAdded {
             topic_id,
-            partition_count,
+            partition_count: grow.partition_count,
         },
     )?;
-    push_partitions(&mut batch, topic_id, current, assignments)?;
+    push_partitions(&mut batch, topic_id, current, states)?;
     Ok(batch.into_records())
+}
+
+/// A CreatePartitions request: the new total and optional manual lists for the new partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrowTopic {
+    pub name: String,
+    pub partition_count: i32,
+    /// One replica list per new partition, or empty for automatic placement.
+    pub assignments: Vec<Vec<i32>>,
+}
+
+/// The brokers placement may use: [`usable_brokers`]; when no broker is registered at all (a
+/// single node before its registration lands), `stand_in` (the controller's node) alone.
+#[must_use]
+pub fn placement_brokers(
+    metadata: &ClusterMetadata,
+    stand_in: Option<i32>,
+) -> Vec<PlacementBroker> {
+    match single_node(metadata, stand_in) {
+        Some(node_id) => vec![PlacementBroker {
+            node_id,
+            rack: None,
+        }],
+        None => usable_brokers(metadata),
+    }
+}
+
+/// The stand-in, when no broker is registered.
+fn single_node(metadata: &ClusterMetadata, stand_in: Option<i32>) -> Option<i32> {
+    stand_in.filter(|_| metadata.brokers().next().is_none())
+}
+
+/// The first state of a new partition until partition replication exists: `replicas` as
+/// placed, `leader` leading, and the ISR `leader` alone, epochs 0. A follower holds no data
+/// yet, so it must never be electable: listing it in the ISR would let an election pick a
+/// replica without the partition's records.
+#[must_use]
+pub fn initial_state(replicas: Vec<i32>, leader: i32) -> PartitionState {
+    assert!(replicas.contains(&leader), "the leader is a replica");
+    PartitionState {
+        replicas,
+        isr: vec![leader],
+        elr: Vec::new(),
+        adding: Vec::new(),
+        removing: Vec::new(),
+        leader,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
+fn automatic_states(placed: Vec<Vec<i32>>) -> Vec<PartitionState> {
+    placed
+        .into_iter()
+        .filter_map(|replicas| {
+            let leader = *replicas.first()?;
+            Some(initial_state(replicas, leader))
+        })
+        .collect()
+}
+
+/// Manual replica lists checked as Kafka's `validateManualPartitionAssignment` (with its
+/// messages), each led by its first active replica. `expected` is the replica count every list
+/// must have (CreatePartitions: the topic's; CreateTopics: the first list's).
+///
+/// # Errors
+/// `InvalidReplicaAssignment`.
+pub fn manual_states(
+    metadata: &ClusterMetadata,
+    assignments: &[Vec<i32>],
+    first_partition: i32,
+    mut expected: Option<usize>,
+    stand_in: Option<i32>,
+) -> Result<Vec<PartitionState>, ClusterError> {
+    let single = single_node(metadata, stand_in);
+    let registered = |node: i32| match single {
+        Some(single) => node == single,
+        None => metadata.broker(node).is_some(),
+    };
+    let active = |node: i32| match single {
+        Some(single) => node == single,
+        None => metadata.broker(node).is_some_and(|broker| !broker.fenced),
+    };
+    let mut states = Vec::with_capacity(assignments.len());
+    for (partition, replicas) in (first_partition..).zip(assignments) {
+        check_replica_list(replicas, expected, registered)?;
+        expected = Some(replicas.len());
+        let leader = replicas
+            .iter()
+            .copied()
+            .find(|node| active(*node))
+            .ok_or_else(|| ClusterError::InvalidReplicaAssignment {
+                reason: format!(
+                    "All brokers specified in the manual partition assignment for partition \
+                     {partition} are fenced or in controlled shutdown."
+                ),
+            })?;
+        states.push(initial_state(replicas.clone(), leader));
+    }
+    Ok(states)
+}
+
+fn check_replica_list(
+    replicas: &[i32],
+    expected: Option<usize>,
+    registered: impl Fn(i32) -> bool,
+) -> Result<(), ClusterError> {
+    let invalid = |reason: String| ClusterError::InvalidReplicaAssignment { reason };
+    if replicas.is_empty() {
+        return Err(invalid(
+            "The manual partition assignment includes an empty replica list.".to_owned(),
+        ));
+    }
+    let mut sorted = replicas.to_vec();
+    sorted.sort_unstable();
+    for (at, node) in sorted.iter().enumerate() {
+        if !registered(*node) {
+            return Err(invalid(format!(
+                "The manual partition assignment includes broker {node}, but no such broker \
+                 is registered."
+            )));
+        }
+        if at > 0 && sorted.get(at - 1) == Some(node) {
+            return Err(invalid(format!(
+                "The manual partition assignment includes the broker {node} more than once."
+            )));
+        }
+    }
+    if let Some(expected) = expected.filter(|expected| *expected != replicas.len()) {
+        return Err(invalid(format!(
+            "The manual partition assignment includes a partition with {} replica(s), but \
+             this is not consistent with previous partitions, which have {expected} \
+             replica(s).",
+            replicas.len()
+        )));
+    }
+    if replicas.len() > REPLICAS_PER_PARTITION_MAX {
+        return Err(invalid(format!(
+            "The manual partition assignment includes a partition with {} replicas; at most \
+             {REPLICAS_PER_PARTITION_MAX} are supported.",
+            replicas.len()
+        )));
+    }
+    Ok(())
 }
 
 /// `Partition` records giving every unrecorded partition of every topic the single-node
@@ -237,24 +441,34 @@ pub fn adopt_single_node_partitions(
 ) -> Result<Vec<MetadataRecord>, MetadataError> {
     let mut batch = RecordBatch::new(metadata);
     for topic in metadata.topics.values() {
-        let recorded = metadata.recorded_partitions(topic.topic_id).len();
-        let first = i32::try_from(recorded).unwrap_or(i32::MAX);
-        let missing = (first..topic.partition_count)
-            .map(|_| vec![node_id])
-            .collect();
-        push_partitions(&mut batch, topic.topic_id, first, missing)?;
+        adopt_topic(&mut batch, topic.topic_id, topic.partition_count, node_id)?;
     }
     Ok(batch.into_records())
+}
+
+/// Records the single-node default on `node_id` for the topic's partitions below `count` that
+/// have no record.
+fn adopt_topic(
+    batch: &mut RecordBatch,
+    topic_id: Uuid,
+    count: i32,
+    node_id: i32,
+) -> Result<(), MetadataError> {
+    let recorded = batch.state().recorded_partitions(topic_id).len();
+    let first = i32::try_from(recorded).unwrap_or(i32::MAX);
+    let missing = (first..count)
+        .map(|_| PartitionState::single_node(node_id))
+        .collect();
+    push_partitions(batch, topic_id, first, missing)
 }
 
 fn push_partitions(
     batch: &mut RecordBatch,
     topic_id: Uuid,
     first: i32,
-    assignments: Vec<Vec<i32>>,
+    states: Vec<PartitionState>,
 ) -> Result<(), MetadataError> {
-    for (partition, replicas) in (first..).zip(assignments) {
-        let state = PartitionState::placed(replicas);
+    for (partition, state) in (first..).zip(states) {
         push_checked(
             batch,
             MetadataRecord::Partition {
@@ -285,6 +499,27 @@ fn check_cluster_partitions(metadata: &ClusterMetadata, added: usize) -> Result<
         });
     }
     Ok(())
+}
+
+/// `PartitionChange` records putting every replica of the topic's recorded partitions in the
+/// ISR: what follower catch-up will do once replication exists (policy tests of elections).
+#[cfg(test)]
+pub(crate) fn all_in_sync(metadata: &ClusterMetadata, topic_id: Uuid) -> Vec<MetadataRecord> {
+    use crate::cluster::metadata::PartitionDelta;
+    (0..)
+        .zip(metadata.recorded_partitions(topic_id))
+        .filter(|(_, state)| state.isr.len() < state.replicas.len())
+        .map(|(partition, state)| MetadataRecord::PartitionChange {
+            topic_id,
+            partition,
+            delta: PartitionDelta {
+                isr: Some(state.replicas.clone()),
+                leader_epoch: state.leader_epoch,
+                partition_epoch: state.partition_epoch + 1,
+                ..PartitionDelta::default()
+            },
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -383,16 +618,18 @@ mod tests {
             topic_id: Uuid([5; 16]),
             partition_count: 3,
             replication_factor: -1,
+            assignments: Vec::new(),
             configs: BTreeMap::new(),
         };
-        let records = create_topic(&metadata, &topic, 2, 7).unwrap();
+        let records = create_topic(&metadata, &topic, 2, 7, None).unwrap();
         assert_eq!(records.len(), 4);
         metadata = metadata.apply_all(&records).unwrap();
         let partition = metadata.partition(topic.topic_id, 2).unwrap();
         assert_eq!(partition.replicas.len(), 2, "the default factor");
         assert_eq!(
             (partition.leader, partition.isr.clone()),
-            (partition.replicas[0], partition.replicas.clone())
+            (partition.replicas[0], vec![partition.replicas[0]]),
+            "ISR = the leader alone until replication exists"
         );
         let too_many = PlacedTopic {
             name: "wide".into(),
@@ -400,12 +637,17 @@ mod tests {
             ..topic.clone()
         };
         assert!(matches!(
-            create_topic(&metadata, &too_many, 1, 0),
+            create_topic(&metadata, &too_many, 1, 0, None),
             Err(MetadataError::Cluster(
                 ClusterError::InvalidReplicationFactor { .. }
             ))
         ));
-        let records = create_partitions(&metadata, "orders", 5, 0).unwrap();
+        let grow = GrowTopic {
+            name: "orders".into(),
+            partition_count: 5,
+            assignments: Vec::new(),
+        };
+        let records = create_partitions(&metadata, &grow, 0, None).unwrap();
         metadata = metadata.apply_all(&records).unwrap();
         assert_eq!(metadata.recorded_partitions(topic.topic_id).len(), 5);
         assert_eq!(
@@ -428,7 +670,20 @@ mod tests {
             configs: BTreeMap::new(),
         };
         let metadata = metadata.apply(&created).unwrap();
-        assert!(create_partitions(&metadata, "old", 3, 0).is_err());
+        let grow = GrowTopic {
+            name: "old".into(),
+            partition_count: 3,
+            assignments: Vec::new(),
+        };
+        assert!(
+            create_partitions(&metadata, &grow, 0, None).is_err(),
+            "no stand-in"
+        );
+        // Nothing registered: the controller's node holds the adopted and the new partitions.
+        let grown = metadata
+            .apply_all(&create_partitions(&metadata, &grow, 0, Some(4)).unwrap())
+            .unwrap();
+        assert_eq!(grown.recorded_partitions(Uuid([5; 16])).len(), 3);
         let records = adopt_single_node_partitions(&metadata, 4).unwrap();
         assert_eq!(records.len(), 2);
         let metadata = metadata.apply_all(&records).unwrap();

@@ -40,6 +40,37 @@ pub fn allocate_from(
     floor: i64,
 ) -> Result<MetadataRecord, MetadataError> {
     metadata.check_broker_epoch(node_id, broker_epoch)?;
+    block_record(metadata, node_id, size, floor)
+}
+
+/// The block an `AllocateProducerIds` change asks for (`cluster::decisions`): a registered
+/// broker gets one at its current epoch; while no broker is registered at all (a single node
+/// before its registration lands) only `controller_node` does.
+///
+/// # Errors
+/// As [`allocate`]; `Cluster(UnknownBroker)` for an unregistered node.
+pub fn allocate_for(
+    metadata: &ClusterMetadata,
+    node_id: i32,
+    size: i32,
+    floor: i64,
+    controller_node: i32,
+) -> Result<MetadataRecord, MetadataError> {
+    match metadata.broker(node_id) {
+        Some(broker) => allocate_from(metadata, node_id, broker.broker_epoch, size, floor),
+        None if node_id == controller_node && metadata.brokers().next().is_none() => {
+            block_record(metadata, node_id, size, floor)
+        }
+        None => Err(ClusterError::UnknownBroker { node_id }.into()),
+    }
+}
+
+fn block_record(
+    metadata: &ClusterMetadata,
+    node_id: i32,
+    size: i32,
+    floor: i64,
+) -> Result<MetadataRecord, MetadataError> {
     let first = metadata.producer_id_next().max(floor);
     if !(1..=PRODUCER_ID_BLOCK_SIZE_MAX).contains(&size) {
         let next = metadata.producer_id_next();
@@ -116,5 +147,24 @@ mod tests {
         let upgraded = allocate_from(&state, 1, 0, 10, 1_000_000).unwrap();
         let upgraded = state.apply(&upgraded).unwrap();
         assert_eq!(upgraded.producer_id_next(), 1_000_010);
+    }
+
+    #[test]
+    fn an_unregistered_single_node_gets_blocks_only_for_itself() {
+        let empty = ClusterMetadata::empty("c".into());
+        let record = allocate_for(&empty, 3, 10, 500, 3).unwrap();
+        let state = empty.apply(&record).unwrap();
+        assert_eq!(state.producer_id_block(3).unwrap().first, 500);
+        let record = allocate_for(&state, 3, 10, 500, 3).unwrap();
+        assert_eq!(state.apply(&record).unwrap().producer_id_next(), 520);
+        assert!(matches!(
+            allocate_for(&empty, 4, 10, 0, 3),
+            Err(MetadataError::Cluster(ClusterError::UnknownBroker {
+                node_id: 4
+            }))
+        ));
+        let registered = register(&empty, 1);
+        assert!(allocate_for(&registered, 3, 10, 0, 3).is_err());
+        assert!(allocate_for(&registered, 1, 10, 0, 3).is_ok());
     }
 }

@@ -170,9 +170,13 @@ impl Sim {
                 let Some(topic) = self.metadata.topics.values().nth(topic_index) else {
                     return;
                 };
-                let (name, count) = (topic.name.clone(), topic.partition_count + added);
+                let grow = placement::GrowTopic {
+                    name: topic.name.clone(),
+                    partition_count: topic.partition_count + added,
+                    assignments: Vec::new(),
+                };
                 if let Ok(records) =
-                    placement::create_partitions(&self.metadata, &name, count, random_start)
+                    placement::create_partitions(&self.metadata, &grow, random_start, None)
                 {
                     self.accept(records);
                 }
@@ -241,10 +245,11 @@ impl Sim {
             topic_id: Uuid([self.topics_created; 16]),
             partition_count,
             replication_factor,
+            assignments: Vec::new(),
             configs: BTreeMap::new(),
         };
         let unfenced = self.metadata.unfenced_brokers().count();
-        match placement::create_topic(&self.metadata, &topic, 1, random_start) {
+        match placement::create_topic(&self.metadata, &topic, 1, random_start, None) {
             Ok(records) => self.accept(records),
             Err(error) => {
                 let rf = placement::resolve_replication_factor(replication_factor, 1);

@@ -48,6 +48,9 @@ pub enum QuorumError {
     /// openraft refused to start or initialize (its message: it does not expose typed causes).
     #[error("raft: {0}")]
     Raft(String),
+    /// The leader refused to add this observer (another live broker has its node id).
+    #[error("the metadata quorum refused this node: {reason}")]
+    JoinRefused { reason: String },
 }
 
 impl QuorumError {

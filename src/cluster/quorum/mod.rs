@@ -4,7 +4,7 @@
 //! swapped here alone. No openraft type leaves `cluster/quorum/`.
 //!
 //! ```text
-//! caller ── propose(records) ──▶ RaftQuorum ── openraft ── network.rs ◀──TCP──▶ peer voters
+//! caller ── propose(records) ──▶ RaftQuorum ── openraft ── network.rs ◀──TCP──▶ peers
 //!                                   │ log_store.rs: __cluster_metadata-0 (storage/ segments)
 //!                                   │ state_machine.rs: MetadataApplier (caller's) + snapshots
 //! ```
@@ -40,8 +40,8 @@ pub struct CommittedEntry {
     pub records: Vec<Vec<u8>>,
 }
 
-/// One voter as this node sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One voter (or observer) as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoterProgress {
     pub node_id: i32,
     /// Last offset known replicated to it; known on the leader only (DescribeQuorum's
@@ -50,7 +50,7 @@ pub struct VoterProgress {
 }
 
 /// The quorum as this node sees it (DescribeQuorum, `cluster status`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumStatus {
     pub node_id: i32,
     pub leader: Option<i32>,
@@ -59,6 +59,9 @@ pub struct QuorumStatus {
     pub committed_offset: Option<i64>,
     pub applied_offset: Option<i64>,
     pub voters: Vec<VoterProgress>,
+    /// Non-voting members (openraft learners: observer brokers), with their progress when
+    /// this node leads.
+    pub observers: Vec<VoterProgress>,
 }
 
 /// The metadata quorum as the rest of the broker uses it.

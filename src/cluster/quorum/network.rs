@@ -107,16 +107,28 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> io::Result<T> {
 /// Creates one [`PeerClient`] per (target, purpose); openraft owns them.
 pub struct NetworkFactory {
     pub rpc_timeout: Duration,
+    /// Every member's current address, refreshed from the committed membership by the
+    /// quorum (an observer that restarts on another kernel-chosen port is re-addressed with
+    /// `SetNodes`, but openraft keeps the clients it built with the old address).
+    pub addresses: AddressBook,
 }
+
+/// Node id → controller listener address, shared by the clients of one quorum.
+pub type AddressBook = Rc<RefCell<std::collections::BTreeMap<u64, String>>>;
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, _target: u64, node: &BasicNode) -> PeerClient {
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
+        self.addresses
+            .borrow_mut()
+            .entry(target)
+            .or_insert_with(|| node.addr.clone());
         PeerClient {
             address: node.addr.clone(),
             stream: None,
             rpc_timeout: self.rpc_timeout,
+            book: Some((target, Rc::clone(&self.addresses))),
         }
     }
 }
@@ -126,6 +138,8 @@ pub struct PeerClient {
     address: String,
     stream: Option<TcpStream>,
     rpc_timeout: Duration,
+    /// Where to look the target's current address up before each connect.
+    book: Option<(u64, AddressBook)>,
 }
 
 impl PeerClient {
@@ -147,6 +161,11 @@ impl PeerClient {
 
     async fn call_unbounded(&mut self, kind: u8, body: &[u8]) -> io::Result<Vec<u8>> {
         if self.stream.is_none() {
+            if let Some((target, book)) = &self.book
+                && let Some(address) = book.borrow().get(target)
+            {
+                self.address.clone_from(address);
+            }
             let connect = TcpStream::connect(self.address.as_str());
             let timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS);
             let stream = compio::time::timeout(timeout, connect)
@@ -316,7 +335,7 @@ async fn serve_connection<A: MetadataApplier>(
         let answer = if kind == KIND_APP {
             serve_app(&app, body).await
         } else {
-            dispatch(&raft, kind, &body).await
+            dispatch(&raft, &app, kind, &body).await
         };
         let (status, answer) = match answer {
             Ok(answer) => (STATUS_OK, answer),
@@ -329,6 +348,7 @@ async fn serve_connection<A: MetadataApplier>(
 /// Decodes one request, hands it to Raft, and encodes the answer.
 async fn dispatch<A: MetadataApplier>(
     raft: &Raft<A>,
+    app: &AppSlot,
     kind: u8,
     body: &[u8],
 ) -> io::Result<Vec<u8>> {
@@ -356,8 +376,13 @@ async fn dispatch<A: MetadataApplier>(
             encode(&answer.map_err(|e| failed(&e))?)
         }
         KIND_JOIN => {
-            let (node_id, address): (i32, String) = decode(body)?;
-            encode(&serve_join(raft, node_id, address).await?)
+            let (node_id, address, incarnation): (i32, String, [u8; 16]) = decode(body)?;
+            let handler = app.borrow().clone();
+            let admitted = handler.map_or(Ok(()), |h| h.admit_learner(node_id, incarnation));
+            match admitted {
+                Ok(()) => encode(&serve_join(raft, node_id, address).await?),
+                Err(reason) => encode(&JoinAnswer::Refused { reason }),
+            }
         }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -369,6 +394,13 @@ async fn dispatch<A: MetadataApplier>(
 /// The broker's handler of App requests (`cluster::rpc`): request bytes in, answer bytes out.
 pub trait AppHandler {
     fn handle(&self, request: Vec<u8>) -> Pin<Box<dyn Future<Output = io::Result<Vec<u8>>>>>;
+
+    /// On the leader, before an observer becomes a learner: may `node_id` (this process
+    /// start: `incarnation`) join? `Err` says why not (another live broker has the id).
+    ///
+    /// # Errors
+    /// The refusal's reason.
+    fn admit_learner(&self, node_id: i32, incarnation: [u8; 16]) -> Result<(), String>;
 }
 
 /// Where the App handler is installed once the broker's services exist (the listener starts
@@ -390,6 +422,8 @@ pub enum JoinAnswer {
     Joined,
     /// This voter is not the leader; try the one named (when known).
     NotLeader { leader: Option<i32> },
+    /// The leader's broker refused the node (another live broker has its id).
+    Refused { reason: String },
 }
 
 /// On the leader: makes `node_id` a learner at `address` (adds it, or replaces the address of
@@ -452,6 +486,7 @@ impl ControllerConnection {
     pub fn new(address: &str, timeout: Duration) -> Self {
         Self {
             peer: PeerClient {
+                book: None,
                 address: address.to_owned(),
                 stream: None,
                 rpc_timeout: timeout,
@@ -477,8 +512,13 @@ impl ControllerConnection {
     ///
     /// # Errors
     /// Unreachable, timed out, refused.
-    pub async fn join(&mut self, node_id: i32, address: &str) -> io::Result<JoinAnswer> {
-        let request = encode(&(node_id, address.to_owned()))?;
+    pub async fn join(
+        &mut self,
+        node_id: i32,
+        address: &str,
+        incarnation: [u8; 16],
+    ) -> io::Result<JoinAnswer> {
+        let request = encode(&(node_id, address.to_owned(), incarnation))?;
         let timeout = self.peer.rpc_timeout;
         let answer = self.peer.call(KIND_JOIN, &request, timeout).await?;
         decode(&answer)

@@ -26,7 +26,7 @@ use openraft::{BasicNode, EntryPayload, SnapshotPolicy};
 
 use super::log_store::{LogStore, METADATA_PARTITION_DIRECTORY};
 use super::network::{
-    AppHandler, AppSlot, ControllerConnection, JoinAnswer, NetworkFactory, Server,
+    AddressBook, AppHandler, AppSlot, ControllerConnection, JoinAnswer, NetworkFactory, Server,
 };
 use super::state_machine::{MetadataApplier, StateMachine};
 use super::types::{Proposal, kafka_id, offset_of, raft_id};
@@ -82,6 +82,11 @@ pub struct QuorumConfig {
     pub observer_address: Option<String>,
     /// How long an observer keeps asking the voters to add it before giving up.
     pub join_timeout: Duration,
+    /// How long an observer retries a refused join (its previous incarnation may still hold
+    /// a live session) before the refusal is final.
+    pub join_refusal_patience: Duration,
+    /// This process start's identity, checked by the leader's broker before a join.
+    pub incarnation: [u8; 16],
 }
 
 impl QuorumConfig {
@@ -99,6 +104,8 @@ impl QuorumConfig {
             snapshot_entries: QUORUM_SNAPSHOT_ENTRIES_DEFAULT,
             observer_address: None,
             join_timeout: Duration::from_millis(QUORUM_START_TIMEOUT_MS),
+            join_refusal_patience: Duration::from_millis(QUORUM_START_TIMEOUT_MS),
+            incarnation: [0; 16],
         }
     }
 
@@ -175,8 +182,11 @@ pub struct RaftQuorum<A: MetadataApplier> {
     node_id: i32,
     voters: Vec<Voter>,
     is_voter: bool,
+    incarnation: [u8; 16],
     /// The controller listener's bound address (the kernel's port for `:0`).
     local_address: String,
+    /// Keeps the address book in step with the membership (ends with the Raft node).
+    _refresher: compio::runtime::JoinHandle<()>,
     app: AppSlot,
     raft: Raft<A>,
     log: LogStore,
@@ -207,8 +217,10 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             .local_addr()
             .map_err(|source| QuorumError::Bind { address, source })?
             .to_string();
+        let addresses: AddressBook = Rc::new(RefCell::new(BTreeMap::new()));
         let network = NetworkFactory {
             rpc_timeout: Duration::from_millis(QUORUM_RPC_TIMEOUT_MS_MAX),
+            addresses: Rc::clone(&addresses),
         };
         let raft = openraft::Raft::new(
             raft_id(config.node_id),
@@ -234,13 +246,16 @@ impl<A: MetadataApplier> RaftQuorum<A> {
                 tracing::info!(%error, "quorum initialization skipped");
             }
         }
+        let refresher = compio::runtime::spawn(refresh_addresses(raft.clone(), addresses));
         let app: AppSlot = Rc::new(RefCell::new(None));
         let server = Server::start(listener, raft.clone(), Rc::clone(&app));
         let quorum = Self {
             node_id: config.node_id,
             voters: config.voters.clone(),
             is_voter: own.is_some(),
+            incarnation: config.incarnation,
             local_address,
+            _refresher: refresher,
             app,
             raft,
             log,
@@ -249,14 +264,15 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             propose_timeout: config.propose_timeout,
         };
         if !quorum.is_voter {
-            quorum.join(config.join_timeout).await?;
+            let patience = Instant::now() + config.join_refusal_patience;
+            quorum.join(config.join_timeout, Some(patience)).await?;
         }
         Ok(quorum)
     }
 
     /// An observer asks the voters, the leader first when known, to add it as a learner at
     /// its controller listener, until one answers `Joined` or `timeout` passes.
-    async fn join(&self, timeout: Duration) -> Result<(), QuorumError> {
+    async fn join(&self, timeout: Duration, patience: Option<Instant>) -> Result<(), QuorumError> {
         let deadline = Instant::now() + timeout;
         let rpc_timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS * 2);
         let mut next = 0usize;
@@ -268,12 +284,21 @@ impl<A: MetadataApplier> RaftQuorum<A> {
                 .unwrap_or_else(|| self.voters[next % self.voters.len()].address.clone());
             next += 1;
             let mut connection = ControllerConnection::new(&target, rpc_timeout);
-            match connection.join(self.node_id, &self.local_address).await {
+            let answer = connection
+                .join(self.node_id, &self.local_address, self.incarnation)
+                .await;
+            match answer {
                 Ok(JoinAnswer::Joined) => {
                     tracing::info!(voter = target, "joined the metadata quorum as an observer");
                     return Ok(());
                 }
                 Ok(JoinAnswer::NotLeader { leader }) => hint = leader,
+                Ok(JoinAnswer::Refused { reason }) => {
+                    if patience.is_none_or(|until| Instant::now() >= until) {
+                        return Err(QuorumError::JoinRefused { reason });
+                    }
+                    tracing::info!(reason, "join refused; retrying");
+                }
                 Err(error) => {
                     tracing::debug!(voter = target, %error, "join attempt failed");
                     hint = None;
@@ -296,7 +321,7 @@ impl<A: MetadataApplier> RaftQuorum<A> {
         if self.is_voter {
             return Ok(());
         }
-        self.join(timeout).await
+        self.join(timeout, None).await
     }
 
     /// Installs the handler of App requests on the controller listener.
@@ -375,6 +400,27 @@ impl<A: MetadataApplier> RaftQuorum<A> {
     fn not_leader(&self, leader: Option<u64>) -> QuorumError {
         let leader = leader.map(kafka_id).filter(|id| *id != self.node_id);
         QuorumError::NotLeader { leader }
+    }
+}
+
+/// Copies every member's address from the membership this node knows into `book` whenever
+/// it changes; ends when the Raft node stops.
+async fn refresh_addresses<A: MetadataApplier>(raft: Raft<A>, book: AddressBook) {
+    let mut metrics = raft.metrics();
+    // Bounded by the Raft node's life: `changed` fails once it stops.
+    loop {
+        {
+            let watched = metrics.borrow_watched();
+            let mut book = book.borrow_mut();
+            for (id, node) in watched.membership_config.membership().nodes() {
+                if book.get(id) != Some(&node.addr) {
+                    book.insert(*id, node.addr.clone());
+                }
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -524,6 +570,20 @@ impl<A: MetadataApplier> MetadataQuorum for RaftQuorum<A> {
                     .map(|l| offset_of(&l)),
             })
             .collect();
+        // Observers are openraft learners; their progress is known on the leader only.
+        let observers = metrics
+            .membership_config
+            .membership()
+            .learner_ids()
+            .map(|id| VoterProgress {
+                node_id: kafka_id(id),
+                matched_offset: replication
+                    .get(&id)
+                    .copied()
+                    .flatten()
+                    .map(|l| offset_of(&l)),
+            })
+            .collect();
         QuorumStatus {
             node_id: self.node_id,
             leader: metrics.current_leader.map(kafka_id),
@@ -531,6 +591,7 @@ impl<A: MetadataApplier> MetadataQuorum for RaftQuorum<A> {
             committed_offset: metrics.local_committed.as_ref().map(offset_of),
             applied_offset: metrics.last_applied.as_ref().map(offset_of),
             voters,
+            observers,
         }
     }
 

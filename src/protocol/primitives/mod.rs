@@ -191,10 +191,10 @@ impl fmt::Display for StrBytes {
     }
 }
 
+use serde::{Deserialize, Serialize};
+
 /// A 16-byte UUID (topic ids). All zeros is Kafka's "no id".
-#[derive(
-    Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Uuid(pub [u8; 16]);
 
 impl Uuid {

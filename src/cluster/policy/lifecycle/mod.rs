@@ -236,7 +236,7 @@ impl BrokerSessions {
         let mut should_shut_down = false;
         if heartbeat.wants_shutdown {
             should_shut_down = self.shut_down(&mut batch, node_id, heartbeat.broker_epoch)?;
-        } else if fenced && is_caught_up && !heartbeat.wants_fence {
+        } else if fenced && is_caught_up && !heartbeat.wants_fence && !self.shutting_down(node_id) {
             self.unfence(&mut batch, node_id, heartbeat.broker_epoch)?;
         } else if !fenced && heartbeat.wants_fence {
             self.fence(&mut batch, node_id, heartbeat.broker_epoch)?;
@@ -323,6 +323,13 @@ impl BrokerSessions {
             .get(&node_id)
             .is_some_and(|session| session.shutting_down);
         unfenced && !shutting_down
+    }
+
+    /// The node asked for a controlled shutdown in this session (until it registers again).
+    fn shutting_down(&self, node_id: i32) -> bool {
+        self.sessions
+            .get(&node_id)
+            .is_some_and(|session| session.shutting_down)
     }
 
     fn expired(&self, session: &Session, now: Duration) -> bool {

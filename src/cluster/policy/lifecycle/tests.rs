@@ -85,10 +85,14 @@ impl Cluster {
             topic_id: Uuid([9; 16]),
             partition_count,
             replication_factor,
+            assignments: Vec::new(),
             configs: BTreeMap::new(),
         };
-        let records = placement::create_topic(&self.metadata, &topic, 1, 0).unwrap();
+        let records = placement::create_topic(&self.metadata, &topic, 1, 0, None).unwrap();
         self.apply(&records);
+        // The followers caught up (replication's part): every replica is electable.
+        let caught_up = placement::all_in_sync(&self.metadata, topic.topic_id);
+        self.apply(&caught_up);
         topic.topic_id
     }
 
@@ -304,6 +308,9 @@ fn controlled_shutdown_moves_leadership_then_fences() {
     let reply = cluster.beat(leaving, ms(10));
     assert!(reply.should_shut_down && reply.is_fenced);
     assert_eq!(cluster.leaders(topic_id), vec![2; 4]);
+    // A plain heartbeat racing the shutdown does not unfence it again.
+    let late = heartbeat(&cluster.metadata, 1);
+    assert!(cluster.beat(late, ms(11)).is_fenced);
     let single = {
         let mut cluster = Cluster::with_brokers(1);
         let topic_id = cluster.create_topic(1, 1);
