@@ -31,7 +31,7 @@ pub use coordinator::{Coordinator, Route};
 
 use crate::cluster::ClusterMetadata;
 use crate::shard::{Placement, shard_for};
-use crate::storage::PartitionKey;
+use crate::storage::{PartitionKey, StorageErrorKind};
 use std::fmt::Write as _;
 
 /// Kafka's internal topic holding group metadata and committed offsets.
@@ -124,6 +124,11 @@ pub async fn load_owned(
             Ok(mut loaded) => {
                 loaded.forget_missing_topics(|name| metadata.topic(name).is_some());
                 coordinator.install(key, loaded);
+            }
+            // Not hosted here: the partition's replicas are on other brokers
+            // (`cluster::partition_logs`), whose coordinators load it.
+            Err(error) if error.kind() == StorageErrorKind::UnknownPartition => {
+                tracing::debug!(partition, "offsets partition not hosted here");
             }
             Err(error) => tracing::warn!(partition, %error, "offsets partition not loaded"),
         }
