@@ -14,11 +14,12 @@
 //! leader cannot be reached, the node answers from its own view, and as Kafka's
 //! `KafkaRaftClient.handleDescribeQuorumRequest` a node that does not lead answers the
 //! partition NOT_LEADER_OR_FOLLOWER (with the leader and epoch it knows). Where we differ on
-//! purpose: Kafka refuses a request naming anything but `__cluster_metadata-0` as a whole with INVALID_REQUEST; we
-//! answer each other partition UNKNOWN_TOPIC_OR_PARTITION and still answer the metadata
-//! partition (an empty request is INVALID_REQUEST, as in Kafka). Replica directory ids are
-//! zero (we have no KIP-858 directories) and fetch timestamps -1 (openraft reports no wall
-//! clock times), except the leader's caught-up time, which is now, as Kafka reports it.
+//! purpose: Kafka refuses a request naming anything but `__cluster_metadata-0` as a whole
+//! with INVALID_REQUEST; we answer each other partition UNKNOWN_TOPIC_OR_PARTITION and still
+//! answer the metadata partition (an empty request is INVALID_REQUEST, as in Kafka). Replica
+//! directory ids are zero (we have no KIP-858 directories) and fetch timestamps -1 (openraft
+//! reports no wall clock times), except the leader's caught-up time, which is now, as Kafka
+//! reports it.
 use super::{HandlerError, RequestContext};
 use crate::cluster::MetadataHost as _;
 use crate::cluster::controller::{self, CONTROLLER_SHARD};
