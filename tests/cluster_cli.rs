@@ -102,10 +102,11 @@ fn status_names_node_zero_leader_and_voter_with_lag_zero() {
         "-".into(),
         "false".into(),
     ];
-    assert!(
-        rows.iter().any(|row| row.starts_with(&broker_row)),
-        "no broker row {broker_row:?} in\n{report}"
-    );
+    let row = rows.iter().find(|row| row.starts_with(&broker_row));
+    let row = row.unwrap_or_else(|| panic!("no broker row {broker_row:?} in\n{report}"));
+    // Broker epoch and shard count, from the controller's registration.
+    assert!(row[4].parse::<i64>().is_ok_and(|e| e >= 0), "{report}");
+    assert_eq!(row[5], "2", "{report}");
 }
 
 #[test]
@@ -293,5 +294,5 @@ fn status_through_any_broker_of_three_voters_and_an_observer() {
 fn rows_with(report: &str, node_id: &str, address: &str) -> bool {
     rows(report)
         .iter()
-        .any(|row| row.len() == 5 && row[0] == node_id && row[1] == address)
+        .any(|row| row.len() == 7 && row[0] == node_id && row[1] == address && row[5] == "2")
 }

@@ -10,7 +10,8 @@
 //! The broker table shows what DescribeCluster carries (node, host:port, rack, fenced) and
 //! each node's `CONTROLLER` listener from DescribeQuorum v2, plus the quorum's nodes
 //! DescribeCluster did not list (their `CLIENT` listener from DescribeQuorum v2). Broker epoch
-//! and shard count are left out: neither API carries them. Exit 0 when the quorum answered,
+//! and shard count, which no Kafka API carries, come from the quorum leader's controller
+//! listener (ringbroker's own `Brokers` RPC); "-" when it does not answer. Exit 0 when the quorum answered,
 //! 1 when no broker could describe it (the reason is printed) or on any connection or
 //! protocol error.
 //! Formatting is pure (`format_status`) and unit-tested; the exchanges are blocking calls with
@@ -22,6 +23,9 @@ use super::table::Table;
 use super::{BOOTSTRAP_DEFAULT, CliError, Outcome};
 use crate::client::connection::{Connection, Negotiated};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER};
+use crate::cluster::quorum::app_call_blocking;
+use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
+use crate::limits::CONTROLLER_RPC_TIMEOUT_MS;
 use crate::protocol::messages::describe_cluster::{
     DescribeClusterRequest, DescribeClusterResponse,
 };
@@ -30,8 +34,10 @@ use crate::protocol::messages::describe_quorum::{
     DescribeQuorumRequest, DescribeQuorumResponse, DescribeQuorumTopicRequest, ReplicaState,
 };
 use crate::protocol::{ApiKey, ErrorCode, StrBytes};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::time::Duration;
 
 /// Client id the cluster commands announce.
 pub const CLIENT_ID: &str = "ringbroker-admin";
@@ -106,11 +112,37 @@ fn status(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
     }
     let candidates = candidates(&cluster, &bootstrap);
     let quorum = describe_quorum(&candidates, &cluster)?;
-    out.write_all(format_status(&cluster, &quorum).as_bytes())?;
+    let registrations = registrations(&quorum);
+    out.write_all(format_status(&cluster, &quorum, &registrations).as_bytes())?;
     Ok(match quorum {
         QuorumAnswer::Described { .. } => Outcome::Success,
         QuorumAnswer::Failed { .. } => Outcome::Problems,
     })
+}
+
+/// Broker epoch and shard count per node, which no Kafka API carries: asked of the quorum
+/// leader's `CONTROLLER` listener with ringbroker's own controller RPC (`cluster::rpc`,
+/// `Brokers`). Empty when that fails (the table then shows "-"); the status does not depend
+/// on it.
+fn registrations(quorum: &QuorumAnswer) -> BTreeMap<i32, (i64, i32)> {
+    let QuorumAnswer::Described { partition, nodes } = quorum else {
+        return BTreeMap::new();
+    };
+    let Some(address) = listener_address(nodes, partition.leader_id, CONTROLLER_LISTENER) else {
+        return BTreeMap::new();
+    };
+    let request = postcard::to_stdvec(&ControllerRequest::Brokers).unwrap_or_default();
+    let timeout = Duration::from_millis(CONTROLLER_RPC_TIMEOUT_MS);
+    let answer = app_call_blocking(&address, &request, timeout)
+        .ok()
+        .and_then(|bytes| postcard::from_bytes::<ControllerResponse>(&bytes).ok());
+    match answer {
+        Some(ControllerResponse::Brokers { brokers }) => brokers
+            .iter()
+            .map(|b| (b.node_id, (b.broker_epoch, b.shard_count)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
 }
 
 /// Addresses to ask for the quorum, in order: the controller DescribeCluster named, the other
@@ -262,7 +294,11 @@ fn ask_quorum(address: &str) -> Result<(QuorumAnswer, LeaderHint), CliError> {
 
 /// The report: a quorum summary, the replication table and the broker table.
 #[must_use]
-pub fn format_status(cluster: &DescribeClusterResponse, quorum: &QuorumAnswer) -> String {
+pub fn format_status(
+    cluster: &DescribeClusterResponse,
+    quorum: &QuorumAnswer,
+    registrations: &BTreeMap<i32, (i64, i32)>,
+) -> String {
     let mut text = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(text, "ClusterId:        {}", cluster.cluster_id);
@@ -282,15 +318,29 @@ pub fn format_status(cluster: &DescribeClusterResponse, quorum: &QuorumAnswer) -
         }
     };
     text.push('\n');
-    text.push_str(&format_brokers(cluster, nodes));
+    text.push_str(&format_brokers(cluster, nodes, registrations));
     text
 }
 
 /// The broker table: DescribeCluster's brokers, then the quorum's nodes it did not list (with
 /// their `CLIENT` listener; rack and fenced "-": only DescribeCluster reports them), by id.
-fn format_brokers(cluster: &DescribeClusterResponse, nodes: &[DescribeQuorumNode]) -> String {
+fn format_brokers(
+    cluster: &DescribeClusterResponse,
+    nodes: &[DescribeQuorumNode],
+    registrations: &BTreeMap<i32, (i64, i32)>,
+) -> String {
     let unknown = || "-".to_owned();
     let controller = |node_id| listener_address(nodes, node_id, CONTROLLER_LISTENER);
+    let epoch = |node_id| {
+        registrations
+            .get(&node_id)
+            .map_or_else(unknown, |(epoch, _)| epoch.to_string())
+    };
+    let shards = |node_id| {
+        registrations
+            .get(&node_id)
+            .map_or_else(unknown, |(_, shards)| shards.to_string())
+    };
     let mut rows: Vec<(i32, Vec<String>)> = cluster
         .brokers
         .iter()
@@ -303,6 +353,8 @@ fn format_brokers(cluster: &DescribeClusterResponse, nodes: &[DescribeQuorumNode
                     .as_ref()
                     .map_or_else(unknown, ToString::to_string),
                 broker.is_fenced.to_string(),
+                epoch(broker.broker_id),
+                shards(broker.broker_id),
                 controller(broker.broker_id).unwrap_or_else(unknown),
             ];
             (broker.broker_id, row)
@@ -318,12 +370,22 @@ fn format_brokers(cluster: &DescribeClusterResponse, nodes: &[DescribeQuorumNode
             client.unwrap_or_else(unknown),
             unknown(),
             unknown(),
+            epoch(node.node_id),
+            shards(node.node_id),
             controller(node.node_id).unwrap_or_else(unknown),
         ];
         rows.push((node.node_id, row));
     }
     rows.sort_by_key(|(id, _)| *id);
-    let mut table = Table::new(&["NODE", "HOST:PORT", "RACK", "FENCED", "CONTROLLER-LISTENER"]);
+    let mut table = Table::new(&[
+        "NODE",
+        "HOST:PORT",
+        "RACK",
+        "FENCED",
+        "EPOCH",
+        "SHARDS",
+        "CONTROLLER-LISTENER",
+    ]);
     for (_, row) in rows {
         table.push(row);
     }
@@ -471,7 +533,8 @@ mod tests {
                 },
             ],
         };
-        let text = format_status(&cluster(), &quorum);
+        let registrations = BTreeMap::from([(2, (17, 2))]);
+        let text = format_status(&cluster(), &quorum, &registrations);
         let rows: Vec<Vec<&str>> = text
             .lines()
             .map(|l| l.split_whitespace().collect())
@@ -483,9 +546,10 @@ mod tests {
         assert!(rows.contains(&vec!["1", "Follower", "97", "3"]), "{text}");
         assert!(rows.contains(&vec!["3", "Follower", "-", "-"]), "{text}");
         assert!(rows.contains(&vec!["4", "Observer", "90", "10"]), "{text}");
-        assert!(rows.contains(&vec!["2", "h2:9092", "rack-b", "false", "h2:9192"]));
+        let broker_two = vec!["2", "h2:9092", "rack-b", "false", "17", "2", "h2:9192"];
+        assert!(rows.contains(&broker_two), "{text}");
         assert!(
-            rows.contains(&vec!["3", "[::1]:9093", "-", "true", "-"]),
+            rows.contains(&vec!["3", "[::1]:9093", "-", "true", "-", "-", "-"]),
             "{text}"
         );
     }
@@ -495,7 +559,7 @@ mod tests {
         let quorum = QuorumAnswer::Failed {
             error_code: ErrorCode::NotLeaderOrFollower,
         };
-        let text = format_status(&cluster(), &quorum);
+        let text = format_status(&cluster(), &quorum, &BTreeMap::new());
         assert!(
             text.contains("unavailable (NOT_LEADER_OR_FOLLOWER)"),
             "{text}"

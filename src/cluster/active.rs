@@ -146,10 +146,12 @@ impl ActiveController {
 
     /// Handles one request from a broker (or this node's own client).
     pub async fn handle(&self, request: ControllerRequest) -> ControllerResponse {
-        // Any node tells its cluster id; everything else is the active controller's.
-        if request != ControllerRequest::ClusterId
-            && let Err(leader) = self.is_active()
-        {
+        // Any node tells its cluster id and brokers; the rest is the active controller's.
+        let any_node = matches!(
+            request,
+            ControllerRequest::ClusterId | ControllerRequest::Brokers
+        );
+        if !any_node && let Err(leader) = self.is_active() {
             return ControllerResponse::NotController { leader };
         }
         let now = self.now();
@@ -188,6 +190,12 @@ impl ActiveController {
                     .quorum()
                     .map_or_else(|| unreachable_status(self.node_id), |q| q.status()),
             )),
+            ControllerRequest::Brokers => Ok(ControllerResponse::Brokers {
+                brokers: self
+                    .store
+                    .applied()
+                    .map_or_else(Vec::new, |state| state.brokers().cloned().collect()),
+            }),
             ControllerRequest::ClusterId => Ok(ControllerResponse::ClusterId {
                 cluster_id: self.store.applied().map(|state| state.cluster_id.clone()),
             }),

@@ -18,7 +18,7 @@
 //! Runs on shard 0 of every broker; `!Send`.
 use super::active::ActiveController;
 use super::decisions::MetadataChange;
-use super::metadata::MetadataImage;
+use super::metadata::{BrokerRegistration, MetadataImage};
 use super::policy::lifecycle::{Heartbeat, HeartbeatReply, RegistrationRequest};
 use super::quorum::{ControllerConnection, MetadataQuorum, QuorumStatus, RaftQuorum};
 use crate::limits::CONTROLLER_RPC_TIMEOUT_MS;
@@ -41,6 +41,9 @@ pub enum ControllerRequest {
     /// The quorum as the leader sees it (voters' progress is known there only): DescribeQuorum
     /// sent to any broker is answered with it, as Kafka's brokers forward it.
     QuorumStatus,
+    /// Every registration as the answering node applied it (broker epoch, fenced, shards,
+    /// listeners, rack): `ringbroker cluster status` shows what no Kafka API carries.
+    Brokers,
 }
 
 /// The active controller's answer.
@@ -72,6 +75,9 @@ pub enum ControllerResponse {
         cluster_id: Option<String>,
     },
     QuorumStatus(QuorumStatus),
+    Brokers {
+        brokers: Vec<BrokerRegistration>,
+    },
 }
 
 impl ControllerResponse {

@@ -38,7 +38,7 @@ pub struct Listener {
 }
 
 /// A broker as the cluster knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerRegistration {
     pub node_id: i32,
     /// Random per process start: tells a restart from a retry of the same registration.

@@ -475,6 +475,48 @@ async fn serve_join<A: MetadataApplier>(
     }
 }
 
+/// One App request over a blocking socket, for admin tools on the main thread (`ringbroker
+/// cluster status`): the same framing as [`ControllerConnection::app`], connect, write and
+/// read each bounded by `timeout`, the answer bounded by [`QUORUM_RPC_SIZE_MAX`].
+///
+/// # Errors
+/// Unreachable, timed out, a bad frame, or the peer's error text.
+pub fn app_call_blocking(address: &str, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let target = address
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::other(format!("{address}: no address")))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let size = u32::try_from(request.len() + 1).map_err(io::Error::other)?;
+    let mut frame = Vec::with_capacity(request.len() + 5);
+    frame.extend_from_slice(&size.to_be_bytes());
+    frame.push(KIND_APP);
+    frame.extend_from_slice(request);
+    stream.write_all(&frame)?;
+    let mut prefix = [0u8; 5];
+    stream.read_exact(&mut prefix)?;
+    let [s0, s1, s2, s3, status] = prefix;
+    let size = usize::try_from(u32::from_be_bytes([s0, s1, s2, s3])).map_err(io::Error::other)?;
+    if size == 0 || size > QUORUM_RPC_SIZE_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "bad answer size",
+        ));
+    }
+    let mut body = vec![0u8; size - 1];
+    stream.read_exact(&mut body)?;
+    match status {
+        STATUS_OK => Ok(body),
+        _ => Err(io::Error::other(
+            String::from_utf8_lossy(&body).into_owned(),
+        )),
+    }
+}
+
 /// A connection to a peer's controller listener for Join and App requests (the broker's own
 /// RPCs; Raft's go through openraft's clients). Opened on first use and after any failure.
 pub struct ControllerConnection {
