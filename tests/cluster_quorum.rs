@@ -223,6 +223,40 @@ fn every_broker_lists_every_broker_and_sees_a_topic_created_through_any_of_them(
         .collect();
     assert!(leaders.iter().all(|l| all.contains(l)), "{leaders:?}");
     assert!(leaders.len() > 1, "8 partitions on one broker: {leaders:?}");
+    // Each broker has a log only for the partitions it hosts (here: leads, RF 1).
+    for id in 1..=4 {
+        let hosted: BTreeSet<i32> = response.topics[0]
+            .partitions
+            .iter()
+            .filter(|p| p.replica_nodes == [id])
+            .map(|p| p.partition_index)
+            .collect();
+        assert_eq!(
+            log_dirs(&cluster.brokers[index(id)], "made-on-4"),
+            hosted,
+            "broker {id}"
+        );
+    }
+}
+
+/// The partitions of `topic` a broker reports a log directory for (DescribeLogDirs v4).
+fn log_dirs(broker: &Broker, topic: &str) -> BTreeSet<i32> {
+    use ringbroker::protocol::messages::describe_log_dirs::{
+        DescribableLogDirTopic, DescribeLogDirsRequest, DescribeLogDirsResponse,
+    };
+    let request = DescribeLogDirsRequest {
+        topics: Some(vec![DescribableLogDirTopic {
+            topic: StrBytes::from(topic),
+            partitions: (0..8).collect(),
+        }]),
+    };
+    let mut client = RawClient::try_connect(broker.address).unwrap();
+    let response: DescribeLogDirsResponse = client.try_call(4, &request).unwrap();
+    response.results[0]
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+        .collect()
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //! requested partition. Runs on the connection's shard; sizes are read on each partition's
 //! owning shard, one mesh call per shard that owns any requested partition.
 //!
-//! As a Kafka broker: `topics` null asks for every partition; a topic or partition that does
-//! not exist is left out of the answer rather than reported as an error. There is a single
+//! As a Kafka broker: `topics` null asks for every partition this broker hosts a replica of; a
+//! topic or partition that does not exist, or is hosted elsewhere, is left out of the answer
+//! rather than reported as an error. There is a single
 //! replica and no `AlterReplicaLogDirs`, so `offset_lag` is 0 and `is_future_key` false. The
 //! volume's total and usable bytes (v4) come from `statvfs` of the data dir, -1 when it fails.
 //! At most `DESCRIBE_LOG_DIRS_PARTITIONS_MAX` partitions are described per request.
@@ -79,11 +80,19 @@ fn wanted_partitions(
     request: DescribeLogDirsRequest,
 ) -> Vec<(StrBytes, PartitionKey)> {
     let metadata = controller::metadata(shard);
+    let node_id = shard.config().node_id;
     let mut wanted = Vec::new();
     let mut seen = HashSet::new();
     let mut push = |name: &StrBytes, topic_id, partition| {
         if wanted.len() >= DESCRIBE_LOG_DIRS_PARTITIONS_MAX {
             return false;
+        }
+        // Only replicas this broker hosts have a log dir here (the cap counts only those).
+        let hosted = metadata
+            .partition_or_single_node(topic_id, partition, node_id)
+            .is_some_and(|state| state.replicas.contains(&node_id));
+        if !hosted {
+            return true;
         }
         let key = PartitionKey {
             topic_id,
