@@ -231,10 +231,13 @@ fn every_broker_lists_every_broker_and_sees_a_topic_created_through_any_of_them(
             .filter(|p| p.replica_nodes == [id])
             .map(|p| p.partition_index)
             .collect();
-        assert_eq!(
-            log_dirs(&cluster.brokers[index(id)], "made-on-4"),
-            hosted,
-            "broker {id}"
+        // Eventually: a broker lists the topic as soon as it installed the metadata, and
+        // opens the partitions' logs right after.
+        let broker = &cluster.brokers[index(id)];
+        assert!(
+            common::eventually(CONVERGE, || log_dirs(broker, "made-on-4") == hosted),
+            "broker {id}: {:?} instead of {hosted:?}",
+            log_dirs(broker, "made-on-4")
         );
     }
 }
