@@ -11,9 +11,9 @@
 //! each node's `CONTROLLER` listener from DescribeQuorum v2, plus the quorum's nodes
 //! DescribeCluster did not list (their `CLIENT` listener from DescribeQuorum v2). Broker epoch
 //! and shard count, which no Kafka API carries, come from the quorum leader's controller
-//! listener (ringbroker's own `Brokers` RPC); "-" when it does not answer. Exit 0 when the quorum answered,
-//! 1 when no broker could describe it (the reason is printed) or on any connection or
-//! protocol error.
+//! listener (ringbroker's own `Brokers` RPC); "-" when it does not answer. Exit 0 when the
+//! quorum answered, 1 when no broker could describe it (the reason is printed) or on any
+//! connection or protocol error.
 //! Formatting is pure (`format_status`) and unit-tested; the exchanges are blocking calls with
 //! the client's socket timeout.
 //!

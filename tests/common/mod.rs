@@ -273,10 +273,39 @@ fn answers_api_versions(address: SocketAddr) -> bool {
     client.send_raw(&encode_request(0, 0, &request)).is_ok() && client.read_frame().is_ok()
 }
 
-/// A currently free loopback port (racy by nature, but ports are not reused immediately).
+/// A currently free loopback port, for a broker's client or controller listener.
+///
+/// Chosen below the kernel's ephemeral range (read from /proc; 32768 by default), and never
+/// the same port twice in one test process. The kernel hands ephemeral ports to outgoing
+/// connections and to observers' kernel-chosen controller listeners at any time; a port
+/// probed there and released could be taken by one of them before the broker binds it (a
+/// Kafka client then reached a Raft listener). Tests run in parallel, so one process never
+/// gives a port twice either.
 pub fn free_address() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind probe");
-    listener.local_addr().expect("probe address")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let low = 10_000u16.min(ephemeral_start / 2);
+    let span = u32::from(ephemeral_start.saturating_sub(low)).max(1);
+    let seed = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(u32::from(low));
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Bounded: at most `span` candidates, each tried once.
+    for step in 0..span {
+        let offset = (seed.wrapping_add(step.wrapping_mul(7_919))) % span;
+        let port = low + u16::try_from(offset).unwrap_or(0);
+        if given.contains(&port) {
+            continue;
+        }
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            given.push(port);
+            return listener.local_addr().expect("probe address");
+        }
+    }
+    panic!("no free port in {low}..{ephemeral_start}");
 }
 
 /// A blocking client that speaks raw Kafka frames.
