@@ -349,6 +349,14 @@ impl LeaderReplica {
             };
             return Ok((answer, effects));
         }
+        // After the epoch check, as Kafka does: a follower ahead of a new leader gets a
+        // DivergingEpoch (and truncates), not an error it cannot recover from.
+        if fetch.fetch_offset < 0 || fetch.fetch_offset > self.log_end_offset {
+            return Err(FetchError::OffsetOutOfRange {
+                fetch_offset: fetch.fetch_offset,
+                log_end_offset: self.log_end_offset,
+            });
+        }
         let leader_log_end_offset = self.log_end_offset;
         let progress = self
             .progress_mut(fetch.replica_id)
@@ -455,12 +463,6 @@ impl LeaderReplica {
                 replica_id,
                 requested: fetch.broker_epoch,
                 seen,
-            });
-        }
-        if fetch.fetch_offset < 0 || fetch.fetch_offset > self.log_end_offset {
-            return Err(FetchError::OffsetOutOfRange {
-                fetch_offset: fetch.fetch_offset,
-                log_end_offset: self.log_end_offset,
             });
         }
         Ok(())
