@@ -59,8 +59,7 @@ struct Waiter {
     isr_below_min: bool,
 }
 
-/// The parked requests, in registration order (appends are sequential, so also in offset
-/// order, which [`AckWaiters::check_invariants`] asserts).
+/// The parked requests, in offset order (which [`AckWaiters::check_invariants`] asserts).
 #[derive(Debug, Default)]
 pub(crate) struct AckWaiters {
     waiters: VecDeque<Waiter>,
@@ -72,22 +71,21 @@ impl AckWaiters {
         self.waiters.len()
     }
 
+    /// Parks a waiter, kept in offset order: two produce requests may register in another
+    /// order than they appended (each awaits its own append), so this inserts, not asserts.
     pub(crate) fn push(&mut self, last_offset: i64, deadline: Duration) -> AckTicket {
-        if let Some(last) = self.waiters.back() {
-            assert!(
-                last.last_offset <= last_offset,
-                "waiter for {last_offset} after one for {}",
-                last.last_offset
-            );
-        }
         let ticket = AckTicket(self.next_ticket);
         self.next_ticket += 1;
-        self.waiters.push_back(Waiter {
+        let waiter = Waiter {
             ticket,
             last_offset,
             deadline,
             isr_below_min: false,
-        });
+        };
+        let index = self
+            .waiters
+            .partition_point(|parked| parked.last_offset <= last_offset);
+        self.waiters.insert(index, waiter);
         ticket
     }
 

@@ -318,6 +318,23 @@ fn acks_all_refused_or_timed_out_as_kafka_does() {
 }
 
 #[test]
+fn ack_waiters_registered_out_of_order_are_released_in_offset_order() {
+    let mut leader = leader(&[0, 1], 1);
+    leader.append(20);
+    let Ok(AckRegistration::Parked(late)) = leader.register_ack(15, secs(30)) else {
+        panic!()
+    };
+    let Ok(AckRegistration::Parked(early)) = leader.register_ack(11, secs(30)) else {
+        panic!()
+    };
+    let (_, effects) = fetch_at(&mut leader, 1, 12, secs(1));
+    let released: Vec<AckTicket> = effects.acks.iter().map(|answer| answer.ticket).collect();
+    assert_eq!(released, vec![early]);
+    let (_, effects) = fetch_at(&mut leader, 1, 16, secs(1));
+    assert_eq!(effects.acks[0].ticket, late);
+}
+
+#[test]
 fn ack_waiters_are_bounded() {
     let mut leader = leader(&[0, 1], 1);
     leader.append(20);
