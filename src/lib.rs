@@ -13,6 +13,7 @@
 //! metrics/     per-shard counters, scrape, the metrics listener    failpoints.rs (tests only)
 //! broker/      composition: the per-shard services struct and its start/stop hooks
 //! group/       consumer group coordinator (a per-shard service) and committed offsets
+//! replication/ sans-IO replica state machine: follower offsets, HW, ISR proposals, acks=all
 //! cluster/     metadata snapshot and view, controller, producer ids, topic → log configs
 //! storage/     partition logs and the per-shard log pump that owns them
 //! shard/       runtime kernel: pinned runtimes, mesh, invoke_on, placement, Shard<S>
@@ -35,5 +36,6 @@ pub mod limits;
 pub mod metrics;
 pub mod net;
 pub mod protocol;
+pub mod replication;
 pub mod shard;
 pub mod storage;

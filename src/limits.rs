@@ -579,3 +579,22 @@ const _: () = assert!(PRODUCER_ID_BLOCK_PREFETCH_REMAINING < PRODUCER_ID_BLOCK_S
 /// producers get a fresh id instead of a bumped epoch, which is always correct.
 pub const PRODUCER_ID_RANGES_REMEMBERED_MAX: usize = 1024;
 const _: () = assert!(PRODUCER_ID_BLOCK_SIZE <= PRODUCER_ID_BLOCK_SIZE_MAX as i64);
+
+// ---- Partition replication (src/replication/) ----
+
+/// Default `replica.lag.time.max.ms`: a follower that has not caught up with the leader's log
+/// end offset for this long leaves the ISR. Kafka's default is 30 s; ours is 10 s (issue 16)
+/// so a dead follower stops holding acks=all produce back sooner: at 10 s and the 30 s Produce
+/// timeout clients use by default, a stalled follower costs at most a third of one timeout.
+pub const REPLICA_LAG_TIME_MAX_MS_DEFAULT: u64 = 10_000;
+/// Upper bound of `replica.lag.time.max.ms` (Kafka has none): a minute, so a dead follower
+/// cannot stall acks=all past two default Produce timeouts.
+pub const REPLICA_LAG_TIME_MAX_MS_MAX: u64 = 60_000;
+const _: () = assert!(REPLICA_LAG_TIME_MAX_MS_DEFAULT <= REPLICA_LAG_TIME_MAX_MS_MAX);
+
+/// acks=all produce requests parked on one partition until its high watermark passes them.
+/// Each waiter is ~40 bytes in the replica state machine (the request itself is held by the
+/// connection, bounded by `REQUESTS_INFLIGHT_PER_CONNECTION_MAX`); 4096 waiters ≈ 160 KiB per
+/// partition at the worst, and a partition reaching it answers NOT_ENOUGH_REPLICAS rather than
+/// queue more.
+pub const ACK_WAITERS_PER_PARTITION_MAX: usize = 4096;

@@ -104,6 +104,7 @@ const LAYERS: &[&[&str]] = &[
     &["failpoints", "metrics"],
     &["broker"],
     &["group"],
+    &["replication"],
     &["cluster"],
     &["storage"],
     &["shard"],
