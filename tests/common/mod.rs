@@ -292,7 +292,9 @@ pub fn free_address() -> SocketAddr {
     let seed = std::process::id()
         .wrapping_mul(2_654_435_761)
         .wrapping_add(u32::from(low));
-    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // Bounded: at most `span` candidates, each tried once.
     for step in 0..span {
         let offset = (seed.wrapping_add(step.wrapping_mul(7_919))) % span;
