@@ -20,8 +20,7 @@
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
 use super::table::Table;
-use super::{BOOTSTRAP_DEFAULT, CliError, Outcome};
-use crate::client::connection::{Connection, Negotiated};
+use super::{CliError, Outcome, bootstrap, connect};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER};
 use crate::cluster::quorum::app_call_blocking;
 use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
@@ -39,14 +38,12 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::time::Duration;
 
-/// Client id the cluster commands announce.
-pub const CLIENT_ID: &str = "ringbroker-admin";
 /// The metadata log's topic and partition (KRaft's names).
 const METADATA_TOPIC: &str = "__cluster_metadata";
 const METADATA_PARTITION: i32 = 0;
 /// Brokers asked for the quorum, at most (each answers NOT_LEADER_OR_FOLLOWER at worst).
 const QUORUM_ATTEMPTS_MAX: usize = 16;
-const BOOTSTRAP: &[&str] = &["--bootstrap", "--bootstrap-server"];
+const BOOTSTRAP: &[&str] = super::BOOTSTRAP_FLAGS;
 
 /// Runs `ringbroker cluster ACTION ARGS…`.
 ///
@@ -69,20 +66,6 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
             words: format!("cluster {other}"),
         }),
     }
-}
-
-fn bootstrap(parsed: &Parsed) -> String {
-    BOOTSTRAP
-        .iter()
-        .find_map(|flag| parsed.value(flag))
-        .unwrap_or(BOOTSTRAP_DEFAULT)
-        .to_owned()
-}
-
-fn connect(address: &str) -> Result<(Connection, Negotiated), CliError> {
-    let mut connection = Connection::connect(address, CLIENT_ID)?;
-    let versions = connection.api_versions(CLIENT_ID)?;
-    Ok((connection, versions))
 }
 
 /// What the quorum question came to.

@@ -15,7 +15,7 @@
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
 use super::table::Table;
-use super::{BOOTSTRAP_DEFAULT, CliError, Outcome};
+use super::{CliError, Outcome, bootstrap, connect};
 use crate::client::connection::{Connection, Negotiated};
 use crate::protocol::messages::describe_groups::{
     DescribeGroupsRequest, DescribeGroupsResponse, DescribedGroup,
@@ -39,13 +39,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write;
 
-/// Client id the group commands announce.
-pub const CLIENT_ID: &str = "ringbroker-admin";
+/// Client id the commands announce.
+pub const CLIENT_ID: &str = super::ADMIN_CLIENT_ID;
 /// ListOffsets timestamp for the end (high watermark) offset.
 const LATEST_TIMESTAMP: i64 = -1;
 /// Brokers `list` asks and leaders `describe` connects to, at most.
 const BROKERS_MAX: usize = 64;
-const BOOTSTRAP: &[&str] = &["--bootstrap", "--bootstrap-server"];
+const BOOTSTRAP: &[&str] = super::BOOTSTRAP_FLAGS;
 
 /// (topic, partition) → the end offset, or the leader's error.
 type EndOffsets = BTreeMap<(String, i32), Result<i64, ErrorCode>>;
@@ -72,20 +72,6 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
             words: format!("group {other}"),
         }),
     }
-}
-
-fn bootstrap(parsed: &Parsed) -> String {
-    BOOTSTRAP
-        .iter()
-        .find_map(|flag| parsed.value(flag))
-        .unwrap_or(BOOTSTRAP_DEFAULT)
-        .to_owned()
-}
-
-fn connect(address: &str) -> Result<(Connection, Negotiated), CliError> {
-    let mut connection = Connection::connect(address, CLIENT_ID)?;
-    let versions = connection.api_versions(CLIENT_ID)?;
-    Ok((connection, versions))
 }
 
 fn kafka_error(what: String, error_code: ErrorCode) -> CliError {

@@ -28,6 +28,38 @@ pub const COMMANDS: [&str; 4] = ["topic", "tune", "group", "cluster"];
 
 /// Default `--bootstrap` (the broker's default listener).
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
+/// The bootstrap flag and Kafka's spelling of it, taken by the group and cluster commands.
+pub const BOOTSTRAP_FLAGS: &[&str] = &["--bootstrap", "--bootstrap-server"];
+/// Client id the group and cluster commands announce.
+pub const ADMIN_CLIENT_ID: &str = "ringbroker-admin";
+
+/// The `--bootstrap` (or `--bootstrap-server`) address, else the default.
+#[must_use]
+pub fn bootstrap(parsed: &args::Parsed) -> String {
+    BOOTSTRAP_FLAGS
+        .iter()
+        .find_map(|flag| parsed.value(flag))
+        .unwrap_or(BOOTSTRAP_DEFAULT)
+        .to_owned()
+}
+
+/// Connects to `address` as the admin client and negotiates API versions.
+///
+/// # Errors
+/// Connection or protocol errors.
+pub fn connect(
+    address: &str,
+) -> Result<
+    (
+        crate::client::connection::Connection,
+        crate::client::connection::Negotiated,
+    ),
+    CliError,
+> {
+    let mut connection = crate::client::connection::Connection::connect(address, ADMIN_CLIENT_ID)?;
+    let versions = connection.api_versions(ADMIN_CLIENT_ID)?;
+    Ok((connection, versions))
+}
 
 /// `ringbroker topic --help` and friends.
 pub const USAGE: &str = "\
