@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use ringbroker::storage::testing::build_batch_sized;
 use ringbroker::storage::{
-    Clock, FlushPolicy, LogConfig, ManualClock, PartitionLog, StorageErrorKind,
+    AppendRequest, CheckedBatch, Clock, FlushPolicy, LogConfig, ManualClock, PartitionLog,
+    StorageErrorKind,
 };
 
 const NOW: i64 = 1_700_000_000_000;
@@ -209,8 +210,16 @@ async fn rolled_segments_flush_in_the_background_and_retention_leaves_no_orphans
     };
     let mut log = open(directory.path(), config, &clock).await;
     assert_eq!(append_now(&mut log, &clock).await, 0);
-    // This append rolls segment 0 and spawns its flush; nothing collects it yet.
-    assert_eq!(append_now(&mut log, &clock).await, 1);
+    // This append rolls segment 0 and spawns its flush; nothing collects it yet. (Unsynced,
+    // as the broker's tick appends: `append` would apply the flush policy after it, which
+    // collects the flush when it already finished — timing-dependent.)
+    let batch = build_batch_sized(1, clock.now_ms(), 39, clock.now_ms() as u64);
+    let request = AppendRequest {
+        batches: vec![CheckedBatch::new(batch.freeze()).unwrap()],
+        leader_epoch: 0,
+    };
+    let appended = log.append_unsynced(vec![request]).await.pop().unwrap();
+    assert_eq!(appended.unwrap().base_offset, 1);
     assert_eq!(log.segment_base_offsets(), vec![0, 1]);
     assert_eq!(log.recovery_point(), 0);
     // Retention takes segment 0 at once (it is over 1 byte): it waits for the flush.
