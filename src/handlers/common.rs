@@ -261,6 +261,34 @@ pub fn serve_partition(
     Ok(state.leader_epoch)
 }
 
+/// Whether this broker serves `partition` of `topic_id` for a client (see
+/// [`serve_partition`]); the partition's key when it does, else the error code to answer. A
+/// topic this broker does not know is UNKNOWN_TOPIC_OR_PARTITION.
+///
+/// # Errors
+/// The refusal's error code.
+pub fn served_key(
+    metadata: &ClusterMetadata,
+    topic: Option<&TopicMetadata>,
+    partition: i32,
+    node_id: i32,
+    current_leader_epoch: i32,
+) -> Result<PartitionKey, ErrorCode> {
+    let topic = topic.ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    serve_partition(
+        metadata,
+        topic.topic_id,
+        partition,
+        node_id,
+        current_leader_epoch,
+    )
+    .map(|_| PartitionKey {
+        topic_id: topic.topic_id,
+        partition,
+    })
+    .map_err(|refused| refused.error_code)
+}
+
 /// Kafka's `Partition.checkCurrentLeaderEpoch`: a client's `current` leader epoch (read from
 /// Metadata) against the partition's `leader_epoch`: -1 asks for no check; an older one is
 /// FENCED_LEADER_EPOCH (the client's metadata is stale), a newer one UNKNOWN_LEADER_EPOCH

@@ -9,9 +9,7 @@
 //! single node, no replica lags behind it), -1 with an error. An unknown topic or partition is
 //! UNKNOWN_TOPIC_OR_PARTITION; a partition this broker does not lead is NOT_LEADER_OR_FOLLOWER
 //! (`common::serve_partition`; the request carries no leader epoch).
-use super::common::{
-    NO_CURRENT_LEADER_EPOCH, next_owner_answer, per_owning_shard, serve_partition,
-};
+use super::common::{NO_CURRENT_LEADER_EPOCH, next_owner_answer, per_owning_shard, served_key};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::delete_records::{
@@ -48,25 +46,10 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;
-            let served = found
-                .as_ref()
-                .map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
-                    serve_partition(
-                        &metadata,
-                        found.topic_id,
-                        index,
-                        ctx.node_id(),
-                        NO_CURRENT_LEADER_EPOCH,
-                    )
-                    .map(|_| found.topic_id)
-                    .map_err(|refused| refused.error_code)
-                });
+            let epoch = NO_CURRENT_LEADER_EPOCH;
+            let served = served_key(&metadata, found.as_deref(), index, ctx.node_id(), epoch);
             let answered = match served {
-                Ok(topic_id) => {
-                    let key = PartitionKey {
-                        topic_id,
-                        partition: index,
-                    };
+                Ok(key) => {
                     moves.push((key, partition.offset));
                     None
                 }

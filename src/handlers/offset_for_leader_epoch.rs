@@ -17,7 +17,7 @@
 //!
 //! `replica_id` (v3+) changes nothing here: with no followers, consumers and debugging tools
 //! (-1, -2) read the same end offsets a follower would.
-use super::common::{per_owning_shard, serve_partition, storage_error_code};
+use super::common::{per_owning_shard, served_key, storage_error_code};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::offset_for_leader_epoch::{
@@ -25,7 +25,7 @@ use crate::protocol::messages::offset_for_leader_epoch::{
     OffsetForLeaderTopicResult,
 };
 use crate::protocol::{ApiKey, ErrorCode};
-use crate::storage::{PartitionKey, StorageError};
+use crate::storage::StorageError;
 
 pub const API_KEY: ApiKey = ApiKey::OffsetForLeaderEpoch;
 pub const VERSION_MIN: i16 = 2;
@@ -54,20 +54,10 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition;
-            let served = found
-                .as_ref()
-                .map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
-                    let epoch = partition.current_leader_epoch;
-                    serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)
-                        .map(|_| found.topic_id)
-                        .map_err(|refused| refused.error_code)
-                });
+            let epoch = partition.current_leader_epoch;
+            let served = served_key(&metadata, found.as_deref(), index, ctx.node_id(), epoch);
             let answered = match served {
-                Ok(topic_id) => {
-                    let key = PartitionKey {
-                        topic_id,
-                        partition: index,
-                    };
+                Ok(key) => {
                     lookups.push((key, partition.leader_epoch));
                     None
                 }
@@ -142,6 +132,7 @@ fn failed(partition: i32, error_code: ErrorCode) -> EpochEndOffset {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
+    use super::super::common::serve_partition;
     use super::super::common::testing::{TOPIC_ID, cluster, state};
     use super::*;
 
