@@ -41,6 +41,15 @@ FLAGS (override the config file):
     --broker-heartbeat-interval-ms N
                                   heartbeats to the active controller [default: 500]
     --broker-session-timeout-ms N a broker silent this long is fenced [default: 3000]
+    --auto-leader-rebalance-enable BOOL
+                                  move leadership back to preferred replicas [default: true]
+    --leader-imbalance-check-interval-ms N
+                                  how often the controller checks [default: 300000]
+    --leader-imbalance-per-broker-percentage N
+                                  a broker's imbalance that triggers it [default: 10]
+    --offsets-topic-replication-factor N
+                                  __consumer_offsets replicas, at most the live brokers
+                                  [default: 3]
     --quorum-snapshot-entries N   metadata log entries between snapshots [default: 10000]
     --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
     --shards N                    shard threads, one per cpu [default: online cpus]
@@ -102,6 +111,7 @@ where
                 let flag = "--broker-session-timeout-ms";
                 flags.broker_session_timeout_ms = Some(number(flag, value(flag)?)?);
             }
+            other if replication_flag(&mut flags, other, &mut value)? => {}
             "--quorum-snapshot-entries" => {
                 let flag = "--quorum-snapshot-entries";
                 flags.quorum_snapshot_entries = Some(number(flag, value(flag)?)?);
@@ -136,6 +146,48 @@ fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, 
         value,
         expected: "number",
     })
+}
+
+/// Sets the replication-control flag `name` (leader balance, offsets topic factor) when it is
+/// one; false when it is not.
+fn replication_flag(
+    flags: &mut ConfigFile,
+    name: &str,
+    value: &mut dyn FnMut(&'static str) -> Result<String, ConfigError>,
+) -> Result<bool, ConfigError> {
+    let balance = &mut flags.leader_balance;
+    match name {
+        "--auto-leader-rebalance-enable" => {
+            let flag = "--auto-leader-rebalance-enable";
+            balance.enable = Some(boolean(flag, value(flag)?)?);
+        }
+        "--leader-imbalance-check-interval-ms" => {
+            let flag = "--leader-imbalance-check-interval-ms";
+            balance.check_interval_ms = Some(number(flag, value(flag)?)?);
+        }
+        "--leader-imbalance-per-broker-percentage" => {
+            let flag = "--leader-imbalance-per-broker-percentage";
+            balance.per_broker_percentage = Some(number(flag, value(flag)?)?);
+        }
+        "--offsets-topic-replication-factor" => {
+            let flag = "--offsets-topic-replication-factor";
+            flags.groups.offsets_topic_replication_factor = Some(number(flag, value(flag)?)?);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn boolean(flag: &'static str, value: String) -> Result<bool, ConfigError> {
+    match value.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::BadValue {
+            flag,
+            value,
+            expected: "true or false",
+        }),
+    }
 }
 
 #[cfg(test)]
