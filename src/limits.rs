@@ -555,6 +555,12 @@ const _: () = assert!(
 /// Preferred-leader elections one imbalance check commits at most (Kafka's
 /// `maxElectionsPerImbalance`: 1000); the rest wait for the next check.
 pub const LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX: usize = 1000;
+/// Elections one ElectLeaders request commits at most (Kafka's `MAX_RECORDS_PER_USER_OP`):
+/// one metadata proposal holds them all; partitions past it keep their leader (a retry elects
+/// them).
+pub const ELECTIONS_PER_REQUEST_MAX: usize = 10_000;
+const _: () = assert!(ELECTIONS_PER_REQUEST_MAX < QUORUM_PROPOSAL_RECORDS_MAX);
+const _: () = assert!(LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX <= ELECTIONS_PER_REQUEST_MAX);
 /// Default of `leader.imbalance.per.broker.percentage` (Kafka's: 10).
 pub const LEADER_IMBALANCE_PER_BROKER_PERCENTAGE_DEFAULT: u32 = 10;
 /// Default of `offsets.topic.replication.factor` (Kafka's: 3; fewer when fewer brokers live).

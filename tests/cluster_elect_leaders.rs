@@ -27,13 +27,13 @@ const CONVERGE: Duration = Duration::from_secs(30);
 const TOPIC: &str = "replicated";
 const PARTITIONS: i32 = 6;
 
-/// Three voters of the metadata quorum, each a broker.
-fn start_cluster() -> Vec<Broker> {
+/// Three voters of the metadata quorum, each a broker, and `observers` more brokers (ids 4..).
+fn start_cluster(observers: i32) -> Vec<Broker> {
     let voters: Vec<String> = (1..=3)
         .map(|id| format!("{id}@{}", common::free_address()))
         .collect();
     let voters = voters.join(",");
-    let mut brokers: Vec<Broker> = (1..=3)
+    let mut brokers: Vec<Broker> = (1..=3 + observers)
         .map(|id: i32| {
             let args = [
                 "--node-id",
@@ -62,11 +62,11 @@ fn start_cluster() -> Vec<Broker> {
     brokers
 }
 
-fn metadata(broker: &Broker) -> std::io::Result<MetadataResponse> {
+fn metadata(broker: &Broker, topic: &str) -> std::io::Result<MetadataResponse> {
     let mut client = RawClient::try_connect(broker.address)?;
     let request = MetadataRequest {
         topics: Some(vec![MetadataRequestTopic {
-            name: Some(StrBytes::from(TOPIC)),
+            name: Some(StrBytes::from(topic)),
             ..MetadataRequestTopic::default()
         }]),
         allow_auto_topic_creation: false,
@@ -77,7 +77,11 @@ fn metadata(broker: &Broker) -> std::io::Result<MetadataResponse> {
 
 /// The topic's partitions as `broker` reports them (empty when it cannot answer yet).
 fn partitions(broker: &Broker) -> Vec<MetadataResponsePartition> {
-    metadata(broker)
+    partitions_of(broker, TOPIC)
+}
+
+fn partitions_of(broker: &Broker, topic: &str) -> Vec<MetadataResponsePartition> {
+    metadata(broker, topic)
         .ok()
         .and_then(|response| response.topics.into_iter().next())
         .filter(|topic| topic.error_code == ErrorCode::None)
@@ -86,7 +90,7 @@ fn partitions(broker: &Broker) -> Vec<MetadataResponsePartition> {
 }
 
 fn listed_brokers(broker: &Broker) -> BTreeSet<i32> {
-    metadata(broker).map_or_else(
+    metadata(broker, TOPIC).map_or_else(
         |_| BTreeSet::new(),
         |response| response.brokers.iter().map(|b| b.node_id).collect(),
     )
@@ -168,7 +172,7 @@ fn created_in_sync(brokers: &[Broker]) {
 
 #[test]
 fn a_killed_broker_leaves_the_isrs_stays_out_after_restart_and_elect_leaders_says_why() {
-    let mut brokers = start_cluster();
+    let mut brokers = start_cluster(0);
     created_in_sync(&brokers);
     let before = partitions(&brokers[0]);
     let victim = before[0].leader_id;
@@ -293,4 +297,76 @@ fn elections_say_why(
     // Nothing moved: the victim still leads nothing.
     let now = partitions(survivor);
     assert!(now.iter().all(|p| p.leader_id != victim), "{now:?}");
+}
+
+/// The single-partition topic `fragile`, replicas `[4, follower]`.
+fn create_fragile(broker: &Broker, follower: i32) -> ErrorCode {
+    use ringbroker::protocol::messages::create_topics::CreatableReplicaAssignment;
+    let request = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: StrBytes::from("fragile"),
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: vec![CreatableReplicaAssignment {
+                partition_index: 0,
+                broker_ids: vec![4, follower],
+            }],
+            ..CreatableTopic::default()
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let response: CreateTopicsResponse = broker.client().try_call(5, &request).unwrap();
+    response.topics[0].error_code
+}
+
+/// (leader, ISR) of `fragile`'s partition as `broker` reports it.
+fn fragile(broker: &Broker) -> Option<(i32, Vec<i32>)> {
+    let partition = partitions_of(broker, "fragile").into_iter().next()?;
+    Some((partition.leader_id, partition.isr_nodes))
+}
+
+#[test]
+fn a_partition_whose_in_sync_replicas_died_returns_only_through_an_unclean_election() {
+    let mut brokers = start_cluster(1);
+    let listed = common::eventually(CONVERGE, || {
+        (1..=4).all(|id| listed_brokers(&brokers[0]).contains(&id))
+    });
+    assert!(listed, "{:?}", listed_brokers(&brokers[0]));
+    // The follower is a voter, so killing it and the observer leaves a quorum of two.
+    let follower = 2;
+    assert_eq!(create_fragile(&brokers[0], follower), ErrorCode::None);
+    let created = common::eventually(CONVERGE, || {
+        fragile(&brokers[0]) == Some((4, vec![4, follower]))
+    });
+    assert!(created, "{:?}", fragile(&brokers[0]));
+    brokers[3].kill9();
+    let moved = common::eventually(CONVERGE, || {
+        fragile(&brokers[0]) == Some((follower, vec![follower]))
+    });
+    assert!(moved, "{:?}", fragile(&brokers[0]));
+    brokers[1].kill9();
+    let offline = common::eventually(CONVERGE, || fragile(&brokers[0]) == Some((-1, vec![])));
+    assert!(offline, "{:?}", fragile(&brokers[0]));
+    // Broker 4 comes back, out of sync: the partition stays offline (its eligible replica is
+    // the follower, still dead), and a preferred election cannot use it.
+    brokers[3].start_again();
+    let back = common::eventually(CONVERGE, || listed_brokers(&brokers[0]).contains(&4));
+    assert!(back, "broker 4 not unfenced");
+    assert_eq!(fragile(&brokers[0]), Some((-1, vec![])));
+    let request = asking(ELECTION_TYPE_PREFERRED, Some(vec![("fragile", vec![0])]));
+    let response = elect(&brokers[2], 2, &request);
+    let code = |response: &ElectLeadersResponse| codes(response).into_values().collect::<Vec<_>>();
+    assert_eq!(code(&response), [ErrorCode::PreferredLeaderNotAvailable]);
+    // Unclean: broker 4 leads, alone in the ISR; a second one is not needed.
+    let request = asking(ELECTION_TYPE_UNCLEAN, Some(vec![("fragile", vec![0])]));
+    assert_eq!(code(&elect(&brokers[2], 2, &request)), [ErrorCode::None]);
+    // Broker 3 answered after applying the election; broker 1 applies it on its own time.
+    let elected = common::eventually(CONVERGE, || fragile(&brokers[0]) == Some((4, vec![4])));
+    assert!(elected, "{:?}", fragile(&brokers[0]));
+    assert_eq!(fragile(&brokers[2]), Some((4, vec![4])));
+    assert_eq!(
+        code(&elect(&brokers[0], 1, &request)),
+        [ErrorCode::ElectionNotNeeded]
+    );
 }
