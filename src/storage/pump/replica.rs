@@ -14,6 +14,8 @@ use crate::storage::{AppendInfo, CheckedBatch, PartitionLog, StorageError};
 impl LogPump {
     /// A follower appends its leader's `batches` verbatim: the first must start at the log
     /// end, each next one right after the previous (see `PartitionLog::append_replicated`).
+    /// The log's flush policy applies as for a leader's append (Strict: synced before the
+    /// answer); the partition's long polls are woken.
     ///
     /// # Errors
     /// `NonContiguousReplication`; `UnknownPartition`; `EmptyAppend`, `TooManyBatches`,
