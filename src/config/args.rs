@@ -41,6 +41,8 @@ FLAGS (override the config file):
     --broker-heartbeat-interval-ms N
                                   heartbeats to the active controller [default: 500]
     --broker-session-timeout-ms N a broker silent this long is fenced [default: 3000]
+    --replica-lag-time-max-ms N   a follower not caught up this long leaves the ISR
+                                  [default: 10000]
     --auto-leader-rebalance-enable BOOL
                                   move leadership back to preferred replicas [default: true]
     --leader-imbalance-check-interval-ms N
@@ -148,8 +150,8 @@ fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, 
     })
 }
 
-/// Sets the replication-control flag `name` (leader balance, offsets topic factor) when it is
-/// one; false when it is not.
+/// Sets the replication flag `name` (replica lag, leader balance, offsets topic factor) when it
+/// is one; false when it is not.
 fn replication_flag(
     flags: &mut ConfigFile,
     name: &str,
@@ -157,6 +159,10 @@ fn replication_flag(
 ) -> Result<bool, ConfigError> {
     let balance = &mut flags.leader_balance;
     match name {
+        "--replica-lag-time-max-ms" => {
+            let flag = "--replica-lag-time-max-ms";
+            flags.replica_lag_time_max_ms = Some(number(flag, value(flag)?)?);
+        }
         "--auto-leader-rebalance-enable" => {
             let flag = "--auto-leader-rebalance-enable";
             balance.enable = Some(boolean(flag, value(flag)?)?);
