@@ -1,10 +1,12 @@
 //! The controller's side of replication against real broker processes (issue 16): a topic with
 //! replication factor 3 starts with every replica in sync; a broker killed with SIGKILL leaves
-//! every ISR once its session expires and its leaderships move to in-sync replicas; restarted,
-//! it is NOT back in any ISR by itself (only a leader's AlterPartition puts it back, and nobody
-//! replicates to it here) nor leading, even with the leader balancer checking every 200 ms;
-//! ElectLeaders answers each partition with Kafka's code. Timeouts are scaled down by flags
-//! (heartbeats every 100 ms, sessions of 1 s); every wait is a bounded poll of what clients see.
+//! every ISR once its session expires and its leaderships move to in-sync replicas; ElectLeaders
+//! answers each partition with Kafka's code meanwhile; restarted, the broker is proposed back
+//! into the ISRs by their leaders (AlterPartition, once it caught up) and the leader balancer
+//! (checking every 200 ms) gives it back the partitions it is preferred for. A partition whose
+//! in-sync replicas all died comes back only through an unclean election. Timeouts are scaled
+//! down by flags (heartbeats every 100 ms, sessions of 1 s); every wait is a bounded poll of
+//! what clients see.
 mod common;
 
 use common::{Broker, BrokerOptions, RawClient};
@@ -171,7 +173,7 @@ fn created_in_sync(brokers: &[Broker]) {
 }
 
 #[test]
-fn a_killed_broker_leaves_the_isrs_stays_out_after_restart_and_elect_leaders_says_why() {
+fn a_killed_broker_leaves_the_isrs_and_after_restart_rejoins_them_and_its_leaderships() {
     let mut brokers = start_cluster(0);
     created_in_sync(&brokers);
     let before = partitions(&brokers[0]);
@@ -184,10 +186,13 @@ fn a_killed_broker_leaves_the_isrs_stays_out_after_restart_and_elect_leaders_say
         .collect();
     assert!(preferred_by_victim.contains(&0));
     brokers[index(victim)].kill9();
-    let survivor_index = index(if victim == 1 { 2 } else { 1 });
-    let survivor = &brokers[survivor_index];
+    let (survivor, other) = match victim {
+        1 => (1, 2),
+        2 => (0, 2),
+        _ => (0, 1),
+    };
     let moved = common::eventually(CONVERGE, || {
-        let now = partitions(survivor);
+        let now = partitions(&brokers[survivor]);
         now.len() == 6
             && now.iter().all(|partition| {
                 !partition.isr_nodes.contains(&victim)
@@ -196,51 +201,34 @@ fn a_killed_broker_leaves_the_isrs_stays_out_after_restart_and_elect_leaders_say
                     && partition.offline_replicas == [victim]
             })
     });
-    assert!(
-        moved,
-        "{victim} still in an ISR: {:?}",
-        partitions(survivor)
-    );
+    let now = partitions(&brokers[survivor]);
+    assert!(moved, "{victim} still in an ISR: {now:?}");
+    elections_say_why(&brokers[survivor], &brokers[other], &preferred_by_victim);
 
+    // Back: its leaders propose it into their ISRs once it caught up, and the balancer moves
+    // the leadership of the partitions it is preferred for back to it.
     brokers[index(victim)].start_again();
-    let survivor = &brokers[survivor_index];
-    let unfenced = common::eventually(CONVERGE, || {
-        let now = partitions(survivor);
-        now.len() == 6 && now.iter().all(|p| p.offline_replicas.is_empty())
+    let healed = common::eventually(CONVERGE, || {
+        let now = partitions(&brokers[survivor]);
+        now.len() == 6
+            && now.iter().all(|partition| {
+                partition.isr_nodes.len() == 3 && partition.leader_id == partition.replica_nodes[0]
+            })
     });
+    let now = partitions(&brokers[survivor]);
+    assert!(healed, "{victim} not back in the ISRs and leading: {now:?}");
+    let request = asking(ELECTION_TYPE_PREFERRED, None);
+    let response = elect(&brokers[index(victim)], 2, &request);
     assert!(
-        unfenced,
-        "{victim} not unfenced: {:?}",
-        partitions(survivor)
-    );
-    // A negative, so polled a while: several balancer checks (every 200 ms) pass meanwhile,
-    // and none may elect the victim or put it back in an ISR.
-    for _ in 0..10 {
-        let now = partitions(survivor);
-        let out = now
-            .iter()
-            .all(|p| !p.isr_nodes.contains(&victim) && p.leader_id != victim);
-        assert!(out, "{victim} back by itself: {now:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-
-    elections_say_why(
-        survivor,
-        &brokers[index(victim)],
-        victim,
-        &preferred_by_victim,
+        codes(&response).is_empty(),
+        "all need nothing: {response:?}"
     );
 }
 
-/// ElectLeaders after the victim's restart, through `survivor` and the victim itself.
-fn elections_say_why(
-    survivor: &Broker,
-    restarted: &Broker,
-    victim: i32,
-    preferred_by_victim: &BTreeSet<i32>,
-) {
-    // PREFERRED through a broker that is not the victim: its preferred partitions cannot get
-    // it back (not in the ISR), the others need nothing; unknown ones are said to be so.
+/// ElectLeaders while the victim is down, through the two brokers left.
+fn elections_say_why(survivor: &Broker, other: &Broker, preferred_by_victim: &BTreeSet<i32>) {
+    // PREFERRED: the victim's preferred partitions cannot get it back (fenced, out of the
+    // ISR), the others need nothing; unknown ones are said to be so.
     let all: Vec<i32> = (0..PARTITIONS).chain([PARTITIONS + 3]).collect();
     let request = asking(
         ELECTION_TYPE_PREFERRED,
@@ -265,7 +253,7 @@ fn elections_say_why(
     assert_eq!(codes(&response), expected, "{response:?}");
 
     // v0, every partition (null list): the ones that needed no election are left out.
-    let response = elect(restarted, 0, &asking(0, None));
+    let response = elect(other, 0, &asking(0, None));
     let left: BTreeMap<(String, i32), ErrorCode> = codes(&response);
     let wanted: BTreeMap<(String, i32), ErrorCode> = preferred_by_victim
         .iter()
@@ -294,9 +282,6 @@ fn elections_say_why(
         codes(&response).values().copied().collect::<Vec<_>>(),
         [ErrorCode::InvalidRequest]
     );
-    // Nothing moved: the victim still leads nothing.
-    let now = partitions(survivor);
-    assert!(now.iter().all(|p| p.leader_id != victim), "{now:?}");
 }
 
 /// The single-partition topic `fragile`, replicas `[4, follower]`.
