@@ -4,7 +4,8 @@
 //! answers each partition with Kafka's code meanwhile; restarted, the broker is proposed back
 //! into the ISRs by their leaders (AlterPartition, once it caught up) and the leader balancer
 //! (checking every 200 ms) gives it back the partitions it is preferred for. A partition whose
-//! in-sync replicas all died comes back only through an unclean election. Timeouts are scaled
+//! in-sync replicas all died comes back only through an unclean election. `__consumer_offsets`
+//! is created with three in-sync replicas (`offsets.topic.replication.factor`). Timeouts are scaled
 //! down by flags (heartbeats every 100 ms, sessions of 1 s); every wait is a bounded poll of
 //! what clients see.
 mod common;
@@ -53,6 +54,8 @@ fn start_cluster(observers: i32) -> Vec<Broker> {
             ];
             Broker::spawn(BrokerOptions {
                 extra_args: args.iter().map(|s| (*s).to_owned()).collect(),
+                // A small `__consumer_offsets`: its replicas are what is checked, not its size.
+                config_toml: Some("[groups]\noffsets_topic_partitions = 2\n".to_owned()),
                 ..BrokerOptions::default()
             })
         })
@@ -318,6 +321,7 @@ fn a_partition_whose_in_sync_replicas_died_returns_only_through_an_unclean_elect
         (1..=4).all(|id| listed_brokers(&brokers[0]).contains(&id))
     });
     assert!(listed, "{:?}", listed_brokers(&brokers[0]));
+    offsets_topic_gets_three_replicas(&brokers[0]);
     // The follower is a voter, so killing it and the observer leaves a quorum of two.
     let follower = 2;
     assert_eq!(create_fragile(&brokers[0], follower), ErrorCode::None);
@@ -354,4 +358,32 @@ fn a_partition_whose_in_sync_replicas_died_returns_only_through_an_unclean_elect
         code(&elect(&brokers[0], 1, &request)),
         [ErrorCode::ElectionNotNeeded]
     );
+}
+
+/// FindCoordinator creates `__consumer_offsets` with `offsets.topic.replication.factor` (3 by
+/// default) replicas, all in sync, when that many brokers are live (four are).
+fn offsets_topic_gets_three_replicas(broker: &Broker) {
+    use ringbroker::protocol::messages::find_coordinator::{
+        FindCoordinatorRequest, FindCoordinatorResponse,
+    };
+    let request = FindCoordinatorRequest {
+        key: StrBytes::from("group"),
+        key_type: 0,
+        coordinator_keys: Vec::new(),
+    };
+    let found = common::eventually(CONVERGE, || {
+        let response: std::io::Result<FindCoordinatorResponse> =
+            broker.client().try_call(3, &request);
+        response.is_ok_and(|response| response.error_code == ErrorCode::None)
+    });
+    assert!(found, "no coordinator found");
+    let replicated = common::eventually(CONVERGE, || {
+        let offsets = partitions_of(broker, "__consumer_offsets");
+        offsets.len() == 2
+            && offsets
+                .iter()
+                .all(|p| p.replica_nodes.len() == 3 && p.isr_nodes.len() == 3)
+    });
+    let offsets = partitions_of(broker, "__consumer_offsets");
+    assert!(replicated, "{offsets:?}");
 }
