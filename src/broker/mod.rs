@@ -41,6 +41,7 @@ use crate::cluster::rpc::ControllerClient;
 use crate::cluster::{ClusterMetadata, MetadataHost, MetadataStore, MetadataView, controller};
 use crate::config::Config;
 use crate::group::{self, Coordinator};
+use crate::handlers::fetch_session::shard_cache;
 use crate::limits::{
     BROKER_REGISTRATION_TIMEOUT_MS, CONTROLLED_SHUTDOWN_TIMEOUT_MS, QUORUM_CONNECT_TIMEOUT_MS,
     QUORUM_START_TIMEOUT_MS,
@@ -71,6 +72,8 @@ pub struct Services {
     pub replicas: Rc<ReplicaManager>,
     /// Producer id allocator (InitProducerId); only shard 0 has one.
     pub producer_ids: RefCell<Option<ProducerIdAllocator>>,
+    /// The fetch sessions (KIP-227) of this shard's connections.
+    pub fetch_sessions: Rc<RefCell<crate::handlers::fetch_session::SessionCache>>,
     /// What this shard's logs depend on besides the snapshot.
     log_placement: LogPlacement,
     /// The snapshot whose removals the services have acted on (offsets of deleted topics).
@@ -396,6 +399,7 @@ impl Compose for Broker {
             shard_index: placement.index,
             shard_count: placement.count,
             replica_lag_time_max: config.replica_lag_time_max,
+            replication_throttle_bytes_per_sec: config.replication_throttle_bytes_per_sec,
         };
         let replicas = ReplicaManager::new(settings, logs.clone(), Arc::clone(&metadata));
         replicas.reconcile(Arc::clone(&metadata)).await;
@@ -423,6 +427,7 @@ impl Compose for Broker {
             groups,
             replicas,
             producer_ids: RefCell::new(producer_ids),
+            fetch_sessions: shard_cache(placement.index, placement.count),
             log_placement,
             reconciled: RefCell::new(metadata),
         })

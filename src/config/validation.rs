@@ -63,6 +63,9 @@ impl Config {
             broker_heartbeat_interval,
             broker_session_timeout,
             replica_lag_time_max: Duration::from_millis(replica_lag_time_max_ms),
+            replication_throttle_bytes_per_sec: validate_replication_throttle(
+                file.replication_throttle_bytes_per_sec,
+            )?,
             listen: listeners.listen,
             metrics_listen: listeners.metrics_listen,
             advertise: listeners.advertise,
@@ -87,6 +90,19 @@ impl Config {
         assert!(config.shard_cpus.len() <= limits::SHARDS_MAX);
         Ok(config)
     }
+}
+
+/// `replication_throttle_bytes_per_sec`: 0 (off, the default) up to
+/// `REPLICATION_THROTTLE_BYTES_PER_SEC_MAX`.
+fn validate_replication_throttle(rate: Option<u64>) -> Result<u64, ConfigError> {
+    let rate = rate.unwrap_or(0);
+    check_range(
+        "replication_throttle_bytes_per_sec",
+        rate,
+        0,
+        limits::REPLICATION_THROTTLE_BYTES_PER_SEC_MAX,
+    )?;
+    Ok(rate)
 }
 
 /// `quorum_voters` parsed (Kafka's `controller.quorum.voters` syntax); absent = this node alone
