@@ -187,8 +187,27 @@ mod tests {
             "--auto-create-partitions",
             "--log-level",
             "--shards",
+            "--replica-lag-time-max-ms",
+            "--replication-throttle-bytes-per-sec",
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }
+    }
+
+    #[test]
+    fn number_flags_set_their_keys() {
+        let parsed = parse_args(args(
+            "--replication-throttle-bytes-per-sec 5000 --replica-lag-time-max-ms=250 \
+             --broker-session-timeout-ms 900 --quorum-snapshot-entries 7",
+        ));
+        let Ok(Command::Serve { flags, .. }) = parsed else {
+            panic!("not serve: {parsed:?}");
+        };
+        assert_eq!(flags.replication_throttle_bytes_per_sec, Some(5000));
+        assert_eq!(flags.replica_lag_time_max_ms, Some(250));
+        assert_eq!(flags.broker_session_timeout_ms, Some(900));
+        assert_eq!(flags.quorum_snapshot_entries, Some(7));
+        let bad = parse_args(args("--replication-throttle-bytes-per-sec fast"));
+        assert!(matches!(bad, Err(ConfigError::BadValue { .. })), "{bad:?}");
     }
 }

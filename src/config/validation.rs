@@ -542,6 +542,18 @@ mod tests {
     }
 
     #[test]
+    fn replication_throttle_is_off_by_default_and_bounded() {
+        let config = Config::validate(ConfigFile::default(), &[0]).unwrap();
+        assert_eq!(config.replication_throttle_bytes_per_sec, 0);
+        let flags = serve_flags("--replication-throttle-bytes-per-sec 5242880");
+        let config = Config::validate(flags, &[0]).unwrap();
+        assert_eq!(config.replication_throttle_bytes_per_sec, 5_242_880);
+        let too_fast = limits::REPLICATION_THROTTLE_BYTES_PER_SEC_MAX + 1;
+        let flags = serve_flags(&format!("--replication-throttle-bytes-per-sec {too_fast}"));
+        assert!(Config::validate(flags, &[0]).is_err());
+    }
+
+    #[test]
     fn defaults_match_architecture() {
         let config = Config::validate(ConfigFile::default(), &[0, 1, 2, 3]).unwrap();
         assert_eq!(config.listen, "127.0.0.1:9092".parse().unwrap());

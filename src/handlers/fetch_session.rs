@@ -574,3 +574,338 @@ impl Drop for ConnectionSessions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    const TOPIC: Uuid = Uuid([7; 16]);
+    const OTHER: Uuid = Uuid([8; 16]);
+    const VERSION: i16 = 16;
+
+    fn partition(index: i32, offset: i64) -> FetchPartition {
+        FetchPartition {
+            partition: index,
+            fetch_offset: offset,
+            partition_max_bytes: 1024,
+            ..FetchPartition::default()
+        }
+    }
+
+    fn topic(id: Uuid, partitions: Vec<FetchPartition>) -> FetchTopic {
+        FetchTopic {
+            topic_id: id,
+            partitions,
+            ..FetchTopic::default()
+        }
+    }
+
+    fn request(id: i32, epoch: i32, topics: Vec<FetchTopic>) -> FetchRequest {
+        FetchRequest {
+            session_id: id,
+            session_epoch: epoch,
+            topics,
+            ..FetchRequest::default()
+        }
+    }
+
+    fn quiet(high_watermark: i64) -> Answer {
+        Answer {
+            has_records: false,
+            error_code: ErrorCode::None,
+            high_watermark,
+            last_stable_offset: high_watermark,
+            log_start_offset: 0,
+            must_send: false,
+        }
+    }
+
+    fn with_records(high_watermark: i64) -> Answer {
+        Answer {
+            has_records: true,
+            ..quiet(high_watermark)
+        }
+    }
+
+    /// A cache on shard 1 of 2 with a session over TOPIC 0 and 1 (both answered at HW 10).
+    fn session(now: Instant) -> (SessionCache, i32) {
+        let mut cache = SessionCache::new(1, 2, 5);
+        let full = request(
+            0,
+            0,
+            vec![topic(TOPIC, vec![partition(0, 0), partition(1, 0)])],
+        );
+        assert_eq!(cache.begin(now, VERSION, &full), Ok(Begun::Full));
+        let id = cache.create(now, VERSION, false, &full, &[quiet(10), quiet(10)]);
+        assert_ne!(id, 0);
+        (cache, id)
+    }
+
+    fn incremental(
+        cache: &mut SessionCache,
+        now: Instant,
+        request: &FetchRequest,
+    ) -> (i32, FetchRequest) {
+        match cache.begin(now, VERSION, request) {
+            Ok(Begun::Incremental { epoch, request, .. }) => (epoch, request),
+            other => panic!("not incremental: {other:?}"),
+        }
+    }
+
+    fn offsets(request: &FetchRequest) -> Vec<(Uuid, i32, i64)> {
+        request
+            .topics
+            .iter()
+            .flat_map(|topic| {
+                topic
+                    .partitions
+                    .iter()
+                    .map(|p| (topic.topic_id, p.partition, p.fetch_offset))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn contexts_follow_id_and_epoch() {
+        let now = Instant::now();
+        let mut cache = SessionCache::new(0, 1, 0);
+        let sessionless = request(0, -1, Vec::new());
+        assert_eq!(
+            cache.begin(now, VERSION, &sessionless),
+            Ok(Begun::Sessionless)
+        );
+        assert_eq!(
+            cache.begin(now, 6, &request(0, 0, Vec::new())),
+            Ok(Begun::Sessionless)
+        );
+        assert_eq!(
+            cache.begin(now, VERSION, &request(0, 0, Vec::new())),
+            Ok(Begun::Full)
+        );
+        assert_eq!(
+            cache.begin(now, VERSION, &request(12_345, 1, Vec::new())),
+            Err(ErrorCode::FetchSessionIdNotFound)
+        );
+    }
+
+    #[test]
+    fn ids_name_their_shard_and_are_positive() {
+        let now = Instant::now();
+        for seed in [0, 1, SEQUENCE_MASK, u32::MAX] {
+            let mut cache = SessionCache::new(3, 4, seed);
+            let full = request(0, 0, Vec::new());
+            let id = cache.create(now, VERSION, false, &full, &[]);
+            assert!(id > 0, "seed {seed}: id {id}");
+            assert_eq!(shard_of(id), 3);
+        }
+        assert_eq!(shard_of(0x0102_0305), 5);
+    }
+
+    #[test]
+    fn epochs_advance_and_wrap_to_one() {
+        assert_eq!(next_epoch(0), 1);
+        assert_eq!(next_epoch(41), 42);
+        assert_eq!(next_epoch(i32::MAX), 1);
+    }
+
+    #[test]
+    fn incremental_fetch_serves_the_whole_session_and_sends_only_news() {
+        let now = Instant::now();
+        let (mut cache, id) = session(now);
+        // Partition 1 moved to offset 5; partition 0 is not named.
+        let next = request(id, 1, vec![topic(TOPIC, vec![partition(1, 5)])]);
+        let (epoch, whole) = incremental(&mut cache, now, &next);
+        assert_eq!(epoch, 1);
+        assert_eq!(offsets(&whole), vec![(TOPIC, 0, 0), (TOPIC, 1, 5)]);
+        // Partition 0: same HW, nothing new; partition 1: records.
+        let send = cache.answer(id, 1, &[quiet(10), with_records(12)]).unwrap();
+        assert_eq!(send, vec![false, true]);
+        // Next epoch: partition 0's HW moved, partition 1 quiet at its new HW.
+        let (epoch, whole) = incremental(&mut cache, now, &request(id, 2, Vec::new()));
+        assert_eq!(epoch, 2);
+        // Partition 1 returned records, so it went last.
+        assert_eq!(offsets(&whole), vec![(TOPIC, 0, 0), (TOPIC, 1, 5)]);
+        let send = cache.answer(id, 2, &[quiet(11), quiet(12)]).unwrap();
+        assert_eq!(send, vec![true, false]);
+    }
+
+    #[test]
+    fn partitions_with_records_rotate_to_the_end() {
+        let now = Instant::now();
+        let (mut cache, id) = session(now);
+        let (_, _) = incremental(&mut cache, now, &request(id, 1, Vec::new()));
+        cache.answer(id, 1, &[with_records(11), quiet(10)]).unwrap();
+        let (_, whole) = incremental(&mut cache, now, &request(id, 2, Vec::new()));
+        assert_eq!(offsets(&whole), vec![(TOPIC, 1, 0), (TOPIC, 0, 0)]);
+    }
+
+    #[test]
+    fn forgotten_and_added_partitions_change_the_session() {
+        let now = Instant::now();
+        let (mut cache, id) = session(now);
+        let mut next = request(id, 1, vec![topic(OTHER, vec![partition(4, 9)])]);
+        next.forgotten_topics_data = vec![ForgottenTopic {
+            topic_id: TOPIC,
+            partitions: vec![0],
+            ..ForgottenTopic::default()
+        }];
+        let (_, whole) = incremental(&mut cache, now, &next);
+        assert_eq!(offsets(&whole), vec![(TOPIC, 1, 0), (OTHER, 4, 9)]);
+        // The new partition is always sent the first time.
+        let send = cache.answer(id, 1, &[quiet(10), quiet(0)]).unwrap();
+        assert_eq!(send, vec![false, true]);
+    }
+
+    #[test]
+    fn errors_are_sent_and_resent_once_cleared() {
+        let now = Instant::now();
+        let (mut cache, id) = session(now);
+        incremental(&mut cache, now, &request(id, 1, Vec::new()));
+        let refused = Answer {
+            error_code: ErrorCode::NotLeaderOrFollower,
+            high_watermark: -1,
+            ..quiet(-1)
+        };
+        assert_eq!(
+            cache.answer(id, 1, &[refused, quiet(10)]).unwrap(),
+            vec![true, false]
+        );
+        incremental(&mut cache, now, &request(id, 2, Vec::new()));
+        // Cleared, back at the HW it had before the error: sent again.
+        assert_eq!(
+            cache.answer(id, 2, &[quiet(10), quiet(10)]).unwrap(),
+            vec![true, false]
+        );
+    }
+
+    #[test]
+    fn bad_epoch_and_topic_addressing_are_refused() {
+        let now = Instant::now();
+        let (mut cache, id) = session(now);
+        let stale = request(id, 5, Vec::new());
+        assert_eq!(
+            cache.begin(now, VERSION, &stale),
+            Err(ErrorCode::InvalidFetchSessionEpoch)
+        );
+        let by_name = request(id, 1, Vec::new());
+        assert_eq!(
+            cache.begin(now, 12, &by_name),
+            Err(ErrorCode::FetchSessionTopicIdError)
+        );
+        // Refusals leave the session as it was.
+        incremental(&mut cache, now, &request(id, 1, Vec::new()));
+    }
+
+    #[test]
+    fn a_session_on_another_shard_is_not_found() {
+        let now = Instant::now();
+        let (cache, id) = session(now);
+        let mut other = SessionCache::new(0, 2, 5);
+        assert!(cache.contains(id));
+        let next = request(id, 1, Vec::new());
+        assert_eq!(
+            other.begin(now, VERSION, &next),
+            Err(ErrorCode::FetchSessionIdNotFound)
+        );
+    }
+
+    #[test]
+    fn full_fetches_close_sessions() {
+        let now = Instant::now();
+        let (mut cache, id) = session(now);
+        assert_eq!(
+            cache.begin(now, VERSION, &request(id, -1, Vec::new())),
+            Ok(Begun::Sessionless)
+        );
+        assert!(!cache.contains(id));
+        let (mut cache, id) = session(now);
+        assert_eq!(
+            cache.begin(now, VERSION, &request(id, 0, Vec::new())),
+            Ok(Begun::Full)
+        );
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn an_answer_for_a_session_that_moved_on_is_refused() {
+        let now = Instant::now();
+        let (mut cache, id) = session(now);
+        incremental(&mut cache, now, &request(id, 1, Vec::new()));
+        incremental(&mut cache, now, &request(id, 2, Vec::new()));
+        let late = cache.answer(id, 1, &[quiet(10), quiet(10)]);
+        assert_eq!(late, Err(ErrorCode::FetchSessionIdNotFound));
+        cache.remove(id);
+        let gone = cache.answer(id, 2, &[quiet(10), quiet(10)]);
+        assert_eq!(gone, Err(ErrorCode::FetchSessionIdNotFound));
+    }
+
+    #[test]
+    fn a_full_cache_evicts_the_least_recently_used_consumer_never_a_follower() {
+        let start = Instant::now();
+        // One shard of 1000: FETCH_SESSION_CACHE_SLOTS slots.
+        let mut cache = SessionCache::new(0, FETCH_SESSION_CACHE_SLOTS, 1);
+        assert_eq!(cache.slots, 1);
+        let full = request(0, 0, Vec::new());
+        let follower = cache.create(start, VERSION, true, &full, &[]);
+        assert_ne!(follower, 0);
+        // A consumer gets no slot: the only session is a follower's, not stale.
+        let later = start + Duration::from_secs(1);
+        assert_eq!(cache.create(later, VERSION, false, &full, &[]), 0);
+        assert!(cache.contains(follower));
+        // Stale, the follower's slot goes to anyone.
+        let stale = start + Duration::from_millis(FETCH_SESSION_EVICTION_MS);
+        let consumer = cache.create(stale, VERSION, false, &full, &[]);
+        assert_ne!(consumer, 0);
+        assert!(!cache.contains(follower));
+
+        let mut cache = SessionCache::new(0, 500, 1);
+        assert_eq!(cache.slots, 2);
+        let first = cache.create(start, VERSION, false, &full, &[]);
+        let second = cache.create(later, VERSION, false, &full, &[]);
+        // `first` is used again, so `second` is the least recently used.
+        incremental(
+            &mut cache,
+            later + Duration::from_secs(1),
+            &request(first, 1, Vec::new()),
+        );
+        let third = cache.create(later + Duration::from_secs(2), VERSION, true, &full, &[]);
+        assert_ne!(third, 0);
+        assert!(cache.contains(first));
+        assert!(!cache.contains(second));
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn sessions_hold_a_bounded_number_of_partitions() {
+        let now = Instant::now();
+        let mut cache = SessionCache::new(0, 1, 1);
+        let many: Vec<FetchPartition> = (0..=i32::try_from(FETCH_SESSION_PARTITIONS_MAX).unwrap())
+            .map(|index| partition(index, 0))
+            .collect();
+        let answers = vec![quiet(0); many.len()];
+        let full = request(0, 0, vec![topic(TOPIC, many.clone())]);
+        assert_eq!(cache.create(now, VERSION, false, &full, &answers), 0);
+        let (mut cache, id) = session(now);
+        let grow = request(id, 1, vec![topic(OTHER, many)]);
+        assert_eq!(
+            cache.begin(now, VERSION, &grow),
+            Err(ErrorCode::FetchSessionIdNotFound)
+        );
+        assert!(!cache.contains(id));
+    }
+
+    #[test]
+    fn a_closed_connection_ends_its_sessions() {
+        let now = Instant::now();
+        let shared = shard_cache(0, 1);
+        let connection = ConnectionSessions::new(&shared);
+        let id = shared
+            .borrow_mut()
+            .create(now, VERSION, false, &request(0, 0, Vec::new()), &[]);
+        connection.created(&shared.borrow(), id);
+        assert!(shared.borrow().contains(id));
+        drop(connection);
+        assert!(shared.borrow().is_empty());
+    }
+}

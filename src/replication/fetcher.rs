@@ -774,3 +774,153 @@ impl Throttle {
         self.tokens = self.tokens.saturating_sub(bytes);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::protocol::Uuid;
+
+    fn planned(partition: i32, fetch_offset: i64) -> Planned {
+        Planned {
+            key: PartitionKey {
+                topic_id: Uuid([3; 16]),
+                partition,
+            },
+            position: FetchPosition {
+                fetch_offset,
+                last_fetched_epoch: 1,
+                current_leader_epoch: 1,
+            },
+        }
+    }
+
+    fn named(request: &SessionRequest) -> Vec<(i32, i64)> {
+        let mut named: Vec<_> = request
+            .partitions
+            .iter()
+            .map(|p| (p.key.partition, p.position.fetch_offset))
+            .collect();
+        named.sort_unstable();
+        named
+    }
+
+    #[test]
+    fn a_session_starts_full_then_names_only_changes() {
+        let mut session = ClientSession::default();
+        let plan = [planned(0, 10), planned(1, 20)];
+        let first = session.next(&plan, false);
+        assert_eq!((first.session_id, first.session_epoch), (0, 0));
+        assert_eq!(named(&first), vec![(0, 10), (1, 20)]);
+        session.answered(&first, ErrorCode::None, 77);
+        // Partition 1 moved; partition 0 did not.
+        let plan = [planned(0, 10), planned(1, 25)];
+        let second = session.next(&plan, false);
+        assert_eq!((second.session_id, second.session_epoch), (77, 1));
+        assert_eq!(named(&second), vec![(1, 25)]);
+        assert!(second.forgotten.is_empty());
+        session.answered(&second, ErrorCode::None, 77);
+        // Partition 0 no longer followed; partition 2 added.
+        let plan = [planned(1, 25), planned(2, 0)];
+        let third = session.next(&plan, false);
+        assert_eq!(third.session_epoch, 2);
+        assert_eq!(named(&third), vec![(2, 0)]);
+        assert_eq!(third.forgotten, vec![planned(0, 0).key]);
+        session.answered(&third, ErrorCode::None, 77);
+        let quiet = session.next(&plan, false);
+        assert!(quiet.partitions.is_empty() && quiet.forgotten.is_empty());
+        assert_eq!(quiet.session_epoch, 3);
+    }
+
+    #[test]
+    fn refusals_start_over_with_a_full_fetch() {
+        let plan = [planned(0, 10)];
+        let mut session = ClientSession::default();
+        let first = session.next(&plan, false);
+        session.answered(&first, ErrorCode::None, 77);
+        let second = session.next(&plan, false);
+        session.answered(&second, ErrorCode::FetchSessionIdNotFound, 0);
+        let again = session.next(&plan, false);
+        assert_eq!((again.session_id, again.session_epoch), (0, 0));
+        session.answered(&again, ErrorCode::None, 78);
+        let next = session.next(&plan, false);
+        session.answered(&next, ErrorCode::InvalidFetchSessionEpoch, 0);
+        // Closes 78 and asks for a new one, naming everything.
+        let replace = session.next(&plan, false);
+        assert_eq!((replace.session_id, replace.session_epoch), (78, 0));
+        assert_eq!(named(&replace), vec![(0, 10)]);
+        session.failed();
+        assert_eq!(session.next(&plan, false).session_epoch, 0);
+    }
+
+    #[test]
+    fn no_slot_and_sessionless_fetches_stay_full() {
+        let plan = [planned(0, 10)];
+        let mut session = ClientSession::default();
+        let first = session.next(&plan, false);
+        session.answered(&first, ErrorCode::None, 0);
+        assert_eq!(session.next(&plan, false).session_epoch, 0);
+        let sessionless = session.next(&plan, true);
+        assert_eq!(sessionless.session_epoch, FINAL_EPOCH);
+        assert_eq!(named(&sessionless), vec![(0, 10)]);
+        session.answered(&sessionless, ErrorCode::None, 0);
+        assert_eq!(session.id, 0);
+    }
+
+    #[test]
+    fn epochs_wrap_to_one() {
+        assert_eq!(next_epoch(0), 1);
+        assert_eq!(next_epoch(i32::MAX), 1);
+    }
+
+    #[test]
+    fn the_throttle_waits_out_what_was_overdrawn() {
+        let start = Instant::now();
+        // 1 MB/s: 100 KB of burst.
+        let mut throttle = Throttle::new(1_000_000, start);
+        assert_eq!(throttle.wait(start), Duration::ZERO);
+        assert_eq!(throttle.budget(start), 100_000);
+        // A 600 KB answer overdraws by 500 KB: half a second, waited in bounded steps.
+        throttle.spent(600_000);
+        let wait = throttle.wait(start);
+        assert!(wait >= Duration::from_millis(500), "{wait:?}");
+        assert!(wait <= Duration::from_millis(REPLICATION_THROTTLE_WAIT_MS_MAX));
+        assert_eq!(throttle.budget(start), 1);
+        let later = start + Duration::from_millis(600);
+        assert_eq!(throttle.wait(later), Duration::ZERO);
+        // Idle time saves at most the burst.
+        let idle = later + Duration::from_secs(60);
+        assert_eq!(throttle.budget(idle), 100_000);
+        // A huge debt waits at most the bound per step.
+        throttle.spent(1 << 40);
+        let wait = throttle.wait(idle);
+        assert_eq!(
+            wait,
+            Duration::from_millis(REPLICATION_THROTTLE_WAIT_MS_MAX)
+        );
+    }
+
+    #[test]
+    fn the_rate_is_split_over_shards_and_zero_is_off() {
+        let settings = |rate, shard_count| super::super::ReplicationSettings {
+            node_id: 1,
+            shard_index: 0,
+            shard_count,
+            replica_lag_time_max: Duration::from_secs(1),
+            replication_throttle_bytes_per_sec: rate,
+        };
+        assert_eq!(throttle_rate(&settings(0, 4)), 0);
+        assert_eq!(throttle_rate(&settings(4_000, 4)), 1_000);
+        assert_eq!(throttle_rate(&settings(3, 4)), 1);
+        assert_eq!(with_throttle(0, |_| Duration::from_secs(9)), Duration::ZERO);
+        assert_eq!(with_throttle(0, |_| 5), REPLICA_FETCH_RESPONSE_BYTES);
+    }
+
+    #[test]
+    fn forgotten_topics_group_runs_of_one_topic() {
+        let keys = [planned(0, 0).key, planned(3, 0).key];
+        let topics = forgotten_topics(&keys);
+        assert_eq!(topics.len(), 1);
+        assert_eq!(topics[0].partitions, vec![0, 3]);
+    }
+}
