@@ -384,8 +384,10 @@ impl SessionCache {
             return Err(ErrorCode::FetchSessionTopicIdError);
         }
         session.last_used = now;
-        session.forget(&request.forgotten_topics_data);
+        // Kafka's order: the named partitions first, then the forgotten ones (a partition
+        // both named and forgotten leaves the session).
         session.update(&request.topics);
+        session.forget(&request.forgotten_topics_data);
         if session.partitions.len() > FETCH_SESSION_PARTITIONS_MAX {
             self.sessions.remove(&id);
             return Err(ErrorCode::FetchSessionIdNotFound);
