@@ -252,6 +252,12 @@ fn incremental_reply(ctx: &RequestContext, id: i32, epoch: i32, reply: FetchRepl
     }
     response.responses = topics;
     response.session_id = id;
+    tracing::trace!(
+        id,
+        epoch,
+        topics = response.responses.len(),
+        "incremental fetch answered"
+    );
     FetchReply {
         response,
         leased: kept_leased,
