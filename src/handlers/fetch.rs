@@ -250,6 +250,8 @@ fn incremental_reply(ctx: &RequestContext, id: i32, epoch: i32, reply: FetchRepl
             topics.push(topic);
         }
     }
+    // A spliced partition has records, and a partition with records is always sent.
+    assert!(leased.is_empty(), "spliced ranges of unsent partitions");
     response.responses = topics;
     response.session_id = id;
     tracing::trace!(

@@ -16,7 +16,8 @@
 //!           from i32::MAX to 1); FETCH_SESSION_ID_NOT_FOUND when `id` is unknown here,
 //!           INVALID_FETCH_SESSION_EPOCH when `e` is not the next epoch, and
 //!           FETCH_SESSION_TOPIC_ID_ERROR when the request addresses topics by id (v13+) and
-//!           the session by name, or the other way round
+//!           the session by name, or the other way round; one that leaves the session
+//!           empty (all forgotten) ends it and is answered sessionless
 //! ```
 //!
 //! An incremental fetch is served as the full fetch of every partition in its session (the
@@ -392,6 +393,12 @@ impl SessionCache {
             self.sessions.remove(&id);
             return Err(ErrorCode::FetchSessionIdNotFound);
         }
+        if session.partitions.is_empty() {
+            // Everything forgotten: the session ends and the fetch is answered sessionless
+            // (session id 0), as Kafka does.
+            self.sessions.remove(&id);
+            return Ok(Begun::Sessionless);
+        }
         session.epoch = next_epoch(epoch);
         let request = session.request(request);
         Ok(Begun::Incremental { id, epoch, request })
@@ -760,6 +767,20 @@ mod tests {
     }
 
     #[test]
+    fn forgetting_everything_ends_the_session() {
+        let now = Instant::now();
+        let (mut cache, id) = session(now);
+        let mut all = request(id, 1, Vec::new());
+        all.forgotten_topics_data = vec![ForgottenTopic {
+            topic_id: TOPIC,
+            partitions: vec![0, 1],
+            ..ForgottenTopic::default()
+        }];
+        assert_eq!(cache.begin(now, VERSION, &all), Ok(Begun::Sessionless));
+        assert!(!cache.contains(id));
+    }
+
+    #[test]
     fn errors_are_sent_and_resent_once_cleared() {
         let now = Instant::now();
         let (mut cache, id) = session(now);
@@ -848,30 +869,37 @@ mod tests {
         // One shard of 1000: FETCH_SESSION_CACHE_SLOTS slots.
         let mut cache = SessionCache::new(0, FETCH_SESSION_CACHE_SLOTS, 1);
         assert_eq!(cache.slots, 1);
-        let full = request(0, 0, Vec::new());
-        let follower = cache.create(start, VERSION, true, &full, &[]);
+        let full = request(0, 0, vec![topic(TOPIC, vec![partition(0, 0)])]);
+        let answers = [quiet(0)];
+        let follower = cache.create(start, VERSION, true, &full, &answers);
         assert_ne!(follower, 0);
         // A consumer gets no slot: the only session is a follower's, not stale.
         let later = start + Duration::from_secs(1);
-        assert_eq!(cache.create(later, VERSION, false, &full, &[]), 0);
+        assert_eq!(cache.create(later, VERSION, false, &full, &answers), 0);
         assert!(cache.contains(follower));
         // Stale, the follower's slot goes to anyone.
         let stale = start + Duration::from_millis(FETCH_SESSION_EVICTION_MS);
-        let consumer = cache.create(stale, VERSION, false, &full, &[]);
+        let consumer = cache.create(stale, VERSION, false, &full, &answers);
         assert_ne!(consumer, 0);
         assert!(!cache.contains(follower));
 
         let mut cache = SessionCache::new(0, 500, 1);
         assert_eq!(cache.slots, 2);
-        let first = cache.create(start, VERSION, false, &full, &[]);
-        let second = cache.create(later, VERSION, false, &full, &[]);
+        let first = cache.create(start, VERSION, false, &full, &answers);
+        let second = cache.create(later, VERSION, false, &full, &answers);
         // `first` is used again, so `second` is the least recently used.
         incremental(
             &mut cache,
             later + Duration::from_secs(1),
             &request(first, 1, Vec::new()),
         );
-        let third = cache.create(later + Duration::from_secs(2), VERSION, true, &full, &[]);
+        let third = cache.create(
+            later + Duration::from_secs(2),
+            VERSION,
+            true,
+            &full,
+            &answers,
+        );
         assert_ne!(third, 0);
         assert!(cache.contains(first));
         assert!(!cache.contains(second));
