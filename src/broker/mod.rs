@@ -41,7 +41,6 @@ use crate::cluster::rpc::ControllerClient;
 use crate::cluster::{ClusterMetadata, MetadataHost, MetadataStore, MetadataView, controller};
 use crate::config::Config;
 use crate::group::{self, Coordinator};
-use crate::handlers::fetch_session::shard_cache;
 use crate::limits::{
     BROKER_REGISTRATION_TIMEOUT_MS, CONTROLLED_SHUTDOWN_TIMEOUT_MS, QUORUM_CONNECT_TIMEOUT_MS,
     QUORUM_START_TIMEOUT_MS,
@@ -72,8 +71,6 @@ pub struct Services {
     pub replicas: Rc<ReplicaManager>,
     /// Producer id allocator (InitProducerId); only shard 0 has one.
     pub producer_ids: RefCell<Option<ProducerIdAllocator>>,
-    /// The fetch sessions (KIP-227) of this shard's connections.
-    pub fetch_sessions: Rc<RefCell<crate::handlers::fetch_session::SessionCache>>,
     /// What this shard's logs depend on besides the snapshot.
     log_placement: LogPlacement,
     /// The snapshot whose removals the services have acted on (offsets of deleted topics).
@@ -427,7 +424,6 @@ impl Compose for Broker {
             groups,
             replicas,
             producer_ids: RefCell::new(producer_ids),
-            fetch_sessions: shard_cache(placement.index, placement.count),
             log_placement,
             reconciled: RefCell::new(metadata),
         })

@@ -139,11 +139,11 @@ pub async fn handle(
 ) -> Result<FetchReply, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let follower = replica_fetch::follower(ctx.api_version, &request);
-    let begun = ctx.shard.state.fetch_sessions.borrow_mut().begin(
-        Instant::now(),
-        ctx.api_version,
-        &request,
-    );
+    let begun =
+        ctx.fetch_sessions
+            .cache()
+            .borrow_mut()
+            .begin(Instant::now(), ctx.api_version, &request);
     match begun {
         Err(code) => Ok(session_refused(code)),
         Ok(Begun::Sessionless) => serve(ctx, &request, follower).await,
@@ -193,7 +193,7 @@ fn create_session(
     reply: &FetchReply,
 ) -> i32 {
     let answers = answers(reply);
-    let mut cache = ctx.shard.state.fetch_sessions.borrow_mut();
+    let mut cache = ctx.fetch_sessions.cache().borrow_mut();
     let id = cache.create(
         Instant::now(),
         ctx.api_version,
@@ -212,9 +212,8 @@ fn create_session(
 fn incremental_reply(ctx: &RequestContext, id: i32, epoch: i32, reply: FetchReply) -> FetchReply {
     let answers = answers(&reply);
     let send = ctx
-        .shard
-        .state
         .fetch_sessions
+        .cache()
         .borrow_mut()
         .answer(id, epoch, &answers);
     let send = match send {

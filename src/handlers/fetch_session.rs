@@ -37,7 +37,8 @@
 //! `FETCH_SESSION_EVICTION_MS`) or else of the least recently used consumer session.
 //! Followers' sessions (ReplicaState.ReplicaId ≥ 0) are privileged as in Kafka: a consumer
 //! never evicts one. A session also ends when the connection that created it closes
-//! ([`ConnectionSessions`]).
+//! ([`ConnectionSessions`]). Each shard's cache is a thread-local of its shard thread
+//! ([`shard_cache`]), reached through the connection's context.
 //!
 //! Pure state (no I/O, no runtime): `fetch.rs` calls it on the connection's shard.
 use crate::limits::{
@@ -50,7 +51,7 @@ use crate::protocol::messages::fetch::{
 use crate::protocol::{ErrorCode, StrBytes, Uuid};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The epoch of a full fetch that creates a session.
@@ -77,14 +78,29 @@ pub fn shard_of(session_id: i32) -> usize {
     (session_id.unsigned_abs() & ((1 << FETCH_SESSION_SHARD_BITS) - 1)) as usize
 }
 
-/// A new shard's cache, as the shard's services hold it.
+thread_local! {
+    /// The session caches of the shards this thread runs, by shard index: thread-per-core,
+    /// so one entry in the broker. Kept here, in the handlers layer that owns sessions,
+    /// rather than in the shard's services (which sit below handlers).
+    static CACHES: RefCell<HashMap<usize, Rc<RefCell<SessionCache>>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// The cache of shard `shard_index` of `shard_count`, made on its first connection.
 #[must_use]
 pub fn shard_cache(shard_index: usize, shard_count: usize) -> Rc<RefCell<SessionCache>> {
-    Rc::new(RefCell::new(SessionCache::new(
-        shard_index,
-        shard_count,
-        seed(),
-    )))
+    CACHES.with(|caches| {
+        let mut caches = caches.borrow_mut();
+        let cache = caches.entry(shard_index).or_insert_with(|| {
+            Rc::new(RefCell::new(SessionCache::new(
+                shard_index,
+                shard_count,
+                seed(),
+            )))
+        });
+        assert_eq!(cache.borrow().shard_index, shard_index);
+        Rc::clone(cache)
+    })
 }
 
 /// Where a shard's session ids start: from the clock, so a restarted broker does not hand out
@@ -544,21 +560,29 @@ impl SessionCache {
     }
 }
 
-/// The sessions a connection created; when the connection (every clone of its context) is
-/// gone, they end, freeing their slots at once instead of at eviction.
-#[derive(Debug, Default)]
+/// A connection's handle on its shard's sessions, and the sessions it created: when the
+/// connection (every clone of its context) is gone, they end, freeing their slots at once
+/// instead of at eviction.
+#[derive(Debug)]
 pub struct ConnectionSessions {
-    cache: Weak<RefCell<SessionCache>>,
+    cache: Rc<RefCell<SessionCache>>,
     ids: RefCell<Vec<i32>>,
 }
 
 impl ConnectionSessions {
+    /// For a connection of shard `shard_index` of `shard_count`.
     #[must_use]
-    pub fn new(cache: &Rc<RefCell<SessionCache>>) -> Self {
+    pub fn new(shard_index: usize, shard_count: usize) -> Self {
         Self {
-            cache: Rc::downgrade(cache),
+            cache: shard_cache(shard_index, shard_count),
             ids: RefCell::default(),
         }
+    }
+
+    /// The shard's sessions. Never borrowed across an await.
+    #[must_use]
+    pub fn cache(&self) -> &Rc<RefCell<SessionCache>> {
+        &self.cache
     }
 
     /// Records that this connection created session `id` (forgetting ended ones).
@@ -571,9 +595,7 @@ impl ConnectionSessions {
 
 impl Drop for ConnectionSessions {
     fn drop(&mut self) {
-        let Some(cache) = self.cache.upgrade() else {
-            return;
-        };
+        let cache = &self.cache;
         // No borrow of the cache is held across an await anywhere, so this cannot fail on
         // a single-threaded shard; if it ever did, eviction still frees the slots.
         if let Ok(mut cache) = cache.try_borrow_mut() {
@@ -928,8 +950,13 @@ mod tests {
     #[test]
     fn a_closed_connection_ends_its_sessions() {
         let now = Instant::now();
-        let shared = shard_cache(0, 1);
-        let connection = ConnectionSessions::new(&shared);
+        // A shard index no other test of this thread uses.
+        let connection = ConnectionSessions::new(200, 256);
+        let shared = Rc::clone(connection.cache());
+        assert!(Rc::ptr_eq(
+            &shared,
+            ConnectionSessions::new(200, 256).cache()
+        ));
         let id = shared
             .borrow_mut()
             .create(now, VERSION, false, &request(0, 0, Vec::new()), &[]);

@@ -158,7 +158,7 @@ pub struct ConnectionContext {
 impl ConnectionContext {
     #[must_use]
     pub fn new(shard: Rc<Shard>, peer: SocketAddr) -> Self {
-        let fetch_sessions = fetch_session::ConnectionSessions::new(&shard.state.fetch_sessions);
+        let fetch_sessions = fetch_session::ConnectionSessions::new(shard.index(), shard.count());
         Self {
             shard,
             peer,
