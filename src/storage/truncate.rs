@@ -143,6 +143,9 @@ impl PartitionLog {
         self.high_watermark = self.high_watermark.min(new_end);
         self.recovery_point = self.recovery_point.min(new_end);
         self.epochs.truncate_from_end(new_end);
+        // The rescan of the cut segment re-learned epochs from its first batch on, which may
+        // lie below a log start inside that segment (DeleteRecords): the cache starts there.
+        self.epochs.truncate_from_start(self.log_start_offset);
         self.write_epoch_checkpoint(&self.epochs.clone()).await?;
         self.write_control(false).await?;
         self.rebuild_producer_state().await?;
@@ -211,6 +214,22 @@ mod tests {
         // Inside a batch of two records: the whole batch goes.
         assert_eq!(log.truncate_to(1).await.unwrap(), 0);
         assert_eq!(log.truncate_to(0).await.unwrap(), 0);
+    }
+
+    #[compio::test]
+    async fn truncating_inside_the_first_segment_keeps_epochs_from_the_log_start() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut log = open(&directory.path().join("t-0"), 1 << 20).await;
+        for (seed, epoch) in [(0, 1), (1, 2), (2, 2), (3, 3)] {
+            log.append(vec![build_batch_sized(1, 1_000_000, 39, seed)], epoch)
+                .await
+                .unwrap();
+        }
+        assert_eq!(log.delete_records_before(2).await.unwrap(), 2);
+        assert_eq!(log.truncate_to(3).await.unwrap(), 3);
+        let entries = log.epoch_entries();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!((entries[0].epoch, entries[0].start_offset), (2, 2));
     }
 
     #[compio::test]
