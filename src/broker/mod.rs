@@ -395,6 +395,7 @@ impl Compose for Broker {
             shard_index: placement.index,
             shard_count: placement.count,
             replica_lag_time_max: config.replica_lag_time_max,
+            replication_throttle_bytes_per_sec: config.replication_throttle_bytes_per_sec,
         };
         let replicas = ReplicaManager::new(settings, logs.clone(), Arc::clone(&metadata));
         replicas.reconcile(Arc::clone(&metadata)).await;

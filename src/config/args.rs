@@ -43,6 +43,10 @@ FLAGS (override the config file):
     --broker-session-timeout-ms N a broker silent this long is fenced [default: 3000]
     --replica-lag-time-max-ms N   a follower not caught up this long leaves the ISR
                                   [default: 10000]
+    --replication-throttle-bytes-per-sec N
+                                  follower fetch rate cap per broker (records fetched by
+                                  this broker's followers, split evenly over its shards);
+                                  0 = off [default: 0]
     --auto-leader-rebalance-enable BOOL
                                   move leadership back to preferred replicas [default: true]
     --leader-imbalance-check-interval-ms N
@@ -93,6 +97,10 @@ where
                 .or_else(|| args.next())
                 .ok_or(ConfigError::MissingValue { flag })
         };
+        if let Some((flag, slot)) = number_flag(&mut flags, &name) {
+            *slot = Some(number(flag, value(flag)?)?);
+            continue;
+        }
         match name.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
@@ -105,19 +113,7 @@ where
             "--node-id" => flags.node_id = Some(number("--node-id", value("--node-id")?)?),
             "--quorum-voters" => flags.quorum_voters = Some(value("--quorum-voters")?),
             "--rack" => flags.rack = Some(value("--rack")?),
-            "--broker-heartbeat-interval-ms" => {
-                let flag = "--broker-heartbeat-interval-ms";
-                flags.broker_heartbeat_interval_ms = Some(number(flag, value(flag)?)?);
-            }
-            "--broker-session-timeout-ms" => {
-                let flag = "--broker-session-timeout-ms";
-                flags.broker_session_timeout_ms = Some(number(flag, value(flag)?)?);
-            }
             other if replication_flag(&mut flags, other, &mut value)? => {}
-            "--quorum-snapshot-entries" => {
-                let flag = "--quorum-snapshot-entries";
-                flags.quorum_snapshot_entries = Some(number(flag, value(flag)?)?);
-            }
             "--auto-create-partitions" => {
                 let flag = "--auto-create-partitions";
                 flags.auto_create_partitions = Some(number(flag, value(flag)?)?);
@@ -142,6 +138,41 @@ where
     Ok(Command::Serve { config_path, flags })
 }
 
+/// The flags taking a `u64`: the flag's name and the key it sets.
+fn number_flag<'a>(
+    flags: &'a mut ConfigFile,
+    name: &str,
+) -> Option<(&'static str, &'a mut Option<u64>)> {
+    let found = match name {
+        "--broker-heartbeat-interval-ms" => (
+            "--broker-heartbeat-interval-ms",
+            &mut flags.broker_heartbeat_interval_ms,
+        ),
+        "--broker-session-timeout-ms" => (
+            "--broker-session-timeout-ms",
+            &mut flags.broker_session_timeout_ms,
+        ),
+        "--replica-lag-time-max-ms" => (
+            "--replica-lag-time-max-ms",
+            &mut flags.replica_lag_time_max_ms,
+        ),
+        "--replication-throttle-bytes-per-sec" => (
+            "--replication-throttle-bytes-per-sec",
+            &mut flags.replication_throttle_bytes_per_sec,
+        ),
+        "--quorum-snapshot-entries" => (
+            "--quorum-snapshot-entries",
+            &mut flags.quorum_snapshot_entries,
+        ),
+        "--leader-imbalance-check-interval-ms" => (
+            "--leader-imbalance-check-interval-ms",
+            &mut flags.leader_balance.check_interval_ms,
+        ),
+        _ => return None,
+    };
+    Some(found)
+}
+
 fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, ConfigError> {
     value.parse().map_err(|_| ConfigError::BadValue {
         flag,
@@ -150,8 +181,8 @@ fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, 
     })
 }
 
-/// Sets the replication flag `name` (replica lag, leader balance, offsets topic factor) when it
-/// is one; false when it is not.
+/// Sets the replication flag `name` that is not a `u64` (leader balance, offsets topic factor)
+/// when it is one; false when it is not.
 fn replication_flag(
     flags: &mut ConfigFile,
     name: &str,
@@ -159,17 +190,9 @@ fn replication_flag(
 ) -> Result<bool, ConfigError> {
     let balance = &mut flags.leader_balance;
     match name {
-        "--replica-lag-time-max-ms" => {
-            let flag = "--replica-lag-time-max-ms";
-            flags.replica_lag_time_max_ms = Some(number(flag, value(flag)?)?);
-        }
         "--auto-leader-rebalance-enable" => {
             let flag = "--auto-leader-rebalance-enable";
             balance.enable = Some(boolean(flag, value(flag)?)?);
-        }
-        "--leader-imbalance-check-interval-ms" => {
-            let flag = "--leader-imbalance-check-interval-ms";
-            balance.check_interval_ms = Some(number(flag, value(flag)?)?);
         }
         "--leader-imbalance-per-broker-percentage" => {
             let flag = "--leader-imbalance-per-broker-percentage";
@@ -216,8 +239,27 @@ mod tests {
             "--auto-create-partitions",
             "--log-level",
             "--shards",
+            "--replica-lag-time-max-ms",
+            "--replication-throttle-bytes-per-sec",
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }
+    }
+
+    #[test]
+    fn number_flags_set_their_keys() {
+        let parsed = parse_args(args(
+            "--replication-throttle-bytes-per-sec 5000 --replica-lag-time-max-ms=250 \
+             --broker-session-timeout-ms 900 --quorum-snapshot-entries 7",
+        ));
+        let Ok(Command::Serve { flags, .. }) = parsed else {
+            panic!("not serve: {parsed:?}");
+        };
+        assert_eq!(flags.replication_throttle_bytes_per_sec, Some(5000));
+        assert_eq!(flags.replica_lag_time_max_ms, Some(250));
+        assert_eq!(flags.broker_session_timeout_ms, Some(900));
+        assert_eq!(flags.quorum_snapshot_entries, Some(7));
+        let bad = parse_args(args("--replication-throttle-bytes-per-sec fast"));
+        assert!(matches!(bad, Err(ConfigError::BadValue { .. })), "{bad:?}");
     }
 }
