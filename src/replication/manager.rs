@@ -27,7 +27,7 @@ use super::{
 use crate::cluster::ClusterMetadata;
 use crate::cluster::configs::{effective, topic_config};
 use crate::cluster::metadata::{NO_LEADER, PartitionState};
-use crate::limits::{ACK_WAITERS_PER_PARTITION_MAX, REPLICA_TICK_MS};
+use crate::limits::{ACK_WAITERS_PER_PARTITION_MAX, ISR_PROPOSAL_BACKOFF_MS, REPLICA_TICK_MS};
 use crate::protocol::ErrorCode;
 use crate::shard::placement::shard_for;
 use crate::storage::{AppendInfo, AppendRequest, LogPump, PartitionKey, StorageError};
@@ -613,9 +613,15 @@ impl ReplicaManager {
         };
         let manager = self.this.borrow().clone();
         compio::runtime::spawn(async move {
-            let refused = proposer(change).await;
-            if let (Some(code), Some(manager)) = (refused, manager.upgrade()) {
-                tracing::info!(?key, ?code, ?proposal, "ISR change refused");
+            let Some(code) = proposer(change).await else {
+                return;
+            };
+            tracing::info!(?key, ?code, ?proposal, "ISR change refused");
+            // The proposal stays in flight for a while (the HW keeps waiting for its members,
+            // the safe side) so a refused change — a follower that fetches before the
+            // controller unfenced it — is not proposed again at every fetch.
+            compio::time::sleep(Duration::from_millis(ISR_PROPOSAL_BACKOFF_MS)).await;
+            if let Some(manager) = manager.upgrade() {
                 manager.proposal_failed(key, &proposal);
             }
         })
