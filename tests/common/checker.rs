@@ -49,6 +49,9 @@ pub struct PartitionView {
     pub replicas: Vec<ReplicaLog>,
 }
 
+/// (broker, the value it holds at an offset, if any) per replica.
+pub type Held = Vec<(i32, Option<String>)>;
+
 /// What the checker found; empty lists mean a clean run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verdict {
@@ -57,8 +60,8 @@ pub struct Verdict {
     pub lost: Vec<(i32, i64, String, Option<String>)>,
     /// (partition, broker, value, offsets).
     pub duplicated: Vec<(i32, i32, String, Vec<i64>)>,
-    /// (partition, offset, (broker, value) per replica that holds it).
-    pub divergent: Vec<(i32, i64, Vec<(i32, Option<String>)>)>,
+    /// (partition, offset, (broker, value) per replica).
+    pub divergent: Vec<(i32, i64, Held)>,
     /// (partition, broker, why).
     pub not_identical: Vec<(i32, i32, String)>,
     /// Problems reading the logs (a batch that does not decode, a missing replica).

@@ -91,23 +91,40 @@ fn knows_replica_lag_flag() -> bool {
     })
 }
 
-/// A member's flags: scaled-down heartbeat, session and lag; no auto-created topics.
-fn member_options(node_id: i32, voters: &str) -> BrokerOptions {
+/// How a cluster's timeouts are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeouts {
+    /// [`HEARTBEAT_MS`], [`SESSION_MS`], [`REPLICA_LAG_MS`]: faults are noticed within seconds.
+    Scaled,
+    /// The broker's defaults (what a benchmark of failover time measures).
+    Defaults,
+}
+
+/// A member's flags: the timeouts, no auto-created topics.
+fn member_options(node_id: i32, voters: &str, timeouts: Timeouts) -> BrokerOptions {
     let mut args: Vec<String> = [
         "--node-id",
         &node_id.to_string(),
         "--quorum-voters",
         voters,
-        "--broker-heartbeat-interval-ms",
-        &HEARTBEAT_MS.to_string(),
-        "--broker-session-timeout-ms",
-        &SESSION_MS.to_string(),
         "--auto-create-partitions",
         "0",
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
+    if timeouts == Timeouts::Defaults {
+        return BrokerOptions {
+            extra_args: args,
+            ..BrokerOptions::default()
+        };
+    }
+    args.extend([
+        "--broker-heartbeat-interval-ms".to_owned(),
+        HEARTBEAT_MS.to_string(),
+        "--broker-session-timeout-ms".to_owned(),
+        SESSION_MS.to_string(),
+    ]);
     if knows_replica_lag_flag() {
         args.extend([
             "--replica-lag-time-max-ms".to_owned(),
@@ -121,11 +138,16 @@ fn member_options(node_id: i32, voters: &str) -> BrokerOptions {
 }
 
 impl Cluster {
+    /// Starts `size` voters with [`Timeouts::Scaled`].
+    pub fn start(size: i32) -> Self {
+        Self::start_with(size, Timeouts::Scaled)
+    }
+
     /// Starts `size` voters and waits (bounded) until each answers and all list each other.
     ///
     /// # Panics
     /// When a broker exits or the cluster does not become whole within [`CONVERGE`].
-    pub fn start(size: i32) -> Self {
+    pub fn start_with(size: i32, timeouts: Timeouts) -> Self {
         assert!(size >= 1, "a cluster of {size}");
         let controller_addresses: Vec<SocketAddr> =
             (1..=size).map(|_| super::free_address()).collect();
@@ -137,7 +159,7 @@ impl Cluster {
         let voters = voters.join(",");
         // All at once: each voter waits for a quorum before it serves.
         let mut brokers: Vec<Broker> = (1..=size)
-            .map(|id| Broker::spawn(member_options(id, &voters)))
+            .map(|id| Broker::spawn(member_options(id, &voters, timeouts)))
             .collect();
         for broker in &mut brokers {
             broker.wait_ready();
@@ -262,12 +284,16 @@ impl Cluster {
             .join(format!("{topic}-{partition}"))
     }
 
-    /// The last 40 lines of every broker's log, for failure messages.
+    /// The last 40 lines above DEBUG of every broker's log, for failure messages (brokers log
+    /// at debug level; Raft's debug lines would hide everything else).
     pub fn log_tails(&self) -> String {
         let mut text = String::new();
         for id in self.ids() {
             let log = self.broker(id).log();
-            let lines: Vec<&str> = log.lines().collect();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|line| !line.contains(" DEBUG ") && !line.contains(" TRACE "))
+                .collect();
             let tail = lines[lines.len().saturating_sub(40)..].join("\n");
             text.push_str(&format!("--- broker {id} ---\n{tail}\n"));
         }

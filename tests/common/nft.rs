@@ -186,10 +186,10 @@ fn local_ports(pid: i32) -> Result<BTreeSet<u16>, String> {
                 .rsplit(':')
                 .next()
                 .and_then(|hex| u16::from_str_radix(hex, 16).ok());
-            if let (Some(port), Ok(inode)) = (port, inode.parse::<u64>()) {
-                if inodes.contains(&inode) {
-                    ports.insert(port);
-                }
+            if let (Some(port), Ok(inode)) = (port, inode.parse::<u64>())
+                && inodes.contains(&inode)
+            {
+                ports.insert(port);
             }
         }
     }
