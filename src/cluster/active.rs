@@ -215,8 +215,12 @@ impl ActiveController {
     /// # Errors
     /// As `decisions::decide`, and the commit's.
     pub async fn change(&self, change: MetadataChange) -> Result<Committed<()>, MetadataError> {
-        self.commit(|state, _| Ok((decisions::decide(state, &change, self.node_id)?, ())))
-            .await
+        self.commit(|state, sessions| {
+            let shutting_down = |node| sessions.shutting_down(node);
+            let records = decisions::decide_with(state, &change, self.node_id, &shutting_down)?;
+            Ok((records, ()))
+        })
+        .await
     }
 
     /// Whether an observer may join the quorum as a learner: refused while another

@@ -233,6 +233,13 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         kind: int(1, I32_MAX, 1),
         doc: "Replicas that must have a write for acks=all (single node: always 1 in sync).",
     },
+    TopicConfigDef {
+        name: "unclean.leader.election.enable",
+        broker_synonym: "unclean.leader.election.enable",
+        kind: ConfigKind::Boolean { default: false },
+        doc: "Elect an out-of-sync replica when no in-sync or eligible one is live: the \
+              partition comes back, but acknowledged records may be lost.",
+    },
 ];
 
 /// Writable broker-only configs: set through the broker resource (IncrementalAlterConfigs /

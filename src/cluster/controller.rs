@@ -19,9 +19,10 @@
 //! Runs on any shard (callers) and on shard 0 (the change itself).
 use super::decisions::MetadataChange;
 use super::metadata::{
-    ClusterError, ClusterMetadata, MetadataError, MetadataStore, ProducerIdBlock, TopicMetadata,
-    random_uuid,
+    ClusterError, ClusterMetadata, MetadataError, MetadataStore, PartitionState, ProducerIdBlock,
+    TopicMetadata, random_uuid,
 };
+use super::policy::isr::{AlterPartitionRequest, ElectionType};
 use super::quorum::MetadataQuorum;
 use super::rpc::{ControllerClient, ControllerRequest, ControllerResponse};
 use super::view::MetadataHost;
@@ -416,4 +417,72 @@ pub async fn set_broker_configs(
 ) -> Result<(), MetadataError> {
     let change = MetadataChange::SetBrokerConfigs { configs };
     apply(shard, change).await.map(drop)
+}
+
+/// Proposes a partition leader's new ISR (AlterPartition, KIP-497) to the active controller and
+/// answers once this node applied the committed state: the partition's state then (its
+/// current state when the proposal equals the ISR: nothing is written). Callable on any shard.
+///
+/// # Errors
+/// The controller's refusal as `MetadataError::Forwarded` with Kafka's code (see
+/// `policy::isr`): UNKNOWN_TOPIC_OR_PARTITION, STALE_BROKER_EPOCH, NOT_CONTROLLER (epochs ahead
+/// of the controller's), FENCED_LEADER_EPOCH, INVALID_REQUEST (not the leader, a bad ISR),
+/// INVALID_UPDATE_VERSION, INELIGIBLE_REPLICA; or a commit failure.
+pub async fn alter_partition(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    request: AlterPartitionRequest,
+) -> Result<PartitionState, MetadataError> {
+    let (topic_id, partition) = (request.topic_id, request.partition);
+    let applied = apply(shard, MetadataChange::AlterPartition(request)).await?;
+    applied
+        .next
+        .partition(topic_id, partition)
+        .cloned()
+        .ok_or_else(|| {
+            let error = ClusterError::UnknownPartition {
+                topic_id,
+                partition,
+            };
+            MetadataError::Forwarded {
+                code: error.error_code(),
+                message: error.to_string(),
+            }
+        })
+}
+
+/// Runs ElectLeaders' elections (`partitions`: (topic id, partition); `None`: every partition)
+/// and answers each partition's outcome with Kafka's code (`decisions::election_outcome`), in
+/// the order asked (`None`: every partition of the state before, in state order).
+///
+/// # Errors
+/// The commit failed (nothing was elected).
+pub async fn elect_leaders(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    election_type: ElectionType,
+    partitions: Option<Vec<(Uuid, i32)>>,
+) -> Result<Vec<((Uuid, i32), ErrorCode)>, MetadataError> {
+    let change = MetadataChange::ElectLeaders {
+        election_type,
+        partitions: partitions.clone(),
+    };
+    let applied = apply(shard, change).await?;
+    let asked = partitions.unwrap_or_else(|| {
+        applied
+            .previous
+            .all_partitions()
+            .map(|(topic_id, partition, _)| (topic_id, partition))
+            .collect()
+    });
+    Ok(asked
+        .into_iter()
+        .map(|key| {
+            let outcome = super::decisions::election_outcome(
+                &applied.previous,
+                &applied.next,
+                election_type,
+                key,
+            );
+            (key, outcome)
+        })
+        .collect())
 }

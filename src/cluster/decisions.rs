@@ -8,9 +8,10 @@
 //! `ClusterMetadata::apply` checks only that a record fits the state, so records written under
 //! older rules still replay.
 //!
-//! Until partition replication exists, a new partition's ISR is its leader alone (replicas as
-//! placed): a follower that holds none of the partition's data must never be electable, and
-//! only the ISR is.
+//! A new partition's ISR is every live assigned replica (Kafka's rule; `policy::placement`).
+//! ISR changes a leader proposes (AlterPartition) and ElectLeaders are decided by
+//! `policy::isr` against the state and the controller's knowledge of which brokers are
+//! shutting down ([`decide_with`]).
 //!
 //! A decision reads one state; the controller (`cluster::controller`, shard 0) runs it under
 //! the store's one-change-at-a-time gate against the latest state, so two changes never decide
@@ -18,6 +19,8 @@
 //! Will move into `cluster/controller/` when that becomes a directory (CLUSTER.md).
 use super::configs::{self, ConfigError};
 use super::metadata::{ClusterMetadata, MetadataError, MetadataRecord};
+use super::policy::election::ElectionPolicy;
+use super::policy::isr::{self, AlterPartitionRequest, ElectionType, Liveness};
 use super::policy::{placement, producer_id_blocks};
 use super::topic_name;
 use crate::limits::{
@@ -73,6 +76,15 @@ pub enum MetadataChange {
         node_id: i32,
         floor: i64,
     },
+    /// A partition leader's ISR proposal (AlterPartition, KIP-497).
+    AlterPartition(AlterPartitionRequest),
+    /// ElectLeaders: an election of `election_type` for each of `partitions` (topic id,
+    /// partition) that needs and allows one; `None`: every partition. Partitions that do not
+    /// exist or need no election are skipped (the caller reports them).
+    ElectLeaders {
+        election_type: ElectionType,
+        partitions: Option<Vec<(Uuid, i32)>>,
+    },
 }
 
 /// The records that carry out `change` on `current`; none when it changes nothing.
@@ -92,7 +104,36 @@ pub fn decide(
     change: &MetadataChange,
     controller_node: i32,
 ) -> Result<Vec<MetadataRecord>, MetadataError> {
+    decide_with(current, change, controller_node, &|_| false)
+}
+
+/// [`decide`], knowing which brokers are in controlled shutdown (`shutting_down`: the active
+/// controller's sessions), which may neither join an ISR nor be elected.
+///
+/// # Errors
+/// As [`decide`], and AlterPartition's refusals (`policy::isr`).
+pub fn decide_with(
+    current: &ClusterMetadata,
+    change: &MetadataChange,
+    controller_node: i32,
+    shutting_down: &dyn Fn(i32) -> bool,
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    let liveness = Liveness {
+        metadata: current,
+        shutting_down,
+    };
     let record = match change {
+        MetadataChange::AlterPartition(request) => return alter_partition(&liveness, request),
+        MetadataChange::ElectLeaders {
+            election_type,
+            partitions,
+        } => {
+            return Ok(elect_leaders(
+                &liveness,
+                *election_type,
+                partitions.as_deref(),
+            ));
+        }
         MetadataChange::CreateTopic {
             name,
             topic_id,
@@ -144,6 +185,106 @@ pub fn decide(
     };
     check_record_size(&record)?;
     Ok(vec![record])
+}
+
+/// The `PartitionChange` AlterPartition `request` makes, if any.
+fn alter_partition(
+    liveness: &Liveness<'_>,
+    request: &AlterPartitionRequest,
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    let policy = election_policy(liveness.metadata, request.topic_id);
+    let delta = isr::alter_partition(liveness, request, policy)?;
+    Ok(delta
+        .map(|delta| MetadataRecord::PartitionChange {
+            topic_id: request.topic_id,
+            partition: request.partition,
+            delta,
+        })
+        .into_iter()
+        .collect())
+}
+
+/// The election policy of the topic with `topic_id` (Kafka's defaults for an unknown one).
+fn election_policy(current: &ClusterMetadata, topic_id: Uuid) -> ElectionPolicy {
+    current
+        .topic_by_id(topic_id)
+        .map_or_else(ElectionPolicy::default, |topic| {
+            ElectionPolicy::for_topic(current, topic, ElectionPolicy::default())
+        })
+}
+
+/// `PartitionChange` records of the elections ElectLeaders asks for (see
+/// [`MetadataChange::ElectLeaders`]).
+fn elect_leaders(
+    liveness: &Liveness<'_>,
+    election_type: ElectionType,
+    partitions: Option<&[(Uuid, i32)]>,
+) -> Vec<MetadataRecord> {
+    let current = liveness.metadata;
+    let all: Vec<(Uuid, i32)>;
+    let partitions = if let Some(partitions) = partitions {
+        partitions
+    } else {
+        all = current
+            .all_partitions()
+            .map(|(topic_id, partition, _)| (topic_id, partition))
+            .collect();
+        &all
+    };
+    let mut records: Vec<MetadataRecord> = Vec::new();
+    for &(topic_id, partition) in partitions {
+        let decided = records.iter().any(|record| {
+            matches!(record, MetadataRecord::PartitionChange { topic_id: t, partition: p, .. }
+                if *t == topic_id && *p == partition)
+        });
+        let Some(state) = current.partition(topic_id, partition) else {
+            continue;
+        };
+        if decided || !isr::election_needed(state, election_type) {
+            continue;
+        }
+        let policy = election_policy(current, topic_id);
+        if let Some(delta) = isr::elect(state, election_type, liveness, policy) {
+            records.push(MetadataRecord::PartitionChange {
+                topic_id,
+                partition,
+                delta,
+            });
+        }
+    }
+    records
+}
+
+/// The outcome ElectLeaders reports for one partition, from the states before and after the
+/// election was committed (Kafka's codes): ELECTION_NOT_NEEDED when no election was needed
+/// before, NONE when the election happened, else PREFERRED_LEADER_NOT_AVAILABLE (preferred) or
+/// ELIGIBLE_LEADERS_NOT_AVAILABLE (unclean); UNKNOWN_TOPIC_OR_PARTITION for a partition
+/// without a record.
+#[must_use]
+pub fn election_outcome(
+    before: &ClusterMetadata,
+    after: &ClusterMetadata,
+    election_type: ElectionType,
+    (topic_id, partition): (Uuid, i32),
+) -> crate::protocol::ErrorCode {
+    use crate::protocol::ErrorCode;
+    let Some(next) = after.partition(topic_id, partition) else {
+        return ErrorCode::UnknownTopicOrPartition;
+    };
+    let needed_before = before
+        .partition(topic_id, partition)
+        .is_none_or(|previous| isr::election_needed(previous, election_type));
+    let leader_changed = before
+        .partition(topic_id, partition)
+        .is_none_or(|previous| previous.leader_epoch != next.leader_epoch);
+    if !needed_before && !leader_changed {
+        return ErrorCode::ElectionNotNeeded;
+    }
+    match election_type {
+        _ if !isr::election_needed(next, election_type) => ErrorCode::None,
+        ElectionType::Preferred => ErrorCode::PreferredLeaderNotAvailable,
+        ElectionType::Unclean => ErrorCode::EligibleLeadersNotAvailable,
+    }
 }
 
 /// The record replacing topic or broker overrides; `None` when they are already so.
@@ -331,7 +472,8 @@ impl ClusterMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::metadata::{ClusterError, PartitionState};
+    use crate::cluster::metadata::{ClusterError, PartitionDelta, PartitionState};
+    use crate::protocol::ErrorCode;
 
     /// The controller's node id in these tests.
     const NODE: i32 = 7;
@@ -547,7 +689,7 @@ mod tests {
     }
 
     #[test]
-    fn replicas_follow_the_factor_and_the_isr_is_the_leader_alone() {
+    fn replicas_follow_the_factor_and_every_replica_starts_in_the_isr() {
         let state = cluster(3, &[]);
         let state = state
             .with_change(&create_with("t", 6, 3, Vec::new(), 1), NODE)
@@ -558,9 +700,8 @@ mod tests {
             assert_eq!(partition.replicas.len(), 3);
             assert_eq!(partition.leader, partition.replicas[0]);
             assert_eq!(
-                partition.isr,
-                vec![partition.leader],
-                "no follower is electable"
+                partition.isr, partition.replicas,
+                "an empty partition is in sync everywhere"
             );
             *leaders.entry(partition.leader).or_insert(0) += 1;
         }
@@ -605,12 +746,12 @@ mod tests {
             .with_change(&manual(vec![vec![1, 2], vec![3, 2]]), NODE)
             .unwrap();
         let placed = partitions(&created, "m");
-        assert_eq!((placed[0].leader, placed[0].isr.clone()), (1, vec![1]));
+        assert_eq!((placed[0].leader, placed[0].isr.clone()), (1, vec![1, 2]));
         assert_eq!(placed[1].replicas, vec![3, 2]);
         assert_eq!(
             (placed[1].leader, placed[1].isr.clone()),
             (2, vec![2]),
-            "3 is fenced"
+            "3 is fenced: out of the ISR until its leader proposes it"
         );
         let reason =
             |lists: Vec<Vec<i32>>| match cluster_error(state.with_change(&manual(lists), NODE)) {
@@ -689,5 +830,122 @@ mod tests {
         let registered = cluster(2, &[]);
         let state = registered.with_change(&allocate(2, 0), NODE).unwrap();
         assert_eq!(state.producer_id_block(2).unwrap().first, 0);
+    }
+
+    #[test]
+    fn alter_partition_writes_one_change_or_none_and_refuses_with_kafkas_codes() {
+        let state = cluster(3, &[]);
+        let state = state
+            .with_change(&create_with("t", 1, 3, Vec::new(), 1), NODE)
+            .unwrap();
+        let topic_id = state.topic("t").unwrap().topic_id;
+        let current = partitions(&state, "t")[0].clone();
+        let request = |new_isr: Vec<i32>| AlterPartitionRequest {
+            topic_id,
+            partition: 0,
+            leader_id: current.leader,
+            leader_broker_epoch: state.broker(current.leader).unwrap().broker_epoch,
+            leader_epoch: current.leader_epoch,
+            partition_epoch: current.partition_epoch,
+            new_isr,
+        };
+        let same = MetadataChange::AlterPartition(request(current.isr.clone()));
+        assert_eq!(decide(&state, &same, NODE).unwrap(), Vec::new());
+        let shrink = MetadataChange::AlterPartition(request(vec![current.leader]));
+        let records = decide(&state, &shrink, NODE).unwrap();
+        assert_eq!(records.len(), 1);
+        let shrunk = state.apply_all(&records).unwrap();
+        let partition = &partitions(&shrunk, "t")[0];
+        assert_eq!(partition.isr, vec![current.leader]);
+        assert_eq!(partition.partition_epoch, current.partition_epoch + 1);
+        let error = shrunk.with_change(&shrink, NODE).unwrap_err();
+        assert_eq!(error.error_code(), ErrorCode::InvalidUpdateVersion);
+        // A member in controlled shutdown may not rejoin.
+        let follower = current.replicas[1];
+        let back = MetadataChange::AlterPartition(AlterPartitionRequest {
+            partition_epoch: partition.partition_epoch,
+            ..request(vec![current.leader, follower])
+        });
+        let stopping = |node| node == follower;
+        let error = decide_with(&shrunk, &back, NODE, &stopping).unwrap_err();
+        assert_eq!(error.error_code(), ErrorCode::IneligibleReplica);
+        assert_eq!(decide(&shrunk, &back, NODE).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn elect_leaders_reports_each_partitions_outcome() {
+        let state = cluster(3, &[]);
+        let lists = vec![vec![1, 2], vec![2, 3], vec![3, 1]];
+        let state = state
+            .with_change(&create_with("t", 3, -1, lists, 1), NODE)
+            .unwrap();
+        let topic_id = state.topic("t").unwrap().topic_id;
+        // Move partition 0's leadership off its preferred replica 1, and take 3 (preferred of
+        // partition 2) out of partition 2's ISR.
+        let moved = state
+            .apply_all(&[
+                MetadataRecord::PartitionChange {
+                    topic_id,
+                    partition: 0,
+                    delta: PartitionDelta {
+                        leader: Some(2),
+                        leader_epoch: 1,
+                        partition_epoch: 1,
+                        ..PartitionDelta::default()
+                    },
+                },
+                MetadataRecord::PartitionChange {
+                    topic_id,
+                    partition: 2,
+                    delta: PartitionDelta {
+                        leader: Some(1),
+                        isr: Some(vec![1]),
+                        leader_epoch: 1,
+                        partition_epoch: 1,
+                        ..PartitionDelta::default()
+                    },
+                },
+            ])
+            .unwrap();
+        let asked = vec![(topic_id, 0), (topic_id, 1), (topic_id, 2), (topic_id, 7)];
+        let change = MetadataChange::ElectLeaders {
+            election_type: ElectionType::Preferred,
+            partitions: Some(asked.clone()),
+        };
+        let after = moved.with_change(&change, NODE).unwrap();
+        assert_eq!(after.version, moved.version + 1, "one election");
+        let outcomes: Vec<ErrorCode> = asked
+            .iter()
+            .map(|key| election_outcome(&moved, &after, ElectionType::Preferred, *key))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ErrorCode::None,
+                ErrorCode::ElectionNotNeeded,
+                ErrorCode::PreferredLeaderNotAvailable,
+                ErrorCode::UnknownTopicOrPartition,
+            ]
+        );
+        let elected = &partitions(&after, "t")[0];
+        assert_eq!((elected.leader, elected.leader_epoch), (1, 2));
+        // Every partition (None): the same elections.
+        let all = MetadataChange::ElectLeaders {
+            election_type: ElectionType::Preferred,
+            partitions: None,
+        };
+        assert_eq!(
+            decide(&moved, &all, NODE).unwrap(),
+            decide(&moved, &change, NODE).unwrap()
+        );
+        let unclean = MetadataChange::ElectLeaders {
+            election_type: ElectionType::Unclean,
+            partitions: None,
+        };
+        assert_eq!(
+            decide(&moved, &unclean, NODE).unwrap(),
+            Vec::new(),
+            "all have leaders"
+        );
     }
 }

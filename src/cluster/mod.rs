@@ -26,4 +26,5 @@ pub mod view;
 
 pub use decisions::MetadataChange;
 pub use metadata::{ClusterMetadata, MetadataError, MetadataRecord, MetadataStore, TopicMetadata};
+pub use policy::isr::{AlterPartitionRequest, ElectionType};
 pub use view::{ControllerLink, MetadataHost, MetadataView};

@@ -55,12 +55,12 @@ pub fn wanted_logs(metadata: &ClusterMetadata, placement: &LogPlacement) -> Want
             {
                 continue;
             }
-            let hosted = metadata
+            let Some(state) = metadata
                 .partition_or_single_node(topic.topic_id, partition, placement.node_id)
-                .is_some_and(|state| state.replicas.contains(&placement.node_id));
-            if !hosted {
+                .filter(|state| state.replicas.contains(&placement.node_id))
+            else {
                 continue;
-            }
+            };
             let key = PartitionKey {
                 topic_id: topic.topic_id,
                 partition,
@@ -68,6 +68,7 @@ pub fn wanted_logs(metadata: &ClusterMetadata, placement: &LogPlacement) -> Want
             let spec = LogSpec {
                 directory: partition_directory(&placement.data_dir, &topic.name, partition),
                 config: config.clone(),
+                replicated: state.replicas.len() > 1,
             };
             wanted.insert(key, spec);
         }

@@ -33,6 +33,7 @@ pub fn storage_error_code(error: &StorageError) -> ErrorCode {
         StorageErrorKind::Storage => ErrorCode::KafkaStorageError,
         StorageErrorKind::OutOfOrderSequence => ErrorCode::OutOfOrderSequenceNumber,
         StorageErrorKind::InvalidProducerEpoch => ErrorCode::InvalidProducerEpoch,
+        StorageErrorKind::Replication => ErrorCode::UnknownServerError,
     }
 }
 

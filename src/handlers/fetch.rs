@@ -47,7 +47,7 @@ use crate::protocol::messages::fetch::{
 use crate::protocol::primitives::{Writer, length_i32, length_u32};
 use crate::protocol::{ApiKey, ErrorCode, Message, frame};
 use crate::storage::StorageError;
-use crate::storage::{LeasedRange, LogPump, PartitionKey, ReadArgs};
+use crate::storage::{LeasedRange, LogPump, PartitionKey, ReadArgs, ReadUpto};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -301,6 +301,7 @@ async fn read_all(shard: &Rc<Shard>, wanted: &[Wanted]) -> Result<Results, Handl
                                 offset,
                                 max_bytes: max,
                                 min_one_batch: true,
+                                upto: ReadUpto::HighWatermark,
                             };
                             let result = read_partition(&owner.state.logs, mode, read).await;
                             results.push((index, result));
@@ -329,9 +330,7 @@ async fn read_all(shard: &Rc<Shard>, wanted: &[Wanted]) -> Result<Results, Handl
 async fn read_partition(logs: &LogPump, mode: FetchMode, read: ReadArgs) -> ReadResult {
     match mode {
         FetchMode::Copy => {
-            let data = logs
-                .read(read.key, read.offset, read.max_bytes, read.min_one_batch)
-                .await?;
+            let data = logs.read_with(read).await?;
             Ok(PartitionRead {
                 records: Records::Copied(data.bytes),
                 high_watermark: data.high_watermark,

@@ -309,7 +309,7 @@ impl PartitionLog {
 
     /// Rolls before an append of `size` bytes and `record_count` records when the active
     /// segment is full by bytes, age or relative offsets.
-    async fn maybe_roll_for(
+    pub(super) async fn maybe_roll_for(
         &mut self,
         size: u64,
         record_count: i64,
@@ -498,7 +498,7 @@ impl PartitionLog {
 
     /// The accounting step of [`PartitionLog::write_checked`]: the active segment learns each
     /// written batch (size, offsets, timestamps, sparse index entries).
-    fn index_written(&mut self, heads: &[u8]) {
+    pub(super) fn index_written(&mut self, heads: &[u8]) {
         let interval = self.config.index_interval_effective();
         let active = self.active_mut();
         for head in heads.chunks_exact(HEADER_SIZE) {
@@ -526,7 +526,7 @@ impl PartitionLog {
     /// this shard's other work. The cost of inline: a write that must wait (dirty-page
     /// throttling, reclaim) holds this shard for that time; it is bounded by the threshold's
     /// copy plus whatever the kernel imposes, which io-wq would impose on the request too.
-    async fn write_parts(
+    pub(super) async fn write_parts(
         &mut self,
         mut parts: Vec<Bytes>,
         position: u32,

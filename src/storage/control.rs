@@ -6,11 +6,19 @@
 //! log_start_offset 1200
 //! recovery_point 5000
 //! clean_shutdown 0
+//! high_watermark 4800
 //! ```
 //! Written atomically (temp file, fdatasync, rename, directory fsync) on open, roll, log start
 //! moves and close; never on the append path. `clean_shutdown 1` is written only by `close`
 //! after everything is synced, and `0` again as soon as the log is opened, so a crash after
-//! opening is always detected. Runs on the shard that owns the partition.
+//! opening is always detected.
+//!
+//! `high_watermark` (added for replication, issue 16) is optional: files written before it
+//! have four lines, and older brokers stop reading after the fourth, so the header stays
+//! version 1 both ways. It is the high watermark when the file was written: on a single node
+//! the log end then, on a replicated log the one replication set (Kafka keeps the same value
+//! in its broker-wide `replication-offset-checkpoint`; we keep it per partition, beside the
+//! recovery point). Runs on the shard that owns the partition.
 use std::path::Path;
 
 use crate::limits::METADATA_FILE_SIZE_MAX;
@@ -26,17 +34,24 @@ pub struct ControlState {
     /// Every offset below this is on disk (fdatasynced) with its segment's indexes.
     pub recovery_point: i64,
     pub clean_shutdown: bool,
+    /// The high watermark when written; `None` in files from before replication.
+    pub high_watermark: Option<i64>,
 }
 
 impl ControlState {
     #[must_use]
     pub fn encode(&self) -> String {
-        format!(
+        use std::fmt::Write as _;
+        let mut text = format!(
             "{HEADER}\nlog_start_offset {}\nrecovery_point {}\nclean_shutdown {}\n",
             self.log_start_offset,
             self.recovery_point,
             u8::from(self.clean_shutdown)
-        )
+        );
+        if let Some(high_watermark) = self.high_watermark {
+            let _ = writeln!(text, "high_watermark {high_watermark}");
+        }
+        text
     }
 
     /// # Errors
@@ -48,13 +63,7 @@ impl ControlState {
         }
         let mut field = |line_number: usize, name: &str| -> Result<i64, usize> {
             let line = lines.next().ok_or(line_number)?;
-            let value = line
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix(' '));
-            value
-                .and_then(|v| v.parse::<i64>().ok())
-                .filter(|v| *v >= 0)
-                .ok_or(line_number)
+            parse_field(line, name).ok_or(line_number)
         };
         let log_start_offset = field(2, "log_start_offset")?;
         let recovery_point = field(3, "recovery_point")?;
@@ -62,12 +71,26 @@ impl ControlState {
         if clean > 1 {
             return Err(4);
         }
+        // Optional (see the module docs): absent in files from before replication.
+        let high_watermark = match lines.next() {
+            None => None,
+            Some(line) => Some(parse_field(line, "high_watermark").ok_or(5usize)?),
+        };
         Ok(Self {
             log_start_offset,
             recovery_point,
             clean_shutdown: clean == 1,
+            high_watermark,
         })
     }
+}
+
+/// `name value` with a non-negative value.
+fn parse_field(line: &str, name: &str) -> Option<i64> {
+    line.strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .and_then(|value| value.parse::<i64>().ok())
+        .filter(|value| *value >= 0)
 }
 
 /// Reads one of our small metadata files; `Ok(None)` when it does not exist.
@@ -154,13 +177,23 @@ mod tests {
             log_start_offset: 12,
             recovery_point: 99,
             clean_shutdown: true,
+            high_watermark: Some(50),
         };
         let text = state.encode();
         assert_eq!(ControlState::decode(&text), Ok(state));
+        let old = ControlState {
+            high_watermark: None,
+            ..state
+        };
+        assert!(!old.encode().contains("high_watermark"));
+        assert_eq!(ControlState::decode(&old.encode()), Ok(old));
+        let bad = text.replace("high_watermark 50", "high_watermark x");
+        assert_eq!(ControlState::decode(&bad), Err(5));
         assert_eq!(ControlState::decode("nonsense"), Err(1));
         let negative = text.replace("recovery_point 99", "recovery_point -4");
         assert_eq!(ControlState::decode(&negative), Err(3));
-        let truncated = text.get(..text.len() - 18).unwrap();
+        let truncated = old.encode();
+        let truncated = truncated.get(..truncated.len() - 18).unwrap();
         assert_eq!(ControlState::decode(truncated), Err(4));
     }
 

@@ -21,6 +21,8 @@ use crate::protocol::record_batch::BatchError;
 /// Storage           → KAFKA_STORAGE_ERROR (56)
 /// OutOfOrderSequence   → OUT_OF_ORDER_SEQUENCE_NUMBER (45)
 /// InvalidProducerEpoch → INVALID_PRODUCER_EPOCH (47)
+/// Replication          → UNKNOWN_SERVER_ERROR (−1): a follower's append or epoch that does
+///                        not fit its log; the replica fetcher acts on the error itself
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StorageErrorKind {
@@ -33,6 +35,7 @@ pub enum StorageErrorKind {
     Storage,
     OutOfOrderSequence,
     InvalidProducerEpoch,
+    Replication,
 }
 
 /// One partition log's error. Numbers, not strings (STYLE §5).
@@ -95,6 +98,21 @@ pub enum StorageError {
     /// An idempotent producer's batch failed its epoch or sequence check (nothing written).
     #[error(transparent)]
     Producer(#[from] ProducerError),
+    /// A follower's verbatim append whose batch does not continue the log: its base offset is
+    /// `found` where `expected` (the log end, or the previous batch's last offset + 1) was due.
+    #[error("replicated batch starts at offset {found}, expected {expected}")]
+    NonContiguousReplication { expected: i64, found: i64 },
+    /// A leader epoch assigned at an offset before the start of the latest epoch.
+    #[error(
+        "epoch {epoch} at offset {start_offset} precedes epoch {latest_epoch} at \
+         {latest_start_offset}"
+    )]
+    EpochOutOfOrder {
+        epoch: i32,
+        start_offset: i64,
+        latest_epoch: i32,
+        latest_start_offset: i64,
+    },
 }
 
 impl StorageError {
@@ -120,6 +138,9 @@ impl StorageError {
             }
             Self::Producer(ProducerError::InvalidProducerEpoch { .. }) => {
                 StorageErrorKind::InvalidProducerEpoch
+            }
+            Self::NonContiguousReplication { .. } | Self::EpochOutOfOrder { .. } => {
+                StorageErrorKind::Replication
             }
         }
     }
@@ -148,67 +169,75 @@ impl StorageError {
     /// the copy keeps its kind and message).
     #[must_use]
     pub fn duplicate(&self) -> Self {
-        match self {
+        match *self {
             Self::CorruptMessage {
                 batch_index,
                 reason,
             } => Self::CorruptMessage {
-                batch_index: *batch_index,
-                reason: *reason,
+                batch_index,
+                reason,
             },
             Self::InvalidRecord {
                 batch_index,
                 reason,
             } => Self::InvalidRecord {
-                batch_index: *batch_index,
-                reason: *reason,
+                batch_index,
+                reason,
             },
             Self::EmptyAppend => Self::EmptyAppend,
-            Self::TooManyBatches { count, count_max } => Self::TooManyBatches {
-                count: *count,
-                count_max: *count_max,
-            },
-            Self::SegmentLimit { count } => Self::SegmentLimit { count: *count },
+            Self::TooManyBatches { count, count_max } => Self::TooManyBatches { count, count_max },
+            Self::SegmentLimit { count } => Self::SegmentLimit { count },
             Self::UnknownPartition => Self::UnknownPartition,
-            Self::MessageTooLarge { size, size_max } => Self::MessageTooLarge {
-                size: *size,
-                size_max: *size_max,
-            },
+            Self::MessageTooLarge { size, size_max } => Self::MessageTooLarge { size, size_max },
             Self::InvalidTimestamp {
                 timestamp_ms,
                 now_ms,
             } => Self::InvalidTimestamp {
-                timestamp_ms: *timestamp_ms,
-                now_ms: *now_ms,
+                timestamp_ms,
+                now_ms,
             },
             Self::OffsetOutOfRange {
                 offset,
                 log_start_offset,
                 log_end_offset,
             } => Self::OffsetOutOfRange {
-                offset: *offset,
-                log_start_offset: *log_start_offset,
-                log_end_offset: *log_end_offset,
+                offset,
+                log_start_offset,
+                log_end_offset,
             },
             Self::Io {
                 operation,
-                path,
-                source,
+                ref path,
+                ref source,
             } => Self::Io {
                 operation,
                 path: path.clone(),
                 source: io::Error::new(source.kind(), source.to_string()),
             },
-            Self::MalformedFile { path, line } => Self::MalformedFile {
+            Self::MalformedFile { ref path, line } => Self::MalformedFile {
                 path: path.clone(),
-                line: *line,
+                line,
             },
-            Self::CorruptSegment { path, position } => Self::CorruptSegment {
+            Self::CorruptSegment { ref path, position } => Self::CorruptSegment {
                 path: path.clone(),
-                position: *position,
+                position,
             },
-            Self::Offline { path } => Self::Offline { path: path.clone() },
-            Self::Producer(error) => Self::Producer(*error),
+            Self::Offline { ref path } => Self::Offline { path: path.clone() },
+            Self::Producer(error) => Self::Producer(error),
+            Self::NonContiguousReplication { expected, found } => {
+                Self::NonContiguousReplication { expected, found }
+            }
+            Self::EpochOutOfOrder {
+                epoch,
+                start_offset,
+                latest_epoch,
+                latest_start_offset,
+            } => Self::EpochOutOfOrder {
+                epoch,
+                start_offset,
+                latest_epoch,
+                latest_start_offset,
+            },
         }
     }
 

@@ -8,6 +8,15 @@
 //! replication, which then sets it with [`PartitionLog::set_high_watermark`] — the one place to
 //! change.
 //!
+//! The high watermark is persisted in the control file whenever that is written (open, roll
+//! flush, log start moves, truncation, close) and, for a replicated log whose high watermark
+//! moved, every `HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS` from housekeeping. A log opened as
+//! replicated ([`PartitionLog::open_in_mode`]) starts at the persisted value clamped into
+//! `[log start, log end]`, or at the log start when none was ever persisted: Kafka does the
+//! same with its `replication-offset-checkpoint` (a partition missing from it starts at 0,
+//! raised to the log start). Too low is safe — consumers wait a moment longer, the leader
+//! raises it as followers report in — too high would expose records no quorum holds.
+//!
 //! Recovery on open: segments at or after the recovery point (and always the active one) are
 //! scanned batch by batch (length, CRC-32C, record count, offset continuity), the file is cut
 //! at the first bad batch, later segments are dropped, and indexes are rebuilt. Older segments
@@ -18,6 +27,7 @@
 //!
 //! Runs on the shard that owns the partition; `!Send` (holds `Rc`s). Callers must not hold a
 //! `RefCell` borrow of it across an `.await`.
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -41,6 +51,11 @@ pub struct PartitionLog {
     pub(super) log_start_offset: i64,
     pub(super) high_watermark: i64,
     pub(super) high_watermark_follows_log_end: bool,
+    /// The high watermark last written to the control file, and when (replicated logs
+    /// persist it from housekeeping when it moved, at most every
+    /// `HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS`).
+    pub(super) high_watermark_persisted: Cell<i64>,
+    pub(super) high_watermark_persisted_at_ms: Cell<i64>,
     /// Offsets below this are fdatasynced (in memory; persisted on roll, retention and close).
     pub(super) recovery_point: i64,
     pub(super) epochs: LeaderEpochCache,
@@ -85,7 +100,8 @@ impl std::fmt::Debug for PartitionLog {
 }
 
 impl PartitionLog {
-    /// Creates the directory and an empty log, or recovers the existing one.
+    /// Creates the directory and an empty log, or recovers the existing one; single-node mode
+    /// (the high watermark follows the log end).
     ///
     /// # Errors
     /// `Io`; `MalformedFile` for an unreadable control file or leader-epoch checkpoint;
@@ -94,6 +110,21 @@ impl PartitionLog {
         directory: PathBuf,
         config: LogConfig,
         clock: Rc<dyn Clock>,
+    ) -> Result<Self, StorageError> {
+        Self::open_in_mode(directory, config, clock, false).await
+    }
+
+    /// [`Self::open`], replicated when `replicated`: the high watermark then starts at the
+    /// persisted one clamped into `[log start, log end]` (the log start when none was
+    /// persisted) and no longer follows the log end (module docs).
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub async fn open_in_mode(
+        directory: PathBuf,
+        config: LogConfig,
+        clock: Rc<dyn Clock>,
+        replicated: bool,
     ) -> Result<Self, StorageError> {
         compio::fs::create_dir_all(&directory)
             .await
@@ -114,7 +145,9 @@ impl PartitionLog {
             segments,
             log_start_offset: 0,
             high_watermark: 0,
-            high_watermark_follows_log_end: true,
+            high_watermark_follows_log_end: !replicated,
+            high_watermark_persisted: Cell::new(-1),
+            high_watermark_persisted_at_ms: Cell::new(now_ms),
             recovery_point: 0,
             epochs,
             unflushed_records: 0,
@@ -152,7 +185,13 @@ impl PartitionLog {
         log_start = log_start.max(self.segments.front().map_or(0, |s| s.base_offset));
         self.log_start_offset = log_start;
         let log_end = self.log_end_offset();
-        self.high_watermark = log_end;
+        self.high_watermark = if self.high_watermark_follows_log_end {
+            log_end
+        } else {
+            control
+                .high_watermark
+                .map_or(log_start, |persisted| persisted.clamp(log_start, log_end))
+        };
         self.recovery_point = control.recovery_point.clamp(log_start, log_end);
         self.epochs.truncate_from_end(log_end);
         self.epochs.truncate_from_start(log_start);
@@ -495,8 +534,14 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset,
             recovery_point: self.recovery_point,
             clean_shutdown,
+            high_watermark: Some(self.high_watermark),
         };
-        control::write_atomically(&self.directory, CONTROL_FILE_NAME, state.encode()).await
+        control::write_atomically(&self.directory, CONTROL_FILE_NAME, state.encode()).await?;
+        // Only once written: a failed write leaves the old value as the persisted one.
+        self.high_watermark_persisted
+            .set(state.high_watermark.unwrap_or(-1));
+        self.high_watermark_persisted_at_ms.set(self.clock.now_ms());
+        Ok(())
     }
 
     pub(super) async fn write_epoch_checkpoint(

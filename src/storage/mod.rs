@@ -34,6 +34,7 @@ mod producer_log;
 mod producer_state;
 mod pump;
 mod read;
+mod replica;
 mod retention;
 mod segment;
 mod shard_logs;
@@ -54,7 +55,7 @@ pub use producer_state::{
 };
 pub use pump::{
     LeasedData, LeasedRange, LogPump, LogSpec, PartitionKey, PartitionOffsets, ReadArgs, ReadData,
-    WantedLogs, lease_ranges,
+    ReadUpto, ReplicaLogState, WantedLogs, lease_ranges,
 };
 pub use read::{FileRange, ReadSlice};
 pub use segment::SegmentFile;

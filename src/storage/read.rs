@@ -95,6 +95,23 @@ impl PartitionLog {
         max_bytes: u32,
         min_one_batch: bool,
     ) -> Result<ReadSlice, StorageError> {
+        self.read_until(offset, max_bytes, min_one_batch, self.high_watermark)
+            .await
+    }
+
+    /// [`Self::read`] up to `until` (clamped to `[high watermark, log end]`) instead of the high
+    /// watermark: a follower's fetch reads up to the log end (Kafka's `FetchLogEnd`). The slice
+    /// still reports the high watermark. A batch holding `until` is left out whole.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub async fn read_until(
+        &self,
+        offset: i64,
+        max_bytes: u32,
+        min_one_batch: bool,
+        until: i64,
+    ) -> Result<ReadSlice, StorageError> {
         self.ensure_online()?;
         let log_end = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end {
@@ -109,11 +126,12 @@ impl PartitionLog {
             high_watermark: self.high_watermark,
             log_start_offset: self.log_start_offset,
         };
-        if offset >= self.high_watermark {
+        let until = until.clamp(self.high_watermark, log_end);
+        if offset >= until {
             return Ok(slice);
         }
         let start = self.locate(offset).await?;
-        let end = self.locate(self.high_watermark).await?;
+        let end = self.locate(until).await?;
         let mut remaining = u64::from(max_bytes);
         let mut position = start.position;
         // Loop bound: one pass per segment from the start's to the end's.

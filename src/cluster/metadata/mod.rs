@@ -268,6 +268,25 @@ pub enum ClusterError {
     InvalidProducerIdBlock { first: i64, size: i32, next: i64 },
     #[error("producer ids are exhausted")]
     ProducerIdsExhausted,
+    /// AlterPartition based on epochs newer than this controller's: it is likely stale.
+    #[error(
+        "the proposal's leader epoch {leader_epoch} or partition epoch {partition_epoch} is \
+         ahead of this controller's"
+    )]
+    PartitionEpochsAhead {
+        leader_epoch: i32,
+        partition_epoch: i32,
+    },
+    #[error("leader epoch {requested} is stale: the partition is at {current}")]
+    FencedLeaderEpoch { current: i32, requested: i32 },
+    #[error("partition epoch {requested} is stale: the partition is at {current}")]
+    InvalidUpdateVersion { current: i32, requested: i32 },
+    /// An AlterPartition that contradicts the partition (not its leader, a bad ISR).
+    #[error("{reason}")]
+    InvalidIsrChange { reason: String },
+    /// A proposed ISR member that may not be in an ISR (KIP-903's INELIGIBLE_REPLICA).
+    #[error("replica {node_id} may not join the ISR: {reason}")]
+    IneligibleReplica { node_id: i32, reason: &'static str },
 }
 
 /// Kafka's INVALID_REPLICATION_FACTOR messages (`ReplicationControlManager`), and ours for
@@ -300,6 +319,11 @@ impl ClusterError {
             Self::InvalidPlacementRequest { .. } => ErrorCode::InvalidRequest,
             Self::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
             Self::TooManyPartitions { .. } => ErrorCode::InvalidPartitions,
+            Self::PartitionEpochsAhead { .. } => ErrorCode::NotController,
+            Self::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+            Self::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,
+            Self::InvalidIsrChange { .. } => ErrorCode::InvalidRequest,
+            Self::IneligibleReplica { .. } => ErrorCode::IneligibleReplica,
             Self::ShardCountMismatch { .. } | Self::InvalidRegistration { .. } => {
                 ErrorCode::InvalidRequest
             }

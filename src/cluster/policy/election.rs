@@ -43,21 +43,28 @@ impl Default for ElectionPolicy {
 }
 
 impl ElectionPolicy {
-    /// The policy of `topic`: its `min.insync.replicas` override, else the broker-level one,
-    /// else `defaults`'.
+    /// The policy of `topic`: its `min.insync.replicas` and `unclean.leader.election.enable`
+    /// overrides, else the broker-level ones, else `defaults`'.
     #[must_use]
     pub fn for_topic(metadata: &ClusterMetadata, topic: &TopicMetadata, defaults: Self) -> Self {
-        let name = "min.insync.replicas";
-        let min_insync_replicas = topic
-            .configs
-            .get(name)
-            .or_else(|| metadata.broker_configs.get(name))
+        let value = |name: &str| {
+            topic
+                .configs
+                .get(name)
+                .or_else(|| metadata.broker_configs.get(name))
+        };
+        let min_insync_replicas = value("min.insync.replicas")
             .and_then(|value| value.parse::<i32>().ok())
             .filter(|value| *value >= 1)
             .unwrap_or(defaults.min_insync_replicas);
+        let unclean_allowed =
+            value("unclean.leader.election.enable").map_or(defaults.unclean_allowed, |value| {
+                // Kafka's booleans are case-insensitive (the config table checked the value).
+                value.eq_ignore_ascii_case("true")
+            });
         Self {
             min_insync_replicas,
-            ..defaults
+            unclean_allowed,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! is tested directly and a simulator can drive it (CLUSTER.md, "Testing").
 //!
 //! - `election`: who leads a partition and who stays in its ISR when a replica goes away.
+//! - `isr`: ISR changes a leader proposes (AlterPartition), ElectLeaders, leader rebalancing.
 //! - `lifecycle`: registration, heartbeats, session expiry (fencing), controlled shutdown.
 //! - `placement`: replica assignment for CreateTopics and CreatePartitions.
 //! - `producer_id_blocks`: producer-id blocks for InitProducerId, unique across brokers.
@@ -21,6 +22,7 @@
 //!
 //! Runs on the active controller's shard 0 (and in tests and the simulator).
 pub mod election;
+pub mod isr;
 pub mod lifecycle;
 pub mod placement;
 pub mod producer_id_blocks;

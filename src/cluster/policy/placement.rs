@@ -27,8 +27,11 @@
 //! replica. When no broker is registered at all (a single node before its registration lands),
 //! the controller's own node is the one broker.
 //!
-//! Until partition replication exists a new partition's ISR is its leader alone
-//! ([`initial_state`]): a follower without the data must never be electable.
+//! A new partition's ISR is every assigned replica that is live (Kafka's
+//! `ReplicationControlManager.createTopic`): an empty partition is in sync everywhere. Automatic
+//! placement uses live brokers only, so there the ISR is the whole assignment; a manual one may
+//! name a fenced broker, which stays out of the ISR until its leader proposes it (AlterPartition).
+//! The leader is the first ISR member in assignment order ([`initial_state`]).
 //!
 //! Pure; runs on the active controller's shard 0.
 use super::RecordBatch;
@@ -162,7 +165,7 @@ pub struct PlacedTopic {
 }
 
 /// The records creating a topic with placed partitions: `TopicCreated`, then one `Partition`
-/// per partition (ISR = the leader alone, epochs 0: see [`initial_state`]). With no broker
+/// per partition (ISR = the live replicas, epochs 0: see [`initial_state`]). With no broker
 /// registered, `stand_in` (the controller's node) is the one broker ([`placement_brokers`]).
 ///
 /// # Errors
@@ -315,37 +318,40 @@ fn single_node(metadata: &ClusterMetadata, stand_in: Option<i32>) -> Option<i32>
     stand_in.filter(|_| metadata.brokers().next().is_none())
 }
 
-/// The first state of a new partition until partition replication exists: `replicas` as
-/// placed, `leader` leading, and the ISR `leader` alone, epochs 0. A follower holds no data
-/// yet, so it must never be electable: listing it in the ISR would let an election pick a
-/// replica without the partition's records.
+/// The first state of a new partition: `replicas` as placed, the ISR those of them `is_live`
+/// says are live (in assignment order), the first of them leading, epochs 0. An empty
+/// partition holds the same (no) records on every replica, so every live one is in sync.
+/// `None` when no replica is live.
 #[must_use]
-pub fn initial_state(replicas: Vec<i32>, leader: i32) -> PartitionState {
-    assert!(replicas.contains(&leader), "the leader is a replica");
-    PartitionState {
+pub fn initial_state(replicas: Vec<i32>, is_live: impl Fn(i32) -> bool) -> Option<PartitionState> {
+    let isr: Vec<i32> = replicas
+        .iter()
+        .copied()
+        .filter(|node| is_live(*node))
+        .collect();
+    let leader = *isr.first()?;
+    Some(PartitionState {
         replicas,
-        isr: vec![leader],
+        isr,
         elr: Vec::new(),
         adding: Vec::new(),
         removing: Vec::new(),
         leader,
         leader_epoch: 0,
         partition_epoch: 0,
-    }
+    })
 }
 
+/// Automatic placement uses live brokers only: every replica is in the ISR.
 fn automatic_states(placed: Vec<Vec<i32>>) -> Vec<PartitionState> {
     placed
         .into_iter()
-        .filter_map(|replicas| {
-            let leader = *replicas.first()?;
-            Some(initial_state(replicas, leader))
-        })
+        .filter_map(|replicas| initial_state(replicas, |_| true))
         .collect()
 }
 
 /// Manual replica lists checked as Kafka's `validateManualPartitionAssignment` (with its
-/// messages), each led by its first active replica. `expected` is the replica count every list
+/// messages), each with its active replicas in the ISR, led by the first of them. `expected` is the replica count every list
 /// must have (CreatePartitions: the topic's; CreateTopics: the first list's).
 ///
 /// # Errors
@@ -370,17 +376,15 @@ pub fn manual_states(
     for (partition, replicas) in (first_partition..).zip(assignments) {
         check_replica_list(replicas, expected, registered)?;
         expected = Some(replicas.len());
-        let leader = replicas
-            .iter()
-            .copied()
-            .find(|node| active(*node))
-            .ok_or_else(|| ClusterError::InvalidReplicaAssignment {
+        let state = initial_state(replicas.clone(), active).ok_or_else(|| {
+            ClusterError::InvalidReplicaAssignment {
                 reason: format!(
                     "All brokers specified in the manual partition assignment for partition \
                      {partition} are fenced or in controlled shutdown."
                 ),
-            })?;
-        states.push(initial_state(replicas.clone(), leader));
+            }
+        })?;
+        states.push(state);
     }
     Ok(states)
 }
@@ -501,27 +505,6 @@ fn check_cluster_partitions(metadata: &ClusterMetadata, added: usize) -> Result<
     Ok(())
 }
 
-/// `PartitionChange` records putting every replica of the topic's recorded partitions in the
-/// ISR: what follower catch-up will do once replication exists (policy tests of elections).
-#[cfg(test)]
-pub(crate) fn all_in_sync(metadata: &ClusterMetadata, topic_id: Uuid) -> Vec<MetadataRecord> {
-    use crate::cluster::metadata::PartitionDelta;
-    (0..)
-        .zip(metadata.recorded_partitions(topic_id))
-        .filter(|(_, state)| state.isr.len() < state.replicas.len())
-        .map(|(partition, state)| MetadataRecord::PartitionChange {
-            topic_id,
-            partition,
-            delta: PartitionDelta {
-                isr: Some(state.replicas.clone()),
-                leader_epoch: state.leader_epoch,
-                partition_epoch: state.partition_epoch + 1,
-                ..PartitionDelta::default()
-            },
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -628,8 +611,8 @@ mod tests {
         assert_eq!(partition.replicas.len(), 2, "the default factor");
         assert_eq!(
             (partition.leader, partition.isr.clone()),
-            (partition.replicas[0], vec![partition.replicas[0]]),
-            "ISR = the leader alone until replication exists"
+            (partition.replicas[0], partition.replicas.clone()),
+            "ISR = every (live) replica at creation"
         );
         let too_many = PlacedTopic {
             name: "wide".into(),

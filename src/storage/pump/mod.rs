@@ -13,13 +13,23 @@
 //!
 //! A command is one of three kinds, each its own type handled by its own code: an [`Append`]
 //! (batched into the tick's write), a [`Query`] (reads the logs, `task.rs` → `query.rs`) or a
-//! [`Mutation`] (changes the set of logs or a log's start, `task.rs`).
+//! [`Mutation`] (changes the set of logs or a log's start, `task.rs`; replication's own in
+//! `replica.rs`).
 //!
 //! ```text
-//! mod.rs    the handle, the command kinds, the values that cross the mesh
-//! task.rs   the pump task: ticks, mutations (reconcile, delete records, housekeeping, close)
-//! query.rs  read-only commands; copy-mode and zero-copy (leased) reads
+//! mod.rs      the handle, the command kinds, the values that cross the mesh
+//! task.rs     the pump task: ticks, mutations (reconcile, delete records, housekeeping, close)
+//! query.rs    read-only commands; copy-mode and zero-copy (leased) reads
+//! replica.rs  replication's mutations: verbatim follower appends, high watermark, truncation,
+//!             reset, epochs, log start
 //! ```
+//!
+//! Replication (issue 16): a log whose [`LogSpec`] says `replicated` keeps its high watermark
+//! apart from its log end; the replica manager moves it ([`LogPump::set_high_watermark`]),
+//! appends a follower's fetched batches verbatim ([`LogPump::append_replicated`]), and reads
+//! past the high watermark for its followers ([`ReadUpto::LogEnd`]). A follower's append runs
+//! as a mutation (one per fetch response partition, in arrival order), not in the tick's
+//! shared write: it is one write per partition per fetch either way.
 //!
 //! Zero-copy reads (`read_leased`): the pump resolves a fetch to file ranges and `dup`s each
 //! segment's fd for them. The `Rc<SegmentFile>` of a range cannot leave this shard, but fds are
@@ -27,7 +37,9 @@
 //! unlinks stays readable until the last duplicate is closed, after the send completes.
 //!
 //! Long poll: a fetch registers a waiter (a bounded(1) sender) per partition; the pump signals
-//! every waiter of a partition after an append to it succeeds.
+//! every waiter of a partition after an append to it succeeds (a leader's or a follower's:
+//! followers long-poll for the log end) and when its high watermark grows (consumers of a
+//! replicated partition wait for that, not for the append).
 //!
 //! Does not own: which partitions a shard has (placement and topic configs are the cluster's:
 //! it sends [`LogPump::reconcile`] the full wanted set), wire types, cross-shard routing.
@@ -35,11 +47,15 @@
 //! Runs on its own shard only; `!Send` state. Callers on other shards reach it through the
 //! mesh to this shard.
 mod query;
+mod replica;
 mod task;
 
 pub use query::lease_ranges;
 
-use super::{AppendInfo, AppendRequest, LogConfig, ShardLogs, StorageError, SystemClock};
+use super::{
+    AppendInfo, AppendRequest, CheckedBatch, EpochEntry, LogConfig, ShardLogs, StorageError,
+    SystemClock,
+};
 use crate::limits;
 use crate::protocol::Uuid;
 use bytes::Bytes;
@@ -67,13 +83,35 @@ pub struct ReadData {
 }
 
 /// What a fetch reads from one partition: whole batches from the one holding `offset`, at most
-/// `max_bytes` unless `min_one_batch` (KIP-74: the first batch whole, however large).
+/// `max_bytes` unless `min_one_batch` (KIP-74: the first batch whole, however large), up to
+/// `upto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadArgs {
     pub key: PartitionKey,
     pub offset: i64,
     pub max_bytes: u32,
     pub min_one_batch: bool,
+    pub upto: ReadUpto,
+}
+
+/// Where a read stops (Kafka's `FetchIsolation`, without transactions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadUpto {
+    /// Consumers: committed records only (`FetchHighWatermark`).
+    #[default]
+    HighWatermark,
+    /// Followers: everything the leader has (`FetchLogEnd`).
+    LogEnd,
+}
+
+/// What the replica manager needs of a log, in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaLogState {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+    /// The leader-epoch cache, oldest first.
+    pub epochs: Vec<EpochEntry>,
 }
 
 /// A byte range of a segment file, leased: the duplicated fd keeps the file readable (even after
@@ -133,6 +171,9 @@ pub struct LogSpec {
     /// `None` when the topic's config could not be resolved: an open log keeps its settings,
     /// a log not open yet stays closed (its data is kept) until the config resolves.
     pub config: Option<LogConfig>,
+    /// More than one replica: replication sets the high watermark (it does not follow the log
+    /// end), and it is persisted and restored on open (`PartitionLog::open_in_mode`).
+    pub replicated: bool,
 }
 
 /// Every log a shard should have, by partition (what [`LogPump::reconcile`] takes).
@@ -182,6 +223,10 @@ enum Query {
         epoch: i32,
         reply: Reply<Result<Option<(i32, i64)>, StorageError>>,
     },
+    ReplicaState {
+        key: PartitionKey,
+        reply: Reply<Result<ReplicaLogState, StorageError>>,
+    },
 }
 
 /// A command that changes the logs (not by appending); runs alone, in arrival order.
@@ -198,6 +243,42 @@ enum Mutation {
     Housekeeping,
     Shutdown {
         reply: Reply<()>,
+    },
+    Replica(ReplicaMutation),
+}
+
+/// Replication's mutations (`replica.rs`); each answers with the log's new state.
+enum ReplicaMutation {
+    AppendReplicated {
+        key: PartitionKey,
+        batches: Vec<CheckedBatch>,
+        reply: Reply<Result<AppendInfo, StorageError>>,
+    },
+    SetHighWatermark {
+        key: PartitionKey,
+        high_watermark: i64,
+        reply: Reply<Result<i64, StorageError>>,
+    },
+    TruncateTo {
+        key: PartitionKey,
+        offset: i64,
+        reply: Reply<Result<i64, StorageError>>,
+    },
+    ResetTo {
+        key: PartitionKey,
+        offset: i64,
+        reply: Reply<Result<(), StorageError>>,
+    },
+    AssignEpoch {
+        key: PartitionKey,
+        epoch: i32,
+        start_offset: i64,
+        reply: Reply<Result<(), StorageError>>,
+    },
+    AdvanceLogStart {
+        key: PartitionKey,
+        offset: i64,
+        reply: Reply<Result<i64, StorageError>>,
     },
 }
 
@@ -280,6 +361,8 @@ impl LogPump {
         results
     }
 
+    /// A copy-mode read up to the high watermark ([`Self::read_with`] for the other fields).
+    ///
     /// # Errors
     /// Storage errors; `OffsetOutOfRange` outside the log.
     pub async fn read(
@@ -294,13 +377,22 @@ impl LogPump {
             offset,
             max_bytes,
             min_one_batch,
+            upto: ReadUpto::HighWatermark,
         };
+        self.read_with(read).await
+    }
+
+    /// A copy-mode read as `read` says, `upto` included.
+    ///
+    /// # Errors
+    /// Storage errors; `OffsetOutOfRange` outside the log.
+    pub async fn read_with(&self, read: ReadArgs) -> Result<ReadData, StorageError> {
         self.query(|reply| Query::Read { read, reply })
             .await
             .unwrap_or_else(|| Err(stopped()))
     }
 
-    /// Like [`Self::read`], but the bytes stay in the file: leased ranges for a splice.
+    /// Like [`Self::read_with`], but the bytes stay in the file: leased ranges for a splice.
     ///
     /// # Errors
     /// Storage errors; `OffsetOutOfRange` outside the log; `Io` when an fd cannot be duplicated

@@ -3,7 +3,10 @@
 //! modes of Fetch: copy (bytes in memory) and zero-copy (leased file ranges for a splice).
 //!
 //! Runs on the pump's shard, inside the pump task.
-use super::{LeasedData, LeasedRange, PartitionKey, PartitionOffsets, Query, ReadArgs, ReadData};
+use super::{
+    LeasedData, LeasedRange, PartitionKey, PartitionOffsets, Query, ReadArgs, ReadData, ReadUpto,
+    ReplicaLogState,
+};
 use crate::storage::{PartitionLog, ReadSlice, SegmentFile, ShardLogs, StorageError};
 use bytes::{Bytes, BytesMut};
 use std::os::fd::{AsFd, OwnedFd};
@@ -61,6 +64,17 @@ pub(super) async fn query(logs: &ShardLogs<PartitionKey>, command: Query) {
                 .map_or_else(unknown, |log| Ok(log.end_offset_for_epoch(epoch)));
             let _ = reply.send(result);
         }
+        Query::ReplicaState { key, reply } => {
+            let result = logs.get(&key).map_or_else(unknown, |log| {
+                Ok(ReplicaLogState {
+                    log_start_offset: log.log_start_offset(),
+                    high_watermark: log.high_watermark(),
+                    log_end_offset: log.log_end_offset(),
+                    epochs: log.epoch_entries().to_vec(),
+                })
+            });
+            let _ = reply.send(result);
+        }
     }
 }
 
@@ -69,10 +83,19 @@ fn unknown<T>() -> Result<T, StorageError> {
     Err(StorageError::UnknownPartition)
 }
 
+/// Where `read` stops in `log`.
+fn read_until(log: &PartitionLog, read: &ReadArgs) -> i64 {
+    match read.upto {
+        ReadUpto::HighWatermark => log.high_watermark(),
+        ReadUpto::LogEnd => log.log_end_offset(),
+    }
+}
+
 /// Copy-mode read: the file ranges' bytes, concatenated.
 async fn read_bytes(log: &PartitionLog, read: ReadArgs) -> Result<ReadData, StorageError> {
+    let until = read_until(log, &read);
     let slice = log
-        .read(read.offset, read.max_bytes, read.min_one_batch)
+        .read_until(read.offset, read.max_bytes, read.min_one_batch, until)
         .await?;
     let bytes = match slice.ranges.as_slice() {
         [] => Bytes::new(),
@@ -95,8 +118,9 @@ async fn read_bytes(log: &PartitionLog, read: ReadArgs) -> Result<ReadData, Stor
 
 /// Splice-mode read: the file ranges, each with a duplicated fd as its lease.
 async fn read_leased(log: &PartitionLog, read: ReadArgs) -> Result<LeasedData, StorageError> {
+    let until = read_until(log, &read);
     let slice = log
-        .read(read.offset, read.max_bytes, read.min_one_batch)
+        .read_until(read.offset, read.max_bytes, read.min_one_batch, until)
         .await?;
     let ranges = lease_ranges(&slice)?;
     Ok(LeasedData {

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 pub(super) struct Pump {
     shard_index: usize,
-    logs: ShardLogs<PartitionKey>,
+    pub(super) logs: ShardLogs<PartitionKey>,
     clock: Rc<dyn Clock>,
     waiters: Waiters,
 }
@@ -112,7 +112,8 @@ impl Pump {
         self.notify(&appended);
     }
 
-    fn notify(&self, keys: &[PartitionKey]) {
+    /// Signals every waiter of `keys` (each waiter once; they register again to wait again).
+    pub(super) fn notify(&self, keys: &[PartitionKey]) {
         let mut waiters = self.waiters.borrow_mut();
         for key in keys {
             if let Some(list) = waiters.remove(key) {
@@ -139,6 +140,7 @@ impl Pump {
                 let _ = reply.send(());
             }
             Mutation::Housekeeping => self.housekeeping().await,
+            Mutation::Replica(replica) => self.replica(replica).await,
             Mutation::Shutdown { reply } => {
                 self.close_all().await;
                 let _ = reply.send(());
@@ -175,6 +177,14 @@ impl Pump {
                 {
                     log.update_config(config);
                 }
+                if log.is_replicated() != spec.replicated {
+                    let before = log.high_watermark();
+                    log.set_replicated(spec.replicated);
+                    // Back to a single node, the high watermark jumps to the log end.
+                    if log.high_watermark() > before {
+                        self.notify(&[key]);
+                    }
+                }
                 continue;
             }
             let Some(config) = spec.config else {
@@ -184,7 +194,10 @@ impl Pump {
                 );
                 continue;
             };
-            match PartitionLog::open(directory.clone(), config, Rc::clone(&self.clock)).await {
+            let clock = Rc::clone(&self.clock);
+            match PartitionLog::open_in_mode(directory.clone(), config, clock, spec.replicated)
+                .await
+            {
                 Ok(log) => {
                     self.logs.insert(key, log);
                 }
@@ -207,6 +220,9 @@ impl Pump {
             }
             if let Err(error) = log.maybe_flush().await {
                 tracing::warn!(%error, "flush failed");
+            }
+            if let Err(error) = log.maybe_persist_high_watermark().await {
+                tracing::warn!(%error, "high watermark checkpoint failed");
             }
         }
     }

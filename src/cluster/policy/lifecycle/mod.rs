@@ -326,7 +326,8 @@ impl BrokerSessions {
     }
 
     /// The node asked for a controlled shutdown in this session (until it registers again).
-    fn shutting_down(&self, node_id: i32) -> bool {
+    #[must_use]
+    pub fn shutting_down(&self, node_id: i32) -> bool {
         self.sessions
             .get(&node_id)
             .is_some_and(|session| session.shutting_down)

@@ -89,10 +89,8 @@ impl Cluster {
             configs: BTreeMap::new(),
         };
         let records = placement::create_topic(&self.metadata, &topic, 1, 0, None).unwrap();
+        // Every replica of a new partition is in its ISR.
         self.apply(&records);
-        // The followers caught up (replication's part): every replica is electable.
-        let caught_up = placement::all_in_sync(&self.metadata, topic.topic_id);
-        self.apply(&caught_up);
         topic.topic_id
     }
 
