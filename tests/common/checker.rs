@@ -56,7 +56,8 @@ pub type Held = Vec<(i32, Option<String>)>;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verdict {
     pub acknowledged: usize,
-    /// (partition, offset, acknowledged value, what the leader holds there).
+    /// (partition, offset, acknowledged value, what the leader holds there): a record the
+    /// leader holds at its offset is still lost when the offset is not below the HW.
     pub lost: Vec<(i32, i64, String, Option<String>)>,
     /// (partition, broker, value, offsets).
     pub duplicated: Vec<(i32, i32, String, Vec<i64>)>,
@@ -66,6 +67,8 @@ pub struct Verdict {
     pub not_identical: Vec<(i32, i32, String)>,
     /// Problems reading the logs (a batch that does not decode, a missing replica).
     pub unreadable: Vec<String>,
+    /// Per partition: its HW and each replica's data record count and log end, for reports.
+    pub summary: Vec<String>,
 }
 
 impl Verdict {
@@ -91,6 +94,9 @@ impl fmt::Display for Verdict {
             self.not_identical.len(),
             self.unreadable.len()
         )?;
+        for line in &self.summary {
+            writeln!(f, "  {line}")?;
+        }
         for lost in self.lost.iter().take(SHOWN) {
             writeln!(f, "  lost {lost:?}")?;
         }
@@ -156,12 +162,39 @@ pub fn check(acked: &[Acked], partitions: &[PartitionView]) -> Verdict {
                 )),
             }
         }
+        verdict.summary.push(summary(view, &decoded));
         check_duplicates(view, &decoded, &mut verdict);
         check_divergence(view, &decoded, &mut verdict);
         check_identical(view, &mut verdict);
     }
     check_lost(acked, partitions, &decoded, &mut verdict);
     verdict
+}
+
+/// `partition P HW h: broker b n records end e, …`.
+fn summary(view: &PartitionView, decoded: &BTreeMap<(i32, i32), Values>) -> String {
+    let replicas: Vec<String> = view
+        .replicas
+        .iter()
+        .map(|replica| {
+            let end = replica
+                .batches
+                .last()
+                .and_then(|batch| BatchHeader::parse(batch).ok())
+                .map_or(0, |header| header.last_offset() + 1);
+            let count = decoded
+                .get(&(view.partition, replica.broker))
+                .map_or(0, BTreeMap::len);
+            format!("broker {} {count} records end {end}", replica.broker)
+        })
+        .collect();
+    format!(
+        "partition {} leader {} HW {}: {}",
+        view.partition,
+        view.leader,
+        view.high_watermark,
+        replicas.join(", ")
+    )
 }
 
 fn check_lost(
@@ -173,14 +206,12 @@ fn check_lost(
     for record in acked {
         let view = partitions.iter().find(|v| v.partition == record.partition);
         let held = view.and_then(|view| {
-            if record.offset >= view.high_watermark {
-                return None;
-            }
             decoded
                 .get(&(view.partition, view.leader))
                 .and_then(|values| values.get(&record.offset))
         });
-        if held != Some(&record.value) {
+        let committed = view.is_some_and(|view| record.offset < view.high_watermark);
+        if held != Some(&record.value) || !committed {
             verdict.lost.push((
                 record.partition,
                 record.offset,

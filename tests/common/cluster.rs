@@ -462,12 +462,14 @@ pub struct Workload {
     thread: Option<std::thread::JoinHandle<()>>,
     acked: Arc<Mutex<Vec<Acked>>>,
     failed: Arc<AtomicU64>,
+    last_error: Arc<Mutex<Option<String>>>,
 }
 
 /// The producer's delivery reports.
 struct Recorder {
     acked: Arc<Mutex<Vec<Acked>>>,
     failed: Arc<AtomicU64>,
+    last_error: Arc<Mutex<Option<String>>>,
 }
 
 impl rdkafka::ClientContext for Recorder {}
@@ -486,8 +488,12 @@ impl ProducerContext for Recorder {
                     offset: message.offset(),
                     value: message.payload().unwrap_or_default().to_vec(),
                 }),
-            Err(_) => {
+            Err((error, _)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
+                *self
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
             }
         }
     }
@@ -498,6 +504,7 @@ impl Workload {
     pub fn start(bootstrap: &str, topic: &str) -> Self {
         let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
         let failed = Arc::new(AtomicU64::new(0));
+        let last_error: Arc<Mutex<Option<String>>> = Arc::default();
         let producer: ThreadedProducer<Recorder> = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("enable.idempotence", "true")
@@ -512,6 +519,7 @@ impl Workload {
             .create_with_context(Recorder {
                 acked: Arc::clone(&acked),
                 failed: Arc::clone(&failed),
+                last_error: Arc::clone(&last_error),
             })
             .expect("producer");
         let stop = Arc::new(AtomicBool::new(false));
@@ -524,6 +532,7 @@ impl Workload {
             thread: Some(thread),
             acked,
             failed,
+            last_error,
         }
     }
 
@@ -532,6 +541,18 @@ impl Workload {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
+    }
+
+    /// Acknowledged and failed deliveries so far and the last delivery error, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} acknowledged, {} failed, last error {:?}",
+            self.acked_count(),
+            self.failed.load(Ordering::Relaxed),
+            self.last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        )
     }
 
     /// Waits until `more` records beyond those acknowledged now are acknowledged: the
