@@ -8,7 +8,7 @@
 //! Runs on whichever shard reaches the point.
 use std::path::Path;
 
-use crate::storage::{AppendInfo, StorageError};
+use crate::storage::AppendInfo;
 
 /// Produce: after new batches were appended, drop the connection instead of answering (the
 /// client cannot tell whether its batches were written and retries them).
@@ -45,9 +45,9 @@ pub fn fire(data_dir: &Path, name: &str) -> bool {
 ///
 /// # Errors
 /// [`Fired`] when [`PRODUCE_DROP_AFTER_APPEND`] fires (the connection is then closed).
-pub fn after_produce_append<'a>(
+pub fn after_produce_append<'a, E: 'a>(
     data_dir: &Path,
-    results: impl IntoIterator<Item = &'a Result<AppendInfo, StorageError>>,
+    results: impl IntoIterator<Item = &'a Result<AppendInfo, E>>,
 ) -> Result<(), Fired> {
     let appended = results
         .into_iter()

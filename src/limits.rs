@@ -607,3 +607,32 @@ pub const ACK_WAITERS_PER_PARTITION_MAX: usize = 4096;
 /// followers' fetches; the value is also written on every other control-file write.
 pub const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS: u64 = 5_000;
 const _: () = assert!(HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS >= HOUSEKEEPING_INTERVAL_MS);
+
+/// How often a shard's replica manager ticks its leaders: acks=all waiters past their Produce
+/// timeout are answered and followers that stopped catching up are proposed out of the ISR.
+/// A waiter's timeout is honoured within this much.
+pub const REPLICA_TICK_MS: u64 = 100;
+/// Follower fetches: how long the leader may hold one (Kafka's `replica.fetch.wait.max.ms`,
+/// 500 ms), the bytes per partition (`replica.fetch.max.bytes`, 1 MiB) and per response
+/// (`replica.fetch.response.max.bytes`, 10 MiB).
+pub const REPLICA_FETCH_WAIT_MS: i32 = 500;
+pub const REPLICA_FETCH_PARTITION_BYTES: i32 = 1024 * 1024;
+pub const REPLICA_FETCH_RESPONSE_BYTES: i32 = 10 * 1024 * 1024;
+const _: () = assert!(REPLICA_FETCH_RESPONSE_BYTES as usize <= FETCH_RESPONSE_SIZE_MAX);
+/// A follower fetcher's wait before retrying after a failed connection or exchange, and for a
+/// partition the leader refused (not the leader, epoch mismatch) before fetching it again
+/// (Kafka's `replica.fetch.backoff.ms`, 1 s; ours is shorter, as elections here take ~1 s).
+pub const REPLICA_FETCH_BACKOFF_MS: u64 = 200;
+/// Connect and response timeouts of a follower fetch exchange (the leader holds a fetch at
+/// most `REPLICA_FETCH_WAIT_MS`; beyond this the connection is dropped and made again).
+pub const REPLICA_FETCH_CONNECT_TIMEOUT_MS: u64 = 2_000;
+pub const REPLICA_FETCH_EXCHANGE_TIMEOUT_MS: u64 = 10_000;
+/// Partitions one follower fetch request names (a shard following more asks for the rest in
+/// the next request, round robin).
+pub const REPLICA_FETCH_PARTITIONS_MAX: usize = 1000;
+/// Longest a Produce request's `timeout_ms` holds an acks=all answer (Kafka takes any i32;
+/// 30 s is clients' default): five minutes, so a parked request never outlives its client.
+pub const PRODUCE_TIMEOUT_MS_MAX: u64 = 300_000;
+/// How long a group coordinator's write to a replicated `__consumer_offsets` partition waits
+/// for the in-sync replicas (Kafka's `offsets.commit.timeout.ms`, 5 s).
+pub const GROUP_COMMIT_TIMEOUT_MS: u64 = 5_000;

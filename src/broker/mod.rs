@@ -5,7 +5,8 @@
 //! ```text
 //! Services      metadata view (cluster; on shard 0 with the metadata log's Raft node),
 //!               partition logs (storage), group coordinator (group), producer id allocator
-//!               (cluster, shard 0); next: replica manager
+//!               (cluster, shard 0), replica manager (replication: leaders, followers,
+//!               follower fetchers)
 //! Broker        implements shard::Compose: start (recovery, replay) → started (timers) → stop
 //! Shard         = shard::Shard<Services>: the context handlers and net/ are given
 //! ```
@@ -26,6 +27,7 @@
 //! clean-shutdown marker).
 //!
 //! Runs on every shard thread (services, hooks); [`Broker::prepare`] runs on `main`.
+use crate::cluster::AlterPartitionRequest;
 use crate::cluster::ControllerLink;
 use crate::cluster::active::{ActiveController, ControllerEndpoint};
 use crate::cluster::membership::{Membership, MembershipError, NodeFile, check_cluster_id};
@@ -44,6 +46,7 @@ use crate::limits::{
     QUORUM_START_TIMEOUT_MS,
 };
 use crate::protocol::Uuid;
+use crate::replication::{IsrChange, Proposer, ReplicaManager, ReplicationSettings};
 use crate::shard::{Compose, ShardError, StartContext};
 use crate::storage::LogPump;
 use std::cell::RefCell;
@@ -64,6 +67,8 @@ pub struct Services {
     pub logs: LogPump,
     /// The group coordinator for the `__consumer_offsets` partitions this shard owns.
     pub groups: Rc<Coordinator>,
+    /// The replicated partitions this shard hosts: leaders, followers and their fetchers.
+    pub replicas: Rc<ReplicaManager>,
     /// Producer id allocator (InitProducerId); only shard 0 has one.
     pub producer_ids: RefCell<Option<ProducerIdAllocator>>,
     /// What this shard's logs depend on besides the snapshot.
@@ -386,9 +391,17 @@ impl Compose for Broker {
         };
         // Recovery of every partition this shard owns happens here, before it listens.
         logs.reconcile(wanted_logs(&metadata, &log_placement)).await;
+        let settings = ReplicationSettings {
+            node_id: config.node_id,
+            shard_index: placement.index,
+            shard_count: placement.count,
+            replica_lag_time_max: config.replica_lag_time_max,
+        };
+        let replicas = ReplicaManager::new(settings, logs.clone(), Arc::clone(&metadata));
+        replicas.reconcile(Arc::clone(&metadata)).await;
         // Groups are replayed from the offsets log before the shard listens.
-        let groups = Coordinator::new(logs.clone(), config.groups, draining);
-        group::load_owned(&groups, &metadata, placement).await;
+        let groups = Coordinator::new(logs.clone(), Rc::clone(&replicas), config.groups, draining);
+        group::load_owned(&groups, &metadata, placement, config.node_id).await;
         // Idempotent producers: the node's one producer id allocator lives on shard 0.
         let producer_ids = if placement.index == 0 {
             let allocator =
@@ -408,6 +421,7 @@ impl Compose for Broker {
             },
             logs,
             groups,
+            replicas,
             producer_ids: RefCell::new(producer_ids),
             log_placement,
             reconciled: RefCell::new(metadata),
@@ -417,6 +431,7 @@ impl Compose for Broker {
     fn started(&self, shard: &Rc<Shard>) {
         // Groups replayed by the start-up hook need their timer now, not at the first request.
         shard.state.groups.start_timer_if_loaded();
+        shard.state.replicas.start(isr_proposer(shard));
         if let Some(link) = shard.state.metadata.link().cloned() {
             start_cluster_tasks(shard, &link);
         }
@@ -448,6 +463,7 @@ impl Compose for Broker {
         {
             tracing::warn!(%error, "metadata log did not stop cleanly");
         }
+        shard.state.replicas.stop();
         shard.state.logs.shutdown().await;
         tracing::debug!(shard = shard.index(), "shutdown hook ran: logs closed");
     }
@@ -471,6 +487,36 @@ fn start_cluster_tasks(shard: &Rc<Shard>, link: &ControllerLink) {
     .detach();
 }
 
+/// How the shard's leaders send ISR changes to the controller (AlterPartition, KIP-497):
+/// forwarded to the active controller like every metadata change; the answer is the
+/// refusal's code, if any (the leader learns the committed ISR from the metadata log).
+fn isr_proposer(shard: &Rc<Shard>) -> Proposer {
+    let shard = Rc::downgrade(shard);
+    Rc::new(move |change: IsrChange| {
+        let shard = shard.clone();
+        Box::pin(async move {
+            let shard = shard.upgrade()?;
+            let node_id = shard.config().node_id;
+            let broker_epoch = controller::metadata(&shard)
+                .broker(node_id)
+                .map_or(-1, |broker| broker.broker_epoch);
+            let request = AlterPartitionRequest {
+                topic_id: change.key.topic_id,
+                partition: change.key.partition,
+                leader_id: change.leader_id,
+                leader_broker_epoch: broker_epoch,
+                leader_epoch: change.proposal.leader_epoch,
+                partition_epoch: change.proposal.partition_epoch,
+                new_isr: change.proposal.new_isr,
+            };
+            controller::alter_partition(&shard, request)
+                .await
+                .err()
+                .map(|error| error.error_code())
+        })
+    })
+}
+
 impl MetadataHost for Services {
     fn metadata_view(&self) -> &MetadataView {
         &self.metadata
@@ -482,6 +528,9 @@ impl MetadataHost for Services {
         let wanted = wanted_logs(&current, &self.log_placement);
         async move {
             self.logs.reconcile(wanted).await;
+            self.replicas.reconcile(Arc::clone(&current)).await;
+            self.groups
+                .follow_leadership(&current, self.log_placement.node_id);
             for topic in removed {
                 // A failure is logged, not returned: the topic is deleted, and start-up drops
                 // offsets of topics that no longer exist anyway.

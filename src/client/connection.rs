@@ -10,11 +10,10 @@
 //! frame read is bounded by [`RESPONSE_SIZE_MAX`]; every socket call has a timeout.
 //!
 //! Errors are [`ClientError`] values; the binaries add context with `anyhow` at their edge.
-use crate::protocol::frame::{FRAME_PREFIX_SIZE, FrameError, finish_frame, peek_size, start_frame};
-use crate::protocol::header::response_header_is_flexible;
-use crate::protocol::header::{RequestHeader, decode_response_header};
+use crate::protocol::exchange::{self, ExchangeError};
+use crate::protocol::frame::{FRAME_PREFIX_SIZE, FrameError, peek_size};
 use crate::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
-use crate::protocol::{ApiKey, DecodeError, ErrorCode, Message, Reader, StrBytes, versions};
+use crate::protocol::{ApiKey, DecodeError, ErrorCode, Message, StrBytes, versions};
 use bytes::{Bytes, BytesMut};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -78,34 +77,7 @@ pub struct Versions {
     pub create_topics: Option<i16>,
 }
 
-/// Writes one request frame for `message` into `buffer` (cleared first).
-///
-/// # Panics
-/// When `version` is outside `M`'s declared range (the caller negotiated against the same
-/// table, so this is a programmer error).
-pub fn encode_request<M: Message>(
-    buffer: &mut BytesMut,
-    version: i16,
-    correlation_id: i32,
-    client_id: &str,
-    message: &M,
-) {
-    buffer.clear();
-    let position = start_frame(buffer);
-    let header = RequestHeader {
-        api_key: M::API_KEY.as_i16(),
-        api_version: version,
-        correlation_id,
-        client_id: Some(StrBytes::from(client_id)),
-    };
-    header.encode(buffer, versions::is_flexible(M::API_KEY, version));
-    message.encode_body(buffer, version);
-    finish_frame(buffer, position, 0);
-    assert!(
-        buffer.len() > FRAME_PREFIX_SIZE,
-        "a request frame has a header"
-    );
-}
+pub use crate::protocol::exchange::encode_request;
 
 /// Reads one whole response frame's payload.
 ///
@@ -135,23 +107,26 @@ pub fn decode_response<M: Message>(
     version: i16,
     correlation_id: i32,
 ) -> Result<M, ClientError> {
-    let decode_error = |source| ClientError::Decode {
-        api_key: M::API_KEY,
-        version,
-        source,
-    };
-    let mut reader = Reader::new(payload);
-    let flexible = response_header_is_flexible(M::API_KEY, version);
-    let received = decode_response_header(&mut reader, flexible).map_err(decode_error)?;
-    if received != correlation_id {
-        return Err(ClientError::Correlation {
-            api_key: M::API_KEY,
+    exchange::decode_response(payload, version, correlation_id).map_err(|error| match error {
+        ExchangeError::Correlation {
+            api_key,
             received,
-            expected: correlation_id,
-        });
-    }
-    let body = reader.rest();
-    M::decode_body(body, version).map_err(decode_error)
+            expected,
+        } => ClientError::Correlation {
+            api_key,
+            received,
+            expected,
+        },
+        ExchangeError::Decode {
+            api_key,
+            version,
+            source,
+        } => ClientError::Decode {
+            api_key,
+            version,
+            source,
+        },
+    })
 }
 
 /// A connection for request/response exchanges (metadata, topic creation, consumers).

@@ -41,6 +41,8 @@ FLAGS (override the config file):
     --broker-heartbeat-interval-ms N
                                   heartbeats to the active controller [default: 500]
     --broker-session-timeout-ms N a broker silent this long is fenced [default: 3000]
+    --replica-lag-time-max-ms N   a follower not caught up this long leaves the ISR
+                                  [default: 10000]
     --quorum-snapshot-entries N   metadata log entries between snapshots [default: 10000]
     --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
     --shards N                    shard threads, one per cpu [default: online cpus]
@@ -101,6 +103,10 @@ where
             "--broker-session-timeout-ms" => {
                 let flag = "--broker-session-timeout-ms";
                 flags.broker_session_timeout_ms = Some(number(flag, value(flag)?)?);
+            }
+            "--replica-lag-time-max-ms" => {
+                let flag = "--replica-lag-time-max-ms";
+                flags.replica_lag_time_max_ms = Some(number(flag, value(flag)?)?);
             }
             "--quorum-snapshot-entries" => {
                 let flag = "--quorum-snapshot-entries";

@@ -36,6 +36,8 @@ pub struct ConfigFile {
     pub broker_heartbeat_interval_ms: Option<u64>,
     /// Kafka's `broker.session.timeout.ms`: a broker silent this long is fenced.
     pub broker_session_timeout_ms: Option<u64>,
+    /// Kafka's `replica.lag.time.max.ms`: a follower not caught up this long leaves the ISR.
+    pub replica_lag_time_max_ms: Option<u64>,
     #[serde(default)]
     pub shards: ShardsFile,
     #[serde(default)]
@@ -148,55 +150,73 @@ impl ConfigFile {
             broker_session_timeout_ms: other
                 .broker_session_timeout_ms
                 .or(self.broker_session_timeout_ms),
+            replica_lag_time_max_ms: other
+                .replica_lag_time_max_ms
+                .or(self.replica_lag_time_max_ms),
             quorum_snapshot_entries: other
                 .quorum_snapshot_entries
                 .or(self.quorum_snapshot_entries),
-            shards: ShardsFile {
-                count: other.shards.count.or(self.shards.count),
-                cpus: other.shards.cpus.or(self.shards.cpus),
-                irq_cpus: other.shards.irq_cpus.or(self.shards.irq_cpus),
-                numa_nodes: other.shards.numa_nodes.or(self.shards.numa_nodes),
-                memory_size: other.shards.memory_size.or(self.shards.memory_size),
-            },
-            socket: SocketFile {
-                send_buffer_size: other
-                    .socket
-                    .send_buffer_size
-                    .or(self.socket.send_buffer_size),
-                receive_buffer_size: other
-                    .socket
-                    .receive_buffer_size
-                    .or(self.socket.receive_buffer_size),
-            },
-            io_uring: IoUringFile {
-                entries: other.io_uring.entries.or(self.io_uring.entries),
-                sqpoll: other.io_uring.sqpoll.or(self.io_uring.sqpoll),
-                sqpoll_idle_ms: other
-                    .io_uring
-                    .sqpoll_idle_ms
-                    .or(self.io_uring.sqpoll_idle_ms),
-            },
-            limits: LimitsFile {
-                frame_size_max: other.limits.frame_size_max.or(self.limits.frame_size_max),
-                connections_max: other.limits.connections_max.or(self.limits.connections_max),
-                connections_per_ip_max: other
-                    .limits
-                    .connections_per_ip_max
-                    .or(self.limits.connections_per_ip_max),
-                requests_inflight_per_connection_max: other
-                    .limits
-                    .requests_inflight_per_connection_max
-                    .or(self.limits.requests_inflight_per_connection_max),
-                connections_max_idle_ms: other
-                    .limits
-                    .connections_max_idle_ms
-                    .or(self.limits.connections_max_idle_ms),
-                shutdown_grace_ms: other
-                    .limits
-                    .shutdown_grace_ms
-                    .or(self.limits.shutdown_grace_ms),
-            },
+            shards: self.shards.overlay(other.shards),
+            socket: self.socket.overlay(other.socket),
+            io_uring: self.io_uring.overlay(other.io_uring),
+            limits: self.limits.overlay(other.limits),
             groups: self.groups.overlay(other.groups),
+        }
+    }
+}
+
+impl ShardsFile {
+    /// Lays `other` over `self`: every key `other` sets wins.
+    #[must_use]
+    pub fn overlay(self, other: Self) -> Self {
+        Self {
+            count: other.count.or(self.count),
+            cpus: other.cpus.or(self.cpus),
+            irq_cpus: other.irq_cpus.or(self.irq_cpus),
+            numa_nodes: other.numa_nodes.or(self.numa_nodes),
+            memory_size: other.memory_size.or(self.memory_size),
+        }
+    }
+}
+
+impl SocketFile {
+    /// Lays `other` over `self`: every key `other` sets wins.
+    #[must_use]
+    pub fn overlay(self, other: Self) -> Self {
+        Self {
+            send_buffer_size: other.send_buffer_size.or(self.send_buffer_size),
+            receive_buffer_size: other.receive_buffer_size.or(self.receive_buffer_size),
+        }
+    }
+}
+
+impl IoUringFile {
+    /// Lays `other` over `self`: every key `other` sets wins.
+    #[must_use]
+    pub fn overlay(self, other: Self) -> Self {
+        Self {
+            entries: other.entries.or(self.entries),
+            sqpoll: other.sqpoll.or(self.sqpoll),
+            sqpoll_idle_ms: other.sqpoll_idle_ms.or(self.sqpoll_idle_ms),
+        }
+    }
+}
+
+impl LimitsFile {
+    /// Lays `other` over `self`: every key `other` sets wins.
+    #[must_use]
+    pub fn overlay(self, other: Self) -> Self {
+        Self {
+            frame_size_max: other.frame_size_max.or(self.frame_size_max),
+            connections_max: other.connections_max.or(self.connections_max),
+            connections_per_ip_max: other.connections_per_ip_max.or(self.connections_per_ip_max),
+            requests_inflight_per_connection_max: other
+                .requests_inflight_per_connection_max
+                .or(self.requests_inflight_per_connection_max),
+            connections_max_idle_ms: other
+                .connections_max_idle_ms
+                .or(self.connections_max_idle_ms),
+            shutdown_grace_ms: other.shutdown_grace_ms.or(self.shutdown_grace_ms),
         }
     }
 }
@@ -238,6 +258,8 @@ pub struct Config {
     pub broker_heartbeat_interval: Duration,
     /// How long the active controller waits for a heartbeat before fencing a broker.
     pub broker_session_timeout: Duration,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max: Duration,
 }
 
 /// How Fetch sends record bytes (ARCHITECTURE §4).

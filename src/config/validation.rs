@@ -49,10 +49,20 @@ impl Config {
             1,
             limits::PRODUCER_ID_EXPIRATION_MS_MAX,
         )?;
+        let replica_lag_time_max_ms = file
+            .replica_lag_time_max_ms
+            .unwrap_or(limits::REPLICA_LAG_TIME_MAX_MS_DEFAULT);
+        check_range(
+            "replica_lag_time_max_ms",
+            replica_lag_time_max_ms,
+            1,
+            limits::REPLICA_LAG_TIME_MAX_MS_MAX,
+        )?;
         let config = Self {
             rack: validate_rack(file.rack.clone())?,
             broker_heartbeat_interval,
             broker_session_timeout,
+            replica_lag_time_max: Duration::from_millis(replica_lag_time_max_ms),
             listen: listeners.listen,
             metrics_listen: listeners.metrics_listen,
             advertise: listeners.advertise,

@@ -319,7 +319,7 @@ impl Coordinator {
             (records, written) =
                 stage_commit(entry, &group_id, &input.partitions, now, &mut errors);
         }
-        if let Err(error) = append(self.logs(), route.key, &records).await {
+        if let Err(error) = append(self.appender(), route.key, &records).await {
             for (index, _) in &written {
                 if let Some(slot) = errors.get_mut(*index) {
                     *slot = error;
@@ -528,7 +528,7 @@ impl Coordinator {
             inner.groups.remove(&group_id);
             records
         };
-        match append(self.logs(), route.key, &records).await {
+        match append(self.appender(), route.key, &records).await {
             Ok(()) => ErrorCode::None,
             Err(error) => error,
         }
@@ -566,7 +566,7 @@ impl Coordinator {
             }
             (errors, records)
         };
-        append(self.logs(), route.key, &records).await?;
+        append(self.appender(), route.key, &records).await?;
         Ok(errors)
     }
 
@@ -595,7 +595,7 @@ impl Coordinator {
             }
         }
         for (key, records) in tombstones {
-            append(self.logs(), key, &records).await?;
+            append(self.appender(), key, &records).await?;
         }
         Ok(removed)
     }

@@ -23,11 +23,15 @@
 use super::log::{self, LogRecord};
 use super::offsets::{ExpiryContext, GroupOffsets};
 use super::state::{Group, GroupRules, GroupState, JoinOutcome, Reply, SyncOutcome};
+use crate::cluster::ClusterMetadata;
 use crate::config::GroupConfig;
 use crate::limits;
 use crate::protocol::error_code::ErrorCode;
+use crate::replication::{AppendFailure, ReplicaManager};
 use crate::shard::Signal;
-use crate::storage::{AppendRequest, CheckedBatch, LogPump, PartitionKey, StorageError};
+use crate::storage::{
+    AppendRequest, CheckedBatch, LogPump, PartitionKey, ReadArgs, ReadUpto, StorageError,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -74,8 +78,10 @@ pub struct Coordinator {
     timer_started: Cell<bool>,
     /// When offsets were last checked for expiry (wall-clock ms).
     expiry_checked_ms: Cell<i64>,
-    /// Where the groups' records go: this shard's `__consumer_offsets` partitions.
+    /// Where the groups' records are read from: this shard's `__consumer_offsets` partitions.
     logs: LogPump,
+    /// Where they are written: through the shard's replicas, so writes replicate.
+    replicas: Rc<ReplicaManager>,
     config: GroupConfig,
     /// The shard's draining signal: the timer stops when it fires.
     draining: Signal,
@@ -107,9 +113,25 @@ fn storage_error_code(error: &StorageError) -> ErrorCode {
     ErrorCode::CoordinatorNotAvailable
 }
 
-/// Appends `records` to `key` in batches of at most `GROUP_RECORDS_PER_BATCH_MAX`.
+/// What a failed offsets-log write answers, as Kafka's group coordinator maps it: lost
+/// leadership is NOT_COORDINATOR (the client looks the coordinator up again); too few
+/// replicas or a write that did not replicate in time is COORDINATOR_NOT_AVAILABLE (retry).
+fn append_error_code(failure: &AppendFailure) -> ErrorCode {
+    match failure {
+        AppendFailure::Storage(error) => storage_error_code(error),
+        AppendFailure::Code(ErrorCode::NotLeaderOrFollower) => ErrorCode::NotCoordinator,
+        AppendFailure::Code(code) => {
+            tracing::info!(?code, "group coordinator: offsets log write not replicated");
+            ErrorCode::CoordinatorNotAvailable
+        }
+    }
+}
+
+/// Appends `records` to `key` in batches of at most `GROUP_RECORDS_PER_BATCH_MAX`, as an
+/// acks=all produce (Kafka's coordinator writes with required acks -1): on a replicated
+/// offsets partition it returns once every in-sync replica has the records.
 pub(super) async fn append(
-    logs: &LogPump,
+    appender: &ReplicaManager,
     key: PartitionKey,
     records: &[LogRecord],
 ) -> Result<(), ErrorCode> {
@@ -133,9 +155,10 @@ pub(super) async fn append(
         batches,
         leader_epoch: 0,
     };
-    let results = logs.append_all(vec![(key, request)]).await;
+    let timeout = Duration::from_millis(limits::GROUP_COMMIT_TIMEOUT_MS);
+    let results = appender.append(vec![(key, request)], -1, timeout).await;
     for result in results {
-        result.map_err(|error| storage_error_code(&error))?;
+        result.map_err(|failure| append_error_code(&failure))?;
     }
     Ok(())
 }
@@ -164,7 +187,10 @@ impl LoadedPartition {
     }
 }
 
-/// Replays partition `key` from its log start to its high watermark.
+/// Replays partition `key` from its log start to its log end: the coordinator is the
+/// partition's leader, whose whole log becomes committed (its followers truncate to it), so
+/// a new leader replays what its predecessor wrote even before the high watermark has
+/// caught up, as Kafka's coordinator loads to the log end.
 ///
 /// # Errors
 /// Storage errors from the pump.
@@ -178,10 +204,15 @@ pub async fn load_partition(
     let mut skipped = 0_u64;
     // Bounded: every read that returns a batch advances `position` by at least one record,
     // and a read that advances nothing ends the loop.
-    while position < offsets.high_watermark {
-        let data = logs
-            .read(key, position, limits::GROUP_LOAD_READ_SIZE, true)
-            .await?;
+    while position < offsets.log_end_offset {
+        let read = ReadArgs {
+            key,
+            offset: position,
+            max_bytes: limits::GROUP_LOAD_READ_SIZE,
+            min_one_batch: true,
+            upto: ReadUpto::LogEnd,
+        };
+        let data = logs.read_with(read).await?;
         let replayed = log::replay(data.bytes, |record| apply_loaded(&mut loaded, record));
         skipped += replayed.skipped;
         if replayed.next_offset <= position {
@@ -230,12 +261,18 @@ impl Inner {
 impl Coordinator {
     /// The coordinator of one shard, with no group yet (see `group::load_owned`).
     #[must_use]
-    pub fn new(logs: LogPump, config: GroupConfig, draining: Signal) -> Rc<Self> {
+    pub fn new(
+        logs: LogPump,
+        replicas: Rc<ReplicaManager>,
+        config: GroupConfig,
+        draining: Signal,
+    ) -> Rc<Self> {
         Rc::new(Self {
             inner: RefCell::default(),
             timer_started: Cell::new(false),
             expiry_checked_ms: Cell::new(0),
             logs,
+            replicas,
             config,
             draining,
         })
@@ -250,6 +287,12 @@ impl Coordinator {
     #[must_use]
     pub fn logs(&self) -> &LogPump {
         &self.logs
+    }
+
+    /// Where the groups' records are written.
+    #[must_use]
+    pub fn appender(&self) -> &ReplicaManager {
+        &self.replicas
     }
 
     /// Installs a replayed partition: its groups become live (members' sessions start now).
@@ -297,6 +340,48 @@ impl Coordinator {
                 self.inner.borrow_mut().partitions.remove(&key);
                 Err(storage_error_code(&error))
             }
+        }
+    }
+
+    /// Leadership of `__consumer_offsets` partitions moved (a new metadata snapshot): the
+    /// groups of partitions this broker no longer leads are dropped from memory, with their
+    /// parked requests (which then answer NOT_COORDINATOR); the new leader's coordinator
+    /// replays them from its replica of the log at their next request. So a group's
+    /// coordinator moves with its offsets partition, as in Kafka.
+    pub fn follow_leadership(&self, metadata: &ClusterMetadata, node_id: i32) {
+        let mut inner = self.inner.borrow_mut();
+        let unled: Vec<PartitionKey> = inner
+            .partitions
+            .keys()
+            .filter(|key| {
+                metadata
+                    .partition_or_single_node(key.topic_id, key.partition, node_id)
+                    .is_none_or(|state| state.leader != node_id)
+            })
+            .copied()
+            .collect();
+        for key in unled {
+            inner.partitions.remove(&key);
+            let gone: Vec<String> = inner
+                .groups
+                .iter()
+                .filter(|(_, entry)| entry.key == key)
+                .map(|(group_id, _)| group_id.clone())
+                .collect();
+            for group_id in &gone {
+                inner.groups.remove(group_id);
+            }
+            inner
+                .join_waiters
+                .retain(|(group_id, _), _| !gone.contains(group_id));
+            inner
+                .sync_waiters
+                .retain(|(group_id, _), _| !gone.contains(group_id));
+            tracing::info!(
+                partition = key.partition,
+                groups = gone.len(),
+                "groups moved away"
+            );
         }
     }
 
@@ -365,7 +450,7 @@ impl Coordinator {
                 },
             )
         };
-        append(&self.logs, record.0, &[record.1]).await
+        append(&self.replicas, record.0, &[record.1]).await
     }
 
     /// The timer's step: advance every group, answer, persist, and now and then expire offsets.
@@ -441,7 +526,7 @@ impl Coordinator {
             }
         }
         for (key, records) in writes {
-            if let Err(error) = append(&self.logs, key, &records).await {
+            if let Err(error) = append(&self.replicas, key, &records).await {
                 tracing::warn!(?error, "offset expiry not persisted");
             }
         }

@@ -107,6 +107,7 @@ pub async fn load_owned(
     coordinator: &Coordinator,
     metadata: &ClusterMetadata,
     placement: Placement,
+    node_id: i32,
 ) {
     let logs = coordinator.logs();
     let Some(topic) = metadata.topic(OFFSETS_TOPIC) else {
@@ -114,6 +115,13 @@ pub async fn load_owned(
     };
     for partition in 0..topic.partition_count {
         if shard_for(topic.topic_id, partition, placement.count) != placement.index {
+            continue;
+        }
+        let led = metadata
+            .partition_or_single_node(topic.topic_id, partition, node_id)
+            .is_some_and(|state| state.leader == node_id);
+        if !led {
+            // A follower's replica: the leader's coordinator serves these groups.
             continue;
         }
         let key = PartitionKey {

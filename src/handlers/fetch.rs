@@ -25,12 +25,18 @@
 //! `current_leader_epoch` (v9+) is checked against the partition's (FENCED_LEADER_EPOCH /
 //! UNKNOWN_LEADER_EPOCH), and a broker that does not lead answers NOT_LEADER_OR_FOLLOWER; both
 //! name the leader as this broker knows it in `current_leader` (v12+, KIP-951) and its
-//! endpoint in `node_endpoints` (v16+). Followers fetching from the leader and consumers are
-//! treated alike (no fetch from followers, KIP-392, yet).
+//! endpoint in `node_endpoints` (v16+). Consumers read only from the leader (no fetch from
+//! followers, KIP-392, yet).
+//!
+//! A fetch from a follower broker (ReplicaState.ReplicaId ≥ 0; `replica_id` before v15) is
+//! first validated by the leader's replica state machine (`replica_fetch.rs`): its offsets move
+//! the follower's position and the high watermark, a diverged log gets a DivergingEpoch and no
+//! records, and it reads up to the log end instead of the high watermark.
 use super::common::{
     ClientBroker, NotServed, leader_endpoints, owner, resolve_topic_by_id, serve_partition,
     storage_error_code,
 };
+use super::replica_fetch;
 use super::{
     HandlerError, HandlerOutcome, IntoOutcome, RequestContext, ResponsePart, SplicedResponse,
     encode_frame, encode_response,
@@ -41,11 +47,12 @@ use crate::config::FetchMode;
 use crate::limits;
 use crate::protocol::StrBytes;
 use crate::protocol::messages::fetch::{
-    FetchRequest, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
-    PartitionData,
+    EpochEndOffset as FetchEpochEndOffset, FetchRequest, FetchResponse, FetchableTopicResponse,
+    LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
 use crate::protocol::primitives::{Writer, length_i32, length_u32};
 use crate::protocol::{ApiKey, ErrorCode, Message, frame};
+use crate::replication::EpochEndOffset;
 use crate::storage::StorageError;
 use crate::storage::{LeasedRange, LogPump, PartitionKey, ReadArgs, ReadUpto};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -58,10 +65,17 @@ pub const VERSION_MIN: i16 = 4;
 pub const VERSION_MAX: i16 = 17;
 
 /// One partition of the request, resolved.
-struct Wanted {
+pub(super) struct Wanted {
     topic_index: usize,
     partition_index: i32,
-    target: Result<(PartitionKey, i64, u32), NotServed>,
+    pub(super) target: Result<(PartitionKey, i64, u32), NotServed>,
+    /// The request's epochs for this partition: current leader epoch, last fetched epoch.
+    pub(super) epochs: (i32, i32),
+    /// A follower's fetch whose log diverges from this leader's: the DivergingEpoch and the
+    /// HW to answer with, and no records (KIP-320).
+    pub(super) diverging: Option<(EpochEndOffset, i64)>,
+    /// A follower fetch refused OFFSET_OUT_OF_RANGE: the leader's log start and HW.
+    pub(super) offsets_hint: Option<(i64, i64)>,
 }
 
 /// One partition's record bytes as read: in memory (copy mode) or leased ranges (splice).
@@ -130,7 +144,16 @@ pub async fn handle(
             ..FetchResponse::default()
         }));
     }
-    let (mut responses, wanted) = resolve(ctx, &request);
+    let (mut responses, mut wanted) = resolve(ctx, &request);
+    let follower = replica_fetch::follower(ctx.api_version, &request);
+    if let Some(follower) = follower {
+        replica_fetch::validate(&ctx.shard, follower, &mut wanted).await?;
+    }
+    let upto = if follower.is_some() {
+        ReadUpto::LogEnd
+    } else {
+        ReadUpto::HighWatermark
+    };
     let max_wait = Duration::from_millis(
         u64::try_from(request.max_wait_ms)
             .unwrap_or(0)
@@ -141,35 +164,7 @@ pub async fn handle(
     let max_bytes = usize::try_from(request.max_bytes)
         .unwrap_or(0)
         .min(limits::FETCH_RESPONSE_SIZE_MAX);
-    // Loop bound: each pass either returns or waits for an append or the deadline, and the
-    // deadline is at most FETCH_MAX_WAIT_MS_MAX away.
-    let results = loop {
-        let waiting = min_bytes > 0 && Instant::now() < deadline;
-        let wake = if waiting {
-            Some(register_waiters(&ctx.shard, &wanted).await?)
-        } else {
-            None
-        };
-        let results = read_all(&ctx.shard, &wanted).await?;
-        let available: usize = results
-            .iter()
-            .flatten()
-            .flatten()
-            .map(|data| data.records.size())
-            .sum();
-        let errors = results.iter().flatten().any(Result::is_err);
-        let Some(wake) = wake else { break results };
-        if available >= min_bytes || errors || Instant::now() >= deadline {
-            break results;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        // Either an append woke us (read again) or the deadline passed (read once more, then
-        // answer with whatever there is).
-        let _ = compio::time::timeout(left, wake.recv_async()).await;
-        if Instant::now() >= deadline {
-            break read_all(&ctx.shard, &wanted).await?;
-        }
-    };
+    let results = read_waiting(&ctx.shard, &wanted, upto, min_bytes, deadline).await?;
     let mut budget = max_bytes;
     let mut first_data_seen = false;
     let mut leased = Vec::new();
@@ -196,11 +191,55 @@ pub async fn handle(
     })
 }
 
+/// Reads every wanted partition, waiting (long poll) while fewer than `min_bytes` are there
+/// and the deadline has not passed.
+async fn read_waiting(
+    shard: &Rc<Shard>,
+    wanted: &[Wanted],
+    upto: ReadUpto,
+    min_bytes: usize,
+    deadline: Instant,
+) -> Result<Results, HandlerError> {
+    // Loop bound: each pass either returns or waits for an append or the deadline, and the
+    // deadline is at most FETCH_MAX_WAIT_MS_MAX away.
+    let results = loop {
+        let waiting = min_bytes > 0 && Instant::now() < deadline;
+        let wake = if waiting {
+            Some(register_waiters(shard, wanted).await?)
+        } else {
+            None
+        };
+        let results = read_all(shard, wanted, upto).await?;
+        let available: usize = results
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|data| data.records.size())
+            .sum();
+        let errors = results.iter().flatten().any(Result::is_err);
+        let Some(wake) = wake else { break results };
+        if available >= min_bytes || errors || Instant::now() >= deadline {
+            break results;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Either an append woke us (read again) or the deadline passed (read once more, then
+        // answer with whatever there is).
+        let _ = compio::time::timeout(left, wake.recv_async()).await;
+        if Instant::now() >= deadline {
+            break read_all(shard, wanted, upto).await?;
+        }
+    };
+    Ok(results)
+}
+
 /// The bytes to wait for: the request's `min_bytes`, or 0 when a partition is refused here
 /// (unknown, led elsewhere, fenced epoch), so the client hears of it at once, as Kafka answers
 /// a fetch with partition errors without waiting.
 fn min_bytes(request: &FetchRequest, wanted: &[Wanted]) -> usize {
-    if wanted.iter().any(|want| want.target.is_err()) {
+    if wanted
+        .iter()
+        .any(|want| want.target.is_err() || want.diverging.is_some())
+    {
         return 0;
     }
     usize::try_from(request.min_bytes).unwrap_or(0)
@@ -264,6 +303,9 @@ fn resolve(
                 topic_index,
                 partition_index: partition.partition,
                 target,
+                epochs: (partition.current_leader_epoch, partition.last_fetched_epoch),
+                diverging: None,
+                offsets_hint: None,
             });
         }
     }
@@ -273,10 +315,14 @@ fn resolve(
 /// One result per entry of `wanted`, in the same order (`None` where nothing was read).
 type Results = Vec<Option<ReadResult>>;
 
-async fn read_all(shard: &Rc<Shard>, wanted: &[Wanted]) -> Result<Results, HandlerError> {
+async fn read_all(
+    shard: &Rc<Shard>,
+    wanted: &[Wanted],
+    upto: ReadUpto,
+) -> Result<Results, HandlerError> {
     let mut per_shard: BTreeMap<usize, Vec<(usize, PartitionKey, i64, u32)>> = BTreeMap::new();
     for (index, want) in wanted.iter().enumerate() {
-        if let Ok((key, offset, max)) = want.target {
+        if let (Ok((key, offset, max)), None) = (want.target, want.diverging) {
             per_shard
                 .entry(owner(shard, key))
                 .or_default()
@@ -301,7 +347,7 @@ async fn read_all(shard: &Rc<Shard>, wanted: &[Wanted]) -> Result<Results, Handl
                                 offset,
                                 max_bytes: max,
                                 min_one_batch: true,
-                                upto: ReadUpto::HighWatermark,
+                                upto,
                             };
                             let result = read_partition(&owner.state.logs, mode, read).await;
                             results.push((index, result));
@@ -390,6 +436,10 @@ fn partition_data(
     let result = match (&want.target, result) {
         (Err(refused), _) => {
             let mut data = empty(refused.error_code);
+            if let Some((log_start_offset, high_watermark)) = want.offsets_hint {
+                data.log_start_offset = log_start_offset;
+                data.high_watermark = high_watermark;
+            }
             if let Some(leader) = refused.current_leader() {
                 data.current_leader = LeaderIdAndEpoch {
                     leader_id: leader.leader_id,
@@ -398,7 +448,18 @@ fn partition_data(
             }
             return (data, None);
         }
-        (Ok(_), None) => return (empty(ErrorCode::UnknownServerError), None),
+        (Ok(_), None) => {
+            let Some((diverging, high_watermark)) = want.diverging else {
+                return (empty(ErrorCode::UnknownServerError), None);
+            };
+            let mut data = empty(ErrorCode::None);
+            data.high_watermark = high_watermark;
+            data.diverging_epoch = FetchEpochEndOffset {
+                epoch: diverging.epoch,
+                end_offset: diverging.end_offset,
+            };
+            return (data, None);
+        }
         (Ok(_), Some(result)) => result,
     };
     let data = match result {

@@ -46,6 +46,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod replica_fetch;
 // ---- consumer groups ----
 pub mod delete_groups;
 pub mod describe_groups;

@@ -14,9 +14,13 @@
 //! without a cross-shard hop and owning shards only write. Batches stay slices of the request
 //! frame all the way into the segment write: no copy in user space.
 //!
-//! acks: 0 sends no response, 1 and -1 answer after the append (a single node is the whole ISR,
-//! so -1 means the same as 1 here; strict flush topics answer after their fdatasync). Other
-//! values get INVALID_REQUIRED_ACKS for every partition.
+//! acks: 0 sends no response, 1 answers after the leader's append (strict flush topics after
+//! their fdatasync), -1 (all) on a replicated partition after the high watermark passed the
+//! batch — every ISR member has it — or with NOT_ENOUGH_REPLICAS (ISR below
+//! `min.insync.replicas`, nothing appended), NOT_ENOUGH_REPLICAS_AFTER_APPEND or
+//! REQUEST_TIMED_OUT (the request's `timeout_ms`), as Kafka answers (the owning shard's
+//! replica manager decides, `replication::manager`). A partition with one replica is its own
+//! ISR: -1 answers as 1. Other values get INVALID_REQUIRED_ACKS for every partition.
 //!
 //! Only the partition's leader appends (`common::serve_partition`): elsewhere the answer is
 //! NOT_LEADER_OR_FOLLOWER, with (v10+, KIP-951) the leader and its epoch as this broker knows
@@ -38,6 +42,7 @@ use crate::protocol::messages::produce::{
 };
 use crate::protocol::record_batch::{BatchError, BatchSplitter};
 use crate::protocol::{ApiKey, ErrorCode};
+use crate::replication::AppendFailure;
 use crate::shard::MeshError;
 use crate::storage::PartitionKey;
 use crate::storage::{AppendInfo, AppendRequest, CheckedBatch, StorageError};
@@ -46,6 +51,7 @@ use compio::runtime::JoinHandle;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const API_KEY: ApiKey = ApiKey::Produce;
 pub const VERSION_MIN: i16 = 3;
@@ -79,6 +85,7 @@ pub async fn handle(
     // Taken before any `.await`, so tickets follow the connection's request order.
     let ticket = ctx.produce_turns.ticket();
     let acks = request.acks;
+    let request_timeout_ms = request.timeout_ms;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut slots = Vec::new();
     let mut per_shard = PerShard::new();
@@ -119,7 +126,7 @@ pub async fn handle(
     // Spawn every owning shard's call on this request's turn, before awaiting any of them
     // (see the module docs on order); then let the next request have its turn.
     ticket.turn().await;
-    let calls = spawn_appends(&ctx.shard, per_shard);
+    let calls = spawn_appends(&ctx.shard, per_shard, acks, ack_timeout(request_timeout_ms));
     drop(ticket);
     let results = collect_appends(calls).await?;
     #[cfg(feature = "failpoints")]
@@ -222,17 +229,25 @@ fn plan_partition(
     }
 }
 
+/// How long an acks=all answer may wait: the request's `timeout_ms`, bounded.
+fn ack_timeout(timeout_ms: i32) -> Duration {
+    let timeout_ms = u64::try_from(timeout_ms).unwrap_or(0);
+    Duration::from_millis(timeout_ms.min(limits::PRODUCE_TIMEOUT_MS_MAX))
+}
+
 /// The appends of one request, by owning shard.
 type PerShard = BTreeMap<usize, Vec<(PartitionKey, AppendRequest)>>;
 
 /// One owning shard's answer: a result per append, in the order sent.
-type AppendResults = Vec<Result<AppendInfo, StorageError>>;
+type AppendResults = Vec<Result<AppendInfo, AppendFailure>>;
 
 /// Spawns one call per owning shard, without suspending (tasks start in spawn order, which
 /// keeps the connection's request order; see the module docs).
 fn spawn_appends(
     shard: &Rc<Shard>,
     per_shard: PerShard,
+    acks: i16,
+    timeout: Duration,
 ) -> Vec<(usize, JoinHandle<Result<AppendResults, MeshError>>)> {
     per_shard
         .into_iter()
@@ -242,7 +257,8 @@ fn spawn_appends(
                 shard
                     .invoke_on(target, move |owner| async move {
                         let sizes = crate::metrics::append_sizes(&appends);
-                        let results = owner.state.logs.append_all(appends).await;
+                        let replicas = &owner.state.replicas;
+                        let results = replicas.append(appends, acks, timeout).await;
                         crate::metrics::record_produce(&sizes, &results);
                         results
                     })
@@ -309,7 +325,7 @@ fn split_batches(records: Option<Bytes>) -> Result<Vec<CheckedBatch>, Invalid> {
 fn partition_response(
     index: i32,
     outcome: &Outcome,
-    results: &BTreeMap<usize, Vec<Result<AppendInfo, StorageError>>>,
+    results: &BTreeMap<usize, AppendResults>,
 ) -> PartitionProduceResponse {
     let failed = |error_code: ErrorCode| PartitionProduceResponse {
         index,
@@ -349,11 +365,12 @@ fn partition_response(
                     log_start_offset: info.log_start_offset,
                     ..PartitionProduceResponse::default()
                 },
-                Some(Err(error)) => {
+                Some(Err(AppendFailure::Storage(error))) => {
                     let mut response = failed(storage_error_code(error));
                     response.error_message = Some(error.to_string().as_str().into());
                     response
                 }
+                Some(Err(AppendFailure::Code(code))) => failed(*code),
                 None => failed(ErrorCode::UnknownServerError),
             }
         }

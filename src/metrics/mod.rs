@@ -25,7 +25,7 @@ pub mod http;
 pub mod scrape;
 
 use crate::protocol::ApiKey;
-use crate::storage::{AppendInfo, AppendRequest, StorageError};
+use crate::storage::{AppendInfo, AppendRequest};
 use crate::storage::{LeasedRange, PartitionKey};
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
@@ -109,7 +109,7 @@ pub fn record_request(api_key: ApiKey, elapsed: Duration, failed: bool) {
 
 /// Counts the appends that wrote: `sizes[i]` is the batch bytes of the append whose outcome
 /// is `results[i]`. Duplicates (nothing written) and failures are not counted.
-pub fn record_produce(sizes: &[u64], results: &[Result<AppendInfo, StorageError>]) {
+pub fn record_produce<E>(sizes: &[u64], results: &[Result<AppendInfo, E>]) {
     let (mut bytes, mut records) = (0_u64, 0_u64);
     for (size, result) in sizes.iter().zip(results) {
         if let Ok(info) = result
@@ -216,7 +216,7 @@ mod tests {
             duplicate: true,
             ..written
         };
-        record_produce(&[100, 50], &[Ok(written), Ok(duplicate)]);
+        record_produce::<()>(&[100, 50], &[Ok(written), Ok(duplicate)]);
         let after = counters();
         assert_eq!(after.produce_bytes, before.produce_bytes + 100);
         assert_eq!(after.produce_records, before.produce_records + 3);

@@ -35,6 +35,7 @@
 
 pub mod compression;
 pub mod error_code;
+pub mod exchange;
 pub mod frame;
 pub mod header;
 pub mod macros;

@@ -17,9 +17,11 @@
 //! (storage), the committed partition state (cluster metadata), the network.
 pub mod acks;
 pub mod epochs;
+mod fetcher;
 pub mod follower;
 pub mod invariants;
 pub mod leader;
+pub mod manager;
 pub mod replica;
 #[cfg(test)]
 mod tests;
@@ -29,4 +31,5 @@ pub use epochs::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use follower::{FetchPosition, FollowerAction, FollowerError, FollowerReplica};
 pub use invariants::{InvariantViolation, LeaderHistory};
 pub use leader::{AckRegistration, LeaderEffects, LeaderReplica, ProduceError};
+pub use manager::{AppendFailure, IsrChange, Proposer, ReplicaManager, ReplicationSettings};
 pub use replica::{FetchAnswer, FetchError, FollowerFetch, IsrProposal, ReplicaConfig, ReplicaId};

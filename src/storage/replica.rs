@@ -494,7 +494,10 @@ mod tests {
         follower.append_replicated(batches).await.unwrap();
         // The leader dies before answering the last produce; the producer retries on the new
         // leader, which must answer with the original offsets and write nothing.
-        follower.assign_epoch(2, follower.log_end_offset()).await.unwrap();
+        follower
+            .assign_epoch(2, follower.log_end_offset())
+            .await
+            .unwrap();
         let retry = follower
             .append(vec![producer_batch(42, 4, 2)], 2)
             .await
@@ -503,7 +506,10 @@ mod tests {
         assert_eq!((retry.base_offset, retry.last_offset), (4, 5));
         assert_eq!(follower.log_end_offset(), 6);
         // The next sequence is in order; a gap is refused.
-        let next = follower.append(vec![producer_batch(42, 6, 1)], 2).await.unwrap();
+        let next = follower
+            .append(vec![producer_batch(42, 6, 1)], 2)
+            .await
+            .unwrap();
         assert_eq!(next.base_offset, 6);
         let gap = follower.append(vec![producer_batch(42, 9, 1)], 2).await;
         assert!(matches!(gap, Err(StorageError::Producer(_))));
@@ -527,10 +533,16 @@ mod tests {
         // Replicated: the high watermark stays until replication moves it.
         assert_eq!(log.high_watermark(), 0);
         assert_eq!(log.move_high_watermark(3), 3);
-        assert!(!log.maybe_persist_high_watermark().await.unwrap(), "not due");
+        assert!(
+            !log.maybe_persist_high_watermark().await.unwrap(),
+            "not due"
+        );
         clock.advance(Duration::from_secs(6));
         assert!(log.maybe_persist_high_watermark().await.unwrap());
-        assert!(!log.maybe_persist_high_watermark().await.unwrap(), "unchanged");
+        assert!(
+            !log.maybe_persist_high_watermark().await.unwrap(),
+            "unchanged"
+        );
         assert_eq!(log.move_high_watermark(5), 5);
         // A crash: no close, so 5 was never written.
         drop(log);
@@ -558,12 +570,20 @@ mod tests {
         // A control file from before replication: the log start (conservative).
         let control = path.join(CONTROL_FILE_NAME);
         let text = std::fs::read_to_string(&control).unwrap();
-        let old: String = text.lines().take(4).map(|line| format!("{line}\n")).collect();
+        let old: String = text
+            .lines()
+            .take(4)
+            .map(|line| format!("{line}\n"))
+            .collect();
         std::fs::write(&control, old).unwrap();
         let log = open(&path, config(1 << 20), true).await;
         assert_eq!(log.high_watermark(), log.log_start_offset());
         log.close().await.unwrap();
-        std::fs::write(&control, text.lines().take(4).collect::<Vec<_>>().join("\n")).unwrap();
+        std::fs::write(
+            &control,
+            text.lines().take(4).collect::<Vec<_>>().join("\n"),
+        )
+        .unwrap();
         let log = open(&path, config(1 << 20), false).await;
         assert_eq!(log.high_watermark(), 4, "single node: the log end");
     }
@@ -577,7 +597,11 @@ mod tests {
             .unwrap();
         assert_eq!(log.move_high_watermark(1), 3, "single node: log end");
         log.set_replicated(true);
-        assert_eq!(log.high_watermark(), 3, "committed on one node stays committed");
+        assert_eq!(
+            log.high_watermark(),
+            3,
+            "committed on one node stays committed"
+        );
         log.append(vec![build_batch_sized(2, NOW, 30, 2)], 1)
             .await
             .unwrap();
@@ -651,7 +675,11 @@ mod tests {
         // Below the log start: emptied and restarted there.
         assert_eq!(log.truncate_replica_to(1).await.unwrap(), 1);
         assert_eq!(
-            (log.log_start_offset(), log.high_watermark(), log.log_end_offset()),
+            (
+                log.log_start_offset(),
+                log.high_watermark(),
+                log.log_end_offset()
+            ),
             (1, 1, 1)
         );
         log.reset_to(40).await.unwrap();

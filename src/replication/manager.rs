@@ -1,0 +1,683 @@
+//! The replica manager: one per shard, it runs the sans-IO replica state machines
+//! ([`LeaderReplica`], [`FollowerReplica`]) of the replicated partitions the shard hosts, and
+//! does their I/O through the shard's log pump.
+//!
+//! - Roles follow the committed metadata ([`ReplicaManager::reconcile`], on every installed
+//!   snapshot): a partition with more than one replica whose leader is this broker gets a
+//!   `LeaderReplica` (its epoch recorded at its log end, as Kafka's makeLeader); one led
+//!   elsewhere gets a `FollowerReplica`, fetched by the shard's fetcher for that leader
+//!   (`fetcher.rs`). A partition with one replica has no role here: its log's high watermark
+//!   follows its log end, as on a single node.
+//! - Produce ([`ReplicaManager::append`]): acks=all is refused before the append when the ISR
+//!   is below `min.insync.replicas`; after it, the leader learns its new log end and the
+//!   request waits for the high watermark (or its timeout, or the loss of leadership).
+//! - Follower fetches reaching this leader ([`ReplicaManager::follower_fetch`]) move the
+//!   follower's offset, the high watermark and the ISR proposals.
+//! - Effects: a new high watermark goes to storage through one task per shard (so two
+//!   updates never reach the pump out of order); an ISR proposal goes to the controller
+//!   (AlterPartition) through the proposer the broker installs; acks=all answers go to the
+//!   waiting produce requests.
+//!
+//! Runs on its own shard; `!Send`. No `RefCell` borrow is held across an `.await`.
+use super::epochs::{EpochEntry, LeaderEpochCache};
+use super::{
+    AckAnswer, AckOutcome, AckRegistration, FetchAnswer, FetchError, FollowerFetch,
+    FollowerReplica, IsrProposal, LeaderEffects, LeaderReplica, ReplicaConfig,
+};
+use crate::cluster::ClusterMetadata;
+use crate::cluster::configs::{effective, topic_config};
+use crate::cluster::metadata::{NO_LEADER, PartitionState};
+use crate::limits::{ACK_WAITERS_PER_PARTITION_MAX, REPLICA_TICK_MS};
+use crate::protocol::ErrorCode;
+use crate::shard::placement::shard_for;
+use crate::storage::{AppendInfo, AppendRequest, LogPump, PartitionKey, StorageError};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a shard's replication needs from the broker's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplicationSettings {
+    pub node_id: i32,
+    pub shard_index: usize,
+    pub shard_count: usize,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max: Duration,
+}
+
+/// An ISR change to send to the controller (AlterPartition), with what it is based on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChange {
+    pub key: PartitionKey,
+    pub leader_id: i32,
+    pub proposal: IsrProposal,
+}
+
+/// Sends an ISR change to the controller; resolves to the refusal's code, if refused.
+pub type Proposer = Rc<dyn Fn(IsrChange) -> Pin<Box<dyn Future<Output = Option<ErrorCode>>>>>;
+
+/// Why an append on a replicated partition failed, as the Produce response says it.
+#[derive(Debug)]
+pub enum AppendFailure {
+    Storage(StorageError),
+    Code(ErrorCode),
+}
+
+/// A replicated partition's role on this broker.
+#[derive(Debug)]
+pub(super) enum Role {
+    Leader(Leading),
+    Follower(Following),
+}
+
+#[derive(Debug)]
+pub(super) struct Leading {
+    pub(super) replica: LeaderReplica,
+    /// The leader's leader-epoch cache, its own epoch included (DivergingEpoch answers).
+    pub(super) epochs: LeaderEpochCache,
+}
+
+#[derive(Debug)]
+pub(super) struct Following {
+    pub(super) replica: FollowerReplica,
+    pub(super) epochs: LeaderEpochCache,
+    /// Not fetched before this instant (the leader refused it; metadata may move it).
+    pub(super) retry_at: Option<Instant>,
+}
+
+/// One shard's replicas.
+pub struct ReplicaManager {
+    pub(super) settings: ReplicationSettings,
+    pub(super) logs: LogPump,
+    origin: Instant,
+    pub(super) roles: RefCell<HashMap<PartitionKey, Role>>,
+    /// The snapshot the roles follow.
+    pub(super) metadata: RefCell<Arc<ClusterMetadata>>,
+    /// acks=all requests waiting, by partition and ticket.
+    acks: RefCell<HashMap<(PartitionKey, u64), flume::Sender<AckOutcome>>>,
+    /// High watermarks to hand to storage (the latest per partition), and the flusher's bell.
+    high_watermarks: RefCell<HashMap<PartitionKey, i64>>,
+    bell: flume::Sender<()>,
+    bell_inbox: RefCell<Option<flume::Receiver<()>>>,
+    proposer: RefCell<Option<Proposer>>,
+    /// Leaders whose fetcher task runs on this shard.
+    pub(super) fetchers: RefCell<BTreeMap<i32, ()>>,
+    /// One reconcile at a time (they await the log pump): a bounded(1) channel as a lock.
+    reconciling: (flume::Sender<()>, flume::Receiver<()>),
+    pub(super) stopping: Cell<bool>,
+    this: RefCell<Weak<ReplicaManager>>,
+}
+
+impl std::fmt::Debug for ReplicaManager {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ReplicaManager")
+            .field("shard", &self.settings.shard_index)
+            .field("replicas", &self.roles.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReplicaManager {
+    #[must_use]
+    pub fn new(
+        settings: ReplicationSettings,
+        logs: LogPump,
+        metadata: Arc<ClusterMetadata>,
+    ) -> Rc<Self> {
+        let (bell, bell_inbox) = flume::bounded(1);
+        let manager = Rc::new(Self {
+            settings,
+            logs,
+            origin: Instant::now(),
+            roles: RefCell::default(),
+            metadata: RefCell::new(metadata),
+            acks: RefCell::default(),
+            high_watermarks: RefCell::default(),
+            bell,
+            bell_inbox: RefCell::new(Some(bell_inbox)),
+            proposer: RefCell::new(None),
+            fetchers: RefCell::default(),
+            reconciling: flume::bounded(1),
+            stopping: Cell::new(false),
+            this: RefCell::new(Weak::new()),
+        });
+        *manager.this.borrow_mut() = Rc::downgrade(&manager);
+        manager
+    }
+
+    /// Starts the shard's replication tasks (the tick and the high-watermark flusher) and
+    /// installs how ISR changes reach the controller. Called once the shard runs.
+    pub fn start(self: &Rc<Self>, proposer: Proposer) {
+        *self.proposer.borrow_mut() = Some(proposer);
+        if let Some(inbox) = self.bell_inbox.borrow_mut().take() {
+            compio::runtime::spawn(flush_high_watermarks(Rc::downgrade(self), inbox)).detach();
+        }
+        compio::runtime::spawn(tick(Rc::downgrade(self))).detach();
+        super::fetcher::ensure_fetchers(self);
+    }
+
+    /// Stops the tasks: fetchers end at their next turn, waiters are answered.
+    pub fn stop(&self) {
+        self.stopping.set(true);
+        let keys: Vec<PartitionKey> = self.roles.borrow().keys().copied().collect();
+        for key in keys {
+            self.resign(key);
+        }
+    }
+
+    pub(super) fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    pub(super) fn rc(&self) -> Option<Rc<Self>> {
+        self.this.borrow().upgrade()
+    }
+
+    /// Whether this shard runs a role for `key` (a replicated partition hosted here).
+    #[must_use]
+    pub fn is_replicated(&self, key: PartitionKey) -> bool {
+        self.roles.borrow().contains_key(&key)
+    }
+
+    /// The high watermark of a partition this broker leads, as its leader computes it.
+    #[must_use]
+    pub fn leader_high_watermark(&self, key: PartitionKey) -> Option<i64> {
+        match self.roles.borrow().get(&key) {
+            Some(Role::Leader(leading)) => Some(leading.replica.high_watermark()),
+            _ => None,
+        }
+    }
+
+    /// Brings the roles in line with `metadata` (a newer snapshot; older ones are ignored).
+    pub async fn reconcile(&self, metadata: Arc<ClusterMetadata>) {
+        // The lock: a second reconcile waits here until the first is done.
+        if self.reconciling.0.send_async(()).await.is_err() {
+            return;
+        }
+        self.reconcile_locked(metadata).await;
+        let _ = self.reconciling.1.try_recv();
+    }
+
+    async fn reconcile_locked(&self, metadata: Arc<ClusterMetadata>) {
+        if metadata.version < self.metadata.borrow().version {
+            return;
+        }
+        *self.metadata.borrow_mut() = Arc::clone(&metadata);
+        let wanted = self.wanted(&metadata);
+        let gone: Vec<PartitionKey> = self
+            .roles
+            .borrow()
+            .keys()
+            .filter(|key| !wanted.contains_key(key))
+            .copied()
+            .collect();
+        for key in gone {
+            self.resign(key);
+            self.roles.borrow_mut().remove(&key);
+        }
+        for (key, (state, min_insync_replicas)) in wanted {
+            self.reconcile_partition(key, &state, min_insync_replicas)
+                .await;
+        }
+        if let Some(manager) = self.rc() {
+            super::fetcher::ensure_fetchers(&manager);
+        }
+    }
+
+    /// The replicated partitions this shard hosts, with their state and min ISR.
+    fn wanted(&self, metadata: &ClusterMetadata) -> HashMap<PartitionKey, (PartitionState, usize)> {
+        let ReplicationSettings {
+            node_id,
+            shard_index,
+            shard_count,
+            ..
+        } = self.settings;
+        let mut wanted = HashMap::new();
+        let min_isr_def = topic_config("min.insync.replicas");
+        for topic in metadata.topics.values() {
+            let min_insync_replicas = min_isr_def
+                .map(|def| effective(def, &topic.configs, &metadata.broker_configs).value)
+                .and_then(|value| value.parse::<usize>().ok())
+                .unwrap_or(1)
+                .max(1);
+            for (partition, state) in metadata
+                .recorded_partitions(topic.topic_id)
+                .iter()
+                .enumerate()
+            {
+                let Ok(partition) = i32::try_from(partition) else {
+                    break;
+                };
+                let hosted = state.replicas.len() > 1 && state.replicas.contains(&node_id);
+                if !hosted || shard_for(topic.topic_id, partition, shard_count) != shard_index {
+                    continue;
+                }
+                let key = PartitionKey {
+                    topic_id: topic.topic_id,
+                    partition,
+                };
+                wanted.insert(key, (state.clone(), min_insync_replicas));
+            }
+        }
+        wanted
+    }
+
+    async fn reconcile_partition(
+        &self,
+        key: PartitionKey,
+        state: &PartitionState,
+        min_insync_replicas: usize,
+    ) {
+        let node_id = self.settings.node_id;
+        let now = self.now();
+        let same_leader = matches!(
+            self.roles.borrow().get(&key),
+            Some(Role::Leader(leading)) if leading.replica.leader_epoch() == state.leader_epoch
+                && !leading.replica.is_fenced()
+        );
+        if state.leader == node_id && same_leader {
+            let effects = match self.roles.borrow_mut().get_mut(&key) {
+                Some(Role::Leader(leading)) => leading.replica.apply_committed(state, now),
+                _ => LeaderEffects::default(),
+            };
+            self.handle_effects(key, effects);
+            return;
+        }
+        if state.leader == node_id {
+            self.resign(key);
+            self.become_leader(key, state, min_insync_replicas).await;
+            return;
+        }
+        let following = match self.roles.borrow_mut().get_mut(&key) {
+            Some(Role::Follower(following)) => {
+                following.replica.follow(state.leader, state.leader_epoch);
+                following.retry_at = None;
+                true
+            }
+            _ => false,
+        };
+        if !following {
+            self.resign(key);
+            self.become_follower(key, state).await;
+        }
+    }
+
+    async fn become_leader(&self, key: PartitionKey, state: &PartitionState, min_isr: usize) {
+        let log = match self.logs.replica_state(key).await {
+            Ok(log) => log,
+            Err(error) => {
+                tracing::warn!(?key, %error, "cannot lead: the log is not readable");
+                self.roles.borrow_mut().remove(&key);
+                return;
+            }
+        };
+        let leo = log.log_end_offset;
+        if let Err(error) = self.logs.assign_epoch(key, state.leader_epoch, leo).await {
+            tracing::warn!(?key, %error, "cannot record the new leader epoch");
+        }
+        let mut epochs = epoch_cache(&log.epochs);
+        epochs.assign(state.leader_epoch, leo);
+        let config = ReplicaConfig {
+            replica_id: self.settings.node_id,
+            min_insync_replicas: min_isr,
+            replica_lag_time_max: self.settings.replica_lag_time_max,
+            ack_waiters_max: ACK_WAITERS_PER_PARTITION_MAX,
+        };
+        let high_watermark = log.high_watermark.clamp(0, leo);
+        let replica = LeaderReplica::new(config, state, leo, high_watermark, self.now());
+        tracing::info!(
+            ?key,
+            leader_epoch = state.leader_epoch,
+            log_end_offset = leo,
+            high_watermark,
+            "leading"
+        );
+        let leading = Leading { replica, epochs };
+        self.roles.borrow_mut().insert(key, Role::Leader(leading));
+        // A follower that is already caught up lets the HW move at its next fetch; an ISR of
+        // one (or a min ISR of one) may move it now.
+        let effects = match self.roles.borrow_mut().get_mut(&key) {
+            Some(Role::Leader(leading)) => leading.replica.append(leo),
+            _ => LeaderEffects::default(),
+        };
+        self.handle_effects(key, effects);
+    }
+
+    async fn become_follower(&self, key: PartitionKey, state: &PartitionState) {
+        let log = match self.logs.replica_state(key).await {
+            Ok(log) => log,
+            Err(error) => {
+                tracing::warn!(?key, %error, "cannot follow: the log is not readable");
+                self.roles.borrow_mut().remove(&key);
+                return;
+            }
+        };
+        let leo = log.log_end_offset;
+        let high_watermark = log.high_watermark.clamp(0, leo);
+        let leader = (state.leader, state.leader_epoch);
+        let replica = FollowerReplica::new(self.settings.node_id, leader, leo, high_watermark);
+        let following = Following {
+            replica,
+            epochs: epoch_cache(&log.epochs),
+            retry_at: None,
+        };
+        self.roles
+            .borrow_mut()
+            .insert(key, Role::Follower(following));
+    }
+
+    /// Ends leadership of `key` if this broker leads it: waiters are answered
+    /// NOT_LEADER_OR_FOLLOWER.
+    fn resign(&self, key: PartitionKey) {
+        let effects = match self.roles.borrow_mut().get_mut(&key) {
+            Some(Role::Leader(leading)) => leading.replica.resign(),
+            _ => return,
+        };
+        self.handle_effects(key, effects);
+    }
+
+    /// Appends produce requests on this (owning) shard. Partitions without a role here take
+    /// the single-node path (HW = log end); replicated ones are refused unless this broker
+    /// leads them, and with acks=all wait for the high watermark until `timeout`.
+    pub async fn append(
+        &self,
+        appends: Vec<(PartitionKey, AppendRequest)>,
+        acks: i16,
+        timeout: Duration,
+    ) -> Vec<Result<AppendInfo, AppendFailure>> {
+        let deadline = self.now() + timeout;
+        let mut results: Vec<Option<Result<AppendInfo, AppendFailure>>> = Vec::new();
+        let mut allowed = Vec::with_capacity(appends.len());
+        for (key, mut request) in appends {
+            match self.check_append(key, acks) {
+                Ok(leader_epoch) => {
+                    // The leader's own epoch, whoever built the request (the group
+                    // coordinator does not know it).
+                    request.leader_epoch = leader_epoch.unwrap_or(request.leader_epoch);
+                    allowed.push((results.len(), key, request));
+                    results.push(None);
+                }
+                Err(code) => results.push(Some(Err(AppendFailure::Code(code)))),
+            }
+        }
+        let (positions, requests): (Vec<(usize, PartitionKey)>, Vec<_>) = allowed
+            .into_iter()
+            .map(|(position, key, request)| ((position, key), (key, request)))
+            .unzip();
+        let appended = self.logs.append_all(requests).await;
+        let mut waits = Vec::new();
+        for ((position, key), result) in positions.into_iter().zip(appended) {
+            let outcome = match result {
+                Err(error) => Err(AppendFailure::Storage(error)),
+                Ok(info) => match self.appended(key, &info, acks, deadline) {
+                    Ok(Some(wait)) => {
+                        waits.push((position, info, wait));
+                        continue;
+                    }
+                    Ok(None) => Ok(info),
+                    Err(code) => Err(AppendFailure::Code(code)),
+                },
+            };
+            if let Some(slot) = results.get_mut(position) {
+                *slot = Some(outcome);
+            }
+        }
+        for (position, info, wait) in waits {
+            let outcome = wait_ack(&wait, timeout).await;
+            let answer = match outcome.error_code() {
+                ErrorCode::None => Ok(info),
+                code => Err(AppendFailure::Code(code)),
+            };
+            if let Some(slot) = results.get_mut(position) {
+                *slot = Some(answer);
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.unwrap_or(Err(AppendFailure::Code(ErrorCode::UnknownServerError))))
+            .collect()
+    }
+
+    /// Whether `key` may append now; `Some(leader epoch)` for a replicated partition.
+    fn check_append(&self, key: PartitionKey, acks: i16) -> Result<Option<i32>, ErrorCode> {
+        match self.roles.borrow().get(&key) {
+            None => Ok(None),
+            Some(Role::Follower(_)) => Err(ErrorCode::NotLeaderOrFollower),
+            Some(Role::Leader(leading)) if leading.replica.is_fenced() => {
+                Err(ErrorCode::NotLeaderOrFollower)
+            }
+            Some(Role::Leader(leading)) => {
+                if acks == -1 {
+                    leading
+                        .replica
+                        .check_append_acks_all()
+                        .map_err(|error| error.error_code(false))?;
+                }
+                Ok(Some(leading.replica.leader_epoch()))
+            }
+        }
+    }
+
+    /// After a successful append: the leader's new log end, and for acks=all the waiter.
+    fn appended(
+        &self,
+        key: PartitionKey,
+        info: &AppendInfo,
+        acks: i16,
+        deadline: Duration,
+    ) -> Result<Option<flume::Receiver<AckOutcome>>, ErrorCode> {
+        let mut roles = self.roles.borrow_mut();
+        let leading = match roles.get_mut(&key) {
+            None => return Ok(None),
+            Some(Role::Leader(leading)) => leading,
+            Some(Role::Follower(_)) => return Err(ErrorCode::NotLeaderOrFollower),
+        };
+        let log_end_offset = (info.last_offset + 1).max(leading.replica.log_end_offset());
+        let effects = leading.replica.append(log_end_offset);
+        let registration = if acks == -1 {
+            Some(leading.replica.register_ack(info.last_offset, deadline))
+        } else {
+            None
+        };
+        drop(roles);
+        self.handle_effects(key, effects);
+        match registration {
+            None | Some(Ok(AckRegistration::Done)) => Ok(None),
+            Some(Err(error)) => Err(error.error_code(true)),
+            Some(Ok(AckRegistration::Parked(ticket))) => {
+                let (sender, receiver) = flume::bounded(1);
+                self.acks.borrow_mut().insert((key, ticket.0), sender);
+                Ok(Some(receiver))
+            }
+        }
+    }
+
+    /// A follower's fetch of `key`, which this broker must lead: moves the follower's offset
+    /// and the HW. `log_end_offset` is the leader's log end now (the caller read it from the
+    /// pump, so it covers every append a follower can have seen).
+    ///
+    /// # Errors
+    /// The partition's error code (not the leader, epochs, unknown replica, offset range).
+    pub fn follower_fetch(
+        &self,
+        key: PartitionKey,
+        fetch: &FollowerFetch,
+        log_end_offset: i64,
+    ) -> Result<FetchAnswer, FetchError> {
+        let now = self.now();
+        let mut roles = self.roles.borrow_mut();
+        let Some(Role::Leader(leading)) = roles.get_mut(&key) else {
+            return Err(FetchError::NotLeader);
+        };
+        let mut effects = LeaderEffects::default();
+        if log_end_offset > leading.replica.log_end_offset() {
+            effects = leading.replica.append(log_end_offset);
+        }
+        let (answer, more) = leading
+            .replica
+            .follower_fetch(fetch, &leading.epochs, now)?;
+        drop(roles);
+        self.handle_effects(key, effects);
+        self.handle_effects(key, more);
+        Ok(answer)
+    }
+
+    /// Acts on what a state machine asked for.
+    pub(super) fn handle_effects(&self, key: PartitionKey, effects: LeaderEffects) {
+        let LeaderEffects {
+            acks,
+            proposal,
+            high_watermark,
+        } = effects;
+        if let Some(high_watermark) = high_watermark {
+            self.high_watermarks
+                .borrow_mut()
+                .insert(key, high_watermark);
+            let _ = self.bell.try_send(());
+        }
+        for answer in acks {
+            self.answer_ack(key, answer);
+        }
+        if let Some(proposal) = proposal {
+            self.propose(key, proposal);
+        }
+    }
+
+    fn answer_ack(&self, key: PartitionKey, answer: AckAnswer) {
+        if let Some(sender) = self.acks.borrow_mut().remove(&(key, answer.ticket.0)) {
+            let _ = sender.try_send(answer.outcome);
+        }
+    }
+
+    /// Sends an ISR change to the controller on its own task; a refusal lets the leader
+    /// propose again at a later tick.
+    fn propose(&self, key: PartitionKey, proposal: IsrProposal) {
+        let Some(proposer) = self.proposer.borrow().clone() else {
+            self.proposal_failed(key, &proposal);
+            return;
+        };
+        let change = IsrChange {
+            key,
+            leader_id: self.settings.node_id,
+            proposal: proposal.clone(),
+        };
+        let manager = self.this.borrow().clone();
+        compio::runtime::spawn(async move {
+            let refused = proposer(change).await;
+            if let (Some(code), Some(manager)) = (refused, manager.upgrade()) {
+                tracing::info!(?key, ?code, ?proposal, "ISR change refused");
+                manager.proposal_failed(key, &proposal);
+            }
+        })
+        .detach();
+    }
+
+    fn proposal_failed(&self, key: PartitionKey, proposal: &IsrProposal) {
+        if let Some(Role::Leader(leading)) = self.roles.borrow_mut().get_mut(&key)
+            && leading.replica.proposal() == Some(proposal)
+        {
+            leading.replica.proposal_failed();
+        }
+    }
+
+    /// Every leader's tick: waiters past their deadline, followers that fell behind.
+    fn tick_leaders(&self) {
+        let now = self.now();
+        let mut all = Vec::new();
+        for (key, role) in self.roles.borrow_mut().iter_mut() {
+            if let Role::Leader(leading) = role {
+                all.push((*key, leading.replica.tick(now)));
+            }
+        }
+        for (key, effects) in all {
+            self.handle_effects(key, effects);
+        }
+    }
+
+    /// The latest high watermarks to hand to storage, taken.
+    fn take_high_watermarks(&self) -> HashMap<PartitionKey, i64> {
+        std::mem::take(&mut *self.high_watermarks.borrow_mut())
+    }
+
+    /// A leader's ISR as its state machine holds it (committed), for metrics and tests.
+    #[must_use]
+    pub fn leader_isr(&self, key: PartitionKey) -> Option<Vec<i32>> {
+        match self.roles.borrow().get(&key) {
+            Some(Role::Leader(leading)) => Some(leading.replica.isr().to_vec()),
+            _ => None,
+        }
+    }
+
+    /// The leader a partition this shard follows fetches from (`NO_LEADER` when none).
+    #[must_use]
+    pub fn followed_leader(&self, key: PartitionKey) -> Option<i32> {
+        match self.roles.borrow().get(&key) {
+            Some(Role::Follower(following)) => Some(following.replica.leader_id()),
+            Some(Role::Leader(_)) | None => None,
+        }
+        .filter(|&leader| leader != NO_LEADER)
+    }
+}
+
+/// Waits for an acks=all answer; the tick answers at the deadline, this bounds the wait in
+/// case the waiter was dropped (the partition went away).
+async fn wait_ack(wait: &flume::Receiver<AckOutcome>, timeout: Duration) -> AckOutcome {
+    let bound = timeout + Duration::from_millis(10 * REPLICA_TICK_MS);
+    match compio::time::timeout(bound, wait.recv_async()).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => AckOutcome::NotLeaderOrFollower,
+        Err(_) => AckOutcome::RequestTimedOut,
+    }
+}
+
+/// Storage's leader-epoch entries as the state machine's cache (a corrupt list reads empty:
+/// the follower then truncates to its HW at the first DivergingEpoch, the safe side).
+pub(super) fn epoch_cache(entries: &[crate::storage::EpochEntry]) -> LeaderEpochCache {
+    let entries = entries
+        .iter()
+        .map(|entry| EpochEntry {
+            epoch: entry.epoch,
+            start_offset: entry.start_offset,
+        })
+        .collect();
+    LeaderEpochCache::from_entries(entries).unwrap_or_default()
+}
+
+/// The shard's tick task: every `REPLICA_TICK_MS` until the manager stops.
+async fn tick(manager: Weak<ReplicaManager>) {
+    // Bounded by the manager's life.
+    loop {
+        compio::time::sleep(Duration::from_millis(REPLICA_TICK_MS)).await;
+        let Some(manager) = manager.upgrade() else {
+            break;
+        };
+        if manager.stopping.get() {
+            break;
+        }
+        manager.tick_leaders();
+    }
+}
+
+/// Hands new high watermarks to storage, one at a time and in order, so a later value never
+/// lands before an earlier one.
+async fn flush_high_watermarks(manager: Weak<ReplicaManager>, bell: flume::Receiver<()>) {
+    // Bounded by the manager's life: the bell's sender lives in it.
+    while bell.recv_async().await.is_ok() {
+        let Some(manager) = manager.upgrade() else {
+            break;
+        };
+        let pending = manager.take_high_watermarks();
+        let logs = manager.logs.clone();
+        drop(manager);
+        for (key, high_watermark) in pending {
+            if let Err(error) = logs.set_high_watermark(key, high_watermark).await {
+                tracing::debug!(?key, %error, "high watermark not stored");
+            }
+        }
+    }
+}
