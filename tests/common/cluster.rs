@@ -301,6 +301,31 @@ impl Cluster {
     }
 }
 
+/// A failed test keeps its brokers' logs: they are copied to
+/// `/tmp/ringbroker-cluster-logs/<test pid>-<n>/broker-<id>.log` (the data dirs go with the
+/// temporary directories) and the path is printed.
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        if !std::thread::panicking() {
+            return;
+        }
+        let directory = PathBuf::from("/tmp/ringbroker-cluster-logs").join(format!(
+            "{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
+        if std::fs::create_dir_all(&directory).is_err() {
+            return;
+        }
+        for id in self.ids() {
+            let target = directory.join(format!("broker-{id}.log"));
+            let _ = std::fs::copy(self.broker(id).log_path(), target);
+        }
+        eprintln!("broker logs kept in {}", directory.display());
+    }
+}
+
 fn index(id: i32) -> usize {
     usize::try_from(id - 1).expect("broker ids start at 1")
 }
