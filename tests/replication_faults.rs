@@ -135,8 +135,8 @@ fn repeated_kill_9_of_a_leader_loses_no_acknowledged_record() {
         cluster.start_again(leader);
         assert!(
             cluster.wait_isr_full(topic, CONVERGE).is_some(),
-            "round {round}: ISR did not heal after {leader} came back: {:?}\n{}",
-            cluster.partitions(topic),
+            "round {round}: ISR did not heal after {leader} came back:\n{}{}",
+            cluster.views(topic),
             cluster.log_tails()
         );
     }
@@ -204,8 +204,8 @@ fn a_follower_cut_off_leaves_the_isr_and_rejoins() {
     });
     assert!(
         left,
-        "{follower} stayed in an ISR: {:?}\n{}",
-        cluster.partitions(topic),
+        "{follower} stayed in an ISR:\n{}{}",
+        cluster.views(topic),
         cluster.log_tails()
     );
     assert!(

@@ -111,8 +111,8 @@ fn a_seeded_minute_of_faults_loses_nothing_acknowledged() {
         let healed = cluster.wait_isr_full(topic, CONVERGE);
         assert!(
             healed.is_some(),
-            "fault {round} ({fault:?} of {id}, seed {seed}): the ISR did not heal: {:?}\n{}",
-            cluster.partitions(topic),
+            "fault {round} ({fault:?} of {id}, seed {seed}): the ISR did not heal:\n{}{}",
+            cluster.views(topic),
             cluster.log_tails()
         );
         assert!(

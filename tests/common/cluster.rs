@@ -434,6 +434,27 @@ impl Cluster {
             .find_map(|id| self.partitions_seen_by(*id, topic))
     }
 
+    /// Every live broker's view of `topic`'s partitions (leader, epoch, ISR), one line each, for
+    /// failure messages: brokers that disagree show here.
+    pub fn views(&self, topic: &str) -> String {
+        let mut text = String::new();
+        for id in self.live() {
+            let view: Vec<String> = self
+                .partitions_seen_by(id, topic)
+                .unwrap_or_default()
+                .iter()
+                .map(|s| {
+                    format!(
+                        "p{} leader {} epoch {} isr {:?}",
+                        s.partition, s.leader, s.leader_epoch, s.isr
+                    )
+                })
+                .collect();
+            text.push_str(&format!("broker {id} sees: {}\n", view.join("; ")));
+        }
+        text
+    }
+
     /// Waits until every live broker shows every partition led by a live broker with its full
     /// ISR, and they agree; returns that view.
     pub fn wait_isr_full(&self, topic: &str, timeout: Duration) -> Option<Vec<PartitionState>> {
@@ -639,8 +660,8 @@ impl Cluster {
     pub fn settle_and_check(&mut self, topic: &str, acked: &[Acked]) -> Outcome {
         let partitions = self.wait_isr_full(topic, CONVERGE).unwrap_or_else(|| {
             panic!(
-                "the ISR of {topic} never healed: {:?}\n{}",
-                self.partitions(topic),
+                "the ISR of {topic} never healed:\n{}{}",
+                self.views(topic),
                 self.log_tails()
             )
         });
