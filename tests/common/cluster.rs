@@ -444,8 +444,9 @@ impl Cluster {
                 .unwrap_or_default()
                 .iter()
                 .map(|s| {
+                    let latest = self.list_latest(id, topic, s.partition);
                     format!(
-                        "p{} leader {} epoch {} isr {:?}",
+                        "p{} leader {} epoch {} isr {:?} (its ListOffsets latest: {latest:?})",
                         s.partition, s.leader, s.leader_epoch, s.isr
                     )
                 })
@@ -480,6 +481,22 @@ impl Cluster {
     /// The leader's high watermark of one partition: ListOffsets(latest, read_uncommitted)
     /// sent to `leader`. `None` when it does not answer or answers with an error.
     pub fn high_watermark(&self, leader: i32, topic: &str, partition: i32) -> Option<i64> {
+        self.list_latest(leader, topic, partition)
+            .ok()
+            .and_then(|(code, offset)| (code == ErrorCode::None).then_some(offset))
+    }
+
+    /// ListOffsets(latest) sent to broker `id` for one partition: its error code and offset (a
+    /// broker that still answers as the leader shows here), or why there is no answer.
+    ///
+    /// # Errors
+    /// The exchange failed or the answer has no partition.
+    pub fn list_latest(
+        &self,
+        id: i32,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(ErrorCode, i64), String> {
         let request = ListOffsetsRequest {
             replica_id: -1,
             isolation_level: 0,
@@ -493,10 +510,16 @@ impl Cluster {
             }],
             ..Default::default()
         };
-        let mut client = RawClient::try_connect(self.broker(leader).address).ok()?;
-        let response: ListOffsetsResponse = client.try_call(5, &request).ok()?;
-        let answer = response.topics.first()?.partitions.first()?;
-        (answer.error_code == ErrorCode::None).then_some(answer.offset)
+        let mut client =
+            RawClient::try_connect(self.broker(id).address).map_err(|e| e.to_string())?;
+        let response: ListOffsetsResponse =
+            client.try_call(5, &request).map_err(|e| e.to_string())?;
+        let answer = response
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| "no partition in the answer".to_owned())?;
+        Ok((answer.error_code, answer.offset))
     }
 }
 
