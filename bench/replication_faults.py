@@ -13,7 +13,9 @@ ignored in the suite) so that the benchmark and the tests share one cluster driv
 checker; this script builds and runs it and prints the summary line for RESULTS.md.
 
 Usage: bench/replication_faults.py [--kills 60] [--profile release|dev] [--scaled]
-  --scaled   the tests' scaled-down timeouts (session 1.5 s) instead of the broker defaults
+                                   [--features F]
+  --scaled    the tests' scaled-down timeouts (session 1.5 s) instead of the broker defaults
+  --features  cargo features to build with (e.g. failpoints, to reuse a test build)
 Prints every kill and the median and worst failover, in seconds.
 """
 import argparse
@@ -29,10 +31,13 @@ def main():
     parser.add_argument("--kills", type=int, default=60)
     parser.add_argument("--profile", choices=["release", "dev"], default="release")
     parser.add_argument("--scaled", action="store_true")
+    parser.add_argument("--features", default="")
     args = parser.parse_args()
     command = ["cargo", "test", "--test", "replication_schedule"]
     if args.profile == "release":
         command.append("--release")
+    if args.features:
+        command += ["--features", args.features]
     command += ["--", "--ignored", "--exact", "leader_kill_bench", "--nocapture"]
     environment = dict(os.environ, RINGBROKER_BENCH_KILLS=str(args.kills),
                        RINGBROKER_BENCH_SCALED="1" if args.scaled else "0")
