@@ -401,7 +401,8 @@ impl Compose for Broker {
         replicas.reconcile(Arc::clone(&metadata)).await;
         // Groups are replayed from the offsets log before the shard listens.
         let groups = Coordinator::new(logs.clone(), Rc::clone(&replicas), config.groups, draining);
-        group::load_owned(&groups, &metadata, placement, config.node_id).await;
+        let shard = (placement.index, placement.count);
+        group::load_owned(&groups, &metadata, shard, config.node_id).await;
         // Idempotent producers: the node's one producer id allocator lives on shard 0.
         let producer_ids = if placement.index == 0 {
             let allocator =
@@ -529,8 +530,20 @@ impl MetadataHost for Services {
         async move {
             self.logs.reconcile(wanted).await;
             self.replicas.reconcile(Arc::clone(&current)).await;
-            self.groups
-                .follow_leadership(&current, self.log_placement.node_id);
+            let node_id = self.log_placement.node_id;
+            self.groups.follow_leadership(&current, node_id);
+            // Offsets partitions led here from now on are replayed in the background, so the
+            // publication that moved them is not held up by the replay.
+            let groups = Rc::clone(&self.groups);
+            let shard = (
+                self.log_placement.shard_index,
+                self.log_placement.shard_count,
+            );
+            compio::runtime::spawn(async move {
+                group::load_owned(&groups, &current, shard, node_id).await;
+                groups.start_timer_if_loaded();
+            })
+            .detach();
             for topic in removed {
                 // A failure is logged, not returned: the topic is deleted, and start-up drops
                 // offsets of topics that no longer exist anyway.

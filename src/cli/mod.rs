@@ -67,7 +67,7 @@ ringbroker admin commands
 
 USAGE:
     ringbroker topic list                 [--bootstrap HOST:PORT]
-    ringbroker topic describe [TOPIC...]  [--bootstrap HOST:PORT]
+    ringbroker topic describe [TOPIC...]  [--under-replicated] [--bootstrap HOST:PORT]
     ringbroker topic create TOPIC [--partitions N] [--replication-factor N] [--config K=V]...
     ringbroker topic delete TOPIC...
     ringbroker topic add-partitions TOPIC --partitions TOTAL

@@ -317,6 +317,25 @@ impl Coordinator {
         inner.partitions.insert(key, Load::Loaded);
     }
 
+    /// Marks `key` as loading unless it is loaded or loading already; whether it was marked
+    /// (the caller then replays it and calls [`Self::install`] or [`Self::abandon_load`]).
+    pub fn begin_load(&self, key: PartitionKey) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        if inner.partitions.contains_key(&key) {
+            return false;
+        }
+        inner.partitions.insert(key, Load::Loading);
+        true
+    }
+
+    /// A replay begun with [`Self::begin_load`] failed: the next request retries it.
+    pub fn abandon_load(&self, key: PartitionKey) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.partitions.get(&key) == Some(&Load::Loading) {
+            inner.partitions.remove(&key);
+        }
+    }
+
     /// Makes sure `key` was replayed (first use after its topic was created); concurrent
     /// callers during the replay get COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers.
     pub(super) async fn ensure_loaded(self: &Rc<Self>, key: PartitionKey) -> Result<(), ErrorCode> {

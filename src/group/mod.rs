@@ -30,7 +30,7 @@ pub mod state;
 pub use coordinator::{Coordinator, Route};
 
 use crate::cluster::ClusterMetadata;
-use crate::shard::{Placement, shard_for};
+use crate::shard::shard_for;
 use crate::storage::{PartitionKey, StorageErrorKind};
 use std::fmt::Write as _;
 
@@ -100,13 +100,15 @@ pub fn fresh_member_id(prefix: &str) -> String {
     )
 }
 
-/// Replays every `__consumer_offsets` partition `placement`'s shard owns into `coordinator`
-/// (the shard start-up hook). A partition that cannot be read is left unloaded: its first
-/// request retries the replay.
+/// Replays every `__consumer_offsets` partition that shard `index` of `count` owns and this
+/// broker (`node_id`) leads, and that is not loaded or loading yet, into `coordinator`: at
+/// start-up, and after every metadata snapshot (a partition whose leadership moved here is
+/// loaded then, as Kafka's coordinator loads on election). A partition that cannot be read is
+/// left unloaded: its first request retries the replay.
 pub async fn load_owned(
     coordinator: &Coordinator,
     metadata: &ClusterMetadata,
-    placement: Placement,
+    (index, count): (usize, usize),
     node_id: i32,
 ) {
     let logs = coordinator.logs();
@@ -114,20 +116,20 @@ pub async fn load_owned(
         return;
     };
     for partition in 0..topic.partition_count {
-        if shard_for(topic.topic_id, partition, placement.count) != placement.index {
+        if shard_for(topic.topic_id, partition, count) != index {
             continue;
         }
         let led = metadata
             .partition_or_single_node(topic.topic_id, partition, node_id)
             .is_some_and(|state| state.leader == node_id);
-        if !led {
-            // A follower's replica: the leader's coordinator serves these groups.
-            continue;
-        }
         let key = PartitionKey {
             topic_id: topic.topic_id,
             partition,
         };
+        // A follower's replica is served by the leader's coordinator.
+        if !led || !coordinator.begin_load(key) {
+            continue;
+        }
         match coordinator::load_partition(logs, key).await {
             Ok(mut loaded) => {
                 loaded.forget_missing_topics(|name| metadata.topic(name).is_some());
@@ -136,9 +138,13 @@ pub async fn load_owned(
             // Not hosted here: the partition's replicas are on other brokers
             // (`cluster::partition_logs`), whose coordinators load it.
             Err(error) if error.kind() == StorageErrorKind::UnknownPartition => {
+                coordinator.abandon_load(key);
                 tracing::debug!(partition, "offsets partition not hosted here");
             }
-            Err(error) => tracing::warn!(partition, %error, "offsets partition not loaded"),
+            Err(error) => {
+                coordinator.abandon_load(key);
+                tracing::warn!(partition, %error, "offsets partition not loaded");
+            }
         }
     }
 }

@@ -9,10 +9,14 @@
 //! is at or after it, or offset -1 and timestamp -1 when there is none. Storage answers at batch
 //! granularity; the record within the batch is found here by reading that batch.
 //!
+//! A new leader of a replicated partition whose high watermark has not reached the start of
+//! its leader epoch answers every lookup but the earliest ones OFFSET_NOT_AVAILABLE, as Kafka
+//! does, until its followers caught up (`replication::ReplicaManager::offsets_pending`).
+//!
 //! Only the partition's leader answers (`common::serve_partition`): NOT_LEADER_OR_FOLLOWER
 //! elsewhere, and the client's `current_leader_epoch` (v4+) is checked against the partition's
 //! (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); answers carry the partition's leader epoch.
-use super::common::{next_owner_answer, per_owning_shard, serve_partition};
+use super::common::{per_owning_shard, serve_partition, storage_error_code};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::list_offsets::{
@@ -77,7 +81,16 @@ pub async fn handle(
         plan.push((topic.name, partitions));
     }
     let answers = per_owning_shard(&ctx.shard, lookups, |owner, key, timestamp| async move {
-        lookup_on_owner(&owner.state.logs, key, timestamp).await
+        let earliest = matches!(
+            timestamp,
+            EARLIEST | EARLIEST_LOCAL | EARLIEST_PENDING_UPLOAD
+        );
+        if !earliest && owner.state.replicas.offsets_pending(key) {
+            return Err(ErrorCode::OffsetNotAvailable);
+        }
+        lookup_on_owner(&owner.state.logs, key, timestamp)
+            .await
+            .map_err(|error| storage_error_code(&error))
     })
     .await?;
     let mut answers = answers.into_iter();
@@ -89,7 +102,9 @@ pub async fn handle(
                 .into_iter()
                 .map(|(index, answered)| {
                     let outcome = answered.and_then(|leader_epoch| {
-                        next_owner_answer(&mut answers).map(|found| (found, leader_epoch))
+                        // `per_owning_shard` answers every partition it was given.
+                        let found = answers.next().unwrap_or(Err(ErrorCode::UnknownServerError));
+                        found.map(|found| (found, leader_epoch))
                     });
                     partition_response(index, outcome)
                 })

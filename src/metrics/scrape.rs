@@ -8,9 +8,11 @@
 use super::{ApiStats, Counters, LATENCY_BUCKETS_SECONDS, counters};
 use crate::broker::Shard;
 use crate::cluster::controller;
+use crate::cluster::metadata::NO_LEADER;
 use crate::group::route_in;
 use crate::limits;
 use crate::protocol::ApiKey;
+use crate::replication::ReplicationStats;
 use crate::shard::MeshError;
 use crate::shard::placement::shard_for;
 use crate::storage::PartitionKey;
@@ -49,6 +51,11 @@ pub struct ShardSnapshot {
     pub partitions: Vec<PartitionStats>,
     /// Committed offsets of the groups this shard coordinates.
     pub commits: Vec<GroupCommit>,
+    /// This shard's replicas: leaders, ISR health, follower lag.
+    pub replication: ReplicationStats,
+    /// Partitions without a leader in the whole cluster (reported by shard 0 only, from its
+    /// metadata, as Kafka's controller gauge; 0 elsewhere).
+    pub offline_partitions: u64,
 }
 
 /// Gathers a snapshot from every shard.
@@ -92,12 +99,28 @@ async fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
             }
         }
     }
+    let offline_partitions = if shard.index() == 0 {
+        offline_partitions(&metadata)
+    } else {
+        0
+    };
     ShardSnapshot {
         shard: shard.index(),
         counters,
         partitions,
         commits: group_commits(shard).await,
+        replication: shard.state.replicas.stats(),
+        offline_partitions,
     }
+}
+
+/// Partitions whose record names no leader.
+fn offline_partitions(metadata: &crate::cluster::ClusterMetadata) -> u64 {
+    let offline = metadata
+        .all_partitions()
+        .filter(|(_, _, state)| state.leader == NO_LEADER)
+        .count();
+    u64::try_from(offline).unwrap_or(u64::MAX)
 }
 
 /// The committed offsets of the groups this shard coordinates, at most
@@ -213,6 +236,53 @@ const PARTITION_GAUGES: [(&str, &str, PartitionField); 4] = [
     ),
 ];
 
+type ReplicationField = fn(&ReplicationStats) -> i64;
+
+/// Per-shard replication gauges (Kafka's ReplicaManager gauges), then counters.
+const REPLICATION_GAUGES: [(&str, &str, ReplicationField); 5] = [
+    (
+        "leader_partitions",
+        "Replicated partitions this shard leads",
+        |r| saturating(r.leaders),
+    ),
+    (
+        "follower_partitions",
+        "Replicated partitions this shard follows",
+        |r| saturating(r.followers),
+    ),
+    (
+        "under_replicated_partitions",
+        "Led partitions whose ISR is smaller than their replica set",
+        |r| saturating(r.under_replicated),
+    ),
+    (
+        "under_min_isr_partitions",
+        "Led partitions whose ISR is below min.insync.replicas",
+        |r| saturating(r.under_min_isr),
+    ),
+    (
+        "follower_lag_max_records",
+        "Most records a follower of a led partition is behind",
+        |r| r.follower_lag_max,
+    ),
+];
+const REPLICATION_COUNTERS: [(&str, &str, ReplicationField); 2] = [
+    (
+        "isr_shrinks",
+        "Committed ISR shrinks of led partitions",
+        |r| saturating(r.isr_shrinks),
+    ),
+    (
+        "isr_expands",
+        "Committed ISR expands of led partitions",
+        |r| saturating(r.isr_expands),
+    ),
+];
+
+fn saturating(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 type ApiField = fn(&ApiStats) -> u64;
 
 /// Per-API counters: (name without `_total`, help, field).
@@ -309,8 +379,46 @@ impl Collector for Exposition {
                 }
             }
         }
+        encode_replication(shards, &mut encoder)?;
         encode_groups(shards, &mut encoder)
     }
+}
+
+/// The replication gauges and counters by shard, and the cluster's offline partitions.
+fn encode_replication(
+    shards: &[ShardSnapshot],
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    for (name, help, field) in REPLICATION_GAUGES {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for snapshot in shards {
+            let labels = [("shard", snapshot.shard.to_string())];
+            family
+                .encode_family(&labels)?
+                .encode_gauge(&field(&snapshot.replication))?;
+        }
+    }
+    for (name, help, field) in REPLICATION_COUNTERS {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for snapshot in shards {
+            let labels = [("shard", snapshot.shard.to_string())];
+            let value = u64::try_from(field(&snapshot.replication)).unwrap_or(0);
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        }
+    }
+    let offline: u64 = shards.iter().map(|s| s.offline_partitions).sum();
+    let offline = saturating(offline);
+    encoder
+        .encode_descriptor(
+            "offline_partitions",
+            "Partitions without a leader in the cluster",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&offline)?;
+    Ok(())
 }
 
 /// Committed offsets and lag (high watermark − committed, never below 0) per group and
@@ -397,6 +505,14 @@ mod tests {
                 partition: 0,
                 offset: 3,
             }],
+            replication: ReplicationStats {
+                leaders: 3,
+                under_replicated: 1,
+                isr_shrinks: 2,
+                follower_lag_max: 40,
+                ..ReplicationStats::default()
+            },
+            offline_partitions: 5,
         }])
         .unwrap();
         let bucket = "ringbroker_request_latency_seconds_bucket";
@@ -411,6 +527,11 @@ mod tests {
             "ringbroker_partition_size_bytes{topic=\"t\",partition=\"0\"} 99",
             "ringbroker_group_committed_offset{group=\"g\",topic=\"t\",partition=\"0\"} 3",
             "ringbroker_group_lag{group=\"g\",topic=\"t\",partition=\"0\"} 4",
+            "ringbroker_leader_partitions{shard=\"1\"} 3",
+            "ringbroker_under_replicated_partitions{shard=\"1\"} 1",
+            "ringbroker_follower_lag_max_records{shard=\"1\"} 40",
+            "ringbroker_isr_shrinks_total{shard=\"1\"} 2",
+            "ringbroker_offline_partitions 5",
         ] {
             assert!(
                 text.lines().any(|got| got == line),

@@ -89,6 +89,31 @@ pub(super) struct Following {
     pub(super) retry_at: Option<Instant>,
 }
 
+/// One shard's replication figures (metrics; Kafka's ReplicaManager gauges and meters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplicationStats {
+    /// Partitions this shard leads / follows.
+    pub leaders: u64,
+    pub followers: u64,
+    /// Led partitions whose ISR is smaller than their replica set.
+    pub under_replicated: u64,
+    /// Led partitions whose ISR is below `min.insync.replicas` (acks=all refused).
+    pub under_min_isr: u64,
+    /// Committed ISR shrinks and expands of led partitions since start.
+    pub isr_shrinks: u64,
+    pub isr_expands: u64,
+    /// The largest number of records a follower is behind its leader here (a follower that
+    /// has not fetched since the leader took over counts as the whole log).
+    pub follower_lag_max: i64,
+}
+
+/// The counters behind [`ReplicationStats`].
+#[derive(Debug, Default)]
+struct Counters {
+    isr_shrinks: Cell<u64>,
+    isr_expands: Cell<u64>,
+}
+
 /// One shard's replicas.
 pub struct ReplicaManager {
     pub(super) settings: ReplicationSettings,
@@ -109,6 +134,7 @@ pub struct ReplicaManager {
     /// One reconcile at a time (they await the log pump): a bounded(1) channel as a lock.
     reconciling: (flume::Sender<()>, flume::Receiver<()>),
     pub(super) stopping: Cell<bool>,
+    stats: Counters,
     this: RefCell<Weak<ReplicaManager>>,
 }
 
@@ -144,6 +170,7 @@ impl ReplicaManager {
             fetchers: RefCell::default(),
             reconciling: flume::bounded(1),
             stopping: Cell::new(false),
+            stats: Counters::default(),
             this: RefCell::new(Weak::new()),
         });
         *manager.this.borrow_mut() = Rc::downgrade(&manager);
@@ -190,6 +217,19 @@ impl ReplicaManager {
         match self.roles.borrow().get(&key) {
             Some(Role::Leader(leading)) => Some(leading.replica.high_watermark()),
             _ => None,
+        }
+    }
+
+    /// Whether a new leader of `key` has not yet committed up to the start of its epoch: its
+    /// high watermark is still catching up, so it answers offset lookups OFFSET_NOT_AVAILABLE
+    /// (Kafka's rule) rather than an offset below what an earlier leader already exposed.
+    #[must_use]
+    pub fn offsets_pending(&self, key: PartitionKey) -> bool {
+        match self.roles.borrow().get(&key) {
+            Some(Role::Leader(leading)) => {
+                leading.replica.high_watermark() < leading.replica.leader_epoch_start_offset()
+            }
+            _ => false,
         }
     }
 
@@ -281,10 +321,14 @@ impl ReplicaManager {
                 && !leading.replica.is_fenced()
         );
         if state.leader == node_id && same_leader {
-            let effects = match self.roles.borrow_mut().get_mut(&key) {
-                Some(Role::Leader(leading)) => leading.replica.apply_committed(state, now),
-                _ => LeaderEffects::default(),
+            let (effects, before) = match self.roles.borrow_mut().get_mut(&key) {
+                Some(Role::Leader(leading)) => {
+                    let before = leading.replica.isr().to_vec();
+                    (leading.replica.apply_committed(state, now), before)
+                }
+                _ => (LeaderEffects::default(), state.isr.clone()),
             };
+            self.count_isr_change(&before, &state.isr);
             self.handle_effects(key, effects);
             return;
         }
@@ -602,6 +646,47 @@ impl ReplicaManager {
     /// The latest high watermarks to hand to storage, taken.
     fn take_high_watermarks(&self) -> HashMap<PartitionKey, i64> {
         std::mem::take(&mut *self.high_watermarks.borrow_mut())
+    }
+
+    /// Counts a committed ISR change of a partition this broker leads (Kafka's leader-side
+    /// IsrShrinksPerSec / IsrExpandsPerSec).
+    fn count_isr_change(&self, before: &[i32], after: &[i32]) {
+        if before.iter().any(|member| !after.contains(member)) {
+            self.stats.isr_shrinks.set(self.stats.isr_shrinks.get() + 1);
+        }
+        if after.iter().any(|member| !before.contains(member)) {
+            self.stats.isr_expands.set(self.stats.isr_expands.get() + 1);
+        }
+    }
+
+    /// This shard's replication figures, for metrics.
+    #[must_use]
+    pub fn stats(&self) -> ReplicationStats {
+        let mut stats = ReplicationStats {
+            isr_shrinks: self.stats.isr_shrinks.get(),
+            isr_expands: self.stats.isr_expands.get(),
+            ..ReplicationStats::default()
+        };
+        for role in self.roles.borrow().values() {
+            match role {
+                Role::Follower(_) => stats.followers += 1,
+                Role::Leader(leading) => {
+                    let replica = &leading.replica;
+                    stats.leaders += 1;
+                    let isr = replica.isr().len();
+                    stats.under_replicated += u64::from(isr < replica.replicas().len());
+                    stats.under_min_isr += u64::from(isr < replica.config().min_insync_replicas);
+                    let leo = replica.log_end_offset();
+                    for &id in replica.replicas() {
+                        let lag = replica
+                            .replica_log_end_offset(id)
+                            .map_or(leo, |end| leo - end);
+                        stats.follower_lag_max = stats.follower_lag_max.max(lag);
+                    }
+                }
+            }
+        }
+        stats
     }
 
     /// A leader's ISR as its state machine holds it (committed), for metrics and tests.

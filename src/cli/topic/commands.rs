@@ -21,6 +21,7 @@ use crate::protocol::messages::incremental_alter_configs::{
     AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
 };
+use crate::protocol::messages::metadata::MetadataResponse;
 use crate::protocol::{ApiKey, ErrorCode, StrBytes, Uuid};
 use std::io::Write;
 
@@ -34,7 +35,10 @@ pub(super) fn list(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliE
 pub(super) fn describe(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
     let mut admin = Admin::connect(parsed)?;
     let names = (!parsed.positional.is_empty()).then_some(parsed.positional.as_slice());
-    let metadata = admin.metadata(names)?;
+    let mut metadata = admin.metadata(names)?;
+    if parsed.switch("--under-replicated") {
+        keep_under_replicated(&mut metadata);
+    }
     let mut outcome = Outcome::Success;
     let mut found = Vec::new();
     for topic in sorted_topics(&metadata) {
@@ -59,6 +63,19 @@ pub(super) fn describe(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, 
         out.write_all(format_describe(topic, topic_configs, &offsets).as_bytes())?;
     }
     Ok(outcome)
+}
+
+/// Keeps only the partitions whose ISR is smaller than their replica set, and the topics
+/// that have one (what `kafka-topics.sh --describe --under-replicated-partitions` lists).
+fn keep_under_replicated(metadata: &mut MetadataResponse) {
+    for topic in &mut metadata.topics {
+        topic
+            .partitions
+            .retain(|partition| partition.isr_nodes.len() < partition.replica_nodes.len());
+    }
+    metadata
+        .topics
+        .retain(|topic| !topic.partitions.is_empty() && topic.error_code == ErrorCode::None);
 }
 
 fn topic_error(topic: &str, error_code: ErrorCode, message: Option<&StrBytes>) -> CliError {

@@ -4,7 +4,8 @@
 //! ```text
 //! list            Metadata(all topics)                          → TOPIC PARTITIONS REPLICATION
 //! describe        Metadata + ListOffsets(earliest, latest) + DescribeLogDirs per leader
-//!                 + DescribeConfigs
+//!                 + DescribeConfigs; `--under-replicated`: only partitions whose ISR is
+//!                 smaller than their replica set (kafka-topics --under-replicated-partitions)
 //! create          CreateTopics
 //! delete          DeleteTopics
 //! add-partitions  CreatePartitions (the new total, as kafka-topics --alter --partitions)
@@ -64,6 +65,9 @@ const CREATE_FLAGS: &[&str] = &[
 const ADD_PARTITIONS_FLAGS: &[&str] = &["--bootstrap", "--bootstrap-server", "--partitions"];
 const CONFIG_FLAGS: &[&str] = &["--bootstrap", "--bootstrap-server", "--set", "--delete"];
 
+/// Switches of `describe`.
+const DESCRIBE_SWITCHES: &[&str] = &["--under-replicated"];
+
 /// Runs `ringbroker topic ACTION ARGS…`.
 ///
 /// # Errors
@@ -72,7 +76,10 @@ const CONFIG_FLAGS: &[&str] = &["--bootstrap", "--bootstrap-server", "--set", "-
 pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
     match action {
         "list" => list(&parse(args, BOOTSTRAP, 0..=0)?, out),
-        "describe" => describe(&parse(args, BOOTSTRAP, 0..=usize::MAX)?, out),
+        "describe" => describe(
+            &parse_with(args, BOOTSTRAP, DESCRIBE_SWITCHES, 0..=usize::MAX)?,
+            out,
+        ),
         "create" => create(&parse(args, CREATE_FLAGS, 1..=1)?, out),
         "delete" => delete(&parse(args, BOOTSTRAP, 1..=usize::MAX)?, out),
         "add-partitions" => add_partitions(&parse(args, ADD_PARTITIONS_FLAGS, 1..=1)?, out),
@@ -89,17 +96,21 @@ fn parse(
     values: &'static [&'static str],
     positional: std::ops::RangeInclusive<usize>,
 ) -> Result<Parsed, CliError> {
+    parse_with(args, values, &[], positional)
+}
+
+/// [`parse`] with switches.
+fn parse_with(
+    args: &[String],
+    values: &'static [&'static str],
+    switches: &'static [&'static str],
+    positional: std::ops::RangeInclusive<usize>,
+) -> Result<Parsed, CliError> {
     assert!(
         values.starts_with(BOOTSTRAP),
         "every command takes --bootstrap"
     );
-    let parsed = args::parse(
-        args,
-        Spec {
-            values,
-            switches: &[],
-        },
-    )?;
+    let parsed = args::parse(args, Spec { values, switches })?;
     if !positional.contains(&parsed.positional.len()) {
         return Err(CliError::Usage(
             "wrong number of topic names (see ringbroker topic --help)",
