@@ -86,7 +86,8 @@ impl fmt::Display for Verdict {
         const SHOWN: usize = 10;
         writeln!(
             f,
-            "{} acknowledged; lost {}, duplicated {}, divergent {}, not identical {}, unreadable {}",
+            "{} acknowledged; lost {}, duplicated {}, divergent {}, not identical {}, \
+             unreadable {}",
             self.acknowledged,
             self.lost.len(),
             self.duplicated.len(),
