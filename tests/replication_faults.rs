@@ -219,6 +219,36 @@ fn a_follower_cut_off_leaves_the_isr_and_rejoins() {
     finish(cluster, workload, topic);
 }
 
+/// Two leader changes with no write in between: the middle leader's epoch holds no record, and
+/// the leader after it never saw that epoch. When the middle leader comes back as a follower,
+/// its newest epoch is that empty one; the new leader answers its fetch with a DivergingEpoch
+/// ending at the log end, and the follower must drop the empty epoch (Kafka's
+/// `truncateFromEnd` runs even when no byte is cut) to fetch on and rejoin the ISR.
+#[test]
+fn a_leader_whose_epoch_holds_no_record_rejoins_the_isr_as_a_follower() {
+    let topic = "empty-epoch";
+    let (mut cluster, workload) = start(topic);
+    let (acked, failed) = workload.stop();
+    let first = leader_of(&cluster, topic, 0, &[]);
+    cluster.kill9(first);
+    let second = leader_of(&cluster, topic, 0, &[first]);
+    // Nothing is written while `second` leads. `first` returns (two voters of three must
+    // run) and follows it: its newest epoch holds records `second` has, so it rejoins.
+    cluster.start_again(first);
+    assert!(
+        cluster.wait_isr_full(topic, CONVERGE).is_some(),
+        "{first} did not rejoin under {second}:\n{}",
+        cluster.views(topic)
+    );
+    cluster.kill9(second);
+    let third = leader_of(&cluster, topic, 0, &[second]);
+    eprintln!("leaders {first} -> {second} -> {third}, {failed} failed deliveries");
+    cluster.start_again(second);
+    // `settle_and_check` asserts every ISR heals, then checks the logs.
+    let outcome = cluster.settle_and_check(topic, &acked);
+    assert!(outcome.verdict.is_clean(), "checker: {}", outcome.verdict);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The checker on synthetic inputs: each verdict is found, and a clean run is clean.
 

@@ -284,15 +284,19 @@ impl Cluster {
             .join(format!("{topic}-{partition}"))
     }
 
-    /// The last 40 lines above DEBUG of every broker's log, for failure messages (brokers log
-    /// at debug level; Raft's debug lines would hide everything else).
+    /// The last 40 lines above DEBUG of every broker's log, openraft's left out, for failure
+    /// messages (brokers log at debug level; Raft's lines would hide everything else).
     pub fn log_tails(&self) -> String {
         let mut text = String::new();
         for id in self.ids() {
             let log = self.broker(id).log();
             let lines: Vec<&str> = log
                 .lines()
-                .filter(|line| !line.contains(" DEBUG ") && !line.contains(" TRACE "))
+                .filter(|line| {
+                    !line.contains(" DEBUG ")
+                        && !line.contains(" TRACE ")
+                        && !line.contains("openraft")
+                })
                 .collect();
             let tail = lines[lines.len().saturating_sub(40)..].join("\n");
             text.push_str(&format!("--- broker {id} ---\n{tail}\n"));
