@@ -636,3 +636,36 @@ pub const PRODUCE_TIMEOUT_MS_MAX: u64 = 300_000;
 /// How long a group coordinator's write to a replicated `__consumer_offsets` partition waits
 /// for the in-sync replicas (Kafka's `offsets.commit.timeout.ms`, 5 s).
 pub const GROUP_COMMIT_TIMEOUT_MS: u64 = 5_000;
+
+// ---- Fetch sessions (KIP-227, handlers/fetch_session.rs) and the replication throttle ----
+
+/// Incremental fetch sessions one broker keeps (Kafka's `max.incremental.fetch.session.cache
+/// .slots`, 1000). Sessions live on the connection's shard, so each shard gets an equal share
+/// (at least one): with 8 shards, 125 per shard. A client without a slot gets session id 0 and
+/// keeps sending full fetches, which is always correct, only larger.
+pub const FETCH_SESSION_CACHE_SLOTS: usize = 1000;
+/// Partitions one fetch session may hold. Bounds a session's memory (~100 bytes a partition:
+/// the worst cache, every slot full, is 1000 × 1000 × 100 B ≈ 100 MB per broker). A full fetch
+/// naming more is answered without a session; an incremental fetch that would grow past it
+/// ends its session (FETCH_SESSION_ID_NOT_FOUND, and the client starts over with a full fetch).
+pub const FETCH_SESSION_PARTITIONS_MAX: usize = 1000;
+const _: () = assert!(FETCH_SESSION_PARTITIONS_MAX >= REPLICA_FETCH_PARTITIONS_MAX);
+/// A session unused this long may be evicted by any new session (Kafka's
+/// `min.incremental.fetch.session.eviction.ms`, 120 s); clients fetch every `max_wait_ms`
+/// (≤ `FETCH_MAX_WAIT_MS_MAX`), so an idle session's client is gone or paused.
+pub const FETCH_SESSION_EVICTION_MS: u64 = 120_000;
+const _: () = assert!(FETCH_SESSION_EVICTION_MS > FETCH_MAX_WAIT_MS_MAX);
+/// Low bits of a session id that name the shard holding it (ids are `seq << 8 | shard`), so a
+/// fetch reaching another shard is recognised as not found without a cross-shard lookup.
+pub const FETCH_SESSION_SHARD_BITS: u32 = 8;
+const _: () = assert!(SHARDS_MAX <= 1 << FETCH_SESSION_SHARD_BITS);
+
+/// Largest `--replication-throttle-bytes-per-sec` (1 TiB/s: beyond any link; keeps the token
+/// arithmetic far from overflow).
+pub const REPLICATION_THROTTLE_BYTES_PER_SEC_MAX: u64 = 1 << 40;
+/// The replication throttle's bucket holds at most this much of a second's budget, so an idle
+/// fetcher cannot save up more than a short burst (100 ms at the shard's rate).
+pub const REPLICATION_THROTTLE_BURST_MS: u64 = 100;
+/// Longest one throttled wait of a follower fetcher before it re-checks its budget (and its
+/// manager's life); the wait is repeated while the budget is still overdrawn.
+pub const REPLICATION_THROTTLE_WAIT_MS_MAX: u64 = 1_000;

@@ -396,13 +396,14 @@ impl Compose for Broker {
             shard_index: placement.index,
             shard_count: placement.count,
             replica_lag_time_max: config.replica_lag_time_max,
+            replication_throttle_bytes_per_sec: config.replication_throttle_bytes_per_sec,
         };
         let replicas = ReplicaManager::new(settings, logs.clone(), Arc::clone(&metadata));
         replicas.reconcile(Arc::clone(&metadata)).await;
         // Groups are replayed from the offsets log before the shard listens.
         let groups = Coordinator::new(logs.clone(), Rc::clone(&replicas), config.groups, draining);
         let shard = (placement.index, placement.count);
-        group::load_owned(&groups, &metadata, shard, config.node_id).await;
+        group::load_owned(&groups, &metadata, None, shard, config.node_id).await;
         // Idempotent producers: the node's one producer id allocator lives on shard 0.
         let producer_ids = if placement.index == 0 {
             let allocator =
@@ -525,6 +526,7 @@ impl MetadataHost for Services {
 
     fn metadata_installed(&self, current: Arc<ClusterMetadata>) -> impl Future<Output = ()> {
         // Taken before the first await, so concurrent installs act on each removal once.
+        let previous = Arc::clone(&self.reconciled.borrow());
         let removed = self.take_removed_topics(&current);
         let wanted = wanted_logs(&current, &self.log_placement);
         async move {
@@ -540,7 +542,8 @@ impl MetadataHost for Services {
                 self.log_placement.shard_count,
             );
             compio::runtime::spawn(async move {
-                group::load_owned(&groups, &current, shard, node_id).await;
+                let previous = Some(previous.as_ref());
+                group::load_owned(&groups, &current, previous, shard, node_id).await;
                 groups.start_timer_if_loaded();
             })
             .detach();

@@ -43,6 +43,10 @@ FLAGS (override the config file):
     --broker-session-timeout-ms N a broker silent this long is fenced [default: 3000]
     --replica-lag-time-max-ms N   a follower not caught up this long leaves the ISR
                                   [default: 10000]
+    --replication-throttle-bytes-per-sec N
+                                  follower fetch rate cap per broker (records fetched by
+                                  this broker's followers, split evenly over its shards);
+                                  0 = off [default: 0]
     --quorum-snapshot-entries N   metadata log entries between snapshots [default: 10000]
     --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
     --shards N                    shard threads, one per cpu [default: online cpus]
@@ -84,6 +88,10 @@ where
                 .or_else(|| args.next())
                 .ok_or(ConfigError::MissingValue { flag })
         };
+        if let Some((flag, slot)) = number_flag(&mut flags, &name) {
+            *slot = Some(number(flag, value(flag)?)?);
+            continue;
+        }
         match name.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
@@ -96,22 +104,6 @@ where
             "--node-id" => flags.node_id = Some(number("--node-id", value("--node-id")?)?),
             "--quorum-voters" => flags.quorum_voters = Some(value("--quorum-voters")?),
             "--rack" => flags.rack = Some(value("--rack")?),
-            "--broker-heartbeat-interval-ms" => {
-                let flag = "--broker-heartbeat-interval-ms";
-                flags.broker_heartbeat_interval_ms = Some(number(flag, value(flag)?)?);
-            }
-            "--broker-session-timeout-ms" => {
-                let flag = "--broker-session-timeout-ms";
-                flags.broker_session_timeout_ms = Some(number(flag, value(flag)?)?);
-            }
-            "--replica-lag-time-max-ms" => {
-                let flag = "--replica-lag-time-max-ms";
-                flags.replica_lag_time_max_ms = Some(number(flag, value(flag)?)?);
-            }
-            "--quorum-snapshot-entries" => {
-                let flag = "--quorum-snapshot-entries";
-                flags.quorum_snapshot_entries = Some(number(flag, value(flag)?)?);
-            }
             "--auto-create-partitions" => {
                 let flag = "--auto-create-partitions";
                 flags.auto_create_partitions = Some(number(flag, value(flag)?)?);
@@ -134,6 +126,37 @@ where
         }
     }
     Ok(Command::Serve { config_path, flags })
+}
+
+/// The flags taking a `u64`: the flag's name and the key it sets.
+fn number_flag<'a>(
+    flags: &'a mut ConfigFile,
+    name: &str,
+) -> Option<(&'static str, &'a mut Option<u64>)> {
+    let found = match name {
+        "--broker-heartbeat-interval-ms" => (
+            "--broker-heartbeat-interval-ms",
+            &mut flags.broker_heartbeat_interval_ms,
+        ),
+        "--broker-session-timeout-ms" => (
+            "--broker-session-timeout-ms",
+            &mut flags.broker_session_timeout_ms,
+        ),
+        "--replica-lag-time-max-ms" => (
+            "--replica-lag-time-max-ms",
+            &mut flags.replica_lag_time_max_ms,
+        ),
+        "--replication-throttle-bytes-per-sec" => (
+            "--replication-throttle-bytes-per-sec",
+            &mut flags.replication_throttle_bytes_per_sec,
+        ),
+        "--quorum-snapshot-entries" => (
+            "--quorum-snapshot-entries",
+            &mut flags.quorum_snapshot_entries,
+        ),
+        _ => return None,
+    };
+    Some(found)
 }
 
 fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, ConfigError> {
@@ -164,8 +187,27 @@ mod tests {
             "--auto-create-partitions",
             "--log-level",
             "--shards",
+            "--replica-lag-time-max-ms",
+            "--replication-throttle-bytes-per-sec",
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }
+    }
+
+    #[test]
+    fn number_flags_set_their_keys() {
+        let parsed = parse_args(args(
+            "--replication-throttle-bytes-per-sec 5000 --replica-lag-time-max-ms=250 \
+             --broker-session-timeout-ms 900 --quorum-snapshot-entries 7",
+        ));
+        let Ok(Command::Serve { flags, .. }) = parsed else {
+            panic!("not serve: {parsed:?}");
+        };
+        assert_eq!(flags.replication_throttle_bytes_per_sec, Some(5000));
+        assert_eq!(flags.replica_lag_time_max_ms, Some(250));
+        assert_eq!(flags.broker_session_timeout_ms, Some(900));
+        assert_eq!(flags.quorum_snapshot_entries, Some(7));
+        let bad = parse_args(args("--replication-throttle-bytes-per-sec fast"));
+        assert!(matches!(bad, Err(ConfigError::BadValue { .. })), "{bad:?}");
     }
 }

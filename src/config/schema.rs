@@ -38,6 +38,9 @@ pub struct ConfigFile {
     pub broker_session_timeout_ms: Option<u64>,
     /// Kafka's `replica.lag.time.max.ms`: a follower not caught up this long leaves the ISR.
     pub replica_lag_time_max_ms: Option<u64>,
+    /// Kafka's `follower.replication.throttled.rate` applied to every replica: the bytes per
+    /// second this broker's followers fetch, split evenly over its shards; 0 = off.
+    pub replication_throttle_bytes_per_sec: Option<u64>,
     #[serde(default)]
     pub shards: ShardsFile,
     #[serde(default)]
@@ -153,6 +156,9 @@ impl ConfigFile {
             replica_lag_time_max_ms: other
                 .replica_lag_time_max_ms
                 .or(self.replica_lag_time_max_ms),
+            replication_throttle_bytes_per_sec: other
+                .replication_throttle_bytes_per_sec
+                .or(self.replication_throttle_bytes_per_sec),
             quorum_snapshot_entries: other
                 .quorum_snapshot_entries
                 .or(self.quorum_snapshot_entries),
@@ -260,6 +266,9 @@ pub struct Config {
     pub broker_session_timeout: Duration,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max: Duration,
+    /// Follower fetch byte rate of the whole broker (0 = off), applied per shard as
+    /// `rate / shards` by the follower fetchers.
+    pub replication_throttle_bytes_per_sec: u64,
 }
 
 /// How Fetch sends record bytes (ARCHITECTURE §4).

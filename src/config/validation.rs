@@ -63,6 +63,9 @@ impl Config {
             broker_heartbeat_interval,
             broker_session_timeout,
             replica_lag_time_max: Duration::from_millis(replica_lag_time_max_ms),
+            replication_throttle_bytes_per_sec: validate_replication_throttle(
+                file.replication_throttle_bytes_per_sec,
+            )?,
             listen: listeners.listen,
             metrics_listen: listeners.metrics_listen,
             advertise: listeners.advertise,
@@ -87,6 +90,19 @@ impl Config {
         assert!(config.shard_cpus.len() <= limits::SHARDS_MAX);
         Ok(config)
     }
+}
+
+/// `replication_throttle_bytes_per_sec`: 0 (off, the default) up to
+/// `REPLICATION_THROTTLE_BYTES_PER_SEC_MAX`.
+fn validate_replication_throttle(rate: Option<u64>) -> Result<u64, ConfigError> {
+    let rate = rate.unwrap_or(0);
+    check_range(
+        "replication_throttle_bytes_per_sec",
+        rate,
+        0,
+        limits::REPLICATION_THROTTLE_BYTES_PER_SEC_MAX,
+    )?;
+    Ok(rate)
 }
 
 /// `quorum_voters` parsed (Kafka's `controller.quorum.voters` syntax); absent = this node alone
@@ -523,6 +539,18 @@ mod tests {
             Command::Serve { flags, .. } => flags,
             other => panic!("expected serve, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn replication_throttle_is_off_by_default_and_bounded() {
+        let config = Config::validate(ConfigFile::default(), &[0]).unwrap();
+        assert_eq!(config.replication_throttle_bytes_per_sec, 0);
+        let flags = serve_flags("--replication-throttle-bytes-per-sec 5242880");
+        let config = Config::validate(flags, &[0]).unwrap();
+        assert_eq!(config.replication_throttle_bytes_per_sec, 5_242_880);
+        let too_fast = limits::REPLICATION_THROTTLE_BYTES_PER_SEC_MAX + 1;
+        let flags = serve_flags(&format!("--replication-throttle-bytes-per-sec {too_fast}"));
+        assert!(Config::validate(flags, &[0]).is_err());
     }
 
     #[test]

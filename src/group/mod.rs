@@ -102,12 +102,14 @@ pub fn fresh_member_id(prefix: &str) -> String {
 
 /// Replays every `__consumer_offsets` partition that shard `index` of `count` owns and this
 /// broker (`node_id`) leads, and that is not loaded or loading yet, into `coordinator`: at
-/// start-up, and after every metadata snapshot (a partition whose leadership moved here is
-/// loaded then, as Kafka's coordinator loads on election). A partition that cannot be read is
-/// left unloaded: its first request retries the replay.
+/// start-up (`previous` is `None`), and after a metadata snapshot for the partitions whose
+/// leadership moved here since `previous` (as Kafka's coordinator loads on election; a
+/// partition of a topic new since `previous` is left to its first request, which loads it).
+/// A partition that cannot be read is left unloaded: its first request retries the replay.
 pub async fn load_owned(
     coordinator: &Coordinator,
     metadata: &ClusterMetadata,
+    previous: Option<&ClusterMetadata>,
     (index, count): (usize, usize),
     node_id: i32,
 ) {
@@ -119,9 +121,15 @@ pub async fn load_owned(
         if shard_for(topic.topic_id, partition, count) != index {
             continue;
         }
-        let led = metadata
-            .partition_or_single_node(topic.topic_id, partition, node_id)
-            .is_some_and(|state| state.leader == node_id);
+        let leads = |metadata: &ClusterMetadata| {
+            metadata
+                .partition_or_single_node(topic.topic_id, partition, node_id)
+                .is_some_and(|state| state.leader == node_id)
+        };
+        let moved_here = previous.is_none_or(|previous| {
+            previous.topic_by_id(topic.topic_id).is_some() && !leads(previous)
+        });
+        let led = leads(metadata) && moved_here;
         let key = PartitionKey {
             topic_id: topic.topic_id,
             partition,

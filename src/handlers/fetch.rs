@@ -9,9 +9,9 @@
 //! request waits for an append to any of its partitions (registered with each owning shard's
 //! log pump *before* each read pass, so an append between the read and the wait still wakes
 //! it), never polling on a timer.
-//! Fetch sessions (KIP-227) are declined: responses carry session id 0, which tells clients to
-//! keep sending full fetches; an incremental fetch of a session we never created gets
-//! FETCH_SESSION_ID_NOT_FOUND.
+//! Fetch sessions (KIP-227, `fetch_session.rs`, on the connection's shard): a full fetch with
+//! epoch 0 creates one (its id in the answer); an incremental fetch is served as the full
+//! fetch of its whole session and its answer keeps only the partitions with something new.
 //! isolation_level: without transactions the last stable offset equals the high watermark, so
 //! both levels read up to it.
 //!
@@ -36,6 +36,7 @@ use super::common::{
     ClientBroker, NotServed, leader_endpoints, owner, resolve_topic_by_id, serve_partition,
     storage_error_code,
 };
+use super::fetch_session::{Answer, Begun};
 use super::replica_fetch;
 use super::{
     HandlerError, HandlerOutcome, IntoOutcome, RequestContext, ResponsePart, SplicedResponse,
@@ -56,7 +57,7 @@ use crate::replication::EpochEndOffset;
 use crate::storage::StorageError;
 use crate::storage::{LeasedRange, LogPump, PartitionKey, ReadArgs, ReadUpto};
 use bytes::{BufMut, Bytes, BytesMut};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -137,15 +138,140 @@ pub async fn handle(
     request: FetchRequest,
 ) -> Result<FetchReply, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
-    if request.session_id != 0 {
-        return Ok(FetchReply::from(FetchResponse {
-            error_code: ErrorCode::FetchSessionIdNotFound,
-            session_id: 0,
-            ..FetchResponse::default()
-        }));
-    }
-    let (mut responses, mut wanted) = resolve(ctx, &request);
     let follower = replica_fetch::follower(ctx.api_version, &request);
+    let begun =
+        ctx.fetch_sessions
+            .cache()
+            .borrow_mut()
+            .begin(Instant::now(), ctx.api_version, &request);
+    match begun {
+        Err(code) => Ok(session_refused(code)),
+        Ok(Begun::Sessionless) => serve(ctx, &request, follower).await,
+        Ok(Begun::Full) => {
+            let mut reply = serve(ctx, &request, follower).await?;
+            reply.response.session_id = create_session(ctx, &request, follower.is_some(), &reply);
+            Ok(reply)
+        }
+        Ok(Begun::Incremental { id, epoch, request }) => {
+            let reply = serve(ctx, &request, follower).await?;
+            Ok(incremental_reply(ctx, id, epoch, reply))
+        }
+    }
+}
+
+/// A refused session: the top-level error alone (Kafka's answer), session id 0.
+fn session_refused(error_code: ErrorCode) -> FetchReply {
+    FetchReply::from(FetchResponse {
+        error_code,
+        session_id: 0,
+        ..FetchResponse::default()
+    })
+}
+
+/// What each partition of `reply` says, in request order, for the session cache.
+fn answers(reply: &FetchReply) -> Vec<Answer> {
+    let leased: HashSet<(usize, usize)> = reply
+        .leased
+        .iter()
+        .map(|(topic, partition, _)| (*topic, *partition))
+        .collect();
+    let mut answers = Vec::new();
+    for (topic_index, topic) in reply.response.responses.iter().enumerate() {
+        for (partition_index, data) in topic.partitions.iter().enumerate() {
+            let spliced = leased.contains(&(topic_index, partition_index));
+            answers.push(Answer::of(data, spliced));
+        }
+    }
+    answers
+}
+
+/// A full fetch asking for a session: its id (0 when the cache has no room for it).
+fn create_session(
+    ctx: &RequestContext,
+    request: &FetchRequest,
+    privileged: bool,
+    reply: &FetchReply,
+) -> i32 {
+    let answers = answers(reply);
+    let mut cache = ctx.fetch_sessions.cache().borrow_mut();
+    let id = cache.create(
+        Instant::now(),
+        ctx.api_version,
+        privileged,
+        request,
+        &answers,
+    );
+    if id != 0 {
+        ctx.fetch_sessions.created(&cache, id);
+    }
+    id
+}
+
+/// An incremental fetch's answer: only the partitions the session says to send (and only
+/// topics with any), the spliced ranges renumbered to match.
+fn incremental_reply(ctx: &RequestContext, id: i32, epoch: i32, reply: FetchReply) -> FetchReply {
+    let answers = answers(&reply);
+    let send = ctx
+        .fetch_sessions
+        .cache()
+        .borrow_mut()
+        .answer(id, epoch, &answers);
+    let send = match send {
+        Ok(send) => send,
+        Err(code) => return session_refused(code),
+    };
+    let FetchReply {
+        mut response,
+        leased,
+    } = reply;
+    let mut leased: HashMap<(usize, usize), Vec<LeasedRange>> = leased
+        .into_iter()
+        .map(|(topic, partition, ranges)| ((topic, partition), ranges))
+        .collect();
+    let mut kept_leased = Vec::new();
+    let mut send = send.into_iter();
+    let mut topics = Vec::new();
+    for (topic_index, mut topic) in std::mem::take(&mut response.responses)
+        .into_iter()
+        .enumerate()
+    {
+        let partitions = std::mem::take(&mut topic.partitions);
+        for (partition_index, data) in partitions.into_iter().enumerate() {
+            if !send.next().unwrap_or(true) {
+                continue;
+            }
+            if let Some(ranges) = leased.remove(&(topic_index, partition_index)) {
+                kept_leased.push((topics.len(), topic.partitions.len(), ranges));
+            }
+            topic.partitions.push(data);
+        }
+        if !topic.partitions.is_empty() {
+            topics.push(topic);
+        }
+    }
+    // A spliced partition has records, and a partition with records is always sent.
+    assert!(leased.is_empty(), "spliced ranges of unsent partitions");
+    response.responses = topics;
+    response.session_id = id;
+    tracing::trace!(
+        id,
+        epoch,
+        topics = response.responses.len(),
+        "incremental fetch answered"
+    );
+    FetchReply {
+        response,
+        leased: kept_leased,
+    }
+}
+
+/// Serves `request` in full: every partition it names is read and answered.
+async fn serve(
+    ctx: &RequestContext,
+    request: &FetchRequest,
+    follower: Option<replica_fetch::Follower>,
+) -> Result<FetchReply, HandlerError> {
+    let (mut responses, mut wanted) = resolve(ctx, request);
     if let Some(follower) = follower {
         replica_fetch::validate(&ctx.shard, follower, &mut wanted).await?;
     }
@@ -160,7 +286,7 @@ pub async fn handle(
             .min(limits::FETCH_MAX_WAIT_MS_MAX),
     );
     let deadline = Instant::now() + max_wait;
-    let min_bytes = min_bytes(&request, &wanted);
+    let min_bytes = min_bytes(request, &wanted);
     let max_bytes = usize::try_from(request.max_bytes)
         .unwrap_or(0)
         .min(limits::FETCH_RESPONSE_SIZE_MAX);

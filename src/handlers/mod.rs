@@ -40,6 +40,7 @@ pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
 pub mod fetch;
+pub mod fetch_session;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
@@ -150,15 +151,19 @@ pub struct ConnectionContext {
     pub peer: SocketAddr,
     /// Keeps this connection's Produce requests in arrival order (handlers/turns.rs).
     pub produce_turns: Rc<Turns>,
+    /// The fetch sessions this connection created; they end with it.
+    pub fetch_sessions: Rc<fetch_session::ConnectionSessions>,
 }
 
 impl ConnectionContext {
     #[must_use]
     pub fn new(shard: Rc<Shard>, peer: SocketAddr) -> Self {
+        let fetch_sessions = fetch_session::ConnectionSessions::new(shard.index(), shard.count());
         Self {
             shard,
             peer,
             produce_turns: Rc::default(),
+            fetch_sessions: Rc::new(fetch_sessions),
         }
     }
 }
@@ -175,6 +180,8 @@ pub struct RequestContext {
     pub client_id: Option<StrBytes>,
     /// The connection's Produce order (handlers/turns.rs).
     pub produce_turns: Rc<Turns>,
+    /// The connection's fetch sessions (fetch_session.rs).
+    pub fetch_sessions: Rc<fetch_session::ConnectionSessions>,
 }
 
 impl RequestContext {
@@ -321,6 +328,7 @@ pub async fn dispatch(
         correlation_id: header.correlation_id,
         client_id: header.client_id,
         produce_turns: Rc::clone(&connection.produce_turns),
+        fetch_sessions: Rc::clone(&connection.fetch_sessions),
     };
     let started = std::time::Instant::now();
     let outcome = (handler.call)(&mut ctx, body).await;

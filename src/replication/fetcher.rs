@@ -11,8 +11,21 @@
 //! position changed meanwhile is dropped; a refusal (not the leader, epoch mismatch) pauses
 //! that partition for `REPLICA_FETCH_BACKOFF_MS` until the metadata moves it.
 //!
-//! Full fetches only: no incremental fetch sessions (KIP-227) yet, so each request names
-//! every followed partition.
+//! Fetch sessions (KIP-227, Kafka's FetchSessionHandler; [`ClientSession`]): the first
+//! request is a full fetch (epoch 0) that creates a session at the leader; later requests are
+//! incremental and name only partitions whose fetch position changed or that were added,
+//! plus the ones no longer followed (`forgotten_topics_data`). The leader's answer then holds
+//! only partitions with news, and a partition left out simply has nothing new. A refused
+//! session (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, a failed exchange)
+//! starts over with a full fetch. A shard following more than `REPLICA_FETCH_PARTITIONS_MAX`
+//! partitions of one leader fetches sessionless, in turns.
+//!
+//! Replication throttle (`--replication-throttle-bytes-per-sec`, Kafka's
+//! `follower.replication.throttled.rate` applied to every replica; [`Throttle`]): it limits
+//! the follower side, the record bytes this broker's fetchers pull, each shard getting
+//! `rate / shards` bytes per second from one token bucket shared by its fetchers. A fetcher
+//! whose shard overdrew waits (bounded waits, re-checked) before its next request, and each
+//! request's `max_bytes` shrinks to what is left of the budget. Leaders are not throttled.
 //!
 //! Runs on its manager's shard; every exchange is bounded by a timeout, every loop by the
 //! manager's life and the presence of partitions to fetch.
@@ -23,13 +36,15 @@ use crate::cluster::metadata::{CLIENT_LISTENER, NO_LEADER};
 use crate::limits::{
     FETCH_RESPONSE_SIZE_MAX, REPLICA_FETCH_BACKOFF_MS, REPLICA_FETCH_CONNECT_TIMEOUT_MS,
     REPLICA_FETCH_EXCHANGE_TIMEOUT_MS, REPLICA_FETCH_PARTITION_BYTES, REPLICA_FETCH_PARTITIONS_MAX,
-    REPLICA_FETCH_RESPONSE_BYTES, REPLICA_FETCH_WAIT_MS,
+    REPLICA_FETCH_RESPONSE_BYTES, REPLICA_FETCH_WAIT_MS, REPLICATION_THROTTLE_BURST_MS,
+    REPLICATION_THROTTLE_WAIT_MS_MAX,
 };
 use crate::protocol::ErrorCode;
 use crate::protocol::exchange::{decode_response, encode_request};
 use crate::protocol::frame::peek_size;
 use crate::protocol::messages::fetch::{
-    FetchPartition, FetchRequest, FetchResponse, FetchTopic, PartitionData, ReplicaState,
+    FetchPartition, FetchRequest, FetchResponse, FetchTopic, ForgottenTopic, PartitionData,
+    ReplicaState,
 };
 use crate::protocol::record_batch::BatchSplitter;
 use crate::storage::{CheckedBatch, PartitionKey};
@@ -37,7 +52,8 @@ use bytes::{Bytes, BytesMut};
 use compio::BufResult;
 use compio::io::{AsyncReadExt, AsyncWriteExt};
 use compio::net::TcpStream;
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -76,7 +92,7 @@ pub(super) fn ensure_fetchers(manager: &Rc<ReplicaManager>) {
 }
 
 /// One partition of a request, as sent.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Planned {
     key: PartitionKey,
     position: FetchPosition,
@@ -85,6 +101,7 @@ struct Planned {
 /// One fetcher: fetches from `leader_id` until this shard follows nothing there.
 async fn run(manager: Weak<ReplicaManager>, leader_id: i32) {
     let mut connection: Option<(String, TcpStream)> = None;
+    let mut session = ClientSession::default();
     let mut correlation_id = 0i32;
     let mut turn = 0usize;
     // Bounded by the manager's life and the partitions it follows on this leader.
@@ -97,7 +114,7 @@ async fn run(manager: Weak<ReplicaManager>, leader_id: i32) {
         } else {
             manager.fetch_plan(leader_id, &mut turn)
         };
-        let Some(plan) = plan else {
+        let Some((plan, sessionless)) = plan else {
             manager.fetchers.borrow_mut().remove(&leader_id);
             break;
         };
@@ -107,13 +124,27 @@ async fn run(manager: Weak<ReplicaManager>, leader_id: i32) {
             backoff().await;
             continue;
         };
+        let rate = throttle_rate(&manager.settings);
+        let wait = with_throttle(rate, |throttle| throttle.wait(Instant::now()));
+        if !wait.is_zero() {
+            drop(manager);
+            compio::time::sleep(wait).await;
+            continue;
+        }
+        let max_bytes = with_throttle(rate, |throttle| throttle.budget(Instant::now()));
         correlation_id = correlation_id.wrapping_add(1);
-        let request = manager.fetch_request(&plan);
+        let sent = session.next(&plan, sessionless);
+        let request = manager.fetch_request(&sent, max_bytes);
         match exchange(&mut connection, &address, &request, correlation_id).await {
-            Ok(response) => manager.on_response(&plan, response).await,
+            Ok(response) => {
+                with_throttle(rate, |throttle| throttle.spent(record_bytes(&response)));
+                session.answered(&sent, response.error_code, response.session_id);
+                manager.on_response(&plan, response).await;
+            }
             Err(error) => {
                 tracing::debug!(leader_id, %address, %error, "follower fetch failed");
                 connection = None;
+                session.failed();
                 drop(manager);
                 backoff().await;
             }
@@ -206,9 +237,10 @@ fn checked_batches(records: Option<Bytes>) -> Result<Vec<CheckedBatch>, String> 
 }
 
 impl ReplicaManager {
-    /// What to fetch from `leader_id` now: `None` when this shard follows nothing there,
+    /// What to fetch from `leader_id` now, and whether without a session (more partitions than
+    /// one request names, fetched in turns): `None` when this shard follows nothing there,
     /// empty when every such partition waits out a refusal.
-    fn fetch_plan(&self, leader_id: i32, turn: &mut usize) -> Option<Vec<Planned>> {
+    fn fetch_plan(&self, leader_id: i32, turn: &mut usize) -> Option<(Vec<Planned>, bool)> {
         let now = Instant::now();
         let roles = self.roles.borrow();
         let mut followed: Vec<Planned> = roles
@@ -231,14 +263,15 @@ impl ReplicaManager {
         if !any {
             return None;
         }
-        if followed.len() > REPLICA_FETCH_PARTITIONS_MAX {
+        let sessionless = followed.len() > REPLICA_FETCH_PARTITIONS_MAX;
+        if sessionless {
             followed.sort_by_key(|planned| (planned.key.topic_id, planned.key.partition));
             let start = *turn % followed.len();
             followed.rotate_left(start);
             followed.truncate(REPLICA_FETCH_PARTITIONS_MAX);
             *turn = turn.wrapping_add(REPLICA_FETCH_PARTITIONS_MAX);
         }
-        Some(followed)
+        Some((followed, sessionless))
     }
 
     /// `node_id`'s CLIENT listener, from the metadata.
@@ -252,7 +285,9 @@ impl ReplicaManager {
         Some(format!("{}:{}", listener.host, listener.port))
     }
 
-    fn fetch_request(&self, plan: &[Planned]) -> FetchRequest {
+    /// The Fetch request for `sent` (its session fields, partitions and forgotten ones);
+    /// `max_bytes` is the throttle's budget.
+    fn fetch_request(&self, sent: &SessionRequest, max_bytes: i32) -> FetchRequest {
         let node_id = self.settings.node_id;
         let broker_epoch = self
             .metadata
@@ -260,7 +295,7 @@ impl ReplicaManager {
             .broker(node_id)
             .map_or(-1, |broker| broker.broker_epoch);
         let mut topics: Vec<FetchTopic> = Vec::new();
-        for planned in plan {
+        for planned in &sent.partitions {
             let partition = FetchPartition {
                 partition: planned.key.partition,
                 current_leader_epoch: planned.position.current_leader_epoch,
@@ -288,16 +323,22 @@ impl ReplicaManager {
             },
             max_wait_ms: REPLICA_FETCH_WAIT_MS,
             min_bytes: 1,
-            max_bytes: REPLICA_FETCH_RESPONSE_BYTES,
+            max_bytes: max_bytes.clamp(1, REPLICA_FETCH_RESPONSE_BYTES),
             isolation_level: 0,
-            session_id: 0,
-            session_epoch: -1,
+            session_id: sent.session_id,
+            session_epoch: sent.session_epoch,
             topics,
+            forgotten_topics_data: forgotten_topics(&sent.forgotten),
             ..FetchRequest::default()
         }
     }
 
     async fn on_response(&self, plan: &[Planned], response: FetchResponse) {
+        if is_session_error(response.error_code) {
+            // The session starts over with a full fetch at once; the partitions are fine.
+            tracing::debug!(code = ?response.error_code, "follower fetch session refused");
+            return;
+        }
         if response.error_code != ErrorCode::None {
             tracing::debug!(code = ?response.error_code, "follower fetch refused");
             for planned in plan {
@@ -467,5 +508,419 @@ impl ReplicaManager {
         } else {
             self.pause(key);
         }
+    }
+}
+
+/// Top-level errors that refuse a fetch session, not the partitions.
+fn is_session_error(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::FetchSessionIdNotFound
+            | ErrorCode::InvalidFetchSessionEpoch
+            | ErrorCode::FetchSessionTopicIdError
+    )
+}
+
+/// `forgotten_topics_data` naming `keys` (by topic id), one entry per run of one topic.
+fn forgotten_topics(keys: &[PartitionKey]) -> Vec<ForgottenTopic> {
+    let mut topics: Vec<ForgottenTopic> = Vec::new();
+    for key in keys {
+        match topics.last_mut() {
+            Some(topic) if topic.topic_id == key.topic_id => topic.partitions.push(key.partition),
+            _ => topics.push(ForgottenTopic {
+                topic_id: key.topic_id,
+                partitions: vec![key.partition],
+                ..ForgottenTopic::default()
+            }),
+        }
+    }
+    topics
+}
+
+/// Record bytes in an answer (what the throttle counts).
+fn record_bytes(response: &FetchResponse) -> u64 {
+    response
+        .responses
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .filter_map(|data| data.records.as_ref())
+        .map(|records| records.len() as u64)
+        .sum()
+}
+
+/// The session fields and partitions of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SessionRequest {
+    session_id: i32,
+    session_epoch: i32,
+    /// The partitions named (all of them in a full fetch, the changed ones otherwise).
+    partitions: Vec<Planned>,
+    /// Partitions the session drops (incremental only).
+    forgotten: Vec<PartitionKey>,
+    /// Every partition of the session after this request, at the position sent.
+    after: HashMap<PartitionKey, FetchPosition>,
+}
+
+/// The follower's half of a fetch session with one leader (Kafka's FetchSessionHandler).
+#[derive(Debug, Default)]
+struct ClientSession {
+    /// The leader's id for the session (0: none).
+    id: i32,
+    /// The next request's epoch: 0 = a full fetch creating a session (and closing `id`).
+    epoch: i32,
+    /// The partitions the leader's session holds, at the positions last sent.
+    partitions: HashMap<PartitionKey, FetchPosition>,
+}
+
+impl ClientSession {
+    /// The next request for `plan` (every partition to follow now, at its position).
+    fn next(&self, plan: &[Planned], sessionless: bool) -> SessionRequest {
+        let after: HashMap<PartitionKey, FetchPosition> = plan
+            .iter()
+            .map(|planned| (planned.key, planned.position))
+            .collect();
+        if sessionless || self.epoch == INITIAL_EPOCH {
+            let session_epoch = if sessionless {
+                FINAL_EPOCH
+            } else {
+                INITIAL_EPOCH
+            };
+            return SessionRequest {
+                session_id: self.id,
+                session_epoch,
+                partitions: plan.to_vec(),
+                forgotten: Vec::new(),
+                after,
+            };
+        }
+        let partitions: Vec<Planned> = plan
+            .iter()
+            .filter(|planned| self.partitions.get(&planned.key) != Some(&planned.position))
+            .copied()
+            .collect();
+        let mut forgotten: Vec<PartitionKey> = self
+            .partitions
+            .keys()
+            .filter(|key| !after.contains_key(key))
+            .copied()
+            .collect();
+        forgotten.sort_by_key(|key| (key.topic_id, key.partition));
+        SessionRequest {
+            session_id: self.id,
+            session_epoch: self.epoch,
+            partitions,
+            forgotten,
+            after,
+        }
+    }
+
+    /// The leader answered `sent` with `error_code` and `session_id`.
+    fn answered(&mut self, sent: &SessionRequest, error_code: ErrorCode, session_id: i32) {
+        let full = sent.session_epoch == INITIAL_EPOCH;
+        match error_code {
+            ErrorCode::None if sent.session_epoch == FINAL_EPOCH => *self = Self::default(),
+            ErrorCode::None if full && session_id != 0 => {
+                self.id = session_id;
+                self.epoch = next_epoch(INITIAL_EPOCH);
+                self.partitions.clone_from(&sent.after);
+            }
+            // No slot at the leader: full fetches until one frees (as Kafka's client).
+            ErrorCode::None if full => *self = Self::default(),
+            ErrorCode::None if session_id == self.id => {
+                self.epoch = next_epoch(self.epoch);
+                self.partitions.clone_from(&sent.after);
+            }
+            ErrorCode::FetchSessionIdNotFound => *self = Self::default(),
+            // A wrong epoch or id, or the fetch failed as a whole: close the session and
+            // make a new one with the next (full) request.
+            _ => self.failed(),
+        }
+        assert!(self.epoch >= 0, "epoch {}", self.epoch);
+    }
+
+    /// The exchange failed: the next request is a full fetch replacing the session.
+    fn failed(&mut self) {
+        self.epoch = INITIAL_EPOCH;
+        self.partitions.clear();
+    }
+}
+
+/// The epoch after `epoch` (KIP-227: from i32::MAX back to 1).
+fn next_epoch(epoch: i32) -> i32 {
+    if epoch == i32::MAX || epoch < 0 {
+        1
+    } else {
+        epoch + 1
+    }
+}
+
+/// Epoch of a full fetch creating a session.
+const INITIAL_EPOCH: i32 = 0;
+/// Epoch of a full fetch without a session.
+const FINAL_EPOCH: i32 = -1;
+
+/// A shard's share of the replication throttle, in bytes per second (0 = off).
+fn throttle_rate(settings: &super::ReplicationSettings) -> u64 {
+    let rate = settings.replication_throttle_bytes_per_sec;
+    if rate == 0 {
+        return 0;
+    }
+    (rate / settings.shard_count.max(1) as u64).max(1)
+}
+
+thread_local! {
+    /// The shard's throttle bucket, shared by its fetcher tasks (thread-per-core: one shard
+    /// runs on this thread, so one bucket per shard; it lives here rather than in the replica
+    /// manager so the throttle stays within this file).
+    static THROTTLE: RefCell<Option<Throttle>> = const { RefCell::new(None) };
+}
+
+/// Runs `act` on the shard's bucket at `rate`, or returns its "off" answer when `rate` is 0.
+fn with_throttle<T: ThrottleOff>(rate: u64, act: impl FnOnce(&mut Throttle) -> T) -> T {
+    if rate == 0 {
+        return T::off();
+    }
+    THROTTLE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|throttle| throttle.rate != rate) {
+            *slot = Some(Throttle::new(rate, Instant::now()));
+        }
+        match slot.as_mut() {
+            Some(throttle) => act(throttle),
+            None => T::off(),
+        }
+    })
+}
+
+/// What a throttle call answers when the throttle is off.
+trait ThrottleOff {
+    fn off() -> Self;
+}
+
+impl ThrottleOff for Duration {
+    fn off() -> Self {
+        Duration::ZERO
+    }
+}
+
+impl ThrottleOff for i32 {
+    fn off() -> Self {
+        REPLICA_FETCH_RESPONSE_BYTES
+    }
+}
+
+impl ThrottleOff for () {
+    fn off() -> Self {}
+}
+
+/// A token bucket of record bytes: `rate` per second, at most `REPLICATION_THROTTLE_BURST_MS`
+/// of it saved. A response may overdraw it (a leader returns a partition's first batch whole,
+/// KIP-74); the debt is waited out before the next request.
+#[derive(Debug)]
+struct Throttle {
+    rate: u64,
+    capacity: i64,
+    /// Bytes that may be fetched now; negative while overdrawn.
+    tokens: i64,
+    refilled: Instant,
+}
+
+impl Throttle {
+    fn new(rate: u64, now: Instant) -> Self {
+        assert!(rate > 0);
+        let capacity = i64::try_from(rate.saturating_mul(REPLICATION_THROTTLE_BURST_MS) / 1000)
+            .unwrap_or(i64::MAX)
+            .max(1);
+        Self {
+            rate,
+            capacity,
+            tokens: capacity,
+            refilled: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.refilled);
+        let earned = u128::from(self.rate) * elapsed.as_nanos() / 1_000_000_000;
+        if earned > 0 {
+            let earned = i64::try_from(earned).unwrap_or(i64::MAX);
+            self.tokens = self.tokens.saturating_add(earned).min(self.capacity);
+            self.refilled = now;
+        }
+        assert!(self.tokens <= self.capacity);
+    }
+
+    /// How long to wait before the next request (zero when there is budget), at most
+    /// `REPLICATION_THROTTLE_WAIT_MS_MAX`.
+    fn wait(&mut self, now: Instant) -> Duration {
+        self.refill(now);
+        if self.tokens > 0 {
+            return Duration::ZERO;
+        }
+        let deficit = u128::from(self.tokens.unsigned_abs()) + 1;
+        let nanos = deficit * 1_000_000_000 / u128::from(self.rate);
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
+        Duration::from_nanos(nanos).min(Duration::from_millis(REPLICATION_THROTTLE_WAIT_MS_MAX))
+    }
+
+    /// A request's `max_bytes`: what is left of the budget (at least 1).
+    fn budget(&mut self, now: Instant) -> i32 {
+        self.refill(now);
+        i32::try_from(self.tokens.max(1)).unwrap_or(i32::MAX)
+    }
+
+    fn spent(&mut self, bytes: u64) {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        self.tokens = self.tokens.saturating_sub(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::protocol::Uuid;
+
+    fn planned(partition: i32, fetch_offset: i64) -> Planned {
+        Planned {
+            key: PartitionKey {
+                topic_id: Uuid([3; 16]),
+                partition,
+            },
+            position: FetchPosition {
+                fetch_offset,
+                last_fetched_epoch: 1,
+                current_leader_epoch: 1,
+            },
+        }
+    }
+
+    fn named(request: &SessionRequest) -> Vec<(i32, i64)> {
+        let mut named: Vec<_> = request
+            .partitions
+            .iter()
+            .map(|p| (p.key.partition, p.position.fetch_offset))
+            .collect();
+        named.sort_unstable();
+        named
+    }
+
+    #[test]
+    fn a_session_starts_full_then_names_only_changes() {
+        let mut session = ClientSession::default();
+        let plan = [planned(0, 10), planned(1, 20)];
+        let first = session.next(&plan, false);
+        assert_eq!((first.session_id, first.session_epoch), (0, 0));
+        assert_eq!(named(&first), vec![(0, 10), (1, 20)]);
+        session.answered(&first, ErrorCode::None, 77);
+        // Partition 1 moved; partition 0 did not.
+        let plan = [planned(0, 10), planned(1, 25)];
+        let second = session.next(&plan, false);
+        assert_eq!((second.session_id, second.session_epoch), (77, 1));
+        assert_eq!(named(&second), vec![(1, 25)]);
+        assert!(second.forgotten.is_empty());
+        session.answered(&second, ErrorCode::None, 77);
+        // Partition 0 no longer followed; partition 2 added.
+        let plan = [planned(1, 25), planned(2, 0)];
+        let third = session.next(&plan, false);
+        assert_eq!(third.session_epoch, 2);
+        assert_eq!(named(&third), vec![(2, 0)]);
+        assert_eq!(third.forgotten, vec![planned(0, 0).key]);
+        session.answered(&third, ErrorCode::None, 77);
+        let quiet = session.next(&plan, false);
+        assert!(quiet.partitions.is_empty() && quiet.forgotten.is_empty());
+        assert_eq!(quiet.session_epoch, 3);
+    }
+
+    #[test]
+    fn refusals_start_over_with_a_full_fetch() {
+        let plan = [planned(0, 10)];
+        let mut session = ClientSession::default();
+        let first = session.next(&plan, false);
+        session.answered(&first, ErrorCode::None, 77);
+        let second = session.next(&plan, false);
+        session.answered(&second, ErrorCode::FetchSessionIdNotFound, 0);
+        let again = session.next(&plan, false);
+        assert_eq!((again.session_id, again.session_epoch), (0, 0));
+        session.answered(&again, ErrorCode::None, 78);
+        let next = session.next(&plan, false);
+        session.answered(&next, ErrorCode::InvalidFetchSessionEpoch, 0);
+        // Closes 78 and asks for a new one, naming everything.
+        let replace = session.next(&plan, false);
+        assert_eq!((replace.session_id, replace.session_epoch), (78, 0));
+        assert_eq!(named(&replace), vec![(0, 10)]);
+        session.failed();
+        assert_eq!(session.next(&plan, false).session_epoch, 0);
+    }
+
+    #[test]
+    fn no_slot_and_sessionless_fetches_stay_full() {
+        let plan = [planned(0, 10)];
+        let mut session = ClientSession::default();
+        let first = session.next(&plan, false);
+        session.answered(&first, ErrorCode::None, 0);
+        assert_eq!(session.next(&plan, false).session_epoch, 0);
+        let sessionless = session.next(&plan, true);
+        assert_eq!(sessionless.session_epoch, FINAL_EPOCH);
+        assert_eq!(named(&sessionless), vec![(0, 10)]);
+        session.answered(&sessionless, ErrorCode::None, 0);
+        assert_eq!(session.id, 0);
+    }
+
+    #[test]
+    fn epochs_wrap_to_one() {
+        assert_eq!(next_epoch(0), 1);
+        assert_eq!(next_epoch(i32::MAX), 1);
+    }
+
+    #[test]
+    fn the_throttle_waits_out_what_was_overdrawn() {
+        let start = Instant::now();
+        // 1 MB/s: 100 KB of burst.
+        let mut throttle = Throttle::new(1_000_000, start);
+        assert_eq!(throttle.wait(start), Duration::ZERO);
+        assert_eq!(throttle.budget(start), 100_000);
+        // A 600 KB answer overdraws by 500 KB: half a second, waited in bounded steps.
+        throttle.spent(600_000);
+        let wait = throttle.wait(start);
+        assert!(wait >= Duration::from_millis(500), "{wait:?}");
+        assert!(wait <= Duration::from_millis(REPLICATION_THROTTLE_WAIT_MS_MAX));
+        assert_eq!(throttle.budget(start), 1);
+        let later = start + Duration::from_millis(600);
+        assert_eq!(throttle.wait(later), Duration::ZERO);
+        // Idle time saves at most the burst.
+        let idle = later + Duration::from_secs(60);
+        assert_eq!(throttle.budget(idle), 100_000);
+        // A huge debt waits at most the bound per step.
+        throttle.spent(1 << 40);
+        let wait = throttle.wait(idle);
+        assert_eq!(
+            wait,
+            Duration::from_millis(REPLICATION_THROTTLE_WAIT_MS_MAX)
+        );
+    }
+
+    #[test]
+    fn the_rate_is_split_over_shards_and_zero_is_off() {
+        let settings = |rate, shard_count| super::super::ReplicationSettings {
+            node_id: 1,
+            shard_index: 0,
+            shard_count,
+            replica_lag_time_max: Duration::from_secs(1),
+            replication_throttle_bytes_per_sec: rate,
+        };
+        assert_eq!(throttle_rate(&settings(0, 4)), 0);
+        assert_eq!(throttle_rate(&settings(4_000, 4)), 1_000);
+        assert_eq!(throttle_rate(&settings(3, 4)), 1);
+        assert_eq!(with_throttle(0, |_| Duration::from_secs(9)), Duration::ZERO);
+        assert_eq!(with_throttle(0, |_| 5), REPLICA_FETCH_RESPONSE_BYTES);
+    }
+
+    #[test]
+    fn forgotten_topics_group_runs_of_one_topic() {
+        let keys = [planned(0, 0).key, planned(3, 0).key];
+        let topics = forgotten_topics(&keys);
+        assert_eq!(topics.len(), 1);
+        assert_eq!(topics[0].partitions, vec![0, 3]);
     }
 }

@@ -47,6 +47,7 @@ pub struct ReplicationSettings {
     pub shard_count: usize,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max: Duration,
+    pub replication_throttle_bytes_per_sec: u64, // 0 = off; fetcher.rs's throttle
 }
 
 /// An ISR change to send to the controller (AlterPartition), with what it is based on.

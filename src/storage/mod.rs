@@ -11,8 +11,10 @@
 //!   00000000000000001200.snapshot                     producer state (producer_state.rs)
 //! ```
 //! Owns: files under a partition directory, offsets (log start ≤ high watermark ≤ log end),
-//! recovery, retention, roll, flush policies. Does not own: wire types (it sees batches only
-//! through `protocol::record_batch`), partition placement, fetch sessions, splice.
+//! recovery, retention, roll, flush policies, and replication's log operations (replica.rs:
+//! a follower's verbatim append, the replicated high watermark and its checkpoint, epochs).
+//! Does not own: wire types (it sees batches only through `protocol::record_batch`), partition
+//! placement, fetch sessions, splice, replication's decisions (src/replication/).
 //!
 //! Writes go through compio's io_uring positional (vectored) writes into the page cache; no
 //! O_DIRECT. Opening, rolling and deleting segments use compio's fs ops (open/rename/unlink/

@@ -111,6 +111,7 @@ impl PartitionLog {
         self.ensure_online()?;
         let plan = self.check_replicated(&batches)?;
         let now_ms = self.clock.now_ms();
+        self.maybe_expire_producers(now_ms);
         let offset_count = plan.next_offset - plan.base_offset;
         self.maybe_roll_for(plan.size, offset_count, now_ms).await?;
         // Re-check after the await: a roll leaves the log end where it was.
@@ -133,16 +134,20 @@ impl PartitionLog {
             plan.next_offset,
             "log end after append"
         );
-        self.append_replicated_complete(&batches, plan)
+        let info = self.append_replicated_complete(&batches, plan);
+        // As `append`: a failed flush fails the append (the log went offline), though the
+        // bytes are written; the follower refetches after the log is reopened.
+        self.apply_flush_policy().await?;
+        Ok(info)
     }
 
     /// After the write of [`Self::append_replicated`]: the epoch cache and the producer table
-    /// learn the batches, the accounting moves, and the flush policy applies.
+    /// learn the batches, and the accounting moves.
     fn append_replicated_complete(
         &mut self,
         batches: &[CheckedBatch],
         plan: ReplicatedPlan,
-    ) -> Result<AppendInfo, StorageError> {
+    ) -> AppendInfo {
         if let Some(epochs) = plan.epochs {
             self.epochs = epochs;
         }
@@ -159,14 +164,14 @@ impl PartitionLog {
             .saturating_add(u64::try_from(plan.record_count).unwrap_or(0));
         self.advance_high_watermark();
         self.check_invariants();
-        Ok(AppendInfo {
+        AppendInfo {
             base_offset: plan.base_offset,
             last_offset: plan.next_offset - 1,
             log_append_time_ms: -1,
             record_count: plan.record_count,
             duplicate: false,
             log_start_offset: self.log_start_offset,
-        })
+        }
     }
 
     /// The checks of [`Self::append_replicated`]; writes nothing.
@@ -318,8 +323,8 @@ mod tests {
     use crate::storage::control::CONTROL_FILE_NAME;
     use crate::storage::testing::{ProducerFields, build_batch_sized, build_producer_batch};
     use crate::storage::{
-        CheckedBatch, Clock, EpochEntry, LogConfig, ManualClock, PartitionLog, StorageError,
-        TimestampType,
+        CheckedBatch, Clock, EpochEntry, FlushPolicy, LogConfig, ManualClock, PartitionLog,
+        StorageError, TimestampType,
     };
 
     const NOW: i64 = 1_700_000_000_000;
@@ -686,6 +691,37 @@ mod tests {
         assert_eq!(log.log_start_offset(), 40);
         assert!(log.epoch_entries().is_empty());
         log.verify_against_scan().await.unwrap();
+    }
+
+    #[compio::test]
+    async fn a_replicated_append_follows_the_flush_policy_and_skips_the_message_size_limit() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut leader = open(&directory.path().join("l"), config(1 << 20), true).await;
+        leader
+            .append(vec![build_batch_sized(1, NOW, 500, 1)], 1)
+            .await
+            .unwrap();
+        let strict = LogConfig {
+            flush: FlushPolicy::Strict,
+            // The leader's limit, not the follower's (Kafka skips it for followers).
+            max_message_bytes: 100,
+            ..config(1 << 20)
+        };
+        let mut follower = open(&directory.path().join("f"), strict, true).await;
+        let batches = fetch(&leader, 0, 1 << 20).await;
+        follower.append_replicated(batches).await.unwrap();
+        assert_eq!(
+            follower.recovery_point(),
+            1,
+            "strict: synced before the answer"
+        );
+        // A batch larger than a whole segment cannot be held at all.
+        let mut small = open(&directory.path().join("s"), config(200), true).await;
+        let batches = fetch(&leader, 0, 1 << 20).await;
+        assert!(matches!(
+            small.append_replicated(batches).await,
+            Err(StorageError::MessageTooLarge { .. })
+        ));
     }
 
     #[test]

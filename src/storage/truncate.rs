@@ -34,6 +34,14 @@ impl PartitionLog {
             });
         }
         if offset == log_end {
+            // No batch to cut, but an epoch that starts at the log end holds no record (a
+            // leader that wrote nothing in it): it goes, as Kafka's truncateFromEnd drops
+            // every entry starting at or after the cut. Kept, it would be this follower's
+            // LastFetchedEpoch, which its new leader never knew, and every fetch would get
+            // the same DivergingEpoch back.
+            if self.epochs.truncate_from_end(offset) {
+                self.write_epoch_checkpoint(&self.epochs.clone()).await?;
+            }
             return Ok(log_end);
         }
         self.settle_pending_flush(true).await?;
@@ -143,6 +151,9 @@ impl PartitionLog {
         self.high_watermark = self.high_watermark.min(new_end);
         self.recovery_point = self.recovery_point.min(new_end);
         self.epochs.truncate_from_end(new_end);
+        // The rescan of the cut segment re-learned epochs from its first batch on, which may
+        // lie below a log start inside that segment (DeleteRecords): the cache starts there.
+        self.epochs.truncate_from_start(self.log_start_offset);
         self.write_epoch_checkpoint(&self.epochs.clone()).await?;
         self.write_control(false).await?;
         self.rebuild_producer_state().await?;
@@ -211,6 +222,40 @@ mod tests {
         // Inside a batch of two records: the whole batch goes.
         assert_eq!(log.truncate_to(1).await.unwrap(), 0);
         assert_eq!(log.truncate_to(0).await.unwrap(), 0);
+    }
+
+    #[compio::test]
+    async fn truncating_inside_the_first_segment_keeps_epochs_from_the_log_start() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut log = open(&directory.path().join("t-0"), 1 << 20).await;
+        for (seed, epoch) in [(0, 1), (1, 2), (2, 2), (3, 3)] {
+            log.append(vec![build_batch_sized(1, 1_000_000, 39, seed)], epoch)
+                .await
+                .unwrap();
+        }
+        assert_eq!(log.delete_records_before(2).await.unwrap(), 2);
+        assert_eq!(log.truncate_to(3).await.unwrap(), 3);
+        let entries = log.epoch_entries();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!((entries[0].epoch, entries[0].start_offset), (2, 2));
+    }
+
+    #[compio::test]
+    async fn truncating_at_the_log_end_drops_an_epoch_without_records() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("t-0");
+        let mut log = open(&path, 1 << 20).await;
+        log.append(vec![build_batch_sized(1, 1_000_000, 39, 0)], 4)
+            .await
+            .unwrap();
+        // A leader in epoch 5 that wrote nothing, then a follower told to cut at its end.
+        log.assign_epoch(5, 1).await.unwrap();
+        assert_eq!(log.latest_epoch(), Some(5));
+        assert_eq!(log.truncate_to(1).await.unwrap(), 1);
+        assert_eq!(log.latest_epoch(), Some(4), "the empty epoch is gone");
+        log.close().await.unwrap();
+        let log = open(&path, 1 << 20).await;
+        assert_eq!(log.latest_epoch(), Some(4), "and stays gone after a reopen");
     }
 
     #[compio::test]

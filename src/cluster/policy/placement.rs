@@ -351,8 +351,9 @@ fn automatic_states(placed: Vec<Vec<i32>>) -> Vec<PartitionState> {
 }
 
 /// Manual replica lists checked as Kafka's `validateManualPartitionAssignment` (with its
-/// messages), each with its active replicas in the ISR, led by the first of them. `expected` is the replica count every list
-/// must have (CreatePartitions: the topic's; CreateTopics: the first list's).
+/// messages), each with its active replicas in the ISR, led by the first of them. `expected`
+/// is the replica count every list must have (CreatePartitions: the topic's; CreateTopics:
+/// the first list's).
 ///
 /// # Errors
 /// `InvalidReplicaAssignment`.

@@ -475,7 +475,9 @@ impl LogPump {
         let _ = self.mutate(|reply| Mutation::Shutdown { reply }).await;
     }
 
-    /// A receiver that gets a message after the next successful append to any of `keys`.
+    /// Registers `waiter` to get a message after the next successful append (a leader's or a
+    /// follower's) to any of `keys`, or when a replicated one's high watermark grows. Returns
+    /// whether it was registered for at least one key (each key holds a bounded number).
     #[must_use]
     pub fn register_waiter(&self, keys: &[PartitionKey], waiter: &flume::Sender<()>) -> bool {
         let mut waiters = self.waiters.borrow_mut();

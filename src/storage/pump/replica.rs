@@ -14,6 +14,8 @@ use crate::storage::{AppendInfo, CheckedBatch, PartitionLog, StorageError};
 impl LogPump {
     /// A follower appends its leader's `batches` verbatim: the first must start at the log
     /// end, each next one right after the previous (see `PartitionLog::append_replicated`).
+    /// The log's flush policy applies as for a leader's append (Strict: synced before the
+    /// answer); the partition's long polls are woken.
     ///
     /// # Errors
     /// `NonContiguousReplication`; `UnknownPartition`; `EmptyAppend`, `TooManyBatches`,
@@ -201,5 +203,214 @@ impl Pump {
             self.notify(&[key]);
         }
         Ok(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::protocol::Uuid;
+    use crate::protocol::record_batch::BatchSplitter;
+    use crate::storage::testing::build_batch_sized;
+    use crate::storage::{
+        AppendRequest, CheckedBatch, EpochEntry, LogConfig, LogPump, LogSpec, PartitionKey,
+        ReadArgs, ReadUpto, StorageError, WantedLogs,
+    };
+
+    const KEY: PartitionKey = PartitionKey {
+        topic_id: Uuid([7; 16]),
+        partition: 0,
+    };
+
+    fn wanted(directory: &Path, replicated: bool) -> WantedLogs {
+        let spec = LogSpec {
+            directory: directory.join("t-0"),
+            config: Some(LogConfig::default()),
+            replicated,
+        };
+        WantedLogs::from([(KEY, spec)])
+    }
+
+    fn batch(records: i32, seed: u64) -> CheckedBatch {
+        CheckedBatch::new(build_batch_sized(records, 1_000, 30, seed).freeze()).unwrap()
+    }
+
+    /// A leader's produce: `records` records in one batch at `epoch`.
+    async fn produce(pump: &LogPump, records: i32, epoch: i32) {
+        let request = AppendRequest {
+            batches: vec![batch(records, u64::try_from(records).unwrap())],
+            leader_epoch: epoch,
+        };
+        let mut results = pump.append_all(vec![(KEY, request)]).await;
+        results.pop().unwrap().unwrap();
+    }
+
+    fn read(offset: i64, upto: ReadUpto) -> ReadArgs {
+        ReadArgs {
+            key: KEY,
+            offset,
+            max_bytes: 1 << 20,
+            min_one_batch: true,
+            upto,
+        }
+    }
+
+    fn waiter(pump: &LogPump) -> flume::Receiver<()> {
+        let (waker, wake) = flume::bounded(1);
+        assert!(pump.register_waiter(&[KEY], &waker));
+        wake
+    }
+
+    #[compio::test]
+    async fn a_replicated_leader_serves_consumers_up_to_the_hw_and_followers_to_the_end() {
+        let directory = tempfile::tempdir().unwrap();
+        let pump = LogPump::spawn(0);
+        pump.reconcile(wanted(directory.path(), true)).await;
+        let wake = waiter(&pump);
+        produce(&pump, 3, 1).await;
+        // The append wakes long polls (followers wait for it)…
+        assert!(wake.try_recv().is_ok());
+        let state = pump.replica_state(KEY).await.unwrap();
+        assert_eq!((state.high_watermark, state.log_end_offset), (0, 3));
+        // …but consumers read nothing past the high watermark; followers read to the end.
+        let consumer = pump
+            .read_with(read(0, ReadUpto::HighWatermark))
+            .await
+            .unwrap();
+        assert!(consumer.bytes.is_empty());
+        let follower = pump.read_with(read(0, ReadUpto::LogEnd)).await.unwrap();
+        assert_eq!(BatchSplitter::new(follower.bytes.clone()).count(), 1);
+        assert_eq!(
+            follower.high_watermark, 0,
+            "the high watermark, not the end"
+        );
+        let leased = pump.read_leased(read(0, ReadUpto::LogEnd)).await.unwrap();
+        assert_eq!(leased.size_bytes(), follower.bytes.len() as u64);
+        assert!(
+            pump.read_leased(read(0, ReadUpto::default()))
+                .await
+                .unwrap()
+                .ranges
+                .is_empty()
+        );
+        // The high watermark grows (clamped to the log end) and wakes the consumers.
+        let wake = waiter(&pump);
+        assert_eq!(pump.set_high_watermark(KEY, 10).await.unwrap(), 3);
+        assert!(wake.try_recv().is_ok());
+        let consumer = pump.read(KEY, 0, 1 << 20, true).await.unwrap();
+        assert_eq!(consumer.bytes, follower.bytes);
+        // Lowering it (a racing value) wakes nobody.
+        let wake = waiter(&pump);
+        assert_eq!(pump.set_high_watermark(KEY, -5).await.unwrap(), 0);
+        assert!(wake.try_recv().is_err());
+        let unknown = PartitionKey {
+            partition: 9,
+            ..KEY
+        };
+        assert!(matches!(
+            pump.set_high_watermark(unknown, 1).await,
+            Err(StorageError::UnknownPartition)
+        ));
+        pump.shutdown().await;
+    }
+
+    #[compio::test]
+    async fn a_follower_replicates_truncates_and_resets_through_the_pump() {
+        let directory = tempfile::tempdir().unwrap();
+        let pump = LogPump::spawn(0);
+        pump.reconcile(wanted(directory.path(), true)).await;
+        pump.assign_epoch(KEY, 3, 0).await.unwrap();
+        let wake = waiter(&pump);
+        let batches = vec![batch(2, 1), batch(1, 2)];
+        // Verbatim: the batches must carry their offsets (the test builds them at 0).
+        let error = pump.append_replicated(KEY, batches).await.unwrap_err();
+        assert!(matches!(
+            error,
+            StorageError::NonContiguousReplication {
+                expected: 2,
+                found: 0
+            }
+        ));
+        assert!(wake.try_recv().is_err());
+        // A leader log to copy from: produce there, fetch to the end, append here.
+        let leader = LogPump::spawn(1);
+        leader
+            .reconcile(wanted(&directory.path().join("leader"), true))
+            .await;
+        produce(&leader, 2, 3).await;
+        produce(&leader, 1, 5).await;
+        let fetched = leader.read_with(read(0, ReadUpto::LogEnd)).await.unwrap();
+        let batches: Vec<CheckedBatch> = BatchSplitter::new(fetched.bytes)
+            .map(|bytes| CheckedBatch::new(bytes).unwrap())
+            .collect();
+        let info = pump.append_replicated(KEY, batches).await.unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (0, 2));
+        assert!(
+            wake.try_recv().is_ok(),
+            "a follower's append wakes long polls"
+        );
+        let state = pump.replica_state(KEY).await.unwrap();
+        let epochs = [
+            EpochEntry {
+                epoch: 3,
+                start_offset: 0,
+            },
+            EpochEntry {
+                epoch: 5,
+                start_offset: 2,
+            },
+        ];
+        assert_eq!(state.epochs, epochs);
+        assert_eq!(
+            state.epochs,
+            leader.replica_state(KEY).await.unwrap().epochs
+        );
+        // Truncation cuts the epoch cache from the end.
+        assert_eq!(pump.truncate_to(KEY, 2).await.unwrap(), 2);
+        let state = pump.replica_state(KEY).await.unwrap();
+        assert_eq!(state.epochs, epochs[..1]);
+        assert_eq!(state.log_end_offset, 2);
+        assert_eq!(pump.set_high_watermark(KEY, 2).await.unwrap(), 2);
+        assert_eq!(pump.advance_log_start(KEY, 7).await.unwrap(), 2);
+        pump.reset_to(KEY, 50).await.unwrap();
+        let state = pump.replica_state(KEY).await.unwrap();
+        assert_eq!(
+            (
+                state.log_start_offset,
+                state.high_watermark,
+                state.log_end_offset
+            ),
+            (50, 50, 50)
+        );
+        assert!(state.epochs.is_empty());
+        leader.shutdown().await;
+        pump.shutdown().await;
+    }
+
+    #[compio::test]
+    async fn reconcile_switches_modes_and_reopens_at_the_persisted_high_watermark() {
+        let directory = tempfile::tempdir().unwrap();
+        let pump = LogPump::spawn(0);
+        pump.reconcile(wanted(directory.path(), false)).await;
+        produce(&pump, 2, 1).await;
+        // Single node: the high watermark is the log end, and cannot be set.
+        assert_eq!(pump.set_high_watermark(KEY, 0).await.unwrap(), 2);
+        pump.reconcile(wanted(directory.path(), true)).await;
+        produce(&pump, 3, 1).await;
+        assert_eq!(pump.offsets(KEY).await.unwrap().high_watermark, 2);
+        assert_eq!(pump.set_high_watermark(KEY, 4).await.unwrap(), 4);
+        // A clean shutdown persists it; the reopened replicated log starts there.
+        pump.shutdown().await;
+        let pump = LogPump::spawn(0);
+        pump.reconcile(wanted(directory.path(), true)).await;
+        let offsets = pump.offsets(KEY).await.unwrap();
+        assert_eq!((offsets.high_watermark, offsets.log_end_offset), (4, 5));
+        // Back to one replica: the high watermark follows the log end again, waking waiters.
+        let wake = waiter(&pump);
+        pump.reconcile(wanted(directory.path(), false)).await;
+        assert!(wake.try_recv().is_ok());
+        assert_eq!(pump.offsets(KEY).await.unwrap().high_watermark, 5);
+        pump.shutdown().await;
     }
 }
