@@ -240,8 +240,11 @@ impl ReplicaManager {
         if self.reconciling.0.send_async(()).await.is_err() {
             return;
         }
+        // Released on drop, so a reconcile whose caller is cancelled midway (an install
+        // running inline in a handler whose connection closed) does not keep every later
+        // snapshot waiting forever.
+        let _locked = Unlock(&self.reconciling.1);
         self.reconcile_locked(metadata).await;
-        let _ = self.reconciling.1.try_recv();
     }
 
     async fn reconcile_locked(&self, metadata: Arc<ClusterMetadata>) {
@@ -713,6 +716,15 @@ impl ReplicaManager {
             Some(Role::Leader(_)) | None => None,
         }
         .filter(|&leader| leader != NO_LEADER)
+    }
+}
+
+/// Releases the reconcile lock when dropped.
+struct Unlock<'a>(&'a flume::Receiver<()>);
+
+impl Drop for Unlock<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_recv();
     }
 }
 
