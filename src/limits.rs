@@ -696,3 +696,7 @@ pub const REPLICATION_THROTTLE_BURST_MS: u64 = 100;
 /// Longest one throttled wait of a follower fetcher before it re-checks its budget (and its
 /// manager's life); the wait is repeated while the budget is still overdrawn.
 pub const REPLICATION_THROTTLE_WAIT_MS_MAX: u64 = 1_000;
+/// How long a leader waits after the controller refused an ISR change before proposing again
+/// (Kafka retries AlterPartition with a backoff too): a follower that fetches before it is
+/// unfenced would otherwise be proposed at every fetch.
+pub const ISR_PROPOSAL_BACKOFF_MS: u64 = 200;

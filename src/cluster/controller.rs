@@ -160,6 +160,10 @@ pub async fn follow_log(shard: Rc<Shard<impl MetadataHost>>) {
     };
     let mut watch = quorum.watch();
     let mut leader = None;
+    // What this task published last: a change made on this broker installs its state on
+    // shard 0 before publishing it itself, so shard 0's view is not proof that every shard
+    // has it; publishing a version twice is harmless (shards install only newer ones).
+    let mut published = 0;
     // Bounded by the Raft node's life: `changed` is false once it stops.
     loop {
         let status = quorum.status();
@@ -175,8 +179,9 @@ pub async fn follow_log(shard: Rc<Shard<impl MetadataHost>>) {
             }
         }
         if let Some(applied) = store.applied()
-            && applied.version > shard.state.metadata_view().current().version
+            && applied.version > published
         {
+            published = applied.version;
             publish(&shard, applied).await;
         }
         if !watch.changed().await {

@@ -163,6 +163,18 @@ pub(super) async fn append(
     Ok(())
 }
 
+/// Abandons a replay that did not finish when dropped (after `install`, a no-op).
+struct AbandonLoad<'a> {
+    coordinator: &'a Coordinator,
+    key: PartitionKey,
+}
+
+impl Drop for AbandonLoad<'_> {
+    fn drop(&mut self) {
+        self.coordinator.abandon_load(self.key);
+    }
+}
+
 /// Everything one `__consumer_offsets` partition holds, replayed.
 #[derive(Debug, Default)]
 pub struct LoadedPartition {
@@ -350,6 +362,12 @@ impl Coordinator {
             .borrow_mut()
             .partitions
             .insert(key, Load::Loading);
+        // A request cancelled during the replay (its connection closed) must not leave the
+        // partition marked loading for good: the guard abandons an unfinished load.
+        let _abandon = AbandonLoad {
+            coordinator: self,
+            key,
+        };
         match load_partition(&self.logs, key).await {
             Ok(loaded) => {
                 self.install(key, loaded);

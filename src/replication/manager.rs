@@ -27,7 +27,7 @@ use super::{
 use crate::cluster::ClusterMetadata;
 use crate::cluster::configs::{effective, topic_config};
 use crate::cluster::metadata::{NO_LEADER, PartitionState};
-use crate::limits::{ACK_WAITERS_PER_PARTITION_MAX, REPLICA_TICK_MS};
+use crate::limits::{ACK_WAITERS_PER_PARTITION_MAX, ISR_PROPOSAL_BACKOFF_MS, REPLICA_TICK_MS};
 use crate::protocol::ErrorCode;
 use crate::shard::placement::shard_for;
 use crate::storage::{AppendInfo, AppendRequest, LogPump, PartitionKey, StorageError};
@@ -240,8 +240,11 @@ impl ReplicaManager {
         if self.reconciling.0.send_async(()).await.is_err() {
             return;
         }
+        // Released on drop, so a reconcile whose caller is cancelled midway (an install
+        // running inline in a handler whose connection closed) does not keep every later
+        // snapshot waiting forever.
+        let _locked = Unlock(&self.reconciling.1);
         self.reconcile_locked(metadata).await;
-        let _ = self.reconciling.1.try_recv();
     }
 
     async fn reconcile_locked(&self, metadata: Arc<ClusterMetadata>) {
@@ -613,9 +616,15 @@ impl ReplicaManager {
         };
         let manager = self.this.borrow().clone();
         compio::runtime::spawn(async move {
-            let refused = proposer(change).await;
-            if let (Some(code), Some(manager)) = (refused, manager.upgrade()) {
-                tracing::info!(?key, ?code, ?proposal, "ISR change refused");
+            let Some(code) = proposer(change).await else {
+                return;
+            };
+            tracing::info!(?key, ?code, ?proposal, "ISR change refused");
+            // The proposal stays in flight for a while (the HW keeps waiting for its members,
+            // the safe side) so a refused change — a follower that fetches before the
+            // controller unfenced it — is not proposed again at every fetch.
+            compio::time::sleep(Duration::from_millis(ISR_PROPOSAL_BACKOFF_MS)).await;
+            if let Some(manager) = manager.upgrade() {
                 manager.proposal_failed(key, &proposal);
             }
         })
@@ -707,6 +716,15 @@ impl ReplicaManager {
             Some(Role::Leader(_)) | None => None,
         }
         .filter(|&leader| leader != NO_LEADER)
+    }
+}
+
+/// Releases the reconcile lock when dropped.
+struct Unlock<'a>(&'a flume::Receiver<()>);
+
+impl Drop for Unlock<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_recv();
     }
 }
 

@@ -301,7 +301,9 @@ impl PartitionLog {
     pub async fn truncate_replica_to(&mut self, offset: i64) -> Result<i64, StorageError> {
         self.ensure_online()?;
         if offset >= self.log_end_offset() {
-            return Ok(self.log_end_offset());
+            // Nothing to cut, but epochs starting at the log end (a former leader's epoch
+            // without records) go: see `truncate_to`.
+            return self.truncate_to(self.log_end_offset()).await;
         }
         if offset < self.log_start_offset {
             self.reset_to(offset).await?;

@@ -9,6 +9,11 @@
 //! Runs in test processes only.
 #![allow(dead_code)] // each tests/*.rs uses a different part of the harness
 
+/// Replication fault tests (issue 16): the checker, a cluster of voters, nftables cuts.
+pub mod checker;
+pub mod cluster;
+pub mod nft;
+
 use bytes::{Buf, Bytes, BytesMut};
 use ringbroker::protocol::header::{self, RequestHeader};
 use ringbroker::protocol::primitives::StrBytes;
