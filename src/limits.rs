@@ -541,6 +541,33 @@ const _: () =
 const _: () = assert!(BROKER_SESSION_TIMEOUT_MS_MIN <= BROKER_SESSION_TIMEOUT_MS_DEFAULT);
 const _: () = assert!(BROKER_SESSION_TIMEOUT_MS_DEFAULT <= BROKER_SESSION_TIMEOUT_MS_MAX);
 
+/// Default of `leader.imbalance.check.interval.seconds` (Kafka's: 300 s), in ms so tests can
+/// scale it down.
+pub const LEADER_IMBALANCE_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;
+/// Shortest imbalance check interval: each check scans every partition on the controller.
+pub const LEADER_IMBALANCE_CHECK_INTERVAL_MS_MIN: u64 = 100;
+/// Longest imbalance check interval accepted: one day.
+pub const LEADER_IMBALANCE_CHECK_INTERVAL_MS_MAX: u64 = 24 * 60 * 60 * 1000;
+const _: () = assert!(
+    LEADER_IMBALANCE_CHECK_INTERVAL_MS_MIN <= LEADER_IMBALANCE_CHECK_INTERVAL_MS_DEFAULT
+        && LEADER_IMBALANCE_CHECK_INTERVAL_MS_DEFAULT <= LEADER_IMBALANCE_CHECK_INTERVAL_MS_MAX
+);
+/// Preferred-leader elections one imbalance check commits at most (Kafka's
+/// `maxElectionsPerImbalance`: 1000); the rest wait for the next check.
+pub const LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX: usize = 1000;
+/// Elections one ElectLeaders request commits at most (Kafka's `MAX_RECORDS_PER_USER_OP`):
+/// one metadata proposal holds them all; partitions past it keep their leader (a retry elects
+/// them).
+pub const ELECTIONS_PER_REQUEST_MAX: usize = 10_000;
+const _: () = assert!(ELECTIONS_PER_REQUEST_MAX < QUORUM_PROPOSAL_RECORDS_MAX);
+const _: () = assert!(LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX <= ELECTIONS_PER_REQUEST_MAX);
+/// Default of `leader.imbalance.per.broker.percentage` (Kafka's: 10).
+pub const LEADER_IMBALANCE_PER_BROKER_PERCENTAGE_DEFAULT: u32 = 10;
+/// Default of `offsets.topic.replication.factor` (Kafka's: 3; fewer when fewer brokers live).
+pub const OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT: i16 = 3;
+const _: () =
+    assert!(OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT as usize <= REPLICAS_PER_PARTITION_MAX);
+
 /// How long a broker waits for the active controller to answer one request (registration,
 /// heartbeat, forwarded change): above the quorum's propose timeout, so a change that commits
 /// slowly is still answered.

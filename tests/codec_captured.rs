@@ -113,6 +113,7 @@ fn their_reencode(key: ApiKey, input: &mut Bytes, version: i16) -> Theirs {
         ApiKey::SaslAuthenticate => again::<kp::SaslAuthenticateRequest>(input, version),
         ApiKey::CreatePartitions => again::<kp::CreatePartitionsRequest>(input, version),
         ApiKey::DeleteGroups => again::<kp::DeleteGroupsRequest>(input, version),
+        ApiKey::ElectLeaders => again::<kp::ElectLeadersRequest>(input, version),
         ApiKey::IncrementalAlterConfigs => {
             again::<kp::IncrementalAlterConfigsRequest>(input, version)
         }

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, Message as KpMessage, StrBy
 use ringbroker::protocol::Message;
 use ringbroker::protocol::messages::{
     alter_configs, create_partitions, create_topics, delete_topics, describe_cluster,
-    describe_configs, describe_quorum, incremental_alter_configs, sasl_authenticate,
+    describe_configs, describe_quorum, elect_leaders, incremental_alter_configs, sasl_authenticate,
     sasl_handshake,
 };
 use std::fmt::Debug;
@@ -509,4 +509,41 @@ fn sasl_authenticate_response(version: i16) -> kp::SaslAuthenticateResponse {
 fn sasl_authenticate() {
     differential::<sasl_authenticate::SaslAuthenticateRequest, _>(sasl_authenticate_request);
     differential::<sasl_authenticate::SaslAuthenticateResponse, _>(sasl_authenticate_response);
+}
+
+fn elect_leaders_request(version: i16) -> kp::ElectLeadersRequest {
+    use kp::elect_leaders_request as m;
+    let orders = m::TopicPartitions::default()
+        .with_topic(topic("orders"))
+        .with_partitions(vec![0, 3]);
+    let empty = m::TopicPartitions::default().with_topic(topic("empty"));
+    kp::ElectLeadersRequest::default()
+        .with_election_type(i8::from(version >= 1))
+        .with_topic_partitions((version != 1).then(|| vec![orders, empty]))
+        .with_timeout_ms(2_000)
+}
+
+fn elect_leaders_response(version: i16) -> kp::ElectLeadersResponse {
+    use kp::elect_leaders_response as m;
+    let elected = m::PartitionResult::default()
+        .with_partition_id(0)
+        .with_error_code(0)
+        .with_error_message(None);
+    let refused = m::PartitionResult::default()
+        .with_partition_id(3)
+        .with_error_code(80)
+        .with_error_message(Some(s("not in the ISR")));
+    let result = m::ReplicaElectionResult::default()
+        .with_topic(topic("orders"))
+        .with_partition_result(vec![elected, refused]);
+    kp::ElectLeadersResponse::default()
+        .with_throttle_time_ms(3)
+        .with_error_code(if version >= 1 { 41 } else { 0 })
+        .with_replica_election_results(vec![result])
+}
+
+#[test]
+fn elect_leaders() {
+    differential::<elect_leaders::ElectLeadersRequest, _>(elect_leaders_request);
+    differential::<elect_leaders::ElectLeadersResponse, _>(elect_leaders_response);
 }

@@ -247,11 +247,10 @@ impl Broker {
         store: &MetadataStore,
         incarnation: Uuid,
     ) -> Result<ControllerLink, MetadataLogError> {
-        let active = Rc::new(ActiveController::new(
-            config.node_id,
-            store.clone(),
-            config.broker_session_timeout,
-        ));
+        let active = Rc::new(
+            ActiveController::new(config.node_id, store.clone(), config.broker_session_timeout)
+                .with_leader_balance(config.leader_balance),
+        );
         quorum.set_app_handler(Rc::new(ControllerEndpoint(Rc::clone(&active))));
         let client = Rc::new(ControllerClient::new(
             config.node_id,
@@ -484,6 +483,7 @@ fn start_cluster_tasks(shard: &Rc<Shard>, link: &ControllerLink) {
         while !stopping.get() {
             compio::time::sleep(tick).await;
             active.expire_sessions().await;
+            active.balance_leaders().await;
         }
     })
     .detach();

@@ -2,7 +2,9 @@
 //! the metadata quorum, it decides registrations, heartbeats (unfencing, controlled shutdown)
 //! and forwarded changes with the pure policy (`policy::lifecycle::BrokerSessions`,
 //! `decisions`), commits the records through the metadata log under the store's
-//! one-change-at-a-time gate, and fences brokers whose session expired (a timer).
+//! one-change-at-a-time gate, fences brokers whose session expired (a timer), and moves
+//! leadership back to preferred replicas when a broker's leadership is imbalanced (the same
+//! timer, every `leader.imbalance.check.interval`; `policy::isr`).
 //!
 //! Sessions are soft state (CLUSTER.md, "Broker lifecycle"): when this node becomes the
 //! leader of a new term it starts every registered broker's session afresh
@@ -19,10 +21,13 @@ use super::metadata::{
     ClusterMetadata, MetadataError, MetadataFileError, MetadataRecord, MetadataStore,
 };
 use super::policy::election::ElectionPolicy;
+use super::policy::isr::{self, ElectionType, Liveness};
 use super::policy::lifecycle::BrokerSessions;
 use super::policy::placement;
 use super::quorum::{AppHandler, MetadataQuorum, QuorumError};
 use super::rpc::{ControllerRequest, ControllerResponse};
+use crate::config::LeaderBalance;
+use crate::limits::LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX;
 use crate::protocol::{ErrorCode, Uuid};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -46,6 +51,10 @@ pub struct ActiveController {
     /// The term whose sessions are active (`None`: not leading since the last check).
     active_term: Cell<Option<i64>>,
     started: Instant,
+    /// Automatic preferred-leader rebalancing (off until `with_leader_balance`).
+    leader_balance: LeaderBalance,
+    /// When the next imbalance check is due (since `started`).
+    next_balance_check: Cell<Duration>,
 }
 
 impl ActiveController {
@@ -67,6 +76,22 @@ impl ActiveController {
             )),
             active_term: Cell::new(None),
             started: Instant::now(),
+            leader_balance: LeaderBalance {
+                enabled: false,
+                ..LeaderBalance::default()
+            },
+            next_balance_check: Cell::new(Duration::ZERO),
+        }
+    }
+
+    /// Turns on automatic preferred-leader rebalancing as `settings` say; the first check is
+    /// one interval after start (Kafka's schedule).
+    #[must_use]
+    pub fn with_leader_balance(self, settings: LeaderBalance) -> Self {
+        self.next_balance_check.set(settings.check_interval);
+        Self {
+            leader_balance: settings,
+            ..self
         }
     }
 
@@ -268,6 +293,49 @@ impl ActiveController {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "fencing expired brokers failed"),
+        }
+    }
+}
+
+impl ActiveController {
+    /// One tick of the balancer: when a check is due (and this node is the active controller),
+    /// moves leadership back to live, in-sync preferred replicas of every broker whose
+    /// imbalance is above the threshold (`policy::isr::imbalanced_partitions`), at most
+    /// `LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX` per check.
+    pub async fn balance_leaders(&self) {
+        let settings = self.leader_balance;
+        let now = self.now();
+        if !settings.enabled || now < self.next_balance_check.get() || self.is_active().is_err() {
+            return;
+        }
+        self.next_balance_check.set(now + settings.check_interval);
+        let node_id = self.node_id;
+        let result = self
+            .commit(|state, sessions| {
+                let shutting_down = |node| sessions.shutting_down(node);
+                let liveness = Liveness {
+                    metadata: state,
+                    shutting_down: &shutting_down,
+                };
+                let mut partitions =
+                    isr::imbalanced_partitions(&liveness, settings.imbalance_percentage_max);
+                partitions.truncate(LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX);
+                let change = MetadataChange::ElectLeaders {
+                    election_type: ElectionType::Preferred,
+                    partitions: Some(partitions),
+                };
+                let records = decisions::decide_with(state, &change, node_id, &shutting_down)?;
+                let count = records.len();
+                Ok((records, count))
+            })
+            .await;
+        match result {
+            Ok(committed) if committed.outcome > 0 => {
+                let elections = committed.outcome;
+                tracing::info!(elections, "moved leadership back to preferred replicas");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "leader rebalancing failed"),
         }
     }
 }

@@ -312,11 +312,46 @@ pub async fn get_or_create_topic(
     name: &str,
     partition_count: i32,
 ) -> Result<Arc<TopicMetadata>, MetadataError> {
+    get_or_create_topic_as(shard, name, &TopicRequest::with_defaults(partition_count)).await
+}
+
+/// `__consumer_offsets` (or another internal topic named `name`), created when missing with
+/// `partition_count` partitions and `offsets.topic.replication.factor` replicas — at most as
+/// many as brokers are live in this broker's view. Kafka refuses the creation while fewer
+/// brokers are alive than the factor; we create it with what is there instead, so a cluster
+/// that starts one broker at a time still gets its coordinators (the factor of an existing
+/// topic never changes here: a reassignment would).
+///
+/// # Errors
+/// As [`get_or_create_topic`].
+pub async fn get_or_create_offsets_topic(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    name: &str,
+    partition_count: i32,
+    replication_factor: i16,
+) -> Result<Arc<TopicMetadata>, MetadataError> {
+    let state = metadata(shard);
+    if let Some(topic) = state.topic(name) {
+        return Ok(Arc::clone(topic));
+    }
+    let live = i16::try_from(state.unfenced_brokers().count()).unwrap_or(i16::MAX);
+    let request = TopicRequest {
+        replication_factor: replication_factor.min(live).max(1),
+        ..TopicRequest::with_defaults(partition_count)
+    };
+    get_or_create_topic_as(shard, name, &request).await
+}
+
+/// [`get_or_create_topic`] with `request` for the creation.
+async fn get_or_create_topic_as(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    name: &str,
+    request: &TopicRequest,
+) -> Result<Arc<TopicMetadata>, MetadataError> {
     if let Some(topic) = metadata(shard).topic(name) {
         return Ok(Arc::clone(topic));
     }
-    let request = TopicRequest::with_defaults(partition_count);
-    match create_topic(shard, name, &request)
+    match create_topic(shard, name, request)
         .await
         .map(|created| created.topic)
     {

@@ -24,8 +24,8 @@ use super::policy::isr::{self, AlterPartitionRequest, ElectionType, Liveness};
 use super::policy::{placement, producer_id_blocks};
 use super::topic_name;
 use crate::limits::{
-    METADATA_RECORD_SIZE_MAX, PARTITIONS_PER_TOPIC_MAX, PRODUCER_ID_BLOCK_SIZE,
-    PRODUCER_ID_BLOCK_SIZE_MAX,
+    ELECTIONS_PER_REQUEST_MAX, METADATA_RECORD_SIZE_MAX, PARTITIONS_PER_TOPIC_MAX,
+    PRODUCER_ID_BLOCK_SIZE, PRODUCER_ID_BLOCK_SIZE_MAX,
 };
 use crate::protocol::Uuid;
 use std::collections::BTreeMap;
@@ -80,7 +80,8 @@ pub enum MetadataChange {
     AlterPartition(AlterPartitionRequest),
     /// ElectLeaders: an election of `election_type` for each of `partitions` (topic id,
     /// partition) that needs and allows one; `None`: every partition. Partitions that do not
-    /// exist or need no election are skipped (the caller reports them).
+    /// exist or need no election are skipped (the caller reports them); at most
+    /// `ELECTIONS_PER_REQUEST_MAX` are elected.
     ElectLeaders {
         election_type: ElectionType,
         partitions: Option<Vec<(Uuid, i32)>>,
@@ -232,15 +233,16 @@ fn elect_leaders(
         &all
     };
     let mut records: Vec<MetadataRecord> = Vec::new();
+    // A partition asked for twice is elected once.
+    let mut decided = std::collections::BTreeSet::new();
     for &(topic_id, partition) in partitions {
-        let decided = records.iter().any(|record| {
-            matches!(record, MetadataRecord::PartitionChange { topic_id: t, partition: p, .. }
-                if *t == topic_id && *p == partition)
-        });
+        if records.len() == ELECTIONS_PER_REQUEST_MAX {
+            break;
+        }
         let Some(state) = current.partition(topic_id, partition) else {
             continue;
         };
-        if decided || !isr::election_needed(state, election_type) {
+        if !isr::election_needed(state, election_type) || !decided.insert((topic_id, partition)) {
             continue;
         }
         let policy = election_policy(current, topic_id);

@@ -221,6 +221,21 @@ mod tests {
             ControllerRequest::Change(MetadataChange::SetBrokerConfigs {
                 configs: Map::from([("log.retention.ms".to_owned(), "1".to_owned())]),
             }),
+            ControllerRequest::Change(MetadataChange::AlterPartition(
+                crate::cluster::AlterPartitionRequest {
+                    topic_id: Uuid([3; 16]),
+                    partition: 2,
+                    leader_id: 4,
+                    leader_broker_epoch: 17,
+                    leader_epoch: 5,
+                    partition_epoch: 9,
+                    new_isr: vec![4, 1],
+                },
+            )),
+            ControllerRequest::Change(MetadataChange::ElectLeaders {
+                election_type: crate::cluster::ElectionType::Unclean,
+                partitions: Some(vec![(Uuid([3; 16]), 0)]),
+            }),
         ];
         for request in requests {
             let bytes = postcard::to_stdvec(&request).unwrap();

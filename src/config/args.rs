@@ -47,6 +47,15 @@ FLAGS (override the config file):
                                   follower fetch rate cap per broker (records fetched by
                                   this broker's followers, split evenly over its shards);
                                   0 = off [default: 0]
+    --auto-leader-rebalance-enable BOOL
+                                  move leadership back to preferred replicas [default: true]
+    --leader-imbalance-check-interval-ms N
+                                  how often the controller checks [default: 300000]
+    --leader-imbalance-per-broker-percentage N
+                                  a broker's imbalance that triggers it [default: 10]
+    --offsets-topic-replication-factor N
+                                  __consumer_offsets replicas, at most the live brokers
+                                  [default: 3]
     --quorum-snapshot-entries N   metadata log entries between snapshots [default: 10000]
     --auto-create-partitions N    partitions of auto-created topics, 0 = off [default: 1]
     --shards N                    shard threads, one per cpu [default: online cpus]
@@ -104,6 +113,7 @@ where
             "--node-id" => flags.node_id = Some(number("--node-id", value("--node-id")?)?),
             "--quorum-voters" => flags.quorum_voters = Some(value("--quorum-voters")?),
             "--rack" => flags.rack = Some(value("--rack")?),
+            other if replication_flag(&mut flags, other, &mut value)? => {}
             "--auto-create-partitions" => {
                 let flag = "--auto-create-partitions";
                 flags.auto_create_partitions = Some(number(flag, value(flag)?)?);
@@ -154,6 +164,10 @@ fn number_flag<'a>(
             "--quorum-snapshot-entries",
             &mut flags.quorum_snapshot_entries,
         ),
+        "--leader-imbalance-check-interval-ms" => (
+            "--leader-imbalance-check-interval-ms",
+            &mut flags.leader_balance.check_interval_ms,
+        ),
         _ => return None,
     };
     Some(found)
@@ -165,6 +179,44 @@ fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, 
         value,
         expected: "number",
     })
+}
+
+/// Sets the replication flag `name` that is not a `u64` (leader balance, offsets topic factor)
+/// when it is one; false when it is not.
+fn replication_flag(
+    flags: &mut ConfigFile,
+    name: &str,
+    value: &mut dyn FnMut(&'static str) -> Result<String, ConfigError>,
+) -> Result<bool, ConfigError> {
+    let balance = &mut flags.leader_balance;
+    match name {
+        "--auto-leader-rebalance-enable" => {
+            let flag = "--auto-leader-rebalance-enable";
+            balance.enable = Some(boolean(flag, value(flag)?)?);
+        }
+        "--leader-imbalance-per-broker-percentage" => {
+            let flag = "--leader-imbalance-per-broker-percentage";
+            balance.per_broker_percentage = Some(number(flag, value(flag)?)?);
+        }
+        "--offsets-topic-replication-factor" => {
+            let flag = "--offsets-topic-replication-factor";
+            flags.groups.offsets_topic_replication_factor = Some(number(flag, value(flag)?)?);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn boolean(flag: &'static str, value: String) -> Result<bool, ConfigError> {
+    match value.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::BadValue {
+            flag,
+            value,
+            expected: "true or false",
+        }),
+    }
 }
 
 #[cfg(test)]

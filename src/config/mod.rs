@@ -43,8 +43,8 @@ mod voters;
 pub use args::{Command, USAGE, parse_args};
 pub use schema::{
     AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Config, ConfigFile, DATA_DIR_DEFAULT, FetchMode,
-    GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, Limits, LimitsFile,
-    ShardsFile, SocketFile, Tuning,
+    GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, LeaderBalance,
+    LeaderBalanceFile, Limits, LimitsFile, ShardsFile, SocketFile, Tuning,
 };
 pub use voters::{QuorumVoter, VoterListError, parse_quorum_voters};
 

@@ -42,6 +42,8 @@ pub struct ConfigFile {
     /// second this broker's followers fetch, split evenly over its shards; 0 = off.
     pub replication_throttle_bytes_per_sec: Option<u64>,
     #[serde(default)]
+    pub leader_balance: LeaderBalanceFile,
+    #[serde(default)]
     pub shards: ShardsFile,
     #[serde(default)]
     pub limits: LimitsFile,
@@ -59,6 +61,8 @@ pub struct ConfigFile {
 pub struct GroupsFile {
     /// `offsets.topic.num.partitions`
     pub offsets_topic_partitions: Option<i32>,
+    /// `offsets.topic.replication.factor`
+    pub offsets_topic_replication_factor: Option<i16>,
     /// `group.initial.rebalance.delay.ms`
     pub initial_rebalance_delay_ms: Option<u64>,
     /// `group.min.session.timeout.ms`
@@ -69,6 +73,29 @@ pub struct GroupsFile {
     pub offsets_retention_minutes: Option<u64>,
     /// `group.max.size`
     pub members_max: Option<usize>,
+}
+
+/// `[leader_balance]` of a config file: automatic preferred-leader rebalancing by the active
+/// controller (Kafka's names in comments).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderBalanceFile {
+    /// `auto.leader.rebalance.enable`
+    pub enable: Option<bool>,
+    /// `leader.imbalance.check.interval.seconds`, in ms.
+    pub check_interval_ms: Option<u64>,
+    /// `leader.imbalance.per.broker.percentage`
+    pub per_broker_percentage: Option<u32>,
+}
+
+impl LeaderBalanceFile {
+    fn overlay(self, other: LeaderBalanceFile) -> LeaderBalanceFile {
+        LeaderBalanceFile {
+            enable: other.enable.or(self.enable),
+            check_interval_ms: other.check_interval_ms.or(self.check_interval_ms),
+            per_broker_percentage: other.per_broker_percentage.or(self.per_broker_percentage),
+        }
+    }
 }
 
 /// `[shards]` of a config file.
@@ -153,6 +180,7 @@ impl ConfigFile {
             broker_session_timeout_ms: other
                 .broker_session_timeout_ms
                 .or(self.broker_session_timeout_ms),
+            leader_balance: self.leader_balance.overlay(other.leader_balance),
             replica_lag_time_max_ms: other
                 .replica_lag_time_max_ms
                 .or(self.replica_lag_time_max_ms),
@@ -269,6 +297,32 @@ pub struct Config {
     /// Follower fetch byte rate of the whole broker (0 = off), applied per shard as
     /// `rate / shards` by the follower fetchers.
     pub replication_throttle_bytes_per_sec: u64,
+    /// Automatic preferred-leader rebalancing by the active controller.
+    pub leader_balance: LeaderBalance,
+}
+
+/// Automatic preferred-leader rebalancing (Kafka's `auto.leader.rebalance.enable`,
+/// `leader.imbalance.check.interval.seconds`, `leader.imbalance.per.broker.percentage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderBalance {
+    pub enabled: bool,
+    pub check_interval: Duration,
+    /// A broker whose share of preferred partitions led by others is above this percentage
+    /// gets them back.
+    pub imbalance_percentage_max: u32,
+}
+
+/// Kafka's defaults.
+impl Default for LeaderBalance {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            check_interval: Duration::from_millis(
+                limits::LEADER_IMBALANCE_CHECK_INTERVAL_MS_DEFAULT,
+            ),
+            imbalance_percentage_max: limits::LEADER_IMBALANCE_PER_BROKER_PERCENTAGE_DEFAULT,
+        }
+    }
 }
 
 /// How Fetch sends record bytes (ARCHITECTURE §4).
@@ -302,6 +356,8 @@ impl FetchMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupConfig {
     pub offsets_topic_partitions: i32,
+    /// `__consumer_offsets`' replication factor (at most the live brokers at its creation).
+    pub offsets_topic_replication_factor: i16,
     pub initial_rebalance_delay_ms: u64,
     pub session_timeout_ms_min: i32,
     pub session_timeout_ms_max: i32,
@@ -314,6 +370,7 @@ impl Default for GroupConfig {
     fn default() -> Self {
         Self {
             offsets_topic_partitions: 50,
+            offsets_topic_replication_factor: limits::OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT,
             initial_rebalance_delay_ms: 3_000,
             session_timeout_ms_min: 6_000,
             session_timeout_ms_max: 1_800_000,
@@ -329,6 +386,9 @@ impl GroupsFile {
             offsets_topic_partitions: other
                 .offsets_topic_partitions
                 .or(self.offsets_topic_partitions),
+            offsets_topic_replication_factor: other
+                .offsets_topic_replication_factor
+                .or(self.offsets_topic_replication_factor),
             initial_rebalance_delay_ms: other
                 .initial_rebalance_delay_ms
                 .or(self.initial_rebalance_delay_ms),

@@ -5,8 +5,8 @@
 use super::ConfigError;
 use super::schema::{
     AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Config, ConfigFile, DATA_DIR_DEFAULT, FetchMode,
-    GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, Limits, LimitsFile,
-    ShardsFile, SocketFile, Tuning,
+    GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, LeaderBalance, Limits,
+    LimitsFile, ShardsFile, SocketFile, Tuning,
 };
 use super::{QuorumVoter as Voter, parse_quorum_voters};
 use crate::limits;
@@ -39,6 +39,7 @@ impl Config {
             limits::PARTITIONS_PER_TOPIC_MAX,
         )?;
         let (broker_heartbeat_interval, broker_session_timeout) = validate_broker_session(&file)?;
+        let leader_balance = validate_leader_balance(&file)?;
         let log_level = validate_log_level(file.log_level)?;
         let producer_id_expiration_ms = file
             .producer_id_expiration_ms
@@ -59,6 +60,7 @@ impl Config {
             limits::REPLICA_LAG_TIME_MAX_MS_MAX,
         )?;
         let config = Self {
+            leader_balance,
             rack: validate_rack(file.rack.clone())?,
             broker_heartbeat_interval,
             broker_session_timeout,
@@ -140,6 +142,31 @@ fn validate_rack(rack: Option<String>) -> Result<Option<String>, ConfigError> {
         });
     }
     Ok(Some(rack))
+}
+
+/// Automatic leader rebalancing: the interval within `limits.rs`' bounds, a percentage 0..=100.
+fn validate_leader_balance(file: &ConfigFile) -> Result<LeaderBalance, ConfigError> {
+    let defaults = LeaderBalance::default();
+    let interval_ms = file
+        .leader_balance
+        .check_interval_ms
+        .unwrap_or(limits::LEADER_IMBALANCE_CHECK_INTERVAL_MS_DEFAULT);
+    check_range(
+        "leader_balance.check_interval_ms",
+        interval_ms,
+        limits::LEADER_IMBALANCE_CHECK_INTERVAL_MS_MIN,
+        limits::LEADER_IMBALANCE_CHECK_INTERVAL_MS_MAX,
+    )?;
+    let percentage = file
+        .leader_balance
+        .per_broker_percentage
+        .unwrap_or(defaults.imbalance_percentage_max);
+    check_range("leader_balance.per_broker_percentage", percentage, 0, 100)?;
+    Ok(LeaderBalance {
+        enabled: file.leader_balance.enable.unwrap_or(defaults.enabled),
+        check_interval: Duration::from_millis(interval_ms),
+        imbalance_percentage_max: percentage,
+    })
 }
 
 /// Broker heartbeat interval and session timeout (Kafka's `broker.heartbeat.interval.ms`,
@@ -471,6 +498,9 @@ fn validate_groups(file: &GroupsFile) -> Result<GroupConfig, ConfigError> {
         offsets_topic_partitions: file
             .offsets_topic_partitions
             .unwrap_or(defaults.offsets_topic_partitions),
+        offsets_topic_replication_factor: file
+            .offsets_topic_replication_factor
+            .unwrap_or(defaults.offsets_topic_replication_factor),
         initial_rebalance_delay_ms: file
             .initial_rebalance_delay_ms
             .unwrap_or(defaults.initial_rebalance_delay_ms),
@@ -491,6 +521,12 @@ fn validate_groups(file: &GroupsFile) -> Result<GroupConfig, ConfigError> {
         config.offsets_topic_partitions,
         1,
         limits::OFFSETS_TOPIC_PARTITIONS_MAX,
+    )?;
+    check_range(
+        "groups.offsets_topic_replication_factor",
+        config.offsets_topic_replication_factor,
+        1,
+        i16::try_from(limits::REPLICAS_PER_PARTITION_MAX).unwrap_or(i16::MAX),
     )?;
     check_range(
         "groups.initial_rebalance_delay_ms",
@@ -615,6 +651,50 @@ mod tests {
         assert_eq!(config.quorum_voters.len(), 1);
         assert_eq!(config.quorum_voters[0].address, "127.0.0.1:9300");
         assert_eq!(config.quorum_snapshot_entries, 16);
+    }
+
+    #[test]
+    fn leader_balance_and_offsets_factor_from_file_and_flags() {
+        let defaults = Config::validate(ConfigFile::default(), &[0]).unwrap();
+        assert_eq!(defaults.leader_balance, LeaderBalance::default());
+        assert!(defaults.leader_balance.enabled);
+        assert_eq!(defaults.groups.offsets_topic_replication_factor, 3);
+        let file: ConfigFile = toml::from_str(
+            "[leader_balance]\nenable = false\ncheck_interval_ms = 1000\n\
+             per_broker_percentage = 0\n[groups]\noffsets_topic_replication_factor = 2\n",
+        )
+        .unwrap();
+        let config = Config::validate(file.clone(), &[0]).unwrap();
+        let balance = config.leader_balance;
+        assert!(!balance.enabled);
+        assert_eq!(balance.check_interval, Duration::from_secs(1));
+        assert_eq!(balance.imbalance_percentage_max, 0);
+        assert_eq!(config.groups.offsets_topic_replication_factor, 2);
+        let flags = serve_flags(
+            "--auto-leader-rebalance-enable true --leader-imbalance-check-interval-ms 200 \
+             --leader-imbalance-per-broker-percentage 25 --offsets-topic-replication-factor 1",
+        );
+        let config = Config::validate(file.overlay(flags), &[0]).unwrap();
+        assert!(config.leader_balance.enabled);
+        assert_eq!(
+            config.leader_balance.check_interval,
+            Duration::from_millis(200)
+        );
+        assert_eq!(config.leader_balance.imbalance_percentage_max, 25);
+        assert_eq!(config.groups.offsets_topic_replication_factor, 1);
+        for (flags, expected) in [
+            (
+                "--leader-imbalance-check-interval-ms 10",
+                "check_interval_ms",
+            ),
+            ("--leader-imbalance-per-broker-percentage 101", "percentage"),
+            ("--offsets-topic-replication-factor 0", "replication_factor"),
+        ] {
+            let error = Config::validate(serve_flags(flags), &[0]).unwrap_err();
+            assert!(error.to_string().contains(expected), "{flags}: {error}");
+        }
+        let args = ["--auto-leader-rebalance-enable", "yes"].map(str::to_owned);
+        assert!(crate::config::parse_args(args).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! FindCoordinator (key 10): names the coordinator of each group key. Runs on the
 //! connection's shard; the first call creates `__consumer_offsets` (through the controller,
-//! with `[groups] offsets_topic_partitions` partitions), as Kafka creates it on first use.
+//! with `[groups] offsets_topic_partitions` partitions and `offsets_topic_replication_factor`
+//! replicas, at most the live brokers), as Kafka creates it on first use.
 //! v0–3 ask for one key and answer at top level; v4+ batch keys (KIP-699).
 //!
 //! A group's coordinator is the leader of its `__consumer_offsets` partition, by its `CLIENT`
@@ -101,8 +102,14 @@ fn answer(found: Result<ClientBroker, ErrorCode>) -> (ErrorCode, i32, StrBytes, 
 
 /// Creates `__consumer_offsets` if it does not exist yet.
 async fn ensure_offsets_topic(ctx: &RequestContext) -> ErrorCode {
-    let partitions = ctx.shard.config().groups.offsets_topic_partitions;
-    match controller::get_or_create_topic(&ctx.shard, OFFSETS_TOPIC, partitions).await {
+    let groups = ctx.shard.config().groups;
+    let (partitions, factor) = (
+        groups.offsets_topic_partitions,
+        groups.offsets_topic_replication_factor,
+    );
+    match controller::get_or_create_offsets_topic(&ctx.shard, OFFSETS_TOPIC, partitions, factor)
+        .await
+    {
         Ok(_) => ErrorCode::None,
         Err(error) => {
             tracing::warn!(%error, "cannot create {OFFSETS_TOPIC}");

@@ -39,6 +39,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod fetch_session;
 pub mod incremental_alter_configs;
@@ -269,6 +270,7 @@ pub static REGISTRY: &[Handler] = &[
     handler!(describe_cluster),
     handler!(describe_log_dirs),
     handler!(describe_quorum),
+    handler!(elect_leaders),
     handler!(api_versions),
     // ---- consumer groups ----
     handler!(delete_groups),

@@ -84,6 +84,7 @@ pub enum ApiKey {
     SaslAuthenticate = 36,
     CreatePartitions = 37,
     DeleteGroups = 42,
+    ElectLeaders = 43,
     IncrementalAlterConfigs = 44,
     OffsetDelete = 47,
     DescribeQuorum = 55,
@@ -92,7 +93,7 @@ pub enum ApiKey {
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 30] = [
+    pub const ALL: [ApiKey; 31] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -119,6 +120,7 @@ impl ApiKey {
         Self::SaslAuthenticate,
         Self::CreatePartitions,
         Self::DeleteGroups,
+        Self::ElectLeaders,
         Self::IncrementalAlterConfigs,
         Self::OffsetDelete,
         Self::DescribeQuorum,

@@ -19,7 +19,7 @@
 use super::messages::{
     alter_configs, api_versions, create_partitions, create_topics, delete_groups, delete_records,
     delete_topics, describe_cluster, describe_configs, describe_groups, describe_log_dirs,
-    describe_quorum, fetch, find_coordinator, heartbeat, incremental_alter_configs,
+    describe_quorum, elect_leaders, fetch, find_coordinator, heartbeat, incremental_alter_configs,
     init_producer_id, join_group, leave_group, list_groups, list_offsets, metadata, offset_commit,
     offset_delete, offset_fetch, offset_for_leader_epoch, produce, sasl_authenticate,
     sasl_handshake, sync_group,
@@ -430,6 +430,7 @@ api_codecs! {
     sasl_authenticate::SaslAuthenticateRequest => sasl_authenticate::SaslAuthenticateResponse,
     create_partitions::CreatePartitionsRequest => create_partitions::CreatePartitionsResponse,
     delete_groups::DeleteGroupsRequest => delete_groups::DeleteGroupsResponse,
+    elect_leaders::ElectLeadersRequest => elect_leaders::ElectLeadersResponse,
     incremental_alter_configs::IncrementalAlterConfigsRequest
         => incremental_alter_configs::IncrementalAlterConfigsResponse,
     offset_delete::OffsetDeleteRequest => offset_delete::OffsetDeleteResponse,

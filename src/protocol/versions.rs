@@ -66,6 +66,7 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::SaslAuthenticate => r(0, 2, 2),
         ApiKey::CreatePartitions => r(0, 3, 2),
         ApiKey::DeleteGroups => r(0, 2, 2),
+        ApiKey::ElectLeaders => r(0, 2, 2),
         ApiKey::IncrementalAlterConfigs => r(0, 1, 1),
         ApiKey::OffsetDelete => r(0, 0, NONE),
         // v2 (Kafka 4.0, KIP-853) adds directory ids, error messages and the voters' nodes.

@@ -17,8 +17,8 @@
 //!
 //! Not owned here: topic names, configs and partition-count rules (`cluster::decisions`, which
 //! these call), running a decision and proposing its records (the controller, shard 0 of the
-//! quorum leader), the broker's side of the lifecycle (the broker's shard 0). Not wired into
-//! the running broker yet. Will move under `cluster/controller/` when that is a directory.
+//! quorum leader: `cluster::active`), the broker's side of the lifecycle (the broker's shard 0).
+//! Will move under `cluster/controller/` when that is a directory.
 //!
 //! Runs on the active controller's shard 0 (and in tests and the simulator).
 pub mod election;

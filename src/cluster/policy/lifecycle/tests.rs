@@ -254,6 +254,12 @@ fn a_silent_broker_is_fenced_after_the_session_timeout_and_loses_its_leaderships
     let hb = heartbeat(&cluster.metadata, 1);
     assert!(!cluster.beat(hb, ms(4000)).is_fenced);
     assert!(!cluster.leaders(topic_id).contains(&1));
+    for partition in cluster.metadata.recorded_partitions(topic_id) {
+        assert!(
+            !partition.isr.contains(&1),
+            "its leader proposes it back: {partition:?}"
+        );
+    }
 }
 
 #[test]
@@ -333,4 +339,79 @@ fn controlled_shutdown_moves_leadership_then_fences() {
     );
     assert_eq!((single.1.leader, single.1.isr.clone()), (1, vec![1]));
     assert!(single.1.leader_epoch > single.0.leader_epoch);
+}
+
+/// Kills both replicas of a one-partition RF 2 topic, the follower first, then brings the
+/// follower back: the partition stays offline (the follower is neither in the ISR nor the ELR)
+/// unless the topic allows unclean election. Returns the cluster then, the topic, the follower.
+fn offline_partition(unclean: bool) -> (Cluster, Uuid, i32) {
+    let mut cluster = Cluster::with_brokers(2);
+    let topic_id = cluster.create_topic(1, 2);
+    if unclean {
+        let configs = BTreeMap::from([(
+            "unclean.leader.election.enable".to_owned(),
+            "true".to_owned(),
+        )]);
+        cluster.apply(&[MetadataRecord::TopicConfigsSet { topic_id, configs }]);
+    }
+    let leader = cluster.leaders(topic_id)[0];
+    let follower = 3 - leader;
+    let hb = heartbeat(&cluster.metadata, leader);
+    cluster.beat(hb, ms(3000));
+    let records = cluster
+        .sessions
+        .expire(&cluster.metadata, ms(3001))
+        .unwrap();
+    cluster.apply(&records);
+    let partition = &cluster.metadata.recorded_partitions(topic_id)[0];
+    assert_eq!(
+        (partition.leader, partition.isr.clone()),
+        (leader, vec![leader])
+    );
+    assert!(partition.elr.is_empty(), "the ISR is still at min ISR 1");
+    let records = cluster
+        .sessions
+        .expire(&cluster.metadata, ms(6001))
+        .unwrap();
+    cluster.apply(&records);
+    let partition = &cluster.metadata.recorded_partitions(topic_id)[0];
+    assert_eq!(partition.leader, NO_LEADER);
+    assert!(partition.isr.is_empty());
+    assert_eq!(
+        partition.elr,
+        vec![leader],
+        "the last in-sync replica is eligible"
+    );
+    let hb = heartbeat(&cluster.metadata, follower);
+    assert!(!cluster.beat(hb, ms(7000)).is_fenced);
+    (cluster, topic_id, follower)
+}
+
+#[test]
+fn an_offline_partition_waits_for_its_eligible_replica_unless_unclean_is_allowed() {
+    let (mut cluster, topic_id, _) = offline_partition(false);
+    let partition = cluster.metadata.recorded_partitions(topic_id)[0].clone();
+    assert_eq!(partition.leader, NO_LEADER, "the follower is out of sync");
+    assert!(
+        partition.isr.is_empty(),
+        "unfencing never puts a broker in an ISR"
+    );
+    let eligible = partition.elr[0];
+    let hb = heartbeat(&cluster.metadata, eligible);
+    assert!(!cluster.beat(hb, ms(8000)).is_fenced);
+    let partition = &cluster.metadata.recorded_partitions(topic_id)[0];
+    assert_eq!(
+        (partition.leader, partition.isr.clone()),
+        (eligible, vec![eligible])
+    );
+    assert!(partition.elr.is_empty());
+
+    let (cluster, topic_id, follower) = offline_partition(true);
+    let partition = &cluster.metadata.recorded_partitions(topic_id)[0];
+    assert_eq!(
+        (partition.leader, partition.isr.clone()),
+        (follower, vec![follower]),
+        "unclean election: the live out-of-sync replica leads"
+    );
+    assert!(partition.elr.is_empty(), "unclean election clears the ELR");
 }
