@@ -13,6 +13,7 @@
 //! metrics/     per-shard counters, scrape, the metrics listener    failpoints.rs (tests only)
 //! broker/      composition: the per-shard services struct and its start/stop hooks
 //! group/       consumer group coordinator (a per-shard service) and committed offsets
+//! security/    listener protocols, principals and sessions; TLS, SASL, ACLs, quotas
 //! replication/ sans-IO replica state machine: follower offsets, HW, ISR proposals, acks=all
 //! cluster/     metadata snapshot and view, controller, producer ids, topic → log configs
 //! storage/     partition logs and the per-shard log pump that owns them
@@ -37,5 +38,6 @@ pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod replication;
+pub mod security;
 pub mod shard;
 pub mod storage;

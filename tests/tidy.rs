@@ -103,7 +103,7 @@ const LAYERS: &[&[&str]] = &[
     &["handlers"],
     &["failpoints", "metrics"],
     &["broker"],
-    &["group"],
+    &["group", "security"],
     &["replication"],
     &["cluster"],
     &["storage"],

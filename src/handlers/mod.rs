@@ -69,6 +69,7 @@ use crate::broker::Shard;
 use crate::protocol::header::{self, RequestHeader};
 use crate::protocol::primitives::StrBytes;
 use crate::protocol::{ApiKey, DecodeError, Message, Tolerated, frame, versions};
+use crate::security::Session;
 use crate::shard::MeshError;
 use crate::storage::LeasedRange;
 use bytes::{Bytes, BytesMut};
@@ -154,17 +155,27 @@ pub struct ConnectionContext {
     pub produce_turns: Rc<Turns>,
     /// The fetch sessions this connection created; they end with it.
     pub fetch_sessions: Rc<fetch_session::ConnectionSessions>,
+    /// Who the connection is and whether it has authenticated (`security::Session`).
+    pub session: Rc<Session>,
 }
 
 impl ConnectionContext {
+    /// A connection on a PLAINTEXT listener.
     #[must_use]
     pub fn new(shard: Rc<Shard>, peer: SocketAddr) -> Self {
+        Self::with_session(shard, peer, Session::default())
+    }
+
+    /// A connection whose listener set up `session`.
+    #[must_use]
+    pub fn with_session(shard: Rc<Shard>, peer: SocketAddr, session: Session) -> Self {
         let fetch_sessions = fetch_session::ConnectionSessions::new(shard.index(), shard.count());
         Self {
             shard,
             peer,
             produce_turns: Rc::default(),
             fetch_sessions: Rc::new(fetch_sessions),
+            session: Rc::new(session),
         }
     }
 }
@@ -183,6 +194,8 @@ pub struct RequestContext {
     pub produce_turns: Rc<Turns>,
     /// The connection's fetch sessions (fetch_session.rs).
     pub fetch_sessions: Rc<fetch_session::ConnectionSessions>,
+    /// The connection's principal and authentication state.
+    pub session: Rc<Session>,
 }
 
 impl RequestContext {
@@ -331,6 +344,7 @@ pub async fn dispatch(
         client_id: header.client_id,
         produce_turns: Rc::clone(&connection.produce_turns),
         fetch_sessions: Rc::clone(&connection.fetch_sessions),
+        session: Rc::clone(&connection.session),
     };
     let started = std::time::Instant::now();
     let outcome = (handler.call)(&mut ctx, body).await;
