@@ -484,6 +484,7 @@ fn start_cluster_tasks(shard: &Rc<Shard>, link: &ControllerLink) {
             compio::time::sleep(tick).await;
             active.expire_sessions().await;
             active.balance_leaders().await;
+            active.complete_reassignments().await;
         }
     })
     .detach();
