@@ -127,31 +127,109 @@ fn preferred_election(cluster: &Cluster, via: i32, partitions: Vec<i32>) -> Elec
     cluster.broker(via).client().try_call(2, &request).unwrap()
 }
 
-/// Targets that move every replica of `from` onto a broker of `brokers` the partition does not
-/// have yet (the first such one, spreading by partition index).
-fn drain_targets(
-    states: &[PartitionState],
-    from: i32,
-    brokers: &[i32],
-) -> BTreeMap<i32, Option<Vec<i32>>> {
-    states
+/// `ringbroker partition reassign --verify` of `targets` (written as Kafka's plan JSON) through
+/// broker `via`; asserts it exits 0 and returns its report.
+fn verify_with_cli(
+    cluster: &Cluster,
+    via: i32,
+    targets: &BTreeMap<i32, Option<Vec<i32>>>,
+) -> String {
+    let partitions: Vec<String> = targets
         .iter()
-        .filter(|state| state.replicas.contains(&from))
-        .map(|state| {
-            let spare: Vec<i32> = brokers
-                .iter()
-                .copied()
-                .filter(|b| *b != from && !state.replicas.contains(b))
-                .collect();
-            let pick = spare[usize::try_from(state.partition).unwrap() % spare.len()];
-            let target = state
-                .replicas
-                .iter()
-                .map(|r| if *r == from { pick } else { *r })
-                .collect();
-            (state.partition, Some(target))
+        .map(|(partition, target)| {
+            let replicas = target.as_ref().unwrap();
+            format!(r#"{{"topic":"{TOPIC}","partition":{partition},"replicas":{replicas:?}}}"#)
         })
-        .collect()
+        .collect();
+    let plan = format!(r#"{{"version":1,"partitions":[{}]}}"#, partitions.join(","));
+    let file = cluster.broker(via).data_dir().join("../plan.json");
+    std::fs::write(&file, plan).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ringbroker"))
+        .args(["partition", "reassign", "--verify", file.to_str().unwrap()])
+        .args(["--bootstrap", &cluster.broker(via).address.to_string()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{report}");
+    report
+}
+
+/// Moves the even partitions onto broker `new`: it replaces each one's last replica and is put
+/// first. Waits until they moved and the removed replicas' directories are gone; returns the
+/// moved partitions.
+fn move_half_onto(cluster: &Cluster, before: &[PartitionState], new: i32) -> Vec<i32> {
+    // Half of the partitions: broker 4 replaces each one's last replica and is put first.
+    let mut targets = BTreeMap::new();
+    let mut removed = BTreeMap::new();
+    for state in before.iter().filter(|state| state.partition % 2 == 0) {
+        let mut target = vec![new];
+        target.extend(&state.replicas[..state.replicas.len() - 1]);
+        removed.insert(state.partition, *state.replicas.last().unwrap());
+        targets.insert(state.partition, Some(target));
+    }
+    let codes = reassign(cluster, 2, &targets);
+    assert!(
+        codes.values().all(|code| *code == ErrorCode::None),
+        "{codes:?}"
+    );
+    let after = wait_moved(cluster, &targets);
+    for (partition, old) in &removed {
+        let directory = cluster.partition_dir(*old, TOPIC, *partition);
+        let gone = eventually(CONVERGE, || !directory.exists());
+        assert!(gone, "{} is still there", directory.display());
+        assert!(cluster.partition_dir(new, TOPIC, *partition).exists());
+    }
+    assert!(
+        after
+            .iter()
+            .all(|state| state.partition % 2 == 0 || !state.replicas.contains(&new))
+    );
+    targets.keys().copied().collect()
+}
+
+/// Moves every replica off broker `leaving` and stops it: no partition goes offline.
+fn drain_and_stop(cluster: &mut Cluster, leaving: i32) {
+    // `ringbroker cluster drain` plans the moves, executes them and waits for them.
+    let via = cluster.broker(4).address.to_string();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ringbroker"))
+        .args([
+            "cluster",
+            "drain",
+            &leaving.to_string(),
+            "--bootstrap",
+            &via,
+        ])
+        .args(["--timeout-ms", &CONVERGE.as_millis().to_string()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}\n{}", cluster.log_tails());
+    assert!(report.contains("holds no replica"), "{report}");
+    let states = cluster.partitions(TOPIC).unwrap();
+    let drain: BTreeMap<i32, Option<Vec<i32>>> = states
+        .iter()
+        .map(|state| (state.partition, Some(state.replicas.clone())))
+        .collect();
+    let drained = wait_moved(cluster, &drain);
+    assert!(
+        drained
+            .iter()
+            .all(|state| !state.replicas.contains(&leaving)),
+        "{drained:?}"
+    );
+    cluster.stop(leaving);
+    let online = eventually(CONVERGE, || {
+        cluster.partitions(TOPIC).is_some_and(|states| {
+            states
+                .iter()
+                .all(|s| s.leader != leaving && s.leader > 0 && s.isr_is_full())
+        })
+    });
+    assert!(
+        online,
+        "a partition went offline:\n{}",
+        cluster.views(TOPIC)
+    );
 }
 
 #[test]
@@ -174,32 +252,7 @@ fn a_new_broker_takes_half_the_partitions_and_a_drained_broker_stops_with_nothin
     );
     assert!(!cluster.partition_dir(new, TOPIC, 0).exists());
 
-    // Half of the partitions: broker 4 replaces each one's last replica and is put first.
-    let mut targets = BTreeMap::new();
-    let mut removed = BTreeMap::new();
-    for state in before.iter().filter(|state| state.partition % 2 == 0) {
-        let mut target = vec![new];
-        target.extend(&state.replicas[..state.replicas.len() - 1]);
-        removed.insert(state.partition, *state.replicas.last().unwrap());
-        targets.insert(state.partition, Some(target));
-    }
-    let codes = reassign(&cluster, 2, &targets);
-    assert!(
-        codes.values().all(|code| *code == ErrorCode::None),
-        "{codes:?}"
-    );
-    let after = wait_moved(&cluster, &targets);
-    for (partition, old) in &removed {
-        let directory = cluster.partition_dir(*old, TOPIC, *partition);
-        let gone = eventually(CONVERGE, || !directory.exists());
-        assert!(gone, "{} is still there", directory.display());
-        assert!(cluster.partition_dir(new, TOPIC, *partition).exists());
-    }
-    assert!(
-        after
-            .iter()
-            .all(|state| state.partition % 2 == 0 || !state.replicas.contains(&new))
-    );
+    let moved = move_half_onto(&cluster, &before, new);
     assert!(
         workload.wait_progress(200, CONVERGE),
         "{}",
@@ -207,7 +260,6 @@ fn a_new_broker_takes_half_the_partitions_and_a_drained_broker_stops_with_nothin
     );
 
     // Broker 4 is each moved partition's preferred replica: an election makes it lead.
-    let moved: Vec<i32> = targets.keys().copied().collect();
     let elected = preferred_election(&cluster, 3, moved.clone());
     let results = &elected.replica_election_results[0].partition_result;
     assert!(
@@ -226,31 +278,7 @@ fn a_new_broker_takes_half_the_partitions_and_a_drained_broker_stops_with_nothin
     });
     assert!(leads, "broker 4 does not lead:\n{}", cluster.views(TOPIC));
 
-    // Drain broker 1, then stop it: no partition is offline, the producer keeps going.
-    let states = cluster.partitions(TOPIC).unwrap();
-    let drain = drain_targets(&states, 1, &[1, 2, 3, 4]);
-    assert!(!drain.is_empty());
-    let codes = reassign(&cluster, 4, &drain);
-    assert!(
-        codes.values().all(|code| *code == ErrorCode::None),
-        "{codes:?}"
-    );
-    let drained = wait_moved(&cluster, &drain);
-    assert!(
-        drained.iter().all(|state| !state.replicas.contains(&1)),
-        "{drained:?}"
-    );
-    cluster.stop(1);
-    let online = eventually(CONVERGE, || {
-        cluster
-            .partitions(TOPIC)
-            .is_some_and(|states| states.iter().all(|s| s.leader > 1 && s.isr_is_full()))
-    });
-    assert!(
-        online,
-        "a partition went offline:\n{}",
-        cluster.views(TOPIC)
-    );
+    drain_and_stop(&mut cluster, 1);
     assert!(
         workload.wait_progress(500, CONVERGE),
         "{}",
@@ -323,6 +351,8 @@ fn a_reassignment_interrupted_by_killing_the_controller_completes_after_failover
     // The killed broker may have been a target replica: it comes back for the ISR.
     cluster.start_again(controller);
     wait_moved(&cluster, &targets);
+    let report = verify_with_cli(&cluster, survivor, &targets);
+    assert_eq!(report.matches("is completed.").count(), 2, "{report}");
     // The removed replicas' data is deleted by brokers that were running when the move
     // completed (a broker down at that moment keeps its stray directory: not cleaned at start).
     for state in &states {
