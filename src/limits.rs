@@ -561,6 +561,14 @@ pub const LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX: usize = 1000;
 pub const ELECTIONS_PER_REQUEST_MAX: usize = 10_000;
 const _: () = assert!(ELECTIONS_PER_REQUEST_MAX < QUORUM_PROPOSAL_RECORDS_MAX);
 const _: () = assert!(LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX <= ELECTIONS_PER_REQUEST_MAX);
+/// Partitions being reassigned at once (KIP-455; Kafka sets no bound). Each in-flight
+/// reassignment is a set of catching-up followers fetching from the log start: 5,000 is more
+/// than a drain of one broker holding ~3k replicas (CLUSTER.md's 100-broker cluster) needs, and
+/// a request that starts them all is at most two records each (start, completion) in one
+/// proposal. A request past the bound is refused whole (POLICY_VIOLATION); the completion
+/// timer completes at most this many per tick.
+pub const REASSIGNMENTS_IN_FLIGHT_MAX: usize = 5_000;
+const _: () = assert!(2 * REASSIGNMENTS_IN_FLIGHT_MAX < QUORUM_PROPOSAL_RECORDS_MAX);
 /// Default of `leader.imbalance.per.broker.percentage` (Kafka's: 10).
 pub const LEADER_IMBALANCE_PER_BROKER_PERCENTAGE_DEFAULT: u32 = 10;
 /// Default of `offsets.topic.replication.factor` (Kafka's: 3; fewer when fewer brokers live).

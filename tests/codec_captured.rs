@@ -120,6 +120,13 @@ fn their_reencode(key: ApiKey, input: &mut Bytes, version: i16) -> Theirs {
         ApiKey::OffsetDelete => again::<kp::OffsetDeleteRequest>(input, version),
         ApiKey::DescribeQuorum => again::<kp::DescribeQuorumRequest>(input, version),
         ApiKey::DescribeCluster => again::<kp::DescribeClusterRequest>(input, version),
+        ApiKey::AlterPartitionReassignments => {
+            again::<kp::AlterPartitionReassignmentsRequest>(input, version)
+        }
+        ApiKey::ListPartitionReassignments => {
+            again::<kp::ListPartitionReassignmentsRequest>(input, version)
+        }
+        ApiKey::UnregisterBroker => again::<kp::UnregisterBrokerRequest>(input, version),
     }
 }
 

@@ -33,7 +33,7 @@ use crate::cluster::active::{ActiveController, ControllerEndpoint};
 use crate::cluster::membership::{Membership, MembershipError, NodeFile, check_cluster_id};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER, Listener, random_uuid};
 use crate::cluster::metadata::{MetadataImage, encode_snapshot};
-use crate::cluster::partition_logs::{LogPlacement, wanted_logs};
+use crate::cluster::partition_logs::{LogPlacement, remove_stray_directories, wanted_logs};
 use crate::cluster::policy::lifecycle::RegistrationRequest;
 use crate::cluster::producer_ids::ProducerIdAllocator;
 use crate::cluster::quorum::{MetadataQuorum, QuorumConfig, QuorumError, RaftQuorum, replay_local};
@@ -388,6 +388,8 @@ impl Compose for Broker {
             data_dir: config.data_dir.clone(),
             producer_id_expiration: config.producer_id_expiration,
         };
+        // Replicas moved away while this broker was down go first (issue 18).
+        remove_stray_directories(&metadata, &log_placement);
         // Recovery of every partition this shard owns happens here, before it listens.
         logs.reconcile(wanted_logs(&metadata, &log_placement)).await;
         let settings = ReplicationSettings {
@@ -484,6 +486,7 @@ fn start_cluster_tasks(shard: &Rc<Shard>, link: &ControllerLink) {
             compio::time::sleep(tick).await;
             active.expire_sessions().await;
             active.balance_leaders().await;
+            active.complete_reassignments().await;
         }
     })
     .detach();

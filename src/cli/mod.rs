@@ -5,7 +5,8 @@
 //! ringbroker topic create|list|describe|delete|add-partitions|config   topic.rs
 //! ringbroker tune check|apply                                           tune/
 //! ringbroker group list|describe                                       group.rs
-//! ringbroker cluster status                                            cluster.rs
+//! ringbroker cluster status|drain                                      cluster.rs
+//! ringbroker partition reassign                                        partition.rs
 //! ```
 //!
 //! Each command writes its report to the `out` it is given (stdout in the binary, a buffer in
@@ -14,6 +15,7 @@
 pub mod args;
 pub mod cluster;
 pub mod group;
+pub mod partition;
 pub mod table;
 pub mod topic;
 pub mod tune;
@@ -24,7 +26,7 @@ use crate::protocol::ErrorCode;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
-pub const COMMANDS: [&str; 4] = ["topic", "tune", "group", "cluster"];
+pub const COMMANDS: [&str; 5] = ["topic", "tune", "group", "cluster", "partition"];
 
 /// Default `--bootstrap` (the broker's default listener).
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
@@ -75,6 +77,9 @@ USAGE:
     ringbroker group list                 [--bootstrap HOST:PORT]
     ringbroker group describe GROUP...    [--bootstrap HOST:PORT]   (offsets and LAG)
     ringbroker cluster status             [--bootstrap HOST:PORT]   (quorum and brokers)
+    ringbroker cluster drain BROKER       [--timeout-ms MS]   (move every replica off BROKER)
+    ringbroker partition reassign --generate --brokers 1,2,3 --topics T,U   (prints a plan)
+    ringbroker partition reassign --execute PLAN | --verify PLAN | --cancel PLAN
     ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
@@ -156,6 +161,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
         "tune" => tune::run(action, rest, out),
         "group" => group::run(action, rest, out),
         "cluster" => cluster::run(action, rest, out),
+        "partition" => partition::run(action, rest, out),
         _ => Err(CliError::UnknownCommand {
             words: args.join(" "),
         }),

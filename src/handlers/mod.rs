@@ -29,6 +29,7 @@
 )]
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod common;
 pub mod create_partitions;
@@ -45,10 +46,12 @@ pub mod fetch_session;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod replica_fetch;
+pub mod unregister_broker;
 // ---- consumer groups ----
 pub mod delete_groups;
 pub mod describe_groups;
@@ -284,6 +287,9 @@ pub static REGISTRY: &[Handler] = &[
     handler!(describe_log_dirs),
     handler!(describe_quorum),
     handler!(elect_leaders),
+    handler!(alter_partition_reassignments),
+    handler!(list_partition_reassignments),
+    handler!(unregister_broker),
     handler!(api_versions),
     // ---- consumer groups ----
     handler!(delete_groups),

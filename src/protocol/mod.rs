@@ -86,14 +86,17 @@ pub enum ApiKey {
     DeleteGroups = 42,
     ElectLeaders = 43,
     IncrementalAlterConfigs = 44,
+    AlterPartitionReassignments = 45,
+    ListPartitionReassignments = 46,
     OffsetDelete = 47,
     DescribeQuorum = 55,
     DescribeCluster = 60,
+    UnregisterBroker = 64,
 }
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 31] = [
+    pub const ALL: [ApiKey; 34] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -122,9 +125,12 @@ impl ApiKey {
         Self::DeleteGroups,
         Self::ElectLeaders,
         Self::IncrementalAlterConfigs,
+        Self::AlterPartitionReassignments,
+        Self::ListPartitionReassignments,
         Self::OffsetDelete,
         Self::DescribeQuorum,
         Self::DescribeCluster,
+        Self::UnregisterBroker,
     ];
 
     /// The key for a wire number, `None` for keys we do not know.

@@ -287,6 +287,12 @@ pub enum ClusterError {
     /// A proposed ISR member that may not be in an ISR (KIP-903's INELIGIBLE_REPLICA).
     #[error("replica {node_id} may not join the ISR: {reason}")]
     IneligibleReplica { node_id: i32, reason: &'static str },
+    /// A cancellation of a partition that is not being reassigned (KIP-455).
+    #[error("no reassignment is in progress for the partition")]
+    NoReassignmentInProgress,
+    /// More partitions would be reassigned at once than `REASSIGNMENTS_IN_FLIGHT_MAX`.
+    #[error("{in_flight} partitions would be reassigned at once (at most {count_max})")]
+    TooManyReassignments { in_flight: usize, count_max: usize },
 }
 
 /// Kafka's INVALID_REPLICATION_FACTOR messages (`ReplicationControlManager`), and ours for
@@ -324,6 +330,8 @@ impl ClusterError {
             Self::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,
             Self::InvalidIsrChange { .. } => ErrorCode::InvalidRequest,
             Self::IneligibleReplica { .. } => ErrorCode::IneligibleReplica,
+            Self::NoReassignmentInProgress => ErrorCode::NoReassignmentInProgress,
+            Self::TooManyReassignments { .. } => ErrorCode::PolicyViolation,
             Self::ShardCountMismatch { .. } | Self::InvalidRegistration { .. } => {
                 ErrorCode::InvalidRequest
             }
