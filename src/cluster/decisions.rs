@@ -19,6 +19,7 @@
 //! Will move into `cluster/controller/` when that becomes a directory (CLUSTER.md).
 use super::configs::{self, ConfigError};
 use super::metadata::{ClusterMetadata, MetadataError, MetadataRecord};
+use super::metadata::{ScramCredential, ScramMechanism};
 use super::policy::election::ElectionPolicy;
 use super::policy::isr::{self, AlterPartitionRequest, ElectionType, Liveness};
 use super::policy::{placement, producer_id_blocks};
@@ -86,6 +87,12 @@ pub enum MetadataChange {
         election_type: ElectionType,
         partitions: Option<Vec<(Uuid, i32)>>,
     },
+    /// AlterUserScramCredentials (KIP-554): set (`Some`) or delete (`None`) each user's
+    /// credential for a mechanism, all or nothing. The handler checked each alteration and
+    /// derived the keys (`security::scram`); `apply` refuses a deletion of nothing.
+    AlterScramCredentials {
+        alterations: Vec<(String, ScramMechanism, Option<ScramCredential>)>,
+    },
 }
 
 /// The records that carry out `change` on `current`; none when it changes nothing.
@@ -134,6 +141,9 @@ pub fn decide_with(
                 *election_type,
                 partitions.as_deref(),
             ));
+        }
+        MetadataChange::AlterScramCredentials { alterations } => {
+            return scram_credential_records(alterations);
         }
         MetadataChange::CreateTopic {
             name,
@@ -186,6 +196,24 @@ pub fn decide_with(
     };
     check_record_size(&record)?;
     Ok(vec![record])
+}
+
+/// One `ScramCredential` record per alteration, each within the record size limit.
+fn scram_credential_records(
+    alterations: &[(String, ScramMechanism, Option<ScramCredential>)],
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    let mut records = Vec::with_capacity(alterations.len());
+    for (user, mechanism, credential) in alterations {
+        let record = MetadataRecord::ScramCredential {
+            user: user.clone(),
+            mechanism: *mechanism,
+            credential: credential.clone(),
+        };
+        check_record_size(&record)?;
+        records.push(record);
+    }
+    assert_eq!(records.len(), alterations.len());
+    Ok(records)
 }
 
 /// The `PartitionChange` AlterPartition `request` makes, if any.

@@ -69,6 +69,8 @@ impl Config {
                 file.replication_throttle_bytes_per_sec,
             )?,
             listen: listeners.listen,
+            listen_protocol: listeners.listen_protocol,
+            sasl: super::security::validate_sasl(&file.sasl)?,
             metrics_listen: listeners.metrics_listen,
             advertise: listeners.advertise,
             data_dir: file
@@ -211,6 +213,7 @@ fn validate_snapshot_entries(entries: Option<u64>) -> Result<u64, ConfigError> {
 /// clients are told.
 struct Listeners {
     listen: SocketAddr,
+    listen_protocol: super::SecurityProtocol,
     metrics_listen: Option<SocketAddr>,
     advertise: Advertised,
 }
@@ -220,7 +223,8 @@ fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
         .listen
         .clone()
         .unwrap_or_else(|| LISTEN_DEFAULT.to_owned());
-    let listen = resolve("listen", &listen_text)?;
+    let (listen_protocol, address) = super::split_listener_protocol("listen", &listen_text)?;
+    let listen = resolve("listen", address)?;
     if listen.port() == 0 {
         // Each shard would get its own ephemeral port: SO_REUSEPORT needs one fixed port.
         return Err(ConfigError::BadAddress {
@@ -250,6 +254,7 @@ fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
     };
     Ok(Listeners {
         listen,
+        listen_protocol,
         metrics_listen,
         advertise,
     })

@@ -87,13 +87,15 @@ pub enum ApiKey {
     ElectLeaders = 43,
     IncrementalAlterConfigs = 44,
     OffsetDelete = 47,
+    DescribeUserScramCredentials = 50,
+    AlterUserScramCredentials = 51,
     DescribeQuorum = 55,
     DescribeCluster = 60,
 }
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 31] = [
+    pub const ALL: [ApiKey; 33] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -123,6 +125,8 @@ impl ApiKey {
         Self::ElectLeaders,
         Self::IncrementalAlterConfigs,
         Self::OffsetDelete,
+        Self::DescribeUserScramCredentials,
+        Self::AlterUserScramCredentials,
         Self::DescribeQuorum,
         Self::DescribeCluster,
     ];

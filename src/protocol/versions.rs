@@ -69,6 +69,8 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::ElectLeaders => r(0, 2, 2),
         ApiKey::IncrementalAlterConfigs => r(0, 1, 1),
         ApiKey::OffsetDelete => r(0, 0, NONE),
+        ApiKey::DescribeUserScramCredentials => r(0, 0, 0),
+        ApiKey::AlterUserScramCredentials => r(0, 0, 0),
         // v2 (Kafka 4.0, KIP-853) adds directory ids, error messages and the voters' nodes.
         ApiKey::DescribeQuorum => r(0, 2, 0),
         // v2 (Kafka 4.0, KIP-1073) adds include_fenced_brokers / is_fenced.

@@ -1,0 +1,234 @@
+//! SASL on a SASL_PLAINTEXT listener (issue 19): librdkafka authenticates with SCRAM-SHA-512
+//! (user created by `ringbroker user add` before the first start) and with PLAIN (allowed on
+//! plaintext by configuration), produces and consumes; a wrong password gets
+//! SASL_AUTHENTICATION_FAILED and nothing is served; a non-SASL request before authentication
+//! and an oversized pre-authentication frame close the connection; a session that outlives
+//! `connections.max.reauth.ms` without re-authenticating is closed.
+mod common;
+
+use common::{Broker, BrokerOptions, RawClient};
+use rdkafka::ClientConfig;
+use rdkafka::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use ringbroker::protocol::ErrorCode;
+use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
+use ringbroker::protocol::messages::sasl_authenticate::{
+    SaslAuthenticateRequest, SaslAuthenticateResponse,
+};
+use ringbroker::protocol::messages::sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
+use std::process::Command;
+use std::time::Duration;
+
+const USER: &str = "alice";
+const PASSWORD: &str = "alice-secret";
+
+/// `ringbroker user add` into the unstarted broker's data dir, then a start on a
+/// SASL_PLAINTEXT listener with `flags`.
+fn sasl_broker(flags: &[&str]) -> Broker {
+    let mut broker = Broker::unstarted(BrokerOptions::default());
+    let status = Command::new(env!("CARGO_BIN_EXE_ringbroker"))
+        .args(["user", "add", USER, "--mechanism", "SCRAM-SHA-512"])
+        .args(["--password", PASSWORD, "--data-dir"])
+        .arg(broker.data_dir())
+        .status()
+        .expect("run user add");
+    assert!(status.success(), "user add failed: {status}");
+    let listen = format!("SASL_PLAINTEXT://{}", broker.address);
+    let args = broker.extra_args_mut();
+    args.extend(["--listen".to_owned(), listen]);
+    args.extend(flags.iter().map(|flag| (*flag).to_owned()));
+    broker.start_again();
+    broker
+}
+
+fn client_config(broker: &Broker, mechanism: &str, password: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", broker.address.to_string())
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanisms", mechanism)
+        .set("sasl.username", USER)
+        .set("sasl.password", password);
+    config
+}
+
+/// Produces `count` records to partition 0 of `topic` and reads them back.
+fn produce_and_consume(broker: &Broker, mechanism: &str, topic: &str) {
+    let count = 100;
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        client_config(broker, mechanism, PASSWORD)
+            .set("message.timeout.ms", "30000")
+            .create()
+            .expect("producer");
+    for index in 0..count {
+        let value = format!("value-{index}");
+        let record = BaseRecord::<(), _>::to(topic).payload(&value).partition(0);
+        producer
+            .send(record)
+            .map_err(|(error, _)| error)
+            .expect("send");
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    let consumer: BaseConsumer = client_config(broker, mechanism, PASSWORD)
+        .set("group.id", format!("{topic}-group"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("assignment");
+    consumer.assign(&assignment).expect("assign");
+    let mut received: Vec<String> = Vec::new();
+    // Bounded: at most 600 polls of up to 100 ms.
+    for _ in 0..600 {
+        if received.len() == count {
+            break;
+        }
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.expect("consume");
+            received.push(String::from_utf8_lossy(message.payload().unwrap_or_default()).into());
+        }
+    }
+    let expected: Vec<String> = (0..count).map(|index| format!("value-{index}")).collect();
+    assert_eq!(received, expected);
+}
+
+#[test]
+fn rdkafka_scram_sha512_produces_and_consumes() {
+    let broker = sasl_broker(&["--sasl-mechanisms", "SCRAM-SHA-512"]);
+    produce_and_consume(&broker, "SCRAM-SHA-512", "scram-topic");
+    assert!(broker.log().contains("authenticated"), "{}", broker.log());
+}
+
+#[test]
+fn rdkafka_plain_produces_and_consumes_when_allowed_on_plaintext() {
+    let broker = sasl_broker(&["--sasl-plain-on-plaintext", "true"]);
+    produce_and_consume(&broker, "PLAIN", "plain-topic");
+}
+
+#[test]
+fn rdkafka_with_a_wrong_password_is_refused_and_audited() {
+    let broker = sasl_broker(&["--sasl-mechanisms", "SCRAM-SHA-512"]);
+    let consumer: BaseConsumer = client_config(&broker, "SCRAM-SHA-512", "wrong")
+        .create()
+        .expect("consumer");
+    let metadata = consumer.fetch_metadata(None, Duration::from_secs(5));
+    assert!(metadata.is_err(), "metadata served without authentication");
+    let log = broker.log();
+    assert!(
+        log.contains("authentication failed") && log.contains("user=alice"),
+        "{log}"
+    );
+    assert!(log.contains("mechanism=SCRAM-SHA-512"), "{log}");
+}
+
+fn handshake(client: &mut RawClient, mechanism: &str) -> SaslHandshakeResponse {
+    let request = SaslHandshakeRequest {
+        mechanism: mechanism.into(),
+    };
+    client.try_call(1, &request).expect("handshake")
+}
+
+fn plain(client: &mut RawClient, password: &str) -> SaslAuthenticateResponse {
+    let handshake = handshake(client, "PLAIN");
+    assert_eq!(handshake.error_code, ErrorCode::None);
+    let request = SaslAuthenticateRequest {
+        auth_bytes: format!("\0{USER}\0{password}").into_bytes().into(),
+    };
+    client.try_call(2, &request).expect("authenticate")
+}
+
+fn metadata(client: &mut RawClient) -> std::io::Result<MetadataResponse> {
+    client.try_call(9, &MetadataRequest::default())
+}
+
+#[test]
+fn a_wrong_password_gets_authentication_failed_and_nothing_is_served() {
+    let broker = sasl_broker(&["--sasl-plain-on-plaintext", "true"]);
+    let mut client = broker.client();
+    let response = plain(&mut client, "wrong");
+    assert_eq!(response.error_code, ErrorCode::SaslAuthenticationFailed);
+    assert!(
+        metadata(&mut client).is_err(),
+        "served after a failed login"
+    );
+    assert!(client.is_closed());
+    let mut client = broker.client();
+    assert_eq!(plain(&mut client, PASSWORD).error_code, ErrorCode::None);
+    assert!(metadata(&mut client).is_ok());
+}
+
+#[test]
+fn a_non_sasl_request_before_authentication_closes_the_connection() {
+    let broker = sasl_broker(&[]);
+    let mut client = broker.client();
+    // ApiVersions is served before authentication; Metadata is not.
+    let request = ringbroker::protocol::messages::api_versions::ApiVersionsRequest::default();
+    let _: ringbroker::protocol::messages::api_versions::ApiVersionsResponse =
+        client.try_call(0, &request).expect("api versions");
+    assert!(metadata(&mut client).is_err());
+    assert!(client.is_closed());
+    assert!(
+        broker.log().contains("before SASL authentication"),
+        "{}",
+        broker.log()
+    );
+}
+
+#[test]
+fn plain_is_not_offered_on_plaintext_unless_configured() {
+    let broker = sasl_broker(&[]);
+    let mut client = broker.client();
+    let response = handshake(&mut client, "PLAIN");
+    assert_eq!(response.error_code, ErrorCode::UnsupportedSaslMechanism);
+    let offered: Vec<&str> = response.mechanisms.iter().map(|name| &**name).collect();
+    assert_eq!(offered, ["SCRAM-SHA-256", "SCRAM-SHA-512"]);
+}
+
+#[test]
+fn an_oversized_frame_before_authentication_closes_the_connection() {
+    let broker = sasl_broker(&[]);
+    let mut client = broker.client();
+    // Only the size prefix: the broker must refuse from it, without waiting for (or
+    // buffering) the 512 KiB + 1 it announces.
+    let size: i32 = 512 * 1024 + 1;
+    client.send_raw(&size.to_be_bytes()).expect("send prefix");
+    assert!(client.is_closed());
+    // Exactly the limit is still read (then refused as a request before authentication).
+    let mut client = broker.client();
+    let size = 512 * 1024;
+    let mut frame = i32::try_from(size).unwrap().to_be_bytes().to_vec();
+    frame.extend(std::iter::repeat_n(0u8, size));
+    // The broker may close as soon as it decodes the header; the write may then fail.
+    let _ = client.send_raw(&frame);
+    assert!(client.is_closed());
+}
+
+#[test]
+fn a_session_that_expires_without_reauthenticating_is_closed() {
+    let lifetime_ms = 300;
+    let broker = sasl_broker(&[
+        "--sasl-plain-on-plaintext",
+        "true",
+        "--connections-max-reauth-ms",
+        &lifetime_ms.to_string(),
+    ]);
+    let mut client = broker.client();
+    let response = plain(&mut client, PASSWORD);
+    assert_eq!(response.error_code, ErrorCode::None);
+    assert_eq!(response.session_lifetime_ms, lifetime_ms);
+    // Bounded: 200 requests 50 ms apart span 10 s, far past the 300 ms lifetime.
+    let mut served = 0;
+    for _ in 0..200 {
+        if metadata(&mut client).is_err() {
+            break;
+        }
+        served += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(served < 200, "still served after the session expired");
+    assert!(client.is_closed());
+}
