@@ -3,7 +3,9 @@
 //! plaintext by configuration), produces and consumes; a wrong password gets
 //! SASL_AUTHENTICATION_FAILED and nothing is served; a non-SASL request before authentication
 //! and an oversized pre-authentication frame close the connection; a session that outlives
-//! `connections.max.reauth.ms` without re-authenticating is closed.
+//! `connections.max.reauth.ms` without re-authenticating is closed; AlterUserScramCredentials
+//! adds a user librdkafka then logs in as, DescribeUserScramCredentials lists it, deleting it
+//! locks it out.
 mod common;
 
 use common::{Broker, BrokerOptions, RawClient};
@@ -12,12 +14,22 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use ringbroker::cluster::metadata::ScramMechanism;
 use ringbroker::protocol::ErrorCode;
+use ringbroker::protocol::messages::alter_user_scram_credentials::{
+    AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, ScramCredentialDeletion,
+    ScramCredentialUpsertion,
+};
+use ringbroker::protocol::messages::describe_user_scram_credentials::{
+    DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
+    DescribeUserScramCredentialsResult, UserName,
+};
 use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
 use ringbroker::protocol::messages::sasl_authenticate::{
     SaslAuthenticateRequest, SaslAuthenticateResponse,
 };
 use ringbroker::protocol::messages::sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
+use ringbroker::security::scram;
 use std::process::Command;
 use std::time::Duration;
 
@@ -44,12 +56,16 @@ fn sasl_broker(flags: &[&str]) -> Broker {
 }
 
 fn client_config(broker: &Broker, mechanism: &str, password: &str) -> ClientConfig {
+    user_config(broker, mechanism, USER, password)
+}
+
+fn user_config(broker: &Broker, mechanism: &str, user: &str, password: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", broker.address.to_string())
         .set("security.protocol", "SASL_PLAINTEXT")
         .set("sasl.mechanisms", mechanism)
-        .set("sasl.username", USER)
+        .set("sasl.username", user)
         .set("sasl.password", password);
     config
 }
@@ -231,4 +247,99 @@ fn a_session_that_expires_without_reauthenticating_is_closed() {
     }
     assert!(served < 200, "still served after the session expired");
     assert!(client.is_closed());
+}
+
+fn describe(
+    client: &mut RawClient,
+    users: Option<&[&str]>,
+) -> Vec<DescribeUserScramCredentialsResult> {
+    let users = users.map(|names| {
+        let names = names.iter().map(|name| UserName {
+            name: (*name).into(),
+        });
+        names.collect()
+    });
+    let request = DescribeUserScramCredentialsRequest { users };
+    let response: DescribeUserScramCredentialsResponse =
+        client.try_call(0, &request).expect("describe");
+    assert_eq!(response.error_code, ErrorCode::None);
+    response.results
+}
+
+fn alter(
+    client: &mut RawClient,
+    request: &AlterUserScramCredentialsRequest,
+) -> Vec<(String, ErrorCode)> {
+    let response: AlterUserScramCredentialsResponse = client.try_call(0, request).expect("alter");
+    let results = response.results.into_iter();
+    results
+        .map(|result| (result.user.to_string(), result.error_code))
+        .collect()
+}
+
+fn logs_in(broker: &Broker, user: &str, password: &str) -> bool {
+    let consumer: BaseConsumer = user_config(broker, "SCRAM-SHA-512", user, password)
+        .create()
+        .expect("consumer");
+    consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .is_ok()
+}
+
+#[test]
+fn alter_and_describe_user_scram_credentials_online() {
+    let broker = sasl_broker(&["--sasl-plain-on-plaintext", "true"]);
+    let mut admin = broker.client();
+    assert_eq!(plain(&mut admin, PASSWORD).error_code, ErrorCode::None);
+    let salt = b"bob-salt".to_vec();
+    let salted = scram::salted_password(ScramMechanism::Sha512, b"bob-secret", &salt, 4096);
+    let upsert_bob = ScramCredentialUpsertion {
+        name: "bob".into(),
+        mechanism: ScramMechanism::Sha512.type_id(),
+        iterations: 4096,
+        salt: salt.into(),
+        salted_password: salted.into(),
+    };
+    let delete = |name: &str| ScramCredentialDeletion {
+        name: name.into(),
+        mechanism: ScramMechanism::Sha512.type_id(),
+    };
+    let request = AlterUserScramCredentialsRequest {
+        deletions: vec![delete("carol")],
+        upsertions: vec![upsert_bob],
+    };
+    let results = alter(&mut admin, &request);
+    assert_eq!(
+        results,
+        [
+            ("carol".to_owned(), ErrorCode::ResourceNotFound),
+            ("bob".to_owned(), ErrorCode::None)
+        ]
+    );
+    assert!(logs_in(&broker, "bob", "bob-secret"));
+    assert!(!logs_in(&broker, "bob", "bob-wrong"));
+    let bob = describe(&mut admin, Some(&["bob"]));
+    assert_eq!(bob.len(), 1);
+    let infos: Vec<(i8, i32)> = bob[0]
+        .credential_infos
+        .iter()
+        .map(|info| (info.mechanism, info.iterations))
+        .collect();
+    assert_eq!(infos, [(2, 4096)]);
+    let all = describe(&mut admin, None);
+    let names: Vec<String> = all.iter().map(|result| result.user.to_string()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    let twice = describe(&mut admin, Some(&["bob", "bob"]));
+    assert_eq!(twice[0].error_code, ErrorCode::DuplicateResource);
+    let request = AlterUserScramCredentialsRequest {
+        deletions: vec![delete("bob")],
+        upsertions: Vec::new(),
+    };
+    assert_eq!(
+        alter(&mut admin, &request),
+        [("bob".to_owned(), ErrorCode::None)]
+    );
+    let gone = describe(&mut admin, Some(&["bob"]));
+    assert_eq!(gone[0].error_code, ErrorCode::ResourceNotFound);
+    assert!(!logs_in(&broker, "bob", "bob-secret"));
 }

@@ -343,7 +343,9 @@ fn is_printable_nonce(nonce: &str) -> bool {
             .all(|b| (0x21..=0x7e).contains(&b) && b != b',')
 }
 
-fn salted_password(
+/// `Hi(password, salt, rounds)`: PBKDF2 with HMAC-H (what AlterUserScramCredentials carries).
+#[must_use]
+pub fn salted_password(
     mechanism: ScramMechanism,
     password: &[u8],
     salt: &[u8],
