@@ -31,7 +31,7 @@ use ringbroker::protocol::messages::sasl_authenticate::{
 use ringbroker::protocol::messages::sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
 use ringbroker::security::scram;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "alice-secret";
@@ -233,20 +233,66 @@ fn a_session_that_expires_without_reauthenticating_is_closed() {
         &lifetime_ms.to_string(),
     ]);
     let mut client = broker.client();
+    let started = Instant::now();
     let response = plain(&mut client, PASSWORD);
     assert_eq!(response.error_code, ErrorCode::None);
     assert_eq!(response.session_lifetime_ms, lifetime_ms);
-    // Bounded: 200 requests 50 ms apart span 10 s, far past the 300 ms lifetime.
-    let mut served = 0;
-    for _ in 0..200 {
-        if metadata(&mut client).is_err() {
+    // Bounded, without sleeping: back-to-back round trips until the broker closes; 200,000
+    // loopback round trips take far longer than the 300 ms lifetime.
+    let closed = (0..200_000).any(|_| metadata(&mut client).is_err());
+    assert!(closed, "still served after the session expired");
+    // Never before the lifetime: the broker counts it from after `started`.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(client.is_closed());
+}
+
+#[test]
+fn reauthenticating_in_time_keeps_the_connection() {
+    let lifetime_ms: i64 = 300;
+    let broker = sasl_broker(&[
+        "--sasl-plain-on-plaintext",
+        "true",
+        "--connections-max-reauth-ms",
+        &lifetime_ms.to_string(),
+    ]);
+    let mut client = broker.client();
+    assert_eq!(plain(&mut client, PASSWORD).error_code, ErrorCode::None);
+    let started = Instant::now();
+    let span = Duration::from_millis(3 * 300);
+    // Bounded: at most 100,000 rounds; each re-authenticates (KIP-368: SaslHandshake then
+    // SaslAuthenticate on the same connection) long before the previous session ends.
+    for _ in 0..100_000 {
+        if started.elapsed() > span {
             break;
         }
-        served += 1;
-        std::thread::sleep(Duration::from_millis(50));
+        let response = plain(&mut client, PASSWORD);
+        assert_eq!(response.error_code, ErrorCode::None);
+        assert_eq!(response.session_lifetime_ms, lifetime_ms);
+        metadata(&mut client).expect("served after re-authenticating");
     }
-    assert!(served < 200, "still served after the session expired");
-    assert!(client.is_closed());
+    assert!(started.elapsed() > span, "loop ended early");
+    // Re-authenticating as someone else is refused and ends the session.
+    let handshake = handshake(&mut client, "PLAIN");
+    assert_eq!(handshake.error_code, ErrorCode::None);
+    let request = SaslAuthenticateRequest {
+        auth_bytes: b"\0mallory\0x".to_vec().into(),
+    };
+    let response: SaslAuthenticateResponse = client.try_call(2, &request).expect("authenticate");
+    assert_eq!(response.error_code, ErrorCode::SaslAuthenticationFailed);
+    assert!(metadata(&mut client).is_err());
+}
+
+#[test]
+fn credentials_survive_a_restart_and_the_bootstrap_file_is_retired() {
+    let mut broker = sasl_broker(&["--sasl-plain-on-plaintext", "true"]);
+    let data_dir = broker.data_dir();
+    let retired = data_dir.join("scram-credentials.bootstrap.migrated");
+    assert!(retired.exists(), "bootstrap file not retired");
+    assert!(!data_dir.join("scram-credentials.bootstrap").exists());
+    broker.restart();
+    let mut client = broker.client();
+    assert_eq!(plain(&mut client, PASSWORD).error_code, ErrorCode::None);
+    assert!(metadata(&mut client).is_ok());
 }
 
 fn describe(
