@@ -47,6 +47,21 @@ fn sasl_broker(flags: &[&str]) -> Broker {
         .status()
         .expect("run user add");
     assert!(status.success(), "user add failed: {status}");
+    // A second user, SCRAM-SHA-256, its password from a file.
+    let password_file = broker.data_dir().with_file_name("bob.password");
+    std::fs::write(&password_file, "bob-secret\n").expect("password file");
+    let status = Command::new(env!("CARGO_BIN_EXE_ringbroker"))
+        .args(["user", "add", "bob", "--mechanism", "SCRAM-SHA-256"])
+        .arg("--password-file")
+        .arg(&password_file)
+        .arg("--data-dir")
+        .arg(broker.data_dir())
+        .status()
+        .expect("run user add");
+    assert!(
+        status.success(),
+        "user add --password-file failed: {status}"
+    );
     let listen = format!("SASL_PLAINTEXT://{}", broker.address);
     let args = broker.extra_args_mut();
     args.extend(["--listen".to_owned(), listen]);
@@ -293,6 +308,15 @@ fn credentials_survive_a_restart_and_the_bootstrap_file_is_retired() {
     let mut client = broker.client();
     assert_eq!(plain(&mut client, PASSWORD).error_code, ErrorCode::None);
     assert!(metadata(&mut client).is_ok());
+    // bob (SCRAM-SHA-256, from --password-file) through librdkafka.
+    let consumer: BaseConsumer = user_config(&broker, "SCRAM-SHA-256", "bob", "bob-secret")
+        .create()
+        .expect("consumer");
+    assert!(
+        consumer
+            .fetch_metadata(None, Duration::from_secs(5))
+            .is_ok()
+    );
 }
 
 fn describe(
@@ -337,10 +361,10 @@ fn alter_and_describe_user_scram_credentials_online() {
     let broker = sasl_broker(&["--sasl-plain-on-plaintext", "true"]);
     let mut admin = broker.client();
     assert_eq!(plain(&mut admin, PASSWORD).error_code, ErrorCode::None);
-    let salt = b"bob-salt".to_vec();
-    let salted = scram::salted_password(ScramMechanism::Sha512, b"bob-secret", &salt, 4096);
-    let upsert_bob = ScramCredentialUpsertion {
-        name: "bob".into(),
+    let salt = b"dave-salt".to_vec();
+    let salted = scram::salted_password(ScramMechanism::Sha512, b"dave-secret", &salt, 4096);
+    let upsert_dave = ScramCredentialUpsertion {
+        name: "dave".into(),
         mechanism: ScramMechanism::Sha512.type_id(),
         iterations: 4096,
         salt: salt.into(),
@@ -352,21 +376,21 @@ fn alter_and_describe_user_scram_credentials_online() {
     };
     let request = AlterUserScramCredentialsRequest {
         deletions: vec![delete("carol")],
-        upsertions: vec![upsert_bob],
+        upsertions: vec![upsert_dave],
     };
     let results = alter(&mut admin, &request);
     assert_eq!(
         results,
         [
             ("carol".to_owned(), ErrorCode::ResourceNotFound),
-            ("bob".to_owned(), ErrorCode::None)
+            ("dave".to_owned(), ErrorCode::None)
         ]
     );
-    assert!(logs_in(&broker, "bob", "bob-secret"));
-    assert!(!logs_in(&broker, "bob", "bob-wrong"));
-    let bob = describe(&mut admin, Some(&["bob"]));
-    assert_eq!(bob.len(), 1);
-    let infos: Vec<(i8, i32)> = bob[0]
+    assert!(logs_in(&broker, "dave", "dave-secret"));
+    assert!(!logs_in(&broker, "dave", "dave-wrong"));
+    let dave = describe(&mut admin, Some(&["dave"]));
+    assert_eq!(dave.len(), 1);
+    let infos: Vec<(i8, i32)> = dave[0]
         .credential_infos
         .iter()
         .map(|info| (info.mechanism, info.iterations))
@@ -374,18 +398,18 @@ fn alter_and_describe_user_scram_credentials_online() {
     assert_eq!(infos, [(2, 4096)]);
     let all = describe(&mut admin, None);
     let names: Vec<String> = all.iter().map(|result| result.user.to_string()).collect();
-    assert_eq!(names, ["alice", "bob"]);
-    let twice = describe(&mut admin, Some(&["bob", "bob"]));
+    assert_eq!(names, ["alice", "bob", "dave"]);
+    let twice = describe(&mut admin, Some(&["dave", "dave"]));
     assert_eq!(twice[0].error_code, ErrorCode::DuplicateResource);
     let request = AlterUserScramCredentialsRequest {
-        deletions: vec![delete("bob")],
+        deletions: vec![delete("dave")],
         upsertions: Vec::new(),
     };
     assert_eq!(
         alter(&mut admin, &request),
-        [("bob".to_owned(), ErrorCode::None)]
+        [("dave".to_owned(), ErrorCode::None)]
     );
-    let gone = describe(&mut admin, Some(&["bob"]));
+    let gone = describe(&mut admin, Some(&["dave"]));
     assert_eq!(gone[0].error_code, ErrorCode::ResourceNotFound);
-    assert!(!logs_in(&broker, "bob", "bob-secret"));
+    assert!(!logs_in(&broker, "dave", "dave-secret"));
 }
