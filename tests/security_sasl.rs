@@ -238,15 +238,20 @@ fn an_oversized_frame_before_authentication_closes_the_connection() {
     assert!(client.is_closed());
 }
 
-#[test]
-fn a_session_that_expires_without_reauthenticating_is_closed() {
-    let lifetime_ms = 300;
-    let broker = sasl_broker(&[
+/// A broker with PLAIN allowed and sessions that last `lifetime_ms`.
+fn reauth_broker(lifetime_ms: i64) -> Broker {
+    sasl_broker(&[
         "--sasl-plain-on-plaintext",
         "true",
         "--connections-max-reauth-ms",
         &lifetime_ms.to_string(),
-    ]);
+    ])
+}
+
+#[test]
+fn a_session_that_expires_without_reauthenticating_is_closed() {
+    let lifetime_ms = 300;
+    let broker = reauth_broker(lifetime_ms);
     let mut client = broker.client();
     let started = Instant::now();
     let response = plain(&mut client, PASSWORD);
@@ -263,13 +268,8 @@ fn a_session_that_expires_without_reauthenticating_is_closed() {
 
 #[test]
 fn reauthenticating_in_time_keeps_the_connection() {
-    let lifetime_ms: i64 = 300;
-    let broker = sasl_broker(&[
-        "--sasl-plain-on-plaintext",
-        "true",
-        "--connections-max-reauth-ms",
-        &lifetime_ms.to_string(),
-    ]);
+    let lifetime_ms = 300;
+    let broker = reauth_broker(lifetime_ms);
     let mut client = broker.client();
     assert_eq!(plain(&mut client, PASSWORD).error_code, ErrorCode::None);
     let started = Instant::now();
