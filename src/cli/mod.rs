@@ -7,6 +7,7 @@
 //! ringbroker group list|describe                                       group.rs
 //! ringbroker cluster status|drain                                      cluster.rs
 //! ringbroker partition reassign                                        partition.rs
+//! ringbroker user add                                                  user.rs
 //! ```
 //!
 //! Each command writes its report to the `out` it is given (stdout in the binary, a buffer in
@@ -19,6 +20,7 @@ pub mod partition;
 pub mod table;
 pub mod topic;
 pub mod tune;
+pub mod user;
 
 use crate::client::connection::ClientError;
 use crate::config::ConfigError;
@@ -26,7 +28,7 @@ use crate::protocol::ErrorCode;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
-pub const COMMANDS: [&str; 5] = ["topic", "tune", "group", "cluster", "partition"];
+pub const COMMANDS: [&str; 6] = ["topic", "tune", "group", "cluster", "partition", "user"];
 
 /// Default `--bootstrap` (the broker's default listener).
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
@@ -80,6 +82,8 @@ USAGE:
     ringbroker cluster drain BROKER       [--timeout-ms MS]   (move every replica off BROKER)
     ringbroker partition reassign --generate --brokers 1,2,3 --topics T,U   (prints a plan)
     ringbroker partition reassign --execute PLAN | --verify PLAN | --cancel PLAN
+    ringbroker user add NAME --mechanism SCRAM-SHA-512 (--password PW | --password-file F)
+                          --data-dir DIR [--iterations N]   (before the broker's first start)
     ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
@@ -162,6 +166,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
         "group" => group::run(action, rest, out),
         "cluster" => cluster::run(action, rest, out),
         "partition" => partition::run(action, rest, out),
+        "user" => user::run(action, rest, out),
         _ => Err(CliError::UnknownCommand {
             words: args.join(" "),
         }),

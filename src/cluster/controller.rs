@@ -20,7 +20,7 @@
 use super::decisions::{MetadataChange, PartitionReassignment};
 use super::metadata::{
     ClusterError, ClusterMetadata, MetadataError, MetadataStore, PartitionState, ProducerIdBlock,
-    TopicMetadata, random_uuid,
+    ScramCredential, ScramMechanism, TopicMetadata, random_uuid,
 };
 use super::policy::isr::{AlterPartitionRequest, ElectionType};
 use super::quorum::MetadataQuorum;
@@ -431,6 +431,20 @@ pub async fn allocate_producer_ids(
         Some(block) if Some(block) != previous && block.first >= floor => Ok(block),
         _ => Err(ClusterError::ProducerIdsExhausted.into()),
     }
+}
+
+/// Sets or deletes SCRAM credentials (AlterUserScramCredentials), all or nothing, through
+/// the metadata log.
+///
+/// # Errors
+/// `ScramCredentialNotFound` (a deletion of nothing), `InvalidScramCredential`,
+/// `ScramCredentialsFull`, `RecordTooLarge`, `Persist`, `ControllerUnavailable`.
+pub async fn alter_scram_credentials(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    alterations: Vec<(String, ScramMechanism, Option<ScramCredential>)>,
+) -> Result<(), MetadataError> {
+    let change = MetadataChange::AlterScramCredentials { alterations };
+    apply(shard, change).await.map(drop)
 }
 
 /// Replaces a topic's config overrides.

@@ -19,6 +19,7 @@
 //! Will move into `cluster/controller/` when that becomes a directory (CLUSTER.md).
 use super::configs::{self, ConfigError};
 use super::metadata::{ClusterError, ClusterMetadata, MetadataError, MetadataRecord};
+use super::metadata::{ScramCredential, ScramMechanism};
 use super::policy::election::ElectionPolicy;
 use super::policy::isr::{self, AlterPartitionRequest, ElectionType, Liveness};
 use super::policy::lifecycle::BrokerSessions;
@@ -87,6 +88,12 @@ pub enum MetadataChange {
     ElectLeaders {
         election_type: ElectionType,
         partitions: Option<Vec<(Uuid, i32)>>,
+    },
+    /// AlterUserScramCredentials (KIP-554): set (`Some`) or delete (`None`) each user's
+    /// credential for a mechanism, all or nothing. The handler checked each alteration and
+    /// derived the keys (`security::scram`); `apply` refuses a deletion of nothing.
+    AlterScramCredentials {
+        alterations: Vec<(String, ScramMechanism, Option<ScramCredential>)>,
     },
     /// AlterPartitionReassignments (KIP-455): start, replace or cancel (`target` `None`) each
     /// partition's reassignment (`policy::reassign`). Refused whole at the first partition
@@ -165,6 +172,37 @@ pub fn decide_with(
         MetadataChange::AlterPartitionReassignments { .. }
         | MetadataChange::CompleteReassignments
         | MetadataChange::UnregisterBroker { .. } => return scale_out(&liveness, change),
+        MetadataChange::AlterScramCredentials { alterations } => {
+            return scram_credential_records(alterations);
+        }
+        MetadataChange::CreateTopic { .. } | MetadataChange::CreatePartitions { .. } => {
+            return placed(current, change, controller_node);
+        }
+        MetadataChange::DeleteTopic { name } => MetadataRecord::TopicRemoved {
+            topic_id: topic_id_of(current, name)?,
+        },
+        MetadataChange::SetTopicConfigs { .. } | MetadataChange::SetBrokerConfigs { .. } => {
+            match configs_record(current, change)? {
+                Some(record) => record,
+                None => return Ok(Vec::new()),
+            }
+        }
+        MetadataChange::AllocateProducerIds { node_id, floor } => {
+            let size = i32::try_from(PRODUCER_ID_BLOCK_SIZE).unwrap_or(PRODUCER_ID_BLOCK_SIZE_MAX);
+            producer_id_blocks::allocate_for(current, *node_id, size, *floor, controller_node)?
+        }
+    };
+    check_record_size(&record)?;
+    Ok(vec![record])
+}
+
+/// The records of a CreateTopic or CreatePartitions (`policy::placement`).
+fn placed(
+    current: &ClusterMetadata,
+    change: &MetadataChange,
+    controller_node: i32,
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    match change {
         MetadataChange::CreateTopic {
             name,
             topic_id,
@@ -184,7 +222,7 @@ pub fn decide_with(
             };
             let default = configs::default_replication_factor(&current.broker_configs);
             let stand_in = Some(controller_node);
-            return placement::create_topic(current, &topic, default, *random_start, stand_in);
+            placement::create_topic(current, &topic, default, *random_start, stand_in)
         }
         MetadataChange::CreatePartitions {
             name,
@@ -198,24 +236,29 @@ pub fn decide_with(
                 assignments: assignments.clone(),
             };
             let stand_in = Some(controller_node);
-            return placement::create_partitions(current, &grow, *random_start, stand_in);
+            placement::create_partitions(current, &grow, *random_start, stand_in)
         }
-        MetadataChange::DeleteTopic { name } => MetadataRecord::TopicRemoved {
-            topic_id: topic_id_of(current, name)?,
-        },
-        MetadataChange::SetTopicConfigs { .. } | MetadataChange::SetBrokerConfigs { .. } => {
-            match configs_record(current, change)? {
-                Some(record) => record,
-                None => return Ok(Vec::new()),
-            }
-        }
-        MetadataChange::AllocateProducerIds { node_id, floor } => {
-            let size = i32::try_from(PRODUCER_ID_BLOCK_SIZE).unwrap_or(PRODUCER_ID_BLOCK_SIZE_MAX);
-            producer_id_blocks::allocate_for(current, *node_id, size, *floor, controller_node)?
-        }
-    };
-    check_record_size(&record)?;
-    Ok(vec![record])
+        // `decide_with` routes only the two changes above here.
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// One `ScramCredential` record per alteration, each within the record size limit.
+fn scram_credential_records(
+    alterations: &[(String, ScramMechanism, Option<ScramCredential>)],
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    let mut records = Vec::with_capacity(alterations.len());
+    for (user, mechanism, credential) in alterations {
+        let record = MetadataRecord::ScramCredential {
+            user: user.clone(),
+            mechanism: *mechanism,
+            credential: credential.clone(),
+        };
+        check_record_size(&record)?;
+        records.push(record);
+    }
+    assert_eq!(records.len(), alterations.len());
+    Ok(records)
 }
 
 /// The `PartitionChange` AlterPartition `request` makes, if any, followed by the one

@@ -89,6 +89,8 @@ pub enum ApiKey {
     AlterPartitionReassignments = 45,
     ListPartitionReassignments = 46,
     OffsetDelete = 47,
+    DescribeUserScramCredentials = 50,
+    AlterUserScramCredentials = 51,
     DescribeQuorum = 55,
     DescribeCluster = 60,
     UnregisterBroker = 64,
@@ -96,7 +98,7 @@ pub enum ApiKey {
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 34] = [
+    pub const ALL: [ApiKey; 36] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -128,6 +130,8 @@ impl ApiKey {
         Self::AlterPartitionReassignments,
         Self::ListPartitionReassignments,
         Self::OffsetDelete,
+        Self::DescribeUserScramCredentials,
+        Self::AlterUserScramCredentials,
         Self::DescribeQuorum,
         Self::DescribeCluster,
         Self::UnregisterBroker,

@@ -72,6 +72,8 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::AlterPartitionReassignments => r(0, 1, 0),
         ApiKey::ListPartitionReassignments => r(0, 0, 0),
         ApiKey::OffsetDelete => r(0, 0, NONE),
+        ApiKey::DescribeUserScramCredentials => r(0, 0, 0),
+        ApiKey::AlterUserScramCredentials => r(0, 0, 0),
         // v2 (Kafka 4.0, KIP-853) adds directory ids, error messages and the voters' nodes.
         ApiKey::DescribeQuorum => r(0, 2, 0),
         // v2 (Kafka 4.0, KIP-1073) adds include_fenced_brokers / is_fenced.
