@@ -61,6 +61,10 @@ FLAGS (override the config file):
     --shards N                    shard threads, one per cpu [default: online cpus]
     --group-initial-rebalance-delay-ms N
                                   first rebalance of a new group waits this long [default: 3000]
+    --authorizer                  check ACLs on every request (deny-by-default) [default: off]
+    --super-users User:A;User:B   principals every check allows (Kafka's super.users)
+    --allow-everyone-if-no-acl-found
+                                  allow a resource no ACL names (Kafka's default: deny)
     --log-level LEVEL             tracing filter, e.g. info or ringbroker=debug [default: info]
     -h, --help                    print this help
     -V, --version                 print the version
@@ -114,6 +118,11 @@ where
             "--quorum-voters" => flags.quorum_voters = Some(value("--quorum-voters")?),
             "--rack" => flags.rack = Some(value("--rack")?),
             other if replication_flag(&mut flags, other, &mut value)? => {}
+            "--authorizer" => flags.authorizer.enabled = Some(true),
+            "--allow-everyone-if-no-acl-found" => {
+                flags.authorizer.allow_everyone_if_no_acl_found = Some(true);
+            }
+            "--super-users" => flags.authorizer.super_users = Some(value("--super-users")?),
             "--auto-create-partitions" => {
                 let flag = "--auto-create-partitions";
                 flags.auto_create_partitions = Some(number(flag, value(flag)?)?);

@@ -15,6 +15,10 @@
 //! producer_id_expiration_ms = 86400000 # idle idempotent producers are forgotten after this
 //! quorum_voters = "1@10.0.0.1:9192,2@10.0.0.2:9192,3@10.0.0.3:9192" # default: itself alone
 //! quorum_snapshot_entries = 10000  # metadata log entries between snapshots
+//! [authorizer]                    # ACL checks (off unless enabled)
+//! enabled = true
+//! super_users = "User:admin;User:ops"
+//! allow_everyone_if_no_acl_found = false
 //! [shards]
 //! count = 4
 //! cpus = [2, 3, 4, 5]             # one per shard; default 0..count (wrapping)
@@ -42,9 +46,10 @@ mod voters;
 
 pub use args::{Command, USAGE, parse_args};
 pub use schema::{
-    AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Config, ConfigFile, DATA_DIR_DEFAULT, FetchMode,
-    GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, LeaderBalance,
-    LeaderBalanceFile, Limits, LimitsFile, ShardsFile, SocketFile, Tuning,
+    AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Authorizer, AuthorizerFile, Config, ConfigFile,
+    DATA_DIR_DEFAULT, FetchMode, GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT,
+    LOG_LEVEL_DEFAULT, LeaderBalance, LeaderBalanceFile, Limits, LimitsFile, ShardsFile,
+    SocketFile, Tuning,
 };
 pub use voters::{QuorumVoter, VoterListError, parse_quorum_voters};
 

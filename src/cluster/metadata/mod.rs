@@ -47,6 +47,7 @@ pub use store::{
     decode_snapshot, encode_snapshot,
 };
 
+use super::acls::{AclError, AclTable};
 use super::configs::ConfigError;
 use super::quorum::QuorumError;
 use super::topic_name::TopicNameError;
@@ -91,6 +92,8 @@ pub struct ClusterMetadata {
     producer_id_next: i64,
     /// The latest block each broker was given.
     producer_id_blocks: BTreeMap<i32, ProducerIdBlock>,
+    /// The ACLs (`AclCreated` / `AclRemoved`); shared until an ACL record changes them.
+    acls: Arc<AclTable>,
 }
 
 /// Why a metadata change is refused or failed. Each maps to one Kafka error code in the
@@ -134,6 +137,9 @@ pub enum MetadataError {
     /// A broker, partition or producer-id record or decision is refused.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// An ACL record or CreateAcls/DeleteAcls decision is refused.
+    #[error(transparent)]
+    Acl(#[from] AclError),
     /// The active controller (another broker) refused or failed a forwarded change: its
     /// error code and message, as it would have answered the client itself.
     #[error("{message}")]
@@ -171,6 +177,7 @@ impl MetadataError {
             // the restarted (or, in a cluster, the next) controller.
             Self::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
             Self::Cluster(error) => error.error_code(),
+            Self::Acl(error) => error.error_code(),
             Self::Forwarded { code, .. } => *code,
         }
     }
@@ -361,6 +368,7 @@ impl ClusterMetadata {
             recorded_partition_total: 0,
             producer_id_next: 0,
             producer_id_blocks: BTreeMap::new(),
+            acls: Arc::default(),
         }
     }
 
@@ -406,6 +414,13 @@ impl ClusterMetadata {
         }
         self.check_broker_invariants();
         self.check_partition_invariants();
+        self.acls.check_invariants();
+    }
+
+    /// The ACLs the cluster holds.
+    #[must_use]
+    pub fn acls(&self) -> &AclTable {
+        &self.acls
     }
 
     /// Recorded partitions across all topics.

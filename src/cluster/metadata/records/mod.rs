@@ -26,18 +26,22 @@
 //!                      bit 1 [isr:ids], bit 2 [elr:ids], bit 3 [replicas:ids],
 //!                      bit 4 [adding:ids], bit 5 [removing:ids]; other bits must be 0
 //! ProducerIdBlock 12 v0 [node_id:i32][first:i64][size:i32]
+//! AclCreated     14 v0 [acl_id:16][resource_type:i8][pattern_type:i8][resource_name:str]
+//!                      [principal:str][host:str][operation:i8][permission:i8]   (Kafka's codes)
+//! AclRemoved     15 v0 [acl_id:16]
 //! str               [length:u32][UTF-8 bytes]
 //! opt_str           [present:u8 = 0] | [present:u8 = 1][str]
 //! ids               [count:u32] count × [node_id:i32]
 //! map               [count:u32] count × [name:str][value:str], names strictly ascending
 //! ```
-//! Numbers are assigned when a record is added and never reused (CLUSTER.md's `Config`,
-//! `ScramCredential`, `Acl`, `ClientQuota` take 13..). The encoding is canonical (maps sorted,
+//! Numbers are assigned when a record is added and never reused (13 is `ScramCredential`'s,
+//! 16 is reserved for client quotas). The encoding is canonical (maps sorted,
 //! flags 0 or 1, no padding), so `encode(decode(b)) == b`.
 //!
 //! Pure code; runs wherever records are encoded or decoded (shard 0 today).
 use super::brokers::{BrokerRegistration, Listener, ProducerIdBlock};
 use super::partitions::{PartitionDelta, PartitionState};
+use crate::cluster::acls::AclBinding;
 use crate::limits::METADATA_RECORD_SIZE_MAX;
 use crate::protocol::Uuid;
 use std::collections::BTreeMap;
@@ -96,6 +100,10 @@ pub enum MetadataRecord {
     },
     /// Producer ids handed to a broker.
     ProducerIdBlock(ProducerIdBlock),
+    /// A new ACL under a fresh id (Kafka's AccessControlEntryRecord).
+    AclCreated { acl_id: Uuid, binding: AclBinding },
+    /// The ACL with `acl_id` is gone (Kafka's RemoveAccessControlEntryRecord).
+    AclRemoved { acl_id: Uuid },
 }
 
 /// The type byte of a record. Part of the on-disk format: never renumber.
@@ -114,6 +122,8 @@ pub enum RecordType {
     Partition = 10,
     PartitionChange = 11,
     ProducerIdBlock = 12,
+    AclCreated = 14,
+    AclRemoved = 15,
 }
 
 impl RecordType {
@@ -132,6 +142,8 @@ impl RecordType {
             10 => Some(Self::Partition),
             11 => Some(Self::PartitionChange),
             12 => Some(Self::ProducerIdBlock),
+            14 => Some(Self::AclCreated),
+            15 => Some(Self::AclRemoved),
             _ => None,
         }
     }
@@ -151,7 +163,9 @@ impl RecordType {
             | Self::UnregisterBroker
             | Self::Partition
             | Self::PartitionChange
-            | Self::ProducerIdBlock => 0,
+            | Self::ProducerIdBlock
+            | Self::AclCreated
+            | Self::AclRemoved => 0,
         }
     }
 }
@@ -183,6 +197,12 @@ pub enum RecordDecodeError {
     TrailingBytes { count: usize },
     #[error("flag byte {value:#04x} at offset {offset} has bits that mean nothing")]
     InvalidFlags { offset: usize, value: u8 },
+    #[error("ACL {field} code {code} at offset {offset} is unknown")]
+    InvalidAclCode {
+        offset: usize,
+        field: &'static str,
+        code: i8,
+    },
 }
 
 impl MetadataRecord {
@@ -201,6 +221,8 @@ impl MetadataRecord {
             Self::Partition { .. } => RecordType::Partition,
             Self::PartitionChange { .. } => RecordType::PartitionChange,
             Self::ProducerIdBlock(_) => RecordType::ProducerIdBlock,
+            Self::AclCreated { .. } => RecordType::AclCreated,
+            Self::AclRemoved { .. } => RecordType::AclRemoved,
         }
     }
 
@@ -224,6 +246,8 @@ impl MetadataRecord {
             Self::Partition { state, .. } => ID + 4 + partition_state_size(state),
             Self::PartitionChange { delta, .. } => ID + 4 + delta_size(delta),
             Self::ProducerIdBlock(_) => 4 + 8 + 4,
+            Self::AclCreated { binding, .. } => ID + acl_binding_size(binding),
+            Self::AclRemoved { .. } => ID,
         };
         HEADER + body
     }
@@ -314,6 +338,11 @@ impl MetadataRecord {
                 out.extend_from_slice(&block.first.to_be_bytes());
                 out.extend_from_slice(&block.size.to_be_bytes());
             }
+            Self::AclCreated { acl_id, binding } => {
+                out.extend_from_slice(&acl_id.0);
+                put_acl_binding(out, binding);
+            }
+            Self::AclRemoved { acl_id } => out.extend_from_slice(&acl_id.0),
             Self::TopicCreated { .. }
             | Self::TopicRemoved { .. }
             | Self::PartitionsAdded { .. }
@@ -413,5 +442,12 @@ fn decode_v0(
             first: reader.i64()?,
             size: reader.i32()?,
         }),
+        RecordType::AclCreated => MetadataRecord::AclCreated {
+            acl_id: reader.uuid()?,
+            binding: reader.acl_binding()?,
+        },
+        RecordType::AclRemoved => MetadataRecord::AclRemoved {
+            acl_id: reader.uuid()?,
+        },
     })
 }
