@@ -30,11 +30,15 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod authorize;
 pub mod common;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
@@ -284,6 +288,9 @@ pub static REGISTRY: &[Handler] = &[
     handler!(describe_log_dirs),
     handler!(describe_quorum),
     handler!(elect_leaders),
+    handler!(describe_acls),
+    handler!(create_acls),
+    handler!(delete_acls),
     handler!(api_versions),
     // ---- consumer groups ----
     handler!(delete_groups),

@@ -78,6 +78,9 @@ pub enum ApiKey {
     DeleteRecords = 21,
     InitProducerId = 22,
     OffsetForLeaderEpoch = 23,
+    DescribeAcls = 29,
+    CreateAcls = 30,
+    DeleteAcls = 31,
     DescribeConfigs = 32,
     AlterConfigs = 33,
     DescribeLogDirs = 35,
@@ -93,7 +96,7 @@ pub enum ApiKey {
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 31] = [
+    pub const ALL: [ApiKey; 34] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -114,6 +117,9 @@ impl ApiKey {
         Self::DeleteRecords,
         Self::InitProducerId,
         Self::OffsetForLeaderEpoch,
+        Self::DescribeAcls,
+        Self::CreateAcls,
+        Self::DeleteAcls,
         Self::DescribeConfigs,
         Self::AlterConfigs,
         Self::DescribeLogDirs,

@@ -17,12 +17,12 @@
 //! hold 0–3 elements, optional values are sometimes `None`, floats are finite.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 use super::messages::{
-    alter_configs, api_versions, create_partitions, create_topics, delete_groups, delete_records,
-    delete_topics, describe_cluster, describe_configs, describe_groups, describe_log_dirs,
-    describe_quorum, elect_leaders, fetch, find_coordinator, heartbeat, incremental_alter_configs,
-    init_producer_id, join_group, leave_group, list_groups, list_offsets, metadata, offset_commit,
-    offset_delete, offset_fetch, offset_for_leader_epoch, produce, sasl_authenticate,
-    sasl_handshake, sync_group,
+    alter_configs, api_versions, create_acls, create_partitions, create_topics, delete_acls,
+    delete_groups, delete_records, delete_topics, describe_acls, describe_cluster,
+    describe_configs, describe_groups, describe_log_dirs, describe_quorum, elect_leaders, fetch,
+    find_coordinator, heartbeat, incremental_alter_configs, init_producer_id, join_group,
+    leave_group, list_groups, list_offsets, metadata, offset_commit, offset_delete, offset_fetch,
+    offset_for_leader_epoch, produce, sasl_authenticate, sasl_handshake, sync_group,
 };
 use super::primitives::{StrBytes, Tolerated, Uuid, Version};
 use super::{ApiKey, DecodeError, DecodeErrorKind, ErrorCode, Message};
@@ -424,6 +424,9 @@ api_codecs! {
     init_producer_id::InitProducerIdRequest => init_producer_id::InitProducerIdResponse,
     offset_for_leader_epoch::OffsetForLeaderEpochRequest
         => offset_for_leader_epoch::OffsetForLeaderEpochResponse,
+    describe_acls::DescribeAclsRequest => describe_acls::DescribeAclsResponse,
+    create_acls::CreateAclsRequest => create_acls::CreateAclsResponse,
+    delete_acls::DeleteAclsRequest => delete_acls::DeleteAclsResponse,
     describe_configs::DescribeConfigsRequest => describe_configs::DescribeConfigsResponse,
     alter_configs::AlterConfigsRequest => alter_configs::AlterConfigsResponse,
     describe_log_dirs::DescribeLogDirsRequest => describe_log_dirs::DescribeLogDirsResponse,
