@@ -49,6 +49,42 @@ impl RequestContext {
         self.authorize(operation, ResourceType::Cluster, CLUSTER_NAME)
     }
 
+    /// [`Self::authorize`] on a topic, as the per-topic error a response carries.
+    ///
+    /// # Errors
+    /// TOPIC_AUTHORIZATION_FAILED when denied.
+    pub fn authorize_topic(&self, operation: AclOperation, name: &str) -> Result<(), ErrorCode> {
+        if self.authorize(operation, ResourceType::Topic, name) {
+            Ok(())
+        } else {
+            Err(ErrorCode::TopicAuthorizationFailed)
+        }
+    }
+
+    /// [`Self::authorize`] on a group, as the error a group response carries.
+    ///
+    /// # Errors
+    /// GROUP_AUTHORIZATION_FAILED when denied.
+    pub fn authorize_group(
+        &self,
+        operation: AclOperation,
+        group_id: &str,
+    ) -> Result<(), ErrorCode> {
+        if self.authorize(operation, ResourceType::Group, group_id) {
+            Ok(())
+        } else {
+            Err(ErrorCode::GroupAuthorizationFailed)
+        }
+    }
+
+    /// Whether a topic named `name` may be auto-created for this request: CREATE on the
+    /// cluster or on the topic (Kafka's rule for Metadata's auto-creation).
+    #[must_use]
+    pub fn may_create_topic(&self, name: &str) -> bool {
+        self.authorize_silently(AclOperation::Create, ResourceType::Cluster, CLUSTER_NAME)
+            || self.authorize(AclOperation::Create, ResourceType::Topic, name)
+    }
+
     /// Whether the authorizer is on (handlers skip per-item work when it is off).
     #[must_use]
     pub fn authorizer_enabled(&self) -> bool {

@@ -4,6 +4,7 @@
 //!
 //! A partition without a commit answers offset −1, metadata "" and no error, as Kafka does.
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::{AclOperation, ResourceType};
 use crate::group::{self, api::TopicOffsets};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -75,7 +76,37 @@ pub async fn handle(
     })
 }
 
+/// The group's committed offsets: DESCRIBE on the group first (else
+/// GROUP_AUTHORIZATION_FAILED); topics the principal may not describe are left out of an
+/// all-topics fetch and answered without offsets (-1) when named.
 async fn fetch(
+    ctx: &RequestContext,
+    group_id: String,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Result<Vec<TopicOffsets>, ErrorCode>, HandlerError> {
+    if let Err(denied) = ctx.authorize_group(AclOperation::Describe, &group_id) {
+        return Ok(Err(denied));
+    }
+    let all_topics = topics.is_none();
+    let result = fetch_from_coordinator(ctx, group_id, topics).await?;
+    Ok(result.map(|offsets| {
+        offsets
+            .into_iter()
+            .filter_map(|(name, partitions)| {
+                if ctx.authorize(AclOperation::Describe, ResourceType::Topic, &name) {
+                    Some((name, partitions))
+                } else if all_topics {
+                    None
+                } else {
+                    let hidden = partitions.into_iter().map(|(index, _)| (index, None));
+                    Some((name, hidden.collect()))
+                }
+            })
+            .collect()
+    }))
+}
+
+async fn fetch_from_coordinator(
     ctx: &RequestContext,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,

@@ -32,6 +32,7 @@ use super::common::{
 };
 use super::{HandlerError, RequestContext};
 use crate::broker::Shard;
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::cluster::{ClusterMetadata, TopicMetadata};
 use crate::limits;
@@ -97,11 +98,17 @@ pub async fn handle(
             partition_responses: Vec::with_capacity(topic_data.partition_data.len()),
         });
         let topic = if ctx.api_version >= 13 {
-            resolve_topic_by_id(&ctx.shard, topic_data.topic_id)
+            resolve_topic_by_id(&ctx.shard, topic_data.topic_id).and_then(|topic| {
+                ctx.authorize_topic(AclOperation::Write, &topic.name)
+                    .map(|()| topic)
+            })
+        } else if let Err(denied) = ctx.authorize_topic(AclOperation::Write, &topic_data.name) {
+            Err(denied)
         } else if let Some(topic) = metadata.topic(&topic_data.name) {
             Ok(Arc::clone(topic))
         } else {
-            let created = resolve_topic_by_name(&ctx.shard, &topic_data.name, true).await;
+            let create = ctx.may_create_topic(&topic_data.name);
+            let created = resolve_topic_by_name(&ctx.shard, &topic_data.name, create).await;
             // The snapshot with the created topic, so its partitions resolve.
             metadata = controller::metadata(&ctx.shard);
             created
