@@ -256,18 +256,18 @@ fn read_on_a_prefix_reads_those_topics_only_and_deny_beats_allow() {
     );
     assert_eq!(rdkafka_read(&bootstrap, "pub-a", 1), ["hello"]);
 
-    // DENY beats ALLOW: a DENY of READ on the topic wins over the prefix ALLOW.
+    deny_beats_allow_until_deleted(&mut client);
+}
+
+/// A DENY of READ on `pub-a` wins over the prefix ALLOW; DeleteAcls removes it (and reports
+/// it), and reading works again.
+fn deny_beats_allow_until_deleted(client: &mut common::RawClient) {
     let codes = create_acls(
-        &mut client,
+        client,
         vec![creation("pub-a", LITERAL, ANONYMOUS, READ, DENY)],
     );
     assert_eq!(codes, [ErrorCode::None]);
-    assert_eq!(
-        fetch(&mut client, "pub-a"),
-        ErrorCode::TopicAuthorizationFailed
-    );
-
-    // DeleteAcls removes it (and reports it); reading works again.
+    assert_eq!(fetch(client, "pub-a"), ErrorCode::TopicAuthorizationFailed);
     let delete = DeleteAclsRequest {
         filters: vec![DeleteAclsFilter {
             resource_type_filter: TOPIC,
@@ -285,7 +285,7 @@ fn read_on_a_prefix_reads_those_topics_only_and_deny_beats_allow() {
     assert_eq!(result.error_code, ErrorCode::None);
     assert_eq!(result.matching_acls.len(), 1);
     assert_eq!(result.matching_acls[0].permission_type, DENY);
-    assert_eq!(fetch(&mut client, "pub-a"), ErrorCode::None);
+    assert_eq!(fetch(client, "pub-a"), ErrorCode::None);
 }
 
 #[test]

@@ -77,6 +77,40 @@ impl RequestContext {
         }
     }
 
+    /// [`Self::authorize`] on a config resource (DescribeConfigs, AlterConfigs,
+    /// IncrementalAlterConfigs): a TOPIC (2) is the topic; a BROKER (4) or BROKER_LOGGER (8)
+    /// is the cluster, as Kafka's `ConfigAdminManager` maps them. Other types pass here and
+    /// are refused by the handler.
+    ///
+    /// # Errors
+    /// TOPIC_AUTHORIZATION_FAILED or CLUSTER_AUTHORIZATION_FAILED with Kafka's message.
+    pub fn authorize_config(
+        &self,
+        operation: AclOperation,
+        resource_type: i8,
+        name: &str,
+    ) -> Result<(), (ErrorCode, String)> {
+        const TOPIC: i8 = 2;
+        const BROKER: i8 = 4;
+        const BROKER_LOGGER: i8 = 8;
+        let (allowed, code) = match resource_type {
+            TOPIC => (
+                self.authorize(operation, ResourceType::Topic, name),
+                ErrorCode::TopicAuthorizationFailed,
+            ),
+            BROKER | BROKER_LOGGER => (
+                self.authorize_cluster(operation),
+                ErrorCode::ClusterAuthorizationFailed,
+            ),
+            _ => (true, ErrorCode::None),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err((code, code.name().to_owned()))
+        }
+    }
+
     /// Whether a topic named `name` may be auto-created for this request: CREATE on the
     /// cluster or on the topic (Kafka's rule for Metadata's auto-creation).
     #[must_use]

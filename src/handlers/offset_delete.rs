@@ -11,6 +11,7 @@ use crate::protocol::messages::offset_delete::{
     OffsetDeleteRequest, OffsetDeleteResponse, OffsetDeleteResponsePartition,
     OffsetDeleteResponseTopic,
 };
+use std::collections::HashMap;
 
 pub const API_KEY: ApiKey = ApiKey::OffsetDelete;
 pub const VERSION_MIN: i16 = 0;
@@ -21,6 +22,19 @@ pub const VERSION_MAX: i16 = 0;
 ///
 /// # Panics
 /// When called for another API (dispatch routes by key).
+/// Whether the principal may READ each topic the request names (Kafka's check per topic).
+fn readable_topics(ctx: &RequestContext, request: &OffsetDeleteRequest) -> HashMap<String, bool> {
+    request
+        .topics
+        .iter()
+        .map(|topic| {
+            let name = topic.name.to_string();
+            let allowed = ctx.authorize(AclOperation::Read, ResourceType::Topic, &name);
+            (name, allowed)
+        })
+        .collect()
+}
+
 pub async fn handle(
     ctx: &mut RequestContext,
     request: OffsetDeleteRequest,
@@ -33,15 +47,7 @@ pub async fn handle(
         });
     }
     let metadata = controller::metadata(&ctx.shard);
-    let readable: std::collections::HashMap<String, bool> = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let name = topic.name.to_string();
-            let allowed = ctx.authorize(AclOperation::Read, ResourceType::Topic, &name);
-            (name, allowed)
-        })
-        .collect();
+    let readable = readable_topics(ctx, &request);
     let may_read = |name: &str| readable.get(name).copied().unwrap_or(false);
     let mut known = Vec::new();
     for topic in request.topics.iter().filter(|t| may_read(t.name.as_str())) {
