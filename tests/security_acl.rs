@@ -315,3 +315,80 @@ fn deny_by_default_and_super_users_see_all() {
     assert_eq!(rdkafka_topics(&bootstrap), all);
     assert_eq!(rdkafka_read(&bootstrap, "private", 1), ["two"]);
 }
+
+fn cli(args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    let mut out = Vec::new();
+    let outcome = ringbroker::cli::run(&args, &mut out).unwrap();
+    assert_eq!(outcome, ringbroker::cli::Outcome::Success);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn the_acl_cli_adds_lists_and_removes() {
+    let broker = start(&["--allow-everyone-if-no-acl-found"]);
+    let bootstrap = broker.address.to_string();
+    let b = bootstrap.as_str();
+    let added = cli(&[
+        "acl",
+        "add",
+        "--bootstrap",
+        b,
+        "--principal",
+        ANONYMOUS,
+        "--topic",
+        "pub-",
+        "--prefixed",
+        "--operation",
+        "read",
+        "--operation",
+        "DESCRIBE",
+    ]);
+    assert_eq!(
+        added.lines().filter(|l| l.starts_with("added: ")).count(),
+        2,
+        "{added}"
+    );
+    cli(&[
+        "acl",
+        "add",
+        "--bootstrap",
+        b,
+        "--principal",
+        "User:ops",
+        "--group",
+        "g1",
+        "--operation",
+        "READ",
+        "--deny",
+    ]);
+    let listed = cli(&[
+        "acl",
+        "list",
+        "--bootstrap",
+        b,
+        "--topic",
+        "pub-",
+        "--prefixed",
+    ]);
+    let rows: Vec<&str> = listed.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(
+        rows.iter()
+            .all(|row| row.starts_with("TOPIC") && row.contains("PREFIXED"))
+    );
+    let every = cli(&["acl", "list", "--bootstrap", b]);
+    assert!(
+        every.contains("GROUP") && every.contains("DENY"),
+        "{every}"
+    );
+
+    let removed = cli(&["acl", "remove", "--bootstrap", b, "--principal", ANONYMOUS]);
+    assert!(removed.starts_with("removed 2 ACL(s)"), "{removed}");
+    let left = cli(&["acl", "list", "--bootstrap", b]);
+    assert_eq!(
+        left.lines().count(),
+        2,
+        "the header and the group DENY: {left}"
+    );
+}

@@ -6,11 +6,13 @@
 //! ringbroker tune check|apply                                           tune/
 //! ringbroker group list|describe                                       group.rs
 //! ringbroker cluster status                                            cluster.rs
+//! ringbroker acl add|list|remove                                        acl.rs
 //! ```
 //!
 //! Each command writes its report to the `out` it is given (stdout in the binary, a buffer in
 //! tests) and returns [`Outcome`]; failures are [`CliError`] values that `main` prints. Runs on
 //! the main thread of a short-lived process; no shard runs.
+pub mod acl;
 pub mod args;
 pub mod cluster;
 pub mod group;
@@ -24,7 +26,7 @@ use crate::protocol::ErrorCode;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
-pub const COMMANDS: [&str; 4] = ["topic", "tune", "group", "cluster"];
+pub const COMMANDS: [&str; 5] = ["topic", "tune", "group", "cluster", "acl"];
 
 /// Default `--bootstrap` (the broker's default listener).
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
@@ -75,6 +77,10 @@ USAGE:
     ringbroker group list                 [--bootstrap HOST:PORT]
     ringbroker group describe GROUP...    [--bootstrap HOST:PORT]   (offsets and LAG)
     ringbroker cluster status             [--bootstrap HOST:PORT]   (quorum and brokers)
+    ringbroker acl add --principal User:NAME (--topic T | --group G | --transactional-id T |
+                       --cluster) [--prefixed] --operation OP... [--deny] [--host H]
+    ringbroker acl list|remove [--principal P] [--topic T | ...] [--prefixed | --match]
+                       [--operation OP] [--deny | --allow] [--host H]
     ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
@@ -156,6 +162,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
         "tune" => tune::run(action, rest, out),
         "group" => group::run(action, rest, out),
         "cluster" => cluster::run(action, rest, out),
+        "acl" => acl::run(action, rest, out),
         _ => Err(CliError::UnknownCommand {
             words: args.join(" "),
         }),
