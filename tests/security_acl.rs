@@ -378,10 +378,7 @@ fn the_acl_cli_adds_lists_and_removes() {
             .all(|row| row.starts_with("TOPIC") && row.contains("PREFIXED"))
     );
     let every = cli(&["acl", "list", "--bootstrap", b]);
-    assert!(
-        every.contains("GROUP") && every.contains("DENY"),
-        "{every}"
-    );
+    assert!(every.contains("GROUP") && every.contains("DENY"), "{every}");
 
     let removed = cli(&["acl", "remove", "--bootstrap", b, "--principal", ANONYMOUS]);
     assert!(removed.starts_with("removed 2 ACL(s)"), "{removed}");

@@ -461,3 +461,122 @@ impl AclTable {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+    use crate::cluster::decisions::{MetadataChange, decide};
+    use crate::cluster::metadata::{ClusterMetadata, MetadataError, MetadataRecord};
+
+    fn binding(name: &str, principal: &str, permission: AclPermission) -> AclBinding {
+        AclBinding {
+            pattern: ResourcePattern {
+                resource_type: ResourceType::Topic,
+                pattern_type: PatternType::Literal,
+                name: name.into(),
+            },
+            entry: AccessControlEntry {
+                principal: principal.into(),
+                host: WILDCARD.into(),
+                operation: AclOperation::Read,
+                permission,
+            },
+        }
+    }
+
+    fn create(acls: &[(u8, AclBinding)]) -> MetadataChange {
+        MetadataChange::CreateAcls {
+            acls: acls
+                .iter()
+                .map(|(id, binding)| (Uuid([*id; 16]), binding.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn create_skips_held_and_repeated_bindings_then_delete_removes_matches() {
+        let empty = ClusterMetadata::empty("c".into());
+        let alice = binding("orders", "User:alice", AclPermission::Allow);
+        let bob = binding("orders", "User:bob", AclPermission::Deny);
+        let change = create(&[(1, alice.clone()), (2, alice.clone()), (3, bob.clone())]);
+        let state = empty.with_change(&change, 0).unwrap();
+        assert_eq!(state.acls().len(), 2, "alice named twice is created once");
+        assert_eq!(state.acls().id_of(&bob), Some(Uuid([3; 16])));
+        // Creating what is held writes nothing (Kafka: a no-op success).
+        assert!(
+            decide(&state, &create(&[(4, alice.clone())]), 0)
+                .unwrap()
+                .is_empty()
+        );
+        // An id already in use is refused.
+        let clash = create(&[(1, binding("x", "User:c", AclPermission::Allow))]);
+        assert!(matches!(
+            decide(&state, &clash, 0),
+            Err(MetadataError::Acl(AclError::IdTaken { .. }))
+        ));
+        let deny_only = AclFilter {
+            permission: Some(AclPermission::Deny),
+            ..AclFilter::any()
+        };
+        let delete = MetadataChange::DeleteAcls {
+            filters: vec![deny_only],
+        };
+        let records = decide(&state, &delete, 0).unwrap();
+        assert_eq!(
+            records,
+            [MetadataRecord::AclRemoved {
+                acl_id: Uuid([3; 16])
+            }]
+        );
+        let state = state.apply_all(&records).unwrap();
+        assert_eq!(state.acls().id_of(&alice), Some(Uuid([1; 16])));
+        assert_eq!(state.acls().len(), 1);
+        // The snapshot rebuilds the same ACLs.
+        let restored =
+            ClusterMetadata::restore("c".into(), state.version, &state.snapshot_records()).unwrap();
+        assert_eq!(restored, state);
+    }
+
+    #[test]
+    fn records_that_do_not_fit_are_refused_and_change_nothing() {
+        let empty = ClusterMetadata::empty("c".into());
+        let alice = binding("orders", "User:alice", AclPermission::Allow);
+        let created = MetadataRecord::AclCreated {
+            acl_id: Uuid([1; 16]),
+            binding: alice.clone(),
+        };
+        let state = empty.apply(&created).unwrap();
+        let again = MetadataRecord::AclCreated {
+            acl_id: Uuid([2; 16]),
+            binding: alice,
+        };
+        assert!(state.apply(&again).is_err(), "the same binding twice");
+        assert!(state.apply(&created).is_err(), "the same id twice");
+        let zero = MetadataRecord::AclCreated {
+            acl_id: Uuid([0; 16]),
+            binding: binding("t", "User:z", AclPermission::Allow),
+        };
+        assert!(state.apply(&zero).is_err(), "the zero id");
+        let unknown = MetadataRecord::AclRemoved {
+            acl_id: Uuid([9; 16]),
+        };
+        assert!(state.apply(&unknown).is_err());
+        state.check_invariants();
+        assert_eq!(state.acls().len(), 1);
+    }
+
+    #[test]
+    fn codes_and_names_round_trip() {
+        for operation in AclOperation::ALL {
+            assert_eq!(AclOperation::from_code(operation.code()), Some(*operation));
+            assert_eq!(AclOperation::parse(operation.name()), Some(*operation));
+        }
+        assert_eq!(
+            ResourceType::parse("transactional-id"),
+            Some(ResourceType::TransactionalId)
+        );
+        assert_eq!(AclOperation::from_code(CODE_ANY), None);
+        assert_eq!(PatternType::from_code(CODE_MATCH), None);
+    }
+}
