@@ -272,3 +272,45 @@ mod tests {
         assert!(matches!(bad, Err(ConfigError::BadValue { .. })), "{bad:?}");
     }
 }
+
+#[cfg(test)]
+mod authorizer_tests {
+    use super::*;
+
+    fn serve_flags(text: &str) -> ConfigFile {
+        let args = text
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        match parse_args(args) {
+            Ok(Command::Serve { flags, .. }) => flags,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn authorizer_flags_set_their_keys_and_default_off() {
+        let flags = serve_flags(
+            "--authorizer --super-users User:admin;User:ops --allow-everyone-if-no-acl-found",
+        );
+        let config = crate::config::Config::validate(flags, &[0]);
+        let authorizer = config.map(|config| config.authorizer);
+        assert!(matches!(
+            authorizer,
+            Ok(ref a) if a.enabled
+                && a.allow_everyone_if_no_acl_found
+                && a.super_users == ["User:admin", "User:ops"]
+        ));
+        let open = crate::config::Config::validate(serve_flags(""), &[0]);
+        assert!(matches!(open, Ok(ref c) if c.authorizer == crate::config::Authorizer::default()));
+        let bad = crate::config::Config::validate(serve_flags("--super-users admin"), &[0]);
+        assert!(bad.is_err(), "a principal without Type: is refused");
+        for flag in [
+            "--authorizer",
+            "--super-users",
+            "--allow-everyone-if-no-acl-found",
+        ] {
+            assert!(USAGE.contains(flag), "{flag} missing from --help");
+        }
+    }
+}
