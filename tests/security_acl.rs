@@ -23,6 +23,9 @@ use ringbroker::protocol::messages::describe_acls::{DescribeAclsRequest, Describ
 use ringbroker::protocol::messages::fetch::{
     FetchPartition, FetchRequest, FetchResponse, FetchTopic,
 };
+use ringbroker::protocol::messages::find_coordinator::{
+    FindCoordinatorRequest, FindCoordinatorResponse,
+};
 use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
 use ringbroker::protocol::messages::produce::{
     PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
@@ -303,6 +306,19 @@ fn deny_by_default_and_super_users_see_all() {
         vec![creation("t", LITERAL, ANONYMOUS, ALL, ALLOW)],
     );
     assert_eq!(codes, [ErrorCode::ClusterAuthorizationFailed]);
+    let find = FindCoordinatorRequest {
+        key: "g".into(),
+        ..FindCoordinatorRequest::default()
+    };
+    client.send(3, 7, &find);
+    let (_, found) = client.receive::<FindCoordinatorResponse>(3);
+    assert_eq!(found.error_code, ErrorCode::GroupAuthorizationFailed);
+    // The audit log names the principal and the operation (written before the response).
+    let audited = common::eventually(Duration::from_secs(10), || {
+        let log = closed.log();
+        log.contains("authorization denied") && log.contains("User:ANONYMOUS")
+    });
+    assert!(audited, "no audit line: {}", closed.log());
 
     // The same principal as a super user may do everything.
     let open = start(&["--super-users", ANONYMOUS]);

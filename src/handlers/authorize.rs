@@ -176,20 +176,10 @@ impl RequestContext {
                 operation,
                 resource_type,
                 resource_name: name,
-                api: self.api_name(),
+                api: self.api_key,
             });
         }
         allowed
-    }
-
-    fn api_name(&self) -> &'static str {
-        // `ApiKey`'s Debug is its Kafka name; the audit line wants a static label.
-        match self.api_key {
-            crate::protocol::ApiKey::Produce => "Produce",
-            crate::protocol::ApiKey::Fetch => "Fetch",
-            crate::protocol::ApiKey::Metadata => "Metadata",
-            _ => "admin",
-        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! Runs on the connection's shard; the bucket is thread-local (one per shard thread).
 use crate::cluster::acls::{AclOperation, ResourceType};
 use crate::limits::ACL_DENIAL_LOGS_PER_SEC;
+use crate::protocol::ApiKey;
 use std::cell::Cell;
 use std::time::Instant;
 
@@ -58,7 +59,8 @@ pub struct Denial<'a> {
     pub operation: AclOperation,
     pub resource_type: ResourceType,
     pub resource_name: &'a str,
-    pub api: &'a str,
+    /// The request's API.
+    pub api: ApiKey,
 }
 
 /// Logs `denial` unless this shard's bucket is empty.
@@ -78,7 +80,7 @@ pub fn log_denial(denial: &Denial<'_>) {
             operation = denial.operation.name(),
             resource_type = denial.resource_type.name(),
             resource = denial.resource_name,
-            api = denial.api,
+            api = ?denial.api,
             suppressed_since_last = suppressed,
             "authorization denied"
         );
