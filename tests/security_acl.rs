@@ -27,6 +27,9 @@ use ringbroker::protocol::messages::find_coordinator::{
     FindCoordinatorRequest, FindCoordinatorResponse,
 };
 use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
+use ringbroker::protocol::messages::offset_fetch::{
+    OffsetFetchRequest, OffsetFetchRequestTopic, OffsetFetchResponse,
+};
 use ringbroker::protocol::messages::produce::{
     PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
 };
@@ -259,7 +262,37 @@ fn read_on_a_prefix_reads_those_topics_only_and_deny_beats_allow() {
     );
     assert_eq!(rdkafka_read(&bootstrap, "pub-a", 1), ["hello"]);
 
+    assert_eq!(
+        offset_fetch_codes(&mut client, &["pub-a", "private"]),
+        [ErrorCode::None, ErrorCode::TopicAuthorizationFailed]
+    );
     deny_beats_allow_until_deleted(&mut client);
+}
+
+/// OffsetFetch v7 of group `g` (no group ACL: open) for partition 0 of each topic: the
+/// partitions' error codes, in order.
+fn offset_fetch_codes(client: &mut common::RawClient, topics: &[&str]) -> Vec<ErrorCode> {
+    let request = OffsetFetchRequest {
+        group_id: "g".into(),
+        topics: Some(
+            topics
+                .iter()
+                .map(|name| OffsetFetchRequestTopic {
+                    name: (*name).into(),
+                    partition_indexes: vec![0],
+                })
+                .collect(),
+        ),
+        ..OffsetFetchRequest::default()
+    };
+    client.send(7, 8, &request);
+    let (_, response) = client.receive::<OffsetFetchResponse>(7);
+    assert_eq!(response.error_code, ErrorCode::None);
+    response
+        .topics
+        .iter()
+        .map(|topic| topic.partitions[0].error_code)
+        .collect()
 }
 
 /// A DENY of READ on `pub-a` wins over the prefix ALLOW; DeleteAcls removes it (and reports
