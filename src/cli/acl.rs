@@ -235,15 +235,17 @@ fn list(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
     let mut table = Table::new(COLUMNS);
     for resource in &response.resources {
         for acl in &resource.acls {
-            table.push(vec![
-                named(resource.resource_type, ResourceType::from_code),
-                resource.resource_name.to_string(),
-                named(resource.pattern_type, PatternType::from_code),
-                acl.principal.to_string(),
-                acl.host.to_string(),
-                named(acl.operation, AclOperation::from_code),
-                named(acl.permission_type, AclPermission::from_code),
-            ]);
+            table.push(row(&DeleteAclsMatchingAcl {
+                error_code: ErrorCode::None,
+                error_message: None,
+                resource_type: resource.resource_type,
+                resource_name: resource.resource_name.clone(),
+                pattern_type: resource.pattern_type,
+                principal: acl.principal.clone(),
+                host: acl.host.clone(),
+                operation: acl.operation,
+                permission_type: acl.permission_type,
+            }));
         }
     }
     out.write_all(table.render().as_bytes())?;
@@ -270,14 +272,15 @@ fn remove(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
     }
     let mut table = Table::new(COLUMNS);
     for acl in &result.matching_acls {
-        table.push(removed_row(acl));
+        table.push(row(acl));
     }
     writeln!(out, "removed {} ACL(s)", result.matching_acls.len())?;
     out.write_all(table.render().as_bytes())?;
     Ok(Outcome::Success)
 }
 
-fn removed_row(acl: &DeleteAclsMatchingAcl) -> Vec<String> {
+/// One ACL as a table row (DeleteAcls' matching-ACL shape carries every column).
+fn row(acl: &DeleteAclsMatchingAcl) -> Vec<String> {
     vec![
         named(acl.resource_type, ResourceType::from_code),
         acl.resource_name.to_string(),

@@ -11,10 +11,11 @@
 //! Runs on the connection's shard.
 use super::RequestContext;
 use crate::cluster::acls::{
-    AccessControlEntry, AclBinding, AclError, AclFilter, AclOperation, AclPermission, CLUSTER_NAME,
-    CODE_ANY, CODE_MATCH, PatternFilter, PatternType, ResourcePattern, ResourceType,
+    AccessControlEntry, AclBinding, AclError, AclFilter, AclOperation, AclPermission, AclTable,
+    CLUSTER_NAME, CODE_ANY, CODE_MATCH, PatternFilter, PatternType, ResourcePattern, ResourceType,
 };
 use crate::cluster::controller;
+use crate::config::Authorizer;
 use crate::protocol::{ErrorCode, StrBytes};
 use crate::security::acl::{self, Caller, audit};
 
@@ -54,11 +55,7 @@ impl RequestContext {
     /// # Errors
     /// TOPIC_AUTHORIZATION_FAILED when denied.
     pub fn authorize_topic(&self, operation: AclOperation, name: &str) -> Result<(), ErrorCode> {
-        if self.authorize(operation, ResourceType::Topic, name) {
-            Ok(())
-        } else {
-            Err(ErrorCode::TopicAuthorizationFailed)
-        }
+        self.authorize_resource(operation, ResourceType::Topic, name)
     }
 
     /// [`Self::authorize`] on a group, as the error a group response carries.
@@ -70,10 +67,23 @@ impl RequestContext {
         operation: AclOperation,
         group_id: &str,
     ) -> Result<(), ErrorCode> {
-        if self.authorize(operation, ResourceType::Group, group_id) {
+        self.authorize_resource(operation, ResourceType::Group, group_id)
+    }
+
+    /// [`Self::authorize`], a denial as the code Kafka answers for the resource type.
+    ///
+    /// # Errors
+    /// [`denied_code`] of `resource_type` when denied.
+    pub fn authorize_resource(
+        &self,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> Result<(), ErrorCode> {
+        if self.authorize(operation, resource_type, name) {
             Ok(())
         } else {
-            Err(ErrorCode::GroupAuthorizationFailed)
+            Err(denied_code(resource_type))
         }
     }
 
@@ -129,6 +139,13 @@ impl RequestContext {
     /// on the cluster, or WRITE on some topic (Kafka 3's rule, KIP-679).
     #[must_use]
     pub fn authorize_idempotent_write(&self) -> bool {
+        let some_topic = self.decide(acl::may_write_some_topic);
+        some_topic || self.authorize_cluster(AclOperation::IdempotentWrite)
+    }
+
+    /// `decision` on this request's caller and the shard's ACLs; true without asking when the
+    /// authorizer is off.
+    fn decide(&self, decision: impl FnOnce(&Authorizer, &AclTable, Caller<'_>) -> bool) -> bool {
         let settings = &self.shard.config().authorizer;
         if !settings.enabled {
             return true;
@@ -140,8 +157,7 @@ impl RequestContext {
             principal: &principal,
             host: &host,
         };
-        acl::may_write_some_topic(settings, metadata.acls(), caller)
-            || self.authorize_cluster(AclOperation::IdempotentWrite)
+        decision(settings, metadata.acls(), caller)
     }
 
     fn check(
@@ -151,35 +167,20 @@ impl RequestContext {
         name: &str,
         log: bool,
     ) -> bool {
-        let settings = &self.shard.config().authorizer;
-        if !settings.enabled {
-            return true;
-        }
-        let metadata = controller::metadata(&self.shard);
-        let principal = self.session.principal().to_string();
-        let host = self.peer.ip().to_string();
-        let caller = Caller {
-            principal: &principal,
-            host: &host,
-        };
-        let allowed = acl::authorize(
-            settings,
-            metadata.acls(),
-            caller,
-            operation,
-            (resource_type, name),
-        );
-        if !allowed && log {
-            audit::log_denial(&audit::Denial {
-                principal: &principal,
-                host: &host,
-                operation,
-                resource_type,
-                resource_name: name,
-                api: self.api_key,
-            });
-        }
-        allowed
+        self.decide(|settings, acls, caller| {
+            let allowed = acl::authorize(settings, acls, caller, operation, (resource_type, name));
+            if !allowed && log {
+                audit::log_denial(&audit::Denial {
+                    principal: caller.principal,
+                    host: caller.host,
+                    operation,
+                    resource_type,
+                    resource_name: name,
+                    api: self.api_key,
+                });
+            }
+            allowed
+        })
     }
 }
 
