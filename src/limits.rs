@@ -743,3 +743,35 @@ pub const CONNECTIONS_MAX_REAUTH_MS_MAX: u64 = 7 * 24 * 60 * 60 * 1000;
 /// Authentication-failure audit lines one shard writes per second; more are counted and
 /// summarized in the next line, so a password-guessing peer cannot flood the log.
 pub const AUTH_FAILURE_LOGS_PER_SECOND_MAX: u32 = 10;
+// ---- ACLs (cluster/acls.rs, security/acl/) ----
+
+/// Length of an ACL's resource name, principal or host. Topic names stop at 249 bytes and
+/// group / transactional ids are rarely longer than a few dozen; 1 KiB leaves room for long
+/// TLS subject principals while keeping one ACL record ≤ ~3 KiB.
+pub const ACL_STRING_LENGTH_MAX: usize = 1024;
+
+/// ACLs the cluster holds. Each is one record in the snapshot (≤ ~3 KiB at the string bound,
+/// typically ~100 bytes), so 10 000 × 3 KiB ≈ 30 MiB worst case fits the snapshot bound, and a
+/// DeleteAcls that matches all of them writes 10 000 × 18-byte removal records ≈ 180 KiB, one
+/// proposal (`QUORUM_PROPOSAL_SIZE_MAX`, `QUORUM_PROPOSAL_RECORDS_MAX`).
+pub const ACLS_MAX: usize = 10_000;
+const _: () = assert!(ACLS_MAX * (3 * ACL_STRING_LENGTH_MAX + 64) <= METADATA_SNAPSHOT_SIZE_MAX);
+const _: () = assert!(ACLS_MAX <= QUORUM_PROPOSAL_RECORDS_MAX);
+const _: () = assert!(ACLS_MAX * 18 <= QUORUM_PROPOSAL_SIZE_MAX);
+
+/// ACLs one CreateAcls request may create: each is a record of ≤ ~3 KiB, and all of them are
+/// one proposal (≤ `QUORUM_PROPOSAL_SIZE_MAX`).
+pub const ACL_CREATIONS_PER_REQUEST_MAX: usize = 256;
+const _: () = assert!(
+    ACL_CREATIONS_PER_REQUEST_MAX * (3 * ACL_STRING_LENGTH_MAX + 64) <= QUORUM_PROPOSAL_SIZE_MAX
+);
+
+/// Filters in one DeleteAcls request (each is matched against every ACL: O(filters × ACLs)).
+pub const ACL_DELETE_FILTERS_PER_REQUEST_MAX: usize = 256;
+
+/// Authorization-denial log lines per shard per second (a token bucket, burst of the same
+/// size): a client looping on a denied request must not flood the log.
+pub const ACL_DENIAL_LOGS_PER_SEC: u32 = 10;
+
+/// Principals in `super_users` (each is compared on every check a super user could pass).
+pub const SUPER_USERS_MAX: usize = 64;

@@ -12,9 +12,9 @@ use kafka_protocol::messages as kp;
 use kafka_protocol::protocol::{Decodable, Encodable, Message as KpMessage, StrBytes};
 use ringbroker::protocol::Message;
 use ringbroker::protocol::messages::{
-    alter_configs, create_partitions, create_topics, delete_topics, describe_cluster,
-    describe_configs, describe_quorum, elect_leaders, incremental_alter_configs, sasl_authenticate,
-    sasl_handshake,
+    alter_configs, create_acls, create_partitions, create_topics, delete_acls, delete_topics,
+    describe_acls, describe_cluster, describe_configs, describe_quorum, elect_leaders,
+    incremental_alter_configs, sasl_authenticate, sasl_handshake,
 };
 use std::fmt::Debug;
 
@@ -621,4 +621,97 @@ fn alter_user_scram_credentials() {
     differential::<ours::AlterUserScramCredentialsResponse, _>(
         alter_user_scram_credentials_response,
     );
+}
+
+/// Kafka's LITERAL (3): the pattern type versions without the field decode to.
+fn pattern(version: i16, wanted: i8) -> i8 {
+    if version >= 1 { wanted } else { 3 }
+}
+
+fn create_acls_request(version: i16) -> kp::CreateAclsRequest {
+    let creation = kp::create_acls_request::AclCreation::default()
+        .with_resource_type(2)
+        .with_resource_name(s("orders"))
+        .with_resource_pattern_type(pattern(version, 4))
+        .with_principal(s("User:alice"))
+        .with_host(s("*"))
+        .with_operation(3)
+        .with_permission_type(3);
+    kp::CreateAclsRequest::default().with_creations(vec![creation])
+}
+
+fn create_acls_response(_version: i16) -> kp::CreateAclsResponse {
+    let failed = kp::create_acls_response::AclCreationResult::default()
+        .with_error_code(42)
+        .with_error_message(Some(s("bad principal")));
+    kp::CreateAclsResponse::default()
+        .with_throttle_time_ms(3)
+        .with_results(vec![failed, Default::default()])
+}
+
+fn describe_acls_request(version: i16) -> kp::DescribeAclsRequest {
+    kp::DescribeAclsRequest::default()
+        .with_resource_type_filter(3)
+        .with_resource_name_filter(Some(s("group-1")))
+        .with_pattern_type_filter(pattern(version, 2))
+        .with_principal_filter(None)
+        .with_host_filter(Some(s("10.0.0.1")))
+        .with_operation(1)
+        .with_permission_type(2)
+}
+
+fn describe_acls_response(version: i16) -> kp::DescribeAclsResponse {
+    let acl = kp::describe_acls_response::AclDescription::default()
+        .with_principal(s("User:*"))
+        .with_host(s("*"))
+        .with_operation(8)
+        .with_permission_type(3);
+    let resource = kp::describe_acls_response::DescribeAclsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(s("pub-"))
+        .with_pattern_type(pattern(version, 4))
+        .with_acls(vec![acl]);
+    kp::DescribeAclsResponse::default()
+        .with_throttle_time_ms(1)
+        .with_error_message(Some(s("none")))
+        .with_resources(vec![resource])
+}
+
+fn delete_acls_request(version: i16) -> kp::DeleteAclsRequest {
+    let filter = kp::delete_acls_request::DeleteAclsFilter::default()
+        .with_resource_type_filter(1)
+        .with_resource_name_filter(None)
+        .with_pattern_type_filter(pattern(version, 1))
+        .with_principal_filter(Some(s("User:bob")))
+        .with_host_filter(None)
+        .with_operation(2)
+        .with_permission_type(1);
+    kp::DeleteAclsRequest::default().with_filters(vec![filter])
+}
+
+fn delete_acls_response(version: i16) -> kp::DeleteAclsResponse {
+    let matching = kp::delete_acls_response::DeleteAclsMatchingAcl::default()
+        .with_error_message(None)
+        .with_resource_type(4)
+        .with_resource_name(s("kafka-cluster"))
+        .with_pattern_type(pattern(version, 3))
+        .with_principal(s("User:ops"))
+        .with_host(s("*"))
+        .with_operation(7)
+        .with_permission_type(3);
+    let result = kp::delete_acls_response::DeleteAclsFilterResult::default()
+        .with_matching_acls(vec![matching]);
+    kp::DeleteAclsResponse::default()
+        .with_throttle_time_ms(2)
+        .with_filter_results(vec![result])
+}
+
+#[test]
+fn acls() {
+    differential::<create_acls::CreateAclsRequest, _>(create_acls_request);
+    differential::<create_acls::CreateAclsResponse, _>(create_acls_response);
+    differential::<describe_acls::DescribeAclsRequest, _>(describe_acls_request);
+    differential::<describe_acls::DescribeAclsResponse, _>(describe_acls_response);
+    differential::<delete_acls::DeleteAclsRequest, _>(delete_acls_request);
+    differential::<delete_acls::DeleteAclsResponse, _>(delete_acls_response);
 }

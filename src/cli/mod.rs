@@ -8,11 +8,13 @@
 //! ringbroker cluster status|drain                                      cluster.rs
 //! ringbroker partition reassign                                        partition.rs
 //! ringbroker user add                                                  user.rs
+//! ringbroker acl add|list|remove                                        acl.rs
 //! ```
 //!
 //! Each command writes its report to the `out` it is given (stdout in the binary, a buffer in
 //! tests) and returns [`Outcome`]; failures are [`CliError`] values that `main` prints. Runs on
 //! the main thread of a short-lived process; no shard runs.
+pub mod acl;
 pub mod args;
 pub mod cluster;
 pub mod group;
@@ -28,7 +30,15 @@ use crate::protocol::ErrorCode;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
-pub const COMMANDS: [&str; 6] = ["topic", "tune", "group", "cluster", "partition", "user"];
+pub const COMMANDS: [&str; 7] = [
+    "topic",
+    "tune",
+    "group",
+    "cluster",
+    "partition",
+    "user",
+    "acl",
+];
 
 /// Default `--bootstrap` (the broker's default listener).
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
@@ -84,6 +94,10 @@ USAGE:
     ringbroker partition reassign --execute PLAN | --verify PLAN | --cancel PLAN
     ringbroker user add NAME --mechanism SCRAM-SHA-512 (--password PW | --password-file F)
                           --data-dir DIR [--iterations N]   (before the broker's first start)
+    ringbroker acl add --principal User:NAME (--topic T | --group G | --transactional-id T |
+                       --cluster) [--prefixed] --operation OP... [--deny] [--host H]
+    ringbroker acl list|remove [--principal P] [--topic T | ...] [--prefixed | --match]
+                       [--operation OP] [--deny | --allow] [--host H]
     ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
@@ -167,6 +181,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
         "cluster" => cluster::run(action, rest, out),
         "partition" => partition::run(action, rest, out),
         "user" => user::run(action, rest, out),
+        "acl" => acl::run(action, rest, out),
         _ => Err(CliError::UnknownCommand {
             words: args.join(" "),
         }),

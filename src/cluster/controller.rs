@@ -17,6 +17,7 @@
 //! services in line with a snapshot. The services themselves are composed above (`broker/`).
 //!
 //! Runs on any shard (callers) and on shard 0 (the change itself).
+use super::acls::{AclBinding, AclFilter};
 use super::decisions::{MetadataChange, PartitionReassignment};
 use super::metadata::{
     ClusterError, ClusterMetadata, MetadataError, MetadataStore, PartitionState, ProducerIdBlock,
@@ -445,6 +446,37 @@ pub async fn alter_scram_credentials(
 ) -> Result<(), MetadataError> {
     let change = MetadataChange::AlterScramCredentials { alterations };
     apply(shard, change).await.map(drop)
+}
+
+/// Creates `acls` (validated by the caller; ids are drawn here) through the metadata log.
+/// Bindings already held stay as they are (a no-op success, as Kafka's).
+///
+/// # Errors
+/// `Acl(TooManyAcls)`, `Persist`, `ControllerUnavailable`, `Forwarded`.
+pub async fn create_acls(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    acls: Vec<AclBinding>,
+) -> Result<(), MetadataError> {
+    let acls = acls
+        .into_iter()
+        .map(|binding| (super::metadata::random_uuid(), binding))
+        .collect();
+    apply(shard, MetadataChange::CreateAcls { acls })
+        .await
+        .map(drop)
+}
+
+/// Removes every ACL matching any of `filters`; returns the state before and after, from
+/// which the caller reports what each filter removed.
+///
+/// # Errors
+/// `Persist`, `ControllerUnavailable`, `Forwarded`.
+pub async fn delete_acls(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    filters: Vec<AclFilter>,
+) -> Result<(Arc<ClusterMetadata>, Arc<ClusterMetadata>), MetadataError> {
+    let applied = apply(shard, MetadataChange::DeleteAcls { filters }).await?;
+    Ok((applied.previous, applied.next))
 }
 
 /// Replaces a topic's config overrides.

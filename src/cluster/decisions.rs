@@ -17,6 +17,7 @@
 //! the store's one-change-at-a-time gate against the latest state, so two changes never decide
 //! against the same state. Validate-only requests run the same checks on their shard's copy.
 //! Will move into `cluster/controller/` when that becomes a directory (CLUSTER.md).
+use super::acls::{AclBinding, AclError, AclFilter};
 use super::configs::{self, ConfigError};
 use super::metadata::{ClusterError, ClusterMetadata, MetadataError, MetadataRecord};
 use super::metadata::{ScramCredential, ScramMechanism};
@@ -26,9 +27,9 @@ use super::policy::lifecycle::BrokerSessions;
 use super::policy::{RecordBatch, placement, producer_id_blocks, reassign};
 use super::topic_name;
 use crate::limits::{
-    BROKER_SESSION_TIMEOUT_MS_DEFAULT, ELECTIONS_PER_REQUEST_MAX, METADATA_RECORD_SIZE_MAX,
-    PARTITIONS_PER_TOPIC_MAX, PRODUCER_ID_BLOCK_SIZE, PRODUCER_ID_BLOCK_SIZE_MAX,
-    REASSIGNMENTS_IN_FLIGHT_MAX,
+    ACLS_MAX, BROKER_SESSION_TIMEOUT_MS_DEFAULT, ELECTIONS_PER_REQUEST_MAX,
+    METADATA_RECORD_SIZE_MAX, PARTITIONS_PER_TOPIC_MAX, PRODUCER_ID_BLOCK_SIZE,
+    PRODUCER_ID_BLOCK_SIZE_MAX, REASSIGNMENTS_IN_FLIGHT_MAX,
 };
 use crate::protocol::Uuid;
 use std::collections::BTreeMap;
@@ -88,6 +89,15 @@ pub enum MetadataChange {
     ElectLeaders {
         election_type: ElectionType,
         partitions: Option<Vec<(Uuid, i32)>>,
+    },
+    /// CreateAcls: each binding (validated by the caller) under the id drawn for it. A binding
+    /// the cluster already holds, or named twice, is created once (Kafka: a no-op success).
+    CreateAcls {
+        acls: Vec<(Uuid, AclBinding)>,
+    },
+    /// DeleteAcls: every ACL that matches any of `filters` is removed.
+    DeleteAcls {
+        filters: Vec<AclFilter>,
     },
     /// AlterUserScramCredentials (KIP-554): set (`Some`) or delete (`None`) each user's
     /// credential for a mechanism, all or nothing. The handler checked each alteration and
@@ -159,6 +169,8 @@ pub fn decide_with(
     };
     let record = match change {
         MetadataChange::AlterPartition(request) => return alter_partition(&liveness, request),
+        MetadataChange::CreateAcls { acls } => return create_acls(current, acls),
+        MetadataChange::DeleteAcls { filters } => return Ok(delete_acls(current, filters)),
         MetadataChange::ElectLeaders {
             election_type,
             partitions,
@@ -259,6 +271,53 @@ fn scram_credential_records(
     }
     assert_eq!(records.len(), alterations.len());
     Ok(records)
+}
+
+/// The `AclCreated` records of a CreateAcls: one per binding not yet held.
+///
+/// # Errors
+/// `Acl(TooManyAcls)` when the new ACLs would exceed `ACLS_MAX` (nothing is created);
+/// `Acl(IdTaken)` for an id already in use (`apply` would refuse it too).
+fn create_acls(
+    current: &ClusterMetadata,
+    acls: &[(Uuid, AclBinding)],
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    let table = current.acls();
+    let mut records = Vec::with_capacity(acls.len());
+    let mut seen = std::collections::BTreeSet::new();
+    for (acl_id, binding) in acls {
+        if table.id_of(binding).is_some() || !seen.insert(binding) {
+            continue;
+        }
+        if acl_id.is_zero() || table.contains_id(*acl_id) {
+            return Err(AclError::IdTaken { id: *acl_id }.into());
+        }
+        records.push(MetadataRecord::AclCreated {
+            acl_id: *acl_id,
+            binding: binding.clone(),
+        });
+    }
+    if table.len() + records.len() > ACLS_MAX {
+        return Err(AclError::TooManyAcls.into());
+    }
+    for record in &records {
+        check_record_size(record)?;
+    }
+    assert!(records.len() <= acls.len());
+    Ok(records)
+}
+
+/// The `AclRemoved` records of a DeleteAcls: every held ACL that any filter matches, once,
+/// in id order (at most `ACLS_MAX`, one proposal).
+fn delete_acls(current: &ClusterMetadata, filters: &[AclFilter]) -> Vec<MetadataRecord> {
+    let records: Vec<MetadataRecord> = current
+        .acls()
+        .iter()
+        .filter(|(_, binding)| filters.iter().any(|filter| filter.matches(binding)))
+        .map(|(acl_id, _)| MetadataRecord::AclRemoved { acl_id })
+        .collect();
+    assert!(records.len() <= ACLS_MAX);
+    records
 }
 
 /// The `PartitionChange` AlterPartition `request` makes, if any, followed by the one

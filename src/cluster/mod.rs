@@ -10,6 +10,7 @@
 //!   wired into the running broker yet.
 //!
 //! The controller runs on shard 0; every shard reads an immutable snapshot.
+pub mod acls;
 pub mod active;
 pub mod configs;
 pub mod controller;

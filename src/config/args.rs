@@ -69,6 +69,10 @@ FLAGS (override the config file):
     --shards N                    shard threads, one per cpu [default: online cpus]
     --group-initial-rebalance-delay-ms N
                                   first rebalance of a new group waits this long [default: 3000]
+    --authorizer                  check ACLs on every request (deny-by-default) [default: off]
+    --super-users User:A;User:B   principals every check allows (Kafka's super.users)
+    --allow-everyone-if-no-acl-found
+                                  allow a resource no ACL names (Kafka's default: deny)
     --log-level LEVEL             tracing filter, e.g. info or ringbroker=debug [default: info]
     -h, --help                    print this help
     -V, --version                 print the version
@@ -123,6 +127,11 @@ where
             "--quorum-voters" => flags.quorum_voters = Some(value("--quorum-voters")?),
             "--rack" => flags.rack = Some(value("--rack")?),
             other if replication_flag(&mut flags, other, &mut value)? => {}
+            "--authorizer" => flags.authorizer.enabled = Some(true),
+            "--allow-everyone-if-no-acl-found" => {
+                flags.authorizer.allow_everyone_if_no_acl_found = Some(true);
+            }
+            "--super-users" => flags.authorizer.super_users = Some(value("--super-users")?),
             "--auto-create-partitions" => {
                 let flag = "--auto-create-partitions";
                 flags.auto_create_partitions = Some(number(flag, value(flag)?)?);
@@ -283,5 +292,47 @@ mod tests {
         assert_eq!(flags.quorum_snapshot_entries, Some(7));
         let bad = parse_args(args("--replication-throttle-bytes-per-sec fast"));
         assert!(matches!(bad, Err(ConfigError::BadValue { .. })), "{bad:?}");
+    }
+}
+
+#[cfg(test)]
+mod authorizer_tests {
+    use super::*;
+
+    fn serve_flags(text: &str) -> ConfigFile {
+        let args = text
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        match parse_args(args) {
+            Ok(Command::Serve { flags, .. }) => flags,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn authorizer_flags_set_their_keys_and_default_off() {
+        let flags = serve_flags(
+            "--authorizer --super-users User:admin;User:ops --allow-everyone-if-no-acl-found",
+        );
+        let config = crate::config::Config::validate(flags, &[0]);
+        let authorizer = config.map(|config| config.authorizer);
+        assert!(matches!(
+            authorizer,
+            Ok(ref a) if a.enabled
+                && a.allow_everyone_if_no_acl_found
+                && a.super_users == ["User:admin", "User:ops"]
+        ));
+        let open = crate::config::Config::validate(serve_flags(""), &[0]);
+        assert!(matches!(open, Ok(ref c) if c.authorizer == crate::config::Authorizer::default()));
+        let bad = crate::config::Config::validate(serve_flags("--super-users admin"), &[0]);
+        assert!(bad.is_err(), "a principal without Type: is refused");
+        for flag in [
+            "--authorizer",
+            "--super-users",
+            "--allow-everyone-if-no-acl-found",
+        ] {
+            assert!(USAGE.contains(flag), "{flag} missing from --help");
+        }
     }
 }

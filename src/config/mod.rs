@@ -19,6 +19,10 @@
 //! mechanisms = ["SCRAM-SHA-512"]  # default: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 //! plain_on_plaintext = false      # PLAIN only under TLS unless true
 //! connections_max_reauth_ms = 0   # KIP-368 session lifetime; 0 = never expires
+//! [authorizer]                    # ACL checks (off unless enabled)
+//! enabled = true
+//! super_users = "User:admin;User:ops"
+//! allow_everyone_if_no_acl_found = false
 //! [shards]
 //! count = 4
 //! cpus = [2, 3, 4, 5]             # one per shard; default 0..count (wrapping)
@@ -48,9 +52,10 @@ mod voters;
 
 pub use args::{Command, USAGE, parse_args};
 pub use schema::{
-    AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Config, ConfigFile, DATA_DIR_DEFAULT, FetchMode,
-    GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, LeaderBalance,
-    LeaderBalanceFile, Limits, LimitsFile, ShardsFile, SocketFile, Tuning,
+    AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Authorizer, AuthorizerFile, Config, ConfigFile,
+    DATA_DIR_DEFAULT, FetchMode, GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT,
+    LOG_LEVEL_DEFAULT, LeaderBalance, LeaderBalanceFile, Limits, LimitsFile, ShardsFile,
+    SocketFile, Tuning,
 };
 pub use security::{
     SASL_MECHANISM_NAMES, SaslConfig, SaslFile, SecurityProtocol, split_listener_protocol,

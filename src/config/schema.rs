@@ -44,6 +44,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub leader_balance: LeaderBalanceFile,
     #[serde(default)]
+    pub authorizer: AuthorizerFile,
+    #[serde(default)]
     pub shards: ShardsFile,
     #[serde(default)]
     pub limits: LimitsFile,
@@ -183,6 +185,14 @@ impl ConfigFile {
                 .broker_session_timeout_ms
                 .or(self.broker_session_timeout_ms),
             leader_balance: self.leader_balance.overlay(other.leader_balance),
+            authorizer: AuthorizerFile {
+                enabled: other.authorizer.enabled.or(self.authorizer.enabled),
+                super_users: other.authorizer.super_users.or(self.authorizer.super_users),
+                allow_everyone_if_no_acl_found: other
+                    .authorizer
+                    .allow_everyone_if_no_acl_found
+                    .or(self.authorizer.allow_everyone_if_no_acl_found),
+            },
             replica_lag_time_max_ms: other
                 .replica_lag_time_max_ms
                 .or(self.replica_lag_time_max_ms),
@@ -306,6 +316,30 @@ pub struct Config {
     pub replication_throttle_bytes_per_sec: u64,
     /// Automatic preferred-leader rebalancing by the active controller.
     pub leader_balance: LeaderBalance,
+    /// ACL checks in the handlers (`security::acl`); off by default.
+    pub authorizer: Authorizer,
+}
+
+/// `[authorizer]` of a config file (Kafka: `authorizer.class.name`, `super.users`,
+/// `allow.everyone.if.no.acl.found`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizerFile {
+    pub enabled: Option<bool>,
+    /// `User:admin;User:ops`, as Kafka's `super.users`.
+    pub super_users: Option<String>,
+    pub allow_everyone_if_no_acl_found: Option<bool>,
+}
+
+/// The authorizer's settings. Disabled (the default), every request is allowed as before;
+/// enabled, a request needs an ACL allowing it (or a super user, or
+/// `allow_everyone_if_no_acl_found` on a resource no ACL names).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorizer {
+    pub enabled: bool,
+    /// Principals (`User:admin`) every check allows.
+    pub super_users: Vec<String>,
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 /// Automatic preferred-leader rebalancing (Kafka's `auto.leader.rebalance.enable`,

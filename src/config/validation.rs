@@ -4,9 +4,9 @@
 //! Runs in `main` before any shard exists (blocking DNS lookups are fine here).
 use super::ConfigError;
 use super::schema::{
-    AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Config, ConfigFile, DATA_DIR_DEFAULT, FetchMode,
-    GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, LeaderBalance, Limits,
-    LimitsFile, ShardsFile, SocketFile, Tuning,
+    AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Authorizer, AuthorizerFile, Config, ConfigFile,
+    DATA_DIR_DEFAULT, FetchMode, GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT,
+    LOG_LEVEL_DEFAULT, LeaderBalance, Limits, LimitsFile, ShardsFile, SocketFile, Tuning,
 };
 use super::{QuorumVoter as Voter, parse_quorum_voters};
 use crate::limits;
@@ -60,6 +60,7 @@ impl Config {
             limits::REPLICA_LAG_TIME_MAX_MS_MAX,
         )?;
         let config = Self {
+            authorizer: validate_authorizer(&file.authorizer)?,
             leader_balance,
             rack: validate_rack(file.rack.clone())?,
             broker_heartbeat_interval,
@@ -94,6 +95,38 @@ impl Config {
         assert!(config.shard_cpus.len() <= limits::SHARDS_MAX);
         Ok(config)
     }
+}
+
+/// `[authorizer]`: `super_users` is Kafka's `User:a;User:b`, each `Type:name`.
+fn validate_authorizer(file: &AuthorizerFile) -> Result<Authorizer, ConfigError> {
+    let text = file.super_users.as_deref().unwrap_or("");
+    let bad = || ConfigError::BadValue {
+        flag: "super_users",
+        value: text.chars().take(limits::ACL_STRING_LENGTH_MAX).collect(),
+        expected: "list of Type:name principals separated by ';'",
+    };
+    let super_users: Vec<String> = text
+        .split(';')
+        .map(str::trim)
+        .filter(|principal| !principal.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for principal in &super_users {
+        let valid = principal
+            .split_once(':')
+            .is_some_and(|(kind, name)| !kind.is_empty() && !name.is_empty());
+        if !valid || principal.len() > limits::ACL_STRING_LENGTH_MAX {
+            return Err(bad());
+        }
+    }
+    if super_users.len() > limits::SUPER_USERS_MAX {
+        return Err(bad());
+    }
+    Ok(Authorizer {
+        enabled: file.enabled.unwrap_or(false),
+        super_users,
+        allow_everyone_if_no_acl_found: file.allow_everyone_if_no_acl_found.unwrap_or(false),
+    })
 }
 
 /// `replication_throttle_bytes_per_sec`: 0 (off, the default) up to

@@ -19,6 +19,7 @@ use super::incremental_alter_configs::{
     repeated_resources, target_of,
 };
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::protocol::messages::alter_configs::{
     AlterConfigsRequest, AlterConfigsResource, AlterConfigsResourceResponse, AlterConfigsResponse,
@@ -51,6 +52,8 @@ pub async fn handle(
         let key = (resource.resource_type, resource.resource_name.as_str());
         let outcome = if repeated.contains(&key) {
             Err(repeated_resource())
+        } else if let Err(denied) = ctx.authorize_config(AclOperation::AlterConfigs, key.0, key.1) {
+            Err(denied)
         } else {
             replace(ctx, resource, request.validate_only).await
         };

@@ -14,6 +14,7 @@
 //! since the check) is the code of every partition that was sent. `timeout_ms` is not waited
 //! on: the controller round trip is bounded by `CONTROLLER_RPC_TIMEOUT_MS`.
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::decisions::PartitionReassignment;
 use crate::cluster::policy::isr::Liveness;
 use crate::cluster::policy::reassign;
@@ -37,6 +38,16 @@ pub async fn handle(
     request: AlterPartitionReassignmentsRequest,
 ) -> Result<AlterPartitionReassignmentsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    assert_eq!(ctx.api_key, API_KEY);
+    if !ctx.authorize_cluster(AclOperation::Alter) {
+        return Ok(AlterPartitionReassignmentsResponse {
+            throttle_time_ms: 0,
+            allow_replication_factor_change: request.allow_replication_factor_change,
+            error_code: ErrorCode::ClusterAuthorizationFailed,
+            error_message: None,
+            responses: Vec::new(),
+        });
+    }
     let state = controller::metadata(&ctx.shard);
     let allow_factor_change = request.allow_replication_factor_change;
     let mut responses = Vec::with_capacity(request.topics.len());

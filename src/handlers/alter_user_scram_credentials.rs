@@ -13,6 +13,7 @@
 //! The keys are derived here from the salted password (`security::scram`); the password is
 //! never seen. Authorization (ALTER on the cluster) is the authorizer's.
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::cluster::metadata::{
     ClusterMetadata, CredentialError, ScramCredential, ScramMechanism, validate_credential,
@@ -43,7 +44,13 @@ pub async fn handle(
     request: AlterUserScramCredentialsRequest,
 ) -> Result<AlterUserScramCredentialsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
-    let (users, alterations) = check(ctx, &request);
+    let (mut users, alterations) = check(ctx, &request);
+    if !ctx.authorize_cluster(AclOperation::Alter) {
+        // Kafka answers every named user CLUSTER_AUTHORIZATION_FAILED and changes nothing.
+        for (_, refusal) in &mut users {
+            *refusal = Some((ErrorCode::ClusterAuthorizationFailed, "not authorized"));
+        }
+    }
     let accepted: Vec<Alteration> = alterations
         .into_iter()
         .filter(|(user, _, _)| {

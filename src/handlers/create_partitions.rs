@@ -12,6 +12,7 @@
 //! decision on this shard's copy of the metadata.
 use super::create_topics::{Refusal, refusal_of};
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::{MetadataChange, controller};
 use crate::protocol::messages::create_partitions::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsTopic,
@@ -52,6 +53,9 @@ pub async fn handle(
                 ErrorCode::InvalidRequest,
                 "Duplicate topic name.".to_owned(),
             ))
+        } else if ctx.authorize_topic(AclOperation::Alter, name).is_err() {
+            let message = "Authorization failed.".to_owned();
+            Err((ErrorCode::TopicAuthorizationFailed, message))
         } else {
             grow(ctx, topic, request.validate_only).await
         };

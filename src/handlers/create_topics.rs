@@ -81,6 +81,15 @@ pub async fn handle(
             }
             continue;
         }
+        // CREATE on the cluster or on the topic (Kafka's rule).
+        if !ctx.may_create_topic(name) {
+            let refusal = (
+                ErrorCode::TopicAuthorizationFailed,
+                "Authorization failed.".to_owned(),
+            );
+            results.push(refused(&topic.name, refusal));
+            continue;
+        }
         let plan = match plan(topic, default_partitions) {
             Ok(plan) => plan,
             Err(refusal) => {

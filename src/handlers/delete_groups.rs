@@ -2,6 +2,7 @@
 //! `__consumer_offsets`). A group with members gets NON_EMPTY_GROUP, an unknown one
 //! GROUP_ID_NOT_FOUND. Runs on the connection's shard; each deletion on its coordinator shard.
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::AclOperation;
 use crate::protocol::ApiKey;
 use crate::protocol::messages::delete_groups::{
     DeletableGroupResult, DeleteGroupsRequest, DeleteGroupsResponse,
@@ -24,12 +25,15 @@ pub async fn handle(
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
         let key = group_id.to_string();
-        let error_code =
+        let error_code = if let Err(denied) = ctx.authorize_group(AclOperation::Delete, &key) {
+            denied
+        } else {
             group_routing::on_coordinator(&ctx.shard, key, move |shard, route, key| async move {
                 shard.state.groups.delete(route, key).await
             })
             .await?
-            .unwrap_or_else(|error| error);
+            .unwrap_or_else(|error| error)
+        };
         results.push(DeletableGroupResult {
             group_id,
             error_code,

@@ -11,6 +11,7 @@
 //! (`common::serve_partition`; the request carries no leader epoch).
 use super::common::{NO_CURRENT_LEADER_EPOCH, next_owner_answer, per_owning_shard, served_key};
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::protocol::messages::delete_records::{
     DeleteRecordsPartitionResult, DeleteRecordsRequest, DeleteRecordsResponse,
@@ -43,11 +44,15 @@ pub async fn handle(
     let mut plan = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let found = metadata.topic(&topic.name).cloned();
+        let denied = ctx.authorize_topic(AclOperation::Delete, &topic.name).err();
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;
             let epoch = NO_CURRENT_LEADER_EPOCH;
-            let served = served_key(&metadata, found.as_deref(), index, ctx.node_id(), epoch);
+            let served = match denied {
+                Some(code) => Err(code),
+                None => served_key(&metadata, found.as_deref(), index, ctx.node_id(), epoch),
+            };
             let answered = match served {
                 Ok(key) => {
                     moves.push((key, partition.offset));

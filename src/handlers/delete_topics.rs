@@ -9,6 +9,7 @@
 //! with Kafka's messages. v6 results echo both the name and the id when known.
 use super::create_topics::refusal_of;
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::protocol::messages::delete_topics::{
     DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse,
@@ -130,6 +131,10 @@ async fn delete(ctx: &RequestContext, target: &Target) -> DeletableTopicResult {
             return refused(target, ErrorCode::InvalidRequest, message);
         }
     };
+    if ctx.authorize_topic(AclOperation::Delete, &name).is_err() {
+        let message = "Authorization failed.".to_owned();
+        return refused(target, ErrorCode::TopicAuthorizationFailed, message);
+    }
     // By id, the name was resolved from this shard's snapshot: a topic deleted and re-created
     // under the same name in between would be the one deleted. Admin deletions are rare and the
     // controller offers deletion by name only; the window is one mesh round trip.

@@ -17,6 +17,7 @@
 //! `configuration_keys` null or empty means every config (Kafka treats both alike). Nothing is
 //! sensitive here (no passwords exist), so values are never hidden.
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::configs::{
     self, BROKER_READ_ONLY, ConfigSource, ConfigType, TopicConfigDef, effective,
 };
@@ -72,7 +73,13 @@ pub async fn handle(
         .resources
         .into_iter()
         .map(|resource| {
-            let entries = entries_of(&metadata, config, &resource);
+            let entries = ctx
+                .authorize_config(
+                    AclOperation::DescribeConfigs,
+                    resource.resource_type,
+                    &resource.resource_name,
+                )
+                .and_then(|()| entries_of(&metadata, config, &resource));
             result(resource, entries, shape)
         })
         .collect();

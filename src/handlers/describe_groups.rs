@@ -5,6 +5,7 @@
 //! A group that does not exist is "Dead" with no error before v6 and GROUP_ID_NOT_FOUND from
 //! v6 (KIP-1043).
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::AclOperation;
 use crate::group::api::GroupDescription;
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -30,12 +31,15 @@ pub async fn handle(
     let mut groups = Vec::with_capacity(request.groups.len());
     for group_id in request.groups {
         let key = group_id.to_string();
-        let result =
+        let result = if let Err(denied) = ctx.authorize_group(AclOperation::Describe, &key) {
+            Err(denied)
+        } else {
             group_routing::on_coordinator(&ctx.shard, key, move |shard, route, key| async move {
                 shard.state.groups.describe(route, key).await
             })
             .await?
-            .and_then(|result| result);
+            .and_then(|result| result)
+        };
         groups.push(described(ctx.api_version, group_id, result));
     }
     Ok(DescribeGroupsResponse {

@@ -11,6 +11,7 @@
 use super::common::{has_partition, owner};
 use super::{HandlerError, RequestContext};
 use crate::broker::Shard;
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::limits::DESCRIBE_LOG_DIRS_PARTITIONS_MAX;
 use crate::protocol::messages::describe_log_dirs::{
@@ -36,6 +37,13 @@ pub async fn handle(
     request: DescribeLogDirsRequest,
 ) -> Result<DescribeLogDirsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    if !ctx.authorize_cluster(AclOperation::Describe) {
+        // Kafka answers an empty result (and, from v3, the top-level error).
+        return Ok(DescribeLogDirsResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed,
+            ..DescribeLogDirsResponse::default()
+        });
+    }
     let wanted = wanted_partitions(&ctx.shard, request);
     let sizes = partition_sizes(&ctx.shard, &wanted).await?;
     let mut topics: Vec<DescribeLogDirsTopic> = Vec::new();

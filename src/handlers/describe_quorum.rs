@@ -22,6 +22,7 @@
 //! reports it.
 use super::{HandlerError, RequestContext};
 use crate::cluster::MetadataHost as _;
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller::{self, CONTROLLER_SHARD};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER, ClusterMetadata};
 use crate::cluster::quorum::{QuorumStatus, VoterProgress};
@@ -50,6 +51,12 @@ pub async fn handle(
     request: DescribeQuorumRequest,
 ) -> Result<DescribeQuorumResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    if !ctx.authorize_cluster(AclOperation::Describe) {
+        return Ok(DescribeQuorumResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed,
+            ..DescribeQuorumResponse::default()
+        });
+    }
     if request.topics.is_empty() {
         return Ok(DescribeQuorumResponse {
             error_code: ErrorCode::InvalidRequest,

@@ -6,6 +6,7 @@
 //! user without one gets RESOURCE_NOT_FOUND, a user named twice DUPLICATE_RESOURCE (once).
 //! Authorization (DESCRIBE on the cluster) is the authorizer's, not this handler's.
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::cluster::metadata::{ClusterMetadata, ScramCredential, ScramMechanism};
 use crate::protocol::messages::describe_user_scram_credentials::{
@@ -29,6 +30,14 @@ pub async fn handle(
     request: DescribeUserScramCredentialsRequest,
 ) -> Result<DescribeUserScramCredentialsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    if !ctx.authorize_cluster(AclOperation::Describe) {
+        return Ok(DescribeUserScramCredentialsResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::ClusterAuthorizationFailed,
+            error_message: None,
+            results: Vec::new(),
+        });
+    }
     let metadata = controller::metadata(&ctx.shard);
     let results = match request.users {
         None => metadata

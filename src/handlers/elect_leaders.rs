@@ -13,6 +13,7 @@
 //! top, v1+). `timeout_ms` is not waited on: the controller round trip is bounded by
 //! `CONTROLLER_RPC_TIMEOUT_MS`.
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::{ClusterMetadata, ElectionType, controller};
 use crate::protocol::messages::elect_leaders::{
     ElectLeadersPartitionResult, ElectLeadersRequest, ElectLeadersResponse, ReplicaElectionResult,
@@ -43,6 +44,10 @@ pub async fn handle(
     let state = controller::metadata(&ctx.shard);
     let every = request.topic_partitions.is_none();
     let asked = asked_partitions(&state, &request);
+    if !ctx.authorize_cluster(AclOperation::Alter) {
+        let denied = ErrorCode::ClusterAuthorizationFailed;
+        return Ok(answer(&asked, denied, None, |_| denied));
+    }
     let Some(election_type) = ElectionType::from_wire(request.election_type) else {
         let message = format!("Unknown election type {}", request.election_type);
         return Ok(answer(

@@ -43,6 +43,7 @@ use super::{
     encode_frame, encode_response,
 };
 use crate::broker::Shard;
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::config::FetchMode;
 use crate::limits;
@@ -271,7 +272,7 @@ async fn serve(
     request: &FetchRequest,
     follower: Option<replica_fetch::Follower>,
 ) -> Result<FetchReply, HandlerError> {
-    let (mut responses, mut wanted) = resolve(ctx, request);
+    let (mut responses, mut wanted) = resolve(ctx, request, follower.is_some());
     if let Some(follower) = follower {
         replica_fetch::validate(&ctx.shard, follower, &mut wanted).await?;
     }
@@ -391,8 +392,21 @@ fn node_endpoints(ctx: &RequestContext, wanted: &[Wanted]) -> Vec<NodeEndpoint> 
 fn resolve(
     ctx: &RequestContext,
     request: &FetchRequest,
+    follower: bool,
 ) -> (Vec<FetchableTopicResponse>, Vec<Wanted>) {
     let metadata = controller::metadata(&ctx.shard);
+    // A follower needs CLUSTER_ACTION (CVE-2018-1288: a client posing as a follower); a
+    // consumer READ on each topic. Kafka answers both per partition.
+    let follower_denied = follower && !ctx.authorize_cluster(AclOperation::ClusterAction);
+    let authorize = |name: &str| {
+        if follower_denied {
+            return Err(ErrorCode::TopicAuthorizationFailed);
+        }
+        if follower {
+            return Ok(());
+        }
+        ctx.authorize_topic(AclOperation::Read, name)
+    };
     let mut responses = Vec::with_capacity(request.topics.len());
     let mut wanted = Vec::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
@@ -403,11 +417,14 @@ fn resolve(
         });
         let resolved = if ctx.api_version >= 13 {
             resolve_topic_by_id(&ctx.shard, topic.topic_id)
+                .and_then(|found| authorize(&found.name).map(|()| found))
         } else {
-            metadata
-                .topic(&topic.topic)
-                .cloned()
-                .ok_or(ErrorCode::UnknownTopicOrPartition)
+            authorize(&topic.topic).and_then(|()| {
+                metadata
+                    .topic(&topic.topic)
+                    .cloned()
+                    .ok_or(ErrorCode::UnknownTopicOrPartition)
+            })
         };
         for partition in &topic.partitions {
             let target = resolved

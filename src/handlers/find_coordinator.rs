@@ -12,6 +12,7 @@
 use super::common::ClientBroker;
 use super::group_routing::coordinator_of;
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::group::OFFSETS_TOPIC;
 use crate::protocol::ApiKey;
@@ -46,6 +47,9 @@ pub async fn handle(
     let this = ClientBroker::from_config(ctx.shard.config());
     let metadata = controller::metadata(&ctx.shard);
     let find = |key: &str| {
+        if request.key_type == KEY_TYPE_GROUP {
+            ctx.authorize_group(AclOperation::Describe, key)?;
+        }
         if ready == ErrorCode::None {
             coordinator_of(&metadata, key, &this)
         } else {

@@ -2,6 +2,7 @@
 //! (REBALANCE_IN_PROGRESS). Runs on the connection's shard; the check runs on the group's
 //! coordinator shard.
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::AclOperation;
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::heartbeat::{HeartbeatRequest, HeartbeatResponse};
@@ -20,7 +21,10 @@ pub async fn handle(
     request: HeartbeatRequest,
 ) -> Result<HeartbeatResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
-    let error_code = if request.group_id.is_empty() {
+    let error_code = if let Err(denied) = ctx.authorize_group(AclOperation::Read, &request.group_id)
+    {
+        denied
+    } else if request.group_id.is_empty() {
         ErrorCode::InvalidGroupId
     } else {
         let group_id = request.group_id.to_string();

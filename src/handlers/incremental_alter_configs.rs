@@ -26,6 +26,7 @@
 use super::create_topics::{Refusal, refusal_of};
 use super::describe_configs::{RESOURCE_TYPE_BROKER, RESOURCE_TYPE_TOPIC};
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::configs::BROKER_READ_ONLY;
 use crate::cluster::{ClusterMetadata, controller, topic_name};
 use crate::protocol::messages::incremental_alter_configs::{
@@ -71,6 +72,8 @@ pub async fn handle(
         let key = (resource.resource_type, resource.resource_name.as_str());
         let outcome = if repeated.contains(&key) {
             Err(repeated_resource())
+        } else if let Err(denied) = ctx.authorize_config(AclOperation::AlterConfigs, key.0, key.1) {
+            Err(denied)
         } else {
             alter(ctx, resource, request.validate_only).await
         };

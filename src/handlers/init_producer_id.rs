@@ -76,6 +76,10 @@ pub async fn handle(
             ErrorCode::TransactionalIdAuthorizationFailed,
         ));
     }
+    // Kafka 3: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic (KIP-679).
+    if !ctx.authorize_idempotent_write() {
+        return Ok(error_response(ErrorCode::ClusterAuthorizationFailed));
+    }
     let current = match (request.producer_id, request.producer_epoch) {
         (NO_PRODUCER_ID, NO_PRODUCER_EPOCH) => None,
         (NO_PRODUCER_ID, _) | (_, NO_PRODUCER_EPOCH) => {

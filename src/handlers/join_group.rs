@@ -6,6 +6,7 @@
 //! `group.instance.id` (static membership, KIP-345); v9 leaders may skip assignment (KIP-814).
 //! Assignment stays client-side: protocol metadata is relayed, never parsed.
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::AclOperation;
 use crate::group::{self, state::JoinInput};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -29,6 +30,9 @@ pub async fn handle(
 ) -> Result<JoinGroupResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let version = ctx.api_version;
+    if let Err(denied) = ctx.authorize_group(AclOperation::Read, &request.group_id) {
+        return Ok(error_response(version, &request.member_id, denied));
+    }
     if request.group_id.is_empty() {
         return Ok(error_response(
             version,

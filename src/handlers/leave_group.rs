@@ -4,6 +4,7 @@
 //!
 //! v0–2 name one member and report its error at top level; v3+ report per member.
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::AclOperation;
 use crate::group::state::LeaveInput;
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -40,7 +41,9 @@ pub async fn handle(
             })
             .collect()
     };
-    let result = if request.group_id.is_empty() {
+    let result = if let Err(denied) = ctx.authorize_group(AclOperation::Read, &request.group_id) {
+        Err(denied)
+    } else if request.group_id.is_empty() {
         Err(ErrorCode::InvalidGroupId)
     } else {
         let group_id = request.group_id.to_string();

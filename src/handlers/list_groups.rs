@@ -2,6 +2,7 @@
 //! (v4+, KIP-518, case-insensitive) and type (v5+, KIP-848: ours are all "classic"). Runs on
 //! the connection's shard and asks every shard's coordinator.
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::{AclOperation, CLUSTER_NAME, ResourceType};
 use crate::group::api::GroupListing;
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -31,11 +32,17 @@ pub async fn handle(
         .await?;
     let mut error_code = ErrorCode::None;
     let mut groups = Vec::new();
+    // DESCRIBE on the cluster lists every group; else the groups the principal may describe.
+    let all = ctx.authorize_silently(AclOperation::Describe, ResourceType::Cluster, CLUSTER_NAME);
+    let describable = |group_id: &str| {
+        all || ctx.authorize_silently(AclOperation::Describe, ResourceType::Group, group_id)
+    };
     for result in per_shard {
         match result {
             Ok(listings) => groups.extend(listings.into_iter().filter(|listing| {
                 matches(&request.states_filter, listing.state.name())
                     && matches(&request.types_filter, GROUP_TYPE)
+                    && describable(&listing.group_id)
             })),
             Err(error) => error_code = error,
         }

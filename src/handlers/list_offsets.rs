@@ -18,7 +18,9 @@
 //! (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); answers carry the partition's leader epoch.
 use super::common::{per_owning_shard, serve_partition, storage_error_code};
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
+use crate::cluster::{ClusterMetadata, TopicMetadata};
 use crate::protocol::messages::list_offsets::{
     ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
@@ -27,6 +29,7 @@ use crate::protocol::records::Records;
 use crate::protocol::{ApiKey, ErrorCode};
 use crate::storage::StorageError;
 use crate::storage::{LogPump, PartitionKey};
+use std::sync::Arc;
 
 pub const API_KEY: ApiKey = ApiKey::ListOffsets;
 pub const VERSION_MIN: i16 = 1;
@@ -44,6 +47,19 @@ const TIMESTAMP_BATCH_READ_SIZE: u32 = 1;
 
 /// # Errors
 /// Only when an owning shard stopped (shutdown).
+/// The topic named `name`, if the principal may DESCRIBE it (checked first, as Kafka does).
+fn described_topic(
+    ctx: &RequestContext,
+    metadata: &ClusterMetadata,
+    name: &str,
+) -> Result<Arc<TopicMetadata>, ErrorCode> {
+    ctx.authorize_topic(AclOperation::Describe, name)?;
+    metadata
+        .topic(name)
+        .cloned()
+        .ok_or(ErrorCode::UnknownTopicOrPartition)
+}
+
 pub async fn handle(
     ctx: &mut RequestContext,
     request: ListOffsetsRequest,
@@ -56,18 +72,16 @@ pub async fn handle(
     let mut lookups = Vec::new();
     let mut plan = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let found = metadata.topic(&topic.name).cloned();
+        let found = described_topic(ctx, &metadata, &topic.name);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition_index;
-            let served = found
-                .as_ref()
-                .map_or(Err(ErrorCode::UnknownTopicOrPartition), |found| {
-                    let epoch = partition.current_leader_epoch;
-                    serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)
-                        .map(|leader_epoch| (found.topic_id, leader_epoch))
-                        .map_err(|refused| refused.error_code)
-                });
+            let served = found.as_ref().map_err(|code| *code).and_then(|found| {
+                let epoch = partition.current_leader_epoch;
+                serve_partition(&metadata, found.topic_id, index, ctx.node_id(), epoch)
+                    .map(|leader_epoch| (found.topic_id, leader_epoch))
+                    .map_err(|refused| refused.error_code)
+            });
             let answered = served.map(|(topic_id, leader_epoch)| {
                 let key = PartitionKey {
                     topic_id,

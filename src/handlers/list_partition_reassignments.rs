@@ -6,6 +6,7 @@
 //! As Kafka: a null topic list means every partition being reassigned; named partitions that
 //! do not exist or are not being reassigned are left out of the answer.
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::policy::reassign;
 use crate::cluster::{ClusterMetadata, controller};
 use crate::protocol::messages::list_partition_reassignments::{
@@ -27,6 +28,14 @@ pub async fn handle(
     request: ListPartitionReassignmentsRequest,
 ) -> Result<ListPartitionReassignmentsResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    if !ctx.authorize_cluster(AclOperation::Describe) {
+        return Ok(ListPartitionReassignmentsResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::ClusterAuthorizationFailed,
+            error_message: None,
+            topics: Vec::new(),
+        });
+    }
     let state = controller::metadata(&ctx.shard);
     let topics = match &request.topics {
         None => state

@@ -17,11 +17,12 @@ use super::common::{
     resolve_topic_by_name,
 };
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::{AclOperation, ResourceType};
 use crate::cluster::metadata::NO_LEADER;
 use crate::cluster::{ClusterMetadata, TopicMetadata, controller, topic_name};
 use crate::protocol::messages::metadata::{
-    AUTHORIZED_OPERATIONS_OMITTED, MetadataRequest, MetadataResponse, MetadataResponseBroker,
-    MetadataResponsePartition, MetadataResponseTopic,
+    AUTHORIZED_OPERATIONS_OMITTED, MetadataRequest, MetadataRequestTopic, MetadataResponse,
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use crate::protocol::{ApiKey, ErrorCode, StrBytes};
 
@@ -51,32 +52,18 @@ pub async fn handle(
     let mut topics = Vec::new();
     if all_topics {
         let metadata = controller::metadata(&ctx.shard);
-        for topic in metadata.topics.values() {
+        // Topics the principal may not describe are left out, silently (as Kafka does).
+        let describable = metadata.topics.values().filter(|topic| {
+            ctx.authorize_silently(AclOperation::Describe, ResourceType::Topic, &topic.name)
+        });
+        for topic in describable {
+            let operations = topic_operations(ctx, &topic.name, operations);
             topics.push(describe(&metadata, topic, &this, operations));
         }
     } else {
+        let allow_create = request.allow_auto_topic_creation;
         for requested in request.topics.iter().flatten() {
-            let resolved = match &requested.name {
-                Some(name) => {
-                    resolve_topic_by_name(&ctx.shard, name, request.allow_auto_topic_creation).await
-                }
-                None => resolve_topic_by_id(&ctx.shard, requested.topic_id),
-            };
-            topics.push(match resolved {
-                // The snapshot after the resolution (which may have created the topic).
-                Ok(topic) => describe(&controller::metadata(&ctx.shard), &topic, &this, operations),
-                Err(error_code) => MetadataResponseTopic {
-                    error_code,
-                    name: requested.name.clone(),
-                    topic_id: requested.topic_id,
-                    is_internal: requested
-                        .name
-                        .as_deref()
-                        .is_some_and(topic_name::is_internal),
-                    topic_authorized_operations: operations,
-                    ..MetadataResponseTopic::default()
-                },
-            });
+            topics.push(requested_topic(ctx, requested, allow_create, &this, operations).await);
         }
     }
     let metadata = controller::metadata(&ctx.shard);
@@ -92,6 +79,74 @@ pub async fn handle(
         ..MetadataResponse::default()
     })
 }
+
+/// One topic the request names (or gives the id of): described, auto-created first when
+/// allowed (CREATE on the cluster or the topic), or its error. A topic the principal may not
+/// describe is TOPIC_AUTHORIZATION_FAILED, whether it exists or not (Kafka's order).
+async fn requested_topic(
+    ctx: &RequestContext,
+    requested: &MetadataRequestTopic,
+    allow_create: bool,
+    this: &ClientBroker,
+    operations: i32,
+) -> MetadataResponseTopic {
+    let resolved = match &requested.name {
+        Some(name) => match ctx.authorize_topic(AclOperation::Describe, name) {
+            Err(denied) => Err(denied),
+            Ok(()) => {
+                let exists = controller::metadata(&ctx.shard).topic(name).is_some();
+                let create = allow_create && (exists || ctx.may_create_topic(name));
+                resolve_topic_by_name(&ctx.shard, name, create).await
+            }
+        },
+        None => resolve_topic_by_id(&ctx.shard, requested.topic_id).and_then(|topic| {
+            ctx.authorize_topic(AclOperation::Describe, &topic.name)
+                .map(|()| topic)
+        }),
+    };
+    match resolved {
+        // The snapshot after the resolution (which may have created the topic).
+        Ok(topic) => {
+            let operations = topic_operations(ctx, &topic.name, operations);
+            describe(&controller::metadata(&ctx.shard), &topic, this, operations)
+        }
+        Err(error_code) => MetadataResponseTopic {
+            error_code,
+            name: requested.name.clone(),
+            topic_id: requested.topic_id,
+            is_internal: requested
+                .name
+                .as_deref()
+                .is_some_and(topic_name::is_internal),
+            topic_authorized_operations: operations,
+            ..MetadataResponseTopic::default()
+        },
+    }
+}
+
+/// `topic_authorized_operations`: `requested` as is when omitted or when the authorizer is
+/// off; else the bit of each topic operation the principal may perform (KIP-430).
+fn topic_operations(ctx: &RequestContext, name: &str, requested: i32) -> i32 {
+    if requested == AUTHORIZED_OPERATIONS_OMITTED || !ctx.authorizer_enabled() {
+        return requested;
+    }
+    TOPIC_OPERATIONS
+        .iter()
+        .filter(|operation| ctx.authorize_silently(**operation, ResourceType::Topic, name))
+        .fold(0, |bits, operation| bits | (1 << operation.code()))
+}
+
+/// The operations a topic has, in Kafka's `AclOperation` codes.
+const TOPIC_OPERATIONS: [AclOperation; 8] = [
+    AclOperation::Read,
+    AclOperation::Write,
+    AclOperation::Create,
+    AclOperation::Delete,
+    AclOperation::Alter,
+    AclOperation::Describe,
+    AclOperation::DescribeConfigs,
+    AclOperation::AlterConfigs,
+];
 
 /// Whether a request's `topics` asks for every topic, as Kafka's `MetadataRequest.isAllTopics`:
 /// null at any version (Kafka's v0 schema cannot carry null, we take it as v1+ does), or an

@@ -31,11 +31,15 @@
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+pub mod authorize;
 pub mod common;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
@@ -300,6 +304,9 @@ pub static REGISTRY: &[Handler] = &[
     handler!(alter_partition_reassignments),
     handler!(list_partition_reassignments),
     handler!(unregister_broker),
+    handler!(describe_acls),
+    handler!(create_acls),
+    handler!(delete_acls),
     handler!(api_versions),
     // ---- security ----
     handler!(sasl_handshake),

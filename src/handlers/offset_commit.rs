@@ -5,6 +5,7 @@
 //! A partition of an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION (Kafka checks its metadata
 //! cache the same way); the rest of the request still commits.
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::{ClusterMetadata, controller};
 use crate::group::api::{CommitInput, CommitPartition};
 use crate::protocol::ApiKey;
@@ -29,7 +30,13 @@ pub async fn handle(
 ) -> Result<OffsetCommitResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let metadata = controller::metadata(&ctx.shard);
-    let (errors, partitions) = known_partitions(&metadata, &request);
+    // READ on the group, then READ on each topic (Kafka's order).
+    let group_denied = ctx
+        .authorize_group(AclOperation::Read, &request.group_id)
+        .err();
+    let refusal =
+        |topic: &str| group_denied.or_else(|| ctx.authorize_topic(AclOperation::Read, topic).err());
+    let (errors, partitions) = known_partitions(&metadata, &request, &refusal);
     let committed = if partitions.is_empty() {
         Vec::new()
     } else {
@@ -85,11 +92,17 @@ pub async fn handle(
 fn known_partitions(
     metadata: &ClusterMetadata,
     request: &OffsetCommitRequest,
+    refusal: &dyn Fn(&str) -> Option<ErrorCode>,
 ) -> (Vec<Option<ErrorCode>>, Vec<CommitPartition>) {
     let mut errors = Vec::new();
     let mut partitions = Vec::new();
     for topic in &request.topics {
+        let refused = refusal(topic.name.as_str());
         for partition in &topic.partitions {
+            if refused.is_some() {
+                errors.push(refused);
+                continue;
+            }
             if !exists(metadata, topic.name.as_str(), partition.partition_index) {
                 errors.push(Some(ErrorCode::UnknownTopicOrPartition));
                 continue;

@@ -3,6 +3,7 @@
 //! connection's shard; the deletion on the group's coordinator shard.
 use super::offset_commit::exists;
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::{AclOperation, ResourceType};
 use crate::cluster::controller;
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -10,6 +11,7 @@ use crate::protocol::messages::offset_delete::{
     OffsetDeleteRequest, OffsetDeleteResponse, OffsetDeleteResponsePartition,
     OffsetDeleteResponseTopic,
 };
+use std::collections::HashMap;
 
 pub const API_KEY: ApiKey = ApiKey::OffsetDelete;
 pub const VERSION_MIN: i16 = 0;
@@ -20,14 +22,35 @@ pub const VERSION_MAX: i16 = 0;
 ///
 /// # Panics
 /// When called for another API (dispatch routes by key).
+/// Whether the principal may READ each topic the request names (Kafka's check per topic).
+fn readable_topics(ctx: &RequestContext, request: &OffsetDeleteRequest) -> HashMap<String, bool> {
+    request
+        .topics
+        .iter()
+        .map(|topic| {
+            let name = topic.name.to_string();
+            let allowed = ctx.authorize(AclOperation::Read, ResourceType::Topic, &name);
+            (name, allowed)
+        })
+        .collect()
+}
+
 pub async fn handle(
     ctx: &mut RequestContext,
     request: OffsetDeleteRequest,
 ) -> Result<OffsetDeleteResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    if let Err(error_code) = ctx.authorize_group(AclOperation::Delete, &request.group_id) {
+        return Ok(OffsetDeleteResponse {
+            error_code,
+            ..OffsetDeleteResponse::default()
+        });
+    }
     let metadata = controller::metadata(&ctx.shard);
+    let readable = readable_topics(ctx, &request);
+    let may_read = |name: &str| readable.get(name).copied().unwrap_or(false);
     let mut known = Vec::new();
-    for topic in &request.topics {
+    for topic in request.topics.iter().filter(|t| may_read(t.name.as_str())) {
         for partition in &topic.partitions {
             if exists(&metadata, topic.name.as_str(), partition.partition_index) {
                 known.push((topic.name.to_string(), partition.partition_index));
@@ -66,8 +89,9 @@ pub async fn handle(
                 .iter()
                 .map(|partition| OffsetDeleteResponsePartition {
                     partition_index: partition.partition_index,
-                    error_code: if exists(&metadata, topic.name.as_str(), partition.partition_index)
-                    {
+                    error_code: if !may_read(topic.name.as_str()) {
+                        ErrorCode::TopicAuthorizationFailed
+                    } else if exists(&metadata, topic.name.as_str(), partition.partition_index) {
                         deleted.next().unwrap_or(ErrorCode::UnknownServerError)
                     } else {
                         ErrorCode::UnknownTopicOrPartition

@@ -4,6 +4,7 @@
 //!
 //! A partition without a commit answers offset −1, metadata "" and no error, as Kafka does.
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::{AclOperation, ResourceType};
 use crate::group::{self, api::TopicOffsets};
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -75,7 +76,43 @@ pub async fn handle(
     })
 }
 
+/// A topic's offsets and the error each of its partitions carries.
+type Answered = (TopicOffsets, ErrorCode);
+
+/// The group's committed offsets: DESCRIBE on the group first (else
+/// GROUP_AUTHORIZATION_FAILED); topics the principal may not describe are left out of an
+/// all-topics fetch and answered TOPIC_AUTHORIZATION_FAILED, without offsets, when named.
 async fn fetch(
+    ctx: &RequestContext,
+    group_id: String,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Result<Vec<Answered>, ErrorCode>, HandlerError> {
+    if let Err(denied) = ctx.authorize_group(AclOperation::Describe, &group_id) {
+        return Ok(Err(denied));
+    }
+    let all_topics = topics.is_none();
+    let result = fetch_from_coordinator(ctx, group_id, topics).await?;
+    Ok(result.map(|offsets| {
+        offsets
+            .into_iter()
+            .filter_map(|(name, partitions)| {
+                if ctx.authorize(AclOperation::Describe, ResourceType::Topic, &name) {
+                    Some(((name, partitions), ErrorCode::None))
+                } else if all_topics {
+                    None
+                } else {
+                    let hidden = partitions.into_iter().map(|(index, _)| (index, None));
+                    Some((
+                        (name, hidden.collect()),
+                        ErrorCode::TopicAuthorizationFailed,
+                    ))
+                }
+            })
+            .collect()
+    }))
+}
+
+async fn fetch_from_coordinator(
     ctx: &RequestContext,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
@@ -95,7 +132,7 @@ async fn fetch(
     Ok(result.and_then(|result| result))
 }
 
-fn old_topic((name, partitions): TopicOffsets) -> OffsetFetchResponseTopic {
+fn old_topic(((name, partitions), error_code): Answered) -> OffsetFetchResponseTopic {
     OffsetFetchResponseTopic {
         name: name.into(),
         partitions: partitions
@@ -107,14 +144,14 @@ fn old_topic((name, partitions): TopicOffsets) -> OffsetFetchResponseTopic {
                     committed_offset: offset,
                     committed_leader_epoch: epoch,
                     metadata: Some(metadata),
-                    error_code: ErrorCode::None,
+                    error_code,
                 }
             })
             .collect(),
     }
 }
 
-fn new_topic((name, partitions): TopicOffsets) -> OffsetFetchResponseTopics {
+fn new_topic(((name, partitions), error_code): Answered) -> OffsetFetchResponseTopics {
     OffsetFetchResponseTopics {
         name: name.into(),
         partitions: partitions
@@ -126,7 +163,7 @@ fn new_topic((name, partitions): TopicOffsets) -> OffsetFetchResponseTopics {
                     committed_offset: offset,
                     committed_leader_epoch: epoch,
                     metadata: Some(metadata),
-                    error_code: ErrorCode::None,
+                    error_code,
                 }
             })
             .collect(),

@@ -19,6 +19,7 @@
 //! (-1, -2) read the same end offsets a follower would.
 use super::common::{per_owning_shard, served_key, storage_error_code};
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::{AclOperation, ResourceType};
 use crate::cluster::controller;
 use crate::protocol::messages::offset_for_leader_epoch::{
     EpochEndOffset, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
@@ -39,6 +40,17 @@ const UNDEFINED_EPOCH_OFFSET: i64 = -1;
 /// Only when an owning shard stopped (shutdown).
 /// # Panics
 /// When dispatched for another API key (a registry error).
+/// A follower (replica id ≥ 0) needs CLUSTER_ACTION, a client DESCRIBE on the topic; Kafka
+/// answers both with TOPIC_AUTHORIZATION_FAILED per partition.
+fn denied_by_acl(ctx: &RequestContext, replica_id: i32, topic: &str) -> Option<ErrorCode> {
+    let allowed = if replica_id >= 0 {
+        ctx.authorize_cluster(AclOperation::ClusterAction)
+    } else {
+        ctx.authorize(AclOperation::Describe, ResourceType::Topic, topic)
+    };
+    (!allowed).then_some(ErrorCode::TopicAuthorizationFailed)
+}
+
 pub async fn handle(
     ctx: &mut RequestContext,
     request: OffsetForLeaderEpochRequest,
@@ -51,11 +63,15 @@ pub async fn handle(
     let mut plan = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let found = metadata.topic(&topic.topic).cloned();
+        let denied = denied_by_acl(ctx, request.replica_id, &topic.topic);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in topic.partitions {
             let index = partition.partition;
             let epoch = partition.current_leader_epoch;
-            let served = served_key(&metadata, found.as_deref(), index, ctx.node_id(), epoch);
+            let served = match denied {
+                Some(code) => Err(code),
+                None => served_key(&metadata, found.as_deref(), index, ctx.node_id(), epoch),
+            };
             let answered = match served {
                 Ok(key) => {
                     lookups.push((key, partition.leader_epoch));

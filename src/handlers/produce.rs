@@ -32,13 +32,14 @@ use super::common::{
 };
 use super::{HandlerError, RequestContext};
 use crate::broker::Shard;
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::cluster::{ClusterMetadata, TopicMetadata};
 use crate::limits;
 use crate::protocol::StrBytes;
 use crate::protocol::messages::produce::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse, ProduceRequest,
-    ProduceResponse, TopicProduceResponse,
+    ProduceResponse, TopicProduceData, TopicProduceResponse,
 };
 use crate::protocol::record_batch::{BatchError, BatchSplitter};
 use crate::protocol::{ApiKey, ErrorCode};
@@ -75,6 +76,30 @@ enum Outcome {
     Pending { shard: usize, position: usize },
 }
 
+/// The topic `topic_data` names (by id from v13), if the principal may WRITE to it; a topic
+/// by name that does not exist is auto-created when allowed (CREATE), and `metadata` is then
+/// the snapshot with it, so its partitions resolve.
+async fn resolve_writable(
+    ctx: &RequestContext,
+    topic_data: &TopicProduceData,
+    metadata: &mut Arc<ClusterMetadata>,
+) -> Result<Arc<TopicMetadata>, ErrorCode> {
+    if ctx.api_version >= 13 {
+        let topic = resolve_topic_by_id(&ctx.shard, topic_data.topic_id)?;
+        return ctx
+            .authorize_topic(AclOperation::Write, &topic.name)
+            .map(|()| topic);
+    }
+    ctx.authorize_topic(AclOperation::Write, &topic_data.name)?;
+    if let Some(topic) = metadata.topic(&topic_data.name) {
+        return Ok(Arc::clone(topic));
+    }
+    let create = ctx.may_create_topic(&topic_data.name);
+    let created = resolve_topic_by_name(&ctx.shard, &topic_data.name, create).await;
+    *metadata = controller::metadata(&ctx.shard);
+    created
+}
+
 /// # Errors
 /// Only when an owning shard stopped (shutdown).
 pub async fn handle(
@@ -96,16 +121,7 @@ pub async fn handle(
             topic_id: topic_data.topic_id,
             partition_responses: Vec::with_capacity(topic_data.partition_data.len()),
         });
-        let topic = if ctx.api_version >= 13 {
-            resolve_topic_by_id(&ctx.shard, topic_data.topic_id)
-        } else if let Some(topic) = metadata.topic(&topic_data.name) {
-            Ok(Arc::clone(topic))
-        } else {
-            let created = resolve_topic_by_name(&ctx.shard, &topic_data.name, true).await;
-            // The snapshot with the created topic, so its partitions resolve.
-            metadata = controller::metadata(&ctx.shard);
-            created
-        };
+        let topic = resolve_writable(ctx, &topic_data, &mut metadata).await;
         for partition in topic_data.partition_data {
             let partition_index = partition.index;
             let outcome = plan_partition(

@@ -2,6 +2,7 @@
 //! follower's answer waits for the leader's (long poll, bounded by its rebalance timeout).
 //! Runs on the connection's shard and waits on the group's coordinator shard.
 use super::{HandlerError, RequestContext, group_routing};
+use crate::cluster::acls::AclOperation;
 use crate::group::state::SyncInput;
 use crate::protocol::ApiKey;
 use crate::protocol::error_code::ErrorCode;
@@ -22,6 +23,9 @@ pub async fn handle(
     request: SyncGroupRequest,
 ) -> Result<SyncGroupResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    if let Err(denied) = ctx.authorize_group(AclOperation::Read, &request.group_id) {
+        return Ok(error_response(denied));
+    }
     if request.group_id.is_empty() {
         return Ok(error_response(ErrorCode::InvalidGroupId));
     }

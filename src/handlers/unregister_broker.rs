@@ -7,6 +7,7 @@
 //! partitions keep naming it until a reassignment moves them (`cluster drain` first). A broker
 //! process still running registers again at its next heartbeat, as in Kafka.
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
 use crate::protocol::messages::unregister_broker::{
     UnregisterBrokerRequest, UnregisterBrokerResponse,
@@ -26,6 +27,13 @@ pub async fn handle(
     request: UnregisterBrokerRequest,
 ) -> Result<UnregisterBrokerResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    if !ctx.authorize_cluster(AclOperation::Alter) {
+        return Ok(UnregisterBrokerResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::ClusterAuthorizationFailed,
+            error_message: None,
+        });
+    }
     let (error_code, error_message) =
         match controller::unregister_broker(&ctx.shard, request.broker_id).await {
             Ok(()) => (ErrorCode::None, None),

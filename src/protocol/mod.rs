@@ -78,6 +78,9 @@ pub enum ApiKey {
     DeleteRecords = 21,
     InitProducerId = 22,
     OffsetForLeaderEpoch = 23,
+    DescribeAcls = 29,
+    CreateAcls = 30,
+    DeleteAcls = 31,
     DescribeConfigs = 32,
     AlterConfigs = 33,
     DescribeLogDirs = 35,
@@ -98,7 +101,7 @@ pub enum ApiKey {
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 36] = [
+    pub const ALL: [ApiKey; 39] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -119,6 +122,9 @@ impl ApiKey {
         Self::DeleteRecords,
         Self::InitProducerId,
         Self::OffsetForLeaderEpoch,
+        Self::DescribeAcls,
+        Self::CreateAcls,
+        Self::DeleteAcls,
         Self::DescribeConfigs,
         Self::AlterConfigs,
         Self::DescribeLogDirs,

@@ -18,13 +18,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 use super::messages::{
     alter_configs, alter_partition_reassignments, alter_user_scram_credentials, api_versions,
-    create_partitions, create_topics, delete_groups, delete_records, delete_topics,
-    describe_cluster, describe_configs, describe_groups, describe_log_dirs, describe_quorum,
-    describe_user_scram_credentials, elect_leaders, fetch, find_coordinator, heartbeat,
-    incremental_alter_configs, init_producer_id, join_group, leave_group, list_groups,
-    list_offsets, list_partition_reassignments, metadata, offset_commit, offset_delete,
-    offset_fetch, offset_for_leader_epoch, produce, sasl_authenticate, sasl_handshake, sync_group,
-    unregister_broker,
+    create_acls, create_partitions, create_topics, delete_acls, delete_groups, delete_records,
+    delete_topics, describe_acls, describe_cluster, describe_configs, describe_groups,
+    describe_log_dirs, describe_quorum, describe_user_scram_credentials, elect_leaders, fetch,
+    find_coordinator, heartbeat, incremental_alter_configs, init_producer_id, join_group,
+    leave_group, list_groups, list_offsets, list_partition_reassignments, metadata, offset_commit,
+    offset_delete, offset_fetch, offset_for_leader_epoch, produce, sasl_authenticate,
+    sasl_handshake, sync_group, unregister_broker,
 };
 use super::primitives::{StrBytes, Tolerated, Uuid, Version};
 use super::{ApiKey, DecodeError, DecodeErrorKind, ErrorCode, Message};
@@ -426,6 +426,9 @@ api_codecs! {
     init_producer_id::InitProducerIdRequest => init_producer_id::InitProducerIdResponse,
     offset_for_leader_epoch::OffsetForLeaderEpochRequest
         => offset_for_leader_epoch::OffsetForLeaderEpochResponse,
+    describe_acls::DescribeAclsRequest => describe_acls::DescribeAclsResponse,
+    create_acls::CreateAclsRequest => create_acls::CreateAclsResponse,
+    delete_acls::DeleteAclsRequest => delete_acls::DeleteAclsResponse,
     describe_configs::DescribeConfigsRequest => describe_configs::DescribeConfigsResponse,
     alter_configs::AlterConfigsRequest => alter_configs::AlterConfigsResponse,
     describe_log_dirs::DescribeLogDirsRequest => describe_log_dirs::DescribeLogDirsResponse,

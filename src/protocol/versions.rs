@@ -58,6 +58,11 @@ pub const fn range(key: ApiKey) -> VersionRange {
         // we do not implement 2PC, and clients negotiate down to v5.
         ApiKey::InitProducerId => r(0, 5, 2),
         ApiKey::OffsetForLeaderEpoch => r(2, 4, 4),
+        // Kafka 4 dropped CreateAcls/DeleteAcls v0–1 and DescribeAcls v0 (KIP-896); librdkafka
+        // asks for v0–1, so the codec keeps them (v0 lacks only the pattern type: LITERAL).
+        ApiKey::DescribeAcls => r(0, 3, 2),
+        ApiKey::CreateAcls => r(0, 3, 2),
+        ApiKey::DeleteAcls => r(0, 3, 2),
         ApiKey::DescribeConfigs => r(1, 4, 4),
         // Kafka 4 keeps all three (KIP-896 removed no AlterConfigs version).
         ApiKey::AlterConfigs => r(0, 2, 2),

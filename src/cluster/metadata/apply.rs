@@ -79,6 +79,12 @@ impl ClusterMetadata {
             MetadataRecord::BrokerConfigsSet { configs } => {
                 self.broker_configs.clone_from(configs);
             }
+            MetadataRecord::AclCreated { acl_id, binding } => {
+                Arc::make_mut(&mut self.acls).insert(*acl_id, binding.clone())?;
+            }
+            MetadataRecord::AclRemoved { acl_id } => {
+                Arc::make_mut(&mut self.acls).remove(*acl_id)?;
+            }
             other => self.apply_cluster_record(other)?,
         }
         self.version = version + 1;
@@ -117,7 +123,16 @@ impl ClusterMetadata {
                 configs: self.broker_configs.clone(),
             });
         }
+        records.extend(
+            self.acls
+                .iter()
+                .map(|(acl_id, binding)| MetadataRecord::AclCreated {
+                    acl_id,
+                    binding: binding.clone(),
+                }),
+        );
         let bound = 2 * self.brokers.len()
+            + self.acls.len()
             + self.producer_id_blocks.len()
             + self.topics.len()
             + self.recorded_partition_count()
@@ -188,8 +203,10 @@ impl ClusterMetadata {
             | MetadataRecord::TopicRemoved { .. }
             | MetadataRecord::PartitionsAdded { .. }
             | MetadataRecord::TopicConfigsSet { .. }
-            | MetadataRecord::BrokerConfigsSet { .. } => {
-                unreachable!("topic records are applied by apply_in_place")
+            | MetadataRecord::BrokerConfigsSet { .. }
+            | MetadataRecord::AclCreated { .. }
+            | MetadataRecord::AclRemoved { .. } => {
+                unreachable!("topic and ACL records are applied by apply_in_place")
             }
         }
         Ok(())

@@ -51,6 +51,7 @@ pub use store::{
     decode_snapshot, encode_snapshot,
 };
 
+use super::acls::{AclError, AclTable};
 use super::configs::ConfigError;
 use super::quorum::QuorumError;
 use super::topic_name::TopicNameError;
@@ -97,6 +98,8 @@ pub struct ClusterMetadata {
     producer_id_blocks: BTreeMap<i32, ProducerIdBlock>,
     /// SCRAM credentials by user, then mechanism (`scram_credentials.rs`); no empty inner map.
     scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// The ACLs (`AclCreated` / `AclRemoved`); shared until an ACL record changes them.
+    acls: Arc<AclTable>,
 }
 
 /// Why a metadata change is refused or failed. Each maps to one Kafka error code in the
@@ -140,6 +143,9 @@ pub enum MetadataError {
     /// A broker, partition or producer-id record or decision is refused.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// An ACL record or CreateAcls/DeleteAcls decision is refused.
+    #[error(transparent)]
+    Acl(#[from] AclError),
     /// The active controller (another broker) refused or failed a forwarded change: its
     /// error code and message, as it would have answered the client itself.
     #[error("{message}")]
@@ -187,6 +193,7 @@ impl MetadataError {
             // the restarted (or, in a cluster, the next) controller.
             Self::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
             Self::Cluster(error) => error.error_code(),
+            Self::Acl(error) => error.error_code(),
             Self::Forwarded { code, .. } => *code,
             Self::InvalidScramCredential(_) => ErrorCode::UnacceptableCredential,
             Self::ScramCredentialNotFound { .. } => ErrorCode::ResourceNotFound,
@@ -389,6 +396,7 @@ impl ClusterMetadata {
             producer_id_next: 0,
             producer_id_blocks: BTreeMap::new(),
             scram_credentials: BTreeMap::new(),
+            acls: Arc::default(),
         }
     }
 
@@ -435,6 +443,13 @@ impl ClusterMetadata {
         self.check_broker_invariants();
         self.check_partition_invariants();
         self.check_scram_invariants();
+        self.acls.check_invariants();
+    }
+
+    /// The ACLs the cluster holds.
+    #[must_use]
+    pub fn acls(&self) -> &AclTable {
+        &self.acls
     }
 
     /// Recorded partitions across all topics.

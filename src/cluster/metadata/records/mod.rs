@@ -28,20 +28,24 @@
 //! ProducerIdBlock 12 v0 [node_id:i32][first:i64][size:i32]
 //! ScramCredential 13 v0 [user:str][mechanism:u8][present:u8] present → [salt:bytes]
 //!                      [iterations:i32][stored_key:bytes][server_key:bytes] (absent: delete)
+//! AclCreated     14 v0 [acl_id:16][resource_type:i8][pattern_type:i8][resource_name:str]
+//!                      [principal:str][host:str][operation:i8][permission:i8]   (Kafka's codes)
+//! AclRemoved     15 v0 [acl_id:16]
 //! str               [length:u32][UTF-8 bytes]
 //! bytes             [length:u32][bytes]
 //! opt_str           [present:u8 = 0] | [present:u8 = 1][str]
 //! ids               [count:u32] count × [node_id:i32]
 //! map               [count:u32] count × [name:str][value:str], names strictly ascending
 //! ```
-//! Numbers are assigned when a record is added and never reused (CLUSTER.md's `Config`,
-//! `ScramCredential`, `Acl`, `ClientQuota` take 13..). The encoding is canonical (maps sorted,
+//! Numbers are assigned when a record is added and never reused (13 is `ScramCredential`'s,
+//! 16 is reserved for client quotas). The encoding is canonical (maps sorted,
 //! flags 0 or 1, no padding), so `encode(decode(b)) == b`.
 //!
 //! Pure code; runs wherever records are encoded or decoded (shard 0 today).
 use super::brokers::{BrokerRegistration, Listener, ProducerIdBlock};
 use super::partitions::{PartitionDelta, PartitionState};
 use super::scram_credentials::{self, ScramCredential, ScramMechanism};
+use crate::cluster::acls::AclBinding;
 use crate::limits::METADATA_RECORD_SIZE_MAX;
 use crate::protocol::Uuid;
 use std::collections::BTreeMap;
@@ -107,6 +111,10 @@ pub enum MetadataRecord {
         mechanism: ScramMechanism,
         credential: Option<ScramCredential>,
     },
+    /// A new ACL under a fresh id (Kafka's AccessControlEntryRecord).
+    AclCreated { acl_id: Uuid, binding: AclBinding },
+    /// The ACL with `acl_id` is gone (Kafka's RemoveAccessControlEntryRecord).
+    AclRemoved { acl_id: Uuid },
 }
 
 /// The type byte of a record. Part of the on-disk format: never renumber.
@@ -126,6 +134,8 @@ pub enum RecordType {
     PartitionChange = 11,
     ProducerIdBlock = 12,
     ScramCredential = 13,
+    AclCreated = 14,
+    AclRemoved = 15,
 }
 
 impl RecordType {
@@ -145,6 +155,8 @@ impl RecordType {
             11 => Some(Self::PartitionChange),
             12 => Some(Self::ProducerIdBlock),
             13 => Some(Self::ScramCredential),
+            14 => Some(Self::AclCreated),
+            15 => Some(Self::AclRemoved),
             _ => None,
         }
     }
@@ -165,7 +177,9 @@ impl RecordType {
             | Self::Partition
             | Self::PartitionChange
             | Self::ProducerIdBlock
-            | Self::ScramCredential => 0,
+            | Self::ScramCredential
+            | Self::AclCreated
+            | Self::AclRemoved => 0,
         }
     }
 }
@@ -197,6 +211,12 @@ pub enum RecordDecodeError {
     TrailingBytes { count: usize },
     #[error("flag byte {value:#04x} at offset {offset} has bits that mean nothing")]
     InvalidFlags { offset: usize, value: u8 },
+    #[error("ACL {field} code {code} at offset {offset} is unknown")]
+    InvalidAclCode {
+        offset: usize,
+        field: &'static str,
+        code: i8,
+    },
 }
 
 impl MetadataRecord {
@@ -216,6 +236,8 @@ impl MetadataRecord {
             Self::PartitionChange { .. } => RecordType::PartitionChange,
             Self::ProducerIdBlock(_) => RecordType::ProducerIdBlock,
             Self::ScramCredential { .. } => RecordType::ScramCredential,
+            Self::AclCreated { .. } => RecordType::AclCreated,
+            Self::AclRemoved { .. } => RecordType::AclRemoved,
         }
     }
 
@@ -242,6 +264,8 @@ impl MetadataRecord {
             Self::ScramCredential {
                 user, credential, ..
             } => scram_credentials::record_body_size(user, credential.as_ref()),
+            Self::AclCreated { binding, .. } => ID + acl_binding_size(binding),
+            Self::AclRemoved { .. } => ID,
         };
         HEADER + body
     }
@@ -337,6 +361,11 @@ impl MetadataRecord {
                 mechanism,
                 credential,
             } => scram_credentials::put_record_body(out, user, *mechanism, credential.as_ref()),
+            Self::AclCreated { acl_id, binding } => {
+                out.extend_from_slice(&acl_id.0);
+                put_acl_binding(out, binding);
+            }
+            Self::AclRemoved { acl_id } => out.extend_from_slice(&acl_id.0),
             Self::TopicCreated { .. }
             | Self::TopicRemoved { .. }
             | Self::PartitionsAdded { .. }
@@ -437,5 +466,12 @@ fn decode_v0(
             size: reader.i32()?,
         }),
         RecordType::ScramCredential => scram_credentials::decode_record_body(reader)?,
+        RecordType::AclCreated => MetadataRecord::AclCreated {
+            acl_id: reader.uuid()?,
+            binding: reader.acl_binding()?,
+        },
+        RecordType::AclRemoved => MetadataRecord::AclRemoved {
+            acl_id: reader.uuid()?,
+        },
     })
 }

@@ -1,5 +1,8 @@
 //! Tests of the record encoding: layouts, round trips, truncations, refusals, properties.
 use super::*;
+use crate::cluster::acls::{
+    AccessControlEntry, AclOperation, AclPermission, PatternType, ResourcePattern, ResourceType,
+};
 use proptest::prelude::*;
 
 fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -93,7 +96,77 @@ pub(in crate::cluster) fn cluster_records() -> Vec<MetadataRecord> {
             node_id: 2,
             broker_epoch: 0,
         },
+        MetadataRecord::AclCreated {
+            acl_id: Uuid([9; 16]),
+            binding: acl("orders", PatternType::Literal, AclPermission::Allow),
+        },
+        MetadataRecord::AclCreated {
+            acl_id: Uuid([10; 16]),
+            binding: acl("ord", PatternType::Prefixed, AclPermission::Deny),
+        },
+        MetadataRecord::AclRemoved {
+            acl_id: Uuid([9; 16]),
+        },
     ]
+}
+
+/// A topic READ ACL for `User:alice` from any host.
+pub(in crate::cluster) fn acl(
+    name: &str,
+    pattern_type: PatternType,
+    permission: AclPermission,
+) -> AclBinding {
+    AclBinding {
+        pattern: ResourcePattern {
+            resource_type: ResourceType::Topic,
+            pattern_type,
+            name: name.into(),
+        },
+        entry: AccessControlEntry {
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Read,
+            permission,
+        },
+    }
+}
+
+#[test]
+fn byte_layout_of_an_acl_creation() {
+    let record = MetadataRecord::AclCreated {
+        acl_id: Uuid([1; 16]),
+        binding: AclBinding {
+            pattern: ResourcePattern {
+                resource_type: ResourceType::Group,
+                pattern_type: PatternType::Prefixed,
+                name: "g".into(),
+            },
+            entry: AccessControlEntry {
+                principal: "U:a".into(),
+                host: "*".into(),
+                operation: AclOperation::Describe,
+                permission: AclPermission::Deny,
+            },
+        },
+    };
+    let mut expected = vec![14, 0];
+    expected.extend_from_slice(&[1; 16]);
+    #[rustfmt::skip]
+    expected.extend_from_slice(&[
+        3, 4,                   // GROUP, PREFIXED
+        0, 0, 0, 1, b'g',       // resource name
+        0, 0, 0, 3, b'U', b':', b'a',
+        0, 0, 0, 1, b'*',       // host
+        8, 2,                   // DESCRIBE, DENY
+    ]);
+    assert_eq!(record.to_bytes(), expected);
+    let mut bad = expected.clone();
+    let last = bad.len() - 1;
+    bad[last] = 1; // ANY is not a permission an ACL can hold
+    assert!(matches!(
+        MetadataRecord::decode(&bad),
+        Err(RecordDecodeError::InvalidAclCode { code: 1, .. })
+    ));
 }
 
 #[test]
@@ -345,7 +418,7 @@ fn arbitrary_cluster_record() -> impl Strategy<Value = MetadataRecord> {
                 state,
             }
         }),
-        (id, any::<i32>(), arbitrary_delta()).prop_map(|(topic_id, partition, delta)| {
+        (id.clone(), any::<i32>(), arbitrary_delta()).prop_map(|(topic_id, partition, delta)| {
             MetadataRecord::PartitionChange {
                 topic_id,
                 partition,
@@ -359,6 +432,23 @@ fn arbitrary_cluster_record() -> impl Strategy<Value = MetadataRecord> {
                 size,
             })
         }),
+        (id.clone(), "[a-z*]{0,4}", any::<bool>(), any::<bool>()).prop_map(
+            |(acl_id, name, prefixed, deny)| {
+                let pattern_type = if prefixed {
+                    PatternType::Prefixed
+                } else {
+                    PatternType::Literal
+                };
+                let permission = if deny {
+                    AclPermission::Deny
+                } else {
+                    AclPermission::Allow
+                };
+                let binding = acl(&name, pattern_type, permission);
+                MetadataRecord::AclCreated { acl_id, binding }
+            }
+        ),
+        id.prop_map(|acl_id| MetadataRecord::AclRemoved { acl_id }),
     ]
 }
 

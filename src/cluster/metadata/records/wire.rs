@@ -2,6 +2,9 @@
 //! every decode goes through (lengths checked against the bytes left before any allocation).
 //! Pure code.
 use super::*;
+use crate::cluster::acls::{
+    AccessControlEntry, AclOperation, AclPermission, PatternType, ResourcePattern, ResourceType,
+};
 
 /// Bits of a `PartitionChange`'s `fields` byte, in encoding order.
 pub(in crate::cluster::metadata) const DELTA_LEADER: u8 = 1;
@@ -145,6 +148,25 @@ pub(in crate::cluster::metadata) fn put_delta(out: &mut Vec<u8>, delta: &Partiti
     for ids in lists.iter().filter_map(|(_, ids)| *ids) {
         put_ids(out, ids);
     }
+}
+
+pub(in crate::cluster::metadata) fn acl_binding_size(binding: &AclBinding) -> usize {
+    let strings = [
+        &binding.pattern.name,
+        &binding.entry.principal,
+        &binding.entry.host,
+    ];
+    4 + strings.iter().map(|text| string_size(text)).sum::<usize>()
+}
+
+pub(in crate::cluster::metadata) fn put_acl_binding(out: &mut Vec<u8>, binding: &AclBinding) {
+    out.extend_from_slice(&binding.pattern.resource_type.code().to_be_bytes());
+    out.extend_from_slice(&binding.pattern.pattern_type.code().to_be_bytes());
+    put_string(out, &binding.pattern.name);
+    put_string(out, &binding.entry.principal);
+    put_string(out, &binding.entry.host);
+    out.extend_from_slice(&binding.entry.operation.code().to_be_bytes());
+    out.extend_from_slice(&binding.entry.permission.code().to_be_bytes());
 }
 
 pub(in crate::cluster::metadata) fn put_map(out: &mut Vec<u8>, map: &BTreeMap<String, String>) {
@@ -307,6 +329,42 @@ impl<'a> Reader<'a> {
             leader_epoch,
             partition_epoch,
         })
+    }
+
+    /// One of Kafka's ACL enum codes, decoded by `from_code`.
+    fn acl_code<T>(
+        &mut self,
+        field: &'static str,
+        from_code: fn(i8) -> Option<T>,
+    ) -> Result<T, RecordDecodeError> {
+        let offset = self.offset;
+        let code = i8::from_be_bytes(self.array()?);
+        from_code(code).ok_or(RecordDecodeError::InvalidAclCode {
+            offset,
+            field,
+            code,
+        })
+    }
+
+    pub(in crate::cluster::metadata) fn acl_binding(
+        &mut self,
+    ) -> Result<AclBinding, RecordDecodeError> {
+        let resource_type = self.acl_code("resource type", ResourceType::from_code)?;
+        let pattern_type = self.acl_code("pattern type", PatternType::from_code)?;
+        let pattern = ResourcePattern {
+            resource_type,
+            pattern_type,
+            name: self.string()?,
+        };
+        let principal = self.string()?;
+        let host = self.string()?;
+        let entry = AccessControlEntry {
+            principal,
+            host,
+            operation: self.acl_code("operation", AclOperation::from_code)?,
+            permission: self.acl_code("permission", AclPermission::from_code)?,
+        };
+        Ok(AclBinding { pattern, entry })
     }
 
     pub(in crate::cluster::metadata) fn uuid(&mut self) -> Result<Uuid, RecordDecodeError> {
