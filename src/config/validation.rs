@@ -3,10 +3,11 @@
 //! `limits.rs`, each address resolved, the first invalid value refused with its key's name.
 //! Runs in `main` before any shard exists (blocking DNS lookups are fine here).
 use super::ConfigError;
+use super::listeners::{self, ListenerConfig, ListenerKeys, TlsConfig};
 use super::schema::{
     AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Config, ConfigFile, DATA_DIR_DEFAULT, FetchMode,
-    GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, LeaderBalance, Limits,
-    LimitsFile, ShardsFile, SocketFile, Tuning,
+    GroupConfig, GroupsFile, IoUringFile, LOG_LEVEL_DEFAULT, LeaderBalance, Limits, LimitsFile,
+    ShardsFile, SocketFile, Tuning,
 };
 use super::{QuorumVoter as Voter, parse_quorum_voters};
 use crate::limits;
@@ -27,6 +28,14 @@ impl Config {
     pub fn validate(file: ConfigFile, available_cpus: &[usize]) -> Result<Self, ConfigError> {
         assert!(!available_cpus.is_empty(), "no cpus available");
         let listeners = validate_listeners(&file)?;
+        let primary = listeners
+            .listeners
+            .first()
+            .cloned()
+            .ok_or(ConfigError::BadListener {
+                value: String::new(),
+                reason: "no listener".to_owned(),
+            })?;
         let node_id = file.node_id.unwrap_or(0);
         check_range("node_id", node_id, 0, i32::MAX)?;
         let auto_create_partitions = file
@@ -68,9 +77,11 @@ impl Config {
             replication_throttle_bytes_per_sec: validate_replication_throttle(
                 file.replication_throttle_bytes_per_sec,
             )?,
-            listen: listeners.listen,
+            listen: primary.address,
+            advertise: primary.advertise.clone(),
             metrics_listen: listeners.metrics_listen,
-            advertise: listeners.advertise,
+            tls: listeners.tls,
+            listeners: listeners.listeners,
             data_dir: file
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)),
@@ -207,51 +218,36 @@ fn validate_snapshot_entries(entries: Option<u64>) -> Result<u64, ConfigError> {
     Ok(entries)
 }
 
-/// The addresses of a config: the listener every shard binds, the metrics listener, and what
-/// clients are told.
+/// The addresses of a config: the listeners every shard binds (the primary one first), the
+/// metrics listener, and the TLS settings of the TLS listeners.
 struct Listeners {
-    listen: SocketAddr,
+    listeners: Vec<ListenerConfig>,
+    tls: Option<TlsConfig>,
     metrics_listen: Option<SocketAddr>,
-    advertise: Advertised,
 }
 
 fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
-    let listen_text = file
-        .listen
-        .clone()
-        .unwrap_or_else(|| LISTEN_DEFAULT.to_owned());
-    let listen = resolve("listen", &listen_text)?;
-    if listen.port() == 0 {
-        // Each shard would get its own ephemeral port: SO_REUSEPORT needs one fixed port.
-        return Err(ConfigError::BadAddress {
-            field: "listen",
-            value: listen_text,
-            reason: "port 0 cannot be shared by the shards".to_owned(),
-        });
-    }
-    let advertise = match &file.advertise {
-        Some(text) => split_host_port("advertise", text)?,
-        // Clients cannot connect to 0.0.0.0 or ::; Kafka refuses this too.
-        None if listen.ip().is_unspecified() => {
-            return Err(ConfigError::BadAddress {
-                field: "advertise",
-                value: String::new(),
-                reason: "required when listening on a wildcard address".to_owned(),
-            });
-        }
-        None => Advertised {
-            host: listen.ip().to_string(),
-            port: listen.port(),
-        },
+    let keys = ListenerKeys {
+        listen: file.listen.as_deref(),
+        listeners: file.listeners.as_deref(),
+        advertise: file.advertise.as_deref(),
+        advertised_listeners: file.advertised_listeners.as_deref(),
+        protocol_map: file.listener_security_protocol_map.as_deref(),
+        tls_cert: file.tls.cert.as_ref(),
+        tls_key: file.tls.key.as_ref(),
+        tls_client_ca: file.tls.client_ca.as_ref(),
+        ssl_client_auth: file.tls.client_auth.as_deref(),
     };
+    let listeners = listeners::validate_listeners(&keys, resolve)?;
+    let tls = listeners::validate_tls(&keys, &listeners)?;
     let metrics_listen = match &file.metrics_listen {
         Some(text) => Some(resolve("metrics_listen", text)?),
         None => None,
     };
     Ok(Listeners {
-        listen,
+        listeners,
+        tls,
         metrics_listen,
-        advertise,
     })
 }
 
@@ -469,7 +465,7 @@ fn resolve(field: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(|| bad("resolves to no address".to_owned()))
 }
 
-fn split_host_port(field: &'static str, text: &str) -> Result<Advertised, ConfigError> {
+pub(super) fn split_host_port(field: &'static str, text: &str) -> Result<Advertised, ConfigError> {
     let bad = |reason: &str| ConfigError::BadAddress {
         field,
         value: text.to_owned(),

@@ -12,63 +12,11 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-/// A listener's security protocol, as Kafka names it (`listener.security.protocol.map`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub enum SecurityProtocol {
-    /// No TLS, no authentication: every connection is `User:ANONYMOUS`.
-    #[default]
-    Plaintext,
-    /// TLS; the principal comes from the client certificate (mTLS) or is ANONYMOUS.
-    Ssl,
-    /// SASL over plain TCP.
-    SaslPlaintext,
-    /// SASL over TLS.
-    SaslSsl,
-}
+/// A listener's security protocol, as Kafka names it; defined in `config` (the layer that
+/// parses listeners), re-exported here where the rest of security reads it.
+pub use crate::config::SecurityProtocol;
 
-impl SecurityProtocol {
-    /// Kafka's name for it, e.g. `SASL_SSL`.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Plaintext => "PLAINTEXT",
-            Self::Ssl => "SSL",
-            Self::SaslPlaintext => "SASL_PLAINTEXT",
-            Self::SaslSsl => "SASL_SSL",
-        }
-    }
-
-    /// Parses Kafka's name, case-insensitively (Kafka upper-cases it).
-    #[must_use]
-    pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Plaintext,
-            Self::Ssl,
-            Self::SaslPlaintext,
-            Self::SaslSsl,
-        ]
-        .into_iter()
-        .find(|protocol| protocol.name().eq_ignore_ascii_case(name))
-    }
-
-    /// Whether connections on this listener run TLS.
-    #[must_use]
-    pub const fn uses_tls(self) -> bool {
-        matches!(self, Self::Ssl | Self::SaslSsl)
-    }
-
-    /// Whether connections on this listener must authenticate with SASL before other APIs.
-    #[must_use]
-    pub const fn uses_sasl(self) -> bool {
-        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
-    }
-}
-
-impl fmt::Display for SecurityProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub mod tls;
 
 /// Who a connection acts as: Kafka's `KafkaPrincipal`, written `Type:name` (`User:alice`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,6 +55,9 @@ impl fmt::Display for Principal {
 #[derive(Debug)]
 pub struct Session {
     protocol: SecurityProtocol,
+    /// The registered name of the listener the connection arrived on; `None` = the primary
+    /// (`CLIENT`) listener. Metadata answers with the brokers' endpoints on this listener.
+    listener: Option<Rc<str>>,
     principal: RefCell<Rc<Principal>>,
     authenticated: Cell<bool>,
 }
@@ -117,9 +68,25 @@ impl Session {
     pub fn new(protocol: SecurityProtocol) -> Self {
         Self {
             protocol,
+            listener: None,
             principal: RefCell::new(Rc::new(Principal::anonymous())),
             authenticated: Cell::new(!protocol.uses_sasl()),
         }
+    }
+
+    /// The state of a connection just accepted on the listener registered as `listener`.
+    #[must_use]
+    pub fn on_listener(protocol: SecurityProtocol, listener: Rc<str>) -> Self {
+        Self {
+            listener: Some(listener),
+            ..Self::new(protocol)
+        }
+    }
+
+    /// The registered name of the listener the connection arrived on (`None`: the primary).
+    #[must_use]
+    pub fn listener_name(&self) -> Option<&str> {
+        self.listener.as_deref()
     }
 
     /// The listener's protocol.
