@@ -303,6 +303,28 @@ mod tests {
     }
 
     #[test]
+    fn principal_is_the_subject_last_rdn_first_as_java_writes_it() {
+        use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CountryName, "US");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Example, Inc");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, "eng");
+        params.distinguished_name.push(DnType::CommonName, "alice");
+        let certificate = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let principal = principal_from_certificate(certificate.der()).unwrap();
+        assert_eq!(
+            principal.to_string(),
+            "User:CN=alice,OU=eng,O=Example\\, Inc,C=US"
+        );
+        assert_eq!(principal_from_certificate(b"not a certificate"), None);
+    }
+
+    #[test]
     fn keywords_cover_the_common_attributes() {
         assert_eq!(attribute_keyword("2.5.4.3"), Some("CN"));
         assert_eq!(attribute_keyword("1.2.840.113549.1.9.1"), None);
