@@ -510,7 +510,7 @@ pub const LISTENERS_PER_BROKER_MAX: usize = SHARDS_MAX + 8;
 /// few named ones. Each is registered besides the controller and replication listeners, which
 /// the `+ 8` of `LISTENERS_PER_BROKER_MAX` leaves room for.
 pub const LISTENERS_MAX: usize = 6;
-const _: () = assert!(LISTENERS_MAX + 1 <= LISTENERS_PER_BROKER_MAX - SHARDS_MAX);
+const _: () = assert!(LISTENERS_MAX < LISTENERS_PER_BROKER_MAX - SHARDS_MAX);
 
 /// Length of a listener name in `--listen NAME://…` (Kafka's are short identifiers).
 pub const LISTENER_NAME_LENGTH_MAX: usize = 64;

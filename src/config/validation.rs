@@ -59,21 +59,12 @@ impl Config {
             1,
             limits::PRODUCER_ID_EXPIRATION_MS_MAX,
         )?;
-        let replica_lag_time_max_ms = file
-            .replica_lag_time_max_ms
-            .unwrap_or(limits::REPLICA_LAG_TIME_MAX_MS_DEFAULT);
-        check_range(
-            "replica_lag_time_max_ms",
-            replica_lag_time_max_ms,
-            1,
-            limits::REPLICA_LAG_TIME_MAX_MS_MAX,
-        )?;
         let config = Self {
             leader_balance,
             rack: validate_rack(file.rack.clone())?,
             broker_heartbeat_interval,
             broker_session_timeout,
-            replica_lag_time_max: Duration::from_millis(replica_lag_time_max_ms),
+            replica_lag_time_max: validate_replica_lag_time_max(file.replica_lag_time_max_ms)?,
             replication_throttle_bytes_per_sec: validate_replication_throttle(
                 file.replication_throttle_bytes_per_sec,
             )?,
@@ -103,6 +94,18 @@ impl Config {
         assert!(config.shard_cpus.len() <= limits::SHARDS_MAX);
         Ok(config)
     }
+}
+
+/// `replica_lag_time_max_ms`: 1 ms up to `REPLICA_LAG_TIME_MAX_MS_MAX`.
+fn validate_replica_lag_time_max(ms: Option<u64>) -> Result<Duration, ConfigError> {
+    let ms = ms.unwrap_or(limits::REPLICA_LAG_TIME_MAX_MS_DEFAULT);
+    check_range(
+        "replica_lag_time_max_ms",
+        ms,
+        1,
+        limits::REPLICA_LAG_TIME_MAX_MS_MAX,
+    )?;
+    Ok(Duration::from_millis(ms))
 }
 
 /// `replication_throttle_bytes_per_sec`: 0 (off, the default) up to

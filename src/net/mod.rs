@@ -312,7 +312,8 @@ async fn serve_connection(
         Ok(accepted) => accepted,
         Err(error) => {
             // A client without the right certificate, or not speaking TLS: its problem.
-            tracing::info!(%peer, listener = %listening.config.name, %error, "TLS handshake failed");
+            let listener = &listening.config.name;
+            tracing::info!(%peer, %listener, %error, "TLS handshake failed");
             return;
         }
     };
