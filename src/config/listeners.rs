@@ -11,9 +11,11 @@
 //! --advertise [NAME://]HOST:PORT  repeatable; no NAME = the first listener
 //! ```
 //!
-//! The first listener is the broker's primary one: it is registered as the `CLIENT` listener
-//! (what other brokers' clients are told when a request arrives on a listener a broker lacks)
-//! and it is what `Config::listen` / `Config::advertise` name.
+//! The primary listener is the first PLAINTEXT one (else the first one): validation moves it
+//! to the front. It is registered as the `CLIENT` listener, which other brokers' follower
+//! fetchers and forwarded requests use (inter-broker traffic is plaintext for now, so a broker
+//! of a cluster needs a PLAINTEXT listener), and it is what `Config::listen` /
+//! `Config::advertise` name.
 use super::ConfigError;
 use super::schema::Advertised;
 use crate::limits;
@@ -252,6 +254,13 @@ pub fn validate_listeners(
         });
     }
     apply_advertised(keys, &mut listeners)?;
+    let plaintext = listeners
+        .iter()
+        .position(|listener| listener.protocol == SecurityProtocol::Plaintext);
+    if let Some(index) = plaintext {
+        let primary = listeners.remove(index);
+        listeners.insert(0, primary);
+    }
     assert!(!listeners.is_empty());
     Ok(listeners)
 }
@@ -297,6 +306,27 @@ fn apply_advertised(
                 reason: "required when listening on a wildcard address".to_owned(),
             });
         }
+    }
+    Ok(())
+}
+
+/// A broker of a cluster (`clustered`) needs a PLAINTEXT primary listener: followers fetch and
+/// requests are forwarded over plaintext connections to other brokers' `CLIENT` listener.
+///
+/// # Errors
+/// `clustered` and no PLAINTEXT listener.
+pub fn check_inter_broker(
+    listeners: &[ListenerConfig],
+    clustered: bool,
+) -> Result<(), ConfigError> {
+    let primary_plaintext = listeners
+        .first()
+        .is_some_and(|listener| listener.protocol == SecurityProtocol::Plaintext);
+    if clustered && !primary_plaintext {
+        return Err(bad(
+            "listeners",
+            "a broker of a cluster needs a PLAINTEXT listener (inter-broker traffic)",
+        ));
     }
     Ok(())
 }
@@ -386,6 +416,15 @@ mod tests {
                 ("EXTERNAL", SecurityProtocol::SaslSsl, 19094),
             ]
         );
+        assert!(check_inter_broker(&parsed, true).is_ok());
+        assert!(check_inter_broker(parsed.get(1..).unwrap(), true).is_err());
+        assert!(check_inter_broker(parsed.get(1..).unwrap(), false).is_ok());
+        // The first PLAINTEXT listener is the primary one, wherever it was given.
+        let tls_first = strings(&["SSL://127.0.0.1:9093", "127.0.0.1:9092"]);
+        let none: Vec<String> = Vec::new();
+        let parsed = validate_listeners(&keys(&tls_first, &none), resolve).unwrap();
+        let names: Vec<_> = parsed.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["PLAINTEXT", "SSL"]);
         // TLS listeners need a certificate.
         assert!(matches!(
             validate_tls(&keys(&listeners, &advertised), &parsed),

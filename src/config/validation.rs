@@ -88,6 +88,9 @@ impl Config {
             quorum_voters: validate_quorum_voters(file.quorum_voters.as_deref(), node_id)?,
             quorum_snapshot_entries: validate_snapshot_entries(file.quorum_snapshot_entries)?,
         };
+        let clustered = config.quorum_voters.len() > 1
+            || config.quorum_voters.iter().all(|v| v.node_id != node_id);
+        listeners::check_inter_broker(&config.listeners, clustered)?;
         let tuning = validate_tuning(&file.shards, &file.socket, &file.io_uring, &config)?;
         let config = Self { tuning, ..config };
         assert!(!config.shard_cpus.is_empty());

@@ -39,7 +39,7 @@ pub mod tls;
 pub use admission::{Admission, Refused};
 
 use crate::broker::{Services, Shard};
-use crate::cluster::metadata::CLIENT_LISTENER;
+use crate::cluster::metadata::client_listener_name;
 use crate::config::{FetchMode, ListenerConfig, Tuning};
 use crate::limits;
 use crate::security::Session;
@@ -110,7 +110,7 @@ impl Server<Services> for KafkaService {
                 None
             };
             let listening = Listening {
-                registered_name: registered_name(index, listener).into(),
+                registered_name: client_listener_name(index, &listener.name).into(),
                 config: listener.clone(),
                 tls,
             };
@@ -122,17 +122,6 @@ impl Server<Services> for KafkaService {
         let shard = Rc::clone(shard);
         let admission = Arc::clone(&self.admission);
         Ok(Box::pin(serve_all(shard, served, admission)))
-    }
-}
-
-/// The name listener `index` is registered under: `CLIENT` for the first (what other brokers
-/// and older registrations know), its own name for the others.
-#[must_use]
-pub fn registered_name(index: usize, listener: &ListenerConfig) -> String {
-    if index == 0 {
-        CLIENT_LISTENER.to_owned()
-    } else {
-        listener.name.clone()
     }
 }
 
