@@ -506,6 +506,19 @@ pub const BROKERS_MAX: usize = 1_000;
 /// shard (CLUSTER.md, "Configuration"), so at least `SHARDS_MAX` + a few.
 pub const LISTENERS_PER_BROKER_MAX: usize = SHARDS_MAX + 8;
 
+/// Client listeners one broker binds (`--listen`, issue 19): one per security protocol plus a
+/// few named ones. Each is registered besides the controller and replication listeners, which
+/// the `+ 8` of `LISTENERS_PER_BROKER_MAX` leaves room for.
+pub const LISTENERS_MAX: usize = 6;
+const _: () = assert!(LISTENERS_MAX < LISTENERS_PER_BROKER_MAX - SHARDS_MAX);
+
+/// Length of a listener name in `--listen NAME://…` (Kafka's are short identifiers).
+pub const LISTENER_NAME_LENGTH_MAX: usize = 64;
+const _: () = assert!(LISTENER_NAME_LENGTH_MAX <= BROKER_STRING_LENGTH_MAX);
+
+/// Characters of a bad listener entry quoted back in a config error.
+pub const LISTENER_TEXT_SIZE_MAX: usize = 300;
+
 /// Length of a listener name, host or rack string in a registration (DNS names are ≤ 253).
 pub const BROKER_STRING_LENGTH_MAX: usize = 255;
 
@@ -775,3 +788,19 @@ pub const ACL_DENIAL_LOGS_PER_SEC: u32 = 10;
 
 /// Principals in `super_users` (each is compared on every check a super user could pass).
 pub const SUPER_USERS_MAX: usize = 64;
+// ---- TLS listeners (src/security/tls.rs, src/net/) ----
+
+/// Time a client has to finish the TLS handshake after connecting; a peer that stalls it
+/// holds an admission permit and a task, so it is bounded well below the idle timeout.
+pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
+/// Bytes of a PEM file (certificate chain, key, CA bundle) read at start or on SIGHUP: a few
+/// certificates are ~2 KiB each; a CA bundle of every public root is ~250 KiB.
+pub const PEM_FILE_SIZE_MAX: u64 = 1 << 20;
+
+/// One piece of a Fetch's file range copied through memory on a TLS connection (splice cannot
+/// feed a TLS stream): bounds the copy buffer per connection; 256 KiB is ~16 TLS records.
+pub const TLS_COPY_CHUNK_SIZE: usize = 256 * 1024;
+
+/// Buffer of each direction of a TLS connection's socket adapter (ciphertext side).
+pub const TLS_SOCKET_BUFFER_SIZE: usize = 64 * 1024;

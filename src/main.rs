@@ -17,6 +17,7 @@ use ringbroker::config::{self, Command};
 use ringbroker::handlers;
 use ringbroker::metrics::http::MetricsServer;
 use ringbroker::net::{Admission, KafkaService};
+use ringbroker::security::tls::{self, TlsContext};
 use ringbroker::shard::Shards;
 use ringbroker::shard::runner::{Servers, Wake};
 use std::ffi::OsStr;
@@ -72,13 +73,27 @@ fn run() -> anyhow::Result<ExitCode> {
     // order — the Kafka listener, and the metrics listener (shard 0, when configured).
     let broker = Arc::new(Broker::prepare(&config)?);
     let admission = Arc::new(Admission::new(&config.limits));
+    let tls = match &config.tls {
+        Some(settings) => {
+            let tls = Arc::new(TlsContext::load(settings.clone())?);
+            // Before the shards start: their threads inherit SIGHUP blocked.
+            tls::reload_on_sighup(Arc::clone(&tls))?;
+            Some(tls)
+        }
+        None => None,
+    };
     let servers: Servers<Services> = vec![
-        Arc::new(KafkaService::new(admission)),
+        Arc::new(KafkaService::with_tls(admission, tls)),
         Arc::new(MetricsServer),
     ];
     let shards = Shards::start(&config, &broker, &servers)?;
     tracing::info!(
-        listen = %config.listen,
+        listeners = %config
+            .listeners
+            .iter()
+            .map(|listener| format!("{}://{}", listener.name, listener.address))
+            .collect::<Vec<_>>()
+            .join(","),
         advertise = %format_args!("{}:{}", config.advertise.host, config.advertise.port),
         node_id = config.node_id,
         shards = config.shard_count(),

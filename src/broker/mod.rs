@@ -31,7 +31,7 @@ use crate::cluster::AlterPartitionRequest;
 use crate::cluster::ControllerLink;
 use crate::cluster::active::{ActiveController, ControllerEndpoint};
 use crate::cluster::membership::{Membership, MembershipError, NodeFile, check_cluster_id};
-use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER, Listener, random_uuid};
+use crate::cluster::metadata::{CONTROLLER_LISTENER, Listener, client_listeners, random_uuid};
 use crate::cluster::metadata::{MetadataImage, encode_snapshot};
 use crate::cluster::partition_logs::{LogPlacement, remove_stray_directories, wanted_logs};
 use crate::cluster::policy::lifecycle::RegistrationRequest;
@@ -323,27 +323,22 @@ fn check_voter_set(
     Err(MetadataLogError::VoterSetChanged { stored, configured })
 }
 
-/// What this broker registers: its client listener (as advertised) and its controller
-/// listener (as bound).
+/// What this broker registers: its client listeners (as advertised; the first as `CLIENT`) and
+/// its controller listener (as bound).
 fn listeners(config: &Config, controller_address: &str) -> Vec<Listener> {
     let (host, port) = controller_address
         .rsplit_once(':')
         .map_or((controller_address, "0"), |(host, port)| (host, port));
-    vec![
-        Listener {
-            name: CLIENT_LISTENER.to_owned(),
-            host: config.advertise.host.clone(),
-            port: config.advertise.port,
-        },
-        Listener {
-            name: CONTROLLER_LISTENER.to_owned(),
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-            port: port.parse().unwrap_or(0),
-        },
-    ]
+    let mut listeners = client_listeners(&config.listeners);
+    listeners.push(Listener {
+        name: CONTROLLER_LISTENER.to_owned(),
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port: port.parse().unwrap_or(0),
+    });
+    listeners
 }
 
 /// The metadata quorum's config from the broker's; a one-voter quorum gets short Raft timers.

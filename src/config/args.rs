@@ -28,16 +28,25 @@ USAGE:
 
 FLAGS (override the config file):
     --config FILE                 TOML config file (a tuning profile is one)
-    --listen [PROTOCOL://]HOST:PORT
-                                  listener every shard binds; PROTOCOL is PLAINTEXT
-                                  (default) or SASL_PLAINTEXT [default: 127.0.0.1:9092]
+    --listen [NAME://]HOST:PORT   a listener every shard binds; repeat for several; NAME is
+                                  a protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) or
+                                  a mapped name [default: PLAINTEXT://127.0.0.1:9092]
+    --advertise [NAME://]HOST:PORT
+                                  address given to clients of listener NAME (no NAME: the
+                                  first listener); repeatable [default: the listener]
+    --listener-security-protocol-map NAME:PROTOCOL,...
+                                  protocols of listener names that are not protocol names
+    --tls-cert FILE               PEM certificate chain of the TLS listeners
+    --tls-key FILE                PEM private key of that certificate
+    --tls-client-ca FILE          PEM CA bundle client certificates are checked against
+    --ssl-client-auth required|requested|none
+                                  client certificates (mTLS) [default: none]
     --sasl-mechanisms LIST        SASL mechanisms served, comma-separated
                                   [default: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512]
     --sasl-plain-on-plaintext BOOL
                                   allow PLAIN without TLS (password in clear) [default: false]
     --connections-max-reauth-ms N SASL session lifetime; a connection that has not
                                   re-authenticated by then is closed; 0 = never [default: 0]
-    --advertise HOST:PORT         address given to clients [default: the listener]
     --metrics-listen HOST:PORT    serve Prometheus GET /metrics there [default: off]
     --data-dir DIR                partition logs and metadata [default: ./data]
     --node-id N                   this broker's id [default: 0]
@@ -118,8 +127,6 @@ where
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "--config" => config_path = Some(PathBuf::from(value("--config")?)),
-            "--listen" => flags.listen = Some(value("--listen")?),
-            "--advertise" => flags.advertise = Some(value("--advertise")?),
             "--metrics-listen" => flags.metrics_listen = Some(value("--metrics-listen")?),
             "--data-dir" => flags.data_dir = Some(PathBuf::from(value("--data-dir")?)),
             "--log-level" => flags.log_level = Some(value("--log-level")?),
@@ -132,6 +139,7 @@ where
                 flags.authorizer.allow_everyone_if_no_acl_found = Some(true);
             }
             "--super-users" => flags.authorizer.super_users = Some(value("--super-users")?),
+            other if listener_flag(&mut flags, other, &mut value)? => {}
             "--auto-create-partitions" => {
                 let flag = "--auto-create-partitions";
                 flags.auto_create_partitions = Some(number(flag, value(flag)?)?);
@@ -203,6 +211,35 @@ fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, 
     })
 }
 
+/// Sets the listener or TLS flag `name` when it is one (`--listen` and `--advertise` may be
+/// repeated, one listener each); false when it is not.
+fn listener_flag(
+    flags: &mut ConfigFile,
+    name: &str,
+    value: &mut dyn FnMut(&'static str) -> Result<String, ConfigError>,
+) -> Result<bool, ConfigError> {
+    match name {
+        "--listen" => flags
+            .listeners
+            .get_or_insert_with(Vec::new)
+            .push(value("--listen")?),
+        "--advertise" => flags
+            .advertised_listeners
+            .get_or_insert_with(Vec::new)
+            .push(value("--advertise")?),
+        "--listener-security-protocol-map" => {
+            let flag = "--listener-security-protocol-map";
+            flags.listener_security_protocol_map = Some(value(flag)?);
+        }
+        "--tls-cert" => flags.tls.cert = Some(PathBuf::from(value("--tls-cert")?)),
+        "--tls-key" => flags.tls.key = Some(PathBuf::from(value("--tls-key")?)),
+        "--tls-client-ca" => flags.tls.client_ca = Some(PathBuf::from(value("--tls-client-ca")?)),
+        "--ssl-client-auth" => flags.tls.client_auth = Some(value("--ssl-client-auth")?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
 /// Sets the flag `name` that is not a `u64` (leader balance, offsets topic factor, SASL)
 /// when it is one; false when it is not.
 fn replication_flag(
@@ -272,9 +309,27 @@ mod tests {
             "--shards",
             "--replica-lag-time-max-ms",
             "--replication-throttle-bytes-per-sec",
+            "--tls-cert",
+            "--ssl-client-auth",
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }
+    }
+
+    #[test]
+    fn listen_and_advertise_repeat() {
+        let parsed = parse_args(args(
+            "--listen 127.0.0.1:9092 --listen SSL://127.0.0.1:9093 --advertise SSL://b:9093 \
+             --tls-cert c.pem --tls-key k.pem --ssl-client-auth required",
+        ));
+        let Ok(Command::Serve { flags, .. }) = parsed else {
+            panic!("not serve: {parsed:?}");
+        };
+        let listeners = flags.listeners.unwrap();
+        assert_eq!(listeners, ["127.0.0.1:9092", "SSL://127.0.0.1:9093"]);
+        assert_eq!(flags.advertised_listeners.unwrap(), ["SSL://b:9093"]);
+        assert_eq!(flags.tls.cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(flags.tls.client_auth.as_deref(), Some("required"));
     }
 
     #[test]

@@ -5,8 +5,13 @@
 //! Runs in `main` before any shard exists; shards get a shared read-only `Arc<Config>`.
 //!
 //! ```toml
-//! listen = "0.0.0.0:9092"          # or "SASL_PLAINTEXT://0.0.0.0:9092"
-//! advertise = "broker1.example:9092"
+//! listen = "0.0.0.0:9092"          # or: listeners = ["0.0.0.0:9092", "SSL://0.0.0.0:9093"]
+//! advertise = "broker1.example:9092" # or: advertised_listeners = ["SSL://broker1.example:9093"]
+//! # listener_security_protocol_map = "EXTERNAL:SASL_SSL"  # names other than protocol names
+//! # [tls] cert = "server.pem", key = "server.key", client_ca = "ca.pem",
+//! #       client_auth = "required"   # or "requested", "none" (default)
+//! [sasl] mechanisms = ["SCRAM-SHA-512"], plain_on_plaintext = false,
+//!        connections_max_reauth_ms = 0   # KIP-368 session lifetime; 0 = never
 //! data_dir = "/var/lib/ringbroker"
 //! node_id = 1
 //! auto_create_partitions = 3      # 0 disables auto-creation
@@ -45,21 +50,21 @@
 //! from file to [`Config`]), `args.rs` (the command line), `voters.rs` (the voter list syntax),
 //! `security.rs` (listener protocol, `[sasl]`).
 mod args;
+mod listeners;
 mod schema;
 mod security;
 mod validation;
 mod voters;
 
 pub use args::{Command, USAGE, parse_args};
+pub use listeners::{ClientAuth, ListenerConfig, SecurityProtocol, TlsConfig};
 pub use schema::{
     AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Authorizer, AuthorizerFile, Config, ConfigFile,
     DATA_DIR_DEFAULT, FetchMode, GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT,
     LOG_LEVEL_DEFAULT, LeaderBalance, LeaderBalanceFile, Limits, LimitsFile, ShardsFile,
-    SocketFile, Tuning,
+    SocketFile, TlsFile, Tuning,
 };
-pub use security::{
-    SASL_MECHANISM_NAMES, SaslConfig, SaslFile, SecurityProtocol, split_listener_protocol,
-};
+pub use security::{SASL_MECHANISM_NAMES, SaslConfig, SaslFile};
 pub use voters::{QuorumVoter, VoterListError, parse_quorum_voters};
 
 use std::path::{Path, PathBuf};
@@ -118,6 +123,10 @@ pub enum ConfigError {
     BadFetchMode { value: String },
     #[error("quorum_voters {value:?}: {reason}")]
     BadQuorumVoters { value: String, reason: String },
+    #[error("listener {value:?}: {reason}")]
+    BadListener { value: String, reason: String },
+    #[error("tls: {reason}")]
+    BadTls { reason: String },
     #[error("rack {value:?}: {reason}")]
     BadRack { value: String, reason: String },
 }

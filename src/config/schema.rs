@@ -4,6 +4,7 @@
 //! defaults. It checks nothing (`validation.rs`). Runs in `main` before any shard exists.
 use super::ConfigError;
 use super::QuorumVoter as Voter;
+use super::listeners::{ListenerConfig, TlsConfig};
 use crate::limits;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -14,7 +15,14 @@ use std::time::Duration;
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// One `[NAME://]HOST:PORT` listener (the older key); `listeners` lists several.
     pub listen: Option<String>,
+    /// Kafka's `listeners`: `[NAME://]HOST:PORT` each (`config/listeners.rs`).
+    pub listeners: Option<Vec<String>>,
+    /// Kafka's `advertised.listeners`: `[NAME://]HOST:PORT` each; no NAME = the first one.
+    pub advertised_listeners: Option<Vec<String>>,
+    /// Kafka's `listener.security.protocol.map`: `NAME:PROTOCOL,...`.
+    pub listener_security_protocol_map: Option<String>,
     /// Prometheus `/metrics` listener (`HOST:PORT`); absent = no metrics listener.
     pub metrics_listen: Option<String>,
     pub advertise: Option<String>,
@@ -57,6 +65,32 @@ pub struct ConfigFile {
     pub io_uring: IoUringFile,
     #[serde(default)]
     pub sasl: super::SaslFile,
+    pub tls: TlsFile,
+}
+
+/// `[tls]` of a config file: the certificate every TLS listener serves (PEM files).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// Server certificate chain, leaf first (`--tls-cert`).
+    pub cert: Option<PathBuf>,
+    /// Its private key (`--tls-key`).
+    pub key: Option<PathBuf>,
+    /// CA bundle that signs client certificates (`--tls-client-ca`).
+    pub client_ca: Option<PathBuf>,
+    /// Kafka's `ssl.client.auth`: `required`, `requested` or `none` (`--ssl-client-auth`).
+    pub client_auth: Option<String>,
+}
+
+impl TlsFile {
+    fn overlay(self, other: TlsFile) -> TlsFile {
+        TlsFile {
+            cert: other.cert.or(self.cert),
+            key: other.key.or(self.key),
+            client_ca: other.client_ca.or(self.client_ca),
+            client_auth: other.client_auth.or(self.client_auth),
+        }
+    }
 }
 
 /// `[groups]` of a config file: the consumer group coordinator (Kafka's names in comments).
@@ -164,8 +198,21 @@ impl ConfigFile {
     /// Lays `other` over `self`: every key `other` sets wins.
     #[must_use]
     pub fn overlay(self, other: ConfigFile) -> ConfigFile {
+        // Listeners given by the flags replace the file's, whichever key the file used.
+        let flags_listen = other.listen.is_some() || other.listeners.is_some();
+        let (listen, listeners) = if flags_listen {
+            (other.listen, other.listeners)
+        } else {
+            (self.listen, self.listeners)
+        };
         ConfigFile {
-            listen: other.listen.or(self.listen),
+            listen,
+            listeners,
+            advertised_listeners: other.advertised_listeners.or(self.advertised_listeners),
+            listener_security_protocol_map: other
+                .listener_security_protocol_map
+                .or(self.listener_security_protocol_map),
+            tls: self.tls.overlay(other.tls),
             metrics_listen: other.metrics_listen.or(self.metrics_listen),
             advertise: other.advertise.or(self.advertise),
             data_dir: other.data_dir.or(self.data_dir),
@@ -271,15 +318,17 @@ impl LimitsFile {
 /// Validated runtime configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// Address every shard binds (SO_REUSEPORT).
+    /// Every listener every shard binds (SO_REUSEPORT), the primary one first.
+    pub listeners: Vec<ListenerConfig>,
+    /// The certificate of the TLS listeners; `Some` whenever one exists.
+    pub tls: Option<TlsConfig>,
+    /// The primary listener's address (`listeners[0]`).
     pub listen: SocketAddr,
-    /// The listener's security protocol (`--listen PROTOCOL://HOST:PORT`).
-    pub listen_protocol: super::SecurityProtocol,
     /// SASL mechanisms, PLAIN's policy and the re-authentication time.
     pub sasl: super::SaslConfig,
     /// Where shard 0 serves Prometheus `/metrics`; `None` = off (the default).
     pub metrics_listen: Option<SocketAddr>,
-    /// `host:port` given to clients in Metadata (defaults to `listen`).
+    /// `host:port` of the primary listener given to clients (defaults to `listen`).
     pub advertise: Advertised,
     pub data_dir: PathBuf,
     pub node_id: i32,

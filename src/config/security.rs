@@ -1,94 +1,13 @@
-//! Security settings of a config: the listener's protocol (`--listen PROTOCOL://HOST:PORT`,
-//! PLAINTEXT when no protocol is named) and the SASL knobs (`[sasl]` in TOML,
-//! `--sasl-mechanisms`, `--sasl-plain-on-plaintext`, `--connections-max-reauth-ms`).
-//!
-//! [`SecurityProtocol`] is defined here, the lowest layer that names it, and re-exported as
-//! `security::SecurityProtocol` for every layer above. Mechanism names are validated here
-//! against Kafka's names; `security::sasl` turns them into mechanisms.
+//! SASL settings of a config (`[sasl]` in TOML, `--sasl-mechanisms`,
+//! `--sasl-plain-on-plaintext`, `--connections-max-reauth-ms`). Listener protocols
+//! (`SecurityProtocol`) live with the listeners in `listeners.rs`. Mechanism names are
+//! validated here against Kafka's names; `security::sasl` turns them into mechanisms.
 //!
 //! Runs in `main` before any shard exists.
 use super::ConfigError;
 use crate::limits::CONNECTIONS_MAX_REAUTH_MS_MAX;
 use serde::Deserialize;
-use std::fmt;
 use std::time::Duration;
-
-/// A listener's security protocol, as Kafka names it (`listener.security.protocol.map`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub enum SecurityProtocol {
-    /// No TLS, no authentication: every connection is `User:ANONYMOUS`.
-    #[default]
-    Plaintext,
-    /// TLS; the principal comes from the client certificate (mTLS) or is ANONYMOUS.
-    Ssl,
-    /// SASL over plain TCP.
-    SaslPlaintext,
-    /// SASL over TLS.
-    SaslSsl,
-}
-
-impl SecurityProtocol {
-    /// Kafka's name for it, e.g. `SASL_SSL`.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Plaintext => "PLAINTEXT",
-            Self::Ssl => "SSL",
-            Self::SaslPlaintext => "SASL_PLAINTEXT",
-            Self::SaslSsl => "SASL_SSL",
-        }
-    }
-
-    /// Parses Kafka's name, case-insensitively (Kafka upper-cases it).
-    #[must_use]
-    pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Plaintext,
-            Self::Ssl,
-            Self::SaslPlaintext,
-            Self::SaslSsl,
-        ]
-        .into_iter()
-        .find(|protocol| protocol.name().eq_ignore_ascii_case(name))
-    }
-
-    /// Whether connections on this listener run TLS.
-    #[must_use]
-    pub const fn uses_tls(self) -> bool {
-        matches!(self, Self::Ssl | Self::SaslSsl)
-    }
-
-    /// Whether connections on this listener must authenticate with SASL before other APIs.
-    #[must_use]
-    pub const fn uses_sasl(self) -> bool {
-        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
-    }
-}
-
-impl fmt::Display for SecurityProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Splits an optional `PROTOCOL://` prefix off a listener (`SASL_PLAINTEXT://host:9092`).
-///
-/// # Errors
-/// `BadAddress` for a prefix that names no protocol.
-pub fn split_listener_protocol<'a>(
-    field: &'static str,
-    text: &'a str,
-) -> Result<(SecurityProtocol, &'a str), ConfigError> {
-    let Some((name, address)) = text.split_once("://") else {
-        return Ok((SecurityProtocol::Plaintext, text));
-    };
-    let protocol = SecurityProtocol::parse(name).ok_or_else(|| ConfigError::BadAddress {
-        field,
-        value: text.to_owned(),
-        reason: "the protocol is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL".to_owned(),
-    })?;
-    Ok((protocol, address))
-}
 
 /// The SASL mechanism names this broker implements (Kafka's spelling).
 pub const SASL_MECHANISM_NAMES: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
@@ -180,33 +99,6 @@ pub fn validate_sasl(file: &SaslFile) -> Result<SaslConfig, ConfigError> {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
-
-    #[test]
-    fn protocols_round_trip_their_kafka_names() {
-        for name in ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] {
-            let protocol = SecurityProtocol::parse(name).map(SecurityProtocol::name);
-            assert_eq!(protocol, Some(name));
-        }
-        assert_eq!(
-            SecurityProtocol::parse("sasl_ssl"),
-            Some(SecurityProtocol::SaslSsl)
-        );
-        assert_eq!(SecurityProtocol::parse("TLS"), None);
-    }
-
-    #[test]
-    fn listeners_take_an_optional_protocol_prefix() {
-        let split = |text| split_listener_protocol("listen", text);
-        assert_eq!(
-            split("127.0.0.1:9092").unwrap(),
-            (SecurityProtocol::Plaintext, "127.0.0.1:9092")
-        );
-        assert_eq!(
-            split("SASL_PLAINTEXT://h:1").unwrap(),
-            (SecurityProtocol::SaslPlaintext, "h:1")
-        );
-        assert!(split("KERBEROS://h:1").is_err());
-    }
 
     #[test]
     fn sasl_settings_are_checked() {

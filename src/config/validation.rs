@@ -3,10 +3,11 @@
 //! `limits.rs`, each address resolved, the first invalid value refused with its key's name.
 //! Runs in `main` before any shard exists (blocking DNS lookups are fine here).
 use super::ConfigError;
+use super::listeners::{self, ListenerConfig, ListenerKeys, TlsConfig};
 use super::schema::{
     AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Authorizer, AuthorizerFile, Config, ConfigFile,
-    DATA_DIR_DEFAULT, FetchMode, GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT,
-    LOG_LEVEL_DEFAULT, LeaderBalance, Limits, LimitsFile, ShardsFile, SocketFile, Tuning,
+    DATA_DIR_DEFAULT, FetchMode, GroupConfig, GroupsFile, IoUringFile, LOG_LEVEL_DEFAULT,
+    LeaderBalance, Limits, LimitsFile, ShardsFile, SocketFile, Tuning,
 };
 use super::{QuorumVoter as Voter, parse_quorum_voters};
 use crate::limits;
@@ -27,6 +28,14 @@ impl Config {
     pub fn validate(file: ConfigFile, available_cpus: &[usize]) -> Result<Self, ConfigError> {
         assert!(!available_cpus.is_empty(), "no cpus available");
         let listeners = validate_listeners(&file)?;
+        let primary = listeners
+            .listeners
+            .first()
+            .cloned()
+            .ok_or(ConfigError::BadListener {
+                value: String::new(),
+                reason: "no listener".to_owned(),
+            })?;
         let node_id = file.node_id.unwrap_or(0);
         check_range("node_id", node_id, 0, i32::MAX)?;
         let auto_create_partitions = file
@@ -41,39 +50,22 @@ impl Config {
         let (broker_heartbeat_interval, broker_session_timeout) = validate_broker_session(&file)?;
         let leader_balance = validate_leader_balance(&file)?;
         let log_level = validate_log_level(file.log_level)?;
-        let producer_id_expiration_ms = file
-            .producer_id_expiration_ms
-            .unwrap_or(limits::PRODUCER_ID_EXPIRATION_MS_DEFAULT);
-        check_range(
-            "producer_id_expiration_ms",
-            producer_id_expiration_ms,
-            1,
-            limits::PRODUCER_ID_EXPIRATION_MS_MAX,
-        )?;
-        let replica_lag_time_max_ms = file
-            .replica_lag_time_max_ms
-            .unwrap_or(limits::REPLICA_LAG_TIME_MAX_MS_DEFAULT);
-        check_range(
-            "replica_lag_time_max_ms",
-            replica_lag_time_max_ms,
-            1,
-            limits::REPLICA_LAG_TIME_MAX_MS_MAX,
-        )?;
         let config = Self {
             authorizer: validate_authorizer(&file.authorizer)?,
             leader_balance,
             rack: validate_rack(file.rack.clone())?,
             broker_heartbeat_interval,
             broker_session_timeout,
-            replica_lag_time_max: Duration::from_millis(replica_lag_time_max_ms),
+            replica_lag_time_max: validate_replica_lag_time_max(file.replica_lag_time_max_ms)?,
             replication_throttle_bytes_per_sec: validate_replication_throttle(
                 file.replication_throttle_bytes_per_sec,
             )?,
-            listen: listeners.listen,
-            listen_protocol: listeners.listen_protocol,
+            listen: primary.address,
+            advertise: primary.advertise.clone(),
             sasl: super::security::validate_sasl(&file.sasl)?,
             metrics_listen: listeners.metrics_listen,
-            advertise: listeners.advertise,
+            tls: listeners.tls,
+            listeners: listeners.listeners,
             data_dir: file
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)),
@@ -85,10 +77,15 @@ impl Config {
             groups: validate_groups(&file.groups)?,
             tuning: Tuning::default(),
             fetch_mode: validate_fetch_mode(file.fetch_mode.as_deref())?,
-            producer_id_expiration: Duration::from_millis(producer_id_expiration_ms),
+            producer_id_expiration: validate_producer_id_expiration(
+                file.producer_id_expiration_ms,
+            )?,
             quorum_voters: validate_quorum_voters(file.quorum_voters.as_deref(), node_id)?,
             quorum_snapshot_entries: validate_snapshot_entries(file.quorum_snapshot_entries)?,
         };
+        let clustered = config.quorum_voters.len() > 1
+            || config.quorum_voters.iter().all(|v| v.node_id != node_id);
+        listeners::check_inter_broker(&config.listeners, clustered)?;
         let tuning = validate_tuning(&file.shards, &file.socket, &file.io_uring, &config)?;
         let config = Self { tuning, ..config };
         assert!(!config.shard_cpus.is_empty());
@@ -127,6 +124,30 @@ fn validate_authorizer(file: &AuthorizerFile) -> Result<Authorizer, ConfigError>
         super_users,
         allow_everyone_if_no_acl_found: file.allow_everyone_if_no_acl_found.unwrap_or(false),
     })
+}
+
+/// `replica_lag_time_max_ms`: 1 ms up to `REPLICA_LAG_TIME_MAX_MS_MAX`.
+fn validate_replica_lag_time_max(ms: Option<u64>) -> Result<Duration, ConfigError> {
+    let ms = ms.unwrap_or(limits::REPLICA_LAG_TIME_MAX_MS_DEFAULT);
+    check_range(
+        "replica_lag_time_max_ms",
+        ms,
+        1,
+        limits::REPLICA_LAG_TIME_MAX_MS_MAX,
+    )?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// `producer_id_expiration_ms`: 1 ms up to `PRODUCER_ID_EXPIRATION_MS_MAX`.
+fn validate_producer_id_expiration(ms: Option<u64>) -> Result<Duration, ConfigError> {
+    let ms = ms.unwrap_or(limits::PRODUCER_ID_EXPIRATION_MS_DEFAULT);
+    check_range(
+        "producer_id_expiration_ms",
+        ms,
+        1,
+        limits::PRODUCER_ID_EXPIRATION_MS_MAX,
+    )?;
+    Ok(Duration::from_millis(ms))
 }
 
 /// `replication_throttle_bytes_per_sec`: 0 (off, the default) up to
@@ -242,62 +263,36 @@ fn validate_snapshot_entries(entries: Option<u64>) -> Result<u64, ConfigError> {
     Ok(entries)
 }
 
-/// The addresses of a config: the listener every shard binds, the metrics listener, and what
-/// clients are told.
+/// The addresses of a config: the listeners every shard binds (the primary one first), the
+/// metrics listener, and the TLS settings of the TLS listeners.
 struct Listeners {
-    listen: SocketAddr,
-    listen_protocol: super::SecurityProtocol,
+    listeners: Vec<ListenerConfig>,
+    tls: Option<TlsConfig>,
     metrics_listen: Option<SocketAddr>,
-    advertise: Advertised,
 }
 
 fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
-    let listen_text = file
-        .listen
-        .clone()
-        .unwrap_or_else(|| LISTEN_DEFAULT.to_owned());
-    let (listen_protocol, address) = super::split_listener_protocol("listen", &listen_text)?;
-    if listen_protocol.uses_tls() {
-        // Until TLS is built in, an SSL listener would carry passwords (PLAIN) in clear.
-        return Err(ConfigError::BadAddress {
-            field: "listen",
-            value: listen_text,
-            reason: "SSL and SASL_SSL listeners need TLS, which this build lacks".to_owned(),
-        });
-    }
-    let listen = resolve("listen", address)?;
-    if listen.port() == 0 {
-        // Each shard would get its own ephemeral port: SO_REUSEPORT needs one fixed port.
-        return Err(ConfigError::BadAddress {
-            field: "listen",
-            value: listen_text,
-            reason: "port 0 cannot be shared by the shards".to_owned(),
-        });
-    }
-    let advertise = match &file.advertise {
-        Some(text) => split_host_port("advertise", text)?,
-        // Clients cannot connect to 0.0.0.0 or ::; Kafka refuses this too.
-        None if listen.ip().is_unspecified() => {
-            return Err(ConfigError::BadAddress {
-                field: "advertise",
-                value: String::new(),
-                reason: "required when listening on a wildcard address".to_owned(),
-            });
-        }
-        None => Advertised {
-            host: listen.ip().to_string(),
-            port: listen.port(),
-        },
+    let keys = ListenerKeys {
+        listen: file.listen.as_deref(),
+        listeners: file.listeners.as_deref(),
+        advertise: file.advertise.as_deref(),
+        advertised_listeners: file.advertised_listeners.as_deref(),
+        protocol_map: file.listener_security_protocol_map.as_deref(),
+        tls_cert: file.tls.cert.as_ref(),
+        tls_key: file.tls.key.as_ref(),
+        tls_client_ca: file.tls.client_ca.as_ref(),
+        ssl_client_auth: file.tls.client_auth.as_deref(),
     };
+    let listeners = listeners::validate_listeners(&keys, resolve)?;
+    let tls = listeners::validate_tls(&keys, &listeners)?;
     let metrics_listen = match &file.metrics_listen {
         Some(text) => Some(resolve("metrics_listen", text)?),
         None => None,
     };
     Ok(Listeners {
-        listen,
-        listen_protocol,
+        listeners,
+        tls,
         metrics_listen,
-        advertise,
     })
 }
 
@@ -515,7 +510,7 @@ fn resolve(field: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(|| bad("resolves to no address".to_owned()))
 }
 
-fn split_host_port(field: &'static str, text: &str) -> Result<Advertised, ConfigError> {
+pub(super) fn split_host_port(field: &'static str, text: &str) -> Result<Advertised, ConfigError> {
     let bad = |reason: &str| ConfigError::BadAddress {
         field,
         value: text.to_owned(),
@@ -873,7 +868,7 @@ mod tests {
         );
         let config = Config::validate(flags, &[0]).unwrap();
         assert_eq!(
-            config.listen_protocol,
+            config.listeners[0].protocol,
             super::super::SecurityProtocol::SaslPlaintext
         );
         assert_eq!(config.listen.port(), 9092);
@@ -885,10 +880,10 @@ mod tests {
         );
         let plain = Config::validate(serve_flags("--listen 127.0.0.1:1"), &[0]).unwrap();
         assert_eq!(
-            plain.listen_protocol,
+            plain.listeners[0].protocol,
             super::super::SecurityProtocol::Plaintext
         );
-        // No TLS in this build: an SSL listener would carry PLAIN passwords in clear.
+        // A SASL_SSL listener needs the TLS certificate and key.
         for refused in [
             "--listen SASL_SSL://127.0.0.1:1",
             "--sasl-mechanisms GSSAPI",

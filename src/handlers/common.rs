@@ -369,6 +369,48 @@ pub fn client_brokers(
     brokers
 }
 
+/// `broker` (its `CLIENT` endpoint) as clients of listener `listener` reach it: Kafka answers
+/// a request with the endpoints of the listener it arrived on (an SSL client must be sent to
+/// SSL ports). The broker's registered endpoint of that name, or this broker's configured one
+/// while it is not registered; a broker without that listener keeps its `CLIENT` endpoint
+/// (Kafka would leave it out; mixed clusters during a rolling change stay reachable).
+/// `None` or `CLIENT`: unchanged.
+#[must_use]
+pub fn endpoint_on(
+    metadata: &ClusterMetadata,
+    config: &Config,
+    broker: ClientBroker,
+    listener: Option<&str>,
+) -> ClientBroker {
+    let Some(name) = listener.filter(|name| *name != CLIENT_LISTENER) else {
+        return broker;
+    };
+    let registered = metadata.broker(broker.node_id).and_then(|registration| {
+        let endpoint = registration.listeners.iter().find(|l| l.name == name)?;
+        Some((endpoint.host.clone(), endpoint.port))
+    });
+    let configured = || {
+        let index = config.listeners.iter().enumerate().position(|(index, l)| {
+            crate::cluster::metadata::client_listener_name(index, &l.name) == name
+        })?;
+        let advertise = &config.listeners.get(index)?.advertise;
+        Some((advertise.host.clone(), advertise.port))
+    };
+    let endpoint = match registered {
+        Some(endpoint) => Some(endpoint),
+        None if broker.node_id == config.node_id => configured(),
+        None => None,
+    };
+    match endpoint {
+        Some((host, port)) => ClientBroker {
+            host,
+            port,
+            ..broker
+        },
+        None => broker,
+    }
+}
+
 /// The client endpoint of `node_id`, fenced or not: its registration's `CLIENT` listener, or
 /// `this` broker's config when it is `this` broker and not registered. `None` for a node the
 /// metadata does not know.

@@ -13,7 +13,7 @@
 //! `include_fenced_brokers`), this broker alone while no registration exists. The controller id
 //! is `common::controller_id`'s: the active controller when clients can reach it (our voters
 //! are brokers too), else this broker, which forwards admin requests to it.
-use super::common::{ClientBroker, client_brokers, controller_id};
+use super::common::{ClientBroker, client_brokers, controller_id, endpoint_on};
 use super::{HandlerError, RequestContext};
 use crate::cluster::controller;
 use crate::protocol::messages::describe_cluster::{
@@ -58,7 +58,12 @@ pub async fn handle(
     }
     let this = ClientBroker::from_config(ctx.shard.config());
     let metadata = controller::metadata(&ctx.shard);
-    let listed = client_brokers(&metadata, &this, request.include_fenced_brokers);
+    let listener = ctx.session.listener_name();
+    let listed: Vec<ClientBroker> =
+        client_brokers(&metadata, &this, request.include_fenced_brokers)
+            .into_iter()
+            .map(|broker| endpoint_on(&metadata, ctx.shard.config(), broker, listener))
+            .collect();
     let quorum_leader = ctx.shard.state.metadata.quorum_leader();
     Ok(DescribeClusterResponse {
         throttle_time_ms: 0,

@@ -328,14 +328,21 @@ fn broker_default_entries(broker_overrides: &BTreeMap<String, String>) -> Vec<Co
 
 /// The value of a read-only broker config in the running configuration.
 fn static_value(config: &Config, name: &str) -> String {
-    let advertised = format!(
-        "PLAINTEXT://{}:{}",
-        config.advertise.host, config.advertise.port
-    );
+    // Kafka's syntax, every listener: `NAME://host:port,...`.
+    let listeners = |address: &dyn Fn(&crate::config::ListenerConfig) -> String| {
+        let entries: Vec<String> = config
+            .listeners
+            .iter()
+            .map(|listener| format!("{}://{}", listener.name, address(listener)))
+            .collect();
+        entries.join(",")
+    };
     match name {
         "broker.id" | "node.id" => config.node_id.to_string(),
-        "listeners" => format!("PLAINTEXT://{}", config.listen),
-        "advertised.listeners" => advertised,
+        "listeners" => listeners(&|listener| listener.address.to_string()),
+        "advertised.listeners" => listeners(&|listener| {
+            format!("{}:{}", listener.advertise.host, listener.advertise.port)
+        }),
         "log.dirs" => config.data_dir.display().to_string(),
         // Kafka's num.partitions is the default partition count of a new topic; ours doubles as
         // the auto-creation switch (0 = off), when CreateTopics' default is still 1.

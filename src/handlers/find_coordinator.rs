@@ -9,7 +9,7 @@
 //! has no leader. Which shard inside the broker coordinates a group is internal (handlers route
 //! there). Transaction coordinators (key type 1) are not offered yet:
 //! COORDINATOR_NOT_AVAILABLE, as a broker without one answers.
-use super::common::ClientBroker;
+use super::common::{ClientBroker, endpoint_on};
 use super::group_routing::coordinator_of;
 use super::{HandlerError, RequestContext};
 use crate::cluster::acls::AclOperation;
@@ -46,12 +46,15 @@ pub async fn handle(
     };
     let this = ClientBroker::from_config(ctx.shard.config());
     let metadata = controller::metadata(&ctx.shard);
+    let listener = ctx.session.listener_name();
     let find = |key: &str| {
         if request.key_type == KEY_TYPE_GROUP {
             ctx.authorize_group(AclOperation::Describe, key)?;
         }
         if ready == ErrorCode::None {
-            coordinator_of(&metadata, key, &this)
+            coordinator_of(&metadata, key, &this).map(|coordinator| {
+                endpoint_on(&metadata, ctx.shard.config(), coordinator, listener)
+            })
         } else {
             Err(ready)
         }

@@ -13,7 +13,7 @@
 //! cannot reach (not registered), is LEADER_NOT_AVAILABLE with leader -1, as Kafka's
 //! `KRaftMetadataCache` answers.
 use super::common::{
-    ClientBroker, client_broker, client_brokers, controller_id, resolve_topic_by_id,
+    ClientBroker, client_broker, client_brokers, controller_id, endpoint_on, resolve_topic_by_id,
     resolve_topic_by_name,
 };
 use super::{HandlerError, RequestContext};
@@ -67,7 +67,11 @@ pub async fn handle(
         }
     }
     let metadata = controller::metadata(&ctx.shard);
-    let listed = client_brokers(&metadata, &this, false);
+    let listener = ctx.session.listener_name();
+    let listed: Vec<ClientBroker> = client_brokers(&metadata, &this, false)
+        .into_iter()
+        .map(|broker| endpoint_on(&metadata, ctx.shard.config(), broker, listener))
+        .collect();
     let quorum_leader = ctx.shard.state.metadata.quorum_leader();
     Ok(MetadataResponse {
         throttle_time_ms: 0,

@@ -23,10 +23,17 @@
 //! (it stopped reading) closes the connection too. On drain, reading stops and in-flight
 //! requests finish.
 //!
+//! Transport: the loop is generic over the stream's read half (`AsyncRead`) and write half
+//! (`AsyncWrite`), monomorphised per transport so the plain path stays what it was: a plain
+//! socket is both halves (`&TcpStream`), a TLS connection is `net/tls.rs`'s halves.
+//!
 //! Spliced responses (Fetch in splice mode) are written part by part: memory parts with a
 //! write, file parts through the connection's splice pipe (`net/splice.rs`, created at the
 //! first such response; from then on the socket is non-blocking, which compio's io_uring reads
 //! and writes do not mind). The leases in the parts are dropped only after the send completes.
+//! [`Transport::splice_socket`] is the one place that decides splice or copy: a TLS stream has
+//! no socket to splice into (splice would bypass the encryption; kTLS would make it possible),
+//! so its file parts are read into a bounded buffer and written through the TLS writer.
 //!
 //! Memory: frames up to `READ_CHUNK_SIZE` share one small receive buffer. A larger frame is
 //! received alone into a buffer of its own (`net/buffers.rs`): a pooled one when the shard has
@@ -48,10 +55,11 @@ use crate::protocol::frame::{self, FrameError};
 use crate::protocol::header::RequestHeader;
 use crate::protocol::{ApiKey, DecodeError, Reader};
 use crate::security::Session;
+use crate::storage::LeasedRange;
 use bytes::{Bytes, BytesMut};
 use compio::BufResult;
 use compio::buf::{IntoInner, IoBufMut};
-use compio::io::{AsyncRead, AsyncWriteExt};
+use compio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use compio::net::TcpStream;
 use compio::runtime::JoinHandle;
 use std::cell::Cell;
@@ -59,6 +67,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A request being handled; its response is written when its turn comes.
@@ -122,11 +131,36 @@ impl Activity {
     }
 }
 
+/// How one connection's bytes travel: its read and write halves, and the socket file ranges
+/// may be spliced into (`None`: copy them through the writer).
+pub struct Transport<'a, R, W> {
+    pub reader: R,
+    pub writer: W,
+    pub splice_socket: Option<&'a TcpStream>,
+}
+
+impl<'a> Transport<'a, &'a TcpStream, &'a TcpStream> {
+    /// A plain socket: both halves, and splice.
+    #[must_use]
+    pub fn plain(stream: &'a TcpStream) -> Self {
+        Self {
+            reader: stream,
+            writer: stream,
+            splice_socket: Some(stream),
+        }
+    }
+}
+
 /// Serves one connection until it closes; never fails (every end is logged here).
 ///
 /// # Panics
 /// On broken invariants only (a zero in-flight cap, which config validation rejects).
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve<R: AsyncRead, W: AsyncWrite>(
+    shard: Rc<Shard>,
+    transport: Transport<'_, R, W>,
+    peer: SocketAddr,
+    session: Session,
+) {
     let limits = shard.config().limits;
     let inflight_max = limits.requests_inflight_per_connection_max;
     assert!(inflight_max > 0);
@@ -139,12 +173,20 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     // Never blocks: a handle is queued only after a permit was taken, and the permits and the
     // queue have the same capacity.
     let (queue, pending) = flume::bounded::<Pending>(inflight_max);
-    let session = Session::new(shard.config().listen_protocol);
     let connection = ConnectionContext::with_session(shard, peer, session);
     tracing::debug!(%peer, shard = connection.shard.index(), "connection open");
-    let mut reader = pin!(read_loop(&connection, &stream, queue, &activity));
+    let Transport {
+        mut reader,
+        mut writer,
+        splice_socket,
+    } = transport;
+    let mut reader = pin!(read_loop(&connection, &mut reader, queue, &activity));
     let idle = connection.shard.config().limits.connection_idle;
-    let mut writer = pin!(write_loop(&stream, pending, &activity, idle));
+    let sink = Sink {
+        writer: &mut writer,
+        splice_socket,
+    };
+    let mut writer = pin!(write_loop(sink, pending, &activity, idle));
     let (read_end, write_end) = match race(reader.as_mut(), writer.as_mut()).await {
         // The reader dropped its queue sender on return: the writer answers what is queued.
         Either::Left(read_end) => (Some(read_end), writer.await),
@@ -182,9 +224,9 @@ fn log_close(peer: SocketAddr, read_end: Option<&ReadEnd>, write_end: Option<&Wr
 }
 
 /// Reads and dispatches requests until the connection should stop reading.
-async fn read_loop(
+async fn read_loop<R: AsyncRead>(
     connection: &ConnectionContext,
-    stream: &TcpStream,
+    stream: &mut R,
     queue: flume::Sender<Pending>,
     activity: &Activity,
 ) -> ReadEnd {
@@ -254,8 +296,8 @@ fn large_frame_size(buffer: &[u8], frame_size_max: usize) -> Result<Option<usize
 }
 
 /// Receives the rest of one large frame into its own buffer; returns its payload.
-async fn read_frame(
-    stream: &TcpStream,
+async fn read_frame<R: AsyncRead>(
+    stream: &mut R,
     mut frame: FrameBuffer,
     shard: &Shard,
     activity: &Activity,
@@ -310,15 +352,14 @@ enum ReadOutcome<B> {
 /// idle timer and draining. The read future is kept across idle-timer wake-ups (re-issuing it
 /// could lose bytes that arrive while it is being cancelled); it is only dropped when the
 /// connection stops reading.
-async fn read_some<B: IoBufMut>(
-    stream: &TcpStream,
+async fn read_some<R: AsyncRead, B: IoBufMut>(
+    stream: &mut R,
     buffer: B,
     shard: &Shard,
     activity: &Activity,
 ) -> ReadOutcome<B> {
     let idle = shard.config().limits.connection_idle;
-    let mut source = stream;
-    let mut read = pin!(source.read(buffer));
+    let mut read = pin!(stream.read(buffer));
     let mut draining = pin!(shard.draining());
     // Bounded: each idle wake-up either ends the connection or finds activity newer than the
     // last deadline, so the next deadline is later.
@@ -352,13 +393,12 @@ async fn read_some<B: IoBufMut>(
 
 /// Awaits each request in order and writes its response; ends when the reader is done and
 /// everything queued is answered, or at the first failure.
-async fn write_loop(
-    stream: &TcpStream,
+async fn write_loop<W: AsyncWrite>(
+    mut sink: Sink<'_, W>,
     pending: flume::Receiver<Pending>,
     activity: &Activity,
     idle: Duration,
 ) -> Result<(), WriteEnd> {
-    let mut sink = stream;
     let mut pipe: Option<SplicePipe> = None;
     // Bounded by the queue: ends when the reader dropped its sender and the queue is empty.
     while let Ok(request) = pending.recv_async().await {
@@ -370,10 +410,10 @@ async fn write_loop(
             Ok(Ok(HandlerOutcome::NoResponse)) => Ok(()),
             Ok(Ok(HandlerOutcome::Response(frame))) => {
                 assert!(frame.len() >= frame::FRAME_PREFIX_SIZE);
-                within(idle, write_bytes(&mut sink, frame)).await
+                within(idle, sink.write_response(frame)).await
             }
             Ok(Ok(HandlerOutcome::Spliced(response))) => {
-                within(idle, write_spliced(stream, &mut pipe, response)).await
+                within(idle, sink.write_spliced(&mut pipe, response)).await
             }
         };
         let released = activity.releases.try_recv();
@@ -417,7 +457,56 @@ fn log_splice_stats(pipe: Option<&SplicePipe>) {
     }
 }
 
-async fn write_bytes(sink: &mut &TcpStream, bytes: bytes::Bytes) -> Result<(), WriteEnd> {
+/// The writer's side of a transport.
+struct Sink<'a, W> {
+    writer: &'a mut W,
+    splice_socket: Option<&'a TcpStream>,
+}
+
+impl<W: AsyncWrite> Sink<'_, W> {
+    /// Writes one whole response and pushes it out (a no-op on a plain socket; a TLS stream
+    /// keeps records in its buffer until flushed).
+    async fn write_response(&mut self, bytes: Bytes) -> Result<(), WriteEnd> {
+        write_bytes(self.writer, bytes).await?;
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> Result<(), WriteEnd> {
+        self.writer.flush().await.map_err(|error| match error {
+            error if is_disconnect(&error) => WriteEnd::Closed,
+            error => WriteEnd::Io(error),
+        })
+    }
+
+    /// Writes the memory parts and sends the file parts of one response, in order: spliced
+    /// into the socket when there is one to splice into, else copied through the writer.
+    async fn write_spliced(
+        &mut self,
+        pipe: &mut Option<SplicePipe>,
+        response: SplicedResponse,
+    ) -> Result<(), WriteEnd> {
+        assert!(response.size_bytes() >= frame::FRAME_PREFIX_SIZE as u64);
+        let count = response.parts.len();
+        // Loop bound: the parts of one response (2 per partition with data, plus one).
+        for (index, part) in response.parts.into_iter().enumerate() {
+            match (part, self.splice_socket) {
+                (ResponsePart::Memory(bytes), _) => write_bytes(self.writer, bytes).await?,
+                (ResponsePart::File(range), Some(socket)) => {
+                    let pipe = match pipe {
+                        Some(pipe) => pipe,
+                        None => pipe.insert(SplicePipe::new().map_err(WriteEnd::Io)?),
+                    };
+                    let more = index + 1 < count;
+                    splice_range(pipe, socket, &range, more).await?;
+                }
+                (ResponsePart::File(range), None) => copy_range(self.writer, &range).await?,
+            }
+        }
+        self.flush().await
+    }
+}
+
+async fn write_bytes<W: AsyncWrite>(sink: &mut W, bytes: Bytes) -> Result<(), WriteEnd> {
     match sink.write_all(bytes).await {
         BufResult(Ok(()), _) => Ok(()),
         BufResult(Err(error), _) if is_disconnect(&error) => Err(WriteEnd::Closed),
@@ -425,34 +514,60 @@ async fn write_bytes(sink: &mut &TcpStream, bytes: bytes::Bytes) -> Result<(), W
     }
 }
 
-/// Writes the memory parts and splices the file parts of one response, in order.
-async fn write_spliced(
-    stream: &TcpStream,
-    pipe: &mut Option<SplicePipe>,
-    response: SplicedResponse,
+async fn splice_range(
+    pipe: &SplicePipe,
+    socket: &TcpStream,
+    range: &LeasedRange,
+    more: bool,
 ) -> Result<(), WriteEnd> {
-    assert!(response.size_bytes() >= frame::FRAME_PREFIX_SIZE as u64);
-    let pipe = match pipe {
-        Some(pipe) => pipe,
-        None => pipe.insert(SplicePipe::new().map_err(WriteEnd::Io)?),
-    };
-    let mut sink = stream;
-    let count = response.parts.len();
-    // Loop bound: the parts of one response (2 per partition with data, plus one).
-    for (index, part) in response.parts.into_iter().enumerate() {
-        match part {
-            ResponsePart::Memory(bytes) => write_bytes(&mut sink, bytes).await?,
-            ResponsePart::File(range) => {
-                let more = index + 1 < count;
-                pipe.send(stream, &range, more)
-                    .await
-                    .map_err(|error| match error.io_error() {
-                        Some(io) if is_disconnect(io) => WriteEnd::Closed,
-                        _ => WriteEnd::Splice(error),
-                    })?;
-            }
+    pipe.send(socket, range, more)
+        .await
+        .map_err(|error| match error.io_error() {
+            Some(io) if is_disconnect(io) => WriteEnd::Closed,
+            _ => WriteEnd::Splice(error),
+        })
+}
+
+/// The copy path of a file range: `TLS_COPY_CHUNK_SIZE` at a time, read from the leased file
+/// with io_uring and written through `sink`, one buffer reused for the whole range.
+async fn copy_range<W: AsyncWrite>(sink: &mut W, range: &LeasedRange) -> Result<(), WriteEnd> {
+    let end = range.position + u64::from(range.length);
+    let mut position = range.position;
+    let mut buffer = Vec::with_capacity(limits::TLS_COPY_CHUNK_SIZE.min(range.length as usize));
+    // Loop bound: each pass moves ≥ 1 byte of the range (a short file is an error).
+    while position < end {
+        let chunk = usize::try_from(end - position)
+            .unwrap_or(usize::MAX)
+            .min(limits::TLS_COPY_CHUNK_SIZE);
+        buffer.clear();
+        buffer.reserve(chunk);
+        let read = compio::driver::op::ReadAt::new(Arc::clone(&range.file), position, buffer);
+        let BufResult(result, filled) = compio::runtime::submit(read).await.into_inner();
+        let read = result.map_err(WriteEnd::Io)?;
+        if read == 0 {
+            let missing = end - position;
+            return Err(WriteEnd::Splice(SpliceError::ShortFile {
+                position,
+                missing,
+            }));
         }
+        let mut filled = filled;
+        // SAFETY: the kernel wrote `read` bytes (≤ the capacity) at the start of the empty
+        // buffer, so they are initialised.
+        unsafe { compio::buf::SetLen::set_len(&mut filled, read) };
+        // The read may run past the range when the buffer's capacity exceeds the chunk.
+        let read = read.min(chunk);
+        filled.truncate(read);
+        let BufResult(result, written) = sink.write_all(filled).await;
+        match result {
+            Ok(()) => {}
+            Err(error) if is_disconnect(&error) => return Err(WriteEnd::Closed),
+            Err(error) => return Err(WriteEnd::Io(error)),
+        }
+        buffer = written;
+        position += read as u64;
     }
+    assert_eq!(position, end);
     Ok(())
 }
 

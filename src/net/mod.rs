@@ -1,13 +1,20 @@
-//! The Kafka listener: every shard binds the same address with SO_REUSEPORT (the kernel spreads
-//! connections), admits each accepted connection against the global and per-IP caps, and serves
-//! it on that shard for its whole life (a connection never moves).
+//! The Kafka listeners: every shard binds every configured listener (`--listen`, each with its
+//! security protocol) with SO_REUSEPORT (the kernel spreads connections), admits each accepted
+//! connection against the global and per-IP caps, runs the TLS handshake on SSL and SASL_SSL
+//! listeners, and serves the connection on that shard for its whole life (it never moves).
 //!
 //! ```text
 //! admission.rs   connections_max (one atomic for all shards), connections_per_ip_max
 //! connection.rs  frames → header → handlers::dispatch → responses in request order
 //! buffers.rs     per-shard receive buffer pool
 //! splice.rs      zero-copy Fetch: leased file ranges spliced into the socket
+//! tls.rs         the rustls handshake and the TLS stream's read and write halves
 //! ```
+//! Fetch path per listener (logged at start by shard 0): plaintext listeners splice file ranges
+//! into the socket (in `fetch_mode = "splice"`); TLS listeners copy them through the TLS writer
+//! (`connection.rs` decides, in one place). The listener a connection arrived on is recorded
+//! in its `Session` (`CLIENT` for the first, else its name) so Metadata can answer with the
+//! brokers' endpoints on that same listener.
 //! [`KafkaService`] is a `shard::Server` of `broker::Services`; `main.rs` composes it with the
 //! metrics listener. net/ is the top of the library's layers: nothing imports it but `main`.
 //!
@@ -27,13 +34,19 @@ pub mod admission;
 pub mod buffers;
 pub mod connection;
 pub mod splice;
+pub mod tls;
 
 pub use admission::{Admission, Refused};
 
 use crate::broker::{Services, Shard};
-use crate::config::Tuning;
+use crate::cluster::metadata::client_listener_name;
+use crate::config::{FetchMode, ListenerConfig, Tuning};
 use crate::limits;
+use crate::security::Session;
+use crate::security::tls::TlsContext;
 use crate::shard::{Either, LocalFuture, Server, ShardError, race};
+use compio::net::TcpStream;
+use connection::Transport;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
@@ -43,30 +56,108 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct KafkaService {
     admission: Arc<Admission>,
+    /// The TLS configuration of the SSL and SASL_SSL listeners (`None` when there are none).
+    tls: Option<Arc<TlsContext>>,
 }
 
 impl KafkaService {
     #[must_use]
     pub fn new(admission: Arc<Admission>) -> Self {
-        Self { admission }
+        Self {
+            admission,
+            tls: None,
+        }
     }
+
+    /// The service with TLS listeners served with `tls`.
+    #[must_use]
+    pub fn with_tls(admission: Arc<Admission>, tls: Option<Arc<TlsContext>>) -> Self {
+        Self { admission, tls }
+    }
+}
+
+/// One listener as a shard serves it.
+struct Listening {
+    /// The name it is registered under (`CLIENT` for the first listener).
+    registered_name: Rc<str>,
+    config: ListenerConfig,
+    /// `Some` exactly on TLS listeners.
+    tls: Option<Arc<TlsContext>>,
 }
 
 impl Server<Services> for KafkaService {
     fn start(&self, shard: &Rc<Shard>) -> Result<LocalFuture<()>, ShardError> {
-        let address = shard.config().listen;
-        let listener = bind(address, shard.index(), &shard.config().tuning).map_err(|source| {
-            ShardError::Bind {
-                shard: shard.index(),
-                address,
-                source,
+        let mut served = Vec::with_capacity(shard.config().listeners.len());
+        for (index, listener) in shard.config().listeners.iter().enumerate() {
+            let address = listener.address;
+            let socket =
+                bind(address, shard.index(), &shard.config().tuning).map_err(|source| {
+                    ShardError::Bind {
+                        shard: shard.index(),
+                        address,
+                        source,
+                    }
+                })?;
+            let tls = if listener.protocol.uses_tls() {
+                // Validation requires [tls] whenever a listener runs TLS; main loads it.
+                let tls = self.tls.as_ref().ok_or_else(|| ShardError::Bind {
+                    shard: shard.index(),
+                    address,
+                    source: std::io::Error::other("TLS listener without a TLS configuration"),
+                })?;
+                Some(Arc::clone(tls))
+            } else {
+                None
+            };
+            let listening = Listening {
+                registered_name: client_listener_name(index, &listener.name).into(),
+                config: listener.clone(),
+                tls,
+            };
+            if shard.index() == 0 {
+                log_fetch_path(&listening, shard.config().fetch_mode);
             }
-        })?;
-        Ok(Box::pin(serve(
-            Rc::clone(shard),
-            listener,
-            Arc::clone(&self.admission),
-        )))
+            served.push((socket, listening));
+        }
+        let shard = Rc::clone(shard);
+        let admission = Arc::clone(&self.admission);
+        Ok(Box::pin(serve_all(shard, served, admission)))
+    }
+}
+
+fn log_fetch_path(listening: &Listening, fetch_mode: FetchMode) {
+    let path = match (listening.tls.is_some(), fetch_mode) {
+        (true, _) => "copy (TLS: splice cannot write into an encrypted stream; no kTLS)",
+        (false, FetchMode::Splice) => "splice",
+        (false, _) => "copy (fetch_mode)",
+    };
+    tracing::info!(
+        listener = %listening.config.name,
+        protocol = %listening.config.protocol,
+        address = %listening.config.address,
+        fetch_path = path,
+        "listener"
+    );
+}
+
+/// Serves every listener of this shard; completes when all of them drained.
+async fn serve_all(
+    shard: Rc<Shard>,
+    served: Vec<(compio::net::TcpListener, Listening)>,
+    admission: Arc<Admission>,
+) {
+    let tasks: Vec<_> = served
+        .into_iter()
+        .map(|(socket, listening)| {
+            let task = serve(Rc::clone(&shard), socket, listening, Arc::clone(&admission));
+            compio::runtime::spawn(task)
+        })
+        .collect();
+    // Bounded by the listener count (≤ LISTENERS_MAX).
+    for task in tasks {
+        if let Err(error) = task.await {
+            tracing::error!(shard = shard.index(), ?error, "listener task failed");
+        }
     }
 }
 
@@ -126,7 +217,13 @@ fn log_applied(shard: usize, option: &'static str, requested_size: usize, applie
 
 /// Accepts until draining, then waits (bounded by the grace period) for this shard's
 /// connections to finish.
-async fn serve(shard: Rc<Shard>, listener: compio::net::TcpListener, admission: Arc<Admission>) {
+async fn serve(
+    shard: Rc<Shard>,
+    listener: compio::net::TcpListener,
+    listening: Listening,
+    admission: Arc<Admission>,
+) {
+    let listening = Rc::new(listening);
     // Every connection task holds a clone of `open`; when the last clone is dropped,
     // `all_closed` completes. A wait group without a counter to get wrong.
     let (open, all_closed) = flume::bounded::<()>(1);
@@ -163,9 +260,10 @@ async fn serve(shard: Rc<Shard>, listener: compio::net::TcpListener, admission: 
         crate::metrics::connection_accepted();
         let shard_for_task = Rc::clone(&shard);
         let open = open.clone();
+        let listening = Rc::clone(&listening);
         // Detached with a permit: `permit` bounds how many exist, `open` lets shutdown wait.
         compio::runtime::spawn(async move {
-            connection::serve(shard_for_task, stream, peer).await;
+            serve_connection(shard_for_task, stream, peer, &listening).await;
             crate::metrics::connection_closed();
             drop(permit);
             drop(open);
@@ -183,4 +281,40 @@ async fn serve(shard: Rc<Shard>, listener: compio::net::TcpListener, admission: 
             "connections still open after the grace period"
         );
     }
+}
+
+/// One accepted connection on `listening`: plain, or after a TLS handshake (whose client
+/// certificate, when one was verified, names the connection's principal).
+async fn serve_connection(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    listening: &Listening,
+) {
+    let protocol = listening.config.protocol;
+    let session = Session::on_listener(protocol, Rc::clone(&listening.registered_name));
+    let Some(tls) = &listening.tls else {
+        connection::serve(shard, Transport::plain(&stream), peer, session).await;
+        return;
+    };
+    let accepted = match tls::accept(tls.current(), stream).await {
+        Ok(accepted) => accepted,
+        Err(error) => {
+            // A client without the right certificate, or not speaking TLS: its problem.
+            let listener = &listening.config.name;
+            tracing::info!(%peer, %listener, %error, "TLS handshake failed");
+            return;
+        }
+    };
+    // On SASL_SSL the principal is SASL's; the certificate only names it on SSL (as Kafka).
+    if let Some(principal) = accepted.principal.filter(|_| !protocol.uses_sasl()) {
+        tracing::debug!(%peer, %principal, "TLS client certificate");
+        session.authenticate(principal);
+    }
+    let transport = Transport {
+        reader: accepted.reader,
+        writer: accepted.writer,
+        splice_socket: None,
+    };
+    connection::serve(shard, transport, peer, session).await;
 }

@@ -25,6 +25,8 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Instant;
 
+pub mod tls;
+
 /// Who a connection acts as: Kafka's `KafkaPrincipal`, written `Type:name` (`User:alice`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Principal {
@@ -66,6 +68,9 @@ impl fmt::Display for Principal {
 #[derive(Debug)]
 pub struct Session {
     protocol: SecurityProtocol,
+    /// The registered name of the listener the connection arrived on; `None` = the primary
+    /// (`CLIENT`) listener. Metadata answers with the brokers' endpoints on this listener.
+    listener: Option<Rc<str>>,
     principal: RefCell<Rc<Principal>>,
     authenticated: Cell<bool>,
     sasl: RefCell<SaslState>,
@@ -78,11 +83,27 @@ impl Session {
     pub fn new(protocol: SecurityProtocol) -> Self {
         Self {
             protocol,
+            listener: None,
             principal: RefCell::new(Rc::new(Principal::anonymous())),
             authenticated: Cell::new(!protocol.uses_sasl()),
             sasl: RefCell::new(SaslState::Idle),
             expires_at: Cell::new(None),
         }
+    }
+
+    /// The state of a connection just accepted on the listener registered as `listener`.
+    #[must_use]
+    pub fn on_listener(protocol: SecurityProtocol, listener: Rc<str>) -> Self {
+        Self {
+            listener: Some(listener),
+            ..Self::new(protocol)
+        }
+    }
+
+    /// The registered name of the listener the connection arrived on (`None`: the primary).
+    #[must_use]
+    pub fn listener_name(&self) -> Option<&str> {
+        self.listener.as_deref()
     }
 
     /// The listener's protocol.

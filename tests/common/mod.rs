@@ -141,10 +141,19 @@ impl Broker {
     fn spawn_only(&mut self) {
         assert!(self.child.is_none(), "broker already running");
         let mut command = Command::new(env!("CARGO_BIN_EXE_ringbroker"));
+        command.arg("serve");
+        // A test may give the harness's address another protocol (`SASL_PLAINTEXT://addr`);
+        // otherwise it is the PLAINTEXT listener, first.
+        let own = format!("://{}", self.address);
+        if !self
+            .options
+            .extra_args
+            .iter()
+            .any(|arg| arg.ends_with(&own))
+        {
+            command.arg("--listen").arg(self.address.to_string());
+        }
         command
-            .arg("serve")
-            .arg("--listen")
-            .arg(self.address.to_string())
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("--shards")

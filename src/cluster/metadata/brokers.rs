@@ -28,6 +28,35 @@ pub const CLIENT_LISTENER: &str = "CLIENT";
 /// observer's kernel-chosen port; the metadata quorum's RPCs reach the broker there.
 pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
 
+/// The name configured client listener `index` (of `--listen`) is registered under: `CLIENT`
+/// for the first, the listener every broker has (what other brokers' connections fall back
+/// to), its own name (`SSL`, `EXTERNAL`, …) for the others. Connections record it in their
+/// session so Metadata can answer with every broker's endpoint on the same listener.
+#[must_use]
+pub fn client_listener_name(index: usize, name: &str) -> String {
+    if index == 0 {
+        CLIENT_LISTENER.to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The client listeners a broker registers: one per configured listener, as advertised.
+#[must_use]
+pub fn client_listeners(listeners: &[crate::config::ListenerConfig]) -> Vec<Listener> {
+    let registered: Vec<Listener> = listeners
+        .iter()
+        .enumerate()
+        .map(|(index, listener)| Listener {
+            name: client_listener_name(index, &listener.name),
+            host: listener.advertise.host.clone(),
+            port: listener.advertise.port,
+        })
+        .collect();
+    assert_eq!(registered.len(), listeners.len());
+    registered
+}
+
 /// One advertised endpoint of a broker.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Listener {

@@ -40,6 +40,7 @@ mod store;
 
 pub use brokers::{
     BrokerRegistration, CLIENT_LISTENER, CONTROLLER_LISTENER, Listener, ProducerIdBlock,
+    client_listener_name, client_listeners,
 };
 pub use partitions::{NO_LEADER, PartitionDelta, PartitionState, PartitionStateError};
 pub use records::{MetadataRecord, RecordDecodeError, RecordType};

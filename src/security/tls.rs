@@ -1,0 +1,332 @@
+//! TLS for the SSL and SASL_SSL listeners: the rustls server configuration built from the PEM
+//! files of `[tls]` (certificate chain, key, client CA), the client-certificate policy
+//! (Kafka's `ssl.client.auth`), its reload on SIGHUP, and the principal a client certificate
+//! names (Kafka's default `ssl.principal.mapping.rules`: the subject's full X.500 name in
+//! RFC 2253 form, `User:CN=alice,OU=eng,O=example`).
+//!
+//! Not here: the handshake and the encrypted stream (`net/tls.rs`), which take the current
+//! configuration from [`TlsContext::current`] at each accept.
+//!
+//! Shared by every shard (`Arc<TlsContext>`, `Send + Sync`): shards read the configuration at
+//! accept; `main` swaps it on SIGHUP (blocking file reads happen there, never on a shard).
+//! Protocol versions: TLS 1.3 and 1.2, rustls's safe cipher suites (ring provider).
+use super::Principal;
+use crate::config::{ClientAuth, TlsConfig};
+use crate::limits;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+/// Why the TLS configuration cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is over {size_max} bytes")]
+    TooLarge { path: PathBuf, size_max: u64 },
+    #[error("{path}: no PEM {what} in it")]
+    Missing { path: PathBuf, what: &'static str },
+    #[error("{path}: bad PEM: {reason}")]
+    Pem { path: PathBuf, reason: String },
+    #[error("client CA {path}: {reason}")]
+    ClientCa { path: PathBuf, reason: String },
+    #[error("rustls refused the configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The TLS configuration every shard's TLS listeners use, swapped whole on reload.
+#[derive(Debug)]
+pub struct TlsContext {
+    settings: TlsConfig,
+    current: RwLock<Arc<rustls::ServerConfig>>,
+}
+
+impl TlsContext {
+    /// Reads the PEM files of `settings` and builds the first configuration.
+    ///
+    /// # Errors
+    /// Unreadable or malformed files, a key that does not match, see [`TlsError`].
+    pub fn load(settings: TlsConfig) -> Result<Self, TlsError> {
+        let config = server_config(&settings)?;
+        Ok(Self {
+            settings,
+            current: RwLock::new(config),
+        })
+    }
+
+    /// The configuration new connections get (a reload never affects open ones).
+    #[must_use]
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        // A poisoned lock still holds a whole `Arc`: the writer only swaps it.
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Re-reads the PEM files; on success new connections get the new certificate, on
+    /// failure the old configuration stays.
+    ///
+    /// # Errors
+    /// As [`TlsContext::load`].
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let config = server_config(&self.settings)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
+        Ok(())
+    }
+
+    /// Kafka's `ssl.client.auth` of these listeners.
+    #[must_use]
+    pub fn client_auth(&self) -> ClientAuth {
+        self.settings.client_auth
+    }
+}
+
+/// Blocks SIGHUP in the calling thread (and so in every thread it starts afterwards: call it
+/// before the shards start) and starts a thread that reloads `tls` at each SIGHUP, as Kafka
+/// reloads `ssl.keystore.location` on a dynamic config update. A failed reload is logged
+/// and keeps the old certificate.
+///
+/// # Errors
+/// The thread could not be started.
+pub fn reload_on_sighup(tls: Arc<TlsContext>) -> std::io::Result<()> {
+    // SAFETY: sigemptyset initialises the zeroed set; SIGHUP is a valid signal number; a null
+    // old-set pointer is allowed.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut set);
+        libc::sigaddset(&raw mut set, libc::SIGHUP);
+        let result = libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
+        assert_eq!(result, 0, "pthread_sigmask failed: {result}");
+        set
+    };
+    std::thread::Builder::new()
+        .name("tls-reload".to_owned())
+        .spawn(move || {
+            // Runs for the life of the process by design: one wait per SIGHUP.
+            loop {
+                let mut signal: libc::c_int = 0;
+                // SAFETY: `set` is initialised and `signal` is a valid out pointer.
+                let result = unsafe { libc::sigwait(&raw const set, &raw mut signal) };
+                if result != 0 {
+                    // Only EINVAL (a bad set), which cannot change: stop reloading.
+                    tracing::error!(result, "sigwait failed; SIGHUP reload off");
+                    return;
+                }
+                match tls.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; kept"),
+                }
+            }
+        })
+        .map(drop)
+}
+
+/// A PEM file, bounded by `PEM_FILE_SIZE_MAX`.
+fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
+    let read_error = |source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(limits::PEM_FILE_SIZE_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > limits::PEM_FILE_SIZE_MAX {
+        return Err(TlsError::TooLarge {
+            path: path.to_owned(),
+            size_max: limits::PEM_FILE_SIZE_MAX,
+        });
+    }
+    Ok(bytes)
+}
+
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read_pem(path)?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| TlsError::Pem {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
+    if certificates.is_empty() {
+        return Err(TlsError::Missing {
+            path: path.to_owned(),
+            what: "certificate",
+        });
+    }
+    Ok(certificates)
+}
+
+fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = read_pem(path)?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|error| match error {
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::Missing {
+            path: path.to_owned(),
+            what: "private key",
+        },
+        other => TlsError::Pem {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    })
+}
+
+/// The client-certificate verifier `ssl.client.auth` asks for.
+fn client_verifier(
+    settings: &TlsConfig,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let path = match (&settings.client_ca, settings.client_auth) {
+        (_, ClientAuth::None) | (None, _) => {
+            return Ok(rustls::server::WebPkiClientVerifier::no_client_auth());
+        }
+        (Some(path), _) => path,
+    };
+    let ca_error = |reason: String| TlsError::ClientCa {
+        path: path.clone(),
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in certificates(path)? {
+        roots
+            .add(certificate)
+            .map_err(|error| ca_error(error.to_string()))?;
+    }
+    let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(provider),
+    );
+    let builder = match settings.client_auth {
+        ClientAuth::Requested => builder.allow_unauthenticated(),
+        ClientAuth::Required | ClientAuth::None => builder,
+    };
+    builder.build().map_err(|error| ca_error(error.to_string()))
+}
+
+/// Builds the rustls server configuration from the PEM files.
+///
+/// # Errors
+/// See [`TlsError`].
+pub fn server_config(settings: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    // ring, not aws-lc-rs: no C/cmake build in the broker; the cost is no post-quantum key
+    // exchange (the reason rustls deprecated this function), which Kafka clients lack too.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = certificates(&settings.cert)?;
+    let key = private_key(&settings.key)?;
+    let verifier = client_verifier(settings, &provider)?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
+    Ok(Arc::new(config))
+}
+
+/// The principal a verified client certificate names: `User:` and the subject's X.500 name
+/// as Java's `X500Principal.getName()` writes it (RFC 2253: last RDN first, `,` between
+/// RDNs, `+` inside one, special characters escaped). `None` when the certificate does not
+/// parse (rustls verified it, so this does not happen for a chain it accepted).
+#[must_use]
+pub fn principal_from_certificate(der: &[u8]) -> Option<Principal> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    let rdns: Vec<String> = certificate
+        .subject()
+        .iter()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|attribute| {
+                    let oid = attribute.attr_type().to_id_string();
+                    let value = attribute.as_str().map_or_else(
+                        |_| format!("#{}", hex(attribute.as_slice())),
+                        escape_rfc2253,
+                    );
+                    format!("{}={value}", attribute_keyword(&oid).unwrap_or(&oid))
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect();
+    let name: Vec<&str> = rdns.iter().rev().map(String::as_str).collect();
+    Some(Principal::user(&name.join(",")))
+}
+
+/// RFC 2253's keywords (the ones Java writes by name); other types are written as OIDs.
+fn attribute_keyword(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "STREET",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        _ => return None,
+    })
+}
+
+/// RFC 2253 §2.4: `,+"\<>;` escaped, and a leading `#` or space or a trailing space.
+fn escape_rfc2253(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (index, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (index == 0 && (c == '#' || c == ' '))
+            || (index == last && c == ' ');
+        if special {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_rfc2253_specials() {
+        assert_eq!(escape_rfc2253("alice"), "alice");
+        assert_eq!(escape_rfc2253("a,b+c"), "a\\,b\\+c");
+        assert_eq!(escape_rfc2253("#x "), "\\#x\\ ");
+    }
+
+    #[test]
+    fn principal_is_the_subject_last_rdn_first_as_java_writes_it() {
+        use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CountryName, "US");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Example, Inc");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, "eng");
+        params.distinguished_name.push(DnType::CommonName, "alice");
+        let certificate = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let principal = principal_from_certificate(certificate.der()).unwrap();
+        assert_eq!(
+            principal.to_string(),
+            "User:CN=alice,OU=eng,O=Example\\, Inc,C=US"
+        );
+        assert_eq!(principal_from_certificate(b"not a certificate"), None);
+    }
+
+    #[test]
+    fn keywords_cover_the_common_attributes() {
+        assert_eq!(attribute_keyword("2.5.4.3"), Some("CN"));
+        assert_eq!(attribute_keyword("1.2.840.113549.1.9.1"), None);
+    }
+}
