@@ -102,14 +102,14 @@ const LAYERS: &[&[&str]] = &[
     &["net"],
     &["handlers"],
     &["failpoints", "metrics"],
-    &["broker"],
+    &["broker", "sim"],
     &["group", "security"],
     &["replication"],
     &["cluster"],
     &["storage"],
     &["shard"],
     &["config", "protocol"],
-    &["limits"],
+    &["limits", "planted_bugs"],
 ];
 
 /// Modules the shard runtime must never name (the explicit check).
