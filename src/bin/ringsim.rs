@@ -5,6 +5,7 @@
 //! ringsim --seeds N [--start S]     run N seeds from S (default 0); last line:
 //!                                   "seeds N, violations V"; exit 1 when V > 0
 //! ringsim ... --bug NAME            plant a bug (builds with --features sim-bugs)
+//! ringsim ... --trace-events N      keep the last N events for the trace (default 200)
 //! ```
 //! A thin CLI: argument parsing and printing only; everything else is in `src/sim/`.
 use std::process::ExitCode;
@@ -18,10 +19,14 @@ struct Args {
     seeds: Option<u64>,
     start: u64,
     bug: Option<String>,
+    trace_events: usize,
 }
 
 fn parse() -> Result<Args, String> {
-    let mut args = Args::default();
+    let mut args = Args {
+        trace_events: sim::trace::TRACE_EVENTS_MAX,
+        ..Args::default()
+    };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
         let mut value = |name: &str| words.next().ok_or(format!("{name} needs a value"));
@@ -31,6 +36,10 @@ fn parse() -> Result<Args, String> {
             "--seeds" => args.seeds = Some(number(value("--seeds")?)?),
             "--start" => args.start = number(value("--start")?)?,
             "--bug" => args.bug = Some(value("--bug")?),
+            "--trace-events" => {
+                let count = number(value("--trace-events")?)?;
+                args.trace_events = usize::try_from(count).unwrap_or(usize::MAX);
+            }
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -42,7 +51,7 @@ fn parse() -> Result<Args, String> {
 }
 
 #[cfg(feature = "sim-bugs")]
-fn runner(bug: Option<&str>) -> Result<Box<dyn Fn(u64) -> Outcome>, String> {
+fn runner(bug: Option<&str>, trace_events: usize) -> Result<Box<dyn Fn(u64) -> Outcome>, String> {
     use ringbroker::planted_bugs::PlantedBug;
     let bug = match bug {
         None => None,
@@ -51,15 +60,15 @@ fn runner(bug: Option<&str>) -> Result<Box<dyn Fn(u64) -> Outcome>, String> {
             format!("unknown bug {name}; one of {names:?}")
         })?),
     };
-    Ok(Box::new(move |seed| sim::run_seed_with_bug(seed, bug)))
+    Ok(Box::new(move |seed| sim::run_seed_with_bug(seed, bug, trace_events)))
 }
 
 #[cfg(not(feature = "sim-bugs"))]
-fn runner(bug: Option<&str>) -> Result<Box<dyn Fn(u64) -> Outcome>, String> {
+fn runner(bug: Option<&str>, trace_events: usize) -> Result<Box<dyn Fn(u64) -> Outcome>, String> {
     if bug.is_some() {
         return Err("--bug needs a build with --features sim-bugs".into());
     }
-    Ok(Box::new(sim::run_seed))
+    Ok(Box::new(move |seed| sim::run_seed_traced(seed, trace_events)))
 }
 
 fn print_violation(outcome: &Outcome) {
@@ -83,7 +92,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let run = match runner(args.bug.as_deref()) {
+    let run = match runner(args.bug.as_deref(), args.trace_events) {
         Ok(run) => run,
         Err(message) => {
             eprintln!("{message}");

@@ -61,7 +61,8 @@ pub struct Leading {
     /// Appended, not synced yet: registered as acks=all waiters after the flush.
     unsynced: Vec<(i64, Waiting)>,
     parked: BTreeMap<AckTicket, Waiting>,
-    proposal_sent_at: Option<Duration>,
+    /// The newest AlterPartition copy sent: its request id and when.
+    proposal_sent: Option<(u64, Duration)>,
 }
 
 /// A follower's state around its `FollowerReplica`.
@@ -317,14 +318,15 @@ impl SimBroker {
         match &mut replica.role {
             Role::Idle => Ok(()),
             Role::Leader(leading) => {
+                // An unanswered proposal is sent again, not forgotten: the first copy may
+                // have committed (see `alter_partition_reply`).
                 let stale = leading
-                    .proposal_sent_at
-                    .is_some_and(|sent| local.saturating_sub(sent) >= REQUEST_TIMEOUT);
-                if stale {
-                    leading.replica.proposal_failed();
-                    leading.proposal_sent_at = None;
+                    .proposal_sent
+                    .is_some_and(|(_, sent)| local.saturating_sub(sent) >= REQUEST_TIMEOUT);
+                let mut effects = leading.replica.tick(local);
+                if stale && effects.proposal.is_none() {
+                    effects.proposal = leading.replica.proposal().cloned();
                 }
-                let effects = leading.replica.tick(local);
                 let _ = controller;
                 self.leader_effects(partition, effects, local, out)
             }
@@ -373,6 +375,7 @@ impl SimBroker {
         out: &mut Outbox,
     ) -> Result<(), Violation> {
         let (id, broker_epoch) = (self.id, self.broker_epoch.unwrap_or(-1));
+        let request_id = self.request_id();
         let replica = &mut self.partitions[index(partition)];
         let Role::Leader(leading) = &mut replica.role else {
             return Ok(());
@@ -388,7 +391,7 @@ impl SimBroker {
             out.push((waiting.node, Body::ProduceReply { request_id: waiting.request_id, result }));
         }
         if let Some(proposal) = effects.proposal {
-            leading.proposal_sent_at = Some(local);
+            leading.proposal_sent = Some((request_id, local));
             let request = AlterPartitionRequest {
                 topic_id: TOPIC_ID,
                 partition,
@@ -398,7 +401,7 @@ impl SimBroker {
                 partition_epoch: proposal.partition_epoch,
                 new_isr: proposal.new_isr,
             };
-            out.push((super::CONTROLLER, Body::AlterPartition(request)));
+            out.push((super::CONTROLLER, Body::AlterPartition { request_id, request }));
         }
         if let Some(high_watermark) = effects.high_watermark {
             replica.log.checkpoint_high_watermark(high_watermark);
@@ -423,17 +426,25 @@ impl SimBroker {
     ) -> Result<(), Violation> {
         let local = self.local(now);
         match body {
+            // A registration sent twice (a retry after a lost answer) is accepted twice, with
+            // two epochs: the newer is the registered one.
             Body::Registered { incarnation, broker_epoch } => {
-                if incarnation == self.incarnation && self.broker_epoch.is_none() {
-                    self.broker_epoch = Some(broker_epoch);
+                if incarnation == self.incarnation {
+                    self.broker_epoch = self.broker_epoch.max(Some(broker_epoch));
+                }
+                Ok(())
+            }
+            Body::HeartbeatRefused { broker_epoch } => {
+                if self.broker_epoch == Some(broker_epoch) {
+                    self.broker_epoch = None;
                 }
                 Ok(())
             }
             Body::MetadataRecords { from: start, records } => {
                 self.apply_metadata(start, &records, local, checker, out)
             }
-            Body::AlterPartitionReply { partition, leader_epoch, accepted } => {
-                self.alter_partition_reply(partition, leader_epoch, accepted);
+            Body::AlterPartitionReply { request_id, partition, refused } => {
+                self.alter_partition_reply(request_id, partition, refused);
                 Ok(())
             }
             Body::Fetch { request_id, partition, fetch } => {
@@ -456,7 +467,7 @@ impl SimBroker {
             | Body::Register { .. }
             | Body::Heartbeat(_)
             | Body::MetadataFetch { .. }
-            | Body::AlterPartition(_)
+            | Body::AlterPartition { .. }
             | Body::ProduceReply { .. }
             | Body::ReadReply { .. } => Ok(()),
         }
@@ -580,20 +591,39 @@ impl SimBroker {
             history,
             unsynced: Vec::new(),
             parked: BTreeMap::new(),
-            proposal_sent_at: None,
+            proposal_sent: None,
         }));
         Ok(())
     }
 
-    fn alter_partition_reply(&mut self, partition: i32, leader_epoch: i32, accepted: bool) {
+    /// Kafka's handling of an AlterPartition answer (`Partition.handleAlterPartitionError`):
+    /// a refusal that means "the partition moved on" (INVALID_UPDATE_VERSION,
+    /// FENCED_LEADER_EPOCH, NOT_CONTROLLER) keeps the proposal in flight until the metadata
+    /// that moved it arrives (`apply_committed` clears it): the partition epoch may have moved
+    /// because of this very proposal (an earlier copy of the request committed it), and
+    /// forgetting it would let the HW pass a member the committed ISR now holds. Any other
+    /// refusal (INELIGIBLE_REPLICA, …) clears it, to be proposed again later.
+    ///
+    /// Only the answer to the newest copy sent counts: an older copy's refusal arriving
+    /// after a resend must not clear a proposal a newer copy may have committed.
+    fn alter_partition_reply(&mut self, request_id: u64, partition: i32, refused: Option<ErrorCode>) {
         let Some(replica) = self.partitions.get_mut(index(partition)) else {
             return;
         };
-        if let Role::Leader(leading) = &mut replica.role {
-            if !accepted && leading.replica.leader_epoch() == leader_epoch {
-                leading.replica.proposal_failed();
-                leading.proposal_sent_at = None;
-            }
+        let Role::Leader(leading) = &mut replica.role else {
+            return;
+        };
+        let Some(code) = refused else {
+            return;
+        };
+        let wait_for_metadata = matches!(
+            code,
+            ErrorCode::InvalidUpdateVersion | ErrorCode::FencedLeaderEpoch | ErrorCode::NotController
+        );
+        let newest = leading.proposal_sent.is_some_and(|(id, _)| id == request_id);
+        if !wait_for_metadata && newest {
+            leading.replica.proposal_failed();
+            leading.proposal_sent = None;
         }
     }
 }

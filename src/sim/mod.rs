@@ -116,8 +116,16 @@ pub struct Outcome {
 /// hook (`std::panic::set_hook`), as `ringsim` and `tests/ringsim.rs` install.
 #[must_use]
 pub fn run_seed(seed: u64) -> Outcome {
+    run_seed_traced(seed, trace::TRACE_EVENTS_MAX)
+}
+
+/// [`run_seed`] keeping the last `trace_events` events (`ringsim --trace-events N`, to see
+/// further back before a violation).
+#[must_use]
+pub fn run_seed_traced(seed: u64, trace_events: usize) -> Outcome {
     let settings = SimSettings::for_seed(seed);
     let mut world = world::World::new(seed, settings);
+    world.trace = trace::Trace::with_capacity(trace_events);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run()));
     let violation = match result {
         Ok(Ok(())) => None,
@@ -145,9 +153,13 @@ pub fn run_seed(seed: u64) -> Outcome {
 /// Runs `seed` with `bug` planted (`sim-bugs` builds only), then switches it off again.
 #[cfg(feature = "sim-bugs")]
 #[must_use]
-pub fn run_seed_with_bug(seed: u64, bug: Option<crate::planted_bugs::PlantedBug>) -> Outcome {
+pub fn run_seed_with_bug(
+    seed: u64,
+    bug: Option<crate::planted_bugs::PlantedBug>,
+    trace_events: usize,
+) -> Outcome {
     crate::planted_bugs::set(bug);
-    let outcome = run_seed(seed);
+    let outcome = run_seed_traced(seed, trace_events);
     crate::planted_bugs::set(None);
     outcome
 }

@@ -1,11 +1,18 @@
-//! The simulated network: messages between nodes (brokers, the client) with a random delay
-//! (so messages reorder), loss, duplication, and partitions that cut links until they heal.
-//! A message to a crashed node, or over a cut link at delivery time, is dropped.
+//! The simulated network: messages between nodes (brokers, the client) with a random delay,
+//! loss, duplication, and partitions that cut links until they heal. A message to a crashed
+//! node, or over a cut link at delivery time, is dropped.
+//!
+//! Order: messages on one link (from, to) arrive in the order sent, as on the TCP connection
+//! Kafka's protocol runs over; messages on different links reorder freely. Why: a follower's
+//! fetch offset is its log end offset only in order — a week-old fetch replayed after a newer
+//! one would "move the follower's LEO back", which no broker bug causes and TCP never does
+//! (`replication::invariants` holds for honest, in-order followers). A duplicate arrives right
+//! after its original, as a retried request on the same connection would.
 //!
 //! What travels: broker registration and heartbeats to the controller, metadata fetches from
 //! it, AlterPartition, follower fetches, and the client's produce and read requests, each
 //! with its answer. Runs on the simulator's thread.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::cluster::metadata::MetadataRecord;
@@ -25,10 +32,12 @@ pub enum Body {
     Registered { incarnation: u64, broker_epoch: i64 },
     Heartbeat(Heartbeat),
     HeartbeatReply { broker_epoch: i64, reply: HeartbeatReply },
+    /// The heartbeat's broker epoch is not the registered one: register again.
+    HeartbeatRefused { broker_epoch: i64 },
     MetadataFetch { from: u64 },
     MetadataRecords { from: u64, records: Vec<MetadataRecord> },
-    AlterPartition(AlterPartitionRequest),
-    AlterPartitionReply { partition: i32, leader_epoch: i32, accepted: bool },
+    AlterPartition { request_id: u64, request: AlterPartitionRequest },
+    AlterPartitionReply { request_id: u64, partition: i32, refused: Option<ErrorCode> },
     Fetch { request_id: u64, partition: i32, fetch: FollowerFetch },
     FetchReply { request_id: u64, partition: i32, result: Result<FetchAnswer, FetchError>, entries: Vec<Entry> },
     Produce { request_id: u64, partition: i32, entry: Entry },
@@ -50,6 +59,8 @@ pub struct Envelope {
 pub struct Network {
     /// Unordered pairs (low, high) that cannot talk.
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// The last delivery time scheduled per link (from, to): later sends arrive after it.
+    last_delivery: BTreeMap<(NodeId, NodeId), Duration>,
     pub loss_percent: u64,
     pub duplicate_percent: u64,
     pub delay_ms_max: u64,
@@ -84,14 +95,17 @@ impl Network {
         !self.cut.is_empty()
     }
 
-    /// The delivery delays of one send: none when lost, two when duplicated.
-    pub fn delays(&self, rng: &mut Rng) -> Vec<Duration> {
+    /// The delivery times of one send from `from` to `to` at `now`: none when lost, two
+    /// when duplicated; never before an earlier send's on the same link.
+    pub fn deliveries(&mut self, rng: &mut Rng, link: (NodeId, NodeId), now: Duration) -> Vec<Duration> {
         if rng.chance(self.loss_percent) {
             return Vec::new();
         }
         let copies = if rng.chance(self.duplicate_percent) { 2 } else { 1 };
-        (0..copies)
-            .map(|_| Duration::from_millis(rng.between(1, self.delay_ms_max.max(1))))
-            .collect()
+        let delay = Duration::from_millis(rng.between(1, self.delay_ms_max.max(1)));
+        let last = self.last_delivery.entry(link).or_default();
+        let at = (now + delay).max(*last);
+        *last = at;
+        vec![at; copies]
     }
 }

@@ -27,7 +27,7 @@ use crate::cluster::policy::isr::AlterPartitionRequest;
 use crate::cluster::policy::lifecycle::{
     BrokerSessions, Heartbeat, HeartbeatReply, RegistrationRequest,
 };
-use crate::protocol::Uuid;
+use crate::protocol::{ErrorCode, Uuid};
 
 use super::NodeId;
 
@@ -202,17 +202,20 @@ impl SimQuorum {
         Ok(Some(decided.outcome))
     }
 
-    /// A leader's AlterPartition: whether it was accepted.
+    /// A leader's AlterPartition: `None` when accepted, else the refusal's code.
     ///
     /// # Errors
     /// A decided record that does not apply.
-    pub fn alter_partition(&mut self, request: AlterPartitionRequest) -> Result<bool, CommitError> {
+    pub fn alter_partition(
+        &mut self,
+        request: AlterPartitionRequest,
+    ) -> Result<Option<ErrorCode>, CommitError> {
         let sessions = &self.sessions;
         let change = MetadataChange::AlterPartition(request);
         let shutting_down = |node: i32| sessions.shutting_down(node);
         match decisions::decide_with(&self.state, &change, self.controller, &shutting_down) {
-            Ok(records) => self.commit(records).map(|()| true),
-            Err(_) => Ok(false),
+            Ok(records) => self.commit(records).map(|()| None),
+            Err(error) => Ok(Some(error.error_code())),
         }
     }
 

@@ -10,17 +10,30 @@ use std::time::Duration;
 pub const TRACE_EVENTS_MAX: usize = 200;
 
 /// A ring buffer of formatted events.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Trace {
     lines: VecDeque<String>,
+    capacity: usize,
     /// Events recorded over the run, including the dropped ones.
     pub recorded: u64,
 }
 
+impl Default for Trace {
+    fn default() -> Self {
+        Trace::with_capacity(TRACE_EVENTS_MAX)
+    }
+}
+
 impl Trace {
+    /// A trace keeping the last `capacity` lines (at least 1).
+    #[must_use]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Trace { lines: VecDeque::new(), capacity: capacity.max(1), recorded: 0 }
+    }
+
     /// Records one event at virtual time `now`.
     pub fn record(&mut self, now: Duration, event: std::fmt::Arguments<'_>) {
-        if self.lines.len() == TRACE_EVENTS_MAX {
+        if self.lines.len() == self.capacity {
             self.lines.pop_front();
         }
         let mut line = String::new();
@@ -28,7 +41,7 @@ impl Trace {
         let _ = write!(line, "{:>6}.{:03} {event}", millis / 1000, millis % 1000);
         self.lines.push_back(line);
         self.recorded += 1;
-        assert!(self.lines.len() <= TRACE_EVENTS_MAX, "trace over its bound");
+        assert!(self.lines.len() <= self.capacity, "trace over its bound");
     }
 
     /// The kept lines, oldest first.
