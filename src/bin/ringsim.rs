@@ -60,7 +60,9 @@ fn runner(bug: Option<&str>, trace_events: usize) -> Result<Box<dyn Fn(u64) -> O
             format!("unknown bug {name}; one of {names:?}")
         })?),
     };
-    Ok(Box::new(move |seed| sim::run_seed_with_bug(seed, bug, trace_events)))
+    Ok(Box::new(move |seed| {
+        sim::run_seed_with_bug(seed, bug, trace_events)
+    }))
 }
 
 #[cfg(not(feature = "sim-bugs"))]
@@ -68,7 +70,9 @@ fn runner(bug: Option<&str>, trace_events: usize) -> Result<Box<dyn Fn(u64) -> O
     if bug.is_some() {
         return Err("--bug needs a build with --features sim-bugs".into());
     }
-    Ok(Box::new(move |seed| sim::run_seed_traced(seed, trace_events)))
+    Ok(Box::new(move |seed| {
+        sim::run_seed_traced(seed, trace_events)
+    }))
 }
 
 fn print_violation(outcome: &Outcome) {
@@ -81,7 +85,10 @@ fn print_violation(outcome: &Outcome) {
     for line in &outcome.trace {
         println!("  {line}");
     }
-    println!("replay: cargo run --release --bin ringsim -- --seed {}", outcome.seed);
+    println!(
+        "replay: cargo run --release --bin ringsim -- --seed {}",
+        outcome.seed
+    );
 }
 
 fn main() -> ExitCode {
@@ -121,10 +128,13 @@ fn main() -> ExitCode {
         }
     }
     let real = began.elapsed().as_secs_f64();
-    println!(
-        "simulated {simulated:.0} s in {real:.1} s real ({:.0} simulated s per real s), {acknowledged} acknowledged records",
-        simulated / real.max(1e-9)
-    );
+    let rate = simulated / real.max(1e-9);
+    println!("simulated {simulated:.0} s in {real:.1} s real ({rate:.0} simulated s per real s)");
+    println!("acknowledged records: {acknowledged}");
     println!("seeds {count}, violations {violations}");
-    if violations > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if violations > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

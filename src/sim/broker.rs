@@ -141,7 +141,11 @@ fn index(partition: i32) -> usize {
 }
 
 fn violation(node: NodeId, partition: i32) -> impl Fn(invariants::InvariantViolation) -> Violation {
-    move |violation| Violation::Replication { node, partition, violation }
+    move |violation| Violation::Replication {
+        node,
+        partition,
+        violation,
+    }
 }
 
 impl SimBroker {
@@ -200,7 +204,11 @@ impl SimBroker {
         self.up = false;
         self.broker_epoch = None;
         self.metadata = ClusterMetadata::empty(super::quorum::CLUSTER_ID.into());
-        (self.last_register, self.last_heartbeat, self.last_metadata_fetch) = (None, None, None);
+        (
+            self.last_register,
+            self.last_heartbeat,
+            self.last_metadata_fetch,
+        ) = (None, None, None);
         let mut lost = 0;
         for replica in &mut self.partitions {
             lost += replica.log.crash(rng);
@@ -245,7 +253,12 @@ impl SimBroker {
         let Some(broker_epoch) = self.broker_epoch else {
             if due(self.last_register, REQUEST_TIMEOUT, local) {
                 self.last_register = Some(local);
-                out.push((controller, Body::Register { incarnation: self.incarnation }));
+                out.push((
+                    controller,
+                    Body::Register {
+                        incarnation: self.incarnation,
+                    },
+                ));
             }
             return;
         };
@@ -262,13 +275,23 @@ impl SimBroker {
         }
         if due(self.last_metadata_fetch, METADATA_FETCH_INTERVAL, local) {
             self.last_metadata_fetch = Some(local);
-            out.push((controller, Body::MetadataFetch { from: self.metadata.version }));
+            out.push((
+                controller,
+                Body::MetadataFetch {
+                    from: self.metadata.version,
+                },
+            ));
         }
     }
 
     /// Syncs the log; a leader counts the synced end as its LEO and registers the waiters
     /// of what was synced.
-    fn flush(&mut self, partition: i32, local: Duration, out: &mut Outbox) -> Result<(), Violation> {
+    fn flush(
+        &mut self,
+        partition: i32,
+        local: Duration,
+        out: &mut Outbox,
+    ) -> Result<(), Violation> {
         let id = self.id;
         let replica = &mut self.partitions[index(partition)];
         replica.log.sync();
@@ -284,11 +307,16 @@ impl SimBroker {
         let Role::Leader(leading) = &mut replica.role else {
             return Ok(());
         };
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            leading.unsynced.drain(..).partition(|(offset, _)| *offset < synced);
+        let (ready, waiting): (Vec<_>, Vec<_>) = leading
+            .unsynced
+            .drain(..)
+            .partition(|(offset, _)| *offset < synced);
         leading.unsynced = waiting;
         for (offset, waiting) in ready {
-            let result = match leading.replica.register_ack(offset, local + PRODUCE_TIMEOUT) {
+            let result = match leading
+                .replica
+                .register_ack(offset, local + PRODUCE_TIMEOUT)
+            {
                 Ok(AckRegistration::Done) => Some(Ok(offset)),
                 Ok(AckRegistration::Parked(ticket)) => {
                     leading.parked.insert(ticket, waiting);
@@ -297,7 +325,10 @@ impl SimBroker {
                 Err(error) => Some(Err(error.error_code(true))),
             };
             if let Some(result) = result {
-                let body = Body::ProduceReply { request_id: waiting.request_id, result };
+                let body = Body::ProduceReply {
+                    request_id: waiting.request_id,
+                    result,
+                };
                 out.push((waiting.node, body));
             }
         }
@@ -362,7 +393,14 @@ impl SimBroker {
             last_fetched_epoch: position.last_fetched_epoch,
         };
         following.in_flight = Some((request_id, local));
-        out.push((leader, Body::Fetch { request_id, partition, fetch }));
+        out.push((
+            leader,
+            Body::Fetch {
+                request_id,
+                partition,
+                fetch,
+            },
+        ));
     }
 
     /// Does what a leader's effects ask: answers acks=all waiters (after checking them),
@@ -387,8 +425,18 @@ impl SimBroker {
                 continue;
             };
             let code = answer.outcome.error_code();
-            let result = if code == ErrorCode::None { Ok(answer.last_offset) } else { Err(code) };
-            out.push((waiting.node, Body::ProduceReply { request_id: waiting.request_id, result }));
+            let result = if code == ErrorCode::None {
+                Ok(answer.last_offset)
+            } else {
+                Err(code)
+            };
+            out.push((
+                waiting.node,
+                Body::ProduceReply {
+                    request_id: waiting.request_id,
+                    result,
+                },
+            ));
         }
         if let Some(proposal) = effects.proposal {
             leading.proposal_sent = Some((request_id, local));
@@ -401,7 +449,13 @@ impl SimBroker {
                 partition_epoch: proposal.partition_epoch,
                 new_isr: proposal.new_isr,
             };
-            out.push((super::CONTROLLER, Body::AlterPartition { request_id, request }));
+            out.push((
+                super::CONTROLLER,
+                Body::AlterPartition {
+                    request_id,
+                    request,
+                },
+            ));
         }
         if let Some(high_watermark) = effects.high_watermark {
             replica.log.checkpoint_high_watermark(high_watermark);
@@ -426,41 +480,61 @@ impl SimBroker {
     ) -> Result<(), Violation> {
         let local = self.local(now);
         match body {
-            // A registration sent twice (a retry after a lost answer) is accepted twice, with
-            // two epochs: the newer is the registered one.
-            Body::Registered { incarnation, broker_epoch } => {
-                if incarnation == self.incarnation {
-                    self.broker_epoch = self.broker_epoch.max(Some(broker_epoch));
-                }
+            Body::Registered { .. } | Body::HeartbeatRefused { .. } => {
+                self.registration_answer(&body);
                 Ok(())
             }
-            Body::HeartbeatRefused { broker_epoch } => {
-                if self.broker_epoch == Some(broker_epoch) {
-                    self.broker_epoch = None;
-                }
-                Ok(())
-            }
-            Body::MetadataRecords { from: start, records } => {
-                self.apply_metadata(start, &records, local, checker, out)
-            }
-            Body::AlterPartitionReply { request_id, partition, refused } => {
+            Body::MetadataRecords {
+                from: start,
+                records,
+            } => self.apply_metadata(start, &records, local, checker, out),
+            Body::AlterPartitionReply {
+                request_id,
+                partition,
+                refused,
+            } => {
                 self.alter_partition_reply(request_id, partition, refused);
                 Ok(())
             }
-            Body::Fetch { request_id, partition, fetch } => {
-                self.follower_fetch(from, request_id, partition, &fetch, local, out)
-            }
-            Body::FetchReply { request_id, partition, result, entries } => {
+            Body::Fetch {
+                request_id,
+                partition,
+                fetch,
+            } => self.follower_fetch(from, request_id, partition, &fetch, local, out),
+            Body::FetchReply {
+                request_id,
+                partition,
+                result,
+                entries,
+            } => {
                 self.fetch_reply(request_id, partition, result, &entries, local, out);
                 Ok(())
             }
-            Body::Produce { request_id, partition, entry } => {
-                self.produce(Waiting { node: from, request_id }, partition, entry, out);
+            Body::Produce {
+                request_id,
+                partition,
+                entry,
+            } => {
+                let waiting = Waiting {
+                    node: from,
+                    request_id,
+                };
+                self.produce(waiting, partition, entry, out);
                 Ok(())
             }
-            Body::Read { request_id, partition, offset } => {
+            Body::Read {
+                request_id,
+                partition,
+                offset,
+            } => {
                 let result = self.read(partition, offset);
-                out.push((from, Body::ReadReply { request_id, partition, offset, result }));
+                let body = Body::ReadReply {
+                    request_id,
+                    partition,
+                    offset,
+                    result,
+                };
+                out.push((from, body));
                 Ok(())
             }
             Body::HeartbeatReply { .. }
@@ -470,6 +544,24 @@ impl SimBroker {
             | Body::AlterPartition { .. }
             | Body::ProduceReply { .. }
             | Body::ReadReply { .. } => Ok(()),
+        }
+    }
+
+    /// A registration sent twice (a retry after a lost answer) is accepted twice, with two
+    /// epochs: the newer is the registered one. A heartbeat refused for its epoch means the
+    /// broker must register again.
+    fn registration_answer(&mut self, body: &Body) {
+        match *body {
+            Body::Registered {
+                incarnation,
+                broker_epoch,
+            } if incarnation == self.incarnation => {
+                self.broker_epoch = self.broker_epoch.max(Some(broker_epoch));
+            }
+            Body::HeartbeatRefused { broker_epoch } if self.broker_epoch == Some(broker_epoch) => {
+                self.broker_epoch = None;
+            }
+            _ => {}
         }
     }
 
@@ -515,7 +607,8 @@ impl SimBroker {
         let id = self.id;
         let replica = &mut self.partitions[index(partition)];
         if let Role::Leader(leading) = &mut replica.role {
-            let current = state.leader == id && leading.replica.leader_epoch() == state.leader_epoch;
+            let current =
+                state.leader == id && leading.replica.leader_epoch() == state.leader_epoch;
             let effects = leading.replica.apply_committed(state, local);
             self.leader_effects(partition, effects, local, out)?;
             if current {
@@ -529,7 +622,9 @@ impl SimBroker {
         let replica = &mut self.partitions[index(partition)];
         match &mut replica.role {
             Role::Follower(following) => {
-                if state.leader != NO_LEADER && state.leader_epoch > following.replica.leader_epoch() {
+                if state.leader != NO_LEADER
+                    && state.leader_epoch > following.replica.leader_epoch()
+                {
                     following.replica.follow(state.leader, state.leader_epoch);
                     following.in_flight = None;
                 }
@@ -542,7 +637,10 @@ impl SimBroker {
                 };
                 let leader = (state.leader, state.leader_epoch);
                 let follower = FollowerReplica::new(id, leader, end, high_watermark.min(end));
-                replica.role = Role::Follower(Following { replica: follower, in_flight: None });
+                replica.role = Role::Follower(Following {
+                    replica: follower,
+                    in_flight: None,
+                });
             }
             Role::Idle | Role::Leader(_) => {}
         }
@@ -557,7 +655,13 @@ impl SimBroker {
         };
         let code = ErrorCode::NotLeaderOrFollower;
         for (_, waiting) in leading.unsynced.drain(..) {
-            out.push((waiting.node, Body::ProduceReply { request_id: waiting.request_id, result: Err(code) }));
+            out.push((
+                waiting.node,
+                Body::ProduceReply {
+                    request_id: waiting.request_id,
+                    result: Err(code),
+                },
+            ));
         }
     }
 
@@ -606,7 +710,12 @@ impl SimBroker {
     ///
     /// Only the answer to the newest copy sent counts: an older copy's refusal arriving
     /// after a resend must not clear a proposal a newer copy may have committed.
-    fn alter_partition_reply(&mut self, request_id: u64, partition: i32, refused: Option<ErrorCode>) {
+    fn alter_partition_reply(
+        &mut self,
+        request_id: u64,
+        partition: i32,
+        refused: Option<ErrorCode>,
+    ) {
         let Some(replica) = self.partitions.get_mut(index(partition)) else {
             return;
         };
@@ -618,9 +727,13 @@ impl SimBroker {
         };
         let wait_for_metadata = matches!(
             code,
-            ErrorCode::InvalidUpdateVersion | ErrorCode::FencedLeaderEpoch | ErrorCode::NotController
+            ErrorCode::InvalidUpdateVersion
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::NotController
         );
-        let newest = leading.proposal_sent.is_some_and(|(id, _)| id == request_id);
+        let newest = leading
+            .proposal_sent
+            .is_some_and(|(id, _)| id == request_id);
         if !wait_for_metadata && newest {
             leading.replica.proposal_failed();
             leading.proposal_sent = None;
@@ -639,18 +752,25 @@ impl SimBroker {
         local: Duration,
         out: &mut Outbox,
     ) -> Result<(), Violation> {
+        let refuse = |error| Body::FetchReply {
+            request_id,
+            partition,
+            result: Err(error),
+            entries: Vec::new(),
+        };
         let Some(replica) = self.partitions.get_mut(index(partition)) else {
             return Ok(());
         };
         let Role::Leader(leading) = &mut replica.role else {
-            let result = Err(FetchError::NotLeader);
-            out.push((from, Body::FetchReply { request_id, partition, result, entries: Vec::new() }));
+            out.push((from, refuse(FetchError::NotLeader)));
             return Ok(());
         };
-        match leading.replica.follower_fetch(fetch, replica.log.epochs(), local) {
+        match leading
+            .replica
+            .follower_fetch(fetch, replica.log.epochs(), local)
+        {
             Err(error) => {
-                let result = Err(error);
-                out.push((from, Body::FetchReply { request_id, partition, result, entries: Vec::new() }));
+                out.push((from, refuse(error)));
                 Ok(())
             }
             Ok((answer, effects)) => {
@@ -662,7 +782,15 @@ impl SimBroker {
                     Vec::new()
                 };
                 let result = Ok(answer);
-                out.push((from, Body::FetchReply { request_id, partition, result, entries }));
+                out.push((
+                    from,
+                    Body::FetchReply {
+                        request_id,
+                        partition,
+                        result,
+                        entries,
+                    },
+                ));
                 self.leader_effects(partition, effects, local, out)
             }
         }
@@ -713,7 +841,10 @@ impl SimBroker {
     }
 
     fn produce(&mut self, waiting: Waiting, partition: i32, entry: Entry, out: &mut Outbox) {
-        let refuse = |code| Body::ProduceReply { request_id: waiting.request_id, result: Err(code) };
+        let refuse = |code| Body::ProduceReply {
+            request_id: waiting.request_id,
+            result: Err(code),
+        };
         let Some(replica) = self.partitions.get_mut(index(partition)) else {
             return;
         };
@@ -749,7 +880,10 @@ impl SimBroker {
     }
 
     fn read(&self, partition: i32, offset: i64) -> Result<Vec<Entry>, ErrorCode> {
-        let replica = self.partitions.get(index(partition)).ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        let replica = self
+            .partitions
+            .get(index(partition))
+            .ok_or(ErrorCode::UnknownTopicOrPartition)?;
         let Role::Leader(leading) = &replica.role else {
             return Err(ErrorCode::NotLeaderOrFollower);
         };
@@ -760,7 +894,9 @@ impl SimBroker {
         if offset > high_watermark || offset < 0 {
             return Err(ErrorCode::OffsetOutOfRange);
         }
-        Ok(replica.log.slice(offset, high_watermark.min(offset + FETCH_RECORDS_MAX)))
+        Ok(replica
+            .log
+            .slice(offset, high_watermark.min(offset + FETCH_RECORDS_MAX)))
     }
 
     /// The checks after every event: each leader's history (HW never back, never past an ISR
@@ -774,7 +910,10 @@ impl SimBroker {
         for (partition, replica) in (0..).zip(self.partitions.iter_mut()) {
             replica.log.check_invariants();
             if let Role::Leader(leading) = &mut replica.role {
-                leading.history.observe(&leading.replica).map_err(violation(id, partition))?;
+                leading
+                    .history
+                    .observe(&leading.replica)
+                    .map_err(violation(id, partition))?;
             }
             let Some(high_watermark) = replica.high_watermark() else {
                 continue;

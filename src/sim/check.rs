@@ -36,7 +36,10 @@ pub enum Violation {
         first: (NodeId, u64),
         second: (NodeId, u64),
     },
-    #[error("partition {partition} offset {offset}: node {node} holds {found:?} below its HW, committed {committed:?}")]
+    #[error(
+        "partition {partition} offset {offset}: node {node} \
+         holds {found:?} below its HW, committed {committed:?}"
+    )]
     ValueConflict {
         partition: i32,
         offset: i64,
@@ -44,7 +47,10 @@ pub enum Violation {
         committed: Entry,
         found: Entry,
     },
-    #[error("partition {partition}: producer {producer_id} sequence {sequence} at offsets {first} and {second}")]
+    #[error(
+        "partition {partition}: producer {producer_id} sequence \
+         {sequence} at offsets {first} and {second}"
+    )]
     DuplicateRecord {
         partition: i32,
         producer_id: i64,
@@ -52,7 +58,10 @@ pub enum Violation {
         first: i64,
         second: i64,
     },
-    #[error("partition {partition} offset {offset}: acknowledged ({producer_id}, {sequence}) but {found:?} is there")]
+    #[error(
+        "partition {partition} offset {offset}: acknowledged \
+         ({producer_id}, {sequence}) but {found:?} is there"
+    )]
     AckedLost {
         partition: i32,
         offset: i64,
@@ -60,7 +69,10 @@ pub enum Violation {
         sequence: i32,
         found: Option<Entry>,
     },
-    #[error("node {node} partition {partition}: HW {high_watermark} past ISR member {member}'s log end {log_end_offset}")]
+    #[error(
+        "node {node} partition {partition}: HW {high_watermark} \
+         past ISR member {member}'s log end {log_end_offset}"
+    )]
     HighWatermarkPastLog {
         node: NodeId,
         partition: i32,
@@ -75,7 +87,10 @@ pub enum Violation {
         found: Entry,
         committed: Option<Entry>,
     },
-    #[error("consumer resumed partition {partition} at {resumed}, below its acknowledged commit {acknowledged}")]
+    #[error(
+        "consumer resumed partition {partition} at {resumed}, \
+         below its acknowledged commit {acknowledged}"
+    )]
     CommitWentBack {
         partition: i32,
         resumed: i64,
@@ -116,7 +131,12 @@ impl Checker {
     ///
     /// # Errors
     /// `TwoLeaders`.
-    pub fn leader(&mut self, partition: i32, leader_epoch: i32, who: (NodeId, u64)) -> Result<(), Violation> {
+    pub fn leader(
+        &mut self,
+        partition: i32,
+        leader_epoch: i32,
+        who: (NodeId, u64),
+    ) -> Result<(), Violation> {
         match self.leaders.insert((partition, leader_epoch), who) {
             Some(first) if first != who => Err(Violation::TwoLeaders {
                 partition,
@@ -147,7 +167,13 @@ impl Checker {
             let index = usize::try_from(offset).unwrap_or(usize::MAX);
             if let Some(&committed) = prefix.get(index) {
                 if committed != found {
-                    return Err(Violation::ValueConflict { partition, offset, node, committed, found });
+                    return Err(Violation::ValueConflict {
+                        partition,
+                        offset,
+                        node,
+                        committed,
+                        found,
+                    });
                 }
                 continue;
             }
@@ -158,7 +184,12 @@ impl Checker {
         Ok(())
     }
 
-    fn newly_committed(&mut self, partition: i32, offset: i64, entry: Entry) -> Result<(), Violation> {
+    fn newly_committed(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        entry: Entry,
+    ) -> Result<(), Violation> {
         let key = (partition, entry.producer_id, entry.sequence);
         if let Some(&first) = self.identities.get(&key) {
             return Err(Violation::DuplicateRecord {
@@ -181,7 +212,13 @@ impl Checker {
         match found {
             None => Ok(()),
             Some(entry) if (entry.producer_id, entry.sequence) == (producer_id, sequence) => Ok(()),
-            Some(_) => Err(Violation::AckedLost { partition, offset, producer_id, sequence, found }),
+            Some(_) => Err(Violation::AckedLost {
+                partition,
+                offset,
+                producer_id,
+                sequence,
+                found,
+            }),
         }
     }
 
@@ -195,7 +232,12 @@ impl Checker {
     /// # Errors
     /// `AckedLost` when another value is committed there, or the ack differs from an earlier
     /// one at that offset.
-    pub fn acknowledged(&mut self, partition: i32, offset: i64, identity: (i64, i32)) -> Result<(), Violation> {
+    pub fn acknowledged(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        identity: (i64, i32),
+    ) -> Result<(), Violation> {
         let earlier = self.acked.insert((partition, offset), identity);
         if let Some(earlier) = earlier.filter(|earlier| *earlier != identity) {
             let found = self.committed_at(partition, offset);
@@ -218,7 +260,12 @@ impl Checker {
         for (at, found) in (offset..).zip(entries) {
             let committed = self.committed_at(partition, at);
             if committed != Some(*found) {
-                return Err(Violation::UncommittedRead { partition, offset: at, found: *found, committed });
+                return Err(Violation::UncommittedRead {
+                    partition,
+                    offset: at,
+                    found: *found,
+                    committed,
+                });
             }
         }
         Ok(())
@@ -244,9 +291,20 @@ impl Checker {
         let mut logs: BTreeMap<i32, Vec<Entry>> = BTreeMap::new();
         for (&(partition, offset), &(producer_id, sequence)) in &self.acked {
             let log = logs.entry(partition).or_insert_with(|| log_of(partition));
-            let found = usize::try_from(offset).ok().and_then(|i| log.get(i)).copied();
-            if found.is_none_or(|entry| (entry.producer_id, entry.sequence) != (producer_id, sequence)) {
-                return Err(Violation::AckedLost { partition, offset, producer_id, sequence, found });
+            let found = usize::try_from(offset)
+                .ok()
+                .and_then(|i| log.get(i))
+                .copied();
+            if found
+                .is_none_or(|entry| (entry.producer_id, entry.sequence) != (producer_id, sequence))
+            {
+                return Err(Violation::AckedLost {
+                    partition,
+                    offset,
+                    producer_id,
+                    sequence,
+                    found,
+                });
             }
         }
         Ok(())

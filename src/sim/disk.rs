@@ -81,7 +81,10 @@ impl SimLog {
     pub fn slice(&self, from: i64, to: i64) -> Vec<Entry> {
         let end = index_of(to).min(self.entries.len());
         let start = index_of(from).min(end);
-        self.entries.get(start..end).map(<[Entry]>::to_vec).unwrap_or_default()
+        self.entries
+            .get(start..end)
+            .map(<[Entry]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// A new leader starts `epoch` at its log end (and syncs first: its whole log counts).
@@ -133,7 +136,11 @@ impl SimLog {
     /// returns how many entries were lost.
     pub fn crash(&mut self, rng: &mut Rng) -> usize {
         let unsynced = self.entries.len() - self.synced;
-        let kept = if unsynced == 0 { 0 } else { rng.index(unsynced + 1) };
+        let kept = if unsynced == 0 {
+            0
+        } else {
+            rng.index(unsynced + 1)
+        };
         let end = self.synced + kept;
         let lost = self.entries.len() - end;
         self.truncate(offset_of(end));
@@ -148,7 +155,11 @@ impl SimLog {
         self.epochs.check_invariants();
         let latest = self.epochs.latest_epoch();
         if let Some(last) = self.entries.last() {
-            assert!(last.epoch <= latest, "entry epoch {} over cache {latest}", last.epoch);
+            assert!(
+                last.epoch <= latest,
+                "entry epoch {} over cache {latest}",
+                last.epoch
+            );
         }
     }
 }

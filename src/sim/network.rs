@@ -28,22 +28,69 @@ use super::rng::Rng;
 /// A message's content.
 #[derive(Debug, Clone)]
 pub enum Body {
-    Register { incarnation: u64 },
-    Registered { incarnation: u64, broker_epoch: i64 },
+    Register {
+        incarnation: u64,
+    },
+    Registered {
+        incarnation: u64,
+        broker_epoch: i64,
+    },
     Heartbeat(Heartbeat),
-    HeartbeatReply { broker_epoch: i64, reply: HeartbeatReply },
+    HeartbeatReply {
+        broker_epoch: i64,
+        reply: HeartbeatReply,
+    },
     /// The heartbeat's broker epoch is not the registered one: register again.
-    HeartbeatRefused { broker_epoch: i64 },
-    MetadataFetch { from: u64 },
-    MetadataRecords { from: u64, records: Vec<MetadataRecord> },
-    AlterPartition { request_id: u64, request: AlterPartitionRequest },
-    AlterPartitionReply { request_id: u64, partition: i32, refused: Option<ErrorCode> },
-    Fetch { request_id: u64, partition: i32, fetch: FollowerFetch },
-    FetchReply { request_id: u64, partition: i32, result: Result<FetchAnswer, FetchError>, entries: Vec<Entry> },
-    Produce { request_id: u64, partition: i32, entry: Entry },
-    ProduceReply { request_id: u64, result: Result<i64, ErrorCode> },
-    Read { request_id: u64, partition: i32, offset: i64 },
-    ReadReply { request_id: u64, partition: i32, offset: i64, result: Result<Vec<Entry>, ErrorCode> },
+    HeartbeatRefused {
+        broker_epoch: i64,
+    },
+    MetadataFetch {
+        from: u64,
+    },
+    MetadataRecords {
+        from: u64,
+        records: Vec<MetadataRecord>,
+    },
+    AlterPartition {
+        request_id: u64,
+        request: AlterPartitionRequest,
+    },
+    AlterPartitionReply {
+        request_id: u64,
+        partition: i32,
+        refused: Option<ErrorCode>,
+    },
+    Fetch {
+        request_id: u64,
+        partition: i32,
+        fetch: FollowerFetch,
+    },
+    FetchReply {
+        request_id: u64,
+        partition: i32,
+        result: Result<FetchAnswer, FetchError>,
+        entries: Vec<Entry>,
+    },
+    Produce {
+        request_id: u64,
+        partition: i32,
+        entry: Entry,
+    },
+    ProduceReply {
+        request_id: u64,
+        result: Result<i64, ErrorCode>,
+    },
+    Read {
+        request_id: u64,
+        partition: i32,
+        offset: i64,
+    },
+    ReadReply {
+        request_id: u64,
+        partition: i32,
+        offset: i64,
+        result: Result<Vec<Entry>, ErrorCode>,
+    },
 }
 
 /// One message in flight.
@@ -97,11 +144,20 @@ impl Network {
 
     /// The delivery times of one send from `from` to `to` at `now`: none when lost, two
     /// when duplicated; never before an earlier send's on the same link.
-    pub fn deliveries(&mut self, rng: &mut Rng, link: (NodeId, NodeId), now: Duration) -> Vec<Duration> {
+    pub fn deliveries(
+        &mut self,
+        rng: &mut Rng,
+        link: (NodeId, NodeId),
+        now: Duration,
+    ) -> Vec<Duration> {
         if rng.chance(self.loss_percent) {
             return Vec::new();
         }
-        let copies = if rng.chance(self.duplicate_percent) { 2 } else { 1 };
+        let copies = if rng.chance(self.duplicate_percent) {
+            2
+        } else {
+            1
+        };
         let delay = Duration::from_millis(rng.between(1, self.delay_ms_max.max(1)));
         let last = self.last_delivery.entry(link).or_default();
         let at = (now + delay).max(*last);

@@ -63,7 +63,11 @@ pub enum CommitError {
     #[error("decided record refused: {0}")]
     Refused(#[from] MetadataError),
     #[error("partition {partition} epochs went back from {from:?} to {to:?}")]
-    EpochWentBack { partition: i32, from: (i32, i32), to: (i32, i32) },
+    EpochWentBack {
+        partition: i32,
+        from: (i32, i32),
+        to: (i32, i32),
+    },
 }
 
 fn policy() -> ElectionPolicy {
@@ -99,9 +103,14 @@ impl SimQuorum {
     /// Committed records from `from`, at most `METADATA_FETCH_RECORDS_MAX`.
     #[must_use]
     pub fn read(&self, from: u64) -> Vec<MetadataRecord> {
-        let start = usize::try_from(from).unwrap_or(usize::MAX).min(self.log.len());
+        let start = usize::try_from(from)
+            .unwrap_or(usize::MAX)
+            .min(self.log.len());
         let end = (start + METADATA_FETCH_RECORDS_MAX).min(self.log.len());
-        self.log.get(start..end).map(<[MetadataRecord]>::to_vec).unwrap_or_default()
+        self.log
+            .get(start..end)
+            .map(<[MetadataRecord]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Commits `records`: applied to the state, appended to the log.
@@ -114,7 +123,11 @@ impl SimQuorum {
             let to = (state.leader_epoch, state.partition_epoch);
             let from = self.partition_epochs.insert((topic_id, partition), to);
             if let Some(from) = from.filter(|from| from.0 > to.0 || from.1 > to.1) {
-                return Err(CommitError::EpochWentBack { partition, from, to });
+                return Err(CommitError::EpochWentBack {
+                    partition,
+                    from,
+                    to,
+                });
             }
         }
         self.state = next;

@@ -28,7 +28,11 @@ impl Trace {
     /// A trace keeping the last `capacity` lines (at least 1).
     #[must_use]
     pub fn with_capacity(capacity: usize) -> Self {
-        Trace { lines: VecDeque::new(), capacity: capacity.max(1), recorded: 0 }
+        Trace {
+            lines: VecDeque::new(),
+            capacity: capacity.max(1),
+            recorded: 0,
+        }
     }
 
     /// Records one event at virtual time `now`.

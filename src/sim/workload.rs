@@ -29,8 +29,16 @@ pub const RETRY_BACKOFF: Duration = Duration::from_millis(50);
 /// parts).
 #[derive(Debug, Clone, Copy)]
 pub enum Send {
-    Produce { request_id: u64, partition: i32, entry: Entry },
-    Read { request_id: u64, partition: i32, offset: i64 },
+    Produce {
+        request_id: u64,
+        partition: i32,
+        entry: Entry,
+    },
+    Read {
+        request_id: u64,
+        partition: i32,
+        offset: i64,
+    },
 }
 
 /// One idempotent producer bound to one partition.
@@ -100,7 +108,11 @@ impl Producer {
             sequence,
             value,
         };
-        Some(Send::Produce { request_id: *request_id, partition: self.partition, entry })
+        Some(Send::Produce {
+            request_id: *request_id,
+            partition: self.partition,
+            entry,
+        })
     }
 
     /// An answer; the acknowledged value when it completed the record.
@@ -177,7 +189,11 @@ impl Consumer {
         }
         *request_id += 1;
         self.request = Some((*request_id, self.position, now));
-        Some(Send::Read { request_id: *request_id, partition: self.partition, offset: self.position })
+        Some(Send::Read {
+            request_id: *request_id,
+            partition: self.partition,
+            offset: self.position,
+        })
     }
 
     /// A read answer.

@@ -145,10 +145,18 @@ impl World {
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, body: Body) {
-        let to = if to == CONTROLLER { self.quorum.controller() } else { to };
+        let to = if to == CONTROLLER {
+            self.quorum.controller()
+        } else {
+            to
+        };
         let times = self.network.deliveries(&mut self.rng, (from, to), self.now);
         for at in times {
-            let envelope = Envelope { from, to, body: body.clone() };
+            let envelope = Envelope {
+                from,
+                to,
+                body: body.clone(),
+            };
             self.schedule(at.saturating_sub(self.now), Event::Deliver(envelope));
         }
     }
@@ -177,10 +185,16 @@ impl World {
             }
             if self.stats.events >= events_max {
                 let detail = format!("{events_max} events without converging");
-                return Err(Violation::NoConvergence { after: self.now, detail });
+                return Err(Violation::NoConvergence {
+                    after: self.now,
+                    detail,
+                });
             }
         }
-        Err(Violation::NoConvergence { after: self.now, detail: "event queue ran dry".into() })
+        Err(Violation::NoConvergence {
+            after: self.now,
+            detail: "event queue ran dry".into(),
+        })
     }
 
     fn step(&mut self, event: Event) -> Result<bool, Violation> {
@@ -208,7 +222,9 @@ impl World {
     }
 
     fn up(&self, id: NodeId) -> bool {
-        self.brokers.get(broker_index(id)).is_some_and(|broker| broker.up)
+        self.brokers
+            .get(broker_index(id))
+            .is_some_and(|broker| broker.up)
     }
 
     /// Whether `id` is up and reaches a majority of the voters (itself included).
@@ -232,9 +248,10 @@ impl World {
         }
         trace_delivery(&mut self.trace, self.now, from, to, &body);
         match body {
-            Body::Register { .. } | Body::Heartbeat(_) | Body::MetadataFetch { .. } | Body::AlterPartition { .. } => {
-                self.controller_receive(from, to, body)
-            }
+            Body::Register { .. }
+            | Body::Heartbeat(_)
+            | Body::MetadataFetch { .. }
+            | Body::AlterPartition { .. } => self.controller_receive(from, to, body),
             body => {
                 let mut out = Outbox::new();
                 let now = self.now;
@@ -247,34 +264,61 @@ impl World {
         }
     }
 
-    fn controller_receive(&mut self, from: NodeId, to: NodeId, body: Body) -> Result<(), Violation> {
+    fn controller_receive(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        body: Body,
+    ) -> Result<(), Violation> {
         if to != self.quorum.controller() || !self.can_commit(to) {
             return Ok(());
         }
         let local = self.brokers[broker_index(to)].local(self.now);
         let before = self.quorum.state().version;
-        let controller = |error: super::quorum::CommitError| Violation::Controller(error.to_string());
+        let controller =
+            |error: super::quorum::CommitError| Violation::Controller(error.to_string());
         let reply = match body {
             Body::Register { incarnation } => self
                 .quorum
                 .register(from, incarnation, local)
                 .map_err(controller)?
-                .map(|broker_epoch| Body::Registered { incarnation, broker_epoch }),
+                .map(|broker_epoch| Body::Registered {
+                    incarnation,
+                    broker_epoch,
+                }),
             Body::Heartbeat(heartbeat) => {
                 let broker_epoch = heartbeat.broker_epoch;
-                let reply = self.quorum.heartbeat(heartbeat, local).map_err(controller)?;
-                Some(reply.map_or(Body::HeartbeatRefused { broker_epoch }, |reply| {
-                    Body::HeartbeatReply { broker_epoch, reply }
-                }))
+                let reply = self
+                    .quorum
+                    .heartbeat(heartbeat, local)
+                    .map_err(controller)?;
+                Some(
+                    reply.map_or(Body::HeartbeatRefused { broker_epoch }, |reply| {
+                        Body::HeartbeatReply {
+                            broker_epoch,
+                            reply,
+                        }
+                    }),
+                )
             }
             Body::MetadataFetch { from: start } => {
                 let records = self.quorum.read(start);
-                Some(Body::MetadataRecords { from: start, records })
+                Some(Body::MetadataRecords {
+                    from: start,
+                    records,
+                })
             }
-            Body::AlterPartition { request_id, request } => {
+            Body::AlterPartition {
+                request_id,
+                request,
+            } => {
                 let partition = request.partition;
                 let refused = self.quorum.alter_partition(request).map_err(controller)?;
-                Some(Body::AlterPartitionReply { request_id, partition, refused })
+                Some(Body::AlterPartitionReply {
+                    request_id,
+                    partition,
+                    refused,
+                })
             }
             _ => None,
         };
@@ -289,7 +333,8 @@ impl World {
         let committed = self.quorum.read(before);
         let version = self.quorum.state().version;
         for (offset, record) in (before..version).zip(committed) {
-            self.trace.record(self.now, format_args!("commit #{offset} {record:?}"));
+            self.trace
+                .record(self.now, format_args!("commit #{offset} {record:?}"));
         }
     }
 
@@ -343,7 +388,13 @@ impl World {
                     continue;
                 };
                 if log_end_offset < high_watermark {
-                    return Err(Violation::HighWatermarkPastLog { node: id, partition, high_watermark, member, log_end_offset });
+                    return Err(Violation::HighWatermarkPastLog {
+                        node: id,
+                        partition,
+                        high_watermark,
+                        member,
+                        log_end_offset,
+                    });
                 }
             }
         }
@@ -360,19 +411,28 @@ impl World {
         let candidates: Vec<NodeId> = (1..=self.settings.broker_count)
             .filter(|&id| self.can_commit(id))
             .collect();
-        let pick = if candidates.is_empty() { 0 } else { self.rng.index(candidates.len()) };
-        let local = candidates
-            .get(pick)
-            .map_or(self.now, |&id| self.brokers[broker_index(id)].local(self.now));
-        if let Some(next) = self.quorum.update_leadership(available, &candidates, pick, local) {
+        let pick = if candidates.is_empty() {
+            0
+        } else {
+            self.rng.index(candidates.len())
+        };
+        let local = candidates.get(pick).map_or(self.now, |&id| {
+            self.brokers[broker_index(id)].local(self.now)
+        });
+        if let Some(next) = self
+            .quorum
+            .update_leadership(available, &candidates, pick, local)
+        {
             self.stats.controller_changes += 1;
-            self.trace.record(self.now, format_args!("controller {controller} -> {next}"));
+            self.trace
+                .record(self.now, format_args!("controller {controller} -> {next}"));
         }
         let controller = self.quorum.controller();
         if self.can_commit(controller) {
             let local = self.brokers[broker_index(controller)].local(self.now);
             let before = self.quorum.state().version;
-            let failed = |error: super::quorum::CommitError| Violation::Controller(error.to_string());
+            let failed =
+                |error: super::quorum::CommitError| Violation::Controller(error.to_string());
             self.quorum.expire(local).map_err(failed)?;
             self.maybe_create_topic().map_err(failed)?;
             self.trace_commits(before);
@@ -387,8 +447,12 @@ impl World {
         }
         self.topic_created = true;
         let partitions = self.settings.data_partitions + 1;
-        let (rf, min_isr) = (self.settings.replication_factor, self.settings.min_insync_replicas);
-        self.quorum.create_topic((TOPIC_NAME, TOPIC_ID), partitions, rf, min_isr)
+        let (rf, min_isr) = (
+            self.settings.replication_factor,
+            self.settings.min_insync_replicas,
+        );
+        self.quorum
+            .create_topic((TOPIC_NAME, TOPIC_ID), partitions, rf, min_isr)
     }
 
     /// Ends the fault phase at `fault_time`; in the heal phase, ends the run on convergence,
@@ -407,7 +471,10 @@ impl World {
                 Ok(true)
             }
             Err(detail) if self.now.saturating_sub(since) > self.settings.convergence_bound => {
-                Err(Violation::NoConvergence { after: self.now.saturating_sub(since), detail })
+                Err(Violation::NoConvergence {
+                    after: self.now.saturating_sub(since),
+                    detail,
+                })
             }
             Err(_) => Ok(false),
         }
@@ -422,7 +489,8 @@ impl World {
         for broker in &mut self.brokers {
             broker.disable_flush_failures();
         }
-        self.trace.record(self.now, format_args!("heal: faults stop"));
+        self.trace
+            .record(self.now, format_args!("heal: faults stop"));
         for id in 1..=self.settings.broker_count {
             if !self.up(id) {
                 self.restart(id);
@@ -459,7 +527,11 @@ impl World {
     }
 
     fn partition_converged(&self, partition: i32) -> Result<(), String> {
-        let state = self.quorum.state().partition(TOPIC_ID, partition).ok_or("no partition")?;
+        let state = self
+            .quorum
+            .state()
+            .partition(TOPIC_ID, partition)
+            .ok_or("no partition")?;
         if state.leader == NO_LEADER {
             return Err(format!("partition {partition} has no leader"));
         }
@@ -468,21 +540,32 @@ impl World {
         isr.sort_unstable();
         replicas.sort_unstable();
         if isr != replicas {
-            return Err(format!("partition {partition} ISR {:?} of {:?}", state.isr, state.replicas));
+            return Err(format!(
+                "partition {partition} ISR {:?} of {:?}",
+                state.isr, state.replicas
+            ));
         }
         let index = usize::try_from(partition).unwrap_or(usize::MAX);
         let leader = &self.brokers[broker_index(state.leader)].partitions[index];
         let Role::Leader(leading) = &leader.role else {
-            return Err(format!("partition {partition}: {} not leading yet", state.leader));
+            return Err(format!(
+                "partition {partition}: {} not leading yet",
+                state.leader
+            ));
         };
         let end = leader.log.end_offset();
         if leading.replica.high_watermark() != end {
-            return Err(format!("partition {partition}: HW {} below {end}", leading.replica.high_watermark()));
+            return Err(format!(
+                "partition {partition}: HW {} below {end}",
+                leading.replica.high_watermark()
+            ));
         }
         for &id in &state.replicas {
             let log = &self.brokers[broker_index(id)].partitions[index].log;
             if log.entries() != leader.log.entries() {
-                return Err(format!("partition {partition}: {id}'s log differs from the leader's"));
+                return Err(format!(
+                    "partition {partition}: {id}'s log differs from the leader's"
+                ));
             }
         }
         Ok(())
@@ -521,27 +604,14 @@ impl World {
                     self.crash(id, "crash");
                 }
             }
-            25..45 => {
-                if !self.network.is_partitioned() {
-                    let mut side: Vec<NodeId> = ids.clone();
-                    let size = 1 + self.rng.index(ids.len() / 2);
-                    while side.len() > size {
-                        let at = self.rng.index(side.len());
-                        side.remove(at);
-                    }
-                    self.network.partition(&side, &ids);
-                    self.stats.partitions += 1;
-                    self.trace.record(self.now, format_args!("partition {side:?} | rest"));
-                    let heal = Duration::from_millis(self.rng.between(300, 5000));
-                    self.schedule(heal, Event::HealLinks);
-                }
-            }
+            25..45 if !self.network.is_partitioned() => self.partition_network(&ids),
             45..55 => {
                 let id = ids[self.rng.index(ids.len())];
                 let jump = Duration::from_millis(self.rng.between(100, 3000));
                 self.broker(id).clock_offset += jump;
                 self.stats.clock_jumps += 1;
-                self.trace.record(self.now, format_args!("clock of {id} jumps {jump:?}"));
+                self.trace
+                    .record(self.now, format_args!("clock of {id} jumps {jump:?}"));
             }
             55..62 => self.schedule(Duration::ZERO, Event::ConsumerRestart),
             _ => {}
@@ -549,11 +619,30 @@ impl World {
         Ok(())
     }
 
+    /// Cuts a random minority (1 ≤ size ≤ n/2) off the other brokers until `HealLinks`.
+    fn partition_network(&mut self, ids: &[NodeId]) {
+        let mut side: Vec<NodeId> = ids.to_vec();
+        let size = 1 + self.rng.index(ids.len() / 2);
+        while side.len() > size {
+            let at = self.rng.index(side.len());
+            side.remove(at);
+        }
+        self.network.partition(&side, ids);
+        self.stats.partitions += 1;
+        self.trace
+            .record(self.now, format_args!("partition {side:?} | rest"));
+        let heal = Duration::from_millis(self.rng.between(300, 5000));
+        self.schedule(heal, Event::HealLinks);
+    }
+
     fn crash(&mut self, id: NodeId, why: &str) {
         let broker = &mut self.brokers[broker_index(id)];
         let lost = broker.crash(&mut self.rng);
         self.stats.crashes += 1;
-        self.trace.record(self.now, format_args!("{why}: broker {id} down, {lost} unsynced records lost"));
+        self.trace.record(
+            self.now,
+            format_args!("{why}: broker {id} down, {lost} unsynced records lost"),
+        );
         let after = Duration::from_millis(self.rng.between(200, 4000));
         self.schedule(after, Event::Restart(id));
     }
@@ -563,7 +652,8 @@ impl World {
             return;
         }
         self.broker(id).restart();
-        self.trace.record(self.now, format_args!("broker {id} restarts"));
+        self.trace
+            .record(self.now, format_args!("broker {id} restarts"));
     }
 
     fn consumer_restart(&mut self) -> Result<(), Violation> {
@@ -581,7 +671,10 @@ impl World {
         }
         let producer_id = consumer.commits.producer_id;
         let resumed = self.checker.latest_value(offsets, producer_id).unwrap_or(0);
-        self.trace.record(self.now, format_args!("consumer of {} resumes at {resumed}", consumer.partition));
+        self.trace.record(
+            self.now,
+            format_args!("consumer of {} resumes at {resumed}", consumer.partition),
+        );
         consumer.restart(resumed)
     }
 }
@@ -590,7 +683,9 @@ impl World {
 impl World {
     /// The leader of `partition` as a random running broker's metadata names it.
     fn leader_hint(&mut self, partition: i32) -> Option<NodeId> {
-        let up: Vec<usize> = (0..self.brokers.len()).filter(|&i| self.brokers[i].up).collect();
+        let up: Vec<usize> = (0..self.brokers.len())
+            .filter(|&i| self.brokers[i].up)
+            .collect();
         if up.is_empty() {
             return None;
         }
@@ -616,12 +711,30 @@ impl World {
         }
         for send in sends {
             let (partition, body) = match send {
-                Send::Produce { request_id, partition, entry } => {
-                    (partition, Body::Produce { request_id, partition, entry })
-                }
-                Send::Read { request_id, partition, offset } => {
-                    (partition, Body::Read { request_id, partition, offset })
-                }
+                Send::Produce {
+                    request_id,
+                    partition,
+                    entry,
+                } => (
+                    partition,
+                    Body::Produce {
+                        request_id,
+                        partition,
+                        entry,
+                    },
+                ),
+                Send::Read {
+                    request_id,
+                    partition,
+                    offset,
+                } => (
+                    partition,
+                    Body::Read {
+                        request_id,
+                        partition,
+                        offset,
+                    },
+                ),
             };
             if let Some(target) = self.leader_hint(partition) {
                 self.send(CLIENT, target, body);
@@ -635,22 +748,36 @@ impl World {
         match body {
             Body::ProduceReply { request_id, result } => {
                 for producer in &mut self.producers {
-                    if producer.answer(request_id, result, now, &mut self.checker)?.is_some() {
+                    if producer
+                        .answer(request_id, result, now, &mut self.checker)?
+                        .is_some()
+                    {
                         self.stats.acknowledged += 1;
                     }
                 }
                 for consumer in &mut self.consumers {
-                    let committed = consumer.commits.answer(request_id, result, now, &mut self.checker)?;
+                    let committed =
+                        consumer
+                            .commits
+                            .answer(request_id, result, now, &mut self.checker)?;
                     if let Some(position) = committed {
                         consumer.commit_acknowledged(position);
                     }
                 }
                 if let Ok(offset) = result {
-                    self.trace.record(now, format_args!("client: produce {request_id} acked at {offset}"));
+                    self.trace.record(
+                        now,
+                        format_args!("client: produce {request_id} acked at {offset}"),
+                    );
                 }
                 Ok(())
             }
-            Body::ReadReply { request_id, partition: _, offset, result } => {
+            Body::ReadReply {
+                request_id,
+                partition: _,
+                offset,
+                result,
+            } => {
                 for consumer in &mut self.consumers {
                     let before = consumer.records_read;
                     consumer.answer(request_id, offset, result.clone(), &self.checker)?;
@@ -667,18 +794,54 @@ impl World {
 /// out, so the ring buffer covers more time).
 fn trace_delivery(trace: &mut Trace, now: Duration, from: NodeId, to: NodeId, body: &Body) {
     match body {
-        Body::Heartbeat(_) | Body::HeartbeatReply { .. } | Body::MetadataFetch { .. } | Body::Fetch { .. } => {}
+        Body::Heartbeat(_)
+        | Body::HeartbeatReply { .. }
+        | Body::MetadataFetch { .. }
+        | Body::Fetch { .. } => {}
         Body::MetadataRecords { records, .. } if records.is_empty() => {}
-        Body::FetchReply { result: Ok(answer), entries, .. } if entries.is_empty() && answer.diverging_epoch.is_none() => {}
-        Body::MetadataRecords { from: start, records } => {
-            trace.record(now, format_args!("{from}->{to} metadata #{start}+{}", records.len()));
+        Body::FetchReply {
+            result: Ok(answer),
+            entries,
+            ..
+        } if entries.is_empty() && answer.diverging_epoch.is_none() => {}
+        Body::MetadataRecords {
+            from: start,
+            records,
+        } => {
+            trace.record(
+                now,
+                format_args!("{from}->{to} metadata #{start}+{}", records.len()),
+            );
         }
-        Body::FetchReply { partition, result, entries, .. } => {
-            let range = entries.first().map(|e| (e.epoch, e.producer_id, e.sequence));
-            trace.record(now, format_args!("{from}->{to} p{partition} fetch reply {result:?} {} entries first {range:?}", entries.len()));
+        Body::FetchReply {
+            partition,
+            result,
+            entries,
+            ..
+        } => {
+            let range = entries
+                .first()
+                .map(|e| (e.epoch, e.producer_id, e.sequence));
+            trace.record(
+                now,
+                format_args!(
+                    "{from}->{to} p{partition} fetch reply {result:?} {} entries first {range:?}",
+                    entries.len()
+                ),
+            );
         }
-        Body::Produce { request_id, partition, entry } => {
-            trace.record(now, format_args!("client->{to} produce {request_id} p{partition} ({}, {})", entry.producer_id, entry.sequence));
+        Body::Produce {
+            request_id,
+            partition,
+            entry,
+        } => {
+            trace.record(
+                now,
+                format_args!(
+                    "client->{to} produce {request_id} p{partition} ({}, {})",
+                    entry.producer_id, entry.sequence
+                ),
+            );
         }
         other => trace.record(now, format_args!("{from}->{to} {other:?}")),
     }
