@@ -112,6 +112,9 @@ pub struct BrokerSettings {
     pub min_insync_replicas: usize,
     /// Percent of flushes that fail (the broker then crashes).
     pub flush_failure_percent: u64,
+    /// Percent of ticks whose flush does not finish yet (a slow disk: acks wait longer and
+    /// more is unsynced when a crash comes).
+    pub slow_flush_percent: u64,
 }
 
 /// One broker.
@@ -242,8 +245,11 @@ impl SimBroker {
         if rng.chance(self.settings.flush_failure_percent) {
             return Ok(false);
         }
+        let slow = rng.chance(self.settings.slow_flush_percent);
         for partition in 0..self.settings.partition_count {
-            self.flush(partition, local, out)?;
+            if !slow {
+                self.flush(partition, local, out)?;
+            }
             self.tick_partition(partition, local, controller, out)?;
         }
         Ok(true)

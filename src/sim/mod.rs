@@ -65,6 +65,8 @@ pub struct SimSettings {
     pub duplicate_percent: u64,
     pub delay_ms_max: u64,
     pub flush_failure_percent: u64,
+    /// Percent of broker ticks whose flush is late (slow disk).
+    pub slow_flush_percent: u64,
     /// How long faults are injected.
     pub fault_time: Duration,
     /// How long after the heal the cluster has to converge.
@@ -94,6 +96,7 @@ impl SimSettings {
             flush_failure_percent: if rng.chance(20) { 1 } else { 0 },
             fault_time: Duration::from_secs(rng.between(8, 16)),
             convergence_bound: Duration::from_secs(30),
+            slow_flush_percent: rng.below(40),
         }
     }
 }

@@ -87,6 +87,7 @@ impl World {
             partition_count: settings.data_partitions + 1,
             min_insync_replicas: settings.min_insync_replicas,
             flush_failure_percent: settings.flush_failure_percent,
+            slow_flush_percent: settings.slow_flush_percent,
         };
         let brokers = (1..=settings.broker_count)
             .map(|id| SimBroker::new(id, broker_settings))
