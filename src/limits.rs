@@ -561,6 +561,14 @@ pub const LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX: usize = 1000;
 pub const ELECTIONS_PER_REQUEST_MAX: usize = 10_000;
 const _: () = assert!(ELECTIONS_PER_REQUEST_MAX < QUORUM_PROPOSAL_RECORDS_MAX);
 const _: () = assert!(LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX <= ELECTIONS_PER_REQUEST_MAX);
+/// Partitions being reassigned at once (KIP-455; Kafka sets no bound). Each in-flight
+/// reassignment is a set of catching-up followers fetching from the log start: 5,000 is more
+/// than a drain of one broker holding ~3k replicas (CLUSTER.md's 100-broker cluster) needs, and
+/// a request that starts them all is at most two records each (start, completion) in one
+/// proposal. A request past the bound is refused whole (POLICY_VIOLATION); the completion
+/// timer completes at most this many per tick.
+pub const REASSIGNMENTS_IN_FLIGHT_MAX: usize = 5_000;
+const _: () = assert!(2 * REASSIGNMENTS_IN_FLIGHT_MAX < QUORUM_PROPOSAL_RECORDS_MAX);
 /// Default of `leader.imbalance.per.broker.percentage` (Kafka's: 10).
 pub const LEADER_IMBALANCE_PER_BROKER_PERCENTAGE_DEFAULT: u32 = 10;
 /// Default of `offsets.topic.replication.factor` (Kafka's: 3; fewer when fewer brokers live).
@@ -700,3 +708,38 @@ pub const REPLICATION_THROTTLE_WAIT_MS_MAX: u64 = 1_000;
 /// (Kafka retries AlterPartition with a backoff too): a follower that fetches before it is
 /// unfenced would otherwise be proposed at every fetch.
 pub const ISR_PROPOSAL_BACKOFF_MS: u64 = 200;
+
+// ---- Security: SASL and SCRAM (src/security/) -------------------------------------------------
+
+/// Largest frame a connection may send before it has authenticated (Kafka's
+/// `sasl.server.max.receive.size`, 512 KiB): a SASL token is a few hundred bytes, so a peer
+/// that has not proven who it is cannot make the broker buffer more than this per connection
+/// (10,000 connections × 512 KiB = 5 GiB worst case, versus 1 TB at `FRAME_SIZE_MAX`).
+pub const SASL_SERVER_RECEIVE_SIZE_MAX: usize = 512 * 1024;
+const _: () = assert!(SASL_SERVER_RECEIVE_SIZE_MAX <= FRAME_SIZE_MAX_FLOOR);
+/// SCRAM iteration counts Kafka accepts (`ScramMechanism.minIterations`/`maxIterations`).
+/// 16,384 HMAC-SHA-512 rounds take ~10 ms of the shard's cpu per PLAIN login, the worst one
+/// authentication stalls a shard.
+pub const SCRAM_ITERATIONS_MIN: i32 = 4096;
+pub const SCRAM_ITERATIONS_MAX: i32 = 16_384;
+/// Iterations `ringbroker user add` uses unless told (Kafka's `kafka-configs` default).
+pub const SCRAM_ITERATIONS_DEFAULT: i32 = SCRAM_ITERATIONS_MIN;
+/// Random salt bytes of a credential we derive (RFC 5802 asks only for "random"; 32 bytes is
+/// the digest size of SHA-256, more than Kafka's ~16).
+pub const SCRAM_SALT_SIZE: usize = 32;
+/// Largest salt a stored credential may have (AlterUserScramCredentials lets clients pick).
+pub const SCRAM_SALT_SIZE_MAX: usize = 1024;
+const _: () = assert!(SCRAM_SALT_SIZE <= SCRAM_SALT_SIZE_MAX);
+/// Random bytes of a server nonce (base64 in the message: 32 characters).
+pub const SCRAM_NONCE_SIZE: usize = 24;
+/// Longest user name a credential may be stored under (Kafka has no bound; 1 KiB is far past
+/// any real name and keeps records and pre-auth tokens small).
+pub const SCRAM_USER_NAME_LENGTH_MAX: usize = 1024;
+/// SCRAM credentials the metadata may hold (users × mechanisms): 10,000 × ~200 bytes ≈ 2 MB
+/// in every shard's snapshot, a small part of `METADATA_SNAPSHOT_SIZE_MAX`.
+pub const SCRAM_CREDENTIALS_MAX: usize = 10_000;
+/// Longest `connections.max.reauth.ms` (Kafka has no bound; a week is beyond any sane use).
+pub const CONNECTIONS_MAX_REAUTH_MS_MAX: u64 = 7 * 24 * 60 * 60 * 1000;
+/// Authentication-failure audit lines one shard writes per second; more are counted and
+/// summarized in the next line, so a password-guessing peer cannot flood the log.
+pub const AUTH_FAILURE_LOGS_PER_SECOND_MAX: u32 = 10;

@@ -118,8 +118,21 @@ fn their_reencode(key: ApiKey, input: &mut Bytes, version: i16) -> Theirs {
             again::<kp::IncrementalAlterConfigsRequest>(input, version)
         }
         ApiKey::OffsetDelete => again::<kp::OffsetDeleteRequest>(input, version),
+        ApiKey::DescribeUserScramCredentials => {
+            again::<kp::DescribeUserScramCredentialsRequest>(input, version)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            again::<kp::AlterUserScramCredentialsRequest>(input, version)
+        }
         ApiKey::DescribeQuorum => again::<kp::DescribeQuorumRequest>(input, version),
         ApiKey::DescribeCluster => again::<kp::DescribeClusterRequest>(input, version),
+        ApiKey::AlterPartitionReassignments => {
+            again::<kp::AlterPartitionReassignmentsRequest>(input, version)
+        }
+        ApiKey::ListPartitionReassignments => {
+            again::<kp::ListPartitionReassignmentsRequest>(input, version)
+        }
+        ApiKey::UnregisterBroker => again::<kp::UnregisterBrokerRequest>(input, version),
     }
 }
 

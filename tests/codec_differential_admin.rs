@@ -547,3 +547,78 @@ fn elect_leaders() {
     differential::<elect_leaders::ElectLeadersRequest, _>(elect_leaders_request);
     differential::<elect_leaders::ElectLeadersResponse, _>(elect_leaders_response);
 }
+
+fn describe_user_scram_credentials_request(
+    _version: i16,
+) -> kp::DescribeUserScramCredentialsRequest {
+    use kp::describe_user_scram_credentials_request as m;
+    kp::DescribeUserScramCredentialsRequest::default()
+        .with_users(Some(vec![m::UserName::default().with_name(s("alice"))]))
+}
+
+fn describe_user_scram_credentials_response(
+    _version: i16,
+) -> kp::DescribeUserScramCredentialsResponse {
+    use kp::describe_user_scram_credentials_response as m;
+    let info = m::CredentialInfo::default()
+        .with_mechanism(2)
+        .with_iterations(8192);
+    let found = m::DescribeUserScramCredentialsResult::default()
+        .with_user(s("alice"))
+        .with_credential_infos(vec![info]);
+    let missing = m::DescribeUserScramCredentialsResult::default()
+        .with_user(s("bob"))
+        .with_error_code(91)
+        .with_error_message(Some(s("no such user")));
+    kp::DescribeUserScramCredentialsResponse::default()
+        .with_throttle_time_ms(3)
+        .with_results(vec![found, missing])
+}
+
+#[test]
+fn describe_user_scram_credentials() {
+    use ringbroker::protocol::messages::describe_user_scram_credentials as ours;
+    differential::<ours::DescribeUserScramCredentialsRequest, _>(
+        describe_user_scram_credentials_request,
+    );
+    differential::<ours::DescribeUserScramCredentialsRequest, _>(|_| {
+        kp::DescribeUserScramCredentialsRequest::default().with_users(None)
+    });
+    differential::<ours::DescribeUserScramCredentialsResponse, _>(
+        describe_user_scram_credentials_response,
+    );
+}
+
+fn alter_user_scram_credentials_request(_version: i16) -> kp::AlterUserScramCredentialsRequest {
+    use kp::alter_user_scram_credentials_request as m;
+    let deletion = m::ScramCredentialDeletion::default()
+        .with_name(s("bob"))
+        .with_mechanism(1);
+    let upsertion = m::ScramCredentialUpsertion::default()
+        .with_name(s("alice"))
+        .with_mechanism(2)
+        .with_iterations(4096)
+        .with_salt(Bytes::from_static(b"salt"))
+        .with_salted_password(Bytes::from_static(&[9; 64]));
+    kp::AlterUserScramCredentialsRequest::default()
+        .with_deletions(vec![deletion])
+        .with_upsertions(vec![upsertion])
+}
+
+fn alter_user_scram_credentials_response(_version: i16) -> kp::AlterUserScramCredentialsResponse {
+    use kp::alter_user_scram_credentials_response as m;
+    let result = m::AlterUserScramCredentialsResult::default()
+        .with_user(s("bob"))
+        .with_error_code(91)
+        .with_error_message(Some(s("absent")));
+    kp::AlterUserScramCredentialsResponse::default().with_results(vec![result])
+}
+
+#[test]
+fn alter_user_scram_credentials() {
+    use ringbroker::protocol::messages::alter_user_scram_credentials as ours;
+    differential::<ours::AlterUserScramCredentialsRequest, _>(alter_user_scram_credentials_request);
+    differential::<ours::AlterUserScramCredentialsResponse, _>(
+        alter_user_scram_credentials_response,
+    );
+}

@@ -33,7 +33,7 @@ use crate::cluster::active::{ActiveController, ControllerEndpoint};
 use crate::cluster::membership::{Membership, MembershipError, NodeFile, check_cluster_id};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER, Listener, random_uuid};
 use crate::cluster::metadata::{MetadataImage, encode_snapshot};
-use crate::cluster::partition_logs::{LogPlacement, wanted_logs};
+use crate::cluster::partition_logs::{LogPlacement, remove_stray_directories, wanted_logs};
 use crate::cluster::policy::lifecycle::RegistrationRequest;
 use crate::cluster::producer_ids::ProducerIdAllocator;
 use crate::cluster::quorum::{MetadataQuorum, QuorumConfig, QuorumError, RaftQuorum, replay_local};
@@ -47,6 +47,7 @@ use crate::limits::{
 };
 use crate::protocol::Uuid;
 use crate::replication::{IsrChange, Proposer, ReplicaManager, ReplicationSettings};
+use crate::security::credentials;
 use crate::shard::{Compose, ShardError, StartContext};
 use crate::storage::LogPump;
 use std::cell::RefCell;
@@ -103,6 +104,9 @@ pub enum BrokerError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Membership(#[from] MembershipError),
+    /// `ringbroker user add`'s file (security/credentials.rs).
+    #[error("SCRAM credentials: {0}")]
+    Credentials(#[from] crate::security::credentials::BootstrapError),
 }
 
 /// Why shard 0 cannot open the metadata log.
@@ -114,6 +118,8 @@ enum MetadataLogError {
     File(#[from] crate::cluster::metadata::MetadataFileError),
     #[error("the metadata log has no state after its first entry was proposed")]
     NotBootstrapped,
+    #[error(transparent)]
+    Credentials(#[from] crate::security::credentials::BootstrapError),
     #[error(
         "this data dir's metadata log has voters {stored:?} but --quorum-voters names \
          {configured:?}: changing the voter set is not supported yet; start with the voters \
@@ -158,11 +164,13 @@ impl Broker {
         drop(runtime);
         let metadata = match image.current() {
             Some(metadata) => metadata,
-            None => Arc::new(
+            // A new log's first entry also carries `ringbroker user add`'s credentials.
+            None => Arc::new(credentials::with_bootstrap_credentials(
+                &config.data_dir,
                 MetadataStore::new(&config.data_dir)
                     .load_existing()?
                     .unwrap_or_else(ClusterMetadata::new_cluster),
-            ),
+            )?),
         };
         Ok(Self {
             node_file,
@@ -197,9 +205,10 @@ impl Broker {
         let timeout = Duration::from_millis(QUORUM_START_TIMEOUT_MS);
         quorum.wait_caught_up(timeout).await?;
         let store = MetadataStore::with_quorum(&config.data_dir, Rc::clone(&quorum));
-        self.bootstrap(&quorum, &store, timeout).await?;
+        let first_entry_proposed = self.bootstrap(&quorum, &store, timeout).await?;
         // Only now (the first entry is committed) may the pre-log files go.
         store.retire_pre_log_files()?;
+        credentials::retire_bootstrap(&config.data_dir, first_entry_proposed)?;
         let link = self
             .join_cluster(config, &quorum, &store, incarnation)
             .await?;
@@ -208,15 +217,17 @@ impl Broker {
     }
 
     /// A log without its first entry: the leader proposes the node's state as that entry;
-    /// every other node waits until it has applied the leader's.
+    /// every other node waits until it has applied the leader's. True when this node proposed
+    /// it (its SCRAM bootstrap credentials are then in the log).
     async fn bootstrap(
         &self,
         quorum: &RaftQuorum<MetadataImage>,
         store: &MetadataStore,
         timeout: Duration,
-    ) -> Result<(), MetadataLogError> {
+    ) -> Result<bool, MetadataLogError> {
         let deadline = std::time::Instant::now() + timeout;
         let mut watch = quorum.watch();
+        let mut proposed = false;
         // Bounded by the deadline.
         while store.applied().is_none() {
             if quorum.status().leader == Some(quorum.node_id()) {
@@ -228,6 +239,7 @@ impl Broker {
                 quorum
                     .propose(vec![encode_snapshot(&self.metadata)?])
                     .await?;
+                proposed = true;
                 continue;
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -235,7 +247,7 @@ impl Broker {
                 return Err(MetadataLogError::NotBootstrapped);
             }
         }
-        Ok(())
+        Ok(proposed)
     }
 
     /// Starts the controller service (answers only while this node leads the quorum) and
@@ -388,6 +400,8 @@ impl Compose for Broker {
             data_dir: config.data_dir.clone(),
             producer_id_expiration: config.producer_id_expiration,
         };
+        // Replicas moved away while this broker was down go first (issue 18).
+        remove_stray_directories(&metadata, &log_placement);
         // Recovery of every partition this shard owns happens here, before it listens.
         logs.reconcile(wanted_logs(&metadata, &log_placement)).await;
         let settings = ReplicationSettings {
@@ -484,6 +498,7 @@ fn start_cluster_tasks(shard: &Rc<Shard>, link: &ControllerLink) {
             compio::time::sleep(tick).await;
             active.expire_sessions().await;
             active.balance_leaders().await;
+            active.complete_reassignments().await;
         }
     })
     .detach();

@@ -1,5 +1,6 @@
 //! `ringbroker cluster status`: the metadata quorum and the brokers, as
 //! `kafka-metadata-quorum.sh describe --status --replication` and `kafka-cluster.sh` show them.
+//! `ringbroker cluster drain BROKER` (moving every replica off a broker) is `cli::partition`'s.
 //!
 //! ```text
 //! status  DescribeCluster (bootstrap)        → cluster id, controller, brokers
@@ -43,7 +44,8 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 const METADATA_PARTITION: i32 = 0;
 /// Brokers asked for the quorum, at most (each answers NOT_LEADER_OR_FOLLOWER at worst).
 const QUORUM_ATTEMPTS_MAX: usize = 16;
-const BOOTSTRAP: &[&str] = super::BOOTSTRAP_FLAGS;
+/// `BOOTSTRAP_FLAGS`, and `drain`'s bound on its wait.
+const VALUES: &[&str] = &["--bootstrap", "--bootstrap-server", "--timeout-ms"];
 
 /// Runs `ringbroker cluster ACTION ARGS…`.
 ///
@@ -53,7 +55,7 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
     let parsed = args::parse(
         args,
         Spec {
-            values: BOOTSTRAP,
+            values: VALUES,
             switches: &[],
         },
     )?;
@@ -62,6 +64,19 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
         "status" => Err(CliError::Usage(
             "usage: ringbroker cluster status [--bootstrap HOST:PORT]",
         )),
+        "drain" => match parsed.positional.as_slice() {
+            [broker] => {
+                let leaving = broker.parse().map_err(|_| CliError::BadValue {
+                    flag: "BROKER",
+                    value: broker.clone(),
+                    expected: "broker id",
+                })?;
+                super::partition::drain(&parsed, leaving, out)
+            }
+            _ => Err(CliError::Usage(
+                "usage: ringbroker cluster drain BROKER [--timeout-ms MS] [--bootstrap HOST:PORT]",
+            )),
+        },
         other => Err(CliError::UnknownCommand {
             words: format!("cluster {other}"),
         }),

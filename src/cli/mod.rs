@@ -5,7 +5,9 @@
 //! ringbroker topic create|list|describe|delete|add-partitions|config   topic.rs
 //! ringbroker tune check|apply                                           tune/
 //! ringbroker group list|describe                                       group.rs
-//! ringbroker cluster status                                            cluster.rs
+//! ringbroker cluster status|drain                                      cluster.rs
+//! ringbroker partition reassign                                        partition.rs
+//! ringbroker user add                                                  user.rs
 //! ```
 //!
 //! Each command writes its report to the `out` it is given (stdout in the binary, a buffer in
@@ -14,9 +16,11 @@
 pub mod args;
 pub mod cluster;
 pub mod group;
+pub mod partition;
 pub mod table;
 pub mod topic;
 pub mod tune;
+pub mod user;
 
 use crate::client::connection::ClientError;
 use crate::config::ConfigError;
@@ -24,7 +28,7 @@ use crate::protocol::ErrorCode;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
-pub const COMMANDS: [&str; 4] = ["topic", "tune", "group", "cluster"];
+pub const COMMANDS: [&str; 6] = ["topic", "tune", "group", "cluster", "partition", "user"];
 
 /// Default `--bootstrap` (the broker's default listener).
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
@@ -75,6 +79,11 @@ USAGE:
     ringbroker group list                 [--bootstrap HOST:PORT]
     ringbroker group describe GROUP...    [--bootstrap HOST:PORT]   (offsets and LAG)
     ringbroker cluster status             [--bootstrap HOST:PORT]   (quorum and brokers)
+    ringbroker cluster drain BROKER       [--timeout-ms MS]   (move every replica off BROKER)
+    ringbroker partition reassign --generate --brokers 1,2,3 --topics T,U   (prints a plan)
+    ringbroker partition reassign --execute PLAN | --verify PLAN | --cancel PLAN
+    ringbroker user add NAME --mechanism SCRAM-SHA-512 (--password PW | --password-file F)
+                          --data-dir DIR [--iterations N]   (before the broker's first start)
     ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
@@ -156,6 +165,8 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
         "tune" => tune::run(action, rest, out),
         "group" => group::run(action, rest, out),
         "cluster" => cluster::run(action, rest, out),
+        "partition" => partition::run(action, rest, out),
+        "user" => user::run(action, rest, out),
         _ => Err(CliError::UnknownCommand {
             words: args.join(" "),
         }),

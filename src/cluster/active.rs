@@ -240,6 +240,12 @@ impl ActiveController {
     /// # Errors
     /// As `decisions::decide`, and the commit's.
     pub async fn change(&self, change: MetadataChange) -> Result<Committed<()>, MetadataError> {
+        if let MetadataChange::UnregisterBroker { node_id } = change {
+            // With this controller's sessions: the broker's is ended too.
+            return self
+                .commit(|state, sessions| Ok((sessions.unregister(state, node_id)?, ())))
+                .await;
+        }
         self.commit(|state, sessions| {
             let shutting_down = |node| sessions.shutting_down(node);
             let records = decisions::decide_with(state, &change, self.node_id, &shutting_down)?;
@@ -336,6 +342,34 @@ impl ActiveController {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "leader rebalancing failed"),
+        }
+    }
+}
+
+impl ActiveController {
+    /// One tick of the reassignment timer (while this node is the active controller):
+    /// completes every in-flight reassignment whose new replicas are in sync. Completions
+    /// normally ride on the ISR change that allows them (`decisions`); this catches the rest
+    /// — a reassignment a previous controller left in flight, or one whose new leader was not
+    /// live at that moment.
+    pub async fn complete_reassignments(&self) {
+        if self.is_active().is_err() {
+            return;
+        }
+        let in_flight = self.store.applied().is_some_and(|state| {
+            state
+                .all_partitions()
+                .any(|(_, _, partition)| super::policy::reassign::in_progress(partition))
+        });
+        if !in_flight {
+            return;
+        }
+        match self.change(MetadataChange::CompleteReassignments).await {
+            Ok(committed) if committed.next.version != committed.previous.version => {
+                tracing::info!(version = committed.next.version, "completed reassignments");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "completing reassignments failed"),
         }
     }
 }

@@ -17,10 +17,10 @@
 //! services in line with a snapshot. The services themselves are composed above (`broker/`).
 //!
 //! Runs on any shard (callers) and on shard 0 (the change itself).
-use super::decisions::MetadataChange;
+use super::decisions::{MetadataChange, PartitionReassignment};
 use super::metadata::{
     ClusterError, ClusterMetadata, MetadataError, MetadataStore, PartitionState, ProducerIdBlock,
-    TopicMetadata, random_uuid,
+    ScramCredential, ScramMechanism, TopicMetadata, random_uuid,
 };
 use super::policy::isr::{AlterPartitionRequest, ElectionType};
 use super::quorum::MetadataQuorum;
@@ -433,6 +433,20 @@ pub async fn allocate_producer_ids(
     }
 }
 
+/// Sets or deletes SCRAM credentials (AlterUserScramCredentials), all or nothing, through
+/// the metadata log.
+///
+/// # Errors
+/// `ScramCredentialNotFound` (a deletion of nothing), `InvalidScramCredential`,
+/// `ScramCredentialsFull`, `RecordTooLarge`, `Persist`, `ControllerUnavailable`.
+pub async fn alter_scram_credentials(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    alterations: Vec<(String, ScramMechanism, Option<ScramCredential>)>,
+) -> Result<(), MetadataError> {
+    let change = MetadataChange::AlterScramCredentials { alterations };
+    apply(shard, change).await.map(drop)
+}
+
 /// Replaces a topic's config overrides.
 ///
 /// # Errors
@@ -525,4 +539,34 @@ pub async fn elect_leaders(
             (key, outcome)
         })
         .collect())
+}
+
+/// Starts, replaces or cancels partition reassignments (AlterPartitionReassignments, KIP-455)
+/// through the active controller; answers once this broker applied the result. The moves
+/// themselves complete later, as the new replicas join the ISR.
+///
+/// # Errors
+/// The controller's refusal (the first partition that could not be reassigned, or too many
+/// in flight), or a commit failure.
+pub async fn alter_partition_reassignments(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    reassignments: Vec<PartitionReassignment>,
+) -> Result<(), MetadataError> {
+    let change = MetadataChange::AlterPartitionReassignments { reassignments };
+    apply(shard, change).await.map(drop)
+}
+
+/// Removes broker `node_id`'s registration (UnregisterBroker), fencing it first when it is
+/// not fenced; its partitions keep naming it until a reassignment moves them.
+///
+/// # Errors
+/// `BROKER_ID_NOT_REGISTERED` (as the controller's refusal) for an unknown broker, or a commit
+/// failure.
+pub async fn unregister_broker(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    node_id: i32,
+) -> Result<(), MetadataError> {
+    apply(shard, MetadataChange::UnregisterBroker { node_id })
+        .await
+        .map(drop)
 }

@@ -18,14 +18,17 @@
 //! against the same state. Validate-only requests run the same checks on their shard's copy.
 //! Will move into `cluster/controller/` when that becomes a directory (CLUSTER.md).
 use super::configs::{self, ConfigError};
-use super::metadata::{ClusterMetadata, MetadataError, MetadataRecord};
+use super::metadata::{ClusterError, ClusterMetadata, MetadataError, MetadataRecord};
+use super::metadata::{ScramCredential, ScramMechanism};
 use super::policy::election::ElectionPolicy;
 use super::policy::isr::{self, AlterPartitionRequest, ElectionType, Liveness};
-use super::policy::{placement, producer_id_blocks};
+use super::policy::lifecycle::BrokerSessions;
+use super::policy::{RecordBatch, placement, producer_id_blocks, reassign};
 use super::topic_name;
 use crate::limits::{
-    ELECTIONS_PER_REQUEST_MAX, METADATA_RECORD_SIZE_MAX, PARTITIONS_PER_TOPIC_MAX,
-    PRODUCER_ID_BLOCK_SIZE, PRODUCER_ID_BLOCK_SIZE_MAX,
+    BROKER_SESSION_TIMEOUT_MS_DEFAULT, ELECTIONS_PER_REQUEST_MAX, METADATA_RECORD_SIZE_MAX,
+    PARTITIONS_PER_TOPIC_MAX, PRODUCER_ID_BLOCK_SIZE, PRODUCER_ID_BLOCK_SIZE_MAX,
+    REASSIGNMENTS_IN_FLIGHT_MAX,
 };
 use crate::protocol::Uuid;
 use std::collections::BTreeMap;
@@ -86,6 +89,37 @@ pub enum MetadataChange {
         election_type: ElectionType,
         partitions: Option<Vec<(Uuid, i32)>>,
     },
+    /// AlterUserScramCredentials (KIP-554): set (`Some`) or delete (`None`) each user's
+    /// credential for a mechanism, all or nothing. The handler checked each alteration and
+    /// derived the keys (`security::scram`); `apply` refuses a deletion of nothing.
+    AlterScramCredentials {
+        alterations: Vec<(String, ScramMechanism, Option<ScramCredential>)>,
+    },
+    /// AlterPartitionReassignments (KIP-455): start, replace or cancel (`target` `None`) each
+    /// partition's reassignment (`policy::reassign`). Refused whole at the first partition
+    /// that cannot be (the handler checks each on its copy first, so it answers per
+    /// partition), or when more than `REASSIGNMENTS_IN_FLIGHT_MAX` would be in flight.
+    AlterPartitionReassignments {
+        reassignments: Vec<PartitionReassignment>,
+    },
+    /// Completes every in-flight reassignment whose new replicas are in sync (the controller's
+    /// timer; also how a new controller resumes the ones it inherits).
+    CompleteReassignments,
+    /// UnregisterBroker (API 64): forget a broker that left for good, fencing it first (with
+    /// elections) when it is not fenced yet, as Kafka does — Kafka does not refuse a live one,
+    /// and neither do we (`policy::lifecycle::BrokerSessions::unregister`).
+    UnregisterBroker {
+        node_id: i32,
+    },
+}
+
+/// One partition's requested reassignment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartitionReassignment {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    /// The target replicas; `None` cancels the ongoing reassignment.
+    pub target: Option<Vec<i32>>,
 }
 
 /// The records that carry out `change` on `current`; none when it changes nothing.
@@ -135,40 +169,14 @@ pub fn decide_with(
                 partitions.as_deref(),
             ));
         }
-        MetadataChange::CreateTopic {
-            name,
-            topic_id,
-            partition_count,
-            replication_factor,
-            assignments,
-            configs,
-            random_start,
-        } => {
-            let topic = placement::PlacedTopic {
-                name: name.clone(),
-                topic_id: *topic_id,
-                partition_count: *partition_count,
-                replication_factor: *replication_factor,
-                assignments: assignments.clone(),
-                configs: configs.clone(),
-            };
-            let default = configs::default_replication_factor(&current.broker_configs);
-            let stand_in = Some(controller_node);
-            return placement::create_topic(current, &topic, default, *random_start, stand_in);
+        MetadataChange::AlterPartitionReassignments { .. }
+        | MetadataChange::CompleteReassignments
+        | MetadataChange::UnregisterBroker { .. } => return scale_out(&liveness, change),
+        MetadataChange::AlterScramCredentials { alterations } => {
+            return scram_credential_records(alterations);
         }
-        MetadataChange::CreatePartitions {
-            name,
-            partition_count,
-            assignments,
-            random_start,
-        } => {
-            let grow = placement::GrowTopic {
-                name: name.clone(),
-                partition_count: *partition_count,
-                assignments: assignments.clone(),
-            };
-            let stand_in = Some(controller_node);
-            return placement::create_partitions(current, &grow, *random_start, stand_in);
+        MetadataChange::CreateTopic { .. } | MetadataChange::CreatePartitions { .. } => {
+            return placed(current, change, controller_node);
         }
         MetadataChange::DeleteTopic { name } => MetadataRecord::TopicRemoved {
             topic_id: topic_id_of(current, name)?,
@@ -188,21 +196,197 @@ pub fn decide_with(
     Ok(vec![record])
 }
 
-/// The `PartitionChange` AlterPartition `request` makes, if any.
+/// The records of a CreateTopic or CreatePartitions (`policy::placement`).
+fn placed(
+    current: &ClusterMetadata,
+    change: &MetadataChange,
+    controller_node: i32,
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    match change {
+        MetadataChange::CreateTopic {
+            name,
+            topic_id,
+            partition_count,
+            replication_factor,
+            assignments,
+            configs,
+            random_start,
+        } => {
+            let topic = placement::PlacedTopic {
+                name: name.clone(),
+                topic_id: *topic_id,
+                partition_count: *partition_count,
+                replication_factor: *replication_factor,
+                assignments: assignments.clone(),
+                configs: configs.clone(),
+            };
+            let default = configs::default_replication_factor(&current.broker_configs);
+            let stand_in = Some(controller_node);
+            placement::create_topic(current, &topic, default, *random_start, stand_in)
+        }
+        MetadataChange::CreatePartitions {
+            name,
+            partition_count,
+            assignments,
+            random_start,
+        } => {
+            let grow = placement::GrowTopic {
+                name: name.clone(),
+                partition_count: *partition_count,
+                assignments: assignments.clone(),
+            };
+            let stand_in = Some(controller_node);
+            placement::create_partitions(current, &grow, *random_start, stand_in)
+        }
+        // `decide_with` routes only the two changes above here.
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// One `ScramCredential` record per alteration, each within the record size limit.
+fn scram_credential_records(
+    alterations: &[(String, ScramMechanism, Option<ScramCredential>)],
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    let mut records = Vec::with_capacity(alterations.len());
+    for (user, mechanism, credential) in alterations {
+        let record = MetadataRecord::ScramCredential {
+            user: user.clone(),
+            mechanism: *mechanism,
+            credential: credential.clone(),
+        };
+        check_record_size(&record)?;
+        records.push(record);
+    }
+    assert_eq!(records.len(), alterations.len());
+    Ok(records)
+}
+
+/// The `PartitionChange` AlterPartition `request` makes, if any, followed by the one
+/// completing the partition's reassignment when the new ISR holds every adding replica
+/// (Kafka completes reassignments on the ISR change that allows it).
 fn alter_partition(
     liveness: &Liveness<'_>,
     request: &AlterPartitionRequest,
 ) -> Result<Vec<MetadataRecord>, MetadataError> {
     let policy = election_policy(liveness.metadata, request.topic_id);
-    let delta = isr::alter_partition(liveness, request, policy)?;
-    Ok(delta
-        .map(|delta| MetadataRecord::PartitionChange {
-            topic_id: request.topic_id,
-            partition: request.partition,
-            delta,
+    let Some(delta) = isr::alter_partition(liveness, request, policy)? else {
+        return Ok(Vec::new());
+    };
+    let (topic_id, partition) = (request.topic_id, request.partition);
+    let change = |delta| MetadataRecord::PartitionChange {
+        topic_id,
+        partition,
+        delta,
+    };
+    let completion = liveness
+        .metadata
+        .partition(topic_id, partition)
+        .and_then(|current| current.with_delta(&delta).ok())
+        .and_then(|next| reassign::complete(liveness, &next));
+    let mut records = vec![change(delta)];
+    records.extend(completion.map(change));
+    Ok(records)
+}
+
+/// The scale-out changes: reassignments and unregistering a broker.
+fn scale_out(
+    liveness: &Liveness<'_>,
+    change: &MetadataChange,
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    match change {
+        MetadataChange::AlterPartitionReassignments { reassignments } => {
+            reassign_partitions(liveness, reassignments)
+        }
+        MetadataChange::CompleteReassignments => Ok(complete_reassignments(liveness)),
+        MetadataChange::UnregisterBroker { node_id } => {
+            unregister_broker(liveness.metadata, *node_id)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// UnregisterBroker decided without the controller's sessions (validate-only, tests): with
+/// fresh ones. The active controller decides with its own (`active::ActiveController::change`).
+fn unregister_broker(
+    current: &ClusterMetadata,
+    node_id: i32,
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    let timeout = std::time::Duration::from_millis(BROKER_SESSION_TIMEOUT_MS_DEFAULT);
+    let mut sessions = BrokerSessions::new(timeout, ElectionPolicy::default());
+    sessions.unregister(current, node_id)
+}
+
+/// The records of AlterPartitionReassignments (see
+/// [`MetadataChange::AlterPartitionReassignments`]).
+fn reassign_partitions(
+    liveness: &Liveness<'_>,
+    reassignments: &[PartitionReassignment],
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    let current = liveness.metadata;
+    let mut batch = RecordBatch::new(current);
+    for request in reassignments {
+        let (topic_id, partition) = (request.topic_id, request.partition);
+        // Read from the batch: a partition asked for twice sees its first change.
+        let state = batch
+            .state()
+            .partition(topic_id, partition)
+            .cloned()
+            .ok_or(ClusterError::UnknownPartition {
+                topic_id,
+                partition,
+            })?;
+        let scratch = Liveness {
+            metadata: batch.state(),
+            shutting_down: liveness.shutting_down,
+        };
+        let deltas = match &request.target {
+            Some(target) => {
+                reassign::check_target(&scratch, target)?;
+                reassign::start(&scratch, &state, target)?
+            }
+            None => reassign::cancel(&scratch, &state)?.into_iter().collect(),
+        };
+        for delta in deltas {
+            batch.push(MetadataRecord::PartitionChange {
+                topic_id,
+                partition,
+                delta,
+            })?;
+        }
+    }
+    let in_flight = batch
+        .state()
+        .all_partitions()
+        .filter(|(_, _, state)| reassign::in_progress(state))
+        .count();
+    if in_flight > REASSIGNMENTS_IN_FLIGHT_MAX {
+        let count_max = REASSIGNMENTS_IN_FLIGHT_MAX;
+        return Err(ClusterError::TooManyReassignments {
+            in_flight,
+            count_max,
+        }
+        .into());
+    }
+    Ok(batch.into_records())
+}
+
+/// The completions of every in-flight reassignment that can complete, at most
+/// `REASSIGNMENTS_IN_FLIGHT_MAX`.
+fn complete_reassignments(liveness: &Liveness<'_>) -> Vec<MetadataRecord> {
+    liveness
+        .metadata
+        .all_partitions()
+        .filter(|(_, _, state)| reassign::in_progress(state))
+        .filter_map(|(topic_id, partition, state)| {
+            let delta = reassign::complete(liveness, state)?;
+            Some(MetadataRecord::PartitionChange {
+                topic_id,
+                partition,
+                delta,
+            })
         })
-        .into_iter()
-        .collect())
+        .take(REASSIGNMENTS_IN_FLIGHT_MAX)
+        .collect()
 }
 
 /// The election policy of the topic with `topic_id` (Kafka's defaults for an unknown one).
@@ -472,7 +656,7 @@ impl ClusterMetadata {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cluster::metadata::{ClusterError, PartitionDelta, PartitionState};
     use crate::protocol::ErrorCode;
@@ -609,7 +793,7 @@ mod tests {
     }
 
     /// Brokers 1..=count registered and unfenced, then those in `fenced` fenced again.
-    fn cluster(count: i32, fenced: &[i32]) -> ClusterMetadata {
+    pub(crate) fn cluster(count: i32, fenced: &[i32]) -> ClusterMetadata {
         use crate::cluster::metadata::BrokerRegistration;
         let mut state = empty();
         for node_id in 1..=count {
@@ -949,5 +1133,83 @@ mod tests {
             Vec::new(),
             "all have leaders"
         );
+    }
+
+    #[test]
+    fn a_reassignment_completes_on_the_isr_change_that_allows_it_or_on_the_timer() {
+        let state = cluster(4, &[]);
+        let state = state
+            .with_change(
+                &create_with("t", 2, -1, vec![vec![1, 2], vec![2, 3]], 1),
+                NODE,
+            )
+            .unwrap();
+        let topic_id = state.topic("t").unwrap().topic_id;
+        let reassign =
+            |partition, target: Option<Vec<i32>>| MetadataChange::AlterPartitionReassignments {
+                reassignments: vec![PartitionReassignment {
+                    topic_id,
+                    partition,
+                    target,
+                }],
+            };
+        let moving = state
+            .with_change(&reassign(0, Some(vec![4, 2])), NODE)
+            .unwrap();
+        let partition = moving.partition(topic_id, 0).unwrap().clone();
+        assert_eq!(
+            (partition.adding.clone(), partition.removing.clone()),
+            (vec![4], vec![1])
+        );
+        assert!(matches!(
+            cluster_error(moving.with_change(&reassign(1, None), NODE)),
+            ClusterError::NoReassignmentInProgress
+        ));
+        assert_eq!(
+            decide(&moving, &MetadataChange::CompleteReassignments, NODE).unwrap(),
+            Vec::new(),
+            "4 is not in sync"
+        );
+        // The leader proposes 4 into the ISR: the same decision completes the move.
+        let join = MetadataChange::AlterPartition(AlterPartitionRequest {
+            topic_id,
+            partition: 0,
+            leader_id: 1,
+            leader_broker_epoch: moving.broker(1).unwrap().broker_epoch,
+            leader_epoch: partition.leader_epoch,
+            partition_epoch: partition.partition_epoch,
+            new_isr: vec![1, 2, 4],
+        });
+        let records = decide(&moving, &join, NODE).unwrap();
+        assert_eq!(records.len(), 2, "the ISR change and the completion");
+        let done = moving.apply_all(&records).unwrap();
+        let partition = done.partition(topic_id, 0).unwrap();
+        assert_eq!(
+            (partition.replicas.clone(), partition.leader),
+            (vec![4, 2], 4)
+        );
+        assert!(partition.adding.is_empty() && partition.removing.is_empty());
+        // A state where the ISR already holds the adding replica (a controller failover right
+        // after the ISR change): the timer's change completes it.
+        let inherited = moving
+            .apply_all(&[MetadataRecord::PartitionChange {
+                topic_id,
+                partition: 0,
+                delta: PartitionDelta {
+                    isr: Some(vec![1, 2, 4]),
+                    leader_epoch: 0,
+                    partition_epoch: partition_epoch_of(&moving, topic_id) + 1,
+                    ..PartitionDelta::default()
+                },
+            }])
+            .unwrap();
+        let resumed = inherited
+            .with_change(&MetadataChange::CompleteReassignments, NODE)
+            .unwrap();
+        assert_eq!(resumed.partition(topic_id, 0).unwrap().replicas, [4, 2]);
+    }
+
+    fn partition_epoch_of(state: &ClusterMetadata, topic_id: Uuid) -> i32 {
+        state.partition(topic_id, 0).unwrap().partition_epoch
     }
 }

@@ -7,7 +7,8 @@
 //! the single-node default, which names this broker): followers keep a log too, leaders and
 //! followers alike; a partition reassigned away is closed here.
 //!
-//! Pure; runs on every shard, each for itself, when a snapshot is installed.
+//! Pure but for [`remove_stray_directories`] (start-up only); runs on every shard, each for
+//! itself, when a snapshot is installed.
 use super::ClusterMetadata;
 use super::configs;
 use crate::shard::placement::shard_for;
@@ -74,6 +75,61 @@ pub fn wanted_logs(metadata: &ClusterMetadata, placement: &LogPlacement) -> Want
         }
     }
     wanted
+}
+
+/// Deletes this shard's stray partition directories: `<topic>-<partition>` directories of
+/// existing partitions that `metadata` does not place on this broker — replicas reassigned
+/// away while the broker was down (a running broker deletes them when it reconciles the
+/// snapshot that removed them). Called at start-up, before the shard's logs are recovered;
+/// blocking directory calls, once (Kafka deletes stray replicas at start-up too, KAFKA-14616).
+///
+/// Safe against a state that lags the log: a record this broker has not applied is one it
+/// never acted on, so a directory the applied state does not place here holds no replica the
+/// cluster counts on (a later re-assignment fetches from the leader). Directories of unknown
+/// topics are left alone (a topic deleted while the broker was down stays until an operator
+/// removes it), as is anything that is not `<known topic>-<index>`.
+pub fn remove_stray_directories(metadata: &ClusterMetadata, placement: &LogPlacement) {
+    let Ok(entries) = std::fs::read_dir(&placement.data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|_| is_dir) else {
+            continue;
+        };
+        if is_stray(metadata, placement, name) {
+            let directory = entry.path();
+            tracing::info!(
+                ?directory,
+                "deleting a stray replica (not placed on this broker)"
+            );
+            if let Err(error) = std::fs::remove_dir_all(&directory) {
+                tracing::warn!(%error, ?directory, "cannot remove a stray replica");
+            }
+        }
+    }
+}
+
+/// Whether directory `name` is a partition of `metadata` that this shard owns and that has no
+/// replica on this broker.
+#[must_use]
+pub fn is_stray(metadata: &ClusterMetadata, placement: &LogPlacement, name: &str) -> bool {
+    let Some((topic, index)) = name.rsplit_once('-') else {
+        return false;
+    };
+    let (Some(topic), Ok(partition)) = (metadata.topic(topic), index.parse::<i32>()) else {
+        return false;
+    };
+    if index.starts_with('+') || index != partition.to_string() {
+        return false;
+    }
+    if shard_for(topic.topic_id, partition, placement.shard_count) != placement.shard_index {
+        return false;
+    }
+    metadata
+        .partition_or_single_node(topic.topic_id, partition, placement.node_id)
+        .is_some_and(|state| !state.replicas.contains(&placement.node_id))
 }
 
 /// `<data dir>/<topic>-<partition>`, Kafka's layout.
@@ -164,5 +220,54 @@ mod tests {
         assert_eq!(hosted(2), [0, 1, 3]);
         assert_eq!(hosted(3), [1, 2, 3]);
         assert_eq!(hosted(4), [3]);
+    }
+
+    #[test]
+    fn stray_directories_are_existing_partitions_placed_elsewhere() {
+        use crate::cluster::metadata::PartitionState;
+        let topic_id = Uuid([5; 16]);
+        let records = [
+            MetadataRecord::TopicCreated {
+                topic_id,
+                name: "a-b".to_owned(),
+                partition_count: 3,
+                configs: BTreeMap::new(),
+            },
+            MetadataRecord::Partition {
+                topic_id,
+                partition: 0,
+                state: PartitionState::placed(vec![2, 3]),
+            },
+            MetadataRecord::Partition {
+                topic_id,
+                partition: 1,
+                state: PartitionState::placed(vec![1, 2]),
+            },
+        ];
+        let metadata = ClusterMetadata::new_cluster().apply_all(&records).unwrap();
+        let placement = LogPlacement {
+            node_id: 1,
+            shard_index: 0,
+            shard_count: 1,
+            data_dir: PathBuf::from("/data"),
+            producer_id_expiration: Duration::from_secs(60),
+        };
+        let stray = |name| is_stray(&metadata, &placement, name);
+        assert!(stray("a-b-0"), "replicas [2, 3]");
+        assert!(!stray("a-b-1"), "hosted here");
+        assert!(
+            !stray("a-b-2"),
+            "no record: the single-node default names this broker"
+        );
+        for other in [
+            "a-b-3",
+            "a-b-00",
+            "a-b-+0",
+            "gone-0",
+            "a-b",
+            "__cluster_metadata-0",
+        ] {
+            assert!(!stray(other), "{other}");
+        }
     }
 }

@@ -28,7 +28,15 @@ USAGE:
 
 FLAGS (override the config file):
     --config FILE                 TOML config file (a tuning profile is one)
-    --listen HOST:PORT            listener every shard binds [default: 127.0.0.1:9092]
+    --listen [PROTOCOL://]HOST:PORT
+                                  listener every shard binds; PROTOCOL is PLAINTEXT
+                                  (default) or SASL_PLAINTEXT [default: 127.0.0.1:9092]
+    --sasl-mechanisms LIST        SASL mechanisms served, comma-separated
+                                  [default: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512]
+    --sasl-plain-on-plaintext BOOL
+                                  allow PLAIN without TLS (password in clear) [default: false]
+    --connections-max-reauth-ms N SASL session lifetime; a connection that has not
+                                  re-authenticated by then is closed; 0 = never [default: 0]
     --advertise HOST:PORT         address given to clients [default: the listener]
     --metrics-listen HOST:PORT    serve Prometheus GET /metrics there [default: off]
     --data-dir DIR                partition logs and metadata [default: ./data]
@@ -68,6 +76,7 @@ FLAGS (override the config file):
 ADMIN COMMANDS (see `ringbroker topic --help`):
     ringbroker topic create|list|describe|delete|add-partitions|config ...
     ringbroker tune check|apply ...
+    ringbroker user add NAME --mechanism SCRAM-SHA-512 --password PW --data-dir DIR
 ";
 
 /// Parses the arguments after the program name. `--flag VALUE` and `--flag=VALUE` both work.
@@ -164,6 +173,10 @@ fn number_flag<'a>(
             "--quorum-snapshot-entries",
             &mut flags.quorum_snapshot_entries,
         ),
+        "--connections-max-reauth-ms" => (
+            "--connections-max-reauth-ms",
+            &mut flags.sasl.connections_max_reauth_ms,
+        ),
         "--leader-imbalance-check-interval-ms" => (
             "--leader-imbalance-check-interval-ms",
             &mut flags.leader_balance.check_interval_ms,
@@ -181,7 +194,7 @@ fn number<T: std::str::FromStr>(flag: &'static str, value: String) -> Result<T, 
     })
 }
 
-/// Sets the replication flag `name` that is not a `u64` (leader balance, offsets topic factor)
+/// Sets the flag `name` that is not a `u64` (leader balance, offsets topic factor, SASL)
 /// when it is one; false when it is not.
 fn replication_flag(
     flags: &mut ConfigFile,
@@ -197,6 +210,15 @@ fn replication_flag(
         "--leader-imbalance-per-broker-percentage" => {
             let flag = "--leader-imbalance-per-broker-percentage";
             balance.per_broker_percentage = Some(number(flag, value(flag)?)?);
+        }
+        "--sasl-mechanisms" => {
+            let list = value("--sasl-mechanisms")?;
+            let names = list.split(',').map(|name| name.trim().to_owned());
+            flags.sasl.mechanisms = Some(names.filter(|name| !name.is_empty()).collect());
+        }
+        "--sasl-plain-on-plaintext" => {
+            let flag = "--sasl-plain-on-plaintext";
+            flags.sasl.plain_on_plaintext = Some(boolean(flag, value(flag)?)?);
         }
         "--offsets-topic-replication-factor" => {
             let flag = "--offsets-topic-replication-factor";

@@ -5,7 +5,7 @@
 //! Runs in `main` before any shard exists; shards get a shared read-only `Arc<Config>`.
 //!
 //! ```toml
-//! listen = "0.0.0.0:9092"
+//! listen = "0.0.0.0:9092"          # or "SASL_PLAINTEXT://0.0.0.0:9092"
 //! advertise = "broker1.example:9092"
 //! data_dir = "/var/lib/ringbroker"
 //! node_id = 1
@@ -15,6 +15,10 @@
 //! producer_id_expiration_ms = 86400000 # idle idempotent producers are forgotten after this
 //! quorum_voters = "1@10.0.0.1:9192,2@10.0.0.2:9192,3@10.0.0.3:9192" # default: itself alone
 //! quorum_snapshot_entries = 10000  # metadata log entries between snapshots
+//! [sasl]
+//! mechanisms = ["SCRAM-SHA-512"]  # default: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+//! plain_on_plaintext = false      # PLAIN only under TLS unless true
+//! connections_max_reauth_ms = 0   # KIP-368 session lifetime; 0 = never expires
 //! [shards]
 //! count = 4
 //! cpus = [2, 3, 4, 5]             # one per shard; default 0..count (wrapping)
@@ -34,9 +38,11 @@
 //! ```
 //!
 //! Files: `schema.rs` (the file's shape and the validated types), `validation.rs` (every check,
-//! from file to [`Config`]), `args.rs` (the command line), `voters.rs` (the voter list syntax).
+//! from file to [`Config`]), `args.rs` (the command line), `voters.rs` (the voter list syntax),
+//! `security.rs` (listener protocol, `[sasl]`).
 mod args;
 mod schema;
+mod security;
 mod validation;
 mod voters;
 
@@ -45,6 +51,9 @@ pub use schema::{
     AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Config, ConfigFile, DATA_DIR_DEFAULT, FetchMode,
     GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT, LOG_LEVEL_DEFAULT, LeaderBalance,
     LeaderBalanceFile, Limits, LimitsFile, ShardsFile, SocketFile, Tuning,
+};
+pub use security::{
+    SASL_MECHANISM_NAMES, SaslConfig, SaslFile, SecurityProtocol, split_listener_protocol,
 };
 pub use voters::{QuorumVoter, VoterListError, parse_quorum_voters};
 

@@ -53,6 +53,8 @@ pub struct ConfigFile {
     pub socket: SocketFile,
     #[serde(default)]
     pub io_uring: IoUringFile,
+    #[serde(default)]
+    pub sasl: super::SaslFile,
 }
 
 /// `[groups]` of a config file: the consumer group coordinator (Kafka's names in comments).
@@ -195,6 +197,7 @@ impl ConfigFile {
             io_uring: self.io_uring.overlay(other.io_uring),
             limits: self.limits.overlay(other.limits),
             groups: self.groups.overlay(other.groups),
+            sasl: self.sasl.overlay(other.sasl),
         }
     }
 }
@@ -260,6 +263,10 @@ impl LimitsFile {
 pub struct Config {
     /// Address every shard binds (SO_REUSEPORT).
     pub listen: SocketAddr,
+    /// The listener's security protocol (`--listen PROTOCOL://HOST:PORT`).
+    pub listen_protocol: super::SecurityProtocol,
+    /// SASL mechanisms, PLAIN's policy and the re-authentication time.
+    pub sasl: super::SaslConfig,
     /// Where shard 0 serves Prometheus `/metrics`; `None` = off (the default).
     pub metrics_listen: Option<SocketAddr>,
     /// `host:port` given to clients in Metadata (defaults to `listen`).

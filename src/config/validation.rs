@@ -69,6 +69,8 @@ impl Config {
                 file.replication_throttle_bytes_per_sec,
             )?,
             listen: listeners.listen,
+            listen_protocol: listeners.listen_protocol,
+            sasl: super::security::validate_sasl(&file.sasl)?,
             metrics_listen: listeners.metrics_listen,
             advertise: listeners.advertise,
             data_dir: file
@@ -211,6 +213,7 @@ fn validate_snapshot_entries(entries: Option<u64>) -> Result<u64, ConfigError> {
 /// clients are told.
 struct Listeners {
     listen: SocketAddr,
+    listen_protocol: super::SecurityProtocol,
     metrics_listen: Option<SocketAddr>,
     advertise: Advertised,
 }
@@ -220,7 +223,16 @@ fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
         .listen
         .clone()
         .unwrap_or_else(|| LISTEN_DEFAULT.to_owned());
-    let listen = resolve("listen", &listen_text)?;
+    let (listen_protocol, address) = super::split_listener_protocol("listen", &listen_text)?;
+    if listen_protocol.uses_tls() {
+        // Until TLS is built in, an SSL listener would carry passwords (PLAIN) in clear.
+        return Err(ConfigError::BadAddress {
+            field: "listen",
+            value: listen_text,
+            reason: "SSL and SASL_SSL listeners need TLS, which this build lacks".to_owned(),
+        });
+    }
+    let listen = resolve("listen", address)?;
     if listen.port() == 0 {
         // Each shard would get its own ephemeral port: SO_REUSEPORT needs one fixed port.
         return Err(ConfigError::BadAddress {
@@ -250,6 +262,7 @@ fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
     };
     Ok(Listeners {
         listen,
+        listen_protocol,
         metrics_listen,
         advertise,
     })
@@ -817,6 +830,41 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_listener_protocol_and_sasl_flags_reach_the_config() {
+        let flags = serve_flags(
+            "--listen SASL_PLAINTEXT://127.0.0.1:9092 --sasl-mechanisms SCRAM-SHA-512,PLAIN \
+             --sasl-plain-on-plaintext true --connections-max-reauth-ms 60000",
+        );
+        let config = Config::validate(flags, &[0]).unwrap();
+        assert_eq!(
+            config.listen_protocol,
+            super::super::SecurityProtocol::SaslPlaintext
+        );
+        assert_eq!(config.listen.port(), 9092);
+        assert_eq!(config.sasl.mechanisms, ["SCRAM-SHA-512", "PLAIN"]);
+        assert!(config.sasl.plain_on_plaintext);
+        assert_eq!(
+            config.sasl.connections_max_reauth,
+            Some(Duration::from_secs(60))
+        );
+        let plain = Config::validate(serve_flags("--listen 127.0.0.1:1"), &[0]).unwrap();
+        assert_eq!(
+            plain.listen_protocol,
+            super::super::SecurityProtocol::Plaintext
+        );
+        // No TLS in this build: an SSL listener would carry PLAIN passwords in clear.
+        for refused in [
+            "--listen SASL_SSL://127.0.0.1:1",
+            "--sasl-mechanisms GSSAPI",
+        ] {
+            assert!(
+                Config::validate(serve_flags(refused), &[0]).is_err(),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

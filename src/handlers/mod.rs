@@ -29,6 +29,7 @@
 )]
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod common;
 pub mod create_partitions;
@@ -45,10 +46,17 @@ pub mod fetch_session;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod replica_fetch;
+pub mod unregister_broker;
+// ---- security ----
+pub mod alter_user_scram_credentials;
+pub mod describe_user_scram_credentials;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 // ---- consumer groups ----
 pub mod delete_groups;
 pub mod describe_groups;
@@ -89,6 +97,11 @@ pub enum HandlerError {
     /// error body a client of an unknown version could parse, so the connection is closed.
     #[error("{api_key:?} v{version} is not supported")]
     UnsupportedVersion { api_key: ApiKey, version: i16 },
+    /// A request other than ApiVersions and the SASL APIs on a connection that has not
+    /// authenticated, or whose authentication expired (KIP-368). Kafka closes the connection
+    /// (`SaslServerAuthenticator`: "Unexpected Kafka request ... during SASL handshake").
+    #[error("{api_key:?} before SASL authentication (or after it expired)")]
+    Unauthenticated { api_key: ApiKey },
     /// The request body does not decode at its version.
     #[error("malformed request body: {0}")]
     Decode(#[from] DecodeError),
@@ -284,7 +297,15 @@ pub static REGISTRY: &[Handler] = &[
     handler!(describe_log_dirs),
     handler!(describe_quorum),
     handler!(elect_leaders),
+    handler!(alter_partition_reassignments),
+    handler!(list_partition_reassignments),
+    handler!(unregister_broker),
     handler!(api_versions),
+    // ---- security ----
+    handler!(sasl_handshake),
+    handler!(sasl_authenticate),
+    handler!(describe_user_scram_credentials),
+    handler!(alter_user_scram_credentials),
     // ---- consumer groups ----
     handler!(delete_groups),
     handler!(describe_groups),
@@ -334,6 +355,12 @@ pub async fn dispatch(
             api_key,
             version: header.api_version,
         });
+    }
+    if !connection
+        .session
+        .may_serve(api_key, std::time::Instant::now())
+    {
+        return Err(HandlerError::Unauthenticated { api_key });
     }
     let mut ctx = RequestContext {
         shard: Rc::clone(&connection.shard),

@@ -47,6 +47,7 @@ use crate::limits;
 use crate::protocol::frame::{self, FrameError};
 use crate::protocol::header::RequestHeader;
 use crate::protocol::{ApiKey, DecodeError, Reader};
+use crate::security::Session;
 use bytes::{Bytes, BytesMut};
 use compio::BufResult;
 use compio::buf::{IntoInner, IoBufMut};
@@ -138,7 +139,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     // Never blocks: a handle is queued only after a permit was taken, and the permits and the
     // queue have the same capacity.
     let (queue, pending) = flume::bounded::<Pending>(inflight_max);
-    let connection = ConnectionContext::new(shard, peer);
+    let session = Session::new(shard.config().listen_protocol);
+    let connection = ConnectionContext::with_session(shard, peer, session);
     tracing::debug!(%peer, shard = connection.shard.index(), "connection open");
     let mut reader = pin!(read_loop(&connection, &stream, queue, &activity));
     let idle = connection.shard.config().limits.connection_idle;
@@ -191,9 +193,18 @@ async fn read_loop(
     let mut buffer = BytesMut::with_capacity(limits::READ_CHUNK_SIZE);
     // Bounded per iteration by one read (or one large frame); runs for the connection's life.
     loop {
+        // Before SASL authentication a frame over Kafka's `sasl.server.max.receive.size`
+        // closes the connection, refused from its size prefix before it is buffered.
+        let frame_size_max = if connection.session.is_authenticated() {
+            limits.frame_size_max
+        } else {
+            limits
+                .frame_size_max
+                .min(limits::SASL_SERVER_RECEIVE_SIZE_MAX)
+        };
         // Every whole frame already buffered, in order.
         loop {
-            let frame = match frame::split_frame(&mut buffer, limits.frame_size_max) {
+            let frame = match frame::split_frame(&mut buffer, frame_size_max) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(error) => return ReadEnd::Frame(error),
@@ -202,7 +213,7 @@ async fn read_loop(
                 return end;
             }
         }
-        let large_frame_size = match large_frame_size(&buffer, limits.frame_size_max) {
+        let large_frame_size = match large_frame_size(&buffer, frame_size_max) {
             Ok(size) => size,
             Err(error) => return ReadEnd::Frame(error),
         };

@@ -86,14 +86,19 @@ pub enum ApiKey {
     DeleteGroups = 42,
     ElectLeaders = 43,
     IncrementalAlterConfigs = 44,
+    AlterPartitionReassignments = 45,
+    ListPartitionReassignments = 46,
     OffsetDelete = 47,
+    DescribeUserScramCredentials = 50,
+    AlterUserScramCredentials = 51,
     DescribeQuorum = 55,
     DescribeCluster = 60,
+    UnregisterBroker = 64,
 }
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 31] = [
+    pub const ALL: [ApiKey; 36] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -122,9 +127,14 @@ impl ApiKey {
         Self::DeleteGroups,
         Self::ElectLeaders,
         Self::IncrementalAlterConfigs,
+        Self::AlterPartitionReassignments,
+        Self::ListPartitionReassignments,
         Self::OffsetDelete,
+        Self::DescribeUserScramCredentials,
+        Self::AlterUserScramCredentials,
         Self::DescribeQuorum,
         Self::DescribeCluster,
+        Self::UnregisterBroker,
     ];
 
     /// The key for a wire number, `None` for keys we do not know.

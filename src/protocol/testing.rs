@@ -17,12 +17,14 @@
 //! hold 0–3 elements, optional values are sometimes `None`, floats are finite.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 use super::messages::{
-    alter_configs, api_versions, create_partitions, create_topics, delete_groups, delete_records,
-    delete_topics, describe_cluster, describe_configs, describe_groups, describe_log_dirs,
-    describe_quorum, elect_leaders, fetch, find_coordinator, heartbeat, incremental_alter_configs,
-    init_producer_id, join_group, leave_group, list_groups, list_offsets, metadata, offset_commit,
-    offset_delete, offset_fetch, offset_for_leader_epoch, produce, sasl_authenticate,
-    sasl_handshake, sync_group,
+    alter_configs, alter_partition_reassignments, alter_user_scram_credentials, api_versions,
+    create_partitions, create_topics, delete_groups, delete_records, delete_topics,
+    describe_cluster, describe_configs, describe_groups, describe_log_dirs, describe_quorum,
+    describe_user_scram_credentials, elect_leaders, fetch, find_coordinator, heartbeat,
+    incremental_alter_configs, init_producer_id, join_group, leave_group, list_groups,
+    list_offsets, list_partition_reassignments, metadata, offset_commit, offset_delete,
+    offset_fetch, offset_for_leader_epoch, produce, sasl_authenticate, sasl_handshake, sync_group,
+    unregister_broker,
 };
 use super::primitives::{StrBytes, Tolerated, Uuid, Version};
 use super::{ApiKey, DecodeError, DecodeErrorKind, ErrorCode, Message};
@@ -434,8 +436,17 @@ api_codecs! {
     incremental_alter_configs::IncrementalAlterConfigsRequest
         => incremental_alter_configs::IncrementalAlterConfigsResponse,
     offset_delete::OffsetDeleteRequest => offset_delete::OffsetDeleteResponse,
+    describe_user_scram_credentials::DescribeUserScramCredentialsRequest
+        => describe_user_scram_credentials::DescribeUserScramCredentialsResponse,
+    alter_user_scram_credentials::AlterUserScramCredentialsRequest
+        => alter_user_scram_credentials::AlterUserScramCredentialsResponse,
     describe_quorum::DescribeQuorumRequest => describe_quorum::DescribeQuorumResponse,
     describe_cluster::DescribeClusterRequest => describe_cluster::DescribeClusterResponse,
+    alter_partition_reassignments::AlterPartitionReassignmentsRequest
+        => alter_partition_reassignments::AlterPartitionReassignmentsResponse,
+    list_partition_reassignments::ListPartitionReassignmentsRequest
+        => list_partition_reassignments::ListPartitionReassignmentsResponse,
+    unregister_broker::UnregisterBrokerRequest => unregister_broker::UnregisterBrokerResponse,
 }
 
 /// The table entry of `key`, `None` for an API not declared yet.

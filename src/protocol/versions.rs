@@ -68,11 +68,17 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::DeleteGroups => r(0, 2, 2),
         ApiKey::ElectLeaders => r(0, 2, 2),
         ApiKey::IncrementalAlterConfigs => r(0, 1, 1),
+        // v1 (Kafka 4.0, KIP-860) adds allow_replication_factor_change.
+        ApiKey::AlterPartitionReassignments => r(0, 1, 0),
+        ApiKey::ListPartitionReassignments => r(0, 0, 0),
         ApiKey::OffsetDelete => r(0, 0, NONE),
+        ApiKey::DescribeUserScramCredentials => r(0, 0, 0),
+        ApiKey::AlterUserScramCredentials => r(0, 0, 0),
         // v2 (Kafka 4.0, KIP-853) adds directory ids, error messages and the voters' nodes.
         ApiKey::DescribeQuorum => r(0, 2, 0),
         // v2 (Kafka 4.0, KIP-1073) adds include_fenced_brokers / is_fenced.
         ApiKey::DescribeCluster => r(0, 2, 0),
+        ApiKey::UnregisterBroker => r(0, 0, 0),
     }
 }
 

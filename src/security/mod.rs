@@ -8,67 +8,20 @@
 //!
 //! A session is created by the connection loop when it accepts a socket on a listener, lives
 //! as long as the connection, and is only touched on that connection's shard (`!Send`).
+pub mod credentials;
+pub mod sasl;
+pub mod scram;
+
+// Defined with the listener syntax in `config` (the layer below, which parses
+// `--listen PROTOCOL://HOST:PORT`); this is its home for every layer above.
+pub use crate::config::SecurityProtocol;
+
+use crate::protocol::ApiKey;
+use sasl::SaslState;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
-
-/// A listener's security protocol, as Kafka names it (`listener.security.protocol.map`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub enum SecurityProtocol {
-    /// No TLS, no authentication: every connection is `User:ANONYMOUS`.
-    #[default]
-    Plaintext,
-    /// TLS; the principal comes from the client certificate (mTLS) or is ANONYMOUS.
-    Ssl,
-    /// SASL over plain TCP.
-    SaslPlaintext,
-    /// SASL over TLS.
-    SaslSsl,
-}
-
-impl SecurityProtocol {
-    /// Kafka's name for it, e.g. `SASL_SSL`.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Plaintext => "PLAINTEXT",
-            Self::Ssl => "SSL",
-            Self::SaslPlaintext => "SASL_PLAINTEXT",
-            Self::SaslSsl => "SASL_SSL",
-        }
-    }
-
-    /// Parses Kafka's name, case-insensitively (Kafka upper-cases it).
-    #[must_use]
-    pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Plaintext,
-            Self::Ssl,
-            Self::SaslPlaintext,
-            Self::SaslSsl,
-        ]
-        .into_iter()
-        .find(|protocol| protocol.name().eq_ignore_ascii_case(name))
-    }
-
-    /// Whether connections on this listener run TLS.
-    #[must_use]
-    pub const fn uses_tls(self) -> bool {
-        matches!(self, Self::Ssl | Self::SaslSsl)
-    }
-
-    /// Whether connections on this listener must authenticate with SASL before other APIs.
-    #[must_use]
-    pub const fn uses_sasl(self) -> bool {
-        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
-    }
-}
-
-impl fmt::Display for SecurityProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use std::time::Instant;
 
 /// Who a connection acts as: Kafka's `KafkaPrincipal`, written `Type:name` (`User:alice`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,11 +57,17 @@ impl fmt::Display for Principal {
 /// One connection's security state. Starts as the listener decides: authenticated as
 /// ANONYMOUS on PLAINTEXT and SSL (until a client certificate names someone), not
 /// authenticated on SASL listeners until SaslAuthenticate succeeds.
+///
+/// SASL adds the exchange in progress (`sasl`) and, with `connections.max.reauth.ms`, when the
+/// authentication expires (KIP-368): after that only a re-authentication (SaslHandshake then
+/// SaslAuthenticate) is served, anything else closes the connection.
 #[derive(Debug)]
 pub struct Session {
     protocol: SecurityProtocol,
     principal: RefCell<Rc<Principal>>,
     authenticated: Cell<bool>,
+    sasl: RefCell<SaslState>,
+    expires_at: Cell<Option<Instant>>,
 }
 
 impl Session {
@@ -119,6 +78,8 @@ impl Session {
             protocol,
             principal: RefCell::new(Rc::new(Principal::anonymous())),
             authenticated: Cell::new(!protocol.uses_sasl()),
+            sasl: RefCell::new(SaslState::Idle),
+            expires_at: Cell::new(None),
         }
     }
 
@@ -142,8 +103,50 @@ impl Session {
 
     /// The connection proved it is `principal` (TLS client certificate or SASL).
     pub fn authenticate(&self, principal: Principal) {
+        self.authenticate_until(principal, None);
+    }
+
+    /// As [`Self::authenticate`], valid until `expires_at` (`None`: for the connection's life).
+    pub fn authenticate_until(&self, principal: Principal, expires_at: Option<Instant>) {
         *self.principal.borrow_mut() = Rc::new(principal);
         self.authenticated.set(true);
+        self.expires_at.set(expires_at);
+    }
+
+    /// A re-authentication failed: nothing but SASL and ApiVersions is served from now on.
+    pub fn deauthenticate(&self) {
+        self.authenticated.set(!self.protocol.uses_sasl());
+        self.expires_at.set(None);
+        *self.sasl.borrow_mut() = SaslState::Idle;
+    }
+
+    /// When the authentication expires (KIP-368), if it does.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.expires_at.get()
+    }
+
+    /// Takes the SASL exchange state out (leaving `Idle`); the handler puts the next one back.
+    #[must_use]
+    pub fn take_sasl_state(&self) -> SaslState {
+        std::mem::take(&mut *self.sasl.borrow_mut())
+    }
+
+    pub fn set_sasl_state(&self, state: SaslState) {
+        *self.sasl.borrow_mut() = state;
+    }
+
+    /// The pre-authentication gate (Kafka's `SaslServerAuthenticator`): the SASL APIs are
+    /// always served (a re-authentication starts with SaslHandshake), ApiVersions before
+    /// authentication too, and every other API only to an authenticated session that has not
+    /// expired at `now`.
+    #[must_use]
+    pub fn may_serve(&self, api_key: ApiKey, now: Instant) -> bool {
+        match api_key {
+            ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => true,
+            ApiKey::ApiVersions if !self.is_authenticated() => true,
+            _ => self.is_authenticated() && self.expires_at().is_none_or(|at| now < at),
+        }
     }
 }
 
@@ -158,16 +161,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn protocols_round_trip_their_kafka_names() {
-        for name in ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] {
-            let protocol = SecurityProtocol::parse(name).map(SecurityProtocol::name);
-            assert_eq!(protocol, Some(name));
+    fn the_gate_serves_only_sasl_and_api_versions_until_authenticated_and_unexpired() {
+        let session = Session::new(SecurityProtocol::SaslPlaintext);
+        let now = Instant::now();
+        for api_key in [
+            ApiKey::SaslHandshake,
+            ApiKey::SaslAuthenticate,
+            ApiKey::ApiVersions,
+        ] {
+            assert!(session.may_serve(api_key, now), "{api_key:?}");
         }
-        assert_eq!(
-            SecurityProtocol::parse("sasl_ssl"),
-            Some(SecurityProtocol::SaslSsl)
-        );
-        assert_eq!(SecurityProtocol::parse("TLS"), None);
+        assert!(!session.may_serve(ApiKey::Metadata, now));
+        let expiry = now + std::time::Duration::from_secs(1);
+        session.authenticate_until(Principal::user("alice"), Some(expiry));
+        assert!(session.may_serve(ApiKey::Metadata, now));
+        assert!(!session.may_serve(ApiKey::Metadata, expiry));
+        assert!(session.may_serve(ApiKey::SaslHandshake, expiry));
+        session.deauthenticate();
+        assert!(!session.may_serve(ApiKey::Produce, now));
+        assert!(Session::new(SecurityProtocol::Ssl).may_serve(ApiKey::Produce, now));
     }
 
     #[test]

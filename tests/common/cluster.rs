@@ -9,6 +9,7 @@
 //! partitions(topic)            leader / replicas / ISR per partition, from Metadata
 //! high_watermark(…)            ListOffsets(latest) at the leader: its HW
 //! kill9 / freeze / thaw / stop / start_again   one broker
+//! add_observer()               one more broker, not a voter (scale-out)
 //! stop_all()                   thaw and SIGTERM every running broker (then read its files)
 //! ```
 //! Every wait is a bounded poll ([`super::eventually`]); nothing is timed by a sleep.
@@ -261,6 +262,40 @@ impl Cluster {
         let broker = &mut self.brokers[index(id)];
         broker.spawn_again();
         broker.wait_ready();
+    }
+
+    /// Starts broker `N + 1` as an observer of the metadata quorum (not a voter: the same
+    /// `--quorum-voters` list, which does not name it) and waits until it answers and every
+    /// live broker lists it. Returns its id.
+    ///
+    /// # Panics
+    /// When it is not listed everywhere within [`CONVERGE`].
+    pub fn add_observer(&mut self) -> i32 {
+        let voters: Vec<String> = self
+            .controller_addresses
+            .iter()
+            .zip(1..)
+            .map(|(address, id)| format!("{id}@{address}"))
+            .collect();
+        let id = i32::try_from(self.brokers.len()).unwrap_or(i32::MAX) + 1;
+        let mut broker = Broker::spawn(member_options(id, &voters.join(","), Timeouts::Scaled));
+        broker.wait_ready();
+        self.brokers.push(broker);
+        let listed = eventually(CONVERGE, || {
+            self.live().iter().all(|live| {
+                metadata(self.broker(*live).address, None)
+                    .is_ok_and(|response| response.brokers.iter().any(|b| b.node_id == id))
+            })
+        });
+        assert!(listed, "observer {id} never listed:\n{}", self.log_tails());
+        id
+    }
+
+    /// SIGTERM (a controlled shutdown); the broker stays down until [`Self::start_again`].
+    pub fn stop(&mut self, id: i32) {
+        assert!(!self.down.contains(&id), "broker {id} is down already");
+        let _ = self.brokers[index(id)].terminate();
+        self.down.insert(id);
     }
 
     /// Thaws frozen brokers and stops every running one with SIGTERM (bounded), so that their

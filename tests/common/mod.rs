@@ -77,6 +77,24 @@ impl Broker {
         broker
     }
 
+    /// A broker not started yet, so a test can prepare its data dir (`ringbroker user add`)
+    /// and add flags that name its address; [`Self::start_again`] starts it.
+    pub fn unstarted(options: BrokerOptions) -> Self {
+        let root = tempfile::TempDir::new().expect("temp dir");
+        let address = free_address();
+        Self {
+            child: None,
+            address,
+            options,
+            root,
+        }
+    }
+
+    /// Flags added after the harness's own (a later `--listen` wins), for the next start.
+    pub fn extra_args_mut(&mut self) -> &mut Vec<String> {
+        &mut self.options.extra_args
+    }
+
     /// Spawns a broker without waiting for it to accept (cluster members wait for their
     /// quorum); [`Self::wait_ready`] waits.
     pub fn spawn(options: BrokerOptions) -> Self {

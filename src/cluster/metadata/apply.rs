@@ -111,6 +111,7 @@ impl ClusterMetadata {
                 });
             }
         }
+        records.extend(self.scram_snapshot_records());
         if !self.broker_configs.is_empty() {
             records.push(MetadataRecord::BrokerConfigsSet {
                 configs: self.broker_configs.clone(),
@@ -120,6 +121,7 @@ impl ClusterMetadata {
             + self.producer_id_blocks.len()
             + self.topics.len()
             + self.recorded_partition_count()
+            + self.scram_credential_count()
             + 1;
         assert!(
             records.len() <= bound,
@@ -177,6 +179,11 @@ impl ClusterMetadata {
                 delta,
             } => self.change_partition(*topic_id, *partition, delta)?,
             MetadataRecord::ProducerIdBlock(block) => self.add_producer_id_block(*block)?,
+            MetadataRecord::ScramCredential {
+                user,
+                mechanism,
+                credential,
+            } => self.apply_scram_credential(user, *mechanism, credential.as_ref())?,
             MetadataRecord::TopicCreated { .. }
             | MetadataRecord::TopicRemoved { .. }
             | MetadataRecord::PartitionsAdded { .. }

@@ -35,6 +35,7 @@ mod apply;
 mod brokers;
 mod partitions;
 mod records;
+mod scram_credentials;
 mod store;
 
 pub use brokers::{
@@ -42,6 +43,9 @@ pub use brokers::{
 };
 pub use partitions::{NO_LEADER, PartitionDelta, PartitionState, PartitionStateError};
 pub use records::{MetadataRecord, RecordDecodeError, RecordType};
+pub use scram_credentials::{
+    CredentialError, ScramCredential, ScramMechanism, validate_credential,
+};
 pub use store::{
     LegacyFileError, MetadataFileError, MetadataImage, MetadataStore, SnapshotDecodeError,
     decode_snapshot, encode_snapshot,
@@ -91,6 +95,8 @@ pub struct ClusterMetadata {
     producer_id_next: i64,
     /// The latest block each broker was given.
     producer_id_blocks: BTreeMap<i32, ProducerIdBlock>,
+    /// SCRAM credentials by user, then mechanism (`scram_credentials.rs`); no empty inner map.
+    scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
 }
 
 /// Why a metadata change is refused or failed. Each maps to one Kafka error code in the
@@ -138,6 +144,16 @@ pub enum MetadataError {
     /// error code and message, as it would have answered the client itself.
     #[error("{message}")]
     Forwarded { code: ErrorCode, message: String },
+    /// A SCRAM credential record or upsertion breaks the credential rules.
+    #[error(transparent)]
+    InvalidScramCredential(#[from] CredentialError),
+    #[error("user {user:?} has no {mechanism} credential")]
+    ScramCredentialNotFound {
+        user: String,
+        mechanism: &'static str,
+    },
+    #[error("the metadata holds the most SCRAM credentials it may")]
+    ScramCredentialsFull,
 }
 
 impl MetadataError {
@@ -172,6 +188,9 @@ impl MetadataError {
             Self::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
             Self::Cluster(error) => error.error_code(),
             Self::Forwarded { code, .. } => *code,
+            Self::InvalidScramCredential(_) => ErrorCode::UnacceptableCredential,
+            Self::ScramCredentialNotFound { .. } => ErrorCode::ResourceNotFound,
+            Self::ScramCredentialsFull => ErrorCode::PolicyViolation,
         }
     }
 }
@@ -287,6 +306,12 @@ pub enum ClusterError {
     /// A proposed ISR member that may not be in an ISR (KIP-903's INELIGIBLE_REPLICA).
     #[error("replica {node_id} may not join the ISR: {reason}")]
     IneligibleReplica { node_id: i32, reason: &'static str },
+    /// A cancellation of a partition that is not being reassigned (KIP-455).
+    #[error("no reassignment is in progress for the partition")]
+    NoReassignmentInProgress,
+    /// More partitions would be reassigned at once than `REASSIGNMENTS_IN_FLIGHT_MAX`.
+    #[error("{in_flight} partitions would be reassigned at once (at most {count_max})")]
+    TooManyReassignments { in_flight: usize, count_max: usize },
 }
 
 /// Kafka's INVALID_REPLICATION_FACTOR messages (`ReplicationControlManager`), and ours for
@@ -324,6 +349,8 @@ impl ClusterError {
             Self::InvalidUpdateVersion { .. } => ErrorCode::InvalidUpdateVersion,
             Self::InvalidIsrChange { .. } => ErrorCode::InvalidRequest,
             Self::IneligibleReplica { .. } => ErrorCode::IneligibleReplica,
+            Self::NoReassignmentInProgress => ErrorCode::NoReassignmentInProgress,
+            Self::TooManyReassignments { .. } => ErrorCode::PolicyViolation,
             Self::ShardCountMismatch { .. } | Self::InvalidRegistration { .. } => {
                 ErrorCode::InvalidRequest
             }
@@ -361,6 +388,7 @@ impl ClusterMetadata {
             recorded_partition_total: 0,
             producer_id_next: 0,
             producer_id_blocks: BTreeMap::new(),
+            scram_credentials: BTreeMap::new(),
         }
     }
 
@@ -406,6 +434,7 @@ impl ClusterMetadata {
         }
         self.check_broker_invariants();
         self.check_partition_invariants();
+        self.check_scram_invariants();
     }
 
     /// Recorded partitions across all topics.

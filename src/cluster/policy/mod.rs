@@ -9,6 +9,7 @@
 //! - `lifecycle`: registration, heartbeats, session expiry (fencing), controlled shutdown.
 //! - `placement`: replica assignment for CreateTopics and CreatePartitions.
 //! - `producer_id_blocks`: producer-id blocks for InitProducerId, unique across brokers.
+//! - `reassign`: partition reassignment steps (KIP-455): start, cancel, complete.
 //!
 //! Every decision builds its records in a [`RecordBatch`], which applies each record to a
 //! scratch copy of the state as it is made: later records see earlier ones (an election after
@@ -26,6 +27,7 @@ pub mod isr;
 pub mod lifecycle;
 pub mod placement;
 pub mod producer_id_blocks;
+pub mod reassign;
 #[cfg(test)]
 mod tests;
 

@@ -26,7 +26,10 @@
 //!                      bit 1 [isr:ids], bit 2 [elr:ids], bit 3 [replicas:ids],
 //!                      bit 4 [adding:ids], bit 5 [removing:ids]; other bits must be 0
 //! ProducerIdBlock 12 v0 [node_id:i32][first:i64][size:i32]
+//! ScramCredential 13 v0 [user:str][mechanism:u8][present:u8] present → [salt:bytes]
+//!                      [iterations:i32][stored_key:bytes][server_key:bytes] (absent: delete)
 //! str               [length:u32][UTF-8 bytes]
+//! bytes             [length:u32][bytes]
 //! opt_str           [present:u8 = 0] | [present:u8 = 1][str]
 //! ids               [count:u32] count × [node_id:i32]
 //! map               [count:u32] count × [name:str][value:str], names strictly ascending
@@ -38,11 +41,13 @@
 //! Pure code; runs wherever records are encoded or decoded (shard 0 today).
 use super::brokers::{BrokerRegistration, Listener, ProducerIdBlock};
 use super::partitions::{PartitionDelta, PartitionState};
+use super::scram_credentials::{self, ScramCredential, ScramMechanism};
 use crate::limits::METADATA_RECORD_SIZE_MAX;
 use crate::protocol::Uuid;
 use std::collections::BTreeMap;
 pub(super) use wire::Reader;
 use wire::*;
+pub(super) use wire::{put_string, put_u32, string_size};
 
 #[cfg(test)]
 pub(super) mod tests;
@@ -96,6 +101,12 @@ pub enum MetadataRecord {
     },
     /// Producer ids handed to a broker.
     ProducerIdBlock(ProducerIdBlock),
+    /// A user's SCRAM credential for one mechanism is set (`Some`) or deleted (`None`).
+    ScramCredential {
+        user: String,
+        mechanism: ScramMechanism,
+        credential: Option<ScramCredential>,
+    },
 }
 
 /// The type byte of a record. Part of the on-disk format: never renumber.
@@ -114,6 +125,7 @@ pub enum RecordType {
     Partition = 10,
     PartitionChange = 11,
     ProducerIdBlock = 12,
+    ScramCredential = 13,
 }
 
 impl RecordType {
@@ -132,6 +144,7 @@ impl RecordType {
             10 => Some(Self::Partition),
             11 => Some(Self::PartitionChange),
             12 => Some(Self::ProducerIdBlock),
+            13 => Some(Self::ScramCredential),
             _ => None,
         }
     }
@@ -151,7 +164,8 @@ impl RecordType {
             | Self::UnregisterBroker
             | Self::Partition
             | Self::PartitionChange
-            | Self::ProducerIdBlock => 0,
+            | Self::ProducerIdBlock
+            | Self::ScramCredential => 0,
         }
     }
 }
@@ -201,6 +215,7 @@ impl MetadataRecord {
             Self::Partition { .. } => RecordType::Partition,
             Self::PartitionChange { .. } => RecordType::PartitionChange,
             Self::ProducerIdBlock(_) => RecordType::ProducerIdBlock,
+            Self::ScramCredential { .. } => RecordType::ScramCredential,
         }
     }
 
@@ -224,6 +239,9 @@ impl MetadataRecord {
             Self::Partition { state, .. } => ID + 4 + partition_state_size(state),
             Self::PartitionChange { delta, .. } => ID + 4 + delta_size(delta),
             Self::ProducerIdBlock(_) => 4 + 8 + 4,
+            Self::ScramCredential {
+                user, credential, ..
+            } => scram_credentials::record_body_size(user, credential.as_ref()),
         };
         HEADER + body
     }
@@ -314,6 +332,11 @@ impl MetadataRecord {
                 out.extend_from_slice(&block.first.to_be_bytes());
                 out.extend_from_slice(&block.size.to_be_bytes());
             }
+            Self::ScramCredential {
+                user,
+                mechanism,
+                credential,
+            } => scram_credentials::put_record_body(out, user, *mechanism, credential.as_ref()),
             Self::TopicCreated { .. }
             | Self::TopicRemoved { .. }
             | Self::PartitionsAdded { .. }
@@ -413,5 +436,6 @@ fn decode_v0(
             first: reader.i64()?,
             size: reader.i32()?,
         }),
+        RecordType::ScramCredential => scram_credentials::decode_record_body(reader)?,
     })
 }

@@ -172,8 +172,8 @@ fn unknown_types_newer_versions_and_unsorted_maps_are_refused() {
         Err(RecordDecodeError::UnknownType { record_type: 0 })
     );
     assert_eq!(
-        MetadataRecord::decode(&[13, 0]),
-        Err(RecordDecodeError::UnknownType { record_type: 13 })
+        MetadataRecord::decode(&[17, 0]),
+        Err(RecordDecodeError::UnknownType { record_type: 17 })
     );
     assert!(matches!(
         MetadataRecord::decode(&[2, 1]),
@@ -222,7 +222,29 @@ pub(in crate::cluster) fn arbitrary_record() -> impl Strategy<Value = MetadataRe
         }),
         arbitrary_configs().prop_map(|configs| MetadataRecord::BrokerConfigsSet { configs }),
         arbitrary_cluster_record(),
+        arbitrary_scram_record(),
     ]
+}
+
+fn arbitrary_scram_record() -> impl Strategy<Value = MetadataRecord> {
+    use super::super::{ScramCredential, ScramMechanism};
+    let bytes = || proptest::collection::vec(any::<u8>(), 0..8);
+    let credential = (bytes(), any::<i32>(), bytes(), bytes()).prop_map(
+        |(salt, iterations, stored_key, server_key)| ScramCredential {
+            salt,
+            iterations,
+            stored_key,
+            server_key,
+        },
+    );
+    let mechanism = proptest::sample::select(ScramMechanism::ALL.to_vec());
+    ("\\PC{0,8}", mechanism, proptest::option::of(credential)).prop_map(
+        |(user, mechanism, credential)| MetadataRecord::ScramCredential {
+            user,
+            mechanism,
+            credential,
+        },
+    )
 }
 
 fn arbitrary_ids() -> impl Strategy<Value = Vec<i32>> {

@@ -1,0 +1,429 @@
+//! Partition reassignment (KIP-455) as sans-IO steps on one partition's state: start (or
+//! replace) a reassignment, cancel it, complete it. Kafka's `ReplicationControlManager`
+//! (`changePartitionReassignment`, `cancelPartitionReassignment`, `maybeCompleteReassignment`)
+//! and `PartitionReassignmentReplicas` / `PartitionReassignmentRevert` are the reference.
+//!
+//! A reassignment lives in the partition's state, so the metadata log holds every step and a
+//! new controller resumes from what it replays:
+//! - start: `replicas` = target, then the current replicas not in the target (Kafka's order:
+//!   the target's first replica is preferred from now on); `adding` = target − current,
+//!   `removing` = current − target. The ISR is unchanged. New replicas open a log and fetch from
+//!   the leader (its log start) like any follower; the leader proposes them for the ISR when
+//!   they catch up (AlterPartition).
+//! - complete, once every `adding` replica is in the ISR and some target replica is:
+//!   `replicas` = target, ISR and ELR ∩ target, `adding`/`removing` cleared; a leader being
+//!   removed hands over to the first live target replica in the ISR (new leader epoch).
+//!   Checked after every ISR change (`decisions`), and on the controller's timer
+//!   (`active`), which is also how a new controller resumes reassignments it inherits.
+//! - cancel: back to the replicas before the reassignment (`replicas` − `adding`), ISR and
+//!   ELR ∩ those; a leader that was being added hands over to the first live original replica
+//!   in the ISR.
+//!
+//! A target equal to the replicas before the reassignment cancels it; a target without new
+//! replicas (a shrink) completes in the same decision when the ISR allows.
+//!
+//! Not owned here: how many reassignments may be in flight (`decisions`, `limits.rs`), broker
+//! liveness (`isr::Liveness`), deleting a removed replica's data (the broker's reconcile drops
+//! logs it no longer hosts: `cluster::partition_logs`).
+//!
+//! Pure functions; run on the active controller's shard 0.
+use super::isr::Liveness;
+use crate::cluster::metadata::{ClusterError, NO_LEADER, PartitionDelta, PartitionState};
+use crate::limits::REPLICAS_PER_PARTITION_MAX;
+
+/// Whether `state` is being reassigned.
+#[must_use]
+pub fn in_progress(state: &PartitionState) -> bool {
+    !state.adding.is_empty() || !state.removing.is_empty()
+}
+
+/// The replicas before the reassignment: `replicas` − `adding`, in assignment order.
+#[must_use]
+pub fn original_replicas(state: &PartitionState) -> Vec<i32> {
+    without(&state.replicas, &state.adding)
+}
+
+/// The replicas after the reassignment: `replicas` − `removing`, in assignment order.
+#[must_use]
+pub fn target_replicas(state: &PartitionState) -> Vec<i32> {
+    without(&state.replicas, &state.removing)
+}
+
+/// Checks a requested target replica list as Kafka's `validateManualPartitionAssignment`:
+/// non-empty, at most `REPLICAS_PER_PARTITION_MAX`, no duplicates, every broker registered
+/// (a fenced one may be named: it catches up when it is back).
+///
+/// # Errors
+/// `InvalidReplicaAssignment` with the reason.
+pub fn check_target(liveness: &Liveness<'_>, target: &[i32]) -> Result<(), ClusterError> {
+    let invalid = |reason: String| Err(ClusterError::InvalidReplicaAssignment { reason });
+    if target.is_empty() {
+        return invalid("The manual partition assignment includes an empty replica list.".into());
+    }
+    if target.len() > REPLICAS_PER_PARTITION_MAX {
+        let count = target.len();
+        return invalid(format!(
+            "The manual partition assignment has {count} replicas, above the supported maximum \
+             of {REPLICAS_PER_PARTITION_MAX}."
+        ));
+    }
+    for (index, node) in target.iter().enumerate() {
+        if target
+            .get(..index)
+            .is_some_and(|before| before.contains(node))
+        {
+            return invalid(format!(
+                "The manual partition assignment includes the broker {node} more than once."
+            ));
+        }
+        if liveness.metadata.broker(*node).is_none() {
+            return invalid(format!(
+                "The manual partition assignment includes broker {node}, but no such broker is \
+                 registered."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The changes that reassign `state` to `target` (checked with [`check_target`] first): none
+/// when it is there already and nothing is in flight; the start, followed by the completion
+/// when the target adds no replica and the ISR allows; a cancellation when `target` is the
+/// replicas before an ongoing reassignment.
+///
+/// # Errors
+/// `InvalidReplicaAssignment` when no replica that stays is in the ISR (nothing could lead).
+pub fn start(
+    liveness: &Liveness<'_>,
+    state: &PartitionState,
+    target: &[i32],
+) -> Result<Vec<PartitionDelta>, ClusterError> {
+    assert!(!target.is_empty(), "an unchecked target");
+    let original = original_replicas(state);
+    if in_progress(state) && target == original.as_slice() {
+        return Ok(cancel(liveness, state)?.into_iter().collect());
+    }
+    if !in_progress(state) && target == state.replicas.as_slice() {
+        return Ok(Vec::new());
+    }
+    let mut replicas = target.to_vec();
+    replicas.extend(without(&original, target));
+    let lists = Lists {
+        adding: without(target, &original),
+        removing: without(&original, target),
+        replicas,
+    };
+    let first = settle(liveness, state, lists)?;
+    let started = apply(state, &first);
+    let mut deltas = vec![first];
+    deltas.extend(complete(liveness, &started));
+    assert!(deltas.len() <= 2);
+    Ok(deltas)
+}
+
+/// The change that cancels `state`'s reassignment.
+///
+/// # Errors
+/// `NoReassignmentInProgress`; `InvalidReplicaAssignment` when no original replica is in the
+/// ISR (the partition cannot go back without an unclean election).
+pub fn cancel(
+    liveness: &Liveness<'_>,
+    state: &PartitionState,
+) -> Result<Option<PartitionDelta>, ClusterError> {
+    if !in_progress(state) {
+        return Err(ClusterError::NoReassignmentInProgress);
+    }
+    let lists = Lists {
+        replicas: original_replicas(state),
+        adding: Vec::new(),
+        removing: Vec::new(),
+    };
+    settle(liveness, state, lists).map(Some)
+}
+
+/// The change that completes `state`'s reassignment, when it can: every adding replica is in
+/// the ISR, and a live target replica in the ISR can lead (or the leader stays).
+#[must_use]
+pub fn complete(liveness: &Liveness<'_>, state: &PartitionState) -> Option<PartitionDelta> {
+    if !in_progress(state) || state.adding.iter().any(|node| !state.isr.contains(node)) {
+        return None;
+    }
+    let lists = Lists {
+        replicas: target_replicas(state),
+        adding: Vec::new(),
+        removing: Vec::new(),
+    };
+    let delta = settle(liveness, state, lists).ok()?;
+    // Waits for a leader rather than completing into a leaderless partition.
+    let leader = delta.leader.unwrap_or(state.leader);
+    (leader != NO_LEADER).then_some(delta)
+}
+
+/// A partition's next replica lists.
+struct Lists {
+    replicas: Vec<i32>,
+    adding: Vec<i32>,
+    removing: Vec<i32>,
+}
+
+/// The delta moving `state` to `lists`: ISR and ELR cut to the new replicas; the leader kept
+/// when it stays in the ISR, else the first new replica that is live and in the new ISR (new
+/// leader epoch).
+fn settle(
+    liveness: &Liveness<'_>,
+    state: &PartitionState,
+    lists: Lists,
+) -> Result<PartitionDelta, ClusterError> {
+    // The ISR keeps its order (a start changes no membership); a new leader is picked in the
+    // new assignment order, so the target's first replica leads when it can.
+    let isr = in_order(&state.isr, &lists.replicas);
+    if isr.is_empty() {
+        return Err(ClusterError::InvalidReplicaAssignment {
+            reason: format!(
+                "None of the replicas {:?} is in sync (ISR {:?}): the partition could not have \
+                 a leader.",
+                lists.replicas, state.isr
+            ),
+        });
+    }
+    let leader = if isr.contains(&state.leader) {
+        state.leader
+    } else {
+        lists
+            .replicas
+            .iter()
+            .copied()
+            .find(|node| isr.contains(node) && liveness.is_live(*node))
+            .unwrap_or(NO_LEADER)
+    };
+    let elr = in_order(&state.elr, &lists.replicas);
+    let changed = leader != state.leader;
+    let delta = PartitionDelta {
+        leader: changed.then_some(leader),
+        isr: (isr != state.isr).then_some(isr),
+        elr: (elr != state.elr).then_some(elr),
+        replicas: Some(lists.replicas),
+        adding: Some(lists.adding),
+        removing: Some(lists.removing),
+        leader_epoch: state.leader_epoch + i32::from(changed),
+        partition_epoch: state.partition_epoch + 1,
+    };
+    assert!(state.with_delta(&delta).is_ok(), "{delta:?} on {state:?}");
+    Ok(delta)
+}
+
+/// `state` after `delta` (which [`settle`] checked).
+fn apply(state: &PartitionState, delta: &PartitionDelta) -> PartitionState {
+    match state.with_delta(delta) {
+        Ok(next) => next,
+        Err(error) => panic!("a settled delta does not apply: {error}"),
+    }
+}
+
+/// The members of `list` not in `remove`, in `list`'s order.
+fn without(list: &[i32], remove: &[i32]) -> Vec<i32> {
+    list.iter()
+        .copied()
+        .filter(|node| !remove.contains(node))
+        .collect()
+}
+
+/// The members of `members` that are in `order`, in `order`'s order.
+fn in_order(order: &[i32], members: &[i32]) -> Vec<i32> {
+    order
+        .iter()
+        .copied()
+        .filter(|node| members.contains(node))
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+    use crate::cluster::decisions::tests::cluster;
+    use crate::cluster::metadata::ClusterMetadata;
+
+    fn steps(
+        metadata: &ClusterMetadata,
+        state: &PartitionState,
+        target: &[i32],
+    ) -> Vec<PartitionState> {
+        let liveness = Liveness {
+            metadata,
+            shutting_down: &|_| false,
+        };
+        check_target(&liveness, target).unwrap();
+        let mut current = state.clone();
+        let mut states = Vec::new();
+        for delta in start(&liveness, state, target).unwrap() {
+            current = current.with_delta(&delta).unwrap();
+            states.push(current.clone());
+        }
+        states
+    }
+
+    /// The leader's proposal adding `node` to the ISR, as AlterPartition would commit it.
+    fn joins_isr(state: &PartitionState, node: i32) -> PartitionState {
+        let mut isr = state.isr.clone();
+        isr.push(node);
+        state
+            .with_delta(&PartitionDelta {
+                isr: Some(in_order(&state.replicas, &isr)),
+                leader_epoch: state.leader_epoch,
+                partition_epoch: state.partition_epoch + 1,
+                ..PartitionDelta::default()
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_move_adds_waits_for_the_isr_then_removes_and_hands_over_leadership() {
+        let metadata = cluster(4, &[]);
+        let liveness = Liveness {
+            metadata: &metadata,
+            shutting_down: &|_| false,
+        };
+        let placed = PartitionState::placed(vec![1, 2, 3]);
+        let started = steps(&metadata, &placed, &[4, 2, 3]);
+        assert_eq!(started.len(), 1, "4 is not in sync yet");
+        let moving = &started[0];
+        assert_eq!(moving.replicas, [4, 2, 3, 1], "target first");
+        assert_eq!(
+            (moving.adding.as_slice(), moving.removing.as_slice()),
+            (&[4][..], &[1][..])
+        );
+        assert_eq!(moving.isr, [1, 2, 3]);
+        assert_eq!((moving.leader, moving.leader_epoch), (1, 0));
+        assert_eq!(complete(&liveness, moving), None);
+        let caught_up = joins_isr(moving, 4);
+        let delta = complete(&liveness, &caught_up).unwrap();
+        let done = caught_up.with_delta(&delta).unwrap();
+        assert_eq!(done.replicas, [4, 2, 3]);
+        assert_eq!(done.isr, [4, 2, 3]);
+        assert!(done.adding.is_empty() && done.removing.is_empty());
+        assert_eq!(
+            (done.leader, done.leader_epoch),
+            (4, 1),
+            "1 was removed: 4 leads"
+        );
+        assert!(!in_progress(&done));
+    }
+
+    #[test]
+    fn a_leader_that_stays_keeps_its_epoch_and_a_fenced_target_cannot_take_over() {
+        let metadata = cluster(4, &[3]);
+        let liveness = Liveness {
+            metadata: &metadata,
+            shutting_down: &|_| false,
+        };
+        let placed = PartitionState::placed(vec![1, 2]);
+        let moving = &steps(&metadata, &placed, &[2, 4])[0];
+        let done = joins_isr(moving, 4);
+        let done = done
+            .with_delta(&complete(&liveness, &done).unwrap())
+            .unwrap();
+        assert_eq!(
+            (done.leader, done.leader_epoch),
+            (2, 1),
+            "first live target in the ISR"
+        );
+        // A target whose only in-sync member is fenced waits instead of losing its leader.
+        let placed = PartitionState::placed(vec![1, 3]);
+        let moving = &steps(&metadata, &placed, &[3])[0];
+        assert_eq!(moving.removing, [1]);
+        assert_eq!(complete(&liveness, moving), None);
+        // The leader stays: same epoch.
+        let placed = PartitionState::placed(vec![1, 2, 4]);
+        let shrunk = steps(&metadata, &placed, &[1, 2]);
+        assert_eq!(shrunk.len(), 2, "a shrink completes at once");
+        assert_eq!(shrunk[1].replicas, [1, 2]);
+        assert_eq!((shrunk[1].leader, shrunk[1].leader_epoch), (1, 0));
+        assert_eq!(shrunk[1].partition_epoch, 2);
+    }
+
+    #[test]
+    fn cancel_goes_back_to_the_original_replicas() {
+        let metadata = cluster(5, &[]);
+        let liveness = Liveness {
+            metadata: &metadata,
+            shutting_down: &|_| false,
+        };
+        let placed = PartitionState::placed(vec![1, 2, 3]);
+        assert_eq!(
+            cancel(&liveness, &placed),
+            Err(ClusterError::NoReassignmentInProgress)
+        );
+        assert_eq!(
+            steps(&metadata, &placed, &[1, 2, 3]),
+            Vec::new(),
+            "nothing to do"
+        );
+        let moving = joins_isr(&steps(&metadata, &placed, &[4, 5, 3])[0], 4);
+        assert_eq!(moving.replicas, [4, 5, 3, 1, 2]);
+        let back = moving
+            .with_delta(&cancel(&liveness, &moving).unwrap().unwrap())
+            .unwrap();
+        assert_eq!(
+            back.replicas,
+            [3, 1, 2],
+            "Kafka's revert: replicas − adding"
+        );
+        assert_eq!(back.isr, [3, 1, 2]);
+        assert!(!in_progress(&back));
+        // The original list as a target is a cancel too.
+        let again = steps(&metadata, &moving, &original_replicas(&moving));
+        assert_eq!(again.last().unwrap().replicas, [3, 1, 2]);
+        // A new target replaces the ongoing one, from the original replicas.
+        let replaced = &steps(&metadata, &moving, &[5, 2])[0];
+        assert_eq!(replaced.replicas, [5, 2, 3, 1]);
+        assert_eq!(
+            (replaced.adding.as_slice(), replaced.removing.as_slice()),
+            (&[5][..], &[3, 1][..])
+        );
+        assert_eq!(replaced.isr, [3, 1, 2], "4 left with its reassignment");
+    }
+
+    #[test]
+    fn targets_are_checked_as_kafka_does() {
+        let metadata = cluster(3, &[3]);
+        let liveness = Liveness {
+            metadata: &metadata,
+            shutting_down: &|_| false,
+        };
+        let reason = |target: &[i32]| match check_target(&liveness, target) {
+            Err(ClusterError::InvalidReplicaAssignment { reason }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(reason(&[]).contains("empty replica list"));
+        assert!(reason(&[1, 1]).contains("more than once"));
+        assert!(reason(&[1, 7]).contains("broker 7"));
+        assert!(reason(&[1; REPLICAS_PER_PARTITION_MAX + 1]).contains("maximum"));
+        assert_eq!(
+            check_target(&liveness, &[3, 1]),
+            Ok(()),
+            "fenced but registered"
+        );
+        // A target out of the ISR waits for it (Kafka's rule), and a replacement that leaves
+        // no in-sync replica is refused.
+        let mut lonely = PartitionState::placed(vec![1, 2]);
+        lonely.isr = vec![1];
+        let waiting = start(&liveness, &lonely, &[2]).unwrap();
+        assert_eq!(waiting.len(), 1);
+        let waiting = lonely.with_delta(&waiting[0]).unwrap();
+        assert_eq!((waiting.leader, waiting.removing.as_slice()), (1, &[1][..]));
+        // Only the adding replica 3 is in sync (it took over in a failover).
+        let adding_leads = PartitionState {
+            adding: vec![3],
+            removing: vec![2],
+            isr: vec![3],
+            leader: 3,
+            ..PartitionState::placed(vec![3, 1, 2])
+        };
+        let error = start(&liveness, &adding_leads, &[2]).unwrap_err();
+        assert!(matches!(
+            error,
+            ClusterError::InvalidReplicaAssignment { .. }
+        ));
+    }
+}

@@ -1,0 +1,368 @@
+//! Scale-out against real broker processes (issue 18): a fourth broker joins a three-voter
+//! cluster as an observer and gets nothing until asked; AlterPartitionReassignments moves half
+//! of the partitions onto it while an idempotent acks=all producer runs; every moved partition
+//! ends with broker 4 in its replicas and ISR, the removed replicas' directories are deleted,
+//! a preferred election makes broker 4 lead, ListPartitionReassignments shows nothing left in
+//! flight; broker 1 is drained (every replica moved off it) and stopped with no partition
+//! offline; the checker finds no acknowledged record lost or duplicated. A reassignment whose
+//! new replica is held back (SIGSTOP) survives a kill -9 of the active controller and
+//! completes under the next one (started and verified with `ringbroker partition reassign`).
+//! UnregisterBroker forgets a stopped broker.
+//!
+//! Timeouts are scaled down by flags (`common::cluster`); every wait is a bounded poll of what
+//! clients see.
+mod common;
+
+use common::cluster::{CONVERGE, Cluster, PartitionState, Workload, metadata};
+use common::eventually;
+use ringbroker::protocol::messages::alter_partition_reassignments::{
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ReassignablePartition,
+    ReassignableTopic,
+};
+use ringbroker::protocol::messages::elect_leaders::{
+    ELECTION_TYPE_PREFERRED, ElectLeadersRequest, ElectLeadersResponse, ElectLeadersTopicPartitions,
+};
+use ringbroker::protocol::messages::list_partition_reassignments::{
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+};
+use ringbroker::protocol::messages::unregister_broker::{
+    UnregisterBrokerRequest, UnregisterBrokerResponse,
+};
+use ringbroker::protocol::{ErrorCode, StrBytes};
+use std::collections::BTreeMap;
+
+const TOPIC: &str = "moving";
+const PARTITIONS: i32 = 6;
+
+/// AlterPartitionReassignments v0 through broker `via`: (partition, target or `None` to
+/// cancel) → each partition's code.
+fn reassign(
+    cluster: &Cluster,
+    via: i32,
+    moves: &BTreeMap<i32, Option<Vec<i32>>>,
+) -> BTreeMap<i32, ErrorCode> {
+    let request = AlterPartitionReassignmentsRequest {
+        timeout_ms: 10_000,
+        allow_replication_factor_change: true,
+        topics: vec![ReassignableTopic {
+            name: StrBytes::from(TOPIC),
+            partitions: moves
+                .iter()
+                .map(|(partition, target)| ReassignablePartition {
+                    partition_index: *partition,
+                    replicas: target.clone(),
+                })
+                .collect(),
+        }],
+    };
+    let response: AlterPartitionReassignmentsResponse =
+        cluster.broker(via).client().try_call(0, &request).unwrap();
+    assert_eq!(response.error_code, ErrorCode::None);
+    response
+        .responses
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .map(|partition| (partition.partition_index, partition.error_code))
+        .collect()
+}
+
+/// The partitions broker `via` lists as being reassigned: partition → (adding, removing).
+fn in_flight(cluster: &Cluster, via: i32) -> BTreeMap<i32, (Vec<i32>, Vec<i32>)> {
+    let request = ListPartitionReassignmentsRequest {
+        timeout_ms: 10_000,
+        topics: None,
+    };
+    let response: ListPartitionReassignmentsResponse =
+        cluster.broker(via).client().try_call(0, &request).unwrap();
+    assert_eq!(response.error_code, ErrorCode::None);
+    response
+        .topics
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .map(|p| {
+            let lists = (p.adding_replicas.clone(), p.removing_replicas.clone());
+            (p.partition_index, lists)
+        })
+        .collect()
+}
+
+/// Waits until every live broker shows each partition of `targets` with exactly its target
+/// replicas, all in sync, led by a live broker, and nothing in flight.
+fn wait_moved(cluster: &Cluster, targets: &BTreeMap<i32, Option<Vec<i32>>>) -> Vec<PartitionState> {
+    let mut last = Vec::new();
+    let moved = eventually(CONVERGE, || {
+        let live = cluster.live();
+        live.iter().all(|id| {
+            let Some(states) = cluster.partitions_seen_by(*id, TOPIC) else {
+                return false;
+            };
+            let done = targets.iter().all(|(partition, target)| {
+                states.iter().any(|state| {
+                    state.partition == *partition
+                        && Some(&state.replicas) == target.as_ref()
+                        && state.isr_is_full()
+                        && live.contains(&state.leader)
+                })
+            });
+            last = states;
+            done && in_flight(cluster, *id).is_empty()
+        })
+    });
+    assert!(
+        moved,
+        "not moved to {targets:?}; last seen {last:?}\n{}",
+        cluster.log_tails()
+    );
+    last
+}
+
+fn preferred_election(cluster: &Cluster, via: i32, partitions: Vec<i32>) -> ElectLeadersResponse {
+    let request = ElectLeadersRequest {
+        election_type: ELECTION_TYPE_PREFERRED,
+        topic_partitions: Some(vec![ElectLeadersTopicPartitions {
+            topic: StrBytes::from(TOPIC),
+            partitions,
+        }]),
+        timeout_ms: 10_000,
+    };
+    cluster.broker(via).client().try_call(2, &request).unwrap()
+}
+
+/// `ringbroker partition reassign MODE PLAN` with `targets` written as Kafka's plan JSON,
+/// through broker `via`; asserts it exits 0 and returns its report.
+fn reassign_with_cli(
+    cluster: &Cluster,
+    via: i32,
+    mode: &str,
+    targets: &BTreeMap<i32, Option<Vec<i32>>>,
+) -> String {
+    let partitions: Vec<String> = targets
+        .iter()
+        .map(|(partition, target)| {
+            let replicas = target.as_ref().unwrap();
+            format!(r#"{{"topic":"{TOPIC}","partition":{partition},"replicas":{replicas:?}}}"#)
+        })
+        .collect();
+    let plan = format!(r#"{{"version":1,"partitions":[{}]}}"#, partitions.join(","));
+    let file = cluster.broker(via).data_dir().join("../plan.json");
+    std::fs::write(&file, plan).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ringbroker"))
+        .args(["partition", "reassign", mode, file.to_str().unwrap()])
+        .args(["--bootstrap", &cluster.broker(via).address.to_string()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{mode}: {report}");
+    report
+}
+
+/// Moves the even partitions onto broker `new`: it replaces each one's last replica and is put
+/// first. Waits until they moved and the removed replicas' directories are gone; returns the
+/// moved partitions.
+fn move_half_onto(cluster: &Cluster, before: &[PartitionState], new: i32) -> Vec<i32> {
+    // Half of the partitions: broker 4 replaces each one's last replica and is put first.
+    let mut targets = BTreeMap::new();
+    let mut removed = BTreeMap::new();
+    for state in before.iter().filter(|state| state.partition % 2 == 0) {
+        let mut target = vec![new];
+        target.extend(&state.replicas[..state.replicas.len() - 1]);
+        removed.insert(state.partition, *state.replicas.last().unwrap());
+        targets.insert(state.partition, Some(target));
+    }
+    let codes = reassign(cluster, 2, &targets);
+    assert!(
+        codes.values().all(|code| *code == ErrorCode::None),
+        "{codes:?}"
+    );
+    let after = wait_moved(cluster, &targets);
+    for (partition, old) in &removed {
+        let directory = cluster.partition_dir(*old, TOPIC, *partition);
+        let gone = eventually(CONVERGE, || !directory.exists());
+        assert!(gone, "{} is still there", directory.display());
+        assert!(cluster.partition_dir(new, TOPIC, *partition).exists());
+    }
+    assert!(
+        after
+            .iter()
+            .all(|state| state.partition % 2 == 0 || !state.replicas.contains(&new))
+    );
+    targets.keys().copied().collect()
+}
+
+/// Moves every replica off broker `leaving` and stops it: no partition goes offline.
+fn drain_and_stop(cluster: &mut Cluster, leaving: i32) {
+    // `ringbroker cluster drain` plans the moves, executes them and waits for them.
+    let via = cluster.broker(4).address.to_string();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ringbroker"))
+        .args([
+            "cluster",
+            "drain",
+            &leaving.to_string(),
+            "--bootstrap",
+            &via,
+        ])
+        .args(["--timeout-ms", &CONVERGE.as_millis().to_string()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}\n{}", cluster.log_tails());
+    assert!(report.contains("holds no replica"), "{report}");
+    let states = cluster.partitions(TOPIC).unwrap();
+    let drain: BTreeMap<i32, Option<Vec<i32>>> = states
+        .iter()
+        .map(|state| (state.partition, Some(state.replicas.clone())))
+        .collect();
+    let drained = wait_moved(cluster, &drain);
+    assert!(
+        drained
+            .iter()
+            .all(|state| !state.replicas.contains(&leaving)),
+        "{drained:?}"
+    );
+    cluster.stop(leaving);
+    let online = eventually(CONVERGE, || {
+        cluster.partitions(TOPIC).is_some_and(|states| {
+            states
+                .iter()
+                .all(|s| s.leader != leaving && s.leader > 0 && s.isr_is_full())
+        })
+    });
+    assert!(
+        online,
+        "a partition went offline:\n{}",
+        cluster.views(TOPIC)
+    );
+}
+
+#[test]
+fn a_new_broker_takes_half_the_partitions_and_a_drained_broker_stops_with_nothing_offline() {
+    let mut cluster = Cluster::start(3);
+    cluster.create_topic(TOPIC, PARTITIONS, 3, &[("min.insync.replicas", "2")]);
+    let workload = Workload::start(&cluster.bootstrap(), TOPIC);
+    assert!(
+        workload.wait_progress(200, CONVERGE),
+        "{}",
+        workload.describe()
+    );
+
+    let new = cluster.add_observer();
+    assert_eq!(new, 4);
+    let before = cluster.partitions_seen_by(new, TOPIC).unwrap();
+    assert!(
+        before.iter().all(|state| !state.replicas.contains(&new)),
+        "nothing moves to a new broker until asked: {before:?}"
+    );
+    assert!(!cluster.partition_dir(new, TOPIC, 0).exists());
+
+    let moved = move_half_onto(&cluster, &before, new);
+    assert!(
+        workload.wait_progress(200, CONVERGE),
+        "{}",
+        workload.describe()
+    );
+
+    // Broker 4 is each moved partition's preferred replica: an election makes it lead.
+    let elected = preferred_election(&cluster, 3, moved.clone());
+    let results = &elected.replica_election_results[0].partition_result;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r.error_code, ErrorCode::None | ErrorCode::ElectionNotNeeded)),
+        "{results:?}"
+    );
+    let leads = eventually(CONVERGE, || {
+        cluster.partitions(TOPIC).is_some_and(|states| {
+            states
+                .iter()
+                .filter(|state| moved.contains(&state.partition))
+                .all(|state| state.leader == new)
+        })
+    });
+    assert!(leads, "broker 4 does not lead:\n{}", cluster.views(TOPIC));
+
+    drain_and_stop(&mut cluster, 1);
+    assert!(
+        workload.wait_progress(500, CONVERGE),
+        "{}",
+        workload.describe()
+    );
+
+    // A broker that left for good is forgotten.
+    let unregister = |id| -> UnregisterBrokerResponse {
+        let request = UnregisterBrokerRequest { broker_id: id };
+        cluster.broker(2).client().try_call(0, &request).unwrap()
+    };
+    assert_eq!(unregister(1).error_code, ErrorCode::None);
+    assert_eq!(unregister(1).error_code, ErrorCode::BrokerIdNotRegistered);
+    let forgotten = eventually(CONVERGE, || {
+        metadata(cluster.broker(3).address, None)
+            .is_ok_and(|response| response.brokers.iter().all(|b| b.node_id != 1))
+    });
+    assert!(forgotten, "broker 1 still listed");
+
+    let described = workload.describe();
+    let (acked, failed) = workload.stop();
+    assert_eq!(failed, 0, "deliveries failed: {described}");
+    let outcome = cluster.settle_and_check(TOPIC, &acked);
+    assert!(outcome.verdict.is_clean(), "{:?}", outcome.verdict);
+}
+
+#[test]
+fn a_reassignment_interrupted_by_killing_the_controller_completes_after_failover() {
+    let mut cluster = Cluster::start(3);
+    cluster.create_topic(TOPIC, 2, 2, &[]);
+    let new = cluster.add_observer();
+    // Held back, broker 4 cannot catch up: the reassignment stays in flight.
+    cluster.freeze(new);
+    let states = cluster.partitions(TOPIC).unwrap();
+    let targets: BTreeMap<i32, Option<Vec<i32>>> = states
+        .iter()
+        .map(|state| (state.partition, Some(vec![new, state.replicas[0]])))
+        .collect();
+    let via = cluster.live()[0];
+    let report = reassign_with_cli(&cluster, via, "--execute", &targets);
+    assert_eq!(
+        report.matches("Successfully started").count(),
+        2,
+        "{report}"
+    );
+    let listed = in_flight(&cluster, via);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        listed.values().all(|(adding, _)| adding == &[new]),
+        "{listed:?}"
+    );
+
+    let controller = metadata(cluster.broker(via).address, None)
+        .unwrap()
+        .controller_id;
+    assert!((1..=3).contains(&controller), "controller {controller}");
+    cluster.kill9(controller);
+    let survivor = cluster.live()[0];
+    let failed_over = eventually(CONVERGE, || {
+        metadata(cluster.broker(survivor).address, None)
+            .is_ok_and(|r| r.controller_id > 0 && r.controller_id != controller)
+    });
+    assert!(failed_over, "no new controller:\n{}", cluster.log_tails());
+    assert_eq!(
+        in_flight(&cluster, survivor).len(),
+        2,
+        "the log kept the reassignment"
+    );
+
+    cluster.thaw(new);
+    // The killed broker may have been a target replica: it comes back for the ISR.
+    cluster.start_again(controller);
+    wait_moved(&cluster, &targets);
+    let report = reassign_with_cli(&cluster, survivor, "--verify", &targets);
+    assert_eq!(report.matches("is completed.").count(), 2, "{report}");
+    // The removed replicas' data is deleted, also by the restarted broker (at start-up, when
+    // it was down as the move completed).
+    for state in &states {
+        for old in state.replicas.iter().filter(|r| **r != state.replicas[0]) {
+            let directory = cluster.partition_dir(*old, TOPIC, state.partition);
+            let gone = eventually(CONVERGE, || !directory.exists());
+            assert!(gone, "{} is still there", directory.display());
+        }
+    }
+}
