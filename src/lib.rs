@@ -20,6 +20,8 @@
 //! shard/       runtime kernel: pinned runtimes, mesh, invoke_on, placement, Shard<S>
 //! config.rs    runtime knobs, validated        protocol/   sans-IO Kafka codec
 //! limits.rs    every bound, with its arithmetic
+//! sim/         deterministic cluster simulator (ringsim): real cores, virtual time, faults
+//! planted_bugs.rs  wrong rule variants the simulator must catch (`sim-bugs` feature only)
 //! ```
 //! The shard runtime is generic over the services struct (`shard::Shard<S>`); `broker/`
 //! composes the subsystems' per-shard services into `broker::Services` (Seastar's `sharded<T>`
@@ -36,8 +38,11 @@ pub mod handlers;
 pub mod limits;
 pub mod metrics;
 pub mod net;
+#[cfg(feature = "sim-bugs")]
+pub mod planted_bugs;
 pub mod protocol;
 pub mod replication;
 pub mod security;
 pub mod shard;
+pub mod sim;
 pub mod storage;

@@ -151,6 +151,10 @@ impl FollowerReplica {
     #[must_use]
     pub fn truncation_offset(&self, diverging: EpochEndOffset, epochs: &LeaderEpochCache) -> i64 {
         let leo = self.log_end_offset;
+        #[cfg(feature = "sim-bugs")]
+        if crate::planted_bugs::active(crate::planted_bugs::PlantedBug::NoTruncation) {
+            return leo;
+        }
         if diverging.epoch == UNDEFINED_EPOCH || diverging.end_offset == UNDEFINED_EPOCH_OFFSET {
             return self.high_watermark.min(leo);
         }

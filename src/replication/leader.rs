@@ -435,8 +435,13 @@ impl LeaderReplica {
     fn fence(&mut self, effects: &mut LeaderEffects) {
         self.fenced = true;
         self.proposal = None;
-        self.waiters
-            .drain(AckOutcome::NotLeaderOrFollower, &mut effects.acks);
+        #[allow(unused_mut)]
+        let mut outcome = AckOutcome::NotLeaderOrFollower;
+        #[cfg(feature = "sim-bugs")]
+        if crate::planted_bugs::active(crate::planted_bugs::PlantedBug::FencedLeaderAcks) {
+            outcome = AckOutcome::Ok;
+        }
+        self.waiters.drain(outcome, &mut effects.acks);
         assert_eq!(self.waiters.len(), 0, "waiters left after fencing");
     }
 
@@ -483,13 +488,25 @@ impl LeaderReplica {
     }
 
     fn maybe_advance_high_watermark(&mut self, effects: &mut LeaderEffects) {
-        if self.fenced || self.isr.len() < self.config.min_insync_replicas {
+        #[allow(unused_mut)]
+        let mut below_min = self.isr.len() < self.config.min_insync_replicas;
+        #[cfg(feature = "sim-bugs")]
+        if crate::planted_bugs::active(crate::planted_bugs::PlantedBug::AcksBelowMinIsr) {
+            below_min = false;
+        }
+        if self.fenced || below_min {
             return;
         }
         let mut low = Some(self.log_end_offset);
         for replica_id in self.maximal_isr() {
             let offset = self.replica_log_end_offset(replica_id);
             low = low.zip(offset).map(|(a, b)| a.min(b));
+        }
+        #[cfg(feature = "sim-bugs")]
+        if crate::planted_bugs::active(crate::planted_bugs::PlantedBug::HwFromHighest) {
+            let isr = self.maximal_isr();
+            let known = isr.iter().filter_map(|&id| self.replica_log_end_offset(id));
+            low = known.max().map(|high| high.min(self.log_end_offset));
         }
         let Some(low) = low.filter(|&low| low > self.high_watermark) else {
             return;

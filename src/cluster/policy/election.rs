@@ -149,6 +149,16 @@ pub fn move_leadership(
 /// Sets `next.leader` (which is `NO_LEADER`) by the order in the module docs.
 fn elect(next: &mut PartitionState, is_live: &dyn Fn(i32) -> bool, policy: ElectionPolicy) {
     assert_eq!(next.leader, NO_LEADER, "elect only a leaderless partition");
+    #[cfg(feature = "sim-bugs")]
+    if crate::planted_bugs::active(crate::planted_bugs::PlantedBug::LeaderOutsideIsr)
+        && let Some(leader) = first_in_assignment(next, &next.replicas.clone(), is_live)
+    {
+        next.leader = leader;
+        if !next.isr.contains(&leader) {
+            next.isr.push(leader);
+        }
+        return;
+    }
     let candidate = first_in_assignment(next, &next.isr, is_live)
         .map(Candidate::Isr)
         .or_else(|| first_in_assignment(next, &next.elr, is_live).map(Candidate::Elr))
