@@ -88,6 +88,30 @@ pub(super) struct Following {
     pub(super) epochs: LeaderEpochCache,
     /// Not fetched before this instant (the leader refused it; metadata may move it).
     pub(super) retry_at: Option<Instant>,
+    /// Which of the leader's fetch streams fetches it: `Moving` while this broker is one of
+    /// the partition's adding replicas (a reassignment copying it here), else `InSync`.
+    pub(super) stream: FetchStream,
+}
+
+/// A follower fetch stream: each (leader, stream) has its own fetcher task, connection and
+/// fetch session, so the throttle of moving data (`follower.replication.throttled.rate`)
+/// waits only the `Moving` one and in-sync followers keep fetching at full speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FetchStream {
+    InSync,
+    Moving,
+}
+
+impl FetchStream {
+    /// The stream `node_id` fetches `state`'s partition in: `Moving` while it is being added.
+    #[must_use]
+    pub fn of(state: &PartitionState, node_id: i32) -> Self {
+        if state.adding.contains(&node_id) {
+            Self::Moving
+        } else {
+            Self::InSync
+        }
+    }
 }
 
 /// One shard's replication figures (metrics; Kafka's ReplicaManager gauges and meters).
@@ -130,8 +154,8 @@ pub struct ReplicaManager {
     bell: flume::Sender<()>,
     bell_inbox: RefCell<Option<flume::Receiver<()>>>,
     proposer: RefCell<Option<Proposer>>,
-    /// Leaders whose fetcher task runs on this shard.
-    pub(super) fetchers: RefCell<BTreeMap<i32, ()>>,
+    /// The (leader, stream) pairs whose fetcher task runs on this shard.
+    pub(super) fetchers: RefCell<BTreeMap<(i32, FetchStream), ()>>,
     /// One reconcile at a time (they await the log pump): a bounded(1) channel as a lock.
     reconciling: (flume::Sender<()>, flume::Receiver<()>),
     pub(super) stopping: Cell<bool>,
@@ -345,6 +369,7 @@ impl ReplicaManager {
             Some(Role::Follower(following)) => {
                 following.replica.follow(state.leader, state.leader_epoch);
                 following.retry_at = None;
+                following.stream = FetchStream::of(state, node_id);
                 true
             }
             _ => false,
@@ -413,6 +438,7 @@ impl ReplicaManager {
             replica,
             epochs: epoch_cache(&log.epochs),
             retry_at: None,
+            stream: FetchStream::of(state, self.settings.node_id),
         };
         self.roles
             .borrow_mut()
