@@ -79,7 +79,7 @@ USAGE:
     ringbroker cluster status             [--bootstrap HOST:PORT]   (quorum and brokers)
     ringbroker cluster drain BROKER       [--timeout-ms MS]   (move every replica off BROKER)
     ringbroker partition reassign --generate --brokers 1,2,3 --topics T,U   (prints a plan)
-    ringbroker partition reassign --execute PLAN | --verify PLAN | --cancel PLAN
+    ringbroker partition reassign --execute PLAN [--throttle B/s] | --verify PLAN | --cancel PLAN
     ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
