@@ -130,6 +130,7 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
             words: format!("partition {action}"),
         });
     }
+    let throttle = throttle_rate(&parsed)?;
     let (mut connection, versions) = connect(&bootstrap(&parsed))?;
     let link = &mut Link {
         connection: &mut connection,
@@ -148,10 +149,6 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
         .iter()
         .map(|p| ((p.topic.clone(), p.partition), p.replicas.clone()))
         .collect();
-    let throttle = parsed.number::<u64>("--throttle")?;
-    if throttle.is_some() && mode != "--execute" {
-        return Err(CliError::Usage(USAGE));
-    }
     match mode {
         "--execute" => {
             if let Some(rate) = throttle {
@@ -170,19 +167,31 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
     }
 }
 
-/// Sets the cluster-wide moving-data throttle to `rate` bytes/s, or removes it (`None`).
-fn set_throttle(
-    link: &mut Link<'_>,
-    rate: Option<u64>,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
-    if rate == Some(0) {
+/// `--throttle`'s rate, checked before anything is sent: only with `--execute`, at least 1.
+fn throttle_rate(parsed: &Parsed) -> Result<Option<u64>, CliError> {
+    let Some(rate) = parsed.number::<u64>("--throttle")? else {
+        return Ok(None);
+    };
+    if parsed.value("--execute").is_none() {
+        return Err(CliError::Usage(USAGE));
+    }
+    if rate == 0 {
         return Err(CliError::BadValue {
             flag: "--throttle",
             value: "0".to_owned(),
             expected: "a rate of at least 1 byte/s",
         });
     }
+    Ok(Some(rate))
+}
+
+/// Sets the cluster-wide moving-data throttle to `rate` bytes/s, or removes it (`None`).
+fn set_throttle(
+    link: &mut Link<'_>,
+    rate: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    assert!(rate != Some(0), "throttle_rate refuses 0");
     let change = AlterableConfig {
         name: StrBytes::from(FOLLOWER_THROTTLED_RATE),
         config_operation: if rate.is_some() {
@@ -575,6 +584,27 @@ mod tests {
         assert!(plan.values().all(|r| !r.contains(&1)));
         let full = drain_plan(&current(&[&[1, 2]]), &[1, 2], 1);
         assert!(full.is_empty(), "no free broker");
+    }
+
+    #[test]
+    fn a_throttle_goes_with_execute_only_and_is_never_zero() {
+        let parse = |words: &[&str]| {
+            let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+            let spec = Spec {
+                values: VALUES,
+                switches: &["--generate"],
+            };
+            throttle_rate(&args::parse(&words, spec).unwrap())
+        };
+        assert_eq!(parse(&["--execute", "p.json"]).unwrap(), None);
+        let rate = parse(&["--execute", "p.json", "--throttle", "4194304"]);
+        assert_eq!(rate.unwrap(), Some(4_194_304));
+        let verify = parse(&["--verify", "p.json", "--throttle", "5"]);
+        assert!(matches!(verify, Err(CliError::Usage(_))), "{verify:?}");
+        let zero = parse(&["--execute", "p.json", "--throttle", "0"]);
+        assert!(matches!(zero, Err(CliError::BadValue { .. })), "{zero:?}");
+        let words = parse(&["--execute", "p.json", "--throttle", "fast"]);
+        assert!(matches!(words, Err(CliError::BadValue { .. })), "{words:?}");
     }
 
     #[test]
