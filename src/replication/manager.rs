@@ -5,8 +5,9 @@
 //! - Roles follow the committed metadata ([`ReplicaManager::reconcile`], on every installed
 //!   snapshot): a partition with more than one replica whose leader is this broker gets a
 //!   `LeaderReplica` (its epoch recorded at its log end, as Kafka's makeLeader); one led
-//!   elsewhere gets a `FollowerReplica`, fetched by the shard's fetcher for that leader
-//!   (`fetcher.rs`). A partition with one replica has no role here: its log's high watermark
+//!   elsewhere gets a `FollowerReplica`, fetched by the shard's fetcher for that leader and
+//!   its [`FetchStream`] (`Moving` while this broker is one of the partition's adding replicas;
+//!   `fetcher.rs`). A partition with one replica has no role here: its log's high watermark
 //!   follows its log end, as on a single node.
 //! - Produce ([`ReplicaManager::append`]): acks=all is refused before the append when the ISR
 //!   is below `min.insync.replicas`; after it, the leader learns its new log end and the
