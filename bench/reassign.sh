@@ -7,9 +7,10 @@
 #      for the whole move, for the producer's p50/p99 during it;
 #   2. `ringbroker partition reassign --execute` moving `big`-0 from [1, 2] to [4, 2] (and
 #      back to [1, 2] before the next round); the time until `--verify` reports it completed.
-# Rounds alternate without and with a throttle (`--replication-throttle-bytes-per-sec
-# $THROTTLE` on the brokers of the throttled cluster: today it applies to every follower
-# fetch, so the throttled rounds also slow the `small` followers).
+# Rounds run without, then with a throttle of the moving data (`--execute --throttle
+# $THROTTLE`: the cluster-wide `follower.replication.throttled.rate`, which `--verify` removes
+# once the move completed). It slows only the replica being added, never the `small`
+# followers, so the producer's acks=all latency should not follow it.
 # Run from the repo root after
 #   cargo build --release --bin ringbroker --bin ringbench
 # Written for issue 18, not run at 1 GiB on the shared 2-core build machine.
@@ -55,13 +56,15 @@ plan() { # plan R1 R2: a one-partition plan file
   echo "$OUT/plan-$1.json"
 }
 
-# move LABEL R1 R2: one timed move with the producer running; prints one result line.
+# move LABEL R1 R2 [--throttle B/s]: one timed move with the producer running; prints one
+# result line.
 move() {
   local label=$1 target; target=$(plan "$2" "$3")
+  shift 3
   "$T/ringbench" produce --bootstrap $boot --topic small --partitions 4 --acks -1 \
       --throughput "$RATE" --duration 600 --timeout 120 > "$OUT/produce-$label.txt" 2>&1 &
   local producer=$! start; start=$(date +%s.%N)
-  "$T/ringbroker" partition reassign --execute "$target" --bootstrap $boot > /dev/null
+  "$T/ringbroker" partition reassign --execute "$target" "$@" --bootstrap $boot > /dev/null
   until "$T/ringbroker" partition reassign --verify "$target" --bootstrap $boot >/dev/null; do
     sleep 0.2
   done
@@ -71,12 +74,15 @@ move() {
   echo "$label move ${took} s producer: $line"
 }
 
-for throttle in "" "--replication-throttle-bytes-per-sec $THROTTLE"; do
-  # shellcheck disable=SC2086
-  run_cluster $throttle
-  for round in $(seq "$ROUNDS"); do
-    move "r$round${throttle:+-throttled}" 4 2
-    move "back$round${throttle:+-throttled}" 1 2
+{
+  run_cluster
+  for throttle in "" "--throttle $THROTTLE"; do
+    for round in $(seq "$ROUNDS"); do
+      # shellcheck disable=SC2086
+      move "r$round${throttle:+-throttled}" 4 2 $throttle
+      # shellcheck disable=SC2086
+      move "back$round${throttle:+-throttled}" 1 2 $throttle
+    done
   done
   stop_cluster
-done | tee "$OUT/rounds.txt"
+} | tee "$OUT/rounds.txt"

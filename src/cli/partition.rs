@@ -4,9 +4,13 @@
 //! ```text
 //! reassign --generate --brokers 1,2,3,4 --topics T,U   Metadata → the current assignment and
 //!                                                      a balanced plan (Kafka's JSON)
-//! reassign --execute PLAN                              AlterPartitionReassignments (the plan)
+//! reassign --execute PLAN [--throttle BYTES_PER_SEC]  AlterPartitionReassignments (the plan);
+//!                                                      with --throttle, first
+//!                                                      IncrementalAlterConfigs on the broker
+//!                                                      resource: the moving-data rate
 //! reassign --verify PLAN                               ListPartitionReassignments + Metadata:
-//!                                                      completed / still in progress
+//!                                                      completed / still in progress; once all
+//!                                                      completed, removes the throttle
 //! reassign --cancel PLAN                               AlterPartitionReassignments (nulls)
 //! drain BROKER                                         a plan moving every replica off BROKER
 //!                                                      onto the live brokers with the fewest
@@ -18,13 +22,26 @@
 //! the exchanges are blocking calls with the client's socket timeout. Exit 0 when everything
 //! asked for was done (verify: every partition completed), 1 otherwise.
 //!
+//! The throttle is `follower.replication.throttled.rate` (issue 18): the bytes/s each broker
+//! fetches for the replicas it is adding. Kafka's tool sets it (and the leader-side rate) on
+//! every broker of the move, and `--verify` removes them once the moves completed ("Throttle
+//! was removed."). Broker configs are cluster-wide here (one set of overrides in the metadata,
+//! the broker resource named ""), so one IncrementalAlterConfigs sets it for every broker;
+//! there is no leader-side rate.
+//!
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
+use super::topic::{CONFIG_OPERATION_DELETE, CONFIG_OPERATION_SET};
 use super::{CliError, Outcome, bootstrap, connect};
 use crate::client::connection::{Connection, Negotiated};
+use crate::cluster::configs::FOLLOWER_THROTTLED_RATE;
 use crate::protocol::messages::alter_partition_reassignments::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ReassignablePartition,
     ReassignableTopic,
+};
+use crate::protocol::messages::incremental_alter_configs::{
+    AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
 };
 use crate::protocol::messages::list_partition_reassignments::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
@@ -46,9 +63,13 @@ const VALUES: &[&str] = &[
     "--verify",
     "--cancel",
     "--timeout-ms",
+    "--throttle",
 ];
 const USAGE: &str = "usage: ringbroker partition reassign (--generate --brokers IDS --topics NAMES \
-                     | --execute PLAN | --verify PLAN | --cancel PLAN) [--bootstrap HOST:PORT]";
+                     | --execute PLAN [--throttle BYTES_PER_SEC] | --verify PLAN | --cancel PLAN) \
+                     [--bootstrap HOST:PORT]";
+/// Kafka's DescribeConfigs / IncrementalAlterConfigs resource type of a broker.
+const RESOURCE_TYPE_BROKER: i8 = 4;
 /// How long `cluster drain` waits for its moves by default.
 const DRAIN_TIMEOUT_MS_DEFAULT: u64 = 300_000;
 /// Between two looks at the moves in flight.
@@ -109,6 +130,7 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
             words: format!("partition {action}"),
         });
     }
+    let throttle = throttle_rate(&parsed)?;
     let (mut connection, versions) = connect(&bootstrap(&parsed))?;
     let link = &mut Link {
         connection: &mut connection,
@@ -128,10 +150,89 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
         .map(|p| ((p.topic.clone(), p.partition), p.replicas.clone()))
         .collect();
     match mode {
-        "--execute" => execute(link, &assignment, false, out),
+        "--execute" => {
+            if let Some(rate) = throttle {
+                set_throttle(link, Some(rate), out)?;
+            }
+            execute(link, &assignment, false, out)
+        }
         "--cancel" => execute(link, &assignment, true, out),
-        _ => verify(link, &assignment, out),
+        _ => {
+            let outcome = verify(link, &assignment, out)?;
+            if outcome == Outcome::Success {
+                set_throttle(link, None, out)?;
+            }
+            Ok(outcome)
+        }
     }
+}
+
+/// `--throttle`'s rate, checked before anything is sent: only with `--execute`, at least 1.
+fn throttle_rate(parsed: &Parsed) -> Result<Option<u64>, CliError> {
+    let Some(rate) = parsed.number::<u64>("--throttle")? else {
+        return Ok(None);
+    };
+    if parsed.value("--execute").is_none() {
+        return Err(CliError::Usage(USAGE));
+    }
+    if rate == 0 {
+        return Err(CliError::BadValue {
+            flag: "--throttle",
+            value: "0".to_owned(),
+            expected: "a rate of at least 1 byte/s",
+        });
+    }
+    Ok(Some(rate))
+}
+
+/// Sets the cluster-wide moving-data throttle to `rate` bytes/s, or removes it (`None`).
+fn set_throttle(
+    link: &mut Link<'_>,
+    rate: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    assert!(rate != Some(0), "throttle_rate refuses 0");
+    let change = AlterableConfig {
+        name: StrBytes::from(FOLLOWER_THROTTLED_RATE),
+        config_operation: if rate.is_some() {
+            CONFIG_OPERATION_SET
+        } else {
+            CONFIG_OPERATION_DELETE
+        },
+        value: rate.map(|rate| StrBytes::from(rate.to_string())),
+    };
+    let request = IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: RESOURCE_TYPE_BROKER,
+            resource_name: StrBytes::from(""),
+            configs: vec![change],
+        }],
+        validate_only: false,
+    };
+    let version = link.versions.need(ApiKey::IncrementalAlterConfigs)?;
+    let response: IncrementalAlterConfigsResponse = link.connection.call(version, &request)?;
+    if let Some(refused) = response
+        .responses
+        .iter()
+        .find(|result| result.error_code != ErrorCode::None)
+    {
+        return Err(CliError::Kafka {
+            what: format!("IncrementalAlterConfigs {FOLLOWER_THROTTLED_RATE}"),
+            error_code: refused.error_code,
+            message: refused.error_message.as_ref().map(ToString::to_string),
+        });
+    }
+    match rate {
+        Some(rate) => {
+            writeln!(out, "The inter-broker throttle limit was set to {rate} B/s")?;
+            writeln!(
+                out,
+                "Warning: run --verify until the reassignment completes: it removes the throttle."
+            )?;
+        }
+        None => writeln!(out, "Throttle was removed.")?,
+    }
+    Ok(())
 }
 
 /// A connection and its negotiated versions.
@@ -483,6 +584,27 @@ mod tests {
         assert!(plan.values().all(|r| !r.contains(&1)));
         let full = drain_plan(&current(&[&[1, 2]]), &[1, 2], 1);
         assert!(full.is_empty(), "no free broker");
+    }
+
+    #[test]
+    fn a_throttle_goes_with_execute_only_and_is_never_zero() {
+        let parse = |words: &[&str]| {
+            let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+            let spec = Spec {
+                values: VALUES,
+                switches: &["--generate"],
+            };
+            throttle_rate(&args::parse(&words, spec).unwrap())
+        };
+        assert_eq!(parse(&["--execute", "p.json"]).unwrap(), None);
+        let rate = parse(&["--execute", "p.json", "--throttle", "4194304"]);
+        assert_eq!(rate.unwrap(), Some(4_194_304));
+        let verify = parse(&["--verify", "p.json", "--throttle", "5"]);
+        assert!(matches!(verify, Err(CliError::Usage(_))), "{verify:?}");
+        let zero = parse(&["--execute", "p.json", "--throttle", "0"]);
+        assert!(matches!(zero, Err(CliError::BadValue { .. })), "{zero:?}");
+        let words = parse(&["--execute", "p.json", "--throttle", "fast"]);
+        assert!(matches!(words, Err(CliError::BadValue { .. })), "{words:?}");
     }
 
     #[test]

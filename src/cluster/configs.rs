@@ -7,8 +7,9 @@
 //! Which resource a config belongs to: every entry of [`TOPIC_CONFIGS`] is a topic config under
 //! its own name and a writable broker-level default under its broker synonym (`log.retention.ms`
 //! for `retention.ms`, as Kafka names them); [`BROKER_CONFIGS`] are writable broker-only configs
-//! (`default.replication.factor`); [`BROKER_READ_ONLY`] are broker-only configs whose
-//! values come from the running `Config` (static, never altered through the API).
+//! (`default.replication.factor`, `follower.replication.throttled.rate`); [`BROKER_READ_ONLY`]
+//! are broker-only configs whose values come from the running `Config` (static, never altered
+//! through the API).
 //!
 //! A topic's effective value is its own override, else the broker-level override of its broker
 //! synonym, else the default. Values are refused where they enter (the metadata `with_*` checks
@@ -246,17 +247,48 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
 /// AlterConfigs) like a topic config's broker synonym, but no topic has them (`name` and
 /// `broker_synonym` are the same).
 #[allow(clippy::cast_possible_wrap)] // REPLICAS_PER_PARTITION_MAX is small (limits.rs)
-pub const BROKER_CONFIGS: &[TopicConfigDef] = &[TopicConfigDef {
-    name: "default.replication.factor",
-    broker_synonym: "default.replication.factor",
-    kind: int(
-        1,
-        REPLICAS_PER_PARTITION_MAX as i64,
-        REPLICATION_FACTOR_DEFAULT as i64,
-    ),
-    doc: "Replicas of a new topic's partitions when CreateTopics asks for -1, and of \
-          auto-created topics.",
-}];
+pub const BROKER_CONFIGS: &[TopicConfigDef] = &[
+    TopicConfigDef {
+        name: "default.replication.factor",
+        broker_synonym: "default.replication.factor",
+        kind: int(
+            1,
+            REPLICAS_PER_PARTITION_MAX as i64,
+            REPLICATION_FACTOR_DEFAULT as i64,
+        ),
+        doc: "Replicas of a new topic's partitions when CreateTopics asks for -1, and of \
+              auto-created topics.",
+    },
+    TopicConfigDef {
+        name: FOLLOWER_THROTTLED_RATE,
+        broker_synonym: FOLLOWER_THROTTLED_RATE,
+        // Kafka's default, Long.MAX_VALUE, means off. Kafka accepts 0 (nothing moves at
+        // all); here the least is 1 byte/s so a throttle can slow a move, never wedge it.
+        kind: long(1, i64::MAX),
+        doc: "Bytes/s each broker fetches for the replicas it is adding (a reassignment's \
+              moving replicas); in-sync followers are not slowed. Cluster-wide here.",
+    },
+];
+
+/// Kafka's dynamic broker config throttling reassignment traffic (the follower side).
+pub const FOLLOWER_THROTTLED_RATE: &str = "follower.replication.throttled.rate";
+
+/// `follower.replication.throttled.rate` under the broker-level overrides, in bytes/s:
+/// `None` when off (unset, Long.MAX_VALUE, or a stored value the table refuses, which is
+/// reported: a broken throttle must not stall a move).
+#[must_use]
+pub fn follower_throttled_rate(broker_overrides: &BTreeMap<String, String>) -> Option<u64> {
+    let def = topic_config_by_broker_name(FOLLOWER_THROTTLED_RATE)?;
+    let value = broker_overrides.get(FOLLOWER_THROTTLED_RATE)?;
+    match parse_value(def, value) {
+        Ok(ConfigValue::Int(rate)) if rate < i64::MAX => u64::try_from(rate).ok(),
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(%error, "{FOLLOWER_THROTTLED_RATE}: not throttling");
+            None
+        }
+    }
+}
 
 /// Broker-only configs reported by DescribeConfigs for the broker resource (read-only).
 pub const BROKER_READ_ONLY: &[(&str, ConfigType)] = &[
@@ -681,6 +713,28 @@ mod tests {
         assert!(names.contains(&"default.replication.factor"));
         assert!(names.contains(&"min.insync.replicas"));
         assert!(names.windows(2).all(|pair| pair[0] < pair[1]), "sorted");
+    }
+
+    #[test]
+    fn the_follower_throttle_is_a_broker_config_off_by_default() {
+        let def = topic_config_by_broker_name(FOLLOWER_THROTTLED_RATE).unwrap();
+        assert_eq!(def.default_value(), i64::MAX.to_string(), "Kafka's default");
+        assert_eq!(config_type(def), ConfigType::Long);
+        assert!(
+            topic_config(FOLLOWER_THROTTLED_RATE).is_none(),
+            "broker only"
+        );
+        assert_eq!(follower_throttled_rate(&BTreeMap::new()), None);
+        let rate = map(&[(FOLLOWER_THROTTLED_RATE, "4194304")]);
+        assert!(check_broker_configs(&rate).is_ok());
+        assert_eq!(follower_throttled_rate(&rate), Some(4_194_304));
+        let off = map(&[(FOLLOWER_THROTTLED_RATE, &i64::MAX.to_string())]);
+        assert_eq!(follower_throttled_rate(&off), None);
+        for refused in ["0", "-1", "fast"] {
+            let bad = map(&[(FOLLOWER_THROTTLED_RATE, refused)]);
+            assert!(check_broker_configs(&bad).is_err(), "{refused}");
+            assert_eq!(follower_throttled_rate(&bad), None, "{refused}");
+        }
     }
 
     /// One source per default: the table's defaults resolve to exactly the storage's.

@@ -1,7 +1,9 @@
-//! Follower fetchers: per shard, one task per leader broker this shard follows partitions of.
-//! It keeps one connection to the leader's CLIENT listener and sends Fetch v16 requests as a
-//! follower (ReplicaState: this broker's id and broker epoch) naming every partition of this
-//! shard that leader leads (at most `REPLICA_FETCH_PARTITIONS_MAX` per request, in turns). The
+//! Follower fetchers: per shard, one task per leader broker this shard follows partitions of
+//! and per fetch stream ([`FetchStream`]: in-sync followers, and the moving replicas a
+//! reassignment is adding here). Each keeps one connection to the leader's CLIENT listener and
+//! sends Fetch v16 requests as a follower (ReplicaState: this broker's id and broker epoch)
+//! naming every partition of its stream this shard follows there (at most
+//! `REPLICA_FETCH_PARTITIONS_MAX` per request, in turns). The
 //! leader's shards answer from the same shard index, so replication runs shard i → shard i.
 //!
 //! Per partition of an answer, through the [`FollowerReplica`](super::FollowerReplica) state
@@ -27,11 +29,27 @@
 //! whose shard overdrew waits (bounded waits, re-checked) before its next request, and each
 //! request's `max_bytes` shrinks to what is left of the budget. Leaders are not throttled.
 //!
+//! Throttle of moving data (issue 18; Kafka's dynamic broker config
+//! `follower.replication.throttled.rate`, default Long.MAX_VALUE = off): while this broker is
+//! one of a partition's `adding` replicas (KIP-455), the partition is fetched in the leader's
+//! `Moving` stream — its own task, connection and fetch session — whose requests also draw from
+//! a second bucket at that committed rate (split over shards like the first). In-sync
+//! followers' stream never waits it, so acks=all produce is not slowed by a move. When the new
+//! replica joins the ISR the reassignment completes, the partition leaves `adding`, and the
+//! next reconcile moves it to the in-sync stream: the moving session forgets it (or its task
+//! ends with nothing left) and the in-sync session adds it. Differences from Kafka: the rate is
+//! one cluster-wide broker config here (Kafka's tool sets it on each broker, and every broker
+//! may differ); it applies to exactly the replicas a broker is adding, which is what Kafka's
+//! reassign tool lists in `follower.replication.throttled.replicas` — the per-topic
+//! `leader/follower.replication.throttled.replicas` lists are not implemented, and neither is
+//! the leader-side `leader.replication.throttled.rate`.
+//!
 //! Runs on its manager's shard; every exchange is bounded by a timeout, every loop by the
 //! manager's life and the presence of partitions to fetch.
 use super::epochs::EpochEndOffset;
-use super::manager::{Following, ReplicaManager, Role, epoch_cache};
+use super::manager::{FetchStream, Following, ReplicaManager, Role, epoch_cache};
 use super::{FetchAnswer, FetchPosition, FollowerAction, FollowerReplica};
+use crate::cluster::configs::follower_throttled_rate;
 use crate::cluster::metadata::{CLIENT_LISTENER, NO_LEADER};
 use crate::limits::{
     FETCH_RESPONSE_SIZE_MAX, REPLICA_FETCH_BACKOFF_MS, REPLICA_FETCH_CONNECT_TIMEOUT_MS,
@@ -64,29 +82,26 @@ const FETCH_VERSION: i16 = 16;
 /// The client id follower fetches carry (in the leader's logs).
 const CLIENT_ID: &str = "ringbroker-replica-fetcher";
 
-/// Starts a fetcher for every leader this shard follows and has none for yet.
+/// Starts a fetcher for every (leader, stream) this shard follows partitions in and has none
+/// for yet.
 pub(super) fn ensure_fetchers(manager: &Rc<ReplicaManager>) {
     if manager.stopping.get() {
         return;
     }
-    let leaders: BTreeSet<i32> = manager
+    let streams: BTreeSet<(i32, FetchStream)> = manager
         .roles
         .borrow()
         .values()
         .filter_map(|role| match role {
-            Role::Follower(following) => Some(following.replica.leader_id()),
+            Role::Follower(following) => Some((following.replica.leader_id(), following.stream)),
             Role::Leader(_) => None,
         })
-        .filter(|&leader| leader != NO_LEADER)
+        .filter(|&(leader, _)| leader != NO_LEADER)
         .collect();
-    for leader_id in leaders {
-        if manager
-            .fetchers
-            .borrow_mut()
-            .insert(leader_id, ())
-            .is_none()
-        {
-            compio::runtime::spawn(run(Rc::downgrade(manager), leader_id)).detach();
+    for (leader_id, stream) in streams {
+        let key = (leader_id, stream);
+        if manager.fetchers.borrow_mut().insert(key, ()).is_none() {
+            compio::runtime::spawn(run(Rc::downgrade(manager), leader_id, stream)).detach();
         }
     }
 }
@@ -98,8 +113,9 @@ struct Planned {
     position: FetchPosition,
 }
 
-/// One fetcher: fetches from `leader_id` until this shard follows nothing there.
-async fn run(manager: Weak<ReplicaManager>, leader_id: i32) {
+/// One fetcher: fetches `stream`'s partitions from `leader_id` until this shard follows none
+/// of them there.
+async fn run(manager: Weak<ReplicaManager>, leader_id: i32, stream: FetchStream) {
     let mut connection: Option<(String, TcpStream)> = None;
     let mut session = ClientSession::default();
     let mut correlation_id = 0i32;
@@ -112,10 +128,10 @@ async fn run(manager: Weak<ReplicaManager>, leader_id: i32) {
         let plan = if manager.stopping.get() {
             None
         } else {
-            manager.fetch_plan(leader_id, &mut turn)
+            manager.fetch_plan(leader_id, stream, &mut turn)
         };
         let Some((plan, sessionless)) = plan else {
-            manager.fetchers.borrow_mut().remove(&leader_id);
+            manager.fetchers.borrow_mut().remove(&(leader_id, stream));
             break;
         };
         let address = manager.broker_address(leader_id);
@@ -124,20 +140,20 @@ async fn run(manager: Weak<ReplicaManager>, leader_id: i32) {
             backoff().await;
             continue;
         };
-        let rate = throttle_rate(&manager.settings);
-        let wait = with_throttle(rate, |throttle| throttle.wait(Instant::now()));
+        let rates = manager.throttle_rates(stream);
+        let wait = rates.wait(Instant::now());
         if !wait.is_zero() {
             drop(manager);
             compio::time::sleep(wait).await;
             continue;
         }
-        let max_bytes = with_throttle(rate, |throttle| throttle.budget(Instant::now()));
+        let max_bytes = rates.budget(Instant::now());
         correlation_id = correlation_id.wrapping_add(1);
         let sent = session.next(&plan, sessionless);
         let request = manager.fetch_request(&sent, max_bytes);
         match exchange(&mut connection, &address, &request, correlation_id).await {
             Ok(response) => {
-                with_throttle(rate, |throttle| throttle.spent(record_bytes(&response)));
+                rates.spent(record_bytes(&response));
                 session.answered(&sent, response.error_code, response.session_id);
                 manager.on_response(&plan, response).await;
             }
@@ -236,33 +252,46 @@ fn checked_batches(records: Option<Bytes>) -> Result<Vec<CheckedBatch>, String> 
     Ok(batches)
 }
 
-impl ReplicaManager {
-    /// What to fetch from `leader_id` now, and whether without a session (more partitions than
-    /// one request names, fetched in turns): `None` when this shard follows nothing there,
-    /// empty when every such partition waits out a refusal.
-    fn fetch_plan(&self, leader_id: i32, turn: &mut usize) -> Option<(Vec<Planned>, bool)> {
-        let now = Instant::now();
-        let roles = self.roles.borrow();
-        let mut followed: Vec<Planned> = roles
-            .iter()
-            .filter_map(|(key, role)| match role {
-                Role::Follower(following) if following.replica.leader_id() == leader_id => {
-                    Some((key, following))
-                }
-                _ => None,
-            })
-            .filter(|(_, following)| following.retry_at.is_none_or(|at| at <= now))
-            .map(|(key, following)| Planned {
+/// The partitions of `roles` followed from `leader_id` in `stream`, at their positions, but
+/// those waiting out a refusal at `now`; `None` when none is followed there at all.
+fn followed_in(
+    roles: &HashMap<PartitionKey, Role>,
+    leader_id: i32,
+    stream: FetchStream,
+    now: Instant,
+) -> Option<Vec<Planned>> {
+    let mut any = false;
+    let mut followed = Vec::new();
+    for (key, role) in roles {
+        let Role::Follower(following) = role else {
+            continue;
+        };
+        if following.replica.leader_id() != leader_id || following.stream != stream {
+            continue;
+        }
+        any = true;
+        if following.retry_at.is_none_or(|at| at <= now) {
+            followed.push(Planned {
                 key: *key,
                 position: following.replica.fetch_position(&following.epochs),
-            })
-            .collect();
-        let any = roles.values().any(|role| {
-            matches!(role, Role::Follower(following) if following.replica.leader_id() == leader_id)
-        });
-        if !any {
-            return None;
+            });
         }
+    }
+    assert!(followed.len() <= roles.len());
+    any.then_some(followed)
+}
+
+impl ReplicaManager {
+    /// What `stream` fetches from `leader_id` now, and whether without a session (more
+    /// partitions than one request names, fetched in turns): `None` when this shard follows
+    /// nothing in that stream there, empty when every such partition waits out a refusal.
+    fn fetch_plan(
+        &self,
+        leader_id: i32,
+        stream: FetchStream,
+        turn: &mut usize,
+    ) -> Option<(Vec<Planned>, bool)> {
+        let mut followed = followed_in(&self.roles.borrow(), leader_id, stream, Instant::now())?;
         let sessionless = followed.len() > REPLICA_FETCH_PARTITIONS_MAX;
         if sessionless {
             followed.sort_by_key(|planned| (planned.key.topic_id, planned.key.partition));
@@ -272,6 +301,26 @@ impl ReplicaManager {
             *turn = turn.wrapping_add(REPLICA_FETCH_PARTITIONS_MAX);
         }
         Some((followed, sessionless))
+    }
+
+    /// The per-shard rates `stream`'s fetches are throttled at: every fetch draws from the
+    /// broker's `--replication-throttle-bytes-per-sec`; moving data also from the committed
+    /// `follower.replication.throttled.rate`.
+    fn throttle_rates(&self, stream: FetchStream) -> Rates {
+        let shard_count = self.settings.shard_count;
+        let moving = match stream {
+            FetchStream::InSync => 0,
+            FetchStream::Moving => {
+                follower_throttled_rate(&self.metadata.borrow().broker_configs).unwrap_or(0)
+            }
+        };
+        Rates {
+            all: per_shard(
+                self.settings.replication_throttle_bytes_per_sec,
+                shard_count,
+            ),
+            moving: per_shard(moving, shard_count),
+        }
     }
 
     /// `node_id`'s CLIENT listener, from the metadata.
@@ -501,6 +550,7 @@ impl ReplicaManager {
                     replica: FollowerReplica::new(self.settings.node_id, leader, start, start),
                     epochs: super::LeaderEpochCache::new(),
                     retry_at: None,
+                    stream: following.stream,
                 };
             }
         } else if data.high_watermark >= 0 && data.high_watermark < fetch_offset {
@@ -659,29 +709,83 @@ const INITIAL_EPOCH: i32 = 0;
 /// Epoch of a full fetch without a session.
 const FINAL_EPOCH: i32 = -1;
 
-/// A shard's share of the replication throttle, in bytes per second (0 = off).
-fn throttle_rate(settings: &super::ReplicationSettings) -> u64 {
-    let rate = settings.replication_throttle_bytes_per_sec;
+/// A shard's share of a broker's throttle `rate`, in bytes per second (0 = off).
+fn per_shard(rate: u64, shard_count: usize) -> u64 {
     if rate == 0 {
         return 0;
     }
-    (rate / settings.shard_count.max(1) as u64).max(1)
+    (rate / shard_count.max(1) as u64).max(1)
+}
+
+/// The shard's token buckets: `All` for every follower fetch, `Moving` for moving data only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    All = 0,
+    Moving = 1,
+}
+
+/// The per-shard rates one fetch stream draws from (0 = that bucket is off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rates {
+    all: u64,
+    moving: u64,
+}
+
+impl Rates {
+    fn buckets(self) -> [(Bucket, u64); 2] {
+        [(Bucket::All, self.all), (Bucket::Moving, self.moving)]
+    }
+
+    /// How long to wait before the next request: the longest any bucket asks.
+    fn wait(self, now: Instant) -> Duration {
+        let waits = self
+            .buckets()
+            .map(|(bucket, rate)| with_throttle(bucket, rate, |throttle| throttle.wait(now)));
+        waits.into_iter().max().unwrap_or(Duration::ZERO)
+    }
+
+    /// A request's `max_bytes`: the least any bucket has left.
+    fn budget(self, now: Instant) -> i32 {
+        let budgets = self
+            .buckets()
+            .map(|(bucket, rate)| with_throttle(bucket, rate, |throttle| throttle.budget(now)));
+        let budget = budgets
+            .into_iter()
+            .min()
+            .unwrap_or(REPLICA_FETCH_RESPONSE_BYTES);
+        assert!(budget >= 1, "budget {budget}");
+        budget
+    }
+
+    fn spent(self, bytes: u64) {
+        for (bucket, rate) in self.buckets() {
+            with_throttle(bucket, rate, |throttle| throttle.spent(bytes));
+        }
+    }
 }
 
 thread_local! {
-    /// The shard's throttle bucket, shared by its fetcher tasks (thread-per-core: one shard
-    /// runs on this thread, so one bucket per shard; it lives here rather than in the replica
+    /// The shard's throttle buckets, shared by its fetcher tasks (thread-per-core: one shard
+    /// runs on this thread, so one set per shard; they live here rather than in the replica
     /// manager so the throttle stays within this file).
-    static THROTTLE: RefCell<Option<Throttle>> = const { RefCell::new(None) };
+    static THROTTLES: RefCell<[Option<Throttle>; 2]> = const { RefCell::new([None, None]) };
 }
 
-/// Runs `act` on the shard's bucket at `rate`, or returns its "off" answer when `rate` is 0.
-fn with_throttle<T: ThrottleOff>(rate: u64, act: impl FnOnce(&mut Throttle) -> T) -> T {
+/// Runs `act` on the shard's `bucket` at `rate`, or returns its "off" answer when `rate` is 0
+/// (a new rate starts a new bucket).
+fn with_throttle<T: ThrottleOff>(
+    bucket: Bucket,
+    rate: u64,
+    act: impl FnOnce(&mut Throttle) -> T,
+) -> T {
     if rate == 0 {
         return T::off();
     }
-    THROTTLE.with(|cell| {
-        let mut slot = cell.borrow_mut();
+    THROTTLES.with(|cell| {
+        let mut slots = cell.borrow_mut();
+        let Some(slot) = slots.get_mut(bucket as usize) else {
+            return T::off();
+        };
         if slot.as_ref().is_none_or(|throttle| throttle.rate != rate) {
             *slot = Some(Throttle::new(rate, Instant::now()));
         }
@@ -902,18 +1006,116 @@ mod tests {
 
     #[test]
     fn the_rate_is_split_over_shards_and_zero_is_off() {
-        let settings = |rate, shard_count| super::super::ReplicationSettings {
-            node_id: 1,
-            shard_index: 0,
-            shard_count,
-            replica_lag_time_max: Duration::from_secs(1),
-            replication_throttle_bytes_per_sec: rate,
+        assert_eq!(per_shard(0, 4), 0);
+        assert_eq!(per_shard(4_000, 4), 1_000);
+        assert_eq!(per_shard(3, 4), 1);
+        let nine = |_: &mut Throttle| Duration::from_secs(9);
+        assert_eq!(with_throttle(Bucket::All, 0, nine), Duration::ZERO);
+        assert_eq!(
+            with_throttle(Bucket::Moving, 0, |_| 5),
+            REPLICA_FETCH_RESPONSE_BYTES
+        );
+    }
+
+    /// The moving bucket slows only the stream that draws from it; both streams draw from the
+    /// broker-wide one.
+    #[test]
+    fn moving_data_waits_its_own_bucket_only() {
+        let now = Instant::now();
+        let in_sync = Rates { all: 0, moving: 0 };
+        let moving = Rates {
+            all: 0,
+            moving: 1_000_000,
         };
-        assert_eq!(throttle_rate(&settings(0, 4)), 0);
-        assert_eq!(throttle_rate(&settings(4_000, 4)), 1_000);
-        assert_eq!(throttle_rate(&settings(3, 4)), 1);
-        assert_eq!(with_throttle(0, |_| Duration::from_secs(9)), Duration::ZERO);
-        assert_eq!(with_throttle(0, |_| 5), REPLICA_FETCH_RESPONSE_BYTES);
+        assert_eq!(moving.budget(now), 100_000, "the moving bucket's burst");
+        moving.spent(600_000);
+        assert!(moving.wait(now) >= Duration::from_millis(500));
+        assert_eq!(moving.budget(now), 1);
+        assert_eq!(
+            in_sync.wait(now),
+            Duration::ZERO,
+            "in-sync followers never wait"
+        );
+        assert_eq!(in_sync.budget(now), REPLICA_FETCH_RESPONSE_BYTES);
+        // With a broker-wide rate too, each stream takes the tighter of its buckets.
+        let both = Rates {
+            all: 10_000_000,
+            moving: 1_000_000,
+        };
+        assert!(both.wait(now) >= Duration::from_millis(500));
+        let in_sync = Rates {
+            all: 10_000_000,
+            moving: 0,
+        };
+        assert_eq!(in_sync.wait(now), Duration::ZERO);
+        assert_eq!(in_sync.budget(now), 1_000_000);
+    }
+
+    fn following(leader_id: i32, stream: FetchStream) -> Role {
+        Role::Follower(Following {
+            replica: FollowerReplica::new(2, (leader_id, 1), 0, 0),
+            epochs: crate::replication::LeaderEpochCache::new(),
+            retry_at: None,
+            stream,
+        })
+    }
+
+    #[test]
+    fn partitions_being_added_go_to_the_moving_stream() {
+        let mut state = crate::cluster::metadata::PartitionState {
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 3],
+            adding: vec![2],
+            removing: vec![3],
+            elr: Vec::new(),
+            leader: 1,
+            leader_epoch: 1,
+            partition_epoch: 1,
+        };
+        assert_eq!(FetchStream::of(&state, 2), FetchStream::Moving);
+        assert_eq!(FetchStream::of(&state, 3), FetchStream::InSync, "removing");
+        // The move completed: the replica joined the ISR and left `adding`.
+        state.adding.clear();
+        assert_eq!(FetchStream::of(&state, 2), FetchStream::InSync);
+
+        let key = |partition| planned(partition, 0).key;
+        let mut roles = HashMap::new();
+        roles.insert(key(0), following(1, FetchStream::InSync));
+        roles.insert(key(1), following(1, FetchStream::Moving));
+        roles.insert(key(2), following(5, FetchStream::Moving));
+        let now = Instant::now();
+        let partitions = |roles: &HashMap<PartitionKey, Role>, leader, stream| {
+            followed_in(roles, leader, stream, now).map(|plan| {
+                let mut partitions: Vec<i32> = plan.iter().map(|p| p.key.partition).collect();
+                partitions.sort_unstable();
+                partitions
+            })
+        };
+        assert_eq!(partitions(&roles, 1, FetchStream::InSync), Some(vec![0]));
+        assert_eq!(partitions(&roles, 1, FetchStream::Moving), Some(vec![1]));
+        assert_eq!(partitions(&roles, 5, FetchStream::Moving), Some(vec![2]));
+        assert_eq!(
+            partitions(&roles, 5, FetchStream::InSync),
+            None,
+            "no fetcher needed"
+        );
+        // Partition 1 completes its move: the moving session forgets it, the in-sync one
+        // adds it.
+        if let Some(Role::Follower(f)) = roles.get_mut(&key(1)) {
+            f.stream = FetchStream::InSync;
+        }
+        assert_eq!(partitions(&roles, 1, FetchStream::InSync), Some(vec![0, 1]));
+        assert_eq!(
+            partitions(&roles, 1, FetchStream::Moving),
+            None,
+            "its fetcher ends"
+        );
+        let mut session = ClientSession::default();
+        let moving_before = [planned(1, 0)];
+        let first = session.next(&moving_before, false);
+        session.answered(&first, ErrorCode::None, 9);
+        let after = session.next(&[], false);
+        assert_eq!(after.forgotten, vec![key(1)]);
     }
 
     #[test]

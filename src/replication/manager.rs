@@ -5,8 +5,9 @@
 //! - Roles follow the committed metadata ([`ReplicaManager::reconcile`], on every installed
 //!   snapshot): a partition with more than one replica whose leader is this broker gets a
 //!   `LeaderReplica` (its epoch recorded at its log end, as Kafka's makeLeader); one led
-//!   elsewhere gets a `FollowerReplica`, fetched by the shard's fetcher for that leader
-//!   (`fetcher.rs`). A partition with one replica has no role here: its log's high watermark
+//!   elsewhere gets a `FollowerReplica`, fetched by the shard's fetcher for that leader and
+//!   its [`FetchStream`] (`Moving` while this broker is one of the partition's adding replicas;
+//!   `fetcher.rs`). A partition with one replica has no role here: its log's high watermark
 //!   follows its log end, as on a single node.
 //! - Produce ([`ReplicaManager::append`]): acks=all is refused before the append when the ISR
 //!   is below `min.insync.replicas`; after it, the leader learns its new log end and the
@@ -88,6 +89,30 @@ pub(super) struct Following {
     pub(super) epochs: LeaderEpochCache,
     /// Not fetched before this instant (the leader refused it; metadata may move it).
     pub(super) retry_at: Option<Instant>,
+    /// Which of the leader's fetch streams fetches it: `Moving` while this broker is one of
+    /// the partition's adding replicas (a reassignment copying it here), else `InSync`.
+    pub(super) stream: FetchStream,
+}
+
+/// A follower fetch stream: each (leader, stream) has its own fetcher task, connection and
+/// fetch session, so the throttle of moving data (`follower.replication.throttled.rate`)
+/// waits only the `Moving` one and in-sync followers keep fetching at full speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FetchStream {
+    InSync,
+    Moving,
+}
+
+impl FetchStream {
+    /// The stream `node_id` fetches `state`'s partition in: `Moving` while it is being added.
+    #[must_use]
+    pub fn of(state: &PartitionState, node_id: i32) -> Self {
+        if state.adding.contains(&node_id) {
+            Self::Moving
+        } else {
+            Self::InSync
+        }
+    }
 }
 
 /// One shard's replication figures (metrics; Kafka's ReplicaManager gauges and meters).
@@ -130,8 +155,8 @@ pub struct ReplicaManager {
     bell: flume::Sender<()>,
     bell_inbox: RefCell<Option<flume::Receiver<()>>>,
     proposer: RefCell<Option<Proposer>>,
-    /// Leaders whose fetcher task runs on this shard.
-    pub(super) fetchers: RefCell<BTreeMap<i32, ()>>,
+    /// The (leader, stream) pairs whose fetcher task runs on this shard.
+    pub(super) fetchers: RefCell<BTreeMap<(i32, FetchStream), ()>>,
     /// One reconcile at a time (they await the log pump): a bounded(1) channel as a lock.
     reconciling: (flume::Sender<()>, flume::Receiver<()>),
     pub(super) stopping: Cell<bool>,
@@ -345,6 +370,7 @@ impl ReplicaManager {
             Some(Role::Follower(following)) => {
                 following.replica.follow(state.leader, state.leader_epoch);
                 following.retry_at = None;
+                following.stream = FetchStream::of(state, node_id);
                 true
             }
             _ => false,
@@ -413,6 +439,7 @@ impl ReplicaManager {
             replica,
             epochs: epoch_cache(&log.epochs),
             retry_at: None,
+            stream: FetchStream::of(state, self.settings.node_id),
         };
         self.roles
             .borrow_mut()

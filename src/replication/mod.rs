@@ -32,6 +32,7 @@ pub use follower::{FetchPosition, FollowerAction, FollowerError, FollowerReplica
 pub use invariants::{InvariantViolation, LeaderHistory};
 pub use leader::{AckRegistration, LeaderEffects, LeaderReplica, ProduceError};
 pub use manager::{
-    AppendFailure, IsrChange, Proposer, ReplicaManager, ReplicationSettings, ReplicationStats,
+    AppendFailure, FetchStream, IsrChange, Proposer, ReplicaManager, ReplicationSettings,
+    ReplicationStats,
 };
 pub use replica::{FetchAnswer, FetchError, FollowerFetch, IsrProposal, ReplicaConfig, ReplicaId};
