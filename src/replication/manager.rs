@@ -647,6 +647,14 @@ impl ReplicaManager {
                 return;
             };
             tracing::info!(?key, ?code, ?proposal, "ISR change refused");
+            if awaits_newer_metadata(code) {
+                // The controller holds a newer partition or leader epoch than this leader —
+                // perhaps because an earlier copy of this very change committed (a retry after
+                // an ambiguous answer). Dropping the proposal now could let the HW pass a
+                // member the committed ISR already has; the newer metadata is on its way and
+                // clears the proposal when applied (Kafka's AlterPartition error handling).
+                return;
+            }
             // The proposal stays in flight for a while (the HW keeps waiting for its members,
             // the safe side) so a refused change — a follower that fetches before the
             // controller unfenced it — is not proposed again at every fetch.
@@ -811,4 +819,13 @@ async fn flush_high_watermarks(manager: Weak<ReplicaManager>, bell: flume::Recei
             }
         }
     }
+}
+
+/// Refusals meaning the controller's state for the partition is newer than this leader's:
+/// the leader keeps its proposal until that state reaches it, instead of backing off.
+fn awaits_newer_metadata(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::InvalidUpdateVersion | ErrorCode::FencedLeaderEpoch
+    )
 }
