@@ -65,6 +65,7 @@ pub struct ConfigFile {
     pub io_uring: IoUringFile,
     #[serde(default)]
     pub sasl: super::SaslFile,
+    #[serde(default)]
     pub tls: TlsFile,
 }
 
