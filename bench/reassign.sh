@@ -62,7 +62,7 @@ move() {
   local label=$1 target; target=$(plan "$2" "$3")
   shift 3
   "$T/ringbench" produce --bootstrap $boot --topic small --partitions 4 --acks -1 \
-      --throughput "$RATE" --duration 600 --timeout 120 > "$OUT/produce-$label.txt" 2>&1 &
+      --throughput "$RATE" --duration 110 --timeout 120 > "$OUT/produce-$label.txt" 2>&1 &
   local producer=$! start; start=$(date +%s.%N)
   "$T/ringbroker" partition reassign --execute "$target" "$@" --bootstrap $boot > /dev/null
   until "$T/ringbroker" partition reassign --verify "$target" --bootstrap $boot >/dev/null; do
