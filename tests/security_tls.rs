@@ -95,6 +95,17 @@ impl Files {
         std::fs::rename(&partial, &path).unwrap();
         path
     }
+
+    /// Writes a server certificate `ca` signs and its key; the broker flags that serve them.
+    fn server_args(&self, ca: &Ca) -> Vec<String> {
+        let (certificate, key) = ca.leaf(true);
+        vec![
+            "--tls-cert".to_owned(),
+            path_text(&self.write("server.pem", &certificate)),
+            "--tls-key".to_owned(),
+            path_text(&self.write("server.key", &key)),
+        ]
+    }
 }
 
 fn path_text(path: &Path) -> String {
@@ -198,13 +209,7 @@ fn ssl_listener_serves_produce_and_consume_and_advertises_its_own_port() {
     let ca = Ca::new("test CA");
     let files = Files::new();
     let ca_path = files.write("ca.pem", &ca.pem);
-    let (certificate, key) = ca.leaf(true);
-    let tls_args = [
-        "--tls-cert".to_owned(),
-        path_text(&files.write("server.pem", &certificate)),
-        "--tls-key".to_owned(),
-        path_text(&files.write("server.key", &key)),
-    ];
+    let tls_args = files.server_args(&ca);
     let ssl = free_address();
     let broker = start_broker(ssl, &tls_args);
     // Each listener advertises itself: an SSL client is never sent to the plaintext port.
@@ -232,18 +237,14 @@ fn mtls_names_the_principal_and_refuses_a_client_without_a_certificate() {
     let ca = Ca::new("test CA");
     let files = Files::new();
     let ca_path = files.write("ca.pem", &ca.pem);
-    let (server_certificate, server_key) = ca.leaf(true);
     let (client_certificate, client_key) = ca.leaf(false);
-    let tls_args = [
-        "--tls-cert".to_owned(),
-        path_text(&files.write("server.pem", &server_certificate)),
-        "--tls-key".to_owned(),
-        path_text(&files.write("server.key", &server_key)),
+    let mut tls_args = files.server_args(&ca);
+    tls_args.extend([
         "--tls-client-ca".to_owned(),
         path_text(&ca_path),
         "--ssl-client-auth".to_owned(),
         "required".to_owned(),
-    ];
+    ]);
     let ssl = free_address();
     let broker = start_broker(ssl, &tls_args);
     let identity = (
@@ -267,13 +268,7 @@ fn sighup_reloads_the_server_certificate_for_new_connections() {
     let (old_ca, new_ca) = (Ca::new("old CA"), Ca::new("new CA"));
     let files = Files::new();
     let new_ca_path = files.write("new-ca.pem", &new_ca.pem);
-    let (certificate, key) = old_ca.leaf(true);
-    let tls_args = [
-        "--tls-cert".to_owned(),
-        path_text(&files.write("server.pem", &certificate)),
-        "--tls-key".to_owned(),
-        path_text(&files.write("server.key", &key)),
-    ];
+    let tls_args = files.server_args(&old_ca);
     let ssl = free_address();
     let broker = start_broker(ssl, &tls_args);
     let client = ssl_client(ssl, &new_ca_path, None);
@@ -292,7 +287,7 @@ fn sighup_reloads_the_server_certificate_for_new_connections() {
     assert_eq!(metadata_ports(&client), Ok(vec![ssl.port()]));
 }
 
-/// A SASL_SSL client of `bootstrap`: SASL `mechanism` as `user` over TLS trusting `ca`.
+/// A SASL_SSL client of `bootstrap`: SASL `mechanism` as `alice` over TLS trusting `ca`.
 fn sasl_ssl_client(
     bootstrap: SocketAddr,
     ca: &Path,
@@ -316,7 +311,6 @@ fn sasl_ssl_serves_scram_and_plain_over_tls() {
     let ca = Ca::new("test CA");
     let files = Files::new();
     let ca_path = files.write("ca.pem", &ca.pem);
-    let (certificate, key) = ca.leaf(true);
     let mut broker = Broker::unstarted(BrokerOptions {
         shards: 2,
         config_toml: None,
@@ -330,13 +324,11 @@ fn sasl_ssl_serves_scram_and_plain_over_tls() {
         .unwrap();
     assert!(status.success(), "user add failed: {status}");
     let secured = free_address();
+    let server_args = files.server_args(&ca);
+    broker.extra_args_mut().extend(server_args);
     broker.extra_args_mut().extend([
         "--listen".to_owned(),
         format!("SASL_SSL://{secured}"),
-        "--tls-cert".to_owned(),
-        path_text(&files.write("server.pem", &certificate)),
-        "--tls-key".to_owned(),
-        path_text(&files.write("server.key", &key)),
         "--sasl-mechanisms".to_owned(),
         "SCRAM-SHA-512,PLAIN".to_owned(),
     ]);
