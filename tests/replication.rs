@@ -3,139 +3,24 @@
 //! answers once the in-sync replicas have the batch, consumers read only committed records,
 //! and a kill -9 of a leader loses nothing that was acknowledged. The fault schedules and the
 //! Jepsen-style checker are in `replication_faults.rs`; this file is the plain path.
-//! Timeouts are scaled down by flags (heartbeats 100 ms, sessions 1 s, replica lag 2 s);
+//! The cluster is the shared harness of `common::cluster` (timeouts scaled down by flags);
 //! every wait is a bounded poll.
 mod common;
 
-use common::{Broker, BrokerOptions, RawClient};
-use ringbroker::protocol::messages::create_topics::{
-    CreatableTopic, CreatableTopicConfig, CreateTopicsRequest, CreateTopicsResponse,
-};
-use ringbroker::protocol::messages::metadata::{
-    MetadataRequest, MetadataRequestTopic, MetadataResponse,
-};
-use ringbroker::protocol::{ErrorCode, StrBytes};
+use common::cluster::{CONVERGE, Cluster, PartitionState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const CONVERGE: Duration = Duration::from_secs(30);
+/// The min.insync.replicas every topic here has: acks=all needs two of the three replicas.
+const MIN_ISR: (&str, &str) = ("min.insync.replicas", "2");
 
-struct Cluster {
-    brokers: Vec<Broker>,
-}
-
-impl Cluster {
-    fn start() -> Self {
-        let voters: Vec<String> = (1..=3)
-            .map(|id| format!("{id}@{}", common::free_address()))
-            .collect();
-        let voters = voters.join(",");
-        let mut brokers: Vec<Broker> = (1..=3)
-            .map(|id: i32| {
-                let args = [
-                    "--node-id",
-                    &id.to_string(),
-                    "--quorum-voters",
-                    &voters,
-                    "--broker-heartbeat-interval-ms",
-                    "100",
-                    "--broker-session-timeout-ms",
-                    "1000",
-                    "--replica-lag-time-max-ms",
-                    "2000",
-                    "--auto-create-partitions",
-                    "0",
-                ];
-                Broker::spawn(BrokerOptions {
-                    extra_args: args.iter().map(|s| (*s).to_owned()).collect(),
-                    ..BrokerOptions::default()
-                })
-            })
-            .collect();
-        for broker in &mut brokers {
-            broker.wait_ready();
-        }
-        Self { brokers }
-    }
-
-    fn broker(&mut self, node_id: i32) -> &mut Broker {
-        &mut self.brokers[usize::try_from(node_id - 1).unwrap()]
-    }
-
-    fn bootstrap(&self) -> String {
-        self.brokers
-            .iter()
-            .map(|broker| broker.address.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    /// Metadata from the first broker that answers.
-    fn metadata(&mut self, topic: &str) -> Option<MetadataResponse> {
-        self.brokers.iter_mut().find_map(|broker| {
-            if !broker.is_running() {
-                return None;
-            }
-            let mut client = RawClient::try_connect(broker.address).ok()?;
-            let request = MetadataRequest {
-                topics: Some(vec![MetadataRequestTopic {
-                    name: Some(StrBytes::from(topic)),
-                    ..MetadataRequestTopic::default()
-                }]),
-                ..MetadataRequest::default()
-            };
-            client.try_call(12, &request).ok()
-        })
-    }
-
-    /// (leader, ISR) by partition.
-    fn leadership(&mut self, topic: &str) -> BTreeMap<i32, (i32, BTreeSet<i32>)> {
-        self.metadata(topic)
-            .and_then(|response| response.topics.into_iter().next())
-            .map(|topic| {
-                topic
-                    .partitions
-                    .into_iter()
-                    .map(|p| {
-                        let isr = p.isr_nodes.into_iter().collect();
-                        (p.partition_index, (p.leader_id, isr))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Waits until every partition has a leader and the ISR `expected`.
-    fn wait_isr(&mut self, topic: &str, expected: &BTreeSet<i32>) -> bool {
-        common::eventually(CONVERGE, || {
-            let leadership = self.leadership(topic);
-            !leadership.is_empty()
-                && leadership
-                    .values()
-                    .all(|(leader, isr)| *leader >= 0 && isr == expected)
-        })
-    }
-}
-
-fn create_topic(broker: &Broker, name: &str, partitions: i32) -> ErrorCode {
-    let mut client = RawClient::connect(broker.address);
-    let request = CreateTopicsRequest {
-        topics: vec![CreatableTopic {
-            name: StrBytes::from(name),
-            num_partitions: partitions,
-            replication_factor: 3,
-            configs: vec![CreatableTopicConfig {
-                name: StrBytes::from("min.insync.replicas"),
-                value: Some(StrBytes::from("2")),
-            }],
-            ..CreatableTopic::default()
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let response: CreateTopicsResponse = client.try_call(5, &request).unwrap();
-    response.topics[0].error_code
+/// Partition `partition` of `topic` as the first live broker shows it.
+fn state(cluster: &Cluster, topic: &str, partition: i32) -> Option<PartitionState> {
+    cluster
+        .partitions(topic)?
+        .into_iter()
+        .find(|state| state.partition == partition)
 }
 
 /// Produces `values` (one record each, to `partition`) with an idempotent acks=all producer;
@@ -227,16 +112,12 @@ fn values(prefix: &str, count: usize) -> Vec<String> {
 
 #[test]
 fn followers_copy_the_leader_byte_for_byte_and_acks_all_needs_the_isr() {
-    let mut cluster = Cluster::start();
-    assert_eq!(
-        create_topic(&cluster.brokers[0], "copied", 2),
-        ErrorCode::None
-    );
-    let all: BTreeSet<i32> = [1, 2, 3].into();
+    let mut cluster = Cluster::start(3);
+    cluster.create_topic("copied", 2, 3, &[MIN_ISR]);
     assert!(
-        cluster.wait_isr("copied", &all),
-        "ISR never held every replica: {:?}",
-        cluster.leadership("copied")
+        cluster.wait_isr_full("copied", CONVERGE).is_some(),
+        "ISR never held every replica:\n{}",
+        cluster.views("copied")
     );
     let bootstrap = cluster.bootstrap();
     let sent = values("v", 500);
@@ -252,13 +133,10 @@ fn followers_copy_the_leader_byte_for_byte_and_acks_all_needs_the_isr() {
         "consumers read every value in order"
     );
     // Stop every broker cleanly, then compare the replicas' files.
-    for broker in &mut cluster.brokers {
-        broker.terminate();
-    }
+    cluster.stop_all();
     let copies: Vec<Vec<u8>> = cluster
-        .brokers
-        .iter()
-        .map(|broker| segment_bytes(&broker.data_dir().join("copied-0")))
+        .ids()
+        .map(|id| segment_bytes(&cluster.partition_dir(id, "copied", 0)))
         .collect();
     assert!(!copies[0].is_empty());
     assert!(
@@ -270,32 +148,26 @@ fn followers_copy_the_leader_byte_for_byte_and_acks_all_needs_the_isr() {
 
 #[test]
 fn killing_the_leader_loses_no_acknowledged_record() {
-    let mut cluster = Cluster::start();
-    assert_eq!(
-        create_topic(&cluster.brokers[0], "failover", 1),
-        ErrorCode::None
-    );
-    let all: BTreeSet<i32> = [1, 2, 3].into();
-    assert!(cluster.wait_isr("failover", &all));
+    let mut cluster = Cluster::start(3);
+    cluster.create_topic("failover", 1, 3, &[MIN_ISR]);
+    assert!(cluster.wait_isr_full("failover", CONVERGE).is_some());
     let bootstrap = cluster.bootstrap();
     let before = produce(&bootstrap, "failover", 0, &values("before", 300));
     assert_eq!(before.len(), 300);
-    let (leader, _) = cluster.leadership("failover")[&0].clone();
-    cluster.broker(leader).kill9();
+    let leader = state(&cluster, "failover", 0).expect("partition 0").leader;
+    cluster.kill9(leader);
     let moved = common::eventually(CONVERGE, || {
-        cluster
-            .leadership("failover")
-            .get(&0)
-            .is_some_and(|(now, isr)| *now >= 0 && *now != leader && isr.len() == 2)
+        state(&cluster, "failover", 0)
+            .is_some_and(|now| now.leader >= 0 && now.leader != leader && now.isr.len() == 2)
     });
-    assert!(moved, "no new leader: {:?}", cluster.leadership("failover"));
+    assert!(moved, "no new leader:\n{}", cluster.views("failover"));
     let after = produce(&bootstrap, "failover", 0, &values("after", 300));
     assert_eq!(after.len(), 300, "the two survivors take acks=all writes");
-    cluster.broker(leader).start_again();
+    cluster.start_again(leader);
     assert!(
-        cluster.wait_isr("failover", &all),
-        "the restarted broker never rejoined the ISR: {:?}",
-        cluster.leadership("failover")
+        cluster.wait_isr_full("failover", CONVERGE).is_some(),
+        "the restarted broker never rejoined the ISR:\n{}",
+        cluster.views("failover")
     );
     let read = consume(&bootstrap, "failover", 0, 600);
     let by_value: BTreeMap<&str, i64> = read.iter().map(|(o, v)| (v.as_str(), *o)).collect();

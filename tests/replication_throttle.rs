@@ -7,22 +7,16 @@
 //! shows the followers fetching through incremental sessions. Every wait is bounded.
 mod common;
 
-use common::{Broker, BrokerOptions, RawClient};
-use ringbroker::protocol::messages::create_topics::{
-    CreatableTopic, CreatableTopicConfig, CreateTopicsRequest, CreateTopicsResponse,
-};
+use common::RawClient;
+use common::cluster::Cluster;
 use ringbroker::protocol::messages::list_offsets::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic,
-};
-use ringbroker::protocol::messages::metadata::{
-    MetadataRequest, MetadataRequestTopic, MetadataResponse,
 };
 use ringbroker::protocol::messages::produce::{
     PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
 };
 use ringbroker::protocol::{ErrorCode, StrBytes};
 use ringbroker::storage::testing::build_batch_sized;
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "throttled";
@@ -31,83 +25,23 @@ const BATCH_SIZE: usize = 256 * 1024;
 const BATCHES: i64 = 80;
 const CONVERGE: Duration = Duration::from_secs(60);
 
-fn start_cluster() -> Vec<Broker> {
-    let voters: Vec<String> = (1..=3)
-        .map(|id| format!("{id}@{}", common::free_address()))
-        .collect();
-    let voters = voters.join(",");
+/// Three voters of one shard each (the harness's scaled timeouts), followers throttled to
+/// [`RATE`], a replica lag long enough that slow followers stay in the ISR, and the fetch
+/// handler's trace on.
+fn start_cluster() -> Cluster {
     let rate = RATE.to_string();
-    let mut brokers: Vec<Broker> = (1..=3)
-        .map(|id: i32| {
-            let args = [
-                "--node-id",
-                &id.to_string(),
-                "--quorum-voters",
-                &voters,
-                "--broker-heartbeat-interval-ms",
-                "100",
-                "--broker-session-timeout-ms",
-                "1000",
-                "--replica-lag-time-max-ms",
-                "30000",
-                "--replication-throttle-bytes-per-sec",
-                &rate,
-                "--auto-create-partitions",
-                "0",
-                "--log-level",
-                "info,ringbroker::handlers::fetch=trace",
-            ];
-            Broker::spawn(BrokerOptions {
-                shards: 1,
-                extra_args: args.iter().map(|s| (*s).to_owned()).collect(),
-                ..BrokerOptions::default()
-            })
-        })
-        .collect();
-    for broker in &mut brokers {
-        broker.wait_ready();
-    }
-    brokers
-}
-
-fn create_topic(broker: &Broker) {
-    let mut client = RawClient::connect(broker.address);
-    let request = CreateTopicsRequest {
-        topics: vec![CreatableTopic {
-            name: StrBytes::from(TOPIC),
-            num_partitions: 1,
-            replication_factor: 3,
-            configs: vec![CreatableTopicConfig {
-                name: StrBytes::from("min.insync.replicas"),
-                value: Some(StrBytes::from("2")),
-            }],
-            ..CreatableTopic::default()
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let response: CreateTopicsResponse = client.try_call(5, &request).unwrap();
-    assert_eq!(response.topics[0].error_code, ErrorCode::None);
-}
-
-/// (leader, ISR) of partition 0, from the first broker that answers.
-fn leadership(brokers: &[Broker]) -> Option<(i32, BTreeSet<i32>)> {
-    brokers.iter().find_map(|broker| {
-        let mut client = RawClient::try_connect(broker.address).ok()?;
-        let request = MetadataRequest {
-            topics: Some(vec![MetadataRequestTopic {
-                name: Some(StrBytes::from(TOPIC)),
-                ..MetadataRequestTopic::default()
-            }]),
-            ..MetadataRequest::default()
-        };
-        let response: MetadataResponse = client.try_call(12, &request).ok()?;
-        let partition = response.topics.first()?.partitions.first()?.clone();
-        Some((
-            partition.leader_id,
-            partition.isr_nodes.into_iter().collect(),
-        ))
-    })
+    Cluster::start_tuned(
+        3,
+        1,
+        &[
+            "--replica-lag-time-max-ms",
+            "30000",
+            "--replication-throttle-bytes-per-sec",
+            &rate,
+            "--log-level",
+            "info,ringbroker::handlers::fetch=trace",
+        ],
+    )
 }
 
 fn produce(client: &mut RawClient, seed: u64) {
@@ -158,19 +92,12 @@ fn high_watermark(client: &mut RawClient) -> i64 {
 
 #[test]
 fn throttled_followers_catch_up_no_faster_than_the_rate() {
-    let brokers = start_cluster();
-    create_topic(&brokers[0]);
-    let all: BTreeSet<i32> = [1, 2, 3].into();
-    let ready = common::eventually(CONVERGE, || {
-        leadership(&brokers).is_some_and(|(leader, isr)| leader > 0 && isr == all)
-    });
-    assert!(
-        ready,
-        "ISR never held every replica: {:?}",
-        leadership(&brokers)
-    );
-    let (leader, _) = leadership(&brokers).unwrap();
-    let leader_broker = &brokers[usize::try_from(leader - 1).unwrap()];
+    let cluster = start_cluster();
+    cluster.create_topic(TOPIC, 1, 3, &[("min.insync.replicas", "2")]);
+    let Some(ready) = cluster.wait_isr_full(TOPIC, CONVERGE) else {
+        panic!("ISR never held every replica:\n{}", cluster.views(TOPIC));
+    };
+    let leader_broker = cluster.broker(ready[0].leader);
     let mut client = RawClient::connect(leader_broker.address);
     let started = Instant::now();
     for seed in 0..BATCHES {
@@ -202,7 +129,8 @@ fn throttled_followers_catch_up_no_faster_than_the_rate() {
         "20 MiB replicated in {caught_up:?} at a {RATE} B/s throttle"
     );
     // The slow followers never left the ISR (the HW waited for them).
-    assert_eq!(leadership(&brokers).map(|(_, isr)| isr), Some(all));
+    let after = cluster.partitions(TOPIC).expect("metadata");
+    assert!(after[0].isr_is_full(), "ISR shrank: {after:?}");
     // The followers fetched through incremental sessions (the leader traces each answer).
     assert!(
         leader_broker.log().contains("incremental fetch answered"),

@@ -149,6 +149,25 @@ impl Cluster {
     /// # Panics
     /// When a broker exits or the cluster does not become whole within [`CONVERGE`].
     pub fn start_with(size: i32, timeouts: Timeouts) -> Self {
+        Self::start_members(size, |id, voters| member_options(id, voters, timeouts))
+    }
+
+    /// Starts `size` voters with [`Timeouts::Scaled`], `shards` shards each, and the flags
+    /// `extra` after the harness's own (a flag given twice takes its last value).
+    pub fn start_tuned(size: i32, shards: usize, extra: &[&str]) -> Self {
+        Self::start_members(size, |id, voters| {
+            let mut options = member_options(id, voters, Timeouts::Scaled);
+            options.shards = shards;
+            options
+                .extra_args
+                .extend(extra.iter().map(|flag| (*flag).to_owned()));
+            options
+        })
+    }
+
+    /// Starts `size` voters, each with the options `member(id, voters)` gives, and waits
+    /// (bounded) until each answers and all list each other.
+    fn start_members(size: i32, member: impl Fn(i32, &str) -> BrokerOptions) -> Self {
         assert!(size >= 1, "a cluster of {size}");
         let controller_addresses: Vec<SocketAddr> =
             (1..=size).map(|_| super::free_address()).collect();
@@ -160,7 +179,7 @@ impl Cluster {
         let voters = voters.join(",");
         // All at once: each voter waits for a quorum before it serves.
         let mut brokers: Vec<Broker> = (1..=size)
-            .map(|id| Broker::spawn(member_options(id, &voters, timeouts)))
+            .map(|id| Broker::spawn(member(id, &voters)))
             .collect();
         for broker in &mut brokers {
             broker.wait_ready();
