@@ -104,13 +104,11 @@ fn run() -> anyhow::Result<ExitCode> {
         Wake::Signal(signal) => tracing::info!(signal, "shutting down"),
         Wake::ShardExited(shard) => tracing::error!(shard, "shard exited; shutting down"),
     }
-    let clean = shards.shutdown();
+    let clean = shards.shutdown() && matches!(wake, Wake::Signal(_));
+    broker.record_clean_shutdown(&config, clean);
     tracing::info!(clean, "stopped");
-    Ok(if clean && matches!(wake, Wake::Signal(_)) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    // 0 after a clean stop on a signal, 1 otherwise.
+    Ok(ExitCode::from(u8::from(!clean)))
 }
 
 /// Logs go to stderr (stdout stays for command output such as `--version`), in colour only when

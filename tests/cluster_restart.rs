@@ -206,3 +206,36 @@ fn topics_configs_and_deletions_survive_kill9_and_clean_restarts() {
         "the metadata log went back: {last_snapshot} < {first_snapshot}"
     );
 }
+
+/// KIP-966's clean-shutdown marker: a SIGTERM leaves `<data>/clean-shutdown` naming the broker
+/// epoch the run registered with; the next start takes it (removes it before serving), so a
+/// kill -9 then leaves none and the start after that counts as unclean.
+#[test]
+fn a_clean_stop_leaves_the_clean_shutdown_marker_and_a_start_takes_it() {
+    let marker = |broker: &Broker| broker.data_dir().join("clean-shutdown");
+    let epoch = |broker: &Broker| -> Option<i64> {
+        let text = std::fs::read_to_string(marker(broker)).ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("broker.epoch="))
+            .and_then(|value| value.parse().ok())
+    };
+    let mut broker = Broker::spawn(BrokerOptions::default());
+    broker.wait_ready();
+    assert!(!marker(&broker).exists(), "a first start has no marker");
+    assert!(broker.terminate().success());
+    let first = epoch(&broker).expect("a SIGTERM stop writes the marker with the epoch");
+    assert!(first >= 0);
+    broker.spawn_again();
+    broker.wait_ready();
+    assert!(!marker(&broker).exists(), "the start took the marker");
+    broker.kill9();
+    assert!(!marker(&broker).exists(), "kill -9 leaves no marker");
+    broker.spawn_again();
+    broker.wait_ready();
+    assert!(broker.terminate().success());
+    let second = epoch(&broker).expect("marker after the second clean stop");
+    assert!(
+        second > first,
+        "each registration has a newer epoch: {first} then {second}"
+    );
+}

@@ -30,6 +30,7 @@
 use crate::cluster::AlterPartitionRequest;
 use crate::cluster::ControllerLink;
 use crate::cluster::active::{ActiveController, ControllerEndpoint};
+use crate::cluster::clean_shutdown;
 use crate::cluster::membership::{Membership, MembershipError, NodeFile, check_cluster_id};
 use crate::cluster::metadata::{CONTROLLER_LISTENER, Listener, client_listeners, random_uuid};
 use crate::cluster::metadata::{MetadataImage, encode_snapshot};
@@ -55,6 +56,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 /// A broker shard's context: what handlers, net/ and the metrics listener are given.
@@ -142,6 +144,13 @@ pub struct Broker {
     /// its first entry, the pre-log file's state or a new cluster's); every shard opens its
     /// partitions from it, and shard 0 replaces it with what the running log applies.
     metadata: Arc<ClusterMetadata>,
+    /// The broker epoch the previous run's clean-shutdown marker named (taken at `prepare`);
+    /// `None` after a crash or on a first start.
+    previous_broker_epoch: Option<i64>,
+    /// The broker epoch this run registered with (-1 until known), for the marker.
+    broker_epoch: AtomicI64,
+    /// Whether every shard closed all its logs cleanly at the stop.
+    logs_closed_cleanly: AtomicBool,
 }
 
 impl Broker {
@@ -172,10 +181,30 @@ impl Broker {
                     .unwrap_or_else(ClusterMetadata::new_cluster),
             )?),
         };
+        // Taken (and removed durably) before any log opens: a crash from here on is unclean.
+        let previous_broker_epoch = clean_shutdown::take(&config.data_dir)?;
         Ok(Self {
             node_file,
             metadata,
+            previous_broker_epoch,
+            broker_epoch: AtomicI64::new(-1),
+            logs_closed_cleanly: AtomicBool::new(true),
         })
+    }
+
+    /// After every shard stopped: writes the clean-shutdown marker with this run's broker
+    /// epoch when the stop was `clean` (a signal, every phase in time) and every log closed
+    /// cleanly. Without it the next start counts as an unclean shutdown (KIP-966).
+    pub fn record_clean_shutdown(&self, config: &Config, clean: bool) {
+        let broker_epoch = self.broker_epoch.load(Ordering::Acquire);
+        if !clean || !self.logs_closed_cleanly.load(Ordering::Acquire) || broker_epoch < 0 {
+            tracing::info!("no clean-shutdown marker: the next start counts as unclean");
+            return;
+        }
+        match clean_shutdown::write(&config.data_dir, broker_epoch) {
+            Ok(()) => tracing::info!(broker_epoch, "clean-shutdown marker written"),
+            Err(error) => tracing::warn!(%error, "clean-shutdown marker not written"),
+        }
     }
 
     /// Starts the metadata log's Raft node on shard 0 (a voter, or an observer that joins),
@@ -281,6 +310,7 @@ impl Broker {
             listeners: listeners(config, quorum.local_address()),
             shard_count: i32::try_from(config.shard_count()).unwrap_or(i32::MAX),
             rack: config.rack.clone(),
+            previous_broker_epoch: self.previous_broker_epoch,
         };
         let membership = Rc::new(Membership::new(
             client.clone(),
@@ -462,6 +492,9 @@ impl Compose for Broker {
             link.stopping.set(true);
             let timeout = Duration::from_millis(CONTROLLED_SHUTDOWN_TIMEOUT_MS);
             link.membership.shut_down(timeout).await;
+            if let Some(broker_epoch) = link.membership.broker_epoch() {
+                self.broker_epoch.store(broker_epoch, Ordering::Release);
+            }
         }
         let quorum = shard
             .state
@@ -474,7 +507,9 @@ impl Compose for Broker {
             tracing::warn!(%error, "metadata log did not stop cleanly");
         }
         shard.state.replicas.stop();
-        shard.state.logs.shutdown().await;
+        if !shard.state.logs.shutdown().await {
+            self.logs_closed_cleanly.store(false, Ordering::Release);
+        }
         tracing::debug!(shard = shard.index(), "shutdown hook ran: logs closed");
     }
 }

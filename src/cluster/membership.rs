@@ -114,19 +114,12 @@ impl NodeFile {
             "# written by ringbroker; do not edit\nversion=1\ncluster.id={}\nnode.id={}\n",
             self.cluster_id, self.node_id
         );
-        let path = data_dir.join(NODE_FILE_NAME);
-        let temporary = data_dir.join(format!("{NODE_FILE_NAME}.tmp"));
-        let bad = |error: std::io::Error| MembershipError::NodeFile {
-            path: path.display().to_string(),
-            reason: error.to_string(),
-        };
-        let file = std::fs::File::create(&temporary).map_err(bad)?;
-        std::io::Write::write_all(&mut &file, text.as_bytes()).map_err(bad)?;
-        file.sync_all().map_err(bad)?;
-        std::fs::rename(&temporary, &path).map_err(bad)?;
-        std::fs::File::open(data_dir)
-            .and_then(|directory| directory.sync_all())
-            .map_err(bad)
+        super::clean_shutdown::write_durably(data_dir, NODE_FILE_NAME, &text).map_err(|error| {
+            MembershipError::NodeFile {
+                path: data_dir.join(NODE_FILE_NAME).display().to_string(),
+                reason: error.to_string(),
+            }
+        })
     }
 }
 

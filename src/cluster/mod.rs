@@ -12,6 +12,7 @@
 //! The controller runs on shard 0; every shard reads an immutable snapshot.
 pub mod acls;
 pub mod active;
+pub mod clean_shutdown;
 pub mod configs;
 pub mod controller;
 pub mod decisions;

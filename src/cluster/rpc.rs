@@ -210,6 +210,7 @@ mod tests {
                 }],
                 shard_count: 2,
                 rack: Some("r1".into()),
+                previous_broker_epoch: None,
             }),
             ControllerRequest::Heartbeat(Heartbeat {
                 node_id: 4,

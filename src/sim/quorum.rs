@@ -191,6 +191,7 @@ impl SimQuorum {
             }],
             shard_count: 1,
             rack: None,
+            previous_broker_epoch: None,
         };
         let Ok(decided) = self.sessions.register(&self.state, request, now) else {
             return Ok(None);

@@ -13,7 +13,10 @@
 //! 4. else no leader ([`NO_LEADER`]): the partition is offline until a clean candidate is live.
 //!
 //! The ISR may become empty (then no one leads), as with KIP-966: a leader is always a member
-//! of the ISR, so an empty ISR with a leader never exists.
+//! of the ISR, so an empty ISR with a leader never exists. A replica back from an unclean
+//! shutdown leaves both the ISR and the ELR ([`remove_unclean_replica`]) while another replica
+//! is in either: an ELR member must still hold every committed record, which a crash may have
+//! cost it.
 //!
 //! Epochs: the partition epoch rises by one on every change; the leader epoch rises by one
 //! when the leader changes. No change, no delta (`None`).
@@ -98,14 +101,32 @@ pub fn remove_replica(
                 .sort_by_key(|member| assignment_index(current, *member));
         }
     }
-    if next.leader == node || next.leader == NO_LEADER {
-        next.leader = NO_LEADER;
-        elect(
-            &mut next,
-            &|member| member != node && is_live(member),
-            policy,
-        );
+    reelect_without(&mut next, node, is_live, policy);
+    delta_between(current, &next)
+}
+
+/// The change after `node` came back from an unclean shutdown (KIP-966): its log may miss
+/// records it had acknowledged as a follower, so it leaves the ISR and the ELR (it rejoins the
+/// ISR once caught up) and, when it led or no one leads, a leader is elected without it.
+/// `None` when it is in neither, does not lead, and a leader is in place — and when no other
+/// replica is in the ISR or ELR: then it is the last copy that can lead (a single broker after
+/// kill -9, the last in-sync replica of a partition), and taking it out would only leave the
+/// partition offline with nothing better to wait for. It keeps its place, as Kafka's "last
+/// known leader" recovery elects it; what it lost since its last flush is lost either way.
+#[must_use]
+pub fn remove_unclean_replica(
+    current: &PartitionState,
+    node: i32,
+    is_live: &dyn Fn(i32) -> bool,
+    policy: ElectionPolicy,
+) -> Option<PartitionDelta> {
+    let mut next = current.clone();
+    next.isr.retain(|member| *member != node);
+    next.elr.retain(|member| *member != node);
+    if next.isr.is_empty() && next.elr.is_empty() {
+        return None;
     }
+    reelect_without(&mut next, node, is_live, policy);
     delta_between(current, &next)
 }
 
@@ -144,6 +165,20 @@ pub fn move_leadership(
         ..current.clone()
     };
     delta_between(current, &next)
+}
+
+/// When `node` leads `next` or no one does: a new leader by the module docs' order, never
+/// `node`.
+fn reelect_without(
+    next: &mut PartitionState,
+    node: i32,
+    is_live: &dyn Fn(i32) -> bool,
+    policy: ElectionPolicy,
+) {
+    if next.leader == node || next.leader == NO_LEADER {
+        next.leader = NO_LEADER;
+        elect(next, &|member| member != node && is_live(member), policy);
+    }
 }
 
 /// Sets `next.leader` (which is `NO_LEADER`) by the order in the module docs.
@@ -271,6 +306,40 @@ mod tests {
         let next = current.with_delta(&delta).unwrap();
         let delta = remove_replica(&next, 2, &live(&[3]), min_isr(1)).unwrap();
         assert_eq!((delta.leader, delta.isr), (Some(3), Some(vec![3])));
+    }
+
+    #[test]
+    fn an_unclean_restart_leaves_isr_and_elr_and_never_leads_from_them() {
+        let offline = PartitionState {
+            elr: vec![1, 2],
+            ..partition(&[1, 2, 3], &[], NO_LEADER)
+        };
+        let delta = remove_unclean_replica(&offline, 1, &live(&[1, 2]), min_isr(2)).unwrap();
+        let next = offline.with_delta(&delta).unwrap();
+        assert_eq!(
+            (next.leader, next.isr.clone(), next.elr.clone()),
+            (2, vec![2], vec![]),
+            "the other eligible replica leads, not the restarted one"
+        );
+        let led = partition(&[1, 2, 3], &[1, 3], 1);
+        let delta = remove_unclean_replica(&led, 1, &live(&[1, 3]), min_isr(2)).unwrap();
+        let next = led.with_delta(&delta).unwrap();
+        assert_eq!((next.leader, next.isr.clone()), (3, vec![3]));
+        assert!(next.elr.is_empty(), "never joins the ELR on the way out");
+        let unrelated = partition(&[1, 2, 3], &[2, 3], 2);
+        assert_eq!(
+            remove_unclean_replica(&unrelated, 1, &live(&[1, 2, 3]), min_isr(2)),
+            None
+        );
+        let last = PartitionState {
+            elr: vec![1],
+            ..partition(&[1, 2, 3], &[], NO_LEADER)
+        };
+        assert_eq!(
+            remove_unclean_replica(&last, 1, &live(&[1, 2, 3]), min_isr(2)),
+            None,
+            "the last eligible copy keeps its place"
+        );
     }
 
     #[test]

@@ -204,6 +204,7 @@ impl Sim {
             }],
             shard_count,
             rack: None,
+            previous_broker_epoch: None,
         };
         let existing = self
             .metadata

@@ -241,8 +241,9 @@ enum Mutation {
         reply: Reply<()>,
     },
     Housekeeping,
+    /// Answers whether every log closed cleanly.
     Shutdown {
-        reply: Reply<()>,
+        reply: Reply<bool>,
     },
     Replica(ReplicaMutation),
 }
@@ -470,9 +471,12 @@ impl LogPump {
             .await;
     }
 
-    /// Closes every log (flush, clean-shutdown marker); the pump stops.
-    pub async fn shutdown(&self) {
-        let _ = self.mutate(|reply| Mutation::Shutdown { reply }).await;
+    /// Closes every log (flush, clean-shutdown marker); the pump stops. Returns whether every
+    /// log closed cleanly (`false` too when the pump was already gone).
+    pub async fn shutdown(&self) -> bool {
+        self.mutate(|reply| Mutation::Shutdown { reply })
+            .await
+            .unwrap_or(false)
     }
 
     /// Registers `waiter` to get a message after the next successful append (a leader's or a

@@ -142,8 +142,8 @@ impl Pump {
             Mutation::Housekeeping => self.housekeeping().await,
             Mutation::Replica(replica) => self.replica(replica).await,
             Mutation::Shutdown { reply } => {
-                self.close_all().await;
-                let _ = reply.send(());
+                let clean = self.close_all().await;
+                let _ = reply.send(clean);
                 return true;
             }
         }
@@ -227,16 +227,20 @@ impl Pump {
         }
     }
 
-    async fn close_all(&mut self) {
+    /// Closes every log; whether each closed cleanly (synced, clean-shutdown marker written).
+    async fn close_all(&mut self) -> bool {
         let keys: Vec<PartitionKey> = self.logs.keys().copied().collect();
+        let mut clean = true;
         for key in keys {
             if let Some(log) = self.logs.remove(&key) {
                 let directory = log.directory().to_path_buf();
                 if let Err(error) = log.close().await {
                     tracing::warn!(%error, ?directory, "closing partition log failed");
+                    clean = false;
                 }
             }
         }
+        clean
     }
 }
 

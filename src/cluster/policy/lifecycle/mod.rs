@@ -24,6 +24,10 @@
 //! - The same incarnation registering again (its reply was lost) is accepted with a new epoch.
 //! - A registration that replaces an unfenced one fences the old epoch first, with elections
 //!   for what it led (CLUSTER.md: "the controller fences the old epoch at once").
+//! - A new incarnation whose `previous_broker_epoch` is not the registered epoch ended its
+//!   last run uncleanly (KIP-966): it leaves every ISR and ELR it is in, with elections for
+//!   what it led ([`election::remove_unclean_replica`]). One that ended cleanly keeps its ELR
+//!   places: its logs were synced and closed.
 //! - A new registration starts fenced; the broker is unfenced by the first heartbeat that
 //!   reports it has applied the log up to its registration and does not ask to stay fenced.
 //!
@@ -57,6 +61,10 @@ pub struct RegistrationRequest {
     pub listeners: Vec<Listener>,
     pub shard_count: i32,
     pub rack: Option<String>,
+    /// The broker epoch the node's previous run ended with, when it ended cleanly (its
+    /// clean-shutdown marker, [`crate::cluster::clean_shutdown`]); `None` after a crash or
+    /// on a first start (Kafka's `PreviousBrokerEpoch`, -1).
+    pub previous_broker_epoch: Option<i64>,
 }
 
 /// What a broker sends every heartbeat interval.
@@ -189,6 +197,16 @@ impl BrokerSessions {
         if let Some(existing) = metadata.broker(node_id).filter(|broker| !broker.fenced) {
             let broker_epoch = existing.broker_epoch;
             self.fence(&mut batch, node_id, broker_epoch)?;
+        }
+        let unclean = metadata.broker(node_id).is_some_and(|existing| {
+            existing.incarnation != request.incarnation
+                && request.previous_broker_epoch != Some(existing.broker_epoch)
+        });
+        if unclean {
+            self.change_partitions(&mut batch, |sessions, state, partition, policy| {
+                let is_live = |node| sessions.is_live(state, node);
+                election::remove_unclean_replica(partition, node_id, &is_live, policy)
+            })?;
         }
         let broker_epoch = i64::try_from(batch.next_offset()).unwrap_or(i64::MAX);
         batch.push(MetadataRecord::RegisterBroker(BrokerRegistration {

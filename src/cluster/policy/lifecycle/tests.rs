@@ -21,6 +21,7 @@ fn request(node_id: i32, incarnation: u8, shard_count: i32) -> RegistrationReque
         }],
         shard_count,
         rack: None,
+        previous_broker_epoch: None,
     }
 }
 
@@ -414,4 +415,66 @@ fn an_offline_partition_waits_for_its_eligible_replica_unless_unclean_is_allowed
         "unclean election: the live out-of-sync replica leads"
     );
     assert!(partition.elr.is_empty(), "unclean election clears the ELR");
+}
+
+/// Three brokers, one partition with RF 3 and min ISR 3; brokers 1 and 2 go silent one
+/// after the other and join the ELR (broker 3 still leads); then broker 1 restarts (a new
+/// incarnation) and registers with `previous_broker_epoch` its clean marker would give.
+/// Returns the partition then.
+fn first_eligible_restarts(clean: bool) -> PartitionState {
+    let mut cluster = Cluster::with_brokers(3);
+    let topic_id = cluster.create_topic(1, 3);
+    let configs = BTreeMap::from([("min.insync.replicas".to_owned(), "3".to_owned())]);
+    cluster.apply(&[MetadataRecord::TopicConfigsSet { topic_id, configs }]);
+    for (silent, at) in [(1, 3000), (2, 6000)] {
+        for node in (silent + 1)..=3 {
+            let hb = heartbeat(&cluster.metadata, node);
+            cluster.beat(hb, ms(at));
+        }
+        let records = cluster
+            .sessions
+            .expire(&cluster.metadata, ms(at + 1))
+            .unwrap();
+        cluster.apply(&records);
+    }
+    let partition = &cluster.metadata.recorded_partitions(topic_id)[0];
+    assert_eq!(
+        (
+            partition.leader,
+            partition.isr.clone(),
+            partition.elr.clone()
+        ),
+        (3, vec![3], vec![1, 2])
+    );
+    let registered = cluster.metadata.broker(1).unwrap().broker_epoch;
+    let restart = RegistrationRequest {
+        previous_broker_epoch: clean.then_some(registered),
+        ..request(1, 2, 2)
+    };
+    let decided = cluster
+        .sessions
+        .register(&cluster.metadata, restart, ms(6500))
+        .unwrap();
+    cluster.apply(&decided.records);
+    cluster.metadata.recorded_partitions(topic_id)[0].clone()
+}
+
+#[test]
+fn a_replica_back_from_an_unclean_shutdown_leaves_the_elr() {
+    let partition = first_eligible_restarts(false);
+    assert_eq!(
+        (
+            partition.leader,
+            partition.isr.clone(),
+            partition.elr.clone()
+        ),
+        (3, vec![3], vec![2]),
+        "a crash may have cost broker 1 committed records"
+    );
+}
+
+#[test]
+fn a_replica_back_from_a_clean_shutdown_keeps_its_elr_place() {
+    let partition = first_eligible_restarts(true);
+    assert_eq!(partition.elr, vec![1, 2], "its logs were synced and closed");
 }
