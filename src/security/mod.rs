@@ -11,6 +11,7 @@
 pub mod acl;
 
 pub mod credentials;
+pub mod dial;
 pub mod sasl;
 pub mod scram;
 
