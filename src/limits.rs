@@ -730,6 +730,8 @@ pub const ISR_PROPOSAL_BACKOFF_MS: u64 = 200;
 /// (10,000 connections × 512 KiB = 5 GiB worst case, versus 1 TB at `FRAME_SIZE_MAX`).
 pub const SASL_SERVER_RECEIVE_SIZE_MAX: usize = 512 * 1024;
 const _: () = assert!(SASL_SERVER_RECEIVE_SIZE_MAX <= FRAME_SIZE_MAX_FLOOR);
+/// Bytes read of `inter_broker.sasl_password_file` (its first line is the password).
+pub const PASSWORD_FILE_SIZE_MAX: u64 = 4096;
 /// SCRAM iteration counts Kafka accepts (`ScramMechanism.minIterations`/`maxIterations`).
 /// 16,384 HMAC-SHA-512 rounds take ~10 ms of the shard's cpu per PLAIN login, the worst one
 /// authentication stalls a shard.

@@ -26,9 +26,7 @@ use ringbroker::protocol::messages::describe_acls::{DescribeAclsRequest, Describ
 use ringbroker::protocol::messages::describe_user_scram_credentials::{
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
-use ringbroker::protocol::messages::fetch::{
-    FetchPartition, FetchRequest, FetchResponse, FetchTopic,
-};
+use ringbroker::protocol::messages::fetch::FetchResponse;
 use ringbroker::protocol::messages::find_coordinator::{
     FindCoordinatorRequest, FindCoordinatorResponse,
 };
@@ -47,7 +45,7 @@ use ringbroker::protocol::messages::unregister_broker::{
 };
 use ringbroker::protocol::records::{BatchBuilder, BatchOptions, NewRecord};
 use ringbroker::protocol::{ErrorCode, StrBytes};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 // Kafka's codes (cluster::acls).
@@ -100,22 +98,7 @@ fn produce(client: &mut common::RawClient, topic: &str, value: &str) -> ErrorCod
 
 /// Fetches partition 0 of `topic` from offset 0 without waiting; its error.
 fn fetch(client: &mut common::RawClient, topic: &str) -> ErrorCode {
-    let request = FetchRequest {
-        max_wait_ms: 0,
-        min_bytes: 0,
-        max_bytes: 1 << 20,
-        topics: vec![FetchTopic {
-            topic: StrBytes::from(topic),
-            partitions: vec![FetchPartition {
-                partition: 0,
-                fetch_offset: 0,
-                partition_max_bytes: 1 << 20,
-                ..FetchPartition::default()
-            }],
-            ..FetchTopic::default()
-        }],
-        ..FetchRequest::default()
-    };
+    let request = common::fetch_partition_zero(topic, -1);
     client.send(12, 2, &request);
     let (_, response) = client.receive::<FetchResponse>(12);
     response.responses[0].partitions[0].error_code
@@ -204,6 +187,37 @@ fn rdkafka_read(bootstrap: &str, topic: &str, want: usize) -> Vec<String> {
     values
 }
 
+/// Metadata v10 asking for the authorized operations (KIP-430): the cluster's bits and each
+/// listed topic's.
+fn authorized_operations(client: &mut common::RawClient) -> (i32, BTreeMap<String, i32>) {
+    let request = MetadataRequest {
+        topics: None,
+        include_cluster_authorized_operations: true,
+        include_topic_authorized_operations: true,
+        ..MetadataRequest::default()
+    };
+    client.send(10, 8, &request);
+    let (_, response) = client.receive::<MetadataResponse>(10);
+    let topics = response
+        .topics
+        .iter()
+        .filter_map(|topic| {
+            Some((
+                topic.name.as_deref()?.to_owned(),
+                topic.topic_authorized_operations,
+            ))
+        })
+        .collect();
+    (response.cluster_authorized_operations, topics)
+}
+
+/// Bits of Kafka's AclOperation codes: READ 3, DESCRIBE 8; every topic operation (READ, WRITE,
+/// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS); every cluster operation
+/// (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE).
+const READ_AND_DESCRIBE: i32 = (1 << 3) | (1 << 8);
+const TOPIC_ALL: i32 = 0b1101_1111_1000;
+const CLUSTER_ALL: i32 = 0b1_1111_1010_0000;
+
 fn start(extra: &[&str]) -> common::Broker {
     let mut args = vec!["--authorizer".to_owned()];
     args.extend(extra.iter().map(|arg| (*arg).to_owned()));
@@ -273,6 +287,14 @@ fn read_on_a_prefix_reads_those_topics_only_and_deny_beats_allow() {
         BTreeSet::from(["pub-a".to_owned()])
     );
     assert_eq!(rdkafka_read(&bootstrap, "pub-a", 1), ["hello"]);
+    // KIP-430: READ (and the DESCRIBE it implies) on the topic; no ACL names the cluster, so
+    // allow-everyone grants all of its operations.
+    let (cluster, topics) = authorized_operations(&mut client);
+    assert_eq!(cluster, CLUSTER_ALL);
+    assert_eq!(
+        topics,
+        BTreeMap::from([("pub-a".to_owned(), READ_AND_DESCRIBE)])
+    );
 
     assert_eq!(
         offset_fetch_codes(&mut client, &["pub-a", "private"]),
@@ -364,6 +386,10 @@ fn deny_by_default_and_super_users_see_all() {
         log.contains("authorization denied") && log.contains("User:ANONYMOUS")
     });
     assert!(audited, "no audit line: {}", closed.log());
+    assert_eq!(
+        authorized_operations(&mut closed.client()),
+        (0, BTreeMap::new())
+    );
 
     // The same principal as a super user may do everything.
     let open = start(&["--super-users", ANONYMOUS]);
@@ -375,6 +401,23 @@ fn deny_by_default_and_super_users_see_all() {
     assert_eq!(listed_topics(&mut client), all);
     assert_eq!(rdkafka_topics(&bootstrap), all);
     assert_eq!(rdkafka_read(&bootstrap, "private", 1), ["two"]);
+    let (cluster, topics) = authorized_operations(&mut client);
+    assert_eq!(cluster, CLUSTER_ALL);
+    assert!(topics.values().all(|bits| *bits == TOPIC_ALL), "{topics:?}");
+    // Not asked for: Kafka's "omitted" value.
+    let request = MetadataRequest {
+        topics: None,
+        ..MetadataRequest::default()
+    };
+    client.send(10, 9, &request);
+    let (_, response) = client.receive::<MetadataResponse>(10);
+    assert_eq!(response.cluster_authorized_operations, i32::MIN);
+    assert!(
+        response
+            .topics
+            .iter()
+            .all(|t| t.topic_authorized_operations == i32::MIN)
+    );
 }
 
 /// The cluster-level admin APIs of SCRAM credentials and reassignment need DESCRIBE or ALTER

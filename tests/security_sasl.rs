@@ -209,6 +209,50 @@ fn a_non_sasl_request_before_authentication_closes_the_connection() {
     );
 }
 
+/// Sends `token` as a bare size-prefixed frame and reads the bare answer (SaslHandshake v0).
+fn raw_token(client: &mut RawClient, token: &[u8]) -> std::io::Result<bytes::Bytes> {
+    let mut frame = i32::try_from(token.len()).unwrap().to_be_bytes().to_vec();
+    frame.extend_from_slice(token);
+    client.send_raw(&frame)?;
+    client.read_frame()
+}
+
+fn handshake_v0(client: &mut RawClient, mechanism: &str) {
+    let request = SaslHandshakeRequest {
+        mechanism: mechanism.into(),
+    };
+    let response: SaslHandshakeResponse = client.try_call(0, &request).expect("handshake v0");
+    assert_eq!(response.error_code, ErrorCode::None);
+}
+
+/// SaslHandshake v0 (Kafka 4.x still serves it, KIP-896): the tokens follow as bare frames,
+/// PLAIN answered with an empty token, SCRAM with server-first and the server signature the
+/// client expects; afterwards requests are served. A wrong password closes the connection.
+#[test]
+fn handshake_v0_is_followed_by_bare_sasl_tokens() {
+    let broker = sasl_broker(&["--sasl-plain-on-plaintext", "true"]);
+    let mut client = broker.client();
+    handshake_v0(&mut client, "PLAIN");
+    let answer = raw_token(&mut client, format!("\0{USER}\0{PASSWORD}").as_bytes()).unwrap();
+    assert!(answer.is_empty(), "{answer:?}");
+    assert!(metadata(&mut client).is_ok());
+
+    let mut client = broker.client();
+    handshake_v0(&mut client, "SCRAM-SHA-512");
+    let mechanism = ScramMechanism::Sha512;
+    let (scram, first) = scram::ScramClient::start(mechanism, USER, PASSWORD.as_bytes()).unwrap();
+    let server_first = raw_token(&mut client, first.as_bytes()).unwrap();
+    let (last, expected) = scram.finish(&server_first).unwrap();
+    let server_final = raw_token(&mut client, last.as_bytes()).unwrap();
+    assert_eq!(&server_final[..], expected.as_bytes());
+    assert!(metadata(&mut client).is_ok());
+
+    let mut client = broker.client();
+    handshake_v0(&mut client, "PLAIN");
+    let refused = raw_token(&mut client, format!("\0{USER}\0wrong").as_bytes());
+    assert!(refused.is_err(), "answered a wrong password: {refused:?}");
+}
+
 #[test]
 fn plain_is_not_offered_on_plaintext_unless_configured() {
     let broker = sasl_broker(&[]);

@@ -49,6 +49,7 @@ use crate::limits::{
 use crate::protocol::Uuid;
 use crate::replication::{IsrChange, Proposer, ReplicaManager, ReplicationSettings};
 use crate::security::credentials;
+use crate::security::dial::InterBrokerDial;
 use crate::shard::{Compose, ShardError, StartContext};
 use crate::storage::LogPump;
 use std::cell::RefCell;
@@ -353,6 +354,24 @@ fn check_voter_set(
     Err(MetadataLogError::VoterSetChanged { stored, configured })
 }
 
+/// Followers dial leaders through `[inter_broker]`'s TLS and SASL when it is configured
+/// (else plain TCP, the replication layer's default).
+fn install_dialer(
+    replicas: &ReplicaManager,
+    config: &Config,
+    shard: usize,
+) -> Result<(), ShardError> {
+    if let Some(inter_broker) = &config.inter_broker {
+        let dial = InterBrokerDial::load(inter_broker).map_err(|source| ShardError::Service {
+            shard,
+            service: "inter-broker TLS",
+            source: Box::new(source),
+        })?;
+        replicas.set_dialer(Rc::new(dial).dialer());
+    }
+    Ok(())
+}
+
 /// What this broker registers: its client listeners (as advertised; the first as `CLIENT`) and
 /// its controller listener (as bound).
 fn listeners(config: &Config, controller_address: &str) -> Vec<Listener> {
@@ -437,6 +456,7 @@ impl Compose for Broker {
             replication_throttle_bytes_per_sec: config.replication_throttle_bytes_per_sec,
         };
         let replicas = ReplicaManager::new(settings, logs.clone(), Arc::clone(&metadata));
+        install_dialer(&replicas, &config, placement.index)?;
         replicas.reconcile(Arc::clone(&metadata)).await;
         // Groups are replayed from the offsets log before the shard listens.
         let groups = Coordinator::new(logs.clone(), Rc::clone(&replicas), config.groups, draining);

@@ -47,6 +47,15 @@ FLAGS (override the config file):
                                   allow PLAIN without TLS (password in clear) [default: false]
     --connections-max-reauth-ms N SASL session lifetime; a connection that has not
                                   re-authenticated by then is closed; 0 = never [default: 0]
+    --inter-broker-listener NAME  the listener other brokers' followers dial (Kafka's
+                                  inter.broker.listener.name) [default: a PLAINTEXT one]
+    --inter-broker-tls-ca FILE    PEM CA the brokers' certificates chain to (TLS listener)
+    --inter-broker-tls-cert FILE / --inter-broker-tls-key FILE
+                                  certificate and key presented to other brokers (mTLS)
+    --inter-broker-sasl-mechanism M
+                                  login to other brokers (SASL) [default: SCRAM-SHA-512]
+    --inter-broker-sasl-user NAME / --inter-broker-sasl-password-file FILE
+                                  that login's user and password (first line of FILE)
     --metrics-listen HOST:PORT    serve Prometheus GET /metrics there [default: off]
     --data-dir DIR                partition logs and metadata [default: ./data]
     --node-id N                   this broker's id [default: 0]
@@ -235,6 +244,33 @@ fn listener_flag(
         "--tls-key" => flags.tls.key = Some(PathBuf::from(value("--tls-key")?)),
         "--tls-client-ca" => flags.tls.client_ca = Some(PathBuf::from(value("--tls-client-ca")?)),
         "--ssl-client-auth" => flags.tls.client_auth = Some(value("--ssl-client-auth")?),
+        other => return inter_broker_flag(flags, other, value),
+    }
+    Ok(true)
+}
+
+/// Sets the `--inter-broker-*` flag `name` when it is one; false when it is not.
+fn inter_broker_flag(
+    flags: &mut ConfigFile,
+    name: &str,
+    value: &mut dyn FnMut(&'static str) -> Result<String, ConfigError>,
+) -> Result<bool, ConfigError> {
+    let keys = &mut flags.inter_broker;
+    match name {
+        "--inter-broker-listener" => keys.listener = Some(value("--inter-broker-listener")?),
+        "--inter-broker-tls-ca" => keys.tls_ca = Some(value("--inter-broker-tls-ca")?.into()),
+        "--inter-broker-tls-cert" => {
+            keys.tls_cert = Some(value("--inter-broker-tls-cert")?.into());
+        }
+        "--inter-broker-tls-key" => keys.tls_key = Some(value("--inter-broker-tls-key")?.into()),
+        "--inter-broker-sasl-mechanism" => {
+            keys.sasl_mechanism = Some(value("--inter-broker-sasl-mechanism")?);
+        }
+        "--inter-broker-sasl-user" => keys.sasl_user = Some(value("--inter-broker-sasl-user")?),
+        "--inter-broker-sasl-password-file" => {
+            let flag = "--inter-broker-sasl-password-file";
+            keys.sasl_password_file = Some(value(flag)?.into());
+        }
         _ => return Ok(false),
     }
     Ok(true)

@@ -11,11 +11,11 @@
 //! --advertise [NAME://]HOST:PORT  repeatable; no NAME = the first listener
 //! ```
 //!
-//! The primary listener is the first PLAINTEXT one (else the first one): validation moves it
+//! The primary listener is the inter-broker one when `[inter_broker] listener` names it
+//! (`inter_broker.rs`), else the first PLAINTEXT one (else the first one): validation moves it
 //! to the front. It is registered as the `CLIENT` listener, which other brokers' follower
-//! fetchers and forwarded requests use (inter-broker traffic is plaintext for now, so a broker
-//! of a cluster needs a PLAINTEXT listener), and it is what `Config::listen` /
-//! `Config::advertise` name.
+//! fetchers dial (so without an inter-broker listener a broker of a cluster needs a PLAINTEXT
+//! listener), and it is what `Config::listen` / `Config::advertise` name.
 use super::ConfigError;
 use super::schema::Advertised;
 use crate::limits;
@@ -310,22 +310,24 @@ fn apply_advertised(
     Ok(())
 }
 
-/// A broker of a cluster (`clustered`) needs a PLAINTEXT primary listener: followers fetch and
-/// requests are forwarded over plaintext connections to other brokers' `CLIENT` listener.
+/// A broker of a cluster (`clustered`) needs a PLAINTEXT primary listener unless an
+/// inter-broker listener is configured (`secured`, `inter_broker.rs`): followers fetch from
+/// other brokers' `CLIENT` listener, plaintext unless this broker knows how to secure it.
 ///
 /// # Errors
-/// `clustered` and no PLAINTEXT listener.
+/// `clustered`, not `secured` and no PLAINTEXT listener.
 pub fn check_inter_broker(
     listeners: &[ListenerConfig],
     clustered: bool,
+    secured: bool,
 ) -> Result<(), ConfigError> {
     let primary_plaintext = listeners
         .first()
         .is_some_and(|listener| listener.protocol == SecurityProtocol::Plaintext);
-    if clustered && !primary_plaintext {
+    if clustered && !primary_plaintext && !secured {
         return Err(bad(
             "listeners",
-            "a broker of a cluster needs a PLAINTEXT listener (inter-broker traffic)",
+            "a broker of a cluster needs a PLAINTEXT listener or --inter-broker-listener",
         ));
     }
     Ok(())
@@ -416,9 +418,9 @@ mod tests {
                 ("EXTERNAL", SecurityProtocol::SaslSsl, 19094),
             ]
         );
-        assert!(check_inter_broker(&parsed, true).is_ok());
-        assert!(check_inter_broker(parsed.get(1..).unwrap(), true).is_err());
-        assert!(check_inter_broker(parsed.get(1..).unwrap(), false).is_ok());
+        assert!(check_inter_broker(&parsed, true, false).is_ok());
+        assert!(check_inter_broker(parsed.get(1..).unwrap(), true, false).is_err());
+        assert!(check_inter_broker(parsed.get(1..).unwrap(), false, false).is_ok());
         // The first PLAINTEXT listener is the primary one, wherever it was given.
         let tls_first = strings(&["SSL://127.0.0.1:9093", "127.0.0.1:9092"]);
         let none: Vec<String> = Vec::new();

@@ -50,6 +50,7 @@
 //! from file to [`Config`]), `args.rs` (the command line), `voters.rs` (the voter list syntax),
 //! `security.rs` (listener protocol, `[sasl]`).
 mod args;
+mod inter_broker;
 mod listeners;
 mod schema;
 mod security;
@@ -57,6 +58,9 @@ mod validation;
 mod voters;
 
 pub use args::{Command, USAGE, parse_args};
+pub use inter_broker::{
+    InterBrokerConfig, InterBrokerFile, InterBrokerSasl, InterBrokerTls, Password,
+};
 pub use listeners::{ClientAuth, ListenerConfig, SecurityProtocol, TlsConfig};
 pub use schema::{
     AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Authorizer, AuthorizerFile, Config, ConfigFile,

@@ -67,6 +67,8 @@ pub struct ConfigFile {
     pub sasl: super::SaslFile,
     #[serde(default)]
     pub tls: TlsFile,
+    #[serde(default)]
+    pub inter_broker: super::InterBrokerFile,
 }
 
 /// `[tls]` of a config file: the certificate every TLS listener serves (PEM files).
@@ -214,6 +216,7 @@ impl ConfigFile {
                 .listener_security_protocol_map
                 .or(self.listener_security_protocol_map),
             tls: self.tls.overlay(other.tls),
+            inter_broker: self.inter_broker.overlay(other.inter_broker),
             metrics_listen: other.metrics_listen.or(self.metrics_listen),
             advertise: other.advertise.or(self.advertise),
             data_dir: other.data_dir.or(self.data_dir),
@@ -323,6 +326,8 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// The certificate of the TLS listeners; `Some` whenever one exists.
     pub tls: Option<TlsConfig>,
+    /// `[inter_broker]`: how this broker dials the others; `None` = plaintext.
+    pub inter_broker: Option<super::InterBrokerConfig>,
     /// The primary listener's address (`listeners[0]`).
     pub listen: SocketAddr,
     /// SASL mechanisms, PLAIN's policy and the re-authentication time.

@@ -65,6 +65,7 @@ impl Config {
             sasl: super::security::validate_sasl(&file.sasl)?,
             metrics_listen: listeners.metrics_listen,
             tls: listeners.tls,
+            inter_broker: listeners.inter_broker,
             listeners: listeners.listeners,
             data_dir: file
                 .data_dir
@@ -85,7 +86,7 @@ impl Config {
         };
         let clustered = config.quorum_voters.len() > 1
             || config.quorum_voters.iter().all(|v| v.node_id != node_id);
-        listeners::check_inter_broker(&config.listeners, clustered)?;
+        listeners::check_inter_broker(&config.listeners, clustered, config.inter_broker.is_some())?;
         let tuning = validate_tuning(&file.shards, &file.socket, &file.io_uring, &config)?;
         let config = Self { tuning, ..config };
         assert!(!config.shard_cpus.is_empty());
@@ -268,6 +269,7 @@ fn validate_snapshot_entries(entries: Option<u64>) -> Result<u64, ConfigError> {
 struct Listeners {
     listeners: Vec<ListenerConfig>,
     tls: Option<TlsConfig>,
+    inter_broker: Option<super::InterBrokerConfig>,
     metrics_listen: Option<SocketAddr>,
 }
 
@@ -283,8 +285,10 @@ fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
         tls_client_ca: file.tls.client_ca.as_ref(),
         ssl_client_auth: file.tls.client_auth.as_deref(),
     };
-    let listeners = listeners::validate_listeners(&keys, resolve)?;
+    let mut listeners = listeners::validate_listeners(&keys, resolve)?;
     let tls = listeners::validate_tls(&keys, &listeners)?;
+    let inter_broker =
+        super::inter_broker::validate_inter_broker(&file.inter_broker, &mut listeners)?;
     let metrics_listen = match &file.metrics_listen {
         Some(text) => Some(resolve("metrics_listen", text)?),
         None => None,
@@ -292,6 +296,7 @@ fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
     Ok(Listeners {
         listeners,
         tls,
+        inter_broker,
         metrics_listen,
     })
 }

@@ -19,7 +19,47 @@ use crate::config::Authorizer;
 use crate::protocol::{ErrorCode, StrBytes};
 use crate::security::acl::{self, Caller, audit};
 
+/// The operations a topic has (Kafka's `AclEntry.supportedOperations(TOPIC)`).
+pub const TOPIC_OPERATIONS: [AclOperation; 8] = [
+    AclOperation::Read,
+    AclOperation::Write,
+    AclOperation::Create,
+    AclOperation::Delete,
+    AclOperation::Alter,
+    AclOperation::Describe,
+    AclOperation::DescribeConfigs,
+    AclOperation::AlterConfigs,
+];
+
+/// The operations the cluster has (Kafka's `AclEntry.supportedOperations(CLUSTER)` without
+/// the delegation-token ones, which are not implemented).
+pub const CLUSTER_OPERATIONS: [AclOperation; 7] = [
+    AclOperation::Create,
+    AclOperation::Alter,
+    AclOperation::Describe,
+    AclOperation::ClusterAction,
+    AclOperation::DescribeConfigs,
+    AclOperation::AlterConfigs,
+    AclOperation::IdempotentWrite,
+];
+
 impl RequestContext {
+    /// KIP-430's authorized operations of a resource: bit `1 << code` of each of `operations`
+    /// the principal may perform on it (every one with the authorizer off, as Kafka answers
+    /// without an authorizer), checked without audit lines.
+    #[must_use]
+    pub fn authorized_operations(
+        &self,
+        operations: &[AclOperation],
+        resource_type: ResourceType,
+        name: &str,
+    ) -> i32 {
+        operations
+            .iter()
+            .filter(|operation| self.authorize_silently(**operation, resource_type, name))
+            .fold(0, |bits, operation| bits | (1 << operation.code()))
+    }
+
     /// Whether this request's principal may perform `operation` on `resource_type`/`name`;
     /// a denial is written to the audit log.
     #[must_use]

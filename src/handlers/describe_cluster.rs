@@ -13,8 +13,10 @@
 //! `include_fenced_brokers`), this broker alone while no registration exists. The controller id
 //! is `common::controller_id`'s: the active controller when clients can reach it (our voters
 //! are brokers too), else this broker, which forwards admin requests to it.
+use super::authorize::CLUSTER_OPERATIONS;
 use super::common::{ClientBroker, client_brokers, controller_id, endpoint_on};
 use super::{HandlerError, RequestContext};
+use crate::cluster::acls::{CLUSTER_NAME, ResourceType};
 use crate::cluster::controller;
 use crate::protocol::messages::describe_cluster::{
     DescribeClusterBroker, DescribeClusterRequest, DescribeClusterResponse,
@@ -28,12 +30,6 @@ pub const VERSION_MAX: i16 = 2;
 /// Kafka's `EndpointType` ids.
 const ENDPOINT_TYPE_BROKER: i8 = 1;
 const ENDPOINT_TYPE_CONTROLLER: i8 = 2;
-
-/// Kafka's ACL operation bits allowed on the cluster resource, all granted (no authorizer):
-/// `CREATE` 5, `ALTER` 7, `DESCRIBE` 8, `CLUSTER_ACTION` 9, `DESCRIBE_CONFIGS` 10,
-/// `ALTER_CONFIGS` 11, `IDEMPOTENT_WRITE` 12.
-const CLUSTER_OPERATIONS_ALL: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// # Errors
 /// None of its own.
@@ -74,7 +70,7 @@ pub async fn handle(
         controller_id: controller_id(quorum_leader, &unfenced(&listed), this.node_id),
         brokers: listed.iter().map(response_broker).collect(),
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS_ALL
+            ctx.authorized_operations(&CLUSTER_OPERATIONS, ResourceType::Cluster, CLUSTER_NAME)
         } else {
             i32::MIN
         },

@@ -12,12 +12,13 @@
 //! on brokers not registered or fenced. A partition without a leader, or whose leader clients
 //! cannot reach (not registered), is LEADER_NOT_AVAILABLE with leader -1, as Kafka's
 //! `KRaftMetadataCache` answers.
+use super::authorize::{CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
 use super::common::{
     ClientBroker, client_broker, client_brokers, controller_id, endpoint_on, resolve_topic_by_id,
     resolve_topic_by_name,
 };
 use super::{HandlerError, RequestContext};
-use crate::cluster::acls::{AclOperation, ResourceType};
+use crate::cluster::acls::{AclOperation, CLUSTER_NAME, ResourceType};
 use crate::cluster::metadata::NO_LEADER;
 use crate::cluster::{ClusterMetadata, TopicMetadata, controller, topic_name};
 use crate::protocol::messages::metadata::{
@@ -30,11 +31,6 @@ pub const API_KEY: ApiKey = ApiKey::Metadata;
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 12;
 
-/// Kafka's ACL operation bits for a topic we let everyone use (no authorizer): READ 3, WRITE 4,
-/// CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
-const TOPIC_OPERATIONS_ALL: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-
 /// # Errors
 /// None of its own: every problem is a per-topic error code.
 pub async fn handle(
@@ -45,7 +41,7 @@ pub async fn handle(
     let this = ClientBroker::from_config(ctx.shard.config());
     let all_topics = selects_all_topics(request.topics.as_deref(), ctx.api_version);
     let operations = if request.include_topic_authorized_operations {
-        TOPIC_OPERATIONS_ALL
+        0
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };
@@ -80,7 +76,11 @@ pub async fn handle(
         cluster_id: Some(StrBytes::from(metadata.cluster_id.as_str())),
         topics,
         error_code: ErrorCode::None,
-        ..MetadataResponse::default()
+        cluster_authorized_operations: if request.include_cluster_authorized_operations {
+            ctx.authorized_operations(&CLUSTER_OPERATIONS, ResourceType::Cluster, CLUSTER_NAME)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        },
     })
 }
 
@@ -128,29 +128,14 @@ async fn requested_topic(
     }
 }
 
-/// `topic_authorized_operations`: `requested` as is when omitted or when the authorizer is
-/// off; else the bit of each topic operation the principal may perform (KIP-430).
+/// `topic_authorized_operations`: omitted when not requested, else the bit of each topic
+/// operation the principal may perform on `name` (KIP-430).
 fn topic_operations(ctx: &RequestContext, name: &str, requested: i32) -> i32 {
-    if requested == AUTHORIZED_OPERATIONS_OMITTED || !ctx.authorizer_enabled() {
+    if requested == AUTHORIZED_OPERATIONS_OMITTED {
         return requested;
     }
-    TOPIC_OPERATIONS
-        .iter()
-        .filter(|operation| ctx.authorize_silently(**operation, ResourceType::Topic, name))
-        .fold(0, |bits, operation| bits | (1 << operation.code()))
+    ctx.authorized_operations(&TOPIC_OPERATIONS, ResourceType::Topic, name)
 }
-
-/// The operations a topic has, in Kafka's `AclOperation` codes.
-const TOPIC_OPERATIONS: [AclOperation; 8] = [
-    AclOperation::Read,
-    AclOperation::Write,
-    AclOperation::Create,
-    AclOperation::Delete,
-    AclOperation::Alter,
-    AclOperation::Describe,
-    AclOperation::DescribeConfigs,
-    AclOperation::AlterConfigs,
-];
 
 /// Whether a request's `topics` asks for every topic, as Kafka's `MetadataRequest.isAllTopics`:
 /// null at any version (Kafka's v0 schema cannot carry null, we take it as v1+ does), or an

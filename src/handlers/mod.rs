@@ -79,8 +79,9 @@ pub mod turns;
 
 use crate::broker::Shard;
 use crate::protocol::header::{self, RequestHeader};
+use crate::protocol::messages::sasl_authenticate::SaslAuthenticateRequest;
 use crate::protocol::primitives::StrBytes;
-use crate::protocol::{ApiKey, DecodeError, Message, Tolerated, frame, versions};
+use crate::protocol::{ApiKey, DecodeError, ErrorCode, Message, Tolerated, frame, versions};
 use crate::security::Session;
 use crate::shard::MeshError;
 use crate::storage::LeasedRange;
@@ -369,7 +370,19 @@ pub async fn dispatch(
     {
         return Err(HandlerError::Unauthenticated { api_key });
     }
-    let mut ctx = RequestContext {
+    let mut ctx = request_context(connection, api_key, header);
+    let started = std::time::Instant::now();
+    let outcome = (handler.call)(&mut ctx, body).await;
+    crate::metrics::record_request(api_key, started.elapsed(), outcome.is_err());
+    outcome
+}
+
+fn request_context(
+    connection: &ConnectionContext,
+    api_key: ApiKey,
+    header: RequestHeader,
+) -> RequestContext {
+    RequestContext {
         shard: Rc::clone(&connection.shard),
         peer: connection.peer,
         api_key,
@@ -379,11 +392,44 @@ pub async fn dispatch(
         produce_turns: Rc::clone(&connection.produce_turns),
         fetch_sessions: Rc::clone(&connection.fetch_sessions),
         session: Rc::clone(&connection.session),
+    }
+}
+
+/// One bare SASL token after a SaslHandshake v0 (no request header, no SaslAuthenticate
+/// framing): run as a SaslAuthenticate v0 and answered with the server's token, size-prefixed
+/// and nothing else, as Kafka does. A failure closes the connection (the legacy framing has no
+/// error field; Kafka closes too). The exchange ends (next frames are Kafka requests again)
+/// once the session is authenticated.
+///
+/// # Errors
+/// `Unauthenticated` when the token is refused.
+pub async fn raw_sasl_token(
+    connection: &ConnectionContext,
+    token: Bytes,
+) -> Result<HandlerOutcome, HandlerError> {
+    let api_key = ApiKey::SaslAuthenticate;
+    let header = RequestHeader {
+        api_key: api_key.as_i16(),
+        api_version: 0,
+        correlation_id: 0,
+        client_id: None,
     };
-    let started = std::time::Instant::now();
-    let outcome = (handler.call)(&mut ctx, body).await;
-    crate::metrics::record_request(api_key, started.elapsed(), outcome.is_err());
-    outcome
+    let mut ctx = request_context(connection, api_key, header);
+    let request = SaslAuthenticateRequest { auth_bytes: token };
+    let response = sasl_authenticate::handle(&mut ctx, request).await?;
+    if response.error_code != ErrorCode::None {
+        connection.session.set_raw_tokens(false);
+        return Err(HandlerError::Unauthenticated { api_key });
+    }
+    if connection.session.is_authenticated() {
+        connection.session.set_raw_tokens(false);
+    }
+    let token = response.auth_bytes;
+    let size = i32::try_from(token.len()).unwrap_or(i32::MAX);
+    let mut frame = BytesMut::with_capacity(token.len() + 4);
+    frame.extend_from_slice(&size.to_be_bytes());
+    frame.extend_from_slice(&token);
+    Ok(HandlerOutcome::Response(frame.freeze()))
 }
 
 /// Encodes a whole response frame for `ctx`'s request.

@@ -5,9 +5,11 @@
 //! Offered: the configured mechanisms (`--sasl-mechanisms`), without PLAIN on a listener
 //! without TLS unless `--sasl-plain-on-plaintext true`. A mechanism not offered gets
 //! UNSUPPORTED_SASL_MECHANISM with the list; a listener that does not use SASL gets
-//! ILLEGAL_SASL_STATE, as Kafka answers on a PLAINTEXT/SSL listener. Only v1 is served: v0
-//! is followed by raw SASL tokens outside Kafka's framing, which the connection loop does
-//! not read (librdkafka, the Java client and current Sarama all send v1).
+//! ILLEGAL_SASL_STATE, as Kafka answers on a PLAINTEXT/SSL listener. v0 and v1 are served, as
+//! Kafka 4.x does (KIP-896 kept v0 for kafka-python): after a v1 handshake the tokens come in
+//! SaslAuthenticate requests; after a v0 one they come as bare size-prefixed frames without a
+//! request header (KIP-152's legacy path), which the connection loop hands to
+//! `handlers::raw_sasl_token` until the exchange ends.
 //!
 //! A handshake on an authenticated connection starts a re-authentication (KIP-368); the
 //! session stays authenticated until SaslAuthenticate ends it.
@@ -17,7 +19,7 @@ use crate::protocol::{ApiKey, ErrorCode, StrBytes};
 use crate::security::sasl::{SaslMechanism, SaslState};
 
 pub const API_KEY: ApiKey = ApiKey::SaslHandshake;
-pub const VERSION_MIN: i16 = 1;
+pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 1;
 
 /// # Errors
@@ -48,6 +50,7 @@ pub async fn handle(
         });
     };
     ctx.session.set_sasl_state(SaslState::Started(mechanism));
+    ctx.session.set_raw_tokens(ctx.api_version == 0);
     Ok(SaslHandshakeResponse {
         error_code: ErrorCode::None,
         mechanisms: names,

@@ -319,6 +319,17 @@ async fn start_request(
     queue: &flume::Sender<Pending>,
     activity: &Activity,
 ) -> Result<(), ReadEnd> {
+    if connection.session.expects_raw_tokens() {
+        // After a SaslHandshake v0 the frame is a bare SASL token (no header).
+        if activity.permits.send_async(()).await.is_err() {
+            return Err(ReadEnd::WriterGone);
+        }
+        let task_connection = connection.clone();
+        let handle = compio::runtime::spawn(async move {
+            handlers::raw_sasl_token(&task_connection, frame).await
+        });
+        return queue.try_send(handle).map_err(|_| ReadEnd::WriterGone);
+    }
     let mut reader = Reader::new(frame);
     let header = RequestHeader::decode(&mut reader)?;
     let known = ApiKey::from_i16(header.api_key).and_then(handlers::find);

@@ -47,6 +47,7 @@
 //! Runs on its manager's shard; every exchange is bounded by a timeout, every loop by the
 //! manager's life and the presence of partitions to fetch.
 use super::epochs::EpochEndOffset;
+use super::link::{Dialer, Link, connect_plain};
 use super::manager::{FetchStream, Following, ReplicaManager, Role, epoch_cache};
 use super::{FetchAnswer, FetchPosition, FollowerAction, FollowerReplica};
 use crate::cluster::configs::follower_throttled_rate;
@@ -67,9 +68,6 @@ use crate::protocol::messages::fetch::{
 use crate::protocol::record_batch::BatchSplitter;
 use crate::storage::{CheckedBatch, PartitionKey};
 use bytes::{Bytes, BytesMut};
-use compio::BufResult;
-use compio::io::{AsyncReadExt, AsyncWriteExt};
-use compio::net::TcpStream;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -116,7 +114,7 @@ struct Planned {
 /// One fetcher: fetches `stream`'s partitions from `leader_id` until this shard follows none
 /// of them there.
 async fn run(manager: Weak<ReplicaManager>, leader_id: i32, stream: FetchStream) {
-    let mut connection: Option<(String, TcpStream)> = None;
+    let mut connection: Option<(String, Link)> = None;
     let mut session = ClientSession::default();
     let mut correlation_id = 0i32;
     let mut turn = 0usize;
@@ -151,7 +149,15 @@ async fn run(manager: Weak<ReplicaManager>, leader_id: i32, stream: FetchStream)
         correlation_id = correlation_id.wrapping_add(1);
         let sent = session.next(&plan, sessionless);
         let request = manager.fetch_request(&sent, max_bytes);
-        match exchange(&mut connection, &address, &request, correlation_id).await {
+        let dialer = manager.dialer.borrow().clone();
+        match exchange(
+            &mut connection,
+            (&address, dialer),
+            &request,
+            correlation_id,
+        )
+        .await
+        {
             Ok(response) => {
                 rates.spent(record_bytes(&response));
                 session.answered(&sent, response.error_code, response.session_id);
@@ -172,10 +178,11 @@ async fn backoff() {
     compio::time::sleep(Duration::from_millis(REPLICA_FETCH_BACKOFF_MS)).await;
 }
 
-/// Sends `request` and reads its answer, on the open connection or a new one, all bounded.
+/// Sends `request` and reads its answer, on the open connection or a new one (through the
+/// broker's dialer when it installed one: TLS, SASL), all bounded.
 async fn exchange(
-    connection: &mut Option<(String, TcpStream)>,
-    address: &str,
+    connection: &mut Option<(String, Link)>,
+    (address, dialer): (&str, Option<Dialer>),
     request: &FetchRequest,
     correlation_id: i32,
 ) -> io::Result<FetchResponse> {
@@ -183,15 +190,19 @@ async fn exchange(
         .as_ref()
         .is_none_or(|(connected, _)| connected != address)
     {
-        let connect = TcpStream::connect(address);
         let timeout = Duration::from_millis(REPLICA_FETCH_CONNECT_TIMEOUT_MS);
-        let stream = compio::time::timeout(timeout, connect)
+        let link = async {
+            match dialer {
+                Some(dial) => dial(address.to_owned()).await,
+                None => connect_plain(address).await.map(Link::Plain),
+            }
+        };
+        let link = compio::time::timeout(timeout, link)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-        let _ = stream.set_nodelay(true);
-        *connection = Some((address.to_owned(), stream));
+        *connection = Some((address.to_owned(), link));
     }
-    let Some((_, stream)) = connection.as_mut() else {
+    let Some((_, link)) = connection.as_mut() else {
         return Err(io::Error::other("no connection"));
     };
     let mut frame = BytesMut::new();
@@ -204,9 +215,8 @@ async fn exchange(
     );
     let timeout = Duration::from_millis(REPLICA_FETCH_EXCHANGE_TIMEOUT_MS);
     let payload = compio::time::timeout(timeout, async {
-        let BufResult(result, _) = stream.write_all(frame).await;
-        result?;
-        read_frame(stream).await
+        link.write_all(frame.to_vec()).await?;
+        read_frame(link).await
     })
     .await
     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer in time"))??;
@@ -215,17 +225,14 @@ async fn exchange(
 }
 
 /// One response frame's payload; its size is checked before the buffer exists.
-async fn read_frame(stream: &mut TcpStream) -> io::Result<Bytes> {
-    let BufResult(result, prefix) = stream.read_exact([0u8; 4]).await;
-    result?;
+async fn read_frame(link: &mut Link) -> io::Result<Bytes> {
+    let prefix = link.read_exact(4).await?;
     // A response is at most the request's max bytes plus its headers.
     let size_max = FETCH_RESPONSE_SIZE_MAX + (1 << 20);
     let size = peek_size(&prefix, size_max)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?
         .unwrap_or(0);
-    let BufResult(result, body) = stream.read_exact(Vec::with_capacity(size)).await;
-    result?;
-    Ok(Bytes::from(body))
+    Ok(Bytes::from(link.read_exact(size).await?))
 }
 
 /// The DivergingEpoch of an answer, when the leader set one.

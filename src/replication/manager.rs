@@ -21,6 +21,7 @@
 //!
 //! Runs on its own shard; `!Send`. No `RefCell` borrow is held across an `.await`.
 use super::epochs::{EpochEntry, LeaderEpochCache};
+use super::link::Dialer;
 use super::{
     AckAnswer, AckOutcome, AckRegistration, FetchAnswer, FetchError, FollowerFetch,
     FollowerReplica, IsrProposal, LeaderEffects, LeaderReplica, ReplicaConfig,
@@ -155,6 +156,8 @@ pub struct ReplicaManager {
     bell: flume::Sender<()>,
     bell_inbox: RefCell<Option<flume::Receiver<()>>>,
     proposer: RefCell<Option<Proposer>>,
+    /// How fetchers reach leaders (TLS, SASL); plain TCP while none is installed.
+    pub(super) dialer: RefCell<Option<Dialer>>,
     /// The (leader, stream) pairs whose fetcher task runs on this shard.
     pub(super) fetchers: RefCell<BTreeMap<(i32, FetchStream), ()>>,
     /// One reconcile at a time (they await the log pump): a bounded(1) channel as a lock.
@@ -193,6 +196,7 @@ impl ReplicaManager {
             bell,
             bell_inbox: RefCell::new(Some(bell_inbox)),
             proposer: RefCell::new(None),
+            dialer: RefCell::new(None),
             fetchers: RefCell::default(),
             reconciling: flume::bounded(1),
             stopping: Cell::new(false),
@@ -201,6 +205,12 @@ impl ReplicaManager {
         });
         *manager.this.borrow_mut() = Rc::downgrade(&manager);
         manager
+    }
+
+    /// Installs how this shard's fetchers connect to leaders (the inter-broker listener's TLS
+    /// and SASL); before any fetcher starts.
+    pub fn set_dialer(&self, dialer: Dialer) {
+        *self.dialer.borrow_mut() = Some(dialer);
     }
 
     /// Starts the shard's replication tasks (the tick and the high-watermark flusher) and

@@ -8,7 +8,9 @@
 //! - `acks.rs`: the bounded acks=all waiters a leader owns;
 //! - `follower.rs`: [`FollowerReplica`], fetch position, KIP-320 truncation, HW;
 //! - `epochs.rs`: the leader-epoch cache and its `endOffsetFor` lookup;
-//! - `invariants.rs`: the properties a run must keep, as reusable checks.
+//! - `invariants.rs`: the properties a run must keep, as reusable checks;
+//! - `link.rs`: the follower fetcher's connection (TCP or TLS) and the dialer the broker
+//!   installs for the inter-broker listener's TLS and SASL.
 //!
 //! Sans-IO: no I/O, no async, no clock reads; time comes in as a `Duration` since an
 //! arbitrary origin, and every call returns what the caller must do. It runs on the
@@ -21,6 +23,7 @@ mod fetcher;
 pub mod follower;
 pub mod invariants;
 pub mod leader;
+pub mod link;
 pub mod manager;
 pub mod replica;
 #[cfg(test)]

@@ -11,6 +11,7 @@
 pub mod acl;
 
 pub mod credentials;
+pub mod dial;
 pub mod sasl;
 pub mod scram;
 
@@ -75,6 +76,9 @@ pub struct Session {
     authenticated: Cell<bool>,
     sasl: RefCell<SaslState>,
     expires_at: Cell<Option<Instant>>,
+    /// After a SaslHandshake v0 the client sends bare size-prefixed SASL tokens, without
+    /// Kafka's header and SaslAuthenticate framing (KIP-152's legacy path), until done.
+    raw_tokens: Cell<bool>,
 }
 
 impl Session {
@@ -88,6 +92,7 @@ impl Session {
             authenticated: Cell::new(!protocol.uses_sasl()),
             sasl: RefCell::new(SaslState::Idle),
             expires_at: Cell::new(None),
+            raw_tokens: Cell::new(false),
         }
     }
 
@@ -157,6 +162,17 @@ impl Session {
 
     pub fn set_sasl_state(&self, state: SaslState) {
         *self.sasl.borrow_mut() = state;
+    }
+
+    /// Whether the next frames are bare SASL tokens (a SaslHandshake v0 exchange).
+    #[must_use]
+    pub fn expects_raw_tokens(&self) -> bool {
+        self.raw_tokens.get()
+    }
+
+    /// A SaslHandshake v0 started (`true`) or its exchange ended (`false`).
+    pub fn set_raw_tokens(&self, raw: bool) {
+        self.raw_tokens.set(raw);
     }
 
     /// The pre-authentication gate (Kafka's `SaslServerAuthenticator`): the SASL APIs are

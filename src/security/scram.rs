@@ -1,5 +1,6 @@
 //! SCRAM (RFC 5802, with SHA-256/512 as RFC 7677 and Kafka's KIP-84): deriving a credential
-//! from a password, and the server side of one exchange.
+//! from a password, the server side of one exchange, and the client side a broker uses to log
+//! in to another broker (`dial.rs`).
 //!
 //! ```text
 //! client-first  n,,n=USER,r=CNONCE                        (gs2 header "n,," or "n,a=USER,")
@@ -309,6 +310,84 @@ impl ScramServerFirst {
     }
 }
 
+/// The client's half of one exchange (a broker logging in to another broker's inter-broker
+/// listener): client-first, then client-final from the server-first, then the server-final
+/// checked against the expected ServerSignature.
+#[derive(Debug, Clone)]
+pub struct ScramClient {
+    mechanism: ScramMechanism,
+    password: Vec<u8>,
+    client_first_bare: String,
+    nonce: String,
+}
+
+impl ScramClient {
+    /// Starts an exchange for `user` with a fresh random client nonce; returns the client-first
+    /// message to send.
+    ///
+    /// # Errors
+    /// `Random` when the OS random source fails.
+    pub fn start(
+        mechanism: ScramMechanism,
+        user: &str,
+        password: &[u8],
+    ) -> Result<(Self, String), ScramError> {
+        let mut random = [0_u8; SCRAM_NONCE_SIZE];
+        getrandom::getrandom(&mut random).map_err(|_| ScramError::Random)?;
+        let name = user.replace('=', "=3D").replace(',', "=2C");
+        let nonce = BASE64.encode(random);
+        let client_first_bare = format!("n={name},r={nonce}");
+        let first = format!("n,,{client_first_bare}");
+        let client = Self {
+            mechanism,
+            password: password.to_vec(),
+            client_first_bare,
+            nonce,
+        };
+        Ok((client, first))
+    }
+
+    /// The client-final message for `server_first`, and the server-final message to expect.
+    ///
+    /// # Errors
+    /// `Malformed` (no nonce, salt or iteration count, or too many iterations), `NonceMismatch`
+    /// (the server's nonce does not extend ours).
+    pub fn finish(&self, server_first: &[u8]) -> Result<(String, String), ScramError> {
+        let text = std::str::from_utf8(server_first).map_err(|_| malformed("not UTF-8"))?;
+        let mut attributes = text.split(',');
+        let mut next = |prefix: &str| attributes.next().and_then(|a| a.strip_prefix(prefix));
+        let nonce = next("r=").ok_or(malformed("no nonce"))?;
+        let salt = next("s=").ok_or(malformed("no salt"))?;
+        let rounds = next("i=").and_then(|i| i.parse::<u32>().ok());
+        let rounds = rounds
+            .filter(|&i| i > 0 && i <= crate::limits::SCRAM_ITERATIONS_MAX.unsigned_abs())
+            .ok_or(malformed("bad iteration count"))?;
+        if !nonce.starts_with(&self.nonce) || nonce.len() == self.nonce.len() {
+            return Err(ScramError::NonceMismatch);
+        }
+        let salt = BASE64
+            .decode(salt)
+            .map_err(|_| malformed("salt not base64"))?;
+        let salted = salted_password(self.mechanism, &self.password, &salt, rounds);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
+        let client_key = hmac(self.mechanism, &salted, b"Client Key");
+        let stored_key = hash(self.mechanism, &client_key);
+        let signature = hmac(self.mechanism, &stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_key = hmac(self.mechanism, &salted, b"Server Key");
+        let server_signature = hmac(self.mechanism, &server_key, auth_message.as_bytes());
+        Ok((
+            format!("{without_proof},p={}", BASE64.encode(proof)),
+            format!("v={}", BASE64.encode(server_signature)),
+        ))
+    }
+}
+
 const fn malformed(reason: &'static str) -> ScramError {
     ScramError::Malformed { reason }
 }
@@ -452,6 +531,31 @@ mod tests {
             assert!(password_matches(mechanism, &credential, b"s3cret"));
             assert!(!password_matches(mechanism, &credential, b"s3cres"));
             assert!(!password_matches(mechanism, &credential, b""));
+        }
+    }
+
+    /// The broker's client half against the server half: the right password logs in and
+    /// the server-final message is the one the client expects; a wrong one is refused; a
+    /// server nonce that does not extend the client's is refused by the client.
+    #[test]
+    fn the_client_half_logs_in_to_the_server_half() {
+        for mechanism in ScramMechanism::ALL {
+            let credential = derive_credential(mechanism, b"pw", b"salty", 4096);
+            for (password, accepted) in [(&b"pw"[..], true), (b"pW", false)] {
+                let (client, first) = ScramClient::start(mechanism, "a,b=c", password).unwrap();
+                let parsed = parse_client_first(first.as_bytes()).unwrap();
+                assert_eq!(parsed.user, "a,b=c");
+                let server = ScramServerFirst::new(mechanism, parsed, credential.clone()).unwrap();
+                let (last, expected) = client.finish(server.message().as_bytes()).unwrap();
+                let answer = server.finish(last.as_bytes());
+                assert_eq!(answer.as_ref().ok(), accepted.then_some(&expected));
+            }
+            let (client, _) = ScramClient::start(mechanism, "u", b"pw").unwrap();
+            let foreign = b"r=someone-else,s=c2FsdA==,i=4096";
+            assert!(matches!(
+                client.finish(foreign),
+                Err(ScramError::NonceMismatch)
+            ));
         }
     }
 

@@ -4,6 +4,8 @@
 //! names (Kafka's default `ssl.principal.mapping.rules`: the subject's full X.500 name in
 //! RFC 2253 form, `User:CN=alice,OU=eng,O=example`).
 //!
+//! Also the client side a broker dials other brokers with ([`client_config`]).
+//!
 //! Not here: the handshake and the encrypted stream (`net/tls.rs`), which take the current
 //! configuration from [`TlsContext::current`] at each accept.
 //!
@@ -11,7 +13,7 @@
 //! accept; `main` swaps it on SIGHUP (blocking file reads happen there, never on a shard).
 //! Protocol versions: TLS 1.3 and 1.2, rustls's safe cipher suites (ring provider).
 use super::Principal;
-use crate::config::{ClientAuth, TlsConfig};
+use crate::config::{ClientAuth, InterBrokerTls, TlsConfig};
 use crate::limits;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -223,6 +225,34 @@ pub fn server_config(settings: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, 
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
+    Ok(Arc::new(config))
+}
+
+/// The rustls client configuration a broker dials the inter-broker listener with: trusting
+/// `settings.ca` only (server names checked against the address dialled, as Kafka's default
+/// `ssl.endpoint.identification.algorithm=https`), presenting `settings.identity` for mTLS.
+///
+/// # Errors
+/// See [`TlsError`].
+pub fn client_config(settings: &InterBrokerTls) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    #[allow(deprecated)] // ring, as `server_config` explains
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in certificates(&settings.ca)? {
+        roots.add(certificate).map_err(|error| TlsError::ClientCa {
+            path: settings.ca.clone(),
+            reason: error.to_string(),
+        })?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_root_certificates(roots);
+    let config = match &settings.identity {
+        Some((cert, key)) => {
+            builder.with_client_auth_cert(certificates(cert)?, private_key(key)?)?
+        }
+        None => builder.with_no_client_auth(),
+    };
     Ok(Arc::new(config))
 }
 

@@ -102,7 +102,7 @@ pub enum Timeouts {
 }
 
 /// A member's flags: the timeouts, no auto-created topics.
-fn member_options(node_id: i32, voters: &str, timeouts: Timeouts) -> BrokerOptions {
+pub fn member_options(node_id: i32, voters: &str, timeouts: Timeouts) -> BrokerOptions {
     let mut args: Vec<String> = [
         "--node-id",
         &node_id.to_string(),

@@ -13,6 +13,8 @@
 pub mod checker;
 pub mod cluster;
 pub mod nft;
+/// TLS tests: certificates and librdkafka clients over TLS.
+pub mod tls;
 
 use bytes::{Buf, Bytes, BytesMut};
 use ringbroker::protocol::header::{self, RequestHeader};
@@ -491,6 +493,32 @@ pub fn block<F: std::future::Future>(future: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(future)
+}
+
+/// Fetch (v4..=12, by name) of partition 0 of `topic` from offset 0 without waiting, as a
+/// consumer (`replica_id` -1) or as the follower `replica_id`.
+pub fn fetch_partition_zero(
+    topic: &str,
+    replica_id: i32,
+) -> ringbroker::protocol::messages::fetch::FetchRequest {
+    use ringbroker::protocol::messages::fetch::{FetchPartition, FetchRequest, FetchTopic};
+    FetchRequest {
+        replica_id,
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 1 << 20,
+        topics: vec![FetchTopic {
+            topic: StrBytes::from(topic),
+            partitions: vec![FetchPartition {
+                partition: 0,
+                fetch_offset: 0,
+                partition_max_bytes: 1 << 20,
+                ..FetchPartition::default()
+            }],
+            ..FetchTopic::default()
+        }],
+        ..FetchRequest::default()
+    }
 }
 
 /// An rdkafka (librdkafka) admin client bootstrapped at `broker`.

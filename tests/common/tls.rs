@@ -1,0 +1,206 @@
+//! TLS test helpers: a CA made with `rcgen` per test, leaf certificates it signs, the PEM
+//! files written into a temp dir (none is committed), and librdkafka clients over SSL and
+//! SASL_SSL that produce and consume.
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rdkafka::ClientConfig;
+use rdkafka::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A test certificate authority.
+pub struct Ca {
+    pub pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = params.self_signed(&key).unwrap().pem();
+        Self {
+            pem,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A leaf certificate and its key (PEM): a server one for localhost / 127.0.0.1, or a
+    /// client one with subject `CN=alice,OU=eng`.
+    pub fn leaf(&self, server: bool) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let names = if server {
+            vec!["localhost".to_owned(), "127.0.0.1".to_owned()]
+        } else {
+            Vec::new()
+        };
+        let mut params = CertificateParams::new(names).unwrap();
+        // rcgen starts with a CN of its own; the subject here is written in the order pushed.
+        params.distinguished_name = DistinguishedName::new();
+        if server {
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "localhost");
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        } else {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, "eng");
+            params.distinguished_name.push(DnType::CommonName, "alice");
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
+        (certificate.pem(), key.serialize_pem())
+    }
+}
+
+/// The PEM files of one test, in a temp dir.
+pub struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::TempDir::new().unwrap(),
+        }
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        // Written whole then renamed: a reload never reads half a file.
+        let partial = self.dir.path().join(format!("{name}.partial"));
+        std::fs::write(&partial, text).unwrap();
+        std::fs::rename(&partial, &path).unwrap();
+        path
+    }
+
+    /// Writes a server certificate `ca` signs and its key; the broker flags that serve them.
+    pub fn server_args(&self, ca: &Ca) -> Vec<String> {
+        let (certificate, key) = ca.leaf(true);
+        vec![
+            "--tls-cert".to_owned(),
+            path_text(&self.write("server.pem", &certificate)),
+            "--tls-key".to_owned(),
+            path_text(&self.write("server.key", &key)),
+        ]
+    }
+}
+
+pub fn path_text(path: &Path) -> String {
+    path.to_str().unwrap().to_owned()
+}
+
+/// librdkafka settings of an SSL client trusting `ca` (and presenting `identity`).
+pub fn ssl_client(
+    bootstrap: SocketAddr,
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap.to_string())
+        .set("security.protocol", "ssl")
+        .set("ssl.ca.location", path_text(ca))
+        .set("socket.timeout.ms", "5000");
+    if let Some((certificate, key)) = identity {
+        config
+            .set("ssl.certificate.location", path_text(certificate))
+            .set("ssl.key.location", path_text(key));
+    }
+    config
+}
+
+/// The brokers' ports a client is told, or the error fetching Metadata.
+pub fn metadata_ports(config: &ClientConfig) -> Result<Vec<u16>, String> {
+    let consumer: BaseConsumer = config.create().map_err(|error| error.to_string())?;
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .map_err(|error| error.to_string())?;
+    Ok(metadata
+        .brokers()
+        .iter()
+        .map(|broker| u16::try_from(broker.port()).unwrap())
+        .collect())
+}
+
+pub fn produce(config: &ClientConfig, topic: &str, count: usize) {
+    let producer: ThreadedProducer<DefaultProducerContext> = config
+        .clone()
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .unwrap();
+    for index in 0..count {
+        let value = format!("value-{index}-{}", "x".repeat(index % 300));
+        let key = index.to_string();
+        let mut record = BaseRecord::to(topic).key(&key).payload(&value).partition(0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Bounded retry while the local queue is full.
+        while let Err((error, returned)) = producer.send(record) {
+            assert!(Instant::now() < deadline, "queue stayed full: {error}");
+            record = returned;
+            producer.poll(Duration::from_millis(10));
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Consumes partition 0 from the start and checks every record, in order.
+pub fn consume_and_check(config: &ClientConfig, topic: &str, count: usize) {
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", "tls-test")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut next = 0;
+    // Bounded by the deadline.
+    while next < count {
+        assert!(Instant::now() < deadline, "consumed {next} of {count}");
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        let expected = format!("value-{next}-{}", "x".repeat(next % 300));
+        assert_eq!(message.offset(), i64::try_from(next).unwrap());
+        assert_eq!(message.payload(), Some(expected.as_bytes()));
+        next += 1;
+    }
+}
+
+/// A SASL_SSL client of `bootstrap`: SASL `mechanism` as `user` over TLS trusting `ca`.
+pub fn sasl_ssl_client(
+    bootstrap: SocketAddr,
+    ca: &Path,
+    mechanism: &str,
+    (user, password): (&str, &str),
+) -> ClientConfig {
+    let mut config = ssl_client(bootstrap, ca, None);
+    config
+        .set("security.protocol", "sasl_ssl")
+        .set("sasl.mechanisms", mechanism)
+        .set("sasl.username", user)
+        .set("sasl.password", password);
+    config
+}
