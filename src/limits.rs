@@ -554,6 +554,13 @@ const _: () =
 const _: () = assert!(BROKER_SESSION_TIMEOUT_MS_MIN <= BROKER_SESSION_TIMEOUT_MS_DEFAULT);
 const _: () = assert!(BROKER_SESSION_TIMEOUT_MS_DEFAULT <= BROKER_SESSION_TIMEOUT_MS_MAX);
 
+/// How long the active controller waits for a TCP connect to a silent broker's controller
+/// listener (the probe that fences a killed broker before its session timeout). A refusal is
+/// immediate on a live host; this bounds only the probes of frozen or cut-off brokers, which
+/// run concurrently within one timer tick.
+pub const BROKER_PROBE_TIMEOUT_MS: u64 = 200;
+const _: () = assert!(BROKER_PROBE_TIMEOUT_MS < BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT);
+
 /// Default of `leader.imbalance.check.interval.seconds` (Kafka's: 300 s), in ms so tests can
 /// scale it down.
 pub const LEADER_IMBALANCE_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;

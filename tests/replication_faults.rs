@@ -10,7 +10,7 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use common::checker::{self, Acked, PartitionView, ReplicaLog};
-use common::cluster::{CONVERGE, Cluster, Workload};
+use common::cluster::{CONVERGE, Cluster, LONG_SESSION_MS, Timeouts, Workload};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -171,6 +171,60 @@ fn a_frozen_leader_is_fenced_and_acknowledges_nothing_after() {
     // Whatever the thawed broker still had in flight as leader must not have been
     // acknowledged unless it is in the final log: the checker's `lost`.
     finish(cluster, workload, topic);
+}
+
+/// Well inside [`LONG_SESSION_MS`]: the fencing of a killed broker must come before this.
+const FENCED_WITHIN: Duration = Duration::from_secs(10);
+
+/// Three voters with [`Timeouts::LongSession`] and an RF 3 topic of one partition (no
+/// producer); does `fault` to the partition's leader and polls for up to [`FENCED_WITHIN`]
+/// until the live brokers show another leader (or none). Returns the cluster, the leader and
+/// whether its leadership went: only fencing takes it away here, and the session is 30 s.
+fn leadership_after(topic: &str, fault: fn(&mut Cluster, i32)) -> (Cluster, i32, bool) {
+    let mut cluster = Cluster::start_with(3, Timeouts::LongSession);
+    cluster.create_topic(topic, 1, 3, &[("min.insync.replicas", "2")]);
+    let leader = leader_of(&cluster, topic, 0, &[]);
+    fault(&mut cluster, leader);
+    let moved = common::eventually(FENCED_WITHIN, || {
+        let shown = cluster.partitions(topic);
+        let first = shown.and_then(|states| states.first().map(|state| state.leader));
+        first.is_some_and(|now| now != leader)
+    });
+    (cluster, leader, moved)
+}
+
+#[test]
+fn a_killed_leader_is_fenced_long_before_its_session_times_out() {
+    let topic = "probe-killed";
+    // Its controller listener refuses connections now: the controller's probe fences it and
+    // elects another leader without waiting 30 s.
+    let (mut cluster, leader, moved) = leadership_after(topic, Cluster::kill9);
+    assert!(
+        moved,
+        "killed leader {leader} still leads after {FENCED_WITHIN:?} (session \
+         {LONG_SESSION_MS} ms):\n{}{}",
+        cluster.views(topic),
+        cluster.log_tails()
+    );
+    leader_of(&cluster, topic, 0, &[leader]);
+    cluster.stop_all();
+}
+
+#[test]
+fn a_frozen_leader_keeps_its_session_until_the_timeout() {
+    let topic = "probe-frozen";
+    // Its kernel still accepts the probe's connect: alive as far as the controller can tell,
+    // so it keeps leading (and stays registered) for the session timeout, as in Kafka.
+    let (mut cluster, leader, moved) = leadership_after(topic, Cluster::freeze);
+    let views = cluster.views(topic);
+    cluster.thaw(leader);
+    assert!(
+        !moved,
+        "frozen leader {leader} lost its leadership within {FENCED_WITHIN:?} (session \
+         {LONG_SESSION_MS} ms):\n{views}{}",
+        cluster.log_tails()
+    );
+    cluster.stop_all();
 }
 
 #[test]

@@ -291,6 +291,7 @@ impl Broker {
     ) -> Result<ControllerLink, MetadataLogError> {
         let active = Rc::new(
             ActiveController::new(config.node_id, store.clone(), config.broker_session_timeout)
+                .with_heartbeat_interval(config.broker_heartbeat_interval)
                 .with_leader_balance(config.leader_balance),
         );
         quorum.set_app_handler(Rc::new(ControllerEndpoint(Rc::clone(&active))));
@@ -546,6 +547,7 @@ fn start_cluster_tasks(shard: &Rc<Shard>, link: &ControllerLink) {
         // Bounded by the broker's life: ends at shutdown.
         while !stopping.get() {
             compio::time::sleep(tick).await;
+            active.fence_unreachable().await;
             active.expire_sessions().await;
             active.balance_leaders().await;
             active.complete_reassignments().await;

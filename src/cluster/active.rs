@@ -2,14 +2,24 @@
 //! the metadata quorum, it decides registrations, heartbeats (unfencing, controlled shutdown)
 //! and forwarded changes with the pure policy (`policy::lifecycle::BrokerSessions`,
 //! `decisions`), commits the records through the metadata log under the store's
-//! one-change-at-a-time gate, fences brokers whose session expired (a timer), and moves
+//! one-change-at-a-time gate, fences brokers whose session expired (a timer) or whose
+//! controller listener refuses connections (a probe of silent brokers on the same timer:
+//! a killed process is fenced within about a heartbeat interval), and moves
 //! leadership back to preferred replicas when a broker's leadership is imbalanced (the same
 //! timer, every `leader.imbalance.check.interval`; `policy::isr`).
 //!
 //! Sessions are soft state (CLUSTER.md, "Broker lifecycle"): when this node becomes the
 //! leader of a new term it starts every registered broker's session afresh
 //! (`BrokerSessions::activate`), so a controller failover does not fence brokers that kept
-//! heartbeating to the old one.
+//! heartbeating to the old one; it probes them all at once instead, so a broker that died
+//! with the old controller is fenced without waiting a whole new session.
+//!
+//! Why a probe, and why this one: a killed process's ports refuse connections at once, so a
+//! refused connect to the controller listener the quorum membership records is proof the
+//! incarnation is gone; a frozen (SIGSTOP) or cut-off broker's connect succeeds or times out,
+//! so it is never fenced early (Kafka's session rule stands for it). Probing silent brokers
+//! from the controller's timer covers the other triggers considered (the heartbeat
+//! connection closing, a follower's fetch refused) with one mechanism and no new messages.
 //!
 //! A forwarded change is committed here and published to this node's shards by its metadata
 //! follower (`controller::follow_log`), like any entry; the forwarding broker answers its
@@ -24,10 +34,13 @@ use super::policy::election::ElectionPolicy;
 use super::policy::isr::{self, ElectionType, Liveness};
 use super::policy::lifecycle::BrokerSessions;
 use super::policy::placement;
-use super::quorum::{AppHandler, MetadataQuorum, QuorumError};
+use super::quorum::{self, AppHandler, MetadataQuorum, QuorumError};
 use super::rpc::{ControllerRequest, ControllerResponse};
 use crate::config::LeaderBalance;
-use crate::limits::LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX;
+use crate::limits::{
+    BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT, BROKER_PROBE_TIMEOUT_MS,
+    LEADER_BALANCE_ELECTIONS_PER_CHECK_MAX,
+};
 use crate::protocol::{ErrorCode, Uuid};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -55,6 +68,8 @@ pub struct ActiveController {
     leader_balance: LeaderBalance,
     /// When the next imbalance check is due (since `started`).
     next_balance_check: Cell<Duration>,
+    /// A broker silent this long is probed (`fence_unreachable`): one heartbeat interval.
+    probe_after: Duration,
 }
 
 impl ActiveController {
@@ -81,6 +96,16 @@ impl ActiveController {
                 ..LeaderBalance::default()
             },
             next_balance_check: Cell::new(Duration::ZERO),
+            probe_after: Duration::from_millis(BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT),
+        }
+    }
+
+    /// The brokers' heartbeat interval: one missed heartbeat makes a broker worth probing.
+    #[must_use]
+    pub fn with_heartbeat_interval(self, interval: Duration) -> Self {
+        Self {
+            probe_after: interval,
+            ..self
         }
     }
 
@@ -281,6 +306,54 @@ impl ActiveController {
             ));
         }
         Ok(())
+    }
+
+    /// One tick of the liveness probe (only while this node is the active controller): every
+    /// unfenced broker silent for more than a heartbeat interval, or not heard from since this
+    /// node's term began, is probed at its controller listener (at most once per heartbeat
+    /// interval), all at once and each bounded by `BROKER_PROBE_TIMEOUT_MS`; those whose
+    /// connect is refused are fenced now (their process is gone), with elections for what they
+    /// led, instead of after the session timeout. A frozen or cut-off broker still accepts or
+    /// drops the connect and keeps its full session (`BrokerSessions::fence_unreachable`).
+    pub async fn fence_unreachable(&self) {
+        if self.is_active().is_err() {
+            return;
+        }
+        let (Some(state), Some(quorum)) = (self.store.applied(), self.store.quorum()) else {
+            return;
+        };
+        let after = self.probe_after;
+        let now = self.now();
+        let silent = (self.sessions.borrow_mut()).due_probes(&state, now, after, self.node_id);
+        let timeout = Duration::from_millis(BROKER_PROBE_TIMEOUT_MS);
+        let probes = silent.into_iter().filter_map(|probed| {
+            let address = quorum.member_address(probed.0)?;
+            Some(async move {
+                quorum::connect_refused(&address, timeout)
+                    .await
+                    .then_some(probed)
+            })
+        });
+        let gone = futures_util::future::join_all(probes).await;
+        for probed in gone.into_iter().flatten() {
+            let result = self
+                .commit(|state, sessions| {
+                    let records = sessions.fence_unreachable(state, probed, self.now(), after)?;
+                    Ok((records, ()))
+                })
+                .await;
+            match result {
+                Ok(committed) if committed.next.version != committed.previous.version => {
+                    let node_id = probed.0;
+                    tracing::warn!(
+                        node_id,
+                        "fenced a broker whose controller listener is closed"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "fencing an unreachable broker failed"),
+            }
+        }
     }
 
     /// One tick of the session timer: fences every broker whose session expired (only while

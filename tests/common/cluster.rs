@@ -43,6 +43,8 @@ pub const CONVERGE: Duration = Duration::from_secs(45);
 pub const HEARTBEAT_MS: u64 = 100;
 /// A broker silent this long is fenced (and leaves every ISR).
 pub const SESSION_MS: u64 = 1500;
+/// The session of [`Timeouts::LongSession`]: far longer than any probe-based fencing takes.
+pub const LONG_SESSION_MS: u64 = 30_000;
 /// A follower not caught up for this long leaves the ISR (`--replica-lag-time-max-ms`).
 pub const REPLICA_LAG_MS: u64 = 2000;
 
@@ -99,6 +101,9 @@ pub enum Timeouts {
     Scaled,
     /// The broker's defaults (what a benchmark of failover time measures).
     Defaults,
+    /// As [`Self::Scaled`] but sessions of [`LONG_SESSION_MS`]: a broker fenced within seconds
+    /// was fenced by something else than its session expiring.
+    LongSession,
 }
 
 /// A member's flags: the timeouts, no auto-created topics.
@@ -120,11 +125,16 @@ pub fn member_options(node_id: i32, voters: &str, timeouts: Timeouts) -> BrokerO
             ..BrokerOptions::default()
         };
     }
+    let session_ms = if timeouts == Timeouts::LongSession {
+        LONG_SESSION_MS
+    } else {
+        SESSION_MS
+    };
     args.extend([
         "--broker-heartbeat-interval-ms".to_owned(),
         HEARTBEAT_MS.to_string(),
         "--broker-session-timeout-ms".to_owned(),
-        SESSION_MS.to_string(),
+        session_ms.to_string(),
     ]);
     if knows_replica_lag_flag() {
         args.extend([

@@ -29,7 +29,7 @@ mod types;
 
 pub use error::QuorumError;
 pub use log_store::{METADATA_PARTITION_DIRECTORY, QUORUM_STATE_FILE_NAME};
-pub use network::{AppHandler, ControllerConnection, app_call_blocking};
+pub use network::{AppHandler, ControllerConnection, app_call_blocking, connect_refused};
 pub use node::{QuorumConfig, QuorumWatch, RaftQuorum, Voter, parse_voters, replay_local};
 pub use state_machine::{MetadataApplier, SnapshotRejected};
 

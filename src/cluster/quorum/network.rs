@@ -475,6 +475,18 @@ async fn serve_join<A: MetadataApplier>(
     }
 }
 
+/// Whether nothing listens at `address` any more: a TCP connect is refused (the kernel
+/// answers a connect to a closed port with a reset at once; a killed process's listener is
+/// closed with it). A connect that succeeds, times out after `timeout` (a frozen process's
+/// kernel still accepts; a cut-off host drops the SYN) or fails otherwise is `false`: the
+/// node may be alive. The connection is closed at once; the listener sees an empty one.
+pub async fn connect_refused(address: &str, timeout: Duration) -> bool {
+    match compio::time::timeout(timeout, TcpStream::connect(address)).await {
+        Ok(Err(error)) => error.kind() == io::ErrorKind::ConnectionRefused,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
+
 /// One App request over a blocking socket, for admin tools on the main thread (`ringbroker
 /// cluster status`): the same framing as [`ControllerConnection::app`], connect, write and
 /// read each bounded by `timeout`, the answer bounded by [`QUORUM_RPC_SIZE_MAX`].

@@ -359,6 +359,20 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             .map(|voter| voter.address.clone())
     }
 
+    /// A member's controller listener as the quorum's membership records it (voters and
+    /// observers alike; this node's as bound).
+    #[must_use]
+    pub fn member_address(&self, node_id: i32) -> Option<String> {
+        if node_id == self.node_id {
+            return Some(self.local_address.clone());
+        }
+        let id = u64::try_from(node_id).ok()?;
+        let metrics = self.raft.metrics();
+        let watched = metrics.borrow_watched();
+        let membership = watched.membership_config.membership();
+        membership.get_node(&id).map(|node| node.addr.clone())
+    }
+
     /// A watch that wakes on every change of leader, commit or apply.
     #[must_use]
     pub fn watch(&self) -> QuorumWatch {

@@ -31,7 +31,9 @@
 //! - A new registration starts fenced; the broker is unfenced by the first heartbeat that
 //!   reports it has applied the log up to its registration and does not ask to stay fenced.
 //!
-//! Fencing (session timeout, a heartbeat asking for it, a replaced registration) writes
+//! Fencing (session timeout, a heartbeat asking for it, a replaced registration, a silent
+//! broker whose controller listener refused the active controller's probe: `due_probes`,
+//! `fence_unreachable`) writes
 //! `FenceBroker` and then, for every partition the broker is in the ISR of or leads, the
 //! change of [`election::remove_replica`]. Unfencing elects leaders for leaderless partitions
 //! that have the broker as a replica. Controlled shutdown first moves leadership to other live
@@ -102,6 +104,12 @@ pub struct Decided<T> {
 struct Session {
     last_contact: Duration,
     shutting_down: bool,
+    /// The broker heartbeated (or registered) to this controller since its session started;
+    /// false for sessions a newly active controller started on its own
+    /// ([`BrokerSessions::activate`]).
+    heard: bool,
+    /// When the controller last probed the broker's listener ([`BrokerSessions::due_probes`]).
+    probed: Option<Duration>,
 }
 
 /// Heartbeat sessions of the registered brokers. See the module docs.
@@ -137,7 +145,7 @@ impl BrokerSessions {
     pub fn activate(&mut self, metadata: &ClusterMetadata, now: Duration) {
         self.sessions.clear();
         for broker in metadata.brokers() {
-            self.touch(broker.node_id, now);
+            self.start_unheard(broker.node_id, now);
         }
         assert_eq!(self.sessions.len(), metadata.brokers().count());
     }
@@ -223,6 +231,8 @@ impl BrokerSessions {
             Session {
                 last_contact: now,
                 shutting_down: false,
+                heard: true,
+                probed: None,
             },
         );
         assert!(batch.state().broker(node_id).is_some_and(|b| b.fenced));
@@ -289,7 +299,7 @@ impl BrokerSessions {
         let mut expired = Vec::new();
         for broker in metadata.unfenced_brokers() {
             match self.sessions.get(&broker.node_id) {
-                None => self.touch(broker.node_id, now),
+                None => self.start_unheard(broker.node_id, now),
                 Some(session) if self.expired(session, now) => {
                     expired.push((broker.node_id, broker.broker_epoch));
                 }
@@ -298,6 +308,66 @@ impl BrokerSessions {
         }
         let mut batch = RecordBatch::new(metadata);
         for (node_id, broker_epoch) in expired {
+            self.fence(&mut batch, node_id, broker_epoch)?;
+        }
+        Ok(batch.into_records())
+    }
+
+    /// The unfenced brokers (other than `except`, the controller's own node) whose process
+    /// may be gone and that were not probed within `after`: silent for longer than `after` at
+    /// `now`, or not heard from since this controller started their session. They count as
+    /// probed at `now`. The caller probes each one's controller listener and fences those
+    /// whose connect is refused ([`Self::fence_unreachable`]). With their broker epochs, at
+    /// most one per registered broker.
+    pub fn due_probes(
+        &mut self,
+        metadata: &ClusterMetadata,
+        now: Duration,
+        after: Duration,
+        except: i32,
+    ) -> Vec<(i32, i64)> {
+        let mut due = Vec::new();
+        for broker in metadata.unfenced_brokers() {
+            let Some(session) = self.sessions.get_mut(&broker.node_id) else {
+                continue;
+            };
+            let probed_lately = session
+                .probed
+                .is_some_and(|at| now.saturating_sub(at) <= after);
+            if broker.node_id != except && is_silent(session, now, after) && !probed_lately {
+                session.probed = Some(now);
+                due.push((broker.node_id, broker.broker_epoch));
+            }
+        }
+        due
+    }
+
+    /// Fences a broker whose controller listener refused a connection: its process is gone
+    /// (a killed process's ports refuse at once, while a frozen or cut-off broker's kernel
+    /// still accepts or drops the connect, so those keep the full session timeout, as in
+    /// Kafka). Nothing happens unless `node_id` is still unfenced at `broker_epoch` and still
+    /// silent as [`Self::due_probes`] says (a heartbeat since the probe proves it alive: a new
+    /// incarnation on the same address).
+    ///
+    /// # Errors
+    /// A record did not apply (a bug in these decisions); nothing is proposed then.
+    pub fn fence_unreachable(
+        &mut self,
+        metadata: &ClusterMetadata,
+        probed: (i32, i64),
+        now: Duration,
+        after: Duration,
+    ) -> Result<Vec<MetadataRecord>, MetadataError> {
+        let (node_id, broker_epoch) = probed;
+        let same_incarnation = metadata
+            .broker(node_id)
+            .is_some_and(|broker| !broker.fenced && broker.broker_epoch == broker_epoch);
+        let still_silent = self
+            .sessions
+            .get(&node_id)
+            .is_some_and(|session| is_silent(session, now, after));
+        let mut batch = RecordBatch::new(metadata);
+        if same_incarnation && still_silent {
             self.fence(&mut batch, node_id, broker_epoch)?;
         }
         Ok(batch.into_records())
@@ -355,13 +425,30 @@ impl BrokerSessions {
         now.saturating_sub(session.last_contact) > self.session_timeout
     }
 
+    /// A heartbeat from the node at `now`.
     fn touch(&mut self, node_id: i32, now: Duration) {
         let session = self.sessions.entry(node_id).or_insert(Session {
             last_contact: now,
             shutting_down: false,
+            heard: true,
+            probed: None,
         });
         // A caller's clock is monotonic; never move a contact back if it is not.
         session.last_contact = session.last_contact.max(now);
+        session.heard = true;
+    }
+
+    /// A session this controller starts without having heard from the node.
+    fn start_unheard(&mut self, node_id: i32, now: Duration) {
+        self.sessions.insert(
+            node_id,
+            Session {
+                last_contact: now,
+                shutting_down: false,
+                heard: false,
+                probed: None,
+            },
+        );
     }
 
     /// `FenceBroker`, then the broker leaves every ISR and loses every leadership.
@@ -478,6 +565,11 @@ impl BrokerSessions {
         }
         Ok(())
     }
+}
+
+/// Silent for longer than `after`, or never heard from in this controller's term.
+fn is_silent(session: &Session, now: Duration, after: Duration) -> bool {
+    !session.heard || now.saturating_sub(session.last_contact) > after
 }
 
 /// Every other registered broker runs `request.shard_count` shards.

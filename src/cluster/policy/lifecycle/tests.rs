@@ -67,6 +67,13 @@ impl Cluster {
         decided.outcome
     }
 
+    /// Expires sessions at `now` and applies the records; returns how many there were.
+    fn expire(&mut self, now: Duration) -> usize {
+        let records = self.sessions.expire(&self.metadata, now).unwrap();
+        self.apply(&records);
+        records.len()
+    }
+
     /// Registers and unfences brokers `1..=count` at time 0.
     fn with_brokers(count: i32) -> Self {
         let mut cluster = Self::new();
@@ -477,4 +484,83 @@ fn a_replica_back_from_an_unclean_shutdown_leaves_the_elr() {
 fn a_replica_back_from_a_clean_shutdown_keeps_its_elr_place() {
     let partition = first_eligible_restarts(true);
     assert_eq!(partition.elr, vec![1, 2], "its logs were synced and closed");
+}
+
+const PROBE_AFTER: Duration = Duration::from_millis(500);
+
+#[test]
+fn a_silent_broker_whose_listener_refuses_is_fenced_at_once_and_loses_its_leaderships() {
+    let mut cluster = Cluster::with_brokers(3);
+    let topic_id = cluster.create_topic(6, 3);
+    let due = (cluster.sessions).due_probes(&cluster.metadata, ms(500), PROBE_AFTER, 2);
+    assert!(
+        due.is_empty(),
+        "nobody silent for more than 500 ms: {due:?}"
+    );
+    for node_id in [2, 3] {
+        let hb = heartbeat(&cluster.metadata, node_id);
+        cluster.beat(hb, ms(400));
+    }
+    let due = (cluster.sessions).due_probes(&cluster.metadata, ms(600), PROBE_AFTER, 2);
+    let epoch = cluster.metadata.broker(1).unwrap().broker_epoch;
+    assert_eq!(
+        due,
+        vec![(1, epoch)],
+        "only 1 is silent; 2 is the controller"
+    );
+    let again = (cluster.sessions).due_probes(&cluster.metadata, ms(700), PROBE_AFTER, 2);
+    assert!(again.is_empty(), "probed at most once per interval");
+    let records = (cluster.sessions)
+        .fence_unreachable(&cluster.metadata, (1, epoch), ms(700), PROBE_AFTER)
+        .unwrap();
+    cluster.apply(&records);
+    assert!(
+        cluster.metadata.broker(1).unwrap().fenced,
+        "long before 3 s"
+    );
+    for partition in cluster.metadata.recorded_partitions(topic_id) {
+        assert!(!partition.isr.contains(&1), "{partition:?}");
+        assert!(partition.leader != NO_LEADER && partition.leader != 1);
+    }
+}
+
+#[test]
+fn a_heartbeat_or_a_new_registration_after_the_probe_keeps_the_broker() {
+    let mut cluster = Cluster::with_brokers(3);
+    let due = (cluster.sessions).due_probes(&cluster.metadata, ms(600), PROBE_AFTER, 3);
+    assert_eq!(due.len(), 2, "1 and 2 are silent");
+    let probed = due[0];
+    assert_eq!(probed.0, 1);
+    // It heartbeated while the probe ran (the refusal was not its process's).
+    let hb = heartbeat(&cluster.metadata, 1);
+    cluster.beat(hb, ms(650));
+    let records = (cluster.sessions)
+        .fence_unreachable(&cluster.metadata, probed, ms(700), PROBE_AFTER)
+        .unwrap();
+    assert!(records.is_empty(), "{records:?}");
+    // Another incarnation registered meanwhile: the probe was about the old epoch.
+    cluster.sessions.end_session(1);
+    cluster.register(1, 2, ms(800));
+    let records = (cluster.sessions)
+        .fence_unreachable(&cluster.metadata, probed, ms(2000), PROBE_AFTER)
+        .unwrap();
+    assert!(records.is_empty(), "{records:?}");
+}
+
+#[test]
+fn a_new_controller_probes_every_broker_at_once_but_fences_only_after_the_timeout() {
+    let mut cluster = Cluster::with_brokers(3);
+    cluster.sessions.activate(&cluster.metadata, ms(10_000));
+    let due = (cluster.sessions).due_probes(&cluster.metadata, ms(10_000), PROBE_AFTER, 2);
+    let probed: Vec<i32> = due.iter().map(|(node_id, _)| *node_id).collect();
+    assert_eq!(probed, vec![1, 3], "not heard from in this term");
+    let hb = heartbeat(&cluster.metadata, 3);
+    cluster.beat(hb, ms(10_100));
+    let due = (cluster.sessions).due_probes(&cluster.metadata, ms(10_600), PROBE_AFTER, 2);
+    assert_eq!(due.len(), 1, "3 was heard: {due:?}");
+    // Probes that connect fence nobody; the sessions still run their full timeout.
+    assert_eq!(cluster.expire(ms(12_900)), 0, "within the session");
+    assert!(cluster.expire(ms(13_001)) > 0, "past the session");
+    assert!(cluster.metadata.broker(1).unwrap().fenced);
+    assert!(!cluster.metadata.broker(3).unwrap().fenced);
 }
