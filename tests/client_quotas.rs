@@ -437,3 +437,63 @@ fn a_producer_over_its_byte_rate_is_throttled_and_another_client_is_not() {
         fast.bytes_per_second
     );
 }
+
+/// A consumer with `consumer_byte_rate` = 10 KB/s fetching 64 KiB responses: past the window's
+/// ~100 KB allowance its Fetch responses carry throttle_time_ms (written into the response
+/// after the bytes are counted) and the connection is muted for it.
+#[test]
+fn a_consumer_over_its_byte_rate_gets_throttled_fetches() {
+    use ringbroker::protocol::messages::fetch::{
+        FetchPartition, FetchRequest, FetchResponse, FetchTopic,
+    };
+    const FETCH_VERSION: i16 = 12;
+    let broker = common::Broker::start_with(common::BrokerOptions {
+        shards: 1,
+        ..common::BrokerOptions::default()
+    });
+    // ~300 KB of records to read, written by an unthrottled client.
+    let written = produce_for(broker.address, "writer", Duration::from_millis(300));
+    assert!(written.bytes_per_second > 0.0);
+    let mut admin = broker.client();
+    let entries = vec![AlterQuotaEntry {
+        entity: entity(&[("client-id", Some("reader"))]),
+        ops: vec![set("consumer_byte_rate", 10_000.0)],
+    }];
+    assert_eq!(alter(&mut admin, entries, false), [ErrorCode::None]);
+    let mut client = common::RawClient::connect(broker.address);
+    let request = FetchRequest {
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 64 * 1024,
+        topics: vec![FetchTopic {
+            topic: StrBytes::from("quota-topic"),
+            partitions: vec![FetchPartition {
+                partition: 0,
+                fetch_offset: 0,
+                partition_max_bytes: 64 * 1024,
+                ..FetchPartition::default()
+            }],
+            ..FetchTopic::default()
+        }],
+        ..FetchRequest::default()
+    };
+    let frame = encode_as("reader", FETCH_VERSION, 1, &request);
+    let mut throttles = Vec::new();
+    // Three fetches of the same 64 KiB: the first fits the window's ~100 KB allowance, the
+    // second overshoots it (throttle ≈ 2.8 s), the third waits that out (well under the
+    // client's 10 s read timeout).
+    for _ in 0..3 {
+        client.send_raw(&frame).unwrap();
+        let (_, response) = client.receive::<FetchResponse>(FETCH_VERSION);
+        assert_eq!(response.error_code, ErrorCode::None);
+        let partition = &response.responses[0].partitions[0];
+        assert!(partition.records.as_ref().is_some_and(|r| !r.is_empty()));
+        throttles.push(response.throttle_time_ms);
+    }
+    assert_eq!(throttles[0], 0, "{throttles:?}");
+    assert!(
+        throttles.iter().any(|&ms| ms > 0),
+        "never throttled: {throttles:?}"
+    );
+    assert!(throttles.iter().all(|&ms| ms <= 11_000), "{throttles:?}");
+}
