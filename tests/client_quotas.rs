@@ -451,8 +451,8 @@ fn a_consumer_over_its_byte_rate_gets_throttled_fetches() {
         shards: 1,
         ..common::BrokerOptions::default()
     });
-    // ~300 KB of records to read, written by an unthrottled client.
-    let written = produce_for(broker.address, "writer", Duration::from_millis(300));
+    // Records to read (well over the 64 KiB each fetch asks for), by an unthrottled client.
+    let written = produce_for(broker.address, "writer", Duration::from_millis(1500));
     assert!(written.bytes_per_second > 0.0);
     let mut admin = broker.client();
     let entries = vec![AlterQuotaEntry {
