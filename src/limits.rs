@@ -797,6 +797,36 @@ pub const ACL_DENIAL_LOGS_PER_SEC: u32 = 10;
 
 /// Principals in `super_users` (each is compared on every check a super user could pass).
 pub const SUPER_USERS_MAX: usize = 64;
+// ---- Client quotas (cluster/quotas.rs, security/quota.rs) ----
+
+/// Quota entities (user, client id, or both; named or `<default>`) the metadata may hold.
+/// Each is at most four records (one per key) of ≤ ~2 KiB at the name bound, so the worst
+/// case (~80 MiB) is bounded by the snapshot bound's order; typical names are short.
+pub const CLIENT_QUOTA_ENTITIES_MAX: usize = 10_000;
+/// Length of a quota entity's user or client-id name (Kafka's client ids are short; 1 KiB
+/// keeps one quota record ≤ ~2 KiB).
+pub const CLIENT_QUOTA_NAME_LENGTH_MAX: usize = 1024;
+/// Entries one AlterClientQuotas request may carry; all of them are one proposal (each
+/// entry writes ≤ 4 records of ≤ ~2 KiB: ≤ 256 × 8 KiB = 2 MiB would be too much, so 100).
+pub const CLIENT_QUOTA_ALTERATIONS_PER_REQUEST_MAX: usize = 100;
+const _: () = assert!(
+    CLIENT_QUOTA_ALTERATIONS_PER_REQUEST_MAX * 4 * (2 * CLIENT_QUOTA_NAME_LENGTH_MAX + 64)
+        <= QUORUM_PROPOSAL_SIZE_MAX
+);
+/// Kafka's `quota.window.num`: samples in a quota's rate window.
+pub const QUOTA_WINDOW_SAMPLES: usize = 11;
+/// Kafka's `quota.window.size.seconds`, in ms: the length of one sample.
+pub const QUOTA_WINDOW_SAMPLE_MS: u64 = 1000;
+/// The longest throttle a response asks for and a connection is muted: Kafka caps the throttle
+/// at the whole quota window (`quota.window.num` × `quota.window.size.seconds`).
+pub const QUOTA_THROTTLE_TIME_MS_MAX: u64 = QUOTA_WINDOW_SAMPLES as u64 * QUOTA_WINDOW_SAMPLE_MS;
+const _: () = assert!(QUOTA_THROTTLE_TIME_MS_MAX <= i32::MAX as u64);
+/// Rate sensors (one per quota entity in use: user, client id, or both) one shard keeps.
+/// Full, the one idle longest is dropped (Kafka expires idle sensors after an hour).
+pub const QUOTA_SENSORS_PER_SHARD_MAX: usize = 10_000;
+/// Clients whose throttle time one shard's metrics list (the first ones throttled; others are
+/// summed into one `<other>` series), so a client-id-rotating peer cannot grow the scrape.
+pub const QUOTA_THROTTLE_METRIC_CLIENTS_MAX: usize = 1024;
 // ---- TLS listeners (src/security/tls.rs, src/net/) ----
 
 /// Time a client has to finish the TLS handshake after connecting; a peer that stalls it

@@ -121,6 +121,8 @@ fn their_reencode(key: ApiKey, input: &mut Bytes, version: i16) -> Theirs {
             again::<kp::IncrementalAlterConfigsRequest>(input, version)
         }
         ApiKey::OffsetDelete => again::<kp::OffsetDeleteRequest>(input, version),
+        ApiKey::DescribeClientQuotas => again::<kp::DescribeClientQuotasRequest>(input, version),
+        ApiKey::AlterClientQuotas => again::<kp::AlterClientQuotasRequest>(input, version),
         ApiKey::DescribeUserScramCredentials => {
             again::<kp::DescribeUserScramCredentialsRequest>(input, version)
         }

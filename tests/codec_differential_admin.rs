@@ -715,3 +715,106 @@ fn acls() {
     differential::<delete_acls::DeleteAclsRequest, _>(delete_acls_request);
     differential::<delete_acls::DeleteAclsResponse, _>(delete_acls_response);
 }
+
+fn describe_client_quotas_request(_version: i16) -> kp::DescribeClientQuotasRequest {
+    use kp::describe_client_quotas_request as m;
+    let exact = m::ComponentData::default()
+        .with_entity_type(s("user"))
+        .with_match_type(0)
+        .with_match(Some(s("alice")));
+    let default = m::ComponentData::default()
+        .with_entity_type(s("client-id"))
+        .with_match_type(1)
+        .with_match(None);
+    kp::DescribeClientQuotasRequest::default()
+        .with_components(vec![exact, default])
+        .with_strict(true)
+}
+
+fn describe_client_quotas_response(_version: i16) -> kp::DescribeClientQuotasResponse {
+    use kp::describe_client_quotas_response as m;
+    let entity = vec![
+        m::EntityData::default()
+            .with_entity_type(s("user"))
+            .with_entity_name(Some(s("alice"))),
+        m::EntityData::default()
+            .with_entity_type(s("client-id"))
+            .with_entity_name(None),
+    ];
+    let values = vec![
+        m::ValueData::default()
+            .with_key(s("producer_byte_rate"))
+            .with_value(1_048_576.0),
+        m::ValueData::default()
+            .with_key(s("request_percentage"))
+            .with_value(12.5),
+    ];
+    let entry = m::EntryData::default()
+        .with_entity(entity)
+        .with_values(values);
+    kp::DescribeClientQuotasResponse::default()
+        .with_throttle_time_ms(7)
+        .with_entries(Some(vec![entry]))
+}
+
+#[test]
+fn describe_client_quotas() {
+    use ringbroker::protocol::messages::describe_client_quotas as ours;
+    differential::<ours::DescribeClientQuotasRequest, _>(describe_client_quotas_request);
+    differential::<ours::DescribeClientQuotasResponse, _>(describe_client_quotas_response);
+    // A refusal: error code and message, entries null.
+    differential::<ours::DescribeClientQuotasResponse, _>(|_| {
+        kp::DescribeClientQuotasResponse::default()
+            .with_error_code(42)
+            .with_error_message(Some(s("bad filter")))
+            .with_entries(None)
+    });
+}
+
+fn alter_client_quotas_request(_version: i16) -> kp::AlterClientQuotasRequest {
+    use kp::alter_client_quotas_request as m;
+    let entity = vec![
+        m::EntityData::default()
+            .with_entity_type(s("user"))
+            .with_entity_name(None),
+        m::EntityData::default()
+            .with_entity_type(s("client-id"))
+            .with_entity_name(Some(s("app"))),
+    ];
+    let ops = vec![
+        m::OpData::default()
+            .with_key(s("consumer_byte_rate"))
+            .with_value(2048.0),
+        m::OpData::default()
+            .with_key(s("producer_byte_rate"))
+            .with_remove(true),
+    ];
+    let entry = m::EntryData::default().with_entity(entity).with_ops(ops);
+    kp::AlterClientQuotasRequest::default()
+        .with_entries(vec![entry])
+        .with_validate_only(true)
+}
+
+fn alter_client_quotas_response(_version: i16) -> kp::AlterClientQuotasResponse {
+    use kp::alter_client_quotas_response as m;
+    let entity = vec![
+        m::EntityData::default()
+            .with_entity_type(s("user"))
+            .with_entity_name(Some(s("bob"))),
+    ];
+    let failed = m::EntryData::default()
+        .with_error_code(42)
+        .with_error_message(Some(s("unknown key")))
+        .with_entity(entity.clone());
+    let done = m::EntryData::default().with_entity(entity);
+    kp::AlterClientQuotasResponse::default()
+        .with_throttle_time_ms(5)
+        .with_entries(vec![failed, done])
+}
+
+#[test]
+fn alter_client_quotas() {
+    use ringbroker::protocol::messages::alter_client_quotas as ours;
+    differential::<ours::AlterClientQuotasRequest, _>(alter_client_quotas_request);
+    differential::<ours::AlterClientQuotasResponse, _>(alter_client_quotas_response);
+}

@@ -38,6 +38,10 @@ const VALUES: &[&str] = &[
     "--transactional-id",
 ];
 const SWITCHES: &[&str] = &["--cluster", "--prefixed", "--match", "--deny", "--allow"];
+const SPEC: Spec = Spec {
+    values: VALUES,
+    switches: SWITCHES,
+};
 const USAGE: &str = "usage: ringbroker acl add --principal User:NAME (--topic T | --group G | \
                      --transactional-id T | --cluster) [--prefixed] --operation OP... [--deny] \
                      [--host H]\n       ringbroker acl list|remove [--principal P] [resource] \
@@ -48,16 +52,7 @@ const USAGE: &str = "usage: ringbroker acl add --principal User:NAME (--topic T 
 /// # Errors
 /// Bad arguments, connection or protocol errors.
 pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
-    let parsed = args::parse(
-        args,
-        Spec {
-            values: VALUES,
-            switches: SWITCHES,
-        },
-    )?;
-    if !parsed.positional.is_empty() {
-        return Err(CliError::Usage(USAGE));
-    }
+    let parsed = args::parse_flags(args, SPEC, USAGE)?;
     match action {
         "add" => add(&parsed, out),
         "list" => list(&parsed, out),

@@ -22,6 +22,18 @@ pub struct Parsed {
     switches: Vec<&'static str>,
 }
 
+/// [`parse`] for a command that takes flags only: a positional argument is `usage`.
+///
+/// # Errors
+/// As [`parse`], and `Usage(usage)` for a positional argument.
+pub fn parse_flags(args: &[String], spec: Spec, usage: &'static str) -> Result<Parsed, CliError> {
+    let parsed = parse(args, spec)?;
+    if !parsed.positional.is_empty() {
+        return Err(CliError::Usage(usage));
+    }
+    Ok(parsed)
+}
+
 /// Parses `args` (after the command words) against `spec`.
 ///
 /// # Errors

@@ -9,6 +9,7 @@
 //! ringbroker partition reassign                                        partition.rs
 //! ringbroker user add                                                  user.rs
 //! ringbroker acl add|list|remove                                        acl.rs
+//! ringbroker quota alter|describe                                      quota.rs
 //! ```
 //!
 //! Each command writes its report to the `out` it is given (stdout in the binary, a buffer in
@@ -19,6 +20,7 @@ pub mod args;
 pub mod cluster;
 pub mod group;
 pub mod partition;
+pub mod quota;
 pub mod table;
 pub mod topic;
 pub mod tune;
@@ -30,7 +32,7 @@ use crate::protocol::ErrorCode;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
-pub const COMMANDS: [&str; 7] = [
+pub const COMMANDS: [&str; 8] = [
     "topic",
     "tune",
     "group",
@@ -38,6 +40,7 @@ pub const COMMANDS: [&str; 7] = [
     "partition",
     "user",
     "acl",
+    "quota",
 ];
 
 /// Default `--bootstrap` (the broker's default listener).
@@ -98,6 +101,10 @@ USAGE:
                        --cluster) [--prefixed] --operation OP... [--deny] [--host H]
     ringbroker acl list|remove [--principal P] [--topic T | ...] [--prefixed | --match]
                        [--operation OP] [--deny | --allow] [--host H]
+    ringbroker quota alter (--user U | --user-defaults) and/or (--client-id C |
+                       --client-defaults) [--add k=v[,k=v]] [--delete k[,k]] [--validate-only]
+    ringbroker quota describe [--user U | --user-defaults] [--client-id C | --client-defaults]
+                       [--strict]
     ringbroker tune check [--config PROFILE] [--strict]
     ringbroker tune apply [--config PROFILE] [--dry-run]
 
@@ -182,6 +189,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<Outcome, CliError> {
         "partition" => partition::run(action, rest, out),
         "user" => user::run(action, rest, out),
         "acl" => acl::run(action, rest, out),
+        "quota" => quota::run(action, rest, out),
         _ => Err(CliError::UnknownCommand {
             words: args.join(" "),
         }),

@@ -25,6 +25,7 @@ use super::metadata::{
 };
 use super::policy::isr::{AlterPartitionRequest, ElectionType};
 use super::quorum::MetadataQuorum;
+use super::quotas::{QuotaEntity, QuotaKey, QuotaValue};
 use super::rpc::{ControllerClient, ControllerRequest, ControllerResponse};
 use super::view::MetadataHost;
 use crate::limits::{CONTROLLER_RETRY_MS, CONTROLLER_RPC_TIMEOUT_MS, FORWARDED_APPLY_TIMEOUT_MS};
@@ -445,6 +446,20 @@ pub async fn alter_scram_credentials(
     alterations: Vec<(String, ScramMechanism, Option<ScramCredential>)>,
 ) -> Result<(), MetadataError> {
     let change = MetadataChange::AlterScramCredentials { alterations };
+    apply(shard, change).await.map(drop)
+}
+
+/// Sets or removes client quota values (AlterClientQuotas), all or nothing, through the
+/// metadata log.
+///
+/// # Errors
+/// `Quota(TooManyEntities | InvalidValue)`, `RecordTooLarge`, `Persist`,
+/// `ControllerUnavailable`, `Forwarded`.
+pub async fn alter_client_quotas(
+    shard: &Rc<Shard<impl MetadataHost>>,
+    alterations: Vec<(QuotaEntity, QuotaKey, Option<QuotaValue>)>,
+) -> Result<(), MetadataError> {
+    let change = MetadataChange::AlterClientQuotas { alterations };
     apply(shard, change).await.map(drop)
 }
 

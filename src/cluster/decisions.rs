@@ -25,6 +25,7 @@ use super::policy::election::ElectionPolicy;
 use super::policy::isr::{self, AlterPartitionRequest, ElectionType, Liveness};
 use super::policy::lifecycle::BrokerSessions;
 use super::policy::{RecordBatch, placement, producer_id_blocks, reassign};
+use super::quotas::{QuotaEntity, QuotaKey, QuotaValue};
 use super::topic_name;
 use crate::limits::{
     ACLS_MAX, BROKER_SESSION_TIMEOUT_MS_DEFAULT, ELECTIONS_PER_REQUEST_MAX,
@@ -105,6 +106,12 @@ pub enum MetadataChange {
     AlterScramCredentials {
         alterations: Vec<(String, ScramMechanism, Option<ScramCredential>)>,
     },
+    /// AlterClientQuotas (KIP-546): set (`Some`) or remove (`None`) each (entity, key), all
+    /// or nothing. The handler checked entities, keys and values; removing a key that is not
+    /// set and setting the value it has write nothing (Kafka's no-op successes).
+    AlterClientQuotas {
+        alterations: Vec<(QuotaEntity, QuotaKey, Option<QuotaValue>)>,
+    },
     /// AlterPartitionReassignments (KIP-455): start, replace or cancel (`target` `None`) each
     /// partition's reassignment (`policy::reassign`). Refused whole at the first partition
     /// that cannot be (the handler checks each on its copy first, so it answers per
@@ -171,6 +178,9 @@ pub fn decide_with(
         MetadataChange::AlterPartition(request) => return alter_partition(&liveness, request),
         MetadataChange::CreateAcls { acls } => return create_acls(current, acls),
         MetadataChange::DeleteAcls { filters } => return Ok(delete_acls(current, filters)),
+        MetadataChange::AlterClientQuotas { alterations } => {
+            return client_quota_records(current, alterations);
+        }
         MetadataChange::ElectLeaders {
             election_type,
             partitions,
@@ -270,6 +280,42 @@ fn scram_credential_records(
         records.push(record);
     }
     assert_eq!(records.len(), alterations.len());
+    Ok(records)
+}
+
+/// The `ClientQuota` records of an AlterClientQuotas: one per (entity, key) that changes.
+///
+/// # Errors
+/// `Quota(TooManyEntities)` when new entities would exceed `CLIENT_QUOTA_ENTITIES_MAX`;
+/// `Quota(InvalidValue)`; `RecordTooLarge`. Nothing is written then.
+fn client_quota_records(
+    current: &ClusterMetadata,
+    alterations: &[(QuotaEntity, QuotaKey, Option<QuotaValue>)],
+) -> Result<Vec<MetadataRecord>, MetadataError> {
+    let mut quotas = current.client_quotas().clone();
+    let mut records = Vec::with_capacity(alterations.len());
+    for (entity, key, value) in alterations {
+        let now = quotas.get(entity, *key);
+        let wanted = value.map(|value| value.0);
+        let unchanged = match (now, wanted) {
+            (None, None) => true,
+            (Some(now), Some(wanted)) => now.to_bits() == wanted.to_bits(),
+            _ => false,
+        };
+        if unchanged {
+            continue;
+        }
+        // Applied to a copy as it goes, so the entity bound counts this request's entities.
+        quotas.set(entity, *key, wanted)?;
+        let record = MetadataRecord::ClientQuota {
+            entity: entity.clone(),
+            key: *key,
+            value: *value,
+        };
+        check_record_size(&record)?;
+        records.push(record);
+    }
+    assert!(records.len() <= alterations.len());
     Ok(records)
 }
 

@@ -22,6 +22,7 @@ pub mod partition_logs;
 pub mod policy;
 pub mod producer_ids;
 pub mod quorum;
+pub mod quotas;
 pub mod rpc;
 pub mod topic_name;
 pub mod view;

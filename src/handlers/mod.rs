@@ -59,6 +59,9 @@ pub mod unregister_broker;
 // ---- security ----
 pub mod alter_user_scram_credentials;
 pub mod describe_user_scram_credentials;
+// ---- client quotas ----
+pub mod alter_client_quotas;
+pub mod describe_client_quotas;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 // ---- consumer groups ----
@@ -75,6 +78,7 @@ pub mod offset_fetch;
 pub mod sync_group;
 // ---- shared by handlers ----
 pub mod group_routing;
+pub mod throttle;
 pub mod turns;
 
 use crate::broker::Shard;
@@ -86,10 +90,12 @@ use crate::security::Session;
 use crate::shard::MeshError;
 use crate::storage::LeasedRange;
 use bytes::{Bytes, BytesMut};
+use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 use turns::Turns;
 
 /// Why a request makes its connection unusable; net/ closes the connection.
@@ -175,6 +181,9 @@ pub struct ConnectionContext {
     pub fetch_sessions: Rc<fetch_session::ConnectionSessions>,
     /// Who the connection is and whether it has authenticated (`security::Session`).
     pub session: Rc<Session>,
+    /// Until when a quota throttle mutes the connection: its next request is not read before
+    /// (KIP-219; `throttle.rs`).
+    pub muted_until: Rc<Cell<Option<Instant>>>,
 }
 
 impl ConnectionContext {
@@ -194,6 +203,7 @@ impl ConnectionContext {
             produce_turns: Rc::default(),
             fetch_sessions: Rc::new(fetch_sessions),
             session: Rc::new(session),
+            muted_until: Rc::default(),
         }
     }
 }
@@ -214,6 +224,9 @@ pub struct RequestContext {
     pub fetch_sessions: Rc<fetch_session::ConnectionSessions>,
     /// The connection's principal and authentication state.
     pub session: Rc<Session>,
+    /// The quota throttle this request earned before it ran (`throttle.rs`); responses with
+    /// a `throttle_time_ms` that quotas apply to answer it.
+    pub throttle_time_ms: i32,
 }
 
 impl RequestContext {
@@ -314,6 +327,9 @@ pub static REGISTRY: &[Handler] = &[
     handler!(sasl_authenticate),
     handler!(describe_user_scram_credentials),
     handler!(alter_user_scram_credentials),
+    // ---- client quotas ----
+    handler!(describe_client_quotas),
+    handler!(alter_client_quotas),
     // ---- consumer groups ----
     handler!(delete_groups),
     handler!(describe_groups),
@@ -364,16 +380,39 @@ pub async fn dispatch(
             version: header.api_version,
         });
     }
-    if !connection
-        .session
-        .may_serve(api_key, std::time::Instant::now())
-    {
+    if !connection.session.may_serve(api_key, Instant::now()) {
         return Err(HandlerError::Unauthenticated { api_key });
     }
     let mut ctx = request_context(connection, api_key, header);
-    let started = std::time::Instant::now();
-    let outcome = (handler.call)(&mut ctx, body).await;
+    let started = Instant::now();
+    let Some(quotas) = throttle::quotas_in_force(&ctx) else {
+        let outcome = (handler.call)(&mut ctx, body).await;
+        crate::metrics::record_request(api_key, started.elapsed(), outcome.is_err());
+        return outcome;
+    };
+    ctx.throttle_time_ms = throttle::as_ms(throttle::before(&ctx, &quotas, body.len()));
+    let mut busy = Duration::ZERO;
+    let mut outcome = {
+        let mut call = (handler.call)(&mut ctx, body);
+        let future = call.as_mut();
+        throttle::PollTimer {
+            future,
+            busy: &mut busy,
+        }
+        .await
+    };
     crate::metrics::record_request(api_key, started.elapsed(), outcome.is_err());
+    if let Ok(outcome) = &mut outcome {
+        let throttle = throttle::after(&ctx, &quotas, busy, outcome);
+        if !throttle.is_zero() {
+            let until = Instant::now() + throttle;
+            let muted = connection
+                .muted_until
+                .get()
+                .map_or(until, |now| now.max(until));
+            connection.muted_until.set(Some(muted));
+        }
+    }
     outcome
 }
 
@@ -392,6 +431,7 @@ fn request_context(
         produce_turns: Rc::clone(&connection.produce_turns),
         fetch_sessions: Rc::clone(&connection.fetch_sessions),
         session: Rc::clone(&connection.session),
+        throttle_time_ms: 0,
     }
 }
 

@@ -20,7 +20,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 /// One partition's offsets and size, as its owning shard sees them.
@@ -56,6 +56,9 @@ pub struct ShardSnapshot {
     /// Partitions without a leader in the whole cluster (reported by shard 0 only, from its
     /// metadata, as Kafka's controller gauge; 0 elsewhere).
     pub offline_partitions: u64,
+    /// Quota throttles this shard gave: (user, client id) → (responses, total ms)
+    /// (`security::quota`, bounded by `QUOTA_THROTTLE_METRIC_CLIENTS_MAX` + 1).
+    pub throttles: BTreeMap<(String, String), (u64, u64)>,
 }
 
 /// Gathers a snapshot from every shard.
@@ -111,6 +114,7 @@ async fn snapshot(shard: &Rc<Shard>) -> ShardSnapshot {
         commits: group_commits(shard).await,
         replication: shard.state.replicas.stats(),
         offline_partitions,
+        throttles: crate::security::quota::throttle_totals(),
     }
 }
 
@@ -380,8 +384,46 @@ impl Collector for Exposition {
             }
         }
         encode_replication(shards, &mut encoder)?;
+        encode_throttles(shards, &mut encoder)?;
         encode_groups(shards, &mut encoder)
     }
+}
+
+/// Quota throttle time and throttled responses per client (Kafka's per-client
+/// `throttle-time` sensor, as counters) and shard.
+fn encode_throttles(
+    shards: &[ShardSnapshot],
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    type Pick = fn(&(u64, u64)) -> u64;
+    let families: [(&str, &str, Pick); 2] = [
+        (
+            "client_throttle_time_ms",
+            "Quota throttle time given to a client (ms)",
+            |totals| totals.1,
+        ),
+        (
+            "client_throttled_responses",
+            "Responses that carried a quota throttle",
+            |totals| totals.0,
+        ),
+    ];
+    for (name, help, pick) in families {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for snapshot in shards {
+            for ((user, client_id), totals) in &snapshot.throttles {
+                let labels = [
+                    ("user", user.clone()),
+                    ("client_id", client_id.clone()),
+                    ("shard", snapshot.shard.to_string()),
+                ];
+                family
+                    .encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&pick(totals), None)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The replication gauges and counters by shard, and the cluster's offline partitions.
@@ -513,6 +555,7 @@ mod tests {
                 ..ReplicationStats::default()
             },
             offline_partitions: 5,
+            throttles: [(("u".to_owned(), "c".to_owned()), (2, 300))].into(),
         }])
         .unwrap();
         let bucket = "ringbroker_request_latency_seconds_bucket";
@@ -532,6 +575,7 @@ mod tests {
             "ringbroker_follower_lag_max_records{shard=\"1\"} 40",
             "ringbroker_isr_shrinks_total{shard=\"1\"} 2",
             "ringbroker_offline_partitions 5",
+            "ringbroker_client_throttle_time_ms_total{user=\"u\",client_id=\"c\",shard=\"1\"} 300",
         ] {
             assert!(
                 text.lines().any(|got| got == line),

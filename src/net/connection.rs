@@ -23,6 +23,11 @@
 //! (it stopped reading) closes the connection too. On drain, reading stops and in-flight
 //! requests finish.
 //!
+//! Quotas: a response that carries a quota throttle mutes the connection for that time
+//! (`ConnectionContext::muted_until`, KIP-219); the reader starts no request before it ends,
+//! so TCP pushes back on the client. Other connections on the shard are not held up: only
+//! this connection's reader task waits.
+//!
 //! Transport: the loop is generic over the stream's read half (`AsyncRead`) and write half
 //! (`AsyncWrite`), monomorphised per transport so the plain path stays what it was: a plain
 //! socket is both halves (`&TcpStream`), a TLS connection is `net/tls.rs`'s halves.
@@ -312,6 +317,26 @@ async fn read_frame<R: AsyncRead>(
     Ok(frame.finish(frame::FRAME_PREFIX_SIZE))
 }
 
+/// KIP-219: while a quota throttle mutes the connection (`handlers::throttle`), its next
+/// request waits unread. Bounded: each wait ends at a deadline at most
+/// `QUOTA_THROTTLE_TIME_MS_MAX` away, and only in-flight requests can push it later.
+async fn wait_unmuted(connection: &ConnectionContext, activity: &Activity) -> Result<(), ReadEnd> {
+    while let Some(until) = connection.muted_until.get() {
+        if until <= Instant::now() {
+            connection.muted_until.set(None);
+            break;
+        }
+        let mut draining = pin!(connection.shard.draining());
+        let sleep = compio::time::sleep_until(until);
+        if let Either::Right(()) = race(sleep, draining.as_mut()).await {
+            return Err(ReadEnd::Draining);
+        }
+    }
+    // A muted connection is not idle: the client was told to wait.
+    activity.touch();
+    Ok(())
+}
+
 /// Decodes the header of `frame`, takes an in-flight permit and spawns its handler.
 async fn start_request(
     connection: &ConnectionContext,
@@ -319,6 +344,7 @@ async fn start_request(
     queue: &flume::Sender<Pending>,
     activity: &Activity,
 ) -> Result<(), ReadEnd> {
+    wait_unmuted(connection, activity).await?;
     if connection.session.expects_raw_tokens() {
         // After a SaslHandshake v0 the frame is a bare SASL token (no header).
         if activity.permits.send_async(()).await.is_err() {

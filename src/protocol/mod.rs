@@ -92,6 +92,8 @@ pub enum ApiKey {
     AlterPartitionReassignments = 45,
     ListPartitionReassignments = 46,
     OffsetDelete = 47,
+    DescribeClientQuotas = 48,
+    AlterClientQuotas = 49,
     DescribeUserScramCredentials = 50,
     AlterUserScramCredentials = 51,
     DescribeQuorum = 55,
@@ -101,7 +103,7 @@ pub enum ApiKey {
 
 impl ApiKey {
     /// Every key, in numeric order.
-    pub const ALL: [ApiKey; 39] = [
+    pub const ALL: [ApiKey; 41] = [
         Self::Produce,
         Self::Fetch,
         Self::ListOffsets,
@@ -136,6 +138,8 @@ impl ApiKey {
         Self::AlterPartitionReassignments,
         Self::ListPartitionReassignments,
         Self::OffsetDelete,
+        Self::DescribeClientQuotas,
+        Self::AlterClientQuotas,
         Self::DescribeUserScramCredentials,
         Self::AlterUserScramCredentials,
         Self::DescribeQuorum,

@@ -17,14 +17,15 @@
 //! hold 0–3 elements, optional values are sometimes `None`, floats are finite.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 use super::messages::{
-    alter_configs, alter_partition_reassignments, alter_user_scram_credentials, api_versions,
-    create_acls, create_partitions, create_topics, delete_acls, delete_groups, delete_records,
-    delete_topics, describe_acls, describe_cluster, describe_configs, describe_groups,
-    describe_log_dirs, describe_quorum, describe_user_scram_credentials, elect_leaders, fetch,
-    find_coordinator, heartbeat, incremental_alter_configs, init_producer_id, join_group,
-    leave_group, list_groups, list_offsets, list_partition_reassignments, metadata, offset_commit,
-    offset_delete, offset_fetch, offset_for_leader_epoch, produce, sasl_authenticate,
-    sasl_handshake, sync_group, unregister_broker,
+    alter_client_quotas, alter_configs, alter_partition_reassignments,
+    alter_user_scram_credentials, api_versions, create_acls, create_partitions, create_topics,
+    delete_acls, delete_groups, delete_records, delete_topics, describe_acls,
+    describe_client_quotas, describe_cluster, describe_configs, describe_groups, describe_log_dirs,
+    describe_quorum, describe_user_scram_credentials, elect_leaders, fetch, find_coordinator,
+    heartbeat, incremental_alter_configs, init_producer_id, join_group, leave_group, list_groups,
+    list_offsets, list_partition_reassignments, metadata, offset_commit, offset_delete,
+    offset_fetch, offset_for_leader_epoch, produce, sasl_authenticate, sasl_handshake, sync_group,
+    unregister_broker,
 };
 use super::primitives::{StrBytes, Tolerated, Uuid, Version};
 use super::{ApiKey, DecodeError, DecodeErrorKind, ErrorCode, Message};
@@ -65,6 +66,25 @@ pub fn assert_round_trip<M: Message + PartialEq + Debug>(message: &M, version: i
         .unwrap_or_else(|error| panic!("{:?} v{version}: {error}", M::API_KEY));
     assert_eq!(&decoded, message, "{:?} v{version} round trip", M::API_KEY);
     buffer
+}
+
+/// For every version of the API: `request` and `response` round-trip, and every strict prefix
+/// of each fails to decode.
+///
+/// # Panics
+/// As [`assert_round_trip`] and [`assert_truncations_fail`].
+pub fn assert_exchange_every_version<Q, R>(request: &Q, response: &R)
+where
+    Q: Message + PartialEq + Debug,
+    R: Message + PartialEq + Debug,
+{
+    assert_eq!(Q::API_KEY, R::API_KEY, "request and response of one API");
+    for version in Q::VERSION_MIN..=Q::VERSION_MAX {
+        assert_round_trip(request, version);
+        assert_truncations_fail(request, version);
+        assert_round_trip(response, version);
+        assert_truncations_fail(response, version);
+    }
 }
 
 /// Every strict prefix of the encoding fails to decode (never panics).
@@ -439,6 +459,10 @@ api_codecs! {
     incremental_alter_configs::IncrementalAlterConfigsRequest
         => incremental_alter_configs::IncrementalAlterConfigsResponse,
     offset_delete::OffsetDeleteRequest => offset_delete::OffsetDeleteResponse,
+    describe_client_quotas::DescribeClientQuotasRequest
+        => describe_client_quotas::DescribeClientQuotasResponse,
+    alter_client_quotas::AlterClientQuotasRequest
+        => alter_client_quotas::AlterClientQuotasResponse,
     describe_user_scram_credentials::DescribeUserScramCredentialsRequest
         => describe_user_scram_credentials::DescribeUserScramCredentialsResponse,
     alter_user_scram_credentials::AlterUserScramCredentialsRequest

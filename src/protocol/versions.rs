@@ -77,6 +77,8 @@ pub const fn range(key: ApiKey) -> VersionRange {
         ApiKey::AlterPartitionReassignments => r(0, 1, 0),
         ApiKey::ListPartitionReassignments => r(0, 0, 0),
         ApiKey::OffsetDelete => r(0, 0, NONE),
+        ApiKey::DescribeClientQuotas => r(0, 1, 1),
+        ApiKey::AlterClientQuotas => r(0, 1, 1),
         ApiKey::DescribeUserScramCredentials => r(0, 0, 0),
         ApiKey::AlterUserScramCredentials => r(0, 0, 0),
         // v2 (Kafka 4.0, KIP-853) adds directory ids, error messages and the voters' nodes.

@@ -9,6 +9,7 @@
 //! A session is created by the connection loop when it accepts a socket on a listener, lives
 //! as long as the connection, and is only touched on that connection's shard (`!Send`).
 pub mod acl;
+pub mod quota;
 
 pub mod credentials;
 pub mod dial;

@@ -530,3 +530,13 @@ pub fn admin(
         .create()
         .expect("admin client")
 }
+
+/// Runs an admin command (`ringbroker ARGS…` without the program name) in-process; its report.
+/// Panics unless it succeeds.
+pub fn cli(args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    let mut out = Vec::new();
+    let outcome = ringbroker::cli::run(&args, &mut out).unwrap();
+    assert_eq!(outcome, ringbroker::cli::Outcome::Success);
+    String::from_utf8(out).unwrap()
+}

@@ -11,6 +11,7 @@
 //! Runs on whichever shard applies records (shard 0 today).
 use super::records::MetadataRecord;
 use super::{ClusterMetadata, MetadataError, TopicMetadata};
+use crate::cluster::quotas::QuotaKey;
 use crate::cluster::topic_name;
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
 use crate::protocol::Uuid;
@@ -85,6 +86,10 @@ impl ClusterMetadata {
             MetadataRecord::AclRemoved { acl_id } => {
                 Arc::make_mut(&mut self.acls).remove(*acl_id)?;
             }
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                let value = value.map(|value| value.0);
+                Arc::make_mut(&mut self.client_quotas).set(entity, *key, value)?;
+            }
             other => self.apply_cluster_record(other)?,
         }
         self.version = version + 1;
@@ -131,8 +136,20 @@ impl ClusterMetadata {
                     binding: binding.clone(),
                 }),
         );
+        for (entity, values) in self.client_quotas.iter() {
+            records.extend(
+                values
+                    .iter()
+                    .map(|(key, value)| MetadataRecord::ClientQuota {
+                        entity: entity.clone(),
+                        key: *key,
+                        value: Some(*value),
+                    }),
+            );
+        }
         let bound = 2 * self.brokers.len()
             + self.acls.len()
+            + QuotaKey::ALL.len() * self.client_quotas.len()
             + self.producer_id_blocks.len()
             + self.topics.len()
             + self.recorded_partition_count()
@@ -205,7 +222,8 @@ impl ClusterMetadata {
             | MetadataRecord::TopicConfigsSet { .. }
             | MetadataRecord::BrokerConfigsSet { .. }
             | MetadataRecord::AclCreated { .. }
-            | MetadataRecord::AclRemoved { .. } => {
+            | MetadataRecord::AclRemoved { .. }
+            | MetadataRecord::ClientQuota { .. } => {
                 unreachable!("topic and ACL records are applied by apply_in_place")
             }
         }

@@ -55,6 +55,7 @@ pub use store::{
 use super::acls::{AclError, AclTable};
 use super::configs::ConfigError;
 use super::quorum::QuorumError;
+use super::quotas::{ClientQuotas, QuotaError};
 use super::topic_name::TopicNameError;
 use crate::limits::PARTITIONS_PER_TOPIC_MAX;
 use crate::protocol::{ErrorCode, Uuid};
@@ -101,6 +102,8 @@ pub struct ClusterMetadata {
     scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
     /// The ACLs (`AclCreated` / `AclRemoved`); shared until an ACL record changes them.
     acls: Arc<AclTable>,
+    /// Client quotas (`ClientQuota` records); shared until a quota record changes them.
+    client_quotas: Arc<ClientQuotas>,
 }
 
 /// Why a metadata change is refused or failed. Each maps to one Kafka error code in the
@@ -147,6 +150,9 @@ pub enum MetadataError {
     /// An ACL record or CreateAcls/DeleteAcls decision is refused.
     #[error(transparent)]
     Acl(#[from] AclError),
+    /// A client quota record or AlterClientQuotas alteration is refused.
+    #[error(transparent)]
+    Quota(#[from] QuotaError),
     /// The active controller (another broker) refused or failed a forwarded change: its
     /// error code and message, as it would have answered the client itself.
     #[error("{message}")]
@@ -195,6 +201,7 @@ impl MetadataError {
             Self::ControllerUnavailable { .. } => ErrorCode::RequestTimedOut,
             Self::Cluster(error) => error.error_code(),
             Self::Acl(error) => error.error_code(),
+            Self::Quota(error) => error.error_code(),
             Self::Forwarded { code, .. } => *code,
             Self::InvalidScramCredential(_) => ErrorCode::UnacceptableCredential,
             Self::ScramCredentialNotFound { .. } => ErrorCode::ResourceNotFound,
@@ -398,6 +405,7 @@ impl ClusterMetadata {
             producer_id_blocks: BTreeMap::new(),
             scram_credentials: BTreeMap::new(),
             acls: Arc::default(),
+            client_quotas: Arc::default(),
         }
     }
 
@@ -445,12 +453,19 @@ impl ClusterMetadata {
         self.check_partition_invariants();
         self.check_scram_invariants();
         self.acls.check_invariants();
+        self.client_quotas.check_invariants();
     }
 
     /// The ACLs the cluster holds.
     #[must_use]
     pub fn acls(&self) -> &AclTable {
         &self.acls
+    }
+
+    /// The client quotas (`cluster::quotas`).
+    #[must_use]
+    pub fn client_quotas(&self) -> &ClientQuotas {
+        &self.client_quotas
     }
 
     /// Recorded partitions across all topics.

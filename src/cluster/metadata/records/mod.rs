@@ -31,6 +31,9 @@
 //! AclCreated     14 v0 [acl_id:16][resource_type:i8][pattern_type:i8][resource_name:str]
 //!                      [principal:str][host:str][operation:i8][permission:i8]   (Kafka's codes)
 //! AclRemoved     15 v0 [acl_id:16]
+//! ClientQuota    16 v0 [user:entity][client_id:entity][key:u8][present:u8]
+//!                      present → [value:f64 bits, u64]   (absent: the key is removed)
+//! entity            [kind:u8 = 0 absent | 1 <default>] | [kind:u8 = 2][name:str]
 //! str               [length:u32][UTF-8 bytes]
 //! bytes             [length:u32][bytes]
 //! opt_str           [present:u8 = 0] | [present:u8 = 1][str]
@@ -38,7 +41,7 @@
 //! map               [count:u32] count × [name:str][value:str], names strictly ascending
 //! ```
 //! Numbers are assigned when a record is added and never reused (13 is `ScramCredential`'s,
-//! 16 is reserved for client quotas). The encoding is canonical (maps sorted,
+//! 16 `ClientQuota`'s, Kafka's ClientQuotaRecord). The encoding is canonical (maps sorted,
 //! flags 0 or 1, no padding), so `encode(decode(b)) == b`.
 //!
 //! Pure code; runs wherever records are encoded or decoded (shard 0 today).
@@ -46,6 +49,7 @@ use super::brokers::{BrokerRegistration, Listener, ProducerIdBlock};
 use super::partitions::{PartitionDelta, PartitionState};
 use super::scram_credentials::{self, ScramCredential, ScramMechanism};
 use crate::cluster::acls::AclBinding;
+use crate::cluster::quotas::{QuotaEntity, QuotaKey, QuotaValue};
 use crate::limits::METADATA_RECORD_SIZE_MAX;
 use crate::protocol::Uuid;
 use std::collections::BTreeMap;
@@ -115,6 +119,13 @@ pub enum MetadataRecord {
     AclCreated { acl_id: Uuid, binding: AclBinding },
     /// The ACL with `acl_id` is gone (Kafka's RemoveAccessControlEntryRecord).
     AclRemoved { acl_id: Uuid },
+    /// One quota value of an entity is set (`Some`) or removed (`None`) (Kafka's
+    /// ClientQuotaRecord).
+    ClientQuota {
+        entity: QuotaEntity,
+        key: QuotaKey,
+        value: Option<QuotaValue>,
+    },
 }
 
 /// The type byte of a record. Part of the on-disk format: never renumber.
@@ -136,6 +147,7 @@ pub enum RecordType {
     ScramCredential = 13,
     AclCreated = 14,
     AclRemoved = 15,
+    ClientQuota = 16,
 }
 
 impl RecordType {
@@ -157,6 +169,7 @@ impl RecordType {
             13 => Some(Self::ScramCredential),
             14 => Some(Self::AclCreated),
             15 => Some(Self::AclRemoved),
+            16 => Some(Self::ClientQuota),
             _ => None,
         }
     }
@@ -179,7 +192,8 @@ impl RecordType {
             | Self::ProducerIdBlock
             | Self::ScramCredential
             | Self::AclCreated
-            | Self::AclRemoved => 0,
+            | Self::AclRemoved
+            | Self::ClientQuota => 0,
         }
     }
 }
@@ -211,6 +225,8 @@ pub enum RecordDecodeError {
     TrailingBytes { count: usize },
     #[error("flag byte {value:#04x} at offset {offset} has bits that mean nothing")]
     InvalidFlags { offset: usize, value: u8 },
+    #[error("quota key code {code} at offset {offset} is unknown")]
+    InvalidQuotaKey { offset: usize, code: u8 },
     #[error("ACL {field} code {code} at offset {offset} is unknown")]
     InvalidAclCode {
         offset: usize,
@@ -238,6 +254,7 @@ impl MetadataRecord {
             Self::ScramCredential { .. } => RecordType::ScramCredential,
             Self::AclCreated { .. } => RecordType::AclCreated,
             Self::AclRemoved { .. } => RecordType::AclRemoved,
+            Self::ClientQuota { .. } => RecordType::ClientQuota,
         }
     }
 
@@ -266,6 +283,9 @@ impl MetadataRecord {
             } => scram_credentials::record_body_size(user, credential.as_ref()),
             Self::AclCreated { binding, .. } => ID + acl_binding_size(binding),
             Self::AclRemoved { .. } => ID,
+            Self::ClientQuota { entity, value, .. } => {
+                quota_entity_size(entity) + 2 + value.map_or(0, |_| 8)
+            }
         };
         HEADER + body
     }
@@ -366,6 +386,17 @@ impl MetadataRecord {
                 put_acl_binding(out, binding);
             }
             Self::AclRemoved { acl_id } => out.extend_from_slice(&acl_id.0),
+            Self::ClientQuota { entity, key, value } => {
+                put_quota_entity(out, entity);
+                out.push(key.code());
+                match value {
+                    None => out.push(0),
+                    Some(value) => {
+                        out.push(1);
+                        out.extend_from_slice(&value.0.to_bits().to_be_bytes());
+                    }
+                }
+            }
             Self::TopicCreated { .. }
             | Self::TopicRemoved { .. }
             | Self::PartitionsAdded { .. }
@@ -473,5 +504,6 @@ fn decode_v0(
         RecordType::AclRemoved => MetadataRecord::AclRemoved {
             acl_id: reader.uuid()?,
         },
+        RecordType::ClientQuota => reader.client_quota()?,
     })
 }

@@ -3,6 +3,7 @@ use super::*;
 use crate::cluster::acls::{
     AccessControlEntry, AclOperation, AclPermission, PatternType, ResourcePattern, ResourceType,
 };
+use crate::cluster::quotas::EntityName;
 use proptest::prelude::*;
 
 fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -37,11 +38,9 @@ pub(in crate::cluster) fn one_of_each() -> Vec<MetadataRecord> {
     ]
 }
 
-/// One record of each broker, partition and producer-id type, in an order that applies
-/// to the empty state (the topic is created first).
-pub(in crate::cluster) fn cluster_records() -> Vec<MetadataRecord> {
-    let topic_id = Uuid([7; 16]);
-    let broker = BrokerRegistration {
+/// Broker 2's first registration, fenced.
+fn broker_two() -> BrokerRegistration {
+    BrokerRegistration {
         node_id: 2,
         incarnation: Uuid([3; 16]),
         broker_epoch: 0,
@@ -53,9 +52,15 @@ pub(in crate::cluster) fn cluster_records() -> Vec<MetadataRecord> {
         shard_count: 2,
         rack: Some("rack-a".into()),
         fenced: true,
-    };
+    }
+}
+
+/// One record of each broker, partition, producer-id, ACL and quota type, in an order that
+/// applies to the empty state (the topic is created first).
+pub(in crate::cluster) fn cluster_records() -> Vec<MetadataRecord> {
+    let topic_id = Uuid([7; 16]);
     vec![
-        MetadataRecord::RegisterBroker(broker),
+        MetadataRecord::RegisterBroker(broker_two()),
         MetadataRecord::UnfenceBroker {
             node_id: 2,
             broker_epoch: 0,
@@ -108,6 +113,67 @@ pub(in crate::cluster) fn cluster_records() -> Vec<MetadataRecord> {
             acl_id: Uuid([9; 16]),
         },
     ]
+    .into_iter()
+    .chain(quota_records())
+    .collect()
+}
+
+/// Client quota records that apply in order: set, a default entity, removal.
+fn quota_records() -> Vec<MetadataRecord> {
+    vec![
+        quota(Some(EntityName::Named("alice".into())), None, Some(1024.0)),
+        MetadataRecord::ClientQuota {
+            entity: QuotaEntity {
+                user: Some(EntityName::Default),
+                client_id: Some(EntityName::Default),
+            },
+            key: QuotaKey::RequestPercentage,
+            value: Some(QuotaValue(2.5)),
+        },
+        quota(Some(EntityName::Named("alice".into())), None, None),
+    ]
+}
+
+/// A `producer_byte_rate` record of the entity with `user` and `client_id`.
+fn quota(
+    user: Option<EntityName>,
+    client_id: Option<EntityName>,
+    value: Option<f64>,
+) -> MetadataRecord {
+    MetadataRecord::ClientQuota {
+        entity: QuotaEntity { user, client_id },
+        key: QuotaKey::ProducerByteRate,
+        value: value.map(QuotaValue),
+    }
+}
+
+#[test]
+fn client_quota_layout() {
+    let record = quota(
+        Some(EntityName::Named("u".into())),
+        Some(EntityName::Default),
+        Some(1.0),
+    );
+    #[rustfmt::skip]
+    let expected = [
+        16, 0,                          // ClientQuota v0
+        2, 0, 0, 0, 1, b'u',            // user "u"
+        1,                              // client-id <default>
+        0,                              // producer_byte_rate
+        1, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, // present, 1.0
+    ];
+    assert_eq!(record.to_bytes(), expected);
+    assert_eq!(MetadataRecord::decode(&expected), Ok(record));
+    // An unknown entity kind or key code is refused.
+    let mut bad_kind = expected;
+    bad_kind[8] = 3;
+    assert!(MetadataRecord::decode(&bad_kind).is_err());
+    let mut bad_key = expected;
+    bad_key[9] = 9;
+    assert!(matches!(
+        MetadataRecord::decode(&bad_key),
+        Err(RecordDecodeError::InvalidQuotaKey { code: 9, .. })
+    ));
 }
 
 /// A topic READ ACL for `User:alice` from any host.
@@ -449,7 +515,28 @@ fn arbitrary_cluster_record() -> impl Strategy<Value = MetadataRecord> {
             }
         ),
         id.prop_map(|acl_id| MetadataRecord::AclRemoved { acl_id }),
+        arbitrary_quota_record(),
     ]
+}
+
+/// Any `ClientQuota` record (entities of every kind, any value bits).
+fn arbitrary_quota_record() -> impl Strategy<Value = MetadataRecord> {
+    let strategy = (0u8..3, 0u8..3, 0u8..4, proptest::option::of(any::<u64>()));
+    strategy.prop_map(|(user, client_id, key, bits)| {
+        let component = |kind: u8, name: &str| match kind {
+            0 => None,
+            1 => Some(EntityName::Default),
+            _ => Some(EntityName::Named(name.to_owned())),
+        };
+        MetadataRecord::ClientQuota {
+            entity: QuotaEntity {
+                user: component(user, "u"),
+                client_id: component(client_id, "c"),
+            },
+            key: QuotaKey::from_code(key).unwrap_or(QuotaKey::ProducerByteRate),
+            value: bits.map(|bits| QuotaValue(f64::from_bits(bits))),
+        }
+    })
 }
 
 proptest! {

@@ -5,6 +5,39 @@ use super::*;
 use crate::cluster::acls::{
     AccessControlEntry, AclOperation, AclPermission, PatternType, ResourcePattern, ResourceType,
 };
+use crate::cluster::quotas::EntityName;
+
+/// An entity component's kind byte in a `ClientQuota` record.
+const ENTITY_ABSENT: u8 = 0;
+const ENTITY_DEFAULT: u8 = 1;
+const ENTITY_NAMED: u8 = 2;
+
+fn entity_name_size(name: Option<&EntityName>) -> usize {
+    match name {
+        Some(EntityName::Named(name)) => 1 + string_size(name),
+        Some(EntityName::Default) | None => 1,
+    }
+}
+
+pub(in crate::cluster::metadata) fn quota_entity_size(entity: &QuotaEntity) -> usize {
+    entity_name_size(entity.user.as_ref()) + entity_name_size(entity.client_id.as_ref())
+}
+
+fn put_entity_name(out: &mut Vec<u8>, name: Option<&EntityName>) {
+    match name {
+        None => out.push(ENTITY_ABSENT),
+        Some(EntityName::Default) => out.push(ENTITY_DEFAULT),
+        Some(EntityName::Named(name)) => {
+            out.push(ENTITY_NAMED);
+            put_string(out, name);
+        }
+    }
+}
+
+pub(in crate::cluster::metadata) fn put_quota_entity(out: &mut Vec<u8>, entity: &QuotaEntity) {
+    put_entity_name(out, entity.user.as_ref());
+    put_entity_name(out, entity.client_id.as_ref());
+}
 
 /// Bits of a `PartitionChange`'s `fields` byte, in encoding order.
 pub(in crate::cluster::metadata) const DELTA_LEADER: u8 = 1;
@@ -365,6 +398,35 @@ impl<'a> Reader<'a> {
             permission: self.acl_code("permission", AclPermission::from_code)?,
         };
         Ok(AclBinding { pattern, entry })
+    }
+
+    fn entity_name(&mut self) -> Result<Option<EntityName>, RecordDecodeError> {
+        let offset = self.offset;
+        match self.u8()? {
+            ENTITY_ABSENT => Ok(None),
+            ENTITY_DEFAULT => Ok(Some(EntityName::Default)),
+            ENTITY_NAMED => Ok(Some(EntityName::Named(self.string()?))),
+            value => Err(RecordDecodeError::InvalidFlags { offset, value }),
+        }
+    }
+
+    /// A `ClientQuota` record's body.
+    pub(in crate::cluster::metadata) fn client_quota(
+        &mut self,
+    ) -> Result<MetadataRecord, RecordDecodeError> {
+        let entity = QuotaEntity {
+            user: self.entity_name()?,
+            client_id: self.entity_name()?,
+        };
+        let offset = self.offset;
+        let code = self.u8()?;
+        let key =
+            QuotaKey::from_code(code).ok_or(RecordDecodeError::InvalidQuotaKey { offset, code })?;
+        let value = match self.flags(1)? {
+            0 => None,
+            _ => Some(QuotaValue(f64::from_bits(self.u64()?))),
+        };
+        Ok(MetadataRecord::ClientQuota { entity, key, value })
     }
 
     pub(in crate::cluster::metadata) fn uuid(&mut self) -> Result<Uuid, RecordDecodeError> {
