@@ -7,7 +7,8 @@
 # broker whose retention deletes what it no longer needs, so the page cache recycles pages
 # instead of growing: see RESULTS.md for why that matters on this VM), one
 # `ringbench produce` of $DUR seconds, the broker's CPU over it; then `ringbench baseline`
-# (tcp-sink, tcp-file-sink) with the same 1 MiB chunks. Outputs in $OUT.
+# (tcp-sink, tcp-file-sink, tcp-file-sync-sink) with the same 1 MiB chunks, its files on the
+# same data root (TMPDIR). Outputs in $OUT.
 set -u
 T=${T:-target/release}
 OUT=${OUT:-/tmp/produce1mib}
@@ -40,9 +41,12 @@ for round in $(seq "$ROUNDS"); do
     echo "round $round data=$root produce MB/s $mb broker CPU ms/MB $cpu load $(cut -d' ' -f1 /proc/loadavg)"
     kill $broker; wait $broker
     rm -rf "$data"
+    # tcp-file-sink writes into the temp dir: point it at the same data root, so each produce
+    # figure has its ceiling on the same filesystem in the same round.
+    TMPDIR="$root" "$T/ringbench" baseline --record-size 16384 --num-records 65536 \
+        --batch-size 1048576 > "$OUT/baseline-$round-$(basename "$root").txt" 2>&1
+    grep -E '^(tcp-sink|tcp-file-sink|tcp-file-sync-sink) ' \
+        "$OUT/baseline-$round-$(basename "$root").txt" | awk -v r=$round -v d=$root \
+        '{print "round " r " data=" d " baseline " $1 " MB/s " $5}'
   done
-  "$T/ringbench" baseline --record-size 16384 --num-records 65536 --batch-size 1048576 \
-      > "$OUT/baseline-$round.txt" 2>&1
-  grep -E '^(tcp-sink|tcp-file-sink) ' "$OUT/baseline-$round.txt" \
-      | awk -v r=$round '{print "round " r " baseline " $1 " MB/s " $5}'
 done

@@ -295,6 +295,7 @@ fn baseline_runs_over_loopback_and_writes_json() {
     for name in [
         "tcp-sink",
         "tcp-file-sink",
+        "tcp-file-sync-sink",
         "tcp-source",
         "file-copy-source",
         "sendfile-source",
@@ -307,7 +308,7 @@ fn baseline_runs_over_loopback_and_writes_json() {
     // Each throughput transfer moves exactly record-size × num-records bytes.
     assert_eq!(
         document.matches(r#""bytes":200000,"#).count(),
-        5,
+        6,
         "{document}"
     );
     assert!(document.contains(r#""p99_us":"#), "{document}");

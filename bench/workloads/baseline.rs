@@ -6,6 +6,9 @@
 //! tcp-file-sink   as tcp-sink, and the server appends every chunk to a file    (produce path,
 //!                 with the page-cache write a broker adds; a new file every 256 MiB, the
 //!                 previous one deleted, like segment roll + retention; no fsync)
+//! tcp-file-sync-sink as tcp-file-sink, and each full file is fdatasynced before the next
+//!                 starts (a log that flushes every rolled segment, as Kafka and we do: every
+//!                 byte reaches the disk; tcp-file-sink deletes its files before writeback)
 //! tcp-source      server writes chunks from memory, client reads and discards (fetch, copied)
 //! file-copy-source server pread()s the same file into a buffer and writes it    (fetch, copied)
 //! sendfile-source server sendfile()s a page-cached file, client reads          (fetch, zero-copy)
@@ -62,8 +65,9 @@ pub fn run(options: &Options, deadline: Instant) -> anyhow::Result<Vec<BaselineR
         deadline,
     };
     let rows = vec![
-        tcp_sink(sizes, false)?,
-        tcp_sink(sizes, true)?,
+        tcp_sink(sizes, SinkTo::Nothing)?,
+        tcp_sink(sizes, SinkTo::Files)?,
+        tcp_sink(sizes, SinkTo::SyncedFiles)?,
         tcp_source(sizes)?,
         file_source(sizes, FileSend::Copy)?,
         file_source(sizes, FileSend::Sendfile)?,
@@ -166,25 +170,33 @@ fn check_moved(name: &str, moved: u64, total: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Client writes, server reads: and discards (tcp-sink) or appends to files (tcp-file-sink).
-fn tcp_sink(sizes: Sizes, to_files: bool) -> anyhow::Result<BaselineRow> {
+/// Where a sink server puts what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SinkTo {
+    Nothing,
+    Files,
+    /// Files, each fdatasynced when full.
+    SyncedFiles,
+}
+
+/// Client writes, server reads: and discards (tcp-sink) or appends to files (tcp-file-sink,
+/// tcp-file-sync-sink).
+fn tcp_sink(sizes: Sizes, to: SinkTo) -> anyhow::Result<BaselineRow> {
     let Sizes {
         total,
         chunk,
         deadline,
         ..
     } = sizes;
-    let name = if to_files {
-        "tcp-file-sink"
-    } else {
-        "tcp-sink"
+    let name = match to {
+        SinkTo::Nothing => "tcp-sink",
+        SinkTo::Files => "tcp-file-sink",
+        SinkTo::SyncedFiles => "tcp-file-sync-sink",
     };
-    let (port, server) = serve(move |mut stream| {
-        if to_files {
-            drain_to_files(&mut stream, chunk, total, deadline)
-        } else {
-            drain(&mut stream, chunk, total, deadline)
-        }
+    let (port, server) = serve(move |mut stream| match to {
+        SinkTo::Nothing => drain(&mut stream, chunk, total, deadline),
+        SinkTo::Files => drain_to_files(&mut stream, chunk, total, deadline, false),
+        SinkTo::SyncedFiles => drain_to_files(&mut stream, chunk, total, deadline, true),
     })?;
     let mut client = connect(port)?;
     let started = Instant::now();
@@ -197,12 +209,14 @@ fn tcp_sink(sizes: Sizes, to_files: bool) -> anyhow::Result<BaselineRow> {
 }
 
 /// Like [`drain`], appending what it reads to files in the temp dir: a new file every
-/// `FILE_SINK_FILE_SIZE` bytes, the previous one deleted (at most two exist at once).
+/// `FILE_SINK_FILE_SIZE` bytes, the previous one deleted (at most two exist at once). With
+/// `sync`, each full file is fdatasynced before the next is created.
 fn drain_to_files(
     stream: &mut TcpStream,
     chunk: usize,
     limit: u64,
     deadline: Instant,
+    sync: bool,
 ) -> anyhow::Result<u64> {
     let directory = std::env::temp_dir();
     let path = |index: u64| {
@@ -224,6 +238,9 @@ fn drain_to_files(
                 break;
             }
             if in_file >= FILE_SINK_FILE_SIZE {
+                if sync {
+                    file.sync_data()?;
+                }
                 index += 1;
                 file = File::create(path(index))?;
                 std::fs::remove_file(path(index - 1))?;
