@@ -7,7 +7,8 @@
 //! offline; the checker finds no acknowledged record lost or duplicated. A reassignment whose
 //! new replica is held back (SIGSTOP) survives a kill -9 of the active controller and
 //! completes under the next one (started and verified with `ringbroker partition reassign`).
-//! UnregisterBroker forgets a stopped broker.
+//! UnregisterBroker forgets a stopped broker. A topic deleted while a broker was down leaves
+//! that broker's disk when it starts again; the other topics' data stays.
 //!
 //! Timeouts are scaled down by flags (`common::cluster`); every wait is a bounded poll of what
 //! clients see.
@@ -19,6 +20,7 @@ use ringbroker::protocol::messages::alter_partition_reassignments::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ReassignablePartition,
     ReassignableTopic,
 };
+use ringbroker::protocol::messages::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
 use ringbroker::protocol::messages::elect_leaders::{
     ELECTION_TYPE_PREFERRED, ElectLeadersRequest, ElectLeadersResponse, ElectLeadersTopicPartitions,
 };
@@ -234,16 +236,22 @@ fn drain_and_stop(cluster: &mut Cluster, leaving: i32) {
     );
 }
 
-#[test]
-fn a_new_broker_takes_half_the_partitions_and_a_drained_broker_stops_with_nothing_offline() {
-    let mut cluster = Cluster::start(3);
-    cluster.create_topic(TOPIC, PARTITIONS, 3, &[("min.insync.replicas", "2")]);
-    let workload = Workload::start(&cluster.bootstrap(), TOPIC);
+/// A workload on `topic` that has 200 records acknowledged.
+fn running_workload(cluster: &Cluster, topic: &str) -> Workload {
+    let workload = Workload::start(&cluster.bootstrap(), topic);
     assert!(
         workload.wait_progress(200, CONVERGE),
         "{}",
         workload.describe()
     );
+    workload
+}
+
+#[test]
+fn a_new_broker_takes_half_the_partitions_and_a_drained_broker_stops_with_nothing_offline() {
+    let mut cluster = Cluster::start(3);
+    cluster.create_topic(TOPIC, PARTITIONS, 3, &[("min.insync.replicas", "2")]);
+    let workload = running_workload(&cluster, TOPIC);
 
     let new = cluster.add_observer();
     assert_eq!(new, 4);
@@ -365,4 +373,56 @@ fn a_reassignment_interrupted_by_killing_the_controller_completes_after_failover
             assert!(gone, "{} is still there", directory.display());
         }
     }
+}
+
+#[test]
+fn a_topic_deleted_while_a_broker_was_down_leaves_its_disk_when_it_starts_again() {
+    const KEPT: &str = "kept";
+    const DOOMED: &str = "doomed";
+    let mut cluster = Cluster::start(3);
+    cluster.create_topic(KEPT, 4, 3, &[]);
+    cluster.create_topic(DOOMED, 4, 3, &[]);
+    let workload = running_workload(&cluster, KEPT);
+    let described = workload.describe();
+    let (acked, failed) = workload.stop();
+    assert_eq!(failed, 0, "deliveries failed: {described}");
+    assert!((0..4).all(|p| cluster.partition_dir(3, DOOMED, p).exists()));
+
+    cluster.kill9(3);
+    let request = DeleteTopicsRequest {
+        topic_names: vec![StrBytes::from(DOOMED)],
+        timeout_ms: 10_000,
+        ..DeleteTopicsRequest::default()
+    };
+    let deleted: DeleteTopicsResponse = cluster.broker(1).client().try_call(4, &request).unwrap();
+    assert_eq!(deleted.responses[0].error_code, ErrorCode::None);
+    let live_gone = eventually(CONVERGE, || {
+        (1..=2).all(|id| (0..4).all(|p| !cluster.partition_dir(id, DOOMED, p).exists()))
+    });
+    assert!(live_gone, "the live brokers keep {DOOMED}");
+    assert!(
+        (0..4).all(|p| cluster.partition_dir(3, DOOMED, p).exists()),
+        "broker 3 was down"
+    );
+
+    cluster.start_again(3);
+    for partition in 0..4 {
+        let directory = cluster.partition_dir(3, DOOMED, partition);
+        let gone = eventually(CONVERGE, || !directory.exists());
+        assert!(gone, "{} is still there", directory.display());
+        assert!(cluster.partition_dir(3, KEPT, partition).exists());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(cluster.broker(3).data_dir())
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with(DOOMED))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        cluster.wait_isr_full(KEPT, CONVERGE).is_some(),
+        "broker 3 does not rejoin {KEPT}:\n{}",
+        cluster.views(KEPT)
+    );
+    let outcome = cluster.settle_and_check(KEPT, &acked);
+    assert!(outcome.verdict.is_clean(), "{:?}", outcome.verdict);
 }

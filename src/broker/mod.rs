@@ -34,7 +34,9 @@ use crate::cluster::clean_shutdown;
 use crate::cluster::membership::{Membership, MembershipError, NodeFile, check_cluster_id};
 use crate::cluster::metadata::{CONTROLLER_LISTENER, Listener, client_listeners, random_uuid};
 use crate::cluster::metadata::{MetadataImage, encode_snapshot};
-use crate::cluster::partition_logs::{LogPlacement, remove_stray_directories, wanted_logs};
+use crate::cluster::partition_logs::{
+    LogPlacement, remove_deleted_topic_directories, remove_stray_directories, wanted_logs,
+};
 use crate::cluster::policy::lifecycle::RegistrationRequest;
 use crate::cluster::producer_ids::ProducerIdAllocator;
 use crate::cluster::quorum::{MetadataQuorum, QuorumConfig, QuorumError, RaftQuorum, replay_local};
@@ -445,8 +447,12 @@ impl Compose for Broker {
             data_dir: config.data_dir.clone(),
             producer_id_expiration: config.producer_id_expiration,
         };
-        // Replicas moved away while this broker was down go first (issue 18).
+        // Replicas moved away and topics deleted while this broker was down go first (issue
+        // 18); the first shard's state is the quorum's, the others' the local log's.
         remove_stray_directories(&metadata, &log_placement);
+        if placement.index == controller::CONTROLLER_SHARD {
+            remove_deleted_topic_directories(&metadata, &self.metadata, &log_placement);
+        }
         // Recovery of every partition this shard owns happens here, before it listens.
         logs.reconcile(wanted_logs(&metadata, &log_placement)).await;
         let settings = ReplicationSettings {

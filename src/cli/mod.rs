@@ -95,6 +95,8 @@ USAGE:
     ringbroker cluster drain BROKER       [--timeout-ms MS]   (move every replica off BROKER)
     ringbroker partition reassign --generate --brokers 1,2,3 --topics T,U   (prints a plan)
     ringbroker partition reassign --execute PLAN [--throttle B/s] | --verify PLAN | --cancel PLAN
+                          (--cancel with no original replica in sync needs the topic's
+                          unclean.leader.election.enable and loses what only new replicas held)
     ringbroker user add NAME --mechanism SCRAM-SHA-512 (--password PW | --password-file F)
                           --data-dir DIR [--iterations N]   (before the broker's first start)
     ringbroker acl add --principal User:NAME (--topic T | --group G | --transactional-id T |

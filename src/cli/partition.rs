@@ -11,7 +11,12 @@
 //! reassign --verify PLAN                               ListPartitionReassignments + Metadata:
 //!                                                      completed / still in progress; once all
 //!                                                      completed, removes the throttle
-//! reassign --cancel PLAN                               AlterPartitionReassignments (nulls)
+//! reassign --cancel PLAN                               AlterPartitionReassignments (nulls):
+//!                                                      back to the replicas before the move;
+//!                                                      refused when none of them is in sync,
+//!                                                      unless the topic allows unclean
+//!                                                      election (then records only the
+//!                                                      adding replicas held are lost)
 //! drain BROKER                                         a plan moving every replica off BROKER
 //!                                                      onto the live brokers with the fewest
 //!                                                      replicas, executed; waits (bounded)

@@ -421,7 +421,7 @@ impl ActiveController {
 
 impl ActiveController {
     /// One tick of the reassignment timer (while this node is the active controller):
-    /// completes every in-flight reassignment whose new replicas are in sync. Completions
+    /// completes every in-flight reassignment whose target replicas are in sync. Completions
     /// normally ride on the ISR change that allows them (`decisions`); this catches the rest
     /// — a reassignment a previous controller left in flight, or one whose new leader was not
     /// live at that moment.

@@ -119,7 +119,7 @@ pub enum MetadataChange {
     AlterPartitionReassignments {
         reassignments: Vec<PartitionReassignment>,
     },
-    /// Completes every in-flight reassignment whose new replicas are in sync (the controller's
+    /// Completes every in-flight reassignment whose target replicas are in sync (the controller's
     /// timer; also how a new controller resumes the ones it inherits).
     CompleteReassignments,
     /// UnregisterBroker (API 64): forget a broker that left for good, fencing it first (with
@@ -366,9 +366,9 @@ fn delete_acls(current: &ClusterMetadata, filters: &[AclFilter]) -> Vec<Metadata
     records
 }
 
-/// The `PartitionChange` AlterPartition `request` makes, if any, followed by the one
-/// completing the partition's reassignment when the new ISR holds every adding replica
-/// (Kafka completes reassignments on the ISR change that allows it).
+/// The `PartitionChange` AlterPartition `request` makes, if any; when the new ISR lets the
+/// partition's reassignment complete, the same record completes it (Kafka's builder does both
+/// in one record).
 fn alter_partition(
     liveness: &Liveness<'_>,
     request: &AlterPartitionRequest,
@@ -378,19 +378,15 @@ fn alter_partition(
         return Ok(Vec::new());
     };
     let (topic_id, partition) = (request.topic_id, request.partition);
-    let change = |delta| MetadataRecord::PartitionChange {
+    let delta = match liveness.metadata.partition(topic_id, partition) {
+        Some(current) => reassign::with_completion(liveness, current, delta),
+        None => delta,
+    };
+    Ok(vec![MetadataRecord::PartitionChange {
         topic_id,
         partition,
         delta,
-    };
-    let completion = liveness
-        .metadata
-        .partition(topic_id, partition)
-        .and_then(|current| current.with_delta(&delta).ok())
-        .and_then(|next| reassign::complete(liveness, &next));
-    let mut records = vec![change(delta)];
-    records.extend(completion.map(change));
-    Ok(records)
+    }])
 }
 
 /// The scale-out changes: reassignments and unregistering a broker.
@@ -444,12 +440,15 @@ fn reassign_partitions(
             metadata: batch.state(),
             shutting_down: liveness.shutting_down,
         };
+        let unclean = election_policy(batch.state(), topic_id).unclean_allowed;
         let deltas = match &request.target {
             Some(target) => {
                 reassign::check_target(&scratch, target)?;
-                reassign::start(&scratch, &state, target)?
+                reassign::start(&scratch, &state, target, unclean)?
             }
-            None => reassign::cancel(&scratch, &state)?.into_iter().collect(),
+            None => reassign::cancel(&scratch, &state, unclean)?
+                .into_iter()
+                .collect(),
         };
         for delta in deltas {
             batch.push(MetadataRecord::PartitionChange {
@@ -1286,13 +1285,12 @@ pub(crate) mod tests {
             new_isr: vec![1, 2, 4],
         });
         let records = decide(&moving, &join, NODE).unwrap();
-        assert_eq!(records.len(), 2, "the ISR change and the completion");
+        assert_eq!(records.len(), 1, "the ISR change completes it");
         let done = moving.apply_all(&records).unwrap();
         let partition = done.partition(topic_id, 0).unwrap();
-        assert_eq!(
-            (partition.replicas.clone(), partition.leader),
-            (vec![4, 2], 4)
-        );
+        let got = (&partition.replicas, &partition.isr, partition.leader);
+        assert_eq!(got, (&vec![4, 2], &vec![4, 2], 4), "1 handed over");
+        assert_eq!(partition.leader_epoch, 1);
         assert!(partition.adding.is_empty() && partition.removing.is_empty());
         // A state where the ISR already holds the adding replica (a controller failover right
         // after the ISR change): the timer's change completes it.

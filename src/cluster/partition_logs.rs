@@ -7,10 +7,11 @@
 //! the single-node default, which names this broker): followers keep a log too, leaders and
 //! followers alike; a partition reassigned away is closed here.
 //!
-//! Pure but for [`remove_stray_directories`] (start-up only); runs on every shard, each for
-//! itself, when a snapshot is installed.
+//! Pure but for [`remove_stray_directories`] and [`remove_deleted_topic_directories`]
+//! (start-up only); runs on every shard, each for itself, when a snapshot is installed.
 use super::ClusterMetadata;
 use super::configs;
+use super::topic_name;
 use crate::shard::placement::shard_for;
 use crate::storage::{LogConfig, LogSpec, PartitionKey, WantedLogs};
 use std::path::{Path, PathBuf};
@@ -86,20 +87,11 @@ pub fn wanted_logs(metadata: &ClusterMetadata, placement: &LogPlacement) -> Want
 /// Safe against a state that lags the log: a record this broker has not applied is one it
 /// never acted on, so a directory the applied state does not place here holds no replica the
 /// cluster counts on (a later re-assignment fetches from the leader). Directories of unknown
-/// topics are left alone (a topic deleted while the broker was down stays until an operator
-/// removes it), as is anything that is not `<known topic>-<index>`.
+/// topics are left to [`remove_deleted_topic_directories`], as is anything that is not
+/// `<known topic>-<index>`.
 pub fn remove_stray_directories(metadata: &ClusterMetadata, placement: &LogPlacement) {
-    let Ok(entries) = std::fs::read_dir(&placement.data_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-        let name = entry.file_name();
-        let Some(name) = name.to_str().filter(|_| is_dir) else {
-            continue;
-        };
-        if is_stray(metadata, placement, name) {
-            let directory = entry.path();
+    for (name, directory) in directories(&placement.data_dir) {
+        if is_stray(metadata, placement, &name) {
             tracing::info!(
                 ?directory,
                 "deleting a stray replica (not placed on this broker)"
@@ -115,21 +107,122 @@ pub fn remove_stray_directories(metadata: &ClusterMetadata, placement: &LogPlace
 /// replica on this broker.
 #[must_use]
 pub fn is_stray(metadata: &ClusterMetadata, placement: &LogPlacement, name: &str) -> bool {
-    let Some((topic, index)) = name.rsplit_once('-') else {
+    let Some((topic, partition)) = partition_name(name) else {
         return false;
     };
-    let (Some(topic), Ok(partition)) = (metadata.topic(topic), index.parse::<i32>()) else {
+    let Some(topic) = metadata.topic(topic) else {
         return false;
     };
-    if index.starts_with('+') || index != partition.to_string() {
-        return false;
-    }
     if shard_for(topic.topic_id, partition, placement.shard_count) != placement.shard_index {
         return false;
     }
     metadata
         .partition_or_single_node(topic.topic_id, partition, placement.node_id)
         .is_some_and(|state| !state.replicas.contains(&placement.node_id))
+}
+
+/// Suffix of a partition directory being deleted: `<topic>-<partition>.<unique>-delete`, as
+/// Kafka names one; never a partition directory (those end in `-<digits>`).
+const DELETING_SUFFIX: &str = "-delete";
+
+/// Deletes the partition directories of topics `current` does not have — topics deleted while
+/// this broker was down — and leftovers of deletions a crash cut short. Called at start-up on
+/// the broker's first shard only, with `current` the state caught up with the quorum and
+/// `before` the state the other shards open their logs from (the local log, which may lag).
+/// As Kafka, a directory is first renamed to `<name>.<unique>-delete`, then removed, so a
+/// removal cut short is never taken for a partition and goes at the next start.
+///
+/// Only `<valid user topic name>-<index>` directories are touched, never one of a topic
+/// `current` has by that name (directories are named by topic name: a topic deleted and
+/// created again under its name while this broker was down keeps the old directory, as before
+/// this function existed). A directory of a topic `before` still has, owned by another shard,
+/// is that shard's: it opens the log and its reconcile deletes it once the caught-up state is
+/// installed.
+pub fn remove_deleted_topic_directories(
+    current: &ClusterMetadata,
+    before: &ClusterMetadata,
+    placement: &LogPlacement,
+) {
+    for (name, directory) in directories(&placement.data_dir) {
+        let name = name.as_str();
+        if is_deleting(name) {
+            tracing::info!(
+                ?directory,
+                "removing a partition directory left being deleted"
+            );
+            remove_directory(&directory);
+        } else if is_deleted_topic(current, before, placement, name) {
+            tracing::info!(?directory, "deleting a partition of a deleted topic");
+            let unique = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos());
+            let renamed = directory.with_file_name(format!("{name}.{unique:x}{DELETING_SUFFIX}"));
+            match std::fs::rename(&directory, &renamed) {
+                Ok(()) => remove_directory(&renamed),
+                Err(error) => tracing::warn!(%error, ?directory, "cannot rename for deletion"),
+            }
+        }
+    }
+}
+
+/// The directories in `data_dir` with UTF-8 names: (name, path); none when it is unreadable.
+fn directories(data_dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
+        .collect()
+}
+
+fn remove_directory(directory: &Path) {
+    if let Err(error) = std::fs::remove_dir_all(directory) {
+        tracing::warn!(%error, ?directory, "cannot remove a partition directory");
+    }
+}
+
+/// Whether `name` is a partition directory being deleted (`<topic>-<index>.<hex>-delete`).
+fn is_deleting(name: &str) -> bool {
+    name.strip_suffix(DELETING_SUFFIX)
+        .and_then(|rest| rest.rsplit_once('.'))
+        .is_some_and(|(partition, unique)| {
+            !unique.is_empty()
+                && unique.chars().all(|c| c.is_ascii_hexdigit())
+                && partition_name(partition).is_some()
+        })
+}
+
+/// Whether directory `name` is a partition of a user topic `current` does not have, that no
+/// other shard opens (see [`remove_deleted_topic_directories`]).
+#[must_use]
+pub fn is_deleted_topic(
+    current: &ClusterMetadata,
+    before: &ClusterMetadata,
+    placement: &LogPlacement,
+    name: &str,
+) -> bool {
+    let Some((topic, partition)) = partition_name(name) else {
+        return false;
+    };
+    if topic_name::validate(topic).is_err()
+        || topic_name::is_internal(topic)
+        || current.topic(topic).is_some()
+    {
+        return false;
+    }
+    before.topic(topic).is_none_or(|known| {
+        shard_for(known.topic_id, partition, placement.shard_count) == placement.shard_index
+    })
+}
+
+/// `<topic>-<partition>` split, the index in canonical form (no sign, no leading zero).
+fn partition_name(name: &str) -> Option<(&str, i32)> {
+    let (topic, index) = name.rsplit_once('-')?;
+    let partition = index.parse::<i32>().ok()?;
+    (!index.starts_with('+') && index == partition.to_string() && partition >= 0)
+        .then_some((topic, partition))
 }
 
 /// `<data dir>/<topic>-<partition>`, Kafka's layout.
@@ -269,5 +362,79 @@ mod tests {
         ] {
             assert!(!stray(other), "{other}");
         }
+    }
+
+    #[test]
+    fn directories_of_deleted_topics_go_and_every_other_stays() {
+        let created = |name: &str, id: u8| MetadataRecord::TopicCreated {
+            topic_id: Uuid([id; 16]),
+            name: name.to_owned(),
+            partition_count: 4,
+            configs: BTreeMap::new(),
+        };
+        let before = ClusterMetadata::new_cluster()
+            .apply_all(&[created("kept", 1), created("gone", 2)])
+            .unwrap();
+        let current = before
+            .apply(&MetadataRecord::TopicRemoved {
+                topic_id: Uuid([2; 16]),
+            })
+            .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let placement = LogPlacement {
+            node_id: 1,
+            shard_index: 0,
+            shard_count: 2,
+            data_dir: data.path().to_path_buf(),
+            producer_id_expiration: Duration::from_secs(60),
+        };
+        let names = [
+            "kept-0",
+            "gone-0",
+            "gone-1",
+            "gone-2",
+            "gone-3",
+            "never-known-5",
+            "never-known-5.1f-delete",
+            "__consumer_offsets-0",
+            "__cluster_metadata-0",
+            "gone-00",
+            "gone",
+            "snapshots",
+        ];
+        for name in names {
+            std::fs::create_dir(data.path().join(name)).unwrap();
+            std::fs::write(data.path().join(name).join("00.log"), b"x").unwrap();
+        }
+        remove_deleted_topic_directories(&current, &before, &placement);
+        let mut left: Vec<String> = std::fs::read_dir(data.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        // `gone`'s partitions on the other shard are that shard's (it opens them from
+        // `before` and deletes them when the current state is installed).
+        let other_shard: Vec<String> = (0..4)
+            .filter(|p| shard_for(Uuid([2; 16]), *p, 2) != 0)
+            .map(|p| format!("gone-{p}"))
+            .collect();
+        let mut expected: Vec<String> = [
+            "__cluster_metadata-0",
+            "__consumer_offsets-0",
+            "gone",
+            "gone-00",
+            "kept-0",
+            "snapshots",
+        ]
+        .iter()
+        .map(|name| (*name).to_owned())
+        .chain(other_shard)
+        .collect();
+        expected.sort();
+        assert_eq!(left, expected);
+        // A topic the current state has is never touched, whatever `before` says.
+        assert!(!is_deleted_topic(&current, &current, &placement, "kept-0"));
+        assert!(!is_deleting("kept-0-delete"));
+        assert!(!is_deleting("kept-0.xyz-delete"));
     }
 }

@@ -18,6 +18,12 @@
 //! is in either: an ELR member must still hold every committed record, which a crash may have
 //! cost it.
 //!
+//! During a reassignment the assignment order is Kafka's: the target replicas first, then the
+//! ones being removed (`reassign`). So every step above, and moving leadership before a
+//! controlled shutdown, prefers a target replica; a replica being removed leads only when no
+//! target replica is a candidate, as Kafka's `PartitionChangeBuilder` (which walks the same
+//! list) keeps such a partition online rather than offline.
+//!
 //! Epochs: the partition epoch rises by one on every change; the leader epoch rises by one
 //! when the leader changes. No change, no delta (`None`).
 //!
@@ -399,5 +405,33 @@ mod tests {
         assert_eq!((delta.leader, delta.isr), (Some(3), None));
         assert_eq!(move_leadership(&current, 3, &live(&[1, 2, 3])), None);
         assert_eq!(move_leadership(&current, 1, &live(&[1, 2])), None);
+    }
+
+    #[test]
+    fn during_a_reassignment_target_replicas_are_elected_before_removing_ones() {
+        // Moving [1, 2, 3] to [4, 5, 3]: 4 and 5 are catching up; ISR order puts 2 first.
+        let moving = PartitionState {
+            adding: vec![4, 5],
+            removing: vec![1, 2],
+            ..partition(&[4, 5, 3, 1, 2], &[2, 1, 3], 1)
+        };
+        let delta = remove_replica(&moving, 1, &live(&[2, 3, 4, 5]), min_isr(1)).unwrap();
+        assert_eq!(delta.leader, Some(3), "the target replica in sync, not 2");
+        let next = moving.with_delta(&delta).unwrap();
+        // With no target replica left in sync, the removing one keeps it online (Kafka).
+        let delta = move_leadership(&next, 3, &live(&[2, 3, 4, 5])).unwrap();
+        assert_eq!(delta.leader, Some(2));
+        // Unclean: the first live target replica, before a live removing one.
+        let lost = PartitionState {
+            adding: vec![4, 5],
+            removing: vec![1, 2],
+            ..partition(&[4, 5, 3, 1, 2], &[], NO_LEADER)
+        };
+        let unclean = ElectionPolicy {
+            min_insync_replicas: 1,
+            unclean_allowed: true,
+        };
+        let delta = elect_if_leaderless(&lost, &live(&[2, 5]), unclean).unwrap();
+        assert_eq!((delta.leader, delta.isr), (Some(5), Some(vec![5])));
     }
 }

@@ -1,7 +1,8 @@
 //! Partition reassignment (KIP-455) as sans-IO steps on one partition's state: start (or
 //! replace) a reassignment, cancel it, complete it. Kafka's `ReplicationControlManager`
-//! (`changePartitionReassignment`, `cancelPartitionReassignment`, `maybeCompleteReassignment`)
-//! and `PartitionReassignmentReplicas` / `PartitionReassignmentRevert` are the reference.
+//! (`changePartitionReassignment`, `cancelPartitionReassignment`), `PartitionChangeBuilder`
+//! (`completeReassignmentIfNeeded`, the elections) and `PartitionReassignmentReplicas` /
+//! `PartitionReassignmentRevert` are the reference.
 //!
 //! A reassignment lives in the partition's state, so the metadata log holds every step and a
 //! new controller resumes from what it replays:
@@ -10,14 +11,23 @@
 //!   `removing` = current − target. The ISR is unchanged. New replicas open a log and fetch from
 //!   the leader (its log start) like any follower; the leader proposes them for the ISR when
 //!   they catch up (AlterPartition).
-//! - complete, once every `adding` replica is in the ISR and some target replica is:
-//!   `replicas` = target, ISR and ELR ∩ target, `adding`/`removing` cleared; a leader being
-//!   removed hands over to the first live target replica in the ISR (new leader epoch).
-//!   Checked after every ISR change (`decisions`), and on the controller's timer
-//!   (`active`), which is also how a new controller resumes reassignments it inherits.
+//! - elections while it is in flight (`election`, `isr`) go down `replicas`, target replicas
+//!   first, as Kafka's: a replica being removed leads only when no target replica can (it is
+//!   the only live one in sync), rather than leaving the partition offline.
+//! - complete, once the ISR without the removing replicas is not empty and holds every target
+//!   replica (Kafka's rule), and a live target replica in the ISR can lead (or the leader
+//!   stays): `replicas` = target, ISR and ELR ∩ target, `adding`/`removing` cleared; a leader
+//!   being removed hands over to the first live target replica in the ISR in the same change
+//!   (new leader epoch). Checked on every ISR change, in the same `PartitionChange`
+//!   (`decisions`, as Kafka's builder), and on the controller's timer (`active`), which is also
+//!   how a new controller resumes reassignments it inherits.
 //! - cancel: back to the replicas before the reassignment (`replicas` − `adding`), ISR and
 //!   ELR ∩ those; a leader that was being added hands over to the first live original replica
-//!   in the ISR.
+//!   in the ISR. When no original replica is in the ISR (only adding replicas are in sync),
+//!   Kafka's revert is an unclean election: refused unless the topic allows unclean leader
+//!   election; if it does, the first original replica becomes the whole ISR (or, when it is
+//!   not live, the first live original replica does), the ELR is cleared, and records only
+//!   the adding replicas held are lost.
 //!
 //! A target equal to the replicas before the reassignment cancels it; a target without new
 //! replicas (a shrink) completes in the same decision when the ISR allows.
@@ -91,17 +101,23 @@ pub fn check_target(liveness: &Liveness<'_>, target: &[i32]) -> Result<(), Clust
 /// when the target adds no replica and the ISR allows; a cancellation when `target` is the
 /// replicas before an ongoing reassignment.
 ///
+/// `unclean_allowed` is the topic's `unclean.leader.election.enable`, for a cancellation.
+///
 /// # Errors
-/// `InvalidReplicaAssignment` when no replica that stays is in the ISR (nothing could lead).
+/// `InvalidReplicaAssignment` when no replica that stays is in the ISR (nothing could lead);
+/// a cancellation's refusals ([`cancel`]).
 pub fn start(
     liveness: &Liveness<'_>,
     state: &PartitionState,
     target: &[i32],
+    unclean_allowed: bool,
 ) -> Result<Vec<PartitionDelta>, ClusterError> {
     assert!(!target.is_empty(), "an unchecked target");
     let original = original_replicas(state);
     if in_progress(state) && target == original.as_slice() {
-        return Ok(cancel(liveness, state)?.into_iter().collect());
+        return Ok(cancel(liveness, state, unclean_allowed)?
+            .into_iter()
+            .collect());
     }
     if !in_progress(state) && target == state.replicas.as_slice() {
         return Ok(Vec::new());
@@ -121,14 +137,17 @@ pub fn start(
     Ok(deltas)
 }
 
-/// The change that cancels `state`'s reassignment.
+/// The change that cancels `state`'s reassignment (Kafka's revert). `unclean_allowed` is the
+/// topic's `unclean.leader.election.enable`: without it, a revert that needs an unclean
+/// election (no original replica in the ISR) is refused, as Kafka refuses it.
 ///
 /// # Errors
 /// `NoReassignmentInProgress`; `InvalidReplicaAssignment` when no original replica is in the
-/// ISR (the partition cannot go back without an unclean election).
+/// ISR and unclean election is not allowed.
 pub fn cancel(
     liveness: &Liveness<'_>,
     state: &PartitionState,
+    unclean_allowed: bool,
 ) -> Result<Option<PartitionDelta>, ClusterError> {
     if !in_progress(state) {
         return Err(ClusterError::NoReassignmentInProgress);
@@ -138,18 +157,50 @@ pub fn cancel(
         adding: Vec::new(),
         removing: Vec::new(),
     };
+    if !state.isr.iter().any(|node| lists.replicas.contains(node)) {
+        if !unclean_allowed {
+            return Err(ClusterError::InvalidReplicaAssignment {
+                reason: format!(
+                    "Unable to revert the partition's assignment to {:?}: none of those replicas \
+                     is in sync (ISR {:?}), so it would require an unclean leader election.",
+                    lists.replicas, state.isr
+                ),
+            });
+        }
+        return Ok(Some(revert_unclean(liveness, state, lists)));
+    }
     settle(liveness, state, lists).map(Some)
 }
 
-/// The change that completes `state`'s reassignment, when it can: every adding replica is in
-/// the ISR, and a live target replica in the ISR can lead (or the leader stays).
+/// Kafka's unclean revert: the first original replica is the whole ISR, or, when it is not
+/// live, the first live original replica is (and leads); the ELR is cleared. With no original
+/// replica live, the first one is the ISR and no one leads until it is back.
+fn revert_unclean(liveness: &Liveness<'_>, state: &PartitionState, lists: Lists) -> PartitionDelta {
+    let first = *lists.replicas.first().expect("a partition keeps a replica");
+    let live = lists
+        .replicas
+        .iter()
+        .copied()
+        .find(|node| liveness.is_live(*node));
+    let (isr, leader) = match live {
+        Some(leader) => (vec![leader], leader),
+        None => (vec![first], NO_LEADER),
+    };
+    moved(state, lists, leader, isr, Vec::new())
+}
+
+/// The change that completes `state`'s reassignment, when it can: the ISR without the
+/// removing replicas is not empty and holds every target replica (Kafka's
+/// `maybeCompleteReassignment`), and a live target replica in the ISR can lead (or the leader
+/// stays).
 #[must_use]
 pub fn complete(liveness: &Liveness<'_>, state: &PartitionState) -> Option<PartitionDelta> {
-    if !in_progress(state) || state.adding.iter().any(|node| !state.isr.contains(node)) {
+    let target = target_replicas(state);
+    if !in_progress(state) || target.iter().any(|node| !state.isr.contains(node)) {
         return None;
     }
     let lists = Lists {
-        replicas: target_replicas(state),
+        replicas: target,
         adding: Vec::new(),
         removing: Vec::new(),
     };
@@ -157,6 +208,42 @@ pub fn complete(liveness: &Liveness<'_>, state: &PartitionState) -> Option<Parti
     // Waits for a leader rather than completing into a leaderless partition.
     let leader = delta.leader.unwrap_or(state.leader);
     (leader != NO_LEADER).then_some(delta)
+}
+
+/// `change` (an ISR change on `current`) extended to complete the reassignment when the ISR it
+/// leads to allows it: one change, as Kafka's `PartitionChangeBuilder` completes a
+/// reassignment in the record of the ISR change that allows it (one partition epoch; a new
+/// leader epoch when a removed leader hands over).
+#[must_use]
+pub fn with_completion(
+    liveness: &Liveness<'_>,
+    current: &PartitionState,
+    change: PartitionDelta,
+) -> PartitionDelta {
+    let next = apply(current, &change);
+    let Some(completion) = complete(liveness, &next) else {
+        return change;
+    };
+    let done = apply(&next, &completion);
+    let differs = |after: &Vec<i32>, before: &Vec<i32>| (after != before).then(|| after.clone());
+    let merged = PartitionDelta {
+        leader: (done.leader != current.leader).then_some(done.leader),
+        isr: differs(&done.isr, &current.isr),
+        elr: differs(&done.elr, &current.elr),
+        replicas: differs(&done.replicas, &current.replicas),
+        adding: differs(&done.adding, &current.adding),
+        removing: differs(&done.removing, &current.removing),
+        leader_epoch: done.leader_epoch,
+        partition_epoch: change.partition_epoch,
+    };
+    assert_eq!(
+        current.with_delta(&merged).as_ref(),
+        Ok(&PartitionState {
+            partition_epoch: change.partition_epoch,
+            ..done
+        })
+    );
+    merged
 }
 
 /// A partition's next replica lists.
@@ -197,6 +284,18 @@ fn settle(
             .unwrap_or(NO_LEADER)
     };
     let elr = in_order(&state.elr, &lists.replicas);
+    Ok(moved(state, lists, leader, isr, elr))
+}
+
+/// The delta from `state` to `lists` with `leader`, `isr` and `elr` (a new leader epoch when
+/// the leader changes).
+fn moved(
+    state: &PartitionState,
+    lists: Lists,
+    leader: i32,
+    isr: Vec<i32>,
+    elr: Vec<i32>,
+) -> PartitionDelta {
     let changed = leader != state.leader;
     let delta = PartitionDelta {
         leader: changed.then_some(leader),
@@ -209,7 +308,7 @@ fn settle(
         partition_epoch: state.partition_epoch + 1,
     };
     assert!(state.with_delta(&delta).is_ok(), "{delta:?} on {state:?}");
-    Ok(delta)
+    delta
 }
 
 /// `state` after `delta` (which [`settle`] checked).
@@ -244,19 +343,27 @@ mod tests {
     use crate::cluster::decisions::tests::cluster;
     use crate::cluster::metadata::ClusterMetadata;
 
+    fn never(_: i32) -> bool {
+        false
+    }
+
+    fn liveness_of(metadata: &ClusterMetadata) -> Liveness<'_> {
+        Liveness {
+            metadata,
+            shutting_down: &never,
+        }
+    }
+
     fn steps(
         metadata: &ClusterMetadata,
         state: &PartitionState,
         target: &[i32],
     ) -> Vec<PartitionState> {
-        let liveness = Liveness {
-            metadata,
-            shutting_down: &|_| false,
-        };
+        let liveness = liveness_of(metadata);
         check_target(&liveness, target).unwrap();
         let mut current = state.clone();
         let mut states = Vec::new();
-        for delta in start(&liveness, state, target).unwrap() {
+        for delta in start(&liveness, state, target, false).unwrap() {
             current = current.with_delta(&delta).unwrap();
             states.push(current.clone());
         }
@@ -280,10 +387,7 @@ mod tests {
     #[test]
     fn a_move_adds_waits_for_the_isr_then_removes_and_hands_over_leadership() {
         let metadata = cluster(4, &[]);
-        let liveness = Liveness {
-            metadata: &metadata,
-            shutting_down: &|_| false,
-        };
+        let liveness = liveness_of(&metadata);
         let placed = PartitionState::placed(vec![1, 2, 3]);
         let started = steps(&metadata, &placed, &[4, 2, 3]);
         assert_eq!(started.len(), 1, "4 is not in sync yet");
@@ -313,10 +417,7 @@ mod tests {
     #[test]
     fn a_leader_that_stays_keeps_its_epoch_and_a_fenced_target_cannot_take_over() {
         let metadata = cluster(4, &[3]);
-        let liveness = Liveness {
-            metadata: &metadata,
-            shutting_down: &|_| false,
-        };
+        let liveness = liveness_of(&metadata);
         let placed = PartitionState::placed(vec![1, 2]);
         let moving = &steps(&metadata, &placed, &[2, 4])[0];
         let done = joins_isr(moving, 4);
@@ -345,13 +446,10 @@ mod tests {
     #[test]
     fn cancel_goes_back_to_the_original_replicas() {
         let metadata = cluster(5, &[]);
-        let liveness = Liveness {
-            metadata: &metadata,
-            shutting_down: &|_| false,
-        };
+        let liveness = liveness_of(&metadata);
         let placed = PartitionState::placed(vec![1, 2, 3]);
         assert_eq!(
-            cancel(&liveness, &placed),
+            cancel(&liveness, &placed, false),
             Err(ClusterError::NoReassignmentInProgress)
         );
         assert_eq!(
@@ -362,7 +460,7 @@ mod tests {
         let moving = joins_isr(&steps(&metadata, &placed, &[4, 5, 3])[0], 4);
         assert_eq!(moving.replicas, [4, 5, 3, 1, 2]);
         let back = moving
-            .with_delta(&cancel(&liveness, &moving).unwrap().unwrap())
+            .with_delta(&cancel(&liveness, &moving, false).unwrap().unwrap())
             .unwrap();
         assert_eq!(
             back.replicas,
@@ -387,10 +485,7 @@ mod tests {
     #[test]
     fn targets_are_checked_as_kafka_does() {
         let metadata = cluster(3, &[3]);
-        let liveness = Liveness {
-            metadata: &metadata,
-            shutting_down: &|_| false,
-        };
+        let liveness = liveness_of(&metadata);
         let reason = |target: &[i32]| match check_target(&liveness, target) {
             Err(ClusterError::InvalidReplicaAssignment { reason }) => reason,
             other => panic!("{other:?}"),
@@ -408,7 +503,7 @@ mod tests {
         // no in-sync replica is refused.
         let mut lonely = PartitionState::placed(vec![1, 2]);
         lonely.isr = vec![1];
-        let waiting = start(&liveness, &lonely, &[2]).unwrap();
+        let waiting = start(&liveness, &lonely, &[2], false).unwrap();
         assert_eq!(waiting.len(), 1);
         let waiting = lonely.with_delta(&waiting[0]).unwrap();
         assert_eq!((waiting.leader, waiting.removing.as_slice()), (1, &[1][..]));
@@ -420,10 +515,110 @@ mod tests {
             leader: 3,
             ..PartitionState::placed(vec![3, 1, 2])
         };
-        let error = start(&liveness, &adding_leads, &[2]).unwrap_err();
+        let error = start(&liveness, &adding_leads, &[2], false).unwrap_err();
         assert!(matches!(
             error,
             ClusterError::InvalidReplicaAssignment { .. }
         ));
+    }
+
+    #[test]
+    fn completion_waits_for_every_target_replica_in_the_isr_as_kafka() {
+        let metadata = cluster(4, &[]);
+        let liveness = liveness_of(&metadata);
+        let mut placed = PartitionState::placed(vec![1, 2, 3]);
+        placed.isr = vec![1, 2];
+        let moving = &steps(&metadata, &placed, &[4, 2, 3])[0];
+        let caught_up = joins_isr(moving, 4);
+        assert_eq!(
+            complete(&liveness, &caught_up),
+            None,
+            "3 stays but is out of sync"
+        );
+        let whole = joins_isr(&caught_up, 3);
+        let done = whole
+            .with_delta(&complete(&liveness, &whole).unwrap())
+            .unwrap();
+        assert_eq!(
+            (done.replicas.clone(), done.isr.clone()),
+            (vec![4, 2, 3], vec![4, 2, 3])
+        );
+        assert_eq!((done.leader, done.leader_epoch), (4, 1));
+    }
+
+    #[test]
+    fn an_isr_change_that_allows_completion_completes_in_the_same_change() {
+        let metadata = cluster(4, &[]);
+        let liveness = liveness_of(&metadata);
+        let placed = PartitionState::placed(vec![1, 2]);
+        let moving = &steps(&metadata, &placed, &[4, 2])[0];
+        let join = PartitionDelta {
+            isr: Some(vec![4, 2, 1]),
+            leader_epoch: moving.leader_epoch,
+            partition_epoch: moving.partition_epoch + 1,
+            ..PartitionDelta::default()
+        };
+        let merged = with_completion(&liveness, moving, join);
+        let done = moving.with_delta(&merged).unwrap();
+        assert_eq!(
+            done.partition_epoch,
+            moving.partition_epoch + 1,
+            "one change"
+        );
+        assert_eq!(
+            (done.replicas.clone(), done.isr.clone()),
+            (vec![4, 2], vec![4, 2])
+        );
+        assert_eq!(
+            (done.leader, done.leader_epoch),
+            (4, 1),
+            "removed leader 1 handed over"
+        );
+        assert!(!in_progress(&done));
+        // An ISR change that does not allow it stays as it was.
+        let shrink = PartitionDelta {
+            isr: Some(vec![1]),
+            leader_epoch: moving.leader_epoch,
+            partition_epoch: moving.partition_epoch + 1,
+            ..PartitionDelta::default()
+        };
+        assert_eq!(with_completion(&liveness, moving, shrink.clone()), shrink);
+    }
+
+    #[test]
+    fn a_cancel_with_only_adding_replicas_in_sync_needs_unclean_election_as_kafka() {
+        let metadata = cluster(4, &[1]);
+        let liveness = liveness_of(&metadata);
+        // 1 and 2 left the ISR while 3 and 4 were being added; 3 leads.
+        let adding_only = PartitionState {
+            adding: vec![3, 4],
+            removing: vec![1, 2],
+            isr: vec![3, 4],
+            elr: vec![2],
+            leader: 3,
+            leader_epoch: 4,
+            partition_epoch: 9,
+            ..PartitionState::placed(vec![3, 4, 1, 2])
+        };
+        let refused = cancel(&liveness, &adding_only, false).unwrap_err();
+        assert!(
+            matches!(&refused, ClusterError::InvalidReplicaAssignment { reason }
+                if reason.contains("unclean leader election")),
+            "{refused:?}"
+        );
+        // Allowed: the first original replica (1) is fenced, so 2 becomes the whole ISR.
+        let delta = cancel(&liveness, &adding_only, true).unwrap().unwrap();
+        let back = adding_only.with_delta(&delta).unwrap();
+        assert_eq!(back.replicas, [1, 2]);
+        assert_eq!((back.isr.clone(), back.elr.clone()), (vec![2], vec![]));
+        assert_eq!((back.leader, back.leader_epoch), (2, 5));
+        assert!(!in_progress(&back));
+        // No original replica live: the first one is the ISR, no one leads until it is back.
+        let metadata = cluster(4, &[1, 2]);
+        let delta = cancel(&liveness_of(&metadata), &adding_only, true)
+            .unwrap()
+            .unwrap();
+        let offline = adding_only.with_delta(&delta).unwrap();
+        assert_eq!((offline.isr.clone(), offline.leader), (vec![1], NO_LEADER));
     }
 }
