@@ -397,7 +397,8 @@ impl Compose for Broker {
         };
         // Replicas moved away while this broker was down go first (issue 18).
         remove_stray_directories(&metadata, &log_placement);
-        // Recovery of every partition this shard owns happens here, before it listens.
+        // The shard's partitions start dormant: each is recovered on first use or in the
+        // background once the shard listens (storage/pump/lazy.rs), not here.
         logs.reconcile(wanted_logs(&metadata, &log_placement)).await;
         let settings = ReplicationSettings {
             node_id: config.node_id,
