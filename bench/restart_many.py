@@ -177,8 +177,15 @@ def connect_until(port, started, deadline_s=300.0):
 
 
 def first_answers(port, started, topics):
-    conn = connect_until(port, started)
-    conn.request(18, 0, b"")
+    # A connection accepted while the broker starts may be reset: retry, as clients do.
+    while True:
+        conn = connect_until(port, started)
+        try:
+            conn.request(18, 0, b"")
+            break
+        except (ConnectionError, OSError):
+            conn.close()
+            time.sleep(0.005)
     api_versions = time.monotonic() - started
     topic, count = random.choice(topics)
     conn.request(3, 1, struct.pack(">i", 1) + string(topic))
