@@ -204,6 +204,22 @@ pub const LOG_PUMP_QUEUE_CAPACITY: usize = 4096;
 pub const LOG_PUMP_TICK_COMMANDS_MAX: usize = 1024;
 const _: () = assert!(LOG_PUMP_TICK_COMMANDS_MAX <= LOG_PUMP_QUEUE_CAPACITY);
 
+/// Partition logs one shard keeps open (recovered, their segment files open). The others wait
+/// closed ("dormant") and are recovered on first use, or in the background while fewer are
+/// open; past this the least recently used are closed cleanly. Start-up then costs no per-log
+/// I/O (issue 20: 100,000 partitions), and 2 shards × this stays well inside a 20,000 fd limit.
+pub const OPEN_LOGS_PER_SHARD_MAX: usize = 4096;
+const _: () = assert!(LOG_PUMP_TICK_COMMANDS_MAX <= OPEN_LOGS_PER_SHARD_MAX / 2);
+
+/// Segment files the open logs of one shard hold: logs with many segments count for each one,
+/// so the fds stay bounded whatever the segment counts (the least recently used logs close).
+pub const OPEN_SEGMENT_FILES_PER_SHARD_MAX: usize = 6144;
+const _: () = assert!(OPEN_SEGMENT_FILES_PER_SHARD_MAX >= OPEN_LOGS_PER_SHARD_MAX);
+
+/// Dormant logs the pump recovers at once in the background, between ticks, while its queue
+/// is empty: commands wait for at most one such batch.
+pub const BACKGROUND_OPENS_PER_BATCH: usize = 16;
+
 /// Long-poll fetches waiting on one partition at once; more wait out their max_wait_ms without
 /// an early wake-up (correct, only slower).
 pub const FETCH_WAITERS_PER_PARTITION_MAX: usize = 1024;

@@ -453,7 +453,8 @@ impl Compose for Broker {
         if placement.index == controller::CONTROLLER_SHARD {
             remove_deleted_topic_directories(&metadata, &self.metadata, &log_placement);
         }
-        // Recovery of every partition this shard owns happens here, before it listens.
+        // The shard's partitions start dormant: each is recovered on first use or in the
+        // background once the shard listens (storage/pump/lazy.rs), not here.
         logs.reconcile(wanted_logs(&metadata, &log_placement)).await;
         let settings = ReplicationSettings {
             node_id: config.node_id,

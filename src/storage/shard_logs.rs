@@ -66,6 +66,10 @@ impl<K: Eq + Hash + Clone> ShardLogs<K> {
         self.logs.keys()
     }
 
+    pub fn values(&self) -> impl Iterator<Item = &PartitionLog> {
+        self.logs.values()
+    }
+
     /// Appends one tick's requests (any number per partition) and returns one result per
     /// request, in order. A Strict partition's results are `Ok` only after its fdatasync.
     pub async fn append_tick(

@@ -46,6 +46,7 @@
 //!
 //! Runs on its own shard only; `!Send` state. Callers on other shards reach it through the
 //! mesh to this shard.
+mod lazy;
 mod query;
 mod replica;
 mod task;

@@ -3,9 +3,10 @@
 //!
 //! Runs on its own shard only, for the shard's life (until `Shutdown` or every handle is gone).
 use super::query::query;
-use super::{Append, Command, Mutation, PartitionKey, Query, Waiters, WantedLogs};
+use super::{Append, Command, LogSpec, Mutation, PartitionKey, Query, Waiters, WantedLogs};
 use crate::limits;
-use crate::storage::{Clock, PartitionLog, ShardLogs, StorageError, join_all};
+use crate::storage::{Clock, ShardLogs, StorageError, join_all};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -13,8 +14,17 @@ use std::rc::Rc;
 pub(super) struct Pump {
     shard_index: usize,
     pub(super) logs: ShardLogs<PartitionKey>,
-    clock: Rc<dyn Clock>,
+    pub(super) clock: Rc<dyn Clock>,
     waiters: Waiters,
+    /// Logs this shard owns that are not open (lazy.rs): recovered on first use.
+    pub(super) dormant: HashMap<PartitionKey, LogSpec>,
+    /// Dormant logs never opened since start-up, recovered in the background (lazy.rs).
+    pub(super) to_recover: Vec<PartitionKey>,
+    /// The tick each open log was last used in, for closing the least recently used.
+    pub(super) last_used: HashMap<PartitionKey, u64>,
+    pub(super) tick_count: u64,
+    /// Whether a reconcile ran: the first (start-up) one opens nothing (lazy.rs).
+    reconciled_once: bool,
 }
 
 type QueryFuture<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
@@ -39,13 +49,30 @@ impl Pump {
             logs,
             clock,
             waiters: Rc::clone(waiters),
+            dormant: HashMap::new(),
+            to_recover: Vec::new(),
+            last_used: HashMap::new(),
+            tick_count: 0,
+            reconciled_once: false,
         }
     }
 
     /// Runs until a `Shutdown` command or until every sender is gone.
     pub(super) async fn run(mut self, inbox: flume::Receiver<Command>) {
         // Loops once per tick for the shard's whole life.
-        while let Ok(first) = inbox.recv_async().await {
+        loop {
+            let first = match inbox.try_recv() {
+                Ok(command) => command,
+                Err(flume::TryRecvError::Disconnected) => break,
+                Err(flume::TryRecvError::Empty) if self.background_due() => {
+                    self.open_in_background().await;
+                    continue;
+                }
+                Err(flume::TryRecvError::Empty) => match inbox.recv_async().await {
+                    Ok(command) => command,
+                    Err(_) => break,
+                },
+            };
             let mut tick = Tick::default();
             tick.push(first);
             let mut taken = 1;
@@ -65,6 +92,7 @@ impl Pump {
 
     /// One tick; returns `true` once shut down.
     async fn run_tick(&mut self, tick: Tick) -> bool {
+        let opened = self.wake(tick.keys()).await;
         let Tick {
             appends,
             mutations,
@@ -83,6 +111,9 @@ impl Pump {
             .map(|command| Box::pin(query(logs, command)) as QueryFuture<'_>)
             .collect();
         join_all(futures).await;
+        if opened && !shut_down {
+            self.close_least_used_if_over().await;
+        }
         shut_down
     }
 
@@ -150,27 +181,24 @@ impl Pump {
         false
     }
 
+    /// Closes and deletes the logs no longer wanted, updates the open ones, and leaves the
+    /// others dormant (lazy.rs) — except partitions new since the last reconcile, opened now
+    /// while there is room (their directory and empty segment are created at once).
     async fn reconcile(&mut self, wanted: WantedLogs) {
         let gone: Vec<PartitionKey> = self
             .logs
             .keys()
+            .chain(self.dormant.keys())
             .filter(|key| !wanted.contains_key(key))
             .copied()
             .collect();
         for key in gone {
-            if let Some(log) = self.logs.remove(&key) {
-                let directory = log.directory().to_path_buf();
-                if let Err(error) = log.close().await {
-                    tracing::warn!(%error, ?directory, "closing a deleted partition failed");
-                }
-                // Blocking unlink of a deleted topic's directory: a rare admin operation.
-                if let Err(error) = std::fs::remove_dir_all(&directory) {
-                    tracing::warn!(%error, ?directory, "cannot remove a deleted partition");
-                }
-            }
+            self.remove_log(key).await;
         }
+        let first = !self.reconciled_once;
+        self.reconciled_once = true;
+        let mut opening = Vec::new();
         for (key, spec) in wanted {
-            let directory = spec.directory;
             if let Some(log) = self.logs.get_mut(&key) {
                 if let Some(config) = spec.config
                     && log.config() != &config
@@ -187,22 +215,45 @@ impl Pump {
                 }
                 continue;
             }
-            let Some(config) = spec.config else {
+            if spec.config.is_none() {
                 tracing::error!(
-                    ?directory,
+                    directory = ?spec.directory,
                     "partition log not opened: its config is refused"
                 );
+                self.dormant.remove(&key);
                 continue;
-            };
-            let clock = Rc::clone(&self.clock);
-            match PartitionLog::open_in_mode(directory.clone(), config, clock, spec.replicated)
-                .await
-            {
-                Ok(log) => {
-                    self.logs.insert(key, log);
-                }
-                Err(error) => tracing::error!(%error, ?directory, "cannot open partition log"),
             }
+            if let Some(dormant) = self.dormant.get_mut(&key) {
+                *dormant = spec;
+            } else if !first && self.logs.len() + opening.len() < limits::OPEN_LOGS_PER_SHARD_MAX {
+                opening.push((key, spec));
+            } else {
+                self.dormant.insert(key, spec);
+                self.to_recover.push(key);
+            }
+        }
+        self.open_all(opening).await;
+    }
+
+    /// Closes (or forgets, when dormant) a log no longer wanted and deletes its directory.
+    async fn remove_log(&mut self, key: PartitionKey) {
+        self.last_used.remove(&key);
+        let directory = if let Some(log) = self.logs.remove(&key) {
+            let directory = log.directory().to_path_buf();
+            if let Err(error) = log.close().await {
+                tracing::warn!(%error, ?directory, "closing a deleted partition failed");
+            }
+            directory
+        } else if let Some(spec) = self.dormant.remove(&key) {
+            spec.directory
+        } else {
+            return;
+        };
+        // Blocking unlink of a deleted topic's directory: a rare admin operation.
+        if let Err(error) = std::fs::remove_dir_all(&directory)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%error, ?directory, "cannot remove a deleted partition");
         }
     }
 
@@ -225,6 +276,8 @@ impl Pump {
                 tracing::warn!(%error, "high watermark checkpoint failed");
             }
         }
+        // Rolls add segment files.
+        self.close_least_used_if_over().await;
     }
 
     /// Closes every log; whether each closed cleanly (synced, clean-shutdown marker written).
@@ -245,6 +298,14 @@ impl Pump {
 }
 
 impl Tick {
+    /// The partitions the tick's commands name (a reconcile, housekeeping or shutdown: none).
+    fn keys(&self) -> Vec<PartitionKey> {
+        let appends = self.appends.iter().map(|append| append.key);
+        let queries = self.queries.iter().map(Query::key);
+        let mutations = self.mutations.iter().filter_map(Mutation::key);
+        appends.chain(queries).chain(mutations).collect()
+    }
+
     fn push(&mut self, command: Command) {
         match command {
             Command::Append(append) => self.appends.push(append),

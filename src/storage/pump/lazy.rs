@@ -1,0 +1,208 @@
+//! Lazy recovery (issue 20): the logs a shard owns need not all be open.
+//!
+//! A wanted log is *open* (recovered, in `ShardLogs`) or *dormant* (only its [`LogSpec`]; its
+//! files untouched since the last close or crash). Start-up leaves every log dormant, so the
+//! shard listens without per-partition I/O. A dormant log is opened — recovered as
+//! `PartitionLog::open` always does: the segments past the recovery point (and the active one)
+//! scanned, a torn tail cut — before the first command of the tick that names it, so nothing
+//! it holds is served or appended to unvalidated. While the pump's queue is empty and fewer
+//! than `OPEN_LOGS_PER_SHARD_MAX` logs are open, the logs not opened since start-up are
+//! recovered in the background, `BACKGROUND_OPENS_PER_BATCH` at a time.
+//!
+//! Past `OPEN_LOGS_PER_SHARD_MAX` open logs or `OPEN_SEGMENT_FILES_PER_SHARD_MAX` segment files,
+//! the least recently used logs are closed (flush, producer snapshot, clean-shutdown marker —
+//! as at shutdown) down to 7/8 of the limits and become dormant: the fds stay bounded whatever
+//! the partition count. Eviction runs after a tick that opened logs and after housekeeping,
+//! never while a command holds a log.
+//!
+//! Not yet: a dormant log gets no housekeeping (time-based retention, `segment.ms` rolls) until
+//! it is opened; it receives no appends meanwhile either.
+//!
+//! Runs on the pump's shard.
+use super::task::Pump;
+use super::{LogSpec, Mutation, PartitionKey, Query, ReplicaMutation};
+use crate::limits::{
+    BACKGROUND_OPENS_PER_BATCH, OPEN_LOGS_PER_SHARD_MAX, OPEN_SEGMENT_FILES_PER_SHARD_MAX,
+};
+use crate::storage::{PartitionLog, join_all};
+use std::rc::Rc;
+
+impl Pump {
+    /// Opens the dormant logs among `keys` and marks every open one used now. Returns whether
+    /// it opened any.
+    pub(super) async fn wake(&mut self, keys: Vec<PartitionKey>) -> bool {
+        self.tick_count += 1;
+        let mut opening = Vec::new();
+        for key in keys {
+            if let Some(spec) = self.dormant.remove(&key) {
+                opening.push((key, spec));
+            } else if self.logs.get(&key).is_some() {
+                self.last_used.insert(key, self.tick_count);
+            }
+        }
+        let opened = !opening.is_empty();
+        self.open_all(opening).await;
+        opened
+    }
+
+    /// Opens `logs`, `BACKGROUND_OPENS_PER_BATCH` at a time; one that fails is logged and left
+    /// closed (the next reconcile tries again), as before lazy recovery.
+    pub(super) async fn open_all(&mut self, logs: Vec<(PartitionKey, LogSpec)>) {
+        let mut logs = logs.into_iter().peekable();
+        while logs.peek().is_some() {
+            let chunk: Vec<(PartitionKey, LogSpec)> =
+                logs.by_ref().take(BACKGROUND_OPENS_PER_BATCH).collect();
+            let clock = &self.clock;
+            let opens = chunk.iter().filter_map(|(_, spec)| {
+                let config = spec.config.clone()?;
+                let directory = spec.directory.clone();
+                let clock = Rc::clone(clock);
+                Some(PartitionLog::open_in_mode(
+                    directory,
+                    config,
+                    clock,
+                    spec.replicated,
+                ))
+            });
+            let results = join_all(opens.collect()).await;
+            for ((key, spec), result) in chunk.into_iter().zip(results) {
+                match result {
+                    Ok(log) => {
+                        self.logs.insert(key, log);
+                        self.last_used.insert(key, self.tick_count);
+                    }
+                    Err(error) => {
+                        let directory = spec.directory;
+                        tracing::error!(%error, ?directory, "cannot open partition log");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether logs wait for background recovery and there is room to open them.
+    pub(super) fn background_due(&self) -> bool {
+        !self.to_recover.is_empty() && self.logs.len() < OPEN_LOGS_PER_SHARD_MAX
+    }
+
+    /// Recovers one batch of the logs not opened since start-up.
+    pub(super) async fn open_in_background(&mut self) {
+        let room = OPEN_LOGS_PER_SHARD_MAX.saturating_sub(self.logs.len());
+        let mut opening = Vec::new();
+        while opening.len() < room.min(BACKGROUND_OPENS_PER_BATCH) {
+            let Some(key) = self.to_recover.pop() else {
+                break;
+            };
+            // Gone, or opened on first use since.
+            if let Some(spec) = self.dormant.remove(&key) {
+                opening.push((key, spec));
+            }
+        }
+        // Unused: the first to close again if room is needed.
+        let used_at = self.tick_count;
+        self.tick_count = 0;
+        self.open_all(opening).await;
+        self.tick_count = used_at;
+        if self.to_recover.is_empty() {
+            self.to_recover.shrink_to_fit();
+        }
+        self.close_least_used_if_over().await;
+    }
+
+    /// Closes the least recently used logs while more than the limits are open (module docs).
+    pub(super) async fn close_least_used_if_over(&mut self) {
+        let mut open = self.logs.len();
+        let mut files: usize = self.logs.values().map(PartitionLog::segment_count).sum();
+        if open <= OPEN_LOGS_PER_SHARD_MAX && files <= OPEN_SEGMENT_FILES_PER_SHARD_MAX {
+            return;
+        }
+        let open_target = OPEN_LOGS_PER_SHARD_MAX - OPEN_LOGS_PER_SHARD_MAX / 8;
+        let files_target = OPEN_SEGMENT_FILES_PER_SHARD_MAX - OPEN_SEGMENT_FILES_PER_SHARD_MAX / 8;
+        let mut by_age: Vec<(u64, PartitionKey)> = self
+            .logs
+            .keys()
+            .map(|key| (self.last_used.get(key).copied().unwrap_or(0), *key))
+            .collect();
+        by_age.sort_unstable_by_key(|(used, _)| *used);
+        let mut closing = Vec::new();
+        for (_, key) in by_age {
+            if open <= open_target && files <= files_target {
+                break;
+            }
+            if let Some(log) = self.logs.remove(&key) {
+                open -= 1;
+                files = files.saturating_sub(log.segment_count());
+                self.last_used.remove(&key);
+                closing.push((key, log));
+            }
+        }
+        while !closing.is_empty() {
+            let rest = closing.split_off(closing.len().min(BACKGROUND_OPENS_PER_BATCH));
+            let chunk = std::mem::replace(&mut closing, rest);
+            self.close_to_dormant(chunk).await;
+        }
+    }
+
+    /// Closes `logs` concurrently; each becomes dormant, closed cleanly or not (a failed close
+    /// is logged, and the next open recovers it as after a crash).
+    async fn close_to_dormant(&mut self, logs: Vec<(PartitionKey, PartitionLog)>) {
+        let mut specs = Vec::with_capacity(logs.len());
+        let mut closes = Vec::with_capacity(logs.len());
+        for (key, log) in logs {
+            specs.push((
+                key,
+                LogSpec {
+                    directory: log.directory().to_path_buf(),
+                    config: Some(log.config().clone()),
+                    replicated: log.is_replicated(),
+                },
+            ));
+            closes.push(log.close());
+        }
+        for ((key, spec), result) in specs.into_iter().zip(join_all(closes).await) {
+            if let Err(error) = result {
+                let directory = &spec.directory;
+                tracing::warn!(%error, ?directory, "closing a least recently used log failed");
+            }
+            self.dormant.insert(key, spec);
+        }
+    }
+}
+
+impl Query {
+    /// The partition the query reads.
+    pub(super) fn key(&self) -> PartitionKey {
+        match self {
+            Self::Read { read, .. } | Self::ReadLeased { read, .. } => read.key,
+            Self::Offsets { key, .. }
+            | Self::OffsetForTimestamp { key, .. }
+            | Self::MaxTimestamp { key, .. }
+            | Self::EndOffsetForEpoch { key, .. }
+            | Self::ReplicaState { key, .. } => *key,
+        }
+    }
+}
+
+impl Mutation {
+    /// The partition the mutation changes; `None` for those about the whole shard.
+    pub(super) fn key(&self) -> Option<PartitionKey> {
+        match self {
+            Self::DeleteRecords { key, .. } => Some(*key),
+            Self::Replica(replica) => Some(replica.key()),
+            Self::Reconcile { .. } | Self::Housekeeping | Self::Shutdown { .. } => None,
+        }
+    }
+}
+
+impl ReplicaMutation {
+    fn key(&self) -> PartitionKey {
+        match self {
+            Self::AppendReplicated { key, .. }
+            | Self::SetHighWatermark { key, .. }
+            | Self::TruncateTo { key, .. }
+            | Self::ResetTo { key, .. }
+            | Self::AssignEpoch { key, .. }
+            | Self::AdvanceLogStart { key, .. } => *key,
+        }
+    }
+}

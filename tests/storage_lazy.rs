@@ -1,0 +1,165 @@
+//! Lazy recovery through the log pump (issue 20): logs start dormant and are recovered on
+//! first use or in the background. A torn tail is still cut before anything is served; the
+//! clean-shutdown marker a shutdown writes skips the scan; a crash after a reopen removed the
+//! marker scans again.
+use std::path::{Path, PathBuf};
+
+use ringbroker::protocol::Uuid;
+use ringbroker::protocol::record_batch::BatchSplitter;
+use ringbroker::storage::testing::build_batch_sized;
+use ringbroker::storage::{
+    AppendRequest, CheckedBatch, LogConfig, LogPump, LogSpec, PartitionKey, WantedLogs,
+};
+
+const KEY: PartitionKey = PartitionKey {
+    topic_id: Uuid([9; 16]),
+    partition: 0,
+};
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 2000,
+        index_interval_bytes: 150,
+        ..LogConfig::default()
+    }
+}
+
+fn wanted(directory: &Path) -> WantedLogs {
+    let spec = LogSpec {
+        directory: directory.to_path_buf(),
+        config: Some(config()),
+        replicated: false,
+    };
+    WantedLogs::from([(KEY, spec)])
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    i64::try_from(since.unwrap().as_millis()).unwrap()
+}
+
+/// Appends `count` batches of 2 records; returns the log end.
+async fn produce(pump: &LogPump, count: u64) -> i64 {
+    let mut end = 0;
+    for seed in 0..count {
+        let bytes = build_batch_sized(2, now_ms(), 90, seed).freeze();
+        let request = AppendRequest {
+            batches: vec![CheckedBatch::new(bytes).unwrap()],
+            leader_epoch: 1,
+        };
+        let info = pump.append_all(vec![(KEY, request)]).await.pop().unwrap();
+        end = info.unwrap().last_offset + 1;
+    }
+    end
+}
+
+fn copy_directory(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn segment(directory: &Path, base: i64) -> PathBuf {
+    directory.join(format!("{base:020}.log"))
+}
+
+fn segment_bases(directory: &Path) -> Vec<i64> {
+    let mut bases: Vec<i64> = std::fs::read_dir(directory)
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".log")?.parse().ok()
+        })
+        .collect();
+    bases.sort_unstable();
+    bases
+}
+
+fn control(directory: &Path) -> String {
+    std::fs::read_to_string(directory.join("ringbroker-log")).unwrap()
+}
+
+/// Sets the control file's recovery point to 0, keeping the other fields.
+fn forget_recovery_point(directory: &Path) {
+    let text: Vec<String> = control(directory)
+        .lines()
+        .map(|line| match line.strip_prefix("recovery_point ") {
+            Some(_) => "recovery_point 0".to_owned(),
+            None => line.to_owned(),
+        })
+        .collect();
+    std::fs::write(directory.join("ringbroker-log"), text.join("\n") + "\n").unwrap();
+}
+
+/// Flips one byte inside the records of the first batch of the segment at `base`.
+fn flip_first_batch(directory: &Path, base: i64) {
+    let path = segment(directory, base);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[80] ^= 0xFF;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[compio::test]
+async fn a_torn_tail_of_a_dormant_log_is_cut_before_it_is_served() {
+    let root = tempfile::tempdir().unwrap();
+    let first = root.path().join("first");
+    let pump = LogPump::spawn(0);
+    pump.reconcile(wanted(&first)).await;
+    let end = produce(&pump, 3).await;
+    // A crash: the directory as it is while the log is open (marker cleared), plus half a batch
+    // at the end of the active segment.
+    let crashed = root.path().join("crashed");
+    copy_directory(&first, &crashed);
+    assert!(control(&crashed).contains("clean_shutdown 0"));
+    let active = segment(&crashed, *segment_bases(&crashed).last().unwrap());
+    let valid = std::fs::metadata(&active).unwrap().len();
+    let torn = build_batch_sized(2, now_ms(), 90, 99);
+    let mut bytes = std::fs::read(&active).unwrap();
+    bytes.extend_from_slice(&torn[..40]);
+    std::fs::write(&active, bytes).unwrap();
+
+    let restarted = LogPump::spawn(0);
+    restarted.reconcile(wanted(&crashed)).await;
+    let offsets = restarted.offsets(KEY).await.unwrap();
+    assert_eq!(offsets.log_end_offset, end);
+    assert_eq!(std::fs::metadata(&active).unwrap().len(), valid);
+    let read = restarted.read(KEY, 0, 1 << 20, true).await.unwrap();
+    assert_eq!(BatchSplitter::new(read.bytes).count(), 3);
+    assert_eq!(produce(&restarted, 1).await, end + 2);
+    restarted.shutdown().await;
+    pump.shutdown().await;
+}
+
+#[compio::test]
+async fn a_clean_shutdown_skips_the_scan_and_a_crash_after_reopening_scans() {
+    let root = tempfile::tempdir().unwrap();
+    let directory = root.path().join("log");
+    let pump = LogPump::spawn(0);
+    pump.reconcile(wanted(&directory)).await;
+    let end = produce(&pump, 40).await;
+    pump.shutdown().await;
+    assert!(control(&directory).contains("clean_shutdown 1"));
+    let bases = segment_bases(&directory);
+    assert!(bases.len() >= 3, "{bases:?}");
+    // Damage an old segment and claim nothing was ever synced: after a clean shutdown the
+    // marker alone says the old segments are whole, so they are not scanned.
+    flip_first_batch(&directory, bases[0]);
+    forget_recovery_point(&directory);
+    let reopened = LogPump::spawn(0);
+    reopened.reconcile(wanted(&directory)).await;
+    assert_eq!(reopened.offsets(KEY).await.unwrap().log_end_offset, end);
+    // Open again, the marker is gone: a crash now scans from the recovery point (0), finds
+    // the damaged batch and cuts the log before it.
+    let crashed = root.path().join("crashed");
+    copy_directory(&directory, &crashed);
+    assert!(control(&crashed).contains("clean_shutdown 0"));
+    let restarted = LogPump::spawn(0);
+    restarted.reconcile(wanted(&crashed)).await;
+    let offsets = restarted.offsets(KEY).await.unwrap();
+    assert_eq!(offsets.log_end_offset, bases[0]);
+    assert_eq!(segment_bases(&crashed), vec![bases[0]]);
+    restarted.shutdown().await;
+    reopened.shutdown().await;
+}
