@@ -49,6 +49,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How a decided change goes into the metadata log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entries {
+    /// One entry: the change is atomic (and must fit the proposal limits).
+    One,
+    /// As many entries as the proposal limits need, in order.
+    AsMany,
+}
+
 /// What one committed decision did: the state before, the state after, and its outcome.
 pub struct Committed<T> {
     pub previous: Arc<ClusterMetadata>,
@@ -148,12 +157,17 @@ impl ActiveController {
     }
 
     /// Decides against the latest applied state and commits the records, one change at a
-    /// time (the store's gate). No records: nothing is proposed.
+    /// time (the store's gate): as one entry (an atomic change, within the proposal limits),
+    /// or — for a broker's lifecycle (registration, heartbeats, fencing, unregistration),
+    /// which writes a record per partition the broker hosts and need not be atomic — in as
+    /// many entries as the limits need (`MetadataStore::commit_in_entries`). No records:
+    /// nothing is proposed.
     ///
     /// # Errors
     /// The decision's refusal, or the commit's `Persist` error.
     pub async fn commit<T>(
         &self,
+        entries: Entries,
         decide: impl FnOnce(
             &ClusterMetadata,
             &mut BrokerSessions,
@@ -178,7 +192,10 @@ impl ActiveController {
         }
         // Checked before proposing: a record that would not apply is never written.
         let expected = previous.apply_all(&records)?;
-        self.store.commit(&records).await?;
+        match entries {
+            Entries::One => self.store.commit(&records).await?,
+            Entries::AsMany => self.store.commit_in_entries(&records).await?,
+        };
         let next = self
             .store
             .applied()
@@ -207,7 +224,7 @@ impl ActiveController {
         let now = self.now();
         let result = match request {
             ControllerRequest::Register(registration) => self
-                .commit(|state, sessions| {
+                .commit(Entries::AsMany, |state, sessions| {
                     // A data dir of a single-node broker: its partitions get records naming
                     // the first broker that registers (that broker, upgrading in place).
                     let adopted =
@@ -229,7 +246,7 @@ impl ActiveController {
                     broker_epoch: c.outcome,
                 }),
             ControllerRequest::Heartbeat(heartbeat) => self
-                .commit(|state, sessions| {
+                .commit(Entries::AsMany, |state, sessions| {
                     let decided = sessions.heartbeat(state, heartbeat, now)?;
                     Ok((decided.records, decided.outcome))
                 })
@@ -268,10 +285,12 @@ impl ActiveController {
         if let MetadataChange::UnregisterBroker { node_id } = change {
             // With this controller's sessions: the broker's is ended too.
             return self
-                .commit(|state, sessions| Ok((sessions.unregister(state, node_id)?, ())))
+                .commit(Entries::AsMany, |state, sessions| {
+                    Ok((sessions.unregister(state, node_id)?, ()))
+                })
                 .await;
         }
-        self.commit(|state, sessions| {
+        self.commit(Entries::One, |state, sessions| {
             let shutting_down = |node| sessions.shutting_down(node);
             let records = decisions::decide_with(state, &change, self.node_id, &shutting_down)?;
             Ok((records, ()))
@@ -337,7 +356,7 @@ impl ActiveController {
         let gone = futures_util::future::join_all(probes).await;
         for probed in gone.into_iter().flatten() {
             let result = self
-                .commit(|state, sessions| {
+                .commit(Entries::AsMany, |state, sessions| {
                     let records = sessions.fence_unreachable(state, probed, self.now(), after)?;
                     Ok((records, ()))
                 })
@@ -364,7 +383,9 @@ impl ActiveController {
         }
         let now = self.now();
         let result = self
-            .commit(|state, sessions| Ok((sessions.expire(state, now)?, ())))
+            .commit(Entries::AsMany, |state, sessions| {
+                Ok((sessions.expire(state, now)?, ()))
+            })
             .await;
         match result {
             Ok(committed) if committed.next.version != committed.previous.version => {
@@ -390,7 +411,7 @@ impl ActiveController {
         self.next_balance_check.set(now + settings.check_interval);
         let node_id = self.node_id;
         let result = self
-            .commit(|state, sessions| {
+            .commit(Entries::One, |state, sessions| {
                 let shutting_down = |node| sessions.shutting_down(node);
                 let liveness = Liveness {
                     metadata: state,

@@ -28,7 +28,8 @@
 //! rename); commits run on the controller's shard, shard 0.
 //!
 //! ```text
-//! mod.rs       errors, MetadataStore (commit, gate, pre-log files), ChangeTurn
+//! mod.rs       errors, MetadataStore (commit, commit in entries, gate, pre-log files),
+//!              ChangeTurn
 //! image.rs     MetadataImage: the metadata log's applier
 //! snapshot.rs  the snapshot encoding
 //! files.rs     bounded blocking reads and writes, the older brokers' TOML file
@@ -38,7 +39,10 @@ use super::{ClusterMetadata, MetadataError};
 use crate::cluster::quorum::{
     MetadataApplier, MetadataQuorum, QuorumError, RaftQuorum, SnapshotRejected,
 };
-use crate::limits::{CLUSTER_ID_LENGTH_MAX, METADATA_SNAPSHOT_SIZE_MAX};
+use crate::limits::{
+    CLUSTER_ID_LENGTH_MAX, METADATA_SNAPSHOT_SIZE_MAX, QUORUM_PROPOSAL_RECORDS_MAX,
+    QUORUM_PROPOSAL_SIZE_MAX,
+};
 use crate::protocol::Uuid;
 use crate::storage::{StorageError, write_atomically};
 use std::collections::BTreeMap;
@@ -52,6 +56,29 @@ mod image;
 mod snapshot;
 #[cfg(test)]
 mod tests;
+
+/// Splits encoded records, in order, into proposals of at most
+/// `QUORUM_PROPOSAL_RECORDS_MAX` records and `QUORUM_PROPOSAL_SIZE_MAX` bytes (a record is
+/// never larger than the latter: `METADATA_RECORD_SIZE_MAX`).
+fn split_into_entries(records: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+    let mut entries: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut current: Vec<Vec<u8>> = Vec::new();
+    let mut size = 0;
+    for record in records {
+        let full = current.len() == QUORUM_PROPOSAL_RECORDS_MAX
+            || size + record.len() > QUORUM_PROPOSAL_SIZE_MAX;
+        if full && !current.is_empty() {
+            entries.push(std::mem::take(&mut current));
+            size = 0;
+        }
+        size += record.len();
+        current.push(record);
+    }
+    if !current.is_empty() {
+        entries.push(current);
+    }
+    entries
+}
 
 use files::*;
 pub use image::MetadataImage;
@@ -220,6 +247,34 @@ impl MetadataStore {
             .propose(encoded)
             .await
             .map_err(|source| MetadataFileError::Quorum { source })
+    }
+
+    /// Proposes `records` as consecutive entries of the metadata log, each within the
+    /// proposal limits ([`split_into_entries`]), in order, each waited for. For changes that
+    /// need not be atomic and can outgrow one entry: fencing, unfencing or registering a
+    /// broker that hosts tens of thousands of partitions writes one record per partition
+    /// (Kafka's controller appends such non-atomic results in bounded batches too). Every
+    /// prefix of a decided change applies, so a failure part-way leaves a valid state.
+    ///
+    /// # Errors
+    /// As [`Self::commit`], for the first entry that was not committed.
+    pub async fn commit_in_entries(
+        &self,
+        records: &[MetadataRecord],
+    ) -> Result<i64, MetadataFileError> {
+        let Some(quorum) = &self.quorum else {
+            let source = QuorumError::ShutDown;
+            return Err(MetadataFileError::Quorum { source });
+        };
+        let encoded = records.iter().map(MetadataRecord::to_bytes).collect();
+        let mut offset = 0;
+        for entry in split_into_entries(encoded) {
+            offset = quorum
+                .propose(entry)
+                .await
+                .map_err(|source| MetadataFileError::Quorum { source })?;
+        }
+        Ok(offset)
     }
 
     /// The state this node kept before the metadata log: the snapshot file, else an older

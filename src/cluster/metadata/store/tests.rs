@@ -295,3 +295,33 @@ fn pre_log_files_are_read_without_writing_and_renamed_away() {
     }
     store.retire_pre_log_files().unwrap();
 }
+
+#[test]
+fn a_change_too_large_for_one_entry_splits_in_order_within_both_limits() {
+    use crate::limits::{QUORUM_PROPOSAL_RECORDS_MAX, QUORUM_PROPOSAL_SIZE_MAX};
+    // 100,002 small records (a fence of a broker leading 100k partitions): by count.
+    let small: Vec<Vec<u8>> = (0..100_002u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    let entries = split_into_entries(small.clone());
+    assert_eq!(
+        entries.len(),
+        100_002_usize.div_ceil(QUORUM_PROPOSAL_RECORDS_MAX)
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.len() <= QUORUM_PROPOSAL_RECORDS_MAX)
+    );
+    assert_eq!(entries.concat(), small, "every record once, in order");
+    // Large records: by size.
+    let large: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 100_000]).collect();
+    let entries = split_into_entries(large.clone());
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.iter().map(Vec::len).sum::<usize>() <= QUORUM_PROPOSAL_SIZE_MAX)
+    );
+    assert_eq!(entries.len(), 4, "10 records of 100 kB per MiB");
+    assert_eq!(entries.concat(), large);
+    assert!(split_into_entries(Vec::new()).is_empty());
+    assert_eq!(split_into_entries(vec![vec![1]]), vec![vec![vec![1]]]);
+}
