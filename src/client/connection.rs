@@ -10,6 +10,7 @@
 //! frame read is bounded by [`RESPONSE_SIZE_MAX`]; every socket call has a timeout.
 //!
 //! Errors are [`ClientError`] values; the binaries add context with `anyhow` at their edge.
+use super::secure::{ClientSecurity, Stream};
 use crate::protocol::exchange::{self, ExchangeError};
 use crate::protocol::frame::{FRAME_PREFIX_SIZE, FrameError, peek_size};
 use crate::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
@@ -59,6 +60,14 @@ pub enum ClientError {
     ApiVersions(ErrorCode),
     #[error("the broker shares no version of {0:?}")]
     NoCommonVersion(ApiKey),
+    #[error("TLS configuration: {reason}")]
+    TlsSetup { reason: String },
+    #[error("TLS handshake with {address}")]
+    Tls { address: String, source: io::Error },
+    #[error("{api} refused: {}", .code.name())]
+    SaslRefused { api: &'static str, code: ErrorCode },
+    #[error("SCRAM login")]
+    Scram(#[from] crate::security::scram::ScramError),
 }
 
 impl ClientError {
@@ -132,7 +141,7 @@ pub fn decode_response<M: Message>(
 /// A connection for request/response exchanges (metadata, topic creation, consumers).
 #[derive(Debug)]
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     client_id: String,
     correlation_id: i32,
     buffer: BytesMut,
@@ -147,6 +156,19 @@ impl Connection {
     /// # Errors
     /// Resolution or connection failures.
     pub fn connect(address: &str, client_id: &str) -> Result<Self, ClientError> {
+        Self::connect_with(address, client_id, &ClientSecurity::default())
+    }
+
+    /// Connects as [`Connection::connect`] does, then runs TLS and logs in as `security`
+    /// says.
+    ///
+    /// # Errors
+    /// Resolution, connection, TLS handshake or SASL failures.
+    pub fn connect_with(
+        address: &str,
+        client_id: &str,
+        security: &ClientSecurity,
+    ) -> Result<Self, ClientError> {
         let target = address
             .to_socket_addrs()
             .map_err(|source| ClientError::Resolve {
@@ -169,18 +191,32 @@ impl Connection {
             .and_then(|()| stream.set_read_timeout(Some(SOCKET_TIMEOUT)))
             .and_then(|()| stream.set_write_timeout(Some(SOCKET_TIMEOUT)))
             .map_err(setup)?;
-        Ok(Self {
+        let stream = match &security.tls {
+            None => Stream::Plain(stream),
+            Some(config) => {
+                let (host, _) = address.rsplit_once(':').unwrap_or((address, ""));
+                Stream::tls(stream, config, host).map_err(|source| ClientError::Tls {
+                    address: address.to_owned(),
+                    source,
+                })?
+            }
+        };
+        let mut connection = Self {
             stream,
             client_id: client_id.to_owned(),
             correlation_id: 0,
             buffer: BytesMut::with_capacity(64 * 1024),
             bytes_written: 0,
             bytes_read: 0,
-        })
+        };
+        if let Some(login) = &security.sasl {
+            super::secure::authenticate(&mut connection, login)?;
+        }
+        Ok(connection)
     }
 
     /// The socket, for splitting into a writer and a reader half.
-    pub fn stream(&self) -> &TcpStream {
+    pub fn stream(&self) -> &Stream {
         &self.stream
     }
 
