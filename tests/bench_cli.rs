@@ -147,6 +147,15 @@ fn progress_line_matches_kafka_producer_perf_test() {
         "5000 records sent, 1000.0 records/sec (0.10 MB/sec), 4.0 ms avg latency, \
          12.0 ms max latency."
     );
+    let end = std::time::UNIX_EPOCH + Duration::from_millis(1_765_100_000_123);
+    assert_eq!(
+        report::window_line(&window, end),
+        "window end_ms 1765100000123 records 5000 p50_us 2000 p99_us 12007 max_us 12007"
+    );
+    assert_eq!(
+        report::window_line(&Window::default(), end),
+        "window end_ms 1765100000123 records 0 p50_us 0 p99_us 0 max_us 0"
+    );
 }
 
 #[test]
