@@ -194,8 +194,7 @@ impl Connection {
         let stream = match &security.tls {
             None => Stream::Plain(stream),
             Some(config) => {
-                let (host, _) = address.rsplit_once(':').unwrap_or((address, ""));
-                Stream::tls(stream, config, host).map_err(|source| ClientError::Tls {
+                Stream::tls(stream, config, address).map_err(|source| ClientError::Tls {
                     address: address.to_owned(),
                     source,
                 })?

@@ -118,21 +118,17 @@ impl Stream {
         }
     }
 
-    /// Runs the TLS handshake for `host` on a connected socket.
+    /// Runs the TLS handshake on a socket connected to `address` (`HOST:PORT`; the
+    /// certificate must name HOST).
     ///
     /// # Errors
     /// An invalid server name, a failed handshake or certificate check.
     pub fn tls(
         mut socket: TcpStream,
         config: &Arc<rustls::ClientConfig>,
-        host: &str,
+        address: &str,
     ) -> io::Result<Self> {
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let name = rustls::pki_types::ServerName::try_from(host)
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        let name = crate::security::tls::server_name(address)?;
         let mut session = rustls::ClientConnection::new(Arc::clone(config), name)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
         // Plaintext is encrypted and written at once, so the send buffer never holds more

@@ -78,13 +78,7 @@ impl InterBrokerDial {
         let mut link = match &self.tls {
             None => Link::Plain(stream),
             Some(config) => {
-                let (host, _) = address.rsplit_once(':').unwrap_or((address, ""));
-                let host = host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned();
-                let name = rustls::pki_types::ServerName::try_from(host)
-                    .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+                let name = super::tls::server_name(address)?;
                 let socket = Box::pin(AsyncStream::with_capacity(
                     limits::TLS_SOCKET_BUFFER_SIZE,
                     stream,
