@@ -88,6 +88,60 @@ fn every_flag_in_both_spellings() {
 }
 
 #[test]
+fn security_and_stop_file_flags_parse_and_must_agree() {
+    let plain = parse(["produce"]).unwrap();
+    assert_eq!(plain.security_protocol, "PLAINTEXT");
+    assert_eq!(
+        (plain.ssl_ca, plain.sasl, plain.stop_file),
+        (None, None, None)
+    );
+    let ssl = parse(["produce", "--security-protocol", "SSL", "--ssl-ca=ca.pem"]).unwrap();
+    assert_eq!(
+        (ssl.security_protocol, ssl.ssl_ca.as_deref()),
+        ("SSL", Some("ca.pem"))
+    );
+    let sasl = parse([
+        "consume",
+        "--security-protocol=SASL_SSL",
+        "--ssl-ca=ca.pem",
+        "--sasl-user=u",
+        "--sasl-password=p",
+        "--stop-file=/tmp/stop",
+    ])
+    .unwrap();
+    let login = ("SCRAM-SHA-512", "u".to_owned(), "p".to_owned());
+    assert_eq!(sasl.sasl, Some(login));
+    assert_eq!(sasl.stop_file.as_deref(), Some("/tmp/stop"));
+    let plain_sasl = parse([
+        "produce",
+        "--security-protocol=SASL_PLAINTEXT",
+        "--sasl-mechanism=PLAIN",
+        "--sasl-user=u",
+        "--sasl-password=p",
+    ])
+    .unwrap();
+    assert_eq!(plain_sasl.sasl.map(|login| login.0), Some("PLAIN"));
+    for refused in [
+        &["produce", "--security-protocol=TLS"][..],
+        &["produce", "--security-protocol=SSL"],
+        &["produce", "--ssl-ca=ca.pem"],
+        &["produce", "--sasl-user=u", "--sasl-password=p"],
+        &[
+            "produce",
+            "--security-protocol=SASL_PLAINTEXT",
+            "--sasl-user=u",
+        ],
+        &[
+            "produce",
+            "--security-protocol=SASL_PLAINTEXT",
+            "--sasl-mechanism=GSSAPI",
+        ],
+    ] {
+        assert!(parse(refused.iter().copied()).is_err(), "{refused:?}");
+    }
+}
+
+#[test]
 fn acks_all_is_minus_one_and_modes_parse() {
     assert_eq!(parse(["produce", "--acks", "all"]).unwrap().acks, -1);
     assert_eq!(parse(["produce", "--acks", "0"]).unwrap().acks, 0);
