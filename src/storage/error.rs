@@ -85,6 +85,15 @@ pub enum StorageError {
         path: PathBuf,
         source: io::Error,
     },
+    /// A partition directory's `partition.metadata` names another topic than the one its log
+    /// is opened for (Kafka's InconsistentTopicIdException): a topic of that name was deleted
+    /// and created again; the old data is never served as the new topic's.
+    #[error("{path} holds topic {found:?}, not {expected:?}")]
+    InconsistentTopicId {
+        path: PathBuf,
+        expected: crate::protocol::Uuid,
+        found: crate::protocol::Uuid,
+    },
     /// A file of ours (control file, leader-epoch checkpoint) does not parse.
     #[error("{path} is malformed at line {line}")]
     MalformedFile { path: PathBuf, line: usize },
@@ -130,6 +139,7 @@ impl StorageError {
             Self::OffsetOutOfRange { .. } => StorageErrorKind::OffsetOutOfRange,
             Self::Io { .. }
             | Self::MalformedFile { .. }
+            | Self::InconsistentTopicId { .. }
             | Self::CorruptSegment { .. }
             | Self::SegmentLimit { .. }
             | Self::Offline { .. } => StorageErrorKind::Storage,
@@ -204,6 +214,15 @@ impl StorageError {
                 offset,
                 log_start_offset,
                 log_end_offset,
+            },
+            Self::InconsistentTopicId {
+                ref path,
+                expected,
+                found,
+            } => Self::InconsistentTopicId {
+                path: path.clone(),
+                expected,
+                found,
             },
             Self::Io {
                 operation,
