@@ -215,6 +215,32 @@ impl StorageError {
                 log_start_offset,
                 log_end_offset,
             },
+            Self::InconsistentTopicId { .. }
+            | Self::Io { .. }
+            | Self::MalformedFile { .. }
+            | Self::CorruptSegment { .. }
+            | Self::Offline { .. } => self.duplicate_file_error(),
+            Self::Producer(error) => Self::Producer(error),
+            Self::NonContiguousReplication { expected, found } => {
+                Self::NonContiguousReplication { expected, found }
+            }
+            Self::EpochOutOfOrder {
+                epoch,
+                start_offset,
+                latest_epoch,
+                latest_start_offset,
+            } => Self::EpochOutOfOrder {
+                epoch,
+                start_offset,
+                latest_epoch,
+                latest_start_offset,
+            },
+        }
+    }
+
+    /// [`Self::duplicate`] of the errors about a file or directory.
+    fn duplicate_file_error(&self) -> Self {
+        match *self {
             Self::InconsistentTopicId {
                 ref path,
                 expected,
@@ -242,21 +268,7 @@ impl StorageError {
                 position,
             },
             Self::Offline { ref path } => Self::Offline { path: path.clone() },
-            Self::Producer(error) => Self::Producer(error),
-            Self::NonContiguousReplication { expected, found } => {
-                Self::NonContiguousReplication { expected, found }
-            }
-            Self::EpochOutOfOrder {
-                epoch,
-                start_offset,
-                latest_epoch,
-                latest_start_offset,
-            } => Self::EpochOutOfOrder {
-                epoch,
-                start_offset,
-                latest_epoch,
-                latest_start_offset,
-            },
+            ref other => unreachable!("not a file error: {other:?}"),
         }
     }
 
