@@ -16,9 +16,8 @@
 //! Not reloaded on SIGHUP (the client listeners' certificate is): a new controller
 //! certificate takes a rolling restart. Runs on the quorum's runtime (shard 0).
 use super::tls::{TlsError, client_config, principal_from_certificate, server_config};
-use crate::cluster::quorum::{
-    ControllerStream, ControllerTransport, Opening, Transport, connect_tcp,
-};
+use crate::cluster::quorum::{ControllerTransport, Opening, Transport, connect_tcp};
+use crate::cluster::stream::NodeStream;
 use crate::config::ControllerTls;
 use crate::limits;
 use compio::io::compat::AsyncStream;
@@ -106,7 +105,7 @@ impl ControllerTransport for ControllerChannelTls {
             let stream = connect_tcp(&address).await?;
             let connector = futures_rustls::TlsConnector::from(config);
             let session = bounded(connector.connect(name, socket(stream))).await?;
-            Ok(ControllerStream::Secured(Box::new(session)))
+            Ok(NodeStream::Secured(Box::new(session)))
         })
     }
 
@@ -116,7 +115,8 @@ impl ControllerTransport for ControllerChannelTls {
             let _ = stream.set_nodelay(true);
             let acceptor = futures_rustls::TlsAcceptor::from(config);
             let session = bounded(acceptor.accept(socket(stream))).await?;
-            // rustls verified the chain; the subject is logged to tell the nodes apart.
+            // rustls verified the chain (a certificate is required, so there is one); its
+            // subject is logged to tell the nodes apart. One that does not parse is refused.
             let principal = session
                 .get_ref()
                 .1
@@ -126,11 +126,11 @@ impl ControllerTransport for ControllerChannelTls {
             let Some(principal) = principal else {
                 return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
-                    "no client certificate",
+                    "client certificate without a readable subject",
                 ));
             };
             tracing::debug!(%peer, %principal, "controller peer authenticated");
-            Ok(ControllerStream::Secured(Box::new(session)))
+            Ok(NodeStream::Secured(Box::new(session)))
         })
     }
 

@@ -34,9 +34,7 @@ pub use log_store::{METADATA_PARTITION_DIRECTORY, QUORUM_STATE_FILE_NAME};
 pub use network::{AppHandler, ControllerConnection, app_call_blocking, connect_refused};
 pub use node::{QuorumConfig, QuorumWatch, RaftQuorum, Voter, parse_voters, replay_local};
 pub use state_machine::{MetadataApplier, SnapshotRejected};
-pub use transport::{
-    ControllerStream, ControllerTransport, Duplex, Opening, Plaintext, Transport, connect_tcp,
-};
+pub use transport::{ControllerTransport, Opening, Plaintext, Transport, connect_tcp};
 
 /// A committed proposal read back from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]

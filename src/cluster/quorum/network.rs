@@ -41,7 +41,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::state_machine::{MetadataApplier, StateMachine};
-use super::transport::{ControllerStream, Transport};
+use super::transport::{NodeStream, Transport};
 use super::types::{Snapshot, SnapshotMeta, TypeConfig, Vote, kafka_id};
 use crate::limits::{
     QUORUM_ACCEPT_RETRY_MS, QUORUM_CONNECT_TIMEOUT_MS, QUORUM_CONNECTION_IDLE_TIMEOUT_MS,
@@ -62,7 +62,7 @@ const STATUS_ERROR: u8 = 1;
 type Raft<A> = openraft::Raft<TypeConfig, StateMachine<A>>;
 
 /// Writes one frame: `[size][tag][body]`.
-async fn write_frame(stream: &mut ControllerStream, tag: u8, body: &[u8]) -> io::Result<()> {
+async fn write_frame(stream: &mut NodeStream, tag: u8, body: &[u8]) -> io::Result<()> {
     let size = body.len() + 1;
     if size > QUORUM_RPC_SIZE_MAX {
         return Err(io::Error::other(format!(
@@ -78,7 +78,7 @@ async fn write_frame(stream: &mut ControllerStream, tag: u8, body: &[u8]) -> io:
 }
 
 /// Reads one frame; the size is checked against the limit before the body's buffer exists.
-async fn read_frame(stream: &mut ControllerStream) -> io::Result<(u8, Vec<u8>)> {
+async fn read_frame(stream: &mut NodeStream) -> io::Result<(u8, Vec<u8>)> {
     let prefix = stream.read_exact(5).await?;
     let &[s0, s1, s2, s3, tag] = prefix.as_slice() else {
         unreachable!("read_exact(5) returns 5 bytes");
@@ -141,7 +141,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 /// One outbound connection to a peer voter, opened on first use and after any failure.
 pub struct PeerClient {
     address: String,
-    stream: Option<ControllerStream>,
+    stream: Option<NodeStream>,
     rpc_timeout: Duration,
     /// Where to look the target's current address up before each connect.
     book: Option<(u64, AddressBook)>,
@@ -350,7 +350,7 @@ async fn accept_loop<A: MetadataApplier>(
 }
 
 async fn serve_connection<A: MetadataApplier>(
-    mut stream: ControllerStream,
+    mut stream: NodeStream,
     raft: Raft<A>,
     app: AppSlot,
 ) -> io::Result<()> {
@@ -619,13 +619,13 @@ mod tests {
     use super::*;
 
     /// A connected loopback pair.
-    async fn pair() -> (ControllerStream, ControllerStream) {
+    async fn pair() -> (NodeStream, NodeStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (client, accepted) = futures_join(TcpStream::connect(address), listener.accept()).await;
         (
-            ControllerStream::Plain(client.unwrap()),
-            ControllerStream::Plain(accepted.unwrap().0),
+            NodeStream::Plain(client.unwrap()),
+            NodeStream::Plain(accepted.unwrap().0),
         )
     }
 
