@@ -289,6 +289,49 @@ fn a_peer_without_a_node_certificate_is_closed_unread_and_changes_nothing() {
     assert!(cluster.wait_isr_full("still-served", CONVERGE).is_some());
 }
 
+/// `ringbroker cluster status` through broker 1 with `flags`: the broker epoch column of
+/// each broker row (`NODE HOST:PORT RACK FENCED EPOCH SHARDS CONTROLLER`), once it succeeds.
+fn status_epochs(cluster: &Cluster, flags: &[String]) -> Vec<String> {
+    let bootstrap = cluster.broker(1).address.to_string();
+    let addresses: Vec<String> = cluster
+        .ids()
+        .map(|id| cluster.broker(id).address.to_string())
+        .collect();
+    let mut epochs = Vec::new();
+    let mut last = String::new();
+    let reported = eventually(CONVERGE, || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ringbroker"))
+            .args(["cluster", "status", "--bootstrap", &bootstrap])
+            .args(flags)
+            .output()
+            .unwrap();
+        last = String::from_utf8_lossy(&output.stdout).into_owned();
+        epochs = last
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|cells| cells.len() >= 6 && addresses.iter().any(|a| a == cells[1]))
+            .map(|cells| cells[4].to_owned())
+            .collect();
+        output.status.success() && epochs.len() == addresses.len()
+    });
+    assert!(reported, "no status with every broker:\n{last}");
+    epochs
+}
+
+#[test]
+fn cluster_status_reads_registrations_over_the_tls_controller_channel_with_a_node_certificate() {
+    let pki = Pki::new();
+    let cluster = start(&pki);
+    // Without the flags the controller refuses the plaintext request: epochs are unknown.
+    let plain = status_epochs(&cluster, &[]);
+    assert!(plain.iter().all(|epoch| epoch == "-"), "{plain:?}");
+    let secured = status_epochs(&cluster, &pki.flags());
+    assert!(
+        secured.iter().all(|epoch| epoch.parse::<i64>().is_ok()),
+        "{secured:?}"
+    );
+}
+
 #[test]
 fn a_tls_controller_channel_missing_a_file_stops_the_start_with_a_clear_error() {
     let pki = Pki::new();

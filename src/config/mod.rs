@@ -62,7 +62,7 @@ mod validation;
 mod voters;
 
 pub use args::{Command, USAGE, parse_args};
-pub use controller::{ControllerFile, ControllerTls};
+pub use controller::{ControllerFile, ControllerTls, validate_controller};
 pub use inter_broker::{
     InterBrokerConfig, InterBrokerFile, InterBrokerSasl, InterBrokerTls, Password,
 };

@@ -87,7 +87,10 @@ fn socket(stream: TcpStream) -> std::pin::Pin<Box<AsyncStream<TcpStream>>> {
 }
 
 /// The host part of `HOST:PORT` (brackets of an IPv6 literal removed) as a TLS server name.
-fn server_name(address: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
+///
+/// # Errors
+/// `InvalidInput` when the host is neither a DNS name nor an IP address.
+pub fn server_name(address: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
     let (host, _) = address.rsplit_once(':').unwrap_or((address, ""));
     let host = host
         .trim_start_matches('[')

@@ -31,7 +31,10 @@ mod types;
 
 pub use error::QuorumError;
 pub use log_store::{METADATA_PARTITION_DIRECTORY, QUORUM_STATE_FILE_NAME};
-pub use network::{AppHandler, ControllerConnection, app_call_blocking, connect_refused};
+pub use network::{
+    AppHandler, ControllerConnection, app_call_blocking, app_exchange_blocking, connect_blocking,
+    connect_refused,
+};
 pub use node::{QuorumConfig, QuorumWatch, RaftQuorum, Voter, parse_voters, replay_local};
 pub use state_machine::{MetadataApplier, SnapshotRejected};
 pub use transport::{ControllerTransport, Opening, Plaintext, Transport, connect_tcp};

@@ -520,28 +520,50 @@ pub async fn connect_refused(address: &str, timeout: Duration) -> bool {
     }
 }
 
-/// One App request over a blocking socket, for admin tools on the main thread (`ringbroker
-/// cluster status`): the same framing as [`ControllerConnection::app`], connect, write and
-/// read each bounded by `timeout`, the answer bounded by [`QUORUM_RPC_SIZE_MAX`].
+/// A blocking TCP connection to `address` for admin tools on the main thread (`ringbroker
+/// cluster status`): connect, and every later read and write, bounded by `timeout`.
 ///
 /// # Errors
-/// Unreachable, timed out, a bad frame, or the peer's error text.
-pub fn app_call_blocking(address: &str, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
-    use std::io::{Read, Write};
+/// Unresolvable, unreachable or timed out.
+pub fn connect_blocking(address: &str, timeout: Duration) -> io::Result<std::net::TcpStream> {
     use std::net::ToSocketAddrs;
     let target = address
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::other(format!("{address}: no address")))?;
-    let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
+    let stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
+}
+
+/// One App request over a plaintext blocking socket ([`connect_blocking`], then
+/// [`app_exchange_blocking`]).
+///
+/// # Errors
+/// Unreachable, timed out, a bad frame, or the peer's error text.
+pub fn app_call_blocking(address: &str, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
+    app_exchange_blocking(&mut connect_blocking(address, timeout)?, request)
+}
+
+/// One App request over an open blocking stream (a socket from [`connect_blocking`], or a TLS
+/// session over one when the controller channel runs mutual TLS): the same framing as
+/// [`ControllerConnection::app`], the answer bounded by [`QUORUM_RPC_SIZE_MAX`]; the stream's
+/// own timeouts bound the exchange.
+///
+/// # Errors
+/// A failed read or write, a bad frame, or the peer's error text.
+pub fn app_exchange_blocking(
+    stream: &mut (impl std::io::Read + std::io::Write),
+    request: &[u8],
+) -> io::Result<Vec<u8>> {
     let size = u32::try_from(request.len() + 1).map_err(io::Error::other)?;
     let mut frame = Vec::with_capacity(request.len() + 5);
     frame.extend_from_slice(&size.to_be_bytes());
     frame.push(KIND_APP);
     frame.extend_from_slice(request);
     stream.write_all(&frame)?;
+    stream.flush()?;
     let mut prefix = [0u8; 5];
     stream.read_exact(&mut prefix)?;
     let [s0, s1, s2, s3, status] = prefix;
