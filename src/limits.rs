@@ -461,6 +461,13 @@ pub const QUORUM_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
 const _: () = assert!(QUORUM_SEGMENT_SIZE > QUORUM_ENTRY_SIZE_MAX as u64);
 /// Connecting to a peer: loopback or LAN answers in well under a second.
 pub const QUORUM_CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// The TLS handshake of a controller-channel connection (`--controller-tls-*`), each side:
+/// two round trips and two signatures between machines of one network, so well under a
+/// second; an inbound peer that stalls it holds one of `QUORUM_CONNECTIONS_MAX` slots for at
+/// most this long (shorter than the client listeners' `TLS_HANDSHAKE_TIMEOUT_MS`, whose
+/// clients may be far away).
+pub const QUORUM_HANDSHAKE_TIMEOUT_MS: u64 = 2_000;
+const _: () = assert!(QUORUM_HANDSHAKE_TIMEOUT_MS < QUORUM_CONNECTION_IDLE_TIMEOUT_MS);
 /// Default of the heartbeat interval (openraft's default is 50 ms): a leader that died is noticed
 /// after an election timeout, which must be several heartbeats.
 pub const QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 100;

@@ -92,6 +92,8 @@ USAGE:
     ringbroker group list                 [--bootstrap HOST:PORT]
     ringbroker group describe GROUP...    [--bootstrap HOST:PORT]   (offsets and LAG)
     ringbroker cluster status             [--bootstrap HOST:PORT]   (quorum and brokers)
+                                          [--controller-tls-ca F --controller-tls-cert F
+                                           --controller-tls-key F]  (TLS controller channel)
     ringbroker cluster drain BROKER       [--timeout-ms MS]   (move every replica off BROKER)
     ringbroker partition reassign --generate --brokers 1,2,3 --topics T,U   (prints a plan)
     ringbroker partition reassign --execute PLAN [--throttle B/s] | --verify PLAN | --cancel PLAN

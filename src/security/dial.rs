@@ -90,7 +90,7 @@ impl InterBrokerDial {
                     stream,
                 ));
                 let connector = futures_rustls::TlsConnector::from(Arc::clone(config));
-                Link::Tls(Box::new(connector.connect(name, socket).await?))
+                Link::Secured(Box::new(connector.connect(name, socket).await?))
             }
         };
         if let Some(login) = &self.sasl {
