@@ -849,6 +849,10 @@ pub const QUOTA_THROTTLE_METRIC_CLIENTS_MAX: usize = 1024;
 /// holds an admission permit and a task, so it is bounded well below the idle timeout.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
+/// Bytes of an admin command's `--command-config` file (client properties): a handful of
+/// `key=value` lines, a few hundred bytes; anything near 64 KiB is not a properties file.
+pub const COMMAND_CONFIG_FILE_SIZE_MAX: u64 = 64 * 1024;
+
 /// Bytes of a PEM file (certificate chain, key, CA bundle) read at start or on SIGHUP: a few
 /// certificates are ~2 KiB each; a CA bundle of every public root is ~250 KiB.
 pub const PEM_FILE_SIZE_MAX: u64 = 1 << 20;
