@@ -852,6 +852,12 @@ pub const QUOTA_WINDOW_SAMPLE_MS: u64 = 1000;
 /// at the whole quota window (`quota.window.num` × `quota.window.size.seconds`).
 pub const QUOTA_THROTTLE_TIME_MS_MAX: u64 = QUOTA_WINDOW_SAMPLES as u64 * QUOTA_WINDOW_SAMPLE_MS;
 const _: () = assert!(QUOTA_THROTTLE_TIME_MS_MAX <= i32::MAX as u64);
+/// The longest throttle a `request_percentage` quota gives: one sample (Kafka's
+/// `ClientRequestQuotaManager.maxThrottleTimeMs` = `quota.window.size.seconds`), so a client
+/// over its share of the shard's time waits at most a second between requests, while a byte
+/// rate's throttle may reach the whole window.
+pub const QUOTA_REQUEST_THROTTLE_TIME_MS_MAX: u64 = QUOTA_WINDOW_SAMPLE_MS;
+const _: () = assert!(QUOTA_REQUEST_THROTTLE_TIME_MS_MAX <= QUOTA_THROTTLE_TIME_MS_MAX);
 /// Rate sensors (one per quota entity in use: user, client id, or both) one shard keeps.
 /// Full, the one idle longest is dropped (Kafka expires idle sensors after an hour).
 pub const QUOTA_SENSORS_PER_SHARD_MAX: usize = 10_000;
@@ -863,6 +869,10 @@ pub const QUOTA_THROTTLE_METRIC_CLIENTS_MAX: usize = 1024;
 /// Time a client has to finish the TLS handshake after connecting; a peer that stalls it
 /// holds an admission permit and a task, so it is bounded well below the idle timeout.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
+/// Bytes of an admin command's `--command-config` file (client properties): a handful of
+/// `key=value` lines, a few hundred bytes; anything near 64 KiB is not a properties file.
+pub const COMMAND_CONFIG_FILE_SIZE_MAX: u64 = 64 * 1024;
 
 /// Bytes of a PEM file (certificate chain, key, CA bundle) read at start or on SIGHUP: a few
 /// certificates are ~2 KiB each; a CA bundle of every public root is ~250 KiB.

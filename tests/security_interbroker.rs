@@ -39,13 +39,7 @@ struct Secured {
 /// `ringbroker user add` of each `(name, password)` into `data_dir` (before the first start).
 fn add_users(data_dir: &Path, users: &[(&str, &str)]) {
     for (name, password) in users {
-        let status = std::process::Command::new(env!("CARGO_BIN_EXE_ringbroker"))
-            .args(["user", "add", name, "--mechanism", "SCRAM-SHA-512"])
-            .args(["--password", password, "--data-dir"])
-            .arg(data_dir)
-            .status()
-            .expect("run user add");
-        assert!(status.success(), "user add {name}: {status}");
+        common::add_scram_user(data_dir, name, password);
     }
 }
 

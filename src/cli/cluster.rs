@@ -22,7 +22,7 @@
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
 use super::table::Table;
-use super::{CliError, Outcome, bootstrap, connect};
+use super::{Brokers, CliError, Outcome};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER};
 use crate::cluster::quorum::{app_call_blocking, app_exchange_blocking, connect_blocking};
 use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
@@ -48,11 +48,13 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 const METADATA_PARTITION: i32 = 0;
 /// Brokers asked for the quorum, at most (each answers NOT_LEADER_OR_FOLLOWER at worst).
 const QUORUM_ATTEMPTS_MAX: usize = 16;
-/// `BOOTSTRAP_FLAGS`, `drain`'s bound on its wait, and the controller channel's mutual TLS
-/// (the node flags' names: an admin host given a node's certificate reads registrations).
+/// `BOOTSTRAP_FLAGS`, `--command-config`, `drain`'s bound on its wait, and the controller
+/// channel's mutual TLS (the node flags' names: an admin host given a node's certificate reads
+/// registrations).
 const VALUES: &[&str] = &[
     "--bootstrap",
     "--bootstrap-server",
+    "--command-config",
     "--timeout-ms",
     "--controller-tls-ca",
     "--controller-tls-cert",
@@ -109,8 +111,8 @@ pub enum QuorumAnswer {
 }
 
 fn status(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
-    let bootstrap = bootstrap(parsed);
-    let (mut connection, versions) = connect(&bootstrap)?;
+    let brokers = Brokers::from_flags(parsed)?;
+    let (mut connection, versions) = brokers.connect_bootstrap()?;
     let version = versions.need(ApiKey::DescribeCluster)?;
     let cluster: DescribeClusterResponse =
         connection.call(version, &DescribeClusterRequest::default())?;
@@ -121,8 +123,8 @@ fn status(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
             message: cluster.error_message.map(|m| m.to_string()),
         });
     }
-    let candidates = candidates(&cluster, &bootstrap);
-    let quorum = describe_quorum(&candidates, &cluster)?;
+    let candidates = candidates(&cluster, &brokers.bootstrap);
+    let quorum = describe_quorum(&brokers, &candidates, &cluster)?;
     let registrations = registrations(&quorum, controller_tls(parsed)?.as_ref());
     out.write_all(format_status(&cluster, &quorum, &registrations).as_bytes())?;
     Ok(match quorum {
@@ -225,6 +227,7 @@ fn address(host: &str, port: i32) -> String {
 /// # Errors
 /// The connection error when the only address there was to ask could not be reached.
 fn describe_quorum(
+    brokers: &Brokers,
     candidates: &[String],
     cluster: &DescribeClusterResponse,
 ) -> Result<QuorumAnswer, CliError> {
@@ -240,7 +243,7 @@ fn describe_quorum(
             continue;
         }
         asked.push(next.clone());
-        let (answer, leader_hint) = match ask_quorum(&next) {
+        let (answer, leader_hint) = match ask_quorum(brokers, &next) {
             Ok(answered) => answered,
             Err(error) => {
                 // An unreachable broker is skipped; another may lead.
@@ -277,8 +280,8 @@ struct LeaderHint {
 }
 
 /// One DescribeQuorum exchange with `address`: its answer, and what it said of the leader.
-fn ask_quorum(address: &str) -> Result<(QuorumAnswer, LeaderHint), CliError> {
-    let (mut connection, versions) = connect(address)?;
+fn ask_quorum(brokers: &Brokers, address: &str) -> Result<(QuorumAnswer, LeaderHint), CliError> {
+    let (mut connection, versions) = brokers.connect(address)?;
     let version = versions.need(ApiKey::DescribeQuorum)?;
     let request = DescribeQuorumRequest {
         topics: vec![DescribeQuorumTopicRequest {

@@ -12,7 +12,7 @@
 //! (`replication/link.rs`). Runs on the fetcher's shard; its caller bounds it with the fetch
 //! connect timeout.
 use super::sasl::SaslMechanism;
-use super::scram::ScramClient;
+use super::sasl::login::{LOGIN_ROUNDS_MAX, Login};
 use crate::config::{InterBrokerConfig, InterBrokerSasl};
 use crate::limits;
 use crate::protocol::exchange::{decode_response, encode_request};
@@ -32,9 +32,9 @@ use std::sync::Arc;
 /// The client id the SASL exchanges carry.
 const CLIENT_ID: &str = "ringbroker-inter-broker";
 /// SaslHandshake v1: SaslAuthenticate frames follow (KIP-152).
-const HANDSHAKE_VERSION: i16 = 1;
+pub const HANDSHAKE_VERSION: i16 = 1;
 /// SaslAuthenticate v2 (flexible; the highest both sides serve).
-const AUTHENTICATE_VERSION: i16 = 2;
+pub const AUTHENTICATE_VERSION: i16 = 2;
 
 /// What a broker dials other brokers with: the TLS client configuration and the SASL login
 /// its inter-broker listener needs.
@@ -78,13 +78,7 @@ impl InterBrokerDial {
         let mut link = match &self.tls {
             None => Link::Plain(stream),
             Some(config) => {
-                let (host, _) = address.rsplit_once(':').unwrap_or((address, ""));
-                let host = host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned();
-                let name = rustls::pki_types::ServerName::try_from(host)
-                    .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+                let name = server_name(address)?;
                 let socket = Box::pin(AsyncStream::with_capacity(
                     limits::TLS_SOCKET_BUFFER_SIZE,
                     stream,
@@ -100,6 +94,21 @@ impl InterBrokerDial {
     }
 }
 
+/// The name a server certificate must carry for `address` (`HOST:PORT`, `[V6]:PORT`): its
+/// host, as a DNS name or an IP address.
+///
+/// # Errors
+/// `InvalidInput` when the host is neither.
+pub fn server_name(address: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
+    let (host, _) = address.rsplit_once(':').unwrap_or((address, ""));
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    rustls::pki_types::ServerName::try_from(host)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
+}
+
 fn refused(what: &str, code: ErrorCode) -> io::Error {
     io::Error::new(
         io::ErrorKind::PermissionDenied,
@@ -107,7 +116,7 @@ fn refused(what: &str, code: ErrorCode) -> io::Error {
     )
 }
 
-/// SaslHandshake then SaslAuthenticate exchanges for `login`.
+/// SaslHandshake then SaslAuthenticate exchanges for `login` (at most `LOGIN_ROUNDS_MAX`).
 async fn authenticate(link: &mut Link, login: &InterBrokerSasl) -> io::Result<()> {
     let mechanism = SaslMechanism::parse(&login.mechanism)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "unknown SASL mechanism"))?;
@@ -118,25 +127,21 @@ async fn authenticate(link: &mut Link, login: &InterBrokerSasl) -> io::Result<()
     if answer.error_code != ErrorCode::None {
         return Err(refused("SaslHandshake", answer.error_code));
     }
+    let invalid = |error| io::Error::new(io::ErrorKind::InvalidData, error);
     let password = login.password.expose().as_bytes();
-    match mechanism {
-        SaslMechanism::Plain => {
-            let token = [b"\0", login.user.as_bytes(), b"\0", password].concat();
-            token_exchange(link, 2, token).await.map(drop)
-        }
-        SaslMechanism::Scram(scram) => {
-            let invalid = |error| io::Error::new(io::ErrorKind::InvalidData, error);
-            let (client, first) =
-                ScramClient::start(scram, &login.user, password).map_err(invalid)?;
-            let server_first = token_exchange(link, 2, first.into_bytes()).await?;
-            let (last, expected) = client.finish(&server_first).map_err(invalid)?;
-            let server_final = token_exchange(link, 3, last.into_bytes()).await?;
-            if server_final != expected.as_bytes() {
-                return Err(invalid(super::scram::ScramError::InvalidProof));
-            }
-            Ok(())
+    let (mut exchange, mut token) =
+        Login::start(mechanism, &login.user, password).map_err(invalid)?;
+    for round in 1..=LOGIN_ROUNDS_MAX {
+        let correlation_id = i32::try_from(round).unwrap_or(i32::MAX) + 1;
+        let server_token = token_exchange(link, correlation_id, token).await?;
+        match exchange.next(&server_token).map_err(invalid)? {
+            Some(next) => token = next,
+            None => return Ok(()),
         }
     }
+    Err(invalid(super::scram::ScramError::Malformed {
+        reason: "the login did not end",
+    }))
 }
 
 /// One SaslAuthenticate round: sends `token`, returns the server's.
