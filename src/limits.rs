@@ -716,6 +716,9 @@ pub const REPLICA_FETCH_EXCHANGE_TIMEOUT_MS: u64 = 10_000;
 /// Partitions one follower fetch request names (a shard following more asks for the rest in
 /// the next request, round robin).
 pub const REPLICA_FETCH_PARTITIONS_MAX: usize = 1000;
+/// Steering ports a follower tries when connecting to a leader (`shard::steering`) before it
+/// lets the kernel pick a port (the connection then works, through the leader's mesh).
+pub const STEERING_PORT_TRIES: u32 = 32;
 /// Longest a Produce request's `timeout_ms` holds an acks=all answer (Kafka takes any i32;
 /// 30 s is clients' default): five minutes, so a parked request never outlives its client.
 pub const PRODUCE_TIMEOUT_MS_MAX: u64 = 300_000;

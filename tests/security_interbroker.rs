@@ -162,7 +162,7 @@ impl Secured {
         let dial = InterBrokerDial::load(&config).unwrap();
         let runtime = compio::runtime::Runtime::new().unwrap();
         let payload = runtime.block_on(async {
-            let mut link = dial.dial(&address.to_string()).await.expect("dial");
+            let mut link = dial.dial(&address.to_string(), None).await.expect("dial");
             let mut frame = bytes::BytesMut::new();
             encode_request(&mut frame, version, 7, "test", request);
             link.write_all(frame.to_vec()).await.unwrap();

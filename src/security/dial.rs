@@ -22,7 +22,7 @@ use crate::protocol::messages::sasl_authenticate::{
 };
 use crate::protocol::messages::sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
 use crate::protocol::{ErrorCode, Message, StrBytes};
-use crate::replication::link::{Dialer, Link, connect_plain};
+use crate::replication::link::{Dialer, Link, Steer, connect_plain};
 use bytes::{Bytes, BytesMut};
 use compio::io::compat::AsyncStream;
 use std::io;
@@ -63,18 +63,19 @@ impl InterBrokerDial {
     #[must_use]
     pub fn dialer(self: &Rc<Self>) -> Dialer {
         let this = Rc::clone(self);
-        Rc::new(move |address: String| {
+        Rc::new(move |address: String, steer: Option<Steer>| {
             let this = Rc::clone(&this);
-            Box::pin(async move { this.dial(&address).await })
+            Box::pin(async move { this.dial(&address, steer).await })
         })
     }
 
-    /// Connects to `address` (`HOST:PORT`), runs TLS and SASL as configured.
+    /// Connects to `address` (`HOST:PORT`; steered to a shard when `steer` says so), runs TLS
+    /// and SASL as configured.
     ///
     /// # Errors
     /// The connect's, a failed TLS handshake, a refused login.
-    pub async fn dial(&self, address: &str) -> io::Result<Link> {
-        let stream = connect_plain(address).await?;
+    pub async fn dial(&self, address: &str, steer: Option<Steer>) -> io::Result<Link> {
+        let stream = connect_plain(address, steer).await?;
         let mut link = match &self.tls {
             None => Link::Plain(stream),
             Some(config) => {

@@ -12,6 +12,8 @@
 /// Replication fault tests (issue 16): the checker, a cluster of voters, nftables cuts.
 pub mod checker;
 pub mod cluster;
+/// Scrapes of the metrics listener.
+pub mod metrics;
 pub mod nft;
 /// TLS tests: certificates and librdkafka clients over TLS.
 pub mod tls;
