@@ -373,6 +373,14 @@ const _: () = assert!(RECEIVE_POOL_SIZE_PER_SHARD_MAX >= 1 << RECEIVE_POOL_CLASS
 /// copying a few KiB; measured with 100-byte-record produce, 16 KiB batches).
 pub const INLINE_WRITE_BYTES_MAX: u64 = 256 * 1024;
 
+/// Bytes appended to the active segment after which its write-back is started
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)` over what was written since the last start; see
+/// storage/append.rs `start_writeback`). Without it every byte of a segment stays dirty until
+/// the roll's fdatasync writes the whole segment at once, and the disk idles in between.
+/// Small enough that the roll's fdatasync finds little left; large enough that the syscall
+/// stays rare (one per 8 MiB is ~0.1 per MiB of 1 MiB batches).
+pub const WRITEBACK_START_BYTES: u32 = 8 * 1024 * 1024;
+
 // ---- producer state ----
 
 /// Default of `producer_id_expiration_ms` (Kafka's `producer.id.expiration.ms`): one day.
@@ -453,6 +461,13 @@ pub const QUORUM_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
 const _: () = assert!(QUORUM_SEGMENT_SIZE > QUORUM_ENTRY_SIZE_MAX as u64);
 /// Connecting to a peer: loopback or LAN answers in well under a second.
 pub const QUORUM_CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// The TLS handshake of a controller-channel connection (`--controller-tls-*`), each side:
+/// two round trips and two signatures between machines of one network, so well under a
+/// second; an inbound peer that stalls it holds one of `QUORUM_CONNECTIONS_MAX` slots for at
+/// most this long (shorter than the client listeners' `TLS_HANDSHAKE_TIMEOUT_MS`, whose
+/// clients may be far away).
+pub const QUORUM_HANDSHAKE_TIMEOUT_MS: u64 = 2_000;
+const _: () = assert!(QUORUM_HANDSHAKE_TIMEOUT_MS < QUORUM_CONNECTION_IDLE_TIMEOUT_MS);
 /// Default of the heartbeat interval (openraft's default is 50 ms): a leader that died is noticed
 /// after an election timeout, which must be several heartbeats.
 pub const QUORUM_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 100;
@@ -701,6 +716,9 @@ pub const REPLICA_FETCH_EXCHANGE_TIMEOUT_MS: u64 = 10_000;
 /// Partitions one follower fetch request names (a shard following more asks for the rest in
 /// the next request, round robin).
 pub const REPLICA_FETCH_PARTITIONS_MAX: usize = 1000;
+/// Steering ports a follower tries when connecting to a leader (`shard::steering`) before it
+/// lets the kernel pick a port (the connection then works, through the leader's mesh).
+pub const STEERING_PORT_TRIES: u32 = 32;
 /// Longest a Produce request's `timeout_ms` holds an acks=all answer (Kafka takes any i32;
 /// 30 s is clients' default): five minutes, so a parked request never outlives its client.
 pub const PRODUCE_TIMEOUT_MS_MAX: u64 = 300_000;
@@ -837,6 +855,12 @@ pub const QUOTA_WINDOW_SAMPLE_MS: u64 = 1000;
 /// at the whole quota window (`quota.window.num` × `quota.window.size.seconds`).
 pub const QUOTA_THROTTLE_TIME_MS_MAX: u64 = QUOTA_WINDOW_SAMPLES as u64 * QUOTA_WINDOW_SAMPLE_MS;
 const _: () = assert!(QUOTA_THROTTLE_TIME_MS_MAX <= i32::MAX as u64);
+/// The longest throttle a `request_percentage` quota gives: one sample (Kafka's
+/// `ClientRequestQuotaManager.maxThrottleTimeMs` = `quota.window.size.seconds`), so a client
+/// over its share of the shard's time waits at most a second between requests, while a byte
+/// rate's throttle may reach the whole window.
+pub const QUOTA_REQUEST_THROTTLE_TIME_MS_MAX: u64 = QUOTA_WINDOW_SAMPLE_MS;
+const _: () = assert!(QUOTA_REQUEST_THROTTLE_TIME_MS_MAX <= QUOTA_THROTTLE_TIME_MS_MAX);
 /// Rate sensors (one per quota entity in use: user, client id, or both) one shard keeps.
 /// Full, the one idle longest is dropped (Kafka expires idle sensors after an hour).
 pub const QUOTA_SENSORS_PER_SHARD_MAX: usize = 10_000;
@@ -848,6 +872,10 @@ pub const QUOTA_THROTTLE_METRIC_CLIENTS_MAX: usize = 1024;
 /// Time a client has to finish the TLS handshake after connecting; a peer that stalls it
 /// holds an admission permit and a task, so it is bounded well below the idle timeout.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
+/// Bytes of an admin command's `--command-config` file (client properties): a handful of
+/// `key=value` lines, a few hundred bytes; anything near 64 KiB is not a properties file.
+pub const COMMAND_CONFIG_FILE_SIZE_MAX: u64 = 64 * 1024;
 
 /// Bytes of a PEM file (certificate chain, key, CA bundle) read at start or on SIGHUP: a few
 /// certificates are ~2 KiB each; a CA bundle of every public root is ~250 KiB.

@@ -497,3 +497,103 @@ fn a_consumer_over_its_byte_rate_gets_throttled_fetches() {
     );
     assert!(throttles.iter().all(|&ms| ms <= 11_000), "{throttles:?}");
 }
+
+/// The sum of the metrics listener's `family` samples for `client_id` (every shard).
+fn scraped(metrics: std::net::SocketAddr, family: &str, client_id: &str) -> u64 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(metrics).unwrap();
+    stream.set_read_timeout(Some(common::IO_TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let label = format!("client_id=\"{client_id}\"");
+    response
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.contains(family) && line.contains(&label))
+        .filter_map(|line| line.rsplit_once(' '))
+        .map(|(_, value)| value.parse::<u64>().unwrap())
+        .sum()
+}
+
+/// request_percentage (KIP-124): a client id given a tiny share of the shard's time
+/// (0.001 %, i.e. 0.1 ms of handler time per 10 s window) sends Produce requests one at a
+/// time; once its recorded handler time is over the share, its responses carry
+/// throttle_time_ms > 0, never more than one sample (1 s, Kafka's cap for request quotas,
+/// where a byte rate's may reach 11 s), and the throttle metrics count it. Another client id
+/// on the same shard, without a quota, is never throttled and never counted.
+#[test]
+fn a_client_over_its_request_percentage_is_throttled_and_another_is_not() {
+    const REQUESTS_MAX: usize = 40;
+    const THROTTLED_WANTED: usize = 3;
+    let metrics = common::free_address();
+    let broker = common::Broker::start_with(common::BrokerOptions {
+        shards: 1,
+        extra_args: vec!["--metrics-listen".to_owned(), metrics.to_string()],
+        ..common::BrokerOptions::default()
+    });
+    let mut admin = broker.client();
+    let entries = vec![AlterQuotaEntry {
+        entity: entity(&[("client-id", Some("busy"))]),
+        ops: vec![set("request_percentage", 0.001)],
+    }];
+    assert_eq!(alter(&mut admin, entries, false), [ErrorCode::None]);
+    let request = ProduceRequest {
+        acks: 1,
+        timeout_ms: 5000,
+        topic_data: vec![TopicProduceData {
+            name: StrBytes::from("share-topic"),
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(batch(64)),
+            }],
+            ..TopicProduceData::default()
+        }],
+        ..ProduceRequest::default()
+    };
+    let throttles = |client_id: &str, count: usize, stop_after: usize| -> Vec<i32> {
+        let mut client = common::RawClient::connect(broker.address);
+        let frame = encode_as(client_id, PRODUCE_VERSION, 1, &request);
+        let mut seen = Vec::new();
+        // Bounded by `count`; each wait is at most the 1 s mute.
+        for _ in 0..count {
+            client.send_raw(&frame).unwrap();
+            let (_, response) = client.receive::<ProduceResponse>(PRODUCE_VERSION);
+            let code = response.responses[0].partition_responses[0].error_code;
+            assert_eq!(code, ErrorCode::None);
+            seen.push(response.throttle_time_ms);
+            if seen.iter().filter(|&&ms| ms > 0).count() >= stop_after {
+                break;
+            }
+        }
+        seen
+    };
+    let busy = throttles("busy", REQUESTS_MAX, THROTTLED_WANTED);
+    let throttled: Vec<i32> = busy.iter().copied().filter(|&ms| ms > 0).collect();
+    assert_eq!(throttled.len(), THROTTLED_WANTED, "{busy:?}");
+    let cap = i32::try_from(ringbroker::limits::QUOTA_REQUEST_THROTTLE_TIME_MS_MAX).unwrap();
+    assert!(busy.iter().all(|&ms| (0..=cap).contains(&ms)), "{busy:?}");
+    let idle = throttles("idle", 10, usize::MAX);
+    assert_eq!(idle, [0; 10]);
+
+    // The accounting: every throttled response was counted for `busy` (the connection's mute,
+    // counted after the handler ran, is at least what the response said), none for `idle`.
+    let counted = scraped(metrics, "client_throttled_responses", "busy");
+    let counted_ms = scraped(metrics, "client_throttle_time_ms", "busy");
+    let said_ms: u64 = throttled.iter().map(|&ms| u64::try_from(ms).unwrap()).sum();
+    assert!(counted >= THROTTLED_WANTED as u64, "counted {counted}");
+    assert!(
+        counted_ms >= said_ms,
+        "counted {counted_ms} ms, said {said_ms} ms"
+    );
+    let cap_ms = u64::try_from(cap).unwrap();
+    assert!(
+        counted_ms <= counted * cap_ms,
+        "{counted_ms} ms over {counted}"
+    );
+    assert_eq!(scraped(metrics, "client_throttled_responses", "idle"), 0);
+}

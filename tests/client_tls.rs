@@ -9,7 +9,9 @@ mod common;
 use common::tls::{Ca, Files};
 use common::{Broker, BrokerOptions, free_address};
 use ringbroker::client::connection::{Connection, decode_response, encode_request, read_frame};
-use ringbroker::client::secure::ClientSecurity;
+use ringbroker::client::security::ClientSecurity;
+use ringbroker::security::SecurityProtocol;
+use ringbroker::security::tls::client_config_from;
 use ringbroker::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use ringbroker::protocol::{ApiKey, ErrorCode, StrBytes};
 use std::io::Write;
@@ -27,10 +29,11 @@ fn blocking_client_speaks_tls_and_pipelines_over_split_halves() {
         config_toml: None,
         extra_args,
     });
-    let security = ClientSecurity {
-        tls: Some(ClientSecurity::trusting(&ca_path).unwrap()),
-        sasl: None,
+    let trusting = |ca: &std::path::Path| {
+        let tls = client_config_from(ca, None).unwrap();
+        ClientSecurity::new(SecurityProtocol::Ssl, Some(tls), None)
     };
+    let security = trusting(&ca_path);
     let mut connection = Connection::connect_with(&ssl.to_string(), "t", &security).unwrap();
     let versions = connection.negotiate().unwrap();
     assert!(versions.produce >= 3);
@@ -61,9 +64,6 @@ fn blocking_client_speaks_tls_and_pipelines_over_split_halves() {
 
     // A client trusting another CA refuses the broker's certificate.
     let other = files.write("other-ca.pem", &Ca::new("other CA").pem);
-    let distrust = ClientSecurity {
-        tls: Some(ClientSecurity::trusting(&other).unwrap()),
-        sasl: None,
-    };
+    let distrust = trusting(&other);
     assert!(Connection::connect_with(&ssl.to_string(), "t", &distrust).is_err());
 }

@@ -5,13 +5,12 @@
 //! committed offset and lag show. Other paths get 404.
 mod common;
 
+use common::metrics::{get, scrape, sum};
 use common::{Broker, BrokerOptions, free_address};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "metrics-scrape";
@@ -19,46 +18,6 @@ const RECORD_COUNT: usize = 200;
 const GROUP: &str = "metrics-scrape-manual";
 /// The consumer commits this offset, so the group's lag is `RECORD_COUNT - COMMITTED`.
 const COMMITTED: i64 = 150;
-
-/// One HTTP GET; returns (status line, body).
-fn get(address: SocketAddr, path: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(address).expect("connect to the metrics listener");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("header end");
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("Content-Length: "))
-        .expect("Content-Length")
-        .parse()
-        .unwrap();
-    assert_eq!(body.len(), length, "body length matches Content-Length");
-    (status, body.to_owned())
-}
-
-fn scrape(address: SocketAddr) -> String {
-    let (status, body) = get(address, "/metrics");
-    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
-    body
-}
-
-/// Sum of every sample of `name` whose labels contain each of `labels` (`key="value"`).
-fn sum(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.rsplit_once(' '))
-        .filter(|(series, _)| {
-            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
-            metric == name && labels.iter().all(|label| rest.contains(label))
-        })
-        .map(|(_, value)| value.parse::<f64>().expect("sample value"))
-        .sum()
-}
 
 fn produce(bootstrap: &str) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()

@@ -146,6 +146,49 @@ fn followers_copy_the_leader_byte_for_byte_and_acks_all_needs_the_isr() {
     );
 }
 
+/// Connection steering (`shard::steering`): with two shards per broker, every follower
+/// connection lands on the leader's shard that owns the partitions it fetches, so no follower
+/// fetch partition is served across the mesh. Without steering the kernel's hash puts each of
+/// the six (leader, follower shard) connections on either shard: all six right by chance is
+/// one in 64.
+#[test]
+fn followers_fetch_on_the_leaders_shard_that_owns_their_partitions() {
+    use common::metrics::{scrape, sum};
+    let metrics: Vec<std::net::SocketAddr> = (0..3).map(|_| common::free_address()).collect();
+    let cluster = Cluster::start_tuned_each(3, 2, |id| {
+        let address = metrics[usize::try_from(id - 1).unwrap()];
+        vec!["--metrics-listen".to_owned(), address.to_string()]
+    });
+    // Eight partitions: each shard of each broker leads or follows some of them.
+    cluster.create_topic("steered", 8, 3, &[MIN_ISR]);
+    assert!(
+        cluster.wait_isr_full("steered", CONVERGE).is_some(),
+        "ISR never held every replica:\n{}",
+        cluster.views("steered")
+    );
+    let bootstrap = cluster.bootstrap();
+    for partition in 0..8 {
+        let sent = values(&format!("p{partition}-"), 20);
+        assert_eq!(produce(&bootstrap, "steered", partition, &sent).len(), 20);
+    }
+    let mut follower_fetches = 0.0;
+    for address in &metrics {
+        let text = scrape(*address);
+        let off_shard = sum(
+            &text,
+            "ringbroker_follower_fetch_off_shard_partitions_total",
+            &[],
+        );
+        assert!(
+            off_shard == 0.0,
+            "{off_shard} partitions crossed shards:\n{text}"
+        );
+        follower_fetches += sum(&text, "ringbroker_requests_total", &["api=\"Fetch\""]);
+    }
+    // Only followers fetch here (acks=all waited for them), so fetches were served.
+    assert!(follower_fetches > 0.0, "no fetch was served");
+}
+
 #[test]
 fn killing_the_leader_loses_no_acknowledged_record() {
     let mut cluster = Cluster::start(3);

@@ -8,7 +8,11 @@
 //! new replica is held back (SIGSTOP) survives a kill -9 of the active controller and
 //! completes under the next one (started and verified with `ringbroker partition reassign`).
 //! UnregisterBroker forgets a stopped broker. A topic deleted while a broker was down leaves
-//! that broker's disk when it starts again; the other topics' data stays.
+//! that broker's disk when it starts again; the other topics' data stays. A topic deleted and
+//! created again under its name while a broker was down never hands that broker's old data to
+//! the new topic (KIP-516 topic ids in `partition.metadata`). A completed reassignment that
+//! drops a replica raises the leader epoch although the leader stays (Kafka's bump): a fetch in
+//! the old epoch, the dropped replica's included, is answered FENCED_LEADER_EPOCH.
 //!
 //! Timeouts are scaled down by flags (`common::cluster`); every wait is a bounded poll of what
 //! clients see.
@@ -20,9 +24,15 @@ use ringbroker::protocol::messages::alter_partition_reassignments::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ReassignablePartition,
     ReassignableTopic,
 };
+use ringbroker::protocol::messages::create_topics::{
+    CreatableReplicaAssignment, CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
+};
 use ringbroker::protocol::messages::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
 use ringbroker::protocol::messages::elect_leaders::{
     ELECTION_TYPE_PREFERRED, ElectLeadersRequest, ElectLeadersResponse, ElectLeadersTopicPartitions,
+};
+use ringbroker::protocol::messages::fetch::{
+    FetchPartition, FetchRequest, FetchResponse, FetchTopic,
 };
 use ringbroker::protocol::messages::list_partition_reassignments::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
@@ -425,4 +435,223 @@ fn a_topic_deleted_while_a_broker_was_down_leaves_its_disk_when_it_starts_again(
     );
     let outcome = cluster.settle_and_check(KEPT, &acked);
     assert!(outcome.verdict.is_clean(), "{:?}", outcome.verdict);
+}
+
+/// CreateTopics with one partition placed on `replicas` (a manual assignment may name a
+/// broker that is down), through broker `via`.
+fn create_placed(cluster: &Cluster, via: i32, topic: &str, replicas: Vec<i32>) -> ErrorCode {
+    let request = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: StrBytes::from(topic),
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: vec![CreatableReplicaAssignment {
+                partition_index: 0,
+                broker_ids: replicas,
+            }],
+            ..CreatableTopic::default()
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let answer: CreateTopicsResponse = cluster.broker(via).client().try_call(5, &request).unwrap();
+    answer.topics[0].error_code
+}
+
+/// The segment files of one partition directory, by name, with their bytes.
+fn segment_bytes(directory: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(directory)
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            name.ends_with(".log")
+                .then(|| (name, std::fs::read(entry.path()).unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// Runs the workload on `topic` until 200 + `more` records are acknowledged, then stops it;
+/// asserts none failed.
+fn produce_and_stop(cluster: &Cluster, topic: &str, more: usize) {
+    let workload = running_workload(cluster, topic);
+    let progressed = workload.wait_progress(more, CONVERGE);
+    assert!(progressed, "{}", workload.describe());
+    let (_, failed) = workload.stop();
+    assert_eq!(failed, 0);
+}
+
+/// DeleteTopics of `topic` through broker `via`; asserts it succeeds.
+fn delete_topic(cluster: &Cluster, via: i32, topic: &str) {
+    let request = DeleteTopicsRequest {
+        topic_names: vec![StrBytes::from(topic)],
+        timeout_ms: 10_000,
+        ..DeleteTopicsRequest::default()
+    };
+    let deleted: DeleteTopicsResponse = cluster.broker(via).client().try_call(4, &request).unwrap();
+    assert_eq!(deleted.responses[0].error_code, ErrorCode::None);
+}
+
+/// A preferred election of `topic`-0 through broker 1 (its answer is not needed: callers
+/// wait for what it leads to).
+fn elect_preferred(cluster: &Cluster, topic: &str) {
+    let request = ElectLeadersRequest {
+        election_type: ELECTION_TYPE_PREFERRED,
+        topic_partitions: Some(vec![ElectLeadersTopicPartitions {
+            topic: StrBytes::from(topic),
+            partitions: vec![0],
+        }]),
+        timeout_ms: 10_000,
+    };
+    let _: ElectLeadersResponse = cluster.broker(1).client().try_call(2, &request).unwrap();
+}
+
+#[test]
+fn a_topic_created_again_under_its_name_while_a_broker_was_down_gets_none_of_its_old_data() {
+    use ringbroker::storage::partition_metadata;
+    const AGAIN: &str = "again";
+    let mut cluster = Cluster::start(3);
+    // Broker 3 first: the preferred leader, once it is back.
+    assert_eq!(
+        create_placed(&cluster, 1, AGAIN, vec![3, 1]),
+        ErrorCode::None
+    );
+    produce_and_stop(&cluster, AGAIN, 3000);
+    assert!(cluster.wait_isr_full(AGAIN, CONVERGE).is_some());
+    let old_end = eventually(CONVERGE, || cluster.high_watermark(3, AGAIN, 0).is_some())
+        .then(|| cluster.high_watermark(3, AGAIN, 0).unwrap())
+        .unwrap();
+    let old_directory = cluster.partition_dir(3, AGAIN, 0);
+    let old_id = partition_metadata::read_blocking(&old_directory)
+        .unwrap()
+        .unwrap();
+
+    cluster.kill9(3);
+    delete_topic(&cluster, 1, AGAIN);
+    let gone = eventually(CONVERGE, || !cluster.partition_dir(1, AGAIN, 0).exists());
+    assert!(gone, "broker 1 keeps the deleted topic");
+    let created = eventually(CONVERGE, || {
+        create_placed(&cluster, 1, AGAIN, vec![3, 1]) == ErrorCode::None
+    });
+    assert!(created, "{AGAIN} not created again");
+    produce_and_stop(&cluster, AGAIN, 0);
+    let new_end = cluster.high_watermark(1, AGAIN, 0).unwrap();
+    assert!(
+        new_end < old_end,
+        "the new topic holds fewer records: {new_end} vs {old_end}"
+    );
+    assert!(
+        old_directory.exists(),
+        "broker 3 was down: its old directory is there"
+    );
+
+    cluster.start_again(3);
+    assert!(
+        cluster.wait_isr_full(AGAIN, CONVERGE).is_some(),
+        "broker 3 does not rejoin {AGAIN}:\n{}",
+        cluster.views(AGAIN)
+    );
+    let new_id = partition_metadata::read_blocking(&cluster.partition_dir(1, AGAIN, 0))
+        .unwrap()
+        .unwrap();
+    assert_ne!(new_id, old_id);
+    let on_three = partition_metadata::read_blocking(&old_directory).unwrap();
+    assert_eq!(
+        on_three,
+        Some(new_id),
+        "broker 3's directory is the new topic's"
+    );
+    // Broker 3 leads and serves exactly the new topic's records.
+    elect_preferred(&cluster, AGAIN);
+    let leads = eventually(CONVERGE, || {
+        cluster.high_watermark(3, AGAIN, 0) == Some(new_end)
+    });
+    assert!(
+        leads,
+        "broker 3 does not serve {new_end} records: {:?}\n{}",
+        cluster.list_latest(3, AGAIN, 0),
+        cluster.views(AGAIN)
+    );
+    // Replicas are byte-identical: none of the old topic's bytes are left on broker 3.
+    let same = eventually(CONVERGE, || {
+        segment_bytes(&old_directory) == segment_bytes(&cluster.partition_dir(1, AGAIN, 0))
+    });
+    assert!(same, "broker 3's segments differ from broker 1's");
+}
+
+/// Fetch v12 of `TOPIC`-0 at offset 0 in `leader_epoch`, as `replica_id` (-1: a consumer),
+/// sent to broker `to`: the partition's error code.
+fn fetch_in_epoch(cluster: &Cluster, to: i32, replica_id: i32, leader_epoch: i32) -> ErrorCode {
+    let request = FetchRequest {
+        replica_id,
+        max_wait_ms: 0,
+        min_bytes: 0,
+        topics: vec![FetchTopic {
+            topic: StrBytes::from(TOPIC),
+            partitions: vec![FetchPartition {
+                partition: 0,
+                current_leader_epoch: leader_epoch,
+                fetch_offset: 0,
+                partition_max_bytes: 1 << 20,
+                ..FetchPartition::default()
+            }],
+            ..FetchTopic::default()
+        }],
+        ..FetchRequest::default()
+    };
+    let response: FetchResponse = cluster.broker(to).client().try_call(12, &request).unwrap();
+    response.responses[0].partitions[0].error_code
+}
+
+#[test]
+fn a_completed_reassignment_that_drops_a_replica_fences_the_old_leader_epoch() {
+    let cluster = Cluster::start(3);
+    assert_eq!(
+        create_placed(&cluster, 1, TOPIC, vec![1, 2, 3]),
+        ErrorCode::None
+    );
+    let before = cluster.wait_isr_full(TOPIC, CONVERGE).unwrap();
+    let (leader, epoch) = (before[0].leader, before[0].leader_epoch);
+    assert_eq!(leader, 1);
+    assert_eq!(fetch_in_epoch(&cluster, 1, -1, epoch), ErrorCode::None);
+    let moves = BTreeMap::from([(0, Some(vec![1, 2]))]);
+    assert_eq!(reassign(&cluster, 1, &moves)[&0], ErrorCode::None);
+    let mut last = None;
+    let completed = eventually(CONVERGE, || {
+        last = cluster.partitions(TOPIC);
+        last.as_ref()
+            .is_some_and(|states| states[0].replicas == [1, 2] && states[0].isr_is_full())
+    });
+    assert!(completed, "not completed: {last:?}");
+    let after = last.unwrap();
+    assert_eq!(
+        (after[0].leader, after[0].leader_epoch),
+        (1, epoch + 1),
+        "the leader stays, in a new epoch (Kafka's reassignment bump)"
+    );
+    // Every broker's copy says so, and the leader serves in the new epoch only.
+    let everywhere = eventually(CONVERGE, || {
+        (1..=2).all(|id| {
+            cluster
+                .partitions_seen_by(id, TOPIC)
+                .is_some_and(|states| states[0].leader_epoch == epoch + 1)
+        })
+    });
+    assert!(everywhere, "{}", cluster.views(TOPIC));
+    let served = eventually(CONVERGE, || {
+        fetch_in_epoch(&cluster, 1, -1, epoch + 1) == ErrorCode::None
+    });
+    assert!(served, "the leader does not serve the new epoch");
+    assert_eq!(
+        fetch_in_epoch(&cluster, 1, -1, epoch),
+        ErrorCode::FencedLeaderEpoch
+    );
+    assert_eq!(
+        fetch_in_epoch(&cluster, 1, 3, epoch),
+        ErrorCode::FencedLeaderEpoch,
+        "the dropped replica fetching in the old epoch"
+    );
+    let directory = cluster.partition_dir(3, TOPIC, 0);
+    let gone = eventually(CONVERGE, || !directory.exists());
+    assert!(gone, "{} is still there", directory.display());
 }

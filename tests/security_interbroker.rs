@@ -39,13 +39,7 @@ struct Secured {
 /// `ringbroker user add` of each `(name, password)` into `data_dir` (before the first start).
 fn add_users(data_dir: &Path, users: &[(&str, &str)]) {
     for (name, password) in users {
-        let status = std::process::Command::new(env!("CARGO_BIN_EXE_ringbroker"))
-            .args(["user", "add", name, "--mechanism", "SCRAM-SHA-512"])
-            .args(["--password", password, "--data-dir"])
-            .arg(data_dir)
-            .status()
-            .expect("run user add");
-        assert!(status.success(), "user add {name}: {status}");
+        common::add_scram_user(data_dir, name, password);
     }
 }
 
@@ -168,7 +162,7 @@ impl Secured {
         let dial = InterBrokerDial::load(&config).unwrap();
         let runtime = compio::runtime::Runtime::new().unwrap();
         let payload = runtime.block_on(async {
-            let mut link = dial.dial(&address.to_string()).await.expect("dial");
+            let mut link = dial.dial(&address.to_string(), None).await.expect("dial");
             let mut frame = bytes::BytesMut::new();
             encode_request(&mut frame, version, 7, "test", request);
             link.write_all(frame.to_vec()).await.unwrap();

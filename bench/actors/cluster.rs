@@ -9,7 +9,8 @@
 use crate::cli::Options;
 use anyhow::{Context, bail};
 use ringbroker::client::connection::{Connection, Versions};
-use ringbroker::client::secure::{ClientSecurity, SaslLogin};
+use ringbroker::client::security::{ClientSecurity, SaslLogin};
+use ringbroker::security::SecurityProtocol;
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
@@ -141,8 +142,13 @@ pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
 /// # Errors
 /// An unreadable or malformed `--ssl-ca` file.
 pub fn security(options: &Options) -> anyhow::Result<ClientSecurity> {
+    let protocol = SecurityProtocol::parse(options.security_protocol)
+        .with_context(|| format!("unknown security protocol {}", options.security_protocol))?;
     let tls = match &options.ssl_ca {
-        Some(ca) => Some(ClientSecurity::trusting(std::path::Path::new(ca))?),
+        Some(ca) => Some(
+            ringbroker::security::tls::client_config_from(std::path::Path::new(ca), None)
+                .with_context(|| format!("--ssl-ca {ca}"))?,
+        ),
         None => None,
     };
     let sasl = match &options.sasl {
@@ -150,11 +156,12 @@ pub fn security(options: &Options) -> anyhow::Result<ClientSecurity> {
             mechanism: SaslMechanism::parse(mechanism)
                 .with_context(|| format!("unknown SASL mechanism {mechanism}"))?,
             user: user.clone(),
-            password: password.clone(),
+            password: password.clone().into(),
         }),
         None => None,
     };
-    Ok(ClientSecurity { tls, sasl })
+    // The CLI checked that TLS comes with --ssl-ca and SASL with a login.
+    Ok(ClientSecurity::new(protocol, tls, sasl))
 }
 
 /// Each partition's leader, by partition; `None` while some partition has no leader yet.

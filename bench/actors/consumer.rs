@@ -13,7 +13,7 @@ use super::producer::{epoch_us, read_stamp};
 use crate::report::Latency;
 use anyhow::{Context, bail};
 use ringbroker::client::connection::Connection;
-use ringbroker::client::secure::ClientSecurity;
+use ringbroker::client::security::ClientSecurity;
 use ringbroker::protocol::messages::fetch::{
     FetchPartition, FetchRequest, FetchResponse, FetchTopic,
 };

@@ -25,7 +25,7 @@ use bytes::BytesMut;
 use ringbroker::client::connection::{
     Connection, SOCKET_TIMEOUT, decode_response, encode_request, read_frame,
 };
-use ringbroker::client::secure::{ClientSecurity, Stream};
+use ringbroker::client::security::{ClientSecurity, Stream};
 use ringbroker::protocol::ErrorCode;
 use ringbroker::protocol::Uuid;
 use ringbroker::protocol::messages::produce::{

@@ -11,6 +11,7 @@
 #   status   `ringbroker cluster status --bootstrap 127.0.0.1:9092`
 #   --dir    where data, logs and the pids file live [default: ./ringbroker-cluster]
 #   --bin    the ringbroker binary [default: target/release/ringbroker, else ringbroker on PATH]
+#   Extra broker flags (e.g. `--shards 1`) come from RINGBROKER_FLAGS, split on spaces.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
         start|stop|status) action="$1"; shift ;;
         --dir) dir="$2"; shift 2 ;;
         --bin) bin="$2"; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "start-local.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -60,7 +61,7 @@ start() {
     for n in "${nodes[@]}"; do
         mkdir -p "$dir/$n"
         "$bin" serve --node-id "$n" --listen "127.0.0.1:$((9091 + n))" --data-dir "$dir/$n" \
-            --quorum-voters "$voters" >>"$dir/$n.log" 2>&1 &
+            --quorum-voters "$voters" ${RINGBROKER_FLAGS:-} >>"$dir/$n.log" 2>&1 &
         echo "$!" >>"$pids"
         echo "node $n: pid $!, client 127.0.0.1:$((9091 + n)), log $dir/$n.log"
     done

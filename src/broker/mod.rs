@@ -39,7 +39,9 @@ use crate::cluster::partition_logs::{
 };
 use crate::cluster::policy::lifecycle::RegistrationRequest;
 use crate::cluster::producer_ids::ProducerIdAllocator;
-use crate::cluster::quorum::{MetadataQuorum, QuorumConfig, QuorumError, RaftQuorum, replay_local};
+use crate::cluster::quorum::{
+    MetadataQuorum, Plaintext, QuorumConfig, QuorumError, RaftQuorum, Transport, replay_local,
+};
 use crate::cluster::rpc::ControllerClient;
 use crate::cluster::{ClusterMetadata, MetadataHost, MetadataStore, MetadataView, controller};
 use crate::config::Config;
@@ -50,6 +52,7 @@ use crate::limits::{
 };
 use crate::protocol::Uuid;
 use crate::replication::{IsrChange, Proposer, ReplicaManager, ReplicationSettings};
+use crate::security::controller::ControllerChannelTls;
 use crate::security::credentials;
 use crate::security::dial::InterBrokerDial;
 use crate::shard::{Compose, ShardError, StartContext};
@@ -112,6 +115,9 @@ pub enum BrokerError {
     /// `ringbroker user add`'s file (security/credentials.rs).
     #[error("SCRAM credentials: {0}")]
     Credentials(#[from] crate::security::credentials::BootstrapError),
+    /// `--controller-tls-*` names a file that cannot be used.
+    #[error("controller channel TLS: {0}")]
+    ControllerTls(#[from] crate::security::tls::TlsError),
 }
 
 /// Why shard 0 cannot open the metadata log.
@@ -154,6 +160,9 @@ pub struct Broker {
     broker_epoch: AtomicI64,
     /// Whether every shard closed all its logs cleanly at the stop.
     logs_closed_cleanly: AtomicBool,
+    /// The controller channel's mutual TLS (`--controller-tls-*`), its files read at
+    /// `prepare` so a bad one stops the start before anything listens; `None` = plaintext.
+    controller_tls: Option<ControllerChannelTls>,
 }
 
 impl Broker {
@@ -170,6 +179,10 @@ impl Broker {
             path: config.data_dir.clone(),
             source,
         })?;
+        let controller_tls = match &config.controller_tls {
+            Some(settings) => Some(ControllerChannelTls::load(settings)?),
+            None => None,
+        };
         let node_file = NodeFile::check(&config.data_dir, config.node_id)?;
         let runtime = compio::runtime::Runtime::new().map_err(BrokerError::Runtime)?;
         let image = runtime.block_on(replay_local(&config.data_dir, MetadataImage::default()))?;
@@ -192,6 +205,7 @@ impl Broker {
             previous_broker_epoch,
             broker_epoch: AtomicI64::new(-1),
             logs_closed_cleanly: AtomicBool::new(true),
+            controller_tls,
         })
     }
 
@@ -220,7 +234,11 @@ impl Broker {
         config: &Config,
     ) -> Result<(Arc<ClusterMetadata>, MetadataStore, ControllerLink), MetadataLogError> {
         let incarnation = random_uuid();
-        let mut quorum_config = quorum_config(config);
+        let transport: Transport = self
+            .controller_tls
+            .as_ref()
+            .map_or_else(Plaintext::transport, ControllerChannelTls::transport);
+        let mut quorum_config = quorum_config(config, Arc::clone(&transport));
         quorum_config.incarnation = incarnation.0;
         quorum_config.join_refusal_patience = config.broker_session_timeout * 2;
         if let Some(node_file) = &self.node_file {
@@ -230,7 +248,7 @@ impl Broker {
                 .map(|voter| (voter.node_id, voter.address.clone()))
                 .collect();
             let timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS);
-            check_cluster_id(node_file, &voters, timeout).await?;
+            check_cluster_id(node_file, &voters, timeout, &transport).await?;
         }
         let quorum = Rc::new(RaftQuorum::start(quorum_config, MetadataImage::default()).await?);
         check_voter_set(config, &quorum)?;
@@ -393,13 +411,15 @@ fn listeners(config: &Config, controller_address: &str) -> Vec<Listener> {
     listeners
 }
 
-/// The metadata quorum's config from the broker's; a one-voter quorum gets short Raft timers.
-fn quorum_config(config: &Config) -> QuorumConfig {
+/// The metadata quorum's config from the broker's (its connections opened through
+/// `transport`); a one-voter quorum gets short Raft timers.
+fn quorum_config(config: &Config, transport: Transport) -> QuorumConfig {
     let mut quorum = QuorumConfig::new(
         config.node_id,
         config.quorum_voters.clone(),
         config.data_dir.clone(),
     );
+    quorum.transport = transport;
     quorum.snapshot_entries = config.quorum_snapshot_entries;
     // An observer's controller listener: the advertised host, a kernel-chosen port.
     quorum.observer_address = Some(format!("{}:0", config.advertise.host));

@@ -15,7 +15,7 @@
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
 use super::table::Table;
-use super::{CliError, Outcome, bootstrap, connect};
+use super::{CliError, Outcome, connect};
 use crate::cluster::acls::{
     AclOperation, AclPermission, CLUSTER_NAME, CODE_ANY, CODE_MATCH, PatternType, ResourceType,
 };
@@ -30,6 +30,7 @@ use std::io::Write;
 const VALUES: &[&str] = &[
     "--bootstrap",
     "--bootstrap-server",
+    "--command-config",
     "--principal",
     "--host",
     "--operation",
@@ -138,7 +139,7 @@ fn add(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
             permission_type: permission.code(),
         })
         .collect();
-    let (mut connection, versions) = connect(&bootstrap(parsed))?;
+    let (mut connection, versions) = connect(parsed)?;
     let version = versions.need(ApiKey::CreateAcls)?;
     let response: CreateAclsResponse =
         connection.call(version, &CreateAclsRequest { creations })?;
@@ -217,7 +218,7 @@ fn list(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
         operation: filter.operation,
         permission_type: filter.permission_type,
     };
-    let (mut connection, versions) = connect(&bootstrap(parsed))?;
+    let (mut connection, versions) = connect(parsed)?;
     let version = versions.need(ApiKey::DescribeAcls)?;
     let response: DescribeAclsResponse = connection.call(version, &request)?;
     if response.error_code != ErrorCode::None {
@@ -249,7 +250,7 @@ fn list(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
 
 fn remove(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
     let filter = filter(parsed)?;
-    let (mut connection, versions) = connect(&bootstrap(parsed))?;
+    let (mut connection, versions) = connect(parsed)?;
     let version = versions.need(ApiKey::DeleteAcls)?;
     let request = DeleteAclsRequest {
         filters: vec![filter],

@@ -12,7 +12,8 @@
 //! each node's `CONTROLLER` listener from DescribeQuorum v2, plus the quorum's nodes
 //! DescribeCluster did not list (their `CLIENT` listener from DescribeQuorum v2). Broker epoch
 //! and shard count, which no Kafka API carries, come from the quorum leader's controller
-//! listener (ringbroker's own `Brokers` RPC); "-" when it does not answer. Exit 0 when the
+//! listener (ringbroker's own `Brokers` RPC; over mutual TLS with `--controller-tls-ca/cert/key`
+//! when the controller channel runs it); "-" when it does not answer. Exit 0 when the
 //! quorum answered, 1 when no broker could describe it (the reason is printed) or on any
 //! connection or protocol error.
 //! Formatting is pure (`format_status`) and unit-tested; the exchanges are blocking calls with
@@ -21,10 +22,11 @@
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
 use super::table::Table;
-use super::{CliError, Outcome, bootstrap, connect};
+use super::{Brokers, CliError, Outcome};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER};
-use crate::cluster::quorum::app_call_blocking;
+use crate::cluster::quorum::{app_call_blocking, app_exchange_blocking, connect_blocking};
 use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
+use crate::config::{ControllerFile, ControllerTls, validate_controller};
 use crate::limits::CONTROLLER_RPC_TIMEOUT_MS;
 use crate::protocol::messages::describe_cluster::{
     DescribeClusterRequest, DescribeClusterResponse,
@@ -34,6 +36,8 @@ use crate::protocol::messages::describe_quorum::{
     DescribeQuorumRequest, DescribeQuorumResponse, DescribeQuorumTopicRequest, ReplicaState,
 };
 use crate::protocol::{ApiKey, ErrorCode, StrBytes};
+use crate::security::controller::server_name;
+use crate::security::tls::client_config;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -44,8 +48,18 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 const METADATA_PARTITION: i32 = 0;
 /// Brokers asked for the quorum, at most (each answers NOT_LEADER_OR_FOLLOWER at worst).
 const QUORUM_ATTEMPTS_MAX: usize = 16;
-/// `BOOTSTRAP_FLAGS`, and `drain`'s bound on its wait.
-const VALUES: &[&str] = &["--bootstrap", "--bootstrap-server", "--timeout-ms"];
+/// `BOOTSTRAP_FLAGS`, `--command-config`, `drain`'s bound on its wait, and the controller
+/// channel's mutual TLS (the node flags' names: an admin host given a node's certificate reads
+/// registrations).
+const VALUES: &[&str] = &[
+    "--bootstrap",
+    "--bootstrap-server",
+    "--command-config",
+    "--timeout-ms",
+    "--controller-tls-ca",
+    "--controller-tls-cert",
+    "--controller-tls-key",
+];
 
 /// Runs `ringbroker cluster ACTION ARGS…`.
 ///
@@ -62,7 +76,8 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
     match action {
         "status" if parsed.positional.is_empty() => status(&parsed, out),
         "status" => Err(CliError::Usage(
-            "usage: ringbroker cluster status [--bootstrap HOST:PORT]",
+            "usage: ringbroker cluster status [--bootstrap HOST:PORT] [--controller-tls-ca FILE \
+             --controller-tls-cert FILE --controller-tls-key FILE]",
         )),
         "drain" => match parsed.positional.as_slice() {
             [broker] => {
@@ -96,8 +111,8 @@ pub enum QuorumAnswer {
 }
 
 fn status(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
-    let bootstrap = bootstrap(parsed);
-    let (mut connection, versions) = connect(&bootstrap)?;
+    let brokers = Brokers::from_flags(parsed)?;
+    let (mut connection, versions) = brokers.connect_bootstrap()?;
     let version = versions.need(ApiKey::DescribeCluster)?;
     let cluster: DescribeClusterResponse =
         connection.call(version, &DescribeClusterRequest::default())?;
@@ -108,9 +123,9 @@ fn status(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
             message: cluster.error_message.map(|m| m.to_string()),
         });
     }
-    let candidates = candidates(&cluster, &bootstrap);
-    let quorum = describe_quorum(&candidates, &cluster)?;
-    let registrations = registrations(&quorum);
+    let candidates = candidates(&cluster, &brokers.bootstrap);
+    let quorum = describe_quorum(&brokers, &candidates, &cluster)?;
+    let registrations = registrations(&quorum, controller_tls(parsed)?.as_ref());
     out.write_all(format_status(&cluster, &quorum, &registrations).as_bytes())?;
     Ok(match quorum {
         QuorumAnswer::Described { .. } => Outcome::Success,
@@ -118,11 +133,41 @@ fn status(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
     })
 }
 
+/// The controller channel's mutual TLS from `--controller-tls-*` (all three or none).
+fn controller_tls(parsed: &Parsed) -> Result<Option<ControllerTls>, CliError> {
+    let path = |flag| parsed.value(flag).map(std::path::PathBuf::from);
+    let file = ControllerFile {
+        tls_ca: path("--controller-tls-ca"),
+        tls_cert: path("--controller-tls-cert"),
+        tls_key: path("--controller-tls-key"),
+    };
+    Ok(validate_controller(&file)?)
+}
+
+/// One App request to the controller listener at `address`: plaintext, or mutual TLS with
+/// the node certificate `tls` names (a blocking rustls session over the socket).
+fn controller_call(
+    address: &str,
+    request: &[u8],
+    tls: Option<&ControllerTls>,
+) -> std::io::Result<Vec<u8>> {
+    let timeout = Duration::from_millis(CONTROLLER_RPC_TIMEOUT_MS);
+    let Some(tls) = tls else {
+        return app_call_blocking(address, request, timeout);
+    };
+    let config = client_config(&tls.client_settings()).map_err(std::io::Error::other)?;
+    let name = server_name(address)?;
+    let session = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
+    let socket = connect_blocking(address, timeout)?;
+    app_exchange_blocking(&mut rustls::StreamOwned::new(session, socket), request)
+}
+
 /// Broker epoch and shard count per node, which no Kafka API carries: asked of the quorum
 /// leader's `CONTROLLER` listener with ringbroker's own controller RPC (`cluster::rpc`,
-/// `Brokers`). Empty when that fails (the table then shows "-"); the status does not depend
-/// on it.
-fn registrations(quorum: &QuorumAnswer) -> BTreeMap<i32, (i64, i32)> {
+/// `Brokers`), over mutual TLS when `tls` is given. Empty when that fails (the table then
+/// shows "-"; a TLS controller channel asked without `--controller-tls-*` refuses it); the
+/// status does not depend on it.
+fn registrations(quorum: &QuorumAnswer, tls: Option<&ControllerTls>) -> BTreeMap<i32, (i64, i32)> {
     let QuorumAnswer::Described { partition, nodes } = quorum else {
         return BTreeMap::new();
     };
@@ -130,8 +175,7 @@ fn registrations(quorum: &QuorumAnswer) -> BTreeMap<i32, (i64, i32)> {
         return BTreeMap::new();
     };
     let request = postcard::to_stdvec(&ControllerRequest::Brokers).unwrap_or_default();
-    let timeout = Duration::from_millis(CONTROLLER_RPC_TIMEOUT_MS);
-    let answer = app_call_blocking(&address, &request, timeout)
+    let answer = controller_call(&address, &request, tls)
         .ok()
         .and_then(|bytes| postcard::from_bytes::<ControllerResponse>(&bytes).ok());
     match answer {
@@ -183,6 +227,7 @@ fn address(host: &str, port: i32) -> String {
 /// # Errors
 /// The connection error when the only address there was to ask could not be reached.
 fn describe_quorum(
+    brokers: &Brokers,
     candidates: &[String],
     cluster: &DescribeClusterResponse,
 ) -> Result<QuorumAnswer, CliError> {
@@ -198,7 +243,7 @@ fn describe_quorum(
             continue;
         }
         asked.push(next.clone());
-        let (answer, leader_hint) = match ask_quorum(&next) {
+        let (answer, leader_hint) = match ask_quorum(brokers, &next) {
             Ok(answered) => answered,
             Err(error) => {
                 // An unreachable broker is skipped; another may lead.
@@ -235,8 +280,8 @@ struct LeaderHint {
 }
 
 /// One DescribeQuorum exchange with `address`: its answer, and what it said of the leader.
-fn ask_quorum(address: &str) -> Result<(QuorumAnswer, LeaderHint), CliError> {
-    let (mut connection, versions) = connect(address)?;
+fn ask_quorum(brokers: &Brokers, address: &str) -> Result<(QuorumAnswer, LeaderHint), CliError> {
+    let (mut connection, versions) = brokers.connect(address)?;
     let version = versions.need(ApiKey::DescribeQuorum)?;
     let request = DescribeQuorumRequest {
         topics: vec![DescribeQuorumTopicRequest {

@@ -15,7 +15,7 @@
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
 use super::table::Table;
-use super::{CliError, Outcome, bootstrap, connect};
+use super::{Brokers, CliError, Outcome, connect};
 use crate::client::connection::{Connection, Negotiated};
 use crate::protocol::messages::describe_groups::{
     DescribeGroupsRequest, DescribeGroupsResponse, DescribedGroup,
@@ -45,7 +45,8 @@ pub const CLIENT_ID: &str = super::ADMIN_CLIENT_ID;
 const LATEST_TIMESTAMP: i64 = -1;
 /// Brokers `list` asks and leaders `describe` connects to, at most.
 const BROKERS_MAX: usize = 64;
-const BOOTSTRAP: &[&str] = super::BOOTSTRAP_FLAGS;
+/// `BOOTSTRAP_FLAGS` and `--command-config`.
+const VALUES: &[&str] = &["--bootstrap", "--bootstrap-server", "--command-config"];
 
 /// (topic, partition) → the end offset, or the leader's error.
 type EndOffsets = BTreeMap<(String, i32), Result<i64, ErrorCode>>;
@@ -58,7 +59,7 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
     let parsed = args::parse(
         args,
         Spec {
-            values: BOOTSTRAP,
+            values: VALUES,
             switches: &[],
         },
     )?;
@@ -83,7 +84,7 @@ fn kafka_error(what: String, error_code: ErrorCode) -> CliError {
 }
 
 fn list(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
-    let (mut connection, versions) = connect(&bootstrap(parsed))?;
+    let (mut connection, versions) = connect(parsed)?;
     let version = versions.need(ApiKey::ListGroups)?;
     let response: ListGroupsResponse = connection.call(version, &ListGroupsRequest::default())?;
     if response.error_code != ErrorCode::None {
@@ -128,12 +129,12 @@ pub struct PartitionRow {
 }
 
 fn describe(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
-    let bootstrap = bootstrap(parsed);
-    let (mut connection, versions) = connect(&bootstrap)?;
+    let brokers = Brokers::from_flags(parsed)?;
+    let (mut connection, versions) = brokers.connect_bootstrap()?;
     let mut outcome = Outcome::Success;
     for group_id in &parsed.positional {
         let coordinator = find_coordinator(&mut connection, &versions, group_id)?;
-        let (mut coordinator_connection, coordinator_versions) = connect(&coordinator)?;
+        let (mut coordinator_connection, coordinator_versions) = brokers.connect(&coordinator)?;
         let described =
             describe_group(&mut coordinator_connection, &coordinator_versions, group_id)?;
         if described.error_code != ErrorCode::None {
@@ -150,7 +151,7 @@ fn describe(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
         let owners = owners(&described);
         let partitions: BTreeSet<(String, i32)> =
             committed.keys().chain(owners.keys()).cloned().collect();
-        let log_ends = log_end_offsets(&mut connection, &versions, &bootstrap, &partitions)?;
+        let log_ends = log_end_offsets(&mut connection, &versions, &brokers, &partitions)?;
         let rows: Vec<PartitionRow> = partitions
             .into_iter()
             .map(|key| PartitionRow {
@@ -324,7 +325,7 @@ pub fn consumer_assignment(bytes: Bytes) -> Option<Vec<(String, i32)>> {
 fn log_end_offsets(
     connection: &mut Connection,
     versions: &Negotiated,
-    bootstrap: &str,
+    brokers: &Brokers,
     partitions: &BTreeSet<(String, i32)>,
 ) -> Result<EndOffsets, CliError> {
     let mut ends = BTreeMap::new();
@@ -368,8 +369,8 @@ fn log_end_offsets(
             .map(|broker| format!("{}:{}", broker.host, broker.port));
         let mut other;
         let target = match address {
-            Some(address) if address != bootstrap && metadata.brokers.len() > 1 => {
-                other = Connection::connect(&address, CLIENT_ID)?;
+            Some(address) if address != brokers.bootstrap && metadata.brokers.len() > 1 => {
+                other = brokers.connect_only(&address, CLIENT_ID)?;
                 &mut other
             }
             Some(_) => &mut *connection,

@@ -18,6 +18,7 @@
 pub mod acl;
 pub mod args;
 pub mod cluster;
+pub mod command_config;
 pub mod group;
 pub mod partition;
 pub mod quota;
@@ -26,9 +27,11 @@ pub mod topic;
 pub mod tune;
 pub mod user;
 
-use crate::client::connection::ClientError;
+use crate::client::connection::{ClientError, Connection, Negotiated};
+use crate::client::security::ClientSecurity;
 use crate::config::ConfigError;
 use crate::protocol::ErrorCode;
+use crate::security::SecurityProtocol;
 use std::io::{self, Write};
 
 /// The first words that select an admin command instead of `serve`.
@@ -47,6 +50,8 @@ pub const COMMANDS: [&str; 8] = [
 pub const BOOTSTRAP_DEFAULT: &str = "127.0.0.1:9092";
 /// The bootstrap flag and Kafka's spelling of it, taken by the group and cluster commands.
 pub const BOOTSTRAP_FLAGS: &[&str] = &["--bootstrap", "--bootstrap-server"];
+/// The client properties file every command that connects takes (`command_config.rs`).
+pub const COMMAND_CONFIG_FLAG: &str = "--command-config";
 /// Client id the group and cluster commands announce.
 pub const ADMIN_CLIENT_ID: &str = "ringbroker-admin";
 
@@ -60,22 +65,77 @@ pub fn bootstrap(parsed: &args::Parsed) -> String {
         .to_owned()
 }
 
-/// Connects to `address` as the admin client and negotiates API versions.
+/// Where a command reaches the cluster and how: the bootstrap address and the security of
+/// `--command-config` (PLAINTEXT without it), used for every broker the command connects to.
+#[derive(Debug, Clone)]
+pub struct Brokers {
+    pub bootstrap: String,
+    security: ClientSecurity,
+}
+
+impl Brokers {
+    /// From the command's flags; reads the command config (and its PEM files) if given.
+    ///
+    /// # Errors
+    /// An unreadable or invalid command config.
+    pub fn from_flags(parsed: &args::Parsed) -> Result<Self, CliError> {
+        let security = match parsed.value(COMMAND_CONFIG_FLAG) {
+            Some(path) => command_config::load(std::path::Path::new(path))?,
+            None => ClientSecurity::default(),
+        };
+        Ok(Self {
+            bootstrap: bootstrap(parsed),
+            security,
+        })
+    }
+
+    /// A connection to `address` with the command's security, versions not negotiated.
+    ///
+    /// # Errors
+    /// Connection, TLS or SASL errors.
+    pub fn connect_only(&self, address: &str, client_id: &str) -> Result<Connection, CliError> {
+        Ok(Connection::connect_with(
+            address,
+            client_id,
+            &self.security,
+        )?)
+    }
+
+    /// A connection to `address` as the admin client, with negotiated API versions.
+    ///
+    /// # Errors
+    /// Connection, TLS, SASL or protocol errors; on PLAINTEXT, a broker that closes the
+    /// connection at the first request is reported as a listener that needs security.
+    pub fn connect(&self, address: &str) -> Result<(Connection, Negotiated), CliError> {
+        let mut connection = self.connect_only(address, ADMIN_CLIENT_ID)?;
+        match connection.api_versions(ADMIN_CLIENT_ID) {
+            Ok(versions) => Ok((connection, versions)),
+            Err(ClientError::Closed | ClientError::Frame(_))
+                if self.security.protocol() == SecurityProtocol::Plaintext =>
+            {
+                Err(CliError::NotPlaintext {
+                    address: address.to_owned(),
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// [`Self::connect`] to the bootstrap address.
+    ///
+    /// # Errors
+    /// As [`Self::connect`].
+    pub fn connect_bootstrap(&self) -> Result<(Connection, Negotiated), CliError> {
+        self.connect(&self.bootstrap)
+    }
+}
+
+/// Connects to the command's bootstrap broker with its `--command-config`.
 ///
 /// # Errors
-/// Connection or protocol errors.
-pub fn connect(
-    address: &str,
-) -> Result<
-    (
-        crate::client::connection::Connection,
-        crate::client::connection::Negotiated,
-    ),
-    CliError,
-> {
-    let mut connection = crate::client::connection::Connection::connect(address, ADMIN_CLIENT_ID)?;
-    let versions = connection.api_versions(ADMIN_CLIENT_ID)?;
-    Ok((connection, versions))
+/// As [`Brokers::from_flags`] and [`Brokers::connect`].
+pub fn connect(parsed: &args::Parsed) -> Result<(Connection, Negotiated), CliError> {
+    Brokers::from_flags(parsed)?.connect_bootstrap()
 }
 
 /// `ringbroker topic --help` and friends.
@@ -92,6 +152,8 @@ USAGE:
     ringbroker group list                 [--bootstrap HOST:PORT]
     ringbroker group describe GROUP...    [--bootstrap HOST:PORT]   (offsets and LAG)
     ringbroker cluster status             [--bootstrap HOST:PORT]   (quorum and brokers)
+                                          [--controller-tls-ca F --controller-tls-cert F
+                                           --controller-tls-key F]  (TLS controller channel)
     ringbroker cluster drain BROKER       [--timeout-ms MS]   (move every replica off BROKER)
     ringbroker partition reassign --generate --brokers 1,2,3 --topics T,U   (prints a plan)
     ringbroker partition reassign --execute PLAN [--throttle B/s] | --verify PLAN | --cancel PLAN
@@ -112,6 +174,13 @@ USAGE:
 
     --bootstrap HOST:PORT   a broker to ask [default: 127.0.0.1:9092]
                             (--bootstrap-server is accepted too, as in kafka-topics.sh)
+    --command-config FILE   client properties for a secured listener, as Kafka's tools take
+                            them; every command that connects accepts it. One key=value a
+                            line, # comments; unknown keys are errors:
+        security.protocol=PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL   [default: PLAINTEXT]
+        ssl.ca.location=CA.pem              (SSL, SASL_SSL: the CA the broker's cert chains to)
+        ssl.certificate.location=CERT.pem   ssl.key.location=KEY.pem   (mTLS, optional)
+        sasl.mechanism=PLAIN|SCRAM-SHA-256|SCRAM-SHA-512   sasl.username=U   sasl.password=P
 ";
 
 /// How an admin command ended when it did not fail outright.
@@ -152,6 +221,14 @@ pub enum CliError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    CommandConfig(#[from] command_config::CommandConfigError),
+    #[error(
+        "{address} closed the connection at the first request or did not answer in Kafka's \
+         plaintext protocol: if that listener is SSL, SASL_PLAINTEXT or SASL_SSL, give \
+         --command-config FILE with security.protocol and its settings (see --help)"
+    )]
+    NotPlaintext { address: String },
     #[error(transparent)]
     Tune(#[from] tune::TuneError),
     #[error("writing the report: {0}")]

@@ -37,7 +37,7 @@
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
 use super::topic::{CONFIG_OPERATION_DELETE, CONFIG_OPERATION_SET};
-use super::{CliError, Outcome, bootstrap, connect};
+use super::{CliError, Outcome, connect};
 use crate::client::connection::{Connection, Negotiated};
 use crate::cluster::configs::FOLLOWER_THROTTLED_RATE;
 use crate::protocol::messages::alter_partition_reassignments::{
@@ -62,6 +62,7 @@ use std::time::{Duration, Instant};
 const VALUES: &[&str] = &[
     "--bootstrap",
     "--bootstrap-server",
+    "--command-config",
     "--brokers",
     "--topics",
     "--execute",
@@ -136,7 +137,7 @@ pub fn run(action: &str, args: &[String], out: &mut dyn Write) -> Result<Outcome
         });
     }
     let throttle = throttle_rate(&parsed)?;
-    let (mut connection, versions) = connect(&bootstrap(&parsed))?;
+    let (mut connection, versions) = connect(&parsed)?;
     let link = &mut Link {
         connection: &mut connection,
         versions: &versions,
@@ -512,7 +513,7 @@ pub fn drain(parsed: &Parsed, leaving: i32, out: &mut dyn Write) -> Result<Outco
     let timeout_ms = parsed
         .number::<u64>("--timeout-ms")?
         .unwrap_or(DRAIN_TIMEOUT_MS_DEFAULT);
-    let (mut connection, versions) = connect(&bootstrap(parsed))?;
+    let (mut connection, versions) = connect(parsed)?;
     let link = &mut Link {
         connection: &mut connection,
         versions: &versions,

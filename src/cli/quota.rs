@@ -16,7 +16,7 @@
 //! Runs on the main thread of the admin process.
 use super::args::{self, Parsed, Spec};
 use super::table::Table;
-use super::{CliError, Outcome, bootstrap, connect};
+use super::{CliError, Outcome, connect};
 use crate::cluster::quotas::{ENTITY_CLIENT_ID, ENTITY_USER};
 use crate::protocol::messages::alter_client_quotas::{
     AlterClientQuotasRequest, AlterClientQuotasResponse, AlterQuotaEntity, AlterQuotaEntry,
@@ -32,6 +32,7 @@ use std::io::Write;
 const VALUES: &[&str] = &[
     "--bootstrap",
     "--bootstrap-server",
+    "--command-config",
     "--user",
     "--client-id",
     "--add",
@@ -143,7 +144,7 @@ fn alter(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
         entries: vec![AlterQuotaEntry { entity, ops }],
         validate_only: parsed.switch("--validate-only"),
     };
-    let (mut connection, versions) = connect(&bootstrap(parsed))?;
+    let (mut connection, versions) = connect(parsed)?;
     let version = versions.need(ApiKey::AlterClientQuotas)?;
     let response: AlterClientQuotasResponse = connection.call(version, &request)?;
     let what = entity_text(&components);
@@ -193,7 +194,7 @@ fn describe(parsed: &Parsed, out: &mut dyn Write) -> Result<Outcome, CliError> {
             .collect(),
         strict: parsed.switch("--strict"),
     };
-    let (mut connection, versions) = connect(&bootstrap(parsed))?;
+    let (mut connection, versions) = connect(parsed)?;
     let version = versions.need(ApiKey::DescribeClientQuotas)?;
     let response: DescribeClientQuotasResponse = connection.call(version, &request)?;
     if response.error_code != ErrorCode::None {

@@ -1,6 +1,7 @@
 //! A blocking Kafka connection built on our codec: frames, headers, negotiated versions.
 //!
-//! Owns one TCP stream (or its two halves: a writer and a reader thread for pipelining). Uses
+//! Owns one TCP stream (or its two halves: a writer and a reader thread for pipelining), or
+//! a TLS session over it (`security.rs`, which also runs the SASL login). Uses
 //! `ringbroker::protocol` for every byte, so ringbench exercises the same codec the broker runs.
 //! Blocking std sockets, one thread per half: a load generator wants simple, predictable code
 //! more than an event loop, and the threads are few (`--connections` ≤ 256).
@@ -10,7 +11,7 @@
 //! frame read is bounded by [`RESPONSE_SIZE_MAX`]; every socket call has a timeout.
 //!
 //! Errors are [`ClientError`] values; the binaries add context with `anyhow` at their edge.
-use super::secure::{ClientSecurity, Stream};
+use super::security::{ClientSecurity, Stream};
 use crate::protocol::exchange::{self, ExchangeError};
 use crate::protocol::frame::{FRAME_PREFIX_SIZE, FrameError, peek_size};
 use crate::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
@@ -60,14 +61,41 @@ pub enum ClientError {
     ApiVersions(ErrorCode),
     #[error("the broker shares no version of {0:?}")]
     NoCommonVersion(ApiKey),
-    #[error("TLS configuration: {reason}")]
-    TlsSetup { reason: String },
+    /// The broker closed the connection instead of answering: what a TLS listener does to a
+    /// plaintext client, and a SASL listener to a request before authentication.
+    #[error(
+        "the broker closed the connection before answering (TLS listeners close plaintext \
+         clients, SASL listeners close clients that have not authenticated)"
+    )]
+    Closed,
     #[error("TLS handshake with {address}")]
     Tls { address: String, source: io::Error },
-    #[error("{api} refused: {}", .code.name())]
-    SaslRefused { api: &'static str, code: ErrorCode },
-    #[error("SCRAM login")]
-    Scram(#[from] crate::security::scram::ScramError),
+    #[error(
+        "the broker refuses SASL mechanism {mechanism}: {} (it offers: {offered})",
+        .error_code.name()
+    )]
+    SaslMechanism {
+        mechanism: &'static str,
+        error_code: ErrorCode,
+        offered: String,
+    },
+    #[error(
+        "authentication failed: {} for user {user:?} with {mechanism}{}",
+        .error_code.name(),
+        .message.as_deref().map(|text| format!(" ({text})")).unwrap_or_default()
+    )]
+    Authentication {
+        user: String,
+        mechanism: &'static str,
+        error_code: ErrorCode,
+        message: Option<String>,
+    },
+    /// The broker's SCRAM messages do not check out (it does not hold our credential).
+    #[error("SASL {mechanism} with the broker")]
+    SaslServer {
+        mechanism: &'static str,
+        source: crate::security::scram::ScramError,
+    },
 }
 
 impl ClientError {
@@ -94,9 +122,17 @@ pub use crate::protocol::exchange::encode_request;
 /// I/O errors (including timeouts and a closed socket) and frames over the limit.
 pub fn read_frame(stream: &mut impl Read) -> Result<Bytes, ClientError> {
     let mut prefix = [0u8; FRAME_PREFIX_SIZE];
-    stream
-        .read_exact(&mut prefix)
-        .map_err(ClientError::io("reading a frame size"))?;
+    stream.read_exact(&mut prefix).map_err(|source| {
+        let closed = matches!(
+            source.kind(),
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+        );
+        if closed {
+            ClientError::Closed
+        } else {
+            ClientError::io("reading a frame size")(source)
+        }
+    })?;
     // Four bytes always make a prefix; `None` cannot happen, so it maps to a zero-size frame
     // only to stay total, and the decode of an empty payload then fails.
     let size = peek_size(&prefix, RESPONSE_SIZE_MAX)?.unwrap_or(0);
@@ -151,7 +187,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects with `TCP_NODELAY` (Kafka clients set it) and socket timeouts.
+    /// Connects with `TCP_NODELAY` (Kafka clients set it) and socket timeouts, PLAINTEXT.
     ///
     /// # Errors
     /// Resolution or connection failures.
@@ -159,46 +195,20 @@ impl Connection {
         Self::connect_with(address, client_id, &ClientSecurity::default())
     }
 
-    /// Connects as [`Connection::connect`] does, then runs TLS and logs in as `security`
-    /// says.
+    /// Connects as [`Self::connect`], then runs `security`: the TLS handshake (SSL,
+    /// SASL_SSL), then the SASL login (SASL_PLAINTEXT, SASL_SSL), before any other request.
     ///
     /// # Errors
-    /// Resolution, connection, TLS handshake or SASL failures.
+    /// Resolution or connection failures, a failed TLS handshake, a refused login.
     pub fn connect_with(
         address: &str,
         client_id: &str,
         security: &ClientSecurity,
     ) -> Result<Self, ClientError> {
-        let target = address
-            .to_socket_addrs()
-            .map_err(|source| ClientError::Resolve {
-                address: address.to_owned(),
-                source,
-            })?
-            .next()
-            .ok_or_else(|| ClientError::NoAddress {
-                address: address.to_owned(),
-            })?;
-        let stream = TcpStream::connect_timeout(&target, SOCKET_TIMEOUT).map_err(|source| {
-            ClientError::Connect {
-                address: address.to_owned(),
-                source,
-            }
-        })?;
-        let setup = ClientError::io("setting socket options");
-        stream
-            .set_nodelay(true)
-            .and_then(|()| stream.set_read_timeout(Some(SOCKET_TIMEOUT)))
-            .and_then(|()| stream.set_write_timeout(Some(SOCKET_TIMEOUT)))
-            .map_err(setup)?;
-        let stream = match &security.tls {
-            None => Stream::Plain(stream),
-            Some(config) => {
-                Stream::tls(stream, config, address).map_err(|source| ClientError::Tls {
-                    address: address.to_owned(),
-                    source,
-                })?
-            }
+        let socket = connect_socket(address)?;
+        let stream = match security.tls() {
+            Some(config) => super::security::tls_handshake(config, address, socket)?,
+            None => Stream::Plain(socket),
         };
         let mut connection = Self {
             stream,
@@ -208,13 +218,14 @@ impl Connection {
             bytes_written: 0,
             bytes_read: 0,
         };
-        if let Some(login) = &security.sasl {
-            super::secure::authenticate(&mut connection, login)?;
+        if let Some(login) = security.sasl() {
+            super::security::sasl_authenticate(&mut connection, login)?;
         }
         Ok(connection)
     }
 
-    /// The socket, for splitting into a writer and a reader half.
+    /// The stream, for splitting into a writer and a reader half (`Stream::try_clone`; a TLS
+    /// connection's halves share its session).
     pub fn stream(&self) -> &Stream {
         &self.stream
     }
@@ -309,6 +320,33 @@ impl Connection {
             versions: ApiKey::ALL.map(pick),
         })
     }
+}
+
+/// A TCP connection to `address` with `TCP_NODELAY` and the socket timeouts.
+fn connect_socket(address: &str) -> Result<TcpStream, ClientError> {
+    let target = address
+        .to_socket_addrs()
+        .map_err(|source| ClientError::Resolve {
+            address: address.to_owned(),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| ClientError::NoAddress {
+            address: address.to_owned(),
+        })?;
+    let stream = TcpStream::connect_timeout(&target, SOCKET_TIMEOUT).map_err(|source| {
+        ClientError::Connect {
+            address: address.to_owned(),
+            source,
+        }
+    })?;
+    let setup = ClientError::io("setting socket options");
+    stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(SOCKET_TIMEOUT)))
+        .and_then(|()| stream.set_write_timeout(Some(SOCKET_TIMEOUT)))
+        .map_err(setup)?;
+    Ok(stream)
 }
 
 /// The highest version of each API that both the broker and our codec support.

@@ -4,4 +4,4 @@
 //! Not part of the broker: no shard runs it. Callers use plain threads and std sockets with
 //! timeouts on every call.
 pub mod connection;
-pub mod secure;
+pub mod security;

@@ -13,7 +13,7 @@
 //! Runs on shard 0; `!Send`.
 use super::metadata::MetadataStore;
 use super::policy::lifecycle::{Heartbeat, HeartbeatReply, RegistrationRequest};
-use super::quorum::ControllerConnection;
+use super::quorum::{ControllerConnection, Transport};
 use super::rpc::{ControllerClient, ControllerRequest, ControllerResponse};
 use crate::limits::{CONTROLLER_RETRY_MS, NODE_FILE_SIZE_MAX, REJOIN_EVERY_HEARTBEATS};
 use crate::protocol::ErrorCode;
@@ -127,7 +127,8 @@ impl NodeFile {
 /// are, and refuses when one names another cluster than the node file does — before Raft
 /// could replace this data dir's metadata log with another cluster's. Voters that do not
 /// answer (down, or starting too) are skipped; with no answer at all the node goes on (the
-/// controller checks the cluster id again at registration).
+/// controller checks the cluster id again at registration). Asked over `transport`, the
+/// controller channel's.
 ///
 /// # Errors
 /// `Refused` (INCONSISTENT_CLUSTER_ID) naming both cluster ids.
@@ -135,13 +136,15 @@ pub async fn check_cluster_id(
     node_file: &NodeFile,
     voters: &[(i32, String)],
     timeout: Duration,
+    transport: &Transport,
 ) -> Result<(), MembershipError> {
     let request = postcard::to_stdvec(&ControllerRequest::ClusterId).unwrap_or_default();
     for (node_id, address) in voters {
         if *node_id == node_file.node_id {
             continue;
         }
-        let mut connection = ControllerConnection::new(address, timeout);
+        let mut connection =
+            ControllerConnection::new(address, timeout, std::sync::Arc::clone(transport));
         let Ok(answer) = connection.app(&request).await else {
             continue;
         };

@@ -9,6 +9,8 @@
 //!   (registration, heartbeats and fencing, elections, placement, producer-id blocks); not
 //!   wired into the running broker yet.
 //!
+//! - `stream`: a connection between two nodes (plain or TLS), for the quorum and the fetcher.
+//!
 //! The controller runs on shard 0; every shard reads an immutable snapshot.
 pub mod acls;
 pub mod active;
@@ -24,6 +26,7 @@ pub mod producer_ids;
 pub mod quorum;
 pub mod quotas;
 pub mod rpc;
+pub mod stream;
 pub mod topic_name;
 pub mod view;
 

@@ -12,8 +12,9 @@
 use super::ClusterMetadata;
 use super::configs;
 use super::topic_name;
+use crate::protocol::Uuid;
 use crate::shard::placement::shard_for;
-use crate::storage::{LogConfig, LogSpec, PartitionKey, WantedLogs};
+use crate::storage::{LogConfig, LogSpec, PartitionKey, WantedLogs, partition_metadata};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -132,10 +133,10 @@ const DELETING_SUFFIX: &str = "-delete";
 /// As Kafka, a directory is first renamed to `<name>.<unique>-delete`, then removed, so a
 /// removal cut short is never taken for a partition and goes at the next start.
 ///
-/// Only `<valid user topic name>-<index>` directories are touched, never one of a topic
-/// `current` has by that name (directories are named by topic name: a topic deleted and
-/// created again under its name while this broker was down keeps the old directory, as before
-/// this function existed). A directory of a topic `before` still has, owned by another shard,
+/// Only `<valid user topic name>-<index>` directories are touched. One of a topic `current`
+/// has by that name goes only when its `partition.metadata` records another topic id: the
+/// topic was deleted and created again under its name while this broker was down
+/// ([`is_reused_name`]). A directory of a topic `before` still has, owned by another shard,
 /// is that shard's: it opens the log and its reconcile deletes it once the caught-up state is
 /// installed.
 pub fn remove_deleted_topic_directories(
@@ -153,16 +154,66 @@ pub fn remove_deleted_topic_directories(
             remove_directory(&directory);
         } else if is_deleted_topic(current, before, placement, name) {
             tracing::info!(?directory, "deleting a partition of a deleted topic");
-            let unique = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_nanos());
-            let renamed = directory.with_file_name(format!("{name}.{unique:x}{DELETING_SUFFIX}"));
-            match std::fs::rename(&directory, &renamed) {
-                Ok(()) => remove_directory(&renamed),
-                Err(error) => tracing::warn!(%error, ?directory, "cannot rename for deletion"),
-            }
+            delete_directory(name, &directory);
+        } else if is_reused_name(current, before, placement, name, recorded_id(&directory)) {
+            tracing::info!(
+                ?directory,
+                "deleting a partition of a deleted topic whose name was used again"
+            );
+            delete_directory(name, &directory);
         }
     }
+}
+
+/// The topic id recorded in a partition directory; `None` without one, or when it cannot be
+/// read (the log's open reports that, and refuses it).
+fn recorded_id(directory: &Path) -> Option<Uuid> {
+    partition_metadata::read_blocking(directory)
+        .inspect_err(|error| tracing::warn!(%error, ?directory, "unreadable topic id"))
+        .ok()
+        .flatten()
+}
+
+/// Renames `directory` (named `name`) to `<name>.<unique>-delete`, then removes it.
+fn delete_directory(name: &str, directory: &Path) {
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let renamed = directory.with_file_name(format!("{name}.{unique:x}{DELETING_SUFFIX}"));
+    match std::fs::rename(directory, &renamed) {
+        Ok(()) => remove_directory(&renamed),
+        Err(error) => tracing::warn!(%error, ?directory, "cannot rename for deletion"),
+    }
+}
+
+/// Whether directory `name`, whose `partition.metadata` records topic `recorded`, is a
+/// partition of a topic deleted while this broker was down and created again under the same
+/// name: `current` has a topic of that name with another id (KIP-516; Kafka's start-up treats
+/// a log whose topic id the metadata does not know as stray). A directory without a recorded
+/// id is not (its log adopts the id when opened: `storage::partition_metadata`), nor is one
+/// that another shard opens as the old topic's from `before` (its reconcile deletes it once
+/// the caught-up state is installed).
+#[must_use]
+pub fn is_reused_name(
+    current: &ClusterMetadata,
+    before: &ClusterMetadata,
+    placement: &LogPlacement,
+    name: &str,
+    recorded: Option<Uuid>,
+) -> bool {
+    let (Some((topic, partition)), Some(recorded)) = (partition_name(name), recorded) else {
+        return false;
+    };
+    let Some(known) = current.topic(topic) else {
+        return false;
+    };
+    if known.topic_id == recorded {
+        return false;
+    }
+    !before.topic(topic).is_some_and(|old| {
+        old.topic_id == recorded
+            && shard_for(recorded, partition, placement.shard_count) != placement.shard_index
+    })
 }
 
 /// The directories in `data_dir` with UTF-8 names: (name, path); none when it is unreadable.
@@ -436,5 +487,78 @@ mod tests {
         assert!(!is_deleted_topic(&current, &current, &placement, "kept-0"));
         assert!(!is_deleting("kept-0-delete"));
         assert!(!is_deleting("kept-0.xyz-delete"));
+    }
+
+    #[test]
+    fn directories_of_a_topic_created_again_under_its_name_go() {
+        let created = |id: u8| MetadataRecord::TopicCreated {
+            topic_id: Uuid([id; 16]),
+            name: "t".to_owned(),
+            partition_count: 4,
+            configs: BTreeMap::new(),
+        };
+        // Deleted (id 1) and created again (id 2) while this broker was down.
+        let old = ClusterMetadata::new_cluster()
+            .apply_all(&[created(1)])
+            .unwrap();
+        let current = old
+            .apply_all(&[
+                MetadataRecord::TopicRemoved {
+                    topic_id: Uuid([1; 16]),
+                },
+                created(2),
+            ])
+            .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let placement = LogPlacement {
+            node_id: 1,
+            shard_index: 0,
+            shard_count: 1,
+            data_dir: data.path().to_path_buf(),
+            producer_id_expiration: Duration::from_secs(60),
+        };
+        let write_id = |name: &str, id: Option<u8>| {
+            let directory = data.path().join(name);
+            std::fs::create_dir(&directory).unwrap();
+            std::fs::write(directory.join("00.log"), b"x").unwrap();
+            if let Some(id) = id {
+                let text = partition_metadata::encode(Uuid([id; 16]));
+                std::fs::write(directory.join(partition_metadata::FILE_NAME), text).unwrap();
+            }
+        };
+        write_id("t-0", Some(1)); // the old topic's: goes
+        write_id("t-1", Some(2)); // the new topic's: stays
+        write_id("t-2", None); // no id recorded: adopts the current one when opened
+        remove_deleted_topic_directories(&current, &current, &placement);
+        let mut left: Vec<String> = std::fs::read_dir(data.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["t-1", "t-2"]);
+        // A shard that opens the old topic from a lagging state keeps it: its reconcile
+        // deletes it once the caught-up state is installed.
+        let two_shards = LogPlacement {
+            shard_count: 2,
+            ..placement
+        };
+        let recorded = Some(Uuid([1; 16]));
+        for partition in 0..4 {
+            let name = format!("t-{partition}");
+            let elsewhere = shard_for(Uuid([1; 16]), partition, 2) != 0;
+            assert_eq!(
+                is_reused_name(&current, &old, &two_shards, &name, recorded),
+                !elsewhere,
+                "{name}"
+            );
+            assert!(is_reused_name(
+                &current,
+                &current,
+                &two_shards,
+                &name,
+                recorded
+            ));
+            assert!(!is_reused_name(&old, &old, &two_shards, &name, recorded));
+        }
     }
 }

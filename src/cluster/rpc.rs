@@ -178,9 +178,10 @@ impl ControllerClient {
         let bytes = postcard::to_stdvec(request).map_err(ControllerRpcError::Decode)?;
         let taken = self.connections.borrow_mut().remove(&leader);
         let timeout = Duration::from_millis(CONTROLLER_RPC_TIMEOUT_MS);
-        let mut connection = taken
-            .filter(|c| c.address() == address)
-            .unwrap_or_else(|| ControllerConnection::new(&address, timeout));
+        let mut connection = taken.filter(|c| c.address() == address).unwrap_or_else(|| {
+            let transport = std::sync::Arc::clone(self.quorum.transport());
+            ControllerConnection::new(&address, timeout, transport)
+        });
         let answer = connection.app(&bytes).await;
         self.connections.borrow_mut().insert(leader, connection);
         let answer =

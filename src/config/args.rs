@@ -56,6 +56,14 @@ FLAGS (override the config file):
                                   login to other brokers (SASL) [default: SCRAM-SHA-512]
     --inter-broker-sasl-user NAME / --inter-broker-sasl-password-file FILE
                                   that login's user and password (first line of FILE)
+    --controller-tls-ca FILE / --controller-tls-cert FILE / --controller-tls-key FILE
+                                  mutual TLS on the controller channel (Raft, registration,
+                                  heartbeats): every node presents its certificate (used as
+                                  server and client) and must chain to the CA; all three or
+                                  none [default: plaintext]. Flags of their own, not the
+                                  inter-broker ones: this channel always needs a node
+                                  identity, and may have a CA of its own; the same files
+                                  may be given to both
     --metrics-listen HOST:PORT    serve Prometheus GET /metrics there [default: off]
     --data-dir DIR                partition logs and metadata [default: ./data]
     --node-id N                   this broker's id [default: 0]
@@ -249,7 +257,8 @@ fn listener_flag(
     Ok(true)
 }
 
-/// Sets the `--inter-broker-*` flag `name` when it is one; false when it is not.
+/// Sets the `--inter-broker-*` or `--controller-tls-*` flag `name` when it is one; false when
+/// it is not.
 fn inter_broker_flag(
     flags: &mut ConfigFile,
     name: &str,
@@ -267,6 +276,15 @@ fn inter_broker_flag(
             keys.sasl_mechanism = Some(value("--inter-broker-sasl-mechanism")?);
         }
         "--inter-broker-sasl-user" => keys.sasl_user = Some(value("--inter-broker-sasl-user")?),
+        "--controller-tls-ca" => {
+            flags.controller.tls_ca = Some(value("--controller-tls-ca")?.into());
+        }
+        "--controller-tls-cert" => {
+            flags.controller.tls_cert = Some(value("--controller-tls-cert")?.into());
+        }
+        "--controller-tls-key" => {
+            flags.controller.tls_key = Some(value("--controller-tls-key")?.into());
+        }
         "--inter-broker-sasl-password-file" => {
             let flag = "--inter-broker-sasl-password-file";
             keys.sasl_password_file = Some(value(flag)?.into());
@@ -347,6 +365,9 @@ mod tests {
             "--replication-throttle-bytes-per-sec",
             "--tls-cert",
             "--ssl-client-auth",
+            "--controller-tls-ca",
+            "--controller-tls-cert",
+            "--controller-tls-key",
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }
@@ -425,5 +446,40 @@ mod authorizer_tests {
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }
+    }
+}
+
+#[cfg(test)]
+mod controller_tests {
+    use super::*;
+
+    fn validate(text: &str) -> Result<crate::config::Config, ConfigError> {
+        let args = text.split_whitespace().map(str::to_owned);
+        match parse_args(args) {
+            Ok(Command::Serve { flags, .. }) => crate::config::Config::validate(flags, &[0]),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn controller_tls_flags_need_all_three_files_and_default_to_plaintext() {
+        let plain = validate("");
+        assert!(matches!(plain, Ok(ref config) if config.controller_tls.is_none()));
+        let secured = validate(
+            "--controller-tls-ca ca.pem --controller-tls-cert n.pem --controller-tls-key n.key",
+        );
+        let tls = secured.map(|config| config.controller_tls);
+        assert!(
+            matches!(tls, Ok(Some(ref tls)) if tls.ca.as_os_str() == "ca.pem"
+                && tls.cert.as_os_str() == "n.pem"
+                && tls.key.as_os_str() == "n.key"),
+            "{tls:?}"
+        );
+        let partial = validate("--controller-tls-ca ca.pem --controller-tls-cert n.pem");
+        let text = partial.map(drop).map_err(|error| error.to_string());
+        assert!(
+            matches!(text, Err(ref text) if text.contains("--controller-tls-key")),
+            "{text:?}"
+        );
     }
 }

@@ -10,6 +10,8 @@
 //! # listener_security_protocol_map = "EXTERNAL:SASL_SSL"  # names other than protocol names
 //! # [tls] cert = "server.pem", key = "server.key", client_ca = "ca.pem",
 //! #       client_auth = "required"   # or "requested", "none" (default)
+//! # [controller] tls_ca = "ca.pem", tls_cert = "node.pem", tls_key = "node.key"
+//! #       # mutual TLS on the controller channel (all three, or none: plaintext)
 //! [sasl] mechanisms = ["SCRAM-SHA-512"], plain_on_plaintext = false,
 //!        connections_max_reauth_ms = 0   # KIP-368 session lifetime; 0 = never
 //! data_dir = "/var/lib/ringbroker"
@@ -48,8 +50,10 @@
 //!
 //! Files: `schema.rs` (the file's shape and the validated types), `validation.rs` (every check,
 //! from file to [`Config`]), `args.rs` (the command line), `voters.rs` (the voter list syntax),
-//! `security.rs` (listener protocol, `[sasl]`).
+//! `security.rs` (listener protocol, `[sasl]`), `inter_broker.rs` and `controller.rs` (how
+//! nodes reach each other).
 mod args;
+mod controller;
 mod inter_broker;
 mod listeners;
 mod schema;
@@ -58,6 +62,7 @@ mod validation;
 mod voters;
 
 pub use args::{Command, USAGE, parse_args};
+pub use controller::{ControllerFile, ControllerTls, validate_controller};
 pub use inter_broker::{
     InterBrokerConfig, InterBrokerFile, InterBrokerSasl, InterBrokerTls, Password,
 };

@@ -69,6 +69,9 @@ pub struct ConfigFile {
     pub tls: TlsFile,
     #[serde(default)]
     pub inter_broker: super::InterBrokerFile,
+    /// `[controller]`: mutual TLS on the controller channel (`config/controller.rs`).
+    #[serde(default)]
+    pub controller: super::ControllerFile,
 }
 
 /// `[tls]` of a config file: the certificate every TLS listener serves (PEM files).
@@ -217,6 +220,7 @@ impl ConfigFile {
                 .or(self.listener_security_protocol_map),
             tls: self.tls.overlay(other.tls),
             inter_broker: self.inter_broker.overlay(other.inter_broker),
+            controller: self.controller.overlay(other.controller),
             metrics_listen: other.metrics_listen.or(self.metrics_listen),
             advertise: other.advertise.or(self.advertise),
             data_dir: other.data_dir.or(self.data_dir),
@@ -328,6 +332,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// `[inter_broker]`: how this broker dials the others; `None` = plaintext.
     pub inter_broker: Option<super::InterBrokerConfig>,
+    /// `[controller]`: the controller channel's mutual TLS; `None` = plaintext (the default).
+    pub controller_tls: Option<super::ControllerTls>,
     /// The primary listener's address (`listeners[0]`).
     pub listen: SocketAddr,
     /// SASL mechanisms, PLAIN's policy and the re-authentication time.

@@ -66,6 +66,7 @@ impl Config {
             metrics_listen: listeners.metrics_listen,
             tls: listeners.tls,
             inter_broker: listeners.inter_broker,
+            controller_tls: super::controller::validate_controller(&file.controller)?,
             listeners: listeners.listeners,
             data_dir: file
                 .data_dir

@@ -88,6 +88,9 @@ pub(super) async fn validate(
             .push((index, key, fetch));
     }
     for (target, fetches) in per_shard {
+        if target != shard.index() {
+            crate::metrics::follower_fetch_off_shard(fetches.len() as u64);
+        }
         let answers = shard
             .invoke_on(target, move |owner| async move {
                 let mut answers = Vec::with_capacity(fetches.len());

@@ -17,7 +17,9 @@
 //! future (`PollTimer`): the CPU time this request took from the shard's one thread, which is
 //! what Kafka's request-handler time measures on its I/O threads. Time spent waiting (fsync,
 //! other shards, long-poll Fetch) is not counted, as Kafka does not count a request parked in
-//! purgatory. One shard's time is 100%, so 50 lets a client use half of a shard.
+//! purgatory. One shard's time is 100%, so 50 lets a client use half of a shard. Its throttle
+//! is capped at one sample (1 s; Kafka's `ClientRequestQuotaManager` caps it at
+//! `quota.window.size.seconds`), the byte rates' at the whole window (11 s).
 //!
 //! Differences from Kafka, on purpose: a throttled Fetch still carries its data (Kafka sends
 //! an empty response and un-records the bytes); the mute still holds the client to its rate,

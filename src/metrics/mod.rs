@@ -63,6 +63,9 @@ pub struct Counters {
     pub connections_accepted: u64,
     pub connections_closed: u64,
     pub connections_refused: u64,
+    /// Partitions of follower fetches this shard served that another shard owns (each
+    /// crossed the mesh: the connection was not steered to its shard).
+    pub follower_fetch_off_shard_partitions: u64,
 }
 
 /// The live, thread-local form of [`Counters`]. `RefCell` borrows never span an `.await`.
@@ -75,6 +78,7 @@ struct Local {
     connections_accepted: Cell<u64>,
     connections_closed: Cell<u64>,
     connections_refused: Cell<u64>,
+    follower_fetch_off_shard_partitions: Cell<u64>,
 }
 
 thread_local! {
@@ -166,6 +170,11 @@ pub fn connection_refused() {
     LOCAL.with(|local| bump(&local.connections_refused, 1));
 }
 
+/// Counts partitions of a follower fetch that this (the connection's) shard does not own.
+pub fn follower_fetch_off_shard(partitions: u64) {
+    LOCAL.with(|local| bump(&local.follower_fetch_off_shard_partitions, partitions));
+}
+
 /// This thread's (shard's) counters now.
 #[must_use]
 pub fn counters() -> Counters {
@@ -177,6 +186,7 @@ pub fn counters() -> Counters {
         connections_accepted: local.connections_accepted.get(),
         connections_closed: local.connections_closed.get(),
         connections_refused: local.connections_refused.get(),
+        follower_fetch_off_shard_partitions: local.follower_fetch_off_shard_partitions.get(),
     })
 }
 

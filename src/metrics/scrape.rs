@@ -186,7 +186,7 @@ fn api_name(api_key: i16) -> String {
 type Field = fn(&Counters) -> u64;
 
 /// Per-shard counters: (name without `_total`, help, field).
-const SHARD_COUNTERS: [(&str, &str, Field); 6] = [
+const SHARD_COUNTERS: [(&str, &str, Field); 7] = [
     (
         "produce_bytes",
         "Record batch bytes appended, by owning shard",
@@ -212,6 +212,11 @@ const SHARD_COUNTERS: [(&str, &str, Field); 6] = [
         "connections_refused",
         "Connections refused by admission caps",
         |c| c.connections_refused,
+    ),
+    (
+        "follower_fetch_off_shard_partitions",
+        "Follower fetch partitions owned by another shard than the connection's (not steered)",
+        |c| c.follower_fetch_off_shard_partitions,
     ),
 ];
 

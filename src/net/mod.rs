@@ -90,14 +90,16 @@ impl Server<Services> for KafkaService {
         let mut served = Vec::with_capacity(shard.config().listeners.len());
         for (index, listener) in shard.config().listeners.iter().enumerate() {
             let address = listener.address;
-            let socket =
-                bind(address, shard.index(), &shard.config().tuning).map_err(|source| {
-                    ShardError::Bind {
-                        shard: shard.index(),
-                        address,
-                        source,
-                    }
-                })?;
+            let socket = bind(
+                address,
+                (shard.index(), shard.count()),
+                &shard.config().tuning,
+            )
+            .map_err(|source| ShardError::Bind {
+                shard: shard.index(),
+                address,
+                source,
+            })?;
             let tls = if listener.protocol.uses_tls() {
                 // Validation requires [tls] whenever a listener runs TLS; main loads it.
                 let tls = self.tls.as_ref().ok_or_else(|| ShardError::Bind {
@@ -165,9 +167,15 @@ async fn serve_all(
 /// kept: io_uring does not need O_NONBLOCK, and splice on sockets wants blocking (ARCH §4).
 /// The profile's socket buffer sizes are set here, before `listen`, because accepted sockets
 /// inherit them and TCP picks its window scale from the receive buffer at the handshake.
+///
+/// With several shards, the group gets the steering program (`shard::steering`): the runner
+/// starts the shards' listeners in shard order, so the group's index k is shard k, and a
+/// follower connecting from a steering port lands on the shard that owns its partitions.
+/// A kernel that refuses the program leaves the kernel's hash (a warning; replication then
+/// crosses the mesh).
 fn bind(
     address: SocketAddr,
-    shard: usize,
+    (shard, shard_count): (usize, usize),
     tuning: &Tuning,
 ) -> std::io::Result<compio::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
@@ -188,6 +196,11 @@ fn bind(
     }
     socket.bind(&address.into())?;
     socket.listen(limits::LISTEN_BACKLOG)?;
+    if shard_count > 1
+        && let Err(error) = crate::shard::steering::attach_steering(&socket, shard_count)
+    {
+        tracing::warn!(shard, %address, %error, "connection steering unavailable");
+    }
     compio::net::TcpListener::from_std(socket.into())
 }
 

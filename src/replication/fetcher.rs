@@ -47,7 +47,7 @@
 //! Runs on its manager's shard; every exchange is bounded by a timeout, every loop by the
 //! manager's life and the presence of partitions to fetch.
 use super::epochs::EpochEndOffset;
-use super::link::{Dialer, Link, connect_plain};
+use super::link::{Dialer, Link, Steer, connect_plain};
 use super::manager::{FetchStream, Following, ReplicaManager, Role, epoch_cache};
 use super::{FetchAnswer, FetchPosition, FollowerAction, FollowerReplica};
 use crate::cluster::configs::follower_throttled_rate;
@@ -150,9 +150,13 @@ async fn run(manager: Weak<ReplicaManager>, leader_id: i32, stream: FetchStream)
         let sent = session.next(&plan, sessionless);
         let request = manager.fetch_request(&sent, max_bytes);
         let dialer = manager.dialer.borrow().clone();
+        let steer = Steer {
+            shard: manager.settings.shard_index,
+            shards: manager.settings.shard_count,
+        };
         match exchange(
             &mut connection,
-            (&address, dialer),
+            (&address, dialer, steer),
             &request,
             correlation_id,
         )
@@ -182,7 +186,7 @@ async fn backoff() {
 /// broker's dialer when it installed one: TLS, SASL), all bounded.
 async fn exchange(
     connection: &mut Option<(String, Link)>,
-    (address, dialer): (&str, Option<Dialer>),
+    (address, dialer, steer): (&str, Option<Dialer>, Steer),
     request: &FetchRequest,
     correlation_id: i32,
 ) -> io::Result<FetchResponse> {
@@ -193,8 +197,8 @@ async fn exchange(
         let timeout = Duration::from_millis(REPLICA_FETCH_CONNECT_TIMEOUT_MS);
         let link = async {
             match dialer {
-                Some(dial) => dial(address.to_owned()).await,
-                None => connect_plain(address).await.map(Link::Plain),
+                Some(dial) => dial(address.to_owned(), Some(steer)).await,
+                None => connect_plain(address, Some(steer)).await.map(Link::Plain),
             }
         };
         let link = compio::time::timeout(timeout, link)

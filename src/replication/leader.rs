@@ -385,16 +385,23 @@ impl LeaderReplica {
     }
 
     /// The committed partition state moved (a record of the metadata log was applied).
-    /// A newer leader epoch or another leader fences this one; a newer partition epoch
-    /// replaces the ISR and clears the proposal in flight; an older state is ignored.
+    /// Another leader fences this one; a newer leader epoch naming this broker again (a
+    /// reassignment dropped a replica) starts that epoch here, as Kafka's makeLeader does for a
+    /// leader that stays: the epoch starts at the log end (the caller records it in the epoch
+    /// cache), followers keep the offsets they reported, the in-sync ones count as caught up
+    /// now, and parked acks=all requests keep waiting. A newer partition epoch replaces the ISR
+    /// and clears the proposal in flight; an older state is ignored.
     pub fn apply_committed(&mut self, state: &PartitionState, now: Duration) -> LeaderEffects {
         let mut effects = LeaderEffects::default();
         if self.fenced {
             return effects;
         }
-        if state.leader != self.config.replica_id || state.leader_epoch > self.leader_epoch {
+        if state.leader != self.config.replica_id {
             self.fence(&mut effects);
             return effects;
+        }
+        if state.leader_epoch > self.leader_epoch {
+            self.start_epoch(state, now);
         }
         if state.leader_epoch < self.leader_epoch || state.partition_epoch <= self.partition_epoch {
             return effects;
@@ -560,6 +567,25 @@ impl LeaderReplica {
             && progress.log_end_offset.is_some_and(|offset| {
                 offset >= self.high_watermark && offset >= self.leader_epoch_start_offset
             })
+    }
+
+    /// Kafka's makeLeader when the leader stays in a new leader epoch (`resetReplicaState`
+    /// with `isNewLeader = false`).
+    fn start_epoch(&mut self, state: &PartitionState, now: Duration) {
+        assert_eq!(state.leader, self.config.replica_id);
+        assert!(state.leader_epoch > self.leader_epoch, "not a new epoch");
+        self.leader_epoch = state.leader_epoch;
+        self.leader_epoch_start_offset = self.log_end_offset;
+        for progress in &mut self.followers {
+            progress.last_caught_up = if state.isr.contains(&progress.replica_id) {
+                now
+            } else {
+                Duration::ZERO
+            };
+            progress.last_fetch_leader_log_end_offset = self.log_end_offset;
+            progress.last_fetch_time = now;
+        }
+        assert!(self.leader_epoch_start_offset >= self.high_watermark);
     }
 
     fn replace_replicas(&mut self, replicas: &[ReplicaId], now: Duration) {

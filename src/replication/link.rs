@@ -4,75 +4,95 @@
 //! broker, which owns the TLS and SASL code (`security::dial`); without one, plain TCP.
 //!
 //! ```text
-//! Plain  TcpStream
-//! Tls    futures_rustls::client::TlsStream ─ AsyncStream (compio → futures-io) ─ TcpStream
+//! Plain    TcpStream
+//! Secured  futures_rustls::client::TlsStream ─ AsyncStream (compio → futures-io) ─ TcpStream
 //! ```
 //! Runs on the fetcher's shard.
-use compio::BufResult;
-use compio::io::compat::AsyncStream;
-use compio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use compio::net::TcpStream;
-use futures_util::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 
-/// A TLS client stream over a compio socket.
-pub type TlsClientStream = futures_rustls::client::TlsStream<Pin<Box<AsyncStream<TcpStream>>>>;
+use crate::shard::steering::steering_port;
 
-/// An open connection to another broker's inter-broker listener.
-pub enum Link {
-    Plain(TcpStream),
-    Tls(Box<TlsClientStream>),
-}
+/// An open connection to another broker's inter-broker listener: the cluster's
+/// [`NodeStream`] (`Plain`, or `Secured` with a TLS client session), shared with the
+/// controller channel.
+pub use crate::cluster::stream::NodeStream as Link;
 
-/// Opens a [`Link`] to `HOST:PORT` (TCP, TLS, SASL as configured), bounded by its caller.
-pub type Dialer = Rc<dyn Fn(String) -> Pin<Box<dyn Future<Output = io::Result<Link>>>>>;
+/// Opens a [`Link`] to `HOST:PORT` (TCP, TLS, SASL as configured), steered to a shard of the
+/// leader when asked, bounded by its caller.
+pub type Dialer =
+    Rc<dyn Fn(String, Option<Steer>) -> Pin<Box<dyn Future<Output = io::Result<Link>>>>>;
 
-impl Link {
-    /// Writes all of `bytes` (and flushes the TLS layer).
-    ///
-    /// # Errors
-    /// The socket's.
-    pub async fn write_all(&mut self, bytes: Vec<u8>) -> io::Result<()> {
-        match self {
-            Self::Plain(stream) => {
-                let BufResult(result, _) = stream.write_all(bytes).await;
-                result
-            }
-            Self::Tls(stream) => {
-                stream.write_all(&bytes).await?;
-                stream.flush().await
-            }
-        }
-    }
-
-    /// Reads exactly `size` bytes.
-    ///
-    /// # Errors
-    /// The socket's; `UnexpectedEof` when the peer closes first.
-    pub async fn read_exact(&mut self, size: usize) -> io::Result<Vec<u8>> {
-        match self {
-            Self::Plain(stream) => {
-                let BufResult(result, body) = stream.read_exact(Vec::with_capacity(size)).await;
-                result.map(|()| body)
-            }
-            Self::Tls(stream) => {
-                let mut body = vec![0_u8; size];
-                stream.read_exact(&mut body).await?;
-                Ok(body)
-            }
-        }
-    }
+/// The leader's shard a follower's connection should land on (`shard::steering`): the
+/// follower shard's own index, since a partition lives on the same shard index on every
+/// broker, and the shard count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Steer {
+    pub shard: usize,
+    pub shards: usize,
 }
 
 /// A plain TCP connection with `TCP_NODELAY` (what runs without a dialer).
 ///
 /// # Errors
 /// The connect's.
-pub async fn connect_plain(address: &str) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(address).await?;
+pub async fn connect_plain(address: &str, steer: Option<Steer>) -> io::Result<TcpStream> {
+    let steered = match steer {
+        Some(steer) if steer.shards > 1 => connect_steered(address, steer).await?,
+        _ => None,
+    };
+    let stream = match steered {
+        Some(stream) => stream,
+        None => TcpStream::connect(address).await?,
+    };
     let _ = stream.set_nodelay(true);
     Ok(stream)
+}
+
+/// A connection from a steering port of `steer.shard` (`shard::steering`); `None` when
+/// `STEERING_PORT_TRIES` ports were all taken (the caller then lets the kernel pick one).
+async fn connect_steered(address: &str, steer: Steer) -> io::Result<Option<TcpStream>> {
+    use compio::net::{TcpSocket, ToSocketAddrsAsync as _};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let Some(target) = address.to_socket_addrs_async().await?.next() else {
+        return Ok(None);
+    };
+    // Another starting point per connection, so two fetchers (or a restarted one whose old
+    // port sits in TIME_WAIT) do not try the same ports in the same order.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos())
+        ^ std::process::id();
+    for attempt in 0..crate::limits::STEERING_PORT_TRIES {
+        let port = steering_port(steer.shard, steer.shards, seed, attempt);
+        let (socket, unspecified) = if target.is_ipv4() {
+            (
+                TcpSocket::new_v4().await?,
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            )
+        } else {
+            (
+                TcpSocket::new_v6().await?,
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            )
+        };
+        if socket
+            .bind(SocketAddr::new(unspecified, port))
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        match socket.connect(target).await {
+            Ok(stream) => return Ok(Some(stream)),
+            // The 4-tuple is taken (the port's earlier connection to the same leader).
+            Err(error) if error.kind() == io::ErrorKind::AddrNotAvailable => {}
+            Err(error) if error.kind() == io::ErrorKind::AddrInUse => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(None)
 }

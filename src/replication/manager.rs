@@ -354,21 +354,15 @@ impl ReplicaManager {
     ) {
         let node_id = self.settings.node_id;
         let now = self.now();
+        // A leader named again in a newer epoch (a reassignment dropped a replica) stays the
+        // leader: Kafka's makeLeader keeps serving and starts the epoch at its log end.
         let same_leader = matches!(
             self.roles.borrow().get(&key),
-            Some(Role::Leader(leading)) if leading.replica.leader_epoch() == state.leader_epoch
+            Some(Role::Leader(leading)) if leading.replica.leader_epoch() <= state.leader_epoch
                 && !leading.replica.is_fenced()
         );
         if state.leader == node_id && same_leader {
-            let (effects, before) = match self.roles.borrow_mut().get_mut(&key) {
-                Some(Role::Leader(leading)) => {
-                    let before = leading.replica.isr().to_vec();
-                    (leading.replica.apply_committed(state, now), before)
-                }
-                _ => (LeaderEffects::default(), state.isr.clone()),
-            };
-            self.count_isr_change(&before, &state.isr);
-            self.handle_effects(key, effects);
+            self.reconcile_leading(key, state, now).await;
             return;
         }
         if state.leader == node_id {
@@ -388,6 +382,38 @@ impl ReplicaManager {
         if !following {
             self.resign(key);
             self.become_follower(key, state).await;
+        }
+    }
+
+    /// Applies `state` to the leader `key` already has; a new leader epoch is recorded in its
+    /// epoch cache and in the log's, at the log end where it starts.
+    async fn reconcile_leading(&self, key: PartitionKey, state: &PartitionState, now: Duration) {
+        let (effects, before, started) = match self.roles.borrow_mut().get_mut(&key) {
+            Some(Role::Leader(leading)) => {
+                let before = leading.replica.isr().to_vec();
+                let epoch = leading.replica.leader_epoch();
+                let effects = leading.replica.apply_committed(state, now);
+                let start = leading.replica.leader_epoch_start_offset();
+                let started = (leading.replica.leader_epoch() > epoch).then(|| {
+                    leading.epochs.assign(state.leader_epoch, start);
+                    start
+                });
+                (effects, before, started)
+            }
+            _ => (LeaderEffects::default(), state.isr.clone(), None),
+        };
+        self.count_isr_change(&before, &state.isr);
+        self.handle_effects(key, effects);
+        if let Some(start) = started {
+            tracing::info!(
+                ?key,
+                leader_epoch = state.leader_epoch,
+                start,
+                "new leader epoch"
+            );
+            if let Err(error) = self.logs.assign_epoch(key, state.leader_epoch, start).await {
+                tracing::warn!(?key, %error, "cannot record the new leader epoch");
+            }
         }
     }
 

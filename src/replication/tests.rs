@@ -484,3 +484,85 @@ fn invariant_checks_report_violations() {
         InvariantViolation::AckedAtOrAboveHighWatermark { .. }
     ));
 }
+
+/// A reassignment drops replica 2 while 0 keeps leading: the controller raises the leader
+/// epoch (Kafka's reassignment bump) and names 0 again. As Kafka's makeLeader for a leader
+/// that stays: it keeps serving, its parked acks=all requests keep waiting (and are answered
+/// OK when the HW passes them), the epoch starts at its log end, fetches in the old epoch are
+/// fenced, and a follower that moves to the new epoch does not truncate.
+#[test]
+fn a_leader_named_again_in_a_new_epoch_keeps_leading_and_fences_the_old_epoch() {
+    let mut leader = leader(&[0, 1, 2], 1);
+    leader.append(20);
+    fetch_at(&mut leader, 1, 20, secs(1));
+    fetch_at(&mut leader, 2, 10, secs(1));
+    assert_eq!(leader.high_watermark(), 10, "2 is in the ISR at 10");
+    let AckRegistration::Parked(ticket) = leader.register_ack(15, secs(30)).unwrap() else {
+        panic!("parked expected");
+    };
+    let completed = PartitionState {
+        replicas: vec![0, 1],
+        isr: vec![0, 1],
+        ..state(0, &[0, 1], (2, 2))
+    };
+    let effects = leader.apply_committed(&completed, secs(2));
+    assert!(!leader.is_fenced());
+    assert_eq!((leader.leader_epoch(), leader.partition_epoch()), (2, 2));
+    assert_eq!(
+        leader.leader_epoch_start_offset(),
+        20,
+        "the epoch starts at the log end"
+    );
+    let ok = AckAnswer {
+        ticket,
+        last_offset: 15,
+        outcome: AckOutcome::Ok,
+    };
+    assert_eq!(effects.acks, vec![ok], "kept, then passed by the HW");
+    assert_eq!(leader.high_watermark(), 20, "the ISR is {{0, 1}} at 20");
+    // The epoch cache gets the new epoch at the log end (the manager's job, checked here on
+    // the cache itself): a follower at 20 in epoch 1 does not diverge.
+    let mut cache = epochs();
+    cache.assign(2, leader.leader_epoch_start_offset());
+    let stale = fetch(1, 20);
+    assert_eq!(
+        leader.follower_fetch(&stale, &cache, secs(3)),
+        Err(FetchError::FencedLeaderEpoch {
+            requested: 1,
+            current: 2
+        })
+    );
+    let removed = fetch(2, 10);
+    assert_eq!(
+        leader.follower_fetch(&removed, &cache, secs(3)),
+        Err(FetchError::FencedLeaderEpoch {
+            requested: 1,
+            current: 2
+        }),
+        "the dropped replica still fetching in the old epoch is fenced"
+    );
+    let current = FollowerFetch {
+        current_leader_epoch: 2,
+        ..fetch(1, 20)
+    };
+    let (answer, _) = leader.follower_fetch(&current, &cache, secs(3)).unwrap();
+    assert_eq!((answer.leader_epoch, answer.diverging_epoch), (2, None));
+    // The follower moves to the new epoch of the same leader without truncating.
+    let mut follower = FollowerReplica::new(1, (0, 1), 20, 10);
+    let follower_cache = follower_epochs(&[(1, 0)]);
+    follower.follow(0, 2);
+    let position = follower.fetch_position(&follower_cache);
+    assert_eq!(
+        position,
+        FetchPosition {
+            fetch_offset: 20,
+            last_fetched_epoch: 1,
+            current_leader_epoch: 2,
+        }
+    );
+    assert_eq!(
+        follower.on_answer(&answer, &follower_cache),
+        Ok(FollowerAction::Append)
+    );
+    assert_eq!(follower.log_end_offset(), 20);
+}

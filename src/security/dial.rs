@@ -12,7 +12,7 @@
 //! (`replication/link.rs`). Runs on the fetcher's shard; its caller bounds it with the fetch
 //! connect timeout.
 use super::sasl::SaslMechanism;
-use super::scram::ScramClient;
+use super::sasl::login::{LOGIN_ROUNDS_MAX, Login};
 use crate::config::{InterBrokerConfig, InterBrokerSasl};
 use crate::limits;
 use crate::protocol::exchange::{decode_response, encode_request};
@@ -22,7 +22,7 @@ use crate::protocol::messages::sasl_authenticate::{
 };
 use crate::protocol::messages::sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
 use crate::protocol::{ErrorCode, Message, StrBytes};
-use crate::replication::link::{Dialer, Link, connect_plain};
+use crate::replication::link::{Dialer, Link, Steer, connect_plain};
 use bytes::{Bytes, BytesMut};
 use compio::io::compat::AsyncStream;
 use std::io;
@@ -32,9 +32,9 @@ use std::sync::Arc;
 /// The client id the SASL exchanges carry.
 const CLIENT_ID: &str = "ringbroker-inter-broker";
 /// SaslHandshake v1: SaslAuthenticate frames follow (KIP-152).
-const HANDSHAKE_VERSION: i16 = 1;
+pub const HANDSHAKE_VERSION: i16 = 1;
 /// SaslAuthenticate v2 (flexible; the highest both sides serve).
-const AUTHENTICATE_VERSION: i16 = 2;
+pub const AUTHENTICATE_VERSION: i16 = 2;
 
 /// What a broker dials other brokers with: the TLS client configuration and the SASL login
 /// its inter-broker listener needs.
@@ -63,28 +63,29 @@ impl InterBrokerDial {
     #[must_use]
     pub fn dialer(self: &Rc<Self>) -> Dialer {
         let this = Rc::clone(self);
-        Rc::new(move |address: String| {
+        Rc::new(move |address: String, steer: Option<Steer>| {
             let this = Rc::clone(&this);
-            Box::pin(async move { this.dial(&address).await })
+            Box::pin(async move { this.dial(&address, steer).await })
         })
     }
 
-    /// Connects to `address` (`HOST:PORT`), runs TLS and SASL as configured.
+    /// Connects to `address` (`HOST:PORT`; steered to a shard when `steer` says so), runs TLS
+    /// and SASL as configured.
     ///
     /// # Errors
     /// The connect's, a failed TLS handshake, a refused login.
-    pub async fn dial(&self, address: &str) -> io::Result<Link> {
-        let stream = connect_plain(address).await?;
+    pub async fn dial(&self, address: &str, steer: Option<Steer>) -> io::Result<Link> {
+        let stream = connect_plain(address, steer).await?;
         let mut link = match &self.tls {
             None => Link::Plain(stream),
             Some(config) => {
-                let name = super::tls::server_name(address)?;
+                let name = server_name(address)?;
                 let socket = Box::pin(AsyncStream::with_capacity(
                     limits::TLS_SOCKET_BUFFER_SIZE,
                     stream,
                 ));
                 let connector = futures_rustls::TlsConnector::from(Arc::clone(config));
-                Link::Tls(Box::new(connector.connect(name, socket).await?))
+                Link::Secured(Box::new(connector.connect(name, socket).await?))
             }
         };
         if let Some(login) = &self.sasl {
@@ -94,6 +95,8 @@ impl InterBrokerDial {
     }
 }
 
+pub use super::tls::server_name;
+
 fn refused(what: &str, code: ErrorCode) -> io::Error {
     io::Error::new(
         io::ErrorKind::PermissionDenied,
@@ -101,7 +104,7 @@ fn refused(what: &str, code: ErrorCode) -> io::Error {
     )
 }
 
-/// SaslHandshake then SaslAuthenticate exchanges for `login`.
+/// SaslHandshake then SaslAuthenticate exchanges for `login` (at most `LOGIN_ROUNDS_MAX`).
 async fn authenticate(link: &mut Link, login: &InterBrokerSasl) -> io::Result<()> {
     let mechanism = SaslMechanism::parse(&login.mechanism)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "unknown SASL mechanism"))?;
@@ -112,25 +115,21 @@ async fn authenticate(link: &mut Link, login: &InterBrokerSasl) -> io::Result<()
     if answer.error_code != ErrorCode::None {
         return Err(refused("SaslHandshake", answer.error_code));
     }
+    let invalid = |error| io::Error::new(io::ErrorKind::InvalidData, error);
     let password = login.password.expose().as_bytes();
-    match mechanism {
-        SaslMechanism::Plain => {
-            let token = [b"\0", login.user.as_bytes(), b"\0", password].concat();
-            token_exchange(link, 2, token).await.map(drop)
-        }
-        SaslMechanism::Scram(scram) => {
-            let invalid = |error| io::Error::new(io::ErrorKind::InvalidData, error);
-            let (client, first) =
-                ScramClient::start(scram, &login.user, password).map_err(invalid)?;
-            let server_first = token_exchange(link, 2, first.into_bytes()).await?;
-            let (last, expected) = client.finish(&server_first).map_err(invalid)?;
-            let server_final = token_exchange(link, 3, last.into_bytes()).await?;
-            if server_final != expected.as_bytes() {
-                return Err(invalid(super::scram::ScramError::InvalidProof));
-            }
-            Ok(())
+    let (mut exchange, mut token) =
+        Login::start(mechanism, &login.user, password).map_err(invalid)?;
+    for round in 1..=LOGIN_ROUNDS_MAX {
+        let correlation_id = i32::try_from(round).unwrap_or(i32::MAX) + 1;
+        let server_token = token_exchange(link, correlation_id, token).await?;
+        match exchange.next(&server_token).map_err(invalid)? {
+            Some(next) => token = next,
+            None => return Ok(()),
         }
     }
+    Err(invalid(super::scram::ScramError::Malformed {
+        reason: "the login did not end",
+    }))
 }
 
 /// One SaslAuthenticate round: sends `token`, returns the server's.

@@ -6,7 +6,9 @@
 //!         quota.window.num × quota.window.size.seconds
 //! rate    sum of the samples / elapsed, elapsed = now − oldest sample's start, at least
 //!         (samples − 1) × sample length (Kafka's `Rate.windowSize`)
-//! throttle (rate − quota) / quota × elapsed, capped at QUOTA_THROTTLE_TIME_MS_MAX (11 s)
+//! throttle (rate − quota) / quota × elapsed, capped at QUOTA_THROTTLE_TIME_MS_MAX (11 s);
+//!         request_percentage's at QUOTA_REQUEST_THROTTLE_TIME_MS_MAX (1 s), as Kafka's
+//!         ClientRequestQuotaManager caps it at one sample
 //! ```
 //!
 //! Per shard, not per broker: each shard keeps its own windows, so a client whose connections
@@ -27,8 +29,9 @@
 //! Runs on the connection's shard; state is thread-local (one shard per thread).
 use crate::cluster::quotas::{ClientQuotas, QuotaKey};
 use crate::limits::{
-    QUOTA_SENSORS_PER_SHARD_MAX, QUOTA_THROTTLE_METRIC_CLIENTS_MAX, QUOTA_THROTTLE_TIME_MS_MAX,
-    QUOTA_WINDOW_SAMPLE_MS, QUOTA_WINDOW_SAMPLES,
+    QUOTA_REQUEST_THROTTLE_TIME_MS_MAX, QUOTA_SENSORS_PER_SHARD_MAX,
+    QUOTA_THROTTLE_METRIC_CLIENTS_MAX, QUOTA_THROTTLE_TIME_MS_MAX, QUOTA_WINDOW_SAMPLE_MS,
+    QUOTA_WINDOW_SAMPLES,
 };
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -213,7 +216,8 @@ impl ShardQuotas {
 }
 
 /// Records `value` (bytes, or percent-seconds of shard time) against `client`'s `key` quota
-/// and returns the throttle time it earns; zero without a quota (nothing is kept then).
+/// and returns the throttle time it earns (at most one sample for `request_percentage`, as
+/// Kafka); zero without a quota (nothing is kept then).
 #[must_use]
 pub fn record(
     quotas: &ClientQuotas,
@@ -231,7 +235,15 @@ pub fn record(
         let sensor = shard.sensor(sensor_key, now_ms);
         sensor.window.record(value, now_ms);
         let (rate, window_ms) = sensor.window.measure(now_ms);
-        throttle_time(rate, resolved.value, window_ms)
+        let throttle = throttle_time(rate, resolved.value, window_ms);
+        match key {
+            QuotaKey::RequestPercentage => {
+                throttle.min(Duration::from_millis(QUOTA_REQUEST_THROTTLE_TIME_MS_MAX))
+            }
+            QuotaKey::ProducerByteRate
+            | QuotaKey::ConsumerByteRate
+            | QuotaKey::ControllerMutationRate => throttle,
+        }
     })
 }
 
@@ -327,5 +339,31 @@ mod tests {
         let throttle = record(&quotas, key, slow, 10_000.0, now);
         assert_eq!(throttle, Duration::from_secs(10));
         assert_eq!(record(&quotas, key, fast, 1e9, now), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_request_percentage_throttle_is_capped_at_one_sample() {
+        let mut quotas = ClientQuotas::default();
+        let entity = QuotaEntity {
+            user: None,
+            client_id: Some(EntityName::Named("busy".to_owned())),
+        };
+        quotas
+            .set(&entity, QuotaKey::RequestPercentage, Some(1.0))
+            .unwrap();
+        let busy = Client {
+            user: "ANONYMOUS",
+            client_id: "busy",
+        };
+        let key = QuotaKey::RequestPercentage;
+        let now = Instant::now();
+        // 10 percent-seconds within the 10 s window: exactly 1%, no throttle.
+        assert_eq!(record(&quotas, key, busy, 10.0, now), Duration::ZERO);
+        // Twice the share would be 10 s for a byte rate; a request quota waits one sample.
+        let throttle = record(&quotas, key, busy, 10.0, now);
+        assert_eq!(
+            throttle,
+            Duration::from_millis(QUOTA_REQUEST_THROTTLE_TIME_MS_MAX)
+        );
     }
 }

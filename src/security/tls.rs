@@ -4,7 +4,8 @@
 //! names (Kafka's default `ssl.principal.mapping.rules`: the subject's full X.500 name in
 //! RFC 2253 form, `User:CN=alice,OU=eng,O=example`).
 //!
-//! Also the client side a broker dials other brokers with ([`client_config`]).
+//! Also the client side a broker dials other brokers with ([`client_config`]), which the
+//! admin CLI's client uses too ([`client_config_from`]).
 //!
 //! Not here: the handshake and the encrypted stream (`net/tls.rs`), which take the current
 //! configuration from [`TlsContext::current`] at each accept.
@@ -235,19 +236,37 @@ pub fn server_config(settings: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, 
 /// # Errors
 /// See [`TlsError`].
 pub fn client_config(settings: &InterBrokerTls) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let identity = settings
+        .identity
+        .as_ref()
+        .map(|(cert, key)| (cert.as_path(), key.as_path()));
+    client_config_from(&settings.ca, identity)
+}
+
+/// A rustls client configuration trusting the PEM CA file `ca` only, presenting the PEM
+/// certificate chain and key `identity` when given (mTLS): the inter-broker dialer's and the
+/// admin CLI's (`--command-config`'s `ssl.ca.location`, `ssl.certificate.location`,
+/// `ssl.key.location`).
+///
+/// # Errors
+/// See [`TlsError`].
+pub fn client_config_from(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     #[allow(deprecated)] // ring, as `server_config` explains
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    for certificate in certificates(&settings.ca)? {
+    for certificate in certificates(ca)? {
         roots.add(certificate).map_err(|error| TlsError::ClientCa {
-            path: settings.ca.clone(),
+            path: ca.to_owned(),
             reason: error.to_string(),
         })?;
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_root_certificates(roots);
-    let config = match &settings.identity {
+    let config = match identity {
         Some((cert, key)) => {
             builder.with_client_auth_cert(certificates(cert)?, private_key(key)?)?
         }

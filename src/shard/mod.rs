@@ -42,6 +42,7 @@ pub mod future;
 pub mod mesh;
 pub mod placement;
 pub mod runner;
+pub mod steering;
 
 pub use future::{Either, LocalFuture, race};
 pub use mesh::{Mesh, MeshError};

@@ -184,15 +184,35 @@ impl<S: 'static> Shards<S> {
         // Every shard's state exists before any shard listens, so no client request can reach
         // a shard (through the mesh) that is still recovering.
         shards.await_all(Phase::Prepared, timeout)?;
-        shards.post_all(Phase::Prepared, |shard| shard.events.listening.fire());
-        shards.await_all(Phase::Ready, timeout)?;
+        // One shard after the other, each once the previous one listens: a listening
+        // address's reuseport group then holds shard k's socket at index k, which connection
+        // steering relies on (`steering`).
+        for target in 0..count {
+            shards.post(target, Phase::Prepared, |shard| {
+                shard.events.listening.fire()
+            });
+            shards.await_shards(Phase::Ready, timeout, target..target + 1)?;
+        }
         Ok(shards)
     }
 
     /// Waits for `phase` from every shard (each report counted once), within `timeout`.
     fn await_all(&self, phase: Phase, timeout: Duration) -> Result<(), ShardError> {
+        self.await_shards(phase, timeout, 0..self.threads.len())
+    }
+
+    /// Waits for `phase` from the shards of `which` (each report counted once), within
+    /// `timeout`.
+    fn await_shards(
+        &self,
+        phase: Phase,
+        timeout: Duration,
+        which: std::ops::Range<usize>,
+    ) -> Result<(), ShardError> {
         let deadline = Instant::now() + timeout;
-        let mut done = vec![false; self.threads.len()];
+        let mut done: Vec<bool> = (0..self.threads.len())
+            .map(|shard| !which.contains(&shard))
+            .collect();
         // Bounded: each iteration consumes a report or ends at the deadline.
         while let Some(waiting) = done.iter().position(|done| !done) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -226,15 +246,20 @@ impl<S: 'static> Shards<S> {
     fn post_all(&self, phase: Phase, control: fn(&Shard<S>)) -> bool {
         let mut delivered = true;
         for target in 0..self.threads.len() {
-            if let Err(error) = self
-                .mesh
-                .post_blocking(target, move |shard| control(&shard))
-            {
-                tracing::warn!(%error, phase = phase.name(), "cannot signal shard");
-                delivered = false;
-            }
+            delivered &= self.post(target, phase, control);
         }
         delivered
+    }
+
+    /// Runs `control` on shard `target`; `false` if it is gone.
+    fn post(&self, target: usize, phase: Phase, control: fn(&Shard<S>)) -> bool {
+        let posted = self
+            .mesh
+            .post_blocking(target, move |shard| control(&shard));
+        if let Err(error) = &posted {
+            tracing::warn!(%error, phase = phase.name(), "cannot signal shard");
+        }
+        posted.is_ok()
     }
 
     /// The mesh, for control messages from `main`.

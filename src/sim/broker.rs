@@ -615,7 +615,14 @@ impl SimBroker {
         if let Role::Leader(leading) = &mut replica.role {
             let current =
                 state.leader == id && leading.replica.leader_epoch() == state.leader_epoch;
-            let effects = leading.replica.apply_committed(state, local);
+            // The simulator runs no reassignment, the only change that keeps a leader in a new
+            // epoch; should one come, the leader is rebuilt at the new epoch, its waiters
+            // answered NOT_LEADER_OR_FOLLOWER (a retry, never a loss).
+            let effects = if current || state.leader != id {
+                leading.replica.apply_committed(state, local)
+            } else {
+                leading.replica.resign()
+            };
             self.leader_effects(partition, effects, local, out)?;
             if current {
                 return Ok(());

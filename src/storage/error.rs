@@ -85,6 +85,15 @@ pub enum StorageError {
         path: PathBuf,
         source: io::Error,
     },
+    /// A partition directory's `partition.metadata` names another topic than the one its log
+    /// is opened for (Kafka's InconsistentTopicIdException): a topic of that name was deleted
+    /// and created again; the old data is never served as the new topic's.
+    #[error("{path} holds topic {found:?}, not {expected:?}")]
+    InconsistentTopicId {
+        path: PathBuf,
+        expected: crate::protocol::Uuid,
+        found: crate::protocol::Uuid,
+    },
     /// A file of ours (control file, leader-epoch checkpoint) does not parse.
     #[error("{path} is malformed at line {line}")]
     MalformedFile { path: PathBuf, line: usize },
@@ -130,6 +139,7 @@ impl StorageError {
             Self::OffsetOutOfRange { .. } => StorageErrorKind::OffsetOutOfRange,
             Self::Io { .. }
             | Self::MalformedFile { .. }
+            | Self::InconsistentTopicId { .. }
             | Self::CorruptSegment { .. }
             | Self::SegmentLimit { .. }
             | Self::Offline { .. } => StorageErrorKind::Storage,
@@ -205,6 +215,41 @@ impl StorageError {
                 log_start_offset,
                 log_end_offset,
             },
+            Self::InconsistentTopicId { .. }
+            | Self::Io { .. }
+            | Self::MalformedFile { .. }
+            | Self::CorruptSegment { .. }
+            | Self::Offline { .. } => self.duplicate_file_error(),
+            Self::Producer(error) => Self::Producer(error),
+            Self::NonContiguousReplication { expected, found } => {
+                Self::NonContiguousReplication { expected, found }
+            }
+            Self::EpochOutOfOrder {
+                epoch,
+                start_offset,
+                latest_epoch,
+                latest_start_offset,
+            } => Self::EpochOutOfOrder {
+                epoch,
+                start_offset,
+                latest_epoch,
+                latest_start_offset,
+            },
+        }
+    }
+
+    /// [`Self::duplicate`] of the errors about a file or directory.
+    fn duplicate_file_error(&self) -> Self {
+        match *self {
+            Self::InconsistentTopicId {
+                ref path,
+                expected,
+                found,
+            } => Self::InconsistentTopicId {
+                path: path.clone(),
+                expected,
+                found,
+            },
             Self::Io {
                 operation,
                 ref path,
@@ -223,21 +268,7 @@ impl StorageError {
                 position,
             },
             Self::Offline { ref path } => Self::Offline { path: path.clone() },
-            Self::Producer(error) => Self::Producer(error),
-            Self::NonContiguousReplication { expected, found } => {
-                Self::NonContiguousReplication { expected, found }
-            }
-            Self::EpochOutOfOrder {
-                epoch,
-                start_offset,
-                latest_epoch,
-                latest_start_offset,
-            } => Self::EpochOutOfOrder {
-                epoch,
-                start_offset,
-                latest_epoch,
-                latest_start_offset,
-            },
+            ref other => unreachable!("not a file error: {other:?}"),
         }
     }
 

@@ -32,6 +32,7 @@ mod epoch;
 mod error;
 mod index;
 mod log;
+pub mod partition_metadata;
 mod producer_log;
 mod producer_state;
 mod pump;

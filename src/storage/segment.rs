@@ -154,6 +154,9 @@ pub struct Segment {
     /// Max timestamp of the first batch: `segment.ms` counts from it (Kafka's rule).
     pub first_batch_timestamp: Option<i64>,
     bytes_since_index_entry: u32,
+    /// Write-back of the `.log` file was started up to this position (storage/append.rs
+    /// `start_writeback`); the bytes after it are dirty in the page cache only.
+    pub writeback_started_to: u32,
 }
 
 impl Segment {
@@ -187,6 +190,7 @@ impl Segment {
             offset_of_max_timestamp: base_offset,
             first_batch_timestamp: None,
             bytes_since_index_entry: 0,
+            writeback_started_to: 0,
         };
         Ok((segment, file_size))
     }

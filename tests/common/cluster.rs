@@ -165,12 +165,17 @@ impl Cluster {
     /// Starts `size` voters with [`Timeouts::Scaled`], `shards` shards each, and the flags
     /// `extra` after the harness's own (a flag given twice takes its last value).
     pub fn start_tuned(size: i32, shards: usize, extra: &[&str]) -> Self {
+        Self::start_tuned_each(size, shards, |_| {
+            extra.iter().map(|flag| (*flag).to_owned()).collect()
+        })
+    }
+
+    /// As [`Cluster::start_tuned`], with the flags `extra(id)` gives broker `id`.
+    pub fn start_tuned_each(size: i32, shards: usize, extra: impl Fn(i32) -> Vec<String>) -> Self {
         Self::start_members(size, |id, voters| {
             let mut options = member_options(id, voters, Timeouts::Scaled);
             options.shards = shards;
-            options
-                .extra_args
-                .extend(extra.iter().map(|flag| (*flag).to_owned()));
+            options.extra_args.extend(extra(id));
             options
         })
     }

@@ -12,6 +12,8 @@
 /// Replication fault tests (issue 16): the checker, a cluster of voters, nftables cuts.
 pub mod checker;
 pub mod cluster;
+/// Scrapes of the metrics listener.
+pub mod metrics;
 pub mod nft;
 /// TLS tests: certificates and librdkafka clients over TLS.
 pub mod tls;
@@ -529,6 +531,17 @@ pub fn admin(
         .set("bootstrap.servers", broker.address.to_string())
         .create()
         .expect("admin client")
+}
+
+/// `ringbroker user add NAME --mechanism SCRAM-SHA-512` into an unstarted broker's data dir.
+pub fn add_scram_user(data_dir: &std::path::Path, name: &str, password: &str) {
+    let status = Command::new(env!("CARGO_BIN_EXE_ringbroker"))
+        .args(["user", "add", name, "--mechanism", "SCRAM-SHA-512"])
+        .args(["--password", password, "--data-dir"])
+        .arg(data_dir)
+        .status()
+        .expect("run user add");
+    assert!(status.success(), "user add {name}: {status}");
 }
 
 /// Runs an admin command (`ringbroker ARGS…` without the program name) in-process; its report.

@@ -67,6 +67,24 @@ impl Ca {
     }
 }
 
+impl Ca {
+    /// A node's certificate and key (PEM) for the controller channel's mutual TLS: names
+    /// localhost / 127.0.0.1 (the addresses dialled) and may serve and be a client.
+    pub fn node_leaf(&self, name: &str) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let mut params = CertificateParams::new(names).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
+        (certificate.pem(), key.serialize_pem())
+    }
+}
+
 /// The PEM files of one test, in a temp dir.
 pub struct Files {
     dir: tempfile::TempDir,

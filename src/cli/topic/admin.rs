@@ -4,11 +4,11 @@
 //! nothing (`commands.rs`, `format.rs`). Runs on the main thread of the admin process; every
 //! call blocks with the client's socket timeout.
 use super::super::args::Parsed;
-use super::super::{BOOTSTRAP_DEFAULT, CliError};
+use super::super::{Brokers, CliError};
 use super::format::{OffsetTable, Offsets, topic_name};
 use super::{
-    ADMIN_TIMEOUT_MS, BOOTSTRAP, CLIENT_ID, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
-    LEADER_CONNECTIONS_MAX, RESOURCE_TYPE_TOPIC,
+    ADMIN_TIMEOUT_MS, CLIENT_ID, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, LEADER_CONNECTIONS_MAX,
+    RESOURCE_TYPE_TOPIC,
 };
 use crate::client::connection::{Connection, Negotiated};
 use crate::protocol::messages::describe_configs::{
@@ -33,22 +33,17 @@ type PartitionOffsets = HashMap<(String, i32), Result<i64, ErrorCode>>;
 pub(super) struct Admin {
     pub(super) connection: Connection,
     pub(super) versions: Negotiated,
-    bootstrap: String,
+    brokers: Brokers,
 }
 
 impl Admin {
     pub(super) fn connect(parsed: &Parsed) -> Result<Self, CliError> {
-        let bootstrap = BOOTSTRAP
-            .iter()
-            .find_map(|flag| parsed.value(flag))
-            .unwrap_or(BOOTSTRAP_DEFAULT)
-            .to_owned();
-        let mut connection = Connection::connect(&bootstrap, CLIENT_ID)?;
-        let versions = connection.api_versions(CLIENT_ID)?;
+        let brokers = Brokers::from_flags(parsed)?;
+        let (connection, versions) = brokers.connect_bootstrap()?;
         Ok(Self {
             connection,
             versions,
-            bootstrap,
+            brokers,
         })
     }
 
@@ -144,10 +139,10 @@ pub(super) fn leader_offsets(
             continue;
         };
         let mut other;
-        let connection = if metadata.brokers.len() == 1 || address == admin.bootstrap {
+        let connection = if metadata.brokers.len() == 1 || address == admin.brokers.bootstrap {
             &mut admin.connection
         } else {
-            other = Connection::connect(&address, CLIENT_ID)?;
+            other = admin.brokers.connect_only(&address, CLIENT_ID)?;
             &mut other
         };
         let earliest = list_offsets(connection, version, partitions, EARLIEST_TIMESTAMP)?;

@@ -54,16 +54,28 @@ pub const CONFIG_SOURCE_DYNAMIC_TOPIC: i8 = 1;
 pub const LEADER_CONNECTIONS_MAX: usize = 64;
 
 /// Every command's flags start with these two spellings of the bootstrap address.
-pub(super) const BOOTSTRAP: &[&str] = &["--bootstrap", "--bootstrap-server"];
+pub(super) const BOOTSTRAP: &[&str] = &["--bootstrap", "--bootstrap-server", "--command-config"];
 const CREATE_FLAGS: &[&str] = &[
     "--bootstrap",
     "--bootstrap-server",
+    "--command-config",
     "--partitions",
     "--replication-factor",
     "--config",
 ];
-const ADD_PARTITIONS_FLAGS: &[&str] = &["--bootstrap", "--bootstrap-server", "--partitions"];
-const CONFIG_FLAGS: &[&str] = &["--bootstrap", "--bootstrap-server", "--set", "--delete"];
+const ADD_PARTITIONS_FLAGS: &[&str] = &[
+    "--bootstrap",
+    "--bootstrap-server",
+    "--command-config",
+    "--partitions",
+];
+const CONFIG_FLAGS: &[&str] = &[
+    "--bootstrap",
+    "--bootstrap-server",
+    "--command-config",
+    "--set",
+    "--delete",
+];
 
 /// Switches of `describe`.
 const DESCRIBE_SWITCHES: &[&str] = &["--under-replicated"];
@@ -108,7 +120,7 @@ fn parse_with(
 ) -> Result<Parsed, CliError> {
     assert!(
         values.starts_with(BOOTSTRAP),
-        "every command takes --bootstrap"
+        "every command takes --bootstrap and --command-config"
     );
     let parsed = args::parse(args, Spec { values, switches })?;
     if !positional.contains(&parsed.positional.len()) {

@@ -32,6 +32,14 @@
 //! A target equal to the replicas before the reassignment cancels it; a target without new
 //! replicas (a shrink) completes in the same decision when the ISR allows.
 //!
+//! Epochs (Kafka's `PartitionChangeBuilder`): every change raises the partition epoch by one;
+//! the leader epoch rises by one when the leader changes or when the replica list loses a
+//! member (a completion drops the removing replicas, a cancellation or a replacement the
+//! adding ones), even when the leader stays, so a dropped replica still fetching in the old
+//! epoch is fenced (FENCED_LEADER_EPOCH). A start only adds replicas: same leader epoch. An
+//! ISR shrink alone does not raise it (Kafka bumps on a shrink only for metadata versions
+//! before 3.6, KAFKA-15021).
+//!
 //! Not owned here: how many reassignments may be in flight (`decisions`, `limits.rs`), broker
 //! liveness (`isr::Liveness`), deleting a removed replica's data (the broker's reconcile drops
 //! logs it no longer hosts: `cluster::partition_logs`).
@@ -287,8 +295,12 @@ fn settle(
     Ok(moved(state, lists, leader, isr, elr))
 }
 
-/// The delta from `state` to `lists` with `leader`, `isr` and `elr` (a new leader epoch when
-/// the leader changes).
+/// The delta from `state` to `lists` with `leader`, `isr` and `elr`. A new leader epoch when
+/// the leader changes, and also when the new replica list drops a member of the current one
+/// (a completion drops the removing replicas, a cancellation the adding ones) — Kafka's
+/// `triggerLeaderEpochBumpForReplicaReassignmentIfNeeded`: a dropped replica that still
+/// fetches, or a client that still holds the old epoch, is then answered FENCED_LEADER_EPOCH.
+/// A start (the replica list only grows) keeps the epoch.
 fn moved(
     state: &PartitionState,
     lists: Lists,
@@ -297,6 +309,11 @@ fn moved(
     elr: Vec<i32>,
 ) -> PartitionDelta {
     let changed = leader != state.leader;
+    let dropped = state
+        .replicas
+        .iter()
+        .any(|node| !lists.replicas.contains(node));
+    let bump = changed || dropped;
     let delta = PartitionDelta {
         leader: changed.then_some(leader),
         isr: (isr != state.isr).then_some(isr),
@@ -304,10 +321,14 @@ fn moved(
         replicas: Some(lists.replicas),
         adding: Some(lists.adding),
         removing: Some(lists.removing),
-        leader_epoch: state.leader_epoch + i32::from(changed),
+        leader_epoch: state.leader_epoch + i32::from(bump),
         partition_epoch: state.partition_epoch + 1,
     };
     assert!(state.with_delta(&delta).is_ok(), "{delta:?} on {state:?}");
+    assert!(
+        !dropped || delta.leader_epoch > state.leader_epoch,
+        "no fence: {delta:?}"
+    );
     delta
 }
 
@@ -415,7 +436,7 @@ mod tests {
     }
 
     #[test]
-    fn a_leader_that_stays_keeps_its_epoch_and_a_fenced_target_cannot_take_over() {
+    fn a_leader_that_stays_keeps_leading_and_a_fenced_target_cannot_take_over() {
         let metadata = cluster(4, &[3]);
         let liveness = liveness_of(&metadata);
         let placed = PartitionState::placed(vec![1, 2]);
@@ -434,13 +455,78 @@ mod tests {
         let moving = &steps(&metadata, &placed, &[3])[0];
         assert_eq!(moving.removing, [1]);
         assert_eq!(complete(&liveness, moving), None);
-        // The leader stays: same epoch.
+        // The leader stays, in a new epoch: 4 left the replicas (Kafka's bump).
         let placed = PartitionState::placed(vec![1, 2, 4]);
         let shrunk = steps(&metadata, &placed, &[1, 2]);
         assert_eq!(shrunk.len(), 2, "a shrink completes at once");
         assert_eq!(shrunk[1].replicas, [1, 2]);
-        assert_eq!((shrunk[1].leader, shrunk[1].leader_epoch), (1, 0));
+        assert_eq!((shrunk[1].leader, shrunk[1].leader_epoch), (1, 1));
         assert_eq!(shrunk[1].partition_epoch, 2);
+    }
+
+    #[test]
+    fn dropping_a_replica_raises_the_leader_epoch_even_when_the_leader_stays_as_kafka() {
+        let metadata = cluster(5, &[]);
+        let liveness = liveness_of(&metadata);
+        let placed = PartitionState {
+            leader_epoch: 3,
+            partition_epoch: 7,
+            ..PartitionState::placed(vec![1, 2, 3])
+        };
+        // A start only adds: the leader epoch stays, the partition epoch rises.
+        let moving = &steps(&metadata, &placed, &[1, 2, 4])[0];
+        assert_eq!(
+            (moving.leader, moving.leader_epoch, moving.partition_epoch),
+            (1, 3, 8)
+        );
+        // The completion drops 3 while 1 keeps leading: a new leader epoch.
+        let caught_up = joins_isr(moving, 4);
+        let done = caught_up
+            .with_delta(&complete(&liveness, &caught_up).unwrap())
+            .unwrap();
+        assert_eq!(done.replicas, [1, 2, 4]);
+        assert_eq!(
+            (done.leader, done.leader_epoch, done.partition_epoch),
+            (1, 4, 10)
+        );
+        // The same completion merged into the ISR change that allows it: one change, one
+        // leader epoch more.
+        let join = PartitionDelta {
+            isr: Some(vec![1, 2, 3, 4]),
+            leader_epoch: moving.leader_epoch,
+            partition_epoch: moving.partition_epoch + 1,
+            ..PartitionDelta::default()
+        };
+        let merged = moving
+            .with_delta(&with_completion(&liveness, moving, join))
+            .unwrap();
+        assert_eq!((merged.leader_epoch, merged.partition_epoch), (4, 9));
+        assert_eq!(merged.replicas, [1, 2, 4]);
+        // A cancellation drops the adding replica 4: a new leader epoch too.
+        let back = caught_up
+            .with_delta(&cancel(&liveness, &caught_up, false).unwrap().unwrap())
+            .unwrap();
+        assert_eq!(back.replicas, [1, 2, 3]);
+        assert_eq!((back.leader, back.leader_epoch), (1, 4));
+        // A replacement from the original replicas drops the adding 4: new epoch.
+        let replaced = &steps(&metadata, &caught_up, &[1, 2, 5])[0];
+        assert_eq!(replaced.replicas, [1, 2, 5, 3]);
+        assert_eq!((replaced.leader, replaced.leader_epoch), (1, 4));
+        // Cancelling a reassignment that adds nothing (3 still out of sync, so the shrink
+        // waits) keeps every replica: same leader epoch.
+        let mut behind = placed.clone();
+        behind.isr = vec![1, 2];
+        let shrinking = &steps(&metadata, &behind, &[3])[0];
+        assert_eq!(shrinking.removing, [1, 2]);
+        let kept = shrinking
+            .with_delta(&cancel(&liveness, shrinking, false).unwrap().unwrap())
+            .unwrap();
+        assert_eq!(
+            kept.replicas,
+            [3, 1, 2],
+            "Kafka's revert keeps the started order"
+        );
+        assert_eq!(kept.leader_epoch, 3);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! caller ── propose(records) ──▶ RaftQuorum ── openraft ── network.rs ◀──TCP──▶ peers
+//!                                   │ transport.rs: plain TCP or the broker's mutual TLS
 //!                                   │ log_store.rs: __cluster_metadata-0 (storage/ segments)
 //!                                   │ state_machine.rs: MetadataApplier (caller's) + snapshots
 //! ```
@@ -25,13 +26,18 @@ mod node;
 mod state_machine;
 #[cfg(test)]
 mod tests;
+mod transport;
 mod types;
 
 pub use error::QuorumError;
 pub use log_store::{METADATA_PARTITION_DIRECTORY, QUORUM_STATE_FILE_NAME};
-pub use network::{AppHandler, ControllerConnection, app_call_blocking, connect_refused};
+pub use network::{
+    AppHandler, ControllerConnection, app_call_blocking, app_exchange_blocking, connect_blocking,
+    connect_refused,
+};
 pub use node::{QuorumConfig, QuorumWatch, RaftQuorum, Voter, parse_voters, replay_local};
 pub use state_machine::{MetadataApplier, SnapshotRejected};
+pub use transport::{ControllerTransport, Opening, Plaintext, Transport, connect_tcp};
 
 /// A committed proposal read back from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,14 +19,17 @@
 //! after [`QUORUM_CONNECTION_IDLE_TIMEOUT_MS`], and at most [`QUORUM_CONNECTIONS_MAX`] inbound
 //! connections are served. A failed RPC drops its connection; the next one reconnects.
 //!
+//! The bytes travel over the quorum's [`Transport`] (`transport.rs`): plain TCP, or mutual
+//! TLS injected by the broker (`--controller-tls-*`), whose handshake on an accepted socket
+//! runs before the first frame is read, so an unauthenticated peer cannot join, vote or
+//! register (its connection is closed unread).
+//!
 //! Runs on the quorum's runtime (shard 0's later); `!Send`.
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use compio::BufResult;
-use compio::io::{AsyncReadExt, AsyncWriteExt};
 use compio::net::{TcpListener, TcpStream};
 use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
@@ -38,10 +41,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::state_machine::{MetadataApplier, StateMachine};
+use super::transport::{NodeStream, Transport};
 use super::types::{Snapshot, SnapshotMeta, TypeConfig, Vote, kafka_id};
 use crate::limits::{
     QUORUM_ACCEPT_RETRY_MS, QUORUM_CONNECT_TIMEOUT_MS, QUORUM_CONNECTION_IDLE_TIMEOUT_MS,
-    QUORUM_CONNECTIONS_MAX, QUORUM_RPC_SIZE_MAX,
+    QUORUM_CONNECTIONS_MAX, QUORUM_HANDSHAKE_TIMEOUT_MS, QUORUM_RPC_SIZE_MAX,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -58,7 +62,7 @@ const STATUS_ERROR: u8 = 1;
 type Raft<A> = openraft::Raft<TypeConfig, StateMachine<A>>;
 
 /// Writes one frame: `[size][tag][body]`.
-async fn write_frame(stream: &mut TcpStream, tag: u8, body: &[u8]) -> io::Result<()> {
+async fn write_frame(stream: &mut NodeStream, tag: u8, body: &[u8]) -> io::Result<()> {
     let size = body.len() + 1;
     if size > QUORUM_RPC_SIZE_MAX {
         return Err(io::Error::other(format!(
@@ -70,15 +74,15 @@ async fn write_frame(stream: &mut TcpStream, tag: u8, body: &[u8]) -> io::Result
     frame.extend_from_slice(&size.to_be_bytes());
     frame.push(tag);
     frame.extend_from_slice(body);
-    let BufResult(result, _) = stream.write_all(frame).await;
-    result
+    stream.write_all(frame).await
 }
 
 /// Reads one frame; the size is checked against the limit before the body's buffer exists.
-async fn read_frame(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
-    let BufResult(result, prefix) = stream.read_exact([0u8; 5]).await;
-    result?;
-    let [s0, s1, s2, s3, tag] = prefix;
+async fn read_frame(stream: &mut NodeStream) -> io::Result<(u8, Vec<u8>)> {
+    let prefix = stream.read_exact(5).await?;
+    let &[s0, s1, s2, s3, tag] = prefix.as_slice() else {
+        unreachable!("read_exact(5) returns 5 bytes");
+    };
     let size = usize::try_from(u32::from_be_bytes([s0, s1, s2, s3])).map_err(io::Error::other)?;
     if size == 0 || size > QUORUM_RPC_SIZE_MAX {
         return Err(io::Error::new(
@@ -90,9 +94,7 @@ async fn read_frame(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
     if body_size == 0 {
         return Ok((tag, Vec::new()));
     }
-    let BufResult(result, body) = stream.read_exact(Vec::with_capacity(body_size)).await;
-    result?;
-    assert_eq!(body.len(), body_size, "read_exact fills the buffer");
+    let body = stream.read_exact(body_size).await?;
     Ok((tag, body))
 }
 
@@ -111,6 +113,8 @@ pub struct NetworkFactory {
     /// quorum (an observer that restarts on another kernel-chosen port is re-addressed with
     /// `SetNodes`, but openraft keeps the clients it built with the old address).
     pub addresses: AddressBook,
+    /// How connections to the members are opened (plain TCP or mutual TLS).
+    pub transport: Transport,
 }
 
 /// Node id → controller listener address, shared by the clients of one quorum.
@@ -129,6 +133,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             stream: None,
             rpc_timeout: self.rpc_timeout,
             book: Some((target, Rc::clone(&self.addresses))),
+            transport: std::sync::Arc::clone(&self.transport),
         }
     }
 }
@@ -136,10 +141,11 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 /// One outbound connection to a peer voter, opened on first use and after any failure.
 pub struct PeerClient {
     address: String,
-    stream: Option<TcpStream>,
+    stream: Option<NodeStream>,
     rpc_timeout: Duration,
     /// Where to look the target's current address up before each connect.
     book: Option<(u64, AddressBook)>,
+    transport: Transport,
 }
 
 impl PeerClient {
@@ -166,12 +172,14 @@ impl PeerClient {
             {
                 self.address.clone_from(address);
             }
-            let connect = TcpStream::connect(self.address.as_str());
-            let timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS);
+            // The TCP connect and the transport's handshake (each bounded by the transport,
+            // the connect by the timeout here too; the whole call by `call`'s timeout).
+            let connect = self.transport.connect(self.address.clone());
+            let timeout =
+                Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS + QUORUM_HANDSHAKE_TIMEOUT_MS);
             let stream = compio::time::timeout(timeout, connect)
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-            stream.set_nodelay(true)?;
             self.stream = Some(stream);
         }
         let Some(stream) = self.stream.as_mut() else {
@@ -260,12 +268,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the accept loop on `listener` for `raft`; App requests go to whatever handler
-    /// `app` holds when they arrive.
-    pub fn start<A: MetadataApplier>(listener: TcpListener, raft: Raft<A>, app: AppSlot) -> Self {
+    /// Starts the accept loop on `listener` for `raft`, each connection accepted through
+    /// `transport`; App requests go to whatever handler `app` holds when they arrive.
+    pub fn start<A: MetadataApplier>(
+        listener: TcpListener,
+        raft: Raft<A>,
+        app: AppSlot,
+        transport: Transport,
+    ) -> Self {
         let connections = Rc::new(RefCell::new(Vec::new()));
         let tracked = Rc::clone(&connections);
-        let accept = compio::runtime::spawn(accept_loop(listener, raft, app, tracked));
+        let serving = Serving {
+            raft,
+            app,
+            transport,
+        };
+        let accept = compio::runtime::spawn(accept_loop(listener, serving, tracked));
         Self {
             _accept: accept,
             connections,
@@ -278,10 +296,16 @@ impl Server {
     }
 }
 
-async fn accept_loop<A: MetadataApplier>(
-    listener: TcpListener,
+/// What each accepted connection is served with.
+struct Serving<A: MetadataApplier> {
     raft: Raft<A>,
     app: AppSlot,
+    transport: Transport,
+}
+
+async fn accept_loop<A: MetadataApplier>(
+    listener: TcpListener,
+    serving: Serving<A>,
     connections: Rc<RefCell<Vec<compio::runtime::JoinHandle<()>>>>,
 ) {
     let open = Rc::new(Cell::new(0usize));
@@ -301,14 +325,23 @@ async fn accept_loop<A: MetadataApplier>(
             tracing::warn!(%peer, "quorum connection refused: {QUORUM_CONNECTIONS_MAX} open");
             continue;
         }
-        let _ = stream.set_nodelay(true);
         open.set(open.get() + 1);
         let counter = Rc::clone(&open);
-        let raft = raft.clone();
-        let app = Rc::clone(&app);
+        let raft = serving.raft.clone();
+        let app = Rc::clone(&serving.app);
+        // The handshake runs in the connection's task (a stalled peer does not hold up the
+        // accept loop), bounded by the transport, and counts against QUORUM_CONNECTIONS_MAX.
+        let opening = serving.transport.accept(stream, peer);
         let task = compio::runtime::spawn(async move {
-            if let Err(error) = serve_connection(stream, raft, app).await {
-                tracing::debug!(%peer, %error, "quorum connection closed");
+            match opening.await {
+                Ok(stream) => {
+                    if let Err(error) = serve_connection(stream, raft, app).await {
+                        tracing::debug!(%peer, %error, "quorum connection closed");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "controller connection refused at handshake");
+                }
             }
             counter.set(counter.get() - 1);
         });
@@ -317,7 +350,7 @@ async fn accept_loop<A: MetadataApplier>(
 }
 
 async fn serve_connection<A: MetadataApplier>(
-    mut stream: TcpStream,
+    mut stream: NodeStream,
     raft: Raft<A>,
     app: AppSlot,
 ) -> io::Result<()> {
@@ -487,28 +520,50 @@ pub async fn connect_refused(address: &str, timeout: Duration) -> bool {
     }
 }
 
-/// One App request over a blocking socket, for admin tools on the main thread (`ringbroker
-/// cluster status`): the same framing as [`ControllerConnection::app`], connect, write and
-/// read each bounded by `timeout`, the answer bounded by [`QUORUM_RPC_SIZE_MAX`].
+/// A blocking TCP connection to `address` for admin tools on the main thread (`ringbroker
+/// cluster status`): connect, and every later read and write, bounded by `timeout`.
 ///
 /// # Errors
-/// Unreachable, timed out, a bad frame, or the peer's error text.
-pub fn app_call_blocking(address: &str, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
-    use std::io::{Read, Write};
+/// Unresolvable, unreachable or timed out.
+pub fn connect_blocking(address: &str, timeout: Duration) -> io::Result<std::net::TcpStream> {
     use std::net::ToSocketAddrs;
     let target = address
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::other(format!("{address}: no address")))?;
-    let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
+    let stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
+}
+
+/// One App request over a plaintext blocking socket ([`connect_blocking`], then
+/// [`app_exchange_blocking`]).
+///
+/// # Errors
+/// Unreachable, timed out, a bad frame, or the peer's error text.
+pub fn app_call_blocking(address: &str, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
+    app_exchange_blocking(&mut connect_blocking(address, timeout)?, request)
+}
+
+/// One App request over an open blocking stream (a socket from [`connect_blocking`], or a TLS
+/// session over one when the controller channel runs mutual TLS): the same framing as
+/// [`ControllerConnection::app`], the answer bounded by [`QUORUM_RPC_SIZE_MAX`]; the stream's
+/// own timeouts bound the exchange.
+///
+/// # Errors
+/// A failed read or write, a bad frame, or the peer's error text.
+pub fn app_exchange_blocking(
+    stream: &mut (impl std::io::Read + std::io::Write),
+    request: &[u8],
+) -> io::Result<Vec<u8>> {
     let size = u32::try_from(request.len() + 1).map_err(io::Error::other)?;
     let mut frame = Vec::with_capacity(request.len() + 5);
     frame.extend_from_slice(&size.to_be_bytes());
     frame.push(KIND_APP);
     frame.extend_from_slice(request);
     stream.write_all(&frame)?;
+    stream.flush()?;
     let mut prefix = [0u8; 5];
     stream.read_exact(&mut prefix)?;
     let [s0, s1, s2, s3, status] = prefix;
@@ -536,14 +591,16 @@ pub struct ControllerConnection {
 }
 
 impl ControllerConnection {
+    /// A connection to `address`, opened through `transport` on first use.
     #[must_use]
-    pub fn new(address: &str, timeout: Duration) -> Self {
+    pub fn new(address: &str, timeout: Duration, transport: Transport) -> Self {
         Self {
             peer: PeerClient {
                 book: None,
                 address: address.to_owned(),
                 stream: None,
                 rpc_timeout: timeout,
+                transport,
             },
         }
     }
@@ -584,11 +641,14 @@ mod tests {
     use super::*;
 
     /// A connected loopback pair.
-    async fn pair() -> (TcpStream, TcpStream) {
+    async fn pair() -> (NodeStream, NodeStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (client, accepted) = futures_join(TcpStream::connect(address), listener.accept()).await;
-        (client.unwrap(), accepted.unwrap().0)
+        (
+            NodeStream::Plain(client.unwrap()),
+            NodeStream::Plain(accepted.unwrap().0),
+        )
     }
 
     async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
@@ -610,8 +670,7 @@ mod tests {
         for size in [u32::MAX, 0] {
             let mut prefix = size.to_be_bytes().to_vec();
             prefix.push(KIND_VOTE);
-            let BufResult(written, _) = client.write_all(prefix).await;
-            written.unwrap();
+            client.write_all(prefix).await.unwrap();
             let error = read_frame(&mut server).await.unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidData, "size {size}");
         }

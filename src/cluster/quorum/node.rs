@@ -29,6 +29,7 @@ use super::network::{
     AddressBook, AppHandler, AppSlot, ControllerConnection, JoinAnswer, NetworkFactory, Server,
 };
 use super::state_machine::{MetadataApplier, StateMachine};
+use super::transport::{Plaintext, Transport};
 use super::types::{Proposal, kafka_id, offset_of, raft_id};
 use super::{CommittedEntry, MetadataQuorum, QuorumError, QuorumStatus, VoterProgress};
 use crate::config::{VoterListError, parse_quorum_voters};
@@ -87,6 +88,9 @@ pub struct QuorumConfig {
     pub join_refusal_patience: Duration,
     /// This process start's identity, checked by the leader's broker before a join.
     pub incarnation: [u8; 16],
+    /// How the controller channel's connections are opened and accepted (plain TCP unless
+    /// the broker injects mutual TLS).
+    pub transport: Transport,
 }
 
 impl QuorumConfig {
@@ -106,6 +110,7 @@ impl QuorumConfig {
             join_timeout: Duration::from_millis(QUORUM_START_TIMEOUT_MS),
             join_refusal_patience: Duration::from_millis(QUORUM_START_TIMEOUT_MS),
             incarnation: [0; 16],
+            transport: Plaintext::transport(),
         }
     }
 
@@ -185,6 +190,8 @@ pub struct RaftQuorum<A: MetadataApplier> {
     incarnation: [u8; 16],
     /// The controller listener's bound address (the kernel's port for `:0`).
     local_address: String,
+    /// The controller channel's transport, also for the broker's own controller clients.
+    transport: Transport,
     /// Keeps the address book in step with the membership (ends with the Raft node).
     _refresher: compio::runtime::JoinHandle<()>,
     app: AppSlot,
@@ -193,6 +200,35 @@ pub struct RaftQuorum<A: MetadataApplier> {
     state_machine: StateMachine<A>,
     server: RefCell<Option<Server>>,
     propose_timeout: Duration,
+}
+
+/// A voter whose log is empty initializes openraft with the whole voter set (every voter
+/// does the same, so the start order does not matter).
+async fn initialize_voters<A: MetadataApplier>(
+    raft: &Raft<A>,
+    voters: &[Voter],
+) -> Result<(), QuorumError> {
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|_| QuorumError::ShutDown)?;
+    if initialized {
+        return Ok(());
+    }
+    let members: BTreeMap<u64, BasicNode> = voters
+        .iter()
+        .map(|v| (raft_id(v.node_id), BasicNode::new(&v.address)))
+        .collect();
+    assert_eq!(
+        members.len(),
+        voters.len(),
+        "voter ids are unique (validated)"
+    );
+    if let Err(error) = raft.initialize(members).await {
+        // NotAllowed: a peer's log reached us first; the cluster is initialized.
+        tracing::info!(%error, "quorum initialization skipped");
+    }
+    Ok(())
 }
 
 impl<A: MetadataApplier> RaftQuorum<A> {
@@ -221,6 +257,7 @@ impl<A: MetadataApplier> RaftQuorum<A> {
         let network = NetworkFactory {
             rpc_timeout: Duration::from_millis(QUORUM_RPC_TIMEOUT_MS_MAX),
             addresses: Rc::clone(&addresses),
+            transport: Arc::clone(&config.transport),
         };
         let raft = openraft::Raft::new(
             raft_id(config.node_id),
@@ -231,30 +268,29 @@ impl<A: MetadataApplier> RaftQuorum<A> {
         )
         .await
         .map_err(|error| QuorumError::Raft(error.to_string()))?;
-        let initialized = raft
-            .is_initialized()
-            .await
-            .map_err(|_| QuorumError::ShutDown)?;
-        if !initialized && own.is_some() {
-            let members: BTreeMap<u64, BasicNode> = config
-                .voters
-                .iter()
-                .map(|v| (raft_id(v.node_id), BasicNode::new(&v.address)))
-                .collect();
-            if let Err(error) = raft.initialize(members).await {
-                // NotAllowed: a peer's log reached us first; the cluster is initialized.
-                tracing::info!(%error, "quorum initialization skipped");
-            }
+        if own.is_some() {
+            initialize_voters(&raft, &config.voters).await?;
         }
         let refresher = compio::runtime::spawn(refresh_addresses(raft.clone(), addresses));
         let app: AppSlot = Rc::new(RefCell::new(None));
-        let server = Server::start(listener, raft.clone(), Rc::clone(&app));
+        tracing::info!(
+            address = local_address,
+            transport = config.transport.name(),
+            "controller listener"
+        );
+        let server = Server::start(
+            listener,
+            raft.clone(),
+            Rc::clone(&app),
+            Arc::clone(&config.transport),
+        );
         let quorum = Self {
             node_id: config.node_id,
             voters: config.voters.clone(),
             is_voter: own.is_some(),
             incarnation: config.incarnation,
             local_address,
+            transport: Arc::clone(&config.transport),
             _refresher: refresher,
             app,
             raft,
@@ -283,7 +319,8 @@ impl<A: MetadataApplier> RaftQuorum<A> {
                 .and_then(|leader| self.voter_address(leader))
                 .unwrap_or_else(|| self.voters[next % self.voters.len()].address.clone());
             next += 1;
-            let mut connection = ControllerConnection::new(&target, rpc_timeout);
+            let transport = Arc::clone(&self.transport);
+            let mut connection = ControllerConnection::new(&target, rpc_timeout, transport);
             let answer = connection
                 .join(self.node_id, &self.local_address, self.incarnation)
                 .await;
@@ -327,6 +364,12 @@ impl<A: MetadataApplier> RaftQuorum<A> {
     /// Installs the handler of App requests on the controller listener.
     pub fn set_app_handler(&self, handler: Rc<dyn AppHandler>) {
         *self.app.borrow_mut() = Some(handler);
+    }
+
+    /// The controller channel's transport (what the broker's controller clients dial with).
+    #[must_use]
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// The controller listener's address as bound (`host:port`, the kernel's port).

@@ -370,6 +370,14 @@ impl Model {
         self.committed.partition_epoch += 1;
         let (state, now) = (self.committed.clone(), self.now);
         let effects = self.leader().apply_committed(&state, now);
+        if next == self.leader_id {
+            // The proposal in flight was made in the old epochs: the controller refuses it,
+            // and the leader dropped it on the new partition epoch.
+            self.pending = None;
+            self.handle(effects);
+            self.start_epoch_in_place();
+            return;
+        }
         assert!(
             self.leader().is_fenced(),
             "{}: old leader not fenced",
@@ -377,6 +385,28 @@ impl Model {
         );
         self.handle(effects);
         self.install_roles();
+    }
+
+    /// The leader was named again in a new epoch (as a reassignment that drops a replica
+    /// does): it keeps leading, its epoch cache starts the epoch at its log end, and the
+    /// followers follow the new epoch from where they are (Kafka's makeLeader/makeFollower
+    /// for a leader that stays).
+    fn start_epoch_in_place(&mut self) {
+        let context = self.context();
+        let (leader_id, epoch) = (self.leader_id, self.committed.leader_epoch);
+        let leader = self.leader();
+        assert!(
+            !leader.is_fenced(),
+            "{context}: a leader named again is fenced"
+        );
+        assert_eq!(leader.leader_epoch(), epoch, "{context}");
+        let start = leader.leader_epoch_start_offset();
+        self.nodes[index(leader_id)].epochs.assign(epoch, start);
+        for node in &mut self.nodes {
+            if let Role::Follower(follower) = &mut node.role {
+                follower.follow(leader_id, epoch);
+            }
+        }
     }
 
     fn check(&mut self) {

@@ -16,6 +16,7 @@
 //!
 //! Runs on the connection's shard; the state lives in the connection's `Session`.
 pub mod audit;
+pub mod login;
 
 use super::scram::{self, ScramError, ScramServerFirst};
 use crate::cluster::metadata::{ScramCredential, ScramMechanism};

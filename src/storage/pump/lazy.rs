@@ -18,14 +18,33 @@
 //! Not yet: a dormant log gets no housekeeping (time-based retention, `segment.ms` rolls) until
 //! it is opened; it receives no appends meanwhile either.
 //!
+//! Every open checks and records the directory's topic id first (`open_for_topic`).
+//!
 //! Runs on the pump's shard.
 use super::task::Pump;
 use super::{LogSpec, Mutation, PartitionKey, Query, ReplicaMutation};
 use crate::limits::{
     BACKGROUND_OPENS_PER_BATCH, OPEN_LOGS_PER_SHARD_MAX, OPEN_SEGMENT_FILES_PER_SHARD_MAX,
 };
-use crate::storage::{PartitionLog, join_all};
+use crate::storage::{PartitionLog, join_all, partition_metadata};
 use std::rc::Rc;
+
+/// Opens (or creates) `key`'s log in `spec`'s directory when the directory holds `key`'s
+/// topic or no recorded topic yet, and records the topic id before the log is used
+/// (`storage::partition_metadata`): a directory left by a deleted topic of the same name is
+/// refused, never served as the new topic's.
+async fn open_for_topic(
+    key: PartitionKey,
+    spec: &LogSpec,
+    config: crate::storage::LogConfig,
+    clock: Rc<dyn crate::storage::Clock>,
+) -> Result<PartitionLog, crate::storage::StorageError> {
+    let directory = spec.directory.clone();
+    partition_metadata::check(&directory, key.topic_id).await?;
+    let log = PartitionLog::open_in_mode(directory, config, clock, spec.replicated).await?;
+    partition_metadata::record(log.directory(), key.topic_id).await?;
+    Ok(log)
+}
 
 impl Pump {
     /// Opens the dormant logs among `keys` and marks every open one used now. Returns whether
@@ -53,16 +72,10 @@ impl Pump {
             let chunk: Vec<(PartitionKey, LogSpec)> =
                 logs.by_ref().take(BACKGROUND_OPENS_PER_BATCH).collect();
             let clock = &self.clock;
-            let opens = chunk.iter().filter_map(|(_, spec)| {
+            let opens = chunk.iter().filter_map(|(key, spec)| {
                 let config = spec.config.clone()?;
-                let directory = spec.directory.clone();
                 let clock = Rc::clone(clock);
-                Some(PartitionLog::open_in_mode(
-                    directory,
-                    config,
-                    clock,
-                    spec.replicated,
-                ))
+                Some(open_for_topic(*key, spec, config, clock))
             });
             let results = join_all(opens.collect()).await;
             for ((key, spec), result) in chunk.into_iter().zip(results) {

@@ -1,86 +1,87 @@
-//! The client side of a secured listener for the blocking client (ringbench): TLS on a std
-//! socket, and SASL (PLAIN, SCRAM-SHA-256/512) as a Kafka client logs in.
+//! The security a client connection runs before its first request, as Kafka clients configure
+//! it (`security.protocol` and the `ssl.*` / `sasl.*` properties): TLS trusting one CA, with a
+//! client certificate for mTLS, then a SASL login (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
 //!
-//! TLS: one rustls session shared by the connection's two halves (a writer thread and a reader
-//! thread, as the producer pipelines), behind a mutex held only while rustls encrypts or
-//! decrypts, never across a blocking socket call, so a writer blocked on a full socket never
-//! stops the reader from draining responses. Ciphertext leaves in the order rustls produced it:
-//! a second mutex covers encrypting and writing together. Only one half reads.
+//! The crypto is the broker's own: the rustls client configuration is `security::tls`'s (what
+//! brokers dial each other with), the login's tokens are `security::sasl::login`'s (on the
+//! broker's SCRAM code); here they run over a blocking socket. Reading the admin CLI's
+//! `--command-config` file into a [`ClientSecurity`] is the CLI's (`cli/command_config.rs`).
 //!
-//! SASL: SaslHandshake v1 naming the mechanism, then SaslAuthenticate v2 carrying the tokens
-//! (KIP-152), over the connection once TLS is up; SCRAM's server signature is checked
-//! (`security/scram.rs` computes both sides). The broker's own inter-broker dialer does the
-//! same on its async links (`security/dial.rs`).
+//! Not part of the broker: runs on the thread that owns the connection.
 use super::connection::{ClientError, Connection};
-use crate::config::InterBrokerTls;
-use crate::limits;
-use crate::protocol::ErrorCode;
-use crate::protocol::StrBytes;
+use crate::config::Password;
 use crate::protocol::messages::sasl_authenticate::{
     SaslAuthenticateRequest, SaslAuthenticateResponse,
 };
 use crate::protocol::messages::sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
+use crate::protocol::{ErrorCode, StrBytes};
+use crate::security::SecurityProtocol;
+use crate::security::dial::{AUTHENTICATE_VERSION, HANDSHAKE_VERSION};
 use crate::security::sasl::SaslMechanism;
-use crate::security::scram::{ScramClient, ScramError};
+use crate::security::sasl::login::{LOGIN_ROUNDS_MAX, Login};
 use bytes::Bytes;
 use std::io::{self, Read, Write};
+use crate::limits;
 use std::net::{Shutdown, TcpStream};
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// SaslHandshake v1: SaslAuthenticate frames follow (KIP-152).
-const HANDSHAKE_VERSION: i16 = 1;
-/// SaslAuthenticate v2 (flexible).
-const AUTHENTICATE_VERSION: i16 = 2;
-
-/// How a client secures its connections: TLS when `tls` is set (`SSL`, `SASL_SSL`), a SASL
-/// login when `sasl` is set (`SASL_PLAINTEXT`, `SASL_SSL`); neither is `PLAINTEXT`.
-#[derive(Clone, Default)]
+/// How to secure a connection: the protocol, and what it needs (a TLS configuration for SSL
+/// and SASL_SSL, a login for SASL_PLAINTEXT and SASL_SSL). `Default` is PLAINTEXT.
+#[derive(Debug, Clone, Default)]
 pub struct ClientSecurity {
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    pub sasl: Option<SaslLogin>,
+    protocol: SecurityProtocol,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    sasl: Option<SaslLogin>,
 }
 
-impl std::fmt::Debug for ClientSecurity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientSecurity")
-            .field("tls", &self.tls.is_some())
-            .field("sasl", &self.sasl)
-            .finish()
-    }
-}
-
-impl ClientSecurity {
-    /// TLS trusting the PEM CA at `ca` only (the broker's certificate must name the host
-    /// dialled, as Kafka's default `ssl.endpoint.identification.algorithm=https`).
-    ///
-    /// # Errors
-    /// An unreadable or malformed CA file.
-    pub fn trusting(ca: &Path) -> Result<Arc<rustls::ClientConfig>, ClientError> {
-        let settings = InterBrokerTls {
-            ca: ca.to_owned(),
-            identity: None,
-        };
-        crate::security::tls::client_config(&settings).map_err(|error| ClientError::TlsSetup {
-            reason: error.to_string(),
-        })
-    }
-}
-
-/// A SASL login.
-#[derive(Clone)]
+/// Who a SASL login says it is.
+#[derive(Debug, Clone)]
 pub struct SaslLogin {
     pub mechanism: SaslMechanism,
     pub user: String,
-    pub password: String,
+    pub password: Password,
 }
 
-impl std::fmt::Debug for SaslLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SaslLogin")
-            .field("mechanism", &self.mechanism)
-            .field("user", &self.user)
-            .finish_non_exhaustive()
+impl ClientSecurity {
+    /// Security for `protocol`.
+    ///
+    /// # Panics
+    /// When the protocol's needs and the parts given differ (TLS configuration exactly for
+    /// SSL and SASL_SSL, login exactly for the SASL protocols): callers validate first.
+    #[must_use]
+    pub fn new(
+        protocol: SecurityProtocol,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        sasl: Option<SaslLogin>,
+    ) -> Self {
+        assert_eq!(protocol.uses_tls(), tls.is_some(), "TLS for {protocol:?}");
+        assert_eq!(
+            protocol.uses_sasl(),
+            sasl.is_some(),
+            "SASL for {protocol:?}"
+        );
+        Self {
+            protocol,
+            tls,
+            sasl,
+        }
+    }
+
+    #[must_use]
+    pub const fn protocol(&self) -> SecurityProtocol {
+        self.protocol
+    }
+
+    /// The TLS configuration, for SSL and SASL_SSL.
+    #[must_use]
+    pub fn tls(&self) -> Option<&Arc<rustls::ClientConfig>> {
+        self.tls.as_ref()
+    }
+
+    /// The login, for SASL_PLAINTEXT and SASL_SSL.
+    #[must_use]
+    pub fn sasl(&self) -> Option<&SaslLogin> {
+        self.sasl.as_ref()
     }
 }
 
@@ -269,52 +270,73 @@ impl TlsStream {
     }
 }
 
-/// Logs `connection` in: SaslHandshake, then the mechanism's SaslAuthenticate rounds.
+/// Runs the TLS handshake with `address` over `socket`: the broker's certificate must chain
+/// to the configured CA and name the host dialled (Kafka's default
+/// `ssl.endpoint.identification.algorithm=https`). Bounded by the socket's timeouts.
 ///
 /// # Errors
-/// A refused mechanism or login, a SCRAM protocol error or a server signature that does not
-/// match, I/O.
-pub fn authenticate(connection: &mut Connection, login: &SaslLogin) -> Result<(), ClientError> {
+/// `Tls`: a name that is not a host, a refused certificate, a peer that does not speak TLS.
+pub fn tls_handshake(
+    config: &Arc<rustls::ClientConfig>,
+    address: &str,
+    socket: TcpStream,
+) -> Result<Stream, ClientError> {
+    Stream::tls(socket, config, address).map_err(|source| ClientError::Tls {
+        address: address.to_owned(),
+        source,
+    })
+}
+
+/// SaslHandshake v1 naming the mechanism, then SaslAuthenticate v2 rounds carrying the
+/// login's tokens (what `security::dial` does for brokers, here blocking).
+///
+/// # Errors
+/// `SaslMechanism` when the broker does not offer it, `Authentication` when it refuses the
+/// login, `SaslServer` when its SCRAM answers do not check out, and the calls' errors.
+pub fn sasl_authenticate(
+    connection: &mut Connection,
+    login: &SaslLogin,
+) -> Result<(), ClientError> {
     let handshake = SaslHandshakeRequest {
         mechanism: StrBytes::from(login.mechanism.name()),
     };
     let answer: SaslHandshakeResponse = connection.call(HANDSHAKE_VERSION, &handshake)?;
     if answer.error_code != ErrorCode::None {
-        return Err(ClientError::SaslRefused {
-            api: "SaslHandshake",
-            code: answer.error_code,
+        let offered: Vec<&str> = answer.mechanisms.iter().map(|m| m.as_ref()).collect();
+        return Err(ClientError::SaslMechanism {
+            mechanism: login.mechanism.name(),
+            error_code: answer.error_code,
+            offered: offered.join(","),
         });
     }
-    let password = login.password.as_bytes();
-    match login.mechanism {
-        SaslMechanism::Plain => {
-            let token = [b"\0", login.user.as_bytes(), b"\0", password].concat();
-            token_exchange(connection, token).map(drop)
-        }
-        SaslMechanism::Scram(scram) => {
-            let (client, first) = ScramClient::start(scram, &login.user, password)?;
-            let server_first = token_exchange(connection, first.into_bytes())?;
-            let (last, expected) = client.finish(&server_first)?;
-            let server_final = token_exchange(connection, last.into_bytes())?;
-            if server_final != expected.as_bytes() {
-                return Err(ScramError::InvalidProof.into());
-            }
-            Ok(())
-        }
-    }
-}
-
-/// One SaslAuthenticate round: sends `token`, returns the server's.
-fn token_exchange(connection: &mut Connection, token: Vec<u8>) -> Result<Bytes, ClientError> {
-    let request = SaslAuthenticateRequest {
-        auth_bytes: Bytes::from(token),
+    let password = login.password.expose().as_bytes();
+    let server_error = |source| ClientError::SaslServer {
+        mechanism: login.mechanism.name(),
+        source,
     };
-    let answer: SaslAuthenticateResponse = connection.call(AUTHENTICATE_VERSION, &request)?;
-    if answer.error_code != ErrorCode::None {
-        return Err(ClientError::SaslRefused {
-            api: "SaslAuthenticate",
-            code: answer.error_code,
-        });
+    let (mut exchange, mut token) =
+        Login::start(login.mechanism, &login.user, password).map_err(server_error)?;
+    for _ in 0..LOGIN_ROUNDS_MAX {
+        let request = SaslAuthenticateRequest {
+            auth_bytes: Bytes::from(token),
+        };
+        let answer: SaslAuthenticateResponse = connection.call(AUTHENTICATE_VERSION, &request)?;
+        if answer.error_code != ErrorCode::None {
+            return Err(ClientError::Authentication {
+                user: login.user.clone(),
+                mechanism: login.mechanism.name(),
+                error_code: answer.error_code,
+                message: answer.error_message.map(|text| text.to_string()),
+            });
+        }
+        match exchange.next(&answer.auth_bytes).map_err(server_error)? {
+            Some(next) => token = next,
+            None => return Ok(()),
+        }
     }
-    Ok(answer.auth_bytes)
+    Err(server_error(
+        crate::security::scram::ScramError::Malformed {
+            reason: "the login did not end",
+        },
+    ))
 }

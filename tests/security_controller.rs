@@ -1,0 +1,369 @@
+//! The controller channel over mutual TLS (issue 19, `--controller-tls-*`): three voters whose
+//! Raft RPCs and broker-to-controller frames (registration, heartbeats, AlterPartition,
+//! forwarded admin) run over TLS with a certificate from a test CA on every node. The cluster
+//! forms, elects, takes an RF 3 topic with acks=all records, and fails over when the active
+//! controller is killed with SIGKILL. A process that dials a controller listener in plaintext,
+//! over TLS without a client certificate, or with a certificate of another CA gets no answer
+//! to anything it sends (the handshake fails before any frame is read), cannot join the quorum
+//! or register as a broker, and the cluster keeps working. A TLS controller channel missing a
+//! file stops the start with an error naming it.
+mod common;
+
+use common::cluster::{CONVERGE, Cluster, metadata};
+use common::tls::{Ca, Files, consume_and_check, path_text, produce};
+use common::{Broker, BrokerOptions, eventually};
+use ringbroker::cluster::metadata::Listener;
+use ringbroker::cluster::policy::lifecycle::RegistrationRequest;
+use ringbroker::cluster::quorum::{ControllerConnection, Plaintext, Transport};
+use ringbroker::cluster::rpc::{ControllerRequest, ControllerResponse};
+use ringbroker::config::{ClientAuth, InterBrokerTls, TlsConfig};
+use ringbroker::protocol::Uuid;
+use ringbroker::security::controller::ControllerChannelTls;
+use ringbroker::security::tls::{client_config, server_config};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A node id no broker of the test has.
+const STRANGER_ID: i32 = 99;
+
+/// The PEM files of the cluster's CA and of its nodes' certificate (one for all three: each
+/// names 127.0.0.1, the address every node is dialled at).
+struct Pki {
+    files: Files,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let ca = Ca::new("controller CA");
+        let files = Files::new();
+        let (cert, key) = ca.node_leaf("node");
+        Self {
+            ca: files.write("ca.pem", &ca.pem),
+            cert: files.write("node.pem", &cert),
+            key: files.write("node.key", &key),
+            files,
+        }
+    }
+
+    fn flags(&self) -> Vec<String> {
+        [
+            ("--controller-tls-ca", &self.ca),
+            ("--controller-tls-cert", &self.cert),
+            ("--controller-tls-key", &self.key),
+        ]
+        .iter()
+        .flat_map(|(flag, path)| [(*flag).to_owned(), path_text(path)])
+        .collect()
+    }
+
+    /// A transport whose client side trusts this CA and presents `identity` (none: no client
+    /// certificate at all).
+    fn transport(&self, identity: Option<(PathBuf, PathBuf)>) -> Transport {
+        let server = server_config(&TlsConfig {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: Some(self.ca.clone()),
+            client_auth: ClientAuth::Required,
+        })
+        .unwrap();
+        let client = client_config(&InterBrokerTls {
+            ca: self.ca.clone(),
+            identity,
+        })
+        .unwrap();
+        ControllerChannelTls::from_configs(server, client).transport()
+    }
+
+    /// What the nodes dial each other with.
+    fn node_transport(&self) -> Transport {
+        self.transport(Some((self.cert.clone(), self.key.clone())))
+    }
+}
+
+/// Three voters with the controller channel over mutual TLS (client listeners plaintext).
+fn start(pki: &Pki) -> Cluster {
+    let flags = pki.flags();
+    let extra: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let cluster = Cluster::start_tuned(3, 2, &extra);
+    for id in cluster.ids() {
+        let log = cluster.broker(id).log();
+        assert!(
+            log.contains("controller listener") && log.contains("mTLS"),
+            "broker {id} does not say its controller listener runs mTLS:\n{}",
+            cluster.log_tails()
+        );
+    }
+    cluster
+}
+
+/// The controller every broker in `asking` names, once they agree on one of them.
+fn agreed_controller(cluster: &Cluster, asking: &[i32]) -> i32 {
+    let mut agreed = None;
+    let settled = eventually(CONVERGE, || {
+        let named: BTreeSet<i32> = asking
+            .iter()
+            .filter_map(|id| metadata(cluster.broker(*id).address, None).ok())
+            .map(|response| response.controller_id)
+            .collect();
+        agreed = named.first().copied();
+        named.len() == 1 && agreed.is_some_and(|id| asking.contains(&id))
+    });
+    assert!(
+        settled,
+        "brokers {asking:?} never agreed on a controller:\n{}",
+        cluster.log_tails()
+    );
+    agreed.unwrap()
+}
+
+fn plain_client(bootstrap: &str) -> rdkafka::ClientConfig {
+    let mut config = rdkafka::ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("socket.timeout.ms", "5000");
+    config
+}
+
+/// One App request to the controller listener at `address` over `transport`.
+fn ask(
+    address: SocketAddr,
+    transport: Transport,
+    request: &ControllerRequest,
+) -> std::io::Result<ControllerResponse> {
+    let bytes = postcard::to_stdvec(request).unwrap();
+    let runtime = compio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async {
+        let timeout = Duration::from_secs(5);
+        ControllerConnection::new(&address.to_string(), timeout, transport)
+            .app(&bytes)
+            .await
+    })?;
+    Ok(postcard::from_bytes(&answer).unwrap())
+}
+
+/// Asks the voter at `address` to add [`STRANGER_ID`] as an observer; true when it answered.
+fn join_answered(address: SocketAddr, transport: Transport) -> bool {
+    let runtime = compio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let timeout = Duration::from_secs(5);
+        let mut connection = ControllerConnection::new(&address.to_string(), timeout, transport);
+        connection
+            .join(STRANGER_ID, "127.0.0.1:1", [9; 16])
+            .await
+            .is_ok()
+    })
+}
+
+/// A registration of [`STRANGER_ID`] the controller would accept from a node.
+fn stranger_registration(cluster_id: String) -> ControllerRequest {
+    ControllerRequest::Register(RegistrationRequest {
+        cluster_id,
+        node_id: STRANGER_ID,
+        incarnation: Uuid([9; 16]),
+        listeners: vec![Listener {
+            name: "CLIENT".into(),
+            host: "127.0.0.1".into(),
+            port: 1,
+        }],
+        shard_count: 2,
+        rack: None,
+        previous_broker_epoch: None,
+    })
+}
+
+fn index(id: i32) -> usize {
+    usize::try_from(id - 1).unwrap()
+}
+
+#[test]
+fn a_cluster_over_a_tls_controller_channel_replicates_and_fails_over() {
+    let pki = Pki::new();
+    let mut cluster = start(&pki);
+    cluster.create_topic("secured", 1, 3, &[]);
+    let full = cluster.wait_isr_full("secured", CONVERGE);
+    assert!(
+        full.is_some(),
+        "the ISR never filled:\n{}",
+        cluster.log_tails()
+    );
+    let client = plain_client(&cluster.bootstrap());
+    produce(&client, "secured", 200);
+    consume_and_check(&client, "secured", 200);
+
+    // The active controller dies; the two others elect one of them over TLS, and it serves
+    // metadata changes (CreateTopics is forwarded to it) and partition leadership.
+    let controller = agreed_controller(&cluster, &[1, 2, 3]);
+    cluster.kill9(controller);
+    let survivors: Vec<i32> = cluster.ids().filter(|id| *id != controller).collect();
+    let next = agreed_controller(&cluster, &survivors);
+    assert_ne!(next, controller);
+    cluster.create_topic("after-failover", 1, 2, &[]);
+    let bootstrap: Vec<String> = survivors
+        .iter()
+        .map(|id| cluster.broker(*id).address.to_string())
+        .collect();
+    let client = plain_client(&bootstrap.join(","));
+    produce(&client, "after-failover", 100);
+    consume_and_check(&client, "after-failover", 100);
+    cluster.stop_all();
+}
+
+#[test]
+fn a_peer_without_a_node_certificate_is_closed_unread_and_changes_nothing() {
+    let pki = Pki::new();
+    let cluster = start(&pki);
+    let controller = agreed_controller(&cluster, &[1, 2, 3]);
+    let address = cluster.controller_addresses[index(controller)];
+    // A node's certificate is served: the requests below are ones the controller answers.
+    let known = ask(address, pki.node_transport(), &ControllerRequest::ClusterId);
+    let Ok(ControllerResponse::ClusterId {
+        cluster_id: Some(cluster_id),
+    }) = known
+    else {
+        panic!("a node's request was not answered: {known:?}");
+    };
+
+    let other = Ca::new("another CA");
+    let (other_cert, other_key) = other.node_leaf("intruder");
+    let other_identity = (
+        pki.files.write("other.pem", &other_cert),
+        pki.files.write("other.key", &other_key),
+    );
+    let strangers = [
+        ("plaintext", Plaintext::transport()),
+        ("no client certificate", pki.transport(None)),
+        (
+            "another CA's certificate",
+            pki.transport(Some(other_identity)),
+        ),
+    ];
+    let requests = [
+        ControllerRequest::ClusterId,
+        stranger_registration(cluster_id),
+        ControllerRequest::Brokers,
+    ];
+    for (what, transport) in &strangers {
+        for request in &requests {
+            let answer = ask(address, transport.clone(), request);
+            assert!(answer.is_err(), "{what}: {request:?} answered {answer:?}");
+        }
+        assert!(
+            !join_answered(address, transport.clone()),
+            "{what}: a join was answered"
+        );
+    }
+    let refusals = cluster.broker(controller).log();
+    let refused = refusals.matches("refused at handshake").count();
+    assert!(
+        refused >= strangers.len(),
+        "{refused} handshake refusals logged:\n{}",
+        cluster.log_tails()
+    );
+
+    // Nothing was committed: no registration and no observer with the stranger's id.
+    let brokers = ask(address, pki.node_transport(), &ControllerRequest::Brokers);
+    let Ok(ControllerResponse::Brokers { brokers }) = brokers else {
+        panic!("Brokers not answered: {brokers:?}");
+    };
+    let ids: BTreeSet<i32> = brokers.iter().map(|broker| broker.node_id).collect();
+    assert_eq!(ids, BTreeSet::from([1, 2, 3]));
+    let status = ask(
+        address,
+        pki.node_transport(),
+        &ControllerRequest::QuorumStatus,
+    );
+    let Ok(ControllerResponse::QuorumStatus(status)) = status else {
+        panic!("QuorumStatus not answered: {status:?}");
+    };
+    assert!(
+        status.observers.iter().all(|o| o.node_id != STRANGER_ID),
+        "{status:?}"
+    );
+    // And the cluster still works.
+    cluster.create_topic("still-served", 1, 3, &[]);
+    assert!(cluster.wait_isr_full("still-served", CONVERGE).is_some());
+}
+
+/// `ringbroker cluster status` through broker 1 with `flags`: the broker epoch column of
+/// each broker row (`NODE HOST:PORT RACK FENCED EPOCH SHARDS CONTROLLER`), once it succeeds.
+fn status_epochs(cluster: &Cluster, flags: &[String]) -> Vec<String> {
+    let bootstrap = cluster.broker(1).address.to_string();
+    let addresses: Vec<String> = cluster
+        .ids()
+        .map(|id| cluster.broker(id).address.to_string())
+        .collect();
+    let mut epochs = Vec::new();
+    let mut last = String::new();
+    let reported = eventually(CONVERGE, || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ringbroker"))
+            .args(["cluster", "status", "--bootstrap", &bootstrap])
+            .args(flags)
+            .output()
+            .unwrap();
+        last = String::from_utf8_lossy(&output.stdout).into_owned();
+        epochs = last
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|cells| cells.len() >= 6 && addresses.iter().any(|a| a == cells[1]))
+            .map(|cells| cells[4].to_owned())
+            .collect();
+        output.status.success() && epochs.len() == addresses.len()
+    });
+    assert!(reported, "no status with every broker:\n{last}");
+    epochs
+}
+
+#[test]
+fn cluster_status_reads_registrations_over_the_tls_controller_channel_with_a_node_certificate() {
+    let pki = Pki::new();
+    let cluster = start(&pki);
+    // Without the flags the controller refuses the plaintext request: epochs are unknown.
+    let plain = status_epochs(&cluster, &[]);
+    assert!(plain.iter().all(|epoch| epoch == "-"), "{plain:?}");
+    let secured = status_epochs(&cluster, &pki.flags());
+    assert!(
+        secured.iter().all(|epoch| epoch.parse::<i64>().is_ok()),
+        "{secured:?}"
+    );
+}
+
+#[test]
+fn a_tls_controller_channel_missing_a_file_stops_the_start_with_a_clear_error() {
+    let pki = Pki::new();
+    let ca = path_text(&pki.ca);
+    let cert = path_text(&pki.cert);
+    let missing = path_text(&pki.files.write("gone", "").with_file_name("absent.key"));
+    let cases: [(Vec<&str>, &str); 2] = [
+        (
+            vec!["--controller-tls-ca", &ca, "--controller-tls-cert", &cert],
+            "--controller-tls-key",
+        ),
+        (
+            vec![
+                "--controller-tls-ca",
+                &ca,
+                "--controller-tls-cert",
+                &cert,
+                "--controller-tls-key",
+                &missing,
+            ],
+            "absent.key",
+        ),
+    ];
+    for (flags, named) in cases {
+        let mut broker = Broker::unstarted(BrokerOptions {
+            extra_args: flags.iter().map(|flag| (*flag).to_owned()).collect(),
+            ..BrokerOptions::default()
+        });
+        broker.spawn_again();
+        let status = broker.wait_exit(Duration::from_secs(20));
+        assert!(!status.success(), "{flags:?} started:\n{}", broker.log());
+        let log = broker.log();
+        assert!(log.contains(named), "{flags:?}: {named} not named:\n{log}");
+    }
+}
