@@ -29,6 +29,10 @@ pub const TIMEOUT_MAX: Duration = Duration::from_secs(86_400);
 pub const LINGER_MAX: Duration = Duration::from_secs(60);
 /// Largest fetch answer asked for (Kafka's `fetch.max.bytes` cannot exceed the frame either).
 pub const FETCH_SIZE_MAX: usize = 64 * 1024 * 1024;
+/// Kafka's `security.protocol` values.
+pub const SECURITY_PROTOCOLS: [&str; 4] = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+/// Kafka's `sasl.mechanism` values ringbench logs in with.
+pub const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 /// Records a run sends when neither `--num-records` nor `--duration` is given.
 pub const RECORDS_DEFAULT: u64 = 1_000_000;
 
@@ -92,6 +96,14 @@ pub struct Options {
     pub json: Option<String>,
     /// Seconds between progress lines (kafka-producer-perf-test prints every 5 s).
     pub report_interval: Duration,
+    /// Producing stops (and the summary prints) once this file exists; checked every 50 ms.
+    pub stop_file: Option<String>,
+    /// One of [`SECURITY_PROTOCOLS`].
+    pub security_protocol: &'static str,
+    /// PEM CA the broker's certificate must chain to (SSL, SASL_SSL).
+    pub ssl_ca: Option<String>,
+    /// `(mechanism, user, password)`: one of [`SASL_MECHANISMS`] (SASL_PLAINTEXT, SASL_SSL).
+    pub sasl: Option<(&'static str, String, String)>,
 }
 
 impl Options {
@@ -116,6 +128,10 @@ impl Options {
             timeout: Duration::from_secs(300),
             json: None,
             report_interval: Duration::from_secs(5),
+            stop_file: None,
+            security_protocol: "PLAINTEXT",
+            ssl_ca: None,
+            sasl: None,
         }
     }
 
@@ -154,7 +170,14 @@ options (defaults in brackets):
   --throughput N               target records/s, 0 = unlimited [0]
   --fetch-max-bytes BYTES      [52428800]
   --partition-max-bytes BYTES  [1048576]
-  --report-interval SECONDS    progress line period [5]
+  --report-interval SECONDS    progress line period [5]; each line also gives the window's
+                               p50/p99 and the UNIX time in ms
+  --stop-file PATH             produce: stop generating once PATH exists, drain, summarize
+  --security-protocol P        PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL [PLAINTEXT]
+  --ssl-ca FILE                PEM CA the broker's certificate must chain to (SSL, SASL_SSL)
+  --sasl-mechanism M           PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 (SASL_*) [SCRAM-SHA-512]
+  --sasl-user NAME             login (SASL_*)
+  --sasl-password PASSWORD     login (SASL_*)
   --timeout SECONDS            hard bound on the whole run [300]
   --json FILE                  also write every figure as JSON
   --client-id ID               [ringbench]
@@ -185,6 +208,7 @@ where
     let mut options = Options::defaults(mode);
     let mut records = None;
     let mut duration = None;
+    let mut login = Login::default();
     // Bounded by the argument count: each iteration consumes one or two arguments.
     while let Some(flag) = args.next() {
         let (name, value) = match flag.split_once('=') {
@@ -196,6 +220,9 @@ where
                 (flag, value)
             }
         };
+        if login.apply(&name, &value)? {
+            continue;
+        }
         apply(&mut options, &name, &value, &mut records, &mut duration)
             .with_context(|| format!("{name} {value:?}"))?;
     }
@@ -205,6 +232,7 @@ where
         (None, Some(time)) => Stop::Duration(time),
         (None, None) => Stop::Records(RECORDS_DEFAULT),
     };
+    options.sasl = login.finish(options.security_protocol)?;
     validate(&options)?;
     Ok(options)
 }
@@ -253,6 +281,9 @@ fn apply(
         "--report-interval" => options.report_interval = seconds(value, TIMEOUT_MAX)?,
         "--timeout" => options.timeout = seconds(value, TIMEOUT_MAX)?,
         "--json" => options.json = Some(value.to_owned()),
+        "--stop-file" => options.stop_file = Some(value.to_owned()),
+        "--ssl-ca" => options.ssl_ca = Some(value.to_owned()),
+        "--security-protocol" => options.security_protocol = one_of(value, &SECURITY_PROTOCOLS)?,
         _ => bail!("unknown option"),
     }
     Ok(())
@@ -274,12 +305,66 @@ fn validate(options: &Options) -> anyhow::Result<()> {
     {
         bail!("--duration exceeds --timeout");
     }
+    let tls = options.security_protocol.ends_with("SSL");
+    if tls != options.ssl_ca.is_some() {
+        bail!("--ssl-ca is needed with SSL and SASL_SSL, and only with them");
+    }
     if options.partition_max_bytes > options.fetch_max_bytes {
         bail!("--partition-max-bytes exceeds --fetch-max-bytes");
     }
     assert!(options.connections >= 1, "connections bounded at parse");
     assert!(options.record_size >= 1, "record size bounded at parse");
     Ok(())
+}
+
+/// `value` when it is one of `names` (as the constant spells it).
+fn one_of(value: &str, names: &[&'static str]) -> anyhow::Result<&'static str> {
+    names
+        .iter()
+        .copied()
+        .find(|name| *name == value)
+        .with_context(|| format!("must be one of {}", names.join("|")))
+}
+
+/// The SASL flags as given, checked against the security protocol once all are read.
+#[derive(Default)]
+struct Login {
+    mechanism: Option<&'static str>,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl Login {
+    /// Takes `name` when it is a SASL flag.
+    fn apply(&mut self, name: &str, value: &str) -> anyhow::Result<bool> {
+        match name {
+            "--sasl-mechanism" => {
+                self.mechanism = Some(one_of(value, &SASL_MECHANISMS).context("--sasl-mechanism")?);
+            }
+            "--sasl-user" => self.user = Some(value.to_owned()),
+            "--sasl-password" => self.password = Some(value.to_owned()),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn finish(self, protocol: &str) -> anyhow::Result<Option<(&'static str, String, String)>> {
+        let given = self.mechanism.is_some() || self.user.is_some() || self.password.is_some();
+        if !protocol.starts_with("SASL_") {
+            if given {
+                bail!("--sasl-* flags need --security-protocol SASL_PLAINTEXT or SASL_SSL");
+            }
+            return Ok(None);
+        }
+        let (Some(user), Some(password)) = (self.user, self.password) else {
+            bail!("{protocol} needs --sasl-user and --sasl-password");
+        };
+        Ok(Some((
+            self.mechanism.unwrap_or("SCRAM-SHA-512"),
+            user,
+            password,
+        )))
+    }
 }
 
 /// A bound as the `i64` that [`bounded`] compares with (every bound here fits).

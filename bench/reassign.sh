@@ -4,7 +4,8 @@
 # --quorum-voters); once all four are registered and unfenced, one topic `big` of 1 partition
 # (replication factor 2, on brokers 1 and 2) filled with $SIZE_MIB MiB, and per round:
 #   1. a `ringbench produce --acks -1` run on `small` (4 partitions, RF 2) at $RATE records/s
-#      for the whole move, for the producer's p50/p99 during it;
+#      from 1 s before the move until it completed (`--stop-file`), for the producer's
+#      p50/p99 during the move;
 #   2. `ringbroker partition reassign --execute` moving `big`-0 from [1, 2] to [4, 2] (and
 #      back to [1, 2] before the next round); the time until `--verify` reports it completed.
 # Rounds run without, then with a throttle of the moving data (`--execute --throttle
@@ -101,16 +102,24 @@ move_to() {
 }
 
 # move LABEL R1 R2 [--throttle B/s]: one timed move with the producer running; prints one
-# result line.
+# result line. The producer starts 1 s before the move (so it is connected and steady when
+# the move begins) and is stopped through --stop-file as soon as --verify reports the move
+# done: its summary's percentiles cover the move and that 1 s lead only. (`kill -INT` does
+# not work here: a non-interactive shell starts background jobs with SIGINT ignored.)
 move() {
   local label=$1 r1=$2 r2=$3
   shift 3
+  local stop="$dir/stop-$label"
+  rm -f "$stop"
   "$T/ringbench" produce --bootstrap $boot --topic small --partitions 4 --acks -1 \
-      --throughput "$RATE" --duration 110 --timeout 120 > "$OUT/produce-$label.txt" 2>&1 &
+      --throughput "$RATE" --duration 1790 --timeout 1800 --report-interval 1 \
+      --stop-file "$stop" > "$OUT/produce-$label.txt" 2>&1 &
   local producer=$!
   echo $producer >> "$dir/pids"
+  sleep 1
   local took; took=$(move_to "$r1" "$r2" "$@") || fail "move $label did not complete"
-  kill -INT $producer; wait $producer
+  touch "$stop"
+  wait $producer || fail "producer of $label failed: $(tail -n 3 "$OUT/produce-$label.txt")"
   local line; line=$(grep '50th' "$OUT/produce-$label.txt" | tail -1)
   echo "$label move ${took} s producer: $line"
 }

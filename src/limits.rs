@@ -887,3 +887,8 @@ pub const TLS_COPY_CHUNK_SIZE: usize = 256 * 1024;
 
 /// Buffer of each direction of a TLS connection's socket adapter (ciphertext side).
 pub const TLS_SOCKET_BUFFER_SIZE: usize = 64 * 1024;
+
+/// Rounds one read of the blocking client's TLS stream (`client/secure.rs`) may take: each
+/// round reads the socket or hands rustls ciphertext; one 16 KiB record arrives in a few
+/// socket reads, so this only stops a session that never yields plaintext.
+pub const CLIENT_TLS_READ_ROUNDS_MAX: usize = 65_536;

@@ -88,6 +88,60 @@ fn every_flag_in_both_spellings() {
 }
 
 #[test]
+fn security_and_stop_file_flags_parse_and_must_agree() {
+    let plain = parse(["produce"]).unwrap();
+    assert_eq!(plain.security_protocol, "PLAINTEXT");
+    assert_eq!(
+        (plain.ssl_ca, plain.sasl, plain.stop_file),
+        (None, None, None)
+    );
+    let ssl = parse(["produce", "--security-protocol", "SSL", "--ssl-ca=ca.pem"]).unwrap();
+    assert_eq!(
+        (ssl.security_protocol, ssl.ssl_ca.as_deref()),
+        ("SSL", Some("ca.pem"))
+    );
+    let sasl = parse([
+        "consume",
+        "--security-protocol=SASL_SSL",
+        "--ssl-ca=ca.pem",
+        "--sasl-user=u",
+        "--sasl-password=p",
+        "--stop-file=/tmp/stop",
+    ])
+    .unwrap();
+    let login = ("SCRAM-SHA-512", "u".to_owned(), "p".to_owned());
+    assert_eq!(sasl.sasl, Some(login));
+    assert_eq!(sasl.stop_file.as_deref(), Some("/tmp/stop"));
+    let plain_sasl = parse([
+        "produce",
+        "--security-protocol=SASL_PLAINTEXT",
+        "--sasl-mechanism=PLAIN",
+        "--sasl-user=u",
+        "--sasl-password=p",
+    ])
+    .unwrap();
+    assert_eq!(plain_sasl.sasl.map(|login| login.0), Some("PLAIN"));
+    for refused in [
+        &["produce", "--security-protocol=TLS"][..],
+        &["produce", "--security-protocol=SSL"],
+        &["produce", "--ssl-ca=ca.pem"],
+        &["produce", "--sasl-user=u", "--sasl-password=p"],
+        &[
+            "produce",
+            "--security-protocol=SASL_PLAINTEXT",
+            "--sasl-user=u",
+        ],
+        &[
+            "produce",
+            "--security-protocol=SASL_PLAINTEXT",
+            "--sasl-mechanism=GSSAPI",
+        ],
+    ] {
+        assert!(parse(refused.iter().copied()).is_err(), "{refused:?}");
+    }
+}
+
+#[test]
 fn acks_all_is_minus_one_and_modes_parse() {
     assert_eq!(parse(["produce", "--acks", "all"]).unwrap().acks, -1);
     assert_eq!(parse(["produce", "--acks", "0"]).unwrap().acks, 0);
@@ -146,6 +200,15 @@ fn progress_line_matches_kafka_producer_perf_test() {
         line,
         "5000 records sent, 1000.0 records/sec (0.10 MB/sec), 4.0 ms avg latency, \
          12.0 ms max latency."
+    );
+    let end = std::time::UNIX_EPOCH + Duration::from_millis(1_765_100_000_123);
+    assert_eq!(
+        report::window_line(&window, end),
+        "window end_ms 1765100000123 records 5000 p50_us 2000 p99_us 12007 max_us 12007"
+    );
+    assert_eq!(
+        report::window_line(&Window::default(), end),
+        "window end_ms 1765100000123 records 0 p50_us 0 p99_us 0 max_us 0"
     );
 }
 

@@ -9,6 +9,8 @@
 use crate::cli::Options;
 use anyhow::{Context, bail};
 use ringbroker::client::connection::{Connection, Versions};
+use ringbroker::client::security::{ClientSecurity, SaslLogin};
+use ringbroker::security::SecurityProtocol;
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
@@ -16,6 +18,7 @@ use ringbroker::protocol::messages::metadata::{
     MetadataRequest, MetadataRequestTopic, MetadataResponse, MetadataResponsePartition,
 };
 use ringbroker::protocol::{ErrorCode, StrBytes, Uuid};
+use ringbroker::security::sasl::SaslMechanism;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -41,6 +44,8 @@ pub struct Topic {
     /// `node_id` → `host:port`.
     pub brokers: HashMap<i32, String>,
     pub versions: Versions,
+    /// How every connection of the run is secured (`--security-protocol`).
+    pub security: ClientSecurity,
 }
 
 impl Topic {
@@ -63,16 +68,11 @@ impl Topic {
 /// # Errors
 /// Connection, protocol or topic errors, or leaders still missing after the retry budget.
 pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
-    let Options {
-        bootstrap,
-        client_id,
-        topic,
-        partitions,
-        ..
-    } = options;
-    let partitions = *partitions;
+    let (bootstrap, client_id, topic) = (&options.bootstrap, &options.client_id, &options.topic);
+    let partitions = options.partitions;
     assert!(partitions >= 1, "partitions validated by the CLI");
-    let mut connection = Connection::connect(bootstrap, client_id)?;
+    let security = security(options)?;
+    let mut connection = Connection::connect_with(bootstrap, client_id, &security)?;
     let versions = connection.negotiate()?;
     let mut created = false;
     for _attempt in 0..METADATA_ATTEMPTS_MAX {
@@ -131,9 +131,37 @@ pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
             partitions: leaders,
             brokers,
             versions,
+            security,
         });
     }
     bail!("{topic} has no leader for every partition after {METADATA_ATTEMPTS_MAX} attempts")
+}
+
+/// The TLS configuration and SASL login the flags ask for (both validated by the CLI).
+///
+/// # Errors
+/// An unreadable or malformed `--ssl-ca` file.
+pub fn security(options: &Options) -> anyhow::Result<ClientSecurity> {
+    let protocol = SecurityProtocol::parse(options.security_protocol)
+        .with_context(|| format!("unknown security protocol {}", options.security_protocol))?;
+    let tls = match &options.ssl_ca {
+        Some(ca) => Some(
+            ringbroker::security::tls::client_config_from(std::path::Path::new(ca), None)
+                .with_context(|| format!("--ssl-ca {ca}"))?,
+        ),
+        None => None,
+    };
+    let sasl = match &options.sasl {
+        Some((mechanism, user, password)) => Some(SaslLogin {
+            mechanism: SaslMechanism::parse(mechanism)
+                .with_context(|| format!("unknown SASL mechanism {mechanism}"))?,
+            user: user.clone(),
+            password: password.clone().into(),
+        }),
+        None => None,
+    };
+    // The CLI checked that TLS comes with --ssl-ca and SASL with a login.
+    Ok(ClientSecurity::new(protocol, tls, sasl))
 }
 
 /// Each partition's leader, by partition; `None` while some partition has no leader yet.

@@ -13,6 +13,7 @@ use super::producer::{epoch_us, read_stamp};
 use crate::report::Latency;
 use anyhow::{Context, bail};
 use ringbroker::client::connection::Connection;
+use ringbroker::client::security::ClientSecurity;
 use ringbroker::protocol::messages::fetch::{
     FetchPartition, FetchRequest, FetchResponse, FetchTopic,
 };
@@ -60,6 +61,7 @@ pub struct ConsumerConfig {
     pub stop_at: Instant,
     /// Read the generation stamp of each record into the latency histogram.
     pub end_to_end: bool,
+    pub security: ClientSecurity,
 }
 
 /// What one consumer connection measured.
@@ -90,7 +92,8 @@ pub fn run(
         !config.partitions.is_empty(),
         "a consumer serves partitions"
     );
-    let mut connection = Connection::connect(&config.address, &config.client_id)?;
+    let mut connection =
+        Connection::connect_with(&config.address, &config.client_id, &config.security)?;
     let mut offsets = start_offsets(&mut connection, config)?;
     if let Some(ready) = ready {
         // The receiver may have given up waiting; the run then ends by stop_at.

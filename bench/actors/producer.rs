@@ -25,6 +25,7 @@ use bytes::BytesMut;
 use ringbroker::client::connection::{
     Connection, SOCKET_TIMEOUT, decode_response, encode_request, read_frame,
 };
+use ringbroker::client::security::{ClientSecurity, Stream};
 use ringbroker::protocol::ErrorCode;
 use ringbroker::protocol::Uuid;
 use ringbroker::protocol::messages::produce::{
@@ -33,7 +34,7 @@ use ringbroker::protocol::messages::produce::{
 use ringbroker::protocol::record_batch::{Compression, HEADER_SIZE};
 use ringbroker::protocol::records::{BatchBuilder, BatchOptions, NewRecord};
 use std::io::Write;
-use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -69,7 +70,10 @@ pub struct ProducerConfig {
     pub records_max: u64,
     /// When generation stops, whatever the count.
     pub stop_at: Instant,
+    /// Generation stops once this is set (`--stop-file`), whatever the count or time.
+    pub stop: Arc<AtomicBool>,
     pub seed: u64,
+    pub security: ClientSecurity,
 }
 
 /// What one producer connection measured.
@@ -109,7 +113,8 @@ pub fn run(config: &ProducerConfig, window: &Arc<Mutex<Window>>) -> anyhow::Resu
         "a producer serves partitions"
     );
     assert!(config.in_flight_max >= 1, "in flight bounded at parse");
-    let mut connection = Connection::connect(&config.address, &config.client_id)?;
+    let mut connection =
+        Connection::connect_with(&config.address, &config.client_id, &config.security)?;
     let mut writer = connection.stream().try_clone()?;
     let mut result = ProducerResult::default();
     let reader = if config.acks == 0 {
@@ -170,7 +175,7 @@ pub fn run(config: &ProducerConfig, window: &Arc<Mutex<Window>>) -> anyhow::Resu
 fn produce_loop(
     config: &ProducerConfig,
     connection: &mut Connection,
-    writer: &mut TcpStream,
+    writer: &mut Stream,
     in_flight: Option<SyncSender<InFlight>>,
     window: &Arc<Mutex<Window>>,
     result: &mut ProducerResult,
@@ -193,7 +198,9 @@ fn produce_loop(
     // next due time, or ends; generation stops at stop_at, and sends drain what is pending.
     loop {
         let now = Instant::now();
-        let generating = generated < config.records_max && now < config.stop_at;
+        let generating = generated < config.records_max
+            && now < config.stop_at
+            && !config.stop.load(Ordering::Relaxed);
         let due = interval.map_or(now, |interval| started + interval.mul_f64(generated as f64));
         let mut filled = false;
         if generating && now >= due {
@@ -339,7 +346,7 @@ fn ready_partitions(
 fn send_request(
     config: &ProducerConfig,
     connection: &mut Connection,
-    writer: &mut TcpStream,
+    writer: &mut Stream,
     pending: &mut [Pending],
     ready: &[usize],
     buffers: &mut Buffers,
@@ -430,7 +437,7 @@ fn record_unacked(
 /// The reader: one response per request in flight, in order. Ends when the writer drops its
 /// sender and every request is answered.
 fn read_acks(
-    mut stream: TcpStream,
+    mut stream: Stream,
     in_flight: &Receiver<InFlight>,
     version: i16,
     record_size: u64,

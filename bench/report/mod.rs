@@ -43,6 +43,13 @@ impl Latency {
             .saturating_record(micros.clamp(1, LATENCY_US_MAX));
     }
 
+    /// Records `count` samples of `latency`.
+    pub fn record_n(&mut self, latency: Duration, count: u64) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.histogram
+            .saturating_record_n(micros.clamp(1, LATENCY_US_MAX), count);
+    }
+
     /// Folds `other` in; both share the same bounds, so this cannot fail.
     pub fn merge(&mut self, other: &Latency) {
         let result = self.histogram.add(&other.histogram);
@@ -80,13 +87,15 @@ pub struct Percentiles {
     pub max_us: u64,
 }
 
-/// Figures of one progress window (kafka-producer-perf-test's `Stats` window).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Figures of one progress window (kafka-producer-perf-test's `Stats` window), with the
+/// window's own latency histogram for its percentiles.
+#[derive(Debug, Clone, Default)]
 pub struct Window {
     pub records: u64,
     pub bytes: u64,
     pub latency_us_sum: u64,
     pub latency_us_max: u64,
+    pub latency: Latency,
 }
 
 impl Window {
@@ -99,6 +108,7 @@ impl Window {
             .latency_us_sum
             .saturating_add(micros.saturating_mul(records));
         self.latency_us_max = self.latency_us_max.max(micros);
+        self.latency.record_n(latency, records);
     }
 
     pub fn merge(&mut self, other: &Window) {
@@ -106,6 +116,7 @@ impl Window {
         self.bytes = self.bytes.saturating_add(other.bytes);
         self.latency_us_sum = self.latency_us_sum.saturating_add(other.latency_us_sum);
         self.latency_us_max = self.latency_us_max.max(other.latency_us_max);
+        self.latency.merge(&other.latency);
     }
 }
 
@@ -137,6 +148,20 @@ pub fn progress_line(window: &Window, elapsed: Duration) -> String {
         per_second(window.bytes, elapsed) / MB,
         avg,
         ms(window.latency_us_max),
+    )
+}
+
+/// The window's percentiles, stamped with the UNIX time in ms at which it closed so a script
+/// can keep the windows of an interval, e.g.
+/// `window end_ms 1765100000000 records 5000 p50_us 2100 p99_us 9000 max_us 9000`.
+pub fn window_line(window: &Window, end: SystemTime) -> String {
+    let end_ms = end
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    let latency = window.latency.percentiles();
+    format!(
+        "window end_ms {end_ms} records {} p50_us {} p99_us {} max_us {}",
+        window.records, latency.p50_us, latency.p99_us, latency.max_us
     )
 }
 

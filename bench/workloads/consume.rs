@@ -56,6 +56,7 @@ pub fn start(
             from_latest,
             stop_at: deadline,
             end_to_end: from_latest,
+            security: topic.security.clone(),
         };
         let consumed = Arc::clone(&consumed);
         let ready = ready_sender.clone();

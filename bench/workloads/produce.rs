@@ -3,16 +3,21 @@
 //!
 //! Runs on the main thread, which spawns and joins the producer threads; progress is read
 //! from the shared window every `--report-interval`, so printing never slows a producer.
+//! The main thread also watches `--stop-file`: once it exists the producers stop generating,
+//! drain what is in flight and the summary prints, so a script running ringbench in the
+//! background (where SIGINT is ignored) ends it cleanly at the moment it chooses.
 use crate::actors::assignment::{Share, assign};
 use crate::actors::cluster::Topic;
 use crate::actors::producer::{self, ProducerConfig, ProducerResult};
 use crate::cli::{Options, Stop};
-use crate::report::{Latency, ProduceSummary, Window, progress_line};
+use crate::report::{Latency, ProduceSummary, Window, progress_line, window_line};
 use anyhow::{Context, bail};
 use ringbroker::protocol::record_batch::Compression;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How often the main thread checks whether producers are done between progress lines.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -34,6 +39,9 @@ pub struct Producers {
     handles: Vec<JoinHandle<anyhow::Result<ProducerResult>>>,
     window: Arc<Mutex<Window>>,
     started: Instant,
+    /// Set when `stop_file` appears; every producer's config holds it.
+    stop: Arc<AtomicBool>,
+    stop_file: Option<PathBuf>,
 }
 
 /// Starts one producer thread per share of the topic's partitions.
@@ -54,10 +62,15 @@ pub fn start(
     };
     let total = options.records_limit().unwrap_or(u64::MAX);
     let window = Arc::new(Mutex::new(Window::default()));
+    let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::with_capacity(shares.len());
     for (index, share) in shares.iter().enumerate() {
         let config = producer_config(options, topic, codec, share, index, shares.len(), total)?;
-        let config = ProducerConfig { stop_at, ..config };
+        let config = ProducerConfig {
+            stop_at,
+            stop: Arc::clone(&stop),
+            ..config
+        };
         let window = Arc::clone(&window);
         let handle = std::thread::Builder::new()
             .name(format!("ringbench-producer-{index}"))
@@ -68,6 +81,8 @@ pub fn start(
         handles,
         window,
         started,
+        stop,
+        stop_file: options.stop_file.as_ref().map(PathBuf::from),
     })
 }
 
@@ -106,7 +121,9 @@ fn producer_config(
         rate,
         records_max,
         stop_at: Instant::now(),
+        stop: Arc::new(AtomicBool::new(false)),
         seed: 0x5eed_0000 + index as u64,
+        security: topic.security.clone(),
     })
 }
 
@@ -124,11 +141,18 @@ impl Producers {
                 bail!("producers still running past the timeout");
             }
             std::thread::sleep(POLL_INTERVAL);
+            if self.stop_file.as_ref().is_some_and(|path| path.exists())
+                && !self.stop.swap(true, Ordering::Relaxed)
+            {
+                println!("stop file found; draining");
+            }
             if window_start.elapsed() >= interval {
                 print_window(&self.window, window_start.elapsed());
                 window_start = Instant::now();
             }
         }
+        // The last, partial window.
+        print_window(&self.window, window_start.elapsed());
         let mut summary = ProduceSummary::default();
         let mut latency = Latency::new();
         let mut finished = self.started;
@@ -154,6 +178,7 @@ fn print_window(window: &Arc<Mutex<Window>>, elapsed: Duration) {
         Err(_) => return,
     };
     println!("{}", progress_line(&taken, elapsed));
+    println!("{}", window_line(&taken, SystemTime::now()));
 }
 
 /// Runs the produce workload once with `codec` and prints kafka-producer-perf-test's lines.

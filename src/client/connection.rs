@@ -224,17 +224,10 @@ impl Connection {
         Ok(connection)
     }
 
-    /// The socket, for splitting into a writer and a reader half.
-    ///
-    /// # Panics
-    /// On a TLS connection, whose bytes must go through the TLS session (a programmer error:
-    /// only plaintext connections are split).
-    pub fn stream(&self) -> &TcpStream {
-        assert!(
-            matches!(self.stream, Stream::Plain(_)),
-            "a TLS connection cannot be split"
-        );
-        self.stream.socket()
+    /// The stream, for splitting into a writer and a reader half (`Stream::try_clone`; a TLS
+    /// connection's halves share its session).
+    pub fn stream(&self) -> &Stream {
+        &self.stream
     }
 
     pub fn client_id(&self) -> &str {

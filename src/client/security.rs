@@ -21,8 +21,9 @@ use crate::security::sasl::SaslMechanism;
 use crate::security::sasl::login::{LOGIN_ROUNDS_MAX, Login};
 use bytes::Bytes;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
+use crate::limits;
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How to secure a connection: the protocol, and what it needs (a TLS configuration for SSL
 /// and SASL_SSL, a login for SASL_PLAINTEXT and SASL_SSL). `Default` is PLAINTEXT.
@@ -84,46 +85,188 @@ impl ClientSecurity {
     }
 }
 
-/// A connection's byte stream: the socket, or TLS over it.
+/// A connection's socket, plain or TLS; either half of a split connection.
 #[derive(Debug)]
 pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Tls(TlsStream),
 }
 
 impl Stream {
-    /// The TCP socket underneath.
-    #[must_use]
-    pub fn socket(&self) -> &TcpStream {
+    /// Another handle on the same connection (the writer and reader halves).
+    ///
+    /// # Errors
+    /// The socket's `dup` failing.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(match self {
+            Self::Plain(socket) => Self::Plain(socket.try_clone()?),
+            Self::Tls(tls) => Self::Tls(TlsStream {
+                socket: tls.socket.try_clone()?,
+                shared: Arc::clone(&tls.shared),
+                received: Vec::new(),
+            }),
+        })
+    }
+
+    /// Shuts the socket down (wakes a half blocked on it).
+    ///
+    /// # Errors
+    /// The socket's.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
-            Self::Plain(socket) => socket,
-            Self::Tls(stream) => &stream.sock,
+            Self::Plain(socket) => socket.shutdown(how),
+            Self::Tls(tls) => tls.socket.shutdown(how),
         }
+    }
+
+    /// Runs the TLS handshake on a socket connected to `address` (`HOST:PORT`; the
+    /// certificate must name HOST).
+    ///
+    /// # Errors
+    /// An invalid server name, a failed handshake or certificate check.
+    pub fn tls(
+        mut socket: TcpStream,
+        config: &Arc<rustls::ClientConfig>,
+        address: &str,
+    ) -> io::Result<Self> {
+        let name = crate::security::tls::server_name(address)?;
+        let mut session = rustls::ClientConnection::new(Arc::clone(config), name)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+        // Plaintext is encrypted and written at once, so the send buffer never holds more
+        // than one request; the writer must not see a short write.
+        session.set_buffer_limit(None);
+        // Drives the whole handshake (bounded by the socket timeouts).
+        session.complete_io(&mut socket)?;
+        if session.is_handshaking() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the broker closed during the TLS handshake",
+            ));
+        }
+        Ok(Self::Tls(TlsStream {
+            socket,
+            shared: Arc::new(TlsShared {
+                session: Mutex::new(session),
+                writing: Mutex::new(()),
+            }),
+            received: Vec::new(),
+        }))
     }
 }
 
 impl Read for Stream {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Self::Plain(socket) => socket.read(buffer),
-            Self::Tls(stream) => stream.read(buffer),
+            Self::Plain(socket) => socket.read(buf),
+            Self::Tls(tls) => tls.read(buf),
         }
     }
 }
 
 impl Write for Stream {
-    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Self::Plain(socket) => socket.write(buffer),
-            Self::Tls(stream) => stream.write(buffer),
+            Self::Plain(socket) => socket.write(buf),
+            Self::Tls(tls) => tls.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::Plain(socket) => socket.flush(),
-            Self::Tls(stream) => stream.flush(),
+            Self::Tls(tls) => tls.socket.flush(),
         }
+    }
+}
+
+/// The rustls session both halves share.
+struct TlsShared {
+    session: Mutex<rustls::ClientConnection>,
+    /// Held while encrypting and writing, so records reach the socket in sequence order.
+    writing: Mutex<()>,
+}
+
+/// One half of a TLS connection.
+pub struct TlsStream {
+    socket: TcpStream,
+    shared: Arc<TlsShared>,
+    /// Ciphertext read from the socket that rustls has not taken yet (the reading half's).
+    received: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> io::Result<MutexGuard<'_, T>> {
+    mutex
+        .lock()
+        .map_err(|_| io::Error::other("a thread panicked inside the TLS session"))
+}
+
+impl TlsStream {
+    /// Plaintext from the session, reading and decrypting socket data until some arrives.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Bounded: each round returns, hands rustls at least one byte, or reads the socket
+        // (each read bounded by its timeout); a record needs at most a few.
+        for _ in 0..limits::CLIENT_TLS_READ_ROUNDS_MAX {
+            let mut session = lock(&self.shared.session)?;
+            match session.reader().read(buf) {
+                Ok(read) => return Ok(read),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+            if self.received.is_empty() {
+                drop(session);
+                self.received.resize(limits::TLS_SOCKET_BUFFER_SIZE, 0);
+                let read = self.socket.read(&mut self.received);
+                let read = read.inspect_err(|_| self.received.clear())?;
+                self.received.truncate(read);
+                if read == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                continue;
+            }
+            let taken = session.read_tls(&mut self.received.as_slice())?;
+            self.received.drain(..taken);
+            session
+                .process_new_packets()
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
+            let reply = session.wants_write();
+            drop(session);
+            if reply {
+                // An alert or a key update the session owes the broker.
+                self.send(&[])?;
+            }
+        }
+        Err(io::Error::other("TLS read made no progress"))
+    }
+
+    /// Encrypts `plaintext` and writes the records.
+    fn send(&self, plaintext: &[u8]) -> io::Result<()> {
+        let _order = lock(&self.shared.writing)?;
+        let mut ciphertext = Vec::with_capacity(plaintext.len() + plaintext.len() / 64 + 64);
+        {
+            let mut session = lock(&self.shared.session)?;
+            session.writer().write_all(plaintext)?;
+            // Bounded: each call moves at least one pending record into the vector.
+            while session.wants_write() {
+                session.write_tls(&mut ciphertext)?;
+            }
+        }
+        (&self.socket).write_all(&ciphertext)
+    }
+
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.send(buf)?;
+        Ok(buf.len())
     }
 }
 
@@ -136,24 +279,12 @@ impl Write for Stream {
 pub fn tls_handshake(
     config: &Arc<rustls::ClientConfig>,
     address: &str,
-    mut socket: TcpStream,
+    socket: TcpStream,
 ) -> Result<Stream, ClientError> {
-    let tls_error = |source: io::Error| ClientError::Tls {
+    Stream::tls(socket, config, address).map_err(|source| ClientError::Tls {
         address: address.to_owned(),
         source,
-    };
-    let name = crate::security::dial::server_name(address).map_err(tls_error)?;
-    let mut connection = rustls::ClientConnection::new(Arc::clone(config), name)
-        .map_err(|error| tls_error(io::Error::new(io::ErrorKind::InvalidInput, error)))?;
-    // While handshaking, `complete_io` reads and writes until the handshake is done or fails.
-    connection.complete_io(&mut socket).map_err(tls_error)?;
-    if connection.is_handshaking() {
-        let closed = io::Error::new(io::ErrorKind::UnexpectedEof, "closed during the handshake");
-        return Err(tls_error(closed));
-    }
-    Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(
-        connection, socket,
-    ))))
+    })
 }
 
 /// SaslHandshake v1 naming the mechanism, then SaslAuthenticate v2 rounds carrying the

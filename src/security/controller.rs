@@ -86,19 +86,7 @@ fn socket(stream: TcpStream) -> std::pin::Pin<Box<AsyncStream<TcpStream>>> {
     ))
 }
 
-/// The host part of `HOST:PORT` (brackets of an IPv6 literal removed) as a TLS server name.
-///
-/// # Errors
-/// `InvalidInput` when the host is neither a DNS name nor an IP address.
-pub fn server_name(address: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
-    let (host, _) = address.rsplit_once(':').unwrap_or((address, ""));
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    rustls::pki_types::ServerName::try_from(host)
-        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
-}
+pub use super::tls::server_name;
 
 impl ControllerTransport for ControllerChannelTls {
     fn connect(&self, address: String) -> Opening {

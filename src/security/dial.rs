@@ -95,20 +95,7 @@ impl InterBrokerDial {
     }
 }
 
-/// The name a server certificate must carry for `address` (`HOST:PORT`, `[V6]:PORT`): its
-/// host, as a DNS name or an IP address.
-///
-/// # Errors
-/// `InvalidInput` when the host is neither.
-pub fn server_name(address: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
-    let (host, _) = address.rsplit_once(':').unwrap_or((address, ""));
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    rustls::pki_types::ServerName::try_from(host)
-        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
-}
+pub use super::tls::server_name;
 
 fn refused(what: &str, code: ErrorCode) -> io::Error {
     io::Error::new(

@@ -275,6 +275,21 @@ pub fn client_config_from(
     Ok(Arc::new(config))
 }
 
+/// The name a TLS client checks the server's certificate against: the host of `address`
+/// (`HOST:PORT`, an IPv6 host in brackets), a DNS name or an IP address.
+///
+/// # Errors
+/// `InvalidInput` when the host is neither.
+pub fn server_name(address: &str) -> std::io::Result<rustls::pki_types::ServerName<'static>> {
+    let (host, _) = address.rsplit_once(':').unwrap_or((address, ""));
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    rustls::pki_types::ServerName::try_from(host)
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))
+}
+
 /// The principal a verified client certificate names: `User:` and the subject's X.500 name
 /// as Java's `X500Principal.getName()` writes it (RFC 2253: last RDN first, `,` between
 /// RDNs, `+` inside one, special characters escaped). `None` when the certificate does not
