@@ -10,10 +10,10 @@ use common::tls::{Ca, Files};
 use common::{Broker, BrokerOptions, free_address};
 use ringbroker::client::connection::{Connection, decode_response, encode_request, read_frame};
 use ringbroker::client::security::ClientSecurity;
-use ringbroker::security::SecurityProtocol;
-use ringbroker::security::tls::client_config_from;
 use ringbroker::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use ringbroker::protocol::{ApiKey, ErrorCode, StrBytes};
+use ringbroker::security::SecurityProtocol;
+use ringbroker::security::tls::client_config_from;
 use std::io::Write;
 
 #[test]

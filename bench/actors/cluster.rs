@@ -10,7 +10,6 @@ use crate::cli::Options;
 use anyhow::{Context, bail};
 use ringbroker::client::connection::{Connection, Versions};
 use ringbroker::client::security::{ClientSecurity, SaslLogin};
-use ringbroker::security::SecurityProtocol;
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
@@ -18,6 +17,7 @@ use ringbroker::protocol::messages::metadata::{
     MetadataRequest, MetadataRequestTopic, MetadataResponse, MetadataResponsePartition,
 };
 use ringbroker::protocol::{ErrorCode, StrBytes, Uuid};
+use ringbroker::security::SecurityProtocol;
 use ringbroker::security::sasl::SaslMechanism;
 use std::collections::HashMap;
 use std::time::Duration;

@@ -10,6 +10,7 @@
 //! Not part of the broker: runs on the thread that owns the connection.
 use super::connection::{ClientError, Connection};
 use crate::config::Password;
+use crate::limits;
 use crate::protocol::messages::sasl_authenticate::{
     SaslAuthenticateRequest, SaslAuthenticateResponse,
 };
@@ -21,7 +22,6 @@ use crate::security::sasl::SaslMechanism;
 use crate::security::sasl::login::{LOGIN_ROUNDS_MAX, Login};
 use bytes::Bytes;
 use std::io::{self, Read, Write};
-use crate::limits;
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 
