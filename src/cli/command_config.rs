@@ -28,7 +28,6 @@ use crate::limits;
 use crate::security::SecurityProtocol;
 use crate::security::sasl::SaslMechanism;
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// Every key a command config may hold.
@@ -114,19 +113,14 @@ fn read(path: &Path) -> Result<String, CommandConfigError> {
         path: path.to_owned(),
         source,
     };
-    let mut text = String::new();
-    std::fs::File::open(path)
+    let bytes = crate::config::read_file_at_most(path, limits::COMMAND_CONFIG_FILE_SIZE_MAX)
         .map_err(read_error)?
-        .take(limits::COMMAND_CONFIG_FILE_SIZE_MAX + 1)
-        .read_to_string(&mut text)
-        .map_err(read_error)?;
-    if text.len() as u64 > limits::COMMAND_CONFIG_FILE_SIZE_MAX {
-        return Err(CommandConfigError::TooLarge {
+        .ok_or_else(|| CommandConfigError::TooLarge {
             path: path.to_owned(),
             size_max: limits::COMMAND_CONFIG_FILE_SIZE_MAX,
-        });
-    }
-    Ok(text)
+        })?;
+    String::from_utf8(bytes)
+        .map_err(|error| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, error)))
 }
 
 /// The key → value pairs of `text`, every key checked against [`KEYS`].

@@ -155,3 +155,17 @@ pub fn load(
     };
     Config::validate(file.overlay(flags), available_cpus)
 }
+
+/// The bytes of the file at `path`, or `None` when it holds more than `size_max` (never more
+/// than `size_max + 1` bytes are read, whatever the file's size).
+///
+/// # Errors
+/// Opening or reading the file.
+pub fn read_file_at_most(path: &Path, size_max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(size_max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= size_max).then_some(bytes))
+}

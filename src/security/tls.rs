@@ -18,7 +18,6 @@ use crate::config::{ClientAuth, InterBrokerTls, TlsConfig};
 use crate::limits;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -133,18 +132,12 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    file.take(limits::PEM_FILE_SIZE_MAX + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() as u64 > limits::PEM_FILE_SIZE_MAX {
-        return Err(TlsError::TooLarge {
+    crate::config::read_file_at_most(path, limits::PEM_FILE_SIZE_MAX)
+        .map_err(read_error)?
+        .ok_or_else(|| TlsError::TooLarge {
             path: path.to_owned(),
             size_max: limits::PEM_FILE_SIZE_MAX,
-        });
-    }
-    Ok(bytes)
+        })
 }
 
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
