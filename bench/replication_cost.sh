@@ -11,19 +11,9 @@
 # Extra broker flags (e.g. --shards 1) through RINGBROKER_FLAGS, as start-local.sh reads them.
 set -u
 B=${1:-target/release}; DUR=${2:-8}; RATE=${3:-200000}
-dir=$(mktemp -d /var/tmp/ringbroker-cost.XXXX)
-trap 'deploy/cluster/start-local.sh stop --dir "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-deploy/cluster/start-local.sh start --dir "$dir" --bin "$B/ringbroker" > /dev/null
-boot=127.0.0.1:9092
-"$B/ringbroker" topic create rf1 --partitions 4 --replication-factor 1 --bootstrap $boot >/dev/null
-"$B/ringbroker" topic create rf3 --partitions 4 --replication-factor 3 \
-    --config min.insync.replicas=2 --bootstrap $boot > /dev/null
-# Every rf3 partition has its three replicas in sync first (bounded: 300 checks).
-for _ in $(seq 300); do
-  "$B/ringbroker" topic describe rf3 --under-replicated --bootstrap $boot 2>/dev/null \
-      | grep -q '^Topic: rf3' || break
-  sleep 0.1
-done
+# shellcheck source=bench/rf_cluster.sh
+. bench/rf_cluster.sh
+rf_cluster_start "$B"
 # "TICKS SWITCHES" summed over the brokers.
 stats() {
   local ticks=0 switches=0 pid

@@ -16,20 +16,10 @@ OUT=${OUT:-/tmp/replication-produce}
 ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-10}
 RECORD=${RECORD:-100}
-dir=$(mktemp -d /var/tmp/ringbroker-replication.XXXX)
 mkdir -p "$OUT"
-trap 'deploy/cluster/start-local.sh stop --dir "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-deploy/cluster/start-local.sh start --dir "$dir" --bin "$T/ringbroker" > "$OUT/cluster.txt"
-boot=127.0.0.1:9092
-"$T/ringbroker" topic create rf1 --partitions 4 --replication-factor 1 --bootstrap $boot >/dev/null
-"$T/ringbroker" topic create rf3 --partitions 4 --replication-factor 3 \
-    --config min.insync.replicas=2 --bootstrap $boot > /dev/null
-# Every rf3 partition has its three replicas in sync before the first round.
-for _ in $(seq 300); do
-  "$T/ringbroker" topic describe rf3 --under-replicated --bootstrap $boot 2>/dev/null \
-      | grep -q '^Topic: rf3' || break
-  sleep 0.1
-done
+# shellcheck source=bench/rf_cluster.sh
+. bench/rf_cluster.sh
+rf_cluster_start "$T" "$OUT/cluster.txt"
 
 # produce TOPIC NAME [EXTRA...]: one ringbench run; prints its summary line.
 produce() {
