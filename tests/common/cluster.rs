@@ -656,6 +656,11 @@ impl Workload {
             // connection is given up soon.
             .set("message.timeout.ms", "60000")
             .set("request.timeout.ms", "5000")
+            // Requests other than Produce (InitProducerId, which librdkafka sends to any broker
+            // it holds a connection to, to bump the epoch after a timed-out produce) wait this
+            // long: librdkafka's 60 s default outlasts the tests' waits when the broker it picks
+            // is the frozen one.
+            .set("socket.timeout.ms", "10000")
             .set("retry.backoff.ms", "50")
             .set("topic.metadata.refresh.interval.ms", "1000")
             .create_with_context(Recorder {
