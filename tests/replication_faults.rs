@@ -147,7 +147,11 @@ fn repeated_kill_9_of_a_leader_loses_no_acknowledged_record() {
             .as_ref()
             .is_some_and(|f| f.to_topic_map() == committed.to_topic_map())
     });
-    assert!(same, "committed {committed:?}, fetched {fetched:?}");
+    assert!(
+        same,
+        "committed {committed:?}, fetched {fetched:?}\n{}",
+        cluster.log_tails()
+    );
     finish(cluster, workload, topic);
 }
 

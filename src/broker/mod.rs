@@ -627,7 +627,7 @@ impl MetadataHost for Services {
             self.logs.reconcile(wanted).await;
             self.replicas.reconcile(Arc::clone(&current)).await;
             let node_id = self.log_placement.node_id;
-            self.groups.follow_leadership(&current, node_id);
+            self.groups.follow_leadership(&previous, &current, node_id);
             // Offsets partitions led here from now on are replayed in the background, so the
             // publication that moved them is not held up by the replay.
             let groups = Rc::clone(&self.groups);

@@ -308,9 +308,26 @@ impl Coordinator {
     }
 
     /// Installs a replayed partition: its groups become live (members' sessions start now).
-    pub fn install(&self, key: PartitionKey, loaded: LoadedPartition) {
+    /// Whether it was installed: a replay whose partition was unloaded meanwhile (leadership
+    /// moved away during the replay, [`Self::follow_leadership`]) is dropped, so a broker
+    /// never keeps groups of a partition it stopped leading.
+    pub fn install(&self, key: PartitionKey, loaded: LoadedPartition) -> bool {
         let now = now_ms();
         let mut inner = self.inner.borrow_mut();
+        if inner.partitions.get(&key) != Some(&Load::Loading) {
+            tracing::debug!(
+                partition = key.partition,
+                "replay dropped: unloaded meanwhile"
+            );
+            return false;
+        }
+        // One line per election of this broker as a coordinator: rare, and what a lost
+        // commit's investigation starts from.
+        tracing::info!(
+            partition = key.partition,
+            groups = loaded.groups.len(),
+            "offsets partition loaded"
+        );
         for (group_id, (record, offsets)) in loaded.groups {
             let group = match record {
                 Some(record) => Group::from_record(&group_id, record, now),
@@ -327,6 +344,7 @@ impl Coordinator {
             );
         }
         inner.partitions.insert(key, Load::Loaded);
+        true
     }
 
     /// Marks `key` as loading unless it is loaded or loading already; whether it was marked
@@ -370,8 +388,12 @@ impl Coordinator {
         };
         match load_partition(&self.logs, key).await {
             Ok(loaded) => {
-                self.install(key, loaded);
-                Ok(())
+                if self.install(key, loaded) {
+                    Ok(())
+                } else {
+                    // Leadership moved away during the replay.
+                    Err(ErrorCode::NotCoordinator)
+                }
             }
             Err(error) => {
                 self.inner.borrow_mut().partitions.remove(&key);
@@ -380,21 +402,26 @@ impl Coordinator {
         }
     }
 
-    /// Leadership of `__consumer_offsets` partitions moved (a new metadata snapshot): the
-    /// groups of partitions this broker no longer leads are dropped from memory, with their
-    /// parked requests (which then answer NOT_COORDINATOR); the new leader's coordinator
-    /// replays them from its replica of the log at their next request. So a group's
-    /// coordinator moves with its offsets partition, as in Kafka.
-    pub fn follow_leadership(&self, metadata: &ClusterMetadata, node_id: i32) {
+    /// Leadership of `__consumer_offsets` partitions moved (a new metadata snapshot `current`
+    /// after `previous`): the groups of partitions this broker no longer leads are dropped
+    /// from memory, with their parked requests (which then answer NOT_COORDINATOR); the new
+    /// leader's coordinator replays them from its replica of the log at their next request.
+    /// So a group's coordinator moves with its offsets partition, as in Kafka. A partition
+    /// led here again in a newer leader epoch is dropped too (and replayed by
+    /// [`super::load_owned`]): another broker may have led it in between, unseen when this
+    /// broker skipped the snapshots in between, and written commits this memory lacks (Kafka's
+    /// coordinator reloads on every election with a newer epoch).
+    pub fn follow_leadership(
+        &self,
+        previous: &ClusterMetadata,
+        current: &ClusterMetadata,
+        node_id: i32,
+    ) {
         let mut inner = self.inner.borrow_mut();
         let unled: Vec<PartitionKey> = inner
             .partitions
             .keys()
-            .filter(|key| {
-                metadata
-                    .partition_or_single_node(key.topic_id, key.partition, node_id)
-                    .is_none_or(|state| state.leader != node_id)
-            })
+            .filter(|key| !super::leads_in_same_epoch(previous, current, **key, node_id))
             .copied()
             .collect();
         for key in unled {

@@ -100,6 +100,44 @@ pub fn fresh_member_id(prefix: &str) -> String {
     )
 }
 
+/// The leader epoch of `key` in `metadata` when `node_id` leads it.
+fn led_epoch(metadata: &ClusterMetadata, key: PartitionKey, node_id: i32) -> Option<i32> {
+    metadata
+        .partition_or_single_node(key.topic_id, key.partition, node_id)
+        .filter(|state| state.leader == node_id)
+        .map(|state| state.leader_epoch)
+}
+
+/// Whether `node_id` leads `key` in `current` and did not lead it in another leader epoch in
+/// `previous`: what a coordinator holds in memory for `key` stays valid.
+fn leads_in_same_epoch(
+    previous: &ClusterMetadata,
+    current: &ClusterMetadata,
+    key: PartitionKey,
+    node_id: i32,
+) -> bool {
+    let Some(now) = led_epoch(current, key, node_id) else {
+        return false;
+    };
+    led_epoch(previous, key, node_id).is_none_or(|before| before == now)
+}
+
+/// Whether `node_id` leads `key` in `current` and was elected since `previous` (`None`: at
+/// start-up): it did not lead it in `previous`, or led it in another leader epoch. A
+/// partition of a topic new since `previous` is left to its first request.
+fn elected_here(
+    previous: Option<&ClusterMetadata>,
+    current: &ClusterMetadata,
+    key: PartitionKey,
+    node_id: i32,
+) -> bool {
+    let now = led_epoch(current, key, node_id);
+    now.is_some()
+        && previous.is_none_or(|previous| {
+            previous.topic_by_id(key.topic_id).is_some() && led_epoch(previous, key, node_id) != now
+        })
+}
+
 /// Replays every `__consumer_offsets` partition that shard `index` of `count` owns and this
 /// broker (`node_id`) leads, and that is not loaded or loading yet, into `coordinator`: at
 /// start-up (`previous` is `None`), and after a metadata snapshot for the partitions whose
@@ -121,27 +159,18 @@ pub async fn load_owned(
         if shard_for(topic.topic_id, partition, count) != index {
             continue;
         }
-        let leads = |metadata: &ClusterMetadata| {
-            metadata
-                .partition_or_single_node(topic.topic_id, partition, node_id)
-                .is_some_and(|state| state.leader == node_id)
-        };
-        let moved_here = previous.is_none_or(|previous| {
-            previous.topic_by_id(topic.topic_id).is_some() && !leads(previous)
-        });
-        let led = leads(metadata) && moved_here;
         let key = PartitionKey {
             topic_id: topic.topic_id,
             partition,
         };
         // A follower's replica is served by the leader's coordinator.
-        if !led || !coordinator.begin_load(key) {
+        if !elected_here(previous, metadata, key, node_id) || !coordinator.begin_load(key) {
             continue;
         }
         match coordinator::load_partition(logs, key).await {
             Ok(mut loaded) => {
                 loaded.forget_missing_topics(|name| metadata.topic(name).is_some());
-                coordinator.install(key, loaded);
+                let _installed = coordinator.install(key, loaded);
             }
             // Not hosted here: the partition's replicas are on other brokers
             // (`cluster::partition_logs`), whose coordinators load it.
@@ -158,8 +187,63 @@ pub async fn load_owned(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
+    use crate::cluster::MetadataRecord;
+    use crate::cluster::metadata::PartitionState;
+    use crate::protocol::Uuid;
+
+    const OFFSETS_ID: Uuid = Uuid([4; 16]);
+    const KEY: PartitionKey = PartitionKey {
+        topic_id: OFFSETS_ID,
+        partition: 0,
+    };
+
+    /// `__consumer_offsets` with one partition on brokers 1..=3, led by `leader` in `epoch`.
+    fn led_by(leader: i32, epoch: i32) -> ClusterMetadata {
+        let records = [
+            MetadataRecord::TopicCreated {
+                topic_id: OFFSETS_ID,
+                name: OFFSETS_TOPIC.into(),
+                partition_count: 1,
+                configs: std::collections::BTreeMap::new(),
+            },
+            MetadataRecord::Partition {
+                topic_id: OFFSETS_ID,
+                partition: 0,
+                state: PartitionState {
+                    isr: vec![1, 2, 3],
+                    leader,
+                    leader_epoch: epoch,
+                    ..PartitionState::placed(vec![1, 2, 3])
+                },
+            },
+        ];
+        ClusterMetadata::empty("c".into())
+            .apply_all(&records)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_coordinator_loads_when_elected_and_reloads_in_a_newer_epoch() {
+        let (first, moved, back) = (led_by(1, 3), led_by(2, 4), led_by(1, 5));
+        // Start-up, and an election here, load; a follower never does.
+        assert!(elected_here(None, &first, KEY, 1));
+        assert!(!elected_here(None, &first, KEY, 2));
+        assert!(elected_here(Some(&first), &moved, KEY, 2));
+        // The same leadership seen again loads nothing.
+        assert!(!elected_here(Some(&first), &first, KEY, 1));
+        // Led here again with the snapshot in between unseen (1 at 3, then 1 at 5): broker 2
+        // may have written commits at epoch 4, so the memory of epoch 3 is dropped and the
+        // partition replayed.
+        assert!(elected_here(Some(&first), &back, KEY, 1));
+        assert!(!leads_in_same_epoch(&first, &back, KEY, 1));
+        assert!(leads_in_same_epoch(&first, &first, KEY, 1));
+        // Leadership gone: dropped; newly led (was a follower): kept if it was loaded early.
+        assert!(!leads_in_same_epoch(&first, &moved, KEY, 1));
+        assert!(leads_in_same_epoch(&first, &moved, KEY, 2));
+    }
 
     #[test]
     fn java_hash_matches_java() {
