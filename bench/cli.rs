@@ -102,6 +102,10 @@ pub struct Options {
     pub security_protocol: &'static str,
     /// PEM CA the broker's certificate must chain to (SSL, SASL_SSL).
     pub ssl_ca: Option<String>,
+    /// PEM certificate chain and key presented for mutual TLS (a broker with
+    /// `ssl.client.auth=required`); both or neither, SSL and SASL_SSL only.
+    pub ssl_cert: Option<String>,
+    pub ssl_key: Option<String>,
     /// `(mechanism, user, password)`: one of [`SASL_MECHANISMS`] (SASL_PLAINTEXT, SASL_SSL).
     pub sasl: Option<(&'static str, String, String)>,
 }
@@ -131,6 +135,8 @@ impl Options {
             stop_file: None,
             security_protocol: "PLAINTEXT",
             ssl_ca: None,
+            ssl_cert: None,
+            ssl_key: None,
             sasl: None,
         }
     }
@@ -175,6 +181,8 @@ options (defaults in brackets):
   --stop-file PATH             produce: stop generating once PATH exists, drain, summarize
   --security-protocol P        PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL [PLAINTEXT]
   --ssl-ca FILE                PEM CA the broker's certificate must chain to (SSL, SASL_SSL)
+  --ssl-cert FILE              PEM certificate presented for mutual TLS, with --ssl-key
+  --ssl-key FILE               its PEM private key (librdkafka's ssl.key.location)
   --sasl-mechanism M           PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 (SASL_*) [SCRAM-SHA-512]
   --sasl-user NAME             login (SASL_*)
   --sasl-password PASSWORD     login (SASL_*)
@@ -283,6 +291,8 @@ fn apply(
         "--json" => options.json = Some(value.to_owned()),
         "--stop-file" => options.stop_file = Some(value.to_owned()),
         "--ssl-ca" => options.ssl_ca = Some(value.to_owned()),
+        "--ssl-cert" => options.ssl_cert = Some(value.to_owned()),
+        "--ssl-key" => options.ssl_key = Some(value.to_owned()),
         "--security-protocol" => options.security_protocol = one_of(value, &SECURITY_PROTOCOLS)?,
         _ => bail!("unknown option"),
     }
@@ -308,6 +318,12 @@ fn validate(options: &Options) -> anyhow::Result<()> {
     let tls = options.security_protocol.ends_with("SSL");
     if tls != options.ssl_ca.is_some() {
         bail!("--ssl-ca is needed with SSL and SASL_SSL, and only with them");
+    }
+    if options.ssl_cert.is_some() != options.ssl_key.is_some() {
+        bail!("--ssl-cert and --ssl-key go together");
+    }
+    if options.ssl_cert.is_some() && !tls {
+        bail!("--ssl-cert and --ssl-key need SSL or SASL_SSL");
     }
     if options.partition_max_bytes > options.fetch_max_bytes {
         bail!("--partition-max-bytes exceeds --fetch-max-bytes");

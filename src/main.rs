@@ -17,7 +17,7 @@ use ringbroker::config::{self, Command};
 use ringbroker::handlers;
 use ringbroker::metrics::http::MetricsServer;
 use ringbroker::net::{Admission, KafkaService};
-use ringbroker::security::tls::{self, TlsContext};
+use ringbroker::security::tls::{self, Reload, TlsContext};
 use ringbroker::shard::Shards;
 use ringbroker::shard::runner::{Servers, Wake};
 use std::ffi::OsStr;
@@ -74,14 +74,11 @@ fn run() -> anyhow::Result<ExitCode> {
     let broker = Arc::new(Broker::prepare(&config)?);
     let admission = Arc::new(Admission::new(&config.limits));
     let tls = match &config.tls {
-        Some(settings) => {
-            let tls = Arc::new(TlsContext::load(settings.clone())?);
-            // Before the shards start: their threads inherit SIGHUP blocked.
-            tls::reload_on_sighup(Arc::clone(&tls))?;
-            Some(tls)
-        }
+        Some(settings) => Some(Arc::new(TlsContext::load(settings.clone())?)),
         None => None,
     };
+    // Before the shards start: their threads inherit SIGHUP blocked.
+    reload_on_sighup(&broker, tls.as_ref())?;
     let servers: Servers<Services> = vec![
         Arc::new(KafkaService::with_tls(admission, tls)),
         Arc::new(MetricsServer),
@@ -109,6 +106,22 @@ fn run() -> anyhow::Result<ExitCode> {
     tracing::info!(clean, "stopped");
     // 0 after a clean stop on a signal, 1 otherwise.
     Ok(ExitCode::from(u8::from(!clean)))
+}
+
+/// Starts the SIGHUP thread that reloads the client listeners' TLS and the controller
+/// channel's, when either is configured (without either, SIGHUP keeps its default action).
+fn reload_on_sighup(broker: &Broker, listeners: Option<&Arc<TlsContext>>) -> anyhow::Result<()> {
+    let mut targets: Vec<Arc<dyn Reload>> = Vec::new();
+    if let Some(listeners) = listeners {
+        targets.push(Arc::clone(listeners) as Arc<dyn Reload>);
+    }
+    if let Some(controller) = broker.controller_tls() {
+        targets.push(Arc::new(controller.clone()));
+    }
+    if !targets.is_empty() {
+        tls::reload_on_sighup(targets).context("cannot start the SIGHUP thread")?;
+    }
+    Ok(())
 }
 
 /// Logs go to stderr (stdout stays for command output such as `--version`), in colour only when

@@ -142,6 +142,49 @@ fn security_and_stop_file_flags_parse_and_must_agree() {
 }
 
 #[test]
+fn mtls_flags_come_in_pairs_and_only_with_tls() {
+    let plain = parse(["produce"]).unwrap();
+    assert_eq!((plain.ssl_cert, plain.ssl_key), (None, None));
+    let mtls = parse([
+        "produce",
+        "--security-protocol=SSL",
+        "--ssl-ca=ca.pem",
+        "--ssl-cert",
+        "me.pem",
+        "--ssl-key=me.key",
+    ])
+    .unwrap();
+    assert_eq!(
+        (mtls.ssl_cert.as_deref(), mtls.ssl_key.as_deref()),
+        (Some("me.pem"), Some("me.key"))
+    );
+    for refused in [
+        &[
+            "produce",
+            "--security-protocol=SSL",
+            "--ssl-ca=ca.pem",
+            "--ssl-cert=me.pem",
+        ][..],
+        &[
+            "produce",
+            "--security-protocol=SSL",
+            "--ssl-ca=ca.pem",
+            "--ssl-key=me.key",
+        ],
+        &[
+            "produce",
+            "--security-protocol=SASL_PLAINTEXT",
+            "--sasl-user=u",
+            "--sasl-password=p",
+            "--ssl-cert=me.pem",
+            "--ssl-key=me.key",
+        ],
+    ] {
+        assert!(parse(refused.iter().copied()).is_err(), "{refused:?}");
+    }
+}
+
+#[test]
 fn acks_all_is_minus_one_and_modes_parse() {
     assert_eq!(parse(["produce", "--acks", "all"]).unwrap().acks, -1);
     assert_eq!(parse(["produce", "--acks", "0"]).unwrap().acks, 0);

@@ -6,11 +6,16 @@
 //! a non-zero exit; no config at all is a clear error, at once (not a hang); a user who is not
 //! a super user authenticates but is refused by the authorizer.
 //!
+//! Over mutual TLS (`--tls-client-ca`, `ssl.client.auth=required`), the command config's
+//! `ssl.certificate.location` and `ssl.key.location` present a client certificate whose
+//! subject is the principal: named in `--super-users`, it may create and list topics; the
+//! same config without them is refused.
+//!
 //! The harness's own address stays a PLAINTEXT listener (its readiness probe speaks
 //! plaintext); the commands go to the SASL_SSL listener. Certificates are generated per test.
 mod common;
 
-use common::tls::{Ca, Files, path_text};
+use common::tls::{Ca, ClientPki, Files, path_text};
 use common::{Broker, BrokerOptions, free_address};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -88,6 +93,30 @@ fn run(words: &[&str], bootstrap: &str, config: &str) -> Result<String, String> 
     }
 }
 
+/// `topic create TOPIC` then `topic list`, which must name it.
+fn create_and_list(topic: &str, bootstrap: &str, config: &str) {
+    let created = run(&["topic", "create", topic], bootstrap, config).unwrap();
+    assert!(created.contains(topic), "{created}");
+    let listed = run(&["topic", "list"], bootstrap, config).unwrap();
+    let row = format!("{topic} ");
+    assert!(
+        listed.lines().any(|line| line.starts_with(&row)),
+        "{listed}"
+    );
+}
+
+/// `ringbroker topic list` through the binary with `config`.
+fn list_with_binary(bootstrap: &str, config: &str) -> Output {
+    run_binary(&[
+        "topic",
+        "list",
+        "--bootstrap",
+        bootstrap,
+        "--command-config",
+        config,
+    ])
+}
+
 /// Runs the `ringbroker` binary with `args`, bounded by `FAIL_FAST`.
 fn run_binary(args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringbroker"))
@@ -119,15 +148,7 @@ fn the_super_user_runs_topic_acl_and_quota_commands_over_sasl_ssl() {
         "SCRAM-SHA-512",
         ("admin", "admin-secret"),
     );
-    let created = run(&["topic", "create", "secured-orders"], &b, &scram).unwrap();
-    assert!(created.contains("secured-orders"), "{created}");
-    let listed = run(&["topic", "list"], &b, &scram).unwrap();
-    assert!(
-        listed
-            .lines()
-            .any(|line| line.starts_with("secured-orders ")),
-        "{listed}"
-    );
+    create_and_list("secured-orders", &b, &scram);
     // describe connects to each partition's leader too, with the same security.
     let described = run(&["topic", "describe", "secured-orders"], &b, &scram).unwrap();
     assert!(described.contains("secured-orders"), "{described}");
@@ -172,14 +193,7 @@ fn wrong_password_no_config_and_a_plain_user_fail_clearly() {
     let secured = start_secured();
     let b = secured.bootstrap();
     let wrong = secured.config("wrong.properties", "SCRAM-SHA-512", ("admin", "not-it"));
-    let output = run_binary(&[
-        "topic",
-        "list",
-        "--bootstrap",
-        &b,
-        "--command-config",
-        &wrong,
-    ]);
+    let output = list_with_binary(&b, &wrong);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
@@ -216,4 +230,44 @@ fn wrong_password_no_config_and_a_plain_user_fail_clearly() {
         "{refused}"
     );
     drop(secured.broker);
+}
+
+#[test]
+fn a_client_certificate_from_the_command_config_is_the_principal_under_mtls() {
+    let pki = ClientPki::new("mTLS CA");
+    let (files, (certificate, key)) = (&pki.files, &pki.identity);
+    let mut broker = Broker::unstarted(BrokerOptions::default());
+    let secured = free_address();
+    let server_args = pki.server_args();
+    let args = broker.extra_args_mut();
+    args.extend(server_args);
+    for (flag, value) in [
+        ("--listen", format!("SSL://{secured}")),
+        ("--super-users", "User:CN=alice,OU=eng".to_owned()),
+    ] {
+        args.extend([flag.to_owned(), value]);
+    }
+    args.push("--authorizer".to_owned());
+    broker.start_again();
+    let b = secured.to_string();
+    let ssl = format!(
+        "security.protocol=SSL\nssl.ca.location={}\n",
+        path_text(&pki.ca_path)
+    );
+    let mutual = format!(
+        "{ssl}ssl.certificate.location={}\nssl.key.location={}\n",
+        path_text(certificate),
+        path_text(key)
+    );
+    let mutual = path_text(&files.write("mtls.properties", &mutual));
+    create_and_list("by-certificate", &b, &mutual);
+    // The same listener without a client certificate: the handshake is refused.
+    let server_only = path_text(&files.write("ssl.properties", &ssl));
+    let output = list_with_binary(&b, &server_only);
+    assert!(
+        !output.status.success(),
+        "listed without a client certificate: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    drop(broker);
 }

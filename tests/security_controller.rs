@@ -7,6 +7,13 @@
 //! to anything it sends (the handshake fails before any frame is read), cannot join the quorum
 //! or register as a broker, and the cluster keeps working. A TLS controller channel missing a
 //! file stops the start with an error naming it.
+//!
+//! SIGHUP reloads the channel's CA, certificate and key: a running cluster is rotated to a
+//! second CA without a restart (new CA appended to the trust file, new certificates, old CA
+//! dropped, a SIGHUP to every node after each step); afterwards a peer with an old-CA
+//! certificate is refused, the quorum re-forms over new connections after the active
+//! controller is killed, the killed node (new files only) rejoins, and a bad file at a later
+//! SIGHUP is logged and keeps the working configuration.
 mod common;
 
 use common::cluster::{CONVERGE, Cluster, metadata};
@@ -366,4 +373,129 @@ fn a_tls_controller_channel_missing_a_file_stops_the_start_with_a_clear_error() 
         let log = broker.log();
         assert!(log.contains(named), "{flags:?}: {named} not named:\n{log}");
     }
+}
+
+/// The log line a node writes when SIGHUP reloaded its controller channel.
+const RELOADED: &str = "controller channel TLS certificate reloaded";
+/// The log line a node writes when a SIGHUP reload of its controller channel failed.
+const RELOAD_FAILED: &str = "controller channel TLS reload failed";
+
+/// Sends SIGHUP to each of `ids` and waits (bounded) until each logged one more `line`.
+fn sighup_and_wait(cluster: &Cluster, ids: &[i32], line: &str) {
+    for &id in ids {
+        let broker = cluster.broker(id);
+        let before = broker.log().matches(line).count();
+        broker.signal(libc::SIGHUP);
+        let logged = eventually(CONVERGE, || broker.log().matches(line).count() > before);
+        assert!(
+            logged,
+            "broker {id} did not log {line:?} after SIGHUP:\n{}",
+            cluster.log_tails()
+        );
+    }
+}
+
+/// Whether the controller at `address` answers a ClusterId request over `transport`.
+fn answers(address: SocketAddr, transport: &Transport) -> bool {
+    matches!(
+        ask(address, transport.clone(), &ControllerRequest::ClusterId),
+        Ok(ControllerResponse::ClusterId {
+            cluster_id: Some(_)
+        })
+    )
+}
+
+/// Rotates every node's controller files from the first CA to `next` in the order that
+/// never leaves two nodes unable to talk: trust both, then new certificates, then trust only
+/// the new CA, with a SIGHUP to every node after each step. Returns an identity of the old
+/// CA, which is refused after the last step.
+fn rotate(cluster: &Cluster, pki: &Pki, next: &Ca) -> (PathBuf, PathBuf) {
+    let all: Vec<i32> = cluster.ids().collect();
+    let old_ca = std::fs::read_to_string(&pki.ca).unwrap();
+    let old_identity = (
+        pki.files
+            .write("old-node.pem", &std::fs::read_to_string(&pki.cert).unwrap()),
+        pki.files
+            .write("old-node.key", &std::fs::read_to_string(&pki.key).unwrap()),
+    );
+    pki.files
+        .write("ca.pem", &format!("{old_ca}\n{}", next.pem));
+    sighup_and_wait(cluster, &all, RELOADED);
+    let (cert, key) = next.node_leaf("node-rotated");
+    pki.files.write("node.key", &key);
+    pki.files.write("node.pem", &cert);
+    sighup_and_wait(cluster, &all, RELOADED);
+    // Both CAs are trusted still: an old-CA peer is answered.
+    let controller = agreed_controller(cluster, &all);
+    let address = cluster.controller_addresses[index(controller)];
+    let old = pki.transport(Some(old_identity.clone()));
+    assert!(
+        answers(address, &old),
+        "an old-CA peer was refused while both CAs are trusted:\n{}",
+        cluster.log_tails()
+    );
+    pki.files.write("ca.pem", &next.pem);
+    sighup_and_wait(cluster, &all, RELOADED);
+    old_identity
+}
+
+#[test]
+fn sighup_rotates_the_controller_channel_to_a_new_ca_without_a_restart() {
+    let pki = Pki::new();
+    let mut cluster = start(&pki);
+    cluster.create_topic("before-rotation", 1, 3, &[]);
+    let next = Ca::new("next controller CA");
+    let old_identity = rotate(&cluster, &pki, &next);
+
+    // New handshakes use the reloaded files on both sides: a client trusting only the new CA
+    // and presenting a new certificate is answered (the server shows its new certificate and
+    // trusts the new CA), an old-CA certificate is refused.
+    let controller = agreed_controller(&cluster, &[1, 2, 3]);
+    let address = cluster.controller_addresses[index(controller)];
+    let current = pki.node_transport();
+    assert!(
+        answers(address, &current),
+        "a new-CA peer was refused:\n{}",
+        cluster.log_tails()
+    );
+    let old = pki.transport(Some(old_identity));
+    assert!(
+        !answers(address, &old),
+        "an old-CA peer was answered after the old CA was dropped"
+    );
+    // Connections opened before the rotation carry on: the cluster still takes changes.
+    cluster.create_topic("after-rotation", 1, 3, &[]);
+    assert!(cluster.wait_isr_full("after-rotation", CONVERGE).is_some());
+
+    // The active controller dies; the survivors elect one of them and serve changes.
+    cluster.kill9(controller);
+    let survivors: Vec<i32> = cluster.ids().filter(|id| *id != controller).collect();
+    let next_controller = agreed_controller(&cluster, &survivors);
+    assert_ne!(next_controller, controller);
+    cluster.create_topic("after-failover", 1, 2, &[]);
+    // The killed node knows only the new files: it rejoins over new connections only, to
+    // and from survivors that were never restarted.
+    cluster.start_again(controller);
+    cluster.create_topic("rejoined", 1, 3, &[]);
+    assert!(
+        cluster.wait_isr_full("rejoined", CONVERGE).is_some(),
+        "the restarted node never joined the ISR:\n{}",
+        cluster.log_tails()
+    );
+    let client = plain_client(&cluster.bootstrap());
+    produce(&client, "rejoined", 100);
+    consume_and_check(&client, "rejoined", 100);
+
+    // A bad key at the next SIGHUP: logged, the node keeps running on the old configuration.
+    let survivor = survivors[0];
+    pki.files.write("node.key", "not a key\n");
+    sighup_and_wait(&cluster, &[survivor], RELOAD_FAILED);
+    let survivor_address = cluster.controller_addresses[index(survivor)];
+    assert!(
+        answers(survivor_address, &current),
+        "broker {survivor} stopped answering after a failed reload:\n{}",
+        cluster.log_tails()
+    );
+    assert!(cluster.brokers[index(survivor)].is_running());
+    cluster.stop_all();
 }

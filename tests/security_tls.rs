@@ -9,7 +9,7 @@
 mod common;
 
 use common::tls::{
-    Ca, Files, consume_and_check, metadata_ports, path_text, produce, sasl_ssl_client, ssl_client,
+    Ca, Files, consume_and_check, metadata_ports, produce, sasl_ssl_client, ssl_client,
 };
 use common::{Broker, BrokerOptions, eventually, free_address};
 use rdkafka::ClientConfig;
@@ -61,13 +61,7 @@ fn mtls_names_the_principal_and_refuses_a_client_without_a_certificate() {
     let files = Files::new();
     let ca_path = files.write("ca.pem", &ca.pem);
     let (client_certificate, client_key) = ca.leaf(false);
-    let mut tls_args = files.server_args(&ca);
-    tls_args.extend([
-        "--tls-client-ca".to_owned(),
-        path_text(&ca_path),
-        "--ssl-client-auth".to_owned(),
-        "required".to_owned(),
-    ]);
+    let tls_args = files.mtls_server_args(&ca, &ca_path);
     let ssl = free_address();
     let broker = start_broker(ssl, &tls_args);
     let identity = (

@@ -9,7 +9,7 @@
 use crate::cli::Options;
 use anyhow::{Context, bail};
 use ringbroker::client::connection::{Connection, Versions};
-use ringbroker::client::security::{ClientSecurity, SaslLogin};
+use ringbroker::client::security::{ClientSecurity, SaslLogin, TlsFiles, tls_config};
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
@@ -20,6 +20,7 @@ use ringbroker::protocol::{ErrorCode, StrBytes, Uuid};
 use ringbroker::security::SecurityProtocol;
 use ringbroker::security::sasl::SaslMechanism;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Metadata polls while a new topic's leaders are elected (× [`METADATA_RETRY_DELAY`]).
@@ -137,20 +138,20 @@ pub fn discover(options: &Options, create: bool) -> anyhow::Result<Topic> {
     bail!("{topic} has no leader for every partition after {METADATA_ATTEMPTS_MAX} attempts")
 }
 
-/// The TLS configuration and SASL login the flags ask for (both validated by the CLI).
+/// The TLS configuration and SASL login the flags ask for (both validated by the CLI; the
+/// files are read by the client module the admin CLI uses too).
 ///
 /// # Errors
-/// An unreadable or malformed `--ssl-ca` file.
+/// An unreadable or malformed `--ssl-ca`, `--ssl-cert` or `--ssl-key` file.
 pub fn security(options: &Options) -> anyhow::Result<ClientSecurity> {
     let protocol = SecurityProtocol::parse(options.security_protocol)
         .with_context(|| format!("unknown security protocol {}", options.security_protocol))?;
-    let tls = match &options.ssl_ca {
-        Some(ca) => Some(
-            ringbroker::security::tls::client_config_from(std::path::Path::new(ca), None)
-                .with_context(|| format!("--ssl-ca {ca}"))?,
-        ),
-        None => None,
+    let files = TlsFiles {
+        ca: options.ssl_ca.as_ref().map(PathBuf::from),
+        certificate: options.ssl_cert.as_ref().map(PathBuf::from),
+        key: options.ssl_key.as_ref().map(PathBuf::from),
     };
+    let tls = tls_config(protocol, &files).context("--ssl-ca, --ssl-cert, --ssl-key")?;
     let sasl = match &options.sasl {
         Some((mechanism, user, password)) => Some(SaslLogin {
             mechanism: SaslMechanism::parse(mechanism)

@@ -209,6 +209,13 @@ impl Broker {
         })
     }
 
+    /// The controller channel's mutual TLS, for `main` to reload on SIGHUP; `None` when the
+    /// channel is plaintext.
+    #[must_use]
+    pub fn controller_tls(&self) -> Option<&ControllerChannelTls> {
+        self.controller_tls.as_ref()
+    }
+
     /// After every shard stopped: writes the clean-shutdown marker with this run's broker
     /// epoch when the stop was `clean` (a signal, every phase in time) and every log closed
     /// cleanly. Without it the next start counts as an unclean shutdown (KIP-966).

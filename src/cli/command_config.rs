@@ -22,7 +22,7 @@
 //!
 //! Runs on the main thread of the admin process, before any connection; reads the PEM files.
 use super::CliError;
-use crate::client::security::{ClientSecurity, SaslLogin};
+use crate::client::security::{ClientSecurity, ClientTlsError, SaslLogin, TlsFiles, tls_config};
 use crate::config::Password;
 use crate::limits;
 use crate::security::SecurityProtocol;
@@ -216,33 +216,25 @@ fn security(
     Ok(ClientSecurity::new(protocol, tls, Some(login)))
 }
 
-/// The TLS configuration of the `ssl.*` keys, `None` for the protocols without TLS.
+/// The TLS configuration of the `ssl.*` keys, `None` for the protocols without TLS (the
+/// files and their combinations are `client::security`'s, shared with ringbench).
 fn tls(
     path: &Path,
     protocol: SecurityProtocol,
     properties: &BTreeMap<&'static str, String>,
 ) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, CommandConfigError> {
     let get = |key: &str| properties.get(key).map(String::as_str);
-    let inconsistent = |reason: String| CommandConfigError::Inconsistent {
-        path: path.to_owned(),
-        reason,
-    };
-    let ssl_keys = [
-        "ssl.ca.location",
-        "ssl.certificate.location",
-        "ssl.key.location",
-        "ssl.endpoint.identification.algorithm",
-    ];
-    if !protocol.uses_tls() {
-        if let Some(key) = ssl_keys.iter().find(|key| get(key).is_some()) {
-            return Err(inconsistent(format!(
-                "{key} with security.protocol={} (TLS needs SSL or SASL_SSL)",
-                protocol.name()
-            )));
-        }
-        return Ok(None);
-    }
     let algorithm = get("ssl.endpoint.identification.algorithm");
+    if algorithm.is_some() && !protocol.uses_tls() {
+        return Err(CommandConfigError::Inconsistent {
+            path: path.to_owned(),
+            reason: format!(
+                "ssl.endpoint.identification.algorithm with security.protocol={} (TLS needs \
+                 SSL or SASL_SSL)",
+                protocol.name()
+            ),
+        });
+    }
     if let Some(value) = algorithm.filter(|value| !value.eq_ignore_ascii_case("https")) {
         return Err(CommandConfigError::BadValue {
             path: path.to_owned(),
@@ -251,27 +243,21 @@ fn tls(
             expected: "https (the broker's certificate must name the host dialled)",
         });
     }
-    let ca = get("ssl.ca.location").ok_or_else(|| {
-        inconsistent(format!(
-            "security.protocol={} needs ssl.ca.location (no system trust store is read)",
-            protocol.name()
-        ))
-    })?;
-    let identity = match (get("ssl.certificate.location"), get("ssl.key.location")) {
-        (Some(cert), Some(key)) => Some((Path::new(cert), Path::new(key))),
-        (None, None) => None,
-        _ => {
-            return Err(inconsistent(
-                "ssl.certificate.location and ssl.key.location go together".to_owned(),
-            ));
-        }
+    let files = TlsFiles {
+        ca: get("ssl.ca.location").map(PathBuf::from),
+        certificate: get("ssl.certificate.location").map(PathBuf::from),
+        key: get("ssl.key.location").map(PathBuf::from),
     };
-    crate::security::tls::client_config_from(Path::new(ca), identity)
-        .map(Some)
-        .map_err(|source| CommandConfigError::Tls {
+    tls_config(protocol, &files).map_err(|error| match error {
+        ClientTlsError::Files(source) => CommandConfigError::Tls {
             path: path.to_owned(),
             source,
-        })
+        },
+        other => CommandConfigError::Inconsistent {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    })
 }
 
 #[cfg(test)]

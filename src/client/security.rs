@@ -4,8 +4,10 @@
 //!
 //! The crypto is the broker's own: the rustls client configuration is `security::tls`'s (what
 //! brokers dial each other with), the login's tokens are `security::sasl::login`'s (on the
-//! broker's SCRAM code); here they run over a blocking socket. Reading the admin CLI's
-//! `--command-config` file into a [`ClientSecurity`] is the CLI's (`cli/command_config.rs`).
+//! broker's SCRAM code); here they run over a blocking socket. Which PEM files a client
+//! reads, and which combinations make sense, is [`tls_config`]'s: the admin CLI (its
+//! `--command-config` file, `cli/command_config.rs`) and ringbench (`--ssl-ca`, `--ssl-cert`,
+//! `--ssl-key`) both build their TLS configuration through it.
 //!
 //! Not part of the broker: runs on the thread that owns the connection.
 use super::connection::{ClientError, Connection};
@@ -20,9 +22,11 @@ use crate::security::SecurityProtocol;
 use crate::security::dial::{AUTHENTICATE_VERSION, HANDSHAKE_VERSION};
 use crate::security::sasl::SaslMechanism;
 use crate::security::sasl::login::{LOGIN_ROUNDS_MAX, Login};
+use crate::security::tls::TlsError;
 use bytes::Bytes;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How to secure a connection: the protocol, and what it needs (a TLS configuration for SSL
@@ -83,6 +87,70 @@ impl ClientSecurity {
     pub fn sasl(&self) -> Option<&SaslLogin> {
         self.sasl.as_ref()
     }
+}
+
+/// The PEM files of a TLS client, under librdkafka's names: `ssl.ca.location`, the CA the
+/// broker's certificate must chain to (no system trust store is read), and for mutual TLS
+/// (a broker with `ssl.client.auth=required`) `ssl.certificate.location` with
+/// `ssl.key.location`, the chain and key the client presents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: Option<PathBuf>,
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// Why [`tls_config`] cannot build a configuration; messages name librdkafka's keys.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientTlsError {
+    #[error("{key} with security.protocol={protocol} (TLS needs SSL or SASL_SSL)")]
+    NotTls {
+        key: &'static str,
+        protocol: &'static str,
+    },
+    #[error("security.protocol={protocol} needs ssl.ca.location (no system trust store is read)")]
+    NoCa { protocol: &'static str },
+    #[error("ssl.certificate.location and ssl.key.location go together")]
+    Unpaired,
+    #[error(transparent)]
+    Files(#[from] TlsError),
+}
+
+/// The TLS configuration `protocol` needs from `files`: `None` for PLAINTEXT and
+/// SASL_PLAINTEXT (which take no file), else a configuration trusting `files.ca` and,
+/// when both are given, presenting `files.certificate` and `files.key`.
+///
+/// # Errors
+/// Files given for a protocol without TLS, no CA for one with it, a certificate without a
+/// key or the reverse, and unreadable or malformed files (named in the error).
+pub fn tls_config(
+    protocol: SecurityProtocol,
+    files: &TlsFiles,
+) -> Result<Option<Arc<rustls::ClientConfig>>, ClientTlsError> {
+    let given = [
+        ("ssl.ca.location", files.ca.is_some()),
+        ("ssl.certificate.location", files.certificate.is_some()),
+        ("ssl.key.location", files.key.is_some()),
+    ];
+    if !protocol.uses_tls() {
+        return match given.iter().find(|(_, present)| *present) {
+            Some((key, _)) => Err(ClientTlsError::NotTls {
+                key,
+                protocol: protocol.name(),
+            }),
+            None => Ok(None),
+        };
+    }
+    let ca = files.ca.as_deref().ok_or(ClientTlsError::NoCa {
+        protocol: protocol.name(),
+    })?;
+    let identity = match (&files.certificate, &files.key) {
+        (Some(certificate), Some(key)) => Some((certificate.as_path(), key.as_path())),
+        (None, None) => None,
+        _ => return Err(ClientTlsError::Unpaired),
+    };
+    let config = crate::security::tls::client_config_from(ca, identity)?;
+    Ok(Some(config))
 }
 
 /// A connection's socket, plain or TLS; either half of a split connection.
@@ -339,4 +407,73 @@ pub fn sasl_authenticate(
             reason: "the login did not end",
         },
     ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate (usable as its own CA) and its key, as PEM files in `dir`.
+    fn pem_files(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        let certificate = params.self_signed(&key).unwrap();
+        let (cert_path, key_path) = (dir.join("me.pem"), dir.join("me.key"));
+        std::fs::write(&cert_path, certificate.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+
+    #[test]
+    fn files_must_suit_the_protocol_and_the_identity_comes_in_pairs() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (certificate, key) = pem_files(dir.path());
+        let none = TlsFiles::default();
+        assert!(
+            tls_config(SecurityProtocol::Plaintext, &none)
+                .unwrap()
+                .is_none()
+        );
+        let ca_only = TlsFiles {
+            ca: Some(certificate.clone()),
+            ..TlsFiles::default()
+        };
+        let refused = tls_config(SecurityProtocol::SaslPlaintext, &ca_only).unwrap_err();
+        assert!(matches!(
+            refused,
+            ClientTlsError::NotTls {
+                key: "ssl.ca.location",
+                ..
+            }
+        ));
+        let refused = tls_config(SecurityProtocol::Ssl, &none).unwrap_err();
+        assert!(matches!(refused, ClientTlsError::NoCa { protocol: "SSL" }));
+        let unpaired = TlsFiles {
+            certificate: Some(certificate.clone()),
+            ..ca_only.clone()
+        };
+        let refused = tls_config(SecurityProtocol::Ssl, &unpaired).unwrap_err();
+        assert!(matches!(refused, ClientTlsError::Unpaired), "{refused}");
+
+        let server_only = tls_config(SecurityProtocol::Ssl, &ca_only)
+            .unwrap()
+            .unwrap();
+        assert!(!server_only.client_auth_cert_resolver.has_certs());
+        let mutual = TlsFiles {
+            key: Some(key),
+            ..unpaired
+        };
+        let mutual = tls_config(SecurityProtocol::SaslSsl, &mutual)
+            .unwrap()
+            .unwrap();
+        assert!(mutual.client_auth_cert_resolver.has_certs());
+        let missing = TlsFiles {
+            ca: Some(certificate.clone()),
+            certificate: Some(certificate),
+            key: Some(dir.path().join("absent.key")),
+        };
+        let refused = tls_config(SecurityProtocol::Ssl, &missing).unwrap_err();
+        assert!(refused.to_string().contains("absent.key"), "{refused}");
+    }
 }

@@ -22,7 +22,7 @@
 //!
 //! Every node of a cluster must use the same setting: a plaintext node cannot reach a TLS one.
 //! Runs in `main` before any shard exists; only paths are checked here (the PEM files are read
-//! by `security::controller` at start, which reports a bad file by name).
+//! by `security::controller` at start, which reports a bad file by name, and again on SIGHUP).
 use super::ConfigError;
 use super::inter_broker::InterBrokerTls;
 use super::listeners::{ClientAuth, TlsConfig};

@@ -11,11 +11,21 @@
 //! ```
 //! Server names: the dialled host (a `--quorum-voters` entry's host, or an observer's
 //! advertised host) must be in the certificate's subject alternative names, as Kafka's default
-//! `ssl.endpoint.identification.algorithm=https` checks. The configurations are built once at
-//! start (files read on `main`), each handshake bounded by `QUORUM_HANDSHAKE_TIMEOUT_MS`.
-//! Not reloaded on SIGHUP (the client listeners' certificate is): a new controller
-//! certificate takes a rolling restart. Runs on the quorum's runtime (shard 0).
-use super::tls::{TlsError, client_config, principal_from_certificate, server_config};
+//! `ssl.endpoint.identification.algorithm=https` checks. The configurations are built at start
+//! (files read on `main`), each handshake bounded by `QUORUM_HANDSHAKE_TIMEOUT_MS`.
+//!
+//! Reloaded on SIGHUP with the client listeners' certificate (the same thread, `tls.rs`'s
+//! [`Reload`]): CA, certificate and key are read again and both configurations rebuilt, then
+//! swapped together, so new connections (either way) use the new files while established
+//! ones carry on (Raft and App connections are long-lived; they pick the new files up when
+//! they next reconnect). A bad file keeps the old pair. A CA rotation without a restart:
+//! append the new CA to every node's CA file and SIGHUP them all, then give every node its
+//! new certificate and SIGHUP, then drop the old CA and SIGHUP.
+//!
+//! Runs on the quorum's runtime (shard 0); the reload runs on the SIGHUP thread.
+use super::tls::{
+    Reload, Swap, TlsError, client_config, principal_from_certificate, server_config,
+};
 use crate::cluster::quorum::{ControllerTransport, Opening, Transport, connect_tcp};
 use crate::cluster::stream::NodeStream;
 use crate::config::ControllerTls;
@@ -30,11 +40,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The rustls configurations of a mutual-TLS controller channel; `Send + Sync`, built on
-/// `main` (files read there) and handed to the quorum as its [`Transport`].
+/// `main` (files read there) and handed to the quorum as its [`Transport`]. Clones share one
+/// configuration pair, so a reload reaches every transport made from it.
 #[derive(Clone)]
 pub struct ControllerChannelTls {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// The files to re-read on reload; `None` when built from configurations (tests).
+    settings: Option<ControllerTls>,
+    current: Swap<Configs>,
+}
+
+/// Both sides, built from the same files and swapped together.
+struct Configs {
     server: Arc<rustls::ServerConfig>,
     client: Arc<rustls::ClientConfig>,
+}
+
+impl Configs {
+    fn load(settings: &ControllerTls) -> Result<Self, TlsError> {
+        Ok(Self {
+            server: server_config(&settings.server_settings())?,
+            client: client_config(&settings.client_settings())?,
+        })
+    }
 }
 
 impl fmt::Debug for ControllerChannelTls {
@@ -49,25 +80,56 @@ impl ControllerChannelTls {
     /// # Errors
     /// An unreadable or malformed file (named in the error), a key that does not match.
     pub fn load(settings: &ControllerTls) -> Result<Self, TlsError> {
-        Ok(Self::from_configs(
-            server_config(&settings.server_settings())?,
-            client_config(&settings.client_settings())?,
-        ))
+        let configs = Configs::load(settings)?;
+        Ok(Self::with(Some(settings.clone()), configs))
     }
 
-    /// From rustls configurations built elsewhere (tests build clients without an identity).
+    /// From rustls configurations built elsewhere (tests build clients without an identity);
+    /// there are no files, so [`Reload::reload`] keeps them.
     #[must_use]
     pub fn from_configs(
         server: Arc<rustls::ServerConfig>,
         client: Arc<rustls::ClientConfig>,
     ) -> Self {
-        Self { server, client }
+        Self::with(None, Configs { server, client })
+    }
+
+    fn with(settings: Option<ControllerTls>, configs: Configs) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                settings,
+                current: Swap::new(Arc::new(configs)),
+            }),
+        }
     }
 
     /// The quorum's transport.
     #[must_use]
     pub fn transport(&self) -> Transport {
         Arc::new(self.clone())
+    }
+
+    /// What the next handshake uses.
+    fn current(&self) -> Arc<Configs> {
+        self.shared.current.current()
+    }
+}
+
+impl Reload for ControllerChannelTls {
+    fn what(&self) -> &'static str {
+        "controller channel"
+    }
+
+    /// Builds both sides from the files before swapping either: a bad file changes nothing.
+    fn reload(&self) -> Result<(), TlsError> {
+        let Some(settings) = &self.shared.settings else {
+            // Built from configurations: no file to read again.
+            return Ok(());
+        };
+        self.shared
+            .current
+            .replace(Arc::new(Configs::load(settings)?));
+        Ok(())
     }
 }
 
@@ -90,7 +152,7 @@ pub use super::tls::server_name;
 
 impl ControllerTransport for ControllerChannelTls {
     fn connect(&self, address: String) -> Opening {
-        let config = Arc::clone(&self.client);
+        let config = Arc::clone(&self.current().client);
         Box::pin(async move {
             let name = server_name(&address)?;
             let stream = connect_tcp(&address).await?;
@@ -101,7 +163,7 @@ impl ControllerTransport for ControllerChannelTls {
     }
 
     fn accept(&self, stream: TcpStream, peer: SocketAddr) -> Opening {
-        let config = Arc::clone(&self.server);
+        let config = Arc::clone(&self.current().server);
         Box::pin(async move {
             let _ = stream.set_nodelay(true);
             let acceptor = futures_rustls::TlsAcceptor::from(config);

@@ -11,7 +11,9 @@
 //! configuration from [`TlsContext::current`] at each accept.
 //!
 //! Shared by every shard (`Arc<TlsContext>`, `Send + Sync`): shards read the configuration at
-//! accept; `main` swaps it on SIGHUP (blocking file reads happen there, never on a shard).
+//! accept; the SIGHUP thread `main` starts swaps it (blocking file reads happen there, never
+//! on a shard). That thread reloads every [`Reload`] it is given: these listeners' context and
+//! the controller channel's (`security/controller.rs`), each through a [`Swap`].
 //! Protocol versions: TLS 1.3 and 1.2, rustls's safe cipher suites (ring provider).
 use super::Principal;
 use crate::config::{ClientAuth, InterBrokerTls, TlsConfig};
@@ -41,11 +43,58 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+/// The configuration new handshakes take, replaced whole on reload: readers clone an `Arc`
+/// and keep it for their connection, so a reload never touches an open one (as Kafka's
+/// dynamic `ssl.*` reconfiguration leaves established connections alone).
+#[derive(Debug)]
+pub struct Swap<T> {
+    current: RwLock<Arc<T>>,
+}
+
+impl<T> Swap<T> {
+    #[must_use]
+    pub fn new(first: Arc<T>) -> Self {
+        Self {
+            current: RwLock::new(first),
+        }
+    }
+
+    /// What a new handshake uses.
+    #[must_use]
+    pub fn current(&self) -> Arc<T> {
+        // A poisoned lock still holds a whole `Arc`: the writer only swaps it.
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces what new handshakes use.
+    pub fn replace(&self, next: Arc<T>) {
+        let previous = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(PoisonError::into_inner),
+            next,
+        );
+        // Dropped outside the lock: the last reference may free a whole configuration.
+        drop(previous);
+    }
+}
+
+/// A TLS configuration built from files that SIGHUP re-reads: all of them are read and
+/// checked first, then swapped in together; on any error the old configuration stays.
+pub trait Reload: Send + Sync {
+    /// What the log lines name (`listeners`, `controller channel`).
+    fn what(&self) -> &'static str;
+
+    /// Re-reads the files and swaps the new configuration in.
+    ///
+    /// # Errors
+    /// An unreadable or malformed file, a key that does not match: nothing changed.
+    fn reload(&self) -> Result<(), TlsError>;
+}
+
 /// The TLS configuration every shard's TLS listeners use, swapped whole on reload.
 #[derive(Debug)]
 pub struct TlsContext {
     settings: TlsConfig,
-    current: RwLock<Arc<rustls::ServerConfig>>,
+    current: Swap<rustls::ServerConfig>,
 }
 
 impl TlsContext {
@@ -57,26 +106,14 @@ impl TlsContext {
         let config = server_config(&settings)?;
         Ok(Self {
             settings,
-            current: RwLock::new(config),
+            current: Swap::new(config),
         })
     }
 
     /// The configuration new connections get (a reload never affects open ones).
     #[must_use]
     pub fn current(&self) -> Arc<rustls::ServerConfig> {
-        // A poisoned lock still holds a whole `Arc`: the writer only swaps it.
-        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Re-reads the PEM files; on success new connections get the new certificate, on
-    /// failure the old configuration stays.
-    ///
-    /// # Errors
-    /// As [`TlsContext::load`].
-    pub fn reload(&self) -> Result<(), TlsError> {
-        let config = server_config(&self.settings)?;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
-        Ok(())
+        self.current.current()
     }
 
     /// Kafka's `ssl.client.auth` of these listeners.
@@ -86,14 +123,35 @@ impl TlsContext {
     }
 }
 
+impl Reload for TlsContext {
+    fn what(&self) -> &'static str {
+        "listeners"
+    }
+
+    /// Re-reads the PEM files; on success new connections get the new certificate, on
+    /// failure the old configuration stays.
+    fn reload(&self) -> Result<(), TlsError> {
+        self.current.replace(server_config(&self.settings)?);
+        Ok(())
+    }
+}
+
 /// Blocks SIGHUP in the calling thread (and so in every thread it starts afterwards: call it
-/// before the shards start) and starts a thread that reloads `tls` at each SIGHUP, as Kafka
-/// reloads `ssl.keystore.location` on a dynamic config update. A failed reload is logged
-/// and keeps the old certificate.
+/// before the shards start) and starts a thread that reloads each of `targets` at each SIGHUP,
+/// as Kafka reloads `ssl.keystore.location` and `ssl.truststore.location` on a dynamic config
+/// update. A failed reload is logged and keeps that target's old configuration; the others
+/// still reload.
 ///
 /// # Errors
 /// The thread could not be started.
-pub fn reload_on_sighup(tls: Arc<TlsContext>) -> std::io::Result<()> {
+///
+/// # Panics
+/// When `targets` is empty (nothing would reload: the caller leaves SIGHUP alone then).
+pub fn reload_on_sighup(targets: Vec<Arc<dyn Reload>>) -> std::io::Result<()> {
+    assert!(
+        !targets.is_empty(),
+        "a SIGHUP thread with nothing to reload"
+    );
     // SAFETY: sigemptyset initialises the zeroed set; SIGHUP is a valid signal number; a null
     // old-set pointer is allowed.
     let set = unsafe {
@@ -117,13 +175,23 @@ pub fn reload_on_sighup(tls: Arc<TlsContext>) -> std::io::Result<()> {
                     tracing::error!(result, "sigwait failed; SIGHUP reload off");
                     return;
                 }
-                match tls.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                    Err(error) => tracing::error!(%error, "SIGHUP: TLS reload failed; kept"),
-                }
+                reload_all(&targets);
             }
         })
         .map(drop)
+}
+
+/// One SIGHUP: every target, each on its own (one bad file does not stop the others).
+fn reload_all(targets: &[Arc<dyn Reload>]) {
+    for target in targets {
+        let what = target.what();
+        match target.reload() {
+            Ok(()) => tracing::info!(what, "SIGHUP: {what} TLS certificate reloaded"),
+            Err(error) => {
+                tracing::error!(what, %error, "SIGHUP: {what} TLS reload failed; old kept");
+            }
+        }
+    }
 }
 
 /// A PEM file, bounded by `PEM_FILE_SIZE_MAX`.

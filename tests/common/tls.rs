@@ -118,6 +118,55 @@ impl Files {
     }
 }
 
+impl Files {
+    /// [`Files::server_args`] with client certificates from `ca` required (Kafka's
+    /// `ssl.client.auth=required`); `ca_path` is where `ca`'s certificate was written.
+    pub fn mtls_server_args(&self, ca: &Ca, ca_path: &Path) -> Vec<String> {
+        let mut args = self.server_args(ca);
+        args.extend([
+            "--tls-client-ca".to_owned(),
+            path_text(ca_path),
+            "--ssl-client-auth".to_owned(),
+            "required".to_owned(),
+        ]);
+        args
+    }
+}
+
+/// A CA written to `ca.pem` and a client certificate it signs (subject `CN=alice,OU=eng`)
+/// written to `client.pem` / `client.key`: what an mTLS test needs.
+pub struct ClientPki {
+    pub ca: Ca,
+    pub files: Files,
+    pub ca_path: PathBuf,
+    /// Certificate and key files.
+    pub identity: (PathBuf, PathBuf),
+}
+
+impl ClientPki {
+    pub fn new(ca_name: &str) -> Self {
+        let ca = Ca::new(ca_name);
+        let files = Files::new();
+        let ca_path = files.write("ca.pem", &ca.pem);
+        let (certificate, key) = ca.leaf(false);
+        let identity = (
+            files.write("client.pem", &certificate),
+            files.write("client.key", &key),
+        );
+        Self {
+            ca,
+            files,
+            ca_path,
+            identity,
+        }
+    }
+
+    /// The broker flags of an mTLS server, [`Files::mtls_server_args`].
+    pub fn server_args(&self) -> Vec<String> {
+        self.files.mtls_server_args(&self.ca, &self.ca_path)
+    }
+}
+
 pub fn path_text(path: &Path) -> String {
     path.to_str().unwrap().to_owned()
 }
