@@ -130,8 +130,8 @@ fn at_rate<T>(
     act(bucket)
 }
 
-/// The bucket behind `slot`. A shard that panicked while holding it left consistent numbers
-/// (every update is one assignment after its checks), so a poisoned lock is used as is.
+/// The bucket behind `slot`. A poisoned lock (a shard panicked holding it, an assertion that
+/// stops the broker) is used as is: the bucket's invariants are checked again at every use.
 fn lock(slot: &Mutex<Option<TokenBucket>>) -> std::sync::MutexGuard<'_, Option<TokenBucket>> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
