@@ -753,7 +753,8 @@ const _: () = assert!(SHARDS_MAX <= 1 << FETCH_SESSION_SHARD_BITS);
 /// arithmetic far from overflow).
 pub const REPLICATION_THROTTLE_BYTES_PER_SEC_MAX: u64 = 1 << 40;
 /// The replication throttle's bucket holds at most this much of a second's budget, so an idle
-/// fetcher cannot save up more than a short burst (100 ms at the shard's rate).
+/// fetcher cannot save up more than a short burst (100 ms at the broker's rate, shared by its
+/// shards).
 pub const REPLICATION_THROTTLE_BURST_MS: u64 = 100;
 /// Longest one throttled wait of a follower fetcher before it re-checks its budget (and its
 /// manager's life); the wait is repeated while the budget is still overdrawn.

@@ -3,10 +3,11 @@
 //! third broker, started with `ringbroker partition reassign --execute PLAN --throttle 4 MiB/s`.
 //! The new replica cannot hold half of the partition before (half − the bucket's burst − one
 //! batch of overshoot) / 4 MiB/s ≈ 2.3 s (the test asserts that lower bound, never a speed;
-//! two shards per broker only make it slower); meanwhile an acks=all producer to `busy` (three
-//! replicas, one of them on the moving broker, min ISR 2) keeps being answered, every request
-//! succeeding. Then the throttle is removed (IncrementalAlterConfigs) and the move completes;
-//! `--verify` reports it completed and that it removed the throttle. Every wait is bounded.
+//! the rate and its burst are the broker's, whatever its shard count); meanwhile an acks=all
+//! producer to `busy` (three replicas, one of them on the moving broker, min ISR 2) keeps
+//! being answered, every request succeeding. Then the throttle is removed
+//! (IncrementalAlterConfigs) and the move completes; `--verify` reports it completed and that
+//! it removed the throttle. Every wait is bounded.
 mod common;
 
 use common::RawClient;

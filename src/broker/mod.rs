@@ -51,7 +51,9 @@ use crate::limits::{
     QUORUM_START_TIMEOUT_MS,
 };
 use crate::protocol::Uuid;
-use crate::replication::{IsrChange, Proposer, ReplicaManager, ReplicationSettings};
+use crate::replication::{
+    IsrChange, Proposer, ReplicaManager, ReplicationSettings, ReplicationThrottle,
+};
 use crate::security::controller::ControllerChannelTls;
 use crate::security::credentials;
 use crate::security::dial::InterBrokerDial;
@@ -163,6 +165,9 @@ pub struct Broker {
     /// The controller channel's mutual TLS (`--controller-tls-*`), its files read at
     /// `prepare` so a bad one stops the start before anything listens; `None` = plaintext.
     controller_tls: Option<ControllerChannelTls>,
+    /// The replication throttle's one budget, shared by every shard's follower fetchers
+    /// (the rates are per broker, as Kafka's; a partition lives on one shard).
+    replication_throttle: Arc<ReplicationThrottle>,
 }
 
 impl Broker {
@@ -206,6 +211,7 @@ impl Broker {
             broker_epoch: AtomicI64::new(-1),
             logs_closed_cleanly: AtomicBool::new(true),
             controller_tls,
+            replication_throttle: Arc::new(ReplicationThrottle::default()),
         })
     }
 
@@ -228,6 +234,23 @@ impl Broker {
         match clean_shutdown::write(&config.data_dir, broker_epoch) {
             Ok(()) => tracing::info!(broker_epoch, "clean-shutdown marker written"),
             Err(error) => tracing::warn!(%error, "clean-shutdown marker not written"),
+        }
+    }
+
+    /// What the replica manager of the shard at `placement` needs; every shard gets the
+    /// broker's one replication throttle.
+    fn replication_settings(
+        &self,
+        config: &Config,
+        placement: &LogPlacement,
+    ) -> ReplicationSettings {
+        ReplicationSettings {
+            node_id: config.node_id,
+            shard_index: placement.shard_index,
+            shard_count: placement.shard_count,
+            replica_lag_time_max: config.replica_lag_time_max,
+            replication_throttle_bytes_per_sec: config.replication_throttle_bytes_per_sec,
+            replication_throttle: Arc::clone(&self.replication_throttle),
         }
     }
 
@@ -483,13 +506,7 @@ impl Compose for Broker {
         // The shard's partitions start dormant: each is recovered on first use or in the
         // background once the shard listens (storage/pump/lazy.rs), not here.
         logs.reconcile(wanted_logs(&metadata, &log_placement)).await;
-        let settings = ReplicationSettings {
-            node_id: config.node_id,
-            shard_index: placement.index,
-            shard_count: placement.count,
-            replica_lag_time_max: config.replica_lag_time_max,
-            replication_throttle_bytes_per_sec: config.replication_throttle_bytes_per_sec,
-        };
+        let settings = self.replication_settings(&config, &log_placement);
         let replicas = ReplicaManager::new(settings, logs.clone(), Arc::clone(&metadata));
         install_dialer(&replicas, &config, placement.index)?;
         replicas.reconcile(Arc::clone(&metadata)).await;

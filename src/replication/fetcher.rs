@@ -23,17 +23,17 @@
 //! partitions of one leader fetches sessionless, in turns.
 //!
 //! Replication throttle (`--replication-throttle-bytes-per-sec`, Kafka's
-//! `follower.replication.throttled.rate` applied to every replica; [`Throttle`]): it limits
-//! the follower side, the record bytes this broker's fetchers pull, each shard getting
-//! `rate / shards` bytes per second from one token bucket shared by its fetchers. A fetcher
-//! whose shard overdrew waits (bounded waits, re-checked) before its next request, and each
+//! `follower.replication.throttled.rate` applied to every replica; `throttle.rs`): it limits
+//! the follower side, the record bytes this broker's fetchers pull, all shards together
+//! drawing from one broker-wide token bucket (as Kafka's one quota per broker). A fetcher
+//! whose broker overdrew waits (bounded waits, re-checked) before its next request, and each
 //! request's `max_bytes` shrinks to what is left of the budget. Leaders are not throttled.
 //!
 //! Throttle of moving data (issue 18; Kafka's dynamic broker config
 //! `follower.replication.throttled.rate`, default Long.MAX_VALUE = off): while this broker is
 //! one of a partition's `adding` replicas (KIP-455), the partition is fetched in the leader's
 //! `Moving` stream — its own task, connection and fetch session — whose requests also draw from
-//! a second bucket at that committed rate (split over shards like the first). In-sync
+//! a second broker-wide bucket at that committed rate. In-sync
 //! followers' stream never waits it, so acks=all produce is not slowed by a move. When the new
 //! replica joins the ISR the reassignment completes, the partition leaves `adding`, and the
 //! next reconcile moves it to the in-sync stream: the moving session forgets it (or its task
@@ -49,14 +49,14 @@
 use super::epochs::EpochEndOffset;
 use super::link::{Dialer, Link, Steer, connect_plain};
 use super::manager::{FetchStream, Following, ReplicaManager, Role, epoch_cache};
+use super::throttle::{Draw, Rates};
 use super::{FetchAnswer, FetchPosition, FollowerAction, FollowerReplica};
 use crate::cluster::configs::follower_throttled_rate;
 use crate::cluster::metadata::{CLIENT_LISTENER, NO_LEADER};
 use crate::limits::{
     FETCH_RESPONSE_SIZE_MAX, REPLICA_FETCH_BACKOFF_MS, REPLICA_FETCH_CONNECT_TIMEOUT_MS,
     REPLICA_FETCH_EXCHANGE_TIMEOUT_MS, REPLICA_FETCH_PARTITION_BYTES, REPLICA_FETCH_PARTITIONS_MAX,
-    REPLICA_FETCH_RESPONSE_BYTES, REPLICA_FETCH_WAIT_MS, REPLICATION_THROTTLE_BURST_MS,
-    REPLICATION_THROTTLE_WAIT_MS_MAX,
+    REPLICA_FETCH_RESPONSE_BYTES, REPLICA_FETCH_WAIT_MS,
 };
 use crate::protocol::ErrorCode;
 use crate::protocol::exchange::{decode_response, encode_request};
@@ -68,7 +68,6 @@ use crate::protocol::messages::fetch::{
 use crate::protocol::record_batch::BatchSplitter;
 use crate::storage::{CheckedBatch, PartitionKey};
 use bytes::{Bytes, BytesMut};
-use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::rc::{Rc, Weak};
@@ -314,24 +313,20 @@ impl ReplicaManager {
         Some((followed, sessionless))
     }
 
-    /// The per-shard rates `stream`'s fetches are throttled at: every fetch draws from the
-    /// broker's `--replication-throttle-bytes-per-sec`; moving data also from the committed
+    /// What `stream`'s fetches draw from the broker's throttle (shared by every shard): every
+    /// fetch from `--replication-throttle-bytes-per-sec`; moving data also from the committed
     /// `follower.replication.throttled.rate`.
-    fn throttle_rates(&self, stream: FetchStream) -> Rates {
-        let shard_count = self.settings.shard_count;
+    fn throttle_rates(&self, stream: FetchStream) -> Draw {
         let moving = match stream {
             FetchStream::InSync => 0,
             FetchStream::Moving => {
                 follower_throttled_rate(&self.metadata.borrow().broker_configs).unwrap_or(0)
             }
         };
-        Rates {
-            all: per_shard(
-                self.settings.replication_throttle_bytes_per_sec,
-                shard_count,
-            ),
-            moving: per_shard(moving, shard_count),
-        }
+        self.settings.replication_throttle.draw(Rates {
+            all: self.settings.replication_throttle_bytes_per_sec,
+            moving,
+        })
     }
 
     /// `node_id`'s CLIENT listener, from the metadata.
@@ -720,176 +715,6 @@ const INITIAL_EPOCH: i32 = 0;
 /// Epoch of a full fetch without a session.
 const FINAL_EPOCH: i32 = -1;
 
-/// A shard's share of a broker's throttle `rate`, in bytes per second (0 = off).
-fn per_shard(rate: u64, shard_count: usize) -> u64 {
-    if rate == 0 {
-        return 0;
-    }
-    (rate / shard_count.max(1) as u64).max(1)
-}
-
-/// The shard's token buckets: `All` for every follower fetch, `Moving` for moving data only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bucket {
-    All = 0,
-    Moving = 1,
-}
-
-/// The per-shard rates one fetch stream draws from (0 = that bucket is off).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Rates {
-    all: u64,
-    moving: u64,
-}
-
-impl Rates {
-    fn buckets(self) -> [(Bucket, u64); 2] {
-        [(Bucket::All, self.all), (Bucket::Moving, self.moving)]
-    }
-
-    /// How long to wait before the next request: the longest any bucket asks.
-    fn wait(self, now: Instant) -> Duration {
-        let waits = self
-            .buckets()
-            .map(|(bucket, rate)| with_throttle(bucket, rate, |throttle| throttle.wait(now)));
-        waits.into_iter().max().unwrap_or(Duration::ZERO)
-    }
-
-    /// A request's `max_bytes`: the least any bucket has left.
-    fn budget(self, now: Instant) -> i32 {
-        let budgets = self
-            .buckets()
-            .map(|(bucket, rate)| with_throttle(bucket, rate, |throttle| throttle.budget(now)));
-        let budget = budgets
-            .into_iter()
-            .min()
-            .unwrap_or(REPLICA_FETCH_RESPONSE_BYTES);
-        assert!(budget >= 1, "budget {budget}");
-        budget
-    }
-
-    fn spent(self, bytes: u64) {
-        for (bucket, rate) in self.buckets() {
-            with_throttle(bucket, rate, |throttle| throttle.spent(bytes));
-        }
-    }
-}
-
-thread_local! {
-    /// The shard's throttle buckets, shared by its fetcher tasks (thread-per-core: one shard
-    /// runs on this thread, so one set per shard; they live here rather than in the replica
-    /// manager so the throttle stays within this file).
-    static THROTTLES: RefCell<[Option<Throttle>; 2]> = const { RefCell::new([None, None]) };
-}
-
-/// Runs `act` on the shard's `bucket` at `rate`, or returns its "off" answer when `rate` is 0
-/// (a new rate starts a new bucket).
-fn with_throttle<T: ThrottleOff>(
-    bucket: Bucket,
-    rate: u64,
-    act: impl FnOnce(&mut Throttle) -> T,
-) -> T {
-    if rate == 0 {
-        return T::off();
-    }
-    THROTTLES.with(|cell| {
-        let mut slots = cell.borrow_mut();
-        let Some(slot) = slots.get_mut(bucket as usize) else {
-            return T::off();
-        };
-        if slot.as_ref().is_none_or(|throttle| throttle.rate != rate) {
-            *slot = Some(Throttle::new(rate, Instant::now()));
-        }
-        match slot.as_mut() {
-            Some(throttle) => act(throttle),
-            None => T::off(),
-        }
-    })
-}
-
-/// What a throttle call answers when the throttle is off.
-trait ThrottleOff {
-    fn off() -> Self;
-}
-
-impl ThrottleOff for Duration {
-    fn off() -> Self {
-        Duration::ZERO
-    }
-}
-
-impl ThrottleOff for i32 {
-    fn off() -> Self {
-        REPLICA_FETCH_RESPONSE_BYTES
-    }
-}
-
-impl ThrottleOff for () {
-    fn off() -> Self {}
-}
-
-/// A token bucket of record bytes: `rate` per second, at most `REPLICATION_THROTTLE_BURST_MS`
-/// of it saved. A response may overdraw it (a leader returns a partition's first batch whole,
-/// KIP-74); the debt is waited out before the next request.
-#[derive(Debug)]
-struct Throttle {
-    rate: u64,
-    capacity: i64,
-    /// Bytes that may be fetched now; negative while overdrawn.
-    tokens: i64,
-    refilled: Instant,
-}
-
-impl Throttle {
-    fn new(rate: u64, now: Instant) -> Self {
-        assert!(rate > 0);
-        let capacity = i64::try_from(rate.saturating_mul(REPLICATION_THROTTLE_BURST_MS) / 1000)
-            .unwrap_or(i64::MAX)
-            .max(1);
-        Self {
-            rate,
-            capacity,
-            tokens: capacity,
-            refilled: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.refilled);
-        let earned = u128::from(self.rate) * elapsed.as_nanos() / 1_000_000_000;
-        if earned > 0 {
-            let earned = i64::try_from(earned).unwrap_or(i64::MAX);
-            self.tokens = self.tokens.saturating_add(earned).min(self.capacity);
-            self.refilled = now;
-        }
-        assert!(self.tokens <= self.capacity);
-    }
-
-    /// How long to wait before the next request (zero when there is budget), at most
-    /// `REPLICATION_THROTTLE_WAIT_MS_MAX`.
-    fn wait(&mut self, now: Instant) -> Duration {
-        self.refill(now);
-        if self.tokens > 0 {
-            return Duration::ZERO;
-        }
-        let deficit = u128::from(self.tokens.unsigned_abs()) + 1;
-        let nanos = deficit * 1_000_000_000 / u128::from(self.rate);
-        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
-        Duration::from_nanos(nanos).min(Duration::from_millis(REPLICATION_THROTTLE_WAIT_MS_MAX))
-    }
-
-    /// A request's `max_bytes`: what is left of the budget (at least 1).
-    fn budget(&mut self, now: Instant) -> i32 {
-        self.refill(now);
-        i32::try_from(self.tokens.max(1)).unwrap_or(i32::MAX)
-    }
-
-    fn spent(&mut self, bytes: u64) {
-        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-        self.tokens = self.tokens.saturating_sub(bytes);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -986,80 +811,6 @@ mod tests {
     fn epochs_wrap_to_one() {
         assert_eq!(next_epoch(0), 1);
         assert_eq!(next_epoch(i32::MAX), 1);
-    }
-
-    #[test]
-    fn the_throttle_waits_out_what_was_overdrawn() {
-        let start = Instant::now();
-        // 1 MB/s: 100 KB of burst.
-        let mut throttle = Throttle::new(1_000_000, start);
-        assert_eq!(throttle.wait(start), Duration::ZERO);
-        assert_eq!(throttle.budget(start), 100_000);
-        // A 600 KB answer overdraws by 500 KB: half a second, waited in bounded steps.
-        throttle.spent(600_000);
-        let wait = throttle.wait(start);
-        assert!(wait >= Duration::from_millis(500), "{wait:?}");
-        assert!(wait <= Duration::from_millis(REPLICATION_THROTTLE_WAIT_MS_MAX));
-        assert_eq!(throttle.budget(start), 1);
-        let later = start + Duration::from_millis(600);
-        assert_eq!(throttle.wait(later), Duration::ZERO);
-        // Idle time saves at most the burst.
-        let idle = later + Duration::from_secs(60);
-        assert_eq!(throttle.budget(idle), 100_000);
-        // A huge debt waits at most the bound per step.
-        throttle.spent(1 << 40);
-        let wait = throttle.wait(idle);
-        assert_eq!(
-            wait,
-            Duration::from_millis(REPLICATION_THROTTLE_WAIT_MS_MAX)
-        );
-    }
-
-    #[test]
-    fn the_rate_is_split_over_shards_and_zero_is_off() {
-        assert_eq!(per_shard(0, 4), 0);
-        assert_eq!(per_shard(4_000, 4), 1_000);
-        assert_eq!(per_shard(3, 4), 1);
-        let nine = |_: &mut Throttle| Duration::from_secs(9);
-        assert_eq!(with_throttle(Bucket::All, 0, nine), Duration::ZERO);
-        assert_eq!(
-            with_throttle(Bucket::Moving, 0, |_| 5),
-            REPLICA_FETCH_RESPONSE_BYTES
-        );
-    }
-
-    /// The moving bucket slows only the stream that draws from it; both streams draw from the
-    /// broker-wide one.
-    #[test]
-    fn moving_data_waits_its_own_bucket_only() {
-        let now = Instant::now();
-        let in_sync = Rates { all: 0, moving: 0 };
-        let moving = Rates {
-            all: 0,
-            moving: 1_000_000,
-        };
-        assert_eq!(moving.budget(now), 100_000, "the moving bucket's burst");
-        moving.spent(600_000);
-        assert!(moving.wait(now) >= Duration::from_millis(500));
-        assert_eq!(moving.budget(now), 1);
-        assert_eq!(
-            in_sync.wait(now),
-            Duration::ZERO,
-            "in-sync followers never wait"
-        );
-        assert_eq!(in_sync.budget(now), REPLICA_FETCH_RESPONSE_BYTES);
-        // With a broker-wide rate too, each stream takes the tighter of its buckets.
-        let both = Rates {
-            all: 10_000_000,
-            moving: 1_000_000,
-        };
-        assert!(both.wait(now) >= Duration::from_millis(500));
-        let in_sync = Rates {
-            all: 10_000_000,
-            moving: 0,
-        };
-        assert_eq!(in_sync.wait(now), Duration::ZERO);
-        assert_eq!(in_sync.budget(now), 1_000_000);
     }
 
     fn following(leader_id: i32, stream: FetchStream) -> Role {

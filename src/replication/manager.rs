@@ -22,6 +22,7 @@
 //! Runs on its own shard; `!Send`. No `RefCell` borrow is held across an `.await`.
 use super::epochs::{EpochEntry, LeaderEpochCache};
 use super::link::Dialer;
+use super::throttle::ReplicationThrottle;
 use super::{
     AckAnswer, AckOutcome, AckRegistration, FetchAnswer, FetchError, FollowerFetch,
     FollowerReplica, IsrProposal, LeaderEffects, LeaderReplica, ReplicaConfig,
@@ -42,7 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a shard's replication needs from the broker's configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ReplicationSettings {
     pub node_id: i32,
     pub shard_index: usize,
@@ -50,6 +51,8 @@ pub struct ReplicationSettings {
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max: Duration,
     pub replication_throttle_bytes_per_sec: u64, // 0 = off; fetcher.rs's throttle
+    /// The broker's one replication throttle, the same for every shard (`throttle.rs`).
+    pub replication_throttle: Arc<ReplicationThrottle>,
 }
 
 /// An ISR change to send to the controller (AlterPartition), with what it is based on.

@@ -10,7 +10,8 @@
 //! - `epochs.rs`: the leader-epoch cache and its `endOffsetFor` lookup;
 //! - `invariants.rs`: the properties a run must keep, as reusable checks;
 //! - `link.rs`: the follower fetcher's connection (TCP or TLS) and the dialer the broker
-//!   installs for the inter-broker listener's TLS and SASL.
+//!   installs for the inter-broker listener's TLS and SASL;
+//! - `throttle.rs`: the broker-wide replication throttle every shard's fetchers draw from.
 //!
 //! Sans-IO: no I/O, no async, no clock reads; time comes in as a `Duration` since an
 //! arbitrary origin, and every call returns what the caller must do. It runs on the
@@ -28,6 +29,7 @@ pub mod manager;
 pub mod replica;
 #[cfg(test)]
 mod tests;
+pub mod throttle;
 
 pub use acks::{AckAnswer, AckOutcome, AckTicket};
 pub use epochs::{EpochEndOffset, EpochEntry, LeaderEpochCache};
@@ -39,3 +41,4 @@ pub use manager::{
     ReplicationStats,
 };
 pub use replica::{FetchAnswer, FetchError, FollowerFetch, IsrProposal, ReplicaConfig, ReplicaId};
+pub use throttle::ReplicationThrottle;
