@@ -177,6 +177,82 @@ fn a_frozen_leader_is_fenced_and_acknowledges_nothing_after() {
     finish(cluster, workload, topic);
 }
 
+/// The leader epochs a broker's log says it led with since its last start: one
+/// `(partition, leader_epoch)` per `leading` line of topic `topic_id` (hex, as logged).
+fn leaderships_since_start(log: &str, topic_id: &str) -> Vec<(i32, i32)> {
+    let start = log
+        .rfind("placement: shard 0")
+        .map_or(log, |at| log.get(at..).unwrap_or(log));
+    let number = |line: &str, field: &str| -> Option<i32> {
+        let rest = line.get(line.find(field)? + field.len()..)?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    start
+        .lines()
+        .filter(|line| line.contains("replication::manager: leading key="))
+        .filter(|line| line.contains(topic_id))
+        .filter_map(|line| Some((number(line, "partition: ")?, number(line, "leader_epoch=")?)))
+        .collect()
+}
+
+/// A restarted broker starts every shard from the metadata the quorum holds once it caught
+/// up, never from its own persisted log: on that log's view a shard other than the first
+/// would lead again, for a moment, the partitions the broker led when it died (and take
+/// acks=1 writes there that the real leader never sees).
+#[test]
+fn a_restarted_broker_does_not_lead_on_its_persisted_metadata() {
+    let topic = "restart-stale";
+    let shards = 2;
+    let mut cluster = Cluster::start_tuned(3, shards, &[]);
+    cluster.create_topic(topic, 12, 3, &[("min.insync.replicas", "2")]);
+    let shown = cluster.wait_isr_full(topic, CONVERGE).expect("ISR full");
+    let response =
+        common::cluster::metadata(cluster.broker(1).address, Some(&[topic])).expect("metadata");
+    let topic_id = response.topics[0].topic_id;
+    // The victim leads a partition on its second shard, whose start-up view is the question.
+    let victim = shown
+        .iter()
+        .find(|state| ringbroker::shard::shard_for(topic_id, state.partition, shards) == 1)
+        .map(|state| state.leader)
+        .expect("a partition on shard 1");
+    let led_before: Vec<(i32, i32)> = shown
+        .iter()
+        .filter(|state| state.leader == victim)
+        .map(|state| (state.partition, state.leader_epoch))
+        .collect();
+    cluster.kill9(victim);
+    for (partition, _) in &led_before {
+        let _moved = leader_of(&cluster, topic, *partition, &[victim]);
+    }
+    cluster.start_again(victim);
+    assert!(
+        cluster.wait_isr_full(topic, CONVERGE).is_some(),
+        "ISR did not heal:\n{}",
+        cluster.views(topic)
+    );
+    let hex: String = topic_id
+        .0
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let led_after = leaderships_since_start(&cluster.broker(victim).log(), &hex);
+    // Leading again is fine only in a newer epoch (a preferred-leader election).
+    let stale: Vec<&(i32, i32)> = led_after
+        .iter()
+        .filter(|(partition, epoch)| {
+            led_before
+                .iter()
+                .any(|(before, old)| before == partition && epoch <= old)
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "broker {victim} led {stale:?} (partition, epoch) again after its restart; before the \
+         kill it led {led_before:?}"
+    );
+}
+
 /// Well inside [`LONG_SESSION_MS`]: the fencing of a killed broker must come before this.
 const FENCED_WITHIN: Duration = Duration::from_secs(10);
 

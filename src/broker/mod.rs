@@ -168,6 +168,15 @@ pub struct Broker {
     /// The replication throttle's one budget, shared by every shard's follower fetchers
     /// (the rates are per broker, as Kafka's; a partition lives on one shard).
     replication_throttle: Arc<ReplicationThrottle>,
+    /// Shard 0 hands the metadata it caught up with (the running log's, after registration)
+    /// to every other shard, which starts from it rather than from `metadata`: a restarted
+    /// broker's persisted metadata may name it leader of partitions it no longer leads, and
+    /// no shard may serve (acks=1 produce, coordinator replays) on that stale view. Kafka's
+    /// broker too waits for its initial metadata catch-up before it serves requests.
+    caught_up: (
+        flume::Sender<Arc<ClusterMetadata>>,
+        flume::Receiver<Arc<ClusterMetadata>>,
+    ),
 }
 
 impl Broker {
@@ -212,6 +221,7 @@ impl Broker {
             logs_closed_cleanly: AtomicBool::new(true),
             controller_tls,
             replication_throttle: Arc::new(ReplicationThrottle::default()),
+            caught_up: flume::bounded(config.shard_count()),
         })
     }
 
@@ -294,6 +304,58 @@ impl Broker {
             .await?;
         let metadata = store.applied().ok_or(MetadataLogError::NotBootstrapped)?;
         Ok((metadata, store, link))
+    }
+
+    /// The metadata shard `placement` starts from: shard 0 opens the metadata log (and gets
+    /// the cluster services), catches up, and hands what it applied to the other shards
+    /// (`caught_up`), which wait for it.
+    async fn shard_metadata(
+        &self,
+        config: &Config,
+        placement: crate::shard::Placement,
+    ) -> Result<
+        (
+            Arc<ClusterMetadata>,
+            Option<(MetadataStore, ControllerLink)>,
+        ),
+        ShardError,
+    > {
+        if placement.index != controller::CONTROLLER_SHARD {
+            return Ok((self.caught_up_metadata(placement.index).await?, None));
+        }
+        let (metadata, store, link) =
+            self.open_metadata_log(config)
+                .await
+                .map_err(|source| ShardError::Service {
+                    shard: placement.index,
+                    service: "metadata log",
+                    source: Box::new(source),
+                })?;
+        for _ in 1..placement.count {
+            // Bounded by the shard count; every receiver is a shard of this process.
+            let _sent = self.caught_up.0.try_send(Arc::clone(&metadata));
+        }
+        Ok((metadata, Some((store, link))))
+    }
+
+    /// The metadata shard 0 caught up with (see `caught_up`), for shard `shard`. Shard 0 cannot
+    /// wait on this shard (its mesh does not run yet), so the wait ends when shard 0 starts or
+    /// fails (then the process exits); the bound is the runner's own start-up limit.
+    async fn caught_up_metadata(&self, shard: usize) -> Result<Arc<ClusterMetadata>, ShardError> {
+        let wait = Duration::from_millis(crate::limits::SHARD_STARTUP_TIMEOUT_MS);
+        match compio::time::timeout(wait, self.caught_up.1.recv_async()).await {
+            Ok(Ok(metadata)) => Ok(metadata),
+            Ok(Err(error)) => Err(ShardError::Service {
+                shard,
+                service: "metadata from shard 0",
+                source: Box::new(error),
+            }),
+            Err(elapsed) => Err(ShardError::Service {
+                shard,
+                service: "metadata from shard 0",
+                source: Box::new(elapsed),
+            }),
+        }
     }
 
     /// A log without its first entry: the leader proposes the node's state as that entry;
@@ -476,19 +538,7 @@ impl Compose for Broker {
             draining,
         } = context;
         assert_eq!(placement.count, config.shard_count());
-        let (metadata, cluster) = if placement.index == controller::CONTROLLER_SHARD {
-            let (metadata, store, link) =
-                self.open_metadata_log(&config)
-                    .await
-                    .map_err(|source| ShardError::Service {
-                        shard: placement.index,
-                        service: "metadata log",
-                        source: Box::new(source),
-                    })?;
-            (metadata, Some((store, link)))
-        } else {
-            (Arc::clone(&self.metadata), None)
-        };
+        let (metadata, cluster) = self.shard_metadata(&config, placement).await?;
         let logs = LogPump::spawn(placement.index);
         let log_placement = LogPlacement {
             node_id: config.node_id,
@@ -498,7 +548,7 @@ impl Compose for Broker {
             producer_id_expiration: config.producer_id_expiration,
         };
         // Replicas moved away and topics deleted while this broker was down go first (issue
-        // 18); the first shard's state is the quorum's, the others' the local log's.
+        // 18); every shard's state is the quorum's (`caught_up`).
         remove_stray_directories(&metadata, &log_placement);
         if placement.index == controller::CONTROLLER_SHARD {
             remove_deleted_topic_directories(&metadata, &self.metadata, &log_placement);
@@ -550,7 +600,8 @@ impl Compose for Broker {
         let current = shard.state.metadata.current();
         if shard.index() == controller::CONTROLLER_SHARD && *current != *self.metadata {
             // The running log applied more than this node's log held at `prepare` (a voter of
-            // several that was behind): the other shards catch up through a publication.
+            // several that was behind): the other shards started from the caught-up state
+            // (`caught_up`); what the log applied since reaches them through a publication.
             let shard = Rc::clone(shard);
             compio::runtime::spawn(async move { controller::publish(&shard, current).await })
                 .detach();
