@@ -22,9 +22,12 @@
 //! ([`exempt_inter_broker`], called by those handlers). Nothing of theirs is recorded, their
 //! responses answer throttle_time_ms 0 and their connection is never muted, so a `<default>`
 //! quota cannot slow replication (Kafka sends follower fetches with
-//! `sendResponseExemptThrottle` and holds them to the replication quota only). These are the
-//! only inter-broker requests a broker sends us: the controller's RPCs use their own
-//! listener and never reach `dispatch`.
+//! `sendResponseExemptThrottle` and holds them to the replication quota only). Our followers
+//! send only Fetch (a diverged log is told by DivergingEpoch) and the controller's RPCs use
+//! their own listener and never reach `dispatch`. A follower's OffsetForLeaderEpoch is exempt
+//! by KIP-124's rule (it is authorized as CLUSTER_ACTION) though Kafka's handler still sends
+//! it through the request quota: a Kafka-style follower's truncation must not wait on a
+//! client quota either.
 //!
 //! request_percentage is measured as the time the shard spent polling the request's handler
 //! future (`PollTimer`): the CPU time this request took from the shard's one thread, which is
