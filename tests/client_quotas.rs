@@ -524,6 +524,24 @@ fn scraped(metrics: std::net::SocketAddr, family: &str, client_id: &str) -> u64 
         .sum()
 }
 
+/// A one-shard broker started with `extra_args` where `client_id` has request_percentage
+/// 0.001 (0.1 ms of handler time per 10 s window): one shard, so that all its connections
+/// are counted by the same windows.
+fn broker_with_a_tiny_request_share(client_id: &str, extra_args: Vec<String>) -> common::Broker {
+    let broker = common::Broker::start_with(common::BrokerOptions {
+        shards: 1,
+        extra_args,
+        ..common::BrokerOptions::default()
+    });
+    let mut admin = broker.client();
+    let entries = vec![AlterQuotaEntry {
+        entity: entity(&[("client-id", Some(client_id))]),
+        ops: vec![set("request_percentage", 0.001)],
+    }];
+    assert_eq!(alter(&mut admin, entries, false), [ErrorCode::None]);
+    broker
+}
+
 /// request_percentage (KIP-124): a client id given a tiny share of the shard's time
 /// (0.001 %, i.e. 0.1 ms of handler time per 10 s window) sends Produce requests one at a
 /// time; once its recorded handler time is over the share, its responses carry
@@ -535,17 +553,8 @@ fn a_client_over_its_request_percentage_is_throttled_and_another_is_not() {
     const REQUESTS_MAX: usize = 40;
     const THROTTLED_WANTED: usize = 3;
     let metrics = common::free_address();
-    let broker = common::Broker::start_with(common::BrokerOptions {
-        shards: 1,
-        extra_args: vec!["--metrics-listen".to_owned(), metrics.to_string()],
-        ..common::BrokerOptions::default()
-    });
-    let mut admin = broker.client();
-    let entries = vec![AlterQuotaEntry {
-        entity: entity(&[("client-id", Some("busy"))]),
-        ops: vec![set("request_percentage", 0.001)],
-    }];
-    assert_eq!(alter(&mut admin, entries, false), [ErrorCode::None]);
+    let metrics_args = vec!["--metrics-listen".to_owned(), metrics.to_string()];
+    let broker = broker_with_a_tiny_request_share("busy", metrics_args);
     let request = ProduceRequest {
         acks: 1,
         timeout_ms: 5000,
@@ -611,16 +620,7 @@ fn metadata_answers_the_request_percentage_throttle() {
     use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
     const METADATA_VERSION: i16 = 12;
     const REQUESTS_MAX: usize = 40;
-    let broker = common::Broker::start_with(common::BrokerOptions {
-        shards: 1,
-        ..common::BrokerOptions::default()
-    });
-    let mut admin = broker.client();
-    let entries = vec![AlterQuotaEntry {
-        entity: entity(&[("client-id", Some("meta"))]),
-        ops: vec![set("request_percentage", 0.001)],
-    }];
-    assert_eq!(alter(&mut admin, entries, false), [ErrorCode::None]);
+    let broker = broker_with_a_tiny_request_share("meta", Vec::new());
     let request = MetadataRequest {
         topics: None,
         allow_auto_topic_creation: false,
