@@ -1,7 +1,10 @@
 //! Client quotas end to end against the real broker binary: AlterClientQuotas and
 //! DescribeClientQuotas (defaults, removal, validation, a restart, the CLI), the authorizer's
 //! cluster permission, and enforcement — a producer over its `producer_byte_rate` answered with
-//! `throttle_time_ms` and held near its quota while another client on the same broker is not.
+//! `throttle_time_ms` and held near its quota while another client on the same broker is not;
+//! request_percentage answered by an API other than Produce and Fetch (Metadata); and, in a
+//! three-broker cluster, follower fetches exempt from a `<default>` quota that throttles a
+//! consumer of the same data (KIP-124: inter-broker requests are not quota'd).
 //!
 //! Raw requests through the test helpers, with the client id each test names in the header.
 mod common;
@@ -22,6 +25,7 @@ use ringbroker::protocol::messages::produce::{
 use ringbroker::protocol::records::{BatchBuilder, BatchOptions, NewRecord};
 use ringbroker::protocol::{ErrorCode, Message, StrBytes, frame};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const ALTER_VERSION: i16 = 1;
@@ -520,6 +524,24 @@ fn scraped(metrics: std::net::SocketAddr, family: &str, client_id: &str) -> u64 
         .sum()
 }
 
+/// A one-shard broker started with `extra_args` where `client_id` has request_percentage
+/// 0.001 (0.1 ms of handler time per 10 s window): one shard, so that all its connections
+/// are counted by the same windows.
+fn broker_with_a_tiny_request_share(client_id: &str, extra_args: Vec<String>) -> common::Broker {
+    let broker = common::Broker::start_with(common::BrokerOptions {
+        shards: 1,
+        extra_args,
+        ..common::BrokerOptions::default()
+    });
+    let mut admin = broker.client();
+    let entries = vec![AlterQuotaEntry {
+        entity: entity(&[("client-id", Some(client_id))]),
+        ops: vec![set("request_percentage", 0.001)],
+    }];
+    assert_eq!(alter(&mut admin, entries, false), [ErrorCode::None]);
+    broker
+}
+
 /// request_percentage (KIP-124): a client id given a tiny share of the shard's time
 /// (0.001 %, i.e. 0.1 ms of handler time per 10 s window) sends Produce requests one at a
 /// time; once its recorded handler time is over the share, its responses carry
@@ -531,17 +553,8 @@ fn a_client_over_its_request_percentage_is_throttled_and_another_is_not() {
     const REQUESTS_MAX: usize = 40;
     const THROTTLED_WANTED: usize = 3;
     let metrics = common::free_address();
-    let broker = common::Broker::start_with(common::BrokerOptions {
-        shards: 1,
-        extra_args: vec!["--metrics-listen".to_owned(), metrics.to_string()],
-        ..common::BrokerOptions::default()
-    });
-    let mut admin = broker.client();
-    let entries = vec![AlterQuotaEntry {
-        entity: entity(&[("client-id", Some("busy"))]),
-        ops: vec![set("request_percentage", 0.001)],
-    }];
-    assert_eq!(alter(&mut admin, entries, false), [ErrorCode::None]);
+    let metrics_args = vec!["--metrics-listen".to_owned(), metrics.to_string()];
+    let broker = broker_with_a_tiny_request_share("busy", metrics_args);
     let request = ProduceRequest {
         acks: 1,
         timeout_ms: 5000,
@@ -596,4 +609,155 @@ fn a_client_over_its_request_percentage_is_throttled_and_another_is_not() {
         "{counted_ms} ms over {counted}"
     );
     assert_eq!(scraped(metrics, "client_throttled_responses", "idle"), 0);
+}
+
+/// Every response whose version has throttle_time_ms answers the request quota, not only
+/// Produce and Fetch (Kafka's `sendResponseMaybeThrottle`): Metadata v12 requests of a client
+/// id with 0.001 % of the shard come back with throttle_time_ms > 0 (at most the 1 s cap)
+/// once its handler time is over the share; another client id's stay at 0.
+#[test]
+fn metadata_answers_the_request_percentage_throttle() {
+    use ringbroker::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
+    const METADATA_VERSION: i16 = 12;
+    const REQUESTS_MAX: usize = 40;
+    let broker = broker_with_a_tiny_request_share("meta", Vec::new());
+    let request = MetadataRequest {
+        topics: None,
+        allow_auto_topic_creation: false,
+        ..MetadataRequest::default()
+    };
+    let throttles = |client_id: &str, stop_at_first: bool| -> Vec<i32> {
+        let mut client = common::RawClient::connect(broker.address);
+        let frame = encode_as(client_id, METADATA_VERSION, 1, &request);
+        let mut seen = Vec::new();
+        // Bounded by REQUESTS_MAX; each wait is at most the 1 s mute.
+        for _ in 0..REQUESTS_MAX {
+            client.send_raw(&frame).unwrap();
+            let (_, response) = client.receive::<MetadataResponse>(METADATA_VERSION);
+            seen.push(response.throttle_time_ms);
+            if stop_at_first && response.throttle_time_ms > 0 {
+                break;
+            }
+        }
+        seen
+    };
+    let meta = throttles("meta", true);
+    assert!(meta.iter().any(|&ms| ms > 0), "never throttled: {meta:?}");
+    let cap = i32::try_from(ringbroker::limits::QUOTA_REQUEST_THROTTLE_TIME_MS_MAX).unwrap();
+    assert!(meta.iter().all(|&ms| (0..=cap).contains(&ms)), "{meta:?}");
+    let other = throttles("other", false);
+    assert!(other.iter().all(|&ms| ms == 0), "{other:?}");
+}
+
+/// A `<default>` client-id quota with tiny byte rates and request share applies to every
+/// client without its own, the brokers' replica fetchers included by name; their fetches are
+/// inter-broker (CLUSTER_ACTION) and exempt, as in Kafka, so replication does not slow down:
+/// acks=all Produce requests with min.insync.replicas = 3 (every follower must fetch each
+/// batch) succeed within their 5 s timeout and the ISR stays whole. Throttled follower
+/// fetches would be muted for up to 11 s (64 KiB at 1000 B/s) and fail both. A plain consumer
+/// of the same data under the same default quota is throttled.
+#[test]
+fn follower_fetches_are_exempt_from_a_default_quota_that_throttles_a_consumer() {
+    use common::cluster::{CONVERGE, Cluster};
+    const ROUNDS: usize = 5;
+    let cluster = Cluster::start(3);
+    cluster.create_topic("exempt", 1, 3, &[("min.insync.replicas", "3")]);
+    let states = cluster
+        .wait_isr_full("exempt", CONVERGE)
+        .expect("ISR never whole");
+    let leader = cluster.broker(states[0].leader).address;
+    set_default_quotas_everywhere(&cluster, leader);
+
+    let mut writer = common::RawClient::connect(leader);
+    for round in 0..ROUNDS {
+        let request = ProduceRequest {
+            acks: -1,
+            timeout_ms: 5000,
+            topic_data: vec![TopicProduceData {
+                name: StrBytes::from("exempt"),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(batch(64 * 1024)),
+                }],
+                ..TopicProduceData::default()
+            }],
+            ..ProduceRequest::default()
+        };
+        writer
+            .send_raw(&encode_as("writer", PRODUCE_VERSION, 1, &request))
+            .unwrap();
+        let (_, response) = writer.receive::<ProduceResponse>(PRODUCE_VERSION);
+        let code = response.responses[0].partition_responses[0].error_code;
+        assert_eq!(
+            code,
+            ErrorCode::None,
+            "acks=all round {round}:\n{}",
+            cluster.views("exempt")
+        );
+    }
+    let states = cluster.partitions("exempt").expect("partition states");
+    assert!(states[0].isr_is_full(), "{}", cluster.views("exempt"));
+    let high_watermark = cluster.high_watermark(states[0].leader, "exempt", 0);
+    assert_eq!(high_watermark, Some(i64::try_from(ROUNDS).unwrap()));
+
+    // A consumer of the same records, under the same default quota, is throttled.
+    let throttle_ms = consume_as_reader(leader, "exempt");
+    assert!(throttle_ms > 0, "the consumer was not throttled");
+}
+
+/// `<default>` client-id quotas with tiny byte rates and request share, and generous ones for
+/// the client id "writer", set through `address` and awaited on every broker of `cluster`.
+fn set_default_quotas_everywhere(cluster: &common::cluster::Cluster, address: SocketAddr) {
+    let mut admin = common::RawClient::connect(address);
+    let default_client = entity(&[("client-id", None)]);
+    let entries = vec![
+        AlterQuotaEntry {
+            entity: default_client,
+            ops: vec![
+                set("consumer_byte_rate", 1000.0),
+                set("producer_byte_rate", 1000.0),
+                set("request_percentage", 0.001),
+            ],
+        },
+        // The test's writer has its own quotas, so that only replication is under test.
+        AlterQuotaEntry {
+            entity: entity(&[("client-id", Some("writer"))]),
+            ops: vec![
+                set("producer_byte_rate", 1e12),
+                set("request_percentage", 1e6),
+            ],
+        },
+    ];
+    assert_eq!(alter(&mut admin, entries, false), [ErrorCode::None; 2]);
+    // Every broker enforces the quotas before the writes (the metadata log carries them).
+    let everywhere = common::eventually(common::cluster::CONVERGE, || {
+        cluster.ids().all(|id| {
+            let mut client = cluster.broker(id).client();
+            describe(&mut client, &[("client-id", MATCH_DEFAULT, None)], false)
+                .is_ok_and(|described| described.contains_key("client-id=<default>"))
+        })
+    });
+    assert!(everywhere, "the default quota did not reach every broker");
+}
+
+/// One Fetch v12 of `topic` partition 0 from offset 0 as client id "reader" at `leader`;
+/// returns the response's throttle_time_ms (the records must be there).
+fn consume_as_reader(leader: SocketAddr, topic: &str) -> i32 {
+    use ringbroker::protocol::messages::fetch::FetchResponse;
+    const FETCH_VERSION: i16 = 12;
+    let mut consumer = common::RawClient::connect(leader);
+    let request = common::fetch_partition_zero(topic, -1);
+    consumer
+        .send_raw(&encode_as("reader", FETCH_VERSION, 1, &request))
+        .unwrap();
+    let (_, response) = consumer.receive::<FetchResponse>(FETCH_VERSION);
+    assert_eq!(response.error_code, ErrorCode::None);
+    let partition = &response.responses[0].partitions[0];
+    assert!(
+        partition
+            .records
+            .as_ref()
+            .is_some_and(|r| r.len() > 64 * 1024)
+    );
+    response.throttle_time_ms
 }

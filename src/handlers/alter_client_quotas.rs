@@ -54,7 +54,7 @@ pub async fn handle(
             .iter()
             .map(|entry| result(Some(refusal.clone()), entry.entity.clone()))
             .collect();
-        return Ok(response(ctx, results));
+        return Ok(response(results));
     }
     let parsed: Vec<Parsed> = request.entries.iter().map(parse_entry).collect();
     let valid: Vec<_> = parsed.iter().flatten().flatten().cloned().collect();
@@ -74,7 +74,7 @@ pub async fn handle(
         })
         .collect();
     assert_eq!(results.len(), count);
-    Ok(response(ctx, results))
+    Ok(response(results))
 }
 
 /// The alterations of one entry, each checked.
@@ -122,9 +122,9 @@ fn result(error: Option<(ErrorCode, String)>, entity: Vec<AlterQuotaEntity>) -> 
     }
 }
 
-fn response(ctx: &RequestContext, entries: Vec<AlterQuotaResult>) -> AlterClientQuotasResponse {
+fn response(entries: Vec<AlterQuotaResult>) -> AlterClientQuotasResponse {
     AlterClientQuotasResponse {
-        throttle_time_ms: ctx.throttle_time_ms,
+        throttle_time_ms: 0,
         entries,
     }
 }

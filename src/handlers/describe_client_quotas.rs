@@ -82,7 +82,7 @@ pub async fn handle(
         })
         .collect();
     Ok(DescribeClientQuotasResponse {
-        throttle_time_ms: ctx.throttle_time_ms,
+        throttle_time_ms: 0,
         error_code: ErrorCode::None,
         error_message: None,
         entries: Some(entries),

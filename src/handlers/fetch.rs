@@ -37,11 +37,11 @@ use super::common::{
     storage_error_code,
 };
 use super::fetch_session::{Answer, Begun};
-use super::replica_fetch;
 use super::{
     HandlerError, HandlerOutcome, IntoOutcome, RequestContext, ResponsePart, SplicedResponse,
     encode_frame, encode_response,
 };
+use super::{replica_fetch, throttle};
 use crate::broker::Shard;
 use crate::cluster::acls::AclOperation;
 use crate::cluster::controller;
@@ -123,7 +123,8 @@ impl From<FetchResponse> for FetchReply {
 }
 
 impl IntoOutcome for FetchReply {
-    fn into_outcome(self, ctx: &RequestContext) -> HandlerOutcome {
+    fn into_outcome(mut self, ctx: &RequestContext) -> HandlerOutcome {
+        throttle::answer(ctx, &mut self.response);
         if self.leased.is_empty() {
             HandlerOutcome::Response(encode_response(ctx, &self.response))
         } else {
@@ -140,6 +141,9 @@ pub async fn handle(
 ) -> Result<FetchReply, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
     let follower = replica_fetch::follower(ctx.api_version, &request);
+    if follower.is_some() {
+        throttle::exempt_inter_broker(ctx);
+    }
     let begun =
         ctx.fetch_sessions
             .cache()

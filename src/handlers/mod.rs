@@ -95,7 +95,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use turns::Turns;
 
 /// Why a request makes its connection unusable; net/ closes the connection.
@@ -224,9 +224,9 @@ pub struct RequestContext {
     pub fetch_sessions: Rc<fetch_session::ConnectionSessions>,
     /// The connection's principal and authentication state.
     pub session: Rc<Session>,
-    /// The quota throttle this request earned before it ran (`throttle.rs`); responses with
-    /// a `throttle_time_ms` that quotas apply to answer it.
-    pub throttle_time_ms: i32,
+    /// This request's quota accounting while client quotas are in force (`throttle.rs`):
+    /// every response's `throttle_time_ms` is answered from it as the response is encoded.
+    pub quota: Option<Rc<throttle::RequestQuota>>,
 }
 
 impl RequestContext {
@@ -390,20 +390,20 @@ pub async fn dispatch(
         crate::metrics::record_request(api_key, started.elapsed(), outcome.is_err());
         return outcome;
     };
-    ctx.throttle_time_ms = throttle::as_ms(throttle::before(&ctx, &quotas, body.len()));
-    let mut busy = Duration::ZERO;
+    let quota = Rc::new(throttle::RequestQuota::new(quotas, body.len()));
+    ctx.quota = Some(Rc::clone(&quota));
     let mut outcome = {
         let mut call = (handler.call)(&mut ctx, body);
         let future = call.as_mut();
         throttle::PollTimer {
             future,
-            busy: &mut busy,
+            quota: &quota,
         }
         .await
     };
     crate::metrics::record_request(api_key, started.elapsed(), outcome.is_err());
     if let Ok(outcome) = &mut outcome {
-        let throttle = throttle::after(&ctx, &quotas, busy, outcome);
+        let throttle = throttle::after(&ctx, outcome);
         if !throttle.is_zero() {
             let until = Instant::now() + throttle;
             let muted = connection
@@ -431,7 +431,7 @@ fn request_context(
         produce_turns: Rc::clone(&connection.produce_turns),
         fetch_sessions: Rc::clone(&connection.fetch_sessions),
         session: Rc::clone(&connection.session),
-        throttle_time_ms: 0,
+        quota: None,
     }
 }
 
@@ -496,12 +496,15 @@ fn encode_frame<M: Message>(response: &M, correlation_id: i32, version: i16) -> 
 }
 
 /// What a handler's `handle` may return: a response, or `Option` of one (`None` sends nothing).
+/// Every response passes here, so this is where its `throttle_time_ms` is answered
+/// (`throttle::answer`); an implementation must call it before encoding.
 pub trait IntoOutcome {
     fn into_outcome(self, ctx: &RequestContext) -> HandlerOutcome;
 }
 
 impl<M: Message> IntoOutcome for M {
-    fn into_outcome(self, ctx: &RequestContext) -> HandlerOutcome {
+    fn into_outcome(mut self, ctx: &RequestContext) -> HandlerOutcome {
+        throttle::answer(ctx, &mut self);
         HandlerOutcome::Response(encode_response(ctx, &self))
     }
 }
@@ -509,7 +512,7 @@ impl<M: Message> IntoOutcome for M {
 impl<M: Message> IntoOutcome for Option<M> {
     fn into_outcome(self, ctx: &RequestContext) -> HandlerOutcome {
         match self {
-            Some(response) => HandlerOutcome::Response(encode_response(ctx, &response)),
+            Some(response) => response.into_outcome(ctx),
             None => HandlerOutcome::NoResponse,
         }
     }

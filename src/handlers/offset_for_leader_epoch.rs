@@ -18,7 +18,7 @@
 //! `replica_id` (v3+) changes nothing here: with no followers, consumers and debugging tools
 //! (-1, -2) read the same end offsets a follower would.
 use super::common::{per_owning_shard, served_key, storage_error_code};
-use super::{HandlerError, RequestContext};
+use super::{HandlerError, RequestContext, throttle};
 use crate::cluster::acls::{AclOperation, ResourceType};
 use crate::cluster::controller;
 use crate::protocol::messages::offset_for_leader_epoch::{
@@ -56,6 +56,10 @@ pub async fn handle(
     request: OffsetForLeaderEpochRequest,
 ) -> Result<OffsetForLeaderEpochResponse, HandlerError> {
     assert_eq!(ctx.api_key, API_KEY);
+    if request.replica_id >= 0 {
+        // A follower's request: inter-broker, exempt from client quotas with CLUSTER_ACTION.
+        throttle::exempt_inter_broker(ctx);
+    }
     let metadata = controller::metadata(&ctx.shard);
     // Each partition is answered here (`Some(error)`) or by its owning shard (`None`, then the
     // next entry of `lookups`): every owning shard gets one message with all of its partitions.

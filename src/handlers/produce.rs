@@ -163,7 +163,7 @@ pub async fn handle(
     }
     Ok(Some(ProduceResponse {
         responses,
-        throttle_time_ms: ctx.throttle_time_ms,
+        throttle_time_ms: 0,
         node_endpoints,
     }))
 }

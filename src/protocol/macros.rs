@@ -67,6 +67,18 @@ macro_rules! kafka_struct {
             };
         )?
 
+        impl $name {
+            /// This struct's top-level `throttle_time_ms` when `version` has it (the quota
+            /// throttle every response with the field answers, `handlers::throttle`); `None`
+            /// for structs without one.
+            #[doc(hidden)]
+            #[allow(dead_code, unused_variables, clippy::range_plus_one)]
+            pub fn throttle_time_ms_slot(&mut self, version: i16) -> Option<&mut i32> {
+                $( $crate::kafka_struct!(@throttle self, version, $field, $ver); )*
+                None
+            }
+        }
+
         impl Default for $name {
             fn default() -> Self {
                 Self {
@@ -180,6 +192,12 @@ macro_rules! kafka_struct {
             }
         }
     };
+    (@throttle $self:ident, $version:ident, throttle_time_ms, $ver:expr) => {
+        if ($ver).contains(&$version) {
+            return Some(&mut $self.throttle_time_ms);
+        }
+    };
+    (@throttle $self:ident, $version:ident, $field:ident, $ver:expr) => {};
     (@default) => { ::std::default::Default::default() };
     (@default $def:expr) => { $def };
 }
@@ -194,6 +212,10 @@ macro_rules! kafka_message {
             const VERSION_MIN: i16 = $crate::protocol::versions::range($key).min;
             const VERSION_MAX: i16 = $crate::protocol::versions::range($key).max;
             const FLEXIBLE_MIN: i16 = $crate::protocol::versions::range($key).flexible_min;
+
+            fn throttle_time_ms_mut(&mut self, version: i16) -> Option<&mut i32> {
+                self.throttle_time_ms_slot(version)
+            }
         }
     };
 }

@@ -169,6 +169,11 @@ pub trait Message: Field {
     /// First flexible version (compact types, tagged fields); `i16::MAX` when none.
     const FLEXIBLE_MIN: i16;
 
+    /// The top-level `throttle_time_ms` of a response whose schema has it at `version`
+    /// (`None` for requests, and for responses without the field at that version): where
+    /// `handlers::throttle` writes the quota throttle every such response answers.
+    fn throttle_time_ms_mut(&mut self, version: i16) -> Option<&mut i32>;
+
     /// The `Version` descriptor for `version`, or `None` outside `VERSION_MIN..=VERSION_MAX`.
     #[must_use]
     fn version(version: i16) -> Option<Version> {
