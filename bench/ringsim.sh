@@ -19,6 +19,6 @@ status=0
 ended=$(date +%s)
 echo "hardware: $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "wall: $((ended - began)) s for $seeds seeds from $start"
-grep -E '^(simulated|seeds) ' /tmp/ringsim-bench.$$
+grep -E '^(simulated|reassignments|seeds) ' /tmp/ringsim-bench.$$
 rm -f /tmp/ringsim-bench.$$
 exit "$status"

@@ -1,7 +1,8 @@
-//! Deliberately wrong variants of the replication and election rules (issue 17), so a test
-//! can prove the simulator (`sim/`) catches each one. Compiled only with the `sim-bugs`
-//! feature (which `failpoints` turns on); even then every bug is off until the simulator
-//! switches one on for its own thread, so a broker built with the feature behaves normally.
+//! Deliberately wrong variants of the replication, election and reassignment rules (issues 17
+//! and 18), so a test can prove the simulator (`sim/`) catches each one. Compiled only with
+//! the `sim-bugs` feature (which `failpoints` turns on); even then every bug is off until the
+//! simulator switches one on for its own thread, so a broker built with the feature behaves
+//! normally.
 //!
 //! The switch is a thread-local, not a global: the simulator is single-threaded, and tests
 //! running in parallel threads each see only the bug their own run selected.
@@ -22,16 +23,24 @@ pub enum PlantedBug {
     AcksBelowMinIsr,
     /// `leader.rs`: a fenced leader answers its parked acks=all requests OK.
     FencedLeaderAcks,
+    /// `reassign.rs`: a cancelled reassignment goes to its target replicas instead of back
+    /// to the original ones (the two helpers swapped).
+    CancelToTarget,
+    /// `partition_logs.rs`: a broker keeps the log of a partition reassigned away from it
+    /// (the replica-list filter forgotten).
+    KeepsRemovedLogs,
 }
 
 impl PlantedBug {
-    /// Every bug, in the order of the issue.
-    pub const ALL: [PlantedBug; 5] = [
+    /// Every bug: issue 17's, then the reassignment ones (issue 18).
+    pub const ALL: [PlantedBug; 7] = [
         PlantedBug::HwFromHighest,
         PlantedBug::NoTruncation,
         PlantedBug::LeaderOutsideIsr,
         PlantedBug::AcksBelowMinIsr,
         PlantedBug::FencedLeaderAcks,
+        PlantedBug::CancelToTarget,
+        PlantedBug::KeepsRemovedLogs,
     ];
 
     /// The name `ringsim --bug` takes.
@@ -43,6 +52,8 @@ impl PlantedBug {
             PlantedBug::LeaderOutsideIsr => "leader-outside-isr",
             PlantedBug::AcksBelowMinIsr => "acks-below-min-isr",
             PlantedBug::FencedLeaderAcks => "fenced-leader-acks",
+            PlantedBug::CancelToTarget => "cancel-to-target",
+            PlantedBug::KeepsRemovedLogs => "keeps-removed-logs",
         }
     }
 

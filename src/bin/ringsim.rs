@@ -116,10 +116,14 @@ fn main() -> ExitCode {
     };
     let began = Instant::now();
     let (mut violations, mut simulated, mut acknowledged) = (0u64, 0f64, 0usize);
+    let (mut reassignments, mut cancellations, mut controller_crashes) = (0u64, 0u64, 0u64);
     for seed in start..start.saturating_add(count) {
         let outcome = run(seed);
         simulated += outcome.stats.simulated.as_secs_f64();
         acknowledged += outcome.acknowledged;
+        reassignments += outcome.stats.reassignments;
+        cancellations += outcome.stats.cancellations;
+        controller_crashes += outcome.stats.controller_crashes;
         if outcome.violation.is_some() {
             violations += 1;
             print_violation(&outcome);
@@ -131,6 +135,10 @@ fn main() -> ExitCode {
     let rate = simulated / real.max(1e-9);
     println!("simulated {simulated:.0} s in {real:.1} s real ({rate:.0} simulated s per real s)");
     println!("acknowledged records: {acknowledged}");
+    println!(
+        "reassignments: {reassignments} accepted, {cancellations} cancelled, \
+         {controller_crashes} with the controller crashed under them"
+    );
     println!("seeds {count}, violations {violations}");
     if violations > 0 {
         ExitCode::FAILURE

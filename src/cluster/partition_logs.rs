@@ -60,7 +60,7 @@ pub fn wanted_logs(metadata: &ClusterMetadata, placement: &LogPlacement) -> Want
             }
             let Some(state) = metadata
                 .partition_or_single_node(topic.topic_id, partition, placement.node_id)
-                .filter(|state| state.replicas.contains(&placement.node_id))
+                .filter(|state| hosts(state, placement.node_id))
             else {
                 continue;
             };
@@ -77,6 +77,15 @@ pub fn wanted_logs(metadata: &ClusterMetadata, placement: &LogPlacement) -> Want
         }
     }
     wanted
+}
+
+/// Whether `node_id` hosts a replica of the partition in `state`.
+fn hosts(state: &super::metadata::PartitionState, node_id: i32) -> bool {
+    #[cfg(feature = "sim-bugs")]
+    if crate::planted_bugs::active(crate::planted_bugs::PlantedBug::KeepsRemovedLogs) {
+        return true;
+    }
+    state.replicas.contains(&node_id)
 }
 
 /// Deletes this shard's stray partition directories: `<topic>-<partition>` directories of

@@ -6,16 +6,22 @@
 //! Roles follow the applied metadata (`reconcile`), as the broker's replica manager does: the
 //! named leader builds a `LeaderReplica` at the new epoch (its epoch cache starts the epoch
 //! at its log end), others follow; a leader learns it was replaced through
-//! `apply_committed` (fenced). A broker takes roles only once it has applied its own
-//! registration: until then its view may still name an older incarnation of itself.
+//! `apply_committed` (fenced), and a leader named again in a newer epoch (a reassignment
+//! dropped a replica) starts that epoch in place. A replica added by a reassignment starts
+//! with an empty log and follows; one moved away stops and its log is deleted, when
+//! `partition_logs::wanted_logs` (the broker's own choice of logs) no longer lists it. A
+//! broker takes roles only once it has applied its own registration: until then its view may
+//! still name an older incarnation of itself.
 //!
 //! Idempotence is modelled here, not taken from `storage/` (which works on encoded batches):
 //! one record per produce, deduplicated against the log by (producer id, sequence), and a
 //! sequence must follow the producer's last one in the log. Runs on the simulator's thread.
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cluster::metadata::{ClusterMetadata, NO_LEADER, PartitionState};
+use crate::cluster::partition_logs::{self, LogPlacement};
 use crate::cluster::policy::isr::AlterPartitionRequest;
 use crate::cluster::policy::lifecycle::Heartbeat;
 use crate::protocol::ErrorCode;
@@ -24,6 +30,7 @@ use crate::replication::{
     AckRegistration, AckTicket, FetchError, FollowerAction, FollowerFetch, FollowerReplica,
     LeaderEffects, LeaderReplica, ReplicaConfig,
 };
+use crate::storage::PartitionKey;
 
 use super::check::{Checker, Violation};
 use super::disk::{Entry, SimLog};
@@ -590,14 +597,56 @@ impl SimBroker {
         if !self.registered() {
             return Ok(());
         }
+        let wanted = partition_logs::wanted_logs(&self.metadata, &self.placement());
         for partition in 0..self.settings.partition_count {
             let Some(state) = self.metadata.partition(TOPIC_ID, partition).cloned() else {
                 continue;
             };
-            if state.replicas.contains(&self.id) {
+            let key = PartitionKey {
+                topic_id: TOPIC_ID,
+                partition,
+            };
+            if !wanted.contains_key(&key) {
+                self.stop_replica(partition, local, out)?;
+            } else if state.replicas.contains(&self.id) {
                 self.reconcile(partition, &state, local, checker, out)?;
             }
         }
+        Ok(())
+    }
+
+    /// Where the broker's logs would be: one shard, so `partition_logs::wanted_logs` (the
+    /// broker's own choice of the logs it keeps) lists every partition hosted here.
+    fn placement(&self) -> LogPlacement {
+        LogPlacement {
+            node_id: self.id,
+            shard_index: 0,
+            shard_count: 1,
+            data_dir: PathBuf::from("ringsim"),
+            producer_id_expiration: Duration::from_secs(3600),
+        }
+    }
+
+    /// A replica moved away (a completed or cancelled reassignment): a leader stops leading
+    /// (its waiters answered NOT_LEADER_OR_FOLLOWER), a follower stops fetching, and its data
+    /// is deleted, as the broker closes a log `wanted_logs` no longer lists and removes its
+    /// directory. A later reassignment back here starts from an empty log.
+    fn stop_replica(
+        &mut self,
+        partition: i32,
+        local: Duration,
+        out: &mut Outbox,
+    ) -> Result<(), Violation> {
+        let replica = &mut self.partitions[index(partition)];
+        if let Role::Leader(leading) = &mut replica.role {
+            let effects = leading.replica.resign();
+            self.leader_effects(partition, effects, local, out)?;
+            self.end_leading(partition, out);
+        }
+        let replica = &mut self.partitions[index(partition)];
+        replica.role = Role::Idle;
+        replica.log = SimLog::default();
+        replica.checked_high_watermark = 0;
         Ok(())
     }
 
@@ -613,20 +662,25 @@ impl SimBroker {
         let id = self.id;
         let replica = &mut self.partitions[index(partition)];
         if let Role::Leader(leading) = &mut replica.role {
-            let current =
-                state.leader == id && leading.replica.leader_epoch() == state.leader_epoch;
-            // The simulator runs no reassignment, the only change that keeps a leader in a new
-            // epoch; should one come, the leader is rebuilt at the new epoch, its waiters
-            // answered NOT_LEADER_OR_FOLLOWER (a retry, never a loss).
-            let effects = if current || state.leader != id {
-                leading.replica.apply_committed(state, local)
-            } else {
+            // A leader named again, in the same epoch or a newer one (a reassignment dropped
+            // a replica and bumped the epoch), keeps leading, as the broker's replica manager
+            // keeps it (`reconcile_partition`, Kafka's makeLeader).
+            let stays = state.leader == id
+                && !leading.replica.is_fenced()
+                && leading.replica.leader_epoch() <= state.leader_epoch;
+            if stays {
+                if state.leader_epoch > leading.replica.leader_epoch() {
+                    checker.leader(partition, state.leader_epoch, (id, self.incarnation))?;
+                }
+                return self.reconcile_leading(partition, state, local, out);
+            }
+            // Another leader fences this one; a fenced one named again is rebuilt.
+            let effects = if state.leader == id {
                 leading.replica.resign()
+            } else {
+                leading.replica.apply_committed(state, local)
             };
             self.leader_effects(partition, effects, local, out)?;
-            if current {
-                return Ok(());
-            }
             self.end_leading(partition, out);
         }
         if state.leader == id {
@@ -658,6 +712,44 @@ impl SimBroker {
             Role::Idle | Role::Leader(_) => {}
         }
         Ok(())
+    }
+
+    /// Applies `state` to the leader this broker is. A new leader epoch starts at the log end
+    /// (`LeaderReplica::apply_committed`) and is recorded in the log's epoch cache there, as
+    /// the replica manager's `reconcile_leading` does. The simulated leader counts only
+    /// synced records in its LEO: a flush first makes the whole log count, so the epoch
+    /// starts where the log ends and later appends carry the new epoch.
+    fn reconcile_leading(
+        &mut self,
+        partition: i32,
+        state: &PartitionState,
+        local: Duration,
+        out: &mut Outbox,
+    ) -> Result<(), Violation> {
+        let new_epoch = match &self.partitions[index(partition)].role {
+            Role::Leader(leading) => state.leader_epoch > leading.replica.leader_epoch(),
+            _ => false,
+        };
+        if new_epoch {
+            self.flush(partition, local, out)?;
+        }
+        let replica = &mut self.partitions[index(partition)];
+        let Role::Leader(leading) = &mut replica.role else {
+            return Ok(());
+        };
+        let effects = leading.replica.apply_committed(state, local);
+        if new_epoch {
+            let start = leading.replica.leader_epoch_start_offset();
+            assert_eq!(
+                start,
+                replica.log.end_offset(),
+                "epoch {} starts off the log end",
+                state.leader_epoch
+            );
+            assert_eq!(leading.replica.leader_epoch(), state.leader_epoch);
+            replica.log.start_epoch(state.leader_epoch);
+        }
+        self.leader_effects(partition, effects, local, out)
     }
 
     /// A replaced leader answers what it still holds NOT_LEADER_OR_FOLLOWER.

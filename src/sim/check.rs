@@ -9,12 +9,20 @@
 //! - every acknowledged record stays readable at its offset: it equals the committed value
 //!   there, and the final leaders still hold it;
 //! - a consumer reads only committed records;
-//! - (in `world.rs`) HW ≤ the real LEO of every ISR member, and convergence after heal.
+//! - (in `world.rs`) HW ≤ the real LEO of every ISR member, and convergence after heal;
+//! - after convergence, each partition's reassignments ended as the last one the controller
+//!   accepted asked: its target replicas (in the target's order), or, cancelled, the replicas
+//!   from before it ([`reassignment_outcome`]); and a broker a partition was moved away from
+//!   neither leads it, nor follows it, nor is in its leader's ISR, nor keeps its records
+//!   ([`removed_replica`]). Records lost or duplicated across a move, or replicas that differ
+//!   below the HW, are the checks above: a move is a follower that starts empty and catches up.
 //!
 //! Violations are typed and carry the numbers that show them. Runs on the simulator's thread.
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::cluster::metadata::PartitionState;
+use crate::cluster::policy::reassign;
 use crate::replication::InvariantViolation;
 
 use super::NodeId;
@@ -96,12 +104,139 @@ pub enum Violation {
         resumed: i64,
         acknowledged: i64,
     },
+    #[error(
+        "partition {partition}: reassignment asked for {requested:?}, ended with replicas \
+         {replicas:?} (adding {adding:?}, removing {removing:?})"
+    )]
+    ReassignmentOutcome {
+        partition: i32,
+        requested: Requested,
+        replicas: Vec<NodeId>,
+        adding: Vec<NodeId>,
+        removing: Vec<NodeId>,
+    },
+    #[error(
+        "partition {partition}: node {node} is not a replica (replicas {replicas:?}) but {kept:?}"
+    )]
+    RemovedReplicaKept {
+        partition: i32,
+        node: NodeId,
+        replicas: Vec<NodeId>,
+        kept: Kept,
+    },
     #[error("no convergence {after:?} after the faults healed: {detail}")]
     NoConvergence { after: Duration, detail: String },
     #[error("controller: {0}")]
     Controller(String),
     #[error("a core assertion failed: {0}")]
     Panic(String),
+}
+
+/// The last reassignment request the controller accepted for a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    /// Start or replace: the partition must end with exactly these replicas.
+    Target(Vec<NodeId>),
+    /// Cancel: the partition must end with these replicas, the ones before the reassignment
+    /// (Kafka's revert keeps the started order, so the set is what counts).
+    Cancel(Vec<NodeId>),
+}
+
+/// What a broker kept of a partition moved away from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// It still leads the partition (unfenced).
+    Leads,
+    /// It still follows (fetches) the partition.
+    Follows,
+    /// The leader's ISR still counts it.
+    InLeadersIsr,
+    /// Its log still holds this many records.
+    Records(usize),
+}
+
+/// After convergence: `state` (the committed one) is what `requested` asked for, and no
+/// reassignment is still in flight.
+///
+/// # Errors
+/// `ReassignmentOutcome`.
+pub fn reassignment_outcome(
+    partition: i32,
+    requested: &Requested,
+    state: &PartitionState,
+) -> Result<(), Violation> {
+    let sorted = |list: &[NodeId]| {
+        let mut list = list.to_vec();
+        list.sort_unstable();
+        list
+    };
+    let reached = !reassign::in_progress(state)
+        && match requested {
+            Requested::Target(target) => state.replicas == *target,
+            Requested::Cancel(original) => sorted(&state.replicas) == sorted(original),
+        };
+    if reached {
+        return Ok(());
+    }
+    Err(Violation::ReassignmentOutcome {
+        partition,
+        requested: requested.clone(),
+        replicas: state.replicas.clone(),
+        adding: state.adding.clone(),
+        removing: state.removing.clone(),
+    })
+}
+
+/// What one broker holds of one partition, for [`removed_replica`].
+#[derive(Debug, Clone, Copy)]
+pub struct Holding<'a> {
+    pub node: NodeId,
+    /// Leads it, unfenced.
+    pub leads: bool,
+    pub follows: bool,
+    /// The ISR of its leader role, when it leads.
+    pub leaders_isr: &'a [NodeId],
+    pub records: usize,
+}
+
+/// After convergence: a broker that is not one of `state`'s replicas holds nothing of the
+/// partition (a broker stops a replica moved away and deletes its data), and a leader's ISR
+/// names replicas only.
+///
+/// # Errors
+/// `RemovedReplicaKept`.
+pub fn removed_replica(
+    partition: i32,
+    state: &PartitionState,
+    holding: &Holding<'_>,
+) -> Result<(), Violation> {
+    let kept = |node: NodeId, kept: Kept| {
+        Err(Violation::RemovedReplicaKept {
+            partition,
+            node,
+            replicas: state.replicas.clone(),
+            kept,
+        })
+    };
+    if !state.replicas.contains(&holding.node) {
+        if holding.leads {
+            return kept(holding.node, Kept::Leads);
+        }
+        if holding.follows {
+            return kept(holding.node, Kept::Follows);
+        }
+        if holding.records > 0 {
+            return kept(holding.node, Kept::Records(holding.records));
+        }
+    }
+    match holding
+        .leaders_isr
+        .iter()
+        .find(|member| !state.replicas.contains(member))
+    {
+        Some(&stranger) => kept(stranger, Kept::InLeadersIsr),
+        None => Ok(()),
+    }
 }
 
 /// What the checker has learned so far.

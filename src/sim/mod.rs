@@ -7,8 +7,10 @@
 //! partition replica, with their leader-epoch caches (`replication::epochs`). Around them it
 //! simulates what the broker gets from the outside: the network (delay, reordering, loss,
 //! duplication, partitions that heal), disks (unsynced writes lost on crash, a torn last
-//! write, failed fsync), crashes and restarts, clock jumps, and clients (idempotent acks=all
-//! producers, consumers reading below the HW and committing offsets).
+//! write, failed fsync), crashes and restarts, clock jumps, clients (idempotent acks=all
+//! producers, consumers reading below the HW and committing offsets), and an admin that
+//! reassigns partitions (KIP-455, through the controller's real decisions), cancels some
+//! reassignments and crashes the controller under others.
 //!
 //! Layout:
 //! - `world.rs`: the event loop, the phases (faults, then heal and converge), fault injection;

@@ -15,18 +15,20 @@
 //!
 //! The controller's decisions are the real ones: `BrokerSessions` (registration, heartbeats,
 //! fencing after the session timeout with elections), `decisions::decide_with` for
-//! AlterPartition and topic creation, and `ClusterMetadata::apply` for every record.
+//! AlterPartition, topic creation, AlterPartitionReassignments and the reassignment timer's
+//! completions, and `ClusterMetadata::apply` for every record.
 //! Runs on the simulator's thread.
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::cluster::decisions::{self, MetadataChange};
+use crate::cluster::decisions::{self, MetadataChange, PartitionReassignment};
 use crate::cluster::metadata::{ClusterMetadata, Listener, MetadataError, MetadataRecord};
 use crate::cluster::policy::election::ElectionPolicy;
 use crate::cluster::policy::isr::AlterPartitionRequest;
 use crate::cluster::policy::lifecycle::{
     BrokerSessions, Heartbeat, HeartbeatReply, RegistrationRequest,
 };
+use crate::cluster::policy::reassign;
 use crate::protocol::{ErrorCode, Uuid};
 
 use super::NodeId;
@@ -224,10 +226,57 @@ impl SimQuorum {
         &mut self,
         request: AlterPartitionRequest,
     ) -> Result<Option<ErrorCode>, CommitError> {
+        self.decide_and_commit(&MetadataChange::AlterPartition(request))
+    }
+
+    /// An admin's AlterPartitionReassignments (KIP-455) for one partition: `target` starts
+    /// or replaces its reassignment, `None` cancels it. The real decision
+    /// (`decisions::decide_with`, `policy::reassign`), committed whole or refused: `None` when
+    /// committed, else the refusal's code, as the admin client would get it.
+    ///
+    /// # Errors
+    /// A decided record that does not apply.
+    pub fn reassign(
+        &mut self,
+        topic_id: Uuid,
+        partition: i32,
+        target: Option<Vec<i32>>,
+    ) -> Result<Option<ErrorCode>, CommitError> {
+        let reassignments = vec![PartitionReassignment {
+            topic_id,
+            partition,
+            target,
+        }];
+        let change = MetadataChange::AlterPartitionReassignments { reassignments };
+        self.decide_and_commit(&change)
+    }
+
+    /// The controller's reassignment timer (`ActiveController::complete_reassignments`):
+    /// completes every in-flight reassignment whose target replicas are in sync — how a new
+    /// controller resumes the ones it inherits.
+    ///
+    /// # Errors
+    /// A decided record that does not apply.
+    pub fn complete_reassignments(&mut self) -> Result<(), CommitError> {
+        let in_flight = self
+            .state
+            .all_partitions()
+            .any(|(_, _, state)| reassign::in_progress(state));
+        if !in_flight {
+            return Ok(());
+        }
+        let refused = self.decide_and_commit(&MetadataChange::CompleteReassignments)?;
+        assert_eq!(refused, None, "completing reassignments is never refused");
+        Ok(())
+    }
+
+    fn decide_and_commit(
+        &mut self,
+        change: &MetadataChange,
+    ) -> Result<Option<ErrorCode>, CommitError> {
         let sessions = &self.sessions;
-        let change = MetadataChange::AlterPartition(request);
         let shutting_down = |node: i32| sessions.shutting_down(node);
-        match decisions::decide_with(&self.state, &change, self.controller, &shutting_down) {
+        match decisions::decide_with(&self.state, change, self.controller, &shutting_down) {
             Ok(records) => self.commit(records).map(|()| None),
             Err(error) => Ok(Some(error.error_code())),
         }

@@ -3,17 +3,19 @@
 //! seed replays exactly), runs it, and checks the invariants.
 //!
 //! A run has two phases. Faults: for `fault_time`, random crashes and restarts, network
-//! partitions that heal, clock jumps, failed flushes, message loss and duplication, while
-//! producers and consumers work. Heal: every link heals, loss and duplication stop, crashed
+//! partitions that heal, clock jumps, failed flushes, message loss and duplication, and
+//! partition reassignments (some cancelled, some with the controller crashing under them),
+//! while producers and consumers work. Heal: every link heals, loss and duplication stop, crashed
 //! brokers restart and producers finish what they were sending; within `convergence_bound`
 //! the cluster must converge: the controller can commit, every broker is registered and
-//! unfenced, every partition has a leader and a full ISR, and every replica holds the
-//! leader's log. Runs on the simulator's thread.
+//! unfenced, every partition has a leader and a full ISR and no reassignment in flight, and
+//! every replica holds the leader's log; then every reassignment must have ended as asked.
+//! Runs on the simulator's thread.
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::broker::{BrokerSettings, Outbox, Role, SimBroker};
-use super::check::{Checker, Violation};
+use super::check::{self, Checker, Holding, Requested, Violation};
 use super::network::{Body, Envelope, Network};
 use super::quorum::SimQuorum;
 use super::rng::Rng;
@@ -21,6 +23,7 @@ use super::trace::Trace;
 use super::workload::{Consumer, Producer, Send};
 use super::{CLIENT, CONTROLLER, NodeId, SimSettings, TOPIC_ID, TOPIC_NAME};
 use crate::cluster::metadata::NO_LEADER;
+use crate::cluster::policy::reassign;
 
 /// How often each broker runs its periodic work.
 const BROKER_TICK: Duration = Duration::from_millis(50);
@@ -39,6 +42,9 @@ enum Event {
     Restart(NodeId),
     HealLinks,
     ConsumerRestart,
+    Reassign,
+    CancelReassignment(i32),
+    CrashController,
 }
 
 /// Counters of a run.
@@ -52,6 +58,11 @@ pub struct Stats {
     pub partitions: u64,
     pub clock_jumps: u64,
     pub controller_changes: u64,
+    /// Reassignments the controller accepted (starts and replacements), cancellations it
+    /// accepted, and controller crashes aimed at a reassignment in flight.
+    pub reassignments: u64,
+    pub cancellations: u64,
+    pub controller_crashes: u64,
     pub converged_after: Option<Duration>,
 }
 
@@ -72,6 +83,8 @@ pub struct World {
     request_id: u64,
     healing_since: Option<Duration>,
     topic_created: bool,
+    /// Per partition: the last reassignment request the controller accepted.
+    requested: BTreeMap<i32, Requested>,
     pub(super) stats: Stats,
 }
 
@@ -124,6 +137,7 @@ impl World {
             request_id: 0,
             healing_since: None,
             topic_created: false,
+            requested: BTreeMap::new(),
             stats: Stats::default(),
         };
         world.schedule_start();
@@ -211,6 +225,9 @@ impl World {
                 self.trace.record(self.now, format_args!("links heal"));
             }
             Event::ConsumerRestart => self.consumer_restart()?,
+            Event::Reassign => self.reassign()?,
+            Event::CancelReassignment(partition) => self.cancel_reassignment(partition)?,
+            Event::CrashController => self.crash_controller(),
         }
         Ok(false)
     }
@@ -436,6 +453,7 @@ impl World {
                 |error: super::quorum::CommitError| Violation::Controller(error.to_string());
             self.quorum.expire(local).map_err(failed)?;
             self.maybe_create_topic().map_err(failed)?;
+            self.quorum.complete_reassignments().map_err(failed)?;
             self.trace_commits(before);
         }
         self.phase()
@@ -536,6 +554,12 @@ impl World {
         if state.leader == NO_LEADER {
             return Err(format!("partition {partition} has no leader"));
         }
+        if reassign::in_progress(state) {
+            return Err(format!(
+                "partition {partition} reassignment in flight: adding {:?}, removing {:?}",
+                state.adding, state.removing
+            ));
+        }
         let mut isr = state.isr.clone();
         let mut replicas = state.replicas.clone();
         isr.sort_unstable();
@@ -572,8 +596,10 @@ impl World {
         Ok(())
     }
 
-    /// After convergence: every acknowledged record is in its partition leader's log.
+    /// After convergence: every acknowledged record is in its partition leader's log; each
+    /// reassignment ended as asked, and brokers a partition moved away from hold nothing of it.
     fn final_check(&self) -> Result<(), Violation> {
+        self.final_check_reassignments()?;
         let log_of = |partition: i32| {
             let index = usize::try_from(partition).unwrap_or(usize::MAX);
             self.quorum
@@ -615,6 +641,7 @@ impl World {
                     .record(self.now, format_args!("clock of {id} jumps {jump:?}"));
             }
             55..62 => self.schedule(Duration::ZERO, Event::ConsumerRestart),
+            62..72 => self.schedule(Duration::ZERO, Event::Reassign),
             _ => {}
         }
         Ok(())
@@ -677,6 +704,157 @@ impl World {
             format_args!("consumer of {} resumes at {resumed}", consumer.partition),
         );
         consumer.restart(resumed)
+    }
+}
+
+/// Reassignments (KIP-455), asked by an admin client of the active controller.
+impl World {
+    /// Starts (or replaces) a random partition's reassignment to a random target of 2 to
+    /// `broker_count` brokers: the current replication factor more often than not, else a
+    /// changed one (2 at least: a single replica is the broker's unreplicated path, which the
+    /// simulator does not model). Some are cancelled later, some have their controller
+    /// crash under them.
+    ///
+    /// The admin request goes straight to the controller's decision rather than over the
+    /// simulated network: what is tested is what the controller commits and what the
+    /// brokers do with it; an admin request that is lost is one that was never made. It is
+    /// made only while the controller can commit (else the admin client would time out).
+    fn reassign(&mut self) -> Result<(), Violation> {
+        let controller = self.quorum.controller();
+        if !self.topic_created || !self.can_commit(controller) {
+            return Ok(());
+        }
+        let partition = i32::try_from(self.rng.index(self.partition_count())).unwrap_or(0);
+        let Some(state) = self.quorum.state().partition(TOPIC_ID, partition).cloned() else {
+            return Ok(());
+        };
+        let target = self.random_target(reassign::target_replicas(&state).len());
+        // A target equal to the replicas before a reassignment in flight cancels it.
+        let requested =
+            if reassign::in_progress(&state) && target == reassign::original_replicas(&state) {
+                Requested::Cancel(target.clone())
+            } else {
+                Requested::Target(target.clone())
+            };
+        let refused = self
+            .quorum
+            .reassign(TOPIC_ID, partition, Some(target.clone()))
+            .map_err(|error| Violation::Controller(error.to_string()))?;
+        self.trace.record(
+            self.now,
+            format_args!("admin: reassign p{partition} to {target:?}: {refused:?}"),
+        );
+        if refused.is_some() {
+            return Ok(());
+        }
+        self.stats.reassignments += 1;
+        self.requested.insert(partition, requested);
+        // Most moves finish within a second (the logs are short): a cancel comes soon.
+        if self.rng.chance(50) {
+            let after = Duration::from_millis(self.rng.between(0, 500));
+            self.schedule(after, Event::CancelReassignment(partition));
+        }
+        if self.rng.chance(20) {
+            let after = Duration::from_millis(self.rng.between(0, 1000));
+            self.schedule(after, Event::CrashController);
+        }
+        Ok(())
+    }
+
+    fn partition_count(&self) -> usize {
+        usize::try_from(self.settings.data_partitions + 1).unwrap_or(1)
+    }
+
+    /// `size` distinct brokers (60 %), else 2 to `broker_count` of them, in a random order.
+    fn random_target(&mut self, size: usize) -> Vec<NodeId> {
+        let mut brokers: Vec<NodeId> = (1..=self.settings.broker_count).collect();
+        let size = if self.rng.chance(60) && size >= 2 {
+            size.min(brokers.len())
+        } else {
+            2 + self.rng.index(brokers.len() - 1)
+        };
+        let mut target = Vec::with_capacity(size);
+        while target.len() < size {
+            target.push(brokers.remove(self.rng.index(brokers.len())));
+        }
+        assert!(target.len() >= 2 && target.len() <= self.brokers.len());
+        target
+    }
+
+    /// Cancels `partition`'s reassignment if one is still in flight.
+    fn cancel_reassignment(&mut self, partition: i32) -> Result<(), Violation> {
+        let controller = self.quorum.controller();
+        if self.healing_since.is_some() || !self.can_commit(controller) {
+            return Ok(());
+        }
+        let Some(state) = self.quorum.state().partition(TOPIC_ID, partition).cloned() else {
+            return Ok(());
+        };
+        if !reassign::in_progress(&state) {
+            return Ok(());
+        }
+        let original = reassign::original_replicas(&state);
+        let refused = self
+            .quorum
+            .reassign(TOPIC_ID, partition, None)
+            .map_err(|error| Violation::Controller(error.to_string()))?;
+        self.trace.record(
+            self.now,
+            format_args!("admin: cancel p{partition} back to {original:?}: {refused:?}"),
+        );
+        if refused.is_none() {
+            self.stats.cancellations += 1;
+            self.requested
+                .insert(partition, Requested::Cancel(original));
+        }
+        Ok(())
+    }
+
+    /// Crashes the active controller (a reassignment is in flight): the next one resumes it
+    /// from the metadata log.
+    fn crash_controller(&mut self) {
+        let controller = self.quorum.controller();
+        let down = (1..=self.settings.broker_count)
+            .filter(|&id| !self.up(id))
+            .count();
+        if self.healing_since.is_some() || !self.up(controller) || down >= self.settings.crash_max {
+            return;
+        }
+        self.stats.controller_crashes += 1;
+        self.crash(controller, "controller crash during a reassignment");
+    }
+
+    fn final_check_reassignments(&self) -> Result<(), Violation> {
+        let state = self.quorum.state();
+        for (&partition, requested) in &self.requested {
+            let current = state
+                .partition(TOPIC_ID, partition)
+                .ok_or_else(|| Violation::Controller(format!("partition {partition} vanished")))?;
+            check::reassignment_outcome(partition, requested, current)?;
+        }
+        for (index, partition) in (0..self.partition_count()).zip(0..) {
+            let Some(current) = state.partition(TOPIC_ID, partition) else {
+                continue;
+            };
+            for broker in &self.brokers {
+                let replica = &broker.partitions[index];
+                let (leads, leaders_isr) = match &replica.role {
+                    Role::Leader(leading) if !leading.replica.is_fenced() => {
+                        (true, leading.replica.isr())
+                    }
+                    _ => (false, &[][..]),
+                };
+                let holding = Holding {
+                    node: broker.id,
+                    leads,
+                    follows: matches!(replica.role, Role::Follower(_)),
+                    leaders_isr,
+                    records: replica.log.entries().len(),
+                };
+                check::removed_replica(partition, current, &holding)?;
+            }
+        }
+        Ok(())
     }
 }
 

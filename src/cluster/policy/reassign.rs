@@ -160,8 +160,14 @@ pub fn cancel(
     if !in_progress(state) {
         return Err(ClusterError::NoReassignmentInProgress);
     }
+    #[allow(unused_mut)]
+    let mut replicas = original_replicas(state);
+    #[cfg(feature = "sim-bugs")]
+    if crate::planted_bugs::active(crate::planted_bugs::PlantedBug::CancelToTarget) {
+        replicas = target_replicas(state);
+    }
     let lists = Lists {
-        replicas: original_replicas(state),
+        replicas,
         adding: Vec::new(),
         removing: Vec::new(),
     };
