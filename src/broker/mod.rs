@@ -307,8 +307,8 @@ impl Broker {
     }
 
     /// The metadata shard `placement` starts from: shard 0 opens the metadata log (and gets
-    /// the cluster services), catches up, and hands what it applied to the other shards
-    /// (`caught_up`), which wait for it.
+    /// the cluster services) and catches up; it hands what it applied to the other shards
+    /// (`caught_up`, once it removed deleted topics' directories), which wait for it here.
     async fn shard_metadata(
         &self,
         config: &Config,
@@ -331,10 +331,6 @@ impl Broker {
                     service: "metadata log",
                     source: Box::new(source),
                 })?;
-        for _ in 1..placement.count {
-            // Bounded by the shard count; every receiver is a shard of this process.
-            let _sent = self.caught_up.0.try_send(Arc::clone(&metadata));
-        }
         Ok((metadata, Some((store, link))))
     }
 
@@ -551,7 +547,14 @@ impl Compose for Broker {
         // 18); every shard's state is the quorum's (`caught_up`).
         remove_stray_directories(&metadata, &log_placement);
         if placement.index == controller::CONTROLLER_SHARD {
-            remove_deleted_topic_directories(&metadata, &self.metadata, &log_placement);
+            // Every shard's: the others start from this same state, never from the local log
+            // that still named the deleted topics, so none of them would delete these. They
+            // wait for the hand-over below, so no shard opens a directory removed here.
+            remove_deleted_topic_directories(&metadata, &metadata, &log_placement);
+            for _ in 1..placement.count {
+                // Bounded by the shard count; every receiver is a shard of this process.
+                let _sent = self.caught_up.0.try_send(Arc::clone(&metadata));
+            }
         }
         // The shard's partitions start dormant: each is recovered on first use or in the
         // background once the shard listens (storage/pump/lazy.rs), not here.

@@ -138,7 +138,8 @@ const DELETING_SUFFIX: &str = "-delete";
 /// Deletes the partition directories of topics `current` does not have — topics deleted while
 /// this broker was down — and leftovers of deletions a crash cut short. Called at start-up on
 /// the broker's first shard only, with `current` the state caught up with the quorum and
-/// `before` the state the other shards open their logs from (the local log, which may lag).
+/// `before` the state the other shards open their logs from (the broker passes `current`:
+/// every shard starts from the caught-up state, so this removes every shard's directories).
 /// As Kafka, a directory is first renamed to `<name>.<unique>-delete`, then removed, so a
 /// removal cut short is never taken for a partition and goes at the next start.
 ///
