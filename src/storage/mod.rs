@@ -39,6 +39,7 @@ mod pump;
 mod read;
 mod replica;
 mod retention;
+mod retention_probe;
 mod segment;
 mod shard_logs;
 pub mod testing;
@@ -57,8 +58,8 @@ pub use producer_state::{
     increment_sequence, parse_snapshot_file_name, snapshot_file_name,
 };
 pub use pump::{
-    LeasedData, LeasedRange, LogPump, LogSpec, PartitionKey, PartitionOffsets, ReadArgs, ReadData,
-    ReadUpto, ReplicaLogState, WantedLogs, lease_ranges,
+    LeasedData, LeasedRange, LogPump, LogSpec, PartitionKey, PartitionOffsets, PumpLimits,
+    PumpOptions, ReadArgs, ReadData, ReadUpto, ReplicaLogState, WantedLogs, lease_ranges,
 };
 pub use read::{FileRange, ReadSlice};
 pub use segment::SegmentFile;
