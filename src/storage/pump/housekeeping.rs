@@ -7,11 +7,14 @@
 //! `dormant logs / dormant_checks_per_pass` passes and a pass's work stays bounded whatever the
 //! partition count. A visit reads only what retention needs, on a blocking thread
 //! (`storage::retention_probe`: segment names, the oldest deletable segment's largest timestamp,
-//! sizes when `retention.bytes` is set); the logs with something to delete — at most
+//! sizes when `retention.bytes` is set). The pump does not wait for it: a pass starts a probe,
+//! and the next pass (the timer's, a second later) collects its answer and starts the next one
+//! — 256 logs take ~17 ms of a blocking thread (debug build), which would otherwise hold up
+//! every command of the shard once a second. The logs with something to delete — at most
 //! `dormant_opens_per_pass` — are opened (recovered as on first use) and marked unused, the
 //! pass runs their retention as for any open log, and eviction closes them first when more
-//! than `open_logs_max` are open. A log the probe finds due while the pass has opened its
-//! share already is visited again first next pass.
+//! than `open_logs_max` are open. A log found due after the pass opened its share is probed
+//! again first by the next probe. A log opened, or removed, while its probe ran is skipped.
 //!
 //! Not for dormant logs: `segment.ms` rolls. Kafka rolls an active segment on the next append
 //! only (retention never deletes the active segment), and a dormant log takes no appends; the
@@ -24,11 +27,24 @@ use std::ops::Bound;
 
 use super::task::Pump;
 use super::{LogSpec, PartitionKey};
-use crate::storage::retention_probe::{ClosedLog, retention_due};
+use crate::storage::StorageError;
+use crate::storage::retention_probe::{ClosedLog, RetentionDue, retention_due};
+
+/// The probe's answer for one log; `None`: not probed (its config is unresolved).
+type ProbeOutcome = Option<Result<Option<RetentionDue>, StorageError>>;
+
+/// A dormant-log probe running on a blocking thread: the logs it visits, in order, and its
+/// answer for each.
+pub(super) struct RetentionProbe {
+    keys: Vec<PartitionKey>,
+    task: compio::runtime::JoinHandle<Vec<ProbeOutcome>>,
+}
 
 impl Pump {
-    pub(super) async fn housekeeping(&mut self) {
-        self.open_dormant_due().await;
+    /// One pass; `wait`: finish this pass's dormant-log probe before returning (an explicit
+    /// [`super::LogPump::housekeeping`]), else collect it in a later pass (the timer's).
+    pub(super) async fn housekeeping(&mut self, wait: bool) {
+        self.open_dormant_due(wait).await;
         let keys: Vec<PartitionKey> = self.logs.keys().copied().collect();
         for key in keys {
             let Some(log) = self.logs.get_mut(&key) else {
@@ -51,52 +67,76 @@ impl Pump {
         self.close_least_used_if_over().await;
     }
 
-    /// Probes the next dormant logs (module docs) and opens, unused, those retention has
-    /// something to delete from.
-    async fn open_dormant_due(&mut self) {
+    /// Collects the probe started by an earlier pass once it has finished (or, when `wait`,
+    /// the one this pass starts), opening — unused — the logs retention has something to
+    /// delete from; starts the next probe when none runs (module docs).
+    async fn open_dormant_due(&mut self, wait: bool) {
+        if self
+            .retention_probe
+            .as_ref()
+            .is_some_and(|probe| probe.task.is_finished())
+        {
+            self.collect_probe().await;
+        }
+        if self.retention_probe.is_none() {
+            self.retention_probe = self.start_probe();
+        }
+        if wait {
+            self.collect_probe().await;
+        }
+    }
+
+    /// Probes the next dormant logs on a blocking thread; the cursor moves past them.
+    fn start_probe(&mut self) -> Option<RetentionProbe> {
         let visiting = self.next_dormant();
-        let Some(&(last, _)) = visiting.last() else {
-            return;
-        };
+        let &(last, _) = visiting.last()?;
         assert!(
             visiting.len() <= self.limits.dormant_checks_per_pass,
             "visiting {} dormant logs",
             visiting.len()
         );
+        self.retention_cursor = Some(last);
         let now_ms = self.clock.now_ms();
-        let probes: Vec<Option<ClosedLog>> = visiting.iter().map(|(_, log)| log.clone()).collect();
-        let probing = compio::runtime::spawn_blocking(move || {
-            probes
-                .iter()
-                .map(|probe| probe.as_ref().map(|log| retention_due(log, now_ms)))
+        let (keys, logs): (Vec<PartitionKey>, Vec<Option<ClosedLog>>) =
+            visiting.into_iter().unzip();
+        let task = compio::runtime::spawn_blocking(move || {
+            logs.iter()
+                .map(|log| log.as_ref().map(|log| retention_due(log, now_ms)))
                 .collect::<Vec<_>>()
         });
-        let outcomes = match probing.await {
+        Some(RetentionProbe { keys, task })
+    }
+
+    /// Waits for the running probe, if any, and opens (unused) at most
+    /// `dormant_opens_per_pass` of the logs it found due that are still dormant.
+    async fn collect_probe(&mut self) {
+        let Some(RetentionProbe { keys, task }) = self.retention_probe.take() else {
+            return;
+        };
+        let outcomes = match task.await {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 tracing::warn!(%error, "dormant retention probe failed");
                 return;
             }
         };
-        assert_eq!(
-            outcomes.len(),
-            visiting.len(),
-            "one outcome per dormant log"
-        );
+        assert_eq!(outcomes.len(), keys.len(), "one outcome per dormant log");
         let mut opening: Vec<(PartitionKey, LogSpec)> = Vec::new();
-        self.retention_cursor = Some(last);
-        for ((key, _), outcome) in visiting.into_iter().zip(outcomes) {
-            let due = match outcome {
-                Some(Ok(due)) => due,
+        for (key, outcome) in keys.into_iter().zip(outcomes) {
+            // Opened, or removed, since the probe started: its answer is moot.
+            if !self.dormant.contains_key(&key) {
+                continue;
+            }
+            let reason = match outcome {
+                Some(Ok(Some(reason))) => reason,
+                Some(Ok(None)) | None => continue,
                 Some(Err(error)) => {
                     tracing::warn!(%error, ?key, "dormant retention probe failed");
-                    None
+                    continue;
                 }
-                None => None,
             };
-            let Some(reason) = due else { continue };
             if opening.len() == self.limits.dormant_opens_per_pass {
-                // This one and the rest wait for the next pass, which starts here.
+                // This one and the rest are probed again first, by the next probe.
                 self.retention_cursor = self.dormant.range(..key).next_back().map(|(k, _)| *k);
                 break;
             }

@@ -2,6 +2,7 @@
 //! `append_tick`, then its mutations in arrival order, then its queries concurrently.
 //!
 //! Runs on its own shard only, for the shard's life (until `Shutdown` or every handle is gone).
+use super::housekeeping::RetentionProbe;
 use super::query::query;
 use super::{
     Append, Command, LogSpec, Mutation, PartitionKey, PumpLimits, PumpOptions, Query, Waiters,
@@ -23,8 +24,10 @@ pub(super) struct Pump {
     /// Logs this shard owns that are not open (lazy.rs): recovered on first use. Ordered for
     /// the round-robin retention probe (housekeeping.rs).
     pub(super) dormant: BTreeMap<PartitionKey, LogSpec>,
-    /// The last dormant log the retention probe visited; the next pass starts after it.
+    /// The last dormant log the retention probe visited; the next probe starts after it.
     pub(super) retention_cursor: Option<PartitionKey>,
+    /// The dormant-log retention probe running, if any (housekeeping.rs).
+    pub(super) retention_probe: Option<RetentionProbe>,
     /// Dormant logs never opened since start-up, recovered in the background (lazy.rs).
     pub(super) to_recover: Vec<PartitionKey>,
     /// The tick each open log was last used in, for closing the least recently used.
@@ -59,6 +62,7 @@ impl Pump {
             waiters: Rc::clone(waiters),
             dormant: BTreeMap::new(),
             retention_cursor: None,
+            retention_probe: None,
             to_recover: Vec::new(),
             last_used: HashMap::new(),
             tick_count: 0,
@@ -180,7 +184,7 @@ impl Pump {
                 let _ = reply.send(());
             }
             Mutation::Housekeeping { reply } => {
-                self.housekeeping().await;
+                self.housekeeping(reply.is_some()).await;
                 if let Some(reply) = reply {
                     let _ = reply.send(());
                 }
