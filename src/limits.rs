@@ -223,7 +223,7 @@ pub const BACKGROUND_OPENS_PER_BATCH: usize = 16;
 /// Dormant logs one housekeeping pass probes for retention (storage/pump/housekeeping.rs): a
 /// directory listing, the control file and one 12-byte time-index read each (plus a stat per
 /// segment when retention.bytes is set) — about eight syscalls on cached metadata, on a
-/// blocking thread, while the pump waits for the batch.
+/// blocking thread the pump does not wait for (a pass of 256 took ~17 ms in a debug build).
 /// 100,000 partitions on 2 shards leave ≤ 50,000 dormant logs a shard: at 256 a pass, one a
 /// second (`HOUSEKEEPING_INTERVAL_MS`), each is looked at every ~200 s, inside Kafka's
 /// 300 s `log.retention.check.interval.ms`.
