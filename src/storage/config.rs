@@ -130,11 +130,15 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+        system_time_ms(SystemTime::now())
     }
+}
+
+/// Milliseconds since the Unix epoch (a file's mtime, the wall clock); 0 before it.
+#[must_use]
+pub fn system_time_ms(time: SystemTime) -> i64 {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A clock tests move by hand.

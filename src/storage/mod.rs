@@ -39,6 +39,7 @@ mod pump;
 mod read;
 mod replica;
 mod retention;
+mod retention_probe;
 mod segment;
 mod shard_logs;
 pub mod testing;
@@ -58,7 +59,8 @@ pub use producer_state::{
 };
 pub use pump::{
     FollowerOutcome, FollowerUpdate, LeasedData, LeasedRange, LogPump, LogSpec, PartitionKey,
-    PartitionOffsets, ReadArgs, ReadData, ReadUpto, ReplicaLogState, WantedLogs, lease_ranges,
+    PartitionOffsets, PumpLimits, PumpOptions, ReadArgs, ReadData, ReadUpto, ReplicaLogState,
+    WantedLogs, lease_ranges,
 };
 pub use read::{FileRange, ReadSlice};
 pub use segment::SegmentFile;

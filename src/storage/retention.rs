@@ -24,8 +24,9 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Deletes the oldest non-active segments whose largest timestamp is older than
-    /// `retention.ms`, or while the log exceeds `retention.bytes`. Returns how many.
+    /// Deletes the oldest non-active segments whose largest timestamp (the file's mtime for a
+    /// segment without timestamps, as Kafka) is older than `retention.ms`, or while the log
+    /// exceeds `retention.bytes`. Returns how many.
     ///
     /// # Errors
     /// `Offline`, `Io`.
@@ -33,14 +34,17 @@ impl PartitionLog {
         self.ensure_online()?;
         let now_ms = self.clock.now_ms();
         let candidates = self.deletable_prefix();
-        let by_time = self.config.retention_ms.map_or(0, |retention| {
+        let mut by_time = 0;
+        if let Some(retention) = self.config.retention_ms {
+            // Kafka's rule: now − largest timestamp > retention.ms.
             let cutoff = now_ms.saturating_sub(duration_ms(retention));
-            self.segments
-                .iter()
-                .take(candidates)
-                .take_while(|s| s.max_timestamp >= 0 && s.max_timestamp < cutoff)
-                .count()
-        });
+            for segment in self.segments.iter().take(candidates) {
+                if segment.largest_timestamp().await? >= cutoff {
+                    break;
+                }
+                by_time += 1;
+            }
+        }
         let by_size = self.config.retention_bytes.map_or(0, |retention| {
             let mut excess = self.size_bytes().saturating_sub(retention);
             self.segments
@@ -129,24 +133,35 @@ impl PartitionLog {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::rc::Rc;
     use std::time::Duration;
 
     use crate::storage::testing::build_batch_sized;
     use crate::storage::{Clock, LogConfig, ManualClock, PartitionLog};
 
+    /// A log of 200-byte segments (two 100-byte batches each) with `retention`.
+    async fn open_small_segments(
+        directory: &Path,
+        clock: &Rc<ManualClock>,
+        retention: Duration,
+    ) -> PartitionLog {
+        let config = LogConfig {
+            segment_bytes: 200,
+            retention_ms: Some(retention),
+            ..LogConfig::default()
+        };
+        let clock: Rc<dyn Clock> = clock.clone();
+        let path = directory.join("t-0");
+        PartitionLog::open(path, config, clock).await.unwrap()
+    }
+
     #[compio::test]
     async fn retention_keeps_segments_a_follower_may_still_need() {
         let directory = tempfile::tempdir().unwrap();
         let clock = Rc::new(ManualClock::new(1_000_000));
-        let config = LogConfig {
-            segment_bytes: 200,
-            retention_ms: Some(Duration::from_secs(1)),
-            ..LogConfig::default()
-        };
-        let dyn_clock: Rc<dyn Clock> = clock.clone();
-        let path = directory.path().join("t-0");
-        let mut log = PartitionLog::open(path, config, dyn_clock).await.unwrap();
+        let retention = Duration::from_secs(1);
+        let mut log = open_small_segments(directory.path(), &clock, retention).await;
         log.set_high_watermark_follows_log_end(false);
         for seed in 0..6 {
             let batch = build_batch_sized(1, 1_000_000, 39, seed);
@@ -161,5 +176,24 @@ mod tests {
         log.set_high_watermark(6);
         assert_eq!(log.enforce_retention().await.unwrap(), 1);
         assert_eq!(log.segment_base_offsets(), vec![4]);
+    }
+
+    #[compio::test]
+    async fn a_segment_without_timestamps_expires_by_its_files_mtime() {
+        let directory = tempfile::tempdir().unwrap();
+        let wall = crate::storage::SystemClock.now_ms();
+        let clock = Rc::new(ManualClock::new(wall));
+        let retention = Duration::from_secs(3600);
+        let mut log = open_small_segments(directory.path(), &clock, retention).await;
+        // Kafka's NO_TIMESTAMP (-1): the segment's largest timestamp is its mtime (now).
+        for seed in 0..3 {
+            let batch = build_batch_sized(1, -1, 39, seed);
+            log.append(vec![batch], 0).await.unwrap();
+        }
+        assert_eq!(log.segment_base_offsets(), vec![0, 2]);
+        assert_eq!(log.enforce_retention().await.unwrap(), 0);
+        clock.advance(Duration::from_secs(7200));
+        assert_eq!(log.enforce_retention().await.unwrap(), 1);
+        assert_eq!(log.segment_base_offsets(), vec![2]);
     }
 }

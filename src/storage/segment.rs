@@ -347,6 +347,29 @@ impl Segment {
         Ok(true)
     }
 
+    /// The largest timestamp retention compares with `retention.ms`: the largest batch
+    /// timestamp, or — a segment whose batches carry none — the `.log` file's mtime, as Kafka's
+    /// `LogSegment.largestTimestamp` falls back to (retention_probe.rs reads the same on disk).
+    ///
+    /// # Errors
+    /// `Io` from the stat.
+    pub async fn largest_timestamp(&self) -> Result<i64, StorageError> {
+        if self.max_timestamp >= 0 {
+            return Ok(self.max_timestamp);
+        }
+        let path = self.log.path();
+        let metadata = self
+            .log
+            .file()
+            .metadata()
+            .await
+            .map_err(|e| StorageError::io("stat", path, e))?;
+        let modified = metadata
+            .modified()
+            .map_err(|e| StorageError::io("stat", path, e))?;
+        Ok(super::config::system_time_ms(modified))
+    }
+
     /// Deletes the segment's files. Outstanding fetch ranges keep the `.log` descriptor open.
     ///
     /// # Errors

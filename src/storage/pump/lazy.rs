@@ -12,20 +12,21 @@
 //! Past `OPEN_LOGS_PER_SHARD_MAX` open logs or `OPEN_SEGMENT_FILES_PER_SHARD_MAX` segment files,
 //! the least recently used logs are closed (flush, producer snapshot, clean-shutdown marker —
 //! as at shutdown) down to 7/8 of the limits and become dormant: the fds stay bounded whatever
-//! the partition count. Eviction runs after a tick that opened logs and after housekeeping,
-//! never while a command holds a log.
+//! the partition count (the pump's [`super::PumpLimits`] carry these bounds; tests lower
+//! them). Eviction runs after a tick that opened logs and after housekeeping, never while a
+//! command holds a log.
 //!
-//! Not yet: a dormant log gets no housekeeping (time-based retention, `segment.ms` rolls) until
-//! it is opened; it receives no appends meanwhile either.
+//! Housekeeping reaches dormant logs too (housekeeping.rs): each pass probes a bounded number
+//! of them round-robin, from their files only, and opens those retention has something to
+//! delete from; they are marked unused, so eviction closes them first. A dormant log's active
+//! segment is not rolled by `segment.ms`: Kafka rolls on the next append, which opens the log.
 //!
 //! Every open checks and records the directory's topic id first (`open_for_topic`).
 //!
 //! Runs on the pump's shard.
 use super::task::Pump;
 use super::{LogSpec, Mutation, PartitionKey, Query, ReplicaMutation};
-use crate::limits::{
-    BACKGROUND_OPENS_PER_BATCH, OPEN_LOGS_PER_SHARD_MAX, OPEN_SEGMENT_FILES_PER_SHARD_MAX,
-};
+use crate::limits::BACKGROUND_OPENS_PER_BATCH;
 use crate::storage::{PartitionLog, join_all, partition_metadata};
 use std::rc::Rc;
 
@@ -95,12 +96,12 @@ impl Pump {
 
     /// Whether logs wait for background recovery and there is room to open them.
     pub(super) fn background_due(&self) -> bool {
-        !self.to_recover.is_empty() && self.logs.len() < OPEN_LOGS_PER_SHARD_MAX
+        !self.to_recover.is_empty() && self.logs.len() < self.limits.open_logs_max
     }
 
     /// Recovers one batch of the logs not opened since start-up.
     pub(super) async fn open_in_background(&mut self) {
-        let room = OPEN_LOGS_PER_SHARD_MAX.saturating_sub(self.logs.len());
+        let room = self.limits.open_logs_max.saturating_sub(self.logs.len());
         let mut opening = Vec::new();
         while opening.len() < room.min(BACKGROUND_OPENS_PER_BATCH) {
             let Some(key) = self.to_recover.pop() else {
@@ -111,26 +112,32 @@ impl Pump {
                 opening.push((key, spec));
             }
         }
-        // Unused: the first to close again if room is needed.
-        let used_at = self.tick_count;
-        self.tick_count = 0;
-        self.open_all(opening).await;
-        self.tick_count = used_at;
+        self.open_unused(opening).await;
         if self.to_recover.is_empty() {
             self.to_recover.shrink_to_fit();
         }
         self.close_least_used_if_over().await;
     }
 
+    /// [`Self::open_all`], marked unused: the first to close again when room is needed.
+    pub(super) async fn open_unused(&mut self, logs: Vec<(PartitionKey, LogSpec)>) {
+        let used_at = self.tick_count;
+        self.tick_count = 0;
+        self.open_all(logs).await;
+        self.tick_count = used_at;
+    }
+
     /// Closes the least recently used logs while more than the limits are open (module docs).
     pub(super) async fn close_least_used_if_over(&mut self) {
         let mut open = self.logs.len();
         let mut files: usize = self.logs.values().map(PartitionLog::segment_count).sum();
-        if open <= OPEN_LOGS_PER_SHARD_MAX && files <= OPEN_SEGMENT_FILES_PER_SHARD_MAX {
+        let open_max = self.limits.open_logs_max;
+        let files_max = self.limits.open_segment_files_max;
+        if open <= open_max && files <= files_max {
             return;
         }
-        let open_target = OPEN_LOGS_PER_SHARD_MAX - OPEN_LOGS_PER_SHARD_MAX / 8;
-        let files_target = OPEN_SEGMENT_FILES_PER_SHARD_MAX - OPEN_SEGMENT_FILES_PER_SHARD_MAX / 8;
+        let open_target = open_max - open_max / 8;
+        let files_target = files_max - files_max / 8;
         let mut by_age: Vec<(u64, PartitionKey)> = self
             .logs
             .keys()
@@ -203,7 +210,7 @@ impl Mutation {
         match self {
             Self::DeleteRecords { key, .. } => keys.push(*key),
             Self::Replica(replica) => replica.push_keys(keys),
-            Self::Reconcile { .. } | Self::Housekeeping | Self::Shutdown { .. } => {}
+            Self::Reconcile { .. } | Self::Housekeeping { .. } | Self::Shutdown { .. } => {}
         }
     }
 }

@@ -18,10 +18,12 @@
 //!
 //! ```text
 //! mod.rs      the handle, the command kinds, the values that cross the mesh
-//! task.rs     the pump task: ticks, mutations (reconcile, delete records, housekeeping, close)
-//! query.rs    read-only commands; copy-mode and zero-copy (leased) reads
-//! replica.rs  replication's mutations: verbatim follower appends, high watermark, truncation,
-//!             reset, epochs, log start
+//! task.rs          the pump task: ticks, mutations (reconcile, delete records, close)
+//! lazy.rs          dormant logs: opened on first use or in the background, least used closed
+//! housekeeping.rs  rolls, retention, flushes of open logs; dormant logs probed for retention
+//! query.rs         read-only commands; copy-mode and zero-copy (leased) reads
+//! replica.rs       replication's mutations: verbatim follower appends, high watermark,
+//!                  truncation, reset, epochs, log start
 //! ```
 //!
 //! Replication (issue 16): a log whose [`LogSpec`] says `replicated` keeps its high watermark
@@ -48,6 +50,7 @@
 //!
 //! Runs on its own shard only; `!Send` state. Callers on other shards reach it through the
 //! mesh to this shard.
+mod housekeeping;
 mod lazy;
 mod query;
 mod replica;
@@ -56,7 +59,7 @@ mod task;
 pub use query::lease_ranges;
 
 use super::{
-    AppendInfo, AppendRequest, CheckedBatch, EpochEntry, LogConfig, ShardLogs, StorageError,
+    AppendInfo, AppendRequest, CheckedBatch, Clock, EpochEntry, LogConfig, ShardLogs, StorageError,
     SystemClock,
 };
 use crate::limits;
@@ -70,8 +73,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A partition, as the broker names it internally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A partition, as the broker names it internally. Ordered so the dormant logs can be visited
+/// round-robin from a cursor (housekeeping.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PartitionKey {
     pub topic_id: Uuid,
     pub partition: i32,
@@ -269,7 +273,10 @@ enum Mutation {
         wanted: WantedLogs,
         reply: Reply<()>,
     },
-    Housekeeping,
+    /// Answers (when asked) once the pass is done.
+    Housekeeping {
+        reply: Option<Reply<()>>,
+    },
     /// Answers whether every log closed cleanly.
     Shutdown {
         reply: Reply<bool>,
@@ -326,22 +333,105 @@ fn stopped() -> StorageError {
     }
 }
 
+/// The bounds a pump keeps (lazy.rs, housekeeping.rs). The broker uses the defaults, which
+/// are `limits.rs`'s; tests lower them (never raise them: [`Self::check`]) to see dormant
+/// logs without opening thousands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PumpLimits {
+    pub open_logs_max: usize,
+    pub open_segment_files_max: usize,
+    /// Dormant logs whose files one housekeeping pass probes for retention.
+    pub dormant_checks_per_pass: usize,
+    /// Dormant logs one housekeeping pass opens because retention has something to delete.
+    pub dormant_opens_per_pass: usize,
+}
+
+impl Default for PumpLimits {
+    fn default() -> Self {
+        Self {
+            open_logs_max: limits::OPEN_LOGS_PER_SHARD_MAX,
+            open_segment_files_max: limits::OPEN_SEGMENT_FILES_PER_SHARD_MAX,
+            dormant_checks_per_pass: limits::DORMANT_RETENTION_CHECKS_PER_PASS,
+            dormant_opens_per_pass: limits::DORMANT_RETENTION_OPENS_PER_PASS,
+        }
+    }
+}
+
+impl PumpLimits {
+    /// # Panics
+    /// When a bound is zero or above its `limits.rs` maximum, or the segment files bound is
+    /// below the open logs bound (programmer errors).
+    pub fn check(&self) {
+        let maximum = Self::default();
+        for (value, max) in [
+            (self.open_logs_max, maximum.open_logs_max),
+            (self.open_segment_files_max, maximum.open_segment_files_max),
+            (
+                self.dormant_checks_per_pass,
+                maximum.dormant_checks_per_pass,
+            ),
+            (self.dormant_opens_per_pass, maximum.dormant_opens_per_pass),
+        ] {
+            assert!(value >= 1, "a pump limit of 0: {self:?}");
+            assert!(value <= max, "a pump limit above limits.rs: {self:?}");
+        }
+        assert!(
+            self.open_segment_files_max >= self.open_logs_max,
+            "fewer segment files than logs: {self:?}"
+        );
+    }
+}
+
+/// How a pump is built: [`LogPump::spawn`] takes the defaults (the system clock, `limits.rs`,
+/// a housekeeping pass every `HOUSEKEEPING_INTERVAL_MS`); tests inject a `ManualClock`, lower
+/// limits and run housekeeping themselves ([`LogPump::housekeeping`]).
+pub struct PumpOptions {
+    pub clock: Rc<dyn Clock>,
+    pub limits: PumpLimits,
+    pub housekeeping_timer: bool,
+}
+
+impl Default for PumpOptions {
+    fn default() -> Self {
+        Self {
+            clock: Rc::new(SystemClock),
+            limits: PumpLimits::default(),
+            housekeeping_timer: true,
+        }
+    }
+}
+
 impl LogPump {
     /// Spawns the pump of shard `shard_index` and its housekeeping timer on the current (shard)
     /// runtime. The pump starts with no logs; [`Self::reconcile`] opens them.
     #[must_use]
     pub fn spawn(shard_index: usize) -> Self {
+        Self::spawn_with(shard_index, PumpOptions::default())
+    }
+
+    /// [`Self::spawn`] with `options`.
+    ///
+    /// # Panics
+    /// When `options.limits` fails [`PumpLimits::check`].
+    #[must_use]
+    pub fn spawn_with(shard_index: usize, options: PumpOptions) -> Self {
+        options.limits.check();
         let (commands, inbox) = flume::bounded(limits::LOG_PUMP_QUEUE_CAPACITY);
         let waiters: Waiters = Rc::default();
-        let pump = task::Pump::new(
-            shard_index,
-            ShardLogs::new(),
-            Rc::new(SystemClock),
-            &waiters,
-        );
+        let pump = task::Pump::new(shard_index, ShardLogs::new(), &options, &waiters);
         compio::runtime::spawn(pump.run(inbox)).detach();
-        compio::runtime::spawn(housekeeping_timer(commands.clone())).detach();
+        if options.housekeeping_timer {
+            compio::runtime::spawn(housekeeping_timer(commands.clone())).detach();
+        }
         Self { commands, waiters }
+    }
+
+    /// Runs one housekeeping pass now (the timer runs one every `HOUSEKEEPING_INTERVAL_MS`)
+    /// and waits until it is done.
+    pub async fn housekeeping(&self) {
+        let _ = self
+            .mutate(|reply| Mutation::Housekeeping { reply: Some(reply) })
+            .await;
     }
 
     async fn query<T>(&self, make: impl FnOnce(Reply<T>) -> Query) -> Option<T> {
@@ -529,7 +619,8 @@ async fn housekeeping_timer(commands: flume::Sender<Command>) {
     loop {
         compio::time::sleep(Duration::from_millis(limits::HOUSEKEEPING_INTERVAL_MS)).await;
         // try_send: skip a beat rather than queue housekeeping behind a full queue.
-        match commands.try_send(Command::Mutation(Mutation::Housekeeping)) {
+        let pass = Mutation::Housekeeping { reply: None };
+        match commands.try_send(Command::Mutation(pass)) {
             Ok(()) | Err(flume::TrySendError::Full(_)) => {}
             Err(flume::TrySendError::Disconnected(_)) => break,
         }

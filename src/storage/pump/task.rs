@@ -2,11 +2,15 @@
 //! `append_tick`, then its mutations in arrival order, then its queries concurrently.
 //!
 //! Runs on its own shard only, for the shard's life (until `Shutdown` or every handle is gone).
+use super::housekeeping::RetentionProbe;
 use super::query::query;
-use super::{Append, Command, LogSpec, Mutation, PartitionKey, Query, Waiters, WantedLogs};
+use super::{
+    Append, Command, LogSpec, Mutation, PartitionKey, PumpLimits, PumpOptions, Query, Waiters,
+    WantedLogs,
+};
 use crate::limits;
 use crate::storage::{Clock, ShardLogs, StorageError, join_all};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -15,9 +19,15 @@ pub(super) struct Pump {
     shard_index: usize,
     pub(super) logs: ShardLogs<PartitionKey>,
     pub(super) clock: Rc<dyn Clock>,
+    pub(super) limits: PumpLimits,
     waiters: Waiters,
-    /// Logs this shard owns that are not open (lazy.rs): recovered on first use.
-    pub(super) dormant: HashMap<PartitionKey, LogSpec>,
+    /// Logs this shard owns that are not open (lazy.rs): recovered on first use. Ordered for
+    /// the round-robin retention probe (housekeeping.rs).
+    pub(super) dormant: BTreeMap<PartitionKey, LogSpec>,
+    /// The last dormant log the retention probe visited; the next probe starts after it.
+    pub(super) retention_cursor: Option<PartitionKey>,
+    /// The dormant-log retention probe running, if any (housekeeping.rs).
+    pub(super) retention_probe: Option<RetentionProbe>,
     /// Dormant logs never opened since start-up, recovered in the background (lazy.rs).
     pub(super) to_recover: Vec<PartitionKey>,
     /// The tick each open log was last used in, for closing the least recently used.
@@ -41,15 +51,18 @@ impl Pump {
     pub(super) fn new(
         shard_index: usize,
         logs: ShardLogs<PartitionKey>,
-        clock: Rc<dyn Clock>,
+        options: &PumpOptions,
         waiters: &Waiters,
     ) -> Self {
         Self {
             shard_index,
             logs,
-            clock,
+            clock: Rc::clone(&options.clock),
+            limits: options.limits,
             waiters: Rc::clone(waiters),
-            dormant: HashMap::new(),
+            dormant: BTreeMap::new(),
+            retention_cursor: None,
+            retention_probe: None,
             to_recover: Vec::new(),
             last_used: HashMap::new(),
             tick_count: 0,
@@ -170,7 +183,12 @@ impl Pump {
                 self.reconcile(wanted).await;
                 let _ = reply.send(());
             }
-            Mutation::Housekeeping => self.housekeeping().await,
+            Mutation::Housekeeping { reply } => {
+                self.housekeeping(reply.is_some()).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(());
+                }
+            }
             Mutation::Replica(replica) => self.replica(replica).await,
             Mutation::Shutdown { reply } => {
                 let clean = self.close_all().await;
@@ -225,7 +243,7 @@ impl Pump {
             }
             if let Some(dormant) = self.dormant.get_mut(&key) {
                 *dormant = spec;
-            } else if !first && self.logs.len() + opening.len() < limits::OPEN_LOGS_PER_SHARD_MAX {
+            } else if !first && self.logs.len() + opening.len() < self.limits.open_logs_max {
                 opening.push((key, spec));
             } else {
                 self.dormant.insert(key, spec);
@@ -255,29 +273,6 @@ impl Pump {
         {
             tracing::warn!(%error, ?directory, "cannot remove a deleted partition");
         }
-    }
-
-    async fn housekeeping(&mut self) {
-        let keys: Vec<PartitionKey> = self.logs.keys().copied().collect();
-        for key in keys {
-            let Some(log) = self.logs.get_mut(&key) else {
-                continue;
-            };
-            if let Err(error) = log.maybe_roll().await {
-                tracing::warn!(%error, "segment roll failed");
-            }
-            if let Err(error) = log.enforce_retention().await {
-                tracing::warn!(%error, "retention failed");
-            }
-            if let Err(error) = log.maybe_flush().await {
-                tracing::warn!(%error, "flush failed");
-            }
-            if let Err(error) = log.maybe_persist_high_watermark().await {
-                tracing::warn!(%error, "high watermark checkpoint failed");
-            }
-        }
-        // Rolls add segment files.
-        self.close_least_used_if_over().await;
     }
 
     /// Closes every log; whether each closed cleanly (synced, clean-shutdown marker written).
