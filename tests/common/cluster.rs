@@ -717,7 +717,11 @@ impl Workload {
             thread.join().expect("producer thread");
         }
         let acked = std::mem::take(&mut *self.acked.lock().unwrap_or_else(PoisonError::into_inner));
-        (acked, self.failed.load(Ordering::Relaxed))
+        let failed = self.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            eprintln!("workload stopped: {}", self.describe());
+        }
+        (acked, failed)
     }
 }
 
