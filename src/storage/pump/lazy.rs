@@ -204,27 +204,25 @@ impl Query {
 }
 
 impl Mutation {
-    /// Adds the partitions the mutation changes to `keys` (none for those about the whole
-    /// shard).
-    pub(super) fn push_keys(&self, keys: &mut Vec<PartitionKey>) {
+    /// The partition the mutation changes; `None` for those about the whole shard.
+    pub(super) fn key(&self) -> Option<PartitionKey> {
         match self {
-            Self::DeleteRecords { key, .. } => keys.push(*key),
-            Self::Replica(replica) => replica.push_keys(keys),
-            Self::Reconcile { .. } | Self::Housekeeping { .. } | Self::Shutdown { .. } => {}
+            Self::DeleteRecords { key, .. } => Some(*key),
+            Self::Replica(replica) => Some(replica.key()),
+            Self::Reconcile { .. } | Self::Housekeeping { .. } | Self::Shutdown { .. } => None,
         }
     }
 }
 
 impl ReplicaMutation {
-    fn push_keys(&self, keys: &mut Vec<PartitionKey>) {
+    fn key(&self) -> PartitionKey {
         match self {
-            Self::FollowLeader { updates, .. } => {
-                keys.extend(updates.iter().map(|update| update.key));
-            }
-            Self::SetHighWatermark { key, .. }
+            Self::AppendReplicated { key, .. }
+            | Self::SetHighWatermark { key, .. }
             | Self::TruncateTo { key, .. }
             | Self::ResetTo { key, .. }
-            | Self::AssignEpoch { key, .. } => keys.push(*key),
+            | Self::AssignEpoch { key, .. }
+            | Self::AdvanceLogStart { key, .. } => *key,
         }
     }
 }
