@@ -560,6 +560,7 @@ impl ReplicaManager {
     /// Whether `key` may append now; `Some(leader epoch)` for a replicated partition.
     fn check_append(&self, key: PartitionKey, acks: i16) -> Result<Option<i32>, ErrorCode> {
         match self.roles.borrow().get(&key) {
+            None if self.role_pending(key) => Err(ErrorCode::NotLeaderOrFollower),
             None => Ok(None),
             Some(Role::Follower(_)) => Err(ErrorCode::NotLeaderOrFollower),
             Some(Role::Leader(leading)) if leading.replica.is_fenced() => {
@@ -575,6 +576,23 @@ impl ReplicaManager {
                 Ok(Some(leading.replica.leader_epoch()))
             }
         }
+    }
+
+    /// Whether `key` has no role here only because this manager has not reconciled the
+    /// snapshot that makes it replicated yet: its topic is unknown to the manager's metadata
+    /// (a handler's view may be newer: the group coordinator's first commit to a new
+    /// `__consumer_offsets` partition came in that window), or its recorded replicas are
+    /// several. Appending then would acknowledge an acks=all write held by this broker alone
+    /// (CI lost committed offsets when that leader was killed); the writer retries instead.
+    fn role_pending(&self, key: PartitionKey) -> bool {
+        let metadata = self.metadata.borrow();
+        if metadata.topic_by_id(key.topic_id).is_none() {
+            return true;
+        }
+        usize::try_from(key.partition)
+            .ok()
+            .and_then(|index| metadata.recorded_partitions(key.topic_id).get(index))
+            .is_some_and(|state| state.replicas.len() > 1)
     }
 
     /// After a successful append: the leader's new log end, and for acks=all the waiter.
