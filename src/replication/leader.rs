@@ -12,7 +12,9 @@
 //! - A follower is caught up when its LEO reached the leader's LEO at some moment within
 //!   `replica.lag.time.max.ms` (Kafka's lastCaughtUpTime); an ISR member that is not gets
 //!   proposed out. A non-member whose LEO ≥ HW and ≥ this epoch's start offset gets proposed
-//!   in.
+//!   in, and only on its own fetch, as Kafka's maybeExpandIsr: the LEO it joins on is the one
+//!   that fetch reported, never one remembered from before (a replica removed and re-added in
+//!   one metadata batch here has deleted and restarted its log meanwhile).
 //!   The leader never proposes an ISR without itself; at most one proposal is in flight, and
 //!   the committed partition state (an input) clears it.
 //! - A leader that learns a newer leader epoch, or another leader, is fenced: it answers every
@@ -322,7 +324,7 @@ impl LeaderReplica {
     pub fn tick(&mut self, now: Duration) -> LeaderEffects {
         let mut effects = LeaderEffects::default();
         self.waiters.expire(now, &mut effects.acks);
-        self.maybe_propose(now, &mut effects);
+        self.maybe_propose(now, None, &mut effects);
         self.check_invariants();
         effects
     }
@@ -373,7 +375,7 @@ impl LeaderReplica {
         progress.last_fetch_leader_log_end_offset = leader_log_end_offset;
         progress.last_fetch_time = now;
         self.maybe_advance_high_watermark(&mut effects);
-        self.maybe_propose(now, &mut effects);
+        self.maybe_propose(now, Some(fetch.replica_id), &mut effects);
         self.check_invariants();
         let answer = FetchAnswer {
             leader_epoch: self.leader_epoch,
@@ -418,7 +420,7 @@ impl LeaderReplica {
             self.waiters.mark_isr_below_min();
         }
         self.maybe_advance_high_watermark(&mut effects);
-        self.maybe_propose(now, &mut effects);
+        self.maybe_propose(now, None, &mut effects);
         self.check_invariants();
         effects
     }
@@ -528,7 +530,14 @@ impl LeaderReplica {
         self.waiters.release(low, &mut effects.acks);
     }
 
-    fn maybe_propose(&mut self, now: Duration, effects: &mut LeaderEffects) {
+    /// Proposes dropping the ISR members that stopped catching up and, when `fetched_by` is
+    /// the follower whose fetch was just recorded, adding it if it may join.
+    fn maybe_propose(
+        &mut self,
+        now: Duration,
+        fetched_by: Option<ReplicaId>,
+        effects: &mut LeaderEffects,
+    ) {
         if self.fenced || self.proposal.is_some() {
             return;
         }
@@ -537,7 +546,8 @@ impl LeaderReplica {
         for progress in &self.followers {
             let member = self.isr.contains(&progress.replica_id);
             let keep = member && self.is_caught_up(progress, now);
-            let join = !member && self.may_join(progress);
+            let join =
+                !member && fetched_by == Some(progress.replica_id) && self.may_join(progress);
             if keep || join {
                 new_isr.push(progress.replica_id);
             }

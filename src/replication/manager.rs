@@ -578,21 +578,8 @@ impl ReplicaManager {
         }
     }
 
-    /// Whether `key` has no role here only because this manager has not reconciled the
-    /// snapshot that makes it replicated yet: its topic is unknown to the manager's metadata
-    /// (a handler's view may be newer: the group coordinator's first commit to a new
-    /// `__consumer_offsets` partition came in that window), or its recorded replicas are
-    /// several. Appending then would acknowledge an acks=all write held by this broker alone
-    /// (CI lost committed offsets when that leader was killed); the writer retries instead.
     fn role_pending(&self, key: PartitionKey) -> bool {
-        let metadata = self.metadata.borrow();
-        if metadata.topic_by_id(key.topic_id).is_none() {
-            return true;
-        }
-        usize::try_from(key.partition)
-            .ok()
-            .and_then(|index| metadata.recorded_partitions(key.topic_id).get(index))
-            .is_some_and(|state| state.replicas.len() > 1)
+        role_pending(&self.metadata.borrow(), key)
     }
 
     /// After a successful append: the leader's new log end, and for acks=all the waiter.
@@ -822,6 +809,22 @@ impl Drop for Unlock<'_> {
 
 /// Waits for an acks=all answer; the tick answers at the deadline, this bounds the wait in
 /// case the waiter was dropped (the partition went away).
+/// Whether `key`, with no role on a shard whose manager follows `metadata`, has none only
+/// because that snapshot predates the one that makes it replicated: its topic is unknown
+/// there (a handler's view may be newer: the group coordinator's first commit to a new
+/// `__consumer_offsets` partition came in that window), or its recorded replicas are several.
+/// Appending then would acknowledge an acks=all write held by this broker alone (CI lost
+/// committed offsets when that leader was killed); the writer retries instead.
+fn role_pending(metadata: &ClusterMetadata, key: PartitionKey) -> bool {
+    if metadata.topic_by_id(key.topic_id).is_none() {
+        return true;
+    }
+    usize::try_from(key.partition)
+        .ok()
+        .and_then(|index| metadata.recorded_partitions(key.topic_id).get(index))
+        .is_some_and(|state| state.replicas.len() > 1)
+}
+
 async fn wait_ack(wait: &flume::Receiver<AckOutcome>, timeout: Duration) -> AckOutcome {
     let bound = timeout + Duration::from_millis(10 * REPLICA_TICK_MS);
     match compio::time::timeout(bound, wait.recv_async()).await {
@@ -885,4 +888,49 @@ fn awaits_newer_metadata(code: ErrorCode) -> bool {
         code,
         ErrorCode::InvalidUpdateVersion | ErrorCode::FencedLeaderEpoch
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+    use crate::cluster::MetadataRecord;
+    use crate::protocol::Uuid;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_partition_is_role_pending_until_the_manager_knows_it_is_not_replicated() {
+        let topic_id = Uuid([7; 16]);
+        let key = |partition| PartitionKey {
+            topic_id,
+            partition,
+        };
+        let empty = ClusterMetadata::new_cluster();
+        // A topic the manager has not seen yet: an append must wait for its snapshot.
+        assert!(role_pending(&empty, key(0)));
+        let records = [
+            MetadataRecord::TopicCreated {
+                topic_id,
+                name: "t".to_owned(),
+                partition_count: 3,
+                configs: BTreeMap::new(),
+            },
+            MetadataRecord::Partition {
+                topic_id,
+                partition: 0,
+                state: PartitionState::placed(vec![1, 2, 3]),
+            },
+            MetadataRecord::Partition {
+                topic_id,
+                partition: 1,
+                state: PartitionState::placed(vec![1]),
+            },
+        ];
+        let known = empty.apply_all(&records).unwrap();
+        // Recorded with three replicas: replicated, so no role yet means not set up yet.
+        assert!(role_pending(&known, key(0)));
+        // One replica, or no record (the single-node default): the unreplicated path.
+        assert!(!role_pending(&known, key(1)));
+        assert!(!role_pending(&known, key(2)));
+    }
 }

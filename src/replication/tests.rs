@@ -271,6 +271,24 @@ fn follower_reaching_high_watermark_is_proposed_in() {
 }
 
 #[test]
+fn a_replica_joins_only_on_its_own_fetch_not_on_remembered_progress() {
+    let mut leader = leader(&[0, 1, 2], 1);
+    fetch_at(&mut leader, 1, 10, secs(0));
+    fetch_at(&mut leader, 2, 10, secs(0));
+    assert_eq!(leader.high_watermark(), 10);
+    // Replica 2 leaves the ISR, is removed and is re-added, all in one metadata batch seen
+    // here as one committed state: its log was deleted and restarted meanwhile, so the LEO
+    // remembered here (10) is stale. Neither that change nor a tick proposes it in; its own
+    // fetch, from 0, does not either; a fetch that caught up does.
+    let effects = leader.apply_committed(&state(0, &[0, 1], (1, 4)), secs(1));
+    assert_eq!(effects.proposal, None);
+    assert_eq!(leader.tick(secs(2)).proposal, None);
+    assert_eq!(fetch_at(&mut leader, 2, 0, secs(3)).1.proposal, None);
+    let proposal = fetch_at(&mut leader, 2, 10, secs(4)).1.proposal.unwrap();
+    assert_eq!(proposal.new_isr, vec![0, 1, 2]);
+}
+
+#[test]
 fn acks_all_answered_when_high_watermark_passes() {
     let mut leader = leader(&[0, 1], 2);
     assert_eq!(leader.check_append_acks_all(), Ok(()));
