@@ -345,6 +345,43 @@ fn a_frozen_broker_is_fenced_and_returns_when_it_resumes() {
     );
 }
 
+/// Rounds of the observer's periodic re-join (every 20 heartbeats of 100 ms) watched while
+/// the first voter is frozen.
+const REJOIN_ROUNDS_WATCHED: u32 = 3;
+
+#[test]
+fn an_observer_stays_unfenced_while_the_first_listed_voter_is_frozen() {
+    let mut cluster = Cluster::start();
+    let all = BTreeSet::from([1, 2, 3, 4]);
+    assert!(common::eventually(CONVERGE, || listed_brokers(
+        &cluster.brokers[1]
+    ) == all));
+    // Voter 1 heads the voters list. Frozen, it still accepts connections (the kernel
+    // does) but answers nothing, so a re-join that asks it first waits out its timeout.
+    cluster.broker(1).signal(libc::SIGSTOP);
+    let rest = BTreeSet::from([2, 3, 4]);
+    let settled = common::eventually(CONVERGE, || listed_brokers(&cluster.brokers[1]) == rest);
+    // Then the observer's heartbeats must never pause past its session (1 s): bounded by
+    // the watch's length, polled every 50 ms.
+    let watch = Duration::from_secs(2 * u64::from(REJOIN_ROUNDS_WATCHED) + 1);
+    let start = std::time::Instant::now();
+    let mut missing = None;
+    while settled && missing.is_none() && start.elapsed() < watch {
+        let listed = listed_brokers(&cluster.brokers[1]);
+        if !listed.is_empty() && !listed.contains(&4) {
+            missing = Some(start.elapsed());
+        }
+        // A fenced spell lasts the heartbeat gap less the session: far above this.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cluster.broker(1).signal(libc::SIGCONT);
+    assert!(settled, "the cluster never settled without voter 1");
+    assert_eq!(
+        missing, None,
+        "observer 4 was fenced while voter 1 was frozen"
+    );
+}
+
 #[test]
 fn restarting_every_broker_at_once_keeps_the_metadata() {
     let mut cluster = Cluster::start();

@@ -200,6 +200,9 @@ pub struct RaftQuorum<A: MetadataApplier> {
     state_machine: StateMachine<A>,
     server: RefCell<Option<Server>>,
     propose_timeout: Duration,
+    /// The voter an observer's next join asks first when no leader is known; moves on after
+    /// each attempt, so periodic re-joins do not all start at a voter that is down.
+    join_turn: std::cell::Cell<usize>,
 }
 
 /// A voter whose log is empty initializes openraft with the whole voter set (every voter
@@ -298,6 +301,7 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             state_machine,
             server: RefCell::new(Some(server)),
             propose_timeout: config.propose_timeout,
+            join_turn: std::cell::Cell::new(0),
         };
         if !quorum.is_voter {
             let patience = Instant::now() + config.join_refusal_patience;
@@ -306,19 +310,31 @@ impl<A: MetadataApplier> RaftQuorum<A> {
         Ok(quorum)
     }
 
-    /// An observer asks the voters, the leader first when known, to add it as a learner at
-    /// its controller listener, until one answers `Joined` or `timeout` passes.
+    /// An observer asks the voters, the leader first when known (its own Raft view, then
+    /// each refusal's hint), to add it as a learner at its controller listener, until one
+    /// answers `Joined` or `timeout` passes. Without a leader it goes round the voters from
+    /// where the previous join left off.
     async fn join(&self, timeout: Duration, patience: Option<Instant>) -> Result<(), QuorumError> {
         let deadline = Instant::now() + timeout;
-        let rpc_timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS * 2);
-        let mut next = 0usize;
-        let mut hint: Option<i32> = None;
+        let mut hint = self
+            .raft
+            .metrics()
+            .borrow_watched()
+            .current_leader
+            .map(kafka_id)
+            .filter(|&leader| leader != self.node_id);
         // Bounded by the deadline.
         while Instant::now() < deadline {
-            let target = hint
-                .and_then(|leader| self.voter_address(leader))
-                .unwrap_or_else(|| self.voters[next % self.voters.len()].address.clone());
-            next += 1;
+            let target = hint.and_then(|leader| self.voter_address(leader));
+            let target = target.unwrap_or_else(|| {
+                let turn = self.join_turn.get();
+                self.join_turn.set(turn.wrapping_add(1));
+                self.voters[turn % self.voters.len()].address.clone()
+            });
+            // Each attempt within what is left: a re-join runs inside the heartbeat loop,
+            // and a frozen voter must not hold it past `timeout`.
+            let rpc_timeout = Duration::from_millis(QUORUM_CONNECT_TIMEOUT_MS * 2)
+                .min(deadline.saturating_duration_since(Instant::now()));
             let transport = Arc::clone(&self.transport);
             let mut connection = ControllerConnection::new(&target, rpc_timeout, transport);
             let answer = connection
