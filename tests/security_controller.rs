@@ -23,7 +23,7 @@ use ringbroker::cluster::metadata::Listener;
 use ringbroker::cluster::policy::lifecycle::RegistrationRequest;
 use ringbroker::cluster::quorum::{ControllerConnection, Plaintext, Transport};
 use ringbroker::cluster::rpc::{ControllerRequest, ControllerResponse};
-use ringbroker::config::{ClientAuth, InterBrokerTls, TlsConfig};
+use ringbroker::config::{CertificateChanges, ClientAuth, InterBrokerTls, TlsConfig};
 use ringbroker::protocol::Uuid;
 use ringbroker::security::controller::ControllerChannelTls;
 use ringbroker::security::tls::{client_config, server_config};
@@ -76,6 +76,7 @@ impl Pki {
             key: self.key.clone(),
             client_ca: Some(self.ca.clone()),
             client_auth: ClientAuth::Required,
+            changes: CertificateChanges::default(),
         })
         .unwrap();
         let client = client_config(&InterBrokerTls {
