@@ -713,6 +713,33 @@ mod tests {
         assert_eq!(config.quorum_snapshot_entries, 16);
     }
 
+    /// `[tls]`'s KIP-978 keys reach the listeners' and the controller channel's settings; a
+    /// flag overrides the file either way.
+    #[test]
+    fn certificate_changes_from_file_and_flags() {
+        let file: ConfigFile = toml::from_str(
+            "listeners = [\"SSL://127.0.0.1:9093\"]\n[tls]\ncert = \"c.pem\"\n\
+             key = \"k.pem\"\nallow_dn_changes = true\n[controller]\ntls_ca = \"ca.pem\"\n\
+             tls_cert = \"n.pem\"\ntls_key = \"n.key\"\n",
+        )
+        .unwrap();
+        let config = Config::validate(file.clone(), &[0]).unwrap();
+        let dn_only = CertificateChanges {
+            dn_allowed: true,
+            san_allowed: false,
+        };
+        assert_eq!(config.tls.map(|tls| tls.changes), Some(dn_only));
+        let controller = config.controller_tls.map(|tls| tls.changes);
+        assert_eq!(controller, Some(dn_only));
+        let flags = serve_flags("--ssl-allow-dn-changes false --ssl-allow-san-changes true");
+        let config = Config::validate(file.overlay(flags), &[0]).unwrap();
+        let san_only = CertificateChanges {
+            dn_allowed: false,
+            san_allowed: true,
+        };
+        assert_eq!(config.tls.map(|tls| tls.changes), Some(san_only));
+    }
+
     #[test]
     fn leader_balance_and_offsets_factor_from_file_and_flags() {
         let defaults = Config::validate(ConfigFile::default(), &[0]).unwrap();
