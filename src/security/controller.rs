@@ -86,8 +86,8 @@ impl ControllerChannelTls {
     /// An unreadable or malformed file (named in the error), a key that does not match.
     pub fn load(settings: &ControllerTls) -> Result<Self, TlsError> {
         let (configs, names) = Configs::load(settings)?;
-        let served = ServedNames::new(names, settings.changes);
-        Ok(Self::with(Some((settings.clone(), served)), configs))
+        let served_names = ServedNames::new(names, settings.changes);
+        Ok(Self::with(Some((settings.clone(), served_names)), configs))
     }
 
     /// From rustls configurations built elsewhere (tests build clients without an identity);
@@ -129,12 +129,12 @@ impl Reload for ControllerChannelTls {
     /// Builds both sides from the files before swapping either: a bad file, or names that
     /// changed when that is not allowed, change nothing.
     fn reload(&self) -> Result<(), TlsError> {
-        let Some((settings, served)) = &self.shared.files else {
+        let Some((settings, served_names)) = &self.shared.files else {
             // Built from configurations: no file to read again.
             return Ok(());
         };
         let (configs, names) = Configs::load(settings)?;
-        served.replace(names, || self.shared.current.replace(Arc::new(configs)))?;
+        served_names.replace(names, || self.shared.current.replace(Arc::new(configs)))?;
         Ok(())
     }
 }
