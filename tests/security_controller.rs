@@ -12,8 +12,9 @@
 //! second CA without a restart (new CA appended to the trust file, new certificates, old CA
 //! dropped, a SIGHUP to every node after each step); afterwards a peer with an old-CA
 //! certificate is refused, the quorum re-forms over new connections after the active
-//! controller is killed, the killed node (new files only) rejoins, and a bad file at a later
-//! SIGHUP is logged and keeps the working configuration.
+//! controller is killed, the killed node (new files only) rejoins, and a certificate for
+//! another subject (Kafka's KIP-978 check) or a bad file at a later SIGHUP is logged and keeps
+//! the working configuration.
 mod common;
 
 use common::cluster::{CONVERGE, Cluster, metadata};
@@ -23,7 +24,7 @@ use ringbroker::cluster::metadata::Listener;
 use ringbroker::cluster::policy::lifecycle::RegistrationRequest;
 use ringbroker::cluster::quorum::{ControllerConnection, Plaintext, Transport};
 use ringbroker::cluster::rpc::{ControllerRequest, ControllerResponse};
-use ringbroker::config::{ClientAuth, InterBrokerTls, TlsConfig};
+use ringbroker::config::{CertificateChanges, ClientAuth, InterBrokerTls, TlsConfig};
 use ringbroker::protocol::Uuid;
 use ringbroker::security::controller::ControllerChannelTls;
 use ringbroker::security::tls::{client_config, server_config};
@@ -76,6 +77,7 @@ impl Pki {
             key: self.key.clone(),
             client_ca: Some(self.ca.clone()),
             client_auth: ClientAuth::Required,
+            changes: CertificateChanges::default(),
         })
         .unwrap();
         let client = client_config(&InterBrokerTls {
@@ -421,7 +423,9 @@ fn rotate(cluster: &Cluster, pki: &Pki, next: &Ca) -> (PathBuf, PathBuf) {
     pki.files
         .write("ca.pem", &format!("{old_ca}\n{}", next.pem));
     sighup_and_wait(cluster, &all, RELOADED);
-    let (cert, key) = next.node_leaf("node-rotated");
+    // The same subject and names from the new CA: a rotation changes the issuer, not who the
+    // node is (another subject would be refused, Kafka's KIP-978 checks).
+    let (cert, key) = next.node_leaf("node");
     pki.files.write("node.key", &key);
     pki.files.write("node.pem", &cert);
     sighup_and_wait(cluster, &all, RELOADED);
@@ -486,8 +490,19 @@ fn sighup_rotates_the_controller_channel_to_a_new_ca_without_a_restart() {
     produce(&client, "rejoined", 100);
     consume_and_check(&client, "rejoined", 100);
 
-    // A bad key at the next SIGHUP: logged, the node keeps running on the old configuration.
+    // A certificate for another subject at the next SIGHUP: refused (Kafka's KIP-978
+    // default), logged with the reason; the node keeps answering.
     let survivor = survivors[0];
+    let (cert, key) = next.node_leaf("intruder");
+    pki.files.write("node.key", &key);
+    pki.files.write("node.pem", &cert);
+    sighup_and_wait(&cluster, &[survivor], RELOAD_FAILED);
+    let log = cluster.broker(survivor).log();
+    assert!(
+        log.contains("certificate subject changed from CN=node to CN=intruder"),
+        "broker {survivor} does not say why it kept its certificate:\n{log}"
+    );
+    // A bad key at the next SIGHUP: logged, the node keeps running on the old configuration.
     pki.files.write("node.key", "not a key\n");
     sighup_and_wait(&cluster, &[survivor], RELOAD_FAILED);
     let survivor_address = cluster.controller_addresses[index(survivor)];

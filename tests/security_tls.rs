@@ -2,14 +2,17 @@
 //! client side, rustls on the broker): produce and consume over SSL next to a PLAINTEXT
 //! listener (Metadata advertises each listener's own port), mutual TLS (the client
 //! certificate names the principal; without one the handshake fails), a client trusting
-//! another CA fails, and SIGHUP reloads the server certificate.
+//! another CA fails, and SIGHUP reloads the server certificate, but not one for another
+//! subject or without one of the current names unless allowed (Kafka's KIP-978 checks,
+//! `--ssl-allow-dn-changes`).
 //!
 //! Certificates are generated per test with `rcgen` into the test's temp dir; none is
 //! committed.
 mod common;
 
 use common::tls::{
-    Ca, Files, consume_and_check, metadata_ports, produce, sasl_ssl_client, ssl_client,
+    Ca, Files, consume_and_check, metadata_ports, produce, sasl_ssl_client, served_subject,
+    ssl_client,
 };
 use common::{Broker, BrokerOptions, eventually, free_address};
 use rdkafka::ClientConfig;
@@ -80,6 +83,27 @@ fn mtls_names_the_principal_and_refuses_a_client_without_a_certificate() {
     assert!(broker.log().contains("TLS handshake failed"));
 }
 
+/// The log line of a SIGHUP that reloaded the listeners' certificate.
+const RELOADED: &str = "SIGHUP: listeners TLS certificate reloaded";
+/// The log line of a SIGHUP reload that kept the old certificate.
+const RELOAD_FAILED: &str = "SIGHUP: listeners TLS reload failed; old kept";
+
+/// Writes `identity` (certificate, key) as the server's files, sends SIGHUP and waits
+/// (bounded) for one more `line` in the log.
+fn replace_and_sighup(broker: &Broker, files: &Files, identity: (String, String), line: &str) {
+    let before = broker.log().matches(line).count();
+    files.write("server.key", &identity.1);
+    files.write("server.pem", &identity.0);
+    broker.signal(libc::SIGHUP);
+    let logged = eventually(Duration::from_secs(10), || {
+        broker.log().matches(line).count() > before
+    });
+    assert!(logged, "no {line:?} after SIGHUP:\n{}", broker.log());
+}
+
+/// SIGHUP serves a certificate from another CA for the same subject to new connections;
+/// then a certificate for another subject, and one that drops the `localhost` name, are
+/// refused, the log says why and the reloaded certificate is still served.
 #[test]
 fn sighup_reloads_the_server_certificate_for_new_connections() {
     let (old_ca, new_ca) = (Ca::new("old CA"), Ca::new("new CA"));
@@ -93,15 +117,54 @@ fn sighup_reloads_the_server_certificate_for_new_connections() {
         metadata_ports(&client).is_err(),
         "trusted before the reload"
     );
-    let (certificate, key) = new_ca.leaf(true);
-    files.write("server.key", &key);
-    files.write("server.pem", &certificate);
-    broker.signal(libc::SIGHUP);
-    let reloaded = eventually(Duration::from_secs(10), || {
-        broker.log().contains("TLS certificate reloaded")
-    });
-    assert!(reloaded, "no reload:\n{}", broker.log());
+    replace_and_sighup(&broker, &files, new_ca.leaf(true), RELOADED);
     assert_eq!(metadata_ports(&client), Ok(vec![ssl.port()]));
+    let served = || served_subject(ssl, &new_ca_path);
+    assert_eq!(served().as_deref(), Ok("CN=localhost"));
+
+    let refusals = [
+        (
+            new_ca.server_leaf("broker-renamed", &["localhost", "127.0.0.1"]),
+            "certificate subject changed from CN=localhost to CN=broker-renamed",
+        ),
+        (
+            new_ca.server_leaf("localhost", &["127.0.0.1"]),
+            "certificate subject alternative names dropped: DNS:localhost",
+        ),
+    ];
+    for (identity, reason) in refusals {
+        replace_and_sighup(&broker, &files, identity, RELOAD_FAILED);
+        let log = broker.log();
+        assert!(log.contains(reason), "no {reason:?} in the log:\n{log}");
+        assert_eq!(served().as_deref(), Ok("CN=localhost"));
+    }
+    assert_eq!(metadata_ports(&client), Ok(vec![ssl.port()]));
+}
+
+/// With `--ssl-allow-dn-changes true` (Kafka's `ssl.allow.dn.changes`) the certificate for
+/// another subject is served after SIGHUP; dropping a name is still refused.
+#[test]
+fn sighup_with_dn_changes_allowed_serves_a_certificate_for_another_subject() {
+    let ca = Ca::new("test CA");
+    let files = Files::new();
+    let ca_path = files.write("ca.pem", &ca.pem);
+    let mut tls_args = files.server_args(&ca);
+    tls_args.extend(["--ssl-allow-dn-changes".to_owned(), "true".to_owned()]);
+    let ssl = free_address();
+    let broker = start_broker(ssl, &tls_args);
+    assert_eq!(served_subject(ssl, &ca_path).as_deref(), Ok("CN=localhost"));
+    let renamed = ca.server_leaf("broker-renamed", &["localhost", "127.0.0.1"]);
+    replace_and_sighup(&broker, &files, renamed, RELOADED);
+    assert_eq!(
+        served_subject(ssl, &ca_path).as_deref(),
+        Ok("CN=broker-renamed")
+    );
+    let narrowed = ca.server_leaf("broker-renamed", &["127.0.0.1"]);
+    replace_and_sighup(&broker, &files, narrowed, RELOAD_FAILED);
+    assert_eq!(
+        served_subject(ssl, &ca_path).as_deref(),
+        Ok("CN=broker-renamed")
+    );
 }
 
 /// SASL_SSL, the two parts of the issue together: SCRAM-SHA-512 over TLS for a user added

@@ -26,7 +26,7 @@ use super::{Brokers, CliError, Outcome};
 use crate::cluster::metadata::{CLIENT_LISTENER, CONTROLLER_LISTENER};
 use crate::cluster::quorum::{app_call_blocking, app_exchange_blocking, connect_blocking};
 use crate::cluster::rpc::{ControllerRequest, ControllerResponse};
-use crate::config::{ControllerFile, ControllerTls, validate_controller};
+use crate::config::{CertificateChanges, ControllerFile, ControllerTls, validate_controller};
 use crate::limits::CONTROLLER_RPC_TIMEOUT_MS;
 use crate::protocol::messages::describe_cluster::{
     DescribeClusterRequest, DescribeClusterResponse,
@@ -141,7 +141,8 @@ fn controller_tls(parsed: &Parsed) -> Result<Option<ControllerTls>, CliError> {
         tls_cert: path("--controller-tls-cert"),
         tls_key: path("--controller-tls-key"),
     };
-    Ok(validate_controller(&file)?)
+    // Only the client side is used here: nothing is reloaded, so no change policy applies.
+    Ok(validate_controller(&file, CertificateChanges::default())?)
 }
 
 /// One App request to the controller listener at `address`: plaintext, or mutual TLS with

@@ -41,6 +41,10 @@ FLAGS (override the config file):
     --tls-client-ca FILE          PEM CA bundle client certificates are checked against
     --ssl-client-auth required|requested|none
                                   client certificates (mTLS) [default: none]
+    --ssl-allow-dn-changes BOOL   a SIGHUP reload may change the certificate's subject (TLS
+                                  listeners and controller channel) [default: false]
+    --ssl-allow-san-changes BOOL  a SIGHUP reload may drop a subject alternative name
+                                  [default: false]
     --sasl-mechanisms LIST        SASL mechanisms served, comma-separated
                                   [default: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512]
     --sasl-plain-on-plaintext BOOL
@@ -252,6 +256,14 @@ fn listener_flag(
         "--tls-key" => flags.tls.key = Some(PathBuf::from(value("--tls-key")?)),
         "--tls-client-ca" => flags.tls.client_ca = Some(PathBuf::from(value("--tls-client-ca")?)),
         "--ssl-client-auth" => flags.tls.client_auth = Some(value("--ssl-client-auth")?),
+        "--ssl-allow-dn-changes" => {
+            let flag = "--ssl-allow-dn-changes";
+            flags.tls.allow_dn_changes = Some(boolean(flag, value(flag)?)?);
+        }
+        "--ssl-allow-san-changes" => {
+            let flag = "--ssl-allow-san-changes";
+            flags.tls.allow_san_changes = Some(boolean(flag, value(flag)?)?);
+        }
         other => return inter_broker_flag(flags, other, value),
     }
     Ok(true)
@@ -481,5 +493,46 @@ mod controller_tests {
             matches!(text, Err(ref text) if text.contains("--controller-tls-key")),
             "{text:?}"
         );
+    }
+
+    /// Kafka's `ssl.allow.dn.changes` / `ssl.allow.san.changes`: false unless given, and one
+    /// setting for the client listeners and the controller channel.
+    #[test]
+    fn certificate_change_flags_reach_both_tls_settings() {
+        use crate::config::CertificateChanges;
+        let files = "--listen SSL://127.0.0.1:9093 --tls-cert c.pem --tls-key k.pem \
+                     --controller-tls-ca ca.pem --controller-tls-cert n.pem \
+                     --controller-tls-key n.key";
+        let changes = |text: &str| {
+            let config = validate(text).unwrap_or_else(|error| panic!("{text}: {error}"));
+            let listeners = config.tls.map(|tls| tls.changes);
+            let controller = config
+                .controller_tls
+                .map(|tls| tls.server_settings().changes);
+            assert_eq!(listeners, controller, "{text}");
+            listeners
+        };
+        assert_eq!(changes(files), Some(CertificateChanges::default()));
+        let both = format!("{files} --ssl-allow-dn-changes true --ssl-allow-san-changes=true");
+        let allowed = CertificateChanges {
+            dn_allowed: true,
+            san_allowed: true,
+        };
+        assert_eq!(changes(&both), Some(allowed));
+        let san_only = format!("{files} --ssl-allow-san-changes true");
+        let expected = CertificateChanges {
+            dn_allowed: false,
+            san_allowed: true,
+        };
+        assert_eq!(changes(&san_only), Some(expected));
+        let bad = parse_args(args_of("--ssl-allow-dn-changes yes"));
+        assert!(matches!(bad, Err(ConfigError::BadValue { .. })), "{bad:?}");
+        for flag in ["--ssl-allow-dn-changes", "--ssl-allow-san-changes"] {
+            assert!(USAGE.contains(flag), "{flag} missing from --help");
+        }
+    }
+
+    fn args_of(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
     }
 }

@@ -25,7 +25,7 @@
 //! by `security::controller` at start, which reports a bad file by name, and again on SIGHUP).
 use super::ConfigError;
 use super::inter_broker::InterBrokerTls;
-use super::listeners::{ClientAuth, TlsConfig};
+use super::listeners::{CertificateChanges, ClientAuth, TlsConfig};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -56,6 +56,9 @@ pub struct ControllerTls {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// What a SIGHUP reload may change in this node's certificate's names (`[tls]`'s
+    /// setting, shared with the client listeners).
+    pub changes: CertificateChanges,
 }
 
 impl ControllerTls {
@@ -67,6 +70,7 @@ impl ControllerTls {
             key: self.key.clone(),
             client_ca: Some(self.ca.clone()),
             client_auth: ClientAuth::Required,
+            changes: self.changes,
         }
     }
 
@@ -80,17 +84,22 @@ impl ControllerTls {
     }
 }
 
-/// Checks `[controller]`: TLS needs all three files.
+/// Checks `[controller]`: TLS needs all three files. `changes` is what a reload of the
+/// node's certificate may change (`[tls]`'s KIP-978 keys).
 ///
 /// # Errors
 /// `BadTls` naming the missing keys when some but not all are given.
-pub fn validate_controller(file: &ControllerFile) -> Result<Option<ControllerTls>, ConfigError> {
+pub fn validate_controller(
+    file: &ControllerFile,
+    changes: CertificateChanges,
+) -> Result<Option<ControllerTls>, ConfigError> {
     match (&file.tls_ca, &file.tls_cert, &file.tls_key) {
         (None, None, None) => Ok(None),
         (Some(ca), Some(cert), Some(key)) => Ok(Some(ControllerTls {
             ca: ca.clone(),
             cert: cert.clone(),
             key: key.clone(),
+            changes,
         })),
         (ca, cert, key) => {
             let missing: Vec<&str> = [
@@ -131,14 +140,20 @@ mod tests {
 
     #[test]
     fn all_three_files_or_none() {
+        let refused = CertificateChanges::default();
         assert_eq!(
-            validate_controller(&file(false, false, false)).unwrap(),
+            validate_controller(&file(false, false, false), refused).unwrap(),
             None
         );
-        let tls = validate_controller(&file(true, true, true))
+        let allowed = CertificateChanges {
+            dn_allowed: true,
+            san_allowed: false,
+        };
+        let tls = validate_controller(&file(true, true, true), allowed)
             .unwrap()
             .unwrap();
         let server = tls.server_settings();
+        assert_eq!(server.changes, allowed);
         assert_eq!(server.client_auth, ClientAuth::Required);
         assert_eq!(server.client_ca, Some(PathBuf::from("ca.pem")));
         let client = tls.client_settings();
@@ -152,7 +167,7 @@ mod tests {
             (true, true, false, "--controller-tls-key"),
             (true, false, true, "--controller-tls-cert"),
         ] {
-            let error = validate_controller(&file(ca, cert, key)).unwrap_err();
+            let error = validate_controller(&file(ca, cert, key), refused).unwrap_err();
             let text = error.to_string();
             assert!(matches!(error, ConfigError::BadTls { .. }), "{text}");
             assert!(text.contains(named), "{text} should name {named}");

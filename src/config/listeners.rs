@@ -126,6 +126,21 @@ pub struct TlsConfig {
     /// CA bundle client certificates are checked against.
     pub client_ca: Option<PathBuf>,
     pub client_auth: ClientAuth,
+    /// What a SIGHUP reload may change in the leaf certificate's names.
+    pub changes: CertificateChanges,
+}
+
+/// Which changes of a served certificate's names a reload accepts: Kafka's KIP-978
+/// `ssl.allow.dn.changes` and `ssl.allow.san.changes` (`--ssl-allow-dn-changes`,
+/// `--ssl-allow-san-changes`, TOML `tls.allow_dn_changes`, `tls.allow_san_changes`), both
+/// false by default, so a reload that would change who the broker claims to be is refused.
+/// One setting for the client listeners and the controller channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CertificateChanges {
+    /// The subject may become another distinguished name.
+    pub dn_allowed: bool,
+    /// A subject alternative name may be dropped (adding one is always accepted, as in Kafka).
+    pub san_allowed: bool,
 }
 
 /// The listener and TLS keys of a config file (and their flags), unvalidated.
@@ -139,6 +154,7 @@ pub struct ListenerKeys<'a> {
     pub tls_key: Option<&'a PathBuf>,
     pub tls_client_ca: Option<&'a PathBuf>,
     pub ssl_client_auth: Option<&'a str>,
+    pub certificate_changes: CertificateChanges,
 }
 
 fn bad(value: &str, reason: impl Into<String>) -> ConfigError {
@@ -367,6 +383,7 @@ pub fn validate_tls(
         key,
         client_ca: keys.tls_client_ca.cloned(),
         client_auth,
+        changes: keys.certificate_changes,
     }))
 }
 
@@ -390,6 +407,7 @@ mod tests {
             tls_key: None,
             tls_client_ca: None,
             ssl_client_auth: None,
+            certificate_changes: CertificateChanges::default(),
         }
     }
 

@@ -10,6 +10,7 @@
 //! # listener_security_protocol_map = "EXTERNAL:SASL_SSL"  # names other than protocol names
 //! # [tls] cert = "server.pem", key = "server.key", client_ca = "ca.pem",
 //! #       client_auth = "required"   # or "requested", "none" (default)
+//! #       allow_dn_changes = false, allow_san_changes = false  # KIP-978 reload checks
 //! # [controller] tls_ca = "ca.pem", tls_cert = "node.pem", tls_key = "node.key"
 //! #       # mutual TLS on the controller channel (all three, or none: plaintext)
 //! [sasl] mechanisms = ["SCRAM-SHA-512"], plain_on_plaintext = false,
@@ -66,7 +67,7 @@ pub use controller::{ControllerFile, ControllerTls, validate_controller};
 pub use inter_broker::{
     InterBrokerConfig, InterBrokerFile, InterBrokerSasl, InterBrokerTls, Password,
 };
-pub use listeners::{ClientAuth, ListenerConfig, SecurityProtocol, TlsConfig};
+pub use listeners::{CertificateChanges, ClientAuth, ListenerConfig, SecurityProtocol, TlsConfig};
 pub use schema::{
     AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Authorizer, AuthorizerFile, Config, ConfigFile,
     DATA_DIR_DEFAULT, FetchMode, GroupConfig, GroupsFile, IoUringFile, LISTEN_DEFAULT,

@@ -86,6 +86,12 @@ pub struct TlsFile {
     pub client_ca: Option<PathBuf>,
     /// Kafka's `ssl.client.auth`: `required`, `requested` or `none` (`--ssl-client-auth`).
     pub client_auth: Option<String>,
+    /// Kafka's `ssl.allow.dn.changes` (`--ssl-allow-dn-changes`): a reload may change the
+    /// certificate's subject; also the controller channel's.
+    pub allow_dn_changes: Option<bool>,
+    /// Kafka's `ssl.allow.san.changes` (`--ssl-allow-san-changes`): a reload may drop a
+    /// subject alternative name; also the controller channel's.
+    pub allow_san_changes: Option<bool>,
 }
 
 impl TlsFile {
@@ -95,6 +101,8 @@ impl TlsFile {
             key: other.key.or(self.key),
             client_ca: other.client_ca.or(self.client_ca),
             client_auth: other.client_auth.or(self.client_auth),
+            allow_dn_changes: other.allow_dn_changes.or(self.allow_dn_changes),
+            allow_san_changes: other.allow_san_changes.or(self.allow_san_changes),
         }
     }
 }

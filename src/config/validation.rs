@@ -3,7 +3,7 @@
 //! `limits.rs`, each address resolved, the first invalid value refused with its key's name.
 //! Runs in `main` before any shard exists (blocking DNS lookups are fine here).
 use super::ConfigError;
-use super::listeners::{self, ListenerConfig, ListenerKeys, TlsConfig};
+use super::listeners::{self, CertificateChanges, ListenerConfig, ListenerKeys, TlsConfig};
 use super::schema::{
     AUTO_CREATE_PARTITIONS_DEFAULT, Advertised, Authorizer, AuthorizerFile, Config, ConfigFile,
     DATA_DIR_DEFAULT, FetchMode, GroupConfig, GroupsFile, IoUringFile, LOG_LEVEL_DEFAULT,
@@ -66,7 +66,10 @@ impl Config {
             metrics_listen: listeners.metrics_listen,
             tls: listeners.tls,
             inter_broker: listeners.inter_broker,
-            controller_tls: super::controller::validate_controller(&file.controller)?,
+            controller_tls: super::controller::validate_controller(
+                &file.controller,
+                certificate_changes(&file.tls),
+            )?,
             listeners: listeners.listeners,
             data_dir: file
                 .data_dir
@@ -285,6 +288,7 @@ fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
         tls_key: file.tls.key.as_ref(),
         tls_client_ca: file.tls.client_ca.as_ref(),
         ssl_client_auth: file.tls.client_auth.as_deref(),
+        certificate_changes: certificate_changes(&file.tls),
     };
     let mut listeners = listeners::validate_listeners(&keys, resolve)?;
     let tls = listeners::validate_tls(&keys, &listeners)?;
@@ -300,6 +304,15 @@ fn validate_listeners(file: &ConfigFile) -> Result<Listeners, ConfigError> {
         inter_broker,
         metrics_listen,
     })
+}
+
+/// `tls.allow_dn_changes` and `tls.allow_san_changes` (both false unless set), for the
+/// client listeners and the controller channel alike.
+fn certificate_changes(file: &super::TlsFile) -> CertificateChanges {
+    CertificateChanges {
+        dn_allowed: file.allow_dn_changes.unwrap_or(false),
+        san_allowed: file.allow_san_changes.unwrap_or(false),
+    }
 }
 
 /// A `tracing_subscriber::EnvFilter` directive, checked to parse.
@@ -698,6 +711,33 @@ mod tests {
         assert_eq!(config.quorum_voters.len(), 1);
         assert_eq!(config.quorum_voters[0].address, "127.0.0.1:9300");
         assert_eq!(config.quorum_snapshot_entries, 16);
+    }
+
+    /// `[tls]`'s KIP-978 keys reach the listeners' and the controller channel's settings; a
+    /// flag overrides the file either way.
+    #[test]
+    fn certificate_changes_from_file_and_flags() {
+        let file: ConfigFile = toml::from_str(
+            "listeners = [\"SSL://127.0.0.1:9093\"]\n[tls]\ncert = \"c.pem\"\n\
+             key = \"k.pem\"\nallow_dn_changes = true\n[controller]\ntls_ca = \"ca.pem\"\n\
+             tls_cert = \"n.pem\"\ntls_key = \"n.key\"\n",
+        )
+        .unwrap();
+        let config = Config::validate(file.clone(), &[0]).unwrap();
+        let dn_only = CertificateChanges {
+            dn_allowed: true,
+            san_allowed: false,
+        };
+        assert_eq!(config.tls.map(|tls| tls.changes), Some(dn_only));
+        let controller = config.controller_tls.map(|tls| tls.changes);
+        assert_eq!(controller, Some(dn_only));
+        let flags = serve_flags("--ssl-allow-dn-changes false --ssl-allow-san-changes true");
+        let config = Config::validate(file.overlay(flags), &[0]).unwrap();
+        let san_only = CertificateChanges {
+            dn_allowed: false,
+            san_allowed: true,
+        };
+        assert_eq!(config.tls.map(|tls| tls.changes), Some(san_only));
     }
 
     #[test]

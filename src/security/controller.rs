@@ -18,14 +18,16 @@
 //! [`Reload`]): CA, certificate and key are read again and both configurations rebuilt, then
 //! swapped together, so new connections (either way) use the new files while established
 //! ones carry on (Raft and App connections are long-lived; they pick the new files up when
-//! they next reconnect). A bad file keeps the old pair. A CA rotation without a restart:
+//! they next reconnect). A bad file keeps the old pair, and so does a certificate whose
+//! subject or subject alternative names changed when `[tls]` does not allow it (Kafka's
+//! KIP-978 checks, `certificate.rs`, as for the client listeners). A CA rotation without a
+//! restart, the node's subject and names kept:
 //! append the new CA to every node's CA file and SIGHUP them all, then give every node its
 //! new certificate and SIGHUP, then drop the old CA and SIGHUP.
 //!
 //! Runs on the quorum's runtime (shard 0); the reload runs on the SIGHUP thread.
-use super::tls::{
-    Reload, Swap, TlsError, client_config, principal_from_certificate, server_config,
-};
+use super::certificate::ServedNames;
+use super::tls::{Reload, Swap, TlsError, client_config, principal_from_certificate, served};
 use crate::cluster::quorum::{ControllerTransport, Opening, Transport, connect_tcp};
 use crate::cluster::stream::NodeStream;
 use crate::config::ControllerTls;
@@ -48,8 +50,9 @@ pub struct ControllerChannelTls {
 }
 
 struct Shared {
-    /// The files to re-read on reload; `None` when built from configurations (tests).
-    settings: Option<ControllerTls>,
+    /// The files to re-read on reload and the names they served last; `None` when built from
+    /// configurations (tests).
+    files: Option<(ControllerTls, ServedNames)>,
     current: Swap<Configs>,
 }
 
@@ -60,11 +63,13 @@ struct Configs {
 }
 
 impl Configs {
-    fn load(settings: &ControllerTls) -> Result<Self, TlsError> {
-        Ok(Self {
-            server: server_config(&settings.server_settings())?,
-            client: client_config(&settings.client_settings())?,
-        })
+    /// Both sides, and the names of the certificate they present.
+    fn load(
+        settings: &ControllerTls,
+    ) -> Result<(Self, super::certificate::CertificateNames), TlsError> {
+        let (server, names) = served(&settings.server_settings())?;
+        let client = client_config(&settings.client_settings())?;
+        Ok((Self { server, client }, names))
     }
 }
 
@@ -80,8 +85,9 @@ impl ControllerChannelTls {
     /// # Errors
     /// An unreadable or malformed file (named in the error), a key that does not match.
     pub fn load(settings: &ControllerTls) -> Result<Self, TlsError> {
-        let configs = Configs::load(settings)?;
-        Ok(Self::with(Some(settings.clone()), configs))
+        let (configs, names) = Configs::load(settings)?;
+        let served_names = ServedNames::new(names, settings.changes);
+        Ok(Self::with(Some((settings.clone(), served_names)), configs))
     }
 
     /// From rustls configurations built elsewhere (tests build clients without an identity);
@@ -94,10 +100,10 @@ impl ControllerChannelTls {
         Self::with(None, Configs { server, client })
     }
 
-    fn with(settings: Option<ControllerTls>, configs: Configs) -> Self {
+    fn with(files: Option<(ControllerTls, ServedNames)>, configs: Configs) -> Self {
         Self {
             shared: Arc::new(Shared {
-                settings,
+                files,
                 current: Swap::new(Arc::new(configs)),
             }),
         }
@@ -120,15 +126,15 @@ impl Reload for ControllerChannelTls {
         "controller channel"
     }
 
-    /// Builds both sides from the files before swapping either: a bad file changes nothing.
+    /// Builds both sides from the files before swapping either: a bad file, or names that
+    /// changed when that is not allowed, change nothing.
     fn reload(&self) -> Result<(), TlsError> {
-        let Some(settings) = &self.shared.settings else {
+        let Some((settings, served_names)) = &self.shared.files else {
             // Built from configurations: no file to read again.
             return Ok(());
         };
-        self.shared
-            .current
-            .replace(Arc::new(Configs::load(settings)?));
+        let (configs, names) = Configs::load(settings)?;
+        served_names.replace(names, || self.shared.current.replace(Arc::new(configs)))?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@
 pub mod acl;
 pub mod quota;
 
+pub mod certificate;
 pub mod controller;
 pub mod credentials;
 pub mod dial;

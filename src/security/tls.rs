@@ -7,6 +7,10 @@
 //! Also the client side a broker dials other brokers with ([`client_config`]), which the
 //! admin CLI's client uses too ([`client_config_from`]).
 //!
+//! A reload is refused, old configuration kept, when the new leaf certificate names another
+//! subject or drops a subject alternative name and `[tls]` does not allow it (Kafka's KIP-978
+//! checks, `certificate.rs`).
+//!
 //! Not here: the handshake and the encrypted stream (`net/tls.rs`), which take the current
 //! configuration from [`TlsContext::current`] at each accept.
 //!
@@ -16,6 +20,7 @@
 //! the controller channel's (`security/controller.rs`), each through a [`Swap`].
 //! Protocol versions: TLS 1.3 and 1.2, rustls's safe cipher suites (ring provider).
 use super::Principal;
+use super::certificate::{CertificateNames, NamesChanged, ServedNames, Unparsable};
 use crate::config::{ClientAuth, InterBrokerTls, TlsConfig};
 use crate::limits;
 use rustls::pki_types::pem::PemObject;
@@ -41,6 +46,11 @@ pub enum TlsError {
     ClientCa { path: PathBuf, reason: String },
     #[error("rustls refused the configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("{path}: {source}")]
+    Unparsable { path: PathBuf, source: Unparsable },
+    /// A reload refused by the KIP-978 checks.
+    #[error(transparent)]
+    NamesChanged(#[from] NamesChanged),
 }
 
 /// The configuration new handshakes take, replaced whole on reload: readers clone an `Arc`
@@ -95,6 +105,8 @@ pub trait Reload: Send + Sync {
 pub struct TlsContext {
     settings: TlsConfig,
     current: Swap<rustls::ServerConfig>,
+    /// The served certificate's names, checked at each reload.
+    names: ServedNames,
 }
 
 impl TlsContext {
@@ -103,8 +115,9 @@ impl TlsContext {
     /// # Errors
     /// Unreadable or malformed files, a key that does not match, see [`TlsError`].
     pub fn load(settings: TlsConfig) -> Result<Self, TlsError> {
-        let config = server_config(&settings)?;
+        let (config, names) = served(&settings)?;
         Ok(Self {
+            names: ServedNames::new(names, settings.changes),
             settings,
             current: Swap::new(config),
         })
@@ -129,9 +142,10 @@ impl Reload for TlsContext {
     }
 
     /// Re-reads the PEM files; on success new connections get the new certificate, on
-    /// failure the old configuration stays.
+    /// failure (a bad file, or a change of names not allowed) the old configuration stays.
     fn reload(&self) -> Result<(), TlsError> {
-        self.current.replace(server_config(&self.settings)?);
+        let (config, names) = served(&self.settings)?;
+        self.names.replace(names, || self.current.replace(config))?;
         Ok(())
     }
 }
@@ -276,18 +290,35 @@ fn client_verifier(
 /// # Errors
 /// See [`TlsError`].
 pub fn server_config(settings: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    served(settings).map(|(config, _)| config)
+}
+
+/// [`server_config`] and the names of the leaf certificate it serves (read from the same
+/// bytes, so the names checked are the names served).
+///
+/// # Errors
+/// See [`TlsError`]; `Unparsable` when the leaf is not X.509 that `x509-parser` reads.
+pub(super) fn served(
+    settings: &TlsConfig,
+) -> Result<(Arc<rustls::ServerConfig>, CertificateNames), TlsError> {
     // ring, not aws-lc-rs: no C/cmake build in the broker; the cost is no post-quantum key
     // exchange (the reason rustls deprecated this function), which Kafka clients lack too.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certificates(&settings.cert)?;
+    // `certificates` returns at least one: the leaf comes first.
+    let leaf = chain.first().expect("a chain without a certificate");
+    let names = CertificateNames::of(leaf).map_err(|source| TlsError::Unparsable {
+        path: settings.cert.clone(),
+        source,
+    })?;
     let key = private_key(&settings.key)?;
     let verifier = client_verifier(settings, &provider)?;
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), names))
 }
 
 /// The rustls client configuration a broker dials the inter-broker listener with: trusting
@@ -358,8 +389,12 @@ pub fn server_name(address: &str) -> std::io::Result<rustls::pki_types::ServerNa
 #[must_use]
 pub fn principal_from_certificate(der: &[u8]) -> Option<Principal> {
     let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
-    let rdns: Vec<String> = certificate
-        .subject()
+    Some(Principal::user(&rfc2253(certificate.subject())))
+}
+
+/// An X.500 name as Java's `X500Principal.getName()` writes it (RFC 2253).
+pub(super) fn rfc2253(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let rdns: Vec<String> = name
         .iter()
         .map(|rdn| {
             rdn.iter()
@@ -376,7 +411,7 @@ pub fn principal_from_certificate(der: &[u8]) -> Option<Principal> {
         })
         .collect();
     let name: Vec<&str> = rdns.iter().rev().map(String::as_str).collect();
-    Some(Principal::user(&name.join(",")))
+    name.join(",")
 }
 
 /// RFC 2253's keywords (the ones Java writes by name); other types are written as OIDs.
@@ -411,7 +446,7 @@ fn escape_rfc2253(value: &str) -> String {
     escaped
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -447,6 +482,65 @@ mod tests {
             "User:CN=alice,OU=eng,O=Example\\, Inc,C=US"
         );
         assert_eq!(principal_from_certificate(b"not a certificate"), None);
+    }
+
+    /// Writes a self-signed certificate for `common_name` naming `localhost` and its key.
+    fn write_identity(dir: &Path, common_name: &str) {
+        use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        let key = KeyPair::generate().unwrap();
+        let certificate = params.self_signed(&key).unwrap();
+        std::fs::write(dir.join("server.pem"), certificate.pem()).unwrap();
+        std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    }
+
+    fn settings(dir: &Path, changes: crate::config::CertificateChanges) -> TlsConfig {
+        TlsConfig {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            client_ca: None,
+            client_auth: ClientAuth::None,
+            changes,
+        }
+    }
+
+    #[test]
+    fn a_reload_to_another_subject_keeps_the_old_configuration_unless_allowed() {
+        use crate::config::CertificateChanges;
+        let dir = tempfile::TempDir::new().unwrap();
+        write_identity(dir.path(), "broker1");
+        let refusing = TlsContext::load(settings(dir.path(), CertificateChanges::default()));
+        let refusing = refusing.unwrap();
+        let allowing = CertificateChanges {
+            dn_allowed: true,
+            san_allowed: false,
+        };
+        let allowing = TlsContext::load(settings(dir.path(), allowing)).unwrap();
+        let before = (refusing.current(), allowing.current());
+        // Reissued for the same subject: both reload.
+        write_identity(dir.path(), "broker1");
+        refusing.reload().unwrap();
+        allowing.reload().unwrap();
+        assert!(!Arc::ptr_eq(&before.0, &refusing.current()));
+        let reissued = refusing.current();
+        write_identity(dir.path(), "broker2");
+        let error = refusing.reload().unwrap_err();
+        assert!(matches!(error, TlsError::NamesChanged(_)), "{error}");
+        assert!(
+            error.to_string().contains("CN=broker1 to CN=broker2"),
+            "{error}"
+        );
+        assert!(
+            Arc::ptr_eq(&reissued, &refusing.current()),
+            "swapped anyway"
+        );
+        assert_eq!(refusing.names.subject(), "CN=broker1");
+        allowing.reload().unwrap();
+        assert_eq!(allowing.names.subject(), "CN=broker2");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! TLS test helpers: a CA made with `rcgen` per test, leaf certificates it signs, the PEM
-//! files written into a temp dir (none is committed), and librdkafka clients over SSL and
-//! SASL_SSL that produce and consume.
+//! files written into a temp dir (none is committed), librdkafka clients over SSL and
+//! SASL_SSL that produce and consume, and a rustls client that reads the subject a TLS
+//! listener serves.
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
@@ -38,30 +39,36 @@ impl Ca {
         }
     }
 
-    /// A leaf certificate and its key (PEM): a server one for localhost / 127.0.0.1, or a
-    /// client one with subject `CN=alice,OU=eng`.
+    /// A leaf certificate and its key (PEM): a server one for localhost / 127.0.0.1 (subject
+    /// `CN=localhost`), or a client one with subject `CN=alice,OU=eng`.
     pub fn leaf(&self, server: bool) -> (String, String) {
+        if server {
+            return self.server_leaf("localhost", &["localhost", "127.0.0.1"]);
+        }
         let key = KeyPair::generate().unwrap();
-        let names = if server {
-            vec!["localhost".to_owned(), "127.0.0.1".to_owned()]
-        } else {
-            Vec::new()
-        };
-        let mut params = CertificateParams::new(names).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         // rcgen starts with a CN of its own; the subject here is written in the order pushed.
         params.distinguished_name = DistinguishedName::new();
-        if server {
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "localhost");
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        } else {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationalUnitName, "eng");
-            params.distinguished_name.push(DnType::CommonName, "alice");
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        }
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, "eng");
+        params.distinguished_name.push(DnType::CommonName, "alice");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
+        (certificate.pem(), key.serialize_pem())
+    }
+
+    /// A server certificate (PEM) with subject `CN=<common_name>` naming `names` (DNS names
+    /// or IP addresses), and its key: a fresh key and serial each call.
+    pub fn server_leaf(&self, common_name: &str, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let certificate = params.signed_by(&key, &self.issuer).unwrap();
         (certificate.pem(), key.serialize_pem())
     }
@@ -270,4 +277,34 @@ pub fn sasl_ssl_client(
         .set("sasl.username", user)
         .set("sasl.password", password);
     config
+}
+
+/// The subject (RFC 2253, `CN=localhost`) of the certificate the TLS listener at `address`
+/// serves a new connection, as a rustls client trusting `ca` and dialling 127.0.0.1 sees it;
+/// the handshake error otherwise.
+pub fn served_subject(address: SocketAddr, ca: &Path) -> Result<String, String> {
+    use ringbroker::security::tls::{client_config_from, principal_from_certificate};
+    let config = client_config_from(ca, None).map_err(|error| error.to_string())?;
+    let name = ringbroker::security::tls::server_name(&address.to_string()).unwrap();
+    let mut session = rustls::ClientConnection::new(config, name).unwrap();
+    let timeout = Duration::from_secs(5);
+    let mut socket =
+        std::net::TcpStream::connect_timeout(&address, timeout).map_err(|e| e.to_string())?;
+    socket.set_read_timeout(Some(timeout)).unwrap();
+    socket.set_write_timeout(Some(timeout)).unwrap();
+    // Bounded: each round trip either progresses or times out; a handshake takes two or three.
+    for _ in 0..16 {
+        if !session.is_handshaking() {
+            break;
+        }
+        session
+            .complete_io(&mut socket)
+            .map_err(|error| error.to_string())?;
+    }
+    assert!(
+        !session.is_handshaking(),
+        "handshake with {address} did not finish"
+    );
+    let leaf = session.peer_certificates().and_then(<[_]>::first).unwrap();
+    Ok(principal_from_certificate(leaf).unwrap().name)
 }
