@@ -795,7 +795,21 @@ const FINAL_EPOCH: i32 = -1;
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use crate::cluster::metadata::PartitionState;
+    use crate::cluster::{ClusterMetadata, MetadataRecord};
     use crate::protocol::Uuid;
+    use crate::protocol::messages::fetch::FetchableTopicResponse;
+    use crate::replication::ReplicationSettings;
+    use crate::storage::testing::build_batch;
+    use crate::storage::{
+        AppendRequest, LogConfig, LogPump, LogSpec, ReadArgs, ReadUpto, WantedLogs,
+    };
+    use std::collections::BTreeMap;
+    use std::future::Future;
+    use std::path::Path;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::Poll;
 
     fn planned(partition: i32, fetch_offset: i64) -> Planned {
         Planned {
@@ -954,6 +968,136 @@ mod tests {
         session.answered(&first, ErrorCode::None, 9);
         let after = session.next(&[], false);
         assert_eq!(after.forgotten, vec![key(1)]);
+    }
+
+    /// Polls `future` once from the test's task (it is woken as any future of the task).
+    async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+        std::future::poll_fn(|context| Poll::Ready(Pin::new(&mut *future).poll(context))).await
+    }
+
+    /// A snapshot where `key`'s replicas are brokers 1 and 2, led by `leader` in `epoch`.
+    fn led_by(key: PartitionKey, leader: i32, epoch: i32) -> Arc<ClusterMetadata> {
+        let state = PartitionState {
+            leader,
+            leader_epoch: epoch,
+            partition_epoch: epoch,
+            ..PartitionState::placed(vec![1, 2])
+        };
+        let records = [
+            MetadataRecord::TopicCreated {
+                topic_id: key.topic_id,
+                name: "t".to_owned(),
+                partition_count: 1,
+                configs: BTreeMap::new(),
+            },
+            MetadataRecord::Partition {
+                topic_id: key.topic_id,
+                partition: key.partition,
+                state,
+            },
+        ];
+        Arc::new(ClusterMetadata::new_cluster().apply_all(&records).unwrap())
+    }
+
+    /// A pump holding `key`'s replicated log in `directory`.
+    async fn replicated_log(directory: &Path, key: PartitionKey) -> LogPump {
+        let pump = LogPump::spawn(0);
+        let spec = LogSpec {
+            directory: directory.to_path_buf(),
+            config: Some(LogConfig::default()),
+            replicated: true,
+        };
+        pump.reconcile(WantedLogs::from([(key, spec)])).await;
+        pump
+    }
+
+    /// What a fetch from offset 0 gets of an old leader that wrote 3 records in epoch 0.
+    async fn old_leader_answer(directory: &Path, key: PartitionKey) -> FetchResponse {
+        let old_leader = replicated_log(directory, key).await;
+        let batch = CheckedBatch::new(build_batch(3, 1_000, b"abc").freeze()).unwrap();
+        let request = AppendRequest {
+            batches: vec![batch],
+            leader_epoch: 0,
+        };
+        let mut appended = old_leader.append_all(vec![(key, request)]).await;
+        appended.pop().unwrap().unwrap();
+        let read = ReadArgs {
+            key,
+            offset: 0,
+            max_bytes: 1 << 20,
+            min_one_batch: true,
+            upto: ReadUpto::LogEnd,
+        };
+        let records = old_leader.read_with(read).await.unwrap().bytes;
+        old_leader.shutdown().await;
+        let partition = PartitionData {
+            partition_index: key.partition,
+            high_watermark: 3,
+            log_start_offset: 0,
+            records: Some(records),
+            ..PartitionData::default()
+        };
+        FetchResponse {
+            responses: vec![FetchableTopicResponse {
+                topic_id: key.topic_id,
+                partitions: vec![partition],
+                ..FetchableTopicResponse::default()
+            }],
+            ..FetchResponse::default()
+        }
+    }
+
+    /// The scale_out drain stall: a follower made leader read its log end, and while it
+    /// recorded its epoch there the fetcher applied one more answer of the old leader, so
+    /// epoch-0 batches sat past epoch 1's start; every follower then got DivergingEpoch,
+    /// truncated, fetched them again, and never stayed in the ISR.
+    #[compio::test]
+    async fn a_follower_made_leader_applies_no_more_answers_of_the_old_leader() {
+        let directory = tempfile::tempdir().unwrap();
+        let key = planned(0, 0).key;
+        let answer = old_leader_answer(&directory.path().join("old"), key).await;
+        let logs = replicated_log(&directory.path().join("new"), key).await;
+        let settings = ReplicationSettings {
+            node_id: 2,
+            shard_index: 0,
+            shard_count: 1,
+            replica_lag_time_max: Duration::from_secs(30),
+            replication_throttle_bytes_per_sec: 0,
+            replication_throttle: Arc::default(),
+        };
+        let manager = ReplicaManager::new(settings, logs.clone(), led_by(key, 1, 0));
+        manager.reconcile(led_by(key, 1, 0)).await;
+        let position = match manager.roles.borrow().get(&key) {
+            Some(Role::Follower(following)) => following.replica.fetch_position(&following.epochs),
+            _ => panic!("broker 2 follows"),
+        };
+        // Broker 2 is made leader in epoch 1: the reconcile asks the pump for the log end...
+        let mut reconcile = Box::pin(manager.reconcile(led_by(key, 2, 1)));
+        assert!(poll_once(&mut reconcile).await.is_pending());
+        // ...which has answered once a query sent after it is answered; the reconcile then
+        // sends the epoch record and waits for it.
+        logs.replica_state(key).await.unwrap();
+        assert!(poll_once(&mut reconcile).await.is_pending());
+        // The old leader's answer to the fetch sent before comes in now.
+        manager
+            .on_response(&[Planned { key, position }], answer)
+            .await;
+        reconcile.await;
+        let log = logs.replica_state(key).await.unwrap();
+        assert_eq!(
+            log.log_end_offset, 0,
+            "nothing appended past epoch 1's start"
+        );
+        let last = log
+            .epochs
+            .last()
+            .map(|entry| (entry.epoch, entry.start_offset));
+        assert_eq!(last, Some((1, 0)));
+        assert!(matches!(
+            manager.roles.borrow().get(&key),
+            Some(Role::Leader(leading)) if leading.replica.log_end_offset() == 0
+        ));
+        logs.shutdown().await;
     }
 
     #[test]
