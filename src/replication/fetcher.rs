@@ -7,10 +7,13 @@
 //! leader's shards answer from the same shard index, so replication runs shard i → shard i.
 //!
 //! Per partition of an answer, through the [`FollowerReplica`](super::FollowerReplica) state
-//! machine: records are validated (CRC) and appended verbatim (`append_replicated`), so the
-//! replicas are byte-identical; a DivergingEpoch truncates the log first (KIP-320); the high
-//! watermark and log start follow the leader's. An answer for a partition whose role or
-//! position changed meanwhile is dropped; a refusal (not the leader, epoch mismatch) pauses
+//! machine: records are validated (CRC) and appended verbatim, so the replicas are
+//! byte-identical; a DivergingEpoch truncates the log first (KIP-320); the high watermark and
+//! log start follow the leader's. The partitions that append (or only move offsets) go to the
+//! log pump together, one `LogPump::follow_leader` per answer (append → HW → log start per
+//! partition, the log's new state back), after the others (refusals, DivergingEpoch, out of
+//! range) are handled one by one. An answer for a partition whose role or position changed
+//! meanwhile is dropped; a refusal (not the leader, epoch mismatch) or a failed append pauses
 //! that partition for `REPLICA_FETCH_BACKOFF_MS` until the metadata moves it.
 //!
 //! Fetch sessions (KIP-227, Kafka's FetchSessionHandler; [`ClientSession`]): the first
@@ -66,9 +69,11 @@ use crate::protocol::messages::fetch::{
     ReplicaState,
 };
 use crate::protocol::record_batch::BatchSplitter;
-use crate::storage::{CheckedBatch, PartitionKey};
+use crate::storage::{
+    CheckedBatch, FollowerOutcome, FollowerUpdate, PartitionKey, ReplicaLogState,
+};
 use bytes::{Bytes, BytesMut};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -247,6 +252,16 @@ fn diverging(data: &PartitionData) -> Option<EpochEndOffset> {
     })
 }
 
+/// What the follower state machine takes of a partition's answer to `planned`.
+fn fetch_answer(planned: &Planned, data: &PartitionData) -> FetchAnswer {
+    FetchAnswer {
+        leader_epoch: planned.position.current_leader_epoch,
+        high_watermark: data.high_watermark,
+        diverging_epoch: diverging(data),
+        caught_up: false,
+    }
+}
+
 /// Whole batches of an answer's records, each checked (CRC, structure); a partial batch at
 /// the end (a leader may cut one, KIP-74) is left for the next fetch.
 fn checked_batches(records: Option<Bytes>) -> Result<Vec<CheckedBatch>, String> {
@@ -401,6 +416,8 @@ impl ReplicaManager {
             }
             return;
         }
+        let mut appends = Vec::new();
+        let mut seen = HashSet::new();
         for topic in response.responses {
             for data in topic.partitions {
                 let key = PartitionKey {
@@ -410,8 +427,95 @@ impl ReplicaManager {
                 let Some(planned) = plan.iter().find(|planned| planned.key == key) else {
                     continue;
                 };
-                self.on_partition(*planned, data).await;
+                // A partition answered twice (a leader's mistake): the first answer only.
+                if !seen.insert(key) {
+                    continue;
+                }
+                if data.error_code == ErrorCode::None && diverging(&data).is_none() {
+                    appends.push((*planned, data));
+                } else {
+                    self.on_partition(*planned, data).await;
+                }
             }
+        }
+        self.on_appends(appends).await;
+    }
+
+    /// The answers without error or DivergingEpoch: each taken by its follower state machine
+    /// (no await between that and the command, as on the one-by-one path), then all applied
+    /// with one pump command.
+    async fn on_appends(&self, answers: Vec<(Planned, PartitionData)>) {
+        let updates: Vec<FollowerUpdate> = answers
+            .into_iter()
+            .filter_map(|(planned, data)| self.take_answer(planned, data))
+            .collect();
+        if updates.is_empty() {
+            return;
+        }
+        let keys: Vec<PartitionKey> = updates.iter().map(|update| update.key).collect();
+        let outcomes = self.logs.follow_leader(updates).await;
+        assert_eq!(outcomes.len(), keys.len(), "one outcome per partition");
+        for (key, outcome) in keys.into_iter().zip(outcomes) {
+            self.on_followed(key, outcome);
+        }
+    }
+
+    /// What the pump is to do for one answer that appends; `None` when it is dropped (the
+    /// partition is no longer followed from there, or is paused).
+    fn take_answer(&self, planned: Planned, data: PartitionData) -> Option<FollowerUpdate> {
+        if !self.still_at(&planned) {
+            return None;
+        }
+        let key = planned.key;
+        let answer = fetch_answer(&planned, &data);
+        let taken = match self.roles.borrow_mut().get_mut(&key) {
+            Some(Role::Follower(following)) => following
+                .replica
+                .on_answer(&answer, &following.epochs)
+                .map(|action| (action, following.replica.leader_high_watermark())),
+            _ => return None,
+        };
+        let leader_high_watermark = match taken {
+            Ok((FollowerAction::Append, leader_high_watermark)) => leader_high_watermark,
+            // A truncation comes only with a DivergingEpoch, which `on_answer` handles.
+            refused => {
+                tracing::debug!(?key, ?refused, "answer dropped");
+                self.pause(key);
+                return None;
+            }
+        };
+        let batches = match checked_batches(data.records) {
+            Ok(batches) => batches,
+            Err(reason) => {
+                tracing::warn!(?key, reason, "leader sent a bad batch");
+                self.pause(key);
+                return None;
+            }
+        };
+        Some(FollowerUpdate {
+            key,
+            batches,
+            leader_high_watermark,
+            leader_log_start_offset: data.log_start_offset,
+        })
+    }
+
+    /// The pump applied one partition's answer: the follower learns its log's new end and
+    /// epochs; a failed append pauses the partition.
+    fn on_followed(&self, key: PartitionKey, outcome: FollowerOutcome) {
+        match outcome.appended {
+            Some(Ok(log)) => self.refreshed(key, &log),
+            Some(Err(error)) => {
+                tracing::warn!(?key, %error, "follower append failed");
+                self.pause(key);
+            }
+            None => {}
+        }
+        if let Err(error) = outcome.high_watermark {
+            tracing::debug!(?key, %error, "follower HW not stored");
+        }
+        if let Some(Err(error)) = outcome.log_start_offset {
+            tracing::debug!(?key, %error, "follower log start not moved");
         }
     }
 
@@ -446,14 +550,15 @@ impl ReplicaManager {
         }
     }
 
+    /// An answer without error on the one-by-one path: one with a DivergingEpoch truncates
+    /// (any other is applied as `on_appends` applies it).
     async fn on_answer(&self, planned: Planned, data: PartitionData) {
         let key = planned.key;
-        let answer = FetchAnswer {
-            leader_epoch: planned.position.current_leader_epoch,
-            high_watermark: data.high_watermark,
-            diverging_epoch: diverging(&data),
-            caught_up: false,
-        };
+        let answer = fetch_answer(&planned, &data);
+        if answer.diverging_epoch.is_none() {
+            self.on_appends(vec![(planned, data)]).await;
+            return;
+        }
         let action = match self.roles.borrow_mut().get_mut(&key) {
             Some(Role::Follower(following)) => {
                 following.replica.on_answer(&answer, &following.epochs)
@@ -467,37 +572,24 @@ impl ReplicaManager {
             }
             Ok(FollowerAction::Truncate { offset }) => self.truncate(key, offset).await,
             Ok(FollowerAction::Append) => {
-                let batches = match checked_batches(data.records) {
-                    Ok(batches) => batches,
-                    Err(reason) => {
-                        tracing::warn!(?key, reason, "leader sent a bad batch");
-                        self.pause(key);
-                        return;
-                    }
-                };
-                if !batches.is_empty() {
-                    self.append_fetched(key, batches).await;
-                }
-                self.follow_offsets(key, data.log_start_offset).await;
+                // With a DivergingEpoch the state machine truncates or refuses.
+                tracing::debug!(?key, "answer dropped: DivergingEpoch without truncation");
+                self.pause(key);
             }
         }
     }
 
-    async fn append_fetched(&self, key: PartitionKey, batches: Vec<CheckedBatch>) {
-        if let Err(error) = self.logs.append_replicated(key, batches).await {
-            tracing::warn!(?key, %error, "follower append failed");
-            self.pause(key);
-            return;
-        }
-        self.refresh_follower(key).await;
-    }
-
-    /// The follower's log end, epochs and HW from its log (after an append or truncation).
+    /// The follower's log end, epochs and HW from its log (after a truncation).
     async fn refresh_follower(&self, key: PartitionKey) {
         let Ok(log) = self.logs.replica_state(key).await else {
             self.pause(key);
             return;
         };
+        self.refreshed(key, &log);
+    }
+
+    /// The follower learns its log's end and epochs (after an append or truncation).
+    fn refreshed(&self, key: PartitionKey, log: &ReplicaLogState) {
         if let Some(Role::Follower(following)) = self.roles.borrow_mut().get_mut(&key) {
             let leo = log.log_end_offset;
             if leo >= following.replica.log_end_offset() {
@@ -506,22 +598,6 @@ impl ReplicaManager {
                 following.replica.truncated(leo);
             }
             following.epochs = epoch_cache(&log.epochs);
-        }
-    }
-
-    /// Storage's HW and log start follow the follower's and the leader's.
-    async fn follow_offsets(&self, key: PartitionKey, leader_log_start: i64) {
-        let high_watermark = match self.roles.borrow().get(&key) {
-            Some(Role::Follower(following)) => following.replica.high_watermark(),
-            _ => return,
-        };
-        if let Err(error) = self.logs.set_high_watermark(key, high_watermark).await {
-            tracing::debug!(?key, %error, "follower HW not stored");
-        }
-        if leader_log_start > 0
-            && let Err(error) = self.logs.advance_log_start(key, leader_log_start).await
-        {
-            tracing::debug!(?key, %error, "follower log start not moved");
         }
     }
 
@@ -719,7 +795,21 @@ const FINAL_EPOCH: i32 = -1;
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use crate::cluster::metadata::PartitionState;
+    use crate::cluster::{ClusterMetadata, MetadataRecord};
     use crate::protocol::Uuid;
+    use crate::protocol::messages::fetch::FetchableTopicResponse;
+    use crate::replication::ReplicationSettings;
+    use crate::storage::testing::build_batch;
+    use crate::storage::{
+        AppendRequest, LogConfig, LogPump, LogSpec, ReadArgs, ReadUpto, WantedLogs,
+    };
+    use std::collections::BTreeMap;
+    use std::future::Future;
+    use std::path::Path;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::Poll;
 
     fn planned(partition: i32, fetch_offset: i64) -> Planned {
         Planned {
@@ -878,6 +968,136 @@ mod tests {
         session.answered(&first, ErrorCode::None, 9);
         let after = session.next(&[], false);
         assert_eq!(after.forgotten, vec![key(1)]);
+    }
+
+    /// Polls `future` once from the test's task (it is woken as any future of the task).
+    async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+        std::future::poll_fn(|context| Poll::Ready(Pin::new(&mut *future).poll(context))).await
+    }
+
+    /// A snapshot where `key`'s replicas are brokers 1 and 2, led by `leader` in `epoch`.
+    fn led_by(key: PartitionKey, leader: i32, epoch: i32) -> Arc<ClusterMetadata> {
+        let state = PartitionState {
+            leader,
+            leader_epoch: epoch,
+            partition_epoch: epoch,
+            ..PartitionState::placed(vec![1, 2])
+        };
+        let records = [
+            MetadataRecord::TopicCreated {
+                topic_id: key.topic_id,
+                name: "t".to_owned(),
+                partition_count: 1,
+                configs: BTreeMap::new(),
+            },
+            MetadataRecord::Partition {
+                topic_id: key.topic_id,
+                partition: key.partition,
+                state,
+            },
+        ];
+        Arc::new(ClusterMetadata::new_cluster().apply_all(&records).unwrap())
+    }
+
+    /// A pump holding `key`'s replicated log in `directory`.
+    async fn replicated_log(directory: &Path, key: PartitionKey) -> LogPump {
+        let pump = LogPump::spawn(0);
+        let spec = LogSpec {
+            directory: directory.to_path_buf(),
+            config: Some(LogConfig::default()),
+            replicated: true,
+        };
+        pump.reconcile(WantedLogs::from([(key, spec)])).await;
+        pump
+    }
+
+    /// What a fetch from offset 0 gets of an old leader that wrote 3 records in epoch 0.
+    async fn old_leader_answer(directory: &Path, key: PartitionKey) -> FetchResponse {
+        let old_leader = replicated_log(directory, key).await;
+        let batch = CheckedBatch::new(build_batch(3, 1_000, b"abc").freeze()).unwrap();
+        let request = AppendRequest {
+            batches: vec![batch],
+            leader_epoch: 0,
+        };
+        let mut appended = old_leader.append_all(vec![(key, request)]).await;
+        appended.pop().unwrap().unwrap();
+        let read = ReadArgs {
+            key,
+            offset: 0,
+            max_bytes: 1 << 20,
+            min_one_batch: true,
+            upto: ReadUpto::LogEnd,
+        };
+        let records = old_leader.read_with(read).await.unwrap().bytes;
+        old_leader.shutdown().await;
+        let partition = PartitionData {
+            partition_index: key.partition,
+            high_watermark: 3,
+            log_start_offset: 0,
+            records: Some(records),
+            ..PartitionData::default()
+        };
+        FetchResponse {
+            responses: vec![FetchableTopicResponse {
+                topic_id: key.topic_id,
+                partitions: vec![partition],
+                ..FetchableTopicResponse::default()
+            }],
+            ..FetchResponse::default()
+        }
+    }
+
+    /// The scale_out drain stall: a follower made leader read its log end, and while it
+    /// recorded its epoch there the fetcher applied one more answer of the old leader, so
+    /// epoch-0 batches sat past epoch 1's start; every follower then got DivergingEpoch,
+    /// truncated, fetched them again, and never stayed in the ISR.
+    #[compio::test]
+    async fn a_follower_made_leader_applies_no_more_answers_of_the_old_leader() {
+        let directory = tempfile::tempdir().unwrap();
+        let key = planned(0, 0).key;
+        let answer = old_leader_answer(&directory.path().join("old"), key).await;
+        let logs = replicated_log(&directory.path().join("new"), key).await;
+        let settings = ReplicationSettings {
+            node_id: 2,
+            shard_index: 0,
+            shard_count: 1,
+            replica_lag_time_max: Duration::from_secs(30),
+            replication_throttle_bytes_per_sec: 0,
+            replication_throttle: Arc::default(),
+        };
+        let manager = ReplicaManager::new(settings, logs.clone(), led_by(key, 1, 0));
+        manager.reconcile(led_by(key, 1, 0)).await;
+        let position = match manager.roles.borrow().get(&key) {
+            Some(Role::Follower(following)) => following.replica.fetch_position(&following.epochs),
+            _ => panic!("broker 2 follows"),
+        };
+        // Broker 2 is made leader in epoch 1: the reconcile asks the pump for the log end...
+        let mut reconcile = Box::pin(manager.reconcile(led_by(key, 2, 1)));
+        assert!(poll_once(&mut reconcile).await.is_pending());
+        // ...which has answered once a query sent after it is answered; the reconcile then
+        // sends the epoch record and waits for it.
+        logs.replica_state(key).await.unwrap();
+        assert!(poll_once(&mut reconcile).await.is_pending());
+        // The old leader's answer to the fetch sent before comes in now.
+        manager
+            .on_response(&[Planned { key, position }], answer)
+            .await;
+        reconcile.await;
+        let log = logs.replica_state(key).await.unwrap();
+        assert_eq!(
+            log.log_end_offset, 0,
+            "nothing appended past epoch 1's start"
+        );
+        let last = log
+            .epochs
+            .last()
+            .map(|entry| (entry.epoch, entry.start_offset));
+        assert_eq!(last, Some((1, 0)));
+        assert!(matches!(
+            manager.roles.borrow().get(&key),
+            Some(Role::Leader(leading)) if leading.replica.log_end_offset() == 0
+        ));
+        logs.shutdown().await;
     }
 
     #[test]

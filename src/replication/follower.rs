@@ -109,6 +109,11 @@ impl FollowerReplica {
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark
     }
+    /// The high watermark the leader's last accepted answer carried (never negative).
+    #[must_use]
+    pub fn leader_high_watermark(&self) -> i64 {
+        self.leader_high_watermark
+    }
 
     /// The next fetch's position; `epochs` is this replica's leader-epoch cache.
     #[must_use]

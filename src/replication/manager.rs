@@ -421,11 +421,18 @@ impl ReplicaManager {
     }
 
     async fn become_leader(&self, key: PartitionKey, state: &PartitionState, min_isr: usize) {
+        // The old role goes before the first await, as Kafka's makeLeaders removes the
+        // partition's fetcher first: a follower role left in place while the log end is read
+        // and the new epoch recorded let the fetcher take one more answer of the old leader and
+        // append it after the epoch's start (old-epoch batches past it: every follower then
+        // fetched DivergingEpoch, truncated and fetched them again, and the ISR never held).
+        // Until the leader role is in, appends are refused as for a role not set up yet, and
+        // what the fetcher had already sent reaches the pump before the log end is read.
+        self.roles.borrow_mut().remove(&key);
         let log = match self.logs.replica_state(key).await {
             Ok(log) => log,
             Err(error) => {
                 tracing::warn!(?key, %error, "cannot lead: the log is not readable");
-                self.roles.borrow_mut().remove(&key);
                 return;
             }
         };

@@ -58,8 +58,9 @@ pub use producer_state::{
     increment_sequence, parse_snapshot_file_name, snapshot_file_name,
 };
 pub use pump::{
-    LeasedData, LeasedRange, LogPump, LogSpec, PartitionKey, PartitionOffsets, PumpLimits,
-    PumpOptions, ReadArgs, ReadData, ReadUpto, ReplicaLogState, WantedLogs, lease_ranges,
+    FollowerOutcome, FollowerUpdate, LeasedData, LeasedRange, LogPump, LogSpec, PartitionKey,
+    PartitionOffsets, PumpLimits, PumpOptions, ReadArgs, ReadData, ReadUpto, ReplicaLogState,
+    WantedLogs, lease_ranges,
 };
 pub use read::{FileRange, ReadSlice};
 pub use segment::SegmentFile;

@@ -204,25 +204,27 @@ impl Query {
 }
 
 impl Mutation {
-    /// The partition the mutation changes; `None` for those about the whole shard.
-    pub(super) fn key(&self) -> Option<PartitionKey> {
+    /// Adds the partitions the mutation changes to `keys` (none for those about the whole
+    /// shard).
+    pub(super) fn push_keys(&self, keys: &mut Vec<PartitionKey>) {
         match self {
-            Self::DeleteRecords { key, .. } => Some(*key),
-            Self::Replica(replica) => Some(replica.key()),
-            Self::Reconcile { .. } | Self::Housekeeping { .. } | Self::Shutdown { .. } => None,
+            Self::DeleteRecords { key, .. } => keys.push(*key),
+            Self::Replica(replica) => replica.push_keys(keys),
+            Self::Reconcile { .. } | Self::Housekeeping { .. } | Self::Shutdown { .. } => {}
         }
     }
 }
 
 impl ReplicaMutation {
-    fn key(&self) -> PartitionKey {
+    fn push_keys(&self, keys: &mut Vec<PartitionKey>) {
         match self {
-            Self::AppendReplicated { key, .. }
-            | Self::SetHighWatermark { key, .. }
+            Self::FollowLeader { updates, .. } => {
+                keys.extend(updates.iter().map(|update| update.key));
+            }
+            Self::SetHighWatermark { key, .. }
             | Self::TruncateTo { key, .. }
             | Self::ResetTo { key, .. }
-            | Self::AssignEpoch { key, .. }
-            | Self::AdvanceLogStart { key, .. } => *key,
+            | Self::AssignEpoch { key, .. } => keys.push(*key),
         }
     }
 }

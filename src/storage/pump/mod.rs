@@ -27,11 +27,13 @@
 //! ```
 //!
 //! Replication (issue 16): a log whose [`LogSpec`] says `replicated` keeps its high watermark
-//! apart from its log end; the replica manager moves it ([`LogPump::set_high_watermark`]),
-//! appends a follower's fetched batches verbatim ([`LogPump::append_replicated`]), and reads
-//! past the high watermark for its followers ([`ReadUpto::LogEnd`]). A follower's append runs
-//! as a mutation (one per fetch response partition, in arrival order), not in the tick's
-//! shared write: it is one write per partition per fetch either way.
+//! apart from its log end; the replica manager moves it ([`LogPump::set_high_watermark`]) and
+//! reads past the high watermark for its followers ([`ReadUpto::LogEnd`]). A follower applies
+//! a whole fetch answer with one mutation, [`LogPump::follow_leader`]: per partition, in the
+//! answer's order, the leader's batches appended verbatim, then the high watermark, then the
+//! log start, and the log's state returned; one queued command and one wake-up per answer
+//! instead of four per partition (the RF 3 cost was those wake-ups, bench/RESULTS.md). It
+//! stays out of the tick's shared write: one write per partition per answer either way.
 //!
 //! Zero-copy reads (`read_leased`): the pump resolves a fetch to file ranges and `dup`s each
 //! segment's fd for them. The `Rc<SegmentFile>` of a range cannot leave this shard, but fds are
@@ -117,6 +119,32 @@ pub struct ReplicaLogState {
     pub log_end_offset: i64,
     /// The leader-epoch cache, oldest first.
     pub epochs: Vec<EpochEntry>,
+}
+
+/// One partition of a follower's fetch answer, as [`LogPump::follow_leader`] applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerUpdate {
+    pub key: PartitionKey,
+    /// The answer's whole batches, checked, to append verbatim; empty: nothing to append.
+    pub batches: Vec<CheckedBatch>,
+    /// The leader's high watermark: the log's becomes `min(this, its log end)` (the
+    /// follower's rule, `replication/follower.rs`), clamped as `set_high_watermark` clamps.
+    pub leader_high_watermark: i64,
+    /// The leader's log start: the log's follows it when positive (`advance_log_start`).
+    pub leader_log_start_offset: i64,
+}
+
+/// What [`LogPump::follow_leader`] did for one partition: each step's own result (a failed
+/// step does not stop the next ones, as when they were separate commands).
+#[derive(Debug)]
+pub struct FollowerOutcome {
+    /// `None` when there was nothing to append; otherwise the log's state right after the
+    /// append (before the high watermark and log start moved), or why the append failed.
+    pub appended: Option<Result<ReplicaLogState, StorageError>>,
+    /// The high watermark now in force.
+    pub high_watermark: Result<i64, StorageError>,
+    /// `None` when the leader's log start was not positive; otherwise the log start now.
+    pub log_start_offset: Option<Result<i64, StorageError>>,
 }
 
 /// A byte range of a segment file, leased: the duplicated fd keeps the file readable (even after
@@ -258,10 +286,11 @@ enum Mutation {
 
 /// Replication's mutations (`replica.rs`); each answers with the log's new state.
 enum ReplicaMutation {
-    AppendReplicated {
-        key: PartitionKey,
-        batches: Vec<CheckedBatch>,
-        reply: Reply<Result<AppendInfo, StorageError>>,
+    /// A follower's fetch answer, every partition of it (at most
+    /// `REPLICA_FETCH_PARTITIONS_MAX`).
+    FollowLeader {
+        updates: Vec<FollowerUpdate>,
+        reply: Reply<Vec<FollowerOutcome>>,
     },
     SetHighWatermark {
         key: PartitionKey,
@@ -283,11 +312,6 @@ enum ReplicaMutation {
         epoch: i32,
         start_offset: i64,
         reply: Reply<Result<(), StorageError>>,
-    },
-    AdvanceLogStart {
-        key: PartitionKey,
-        offset: i64,
-        reply: Reply<Result<i64, StorageError>>,
     },
 }
 

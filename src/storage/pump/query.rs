@@ -65,16 +65,22 @@ pub(super) async fn query(logs: &ShardLogs<PartitionKey>, command: Query) {
             let _ = reply.send(result);
         }
         Query::ReplicaState { key, reply } => {
-            let result = logs.get(&key).map_or_else(unknown, |log| {
-                Ok(ReplicaLogState {
-                    log_start_offset: log.log_start_offset(),
-                    high_watermark: log.high_watermark(),
-                    log_end_offset: log.log_end_offset(),
-                    epochs: log.epoch_entries().to_vec(),
-                })
-            });
+            let result = logs
+                .get(&key)
+                .map_or_else(unknown, |log| Ok(replica_log_state(log)));
             let _ = reply.send(result);
         }
+    }
+}
+
+/// What the replica manager needs of `log` (a query's answer, and a follower's after its
+/// append).
+pub(super) fn replica_log_state(log: &PartitionLog) -> ReplicaLogState {
+    ReplicaLogState {
+        log_start_offset: log.log_start_offset(),
+        high_watermark: log.high_watermark(),
+        log_end_offset: log.log_end_offset(),
+        epochs: log.epoch_entries().to_vec(),
     }
 }
 

@@ -297,8 +297,11 @@ impl Tick {
     fn keys(&self) -> Vec<PartitionKey> {
         let appends = self.appends.iter().map(|append| append.key);
         let queries = self.queries.iter().map(Query::key);
-        let mutations = self.mutations.iter().filter_map(Mutation::key);
-        appends.chain(queries).chain(mutations).collect()
+        let mut keys: Vec<PartitionKey> = appends.chain(queries).collect();
+        for mutation in &self.mutations {
+            mutation.push_keys(&mut keys);
+        }
+        keys
     }
 
     fn push(&mut self, command: Command) {
