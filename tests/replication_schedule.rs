@@ -117,8 +117,9 @@ fn a_seeded_minute_of_faults_loses_nothing_acknowledged() {
         );
         assert!(
             workload.wait_progress(50, CONVERGE),
-            "fault {round} (seed {seed}): no writes after healing ({}):\n{}",
+            "fault {round} (seed {seed}): no writes after healing ({}):\n{}{}",
             workload.describe(),
+            cluster.views(topic),
             cluster.log_tails()
         );
         round += 1;

@@ -30,7 +30,7 @@ use ringbroker::protocol::messages::list_offsets::{
 use ringbroker::protocol::messages::metadata::{
     MetadataRequest, MetadataRequestTopic, MetadataResponse,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -605,16 +605,40 @@ pub struct Workload {
     acked: Arc<Mutex<Vec<Acked>>>,
     failed: Arc<AtomicU64>,
     last_error: Arc<Mutex<Option<String>>>,
+    client_log: Arc<Mutex<VecDeque<String>>>,
 }
 
-/// The producer's delivery reports.
+/// librdkafka log lines kept for a failure's message (its idempotent producer's state:
+/// `debug=eos`), the newest last.
+const CLIENT_LOG_LINES: usize = 60;
+
+/// The producer's delivery reports and its last log lines.
 struct Recorder {
     acked: Arc<Mutex<Vec<Acked>>>,
     failed: Arc<AtomicU64>,
     last_error: Arc<Mutex<Option<String>>>,
+    client_log: Arc<Mutex<VecDeque<String>>>,
 }
 
-impl rdkafka::ClientContext for Recorder {}
+impl rdkafka::ClientContext for Recorder {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        let mut lines = self
+            .client_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if lines.len() == CLIENT_LOG_LINES {
+            lines.pop_front();
+        }
+        let elapsed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        lines.push_back(format!(
+            "{}.{:03} {level:?} {fac} {log_message}",
+            elapsed.as_secs(),
+            elapsed.subsec_millis()
+        ));
+    }
+}
 
 impl ProducerContext for Recorder {
     type DeliveryOpaque = ();
@@ -647,8 +671,11 @@ impl Workload {
         let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
         let failed = Arc::new(AtomicU64::new(0));
         let last_error: Arc<Mutex<Option<String>>> = Arc::default();
+        let client_log: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let producer: ThreadedProducer<Recorder> = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
+            // The idempotent producer's state changes, for a stall's message (`describe`).
+            .set("debug", "eos")
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
@@ -667,6 +694,7 @@ impl Workload {
                 acked: Arc::clone(&acked),
                 failed: Arc::clone(&failed),
                 last_error: Arc::clone(&last_error),
+                client_log: Arc::clone(&client_log),
             })
             .expect("producer");
         let stop = Arc::new(AtomicBool::new(false));
@@ -680,6 +708,7 @@ impl Workload {
             acked,
             failed,
             last_error,
+            client_log,
         }
     }
 
@@ -690,10 +719,17 @@ impl Workload {
             .len()
     }
 
-    /// Acknowledged and failed deliveries so far and the last delivery error, for messages.
+    /// Acknowledged and failed deliveries so far, the last delivery error and the client's
+    /// last log lines, for messages.
     pub fn describe(&self) -> String {
+        let log = self
+            .client_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .fold(String::new(), |text, line| text + "\n  " + line);
         format!(
-            "{} acknowledged, {} failed, last error {:?}",
+            "{} acknowledged, {} failed, last error {:?}; producer log (UNIX s):{log}",
             self.acked_count(),
             self.failed.load(Ordering::Relaxed),
             self.last_error
