@@ -608,9 +608,9 @@ pub struct Workload {
     client_log: Arc<Mutex<VecDeque<String>>>,
 }
 
-/// librdkafka log lines kept for a failure's message (its idempotent producer's state:
-/// `debug=eos`), the newest last.
-const CLIENT_LOG_LINES: usize = 60;
+/// librdkafka log lines kept for a failure's message (`debug=eos,topic,msg`: its idempotent
+/// producer's state, the leaders it learns, each batch's fate), the newest last.
+const CLIENT_LOG_LINES: usize = 300;
 
 /// The producer's delivery reports and its last log lines.
 struct Recorder {
@@ -621,6 +621,14 @@ struct Recorder {
 }
 
 impl rdkafka::ClientContext for Recorder {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.log(
+            rdkafka::config::RDKafkaLogLevel::Error,
+            "ERROR_CB",
+            &format!("{error}: {reason}"),
+        );
+    }
+
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         let mut lines = self
             .client_log
@@ -674,8 +682,9 @@ impl Workload {
         let client_log: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let producer: ThreadedProducer<Recorder> = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
-            // The idempotent producer's state changes, for a stall's message (`describe`).
-            .set("debug", "eos")
+            // What a stall's message (`describe`) needs: the idempotent producer's state, the
+            // leaders it learns, each batch's fate and its error callbacks.
+            .set("debug", "eos,topic,msg")
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
