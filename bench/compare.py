@@ -19,6 +19,8 @@ SIGKILL after STOP_GRACE_S. Workloads per broker (same flags for every broker):
   produce-100B-3c   the same with 3 connections (one per partition)
   consume-100B      consume what produce-100B-1c acknowledged, 1 connection
   produce-1MiB      produce, 16 KiB records in 1 MiB batches (--batch-size 1048576), 1 connection
+  consume-100B-rdkafka  the same records read by librdkafka's consumer (rdkafka_performance
+                    -C, default settings; bench/build_rdkafka_perf.sh builds it)
   consume-1MiB      consume what produce-1MiB acknowledged
   e2e-50%           e2e, 100 B records, --throughput = 50% of this run's produce-100B-1c rate
 Each broker-side CPU figure is user+system time of the broker's process group (/proc) during
@@ -33,6 +35,7 @@ Binaries come from $CARGO_TARGET_DIR/release (default ./target/release): build t
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -59,6 +62,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Copies of the release binaries taken at start (the shared target directory may be rebuilt
 # from another branch while a comparison runs).
 BIN = Path()
+# librdkafka's rdkafka_performance, built by bench/build_rdkafka_perf.sh from the sources
+# rdkafka-sys vendors; the librdkafka consumer workload is skipped when it cannot be built.
+RDKAFKA_PERF = ROOT / "target" / "rdkafka_performance"
 
 
 def target_dir():
@@ -235,6 +241,28 @@ def ringbench(args, work, label, mode, flags):
     return json.loads(out.read_text())["results"], None, command
 
 
+def rdkafka_consume(work, label, bootstrap, topic, records):
+    """librdkafka's own consumer (rdkafka_performance -C, default consumer settings) reading
+    `records` records of `topic` from the beginning of every partition; (msgs/s or None, error
+    or None). The issue that asked for it measured this client slower against us than against
+    the peers while our broker idled, which ringbench's consumer does not show."""
+    command = [str(RDKAFKA_PERF), "-C", "-t", topic, "-b", bootstrap, "-o", "beginning",
+               "-c", str(records), "-q"]
+    for partition in range(PARTITIONS):
+        command += ["-p", str(partition)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None, f"no end in {RUN_TIMEOUT_S} s"
+    with open(work / f"{label}.log", "w") as log:
+        log.write(" ".join(command) + "\n" + done.stdout + done.stderr)
+    found = re.findall(r"consumed in \d+ms: (\d+) msgs/s", done.stdout + done.stderr)
+    if done.returncode != 0 or not found:
+        return None, f"exit {done.returncode}, no summary line"
+    return float(found[-1]), None
+
+
 def group_cpu_seconds(group):
     """User + system CPU seconds of every live process in process group `group` (the broker
     and any server it spawned), from /proc/PID/stat."""
@@ -297,6 +325,17 @@ def run_broker(args, work, rep, name, bootstrap, group):
             if read["records"]:
                 metrics["consume-100B broker CPU µs/record"] = (
                     cpu["consume-100B"] * 1e6 / read["records"])
+    if small and small["records"] > 0 and RDKAFKA_PERF.exists():
+        before = group_cpu_seconds(group)
+        read, error = rdkafka_consume(work, f"{label}-consume-100B-rdkafka", bootstrap,
+                                      "c-small", small["records"])
+        spent = group_cpu_seconds(group) - before
+        if error:
+            errors["consume-100B-rdkafka"] = error
+        if read:
+            metrics["consume-100B-rdkafka rec/s"] = read
+            metrics["consume-100B-rdkafka broker CPU µs/record"] = (
+                spent * 1e6 / small["records"])
     big = go("produce-1MiB", "produce",
              ["--topic", "c-big", "--record-size", str(BIG_RECORD), "--batch-size",
               str(BIG_BATCH), *timed])
@@ -340,7 +379,9 @@ def run_baseline(args, work, rep):
 LOWER_IS_BETTER = ("ms", "µs/record", "ms/MB")
 ORDER = ["produce-100B-1c rec/s", "produce-100B-1c MB/s", "produce-100B-1c broker CPU µs/record",
          "produce-100B-3c rec/s", "consume-100B rec/s", "consume-100B MB/s",
-         "consume-100B broker CPU µs/record", "produce-1MiB MB/s", "produce-1MiB broker CPU ms/MB",
+         "consume-100B broker CPU µs/record", "consume-100B-rdkafka rec/s",
+         "consume-100B-rdkafka broker CPU µs/record", "produce-1MiB MB/s",
+         "produce-1MiB broker CPU ms/MB",
          "consume-1MiB MB/s", "consume-1MiB broker CPU ms/MB", "e2e-50% target rec/s",
          "e2e-50% achieved rec/s", "e2e-50% produce p99 ms", "e2e-50% produce p99.9 ms",
          "e2e-50% end-to-end p99 ms"]
@@ -469,6 +510,10 @@ def main():
         if "ringbroker-before" not in args.only:
             args.only.append("ringbroker-before")
 
+    built = subprocess.run(["bash", str(ROOT / "bench" / "build_rdkafka_perf.sh")], cwd=ROOT,
+                           timeout=600)
+    if built.returncode != 0:
+        print("no rdkafka_performance: the librdkafka consumer workload is skipped", flush=True)
     noida = tansu = None
     if any(n in args.only for n in ("noida-db", "tansu")):
         noida, tansu = install_peers(args.venv)

@@ -3,8 +3,7 @@
 # Run from the repo root after `cargo build --release --bin ringbroker` and any librdkafka
 # build of cargo's (e.g. `cargo test --no-run`, which builds rdkafka-sys into target/debug).
 #
-# Builds rdkafka_performance (the example shipped with the librdkafka that rdkafka-sys
-# vendors) into target/, linked against cargo's static librdkafka, zstd and vendored OpenSSL.
+# Builds rdkafka_performance into target/ (bench/build_rdkafka_perf.sh).
 # Produces N 100 B records to a 4-partition topic once with `rdkafka_performance -P`
 # (acks=1), then per round and binary starts the broker on that data and reads all N with
 # `rdkafka_performance -C` (4 partitions, one queue, default consumer settings). Prints the
@@ -27,18 +26,7 @@ PERF=target/rdkafka_performance
 mkdir -p "$OUT"; rm -rf "$DATA"
 tick=$(getconf CLK_TCK)
 
-build_perf() {
-  local config src lib ssl
-  config=$(ls -d target/*/build/rdkafka-sys-*/out/config.h 2>/dev/null | head -1)
-  [ -n "$config" ] || { echo "no rdkafka-sys build under target/: cargo test --no-run"; exit 1; }
-  src=$(dirname "$config"); lib=$src/src/librdkafka-static.a
-  [ -f "$lib" ] || lib=$src/src/librdkafka.a
-  ssl=$(ls -d target/*/build/openssl-sys-*/out/openssl-build/install/lib 2>/dev/null | head -1)
-  cc -O2 -o $PERF "$src/examples/rdkafka_performance.c" -I"$src/src" "$lib" \
-     $(ls target/*/build/zstd-sys-*/out/libzstd.a | head -1) \
-     ${ssl:+$ssl/libssl.a $ssl/libcrypto.a} -lpthread -lm -ldl -lz -lrt || exit 1
-}
-[ -x $PERF ] || build_perf
+PERF=$PERF bash bench/build_rdkafka_perf.sh || exit 1
 
 start_broker() {
   local binary=${1%@*} mode=splice
