@@ -62,13 +62,13 @@ const JAVA_KEYS: [(&str, &str); 6] = [
 /// Why a command config cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
+    #[error(transparent)]
+    File(#[from] crate::config::FileReadError),
+    #[error("{path}: not UTF-8: {source}")]
+    NotText {
         path: PathBuf,
-        source: std::io::Error,
+        source: std::string::FromUtf8Error,
     },
-    #[error("{path} is over {size_max} bytes")]
-    TooLarge { path: PathBuf, size_max: u64 },
     #[error("{path} line {line}: no '=' or ':' between key and value")]
     Syntax { path: PathBuf, line: usize },
     #[error("{path}: unknown key {key:?}{}", hint_text(.hint))]
@@ -109,18 +109,11 @@ pub fn load(path: &Path) -> Result<ClientSecurity, CliError> {
 }
 
 fn read(path: &Path) -> Result<String, CommandConfigError> {
-    let read_error = |source| CommandConfigError::Read {
+    let bytes = crate::config::read_file_bounded(path, limits::COMMAND_CONFIG_FILE_SIZE_MAX)?;
+    String::from_utf8(bytes).map_err(|source| CommandConfigError::NotText {
         path: path.to_owned(),
         source,
-    };
-    let bytes = crate::config::read_file_at_most(path, limits::COMMAND_CONFIG_FILE_SIZE_MAX)
-        .map_err(read_error)?
-        .ok_or_else(|| CommandConfigError::TooLarge {
-            path: path.to_owned(),
-            size_max: limits::COMMAND_CONFIG_FILE_SIZE_MAX,
-        })?;
-    String::from_utf8(bytes)
-        .map_err(|error| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, error)))
+    })
 }
 
 /// The key → value pairs of `text`, every key checked against [`KEYS`].

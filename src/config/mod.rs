@@ -157,6 +157,34 @@ pub fn load(
     Config::validate(file.overlay(flags), available_cpus)
 }
 
+/// Why a bounded file (a PEM file, a client command config) cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileReadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is over {size_max} bytes")]
+    TooLarge { path: PathBuf, size_max: u64 },
+}
+
+/// The bytes of the file at `path`, at most `size_max` of them; a larger file is refused.
+///
+/// # Errors
+/// [`FileReadError`]: the file cannot be opened or read, or it holds more than `size_max`.
+pub fn read_file_bounded(path: &Path, size_max: u64) -> Result<Vec<u8>, FileReadError> {
+    read_file_at_most(path, size_max)
+        .map_err(|source| FileReadError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| FileReadError::TooLarge {
+            path: path.to_owned(),
+            size_max,
+        })
+}
+
 /// The bytes of the file at `path`, or `None` when it holds more than `size_max` (never more
 /// than `size_max + 1` bytes are read, whatever the file's size).
 ///
@@ -169,4 +197,30 @@ pub fn read_file_at_most(path: &Path, size_max: u64) -> std::io::Result<Option<V
         .take(size_max.saturating_add(1))
         .read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= size_max).then_some(bytes))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_read_takes_up_to_the_limit_and_refuses_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        std::fs::write(&path, [7u8; 16]).unwrap();
+        assert_eq!(read_file_bounded(&path, 16).unwrap(), vec![7u8; 16]);
+        let refused = read_file_bounded(&path, 15).unwrap_err();
+        assert!(matches!(
+            refused,
+            FileReadError::TooLarge { size_max: 15, .. }
+        ));
+        assert!(
+            refused.to_string().ends_with("is over 15 bytes"),
+            "{refused}"
+        );
+        let missing = read_file_bounded(&dir.path().join("absent"), 16).unwrap_err();
+        assert!(matches!(missing, FileReadError::Read { .. }));
+        assert!(missing.to_string().starts_with("cannot read "), "{missing}");
+    }
 }

@@ -31,13 +31,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 /// Why the TLS configuration cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is over {size_max} bytes")]
-    TooLarge { path: PathBuf, size_max: u64 },
+    #[error(transparent)]
+    File(#[from] crate::config::FileReadError),
     #[error("{path}: no PEM {what} in it")]
     Missing { path: PathBuf, what: &'static str },
     #[error("{path}: bad PEM: {reason}")]
@@ -210,16 +205,10 @@ fn reload_all(targets: &[Arc<dyn Reload>]) {
 
 /// A PEM file, bounded by `PEM_FILE_SIZE_MAX`.
 fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
-    let read_error = |source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    crate::config::read_file_at_most(path, limits::PEM_FILE_SIZE_MAX)
-        .map_err(read_error)?
-        .ok_or_else(|| TlsError::TooLarge {
-            path: path.to_owned(),
-            size_max: limits::PEM_FILE_SIZE_MAX,
-        })
+    Ok(crate::config::read_file_bounded(
+        path,
+        limits::PEM_FILE_SIZE_MAX,
+    )?)
 }
 
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

@@ -14,7 +14,7 @@
 //! voter, but it never votes and never counts towards a commit.
 //!
 //! Runs on the quorum's runtime; `!Send`.
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -202,7 +202,7 @@ pub struct RaftQuorum<A: MetadataApplier> {
     propose_timeout: Duration,
     /// The voter an observer's next join asks first when no leader is known; moves on after
     /// each attempt, so periodic re-joins do not all start at a voter that is down.
-    join_turn: std::cell::Cell<usize>,
+    join_turn: Cell<usize>,
 }
 
 /// A voter whose log is empty initializes openraft with the whole voter set (every voter
@@ -301,7 +301,7 @@ impl<A: MetadataApplier> RaftQuorum<A> {
             state_machine,
             server: RefCell::new(Some(server)),
             propose_timeout: config.propose_timeout,
-            join_turn: std::cell::Cell::new(0),
+            join_turn: Cell::new(0),
         };
         if !quorum.is_voter {
             let patience = Instant::now() + config.join_refusal_patience;
