@@ -608,9 +608,11 @@ pub struct Workload {
     client_log: Arc<Mutex<VecDeque<String>>>,
 }
 
-/// librdkafka log lines kept for a failure's message (`debug=eos,topic,msg`: its idempotent
-/// producer's state, the leaders it learns, each batch's fate), the newest last.
-const CLIENT_LOG_LINES: usize = 300;
+/// librdkafka log lines kept for a failure's message (`debug=eos,topic,msg,broker`: its
+/// idempotent producer's state, the leaders it learns, each batch's fate, its connections),
+/// the newest last. `msg` logs every batch (a few hundred lines a second while records flow),
+/// so the ring is long enough to hold what came just before a stall of the whole wait.
+const CLIENT_LOG_LINES: usize = 2_000;
 
 /// The producer's delivery reports and its last log lines.
 struct Recorder {
@@ -630,6 +632,11 @@ impl rdkafka::ClientContext for Recorder {
     }
 
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // `topic` logs a new sticky partition every 10 ms whether or not anything is sent; kept,
+        // those lines would push a stall's beginning out of the ring.
+        if fac == "PARTITIONER" {
+            return;
+        }
         let mut lines = self
             .client_log
             .lock()
@@ -681,10 +688,13 @@ impl Workload {
         let last_error: Arc<Mutex<Option<String>>> = Arc::default();
         let client_log: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let producer: ThreadedProducer<Recorder> = rdkafka::ClientConfig::new()
+            // The rdkafka crate sets librdkafka's log level from the `log` crate's, which the
+            // tests leave at Error: without this, `debug` lines never reach `Recorder::log`.
+            .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug)
             .set("bootstrap.servers", bootstrap)
             // What a stall's message (`describe`) needs: the idempotent producer's state, the
-            // leaders it learns, each batch's fate and its error callbacks.
-            .set("debug", "eos,topic,msg")
+            // leaders it learns, each batch's fate, its connections and its error callbacks.
+            .set("debug", "eos,topic,msg,broker")
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
