@@ -7,7 +7,7 @@
 //!
 //! The cluster as the metadata records say (`common::client_brokers`): every unfenced
 //! registered broker by its `CLIENT` listener and rack (this broker from its config while no
-//! registration exists), the controller id of `common::controller_id`, and per partition its
+//! registration exists; every registered broker while all are fenced: `listed_brokers`), the controller id of `common::controller_id`, and per partition its
 //! record (or the single-node default): leader, leader epoch, replicas, ISR and the replicas
 //! on brokers not registered or fenced. A partition without a leader, or whose leader clients
 //! cannot reach (not registered), is LEADER_NOT_AVAILABLE with leader -1, as Kafka's
@@ -64,7 +64,7 @@ pub async fn handle(
     }
     let metadata = controller::metadata(&ctx.shard);
     let listener = ctx.session.listener_name();
-    let listed: Vec<ClientBroker> = client_brokers(&metadata, &this, false)
+    let listed: Vec<ClientBroker> = listed_brokers(&metadata, &this)
         .into_iter()
         .map(|broker| endpoint_on(&metadata, ctx.shard.config(), broker, listener))
         .collect();
@@ -210,6 +210,27 @@ fn describe_partition(
     })
 }
 
+/// The brokers a Metadata response lists: the unfenced ones, as Kafka; but when every
+/// registered broker is fenced, all of them (and this broker, should none have a `CLIENT`
+/// listener), never none. A new active controller can fence every broker at once, itself
+/// included, when their heartbeats were held up by the controller they lost; an empty list
+/// then makes librdkafka (2.10 and later) decommission every broker it knows, its bootstrap
+/// servers too, and stop producing until its re-bootstrap five minutes later — seen in
+/// `replication_schedule` (seed 16). Listed fenced brokers lead nothing (their partitions say
+/// LEADER_NOT_AVAILABLE), so a client only keeps somewhere to ask for metadata again.
+fn listed_brokers(metadata: &ClusterMetadata, this: &ClientBroker) -> Vec<ClientBroker> {
+    let unfenced = client_brokers(metadata, this, false);
+    if !unfenced.is_empty() {
+        return unfenced;
+    }
+    let registered = client_brokers(metadata, this, true);
+    if registered.is_empty() {
+        vec![this.clone()]
+    } else {
+        registered
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may unwrap
 mod tests {
@@ -291,6 +312,23 @@ mod tests {
         assert_eq!(listed[0].host.as_str(), "b2");
         assert_eq!(listed[0].port, 9002);
         assert_eq!(listed[0].rack.as_deref(), Some("r2"));
+    }
+
+    #[test]
+    fn with_every_broker_fenced_the_registered_ones_are_listed_not_none() {
+        let some_fenced = cluster(&[1, 2, 3], &[3], 1, &[]);
+        let ids = |listed: Vec<ClientBroker>| listed.iter().map(|b| b.node_id).collect::<Vec<_>>();
+        assert_eq!(ids(listed_brokers(&some_fenced, &this(1))), [3]);
+        let all_fenced = cluster(&[1, 2, 3], &[], 1, &[]);
+        assert!(client_brokers(&all_fenced, &this(1), false).is_empty());
+        let listed = listed_brokers(&all_fenced, &this(1));
+        assert_eq!(ids(listed.clone()), [1, 2, 3]);
+        assert!(listed.iter().all(|broker| broker.fenced));
+        // Nothing registered: this broker alone, as before.
+        assert_eq!(
+            ids(listed_brokers(&cluster(&[], &[], 1, &[]), &this(4))),
+            [4]
+        );
     }
 
     #[test]
