@@ -8,6 +8,9 @@ use common::{Broker, BrokerOptions, RawClient};
 use ringbroker::protocol::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
+use ringbroker::protocol::messages::describe_cluster::{
+    DescribeClusterRequest, DescribeClusterResponse,
+};
 use ringbroker::protocol::messages::describe_quorum::{
     DescribeQuorumPartitionRequest, DescribeQuorumRequest, DescribeQuorumResponse,
     DescribeQuorumTopicRequest, ReplicaState,
@@ -342,6 +345,65 @@ fn a_frozen_broker_is_fenced_and_returns_when_it_resumes() {
     assert!(
         common::eventually(CONVERGE, || listed_brokers(&cluster.brokers[0]) == all),
         "the resumed broker did not return"
+    );
+}
+
+/// The unfenced brokers `broker` knows (DescribeCluster without fenced ones: unlike
+/// Metadata, it never falls back to listing fenced brokers); empty when it does not answer.
+fn unfenced_brokers(broker: &Broker) -> BTreeSet<i32> {
+    let Ok(mut client) = RawClient::try_connect(broker.address) else {
+        return BTreeSet::new();
+    };
+    let request = DescribeClusterRequest::default();
+    client
+        .try_call::<_, DescribeClusterResponse>(0, &request)
+        .map_or_else(
+            |_| BTreeSet::new(),
+            |response| response.brokers.iter().map(|b| b.broker_id).collect(),
+        )
+}
+
+/// A frozen active controller holds every heartbeat sent to it. The brokers must reach its
+/// successor within the session it gives them at its takeover, not wait for the frozen one
+/// until their request times out (7 s): before, every live broker was fenced at once, and a
+/// Metadata answer listing no broker made librdkafka drop all its connections.
+#[test]
+fn live_brokers_stay_unfenced_when_the_active_controller_freezes() {
+    // Kafka-like proportions: heartbeats every 100 ms, sessions of 3 s.
+    let mut cluster = Cluster::start_with_session_ms(3000);
+    let controller = cluster.agreed_controller(&[1, 2, 3, 4]);
+    let live: Vec<i32> = (1..=4).filter(|id| *id != controller).collect();
+    let watcher = live[0];
+    let all = BTreeSet::from([1, 2, 3, 4]);
+    assert!(common::eventually(CONVERGE, || unfenced_brokers(
+        &cluster.brokers[index(watcher)]
+    ) == all));
+    cluster.broker(controller).signal(libc::SIGSTOP);
+    // Past the old request timeout, polled every 50 ms: a live broker missing from a
+    // non-empty answer was fenced.
+    let watch = Duration::from_secs(9);
+    let start = std::time::Instant::now();
+    let mut fenced = None;
+    let mut frozen_fenced = false;
+    while fenced.is_none() && start.elapsed() < watch {
+        let unfenced = unfenced_brokers(&cluster.brokers[index(watcher)]);
+        frozen_fenced |= !unfenced.is_empty() && !unfenced.contains(&controller);
+        if let Some(id) = live
+            .iter()
+            .find(|id| !unfenced.is_empty() && !unfenced.contains(id))
+        {
+            fenced = Some((*id, start.elapsed(), unfenced));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cluster.broker(controller).signal(libc::SIGCONT);
+    assert_eq!(
+        fenced, None,
+        "a live broker was fenced after the controller froze"
+    );
+    assert!(
+        frozen_fenced,
+        "the frozen controller was never fenced: no failover happened"
     );
 }
 

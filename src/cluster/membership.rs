@@ -169,6 +169,11 @@ pub async fn check_cluster_id(
     Ok(())
 }
 
+/// The bound of one registration attempt: the controller channel's own.
+fn rpc_timeout() -> Duration {
+    Duration::from_millis(crate::limits::CONTROLLER_RPC_TIMEOUT_MS)
+}
+
 /// This broker's registration and heartbeats. See the module docs.
 pub struct Membership {
     client: Rc<ControllerClient>,
@@ -212,11 +217,12 @@ impl Membership {
         &self,
         request: &ControllerRequest,
         timeout: Duration,
+        attempt: Duration,
     ) -> Result<ControllerResponse, MembershipError> {
         let deadline = Instant::now() + timeout;
         // Bounded by the deadline.
         loop {
-            let last = match self.client.send(request).await {
+            let last = match self.client.send_within(request, attempt).await {
                 Ok(ControllerResponse::Refused { code, message }) => {
                     let code = ErrorCode::from_code(code);
                     return Err(MembershipError::Refused { code, message });
@@ -274,7 +280,7 @@ impl Membership {
         let patience = Instant::now() + self.session_timeout * 2;
         // Bounded by `patience` (then the refusal is returned) and by `timeout` per attempt.
         loop {
-            match self.request(&request, timeout).await {
+            match self.request(&request, timeout, rpc_timeout()).await {
                 Ok(ControllerResponse::Registered { broker_epoch }) => return Ok(broker_epoch),
                 Ok(_) => return Err(unexpected("Register")),
                 Err(MembershipError::Refused {
@@ -307,8 +313,11 @@ impl Membership {
             wants_fence: false,
             wants_shutdown,
         };
+        // Half a session per attempt: a heartbeat stuck on a former controller gives way in
+        // time to reach the new one before the session it started at its takeover runs out.
+        let attempt = self.session_timeout / 2;
         let answer = self
-            .request(&ControllerRequest::Heartbeat(heartbeat), timeout)
+            .request(&ControllerRequest::Heartbeat(heartbeat), timeout, attempt)
             .await?;
         let ControllerResponse::Heartbeat(reply) = answer else {
             return Err(unexpected("Heartbeat"));

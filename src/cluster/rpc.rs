@@ -163,6 +163,24 @@ impl ControllerClient {
         &self,
         request: &ControllerRequest,
     ) -> Result<ControllerResponse, ControllerRpcError> {
+        self.send_within(request, Duration::from_millis(CONTROLLER_RPC_TIMEOUT_MS))
+            .await
+    }
+
+    /// As [`Self::send`], giving a remote leader at most `bound` (capped by
+    /// `CONTROLLER_RPC_TIMEOUT_MS`) to answer; past it the connection is dropped, so the next
+    /// request opens one to whichever leader the quorum names then. A broker's heartbeat uses
+    /// it: one stuck on a frozen or cut-off former controller must not outlast the session the
+    /// new controller gave every broker when it took over (Kafka's controller channel likewise
+    /// drops its connection when the active controller changes).
+    ///
+    /// # Errors
+    /// As [`Self::send`]; no answer within `bound` is `Unreachable` (timed out).
+    pub async fn send_within(
+        &self,
+        request: &ControllerRequest,
+        bound: Duration,
+    ) -> Result<ControllerResponse, ControllerRpcError> {
         let leader = self
             .quorum
             .status()
@@ -182,8 +200,18 @@ impl ControllerClient {
             let transport = std::sync::Arc::clone(self.quorum.transport());
             ControllerConnection::new(&address, timeout, transport)
         });
-        let answer = connection.app(&bytes).await;
-        self.connections.borrow_mut().insert(leader, connection);
+        let bound = bound.min(timeout);
+        let answer = match compio::time::timeout(bound, connection.app(&bytes)).await {
+            Ok(answer) => {
+                self.connections.borrow_mut().insert(leader, connection);
+                answer
+            }
+            // Dropped with the request half-way: the stream cannot be reused.
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} ms", bound.as_millis()),
+            )),
+        };
         let answer =
             answer.map_err(|source| ControllerRpcError::Unreachable { address, source })?;
         postcard::from_bytes(&answer).map_err(ControllerRpcError::Decode)
