@@ -7,7 +7,8 @@
 //!
 //! The cluster as the metadata records say (`common::client_brokers`): every unfenced
 //! registered broker by its `CLIENT` listener and rack (this broker from its config while no
-//! registration exists; every registered broker while all are fenced: `listed_brokers`), the controller id of `common::controller_id`, and per partition its
+//! registration exists; every registered one while all are fenced: `listed_brokers`), the
+//! controller id of `common::controller_id`, and per partition its
 //! record (or the single-node default): leader, leader epoch, replicas, ISR and the replicas
 //! on brokers not registered or fenced. A partition without a leader, or whose leader clients
 //! cannot reach (not registered), is LEADER_NOT_AVAILABLE with leader -1, as Kafka's
