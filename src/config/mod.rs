@@ -169,34 +169,30 @@ pub enum FileReadError {
     TooLarge { path: PathBuf, size_max: u64 },
 }
 
-/// The bytes of the file at `path`, at most `size_max` of them; a larger file is refused.
+/// The bytes of the file at `path`, at most `size_max` of them; a larger file is refused
+/// (never more than `size_max + 1` bytes are read, whatever the file's size).
 ///
 /// # Errors
 /// [`FileReadError`]: the file cannot be opened or read, or it holds more than `size_max`.
 pub fn read_file_bounded(path: &Path, size_max: u64) -> Result<Vec<u8>, FileReadError> {
-    read_file_at_most(path, size_max)
-        .map_err(|source| FileReadError::Read {
-            path: path.to_owned(),
-            source,
-        })?
-        .ok_or_else(|| FileReadError::TooLarge {
+    use std::io::Read as _;
+    let read_error = |source| FileReadError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(read_error)?
+        .take(size_max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > size_max {
+        return Err(FileReadError::TooLarge {
             path: path.to_owned(),
             size_max,
-        })
-}
-
-/// The bytes of the file at `path`, or `None` when it holds more than `size_max` (never more
-/// than `size_max + 1` bytes are read, whatever the file's size).
-///
-/// # Errors
-/// Opening or reading the file.
-pub fn read_file_at_most(path: &Path, size_max: u64) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(size_max.saturating_add(1))
-        .read_to_end(&mut bytes)?;
-    Ok((bytes.len() as u64 <= size_max).then_some(bytes))
+        });
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
